@@ -1,0 +1,1 @@
+"""The rentflow command."""

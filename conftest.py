@@ -1,0 +1,41 @@
+"""Real infrastructure for every test: the broker and database come from the environment,
+else testcontainers, else the embedded default, started once per session."""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from rentflow_common.infra import Infrastructure
+from rentflow_common.testing import fresh_database_async, session_infrastructure
+
+
+@pytest.fixture(scope="session")
+def infra() -> Infrastructure:
+    infrastructure = session_infrastructure()
+    yield infrastructure
+    infrastructure.stop()
+
+
+@pytest.fixture
+async def database_url(infra: Infrastructure) -> str:
+    """A new, empty database on the session's server."""
+    return await fresh_database_async(infra)
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A prefix that gives a test its own topics and consumer groups on the shared broker."""
+    return f"t{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture
+def service_env(infra: Infrastructure, database_url: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path):
+    """Environment a service reads (Settings.from_env), pointing at real infrastructure."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", infra.kafka_bootstrap_servers)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("RENTFLOW_TOPIC_PREFIX", topic_prefix)
+    monkeypatch.setenv("RENTFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RENTFLOW_PARTITIONS", os.environ.get("RENTFLOW_PARTITIONS", "3"))
+    return {"kafka": infra.kafka_bootstrap_servers, "database_url": database_url, "topic_prefix": topic_prefix}

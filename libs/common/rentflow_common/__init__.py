@@ -1,0 +1,1 @@
+"""Shared infrastructure for rentflow services. Imported, never run on its own."""

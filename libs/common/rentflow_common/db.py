@@ -1,0 +1,76 @@
+"""Database access: one async engine per service, its own schema, and a unit of work.
+
+Hot paths use the asyncpg connection under the SQLAlchemy connection (same transaction)
+for set-based SQL (unnest, COPY).
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+
+def asyncpg_url(url: str) -> str:
+    """postgresql://… (as users write it) → postgresql+asyncpg://… (what SQLAlchemy wants)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
+    if scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got scheme {parts.scheme!r}")
+    return urlunsplit(("postgresql+asyncpg",) + tuple(parts[1:]))
+
+
+def plain_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(("postgresql",) + tuple(parts[1:]))
+
+
+def make_engine(url: str, schema: str, *, pool_size: int = 5, application_name: str | None = None) -> AsyncEngine:
+    return create_async_engine(
+        asyncpg_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"search_path": f"{schema},public",
+                                          "application_name": application_name or f"rentflow-{schema}"}},
+    )
+
+
+class UnitOfWork:
+    """One transaction. Rolls back unless `commit()` was called.
+
+    `conn` is the SQLAlchemy connection; `raw` the asyncpg connection in the same transaction.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.conn: AsyncConnection
+        self.raw: Any
+        self._committed = False
+
+    async def __aenter__(self) -> "UnitOfWork":
+        self.conn = await self._engine.connect()
+        await self.conn.begin()
+        self.raw = (await self.conn.get_raw_connection()).driver_connection
+        return self
+
+    async def commit(self) -> None:
+        await self.conn.commit()
+        self._committed = True
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if not self._committed:
+                await self.conn.rollback()
+        finally:
+            await self.conn.close()
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("select 1"))
+        return True
+    except Exception:
+        return False

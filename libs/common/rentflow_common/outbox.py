@@ -1,0 +1,148 @@
+"""Transactional outbox: events are written in the same transaction as the change that caused
+them; the relay is the only publisher. Rows are claimed with FOR UPDATE SKIP LOCKED and
+deleted once the broker has acknowledged them, so nothing is skipped when transactions
+commit out of order, and nothing is lost if the relay dies mid-batch (it is re-sent; consumers
+dedupe on event_id)."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rentflow_common.logging import get_logger
+from rentflow_schemas import Envelope
+
+log = get_logger(__name__)
+
+OUTBOX_DDL = """
+create table if not exists outbox (
+    id bigserial primary key,
+    topic text not null,
+    key bytea,
+    payload bytea not null,
+    headers text not null default '{}',
+    created_at timestamptz not null default now()
+)
+"""
+
+INBOX_DDL = """
+create table if not exists inbox (
+    event_id uuid primary key,
+    processed_at timestamptz not null default now()
+)
+"""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    topic: str
+    key: str | None
+    payload: bytes
+    headers: dict[str, str]
+
+
+def outbox_row(topic: str, key: str | None, envelope: Envelope[Any] | BaseModel) -> OutboxRow:
+    payload = envelope.model_dump_json().encode()
+    headers = {}
+    if isinstance(envelope, Envelope):
+        headers = {"event_id": str(envelope.event_id), "event_type": envelope.event_type,
+                   "correlation_id": envelope.correlation_id}
+    return OutboxRow(topic=topic, key=key, payload=payload, headers=headers)
+
+
+async def enqueue(raw_conn: Any, rows: Sequence[OutboxRow]) -> None:
+    """Adds rows to the outbox inside the caller's transaction (asyncpg connection), set-based."""
+    if not rows:
+        return
+    await raw_conn.copy_records_to_table(
+        "outbox",
+        records=[(r.topic, r.key.encode() if r.key is not None else None, r.payload, orjson.dumps(r.headers).decode())
+                 for r in rows],
+        columns=["topic", "key", "payload", "headers"],
+    )
+
+
+async def backlog(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        return int(await raw.fetchval("select count(*) from outbox"))
+
+
+def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+    # acks=all; no idempotence: the embedded broker refuses it and the inbox makes duplicates harmless.
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=2,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=30000,
+    )
+
+
+CLAIM_SQL = """
+delete from outbox where id in (
+    select id from outbox order by id limit $1 for update skip locked
+) returning id, topic, key, payload, headers
+"""
+
+
+class OutboxRelay:
+    """Publishes outbox rows in id order, batch by batch, and deletes them once acknowledged."""
+
+    def __init__(self, engine: AsyncEngine, producer: AIOKafkaProducer, *, batch_size: int = 2000,
+                 idle_sleep: float = 0.02, topic_prefix: str = "") -> None:
+        self._prefix = topic_prefix
+        self._engine = engine
+        self._producer = producer
+        self._batch_size = batch_size
+        self._idle_sleep = idle_sleep
+        self._stopping = asyncio.Event()
+        self.published = 0
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                sent = await self.relay_once()
+                backoff = 0.1
+                if sent < self._batch_size:
+                    await self._sleep(self._idle_sleep)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database away: keep the rows, try again
+                log.warning("outbox.relay_failed", error=str(exc), retry_in_s=backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def relay_once(self) -> int:
+        async with self._engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            async with raw.transaction():
+                rows = await raw.fetch(CLAIM_SQL, self._batch_size)
+                if not rows:
+                    return 0
+                rows = sorted(rows, key=lambda r: r["id"])
+                futures = []
+                for r in rows:
+                    headers = [(k, str(v).encode()) for k, v in orjson.loads(r["headers"]).items()]
+                    futures.append(await self._producer.send(self._prefix + r["topic"], value=r["payload"], key=r["key"],
+                                                             headers=headers or None))
+                await asyncio.gather(*futures)
+        self.published += len(rows)
+        return len(rows)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    def stop(self) -> None:
+        self._stopping.set()

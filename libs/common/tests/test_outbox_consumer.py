@@ -1,0 +1,102 @@
+"""Outbox relay → real broker → batch consumer with inbox, on real PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import datetime as dt
+import uuid
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from faststream.kafka import KafkaBroker
+from sqlalchemy import text
+
+from rentflow_common.consumer import BatchConsumer
+from rentflow_common.db import UnitOfWork, make_engine
+from rentflow_common.kafka import ensure_topics
+from rentflow_common.outbox import INBOX_DDL, OUTBOX_DDL, OutboxRelay, enqueue, make_producer, outbox_row
+from rentflow_schemas import new_envelope
+from rentflow_schemas.payments import PaymentReceived
+
+UTC = dt.timezone.utc
+TOPIC = "payments.received.v1"
+
+
+def _envelope(i: int, event_id: uuid.UUID | None = None):
+    now = dt.datetime(2026, 4, 6, 9, tzinfo=UTC)
+    data = PaymentReceived(payment_id=uuid.uuid4(), provider_id="p", provider_ref=f"r{i}", channel="card",
+                           amount_pence=100 + i, paid_at=now, received_at=now, reference=f"REF{i}")
+    return new_envelope(data, event_type="payments.received", event_id=event_id or uuid.uuid4(),
+                        producer="test", correlation_id="c")
+
+
+async def _wait_for(predicate, timeout=30.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if await predicate():
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def test_each_event_takes_effect_once_and_garbage_is_dead_lettered(infra, database_url, topic_prefix):
+    engine = make_engine(database_url, schema="svc")
+    async with engine.begin() as conn:
+        await conn.execute(text("create schema svc"))
+        await conn.execute(text("set search_path to svc"))
+        await conn.execute(text(OUTBOX_DDL))
+        await conn.execute(text(INBOX_DDL))
+        await conn.execute(text("create table seen (event_id uuid not null, amount int not null)"))
+    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC, "dlq.g"], prefix=topic_prefix)
+
+    envelopes = [_envelope(i) for i in range(500)]
+    duplicates = envelopes[:50]  # the same events again: must change nothing
+    async with UnitOfWork(engine) as uow:
+        await enqueue(uow.raw, [outbox_row(TOPIC, e.data.provider_ref, e) for e in envelopes + duplicates])
+        await uow.commit()
+
+    garbage = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
+    await garbage.start()
+    await garbage.send_and_wait(topic_prefix + TOPIC, b'{"not": "an event"}', key=b"x")
+    await garbage.stop()
+
+    async def handle(uow, items):
+        await uow.raw.executemany("insert into seen values ($1, $2)",
+                                  [(i.envelope.event_id, i.envelope.data.amount_pence) for i in items])
+
+    broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.DEBUG)
+    consumer = BatchConsumer(broker, engine, group_id="g", topics=[TOPIC], handle=handle, topic_prefix=topic_prefix)
+    producer = make_producer(infra.kafka_bootstrap_servers, "test")
+    await producer.start()
+    relay = OutboxRelay(engine, producer, topic_prefix=topic_prefix)
+    relay_task = asyncio.create_task(relay.run())
+    await broker.start()
+    try:
+        async def done():
+            async with engine.connect() as c:
+                n = (await c.execute(text("select count(*) from svc.seen"))).scalar_one()
+            return n >= 500 and consumer.stats.dead_letters == 1
+
+        assert await _wait_for(done), consumer.stats
+        await asyncio.sleep(0.5)  # give a wrong second delivery the chance to show
+        async with engine.connect() as c:
+            rows = (await c.execute(text("select count(*), count(distinct event_id), sum(amount) from svc.seen"))).one()
+            assert tuple(rows) == (500, 500, sum(100 + i for i in range(500)))
+            assert (await c.execute(text("select count(*) from svc.outbox"))).scalar_one() in (0, 1)
+    finally:
+        await broker.stop()
+        relay.stop()
+        await relay_task
+        await producer.stop()
+
+    dlq = AIOKafkaConsumer(topic_prefix + "dlq.g", bootstrap_servers=infra.kafka_bootstrap_servers,
+                           auto_offset_reset="earliest")
+    await dlq.start()
+    try:
+        batch = await dlq.getmany(timeout_ms=5000)
+        letters = [orjson.loads(r.value) for rs in batch.values() for r in rs]
+    finally:
+        await dlq.stop()
+    assert len(letters) == 1
+    assert letters[0]["topic"] == TOPIC and "undecodable" in letters[0]["reason"]
+    await engine.dispose()

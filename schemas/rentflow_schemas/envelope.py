@@ -1,0 +1,54 @@
+"""The envelope every event travels in."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Generic, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+# Fixed namespace: ids derived from an input's identity are the same on every machine, for ever.
+RENTFLOW_NAMESPACE = uuid.UUID("6d1c3f0e-5b7a-4c2e-9a51-2f0e8c1d7b44")
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def derive_event_id(*parts: object) -> uuid.UUID:
+    """A deterministic id from the identity of the input (so a re-sent input gets the same id)."""
+    return uuid.uuid5(RENTFLOW_NAMESPACE, "\x1f".join(str(p) for p in parts))
+
+
+class Envelope(BaseModel, Generic[T]):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: uuid.UUID
+    event_type: str = Field(description="topic family and name, e.g. payments.received")
+    schema_version: int = Field(ge=1)
+    occurred_at: AwareDatetime
+    correlation_id: str = Field(description="id of the request or file that started this chain")
+    causation_id: uuid.UUID | None = Field(default=None, description="event_id of the event that caused this one")
+    producer: str
+    data: T
+
+
+def new_envelope(
+    data: T,
+    *,
+    event_type: str,
+    event_id: uuid.UUID,
+    producer: str,
+    correlation_id: str,
+    causation_id: uuid.UUID | None = None,
+    occurred_at: datetime | None = None,
+    schema_version: int = 1,
+) -> Envelope[T]:
+    return Envelope[type(data)](  # type: ignore[misc]
+        event_id=event_id,
+        event_type=event_type,
+        schema_version=schema_version,
+        occurred_at=occurred_at or datetime.now(timezone.utc),
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        producer=producer,
+        data=data,
+    )

@@ -1,0 +1,102 @@
+"""ledger.* and gl.* events, emitted by services/ledger."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from rentflow_schemas.common import Channel, Pence, PaymentMethod, PositivePence
+
+# DOMAIN.md §2 transaction codes.
+DebitCode = Literal["DBR", "DSC", "DHE", "DWR", "DGA", "DCI", "DCC", "DRR", "WON"]
+CreditCode = Literal["RDD", "RSO", "RBP", "RCP", "RPY", "RCO", "RHB", "RUC", "RIT", "WOF"]
+ReversalCode = Literal["RDN", "RRC", "REF", "RDR"]
+TransactionCode = Literal[DebitCode, CreditCode, ReversalCode]
+
+
+class TransactionPosted(BaseModel):
+    """ledger.transactions.v1: one posting on a rent account, keyed by account_ref."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    transaction_id: uuid.UUID
+    account_ref: str
+    type_code: TransactionCode
+    amount_pence: Pence = Field(description="signed: positive raises the balance (a debit), negative lowers it (a credit)")
+    balance_after_pence: Pence
+    posted_at: AwareDatetime
+    business_date: dt.date = Field(description="Europe/London date the posting belongs to")
+    period: str = Field(pattern=r"^\d{4}-\d{2}$")
+    source_ref: str
+    channel: Channel | None = None
+    payment_id: uuid.UUID | None = None
+    allocation_rule: str | None = Field(default=None, description="the allocation rule that matched, for receipts")
+    week_start: dt.date | None = Field(default=None, description="rent week (Monday) a debit is for")
+
+
+class AccountUpserted(BaseModel):
+    """ledger.accounts.v1: an account as it now stands, after an import or change."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    account_ref: str
+    property: str
+    patch: str
+    officer: str | None = None
+    tenancy_start: dt.date
+    tenancy_end: dt.date | None = None
+    weekly_rent_pence: Pence
+    weekly_charges_pence: Pence = 0
+    payment_method: PaymentMethod | None = None
+    balance_pence: Pence
+
+
+class SuspenseEvent(BaseModel):
+    """ledger.suspense.v1: an unallocated receipt opened, or later allocated by hand."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: Literal["opened", "allocated"]
+    payment_id: uuid.UUID
+    amount_pence: PositivePence
+    channel: Channel
+    reference: str
+    payer_name: str | None = None
+    received_at: AwareDatetime
+    reason: str
+    account_ref: str | None = None
+    allocated_by: str | None = None
+    note: str | None = None
+
+
+class JournalLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gl_code: str
+    debit_pence: Pence = Field(default=0, ge=0)
+    credit_pence: Pence = Field(default=0, ge=0)
+    account_ref: str | None = None
+
+
+class JournalPosted(BaseModel):
+    """gl.journals.v1: a balanced double-entry journal for finance."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    journal_id: uuid.UUID
+    business_date: dt.date
+    period: str = Field(pattern=r"^\d{4}-\d{2}$")
+    posted_at: AwareDatetime
+    kind: Literal["debit", "receipt", "unidentified_receipt", "suspense_allocated", "reversal", "adjustment"]
+    source_ref: str
+    lines: list[JournalLine] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _balanced(self) -> "JournalPosted":
+        debits = sum(line.debit_pence for line in self.lines)
+        credits = sum(line.credit_pence for line in self.lines)
+        if debits != credits:
+            raise ValueError(f"journal does not balance: debits {debits} != credits {credits}")
+        return self

@@ -1,0 +1,49 @@
+import datetime as dt
+import uuid
+
+import pytest
+from pydantic import ValidationError
+
+from rentflow_schemas import Envelope, derive_event_id, new_envelope
+from rentflow_schemas.ledger import JournalLine, JournalPosted
+from rentflow_schemas.payments import PaymentReceived
+
+UTC = dt.timezone.utc
+
+
+def _payment(**over):
+    base = dict(payment_id=uuid.uuid4(), provider_id="p", provider_ref="r1", channel="card", amount_pence=12300,
+                paid_at=dt.datetime(2026, 4, 6, 9, tzinfo=UTC), received_at=dt.datetime(2026, 4, 6, 9, tzinfo=UTC))
+    base.update(over)
+    return PaymentReceived(**base)
+
+
+def test_derived_ids_are_stable_and_distinct():
+    assert derive_event_id("a", 1) == derive_event_id("a", 1)
+    assert derive_event_id("a", 1) != derive_event_id("a", 2)
+    assert derive_event_id("ab", "c") != derive_event_id("a", "bc")
+
+
+def test_envelope_round_trips_through_json():
+    env = new_envelope(_payment(), event_type="payments.received", event_id=uuid.uuid4(), producer="payments",
+                       correlation_id="c1")
+    again = Envelope[PaymentReceived].model_validate_json(env.model_dump_json())
+    assert again == env
+
+
+@pytest.mark.parametrize("amount", [0, -1])
+def test_amount_must_be_positive(amount):
+    with pytest.raises(ValidationError, match="amount_pence"):
+        _payment(amount_pence=amount)
+
+
+def test_naive_times_are_refused():
+    with pytest.raises(ValidationError, match="paid_at"):
+        _payment(paid_at=dt.datetime(2026, 4, 6, 9))
+
+
+def test_unbalanced_journal_is_refused():
+    with pytest.raises(ValidationError, match="does not balance"):
+        JournalPosted(journal_id=uuid.uuid4(), business_date=dt.date(2026, 4, 6), period="2026-04",
+                      posted_at=dt.datetime.now(UTC), kind="receipt", source_ref="x",
+                      lines=[JournalLine(gl_code="A", debit_pence=10), JournalLine(gl_code="B", credit_pence=9)])

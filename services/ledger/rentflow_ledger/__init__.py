@@ -1,0 +1,1 @@
+"""rentflow ledger service."""

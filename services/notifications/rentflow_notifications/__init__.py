@@ -1,0 +1,1 @@
+"""rentflow notifications service."""
