@@ -13,7 +13,10 @@ from rentflow_schemas.common import Channel, Pence, PaymentMethod, PositivePence
 DebitCode = Literal["DBR", "DSC", "DHE", "DWR", "DGA", "DCI", "DCC", "DRR", "WON"]
 CreditCode = Literal["RDD", "RSO", "RBP", "RCP", "RPY", "RCO", "RHB", "RUC", "RIT", "WOF"]
 ReversalCode = Literal["RDN", "RRC", "REF", "RDR"]
-TransactionCode = Literal[DebitCode, CreditCode, ReversalCode]
+# BBF: balance brought forward when an account is first imported (signed: arrears or credit).
+# Not WON: a write-on is a debit raised in rentflow, an opening balance is history carried in.
+OpeningCode = Literal["BBF"]
+TransactionCode = Literal[DebitCode, CreditCode, ReversalCode, OpeningCode]
 
 
 class TransactionPosted(BaseModel):
@@ -89,7 +92,8 @@ class JournalPosted(BaseModel):
     business_date: dt.date
     period: str = Field(pattern=r"^\d{4}-\d{2}$")
     posted_at: AwareDatetime
-    kind: Literal["debit", "receipt", "unidentified_receipt", "suspense_allocated", "reversal", "adjustment"]
+    kind: Literal["debit", "receipt", "unidentified_receipt", "suspense_allocated", "reversal", "adjustment",
+                  "opening_balance"]
     source_ref: str
     lines: list[JournalLine] = Field(min_length=2)
 
