@@ -1,0 +1,118 @@
+"""Talking to a running stack: service URLs from runtime.json, errors turned into one line."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import httpx
+import orjson
+
+from rentflow_common.kafka import group_lag
+from rentflow_cli.stack import SERVICES, StackError, read_runtime
+
+
+class CommandError(RuntimeError):
+    """A failure to report on stderr in one line, exiting non-zero."""
+
+
+class Client:
+    def __init__(self, home: Path, timeout: float = 300.0) -> None:
+        self.home = home
+        self._runtime: dict[str, Any] | None = None
+        self._http = httpx.Client(timeout=timeout)
+
+    @property
+    def runtime(self) -> dict[str, Any]:
+        if self._runtime is None:
+            try:
+                self._runtime = read_runtime(self.home)
+            except StackError as exc:
+                raise CommandError(str(exc)) from None
+        return self._runtime
+
+    def url(self, service: str) -> str:
+        override = os.environ.get(f"RENTFLOW_{service.upper()}_URL")
+        if override:
+            return override.rstrip("/")
+        return str(self.runtime["services"][service]["url"])
+
+    def request(self, service: str, method: str, path: str, *, ok: Iterable[int] = (200, 201, 202),
+                **kw: Any) -> Any:
+        url = self.url(service) + path
+        try:
+            response = self._http.request(method, url, **kw)
+        except httpx.ConnectError:
+            raise CommandError(f"{service} service not reachable at {self.url(service)}: is `rentflow up` running?") from None
+        except httpx.HTTPError as exc:
+            raise CommandError(f"{service} {method} {path} failed: {exc}") from None
+        if response.status_code not in tuple(ok):
+            raise CommandError(f"{service} answered {response.status_code}: {describe_error(response)}")
+        return response.json() if response.content else None
+
+    def get(self, service: str, path: str, **kw: Any) -> Any:
+        return self.request(service, "GET", path, **kw)
+
+    def post(self, service: str, path: str, **kw: Any) -> Any:
+        return self.request(service, "POST", path, **kw)
+
+    def wait_until_processed(self, timeout: float, progress: Callable[[dict[str, int]], None] = lambda _: None) -> None:
+        """Returns once every group has committed everything published and every outbox is empty,
+        and stays so across two consecutive checks with no new consumption."""
+        deadline = time.monotonic() + timeout
+        kafka = self.runtime["kafka"]
+        last: tuple[int, ...] | None = None
+        while True:
+            lag = asyncio.run(group_lag(kafka["bootstrap_servers"], prefix=kafka.get("topic_prefix", "")))
+            statuses = {s: self.get(s, "/v1/ops/status") for s in SERVICES}
+            backlog = {f"outbox:{s}": int(st.get("outbox_backlog", 0)) for s, st in statuses.items()}
+            consumed = tuple(int(c.get("messages", 0)) + int(c.get("dead_letters", 0))
+                             for st in statuses.values() for c in st.get("consumers", {}).values())
+            pending = {**lag, **backlog}
+            progress(pending)
+            if not any(pending.values()):
+                if last == consumed:
+                    return
+                last = consumed
+            else:
+                last = None
+            if time.monotonic() > deadline:
+                busy = ", ".join(f"{k} {v}" for k, v in pending.items() if v)
+                raise CommandError(f"not everything processed within {timeout:.0f} s: {busy or 'still moving'}")
+            time.sleep(0.3)
+
+
+def describe_error(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300] or response.reason_phrase
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, list):
+        parts = []
+        for err in detail[:5]:
+            if isinstance(err, dict):
+                where = err.get("loc") or [err.get(k) for k in ("item", "line", "field") if err.get(k) is not None]
+                what = err.get("reason") or err.get("msg")
+                parts.append(f"{'.'.join(str(w) for w in where) if where else ''}: {what}".lstrip(": "))
+            else:
+                parts.append(str(err))
+        more = f" (+{len(detail) - 5} more)" if len(detail) > 5 else ""
+        return "; ".join(parts) + more
+    return str(detail)
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signed_headers(provider_id: str, secret: str, body: bytes) -> dict[str, str]:
+    return {"X-Provider-Id": provider_id, "X-Signature": sign(secret, body), "Content-Type": "application/json"}
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj)

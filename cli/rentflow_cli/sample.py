@@ -1,0 +1,194 @@
+"""A sample landlord for the demo and the benchmarks: plain data, no IO.
+
+5,000 homes by default, weekly rent and charges averaging about £123, about a third paying
+by Direct Debit, a few hundred in arrears, some former tenants, and October 2026's payments
+from every channel, including some with references nobody can match (they go to suspense)."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+from dataclasses import dataclass
+from typing import Any
+
+MONTH_START = dt.date(2026, 10, 1)
+MONTH_END = dt.date(2026, 10, 31)
+BALANCE_DATE = dt.date(2026, 9, 27)  # a Sunday: debits start with the rent week of Monday 28 September
+PATCHES = ["N1", "N2", "S1", "S2", "E1", "W1"]
+OFFICERS = [("Asha Patel", "N1"), ("Ben Carter", "N2"), ("Chloe Evans", "S1"),
+            ("Dan Hughes", "S2"), ("Ella Morgan", "E1"), ("Femi Adeyemi", "W1")]
+MANAGER = "Grace Lewis"
+STREETS = ["Oak Road", "Mill Lane", "Church Street", "Station Road", "Park View", "Victoria Close",
+           "Harbour Walk", "Elm Grove", "Kingsway", "Meadow Court"]
+FIRST = ["Alex", "Sam", "Jo", "Chris", "Pat", "Jamie", "Robin", "Kim", "Lee", "Morgan", "Ali", "Nia"]
+LAST = ["Smith", "Jones", "Williams", "Brown", "Taylor", "Davies", "Evans", "Khan", "Wilson", "Roberts"]
+WEIGHTS = (8, 7, 6, 5, 4, 3, 2)
+
+
+def check_digit(base: str) -> str:
+    """Weighted-sum modulus 10 (DOMAIN.md §2): check = 10 - (sum of d*w mod 10), 10 -> 0."""
+    total = sum(int(d) * w for d, w in zip(base, WEIGHTS))
+    return str((10 - total % 10) % 10)
+
+
+def rent_ref(n: int) -> str:
+    base = f"{1000000 + n:07d}"
+    return base + check_digit(base)
+
+
+@dataclass(frozen=True)
+class Account:
+    ref: str
+    tenant: str
+    property: str
+    patch: str
+    tenancy_start: dt.date
+    tenancy_end: dt.date | None
+    weekly_rent: int
+    weekly_charges: int
+    method: str
+    opening_balance: int
+
+    @property
+    def weekly_total(self) -> int:
+        return self.weekly_rent + self.weekly_charges
+
+    @property
+    def dd_reference(self) -> str:
+        return f"RF{self.ref}" if self.method == "dd" else ""
+
+
+@dataclass(frozen=True)
+class Payment:
+    provider: str
+    body: dict[str, Any]
+
+
+def accounts(n: int = 5000, seed: int = 2026) -> list[Account]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        rent = int(rng.triangular(9200, 15400, 11000))
+        charges = rng.choice([0, 0, 0, 0, 0, 650, 1240, 1875])
+        former = rng.random() < 0.03
+        start = dt.date(2026, 10, 12) if rng.random() < 0.01 else dt.date(2008, 4, 7) + dt.timedelta(days=rng.randrange(6500))
+        end = dt.date(2026, 6, 28) - dt.timedelta(days=7 * rng.randrange(60)) if former else None
+        if end and end <= start:
+            start = end - dt.timedelta(days=700)
+        method = rng.choices(["dd", "so", "card", "cash", "hb", "uc"], weights=[37, 14, 13, 8, 16, 12])[0]
+        arrears_roll = rng.random()
+        if former:
+            opening = rng.randrange(5000, 250000)
+        elif start > BALANCE_DATE:
+            opening = 0
+        elif arrears_roll < 0.07:  # a few hundred in arrears
+            opening = (rent + charges) * rng.randrange(2, 16) + rng.randrange(0, 5000)
+        elif arrears_roll < 0.12:
+            opening = -rng.randrange(500, 25000)  # in credit
+        else:
+            opening = 0
+        out.append(Account(
+            ref=rent_ref(i + 1), tenant=f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+            property=f"{rng.randrange(1, 220)} {rng.choice(STREETS)}", patch=PATCHES[i % len(PATCHES)],
+            tenancy_start=start, tenancy_end=end, weekly_rent=rent, weekly_charges=charges,
+            method=method, opening_balance=opening,
+        ))
+    return out
+
+
+def accounts_csv(accs: list[Account]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["account_ref", "tenant_name", "property", "patch", "tenancy_start", "tenancy_end",
+                "weekly_rent_pence", "weekly_charges_pence", "payment_method", "dd_reference", "officer",
+                "opening_balance_pence", "balance_date"])
+    for a in accs:
+        balance_date = "" if a.tenancy_start > BALANCE_DATE else BALANCE_DATE.isoformat()
+        w.writerow([a.ref, a.tenant, a.property, a.patch, a.tenancy_start.isoformat(),
+                    a.tenancy_end.isoformat() if a.tenancy_end else "", a.weekly_rent, a.weekly_charges,
+                    a.method, a.dd_reference, "", a.opening_balance, balance_date])
+    return buf.getvalue()
+
+
+CHANNEL_PROVIDER = {"direct_debit": "demo-bacs", "standing_order": "demo-bank", "bank_transfer": "demo-bank",
+                    "housing_benefit": "demo-bank", "universal_credit": "demo-bank", "card": "demo-card",
+                    "cash": "demo-paypoint"}
+PROVIDERS = sorted(set(CHANNEL_PROVIDER.values()))
+
+
+def october_payments(accs: list[Account], seed: int = 2026) -> list[Payment]:
+    """A month of payments in the order they arrive (by paid_at)."""
+    rng = random.Random(seed + 1)
+    payments: list[tuple[dt.datetime, str, dict[str, Any]]] = []
+    counter = 0
+
+    def pay(day: dt.date, channel: str, amount: int, reference: str, payer: str, hour: int = 9) -> None:
+        nonlocal counter
+        counter += 1
+        paid_at = dt.datetime.combine(day, dt.time(hour, rng.randrange(60), rng.randrange(60)), dt.timezone.utc)
+        provider = CHANNEL_PROVIDER[channel]
+        body = {"provider_ref": f"{provider}-{day:%Y%m%d}-{counter:07d}", "channel": channel,
+                "amount_pence": max(1, amount), "currency": "GBP", "paid_at": paid_at.isoformat(),
+                "reference": reference, "payer_name": payer}
+        payments.append((paid_at, provider, body))
+
+    mondays = [MONTH_START + dt.timedelta(days=d) for d in range(31)
+               if (MONTH_START + dt.timedelta(days=d)).weekday() == 0]
+    for a in accs:
+        if a.tenancy_end is not None:
+            if rng.random() < 0.05:  # a former tenant paying something off
+                pay(MONTH_START + dt.timedelta(days=rng.randrange(31)), "card", rng.randrange(1000, 5000),
+                    a.ref, a.tenant, 14)
+            continue
+        in_arrears = a.opening_balance > 0
+        share = rng.choice([0.0, 0.5, 0.8, 1.0, 1.1]) if in_arrears else 1.0
+        weeks_due = [m for m in mondays if m >= a.tenancy_start]
+        if not weeks_due or share == 0.0:
+            continue
+        monthly = a.weekly_total * 52 // 12
+        if a.method == "dd":
+            day = rng.choice([dt.date(2026, 10, 1), dt.date(2026, 10, 15), dt.date(2026, 10, 28)])
+            pay(day, "direct_debit", int(monthly * share), a.dd_reference, a.tenant, 6)
+        elif a.method == "so":
+            ref = messy_reference(rng, a.ref)
+            for m in weeks_due:
+                pay(m, "standing_order", int(a.weekly_total * share), ref, a.tenant, 7)
+        elif a.method == "card":
+            for m in weeks_due[::2]:
+                pay(m + dt.timedelta(days=rng.randrange(3)), "card", int(a.weekly_total * 2 * share),
+                    messy_reference(rng, a.ref), a.tenant, 12)
+        elif a.method == "cash":
+            for m in weeks_due:
+                pay(m + dt.timedelta(days=rng.randrange(5)), "cash", int(a.weekly_total * share), a.ref, a.tenant, 16)
+        elif a.method == "hb":
+            for m in weeks_due[:: 4 if len(weeks_due) > 4 else 2]:
+                pay(m + dt.timedelta(days=3), "housing_benefit", int(a.weekly_total * 4 * share), a.ref,
+                    "DISTRICT COUNCIL HB", 5)
+        else:  # universal credit: the landlord gets a managed payment, the tenant pays any shortfall by transfer
+            pay(dt.date(2026, 10, 20), "universal_credit", int(monthly * 0.7 * share), a.ref, "DWP UC", 5)
+            pay(dt.date(2026, 10, 21), "bank_transfer", int(monthly * 0.3 * share),
+                free_text_reference(rng, a.ref), a.tenant, 18)
+    payments.sort(key=lambda p: p[0])
+    return [Payment(provider, body) for _, provider, body in payments]
+
+
+def messy_reference(rng: random.Random, ref: str) -> str:
+    """How payers actually type a reference: mostly right, sometimes spaced or hyphenated."""
+    roll = rng.random()
+    if roll < 0.80:
+        return ref
+    if roll < 0.90:
+        return f"{ref[:4]} {ref[4:]}"
+    return f"{ref[:4]}-{ref[4:]}".lower()
+
+
+def free_text_reference(rng: random.Random, ref: str) -> str:
+    roll = rng.random()
+    if roll < 0.6:
+        return ref
+    if roll < 0.85:
+        return f"RENT {ref} FLAT {rng.randrange(1, 40)}"  # the reference inside free text
+    if roll < 0.95:
+        return ref[:3] + ref[4] + ref[3] + ref[5:]  # two digits transposed
+    return "RENT OCTOBER"  # no reference at all

@@ -1,0 +1,198 @@
+"""The running stack: broker and database (environment, testcontainers or embedded), the
+topics, and the four services, each its own process; `runtime.json` describes it."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import httpx
+
+from rentflow_common.infra import Infrastructure, free_port, start_infrastructure
+from rentflow_common.kafka import ensure_topics
+
+SERVICES = ("payments", "ledger", "notifications", "reporting")
+RUNTIME_FILE = "runtime.json"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Stack:
+    """Starts and stops everything `rentflow up` runs. Use as a context manager."""
+
+    home: Path
+    database: str = "rentflow"
+    fresh_database: bool = False  # drop and recreate it first (never for a database given by the environment)
+    partitions: int = int(os.environ.get("RENTFLOW_PARTITIONS", "6"))
+    topic_prefix: str = os.environ.get("RENTFLOW_TOPIC_PREFIX", "")
+    say: Callable[[str], None] = lambda _: None
+    infra: Infrastructure | None = None
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def __enter__(self) -> "Stack":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(exist_ok=True)
+        try:
+            self.infra = start_infrastructure(self.home, database=self.database, log=self.say)
+            self.say(f"broker {self.infra.kafka_bootstrap_servers} ({self.infra.kafka_source}), "
+                     f"database ({self.infra.database_source})")
+            if self.fresh_database and self.infra.database_source != "environment":
+                asyncio.run(recreate_database(self.infra.database_url))
+            asyncio.run(ensure_topics(self.infra.kafka_bootstrap_servers, self.partitions, prefix=self.topic_prefix))
+            for name in SERVICES:
+                self.services[name] = ServiceProcess(name, free_port(), self.home / "logs" / f"{name}.log")
+                self.start_service(name, wait=False)
+            for name in SERVICES:
+                self.wait_healthy(name)
+            self.write_runtime()
+        except BaseException:
+            self.stop()
+            raise
+
+    def service_env(self, service: ServiceProcess) -> dict[str, str]:
+        assert self.infra is not None
+        env = dict(os.environ)
+        env.update({
+            "KAFKA_BOOTSTRAP_SERVERS": self.infra.kafka_bootstrap_servers,
+            "DATABASE_URL": self.infra.database_url,
+            "RENTFLOW_HOME": str(self.home),
+            "RENTFLOW_PORT": str(service.port),
+            "RENTFLOW_PARTITIONS": str(self.partitions),
+            "RENTFLOW_TOPIC_PREFIX": self.topic_prefix,
+        })
+        env.setdefault("RENTFLOW_LOG_FORMAT", "json")
+        return env
+
+    def start_service(self, name: str, wait: bool = True) -> None:
+        service = self.services[name]
+        log = open(service.log_path, "ab")
+        service.proc = subprocess.Popen([sys.executable, "-m", f"rentflow_{name}"], env=self.service_env(service),
+                                        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)
+        log.close()
+        if wait:
+            self.wait_healthy(name)
+            self.write_runtime()
+
+    def wait_healthy(self, name: str, timeout: float = 90.0) -> None:
+        service = self.services[name]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if service.proc is None or service.proc.poll() is not None:
+                code = service.proc.returncode if service.proc else None
+                raise StackError(f"{name} exited with code {code} while starting: {last_line(service.log_path)} "
+                                 f"(log: {service.log_path})")
+            try:
+                if httpx.get(service.url + "/health", timeout=2).status_code == 200:
+                    self.say(f"{name} ready at {service.url}")
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise StackError(f"{name} not healthy after {timeout:.0f} s (log: {service.log_path})")
+
+    def kill_service(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.services[name].proc
+        if proc and proc.poll() is None:
+            proc.send_signal(sig)
+            proc.wait(30)
+
+    def exited(self) -> list[tuple[str, int]]:
+        return [(s.name, s.proc.returncode) for s in self.services.values()
+                if s.proc is not None and s.proc.poll() is not None]
+
+    def stop(self) -> None:
+        running = [s for s in self.services.values() if s.proc is not None and s.proc.poll() is None]
+        for s in running:
+            s.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        deadline = time.monotonic() + 35
+        for s in running:
+            try:
+                s.proc.wait(max(0.1, deadline - time.monotonic()))  # type: ignore[union-attr]
+            except subprocess.TimeoutExpired:
+                self.say(f"{s.name} did not stop within 35 s; killing it")
+                s.proc.kill()  # type: ignore[union-attr]
+                s.proc.wait()  # type: ignore[union-attr]
+        if self.infra is not None:
+            self.infra.stop()
+            self.infra = None
+        (self.home / RUNTIME_FILE).unlink(missing_ok=True)
+
+    def runtime(self) -> dict[str, object]:
+        assert self.infra is not None
+        return {
+            "services": {s.name: {"url": s.url, "pid": s.proc.pid if s.proc else None, "log": str(s.log_path)}
+                         for s in self.services.values()},
+            "kafka": {"bootstrap_servers": self.infra.kafka_bootstrap_servers, "source": self.infra.kafka_source,
+                      "topic_prefix": self.topic_prefix, "partitions": self.partitions},
+            "database": {"url": self.infra.database_url, "source": self.infra.database_source},
+            "pid": os.getpid(),
+            "home": str(self.home),
+        }
+
+    def write_runtime(self) -> None:
+        path = self.home / RUNTIME_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.runtime(), indent=2))
+        tmp.replace(path)
+
+
+async def recreate_database(url: str) -> None:
+    import asyncpg
+    from urllib.parse import urlsplit
+
+    from rentflow_common.db import plain_url
+    from rentflow_common.infra import with_database
+
+    name = urlsplit(url).path.lstrip("/")
+    conn = await asyncpg.connect(plain_url(with_database(url, "postgres")))
+    try:
+        await conn.execute(f'drop database if exists "{name}" with (force)')
+        await conn.execute(f'create database "{name}"')
+    finally:
+        await conn.close()
+
+
+def last_line(path: Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1][-300:] if lines else "no output"
+
+
+def read_runtime(home: Path) -> dict[str, object]:
+    path = home / RUNTIME_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StackError(f"rentflow is not running here: no {path}; start it with `rentflow up`") from None
