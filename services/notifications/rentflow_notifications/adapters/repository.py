@@ -1,0 +1,163 @@
+"""SQL for the notifications schema. Every statement is set-based (unnest arrays), so a
+consumer batch of thousands of events costs a handful of round trips. `raw` is the asyncpg
+connection of the caller's unit of work."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Iterable, Sequence
+
+from rentflow_notifications.domain.assignment import SHARED_QUEUE, Account, Officer
+
+TASK_COLUMNS = ("task_id, kind, account_ref, assigned_to, status, due_on, reason, payment_id, created_at, "
+                "updated_at, claimed_by, completed_by, completed_at, outcome")
+
+
+# --- officers -----------------------------------------------------------------------------
+
+async def upsert_officer(raw: Any, officer_id: uuid.UUID, name: str, role: str,
+                         patches: Sequence[str]) -> tuple[dict[str, Any], bool]:
+    """Creates the officer, or replaces an existing one's role and patches. Returns (row, created)."""
+    row = await raw.fetchrow(
+        """insert into officers (officer_id, name, role) values ($1, $2, $3)
+           on conflict (name) do update set role = excluded.role, updated_at = now()
+           returning officer_id, name, role, created_at, (xmax = 0) as created""",
+        officer_id, name, role)
+    await raw.execute("delete from officer_patches where name = $1", name)
+    if patches:
+        await raw.execute(
+            "insert into officer_patches (name, patch) select $1, p from unnest($2::text[]) p on conflict do nothing",
+            name, list(patches))
+    out = dict(row)
+    created = out.pop("created")
+    out["patches"] = sorted(set(patches))
+    return out, created
+
+
+async def list_officers(raw: Any) -> list[dict[str, Any]]:
+    rows = await raw.fetch(
+        """select o.officer_id, o.name, o.role, o.created_at,
+                  coalesce(array_agg(p.patch order by p.patch) filter (where p.patch is not null), '{}') as patches
+           from officers o left join officer_patches p on p.name = o.name
+           group by o.officer_id order by o.name""")
+    return [dict(r) for r in rows]
+
+
+async def load_officers(raw: Any) -> list[Officer]:
+    """The whole (small) officer directory, for assignment."""
+    return [Officer(name=r["name"], role=r["role"], patches=frozenset(r["patches"])) for r in await list_officers(raw)]
+
+
+# --- account directory (from ledger.accounts.v1) -------------------------------------------
+
+async def upsert_accounts(raw: Any, accounts: Sequence[Account]) -> None:
+    if not accounts:
+        return
+    await raw.execute(
+        """insert into accounts (account_ref, patch, officer, updated_at)
+           select * , now() from unnest($1::text[], $2::text[], $3::text[])
+           on conflict (account_ref) do update
+             set patch = excluded.patch, officer = excluded.officer, updated_at = now()""",
+        [a.account_ref for a in accounts], [a.patch for a in accounts], [a.officer for a in accounts])
+
+
+async def accounts_by_ref(raw: Any, refs: Iterable[str]) -> dict[str, Account]:
+    refs = sorted(set(refs))
+    if not refs:
+        return {}
+    rows = await raw.fetch("select account_ref, patch, officer from accounts where account_ref = any($1::text[])", refs)
+    return {r["account_ref"]: Account(r["account_ref"], r["patch"], r["officer"]) for r in rows}
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+async def insert_tasks(raw: Any, kind: str, tasks: Sequence[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
+    """Inserts the tasks that do not exist yet; returns only those (redelivery inserts nothing)."""
+    if not tasks:
+        return []
+    rows = await raw.fetch(
+        f"""insert into tasks (task_id, kind, account_ref, assigned_to, status, due_on, reason, payment_id,
+                               created_at, updated_at)
+            select t.task_id, $1, t.account_ref, t.assigned_to, 'open', t.due_on, t.reason, t.payment_id, $8, $8
+            from unnest($2::uuid[], $3::text[], $4::text[], $5::date[], $6::text[], $7::uuid[])
+                 as t(task_id, account_ref, assigned_to, due_on, reason, payment_id)
+            on conflict (task_id) do nothing
+            returning {TASK_COLUMNS}""",
+        kind, [t["task_id"] for t in tasks], [t["account_ref"] for t in tasks], [t["assigned_to"] for t in tasks],
+        [t["due_on"] for t in tasks], [t["reason"] for t in tasks], [t["payment_id"] for t in tasks], now)
+    return [dict(r) for r in rows]
+
+
+async def complete_tasks(raw: Any, completions: Sequence[tuple[uuid.UUID, str | None, str | None]],
+                         now: dt.datetime) -> list[dict[str, Any]]:
+    """(task_id, by, outcome) → marks the not-yet-done ones done; returns those changed."""
+    if not completions:
+        return []
+    rows = await raw.fetch(
+        f"""update tasks t set status = 'done', completed_by = u.by, outcome = u.outcome,
+                   completed_at = $4, updated_at = $4
+            from unnest($1::uuid[], $2::text[], $3::text[]) as u(task_id, by, outcome)
+            where t.task_id = u.task_id and t.status <> 'done'
+            returning {", ".join("t." + c.strip() for c in TASK_COLUMNS.split(","))}""",
+        [c[0] for c in completions], [c[1] for c in completions], [c[2] for c in completions], now)
+    return [dict(r) for r in rows]
+
+
+async def queued_tasks(raw: Any, *, account_refs: Sequence[str] | None = None,
+                       patches: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Open tasks still in the shared queue whose account is known, for the given accounts or
+    for accounts in the given patches, with the account's patch and named officer."""
+    rows = await raw.fetch(
+        """select t.task_id, a.account_ref, a.patch, a.officer
+           from tasks t join accounts a on a.account_ref = t.account_ref
+           where t.status = 'open' and t.assigned_to = $1
+             and ($2::text[] is null or a.account_ref = any($2::text[]))
+             and ($3::text[] is null or a.patch = any($3::text[]))
+           for update of t""",
+        SHARED_QUEUE, list(account_refs) if account_refs is not None else None,
+        list(patches) if patches is not None else None)
+    return [dict(r) for r in rows]
+
+
+async def reassign_from_queue(raw: Any, moves: Sequence[tuple[uuid.UUID, str]], now: dt.datetime) -> list[dict[str, Any]]:
+    if not moves:
+        return []
+    rows = await raw.fetch(
+        f"""update tasks t set assigned_to = u.assigned_to, updated_at = $3
+            from unnest($1::uuid[], $2::text[]) as u(task_id, assigned_to)
+            where t.task_id = u.task_id and t.status = 'open' and t.assigned_to = '{SHARED_QUEUE}'
+            returning {", ".join("t." + c.strip() for c in TASK_COLUMNS.split(","))}""",
+        [m[0] for m in moves], [m[1] for m in moves], now)
+    return [dict(r) for r in rows]
+
+
+async def get_task(raw: Any, task_id: uuid.UUID, *, for_update: bool = False) -> dict[str, Any] | None:
+    row = await raw.fetchrow(f"select {TASK_COLUMNS} from tasks where task_id = $1"
+                             + (" for update" if for_update else ""), task_id)
+    return dict(row) if row else None
+
+
+async def update_task(raw: Any, task_id: uuid.UUID, *, status: str, assigned_to: str, now: dt.datetime,
+                      claimed_by: str | None = None, completed_by: str | None = None,
+                      outcome: str | None = None) -> dict[str, Any]:
+    row = await raw.fetchrow(
+        f"""update tasks set status = $2, assigned_to = $3, updated_at = $4,
+                   claimed_by = coalesce($5, claimed_by),
+                   completed_by = coalesce($6, completed_by),
+                   completed_at = case when $2 = 'done' then $4 else completed_at end,
+                   outcome = coalesce($7, outcome)
+            where task_id = $1 returning {TASK_COLUMNS}""",
+        task_id, status, assigned_to, now, claimed_by, completed_by, outcome)
+    return dict(row)
+
+
+async def list_tasks(raw: Any, *, status: str | None, kind: str | None, assigned_to: str | None,
+                     account_ref: str | None, limit: int) -> list[dict[str, Any]]:
+    rows = await raw.fetch(
+        f"""select {TASK_COLUMNS} from tasks
+            where ($1::text is null or status = $1) and ($2::text is null or kind = $2)
+              and ($3::text is null or assigned_to = $3) and ($4::text is null or account_ref = $4)
+            order by due_on, created_at, task_id
+            limit $5""",
+        status, kind, assigned_to, account_ref, limit)
+    return [dict(r) for r in rows]

@@ -1,0 +1,170 @@
+"""HTTP for officers and their tasks."""
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rentflow_common.db import UnitOfWork
+from rentflow_notifications.domain.tasks import TaskConflict
+from rentflow_notifications.service_layer import handlers
+
+router = APIRouter(prefix="/v1")
+
+
+def _clean(value: str, field: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError(f"{field} must not be empty")
+    return value
+
+
+class OfficerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=200, description="unique; posting an existing name replaces its patches and role")
+    patches: list[str] = Field(default_factory=list, description="tasks for accounts in these patches go to this officer")
+    role: Literal["officer", "manager"] = "officer"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _clean(v, "name")
+
+    @field_validator("patches")
+    @classmethod
+    def _patches(cls, v: list[str]) -> list[str]:
+        out: list[str] = []
+        for i, p in enumerate(v):
+            p = p.strip()
+            if not p:
+                raise ValueError(f"patches[{i}] must not be empty")
+            if p not in out:
+                out.append(p)
+        return out
+
+
+class OfficerOut(BaseModel):
+    officer_id: str
+    name: str
+    patches: list[str]
+    role: str
+
+
+class OfficersOut(BaseModel):
+    officers: list[OfficerOut]
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    kind: str
+    account_ref: str | None
+    assigned_to: str
+    status: str
+    due_on: str
+    reason: str
+    payment_id: str | None
+    created_at: str
+
+
+class TasksOut(BaseModel):
+    tasks: list[TaskOut]
+    count: int
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: str = Field(max_length=200)
+
+    @field_validator("by")
+    @classmethod
+    def _by(cls, v: str) -> str:
+        return _clean(v, "by")
+
+
+class CompleteIn(ClaimIn):
+    outcome: str | None = Field(default=None, max_length=2000)
+
+
+def _officer(row: dict[str, Any]) -> dict[str, Any]:
+    return {"officer_id": str(row["officer_id"]), "name": row["name"], "patches": list(row["patches"]),
+            "role": row["role"]}
+
+
+def _task(row: dict[str, Any]) -> dict[str, Any]:
+    return {"task_id": str(row["task_id"]), "kind": row["kind"], "account_ref": row["account_ref"],
+            "assigned_to": row["assigned_to"], "status": row["status"], "due_on": row["due_on"].isoformat(),
+            "reason": row["reason"], "payment_id": str(row["payment_id"]) if row["payment_id"] else None,
+            "created_at": row["created_at"].isoformat()}
+
+
+def _engine(request: Request) -> Any:
+    return request.app.state.runtime.engine
+
+
+def _correlation(value: str | None) -> str:
+    return value or f"http:{uuid.uuid4()}"
+
+
+@router.post("/officers", response_model=OfficerOut, status_code=201, tags=["officers"],
+             responses={200: {"description": "an existing officer updated", "model": OfficerOut}})
+async def add_officer(body: OfficerIn, request: Request, response: Response,
+                      x_correlation_id: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    cmd = handlers.RegisterOfficer(name=body.name, patches=tuple(body.patches), role=body.role)
+    async with UnitOfWork(_engine(request)) as uow:
+        officer, created = await handlers.register_officer(uow, cmd, _correlation(x_correlation_id))
+    response.status_code = 201 if created else 200
+    return _officer(officer)
+
+
+@router.get("/officers", response_model=OfficersOut, tags=["officers"])
+async def get_officers(request: Request) -> dict[str, Any]:
+    async with UnitOfWork(_engine(request)) as uow:
+        return {"officers": [_officer(o) for o in await handlers.list_officers(uow)]}
+
+
+@router.get("/tasks", response_model=TasksOut, tags=["tasks"],
+            summary="tasks, soonest due first; count is the number returned")
+async def get_tasks(
+    request: Request,
+    status: Annotated[Literal["open", "in_progress", "done"] | None, Query()] = None,
+    kind: Annotated[str | None, Query(max_length=100)] = None,
+    assigned_to: Annotated[str | None, Query(max_length=200)] = None,
+    account_ref: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> dict[str, Any]:
+    async with UnitOfWork(_engine(request)) as uow:
+        rows = await handlers.list_tasks(uow, status=status, kind=kind or None, assigned_to=assigned_to or None,
+                                         account_ref=account_ref or None, limit=limit)
+    return {"tasks": [_task(r) for r in rows], "count": len(rows)}
+
+
+@router.post("/tasks/{task_id}/claim", response_model=TaskOut, tags=["tasks"],
+             responses={404: {"description": "unknown task"}, 409: {"description": "done, or claimed by another"}})
+async def claim(task_id: uuid.UUID, body: ClaimIn, request: Request,
+                x_correlation_id: Annotated[str | None, Header()] = None) -> Any:
+    try:
+        async with UnitOfWork(_engine(request)) as uow:
+            task = await handlers.claim_task(uow, task_id, body.by, _correlation(x_correlation_id))
+    except handlers.TaskNotFound:
+        return JSONResponse({"detail": f"unknown task {task_id}"}, status_code=404)
+    except TaskConflict as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+    return _task(task)
+
+
+@router.post("/tasks/{task_id}/complete", response_model=TaskOut, tags=["tasks"],
+             responses={404: {"description": "unknown task"}, 409: {"description": "already done"}})
+async def complete(task_id: uuid.UUID, body: CompleteIn, request: Request,
+                   x_correlation_id: Annotated[str | None, Header()] = None) -> Any:
+    try:
+        async with UnitOfWork(_engine(request)) as uow:
+            task = await handlers.complete_task(uow, task_id, body.by, body.outcome, _correlation(x_correlation_id))
+    except handlers.TaskNotFound:
+        return JSONResponse({"detail": f"unknown task {task_id}"}, status_code=404)
+    except TaskConflict as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+    return _task(task)
