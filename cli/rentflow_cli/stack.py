@@ -45,8 +45,8 @@ class Stack:
     home: Path
     database: str = "rentflow"
     fresh_database: bool = False  # drop and recreate it first (never for a database given by the environment)
-    partitions: int = int(os.environ.get("RENTFLOW_PARTITIONS", "6"))
-    topic_prefix: str = os.environ.get("RENTFLOW_TOPIC_PREFIX", "")
+    partitions: int = field(default_factory=lambda: int(os.environ.get("RENTFLOW_PARTITIONS", "6")))
+    topic_prefix: str = field(default_factory=lambda: os.environ.get("RENTFLOW_TOPIC_PREFIX", ""))
     say: Callable[[str], None] = lambda _: None
     infra: Infrastructure | None = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)

@@ -1,0 +1,229 @@
+"""HTTP push → posted on the rent account, against the raw broker rate measured in the same run.
+
+    ./dev bench e2e [--payments 100000] [--accounts 5000] [--steady-rate 1000] [--steady-seconds 20]
+
+Starts the stack as `rentflow up` does (embedded broker and database unless KAFKA_BOOTSTRAP_SERVERS /
+DATABASE_URL are set), loads the accounts, then:
+  1. throughput: pushes N payments in signed batches as fast as the intake takes them and times
+     until the last one is posted (seen on ledger.transactions.v1); latency per payment is the
+     posting event's broker timestamp minus the moment its batch was sent;
+  2. steady: pushes at a fixed rate and reports p50/p99 push-to-posted;
+  3. baseline: raw produce+consume of N messages of the same size on a fresh topic of the same
+     broker, no processing. The ratio of (1) to (3) is the figure: the machine is shared and noisy.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from rentflow_cli import sample
+from rentflow_cli.client import Client, signed_headers
+from rentflow_cli.stack import Stack
+
+CHANNELS = ["card", "bank_transfer", "standing_order", "cash", "direct_debit"]
+
+
+def payment_bodies(n: int, accs: list[sample.Account], run: str) -> list[dict]:
+    return [{"provider_ref": f"{run}-{i}", "channel": CHANNELS[i % len(CHANNELS)],
+             "amount_pence": 1000 + i % 9000, "currency": "GBP", "paid_at": "2026-10-07T10:00:00+00:00",
+             "reference": accs[i % len(accs)].ref} for i in range(n)]
+
+
+class PostedWatcher:
+    """Reads ledger.transactions.v1 from its end; records when each payment was posted."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                         auto_offset_reset="latest", fetch_max_bytes=64 << 20,
+                                         max_partition_fetch_bytes=16 << 20)
+        self.topic = topic
+        self.posted: dict[str, float] = {}
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        from aiokafka import TopicPartition
+
+        parts = self.consumer.partitions_for_topic(self.topic)
+        if not parts:
+            await self.consumer._client.force_metadata_update()
+            parts = self.consumer.partitions_for_topic(self.topic)
+        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_end(*tps)
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=200, max_records=50000)
+            for records in batch.values():
+                for r in records:
+                    data = json.loads(r.value)["data"]
+                    if data.get("payment_id"):
+                        self.posted[data["payment_id"]] = r.timestamp / 1000
+
+    async def wait_for(self, ids: set[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ids <= self.posted.keys():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {len(ids & self.posted.keys())} of {len(ids)} posted within {timeout} s")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self.consumer.stop()
+
+
+async def push(url: str, provider: str, secret: str, bodies: list[dict], batch: int, concurrency: int,
+               rate: float | None = None) -> dict[str, float]:
+    """Returns payment_id → time its batch was sent."""
+    sent: dict[str, float] = {}
+    chunks = [bodies[i:i + batch] for i in range(0, len(bodies), batch)]
+    queue: asyncio.Queue = asyncio.Queue()
+    for k, chunk in enumerate(chunks):
+        queue.put_nowait((k, chunk))
+    start = time.time()
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            k, chunk = queue.get_nowait()
+            if rate:
+                delay = start + k * batch / rate - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            body = json.dumps(chunk).encode()
+            t = time.time()
+            r = await http.post("/v1/payments/batch", content=body, headers=signed_headers(provider, secret, body))
+            if r.status_code != 202:
+                raise SystemExit(f"push refused: {r.status_code} {r.text[:300]}")
+            for p in r.json()["payments"]:
+                sent[p["payment_id"]] = t
+
+    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+    return sent
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def raw_baseline(bootstrap: str, n: int, size: int, partitions: int) -> float:
+    """Produce n messages of `size` bytes (same producer settings as the outbox relay) while a
+    consumer reads them; messages/s from first send to last read."""
+    topic = f"bench.baseline.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, partitions, 1)])
+    await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=2,
+                                max_batch_size=256 * 1024)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=f"bench-{uuid.uuid4().hex[:6]}",
+                                fetch_max_bytes=64 << 20, max_partition_fetch_bytes=16 << 20)
+    await producer.start()
+    await consumer.start()
+    payload = b"x" * size
+    done = asyncio.Event()
+    received = 0
+
+    async def consume() -> None:
+        nonlocal received
+        while received < n:
+            batch = await consumer.getmany(timeout_ms=200, max_records=50000)
+            received += sum(len(v) for v in batch.values())
+        done.set()
+
+    reader = asyncio.create_task(consume())
+    await asyncio.sleep(1.0)  # let the group settle before the clock starts
+    start = time.monotonic()
+    futures = []
+    for i in range(n):
+        futures.append(await producer.send(topic, payload, key=str(i % 5000).encode()))
+        if len(futures) >= 5000:
+            await asyncio.gather(*futures)
+            futures = []
+    await asyncio.gather(*futures)
+    await asyncio.wait_for(done.wait(), timeout=600)
+    elapsed = time.monotonic() - start
+    reader.cancel()
+    await producer.stop()
+    await consumer.stop()
+    return n / elapsed
+
+
+async def main(args: argparse.Namespace) -> None:
+    home = Path(args.home or tempfile.mkdtemp(prefix="rentflow-bench-"))
+    print(f"home {home}", file=sys.stderr)
+    with Stack(home, database="rentflow_bench", fresh_database=True,
+               say=lambda m: print(f"  {m}", file=sys.stderr)) as stack:
+        c = Client(home)
+        accs = sample.accounts(args.accounts, seed=11)
+        c.post("ledger", "/v1/accounts/import", content=sample.accounts_csv(accs).encode(),
+               headers={"Content-Type": "text/csv"})
+        secret = c.post("payments", "/v1/providers", json={"name": "bench", "secret": None})["secret"]
+        c.wait_until_processed(timeout=300)
+        prefix = stack.topic_prefix
+        kafka = stack.infra.kafka_bootstrap_servers  # type: ignore[union-attr]
+        watcher = PostedWatcher(kafka, prefix + "ledger.transactions.v1")
+        await watcher.start()
+        url = c.url("payments")
+        run = uuid.uuid4().hex[:6]
+
+        bodies = payment_bodies(args.payments, accs, run + "t")
+        print(f"throughput: pushing {len(bodies):,} payments for {len(accs):,} accounts", file=sys.stderr)
+        t0 = time.time()
+        sent = await push(url, "bench", secret, bodies, args.batch, args.concurrency)
+        push_done = time.time()
+        await watcher.wait_for(set(sent), timeout=1800)
+        last_posted = max(watcher.posted[p] for p in sent)
+        throughput = len(sent) / (last_posted - t0)
+        push_rate = len(sent) / (push_done - t0)
+        lat = [watcher.posted[p] - sent[p] for p in sent]
+
+        steady_n = int(args.steady_rate * args.steady_seconds)
+        print(f"steady: {args.steady_rate:.0f} payments/s for {args.steady_seconds} s", file=sys.stderr)
+        steady_bodies = payment_bodies(steady_n, accs, run + "s")
+        steady_sent = await push(url, "bench", secret, steady_bodies, max(1, int(args.steady_rate / 20)), 4,
+                                 rate=args.steady_rate)
+        await watcher.wait_for(set(steady_sent), timeout=600)
+        steady_lat = [watcher.posted[p] - steady_sent[p] for p in steady_sent]
+        await watcher.stop()
+
+        size = len(json.dumps({"event_id": str(uuid.uuid4()), "data": bodies[0]}).encode()) + 350
+        print(f"baseline: raw produce+consume of {args.payments:,} messages of {size} bytes", file=sys.stderr)
+        baseline = await raw_baseline(kafka, args.payments, size, stack.partitions)
+
+    print(f"payments                     {len(sent):,} for {len(accs):,} accounts")
+    print(f"intake (HTTP accepted)       {push_rate:,.0f} payments/s")
+    print(f"push → posted throughput     {throughput:,.0f} payments/s")
+    print(f"  latency p50 / p99          {statistics.median(lat):.3f} s / {percentile(lat, 0.99):.3f} s (saturated)")
+    print(f"steady {args.steady_rate:,.0f}/s p50 / p99      {statistics.median(steady_lat):.3f} s / "
+          f"{percentile(steady_lat, 0.99):.3f} s")
+    print(f"raw produce+consume baseline {baseline:,.0f} messages/s (same broker, same run)")
+    print(f"ratio                        {throughput / baseline:.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--payments", type=int, default=100_000)
+    parser.add_argument("--accounts", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--steady-rate", type=float, default=1000)
+    parser.add_argument("--steady-seconds", type=float, default=20)
+    parser.add_argument("--home", default=None)
+    asyncio.run(main(parser.parse_args()))

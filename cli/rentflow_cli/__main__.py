@@ -1,0 +1,3 @@
+from rentflow_cli.main import main
+
+main()

@@ -1,0 +1,110 @@
+"""End to end, as a new user: `rentflow up` (four processes), providers push over HTTP, and the
+CLI shows balances, suspense, tasks, KPIs and the GL reconciliation; SIGTERM stops it all."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+
+import httpx
+import pytest
+
+ACCOUNTS_CSV = """\
+account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,weekly_charges_pence,opening_balance_pence,payment_method,dd_reference,balance_date,notes
+10000010,Alex Smith,1 Oak Road,N1,2015-01-05,12000,500,0,so,,2026-10-04,ignored column
+10000028,Sam Jones,2 Oak Road,N2,2016-03-07,11000,0,2500,dd,RF10000028,2026-10-04,
+10000036,Jo Brown,3 Oak Road,N1,2017-05-01,10000,0,-1000,cash,,2026-10-04,
+"""
+
+
+def push(url: str, path: str, provider: str, secret: str, payload: object, signature: str | None = None) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    sig = signature or "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return httpx.post(url + path, content=body, timeout=30,
+                      headers={"X-Provider-Id": provider, "X-Signature": sig, "Content-Type": "application/json"})
+
+
+def payment(ref: str, channel: str, amount: int, reference: str, paid_at: str = "2026-10-06T08:00:00+01:00") -> dict:
+    return {"provider_ref": ref, "channel": channel, "amount_pence": amount, "currency": "GBP",
+            "paid_at": paid_at, "reference": reference, "payer_name": "A Payer"}
+
+
+@pytest.mark.timeout(600)
+def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
+    csv_path = tmp_path / "accounts.csv"
+    csv_path.write_text(ACCOUNTS_CSV)
+    assert rentflow("accounts", "import", str(csv_path), "--json")["created"] == 3
+    assert rentflow("accounts", "import", str(csv_path), "--json")["created"] == 0  # never duplicated
+
+    secret = rentflow("providers", "add", "acme", "--json")["secret"]
+    rentflow("officers", "add", "Asha Patel", "--patch", "N1")
+    first = rentflow("ledger", "run-debits", "--through", "2026-10-12", "--json")
+    assert first["debits_raised"] == 8  # weeks of 5 and 12 October: A rent+charge, B rent, C rent
+    assert first["amount_pence"] == 2 * (12000 + 500) + 2 * 11000 + 2 * 10000
+    assert rentflow("ledger", "run-debits", "--through", "2026-10-12", "--json")["debits_raised"] == 0
+
+    pay_url = up.url("payments")
+    single = payment("so-1", "standing_order", 12500, "1000 0010")
+    r = push(pay_url, "/v1/payments", "acme", secret, single)
+    assert r.status_code == 202, r.text
+    first_id = r.json()["payment_id"]
+    batch = [payment("dd-1", "direct_debit", 11000, "RF10000028"),
+             payment("bt-1", "bank_transfer", 5000, "RENT OCTOBER"),
+             payment("cash-1", "cash", 10000, "10000036")]
+    r = push(pay_url, "/v1/payments/batch", "acme", secret, batch)
+    assert r.status_code == 202, r.text
+    unmatched_id = r.json()["payments"][1]["payment_id"]
+
+    repeat = push(pay_url, "/v1/payments", "acme", secret, single)
+    assert repeat.status_code == 202 and repeat.json()["payment_id"] == first_id
+    assert push(pay_url, "/v1/payments", "acme", secret, single, signature="sha256=" + "0" * 64).status_code == 401
+    bad = push(pay_url, "/v1/payments/batch", "acme", secret,
+               [payment("x-1", "cheque", 100, "r"), payment("x-2", "card", -5, "r")])
+    assert bad.status_code == 422
+    assert len(bad.json()["detail"]) >= 2
+
+    rentflow("wait", "--timeout", "180")
+    balances = {ref: rentflow("accounts", "show", ref, "--json")["balance_pence"]
+                for ref in ("10000010", "10000028", "10000036")}
+    assert balances == {"10000010": 25000 - 12500, "10000028": 2500 + 22000 - 11000, "10000036": -1000 + 20000 - 10000}
+    shown = rentflow("accounts", "show", "10000010", "--json")
+    receipt = [t for t in shown["transactions"] if t["amount_pence"] < 0]
+    assert [(t["type"], t["amount_pence"], t["balance_after_pence"]) for t in receipt] == [("RSO", -12500, 12500)]
+
+    suspense = rentflow("suspense", "list", "--json")
+    assert [(s["payment_id"], s["amount_pence"], s["reference"]) for s in suspense] == [(unmatched_id, 5000, "RENT OCTOBER")]
+    tasks = rentflow("tasks", "list", "--json")
+    assert [(t["kind"], t["status"]) for t in tasks] == [("unmatched_payment", "open")]
+    assert tasks[0]["payment_id"] == unmatched_id
+
+    rentflow("suspense", "allocate", unmatched_id, "10000010", "--by", "asha", "--note", "tenant phoned")
+    again = rentflow("suspense", "allocate", unmatched_id, "10000010", "--by", "asha", "--note", "again", check=False)
+    assert again.returncode != 0 and again.stderr.strip() and again.stdout == ""
+    rentflow("wait", "--timeout", "180")
+    assert rentflow("accounts", "show", "10000010", "--json")["balance_pence"] == 12500 - 5000
+    assert rentflow("suspense", "list", "--json") == []
+    assert [t["status"] for t in rentflow("tasks", "list", "--json")] == ["done"]
+
+    kpi = rentflow("kpi", "--period", "month", "--as-of", "2026-10-31", "--format", "json")
+    assert (kpi["period_start"], kpi["period_end"]) == ("2026-10-01", "2026-10-31")
+    assert kpi["debit_pence"] == 67000
+    assert kpi["collected_pence"] == 12500 + 11000 + 5000 + 10000  # the suspense receipt counted once
+    assert kpi["rent_collected_pct_excl_arrears_bf"] == pytest.approx(57.46)  # 38500 / 67000
+    assert kpi["suspense_count"] == 0 and kpi["suspense_pence"] == 0
+    assert sum(kpi["collected_by_channel"].values()) == 38500
+    assert "debit_pence" in rentflow("kpi", "--period", "month", "--as-of", "2026-10-31").stdout
+
+    recon = rentflow("gl", "reconcile", "--period", "2026-10", "--json")
+    assert recon["balanced"] is True
+    assert recon["accounts_total_pence"] == recon["control_account_pence"] == 7500 + 13500 + 9000
+
+    missing = rentflow("accounts", "show", "99999999", check=False)
+    assert missing.returncode != 0 and "99999999" in missing.stderr or "404" in missing.stderr
+
+    pids = [s["pid"] for s in up.runtime["services"].values()]
+    assert up.stop() == 0
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not (up.home / "runtime.json").exists()
