@@ -1,0 +1,4 @@
+from rentflow_common.service import serve
+from rentflow_ledger.bootstrap import build_app
+
+serve(build_app(), "ledger")

@@ -1,0 +1,57 @@
+"""Transaction codes (DOMAIN.md §2) and the GL codes journals post to (DOMAIN.md §6).
+
+GL codes live in this one dict so a landlord's chart of accounts can be mapped in one place."""
+from __future__ import annotations
+
+from typing import Final
+
+# Payment channel → receipt transaction code.
+CHANNEL_CODES: Final[dict[str, str]] = {
+    "card": "RCP",
+    "bank_transfer": "RBP",
+    "direct_debit": "RDD",
+    "standing_order": "RSO",
+    "cash": "RPY",
+    "housing_benefit": "RHB",
+    "universal_credit": "RUC",
+}
+
+RENT_CODE: Final = "DBR"
+CHARGES_CODE: Final = "DSC"
+OPENING_BALANCE_CODE: Final = "BBF"
+
+GL_CODES: Final[dict[str, str]] = {
+    "debtors_control": "DEBTORS_CONTROL",  # tenant (rent) debtors control
+    "bank": "BANK",
+    "cash": "CASH",  # cash control: PayPoint / Post Office / allpay
+    "suspense": "SUSPENSE",  # income suspense: receipts not yet identified
+    "opening_balances": "OPENING_BALANCES",  # balances brought forward at import
+    "income.DBR": "INCOME_DBR",
+    "income.DSC": "INCOME_DSC",
+    "income.DHE": "INCOME_DHE",
+    "income.DWR": "INCOME_DWR",
+    "income.DGA": "INCOME_DGA",
+    "income.DCI": "INCOME_DCI",
+    "income.DCC": "INCOME_DCC",
+    "income.DRR": "INCOME_DRR",
+    "income.WON": "INCOME_WON",
+}
+
+
+def receipt_code(channel: str) -> str:
+    try:
+        return CHANNEL_CODES[channel]
+    except KeyError:
+        raise ValueError(f"no receipt code for channel {channel!r}") from None
+
+
+def income_gl(code: str) -> str:
+    try:
+        return GL_CODES[f"income.{code}"]
+    except KeyError:
+        raise ValueError(f"no income GL code for transaction code {code!r}") from None
+
+
+def money_in_gl(channel: str) -> str:
+    """Where the money landed: the cash control for cash channels, otherwise the bank."""
+    return GL_CODES["cash"] if channel == "cash" else GL_CODES["bank"]

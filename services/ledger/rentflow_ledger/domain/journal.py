@@ -1,0 +1,56 @@
+"""Double entry (DOMAIN.md §6): every posting is a balanced set of journal lines."""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+from rentflow_ledger.domain.codes import GL_CODES, income_gl, money_in_gl
+
+
+class Line(NamedTuple):
+    gl_code: str
+    debit_pence: int
+    credit_pence: int
+    account_ref: str | None = None
+
+
+def _dr_cr(dr: str, cr: str, amount: int, dr_ref: str | None = None, cr_ref: str | None = None) -> list[Line]:
+    if amount < 0:  # a negative amount swaps the sides, keeping every line non-negative
+        return _dr_cr(cr, dr, -amount, cr_ref, dr_ref)
+    return [Line(dr, amount, 0, dr_ref), Line(cr, 0, amount, cr_ref)]
+
+
+def debit_lines(account_ref: str, code: str, amount: int) -> list[Line]:
+    """Weekly rent/charge debit: Dr tenant debtors control, Cr the charge's income code."""
+    return _dr_cr(GL_CODES["debtors_control"], income_gl(code), amount, dr_ref=account_ref)
+
+
+def receipt_lines(account_ref: str, channel: str, amount: int) -> list[Line]:
+    """Identified receipt (amount > 0 pence received): Dr bank/cash, Cr tenant debtors control."""
+    return _dr_cr(money_in_gl(channel), GL_CODES["debtors_control"], amount, cr_ref=account_ref)
+
+
+def unidentified_lines(channel: str, amount: int) -> list[Line]:
+    """Unidentified receipt: Dr bank/cash, Cr income suspense."""
+    return _dr_cr(money_in_gl(channel), GL_CODES["suspense"], amount)
+
+
+def suspense_allocated_lines(account_ref: str, amount: int) -> list[Line]:
+    """Suspense item allocated by hand: Dr income suspense, Cr tenant debtors control."""
+    return _dr_cr(GL_CODES["suspense"], GL_CODES["debtors_control"], amount, cr_ref=account_ref)
+
+
+def opening_balance_lines(account_ref: str, balance: int) -> list[Line]:
+    """Balance brought forward: arrears Dr debtors control Cr opening balances; a credit the reverse."""
+    return _dr_cr(GL_CODES["debtors_control"], GL_CODES["opening_balances"], balance, dr_ref=account_ref)
+
+
+def is_balanced(lines: Sequence[Line]) -> bool:
+    return sum(x.debit_pence for x in lines) == sum(x.credit_pence for x in lines) and all(
+        x.debit_pence >= 0 and x.credit_pence >= 0 for x in lines)
+
+
+def control_movement(lines: Sequence[Line]) -> int:
+    """What the lines do to the debtors control account (debit positive), which must equal what
+    the same posting does to the rent account balances."""
+    control = GL_CODES["debtors_control"]
+    return sum(x.debit_pence - x.credit_pence for x in lines if x.gl_code == control)

@@ -1,0 +1,87 @@
+"""Postings on rent accounts: a transaction with its running balance and its balanced journal.
+
+Pure: the caller locks the accounts, hands their balances to a `Book`, posts in order (several
+postings to one account in a batch get consecutive balances) and writes what comes out."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Iterable
+from zoneinfo import ZoneInfo
+
+from rentflow_ledger.domain.journal import Line, control_movement, is_balanced
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def business_date(at: dt.datetime) -> dt.date:
+    """The Europe/London calendar date of an aware instant."""
+    return at.astimezone(LONDON).date()
+
+
+def period_of(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+@dataclass(frozen=True)
+class Journal:
+    journal_id: uuid.UUID
+    kind: str
+    business_date: dt.date
+    source_ref: str
+    lines: tuple[Line, ...]
+
+    @property
+    def period(self) -> str:
+        return period_of(self.business_date)
+
+    def __post_init__(self) -> None:
+        if not is_balanced(self.lines) or len(self.lines) < 2:
+            raise ValueError(f"journal {self.journal_id} does not balance: {self.lines}")
+
+
+@dataclass(frozen=True)
+class Transaction:
+    transaction_id: uuid.UUID
+    account_ref: str
+    type_code: str
+    amount_pence: int  # signed: debits positive, credits negative
+    balance_after_pence: int
+    business_date: dt.date
+    source_ref: str
+    channel: str | None = None
+    payment_id: uuid.UUID | None = None
+    allocation_rule: str | None = None
+    week_start: dt.date | None = None
+
+    @property
+    def period(self) -> str:
+        return period_of(self.business_date)
+
+
+@dataclass
+class Book:
+    """Balances of the accounts a unit of work holds locked; records which ones changed."""
+
+    balances: dict[str, int]
+    changed: set[str] = field(default_factory=set)
+
+    def post(self, account_ref: str, type_code: str, amount: int, *, transaction_id: uuid.UUID,
+             business_date: dt.date, source_ref: str, channel: str | None = None,
+             payment_id: uuid.UUID | None = None, allocation_rule: str | None = None,
+             week_start: dt.date | None = None) -> Transaction:
+        balance = self.balances[account_ref] + amount
+        self.balances[account_ref] = balance
+        self.changed.add(account_ref)
+        return Transaction(transaction_id, account_ref, type_code, amount, balance, business_date, source_ref,
+                           channel, payment_id, allocation_rule, week_start)
+
+
+def check_control(transactions: Iterable[Transaction], journals: Iterable[Journal]) -> None:
+    """The invariant at every commit: what the postings do to rent accounts equals what the
+    journals do to the debtors control account."""
+    accounts = sum(t.amount_pence for t in transactions)
+    control = sum(control_movement(j.lines) for j in journals)
+    if accounts != control:
+        raise AssertionError(f"postings move accounts by {accounts} but the debtors control by {control}")

@@ -1,0 +1,128 @@
+"""Loading rent accounts: upsert set-based, post each new account's opening balance once,
+emit AccountUpserted for every created or changed account (nothing for an identical re-import)."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from rentflow_common.db import UnitOfWork
+from rentflow_common.outbox import enqueue
+from rentflow_ledger.adapters import postings as sql
+from rentflow_ledger.domain.accounts import AccountRecord, RowError, parse_accounts_csv
+from rentflow_ledger.domain.codes import OPENING_BALANCE_CODE
+from rentflow_ledger.domain.journal import opening_balance_lines
+from rentflow_ledger.domain.posting import Book, Journal, check_control
+from rentflow_ledger.service_layer import events
+from rentflow_schemas import derive_event_id
+
+UTC = dt.timezone.utc
+OPENING_SOURCE = "opening-balance"
+
+ACCOUNT_FIELDS = ["account_ref", "tenant_name", "property", "patch", "tenancy_start", "tenancy_end",
+                  "weekly_rent_pence", "weekly_charges_pence", "payment_method", "dd_reference", "officer",
+                  "balance_date", "opening_balance_pence"]
+
+
+class NothingImported(ValueError):
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"every row has errors ({len(errors)}); nothing imported")
+        self.errors = errors
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def import_accounts_csv(uow: UnitOfWork, text: str, correlation_id: str | None = None) -> ImportResult:
+    """Raises HeaderError (unreadable header) or NothingImported (every row bad)."""
+    records, errors = parse_accounts_csv(text)
+    if errors and not records:
+        raise NothingImported(errors)
+    result = await upsert_accounts(uow, records, correlation_id or f"accounts-import:{uuid.uuid4()}")
+    result.errors = [e.as_dict() for e in errors]
+    return result
+
+
+async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correlation_id: str) -> ImportResult:
+    raw = uow.raw
+    now = dt.datetime.now(UTC)
+    records = sorted(records, key=lambda r: r.account_ref)
+    # imports run one at a time: two creating the same new account would otherwise collide
+    await raw.execute("select pg_advisory_xact_lock(hashtext('rentflow-ledger-accounts-import'))")
+    existing = {r["account_ref"]: r for r in await raw.fetch(
+        "select account_ref, content_hash, version, balance_pence from accounts "
+        "where account_ref = any($1::text[]) order by account_ref for update", [r.account_ref for r in records])}
+    result = ImportResult()
+    new: list[tuple[AccountRecord, str]] = []
+    changed: list[tuple[AccountRecord, str, int]] = []
+    for rec in records:
+        digest = rec.content_hash()
+        old = existing.get(rec.account_ref)
+        if old is None:
+            new.append((rec, digest))
+        elif old["content_hash"] != digest:
+            changed.append((rec, digest, old["version"] + 1))
+        else:
+            result.unchanged += 1
+    result.created, result.updated = len(new), len(changed)
+
+    def column(recs: list[AccountRecord], name: str) -> list[Any]:
+        return [getattr(r, name) for r in recs]
+
+    if new:
+        recs = [r for r, _ in new]
+        await raw.copy_records_to_table(
+            "accounts", columns=ACCOUNT_FIELDS + ["balance_pence", "content_hash", "version", "created_at",
+                                                  "updated_at"],
+            records=[tuple(getattr(r, f) for f in ACCOUNT_FIELDS) + (0, d, 1, now, now) for r, d in new])
+        # opening balances, posted once, on creation only
+        book = Book({r.account_ref: 0 for r in recs})
+        opening = [r for r in recs if r.opening_balance_pence != 0]
+        txns = [book.post(r.account_ref, OPENING_BALANCE_CODE, r.opening_balance_pence,
+                          transaction_id=derive_event_id("txn", OPENING_SOURCE, r.account_ref),
+                          business_date=r.balance_date, source_ref=OPENING_SOURCE) for r in opening]
+        journals = [Journal(derive_event_id("journal", OPENING_SOURCE, r.account_ref), "opening_balance",
+                            r.balance_date, f"{OPENING_SOURCE}:{r.account_ref}",
+                            tuple(opening_balance_lines(r.account_ref, r.opening_balance_pence))) for r in opening]
+        check_control(txns, journals)
+        await sql.insert_transactions(raw, txns, now)
+        await sql.insert_journals(raw, journals, now)
+        await sql.update_balances(raw, book.balances, book.changed, now)
+        await enqueue(raw, [events.transaction_posted(t, now, correlation_id, None) for t in txns]
+                      + [events.journal_posted(j, now, correlation_id, None) for j in journals])
+        await enqueue(raw, [events.account_upserted(_account_data(r, book.balances[r.account_ref]), 1, d, now,
+                                                    correlation_id) for r, d in new])
+    if changed:
+        recs = [r for r, _, _ in changed]
+        await raw.execute(
+            """update accounts a set tenant_name = u.tenant_name, property = u.property, patch = u.patch,
+                   tenancy_start = u.tenancy_start, tenancy_end = u.tenancy_end,
+                   weekly_rent_pence = u.rent, weekly_charges_pence = u.charges, payment_method = u.method,
+                   dd_reference = u.dd, officer = u.officer, balance_date = u.balance_date,
+                   content_hash = u.hash, version = u.version, updated_at = $15
+               from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[], $7::bigint[],
+                           $8::bigint[], $9::text[], $10::text[], $11::text[], $12::date[], $13::text[], $14::int[])
+                 as u(ref, tenant_name, property, patch, tenancy_start, tenancy_end, rent, charges, method, dd,
+                      officer, balance_date, hash, version)
+               where a.account_ref = u.ref""",
+            column(recs, "account_ref"), column(recs, "tenant_name"), column(recs, "property"),
+            column(recs, "patch"), column(recs, "tenancy_start"), column(recs, "tenancy_end"),
+            column(recs, "weekly_rent_pence"), column(recs, "weekly_charges_pence"), column(recs, "payment_method"),
+            column(recs, "dd_reference"), column(recs, "officer"), column(recs, "balance_date"),
+            [d for _, d, _ in changed], [v for _, _, v in changed], now)
+        await enqueue(raw, [events.account_upserted(_account_data(r, existing[r.account_ref]["balance_pence"]), v, d,
+                                                    now, correlation_id) for r, d, v in changed])
+    return result
+
+
+def _account_data(r: AccountRecord, balance: int) -> dict[str, Any]:
+    return {"account_ref": r.account_ref, "property": r.property, "patch": r.patch, "officer": r.officer,
+            "tenancy_start": r.tenancy_start, "tenancy_end": r.tenancy_end, "weekly_rent_pence": r.weekly_rent_pence,
+            "weekly_charges_pence": r.weekly_charges_pence, "payment_method": r.payment_method,
+            "balance_pence": balance}

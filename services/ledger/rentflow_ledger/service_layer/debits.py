@@ -1,0 +1,136 @@
+"""Debit control: raise every weekly rent and charge debit due up to a date, once.
+
+Accounts are taken in chunks (reference order); each chunk is one transaction: lock the
+chunk's accounts, let PostgreSQL generate the due rent weeks (generate_series) minus the
+debits already raised (the unique index on account, code and week makes that exact and
+backs it up), post them in Python with running balances, then COPY transactions, journal
+lines and outbox rows and UPDATE balances FROM unnest. A run interrupted between chunks is
+completed by running it again; a chunk never half-posts.
+
+Journals are summarised per chunk, rent week and charge code: one Cr to the income code,
+one Dr to debtors control per account, as finance posts a debit run."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rentflow_common.db import UnitOfWork
+from rentflow_common.outbox import enqueue
+from rentflow_ledger.adapters import postings as sql
+from rentflow_ledger.domain.codes import CHARGES_CODE, GL_CODES, RENT_CODE, income_gl
+from rentflow_ledger.domain.journal import Line
+from rentflow_ledger.domain.posting import Book, Journal, Transaction, check_control
+from rentflow_ledger.service_layer import events
+from rentflow_schemas import derive_event_id
+
+UTC = dt.timezone.utc
+
+CHUNK_ACCOUNTS_SQL = """
+select account_ref, balance_pence from accounts where account_ref > $1
+order by account_ref limit $2 for update
+"""
+
+# The rule of domain/rent_weeks.py, in SQL: Mondays from the first Monday on or after
+# max(tenancy_start, balance_date + 1) up to min(through, tenancy_end).
+DUE_DEBITS_SQL = f"""
+with acc as (
+    select account_ref, weekly_rent_pence, weekly_charges_pence, tenancy_end,
+           greatest(tenancy_start, balance_date + 1) as first_day
+    from accounts where account_ref = any($1::text[])
+), weeks as (
+    select a.account_ref, w::date as week_start, a.weekly_rent_pence, a.weekly_charges_pence
+    from acc a
+    cross join lateral generate_series(
+        (a.first_day + ((8 - extract(isodow from a.first_day)::int) % 7))::timestamp,
+        least($2::date, coalesce(a.tenancy_end, $2::date))::timestamp,
+        interval '7 days') as w
+), due as (
+    select account_ref, '{RENT_CODE}'::text as code, week_start, weekly_rent_pence as amount
+    from weeks where weekly_rent_pence > 0
+    union all
+    select account_ref, '{CHARGES_CODE}', week_start, weekly_charges_pence
+    from weeks where weekly_charges_pence > 0
+)
+select d.account_ref, d.code, d.week_start, d.amount from due d
+where not exists (select 1 from transactions t where t.account_ref = d.account_ref and t.type_code = d.code
+                  and t.week_start = d.week_start)
+order by d.account_ref, d.week_start, d.code
+"""
+
+
+@dataclass
+class DebitRunResult:
+    through: dt.date
+    debits_raised: int = 0
+    amount_pence: int = 0
+    accounts: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"through": self.through.isoformat(), "debits_raised": self.debits_raised,
+                "amount_pence": self.amount_pence, "accounts": self.accounts}
+
+
+def debit_transaction_id(account_ref: str, code: str, week_start: dt.date) -> uuid.UUID:
+    return derive_event_id("txn", "debit", account_ref, code, week_start)
+
+
+async def run_debits(engine: AsyncEngine, through: dt.date, *, chunk: int = 1000,
+                     correlation_id: str | None = None) -> DebitRunResult:
+    result = DebitRunResult(through)
+    correlation_id = correlation_id or f"debit-run:{through}:{uuid.uuid4()}"
+    after = ""
+    while True:
+        async with UnitOfWork(engine) as uow:
+            accounts = await uow.raw.fetch(CHUNK_ACCOUNTS_SQL, after, chunk)
+            if not accounts:
+                break
+            after = accounts[-1]["account_ref"]
+            await _post_chunk(uow, accounts, through, correlation_id, result)
+            await uow.commit()
+        if len(accounts) < chunk:
+            break
+    return result
+
+
+async def _post_chunk(uow: UnitOfWork, accounts: list[Any], through: dt.date, correlation_id: str,
+                      result: DebitRunResult) -> None:
+    raw = uow.raw
+    now = dt.datetime.now(UTC)
+    due = await raw.fetch(DUE_DEBITS_SQL, [a["account_ref"] for a in accounts], through)
+    if not due:
+        return
+    book = Book({a["account_ref"]: a["balance_pence"] for a in accounts})
+    transactions: list[Transaction] = []
+    groups: dict[tuple[dt.date, str], list[Transaction]] = defaultdict(list)
+    for ref, code, week, amount in due:
+        t = book.post(ref, code, amount, transaction_id=debit_transaction_id(ref, code, week), business_date=week,
+                      source_ref=f"debit-run:{code}:{week.isoformat()}", week_start=week)
+        transactions.append(t)
+        groups[(week, code)].append(t)
+    journals = [_debit_journal(week, code, ts) for (week, code), ts in sorted(groups.items())]
+    check_control(transactions, journals)
+
+    await sql.insert_transactions(raw, transactions, now)
+    await sql.insert_journals(raw, journals, now)
+    await sql.update_balances(raw, book.balances, book.changed, now)
+    await enqueue(raw, [events.transaction_posted(t, now, correlation_id, None) for t in transactions]
+                  + [events.journal_posted(j, now, correlation_id, None) for j in journals])
+    result.debits_raised += len(transactions)
+    result.amount_pence += sum(t.amount_pence for t in transactions)
+    result.accounts += len(book.changed)
+
+
+def _debit_journal(week: dt.date, code: str, transactions: list[Transaction]) -> Journal:
+    """Dr debtors control per account, Cr the charge's income code with the total. Its id comes
+    from the transactions it carries, so it is the same whenever the same debits are raised."""
+    digest = hashlib.sha256("\x1f".join(str(t.transaction_id) for t in transactions).encode()).hexdigest()
+    lines = [Line(GL_CODES["debtors_control"], t.amount_pence, 0, t.account_ref) for t in transactions]
+    lines.append(Line(income_gl(code), 0, sum(t.amount_pence for t in transactions), None))
+    return Journal(derive_event_id("journal", "debit", digest), "debit", week,
+                   f"debit-run:{code}:{week.isoformat()}", tuple(lines))

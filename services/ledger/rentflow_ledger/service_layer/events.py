@@ -1,0 +1,64 @@
+"""Outbox rows for what the ledger emits. Payloads are serialised straight from plain values
+with orjson (the hot path makes several per payment); the unit tests validate them against
+the pydantic models in rentflow_schemas, which stay the one definition."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import orjson
+
+from rentflow_common.outbox import OutboxRow
+from rentflow_ledger.domain.posting import Journal, Transaction
+from rentflow_schemas import TOPICS, derive_event_id
+
+PRODUCER = "ledger"
+TRANSACTIONS = "ledger.transactions.v1"
+JOURNALS = "gl.journals.v1"
+SUSPENSE = "ledger.suspense.v1"
+ACCOUNTS = "ledger.accounts.v1"
+
+
+def event_row(topic: str, key: str, event_id: uuid.UUID, data: dict[str, Any], *, correlation_id: str,
+              causation_id: uuid.UUID | None, occurred_at: dt.datetime) -> OutboxRow:
+    event_type = TOPICS[topic].event_type
+    payload = orjson.dumps({
+        "event_id": event_id, "event_type": event_type, "schema_version": 1, "occurred_at": occurred_at,
+        "correlation_id": correlation_id, "causation_id": causation_id, "producer": PRODUCER, "data": data})
+    return OutboxRow(topic, key, payload, {"event_id": str(event_id), "event_type": event_type,
+                                           "correlation_id": correlation_id})
+
+
+def transaction_posted(t: Transaction, posted_at: dt.datetime, correlation_id: str,
+                       causation_id: uuid.UUID | None) -> OutboxRow:
+    data = {"transaction_id": t.transaction_id, "account_ref": t.account_ref, "type_code": t.type_code,
+            "amount_pence": t.amount_pence, "balance_after_pence": t.balance_after_pence, "posted_at": posted_at,
+            "business_date": t.business_date, "period": t.period, "source_ref": t.source_ref,
+            "channel": t.channel, "payment_id": t.payment_id, "allocation_rule": t.allocation_rule,
+            "week_start": t.week_start}
+    return event_row(TRANSACTIONS, t.account_ref, derive_event_id(TRANSACTIONS, t.transaction_id), data,
+                     correlation_id=correlation_id, causation_id=causation_id, occurred_at=posted_at)
+
+
+def journal_posted(j: Journal, posted_at: dt.datetime, correlation_id: str,
+                   causation_id: uuid.UUID | None) -> OutboxRow:
+    data = {"journal_id": j.journal_id, "business_date": j.business_date, "period": j.period,
+            "posted_at": posted_at, "kind": j.kind, "source_ref": j.source_ref,
+            "lines": [{"gl_code": x.gl_code, "debit_pence": x.debit_pence, "credit_pence": x.credit_pence,
+                       "account_ref": x.account_ref} for x in j.lines]}
+    return event_row(JOURNALS, j.source_ref, derive_event_id(JOURNALS, j.journal_id), data,
+                     correlation_id=correlation_id, causation_id=causation_id, occurred_at=posted_at)
+
+
+def suspense_event(action: str, data: dict[str, Any], at: dt.datetime, correlation_id: str,
+                   causation_id: uuid.UUID | None) -> OutboxRow:
+    return event_row(SUSPENSE, str(data["payment_id"]), derive_event_id(SUSPENSE, action, data["payment_id"]),
+                     data, correlation_id=correlation_id, causation_id=causation_id, occurred_at=at)
+
+
+def account_upserted(data: dict[str, Any], version: int, content_hash: str, at: dt.datetime,
+                     correlation_id: str) -> OutboxRow:
+    ref = data["account_ref"]
+    return event_row(ACCOUNTS, ref, derive_event_id(ACCOUNTS, ref, version, content_hash), data,
+                     correlation_id=correlation_id, causation_id=None, occurred_at=at)

@@ -1,0 +1,91 @@
+"""Payments received → postings on rent accounts, or suspense. One batch, one transaction,
+a handful of set-based statements:
+
+1. which payments are already taken (posted or in suspense), whatever event carried them;
+2. lock every account the batch can touch (by reference or DD reference), in reference order;
+3. allocate and post in Python (running balances per account);
+4. COPY transactions, COPY journal lines, UPDATE accounts FROM unnest, COPY suspense,
+   COPY outbox (TransactionPosted, JournalPosted, SuspenseEvent)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Sequence
+
+from rentflow_common.consumer import Incoming
+from rentflow_common.db import UnitOfWork
+from rentflow_common.outbox import OutboxRow, enqueue
+from rentflow_ledger.adapters import postings as sql
+from rentflow_ledger.domain.allocation import allocate
+from rentflow_ledger.domain.codes import receipt_code
+from rentflow_ledger.domain.journal import receipt_lines, unidentified_lines
+from rentflow_ledger.domain.posting import Book, Journal, Transaction, business_date, check_control, period_of
+from rentflow_ledger.domain.references import normalise_reference
+from rentflow_ledger.service_layer import events
+from rentflow_schemas import derive_event_id
+
+UTC = dt.timezone.utc
+
+
+def source_ref(payment: Any) -> str:
+    return f"{payment.provider_id}:{payment.provider_ref}"
+
+
+async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -> None:
+    raw = uow.raw
+    now = dt.datetime.now(UTC)
+
+    batch: dict[Any, Incoming] = {}
+    for item in items:  # one posting per payment, whatever the number of events carrying it
+        batch.setdefault(item.envelope.data.payment_id, item)
+    taken = await sql.already_taken(raw, list(batch))
+    fresh = [i for pid, i in batch.items() if pid not in taken]
+    if not fresh:
+        return
+
+    refs = [normalise_reference(i.envelope.data.reference) for i in fresh]
+    dd_refs = [r for r, i in zip(refs, fresh) if r and i.envelope.data.channel == "direct_debit"]
+    locked = await sql.lock_accounts(raw, [r for r in refs if r], dd_refs)
+    book = Book({r["account_ref"]: r["balance_pence"] for r in locked})
+    dd_index: dict[str, list[str]] = {}
+    for r in locked:
+        if r["dd_reference"]:
+            dd_index.setdefault(r["dd_reference"], []).append(r["account_ref"])
+
+    transactions: list[Transaction] = []
+    journals: list[Journal] = []
+    suspense: list[tuple[Any, ...]] = []
+    outbox: list[OutboxRow] = []
+    for item in fresh:
+        env = item.envelope
+        p = env.data
+        channel = str(p.channel)
+        day = business_date(p.paid_at)
+        src = source_ref(p)
+        allocation = allocate(p.reference, channel, book.balances, dd_index)
+        if allocation.account_ref is not None:
+            t = book.post(allocation.account_ref, receipt_code(channel), -p.amount_pence,
+                          transaction_id=derive_event_id("txn", p.payment_id), business_date=day, source_ref=src,
+                          channel=channel, payment_id=p.payment_id, allocation_rule=allocation.rule)
+            j = Journal(derive_event_id("journal", "receipt", p.payment_id), "receipt", day, src,
+                        tuple(receipt_lines(t.account_ref, channel, p.amount_pence)))
+            transactions.append(t)
+            outbox.append(events.transaction_posted(t, now, env.correlation_id, env.event_id))
+        else:
+            j = Journal(derive_event_id("journal", "unidentified_receipt", p.payment_id), "unidentified_receipt",
+                        day, src, tuple(unidentified_lines(channel, p.amount_pence)))
+            suspense.append((p.payment_id, p.provider_id, p.provider_ref, p.amount_pence, channel, p.reference,
+                             p.payer_name, p.paid_at, p.received_at, day, period_of(day), allocation.reason, now))
+            outbox.append(events.suspense_event("opened", {
+                "action": "opened", "payment_id": p.payment_id, "amount_pence": p.amount_pence, "channel": channel,
+                "reference": p.reference, "payer_name": p.payer_name, "received_at": p.received_at,
+                "reason": allocation.reason, "account_ref": None, "allocated_by": None, "note": None},
+                now, env.correlation_id, env.event_id))
+        journals.append(j)
+        outbox.append(events.journal_posted(j, now, env.correlation_id, env.event_id))
+    check_control(transactions, journals)
+
+    await sql.insert_transactions(raw, transactions, now)
+    await sql.insert_journals(raw, journals, now)
+    await sql.update_balances(raw, book.balances, book.changed, now)
+    await sql.insert_suspense(raw, suspense)
+    await enqueue(raw, outbox)

@@ -1,0 +1,81 @@
+"""Suspense items allocated by hand, recording who and why (DESIGN.md ledger rules)."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from rentflow_common.db import UnitOfWork
+from rentflow_common.outbox import enqueue
+from rentflow_ledger.adapters import postings as sql
+from rentflow_ledger.domain.allocation import MANUAL
+from rentflow_ledger.domain.codes import receipt_code
+from rentflow_ledger.domain.journal import suspense_allocated_lines
+from rentflow_ledger.domain.posting import Book, Journal, business_date, check_control, period_of
+from rentflow_ledger.domain.references import normalise_reference
+from rentflow_ledger.service_layer import events
+from rentflow_schemas import derive_event_id
+
+UTC = dt.timezone.utc
+
+
+class NotFound(LookupError):
+    pass
+
+
+class AlreadyAllocated(RuntimeError):
+    pass
+
+
+@dataclass
+class Allocated:
+    payment_id: uuid.UUID
+    account_ref: str
+    transaction_id: uuid.UUID
+    balance_pence: int
+
+
+async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref: str, by: str,
+                            note: str) -> Allocated:
+    """Posts the receipt to the account (rule "manual"), dated the day it is allocated, with the
+    journal Dr suspense Cr debtors control; the item leaves the queue. Raises NotFound or
+    AlreadyAllocated; the caller commits."""
+    raw = uow.raw
+    now = dt.datetime.now(UTC)
+    item = await raw.fetchrow("select * from suspense where payment_id = $1 for update", payment_id)
+    if item is None:
+        raise NotFound(f"no suspense item for payment {payment_id}")
+    if item["allocated_at"] is not None:
+        raise AlreadyAllocated(f"payment {payment_id} was already allocated to {item['account_ref']} "
+                               f"by {item['allocated_by']} at {item['allocated_at'].isoformat()}")
+    ref = normalise_reference(account_ref)
+    locked = await sql.lock_accounts(raw, [ref])
+    if not locked:
+        raise NotFound(f"no account {account_ref!r}")
+    book = Book({ref: locked[0]["balance_pence"]})
+    day = business_date(now)
+    src = f"{item['provider_id']}:{item['provider_ref']}"
+    channel, amount = item["channel"], item["amount_pence"]
+    t = book.post(ref, receipt_code(channel), -amount, transaction_id=derive_event_id("txn", payment_id),
+                  business_date=day, source_ref=src, channel=channel, payment_id=payment_id, allocation_rule=MANUAL)
+    j = Journal(derive_event_id("journal", "suspense_allocated", payment_id), "suspense_allocated", day, src,
+                tuple(suspense_allocated_lines(ref, amount)))
+    check_control([t], [j])
+    await sql.insert_transactions(raw, [t], now)
+    await sql.insert_journals(raw, [j], now)
+    await sql.update_balances(raw, book.balances, book.changed, now)
+    await raw.execute(
+        "update suspense set account_ref = $2, transaction_id = $3, allocated_by = $4, note = $5, "
+        "allocated_at = $6, allocated_period = $7 where payment_id = $1",
+        payment_id, ref, t.transaction_id, by, note, now, period_of(day))
+    correlation_id = f"suspense-allocate:{payment_id}"
+    await enqueue(raw, [
+        events.transaction_posted(t, now, correlation_id, None),
+        events.journal_posted(j, now, correlation_id, None),
+        events.suspense_event("allocated", {
+            "action": "allocated", "payment_id": payment_id, "amount_pence": amount, "channel": channel,
+            "reference": item["reference"], "payer_name": item["payer_name"], "received_at": item["received_at"],
+            "reason": item["reason"], "account_ref": ref, "allocated_by": by, "note": note},
+            now, correlation_id, None),
+    ])
+    return Allocated(payment_id, ref, t.transaction_id, t.balance_after_pence)

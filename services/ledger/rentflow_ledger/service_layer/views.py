@@ -1,0 +1,118 @@
+"""Read side: accounts, suspense queue, GL reconciliation and the ledger invariants."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rentflow_ledger.domain.codes import GL_CODES
+from rentflow_ledger.domain.posting import LONDON
+from rentflow_ledger.domain.references import normalise_reference
+
+ACCOUNT_COLUMNS = ("account_ref, tenant_name, property, patch, tenancy_start, tenancy_end, weekly_rent_pence, "
+                   "weekly_charges_pence, payment_method, dd_reference, officer, balance_date, balance_pence, "
+                   "updated_at")
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v
+
+
+def _account(row: Any) -> dict[str, Any]:
+    return {k: _iso(v) for k, v in dict(row).items()}
+
+
+async def get_account(raw: Any, account_ref: str) -> dict[str, Any] | None:
+    row = await raw.fetchrow(f"select {ACCOUNT_COLUMNS} from accounts where account_ref = $1",
+                             normalise_reference(account_ref))
+    if row is None:
+        return None
+    account = _account(row)
+    txns = await raw.fetch(
+        "select transaction_id, posted_at, business_date, type_code, amount_pence, balance_after_pence, "
+        "source_ref, allocation_rule, channel, payment_id, week_start from transactions "
+        "where account_ref = $1 order by seq", row["account_ref"])
+    account["transactions"] = [{
+        "transaction_id": str(t["transaction_id"]), "posted_at": t["posted_at"].isoformat(),
+        "business_date": t["business_date"].isoformat(), "type": t["type_code"], "amount_pence": t["amount_pence"],
+        "balance_after_pence": t["balance_after_pence"], "source_ref": t["source_ref"],
+        "allocation_rule": t["allocation_rule"], "channel": t["channel"],
+        "payment_id": str(t["payment_id"]) if t["payment_id"] else None,
+        "week_start": _iso(t["week_start"])} for t in txns]
+    return account
+
+
+async def list_accounts(raw: Any, limit: int, offset: int) -> dict[str, Any]:
+    rows = await raw.fetch(f"select {ACCOUNT_COLUMNS} from accounts order by account_ref limit $1 offset $2",
+                           limit, offset)
+    total = await raw.fetchval("select count(*) from accounts")
+    return {"accounts": [_account(r) for r in rows], "total": total}
+
+
+async def list_suspense(raw: Any) -> dict[str, Any]:
+    rows = await raw.fetch(
+        "select payment_id, amount_pence, channel, reference, payer_name, received_at, reason, provider_id, "
+        "provider_ref from suspense where allocated_at is null order by received_at, payment_id")
+    today = dt.datetime.now(LONDON).date()
+    items = [{"payment_id": str(r["payment_id"]), "amount_pence": r["amount_pence"], "channel": r["channel"],
+              "reference": r["reference"], "payer_name": r["payer_name"], "received_at": r["received_at"].isoformat(),
+              "reason": r["reason"], "age_days": (today - r["received_at"].astimezone(LONDON).date()).days,
+              "provider_id": r["provider_id"], "provider_ref": r["provider_ref"]} for r in rows]
+    return {"items": items, "count": len(items), "total_pence": sum(i["amount_pence"] for i in items)}
+
+
+async def invariants(raw: Any) -> dict[str, Any]:
+    accounts_total = await raw.fetchval("select coalesce(sum(balance_pence), 0)::bigint from accounts")
+    control = await raw.fetchval(
+        "select coalesce(sum(debit_pence - credit_pence), 0)::bigint from journal_lines where gl_code = $1",
+        GL_CODES["debtors_control"])
+    unbalanced = await raw.fetchval(
+        "select count(*) from (select journal_id from journal_lines group by journal_id "
+        "having sum(debit_pence) <> sum(credit_pence)) j")
+    return {"balanced": accounts_total == control and unbalanced == 0, "accounts_total_pence": accounts_total,
+            "control_account_pence": control, "unbalanced_journals": unbalanced}
+
+
+async def reconcile(raw: Any, period: str) -> dict[str, Any]:
+    """Rent accounts against the GL as at the end of `period`: the sum of account balances
+    (every posting dated in or before it) equals the debtors control account; per account, the
+    postings equal the control lines naming it; every journal of the period balances; the
+    suspense GL balance equals the queue of receipts unallocated at period end."""
+    control_code, suspense_code = GL_CODES["debtors_control"], GL_CODES["suspense"]
+    accounts_total = await raw.fetchval(
+        "select coalesce(sum(amount_pence), 0)::bigint from transactions where period <= $1", period)
+    control = await raw.fetchval(
+        "select coalesce(sum(debit_pence - credit_pence), 0)::bigint from journal_lines "
+        "where gl_code = $1 and period <= $2", control_code, period)
+    differences: list[dict[str, Any]] = []
+    for r in await raw.fetch(
+            """with a as (select account_ref, sum(amount_pence) as amount from transactions
+                          where period <= $2 group by account_ref),
+                    c as (select account_ref, sum(debit_pence - credit_pence) as amount from journal_lines
+                          where gl_code = $1 and period <= $2 group by account_ref)
+               select coalesce(a.account_ref, c.account_ref) as account_ref,
+                      coalesce(a.amount, 0) - coalesce(c.amount, 0) as diff
+               from a full join c on a.account_ref = c.account_ref
+               where coalesce(a.amount, 0) <> coalesce(c.amount, 0)
+               order by 1 limit 1000""", control_code, period):
+        differences.append({"account_ref": r["account_ref"], "amount_pence": r["diff"],
+                            "reason": "account postings differ from its debtors control lines"})
+    for r in await raw.fetch(
+            "select journal_id, sum(debit_pence) - sum(credit_pence) as diff from journal_lines where period = $1 "
+            "group by journal_id having sum(debit_pence) <> sum(credit_pence) order by 1 limit 1000", period):
+        differences.append({"journal_id": str(r["journal_id"]), "amount_pence": r["diff"],
+                            "reason": "journal does not balance (debits minus credits)"})
+    suspense_gl = await raw.fetchval(
+        "select coalesce(sum(credit_pence - debit_pence), 0)::bigint from journal_lines "
+        "where gl_code = $1 and period <= $2", suspense_code, period)
+    queue = await raw.fetchval(
+        "select coalesce(sum(amount_pence), 0)::bigint from suspense where period <= $1 "
+        "and (allocated_period is null or allocated_period > $1)", period)
+    if suspense_gl != queue:
+        differences.append({"gl_code": suspense_code, "amount_pence": suspense_gl - queue,
+                            "reason": f"suspense GL balance {suspense_gl} differs from the queue {queue} at period end"})
+    if accounts_total != control and not differences:
+        differences.append({"gl_code": control_code, "amount_pence": accounts_total - control,
+                            "reason": "sum of account balances differs from the debtors control account"})
+    return {"period": period, "balanced": accounts_total == control and not differences,
+            "accounts_total_pence": accounts_total, "control_account_pence": control,
+            "suspense_pence": queue, "differences": differences}

@@ -1,0 +1,108 @@
+"""Pure ledger rules: references, allocation, codes, journals, rent weeks, running balances."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from rentflow_ledger.domain.allocation import allocate
+from rentflow_ledger.domain.codes import CHANNEL_CODES, GL_CODES, receipt_code
+from rentflow_ledger.domain.journal import (control_movement, debit_lines, is_balanced, opening_balance_lines,
+                                            receipt_lines, suspense_allocated_lines, unidentified_lines)
+from rentflow_ledger.domain.posting import Book, Journal, business_date, check_control
+from rentflow_ledger.domain.references import normalise_reference
+from rentflow_ledger.domain.rent_weeks import first_rent_week, monday_on_or_after, rent_weeks
+
+D = dt.date
+
+
+@pytest.mark.parametrize("raw, expected", [
+    (" ab-12 34 ", "AB1234"), ("1000-0001", "10000001"), ("x\t-y", "XY"), ("", ""), (None, ""), ("--  ", "")])
+def test_normalise_reference(raw, expected):
+    assert normalise_reference(raw) == expected
+
+
+def test_allocation_ladder():
+    accounts = {"R100", "R200"}
+    dd = {"DDR100": ["R100"], "SHARED": ["R100", "R200"]}
+    assert allocate("r-100", "card", accounts, dd) == ("R100", "exact_reference", None)
+    assert allocate("ddr 100", "direct_debit", accounts, dd) == ("R100", "dd_reference", None)
+    # a DD reference only counts for Direct Debit collections
+    assert allocate("DDR100", "bank_transfer", accounts, dd).account_ref is None
+    assert allocate("  ", "card", accounts, dd) == (None, None, "no reference")
+    miss = allocate("R999", "cash", accounts, dd)
+    assert miss.account_ref is None and miss.reason == "no account matches reference 'R999'"
+    ambiguous = allocate("shared", "direct_debit", accounts, dd)
+    assert ambiguous.account_ref is None and "matches 2 accounts" in ambiguous.reason
+
+
+def test_channel_codes():
+    assert CHANNEL_CODES == {"card": "RCP", "bank_transfer": "RBP", "direct_debit": "RDD", "standing_order": "RSO",
+                             "cash": "RPY", "housing_benefit": "RHB", "universal_credit": "RUC"}
+    from rentflow_schemas.common import Channel
+    assert {receipt_code(c.value) for c in Channel} == set(CHANNEL_CODES.values())
+    with pytest.raises(ValueError):
+        receipt_code("cheque")
+
+
+def test_journals_balance_and_move_control_like_accounts():
+    control, bank, cash, suspense = (GL_CODES[k] for k in ("debtors_control", "bank", "cash", "suspense"))
+    debit = debit_lines("R1", "DBR", 12500)
+    assert debit[0] == (control, 12500, 0, "R1") and debit[1] == ("INCOME_DBR", 0, 12500, None)
+    assert control_movement(debit) == 12500
+    receipt = receipt_lines("R1", "card", 5000)
+    assert receipt[0].gl_code == bank and control_movement(receipt) == -5000
+    assert receipt_lines("R1", "cash", 5000)[0].gl_code == cash
+    unidentified = unidentified_lines("bank_transfer", 700)
+    assert [x.gl_code for x in unidentified] == [bank, suspense] and control_movement(unidentified) == 0
+    allocated = suspense_allocated_lines("R1", 700)
+    assert allocated[0] == (suspense, 700, 0, None) and control_movement(allocated) == -700
+    assert control_movement(opening_balance_lines("R1", 3000)) == 3000
+    credit_bf = opening_balance_lines("R1", -3000)
+    assert control_movement(credit_bf) == -3000 and all(x.debit_pence >= 0 and x.credit_pence >= 0 for x in credit_bf)
+    for lines in (debit, receipt, unidentified, allocated, credit_bf):
+        assert is_balanced(lines)
+    with pytest.raises(ValueError, match="does not balance"):
+        Journal(uuid.uuid4(), "debit", D(2026, 4, 6), "x", (debit[0],))
+
+
+def test_check_control_catches_a_posting_without_its_journal():
+    book = Book({"R1": 0})
+    t = book.post("R1", "DBR", 100, transaction_id=uuid.uuid4(), business_date=D(2026, 4, 6), source_ref="s")
+    j = Journal(uuid.uuid4(), "debit", D(2026, 4, 6), "s", tuple(debit_lines("R1", "DBR", 100)))
+    check_control([t], [j])
+    with pytest.raises(AssertionError):
+        check_control([t], [])
+
+
+def test_running_balances_are_consecutive_per_account():
+    book = Book({"A": 1000, "B": 0})
+    posts = [book.post(ref, "RCP", amt, transaction_id=uuid.uuid4(), business_date=D(2026, 4, 6), source_ref="s")
+             for ref, amt in [("A", -300), ("B", -50), ("A", -300), ("A", 25)]]
+    assert [p.balance_after_pence for p in posts] == [700, -50, 400, 425]
+    assert book.balances == {"A": 425, "B": -50} and book.changed == {"A", "B"}
+
+
+def test_business_date_is_london():
+    # 23:30 UTC on 30 June is 00:30 on 1 July in London (BST)
+    assert business_date(dt.datetime(2026, 6, 30, 23, 30, tzinfo=dt.timezone.utc)) == D(2026, 7, 1)
+    assert business_date(dt.datetime(2026, 1, 31, 23, 30, tzinfo=dt.timezone.utc)) == D(2026, 1, 31)
+
+
+def test_rent_weeks():
+    assert monday_on_or_after(D(2026, 4, 6)) == D(2026, 4, 6)  # a Monday
+    assert monday_on_or_after(D(2026, 4, 8)) == D(2026, 4, 13)
+    assert monday_on_or_after(D(2026, 4, 12)) == D(2026, 4, 13)  # Sunday
+    # starts on a Monday: charged from that week (default balance date is the day before)
+    assert rent_weeks(D(2026, 4, 6), None, None, D(2026, 4, 26)) == [D(2026, 4, 6), D(2026, 4, 13), D(2026, 4, 20)]
+    # starts mid-week: charged from the next Monday
+    assert first_rent_week(D(2026, 4, 8), None) == D(2026, 4, 13)
+    # balance date: the opening balance covers weeks up to it
+    assert rent_weeks(D(2020, 1, 6), None, D(2026, 4, 6), D(2026, 4, 20)) == [D(2026, 4, 13), D(2026, 4, 20)]
+    assert rent_weeks(D(2020, 1, 6), None, D(2026, 4, 5), D(2026, 4, 12)) == [D(2026, 4, 6)]
+    # ended mid-week: the week it ends in is charged, nothing after
+    assert rent_weeks(D(2026, 4, 6), D(2026, 4, 15), None, D(2026, 5, 31)) == [D(2026, 4, 6), D(2026, 4, 13)]
+    assert rent_weeks(D(2026, 4, 6), None, None, D(2026, 4, 5)) == []
+    # a year with 53 Mondays from April to March charges 53 weeks
+    assert len(rent_weeks(D(2024, 4, 1), None, None, D(2025, 3, 31))) == 53

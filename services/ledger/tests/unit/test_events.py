@@ -1,0 +1,46 @@
+"""The hand-serialised payloads are valid events by the one definition in rentflow_schemas."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import TypeAdapter
+
+from rentflow_ledger.domain.journal import receipt_lines
+from rentflow_ledger.domain.posting import Book, Journal
+from rentflow_ledger.service_layer import events
+from rentflow_schemas import Envelope, topic_spec
+
+NOW = dt.datetime(2026, 4, 6, 9, 30, tzinfo=dt.timezone.utc)
+
+
+def _valid(row):
+    spec = topic_spec(row.topic)
+    env = TypeAdapter(Envelope[spec.model]).validate_json(row.payload)
+    assert env.event_type == spec.event_type and row.headers["event_id"] == str(env.event_id)
+    return env
+
+
+def test_transaction_journal_suspense_and_account_events_validate():
+    pid = uuid.uuid4()
+    t = Book({"R1": 100}).post("R1", "RCP", -60, transaction_id=uuid.uuid4(), business_date=dt.date(2026, 4, 6),
+                               source_ref="p:1", channel="card", payment_id=pid, allocation_rule="exact_reference")
+    env = _valid(events.transaction_posted(t, NOW, "corr", uuid.uuid4()))
+    assert env.data.balance_after_pence == 40 and env.data.period == "2026-04" and env.data.type_code == "RCP"
+    j = Journal(uuid.uuid4(), "receipt", dt.date(2026, 4, 6), "p:1", tuple(receipt_lines("R1", "card", 60)))
+    row = events.journal_posted(j, NOW, "corr", None)
+    assert row.key == "p:1" and len(_valid(row).data.lines) == 2
+    row = events.suspense_event("opened", {
+        "action": "opened", "payment_id": pid, "amount_pence": 60, "channel": "card", "reference": "X",
+        "payer_name": None, "received_at": NOW, "reason": "no reference", "account_ref": None,
+        "allocated_by": None, "note": None}, NOW, "corr", None)
+    assert _valid(row).data.reason == "no reference"
+    row = events.account_upserted({"account_ref": "R1", "property": "1 St", "patch": "N", "officer": None,
+                                   "tenancy_start": dt.date(2024, 4, 1), "tenancy_end": None,
+                                   "weekly_rent_pence": 12500, "weekly_charges_pence": 0, "payment_method": "dd",
+                                   "balance_pence": 0}, 1, "abc", NOW, "corr")
+    assert _valid(row).data.account_ref == "R1"
+    # identity: same account version and content → same event id; a new version → a new id
+    again = events.account_upserted({"account_ref": "R1"}, 1, "abc", NOW, "c2")
+    newer = events.account_upserted({"account_ref": "R1"}, 2, "abc", NOW, "c2")
+    assert again.headers["event_id"] == row.headers["event_id"] != newer.headers["event_id"]
