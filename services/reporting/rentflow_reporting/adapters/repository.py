@@ -1,0 +1,267 @@
+"""SQL for the reporting aggregates. Every write is one set-based statement per batch
+(unnest over arrays), never a statement per event. `conn` is the asyncpg connection of the
+unit of work (uow.raw)."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Iterable, Sequence
+
+from rentflow_reporting.domain.aggregation import Posting, TotalKey
+
+# --- writes -------------------------------------------------------------------------------
+
+
+async def claim_postings(conn: Any, postings: Sequence[Posting]) -> set[uuid.UUID]:
+    """Records the postings' transaction ids; returns those not seen before."""
+    if not postings:
+        return set()
+    rows = await conn.fetch(
+        """
+        insert into seen_transactions (transaction_id, account_ref, business_date)
+        select * from unnest($1::uuid[], $2::text[], $3::date[])
+        on conflict (transaction_id) do nothing
+        returning transaction_id
+        """,
+        [p.transaction_id for p in postings], [p.account_ref for p in postings], [p.business_date for p in postings],
+    )
+    return {r["transaction_id"] for r in rows}
+
+
+async def add_daily_totals(conn: Any, totals: dict[TotalKey, tuple[int, int]]) -> None:
+    if not totals:
+        return
+    keys = list(totals)
+    await conn.execute(
+        """
+        insert into daily_totals as t (business_date, metric, key, amount_pence, count)
+        select * from unnest($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+        on conflict (business_date, metric, key) do update
+            set amount_pence = t.amount_pence + excluded.amount_pence,
+                count = t.count + excluded.count
+        """,
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+        [totals[k][0] for k in keys], [totals[k][1] for k in keys],
+    )
+
+
+async def add_balance_movements(conn: Any, deltas: dict[tuple[str, dt.date], int]) -> None:
+    """Applies net movements to account_balance_daily (day-end balances).
+
+    1. Each (account, date) without a row gets one holding the balance of the account's
+       previous row (or 0). The statement does not see its own inserts, so every new row
+       starts from the balance before this batch.
+    2. Every row on or after a movement's date gets that movement added — including the
+       rows just created — so the result is the same whatever order postings arrive in.
+    Usually only the newest row of an account is touched; a back-dated posting also moves
+    the later days, as it must."""
+    if not deltas:
+        return
+    accounts = [a for a, _ in deltas]
+    dates = [d for _, d in deltas]
+    amounts = list(deltas.values())
+    await conn.execute(
+        """
+        insert into account_balance_daily (account_ref, business_date, balance_pence)
+        select m.account_ref, m.business_date,
+               coalesce((select b.balance_pence from account_balance_daily b
+                         where b.account_ref = m.account_ref and b.business_date < m.business_date
+                         order by b.business_date desc limit 1), 0)
+        from unnest($1::text[], $2::date[]) as m(account_ref, business_date)
+        on conflict (account_ref, business_date) do nothing
+        """,
+        accounts, dates,
+    )
+    await conn.execute(
+        """
+        update account_balance_daily t set balance_pence = t.balance_pence + x.movement
+        from (
+            select b.account_ref, b.business_date, sum(m.amount) as movement
+            from unnest($1::text[], $2::date[], $3::bigint[]) as m(account_ref, business_date, amount)
+            join account_balance_daily b on b.account_ref = m.account_ref and b.business_date >= m.business_date
+            group by b.account_ref, b.business_date
+        ) x
+        where t.account_ref = x.account_ref and t.business_date = x.business_date
+        """,
+        accounts, dates, amounts,
+    )
+
+
+async def set_latest_balances(conn: Any, latest: Iterable[Posting]) -> None:
+    """account_state.balance_pence = balance_after of the account's latest posting."""
+    latest = list(latest)
+    if not latest:
+        return
+    await conn.execute(
+        """
+        insert into account_state as s (account_ref, balance_pence, last_posted_at, last_transaction_id)
+        select * from unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::uuid[])
+        on conflict (account_ref) do update
+            set balance_pence = excluded.balance_pence,
+                last_posted_at = excluded.last_posted_at,
+                last_transaction_id = excluded.last_transaction_id
+            where s.last_posted_at is null or excluded.last_posted_at >= s.last_posted_at
+        """,
+        [p.account_ref for p in latest], [p.balance_after_pence for p in latest],
+        [p.posted_at for p in latest], [p.transaction_id for p in latest],
+    )
+
+
+async def upsert_profiles(conn: Any, profiles: Sequence[Any]) -> None:
+    """AccountUpserted (the last per account in the batch). Its balance is used only until
+    the first posting for the account has been seen."""
+    if not profiles:
+        return
+    await conn.execute(
+        """
+        insert into account_state as s (account_ref, balance_pence, tenancy_start, tenancy_end, weekly_rent_pence,
+                                        weekly_charges_pence, payment_method, patch, profile_seen)
+        select r.*, true
+        from unnest($1::text[], $2::bigint[], $3::date[], $4::date[], $5::bigint[], $6::bigint[], $7::text[],
+                    $8::text[]) as r
+        on conflict (account_ref) do update
+            set tenancy_start = excluded.tenancy_start,
+                tenancy_end = excluded.tenancy_end,
+                weekly_rent_pence = excluded.weekly_rent_pence,
+                weekly_charges_pence = excluded.weekly_charges_pence,
+                payment_method = excluded.payment_method,
+                patch = excluded.patch,
+                profile_seen = true,
+                balance_pence = case when s.last_posted_at is null then excluded.balance_pence
+                                     else s.balance_pence end
+        """,
+        [a.account_ref for a in profiles], [a.balance_pence for a in profiles],
+        [a.tenancy_start for a in profiles], [a.tenancy_end for a in profiles],
+        [a.weekly_rent_pence for a in profiles], [a.weekly_charges_pence for a in profiles],
+        [a.payment_method.value if a.payment_method else None for a in profiles], [a.patch for a in profiles],
+    )
+
+
+async def open_suspense(conn: Any, items: Sequence[tuple[uuid.UUID, int, str, dt.datetime, dt.date]]) -> list[Any]:
+    """(payment_id, amount, channel, received_at, business date) → the rows newly opened."""
+    if not items:
+        return []
+    return await conn.fetch(
+        """
+        insert into suspense_items as s (payment_id, amount_pence, channel, opened_at, opened_date)
+        select * from unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::date[])
+        on conflict (payment_id) do update
+            set amount_pence = excluded.amount_pence, channel = excluded.channel,
+                opened_at = excluded.opened_at, opened_date = excluded.opened_date
+            where s.opened_at is null
+        returning payment_id, amount_pence, channel, opened_date
+        """,
+        [i[0] for i in items], [i[1] for i in items], [i[2] for i in items], [i[3] for i in items],
+        [i[4] for i in items],
+    )
+
+
+async def allocate_suspense(conn: Any, items: Sequence[tuple[uuid.UUID, int, str, dt.datetime, dt.date, str | None]]
+                            ) -> list[Any]:
+    """(payment_id, amount, channel, allocated_at, business date, account) → the rows newly allocated."""
+    if not items:
+        return []
+    return await conn.fetch(
+        """
+        insert into suspense_items as s (payment_id, amount_pence, channel, allocated_at, allocated_date,
+                                         allocated_account)
+        select * from unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[], $5::date[], $6::text[])
+        on conflict (payment_id) do update
+            set allocated_at = excluded.allocated_at, allocated_date = excluded.allocated_date,
+                allocated_account = excluded.allocated_account
+            where s.allocated_at is null
+        returning payment_id, amount_pence, allocated_date
+        """,
+        [i[0] for i in items], [i[1] for i in items], [i[2] for i in items], [i[3] for i in items],
+        [i[4] for i in items], [i[5] for i in items],
+    )
+
+
+async def store_snapshot(conn: Any, snapshot_id: uuid.UUID, snapshot: dict[str, Any], digest: str,
+                         body_json: str) -> bool:
+    """True when this snapshot is new (so it is to be emitted)."""
+    row = await conn.fetchrow(
+        """
+        insert into kpi_snapshots (snapshot_id, period, period_start, period_end, through, complete, content_hash,
+                                   taken_at, body)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+        on conflict (snapshot_id) do nothing
+        returning snapshot_id
+        """,
+        snapshot_id, snapshot["period"], snapshot["period_start"], snapshot["period_end"], snapshot["through"],
+        snapshot["complete"], digest, snapshot["taken_at"], body_json,
+    )
+    return row is not None
+
+
+async def snapshot_taken_at(conn: Any, snapshot_id: uuid.UUID) -> dt.datetime | None:
+    return await conn.fetchval("select taken_at from kpi_snapshots where snapshot_id = $1", snapshot_id)
+
+
+# --- reads --------------------------------------------------------------------------------
+
+
+async def first_activity(conn: Any) -> dt.date | None:
+    """Earliest business date with any activity other than opening balances."""
+    return await conn.fetchval("select min(business_date) from daily_totals where metric <> 'opening'")
+
+
+async def totals_between(conn: Any, start: dt.date, end: dt.date) -> list[tuple[str, str, int, int]]:
+    rows = await conn.fetch(
+        """
+        select metric, key, sum(amount_pence)::bigint as amount, sum(count)::bigint as count
+        from daily_totals where business_date between $1 and $2
+        group by metric, key
+        """,
+        start, end,
+    )
+    return [(r["metric"], r["key"], r["amount"], r["count"]) for r in rows]
+
+
+async def account_position(conn: Any, start: dt.date, end: dt.date, weeks_threshold: int,
+                           weeks_per_year: int) -> dict[str, int]:
+    """Balances at the end of the day before `start` and at the end of `end`, and the tenancy
+    figures at `end`. One index lookup per account and date (account_balance_daily's key)."""
+    row = await conn.fetchrow(
+        """
+        with a as (
+            select s.account_ref, s.payment_method,
+                   s.weekly_rent_pence + s.weekly_charges_pence as weekly,
+                   s.tenancy_end is not null and s.tenancy_end <= $2 as former,
+                   (s.tenancy_end is null or s.tenancy_end > $2)
+                       and (s.tenancy_start is null or s.tenancy_start <= $2) as current,
+                   coalesce((select b.balance_pence from account_balance_daily b
+                             where b.account_ref = s.account_ref and b.business_date < $1
+                             order by b.business_date desc limit 1), 0) as opening,
+                   coalesce((select b.balance_pence from account_balance_daily b
+                             where b.account_ref = s.account_ref and b.business_date <= $2
+                             order by b.business_date desc limit 1), 0) as closing
+            from account_state s
+        )
+        select
+            coalesce(sum(greatest(opening, 0)), 0)::bigint as arrears_bf,
+            coalesce(sum(greatest(closing, 0)) filter (where current), 0)::bigint as current_arrears,
+            coalesce(sum(greatest(closing, 0)) filter (where former), 0)::bigint as former_arrears,
+            count(*) filter (where current)::bigint as current_tenancies,
+            count(*) filter (where current and payment_method = 'dd')::bigint as dd_tenancies,
+            coalesce(sum(weekly) filter (where current), 0)::bigint * $4 as annual_debit,
+            count(*) filter (where current and weekly > 0 and closing > weekly * $3)::bigint as over_threshold
+        from a
+        """,
+        start, end, weeks_threshold, weeks_per_year,
+    )
+    return dict(row)
+
+
+async def suspense_at(conn: Any, d: dt.date) -> list[tuple[int, int, int]]:
+    """Items in suspense at the end of d, grouped by age in days: (age_days, count, pence)."""
+    rows = await conn.fetch(
+        """
+        select ($1::date - opened_date) as age, count(*)::bigint as n, sum(amount_pence)::bigint as pence
+        from suspense_items
+        where opened_date <= $1 and (allocated_date is null or allocated_date > $1)
+        group by 1
+        """,
+        d,
+    )
+    return [(r["age"], r["n"], r["pence"]) for r in rows]

@@ -1,0 +1,132 @@
+"""How each ledger event feeds the incremental aggregates.
+
+`daily_totals` rows are (business_date, metric, key) → (amount_pence, count), added to on
+every batch. Metrics (amounts always stored so that the usual case is positive):
+
+| metric | key | from |
+| --- | --- | --- |
+| debit | type code | rent and charge debits DBR DSC DHE DWR DGA DCI DCC DRR (signed: a debit reversal subtracts) |
+| collected | channel | money received: identified receipts (not manual suspense allocations) and suspense receipts when opened; minus DD unpaids and returned cheques |
+| receipt | type code | identified receipts by code (allocation rule not manual) |
+| receipt_manual | type code | receipts allocated by hand from suspense (already counted when the suspense item opened) |
+| dd_presented | "" | DD collections received (RDD postings, DD receipts opened in suspense) |
+| dd_unpaid | "" | RDN Direct Debit unpaids |
+| returned_cheque | "" | RRC |
+| refund | type code | REF, RDR |
+| written_off | WOF / WON | write-offs (positive) and write-ons (negative) |
+| transfer | RIT | internal transfers |
+| opening | type code | opening balances (arrears brought forward, not debit for the period) |
+| suspense_opened | channel | unidentified receipts opened |
+| suspense_allocated | "" | suspense items allocated by hand |
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable
+
+DEBIT_CODES = frozenset({"DBR", "DSC", "DHE", "DWR", "DGA", "DCI", "DCC", "DRR"})
+RECEIPT_CHANNELS = {
+    "RDD": "direct_debit", "RSO": "standing_order", "RBP": "bank_transfer", "RCP": "card",
+    "RPY": "cash", "RCO": "cash", "RHB": "housing_benefit", "RUC": "universal_credit",
+}
+REFUND_CODES = frozenset({"REF", "RDR"})
+WRITE_OFF_CODES = frozenset({"WOF", "WON"})
+OPENING_CODES = frozenset({"BBF"})
+OPENING_SOURCE_REFS = ("opening-balance", "opening_balance", "opening balance")
+MANUAL_RULE_PREFIXES = ("manual", "suspense")
+
+TotalKey = tuple[dt.date, str, str]  # business_date, metric, key
+TotalRow = tuple[dt.date, str, str, int, int]  # … amount_pence, count
+
+
+@dataclass(frozen=True)
+class Posting:
+    transaction_id: uuid.UUID
+    account_ref: str
+    type_code: str
+    amount_pence: int  # signed: + raises the balance (debit), − lowers it (credit)
+    balance_after_pence: int
+    posted_at: dt.datetime
+    business_date: dt.date
+    source_ref: str
+    channel: str | None = None
+    allocation_rule: str | None = None
+
+
+def is_opening(p: Posting) -> bool:
+    ref = p.source_ref.strip().lower()
+    return p.type_code in OPENING_CODES or ref.startswith(OPENING_SOURCE_REFS)
+
+
+def is_manual_allocation(rule: str | None) -> bool:
+    return bool(rule) and rule.strip().lower().startswith(MANUAL_RULE_PREFIXES)  # type: ignore[union-attr]
+
+
+def posting_totals(p: Posting) -> list[TotalRow]:
+    """The daily_totals contributions of one posting."""
+    d, code, amount = p.business_date, p.type_code, p.amount_pence
+    if is_opening(p):
+        return [(d, "opening", code, amount, 1)]
+    if code in DEBIT_CODES:
+        return [(d, "debit", code, amount, 1)]
+    if code in RECEIPT_CHANNELS:
+        received = -amount
+        if is_manual_allocation(p.allocation_rule):
+            return [(d, "receipt_manual", code, received, 1)]
+        rows = [(d, "collected", p.channel or RECEIPT_CHANNELS[code], received, 1), (d, "receipt", code, received, 1)]
+        if code == "RDD":
+            rows.append((d, "dd_presented", "", received, 1))
+        return rows
+    if code == "RDN":
+        return [(d, "dd_unpaid", "", amount, 1), (d, "collected", "direct_debit", -amount, 0)]
+    if code == "RRC":
+        return [(d, "returned_cheque", "", amount, 1), (d, "collected", p.channel or "other", -amount, 0)]
+    if code in REFUND_CODES:
+        return [(d, "refund", code, amount, 1)]
+    if code in WRITE_OFF_CODES:
+        return [(d, "written_off", code, -amount, 1)]
+    return [(d, "transfer" if code == "RIT" else "other", code, amount, 1)]
+
+
+def suspense_opened_totals(business_date: dt.date, channel: str, amount_pence: int) -> list[TotalRow]:
+    """An unidentified receipt is money collected the day it arrives (and only then)."""
+    rows = [(business_date, "collected", channel, amount_pence, 1),
+            (business_date, "suspense_opened", channel, amount_pence, 1)]
+    if channel == "direct_debit":
+        rows.append((business_date, "dd_presented", "", amount_pence, 1))
+    return rows
+
+
+def suspense_allocated_totals(business_date: dt.date, amount_pence: int) -> list[TotalRow]:
+    return [(business_date, "suspense_allocated", "", amount_pence, 1)]
+
+
+def merge_totals(rows: Iterable[TotalRow]) -> dict[TotalKey, tuple[int, int]]:
+    merged: dict[TotalKey, list[int]] = defaultdict(lambda: [0, 0])
+    for d, metric, key, amount, count in rows:
+        cell = merged[(d, metric, key)]
+        cell[0] += amount
+        cell[1] += count
+    return {k: (v[0], v[1]) for k, v in merged.items()}
+
+
+def balance_deltas(postings: Iterable[Posting]) -> dict[tuple[str, dt.date], int]:
+    """Net movement per account and business date (order-free, so late or back-dated postings add up)."""
+    out: dict[tuple[str, dt.date], int] = defaultdict(int)
+    for p in postings:
+        out[(p.account_ref, p.business_date)] += p.amount_pence
+    return dict(out)
+
+
+def latest_postings(postings: Iterable[Posting]) -> dict[str, Posting]:
+    """Per account, the posting that is latest in the account's sequence: greatest posted_at,
+    and on a tie the one that came later on the (account-keyed, ordered) topic."""
+    latest: dict[str, Posting] = {}
+    for p in postings:
+        cur = latest.get(p.account_ref)
+        if cur is None or p.posted_at >= cur.posted_at:
+            latest[p.account_ref] = p
+    return latest

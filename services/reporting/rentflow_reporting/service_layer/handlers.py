@@ -1,0 +1,135 @@
+"""Reporting's handlers: a batch of ledger events into the aggregates; a KPI snapshot out of
+them (stored and emitted through the outbox)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Sequence
+from zoneinfo import ZoneInfo
+
+from rentflow_common.consumer import Incoming
+from rentflow_common.db import UnitOfWork
+from rentflow_common.outbox import OutboxRow, enqueue
+from rentflow_schemas import TOPICS, new_envelope
+from rentflow_schemas.ledger import AccountUpserted, SuspenseEvent, TransactionPosted
+from rentflow_schemas.reporting import KpiSnapshot
+
+from rentflow_reporting.adapters import repository as repo
+from rentflow_reporting.domain import aggregation as agg
+from rentflow_reporting.domain.kpi import (ARREARS_WEEKS_THRESHOLD, WEEKS_PER_YEAR, Position, age_bands,
+                                           compute_kpis, period_totals)
+from rentflow_reporting.domain.periods import Selection, select_period
+from rentflow_reporting.domain.snapshot import content_hash, dumps, snapshot_event_id
+
+LONDON = ZoneInfo("Europe/London")
+TRANSACTIONS = "ledger.transactions.v1"
+SUSPENSE = "ledger.suspense.v1"
+ACCOUNTS = "ledger.accounts.v1"
+SNAPSHOTS = "reporting.kpi-snapshots.v1"
+
+
+def london_date(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(LONDON).date()
+
+
+def today_london() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).astimezone(LONDON).date()
+
+
+def _posting(e: TransactionPosted) -> agg.Posting:
+    return agg.Posting(transaction_id=e.transaction_id, account_ref=e.account_ref, type_code=e.type_code,
+                       amount_pence=e.amount_pence, balance_after_pence=e.balance_after_pence, posted_at=e.posted_at,
+                       business_date=e.business_date, source_ref=e.source_ref,
+                       channel=e.channel.value if e.channel else None, allocation_rule=e.allocation_rule)
+
+
+async def apply_ledger_events(uow: UnitOfWork, items: Sequence[Incoming]) -> None:
+    """One batch (new events only; the inbox has dropped redeliveries) → a handful of
+    set-based statements. Postings are also de-duplicated on their transaction id and
+    suspense items on their payment id, so an event re-emitted under another id counts once."""
+    conn = uow.raw
+    postings: list[agg.Posting] = []
+    profiles: dict[str, AccountUpserted] = {}
+    opened: dict[Any, tuple] = {}
+    allocated: dict[Any, tuple] = {}
+    for item in items:  # in topic order per key; later wins for profiles
+        data = item.envelope.data
+        if item.topic == TRANSACTIONS:
+            postings.append(_posting(data))
+        elif item.topic == ACCOUNTS:
+            profiles[data.account_ref] = data
+        elif item.topic == SUSPENSE:
+            s: SuspenseEvent = data
+            if s.action == "opened":
+                opened.setdefault(s.payment_id, (s.payment_id, s.amount_pence, s.channel.value, s.received_at,
+                                                 london_date(s.received_at)))
+            else:
+                at = item.envelope.occurred_at
+                allocated.setdefault(s.payment_id, (s.payment_id, s.amount_pence, s.channel.value, at,
+                                                    london_date(at), s.account_ref))
+
+    unique: dict[Any, agg.Posting] = {}
+    for p in postings:
+        unique.setdefault(p.transaction_id, p)
+    new_ids = await repo.claim_postings(conn, list(unique.values()))
+    fresh = [p for p in postings if p.transaction_id in new_ids and unique.get(p.transaction_id) is p]
+
+    totals: list[agg.TotalRow] = [row for p in fresh for row in agg.posting_totals(p)]
+    for r in await repo.open_suspense(conn, list(opened.values())):
+        totals += agg.suspense_opened_totals(r["opened_date"], r["channel"], r["amount_pence"])
+    for r in await repo.allocate_suspense(conn, list(allocated.values())):
+        totals += agg.suspense_allocated_totals(r["allocated_date"], r["amount_pence"])
+
+    await repo.upsert_profiles(conn, list(profiles.values()))
+    await repo.set_latest_balances(conn, agg.latest_postings(fresh).values())
+    await repo.add_balance_movements(conn, agg.balance_deltas(fresh))
+    await repo.add_daily_totals(conn, agg.merge_totals(totals))
+
+
+async def compute_snapshot(uow: UnitOfWork, selection: Selection, as_of: dt.date) -> dict[str, Any]:
+    conn = uow.raw
+    p = selection.period
+    totals = period_totals(await repo.totals_between(conn, p.start, selection.through))
+    pos = await repo.account_position(conn, p.start, selection.through, ARREARS_WEEKS_THRESHOLD, WEEKS_PER_YEAR)
+    bands = age_bands(await repo.suspense_at(conn, selection.through))
+    position = Position(
+        arrears_brought_forward_pence=pos["arrears_bf"],
+        current_tenant_arrears_pence=pos["current_arrears"],
+        former_tenant_arrears_pence=pos["former_arrears"],
+        current_tenancies=pos["current_tenancies"],
+        dd_tenancies=pos["dd_tenancies"],
+        annual_rent_debit_pence=pos["annual_debit"],
+        tenants_over_7_weeks_arrears=pos["over_threshold"],
+        suspense_count=sum(b["count"] for b in bands.values()),
+        suspense_pence=sum(b["pence"] for b in bands.values()),
+        suspense_age_bands=bands,
+    )
+    return compute_kpis(selection, totals, position, as_of=as_of)
+
+
+async def record_snapshot(uow: UnitOfWork, snapshot: dict[str, Any], *, now: dt.datetime | None = None
+                          ) -> dict[str, Any]:
+    """Stores the snapshot and emits KpiSnapshot through the outbox, once per distinct content
+    (event id from period, period_start and the content hash). Returns it with taken_at."""
+    digest = content_hash(snapshot)
+    snapshot_id = snapshot_event_id(snapshot["period"], snapshot["period_start"], digest)
+    snapshot = {**snapshot, "taken_at": now or dt.datetime.now(dt.timezone.utc), "snapshot_id": snapshot_id}
+    if await repo.store_snapshot(uow.raw, snapshot_id, snapshot, digest, dumps(snapshot)):
+        event = {k: v for k, v in snapshot.items() if k not in ("snapshot_id",)}
+        spec = TOPICS[SNAPSHOTS]
+        envelope = new_envelope(KpiSnapshot(**event), event_type=spec.event_type, event_id=snapshot_id,
+                                producer="reporting", correlation_id=f"kpi:{snapshot['period']}:"
+                                f"{snapshot['period_start']}")
+        # Rendered here rather than by pydantic so percentages stay JSON numbers with two decimals.
+        payload = dumps({**envelope.model_dump(mode="python"), "data": event}).encode()
+        await enqueue(uow.raw, [OutboxRow(SNAPSHOTS, snapshot["period"], payload,
+                                          {"event_id": str(snapshot_id), "event_type": spec.event_type,
+                                           "correlation_id": envelope.correlation_id})])
+    else:
+        snapshot["taken_at"] = await repo.snapshot_taken_at(uow.raw, snapshot_id) or snapshot["taken_at"]
+    return snapshot
+
+
+async def kpi_snapshot(uow: UnitOfWork, kind: str, as_of: dt.date) -> dict[str, Any]:
+    """GET /v1/kpi: the latest period ended on or before as_of (or the current one to date)."""
+    selection = select_period(kind, as_of, await repo.first_activity(uow.raw))
+    return await record_snapshot(uow, await compute_snapshot(uow, selection, as_of))

@@ -1,0 +1,61 @@
+import datetime as dt
+import uuid
+
+from rentflow_reporting.domain.aggregation import (Posting, balance_deltas, latest_postings, merge_totals,
+                                                   posting_totals, suspense_opened_totals)
+
+D = dt.date(2026, 10, 5)
+UTC = dt.timezone.utc
+
+
+def p(code, amount, *, rule=None, ref="x", channel=None, account="A1", day=D, at=None, after=0):
+    return Posting(uuid.uuid4(), account, code, amount, after, at or dt.datetime(2026, 10, 5, 12, tzinfo=UTC),
+                   day, ref, channel, rule)
+
+
+def test_debits_receipts_and_reversals_feed_their_metrics():
+    assert posting_totals(p("DBR", 10000)) == [(D, "debit", "DBR", 10000, 1)]
+    # a receipt lowers the balance (amount −5000) and is collected +5000 on its channel
+    assert posting_totals(p("RSO", -5000, rule="exact")) == [(D, "collected", "standing_order", 5000, 1),
+                                                             (D, "receipt", "RSO", 5000, 1)]
+    # the posting's own channel wins over the code's usual channel
+    assert posting_totals(p("RBP", -100, rule="exact", channel="card"))[0] == (D, "collected", "card", 100, 1)
+    # a DD collection is also a DD presented
+    assert (D, "dd_presented", "", 11000, 1) in posting_totals(p("RDD", -11000, rule="dd_mandate"))
+    # a DD unpaid raises the balance +11000: counted as a failure and taken off DD collections
+    assert posting_totals(p("RDN", 11000)) == [(D, "dd_unpaid", "", 11000, 1),
+                                               (D, "collected", "direct_debit", -11000, 0)]
+    # write-off −10000 → written off +10000; a write-on +2000 → −2000
+    assert posting_totals(p("WOF", -10000)) == [(D, "written_off", "WOF", 10000, 1)]
+    assert posting_totals(p("WON", 2000)) == [(D, "written_off", "WON", -2000, 1)]
+    assert posting_totals(p("REF", 500)) == [(D, "refund", "REF", 500, 1)]
+    assert posting_totals(p("RIT", -700)) == [(D, "transfer", "RIT", -700, 1)]
+
+
+def test_manual_allocation_from_suspense_is_not_collected_again():
+    assert posting_totals(p("RBP", -2500, rule="manual")) == [(D, "receipt_manual", "RBP", 2500, 1)]
+    assert suspense_opened_totals(D, "bank_transfer", 2500) == [(D, "collected", "bank_transfer", 2500, 1),
+                                                                (D, "suspense_opened", "bank_transfer", 2500, 1)]
+    assert (D, "dd_presented", "", 900, 1) in suspense_opened_totals(D, "direct_debit", 900)
+
+
+def test_opening_balances_are_brought_forward_not_debit():
+    assert posting_totals(p("DBR", 30000, ref="opening-balance")) == [(D, "opening", "DBR", 30000, 1)]
+    assert posting_totals(p("RIT", -2000, ref="Opening-Balance:A2")) == [(D, "opening", "RIT", -2000, 1)]
+
+
+def test_merge_and_balance_deltas_add_up():
+    rows = posting_totals(p("DBR", 10000)) + posting_totals(p("DBR", 12000)) + posting_totals(p("DSC", 1000))
+    # 10000 + 12000 = 22000 over 2 DBR postings
+    assert merge_totals(rows) == {(D, "debit", "DBR"): (22000, 2), (D, "debit", "DSC"): (1000, 1)}
+    postings = [p("DBR", 10000), p("RSO", -4000, rule="exact"), p("DBR", 500, account="A2"),
+                p("RCP", -300, day=D + dt.timedelta(days=1))]
+    # A1 on the 5th: +10000 − 4000 = 6000; A2 +500; A1 on the 6th −300
+    assert balance_deltas(postings) == {("A1", D): 6000, ("A2", D): 500, ("A1", D + dt.timedelta(days=1)): -300}
+
+
+def test_latest_posting_is_the_greatest_posted_at_and_later_in_sequence_on_a_tie():
+    t = dt.datetime(2026, 10, 5, 12, tzinfo=UTC)
+    first, second = p("DBR", 1, at=t, after=1), p("DBR", 1, at=t, after=2)
+    older = p("DBR", 1, at=t - dt.timedelta(hours=1), after=3)
+    assert latest_postings([first, second, older])["A1"].balance_after_pence == 2
