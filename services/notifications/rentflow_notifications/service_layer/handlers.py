@@ -105,7 +105,7 @@ async def _open_unmatched_payment_tasks(raw: Any, items: Sequence[Incoming], now
     for task in inserted:
         env = by_task[task["task_id"]].envelope
         with structlog.contextvars.bound_contextvars(correlation_id=env.correlation_id):
-            log.info("task.opened", task_id=str(task["task_id"]), kind=task["kind"], assigned_to=task["assigned_to"],
+            log.debug("task.opened", task_id=str(task["task_id"]), kind=task["kind"], assigned_to=task["assigned_to"],
                      due_on=task["due_on"].isoformat())
         rows.append(task_event_row(task, "opened", changed_at=now, cause="opened",
                                    correlation_id=env.correlation_id, causation_id=env.event_id))
