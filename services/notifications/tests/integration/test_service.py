@@ -247,3 +247,46 @@ async def _done(consumer, topic: str, n: int) -> bool:
 async def _events(reader: TaskEvents, keep, n: int):
     found = [e for e in await reader.read() if keep(e)]
     return found if len(found) >= n else None
+
+
+async def test_a_burst_of_mixed_events_is_handled_in_batches(infra, service_env, topic_prefix):
+    """300 payments and 30 accounts in any interleaving: one task per payment, each assigned
+    by the account it names (the account may arrive after the payment)."""
+    bootstrap = infra.kafka_bootstrap_servers
+    await ensure_topics(bootstrap, 3, [ACCOUNTS, SUSPENSE, TASKS, "dlq.notifications"], prefix=topic_prefix)
+    app = build_app()
+    runtime = app.state.runtime
+    await runtime.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            for name, patch in [("Asha", "N1"), ("Ben", "N2")]:
+                assert (await http.post("/v1/officers", json={"name": name, "patches": [patch]})).status_code == 201
+            accounts = [(f"3{i:03d}", "N1" if i % 2 else "N2") for i in range(30)]
+            payments = [(uuid.uuid4(), accounts[i % 40][0] if i % 40 < 30 else None) for i in range(300)]
+            messages: list[tuple[str, str, Any]] = []
+            for n, (pid, ref) in enumerate(payments):
+                messages.append((SUSPENSE, str(pid), _suspense("opened", pid, account_ref=ref, amount=100 + n)))
+                if n % 10 == 5:
+                    ref_, patch = accounts[n // 10]
+                    messages.append((ACCOUNTS, ref_, _account(ref_, patch)))
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+            await producer.start()
+            try:
+                sent = [await producer.send(topic_prefix + t, e.model_dump_json().encode(), key=k.encode())
+                        for t, k, e in messages]
+                await asyncio.gather(*sent)
+            finally:
+                await producer.stop()
+            consumer = runtime.consumers[0]
+            await _until(lambda: _done(consumer, SUSPENSE, 300), "300 suspense events", timeout=60)
+            await _until(lambda: _done(consumer, ACCOUNTS, 30), "30 accounts", timeout=60)
+            body = (await http.get("/v1/tasks", params={"limit": 1000})).json()
+            assert body["count"] == 300
+            assert len({t["payment_id"] for t in body["tasks"]}) == 300
+            patch_of = dict(accounts)
+            expected = {str(pid): ({"N1": "Asha", "N2": "Ben"}[patch_of[ref]] if ref else "income-team")
+                        for pid, ref in payments}
+            assert {t["payment_id"]: t["assigned_to"] for t in body["tasks"]} == expected
+            assert consumer.stats.batches < consumer.stats.messages  # many messages per transaction
+    finally:
+        await runtime.stop()
