@@ -1,0 +1,25 @@
+"""Composition root of the payments (intake) service."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from rentflow_common.service import ServiceRuntime, create_app
+from rentflow_common.settings import Settings
+
+from rentflow_payments.entrypoints.http import CorrelationIdMiddleware, make_router
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+DESCRIPTION = """Intake: payment providers push payments (signed with HMAC-SHA256 over the raw body),
+upload statement/report files, and operators import files. Every payment taken in is emitted once
+on payments.received.v1; every refused file item on payments.rejected.v1."""
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    runtime = ServiceRuntime("payments", MIGRATIONS, settings, pool_size=10)
+    app = create_app(runtime, title="rentflow payments", description=DESCRIPTION)
+    app.include_router(make_router(runtime.engine))
+    app.add_middleware(CorrelationIdMiddleware)
+    return app

@@ -1,0 +1,87 @@
+"""Events emitted by intake, and the ids that make them idempotent. No IO.
+
+Ids are derived from the input's identity: the same provider_ref from the same provider is the
+same payment (and the same event) for ever; a rejected file item is identified by its import and
+position.
+
+`received_row` writes the envelope JSON with orjson directly (it runs once per payment on the hot
+path); tests check it decodes to exactly what `new_envelope(PaymentReceived(...))` would carry.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+
+from rentflow_common.outbox import OutboxRow, outbox_row
+from rentflow_schemas import derive_event_id, new_envelope
+from rentflow_schemas.payments import ItemError, PaymentRejected
+
+from rentflow_payments.domain.model import PaymentIn
+
+RECEIVED_TOPIC = "payments.received.v1"
+REJECTED_TOPIC = "payments.rejected.v1"
+RECEIVED_TYPE = "payments.received"
+REJECTED_TYPE = "payments.rejected"
+PRODUCER = "payments"
+Source = Literal["push", "file", "webhook"]
+
+
+def payment_id(provider_id: str, provider_ref: str) -> uuid.UUID:
+    return derive_event_id("payment", provider_id, provider_ref)
+
+
+def received_event_id(pid: uuid.UUID) -> uuid.UUID:
+    return derive_event_id("payments.received", pid)
+
+
+def import_id(provider_id: str, sha256_hex: str) -> uuid.UUID:
+    return derive_event_id("import", provider_id, sha256_hex)
+
+
+def rejected_event_id(imp: uuid.UUID, kind: str, position: int) -> uuid.UUID:
+    return derive_event_id("payments.rejected", imp, kind, position)
+
+
+def received_row(p: PaymentIn, *, pid: uuid.UUID, provider_id: str, received_at: datetime, correlation_id: str,
+                 source: Source, imp: uuid.UUID | None) -> OutboxRow:
+    eid = received_event_id(pid)
+    envelope: dict[str, Any] = {
+        "event_id": eid,
+        "event_type": RECEIVED_TYPE,
+        "schema_version": 1,
+        "occurred_at": received_at,
+        "correlation_id": correlation_id,
+        "causation_id": None,
+        "producer": PRODUCER,
+        "data": {
+            "payment_id": pid,
+            "provider_id": provider_id,
+            "provider_ref": p.provider_ref,
+            "channel": p.channel.value,
+            "amount_pence": p.amount_pence,
+            "currency": p.currency,
+            "paid_at": p.paid_at,
+            "received_at": received_at,
+            "reference": p.reference,
+            "payer_name": p.payer_name,
+            "source": source,
+            "import_id": imp,
+        },
+    }
+    return OutboxRow(topic=RECEIVED_TOPIC, key=f"{provider_id}:{p.provider_ref}", payload=orjson.dumps(envelope),
+                     headers={"event_id": str(eid), "event_type": RECEIVED_TYPE, "correlation_id": correlation_id})
+
+
+def rejected_row(*, provider_id: str, imp: uuid.UUID, kind: str, position: int, errors: list[dict[str, Any]],
+                 provider_ref: str | None, received_at: datetime, correlation_id: str) -> OutboxRow:
+    """payments.rejected.v1 for one bad file item; `kind` is "line" or "item"."""
+    data = PaymentRejected(
+        provider_id=provider_id, source="file", import_id=imp, provider_ref=provider_ref, received_at=received_at,
+        errors=[ItemError(**{kind: position}, field=e.get("field"), reason=e["reason"]) for e in errors],
+    )
+    env = new_envelope(data, event_type=REJECTED_TYPE, event_id=rejected_event_id(imp, kind, position),
+                       producer=PRODUCER, correlation_id=correlation_id, occurred_at=received_at)
+    return outbox_row(REJECTED_TOPIC, provider_id, env)

@@ -1,0 +1,87 @@
+"""What a provider may send us, and how a refusal is worded. No IO here.
+
+A push body (and every item of a JSON import) is a `PaymentIn`. Validation is strict where
+money and time are concerned: `amount_pence` must be a JSON integer (no 12.5, no "1250", no
+true), `paid_at` an ISO 8601 date-time string that carries its offset.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr,
+                      TypeAdapter, ValidationError)
+from pydantic_core import PydanticCustomError
+
+from rentflow_schemas.common import Channel
+
+MAX_AMOUNT_PENCE = 10**12  # £10bn: anything larger is a typo, and it keeps far inside bigint
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_datetime_string(value: Any) -> Any:
+    if isinstance(value, datetime):  # already parsed by a Python caller
+        return value
+    if not isinstance(value, str) or not _ISO_DATETIME.match(value):
+        raise PydanticCustomError("datetime_format",
+                                  "expected an ISO 8601 date-time with a timezone, e.g. 2026-04-06T09:30:00Z")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank", "must not be blank")
+    return value
+
+
+class PaymentIn(BaseModel):
+    """One payment as a provider pushes it (CONTRACT.md, provider push API)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    provider_ref: Annotated[StrictStr, Field(min_length=1, max_length=100,
+                                             description="the provider's own id for it, unique per provider"),
+                            AfterValidator(_not_blank)]
+    channel: Channel
+    amount_pence: Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_PENCE, description="integer pence, > 0")]
+    currency: Literal["GBP"] = "GBP"
+    paid_at: Annotated[AwareDatetime, BeforeValidator(_iso_datetime_string),
+                       Field(description="ISO 8601 with offset, e.g. 2026-04-06T09:30:00Z")]
+    reference: Annotated[StrictStr, Field(max_length=140, description="what the payer quoted, free text"),
+                         BeforeValidator(lambda v: "" if v is None else v)] = ""
+    payer_name: Annotated[StrictStr, Field(max_length=140)] | None = None
+
+
+ONE = TypeAdapter(PaymentIn)
+MANY = TypeAdapter(list[PaymentIn])
+
+_FRIENDLY = {
+    "model_type": "expected a JSON object",
+    "dict_type": "expected a JSON object",
+    "int_type": "expected a whole number of pence (a JSON integer)",
+    "missing": "required",
+    "timezone_aware": "must include a timezone offset, e.g. 2026-04-06T09:30:00Z or +01:00",
+}
+
+
+def field_errors(exc: ValidationError, *, item_base: int | None = None) -> list[dict[str, Any]]:
+    """Every error of a validation, as `{"item"?, "field", "reason"}`.
+
+    `item_base` given: the first element of each error location is a list index and is reported as
+    `item` (index + item_base). Field names are dotted; `None` when the whole item is wrong."""
+    out: list[dict[str, Any]] = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        loc = list(err["loc"])
+        entry: dict[str, Any] = {}
+        if item_base is not None and loc and isinstance(loc[0], int):
+            entry["item"] = loc.pop(0) + item_base
+        # drop pydantic's union/function tags ("function-before[...]", "str") from the location
+        names = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "int")))]
+        entry["field"] = ".".join(names) or None
+        entry["reason"] = _FRIENDLY.get(err["type"], err["msg"])
+        if err["type"] == "int_type" and not entry["field"]:
+            entry["reason"] = err["msg"]
+        out.append(entry)
+    return out
+

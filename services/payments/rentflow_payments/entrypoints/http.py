@@ -1,0 +1,374 @@
+"""HTTP surface of intake: providers, the push API, file uploads, payment look-up.
+
+The push path is kept lean (it carries ~10,000 payments/s): the raw body is read once, the
+signature checked over those bytes before anything is parsed, orjson parses, one pydantic
+TypeAdapter validates the whole request, and one transaction of two or three statements stores
+it. Answers are orjson bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import tempfile
+import uuid
+from datetime import datetime, timezone
+from typing import Any, BinaryIO, Callable
+
+import orjson
+import structlog
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rentflow_common.db import UnitOfWork
+from rentflow_common.logging import get_logger
+
+from rentflow_payments.adapters import repository as repo
+from rentflow_payments.domain import formats, signature
+from rentflow_payments.domain.model import MANY, ONE, PaymentIn, field_errors
+from rentflow_payments.service_layer import handlers
+
+log = get_logger(__name__)
+
+JSON = "application/json"
+MAX_PUSH_BYTES = 16 << 20
+MAX_BATCH_ITEMS = 10_000
+MAX_FILE_BYTES = 200 << 20
+SPOOL_IN_MEMORY_BYTES = 8 << 20
+DEFAULT_IMPORT_PROVIDER = "file-import"
+PROVIDER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_PROVIDER_NAME = re.compile(PROVIDER_NAME)
+_CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+class ProviderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=PROVIDER_NAME, description="becomes the provider_id (X-Provider-Id)")
+    secret: str | None = Field(default=None, min_length=1, max_length=512,
+                               description="HMAC signing key; generated (64 hex chars) when omitted")
+
+
+class ProviderOut(BaseModel):
+    provider_id: str
+    name: str
+    secret: str
+
+
+class CorrelationIdMiddleware:
+    """X-Correlation-Id from the request (or a new uuid4), bound in structlog's contextvars for the
+    request, kept in request.state.correlation_id and echoed on the response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cid = None
+        for name, value in scope["headers"]:
+            if name == b"x-correlation-id":
+                candidate = value.decode("latin-1")
+                cid = candidate if _CORRELATION_ID.match(candidate) else None
+                break
+        cid = cid or str(uuid.uuid4())
+        scope.setdefault("state", {})["correlation_id"] = cid
+        echo = (b"x-correlation-id", cid.encode())
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), echo]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(correlation_id=cid):
+            await self.app(scope, receive, send_with_id)
+
+
+class ProviderSecrets:
+    """Provider secrets by provider_id. Providers are never changed once registered, so a found
+    secret is kept in memory; a miss is always asked again (the provider may be registered since)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._known: dict[str, str] = {}
+
+    async def get(self, provider_id: str) -> str | None:
+        secret = self._known.get(provider_id)
+        if secret is None:
+            async with self._engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                secret = await repo.provider_secret(raw, provider_id)
+            if secret is not None:
+                self._known[provider_id] = secret
+        return secret
+
+
+def _detail(status: int, detail: Any, headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status_code=status, detail=detail, headers=headers)
+
+
+def _invalid(errors: list[dict[str, Any]]) -> HTTPException:
+    return _detail(422, errors)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _correlation_id(request: Request) -> str:
+    return getattr(request.state, "correlation_id", None) or str(uuid.uuid4())
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise _detail(413, f"body larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _detail(413, f"body larger than {limit} bytes")
+    return bytes(body)
+
+
+def _push_schema(many: bool) -> dict[str, Any]:
+    one = PaymentIn.model_json_schema()
+    schema = {"type": "array", "items": one, "maxItems": MAX_BATCH_ITEMS} if many else one
+    return {
+        "requestBody": {"required": True, "content": {JSON: {"schema": schema}}},
+        "parameters": [
+            {"name": "X-Provider-Id", "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": "X-Signature", "in": "header", "required": True, "schema": {"type": "string"},
+             "description": "sha256=<hex HMAC-SHA256 of the raw body keyed with the provider's secret>"},
+            {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+             "description": "same key and body again: the first answer is replayed"},
+        ],
+    }
+
+
+def _file_schema(signed: bool) -> dict[str, Any]:
+    extra: dict[str, Any] = {"requestBody": {"required": True, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+    if signed:
+        extra["parameters"] = _push_schema(False)["parameters"][:2]
+    return extra
+
+
+def make_router(engine: AsyncEngine) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+    provider_secrets = ProviderSecrets(engine)
+
+    async def authenticate(request: Request) -> tuple[str, str, str]:
+        """(provider_id, secret, signature header) or 401."""
+        header = request.headers.get("x-signature")
+        if not header:
+            raise _detail(401, "missing signature")
+        provider_id = request.headers.get("x-provider-id")
+        secret = await provider_secrets.get(provider_id) if provider_id else None
+        if secret is None:
+            raise _detail(401, "unknown provider")
+        return provider_id, secret, header  # type: ignore[return-value]
+
+    async def replay(provider_id: str, key: str, request_sha256: bytes, path: str) -> Response | None:
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            stored = await repo.idempotent_response(raw, provider_id, key)
+        if stored is None:
+            return None
+        stored_sha, stored_path, status, body = stored
+        if stored_sha != request_sha256 or stored_path != path:
+            raise _detail(409, f"Idempotency-Key {key!r} was already used with a different request")
+        return Response(body, status_code=status, media_type=JSON, headers={"Idempotent-Replayed": "true"})
+
+    async def do_push(request: Request, path: str, many: bool) -> Response:
+        provider_id, secret, header = await authenticate(request)
+        body = await _read_body(request, MAX_PUSH_BYTES)
+        if not signature.verify(secret, body, header):
+            raise _detail(401, "bad signature")
+        key = request.headers.get("idempotency-key")
+        claim = None
+        if key is not None:
+            if not 0 < len(key) <= 255:
+                raise _invalid([{"field": "Idempotency-Key", "reason": "must be 1 to 255 characters"}])
+            claim = handlers.IdempotencyClaim(key, hashlib.sha256(body).digest(), path)
+            if (answer := await replay(provider_id, key, claim.request_sha256, path)) is not None:
+                return answer
+        payments = _validate(body, many)
+        render: Callable[[list[handlers.Outcome]], bytes]
+        if many:
+            def render(outcomes: list[handlers.Outcome]) -> bytes:
+                accepted = sum(1 for o in outcomes if o.status == handlers.ACCEPTED)
+                return orjson.dumps({
+                    "accepted": accepted, "duplicates": len(outcomes) - accepted,
+                    "payments": [{"item": i, "provider_ref": o.provider_ref, "payment_id": o.payment_id,
+                                  "status": o.status} for i, o in enumerate(outcomes)]})
+        else:
+            def render(outcomes: list[handlers.Outcome]) -> bytes:
+                return orjson.dumps({"payment_id": outcomes[0].payment_id, "status": outcomes[0].status})
+        try:
+            answer = await handlers.push(engine, provider_id, payments, correlation_id=_correlation_id(request),
+                                         received_at=_now(), render=render, status_code=202, idempotency=claim)
+        except handlers.IdempotencyKeyTaken:
+            assert claim is not None
+            replayed = await replay(provider_id, claim.key, claim.request_sha256, path)
+            if replayed is None:
+                raise _detail(409, f"Idempotency-Key {claim.key!r} is being used by another request") from None
+            return replayed
+        return Response(answer, status_code=202, media_type=JSON)
+
+    @router.post("/payments", status_code=202, tags=["push"], summary="push one payment (signed)",
+                 openapi_extra=_push_schema(False),
+                 responses={202: {"description": '{"payment_id", "status": "accepted"|"duplicate"}'},
+                            401: {"description": "missing signature | bad signature | unknown provider"},
+                            422: {"description": "every field error: [{field, reason}]"}})
+    async def push_payment(request: Request) -> Response:
+        return await do_push(request, "/v1/payments", many=False)
+
+    @router.post("/payments/batch", status_code=202, tags=["push"], summary="push a JSON array of payments (signed)",
+                 openapi_extra=_push_schema(True),
+                 responses={202: {"description": '{"accepted", "duplicates", "payments": [{item, provider_ref, '
+                                                  'payment_id, status}]}; item is the 0-based array index'},
+                            401: {"description": "missing signature | bad signature | unknown provider"},
+                            422: {"description": "every error: [{item, field, reason}]; nothing is stored"}})
+    async def push_batch(request: Request) -> Response:
+        return await do_push(request, "/v1/payments/batch", many=True)
+
+    @router.get("/payments/{payment_id}", tags=["push"], summary="a stored payment")
+    async def get_payment(payment_id: str) -> Response:
+        try:
+            pid = uuid.UUID(payment_id)
+        except ValueError:
+            raise _detail(404, f"unknown payment {payment_id}") from None
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            row = await repo.get_payment(raw, pid)
+        if row is None:
+            raise _detail(404, f"unknown payment {payment_id}")
+        return Response(orjson.dumps(row, default=str), media_type=JSON)
+
+    @router.post("/providers", status_code=201, response_model=ProviderOut, tags=["providers"],
+                 summary="register a payment provider; answers its signing secret",
+                 responses={409: {"description": "a provider of that name exists"}})
+    async def add_provider(body: ProviderIn) -> ProviderOut:
+        secret = body.secret if body.secret is not None else secrets.token_hex(32)
+        async with UnitOfWork(engine) as uow:
+            added = await handlers.register_provider(uow, body.name, secret)
+            await uow.commit()
+        if not added:
+            raise _detail(409, f"provider {body.name!r} exists already")
+        return ProviderOut(provider_id=body.name, name=body.name, secret=secret)
+
+    async def do_import(request: Request, provider_id: str, fmt_name: str, mac: Any = None,
+                        signature_header: str | None = None) -> Response:
+        if fmt_name != formats.AUTO and fmt_name not in formats.FORMATS:
+            raise _detail(422, f"unknown format {fmt_name!r}; supported: {', '.join(formats.supported())}")
+        fp, sha256, size = await _spool(request, mac)
+        try:
+            if mac is not None and not signature.matches(mac, signature_header or ""):
+                raise _detail(401, "bad signature")
+            try:
+                fp.seek(0)
+                fmt = formats.resolve(fmt_name, fp.read(formats.SNIFF_BYTES))
+                summary = await handlers.import_file(
+                    engine, provider_id, fmt, fp, sha256=sha256, size=size,
+                    correlation_id=request.headers.get("x-correlation-id") and _correlation_id(request),
+                    received_at=_now())
+            except formats.Unreadable as exc:
+                raise _detail(422, f"unreadable file: {exc}") from None
+        finally:
+            fp.close()
+        return Response(orjson.dumps(summary.as_dict()), status_code=202, media_type=JSON)
+
+    file_responses: dict[int | str, dict[str, Any]] = {
+        202: {"description": '{"import_id", "format", "accepted", "rejected", "duplicates", '
+                             '"errors": [{"line"|"item", "field", "reason"}]}'},
+        413: {"description": f"file larger than {MAX_FILE_BYTES} bytes"},
+        422: {"description": "unknown format, or a file that cannot be read at all (nothing posted)"}}
+
+    @router.post("/files", status_code=202, tags=["files"], openapi_extra=_file_schema(True),
+                 responses={**file_responses, 401: {"description": "missing signature | bad signature | unknown provider"}},
+                 summary="a provider's statement or report file (signed like a push)")
+    async def upload_file(request: Request, format: str = Query(formats.AUTO, description="file format")) -> Response:
+        provider_id, secret, header = await authenticate(request)
+        return await do_import(request, provider_id, format, signature.signer(secret), header)
+
+    @router.post("/imports", status_code=202, tags=["files"], openapi_extra=_file_schema(False),
+                 responses=file_responses,
+                 summary="an operator's upload (unsigned); the provider is created on first use")
+    async def operator_import(request: Request, format: str = Query(formats.AUTO, description="file format"),
+                              provider: str = Query(DEFAULT_IMPORT_PROVIDER, description="provider the file is from")
+                              ) -> Response:
+        if not _PROVIDER_NAME.match(provider):
+            raise _invalid([{"field": "provider", "reason": f"must match {PROVIDER_NAME}"}])
+        if await provider_secrets.get(provider) is None:
+            async with UnitOfWork(engine) as uow:
+                await handlers.register_provider(uow, provider, secrets.token_hex(32))
+                await uow.commit()
+        return await do_import(request, provider, format)
+
+    @router.get("/imports/{import_id}", tags=["files"], summary="summary of an import")
+    async def get_import(import_id: str) -> Response:
+        try:
+            iid = uuid.UUID(import_id)
+        except ValueError:
+            raise _detail(404, f"unknown import {import_id}") from None
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            row = await repo.get_import(raw, iid)
+        if row is None:
+            raise _detail(404, f"unknown import {import_id}")
+        return Response(orjson.dumps(row, default=str), media_type=JSON)
+
+    return router
+
+
+def _validate(body: bytes, many: bool) -> list[PaymentIn]:
+    """The push body as payments, or 422 listing every error (with `item` for a batch)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _invalid([{"field": None, "reason": f"body is not valid JSON: {exc}"}]) from None
+    if many:
+        if not isinstance(data, list):
+            raise _invalid([{"field": None, "reason": "expected a JSON array of payments"}])
+        if not data:
+            raise _invalid([{"field": None, "reason": "the batch is empty"}])
+        if len(data) > MAX_BATCH_ITEMS:
+            raise _detail(413, f"at most {MAX_BATCH_ITEMS} payments per batch, got {len(data)}")
+        try:
+            return MANY.validate_python(data)
+        except ValidationError as exc:
+            raise _invalid(field_errors(exc, item_base=0)) from None
+    if not isinstance(data, dict):
+        raise _invalid([{"field": None, "reason": "expected a JSON object (one payment); "
+                                                  "send arrays to /v1/payments/batch"}])
+    try:
+        return [ONE.validate_python(data)]
+    except ValidationError as exc:
+        raise _invalid(field_errors(exc)) from None
+
+
+async def _spool(request: Request, mac: Any) -> tuple[BinaryIO, str, int]:
+    """The request body into a temporary file (memory up to SPOOL_IN_MEMORY_BYTES, then disk),
+    hashing it (sha256, and the signature HMAC when given) on the way."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_FILE_BYTES:
+        raise _detail(413, f"file larger than {MAX_FILE_BYTES} bytes")
+    fp = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_FILE_BYTES:
+                raise _detail(413, f"file larger than {MAX_FILE_BYTES} bytes")
+            digest.update(chunk)
+            if mac is not None:
+                mac.update(chunk)
+            fp.write(chunk)
+    except BaseException:
+        fp.close()
+        raise
+    fp.seek(0)
+    return fp, digest.hexdigest(), size  # type: ignore[return-value]
