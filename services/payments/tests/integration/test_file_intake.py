@@ -1,0 +1,75 @@
+"""File intake end to end: /v1/imports (operator) and /v1/files (signed)."""
+from __future__ import annotations
+
+import orjson
+
+from rentflow_payments.domain.events import payment_id
+from rentflow_payments.domain.signature import sign
+
+
+def pay(ref: str, amount: int = 5000, **kw):
+    return {"provider_ref": ref, "channel": "standing_order", "amount_pence": amount,
+            "paid_at": "2026-04-06T00:00:00+01:00", "reference": "1000000001", **kw}
+
+
+async def test_json_lines_import_rejects_bad_lines_and_reimport_gives_duplicates(svc):
+    lines = [orjson.dumps(pay("F-1")), orjson.dumps(pay("F-2", amount=-5)), b"", b"{broken",
+             orjson.dumps(pay("F-3")), orjson.dumps(pay("F-1"))]
+    data = b"\n".join(lines) + b"\n"
+    r = await svc.client.post("/v1/imports", params={"format": "json"}, content=data)
+    assert r.status_code == 202, r.text
+    s = r.json()
+    assert (s["accepted"], s["rejected"], s["duplicates"], s["format"]) == (2, 2, 1, "json")
+    assert s["provider_id"] == "file-import"
+    assert [(e["line"], e["field"]) for e in s["errors"]] == [(2, "amount_pence"), (4, None)]
+    assert "invalid JSON" in s["errors"][1]["reason"]
+
+    again = (await svc.client.post("/v1/imports", params={"format": "json"}, content=data)).json()
+    assert again["import_id"] == s["import_id"] and again["reimport"] is True
+    assert (again["accepted"], again["rejected"], again["duplicates"]) == (0, 2, 3)
+
+    stored = (await svc.client.get(f"/v1/payments/{payment_id('file-import', 'F-3')}")).json()
+    assert stored["source"] == "file" and stored["import_id"] == s["import_id"]
+    summary = (await svc.client.get(f"/v1/imports/{s['import_id']}")).json()
+    assert summary["status"] == "completed" and summary["attempts"] == 2
+
+    received = await svc.events("payments.received.v1", expected=2)
+    assert sorted(e["key"] for e in received) == ["file-import:F-1", "file-import:F-3"]
+    assert all(e["data"]["import_id"] == s["import_id"] for e in received)
+    rejected = await svc.events("payments.rejected.v1", expected=2)
+    assert len(rejected) == 2  # not emitted again by the re-import
+    by_line = {e["data"]["errors"][0]["line"]: e["data"] for e in rejected}
+    assert set(by_line) == {2, 4}
+    assert by_line[2]["provider_ref"] == "F-2" and by_line[2]["errors"][0]["field"] == "amount_pence"
+
+
+async def test_signed_file_upload_of_a_json_array(svc):
+    await svc.provider("bank", "bank-key")
+    data = orjson.dumps([pay("A-1"), pay("A-2", amount=1.5), pay("A-3", channel="bank_transfer")])
+    headers = {"X-Provider-Id": "bank", "X-Signature": sign("bank-key", data)}
+    r = await svc.client.post("/v1/files", params={"format": "json"}, content=data, headers=headers)
+    assert r.status_code == 202, r.text
+    s = r.json()
+    assert (s["accepted"], s["rejected"], s["duplicates"]) == (2, 1, 0)
+    assert s["errors"] == [{"item": 2, "field": "amount_pence",
+                            "reason": "expected a whole number of pence (a JSON integer)"}]
+    bad = await svc.client.post("/v1/files", params={"format": "json"}, content=data,
+                                headers={**headers, "X-Signature": sign("other", data)})
+    assert (bad.status_code, bad.json()) == (401, {"detail": "bad signature"})
+    auto = await svc.client.post("/v1/files", content=data, headers=headers)  # format=auto recognises JSON
+    assert auto.status_code == 202 and auto.json()["duplicates"] == 2
+    received = await svc.events("payments.received.v1", expected=2)
+    assert sorted(e["key"] for e in received) == ["bank:A-1", "bank:A-3"]
+
+
+async def test_unreadable_files_and_unknown_formats_post_nothing(svc):
+    r = await svc.client.post("/v1/imports", params={"format": "json"}, content=b"ref,amount\nR1,100\n")
+    assert r.status_code == 422 and r.json()["detail"].startswith("unreadable file: not JSON")
+    truncated = orjson.dumps([pay("U-1"), pay("U-2")])[:-20]
+    r = await svc.client.post("/v1/imports", params={"format": "json"}, content=truncated)
+    assert r.status_code == 422 and "item 2" in r.json()["detail"]
+    r = await svc.client.post("/v1/imports", params={"format": "mt940"}, content=b"[]")
+    assert r.status_code == 422 and "supported: auto, json" in r.json()["detail"]
+    assert (await svc.client.get(f"/v1/payments/{payment_id('file-import', 'U-1')}")).status_code == 404
+    await svc.drained()
+    assert svc.runtime.relay.published == 0

@@ -1,0 +1,61 @@
+import datetime as dt
+
+import pytest
+from pydantic import ValidationError
+
+from rentflow_payments.domain.model import MANY, ONE, field_errors
+
+GOOD = {"provider_ref": "r1", "channel": "card", "amount_pence": 12500, "currency": "GBP",
+        "paid_at": "2026-04-06T09:30:00+01:00", "reference": "1234567890", "payer_name": "A Tenant"}
+
+
+def errors_of(items):
+    with pytest.raises(ValidationError) as info:
+        MANY.validate_python(items)
+    return field_errors(info.value, item_base=0)
+
+
+def test_a_good_payment_is_taken_as_sent():
+    p = ONE.validate_python(GOOD)
+    assert p.amount_pence == 12500 and p.channel == "card"
+    assert p.paid_at == dt.datetime(2026, 4, 6, 8, 30, tzinfo=dt.timezone.utc)
+    minimal = ONE.validate_python({k: GOOD[k] for k in ("provider_ref", "channel", "amount_pence", "paid_at")})
+    assert minimal.currency == "GBP" and minimal.reference == "" and minimal.payer_name is None
+
+
+@pytest.mark.parametrize("channel", ["bank_transfer", "direct_debit", "standing_order", "cash",
+                                     "housing_benefit", "universal_credit"])
+def test_every_channel_is_accepted(channel):
+    assert ONE.validate_python({**GOOD, "channel": channel}).channel == channel
+
+
+def test_every_error_is_listed_with_its_item_and_field():
+    errs = errors_of([
+        GOOD,
+        {**GOOD, "amount_pence": 12.5, "channel": "cheque"},
+        {**GOOD, "amount_pence": True, "currency": "EUR", "paid_at": "2026-04-06T09:30:00"},
+        {**GOOD, "amount_pence": "100", "paid_at": 1775467800, "provider_ref": "  "},
+        {**GOOD, "amount_pence": 0, "provider_ref": "x" * 101, "reference": "r" * 141},
+        "not an object",
+        {"channel": "card"},
+    ])
+    got = {(e["item"], e["field"]) for e in errs}
+    assert got == {
+        (1, "amount_pence"), (1, "channel"),
+        (2, "amount_pence"), (2, "currency"), (2, "paid_at"),
+        (3, "amount_pence"), (3, "paid_at"), (3, "provider_ref"),
+        (4, "amount_pence"), (4, "provider_ref"), (4, "reference"),
+        (5, None),
+        (6, "provider_ref"), (6, "amount_pence"), (6, "paid_at"),
+    }
+    reasons = {(e["item"], e["field"]): e["reason"] for e in errs}
+    assert "integer" in reasons[(1, "amount_pence")]
+    assert "timezone" in reasons[(2, "paid_at")]
+    assert "blank" in reasons[(3, "provider_ref")]
+    assert reasons[(6, "paid_at")] == "required"
+
+
+def test_single_payment_errors_carry_no_item():
+    with pytest.raises(ValidationError) as info:
+        ONE.validate_python({**GOOD, "amount_pence": -1})
+    assert field_errors(info.value) == [{"field": "amount_pence", "reason": "Input should be greater than 0"}]
