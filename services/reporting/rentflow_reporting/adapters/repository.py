@@ -31,7 +31,7 @@ async def claim_postings(conn: Any, postings: Sequence[Posting]) -> set[uuid.UUI
 async def add_daily_totals(conn: Any, totals: dict[TotalKey, tuple[int, int]]) -> None:
     if not totals:
         return
-    keys = list(totals)
+    keys = sorted(totals)  # a fixed lock order, so concurrent instances do not deadlock
     await conn.execute(
         """
         insert into daily_totals as t (business_date, metric, key, amount_pence, count)
@@ -57,9 +57,10 @@ async def add_balance_movements(conn: Any, deltas: dict[tuple[str, dt.date], int
     the later days, as it must."""
     if not deltas:
         return
-    accounts = [a for a, _ in deltas]
-    dates = [d for _, d in deltas]
-    amounts = list(deltas.values())
+    keys = sorted(deltas)  # a fixed lock order
+    accounts = [a for a, _ in keys]
+    dates = [d for _, d in keys]
+    amounts = [deltas[k] for k in keys]
     await conn.execute(
         """
         insert into account_balance_daily (account_ref, business_date, balance_pence)
