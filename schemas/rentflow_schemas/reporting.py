@@ -25,3 +25,28 @@ class KpiSnapshot(BaseModel):
     suspense_count: int
     suspense_pence: Pence
     collected_by_channel: dict[str, Pence]
+    # Added with services/reporting (optional, so older snapshots still validate). Definitions as
+    # DOMAIN.md §5; every snapshot also carries its `definitions`. Percentages: two decimals, null
+    # when the denominator is 0.
+    through: dt.date | None = Field(default=None, description="last business date in the figures")
+    complete: bool | None = Field(default=None, description="false for the current period to date")
+    arrears_brought_forward_pence: Pence | None = None
+    rent_collected_pct_incl_arrears_bf: Decimal | None = Field(default=None, decimal_places=2)
+    current_tenant_arrears_pence: Pence | None = None
+    current_tenant_arrears_pct: Decimal | None = Field(default=None, decimal_places=2)
+    former_tenant_arrears_pence: Pence | None = None
+    former_tenant_arrears_pct: Decimal | None = Field(default=None, decimal_places=2)
+    annual_rent_debit_pence: Pence | None = None
+    written_off_pence: Pence | None = None
+    written_off_pct: Decimal | None = Field(default=None, decimal_places=2)
+    current_tenancies: int | None = None
+    dd_take_up_pct: Decimal | None = Field(default=None, decimal_places=2)
+    dd_collections_presented: int | None = None
+    dd_failures: int | None = None
+    dd_failures_pence: Pence | None = None
+    dd_failure_rate_pct: Decimal | None = Field(default=None, decimal_places=2)
+    suspense_age_bands: dict[str, dict[str, int]] | None = Field(
+        default=None, description="band → {count, pence}: 0_7_days, 8_30_days, 31_90_days, over_90_days")
+    tenants_over_7_weeks_arrears: int | None = None
+    tenants_over_7_weeks_arrears_pct: Decimal | None = Field(default=None, decimal_places=2)
+    definitions: dict[str, str] | None = Field(default=None, description="KPI key → how it is computed")

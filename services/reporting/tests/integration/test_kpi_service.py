@@ -209,7 +209,7 @@ async def test_kpis_from_ledger_events(infra, service_env, monkeypatch):
             values = await read_snapshots(infra.kafka_bootstrap_servers, prefix)
             envelopes = [Envelope[KpiSnapshot].model_validate_json(v) for v in values]
             octobers = [e for e in envelopes if e.data.period == "month" and e.data.period_start == D(2026, 10, 1)
-                        and e.data.period_end == D(2026, 10, 31) and e.data.model_extra["complete"]]
+                        and e.data.period_end == D(2026, 10, 31) and e.data.complete]
             current = [e for e in envelopes if e.data.period == "month" and e.data.period_start == today.replace(day=1)]
             return (values, octobers, current) if octobers and current else None
 
