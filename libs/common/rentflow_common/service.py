@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Sequence
 
 import uvicorn
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,8 +39,8 @@ class ServiceRuntime:
         self.broker = KafkaBroker(self.settings.kafka_bootstrap_servers, client_id=f"rentflow-{name}",
                                   acks="all", enable_idempotence=False, log_level=logging.DEBUG,
                                   graceful_timeout=30.0)
-        self.producer = make_producer(self.settings.kafka_bootstrap_servers, f"rentflow-{name}-relay")
-        self.relay = OutboxRelay(self.engine, self.producer, topic_prefix=self.settings.topic_prefix)
+        self.producer: AIOKafkaProducer | None = None  # made in start(): aiokafka needs the running loop
+        self.relay: OutboxRelay | None = None
         self.consumers: list[BatchConsumer] = []
         self._relay_task: asyncio.Task[None] | None = None
         self.ready = False
@@ -52,6 +53,8 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         await upgrade_async(self.migrations_dir, self.settings.database_url, self.name)
+        self.producer = make_producer(self.settings.kafka_bootstrap_servers, f"rentflow-{self.name}-relay")
+        self.relay = OutboxRelay(self.engine, self.producer, topic_prefix=self.settings.topic_prefix)
         await self.producer.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
         if self.consumers:
@@ -63,13 +66,15 @@ class ServiceRuntime:
         self.ready = False
         if self.consumers:
             await self.broker.stop()  # waits for the batch in hand, then stops
-        self.relay.stop()
+        if self.relay:
+            self.relay.stop()
         if self._relay_task:
             try:
                 await asyncio.wait_for(self._relay_task, timeout=10)
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 self._relay_task.cancel()
-        await self.producer.stop()
+        if self.producer:
+            await self.producer.stop()
         await self.engine.dispose()
         log.info("service.stopped")
 
@@ -78,7 +83,7 @@ class ServiceRuntime:
             "service": self.name,
             "ready": self.ready,
             "outbox_backlog": await backlog(self.engine),
-            "outbox_published": self.relay.published,
+            "outbox_published": self.relay.published if self.relay else 0,
             "consumers": {c.group_id: {"topics": c.topics, **_stats(c)} for c in self.consumers},
         }
 
