@@ -40,6 +40,8 @@ def test_manual_allocation_from_suspense_is_not_collected_again():
 
 
 def test_opening_balances_are_brought_forward_not_debit():
+    # the ledger posts them as BBF with source_ref "opening-balance"
+    assert posting_totals(p("BBF", 5000, ref="opening-balance")) == [(D, "opening", "BBF", 5000, 1)]
     assert posting_totals(p("DBR", 30000, ref="opening-balance")) == [(D, "opening", "DBR", 30000, 1)]
     assert posting_totals(p("RIT", -2000, ref="Opening-Balance:A2")) == [(D, "opening", "RIT", -2000, 1)]
 
