@@ -1,0 +1,89 @@
+"""The aggregate SQL on real PostgreSQL, batch by batch (no broker): day-end balances stay right
+when postings arrive out of date order, and a receipt is collected once."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from rentflow_common.consumer import Incoming
+from rentflow_common.db import UnitOfWork, make_engine
+from rentflow_common.migrations import upgrade_async
+from rentflow_schemas import new_envelope
+from rentflow_schemas.ledger import SuspenseEvent, TransactionPosted
+
+from rentflow_reporting.bootstrap import MIGRATIONS
+from rentflow_reporting.service_layer.handlers import apply_ledger_events
+
+UTC = dt.timezone.utc
+D = dt.date
+
+
+def txn(account, code, amount, day, after=0, *, txid=None, rule=None, at=None):
+    data = TransactionPosted(transaction_id=txid or uuid.uuid4(), account_ref=account, type_code=code,
+                             amount_pence=amount, balance_after_pence=after,
+                             posted_at=at or dt.datetime.combine(day, dt.time(12), UTC), business_date=day,
+                             period=f"{day:%Y-%m}", source_ref="s", allocation_rule=rule)
+    return Incoming("ledger.transactions.v1", 0, 0, account,
+                    new_envelope(data, event_type="ledger.transaction_posted", event_id=uuid.uuid4(),
+                                 producer="ledger", correlation_id="c"))
+
+
+def opened(payment_id, amount, received):
+    data = SuspenseEvent(action="opened", payment_id=payment_id, amount_pence=amount, channel="cash", reference="?",
+                         received_at=received, reason="no match")
+    return Incoming("ledger.suspense.v1", 0, 0, str(payment_id),
+                    new_envelope(data, event_type="ledger.suspense", event_id=uuid.uuid4(), producer="ledger",
+                                 correlation_id="c"))
+
+
+async def test_balances_and_totals_survive_out_of_order_and_repeated_events(database_url):
+    await upgrade_async(MIGRATIONS, database_url, "reporting")
+    engine = make_engine(database_url, schema="reporting")
+
+    async def batch(*items):
+        async with UnitOfWork(engine) as uow:
+            await apply_ledger_events(uow, items)
+            await uow.commit()
+
+    async def rows(sql):
+        async with engine.connect() as c:
+            raw = (await c.get_raw_connection()).driver_connection
+            return [tuple(r) for r in await raw.fetch(sql)]
+
+    try:
+        same = uuid.uuid4()
+        # batch 1: 5 Oct +10000, 12 Oct +10000 and −4000 (several dates and two postings on one day)
+        await batch(txn("A", "DBR", 10000, D(2026, 10, 5), 10000),
+                    txn("A", "DBR", 10000, D(2026, 10, 12), 20000),
+                    txn("A", "RCP", -4000, D(2026, 10, 12), 16000, rule="exact", txid=same))
+        # day ends: 5 Oct 10000; 12 Oct 10000 + 10000 − 4000 = 16000
+        assert await rows("select business_date, balance_pence from account_balance_daily order by 1") == [
+            (D(2026, 10, 5), 10000), (D(2026, 10, 12), 16000)]
+        # batch 2: a correction back-dated to 8 Oct (−1500), a posting on 1 Oct before everything (+300),
+        # and the 12 Oct receipt again under a new event id (same transaction id: ignored)
+        # (posted on 13 Oct, after the others, as corrections are)
+        later = dt.datetime(2026, 10, 13, 9, tzinfo=UTC)
+        await batch(txn("A", "RBP", -1500, D(2026, 10, 8), 14500, rule="exact", at=later),
+                    txn("A", "DSC", 300, D(2026, 10, 1), 14800, at=later),
+                    txn("A", "RCP", -4000, D(2026, 10, 12), 16000, rule="exact", txid=same))
+        # 1 Oct 300; 5 Oct 300 + 10000 = 10300; 8 Oct 10300 − 1500 = 8800; 12 Oct 8800 + 10000 − 4000 = 14800
+        assert await rows("select business_date, balance_pence from account_balance_daily order by 1") == [
+            (D(2026, 10, 1), 300), (D(2026, 10, 5), 10300), (D(2026, 10, 8), 8800), (D(2026, 10, 12), 14800)]
+        # latest balance: the posting with the greatest posted_at (the second of the two on 13 Oct, by topic order)
+        assert await rows("select account_ref, balance_pence from account_state") == [("A", 14800)]
+        # collected: 4000 (12 Oct, once) + 1500 (8 Oct)
+        assert await rows("select business_date, key, amount_pence, count from daily_totals "
+                          "where metric = 'collected' order by 1") == [
+            (D(2026, 10, 8), "bank_transfer", 1500, 1), (D(2026, 10, 12), "card", 4000, 1)]
+
+        # a suspense receipt opened twice (re-emitted) is collected once, on its London date:
+        # 23:30 UTC on 31 Oct 2026 is 23:30 GMT, still 31 Oct; 23:30 UTC on 10 Oct is 00:30 BST on 11 Oct
+        p, q = uuid.uuid4(), uuid.uuid4()
+        await batch(opened(p, 700, dt.datetime(2026, 10, 31, 23, 30, tzinfo=UTC)))
+        await batch(opened(p, 700, dt.datetime(2026, 10, 31, 23, 30, tzinfo=UTC)),
+                    opened(q, 50, dt.datetime(2026, 10, 10, 23, 30, tzinfo=UTC)))
+        assert await rows("select business_date, amount_pence, count from daily_totals "
+                          "where metric = 'suspense_opened' order by 1") == [
+            (D(2026, 10, 11), 50, 1), (D(2026, 10, 31), 700, 1)]
+    finally:
+        await engine.dispose()
