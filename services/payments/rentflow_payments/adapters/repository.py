@@ -12,7 +12,7 @@ import orjson
 
 @dataclass(frozen=True, slots=True)
 class PaymentRow:
-    payment_id: uuid.UUID
+    payment_id: str
     provider_ref: str
     channel: str
     amount_pence: int

@@ -9,6 +9,7 @@ path); tests check it decodes to exactly what `new_envelope(PaymentReceived(...)
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -17,6 +18,7 @@ import orjson
 
 from rentflow_common.outbox import OutboxRow, outbox_row
 from rentflow_schemas import derive_event_id, new_envelope
+from rentflow_schemas.envelope import RENTFLOW_NAMESPACE
 from rentflow_schemas.payments import ItemError, PaymentRejected
 
 from rentflow_payments.domain.model import PaymentIn
@@ -29,12 +31,23 @@ PRODUCER = "payments"
 Source = Literal["push", "file", "webhook"]
 
 
-def payment_id(provider_id: str, provider_ref: str) -> uuid.UUID:
-    return derive_event_id("payment", provider_id, provider_ref)
+_NAMESPACE = RENTFLOW_NAMESPACE.bytes
+_VARIANT = "89ab89ab89ab89ab"
 
 
-def received_event_id(pid: uuid.UUID) -> uuid.UUID:
-    return derive_event_id("payments.received", pid)
+def derive_id(*parts: object) -> str:
+    """`str(derive_event_id(*parts))` (uuid5 in the rentflow namespace), without building UUID
+    objects: it runs twice per payment on the push path. Unit-tested against derive_event_id."""
+    h = hashlib.sha1(_NAMESPACE + "\x1f".join([str(p) for p in parts]).encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[int(h[16], 16)]}{h[17:20]}-{h[20:32]}"
+
+
+def payment_id(provider_id: str, provider_ref: str) -> str:
+    return derive_id("payment", provider_id, provider_ref)
+
+
+def received_event_id(pid: str | uuid.UUID) -> str:
+    return derive_id("payments.received", pid)
 
 
 def import_id(provider_id: str, sha256_hex: str) -> uuid.UUID:
@@ -45,7 +58,7 @@ def rejected_event_id(imp: uuid.UUID, kind: str, position: int) -> uuid.UUID:
     return derive_event_id("payments.rejected", imp, kind, position)
 
 
-def received_row(p: PaymentIn, *, pid: uuid.UUID, provider_id: str, received_at: datetime, correlation_id: str,
+def received_row(p: PaymentIn, *, pid: str, provider_id: str, received_at: datetime, correlation_id: str,
                  source: Source, imp: uuid.UUID | None) -> OutboxRow:
     eid = received_event_id(pid)
     envelope: dict[str, Any] = {
@@ -72,7 +85,7 @@ def received_row(p: PaymentIn, *, pid: uuid.UUID, provider_id: str, received_at:
         },
     }
     return OutboxRow(topic=RECEIVED_TOPIC, key=f"{provider_id}:{p.provider_ref}", payload=orjson.dumps(envelope),
-                     headers={"event_id": str(eid), "event_type": RECEIVED_TYPE, "correlation_id": correlation_id})
+                     headers={"event_id": eid, "event_type": RECEIVED_TYPE, "correlation_id": correlation_id})
 
 
 def rejected_row(*, provider_id: str, imp: uuid.UUID, kind: str, position: int, errors: list[dict[str, Any]],

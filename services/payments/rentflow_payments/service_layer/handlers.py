@@ -30,7 +30,7 @@ DUPLICATE = "duplicate"
 @dataclass(frozen=True, slots=True)
 class Outcome:
     provider_ref: str
-    payment_id: uuid.UUID
+    payment_id: str
     status: str  # accepted | duplicate
 
 

@@ -3,7 +3,10 @@ schema's own models would have written them."""
 import datetime as dt
 import uuid
 
-from rentflow_schemas import Envelope, new_envelope
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rentflow_schemas import Envelope, derive_event_id, new_envelope
 from rentflow_schemas.payments import PaymentReceived, PaymentRejected
 
 from rentflow_payments.domain import events
@@ -47,3 +50,8 @@ def test_rejected_row_carries_where_and_why():
     assert env.event_id == events.rejected_event_id(imp, "line", 7)
     assert env.data.errors[0].line == 7 and env.data.errors[0].field == "amount_pence"
     assert env.data.source == "file" and env.data.import_id == imp
+
+
+@given(st.lists(st.one_of(st.text(), st.integers(), st.uuids()), min_size=1, max_size=4))
+def test_fast_ids_equal_derive_event_id(parts):
+    assert events.derive_id(*parts) == str(derive_event_id(*parts))
