@@ -5,10 +5,11 @@ every batch. Metrics (amounts always stored so that the usual case is positive):
 
 | metric | key | from |
 | --- | --- | --- |
-| debit | type code | rent and charge debits DBR DSC DHE DWR DGA DCI DCC DRR (signed: a debit reversal subtracts) |
-| collected | channel | money received: identified receipts (not manual suspense allocations) and suspense receipts when opened; minus DD unpaids and returned cheques |
+| debit | type code | rent and charge debits DBR DSC DHE DWR DGA DCI DCC DRR (signed) |
+| collected | channel | identified receipts (not manual allocations), suspense receipts when |
+|  |  | opened; minus DD unpaids and returned cheques |
 | receipt | type code | identified receipts by code (allocation rule not manual) |
-| receipt_manual | type code | receipts allocated by hand from suspense (already counted when the suspense item opened) |
+| receipt_manual | type code | allocated by hand from suspense (counted when it opened) |
 | dd_presented | "" | DD collections received (RDD postings, DD receipts opened in suspense) |
 | dd_unpaid | "" | RDN Direct Debit unpaids |
 | returned_cheque | "" | RRC |

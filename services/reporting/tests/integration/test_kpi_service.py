@@ -12,7 +12,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from rentflow_common.kafka import ensure_topics
-from rentflow_schemas import Envelope, derive_event_id, new_envelope
+from rentflow_schemas import Envelope, new_envelope
 from rentflow_schemas.ledger import AccountUpserted, SuspenseEvent, TransactionPosted
 from rentflow_schemas.reporting import KpiSnapshot
 
