@@ -132,8 +132,25 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema with its local $defs inlined (OpenAPI would not resolve #/$defs/...)."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)  # type: ignore[no-any-return]
+
+
 def _push_schema(many: bool) -> dict[str, Any]:
-    one = PaymentIn.model_json_schema()
+    one = _inline_defs(PaymentIn.model_json_schema())
     schema = {"type": "array", "items": one, "maxItems": MAX_BATCH_ITEMS} if many else one
     return {
         "requestBody": {"required": True, "content": {JSON: {"schema": schema}}},

@@ -26,6 +26,17 @@ async def test_providers_register_once_and_secrets_are_generated(svc):
     assert r.status_code == 422
 
 
+async def test_openapi_documents_every_endpoint(svc):
+    paths = (await svc.client.get("/openapi.json")).json()["paths"]
+    for path in ("/v1/providers", "/v1/payments", "/v1/payments/batch", "/v1/payments/{payment_id}", "/v1/files",
+                 "/v1/imports", "/v1/imports/{import_id}", "/health", "/v1/ops/status"):
+        assert path in paths, path
+    batch = paths["/v1/payments/batch"]["post"]
+    schema = batch["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["type"] == "array" and "card" in schema["items"]["properties"]["channel"]["enum"]
+    assert (await svc.client.get("/health")).status_code == 200
+
+
 async def test_push_single_and_repeat_gives_same_id_and_exactly_one_event(svc):
     await svc.provider()
     r = await svc.push("/v1/payments", pay("R-1", payer_name="A Tenant"), headers={"X-Correlation-Id": "corr-1"})
