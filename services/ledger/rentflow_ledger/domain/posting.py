@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ def business_date(at: dt.datetime) -> dt.date:
     return at.astimezone(LONDON).date()
 
 
+@lru_cache(maxsize=4096)
 def period_of(day: dt.date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 

@@ -24,10 +24,10 @@ from rentflow_common.db import UnitOfWork
 from rentflow_common.outbox import enqueue
 from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.domain.codes import CHARGES_CODE, GL_CODES, RENT_CODE, income_gl
+from rentflow_ledger.domain.ids import derive_id
 from rentflow_ledger.domain.journal import Line
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, check_control
 from rentflow_ledger.service_layer import events
-from rentflow_schemas import derive_event_id
 
 UTC = dt.timezone.utc
 
@@ -77,7 +77,7 @@ class DebitRunResult:
 
 
 def debit_transaction_id(account_ref: str, code: str, week_start: dt.date) -> uuid.UUID:
-    return derive_event_id("txn", "debit", account_ref, code, week_start)
+    return derive_id("txn", "debit", account_ref, code, week_start.isoformat())
 
 
 async def run_debits(engine: AsyncEngine, through: dt.date, *, chunk: int = 1000,
@@ -132,5 +132,5 @@ def _debit_journal(week: dt.date, code: str, transactions: list[Transaction]) ->
     digest = hashlib.sha256("\x1f".join(str(t.transaction_id) for t in transactions).encode()).hexdigest()
     lines = [Line(GL_CODES["debtors_control"], t.amount_pence, 0, t.account_ref) for t in transactions]
     lines.append(Line(income_gl(code), 0, sum(t.amount_pence for t in transactions), None))
-    return Journal(derive_event_id("journal", "debit", digest), "debit", week,
+    return Journal(derive_id("journal", "debit", digest), "debit", week,
                    f"debit-run:{code}:{week.isoformat()}", tuple(lines))

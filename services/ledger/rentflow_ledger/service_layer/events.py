@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from rentflow_common.outbox import OutboxRow
+from rentflow_ledger.domain.ids import derive_id
 from rentflow_ledger.domain.posting import Journal, Transaction
 from rentflow_schemas import TOPICS, derive_event_id
 
@@ -37,7 +38,7 @@ def transaction_posted(t: Transaction, posted_at: dt.datetime, correlation_id: s
             "business_date": t.business_date, "period": t.period, "source_ref": t.source_ref,
             "channel": t.channel, "payment_id": t.payment_id, "allocation_rule": t.allocation_rule,
             "week_start": t.week_start}
-    return event_row(TRANSACTIONS, t.account_ref, derive_event_id(TRANSACTIONS, t.transaction_id), data,
+    return event_row(TRANSACTIONS, t.account_ref, derive_id(TRANSACTIONS, str(t.transaction_id)), data,
                      correlation_id=correlation_id, causation_id=causation_id, occurred_at=posted_at)
 
 
@@ -47,7 +48,7 @@ def journal_posted(j: Journal, posted_at: dt.datetime, correlation_id: str,
             "posted_at": posted_at, "kind": j.kind, "source_ref": j.source_ref,
             "lines": [{"gl_code": x.gl_code, "debit_pence": x.debit_pence, "credit_pence": x.credit_pence,
                        "account_ref": x.account_ref} for x in j.lines]}
-    return event_row(JOURNALS, j.source_ref, derive_event_id(JOURNALS, j.journal_id), data,
+    return event_row(JOURNALS, j.source_ref, derive_id(JOURNALS, str(j.journal_id)), data,
                      correlation_id=correlation_id, causation_id=causation_id, occurred_at=posted_at)
 
 

@@ -17,11 +17,11 @@ from rentflow_common.outbox import OutboxRow, enqueue
 from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.domain.allocation import allocate
 from rentflow_ledger.domain.codes import receipt_code
+from rentflow_ledger.domain.ids import derive_id
 from rentflow_ledger.domain.journal import receipt_lines, unidentified_lines
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, business_date, check_control, period_of
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.service_layer import events
-from rentflow_schemas import derive_event_id
 
 UTC = dt.timezone.utc
 
@@ -61,17 +61,18 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
         channel = str(p.channel)
         day = business_date(p.paid_at)
         src = source_ref(p)
+        pid = str(p.payment_id)
         allocation = allocate(p.reference, channel, book.balances, dd_index)
         if allocation.account_ref is not None:
             t = book.post(allocation.account_ref, receipt_code(channel), -p.amount_pence,
-                          transaction_id=derive_event_id("txn", p.payment_id), business_date=day, source_ref=src,
+                          transaction_id=derive_id("txn", pid), business_date=day, source_ref=src,
                           channel=channel, payment_id=p.payment_id, allocation_rule=allocation.rule)
-            j = Journal(derive_event_id("journal", "receipt", p.payment_id), "receipt", day, src,
+            j = Journal(derive_id("journal", "receipt", pid), "receipt", day, src,
                         tuple(receipt_lines(t.account_ref, channel, p.amount_pence)))
             transactions.append(t)
             outbox.append(events.transaction_posted(t, now, env.correlation_id, env.event_id))
         else:
-            j = Journal(derive_event_id("journal", "unidentified_receipt", p.payment_id), "unidentified_receipt",
+            j = Journal(derive_id("journal", "unidentified_receipt", pid), "unidentified_receipt",
                         day, src, tuple(unidentified_lines(channel, p.amount_pence)))
             suspense.append((p.payment_id, p.provider_id, p.provider_ref, p.amount_pence, channel, p.reference,
                              p.payer_name, p.paid_at, p.received_at, day, period_of(day), allocation.reason, now))

@@ -44,3 +44,13 @@ def test_transaction_journal_suspense_and_account_events_validate():
     again = events.account_upserted({"account_ref": "R1"}, 1, "abc", NOW, "c2")
     newer = events.account_upserted({"account_ref": "R1"}, 2, "abc", NOW, "c2")
     assert again.headers["event_id"] == row.headers["event_id"] != newer.headers["event_id"]
+
+
+def test_fast_ids_are_derive_event_id():
+    from rentflow_ledger.domain.ids import derive_id
+    from rentflow_schemas import derive_event_id
+
+    pid = uuid.uuid4()
+    assert derive_id("txn", str(pid)) == derive_event_id("txn", pid)
+    assert derive_id("txn", "debit", "R1", "DBR", "2026-04-06") == derive_event_id("txn", "debit", "R1", "DBR",
+                                                                                      dt.date(2026, 4, 6))

@@ -1,0 +1,210 @@
+"""Ledger consumer throughput: payments/s from payments.received.v1 to posted rent accounts.
+
+    ./dev bench ledger [--accounts 5000] [--payments 200000] [--partitions 6]
+
+Starts the broker and database the way `rentflow up` does (environment first, else the
+embedded default) in a temporary home, imports the accounts directly, produces the
+PaymentReceived envelopes, then
+  1. baseline: a plain aiokafka consumer reads the same messages and does nothing;
+  2. the ledger: its batch consumer (inbox, allocation, postings, journals, suspense, outbox)
+     and outbox relay run as in the service; payments/s is counted from the database
+     (transactions with a payment id + suspense rows) until every payment is posted.
+Prints payments/s, baseline msgs/s and the ratio."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from rentflow_common.db import UnitOfWork, plain_url
+from rentflow_common.infra import start_infrastructure
+from rentflow_common.kafka import ensure_topics
+from rentflow_common.logging import configure_logging
+from rentflow_common.migrations import upgrade_async
+from rentflow_common.settings import Settings
+from rentflow_common.testing import fresh_database_async
+from rentflow_ledger.bootstrap import MIGRATIONS, build_runtime
+from rentflow_ledger.domain.accounts import AccountRecord
+from rentflow_ledger.service_layer.accounts import upsert_accounts
+from rentflow_schemas import derive_event_id
+
+TOPIC = "payments.received.v1"
+CHANNELS = ["card", "bank_transfer", "standing_order", "cash", "housing_benefit", "universal_credit"]
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def accounts(n: int) -> list[AccountRecord]:
+    start = dt.date(2024, 4, 1)
+    return [AccountRecord(f"{10_000_000 + i}", f"Tenant {i}", f"{i} Bench Road", f"P{i % 6}", start, None,
+                          12_000 + i % 1000, 500 if i % 3 == 0 else 0, "dd" if i % 4 == 0 else "so",
+                          f"DD{10_000_000 + i}" if i % 4 == 0 else None, f"officer{i % 6}",
+                          dt.date(2026, 3, 31), (i % 50) * 100) for i in range(n)]
+
+
+def envelopes(m: int, n_accounts: int, run: str) -> list[tuple[bytes, bytes]]:
+    """~90% quote the rent reference (some with spaces/hyphens), ~6% are DD collections quoting
+    the mandate reference, ~4% quote nothing usable (suspense)."""
+    base = dt.datetime(2026, 4, 6, 8, tzinfo=dt.timezone.utc)
+    out = []
+    for i in range(m):
+        acc = 10_000_000 + (i * 7919) % n_accounts
+        kind = i % 50
+        if kind < 3:
+            channel, ref = "direct_debit", f"DD{acc - (acc - 10_000_000) % 4}"  # accounts i % 4 == 0 pay by DD
+        elif kind < 5:
+            channel, ref = "bank_transfer", f"RENT FOR FLAT {i}"
+        else:
+            channel, ref = CHANNELS[i % len(CHANNELS)], (f"{str(acc)[:4]}-{str(acc)[4:]}" if i % 5 == 0 else str(acc))
+        provider_ref = f"{run}-{i}"
+        payment_id = derive_event_id("payment", "bench", provider_ref)
+        paid = (base + dt.timedelta(seconds=i)).isoformat()
+        body = {"event_id": str(derive_event_id("payments.received", payment_id)), "event_type": "payments.received",
+                "schema_version": 1, "occurred_at": paid, "correlation_id": f"bench-{run}", "causation_id": None,
+                "producer": "payments",
+                "data": {"payment_id": str(payment_id), "provider_id": "bench", "provider_ref": provider_ref,
+                         "channel": channel, "amount_pence": 1000 + i % 20000, "currency": "GBP", "paid_at": paid,
+                         "received_at": paid, "reference": ref, "payer_name": f"Payer {i}", "source": "push",
+                         "import_id": None}}
+        out.append((f"bench:{provider_ref}".encode(), orjson.dumps(body)))
+    return out
+
+
+async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=1 << 20)
+    await producer.start()
+    t0 = time.perf_counter()
+    try:
+        for i in range(0, len(messages), 20_000):
+            futures = [await producer.send(topic, value=v, key=k) for k, v in messages[i:i + 20_000]]
+            await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - t0
+
+
+async def baseline(bootstrap: str, topic: str, m: int) -> float:
+    """msgs/s of a consumer that reads and drops (group join excluded, as for the ledger's first batch)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"baseline-{uuid.uuid4().hex[:6]}",
+                                auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=2000,
+                                fetch_max_bytes=50 << 20, max_partition_fetch_bytes=10 << 20)
+    await consumer.start()
+    try:
+        seen, t0 = 0, None
+        while seen < m:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            got = sum(len(rs) for rs in batch.values())
+            if got and t0 is None:
+                t0 = time.perf_counter()
+            seen += got
+        await consumer.commit()
+        return seen / (time.perf_counter() - t0)
+    finally:
+        await consumer.stop()
+
+
+async def posted(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("select (select count(*) from ledger.transactions where payment_id is not null)"
+                               " + (select count(*) from ledger.suspense)")
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--accounts", type=int, default=5000)
+    ap.add_argument("--payments", type=int, default=200_000)
+    ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument("--max-records", type=int, default=2000, help="consumer batch size")
+    ap.add_argument("--timeout", type=float, default=900)
+    args = ap.parse_args()
+    configure_logging("bench", "console", level=logging.WARNING)
+
+    home = Path(tempfile.mkdtemp(prefix="rentflow-bench-"))
+    say(f"starting infrastructure in {home} ...")
+    infra = await asyncio.to_thread(start_infrastructure, home, "rentflow_bench", say)
+    runtime = None
+    try:
+        db_url = await fresh_database_async(infra, "bench")
+        prefix = f"bench{uuid.uuid4().hex[:6]}."
+        settings = Settings(kafka_bootstrap_servers=infra.kafka_bootstrap_servers, database_url=db_url, home=home,
+                            partitions=args.partitions, log_format="console", topic_prefix=prefix)
+        await ensure_topics(infra.kafka_bootstrap_servers, args.partitions, prefix=prefix)
+        await upgrade_async(MIGRATIONS, db_url, "ledger")
+        runtime = build_runtime(settings, max_records=args.max_records)
+
+        t0 = time.perf_counter()
+        async with UnitOfWork(runtime.engine) as uow:
+            result = await upsert_accounts(uow, accounts(args.accounts), "bench")
+            await uow.commit()
+        say(f"imported {result.created} accounts in {time.perf_counter() - t0:.2f}s")
+
+        messages = envelopes(args.payments, args.accounts, prefix.rstrip("."))
+        took = await produce(infra.kafka_bootstrap_servers, prefix + TOPIC, messages)
+        say(f"produced {len(messages)} PaymentReceived in {took:.1f}s ({len(messages) / took:,.0f}/s)")
+        del messages
+
+        base = await baseline(infra.kafka_bootstrap_servers, prefix + TOPIC, args.payments)
+        say(f"baseline (plain aiokafka consumer, no processing): {base:,.0f} msgs/s")
+
+        conn = await asyncpg.connect(plain_url(db_url))
+        try:
+            await runtime.start()
+            t_start = time.perf_counter()
+            t_first = n_first = None
+            done = 0
+            while done < args.payments:
+                if time.perf_counter() - t_start > args.timeout:
+                    raise SystemExit(f"timed out with {done} of {args.payments} posted")
+                await asyncio.sleep(0.1)
+                done = await posted(conn)
+                if done and t_first is None:
+                    t_first, n_first = time.perf_counter(), done
+            t_done = time.perf_counter()
+            drained_at = None
+            while await conn.fetchval("select count(*) from ledger.outbox") and time.perf_counter() - t_done < 300:
+                await asyncio.sleep(0.2)
+            drained_at = time.perf_counter()
+            summary = await conn.fetchrow(
+                "select (select count(*) from ledger.transactions where payment_id is not null) as posted,"
+                " (select count(*) from ledger.suspense) as suspense,"
+                " (select sum(balance_pence) from ledger.accounts) as balances,"
+                " (select sum(debit_pence - credit_pence) from ledger.journal_lines"
+                "   where gl_code = 'DEBTORS_CONTROL') as control")
+        finally:
+            await conn.close()
+        steady = (args.payments - n_first) / (t_done - t_first) if t_done > t_first else float("nan")
+        overall = args.payments / (t_done - t_start)
+        stats = runtime.consumers[0].stats
+        print(f"ledger consumer: {args.payments:,} payments ({summary['posted']:,} posted, "
+              f"{summary['suspense']:,} to suspense) on {args.accounts:,} accounts, "
+              f"{args.partitions} partitions, batches of up to {args.max_records}")
+        print(f"  payments/s (first posting to last):  {steady:,.0f}")
+        print(f"  payments/s (consumer start to last): {overall:,.0f}  ({t_done - t_start:.1f}s, "
+              f"{stats.batches} batches, mean {stats.messages / max(stats.batches, 1):,.0f})")
+        print(f"  outbox relay drained {(drained_at - t_start):.1f}s after start "
+              f"({runtime.relay.published:,} events published)")
+        print(f"  baseline msgs/s (plain aiokafka):    {base:,.0f}")
+        print(f"  ratio ledger/baseline:               {steady / base:.2f}")
+        print(f"  invariant: sum of balances {summary['balances']} == debtors control {summary['control']}: "
+              f"{summary['balances'] == summary['control']}")
+    finally:
+        if runtime is not None:
+            await runtime.stop()
+        infra.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
