@@ -29,6 +29,26 @@ async def lock_accounts(raw: Any, refs: Sequence[str], dd_refs: Sequence[str] = 
         list(refs), list(dd_refs))
 
 
+async def find_accounts(raw: Any, refs: Sequence[str], dd_refs: Sequence[str] = ()) -> list[Any]:
+    """The accounts with these references or DD references, read without locking (accounts are
+    never deleted; what allocation needs is which exist)."""
+    if not refs and not dd_refs:
+        return []
+    return await raw.fetch(
+        "select account_ref, dd_reference from accounts "
+        "where account_ref = any($1::text[]) or dd_reference = any($2::text[])", list(refs), list(dd_refs))
+
+
+async def lock_balances(raw: Any, refs: Sequence[str]) -> dict[str, int]:
+    """Balances of these accounts, locked until commit, taken in reference order so transactions
+    locking overlapping sets cannot deadlock."""
+    if not refs:
+        return {}
+    rows = await raw.fetch("select account_ref, balance_pence from accounts where account_ref = any($1::text[]) "
+                           "order by account_ref for update", sorted(set(refs)))
+    return {r["account_ref"]: r["balance_pence"] for r in rows}
+
+
 async def already_taken(raw: Any, payment_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Payments already posted to an account or held in suspense (whatever event carried them)."""
     if not payment_ids:

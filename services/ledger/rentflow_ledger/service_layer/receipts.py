@@ -1,15 +1,20 @@
 """Payments received → postings on rent accounts, or suspense. One batch, one transaction,
-a handful of set-based statements:
+a handful of set-based statements, and the accounts locked only for the last few:
 
 1. which payments are already taken (posted or in suspense), whatever event carried them;
-2. lock every account the batch can touch (by reference or DD reference), in reference order;
-3. allocate and post in Python (running balances per account);
-4. COPY transactions, COPY journal lines, UPDATE accounts FROM unnest, COPY suspense,
-   COPY outbox (TransactionPosted, JournalPosted, SuspenseEvent)."""
+2. which accounts the batch's references name (read, not locked); allocate in Python;
+3. COPY journal lines, COPY suspense, COPY their outbox rows (JournalPosted, SuspenseEvent):
+   none of it depends on balances;
+4. lock the allocated accounts' balances (reference order), post in Python with running
+   balances (several payments to one account get consecutive balance_after), then COPY
+   transactions, UPDATE accounts FROM unnest, COPY TransactionPosted outbox rows; commit.
+
+Locking late keeps the lock window to step 4, so consumers working other partitions of the
+group (in this process or others) overlap their work instead of queueing on account rows."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from rentflow_common.consumer import Incoming
 from rentflow_common.db import UnitOfWork
@@ -24,6 +29,15 @@ from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.service_layer import events
 
 UTC = dt.timezone.utc
+
+
+class _Receipt(NamedTuple):
+    item: Incoming
+    account_ref: str
+    rule: str
+    day: dt.date
+    source_ref: str
+    pid: str
 
 
 def source_ref(payment: Any) -> str:
@@ -44,15 +58,15 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
 
     refs = [normalise_reference(i.envelope.data.reference) for i in fresh]
     dd_refs = [r for r, i in zip(refs, fresh) if r and i.envelope.data.channel == "direct_debit"]
-    locked = await sql.lock_accounts(raw, [r for r in refs if r], dd_refs)
-    book = Book({r["account_ref"]: r["balance_pence"] for r in locked})
+    known: set[str] = set()
     dd_index: dict[str, list[str]] = {}
-    for r in locked:
+    for r in await sql.find_accounts(raw, [r for r in refs if r], dd_refs):
+        known.add(r["account_ref"])
         if r["dd_reference"]:
             dd_index.setdefault(r["dd_reference"], []).append(r["account_ref"])
 
-    transactions: list[Transaction] = []
     journals: list[Journal] = []
+    receipts: list[_Receipt] = []
     suspense: list[tuple[Any, ...]] = []
     outbox: list[OutboxRow] = []
     for item in fresh:
@@ -62,18 +76,14 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
         day = business_date(p.paid_at)
         src = source_ref(p)
         pid = str(p.payment_id)
-        allocation = allocate(p.reference, channel, book.balances, dd_index)
+        allocation = allocate(p.reference, channel, known, dd_index)
         if allocation.account_ref is not None:
-            t = book.post(allocation.account_ref, receipt_code(channel), -p.amount_pence,
-                          transaction_id=derive_id("txn", pid), business_date=day, source_ref=src,
-                          channel=channel, payment_id=p.payment_id, allocation_rule=allocation.rule)
             j = Journal(derive_id("journal", "receipt", pid), "receipt", day, src,
-                        tuple(receipt_lines(t.account_ref, channel, p.amount_pence)))
-            transactions.append(t)
-            outbox.append(events.transaction_posted(t, now, env.correlation_id, env.event_id))
+                        tuple(receipt_lines(allocation.account_ref, channel, p.amount_pence)))
+            receipts.append(_Receipt(item, allocation.account_ref, allocation.rule or "", day, src, pid))
         else:
-            j = Journal(derive_id("journal", "unidentified_receipt", pid), "unidentified_receipt",
-                        day, src, tuple(unidentified_lines(channel, p.amount_pence)))
+            j = Journal(derive_id("journal", "unidentified_receipt", pid), "unidentified_receipt", day, src,
+                        tuple(unidentified_lines(channel, p.amount_pence)))
             suspense.append((p.payment_id, p.provider_id, p.provider_ref, p.amount_pence, channel, p.reference,
                              p.payer_name, p.paid_at, p.received_at, day, period_of(day), allocation.reason, now))
             outbox.append(events.suspense_event("opened", {
@@ -83,10 +93,26 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
                 now, env.correlation_id, env.event_id))
         journals.append(j)
         outbox.append(events.journal_posted(j, now, env.correlation_id, env.event_id))
-    check_control(transactions, journals)
-
-    await sql.insert_transactions(raw, transactions, now)
     await sql.insert_journals(raw, journals, now)
-    await sql.update_balances(raw, book.balances, book.changed, now)
     await sql.insert_suspense(raw, suspense)
+    await enqueue(raw, outbox)
+
+    if not receipts:
+        check_control([], journals)
+        return
+    book = Book(await sql.lock_balances(raw, [r.account_ref for r in receipts]))
+    transactions: list[Transaction] = []
+    outbox = []
+    for r in receipts:
+        env = r.item.envelope
+        p = env.data
+        channel = str(p.channel)
+        t = book.post(r.account_ref, receipt_code(channel), -p.amount_pence, transaction_id=derive_id("txn", r.pid),
+                      business_date=r.day, source_ref=r.source_ref, channel=channel, payment_id=p.payment_id,
+                      allocation_rule=r.rule)
+        transactions.append(t)
+        outbox.append(events.transaction_posted(t, now, env.correlation_id, env.event_id))
+    check_control(transactions, journals)
+    await sql.insert_transactions(raw, transactions, now)
+    await sql.update_balances(raw, book.balances, book.changed, now)
     await enqueue(raw, outbox)
