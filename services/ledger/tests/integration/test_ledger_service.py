@@ -91,6 +91,12 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
             r = await http.post("/v1/accounts/import", content=HEADER + "X,,,,,,\n")
             assert r.status_code == 422 and r.json()["errors"]
 
+            # optional columns in another order, an extra column ignored; tenancy ends mid-week
+            r = await http.post("/v1/accounts/import", content=(
+                "tenancy_end,account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,"
+                "opening_balance_pence,colour\n2026-04-15,10000005,Eve Fox,5 High St,East,2026-04-06,9000,0,red\n"))
+            assert r.json() == {"created": 1, "updated": 0, "unchanged": 0, "errors": []}
+
             acc = (await http.get("/v1/accounts/1000 0001")).json()
             assert acc["balance_pence"] == 1000 and [t["type"] for t in acc["transactions"]] == ["BBF"]
             assert (await http.get("/v1/accounts/10000003")).json()["balance_pence"] == -2000
@@ -101,9 +107,9 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
             r = await http.post("/v1/debits/run", json={"through": "2026-04-26"})
             assert r.status_code == 200, r.text
             # 0001: weeks 6,13,20 Apr (balance date 5 Apr) rent+charges; 0002: starts Wed 8 Apr → 13, 20;
-            # 0003: 6, 13, 20
-            assert r.json() == {"through": "2026-04-26", "debits_raised": 6 + 2 + 3,
-                                "amount_pence": 3 * 13000 + 2 * 11500 + 3 * 10000, "accounts": 3}
+            # 0003: 6, 13, 20; 0005: ends Wed 15 Apr → 6, 13
+            assert r.json() == {"through": "2026-04-26", "debits_raised": 6 + 2 + 3 + 2,
+                                "amount_pence": 3 * 13000 + 2 * 11500 + 3 * 10000 + 2 * 9000, "accounts": 4}
             r = await http.post("/v1/debits/run", json={"through": "2026-04-26"})
             assert r.json()["debits_raised"] == 0 and r.json()["amount_pence"] == 0
             acc = (await http.get("/v1/accounts/10000001")).json()
@@ -176,15 +182,18 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
             assert (await http.get("/v1/suspense")).json()["count"] == 1
             assert (await http.get("/v1/invariants")).json()["balanced"]
             listing = (await http.get("/v1/accounts", params={"limit": 2})).json()
-            assert listing["total"] == 3 and len(listing["accounts"]) == 2
+            assert listing["total"] == 4 and len(listing["accounts"]) == 2
+            assert listing["accounts"][0]["account_ref"] == "10000001" and "balance_pence" in listing["accounts"][0]
+            assert (await http.get("/openapi.json")).status_code == 200
+            assert (await http.get("/health")).json()["status"] == "ok"
 
         mark("allocated")
         # --- what the ledger emitted
         bootstrap = infra.kafka_bootstrap_servers
-        txns = await read_topic(bootstrap, topic_prefix + "ledger.transactions.v1", 2 + 11 + 5)
+        txns = await read_topic(bootstrap, topic_prefix + "ledger.transactions.v1", 2 + 13 + 5)
         kinds = [t["data"]["type_code"] for t in txns]
-        assert len(txns) == 18
-        assert sorted(kinds) == sorted(["BBF", "BBF"] + ["DBR"] * 8 + ["DSC"] * 3 +
+        assert len(txns) == 20
+        assert sorted(kinds) == sorted(["BBF", "BBF"] + ["DBR"] * 10 + ["DSC"] * 3 +
                                        ["RCP", "RDD", "RPY", "RSO", "RBP"]), kinds
         payment_txn = next(t for t in txns if t["data"]["type_code"] == "RCP")
         assert payment_txn["causation_id"] == str(matched.event_id)
@@ -199,8 +208,8 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
         assert sorted(e["data"]["action"] for e in susp) == ["allocated", "opened", "opened"]
         allocated = next(e for e in susp if e["data"]["action"] == "allocated")["data"]
         assert allocated["allocated_by"] == "sam" and allocated["note"] == "phoned"
-        accounts = await read_topic(bootstrap, topic_prefix + "ledger.accounts.v1", 4)
-        assert len(accounts) == 4  # three created, one changed; identical rows emitted nothing
+        accounts = await read_topic(bootstrap, topic_prefix + "ledger.accounts.v1", 5)
+        assert len(accounts) == 5  # four created, one changed; identical rows emitted nothing
     finally:
         await producer.stop()
         await runtime.stop()
