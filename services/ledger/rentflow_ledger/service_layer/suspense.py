@@ -11,7 +11,7 @@ from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.domain.allocation import MANUAL
 from rentflow_ledger.domain.codes import receipt_code
 from rentflow_ledger.domain.journal import suspense_allocated_lines
-from rentflow_ledger.domain.posting import Book, Journal, business_date, check_control, period_of
+from rentflow_ledger.domain.posting import Book, Journal, check_control, period_of
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.service_layer import events
 from rentflow_schemas import derive_event_id
@@ -37,8 +37,10 @@ class Allocated:
 
 async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref: str, by: str,
                             note: str) -> Allocated:
-    """Posts the receipt to the account (rule "manual"), dated the day it is allocated, with the
-    journal Dr suspense Cr debtors control; the item leaves the queue. Raises NotFound or
+    """Posts the receipt to the account (rule "manual") with the journal Dr suspense Cr debtors
+    control; the item leaves the queue. The posting keeps the payment's value date (its business
+    date and month): periods are not closed yet, and once they are, a correction to a closed month
+    goes to the next open one keeping its value date (DOMAIN.md §6). Raises NotFound or
     AlreadyAllocated; the caller commits."""
     raw = uow.raw
     now = dt.datetime.now(UTC)
@@ -53,7 +55,7 @@ async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref:
     if not locked:
         raise NotFound(f"no account {account_ref!r}")
     book = Book({ref: locked[0]["balance_pence"]})
-    day = business_date(now)
+    day = item["business_date"]
     src = f"{item['provider_id']}:{item['provider_ref']}"
     channel, amount = item["channel"], item["amount_pence"]
     t = book.post(ref, receipt_code(channel), -amount, transaction_id=derive_event_id("txn", payment_id),

@@ -179,6 +179,9 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
             assert r.status_code == 404
             c = (await http.get("/v1/accounts/10000003")).json()
             assert c["transactions"][-1]["allocation_rule"] == "manual"
+            assert c["transactions"][-1]["business_date"] == "2026-05-01"  # the payment's value date
+            rec = (await http.get("/v1/gl/reconcile", params={"period": "2026-05"})).json()
+            assert rec["balanced"] and rec["suspense_pence"] == 99, rec
             assert (await http.get("/v1/suspense")).json()["count"] == 1
             assert (await http.get("/v1/invariants")).json()["balanced"]
             listing = (await http.get("/v1/accounts", params={"limit": 2})).json()
