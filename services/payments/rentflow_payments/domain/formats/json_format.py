@@ -22,7 +22,7 @@ from rentflow_payments.domain.formats import Parsed, Unreadable, register
 
 CHUNK = 1 << 20
 MAX_ITEM_CHARS = 1 << 20  # one payment body is a few hundred bytes; 1 MB is plainly not one
-SINGLE_PASS_BYTES = 16 << 20  # arrays up to this size are parsed once and kept in memory
+SINGLE_PASS_BYTES = 2 << 20  # arrays up to this size (~10,000 payments) are parsed once and kept in memory
 _BOM = codecs.BOM_UTF8
 _WS = re.compile(r"[ \t\r\n]*")
 
