@@ -126,3 +126,17 @@ async def test_batch_accepts_new_counts_duplicates_and_replays_idempotency_keys(
 
     got = await svc.events("payments.received.v1", expected=3)
     assert sorted(e["key"] for e in got) == ["acme:D-0", "acme:D-1", "acme:D-2"]
+
+
+async def test_concurrent_overlapping_batches_store_each_payment_once(svc):
+    import asyncio
+
+    await svc.provider()
+    refs = [f"C-{i:03d}" for i in range(60)]
+    batches = [[pay(r) for r in refs[k:k + 30]][::(-1) ** k] for k in range(0, 40, 10)]  # overlapping, mixed order
+    answers = await asyncio.gather(*[svc.push("/v1/payments/batch", b) for b in batches])
+    assert all(a.status_code == 202 for a in answers), [a.text for a in answers]
+    unique = {p["provider_ref"] for b in batches for p in b}
+    assert sum(a.json()["accepted"] for a in answers) == len(unique)
+    got = await svc.events("payments.received.v1", expected=len(unique))
+    assert sorted(e["key"] for e in got) == sorted(f"acme:{r}" for r in unique)
