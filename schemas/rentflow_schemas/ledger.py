@@ -72,6 +72,10 @@ class SuspenseEvent(BaseModel):
     account_ref: str | None = None
     allocated_by: str | None = None
     note: str | None = None
+    paid_at: AwareDatetime | None = Field(default=None, description="when the payer paid (the value time)")
+    business_date: dt.date | None = Field(
+        default=None, description="Europe/London date of paid_at: the value date the receipt is posted with, "
+                                  "in suspense and when allocated")
 
 
 class JournalLine(BaseModel):

@@ -77,7 +77,8 @@ async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref:
         events.suspense_event("allocated", {
             "action": "allocated", "payment_id": payment_id, "amount_pence": amount, "channel": channel,
             "reference": item["reference"], "payer_name": item["payer_name"], "received_at": item["received_at"],
-            "reason": item["reason"], "account_ref": ref, "allocated_by": by, "note": note},
+            "reason": item["reason"], "account_ref": ref, "allocated_by": by, "note": note,
+            "paid_at": item["paid_at"], "business_date": day},
             now, correlation_id, None),
     ])
     return Allocated(payment_id, ref, t.transaction_id, t.balance_after_pence)

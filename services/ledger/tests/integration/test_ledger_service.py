@@ -211,6 +211,7 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
         assert sorted(e["data"]["action"] for e in susp) == ["allocated", "opened", "opened"]
         allocated = next(e for e in susp if e["data"]["action"] == "allocated")["data"]
         assert allocated["allocated_by"] == "sam" and allocated["note"] == "phoned"
+        assert allocated["business_date"] == "2026-05-01"  # value date: London date of paid_at
         accounts = await read_topic(bootstrap, topic_prefix + "ledger.accounts.v1", 5)
         assert len(accounts) == 5  # four created, one changed; identical rows emitted nothing
     finally:

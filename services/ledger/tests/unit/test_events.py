@@ -33,8 +33,8 @@ def test_transaction_journal_suspense_and_account_events_validate():
     row = events.suspense_event("opened", {
         "action": "opened", "payment_id": pid, "amount_pence": 60, "channel": "card", "reference": "X",
         "payer_name": None, "received_at": NOW, "reason": "no reference", "account_ref": None,
-        "allocated_by": None, "note": None}, NOW, "corr", None)
-    assert _valid(row).data.reason == "no reference"
+        "allocated_by": None, "note": None, "paid_at": NOW, "business_date": dt.date(2026, 4, 6)}, NOW, "corr", None)
+    assert _valid(row).data.reason == "no reference" and _valid(row).data.business_date == dt.date(2026, 4, 6)
     row = events.account_upserted({"account_ref": "R1", "property": "1 St", "patch": "N", "officer": None,
                                    "tenancy_start": dt.date(2024, 4, 1), "tenancy_end": None,
                                    "weekly_rent_pence": 12500, "weekly_charges_pence": 0, "payment_method": "dd",
