@@ -43,6 +43,7 @@ def test_large_array_is_checked_whole_before_anything_is_yielded(chunk, monkeypa
     (b"account_ref,amount\n1,2\n", "not JSON"),
     ('[{"a": "\u00e9"}]'.encode("utf-16"), "UTF-16"),
     (b'[{"a": "\xff"}]', "UTF-8"),
+    (b'{"a": 1}\n{"a": 2}\n{"reference": "caf\xe9"}\n', "UTF-8 text \\(line 3\\)"),
     (b'[{"a": 1}, {"b": ', "item 2"),
     (b'[{"a": 1},]', "item 2"),
     (b'[{"a": 1} {"b": 2}]', "after item 1"),

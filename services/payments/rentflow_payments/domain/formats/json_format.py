@@ -144,7 +144,25 @@ def _iter_array(fp: BinaryIO, offset: int) -> Iterator[tuple[int, Any]]:
         raise Unreadable("unexpected data after the end of the JSON array")
 
 
+def _check_utf8(fp: BinaryIO, offset: int) -> None:
+    """A file in another encoding is unreadable as a whole, not line by line."""
+    fp.seek(offset)
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    lineno = 1
+    while True:
+        chunk = fp.read(CHUNK)
+        try:
+            utf8.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            line = lineno + chunk[:exc.start].count(b"\n")
+            raise Unreadable(f"the file is not valid UTF-8 text (line {line})") from None
+        if not chunk:
+            return
+        lineno += chunk.count(b"\n")
+
+
 def _lines(fp: BinaryIO, offset: int) -> Iterator[Parsed]:
+    _check_utf8(fp, offset)
     fp.seek(offset)
     lineno = 0
     first = True
