@@ -24,9 +24,10 @@ class Allocation(NamedTuple):
 
 
 def allocate(reference: str, channel: str, accounts: Container[str],
-             dd_index: Mapping[str, Sequence[str]]) -> Allocation:
-    """`accounts`: known account references; `dd_index`: normalised DD reference → account refs."""
-    ref = normalise_reference(reference)
+             dd_index: Mapping[str, Sequence[str]], *, normalised: str | None = None) -> Allocation:
+    """`accounts`: known account references; `dd_index`: normalised DD reference → account refs;
+    `normalised`: the reference already normalised, when the caller has it."""
+    ref = normalise_reference(reference) if normalised is None else normalised
     if not ref:
         return Allocation(None, None, "no reference")
     if ref in accounts:

@@ -45,8 +45,13 @@ def opening_balance_lines(account_ref: str, balance: int) -> list[Line]:
 
 
 def is_balanced(lines: Sequence[Line]) -> bool:
-    return sum(x.debit_pence for x in lines) == sum(x.credit_pence for x in lines) and all(
-        x.debit_pence >= 0 and x.credit_pence >= 0 for x in lines)
+    debits = credits = 0
+    for _, debit, credit, _ in lines:
+        if debit < 0 or credit < 0:
+            return False
+        debits += debit
+        credits += credit
+    return debits == credits
 
 
 def control_movement(lines: Sequence[Line]) -> int:

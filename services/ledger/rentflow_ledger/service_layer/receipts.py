@@ -69,14 +69,14 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
     receipts: list[_Receipt] = []
     suspense: list[tuple[Any, ...]] = []
     outbox: list[OutboxRow] = []
-    for item in fresh:
+    for item, ref in zip(fresh, refs):
         env = item.envelope
         p = env.data
         channel = str(p.channel)
         day = business_date(p.paid_at)
         src = source_ref(p)
         pid = str(p.payment_id)
-        allocation = allocate(p.reference, channel, known, dd_index)
+        allocation = allocate(p.reference, channel, known, dd_index, normalised=ref)
         if allocation.account_ref is not None:
             j = Journal(derive_id("journal", "receipt", pid), "receipt", day, src,
                         tuple(receipt_lines(allocation.account_ref, channel, p.amount_pence)))

@@ -27,6 +27,7 @@ def test_allocation_ladder():
     accounts = {"R100", "R200"}
     dd = {"DDR100": ["R100"], "SHARED": ["R100", "R200"]}
     assert allocate("r-100", "card", accounts, dd) == ("R100", "exact_reference", None)
+    assert allocate("r-100", "card", accounts, dd, normalised="R100") == ("R100", "exact_reference", None)
     assert allocate("ddr 100", "direct_debit", accounts, dd) == ("R100", "dd_reference", None)
     # a DD reference only counts for Direct Debit collections
     assert allocate("DDR100", "bank_transfer", accounts, dd).account_ref is None
