@@ -161,10 +161,9 @@ def october_payments(accs: list[Account], seed: int = 2026) -> list[Payment]:
         elif a.method == "cash":
             for m in weeks_due:
                 pay(m + dt.timedelta(days=rng.randrange(5)), "cash", int(a.weekly_total * share), a.ref, a.tenant, 16)
-        elif a.method == "hb":
-            for m in weeks_due[:: 4 if len(weeks_due) > 4 else 2]:
-                pay(m + dt.timedelta(days=3), "housing_benefit", int(a.weekly_total * 4 * share), a.ref,
-                    "DISTRICT COUNCIL HB", 5)
+        elif a.method == "hb":  # four-weekly in arrears, on the Thursday of the last week
+            pay(weeks_due[-1] + dt.timedelta(days=3), "housing_benefit",
+                int(a.weekly_total * min(4, len(weeks_due)) * share), a.ref, "DISTRICT COUNCIL HB", 5)
         else:  # universal credit: the landlord gets a managed payment, the tenant pays any shortfall by transfer
             pay(dt.date(2026, 10, 20), "universal_credit", int(monthly * 0.7 * share), a.ref, "DWP UC", 5)
             pay(dt.date(2026, 10, 21), "bank_transfer", int(monthly * 0.3 * share),

@@ -154,7 +154,7 @@ async def update_task(raw: Any, task_id: uuid.UUID, *, status: str, assigned_to:
 async def list_tasks(raw: Any, *, status: str | None, kind: str | None, assigned_to: str | None,
                      account_ref: str | None, limit: int) -> list[dict[str, Any]]:
     rows = await raw.fetch(
-        f"""select {TASK_COLUMNS} from tasks
+        f"""select {TASK_COLUMNS}, count(*) over () as total from tasks
             where ($1::text is null or status = $1) and ($2::text is null or kind = $2)
               and ($3::text is null or assigned_to = $3) and ($4::text is null or account_ref = $4)
             order by due_on, created_at, task_id

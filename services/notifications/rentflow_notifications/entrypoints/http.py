@@ -127,7 +127,7 @@ async def get_officers(request: Request) -> dict[str, Any]:
 
 
 @router.get("/tasks", response_model=TasksOut, tags=["tasks"],
-            summary="tasks, soonest due first; count is the number returned")
+            summary="tasks, soonest due first (at most limit); count is how many match")
 async def get_tasks(
     request: Request,
     status: Annotated[Literal["open", "in_progress", "done"] | None, Query()] = None,
@@ -139,7 +139,7 @@ async def get_tasks(
     async with UnitOfWork(_engine(request)) as uow:
         rows = await handlers.list_tasks(uow, status=status, kind=kind or None, assigned_to=assigned_to or None,
                                          account_ref=account_ref or None, limit=limit)
-    return {"tasks": [_task(r) for r in rows], "count": len(rows)}
+    return {"tasks": [_task(r) for r in rows], "count": rows[0]["total"] if rows else 0}
 
 
 @router.post("/tasks/{task_id}/claim", response_model=TaskOut, tags=["tasks"],
