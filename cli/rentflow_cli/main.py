@@ -413,6 +413,25 @@ def read_file(path: Path) -> bytes:
         raise CommandError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def register_command_modules() -> None:
+    """Each `rentflow_cli/cmd_*.py` module adds its commands: `def register(app, ctx): ...`."""
+    import importlib
+    import pkgutil
+
+    import rentflow_cli
+
+    ctx = {"client": client, "emit_json": emit_json, "table": table, "pounds": pounds, "out": out, "err": err,
+           "CommandError": CommandError, "parse_date": parse_date, "read_file": read_file, "typer_apps": {
+               "accounts": accounts_app, "providers": providers_app, "officers": officers_app,
+               "payments": payments_app, "ledger": ledger_app, "suspense": suspense_app, "tasks": tasks_app,
+               "gl": gl_app}}
+    for module in sorted(m.name for m in pkgutil.iter_modules(rentflow_cli.__path__) if m.name.startswith("cmd_")):
+        importlib.import_module(f"rentflow_cli.{module}").register(app, ctx)
+
+
+register_command_modules()
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)

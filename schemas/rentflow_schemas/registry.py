@@ -5,10 +5,12 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from rentflow_schemas.directdebit import DdFailure, DirectDebitReturned, MandateChanged, MandateInstruction
 from rentflow_schemas.ledger import AccountUpserted, JournalPosted, SuspenseEvent, TransactionPosted
 from rentflow_schemas.notifications import TaskEvent
 from rentflow_schemas.payments import PaymentReceived, PaymentRejected
 from rentflow_schemas.reporting import KpiSnapshot
+from rentflow_schemas.rents import NoticeEvent, RentChanged
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,18 @@ TOPICS: dict[str, TopicSpec] = {
                   "provider_id:provider_ref", "a payment taken in from any channel"),
         TopicSpec("payments.rejected.v1", "payments.rejected", PaymentRejected, "payments",
                   "provider_id", "an input item refused, with where and why"),
+        TopicSpec("directdebit.returned.v1", "directdebit.returned", DirectDebitReturned, "payments",
+                  "reference", "an unpaid Direct Debit from an ARUDD report or indemnity claim"),
+        TopicSpec("directdebit.mandates.v1", "directdebit.mandate_instruction", MandateInstruction, "payments",
+                  "reference", "a mandate event from ADDACS, AUDDIS or a Standard 18 file"),
+        TopicSpec("ledger.dd-failures.v1", "ledger.dd_failure", DdFailure, "ledger",
+                  "account_ref", "an unpaid Direct Debit reversed on its account, with what should follow"),
+        TopicSpec("ledger.mandates.v1", "ledger.mandate_changed", MandateChanged, "ledger",
+                  "account_ref", "an account's Direct Debit mandate state changed"),
+        TopicSpec("ledger.rent-changes.v1", "ledger.rent_changed", RentChanged, "ledger",
+                  "account_ref", "a tenancy's weekly rent or charges changed from a date"),
+        TopicSpec("notifications.notices.v1", "notifications.notice", NoticeEvent, "notifications",
+                  "account_ref", "a notice to a tenant produced, delivered or refused"),
         TopicSpec("ledger.transactions.v1", "ledger.transaction_posted", TransactionPosted, "ledger",
                   "account_ref", "a posting on a rent account"),
         TopicSpec("ledger.accounts.v1", "ledger.account_upserted", AccountUpserted, "ledger",
