@@ -168,14 +168,17 @@ async def raw_baseline(bootstrap: str, n: int, size: int, partitions: int) -> fl
 async def main(args: argparse.Namespace) -> None:
     home = Path(args.home or tempfile.mkdtemp(prefix="rentflow-bench-"))
     print(f"home {home}", file=sys.stderr)
-    with Stack(home, database="rentflow_bench", fresh_database=True,
-               say=lambda m: print(f"  {m}", file=sys.stderr)) as stack:
+    stack = Stack(home, database="rentflow_bench", fresh_database=True,
+                  say=lambda m: print(f"  {m}", file=sys.stderr))
+    await asyncio.to_thread(stack.start)  # the stack's own calls are synchronous
+    try:
         c = Client(home)
         accs = sample.accounts(args.accounts, seed=11)
-        c.post("ledger", "/v1/accounts/import", content=sample.accounts_csv(accs).encode(),
-               headers={"Content-Type": "text/csv"})
-        secret = c.post("payments", "/v1/providers", json={"name": "bench", "secret": None})["secret"]
-        c.wait_until_processed(timeout=300)
+        await asyncio.to_thread(c.post, "ledger", "/v1/accounts/import", content=sample.accounts_csv(accs).encode(),
+                                headers={"Content-Type": "text/csv"})
+        secret = (await asyncio.to_thread(c.post, "payments", "/v1/providers",
+                                          json={"name": "bench", "secret": None}))["secret"]
+        await asyncio.to_thread(c.wait_until_processed, 300)
         prefix = stack.topic_prefix
         kafka = stack.infra.kafka_bootstrap_servers  # type: ignore[union-attr]
         watcher = PostedWatcher(kafka, prefix + "ledger.transactions.v1")
@@ -206,6 +209,9 @@ async def main(args: argparse.Namespace) -> None:
         size = len(json.dumps({"event_id": str(uuid.uuid4()), "data": bodies[0]}).encode()) + 350
         print(f"baseline: raw produce+consume of {args.payments:,} messages of {size} bytes", file=sys.stderr)
         baseline = await raw_baseline(kafka, args.payments, size, stack.partitions)
+
+    finally:
+        await asyncio.to_thread(stack.stop)
 
     print(f"payments                     {len(sent):,} for {len(accs):,} accounts")
     print(f"intake (HTTP accepted)       {push_rate:,.0f} payments/s")
