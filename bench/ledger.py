@@ -9,7 +9,9 @@ PaymentReceived envelopes, then
   2. the ledger: its batch consumer (inbox, allocation, postings, journals, suspense, outbox)
      and outbox relay run as in the service; payments/s is counted from the database
      (transactions with a payment id + suspense rows) until every payment is posted.
-Prints payments/s, baseline msgs/s and the ratio."""
+Prints payments/s, baseline msgs/s and the ratio. `--processes N` runs N ledger processes
+(group members, each with its consumer and relay) instead of one in this process: the way
+the ledger scales out, bounded here by the cores PostgreSQL and the broker share with it."""
 from __future__ import annotations
 
 import argparse
@@ -23,11 +25,15 @@ import time
 import uuid
 from pathlib import Path
 
+import multiprocessing
+from typing import Any
+
 import asyncpg
+import psutil
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from rentflow_common.db import UnitOfWork, plain_url
+from rentflow_common.db import UnitOfWork, make_engine, plain_url
 from rentflow_common.infra import start_infrastructure
 from rentflow_common.kafka import ensure_topics
 from rentflow_common.logging import configure_logging
@@ -116,6 +122,75 @@ async def baseline(bootstrap: str, topic: str, m: int) -> float:
         await consumer.stop()
 
 
+class InProcess:
+    """One ledger runtime in this process (its CPU is this process's)."""
+
+    def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
+        self.runtime = build_runtime(settings, max_records=args.max_records, consumers_per_topic=args.consumers)
+        self._cpu0 = 0.0
+
+    async def start(self) -> None:
+        self._cpu0 = time.process_time()
+        await self.runtime.start()
+
+    def cpu(self) -> float:
+        return time.process_time() - self._cpu0
+
+    def detail(self) -> str:
+        batches = sum(c.stats.batches for c in self.runtime.consumers)
+        messages = sum(c.stats.messages for c in self.runtime.consumers)
+        return f"{batches} batches, mean {messages / max(batches, 1):,.0f}; {self.runtime.relay.published:,} events relayed"
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+
+
+def _ledger_process(settings: Settings, max_records: int, consumers: int, ready: Any, stop: Any) -> None:
+    async def run() -> None:
+        configure_logging("bench-ledger", "console", level=logging.WARNING)
+        runtime = build_runtime(settings, max_records=max_records, consumers_per_topic=consumers)
+        await runtime.start()
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        await runtime.stop()
+
+    asyncio.run(run())
+
+
+class Processes:
+    """N ledger processes, members of the same consumer group."""
+
+    def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._stop = ctx.Event()
+        self._ready = [ctx.Event() for _ in range(args.processes)]
+        self._procs = [ctx.Process(target=_ledger_process, args=(settings, args.max_records, args.consumers, r,
+                                                                 self._stop), daemon=True) for r in self._ready]
+        self._cpu = 0.0
+
+    async def start(self) -> None:
+        for p in self._procs:
+            p.start()
+        for r in self._ready:
+            await asyncio.to_thread(r.wait, 120)
+
+    def cpu(self) -> float:
+        total = 0.0
+        for p in self._procs:
+            t = psutil.Process(p.pid).cpu_times()
+            total += t.user + t.system
+        return total
+
+    def detail(self) -> str:
+        return f"{len(self._procs)} processes"
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for p in self._procs:
+            await asyncio.to_thread(p.join, 60)
+
+
 async def posted(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("select (select count(*) from ledger.transactions where payment_id is not null)"
                                " + (select count(*) from ledger.suspense)")
@@ -128,6 +203,7 @@ async def main() -> None:
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--max-records", type=int, default=2000, help="consumer batch size")
     ap.add_argument("--consumers", type=int, default=1, help="ledger group members in the process")
+    ap.add_argument("--processes", type=int, default=1, help="ledger processes (1: in this process)")
     ap.add_argument("--timeout", type=float, default=900)
     args = ap.parse_args()
     configure_logging("bench", "console", level=logging.WARNING)
@@ -135,7 +211,7 @@ async def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="rentflow-bench-"))
     say(f"starting infrastructure in {home} ...")
     infra = await asyncio.to_thread(start_infrastructure, home, "rentflow_bench", say)
-    runtime = None
+    ledger = None
     try:
         db_url = await fresh_database_async(infra, "bench")
         prefix = f"bench{uuid.uuid4().hex[:6]}."
@@ -143,12 +219,14 @@ async def main() -> None:
                             partitions=args.partitions, log_format="console", topic_prefix=prefix)
         await ensure_topics(infra.kafka_bootstrap_servers, args.partitions, prefix=prefix)
         await upgrade_async(MIGRATIONS, db_url, "ledger")
-        runtime = build_runtime(settings, max_records=args.max_records, consumers_per_topic=args.consumers)
+        ledger: InProcess | Processes = InProcess(settings, args) if args.processes == 1 else Processes(settings, args)
 
         t0 = time.perf_counter()
-        async with UnitOfWork(runtime.engine) as uow:
+        engine = make_engine(db_url, "ledger")
+        async with UnitOfWork(engine) as uow:
             result = await upsert_accounts(uow, accounts(args.accounts), "bench")
             await uow.commit()
+        await engine.dispose()
         say(f"imported {result.created} accounts in {time.perf_counter() - t0:.2f}s")
 
         messages = envelopes(args.payments, args.accounts, prefix.rstrip("."))
@@ -162,8 +240,7 @@ async def main() -> None:
         conn = await asyncpg.connect(plain_url(db_url))
         try:
             t_start = time.perf_counter()
-            cpu0 = time.process_time()
-            await runtime.start()
+            await ledger.start()
             t_started = time.perf_counter()
             t_first = n_first = None
             done = 0
@@ -175,7 +252,7 @@ async def main() -> None:
                 if done and t_first is None:
                     t_first, n_first = time.perf_counter(), done
             t_done = time.perf_counter()
-            cpu = time.process_time() - cpu0
+            cpu = ledger.cpu()
             drained_at = None
             while await conn.fetchval("select count(*) from ledger.outbox") and time.perf_counter() - t_done < 300:
                 await asyncio.sleep(0.2)
@@ -186,31 +263,43 @@ async def main() -> None:
                 " (select sum(balance_pence) from ledger.accounts) as balances,"
                 " (select sum(debit_pence - credit_pence) from ledger.journal_lines"
                 "   where gl_code = 'DEBTORS_CONTROL') as control")
+            wrong = await conn.fetch(
+                "select a.account_ref, a.balance_pence, coalesce(sum(t.amount_pence), 0) as postings "
+                "from ledger.accounts a left join ledger.transactions t using (account_ref) "
+                "group by 1, 2 having a.balance_pence <> coalesce(sum(t.amount_pence), 0) order by 1 limit 5")
+            for w in wrong:
+                say(f"MISMATCH {dict(w)}")
+                chain = await conn.fetch(
+                    "select seq, type_code, amount_pence, balance_after_pence, posted_at from ledger.transactions "
+                    "where account_ref = $1 order by seq", w["account_ref"])
+                prev = None
+                for c in chain:
+                    if prev is not None and prev + c["amount_pence"] != c["balance_after_pence"]:
+                        say(f"  chain break at seq {c['seq']}: {prev} + {c['amount_pence']} != "
+                            f"{c['balance_after_pence']} ({c['posted_at']})")
+                    prev = c["balance_after_pence"]
         finally:
             await conn.close()
         steady = (args.payments - n_first) / (t_done - t_first) if t_done > t_first else float("nan")
         overall = args.payments / (t_done - t_start)
-        batches = sum(c.stats.batches for c in runtime.consumers)
-        messages = sum(c.stats.messages for c in runtime.consumers)
         print(f"ledger consumer: {args.payments:,} payments ({summary['posted']:,} posted, "
               f"{summary['suspense']:,} to suspense) on {args.accounts:,} accounts, "
-              f"{args.partitions} partitions, {args.consumers} consumer(s), batches of up to {args.max_records}")
+              f"{args.partitions} partitions, {args.processes} process(es) x {args.consumers} consumer(s), "
+              f"batches of up to {args.max_records}")
         print(f"  payments/s (first posting to last):  {steady:,.0f}")
         print(f"  payments/s (service start to last):  {overall:,.0f}  ({t_done - t_start:.1f}s incl. "
-              f"{t_started - t_start:.1f}s start-up and group join; "
-              f"{batches} batches, mean {messages / max(batches, 1):,.0f})")
+              f"{t_started - t_start:.1f}s start-up and group join; {ledger.detail()})")
         print(f"  ledger process CPU while posting:    {cpu:.1f}s of {t_done - t_start:.1f}s wall "
               f"({100 * cpu / (t_done - t_start):.0f}% of one core; {1e6 * cpu / args.payments:.0f} µs per payment "
               f"incl. decoding, relay and start-up)")
-        print(f"  outbox relay drained {(drained_at - t_start):.1f}s after start "
-              f"({runtime.relay.published:,} events published)")
+        print(f"  outbox relay drained {(drained_at - t_start):.1f}s after start")
         print(f"  baseline msgs/s (plain aiokafka):    {base:,.0f}")
         print(f"  ratio ledger/baseline:               {steady / base:.2f}")
         print(f"  invariant: sum of balances {summary['balances']} == debtors control {summary['control']}: "
               f"{summary['balances'] == summary['control']}")
     finally:
-        if runtime is not None:
-            await runtime.stop()
+        if ledger is not None:
+            await ledger.stop()
         infra.stop()
         shutil.rmtree(home, ignore_errors=True)
 

@@ -1,0 +1,98 @@
+"""Units of work really are transactions: concurrent batches on the same accounts keep every
+balance, and a failure leaves nothing behind. Real PostgreSQL, handlers called directly."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+
+import pytest
+
+from rentflow_common.consumer import Incoming
+from rentflow_common.db import UnitOfWork, make_engine
+from rentflow_common.inbox import claim_new
+from rentflow_common.migrations import upgrade_async
+from rentflow_ledger.bootstrap import MIGRATIONS
+from rentflow_ledger.domain.accounts import AccountRecord
+from rentflow_ledger.service_layer.accounts import upsert_accounts
+from rentflow_ledger.service_layer.receipts import handle_payments_received
+from rentflow_schemas import new_envelope
+from rentflow_schemas.payments import PaymentReceived
+
+UTC = dt.timezone.utc
+REFS = [f"R{i}" for i in range(5)]
+
+
+@pytest.fixture
+async def engine(database_url):
+    await upgrade_async(MIGRATIONS, database_url, "ledger")
+    engine = make_engine(database_url, "ledger")
+    async with UnitOfWork(engine) as uow:
+        await upsert_accounts(uow, [AccountRecord(r, "T", "P", "N", dt.date(2026, 4, 6), None, 10000, 0, None, None,
+                                                  None, dt.date(2026, 4, 5), 0) for r in REFS], "test")
+        await uow.commit()
+    yield engine
+    await engine.dispose()
+
+
+def batch(n: int, tag: str) -> list[Incoming]:
+    at = dt.datetime(2026, 4, 7, 9, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        data = PaymentReceived(payment_id=uuid.uuid4(), provider_id="p", provider_ref=f"{tag}{i}", channel="card",
+                               amount_pence=100 + i, paid_at=at, received_at=at, reference=REFS[i % len(REFS)])
+        out.append(Incoming("payments.received.v1", 0, i, None, new_envelope(
+            data, event_type="payments.received", event_id=uuid.uuid4(), producer="t", correlation_id="c")))
+    return out
+
+
+async def test_concurrent_batches_on_the_same_accounts_lose_no_balance(engine):
+    batches = [batch(200, f"b{k}-") for k in range(4)]
+
+    async def run(items):
+        async with UnitOfWork(engine) as uow:
+            await handle_payments_received(uow, items)
+            await asyncio.sleep(0.05)  # hold the locks a while: the others must wait, not overwrite
+            await uow.commit()
+
+    await asyncio.gather(*(run(b) for b in batches))
+    async with UnitOfWork(engine) as uow:
+        rows = await uow.raw.fetch("select account_ref, balance_pence from accounts order by 1")
+        sums = dict(await uow.raw.fetch("select account_ref, sum(amount_pence) from transactions group by 1"))
+        chains = await uow.raw.fetch("select account_ref, amount_pence, balance_after_pence from transactions "
+                                     "order by account_ref, seq")
+    expected = -sum(i.envelope.data.amount_pence for b in batches for i in b) // 1
+    assert sum(r["balance_pence"] for r in rows) == expected
+    assert {r["account_ref"]: r["balance_pence"] for r in rows} == {k: int(v) for k, v in sums.items()}
+    last: dict[str, int] = {}
+    for c in chains:  # every balance_after follows the one before it on that account
+        assert last.get(c["account_ref"], 0) + c["amount_pence"] == c["balance_after_pence"]
+        last[c["account_ref"]] = c["balance_after_pence"]
+
+
+async def test_a_failed_unit_of_work_leaves_nothing(engine):
+    items = batch(10, "f-")
+    with pytest.raises(RuntimeError):
+        async with UnitOfWork(engine) as uow:
+            await handle_payments_received(uow, items)
+            raise RuntimeError("crash before commit")
+    async with UnitOfWork(engine) as uow:
+        assert await uow.raw.fetchval("select count(*) from transactions where payment_id is not null") == 0
+        assert await uow.raw.fetchval("select count(*) from journal_lines where kind = 'receipt'") == 0
+        assert await uow.raw.fetchval("select count(*) from outbox where topic = 'ledger.transactions.v1' "
+                                      "and convert_from(payload, 'UTF8') like '%RCP%'") == 0
+        assert await uow.raw.fetchval("select sum(balance_pence) from accounts") == 0
+
+
+@pytest.mark.xfail(strict=True, reason="libs/common UnitOfWork: statements on uow.raw before any SQLAlchemy "
+                                        "statement autocommit (the adapter sends BEGIN lazily), so the consumer's "
+                                        "inbox claim survives a failed batch and its payments would be skipped on "
+                                        "retry; remove this mark when UnitOfWork begins the transaction on raw")
+async def test_library_inbox_claim_rolls_back_with_its_unit_of_work(engine):
+    event_id = uuid.uuid4()
+    with pytest.raises(RuntimeError):
+        async with UnitOfWork(engine) as uow:
+            await claim_new(uow.raw, [event_id])  # what BatchConsumer does before calling the handler
+            raise RuntimeError("handler failed")
+    async with UnitOfWork(engine) as uow:
+        assert await uow.raw.fetchval("select count(*) from inbox where event_id = $1", event_id) == 0
