@@ -301,7 +301,11 @@ async def main() -> None:
         if ledger is not None:
             await ledger.stop()
         infra.stop()
-        shutil.rmtree(home, ignore_errors=True)
+        for _ in range(10):  # the embedded server may still be writing as it exits
+            shutil.rmtree(home, ignore_errors=True)
+            if not home.exists():
+                break
+            await asyncio.sleep(0.5)
 
 
 if __name__ == "__main__":
