@@ -52,6 +52,9 @@ class UnitOfWork:
     async def __aenter__(self) -> "UnitOfWork":
         self.conn = await self._engine.connect()
         await self.conn.begin()
+        # The asyncpg adapter sends BEGIN lazily, with its first statement: without this, statements on
+        # `raw` would each commit on their own (and an inbox claim would survive a failed batch).
+        await self.conn.exec_driver_sql("select 1")
         self.raw = (await self.conn.get_raw_connection()).driver_connection
         return self
 

@@ -6,9 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import text
 
-from rentflow_common.db import UnitOfWork
 from rentflow_ledger.domain.posting import Journal, Transaction
 
 TRANSACTION_COLUMNS = ["transaction_id", "account_ref", "type_code", "amount_pence", "balance_after_pence",
@@ -18,17 +16,6 @@ JOURNAL_COLUMNS = ["journal_id", "line_no", "kind", "source_ref", "gl_code", "de
                    "account_ref", "business_date", "period", "posted_at"]
 SUSPENSE_COLUMNS = ["payment_id", "provider_id", "provider_ref", "amount_pence", "channel", "reference",
                     "payer_name", "paid_at", "received_at", "business_date", "period", "reason", "opened_at"]
-
-
-async def begin(uow: UnitOfWork) -> None:
-    """Puts `uow.raw` inside the unit of work's transaction before the first write.
-
-    SQLAlchemy's asyncpg adapter sends BEGIN only with its own first statement; statements sent
-    straight to `uow.raw` before that run in autocommit, one by one: no atomicity, and a
-    `FOR UPDATE` lock ends with its statement (two ledger processes then lost balance updates).
-    One statement through the SQLAlchemy connection starts the transaction."""
-    if not uow.raw.is_in_transaction():
-        await uow.conn.execute(text("select 1"))
 
 
 async def lock_accounts(raw: Any, refs: Sequence[str], dd_refs: Sequence[str] = ()) -> list[Any]:

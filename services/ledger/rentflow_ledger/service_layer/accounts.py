@@ -50,7 +50,6 @@ async def import_accounts_csv(uow: UnitOfWork, text: str, correlation_id: str | 
 
 
 async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correlation_id: str) -> ImportResult:
-    await sql.begin(uow)
     raw = uow.raw
     now = dt.datetime.now(UTC)
     records = sorted(records, key=lambda r: r.account_ref)

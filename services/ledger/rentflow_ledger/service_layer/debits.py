@@ -87,7 +87,6 @@ async def run_debits(engine: AsyncEngine, through: dt.date, *, chunk: int = 1000
     after = ""
     while True:
         async with UnitOfWork(engine) as uow:
-            await sql.begin(uow)
             accounts = await uow.raw.fetch(CHUNK_ACCOUNTS_SQL, after, chunk)
             if not accounts:
                 break

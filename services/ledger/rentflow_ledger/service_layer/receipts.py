@@ -45,7 +45,6 @@ def source_ref(payment: Any) -> str:
 
 
 async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -> None:
-    await sql.begin(uow)
     raw = uow.raw
     now = dt.datetime.now(UTC)
 

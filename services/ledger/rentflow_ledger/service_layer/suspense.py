@@ -42,7 +42,6 @@ async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref:
     date and month): periods are not closed yet, and once they are, a correction to a closed month
     goes to the next open one keeping its value date (DOMAIN.md §6). Raises NotFound or
     AlreadyAllocated; the caller commits."""
-    await sql.begin(uow)
     raw = uow.raw
     now = dt.datetime.now(UTC)
     item = await raw.fetchrow("select * from suspense where payment_id = $1 for update", payment_id)

@@ -84,10 +84,6 @@ async def test_a_failed_unit_of_work_leaves_nothing(engine):
         assert await uow.raw.fetchval("select sum(balance_pence) from accounts") == 0
 
 
-@pytest.mark.xfail(strict=True, reason="libs/common UnitOfWork: statements on uow.raw before any SQLAlchemy "
-                                        "statement autocommit (the adapter sends BEGIN lazily), so the consumer's "
-                                        "inbox claim survives a failed batch and its payments would be skipped on "
-                                        "retry; remove this mark when UnitOfWork begins the transaction on raw")
 async def test_library_inbox_claim_rolls_back_with_its_unit_of_work(engine):
     event_id = uuid.uuid4()
     with pytest.raises(RuntimeError):
