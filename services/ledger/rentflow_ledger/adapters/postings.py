@@ -30,14 +30,16 @@ async def lock_accounts(raw: Any, refs: Sequence[str], dd_refs: Sequence[str] = 
         list(refs), list(dd_refs))
 
 
-async def find_accounts(raw: Any, refs: Sequence[str], dd_refs: Sequence[str] = ()) -> list[Any]:
-    """The accounts with these references or DD references, read without locking (accounts are
-    never deleted; what allocation needs is which exist)."""
-    if not refs and not dd_refs:
+async def find_accounts(raw: Any, refs: Sequence[str], dd_refs: Sequence[str] = (),
+                        so_refs: Sequence[str] = ()) -> list[Any]:
+    """The accounts with these references, DD or SO references, read without locking (accounts
+    are never deleted; what allocation needs is which exist)."""
+    if not refs and not dd_refs and not so_refs:
         return []
     return await raw.fetch(
-        "select account_ref, dd_reference from accounts "
-        "where account_ref = any($1::text[]) or dd_reference = any($2::text[])", list(refs), list(dd_refs))
+        "select account_ref, dd_reference, so_reference from accounts "
+        "where account_ref = any($1::text[]) or dd_reference = any($2::text[]) or so_reference = any($3::text[])",
+        list(refs), list(dd_refs), list(so_refs))
 
 
 async def lock_balances(raw: Any, refs: Sequence[str]) -> dict[str, int]:

@@ -14,7 +14,7 @@ from rentflow_ledger.domain.rent_weeks import default_balance_date
 REQUIRED_COLUMNS = ("account_ref", "tenant_name", "property", "patch", "tenancy_start", "weekly_rent_pence",
                     "opening_balance_pence")
 OPTIONAL_COLUMNS = ("tenancy_end", "weekly_charges_pence", "payment_method", "dd_reference", "officer",
-                    "balance_date")
+                    "balance_date", "so_reference")
 PAYMENT_METHODS = ("dd", "so", "card", "cash", "hb", "uc")
 
 
@@ -37,11 +37,13 @@ class AccountRecord:
     officer: str | None
     balance_date: dt.date
     opening_balance_pence: int
+    so_reference: str | None = None  # the reference its standing orders quote, when not the account's
 
     def content_hash(self) -> str:
         """Identity of the account's details (not its balance): equal hashes mean nothing changed.
-        The opening balance is left out: it only counts on the first import."""
-        fields = astuple(self)[:-1]
+        The opening balance is left out: it only counts on the first import. `so_reference` counts
+        only when given (accounts imported before it existed keep their hash)."""
+        fields = astuple(self)[:-2] + ((self.so_reference,) if self.so_reference else ())
         return hashlib.sha256("\x1f".join("" if v is None else str(v) for v in fields).encode()).hexdigest()[:32]
 
 
@@ -155,6 +157,7 @@ def _record(v: dict[str, str], line: int) -> tuple[AccountRecord | None, list[Ro
         if method not in PAYMENT_METHODS:
             err("payment_method", f"must be one of {', '.join(PAYMENT_METHODS)}, got {method!r}")
     dd_reference = normalise_reference(text("dd_reference", False)) or None
+    so_reference = normalise_reference(text("so_reference", False)) or None
     officer = text("officer", False)
     balance_date = date("balance_date", False)
     if start and end and end < start:
@@ -163,4 +166,4 @@ def _record(v: dict[str, str], line: int) -> tuple[AccountRecord | None, list[Ro
         return None, errors
     assert tenant_name and prop and patch
     return AccountRecord(ref, tenant_name, prop, patch, start, end, rent, charges, method, dd_reference, officer,
-                         balance_date or default_balance_date(start), opening), []
+                         balance_date or default_balance_date(start), opening, so_reference), []

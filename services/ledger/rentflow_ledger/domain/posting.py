@@ -33,10 +33,11 @@ class Journal:
     business_date: dt.date
     source_ref: str
     lines: tuple[Line, ...]
+    posting_period: str | None = None  # set when the business date's month is closed
 
     @property
     def period(self) -> str:
-        return period_of(self.business_date)
+        return self.posting_period or period_of(self.business_date)
 
     def __post_init__(self) -> None:
         if not is_balanced(self.lines) or len(self.lines) < 2:
@@ -56,10 +57,11 @@ class Transaction:
     payment_id: uuid.UUID | None = None
     allocation_rule: str | None = None
     week_start: dt.date | None = None
+    posting_period: str | None = None  # set when the business date's month is closed
 
     @property
     def period(self) -> str:
-        return period_of(self.business_date)
+        return self.posting_period or period_of(self.business_date)
 
 
 @dataclass
@@ -72,12 +74,12 @@ class Book:
     def post(self, account_ref: str, type_code: str, amount: int, *, transaction_id: uuid.UUID,
              business_date: dt.date, source_ref: str, channel: str | None = None,
              payment_id: uuid.UUID | None = None, allocation_rule: str | None = None,
-             week_start: dt.date | None = None) -> Transaction:
+             week_start: dt.date | None = None, posting_period: str | None = None) -> Transaction:
         balance = self.balances[account_ref] + amount
         self.balances[account_ref] = balance
         self.changed.add(account_ref)
         return Transaction(transaction_id, account_ref, type_code, amount, balance, business_date, source_ref,
-                           channel, payment_id, allocation_rule, week_start)
+                           channel, payment_id, allocation_rule, week_start, posting_period)
 
 
 def check_control(transactions: Iterable[Transaction], journals: Iterable[Journal]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from rentflow_common.db import UnitOfWork
 from rentflow_common.outbox import enqueue
 from rentflow_ledger.adapters import postings as sql
+from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.accounts import AccountRecord, RowError, parse_accounts_csv
 from rentflow_ledger.domain.codes import OPENING_BALANCE_CODE
 from rentflow_ledger.domain.journal import opening_balance_lines
@@ -22,7 +23,7 @@ OPENING_SOURCE = "opening-balance"
 
 ACCOUNT_FIELDS = ["account_ref", "tenant_name", "property", "patch", "tenancy_start", "tenancy_end",
                   "weekly_rent_pence", "weekly_charges_pence", "payment_method", "dd_reference", "officer",
-                  "balance_date", "opening_balance_pence"]
+                  "balance_date", "opening_balance_pence", "so_reference"]
 
 
 class NothingImported(ValueError):
@@ -55,6 +56,9 @@ async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correla
     records = sorted(records, key=lambda r: r.account_ref)
     # imports run one at a time: two creating the same new account would otherwise collide
     await raw.execute("select pg_advisory_xact_lock(hashtext('rentflow-ledger-accounts-import'))")
+    # first (before any account lock, the order payment batches take them in): the cached set of
+    # known references is stale from this commit on
+    await ledger_state.bump_generation(raw)
     existing = {r["account_ref"]: r for r in await raw.fetch(
         "select account_ref, content_hash, version, balance_pence from accounts "
         "where account_ref = any($1::text[]) order by account_ref for update", [r.account_ref for r in records])}
@@ -105,17 +109,18 @@ async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correla
                    tenancy_start = u.tenancy_start, tenancy_end = u.tenancy_end,
                    weekly_rent_pence = u.rent, weekly_charges_pence = u.charges, payment_method = u.method,
                    dd_reference = u.dd, officer = u.officer, balance_date = u.balance_date,
-                   content_hash = u.hash, version = u.version, updated_at = $15
+                   content_hash = u.hash, version = u.version, updated_at = $15, so_reference = u.so
                from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[], $7::bigint[],
-                           $8::bigint[], $9::text[], $10::text[], $11::text[], $12::date[], $13::text[], $14::int[])
+                           $8::bigint[], $9::text[], $10::text[], $11::text[], $12::date[], $13::text[], $14::int[],
+                           $16::text[])
                  as u(ref, tenant_name, property, patch, tenancy_start, tenancy_end, rent, charges, method, dd,
-                      officer, balance_date, hash, version)
+                      officer, balance_date, hash, version, so)
                where a.account_ref = u.ref""",
             column(recs, "account_ref"), column(recs, "tenant_name"), column(recs, "property"),
             column(recs, "patch"), column(recs, "tenancy_start"), column(recs, "tenancy_end"),
             column(recs, "weekly_rent_pence"), column(recs, "weekly_charges_pence"), column(recs, "payment_method"),
             column(recs, "dd_reference"), column(recs, "officer"), column(recs, "balance_date"),
-            [d for _, d, _ in changed], [v for _, _, v in changed], now)
+            [d for _, d, _ in changed], [v for _, _, v in changed], now, column(recs, "so_reference"))
         await enqueue(raw, [events.account_upserted(_account_data(r, existing[r.account_ref]["balance_pence"]), v, d,
                                                     now, correlation_id) for r, d, v in changed])
     return result

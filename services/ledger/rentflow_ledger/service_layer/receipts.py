@@ -1,8 +1,13 @@
 """Payments received → postings on rent accounts, or suspense. One batch, one transaction,
 a handful of set-based statements, and the accounts locked only for the last few:
 
+0. the ledger state row FOR SHARE: closed periods, and the generation of the cached set of
+   known references (adapters/state.py);
 1. which payments are already taken (posted or in suspense), whatever event carried them;
-2. which accounts the batch's references name (read, not locked); allocate in Python;
+2. which accounts the batch's references name exactly or by DD/SO reference (read, not locked);
+   allocate in Python; payments that miss those rungs go through the free-text and
+   one-correctable-error rungs against the in-memory set of known references (loaded once per
+   generation, not SQL per payment);
 3. COPY journal lines, COPY suspense, COPY their outbox rows (JournalPosted, SuspenseEvent):
    none of it depends on balances;
 4. lock the allocated accounts' balances (reference order), post in Python with running
@@ -19,13 +24,16 @@ from typing import Any, NamedTuple, Sequence
 from rentflow_common.consumer import Incoming
 from rentflow_common.db import UnitOfWork
 from rentflow_common.outbox import OutboxRow, enqueue
+import os
+
 from rentflow_ledger.adapters import postings as sql
-from rentflow_ledger.domain.allocation import allocate
+from rentflow_ledger.adapters import state as ledger_state
+from rentflow_ledger.domain.allocation import Allocation, allocate, allocate_fuzzy
 from rentflow_ledger.domain.codes import receipt_code
 from rentflow_ledger.domain.ids import derive_id
 from rentflow_ledger.domain.journal import receipt_lines, unidentified_lines
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, business_date, check_control, period_of
-from rentflow_ledger.domain.references import normalise_reference
+from rentflow_ledger.domain.references import CheckScheme, normalise_reference
 from rentflow_ledger.service_layer import events
 
 UTC = dt.timezone.utc
@@ -38,6 +46,18 @@ class _Receipt(NamedTuple):
     day: dt.date
     source_ref: str
     pid: str
+    period: str | None
+
+
+_SCHEMES: dict[str, CheckScheme | None] = {}
+
+
+def check_scheme() -> CheckScheme | None:
+    """The landlord's check-digit scheme, env RENTFLOW_REF_CHECK (none | mod10:w,… | mod11:w,…)."""
+    text = os.environ.get("RENTFLOW_REF_CHECK", "none")
+    if text not in _SCHEMES:
+        _SCHEMES[text] = CheckScheme.parse(text)
+    return _SCHEMES[text]
 
 
 def source_ref(payment: Any) -> str:
@@ -47,6 +67,8 @@ def source_ref(payment: Any) -> str:
 async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -> None:
     raw = uow.raw
     now = dt.datetime.now(UTC)
+    state = await ledger_state.read_state(raw)
+    calendar = state.calendar
 
     batch: dict[Any, Incoming] = {}
     for item in items:  # one posting per payment, whatever the number of events carrying it
@@ -58,34 +80,50 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
 
     refs = [normalise_reference(i.envelope.data.reference) for i in fresh]
     dd_refs = [r for r, i in zip(refs, fresh) if r and i.envelope.data.channel == "direct_debit"]
+    so_refs = [r for r, i in zip(refs, fresh) if r and i.envelope.data.channel == "standing_order"]
     known: set[str] = set()
     dd_index: dict[str, list[str]] = {}
-    for r in await sql.find_accounts(raw, [r for r in refs if r], dd_refs):
+    so_index: dict[str, list[str]] = {}
+    for r in await sql.find_accounts(raw, [r for r in refs if r], dd_refs, so_refs):
         known.add(r["account_ref"])
         if r["dd_reference"]:
             dd_index.setdefault(r["dd_reference"], []).append(r["account_ref"])
+        if r["so_reference"]:
+            so_index.setdefault(r["so_reference"], []).append(r["account_ref"])
+    allocations: list[Allocation] = []
+    for item, ref in zip(fresh, refs):
+        p = item.envelope.data
+        allocations.append(allocate(p.reference, str(p.channel), known, dd_index, normalised=ref, so_index=so_index))
+    if any(a.account_ref is None and a.reason and not a.reason.startswith("ambiguous") and ref
+           for a, ref in zip(allocations, refs)):
+        index = await ledger_state.reference_index(raw, state)
+        scheme = check_scheme()
+        for n, (a, item, ref) in enumerate(zip(allocations, fresh, refs)):
+            if a.account_ref is None and ref and not (a.reason or "").startswith("ambiguous"):
+                allocations[n] = allocate_fuzzy(item.envelope.data.reference, ref, index, scheme) or a
 
     journals: list[Journal] = []
     receipts: list[_Receipt] = []
     suspense: list[tuple[Any, ...]] = []
     outbox: list[OutboxRow] = []
-    for item, ref in zip(fresh, refs):
+    for item, allocation in zip(fresh, allocations):
         env = item.envelope
         p = env.data
         channel = str(p.channel)
         day = business_date(p.paid_at)
+        booked = calendar.override(day)
         src = source_ref(p)
         pid = str(p.payment_id)
-        allocation = allocate(p.reference, channel, known, dd_index, normalised=ref)
         if allocation.account_ref is not None:
             j = Journal(derive_id("journal", "receipt", pid), "receipt", day, src,
-                        tuple(receipt_lines(allocation.account_ref, channel, p.amount_pence)))
-            receipts.append(_Receipt(item, allocation.account_ref, allocation.rule or "", day, src, pid))
+                        tuple(receipt_lines(allocation.account_ref, channel, p.amount_pence)), booked)
+            receipts.append(_Receipt(item, allocation.account_ref, allocation.rule or "", day, src, pid, booked))
         else:
             j = Journal(derive_id("journal", "unidentified_receipt", pid), "unidentified_receipt", day, src,
-                        tuple(unidentified_lines(channel, p.amount_pence)))
+                        tuple(unidentified_lines(channel, p.amount_pence)), booked)
             suspense.append((p.payment_id, p.provider_id, p.provider_ref, p.amount_pence, channel, p.reference,
-                             p.payer_name, p.paid_at, p.received_at, day, period_of(day), allocation.reason, now))
+                             p.payer_name, p.paid_at, p.received_at, day, booked or period_of(day),
+                             allocation.reason, now))
             outbox.append(events.suspense_event("opened", {
                 "action": "opened", "payment_id": p.payment_id, "amount_pence": p.amount_pence, "channel": channel,
                 "reference": p.reference, "payer_name": p.payer_name, "received_at": p.received_at,
@@ -110,7 +148,7 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
         channel = str(p.channel)
         t = book.post(r.account_ref, receipt_code(channel), -p.amount_pence, transaction_id=derive_id("txn", r.pid),
                       business_date=r.day, source_ref=r.source_ref, channel=channel, payment_id=p.payment_id,
-                      allocation_rule=r.rule)
+                      allocation_rule=r.rule, posting_period=r.period)
         transactions.append(t)
         outbox.append(events.transaction_posted(t, now, env.correlation_id, env.event_id))
     check_control(transactions, journals)

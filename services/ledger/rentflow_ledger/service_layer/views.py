@@ -9,7 +9,7 @@ from rentflow_ledger.domain.posting import LONDON
 from rentflow_ledger.domain.references import normalise_reference
 
 ACCOUNT_COLUMNS = ("account_ref, tenant_name, property, patch, tenancy_start, tenancy_end, weekly_rent_pence, "
-                   "weekly_charges_pence, payment_method, dd_reference, officer, balance_date, balance_pence, "
+                   "weekly_charges_pence, payment_method, dd_reference, so_reference, officer, balance_date, balance_pence, "
                    "updated_at")
 
 

@@ -35,7 +35,7 @@ def test_allocation_ladder():
     miss = allocate("R999", "cash", accounts, dd)
     assert miss.account_ref is None and miss.reason == "no account matches reference 'R999'"
     ambiguous = allocate("shared", "direct_debit", accounts, dd)
-    assert ambiguous.account_ref is None and "matches 2 accounts" in ambiguous.reason
+    assert ambiguous.account_ref is None and ambiguous.reason.startswith("ambiguous: 2 candidates")
 
 
 def test_channel_codes():
