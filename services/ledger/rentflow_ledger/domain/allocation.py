@@ -46,12 +46,14 @@ class ReferenceIndex:
     accounts: set[str] = field(default_factory=set)
     dd: dict[str, list[str]] = field(default_factory=dict)
     so: dict[str, list[str]] = field(default_factory=dict)
+    lengths: set[int] = field(default_factory=set)  # one error never changes a reference's length
 
     @classmethod
     def build(cls, rows: Iterable[tuple[str, str | None, str | None]]) -> "ReferenceIndex":
         index = cls()
         for ref, dd, so in rows:
             index.accounts.add(ref)
+            index.lengths.add(len(ref))
             if dd:
                 index.dd.setdefault(dd, []).append(ref)
             if so:
@@ -101,7 +103,9 @@ def allocate_fuzzy(reference: str, ref: str, index: ReferenceIndex,
     if len(in_text) > 1:
         return _ambiguous(in_text, REFERENCE_IN_TEXT)
     found: dict[str, str] = {}
-    for text in dict.fromkeys([ref] + [t for t in words if len(t) >= MIN_CORRECTABLE]):
+    lengths = index.lengths
+    for text in dict.fromkeys([t for t in [ref] + [w for w in words if len(w) >= MIN_CORRECTABLE]
+                               if len(t) in lengths]):
         for candidate, rule in one_error_candidates(text, index.accounts):
             if check is None or check.valid(candidate):
                 found.setdefault(candidate, rule)

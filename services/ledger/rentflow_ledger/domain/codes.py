@@ -19,6 +19,11 @@ CHANNEL_CODES: Final[dict[str, str]] = {
 RENT_CODE: Final = "DBR"
 CHARGES_CODE: Final = "DSC"
 OPENING_BALANCE_CODE: Final = "BBF"
+DD_UNPAID_CODE: Final = "RDN"  # Direct Debit unpaid (ARUDD)
+REFUND_CODE: Final = "REF"
+WRITE_OFF_CODE: Final = "WOF"
+TRANSFER_CODE: Final = "RIT"  # internal transfer, on both accounts
+WRITE_ON_CODE: Final = "WON"  # a debit adjustment
 
 GL_CODES: Final[dict[str, str]] = {
     "debtors_control": "DEBTORS_CONTROL",  # tenant (rent) debtors control
@@ -26,6 +31,8 @@ GL_CODES: Final[dict[str, str]] = {
     "cash": "CASH",  # cash control: PayPoint / Post Office / allpay
     "suspense": "SUSPENSE",  # income suspense: receipts not yet identified
     "opening_balances": "OPENING_BALANCES",  # balances brought forward at import
+    "bad_debt_provision": "BAD_DEBT_PROVISION",
+    "adjustments": "INCOME_ADJUSTMENTS",  # other side of write-ons and credit adjustments
     "income.DBR": "INCOME_DBR",
     "income.DSC": "INCOME_DSC",
     "income.DHE": "INCOME_DHE",

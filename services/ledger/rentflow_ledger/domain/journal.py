@@ -59,3 +59,31 @@ def control_movement(lines: Sequence[Line]) -> int:
     the same posting does to the rent account balances."""
     control = GL_CODES["debtors_control"]
     return sum(x.debit_pence - x.credit_pence for x in lines if x.gl_code == control)
+
+
+def dd_unpaid_lines(account_ref: str, amount: int) -> list[Line]:
+    """DD unpaid (ARUDD), indemnity claim, returned cheque: Dr tenant debtors control, Cr bank."""
+    return _dr_cr(GL_CODES["debtors_control"], GL_CODES["bank"], amount, dr_ref=account_ref)
+
+
+def refund_lines(account_ref: str, amount: int) -> list[Line]:
+    """Refund of a credit balance: Dr tenant debtors control, Cr bank."""
+    return _dr_cr(GL_CODES["debtors_control"], GL_CODES["bank"], amount, dr_ref=account_ref)
+
+
+def write_off_lines(account_ref: str, amount: int) -> list[Line]:
+    """Approved write-off: Dr bad debt provision, Cr tenant debtors control."""
+    return _dr_cr(GL_CODES["bad_debt_provision"], GL_CODES["debtors_control"], amount, cr_ref=account_ref)
+
+
+def adjustment_lines(account_ref: str, amount: int) -> list[Line]:
+    """Adjustment of an account (signed: positive a write-on debit, negative a credit adjustment):
+    Dr tenant debtors control, Cr income adjustments (the reverse for a credit)."""
+    return _dr_cr(GL_CODES["debtors_control"], GL_CODES["adjustments"], amount, dr_ref=account_ref)
+
+
+def transfer_lines(from_ref: str, to_ref: str, amount: int) -> list[Line]:
+    """Transfer of `amount` of balance from one account to another: both lines on the debtors
+    control account, so the GL nets to nil (DOMAIN.md §6)."""
+    control = GL_CODES["debtors_control"]
+    return _dr_cr(control, control, amount, dr_ref=to_ref, cr_ref=from_ref)

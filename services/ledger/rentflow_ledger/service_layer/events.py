@@ -19,6 +19,9 @@ TRANSACTIONS = "ledger.transactions.v1"
 JOURNALS = "gl.journals.v1"
 SUSPENSE = "ledger.suspense.v1"
 ACCOUNTS = "ledger.accounts.v1"
+DD_FAILURES = "ledger.dd-failures.v1"
+MANDATES = "ledger.mandates.v1"
+RENT_CHANGES = "ledger.rent-changes.v1"
 
 
 def event_row(topic: str, key: str, event_id: uuid.UUID, data: dict[str, Any], *, correlation_id: str,
@@ -63,3 +66,20 @@ def account_upserted(data: dict[str, Any], version: int, content_hash: str, at: 
     ref = data["account_ref"]
     return event_row(ACCOUNTS, ref, derive_event_id(ACCOUNTS, ref, version, content_hash), data,
                      correlation_id=correlation_id, causation_id=None, occurred_at=at)
+
+
+def dd_failure(data: dict[str, Any], correlation_id: str, causation_id: uuid.UUID | None) -> OutboxRow:
+    return event_row(DD_FAILURES, data["account_ref"] or data["reference"],
+                     derive_event_id(DD_FAILURES, data["return_id"]), data, correlation_id=correlation_id,
+                     causation_id=causation_id, occurred_at=data["occurred_at"])
+
+
+def mandate_changed(data: dict[str, Any], key: str, correlation_id: str,
+                    causation_id: uuid.UUID | None) -> OutboxRow:
+    return event_row(MANDATES, data["account_ref"] or data["reference"], derive_event_id(MANDATES, key), data,
+                     correlation_id=correlation_id, causation_id=causation_id, occurred_at=data["occurred_at"])
+
+
+def rent_changed(data: dict[str, Any], correlation_id: str) -> OutboxRow:
+    return event_row(RENT_CHANGES, data["account_ref"], derive_event_id(RENT_CHANGES, data["change_id"]), data,
+                     correlation_id=correlation_id, causation_id=None, occurred_at=data["occurred_at"])

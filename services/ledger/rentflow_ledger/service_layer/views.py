@@ -27,6 +27,8 @@ async def get_account(raw: Any, account_ref: str) -> dict[str, Any] | None:
     if row is None:
         return None
     account = _account(row)
+    account["mandate_state"] = await raw.fetchval(
+        "select state from mandates where account_ref = $1 order by updated_at desc limit 1", row["account_ref"])
     txns = await raw.fetch(
         "select transaction_id, posted_at, business_date, type_code, amount_pence, balance_after_pence, "
         "source_ref, allocation_rule, channel, payment_id, week_start from transactions "
