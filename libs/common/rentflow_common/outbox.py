@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -105,6 +106,8 @@ class OutboxRelay:
         self._idle_sleep = idle_sleep
         self._stopping = asyncio.Event()
         self.published = 0
+        self._partitions: dict[str, tuple[float, list[int]]] = {}
+        self._round_robin = 0
 
     async def run(self) -> None:
         backoff = 0.1
@@ -128,15 +131,42 @@ class OutboxRelay:
                 rows = await raw.fetch(CLAIM_SQL, self._batch_size)
                 if not rows:
                     return 0
-                rows = sorted(rows, key=lambda r: r["id"])
-                futures = []
-                for r in rows:
-                    headers = [(k, str(v).encode()) for k, v in orjson.loads(r["headers"]).items()]
-                    futures.append(await self._producer.send(self._prefix + r["topic"], value=r["payload"], key=r["key"],
-                                                             headers=headers or None))
-                await asyncio.gather(*futures)
+                await self._publish(sorted(rows, key=lambda r: r["id"]))
         self.published += len(rows)
         return len(rows)
+
+    async def _publish(self, rows: Sequence[Any]) -> None:
+        """Appends rows to one record batch per partition (in id order) and sends the batches:
+        much cheaper than a send() per record. Partitions follow the Kafka default partitioner
+        (murmur2 of the key), so per-key order is what any Kafka client would give."""
+        by_partition: dict[tuple[str, int], list[Any]] = {}
+        for r in rows:
+            topic = self._prefix + r["topic"]
+            by_partition.setdefault((topic, await self._partition(topic, r["key"])), []).append(r)
+        futures = []
+        for (topic, partition), items in by_partition.items():
+            batch = self._producer.create_batch()
+            for r in items:
+                headers = [(k, str(v).encode()) for k, v in orjson.loads(r["headers"]).items()]
+                if batch.append(timestamp=None, key=r["key"], value=r["payload"], headers=headers) is None:
+                    futures.append(await self._producer.send_batch(batch, topic, partition=partition))
+                    batch = self._producer.create_batch()
+                    if batch.append(timestamp=None, key=r["key"], value=r["payload"], headers=headers) is None:
+                        raise ValueError(f"outbox row {r['id']} is larger than the producer's batch size")
+            futures.append(await self._producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*futures)
+
+    async def _partition(self, topic: str, key: bytes | None) -> int:
+        now = asyncio.get_running_loop().time()
+        cached = self._partitions.get(topic)
+        if cached is None or now - cached[0] > 30:
+            cached = (now, sorted(await self._producer.partitions_for(topic)))
+            self._partitions[topic] = cached
+        partitions = cached[1]
+        if key is None:
+            self._round_robin += 1
+            return partitions[self._round_robin % len(partitions)]
+        return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
     async def _sleep(self, seconds: float) -> None:
         try:

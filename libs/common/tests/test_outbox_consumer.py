@@ -100,3 +100,49 @@ async def test_each_event_takes_effect_once_and_garbage_is_dead_lettered(infra, 
     assert len(letters) == 1
     assert letters[0]["topic"] == TOPIC and "undecodable" in letters[0]["reason"]
     await engine.dispose()
+
+
+async def test_relay_keeps_per_key_order_on_the_default_partitioner(infra, database_url, topic_prefix):
+    """Record batches per partition must land each key where any Kafka client would put it
+    (murmur2), in the order the rows were written."""
+    from aiokafka.partitioner import DefaultPartitioner
+    from aiokafka import TopicPartition
+
+    engine = make_engine(database_url, schema="svc")
+    async with engine.begin() as conn:
+        await conn.execute(text("create schema svc"))
+        await conn.execute(text("set search_path to svc"))
+        await conn.execute(text(OUTBOX_DDL))
+    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC], prefix=topic_prefix)
+    keys = [f"acct-{i % 7}" for i in range(700)]
+    async with UnitOfWork(engine) as uow:
+        await enqueue(uow.raw, [outbox_row(TOPIC, k, _envelope(i)) for i, k in enumerate(keys)])
+        await uow.commit()
+    producer = make_producer(infra.kafka_bootstrap_servers, "relay-test")
+    await producer.start()
+    relay = OutboxRelay(engine, producer, topic_prefix=topic_prefix, batch_size=300)
+    while await relay.relay_once():
+        pass
+    await producer.stop()
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers, auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    tps = [TopicPartition(topic_prefix + TOPIC, p) for p in range(3)]
+    consumer.assign(tps)
+    seen: dict[str, list[tuple[int, int]]] = {}
+    deadline = asyncio.get_running_loop().time() + 30
+    while sum(len(v) for v in seen.values()) < len(keys) and asyncio.get_running_loop().time() < deadline:
+        for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+            for r in records:
+                amount = orjson.loads(r.value)["data"]["amount_pence"]
+                seen.setdefault(r.key.decode(), []).append((tp.partition, amount))
+    await consumer.stop()
+    await engine.dispose()
+
+    partitioner = DefaultPartitioner()
+    assert sum(len(v) for v in seen.values()) == len(keys)
+    for key, records in seen.items():
+        assert {p for p, _ in records} == {partitioner(key.encode(), [0, 1, 2], [0, 1, 2])}, key
+        amounts = [a for _, a in records]
+        assert amounts == sorted(amounts), f"{key} out of order"
