@@ -432,9 +432,28 @@ def register_command_modules() -> None:
 register_command_modules()
 
 
+def json_format_alias(argv: list[str]) -> list[str]:
+    """`--format json` means `--json` (CONTRACT.md), except where --format is the command's own option
+    (`kpi` output formats; `payments import` file formats)."""
+    if argv[:1] == ["kpi"] or argv[:2] == ["payments", "import"]:
+        return argv
+    out_args, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--format" and i + 1 < len(argv) and argv[i + 1] == "json":
+            out_args.append("--json")
+            i += 2
+        elif argv[i] == "--format=json":
+            out_args.append("--json")
+            i += 1
+        else:
+            out_args.append(argv[i])
+            i += 1
+    return out_args
+
+
 def main() -> None:
     try:
-        code = app(standalone_mode=False)
+        code = app(args=json_format_alias(sys.argv[1:]), standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except CommandError as exc:
         err.print(f"rentflow: {exc}", highlight=False, markup=False, soft_wrap=True)

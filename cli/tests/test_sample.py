@@ -40,3 +40,12 @@ def test_october_payments_are_valid_push_bodies_from_every_channel():
     assert all(isinstance(p.body["amount_pence"], int) and p.body["amount_pence"] > 0 for p in payments)
     assert [p.body["paid_at"] for p in payments] == sorted(p.body["paid_at"] for p in payments)
     assert all(p.body["paid_at"].startswith("2026-10-") for p in payments)
+
+
+def test_format_json_is_an_alias_of_json_except_where_format_is_the_commands_own():
+    from rentflow_cli.main import json_format_alias
+
+    assert json_format_alias(["accounts", "show", "X", "--format", "json"]) == ["accounts", "show", "X", "--json"]
+    assert json_format_alias(["tasks", "list", "--format=json"]) == ["tasks", "list", "--json"]
+    assert json_format_alias(["kpi", "--format", "json"]) == ["kpi", "--format", "json"]
+    assert json_format_alias(["payments", "import", "f", "--format", "json"]) == ["payments", "import", "f", "--format", "json"]
