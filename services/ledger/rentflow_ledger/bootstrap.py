@@ -22,9 +22,8 @@ def build_runtime(settings: Settings | None = None, *, max_records: int = 2000,
     rebalance; more instances (processes) are the way to scale."""
     n = consumers_per_topic or int(os.environ.get("RENTFLOW_LEDGER_CONSUMERS", "1"))
     runtime = ServiceRuntime("ledger", MIGRATIONS, settings, pool_size=max(8, 2 * n + 4))
-    for topic, handle in consumers.HANDLERS.items():
-        for _ in range(n):
-            runtime.consume(consumers.GROUP_ID, [topic], handle, max_records=max_records)
+    for _ in range(n):
+        runtime.consume(consumers.GROUP_ID, consumers.TOPICS, consumers.handle, max_records=max_records)
     return runtime
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from rentflow_common.db import UnitOfWork
 from rentflow_ledger.domain.accounts import HeaderError
-from rentflow_ledger.service_layer import views
+from rentflow_ledger.domain.adjustments import Refused
+from rentflow_ledger.service_layer import adjustments, views
 from rentflow_ledger.service_layer.accounts import NothingImported, import_accounts_csv
 from rentflow_ledger.service_layer.debits import run_debits
 from rentflow_ledger.service_layer.suspense import AlreadyAllocated, NotFound, allocate_suspense
@@ -110,3 +111,84 @@ async def reconcile(request: Request, period: str = Query(..., pattern=r"^\d{4}-
 async def invariants(request: Request) -> Any:
     async with UnitOfWork(_engine(request)) as uow:
         return await views.invariants(uow.raw)
+
+
+class ApproverRequest(BaseModel):
+    name: str = Field(min_length=1)
+    role: Literal["officer", "manager"] = "officer"
+
+
+class AdjustmentRequest(BaseModel):
+    account_ref: str = Field(min_length=1)
+    type: Literal["adjustment", "refund", "write_off", "transfer"]
+    amount_pence: int = Field(description="adjustment: signed (positive a write-on, negative a credit); "
+                                          "refund, write_off: positive; transfer: balance moved to to_account_ref")
+    to_account_ref: str | None = None
+    reason: str = Field(min_length=1, description="for a write-off, one of DOMAIN.md's reasons, optionally "
+                                                  "followed by ': details'")
+    by: str = Field(min_length=1, description="who asks")
+
+
+class ApproveRequest(BaseModel):
+    by: str = Field(min_length=1, description="who approves: a manager, not the requester")
+
+
+@router.post("/approvers", tags=["adjustments"], status_code=201,
+             summary="register who may approve (role manager) — the ledger's own list of approvers")
+async def add_approver(body: ApproverRequest, request: Request) -> Any:
+    async with UnitOfWork(_engine(request)) as uow:
+        created = await adjustments.upsert_approver(uow, body.name, body.role)
+        await uow.commit()
+    return JSONResponse(status_code=201 if created else 200, content={"name": body.name.strip(), "role": body.role})
+
+
+@router.get("/approvers", tags=["adjustments"], summary="who may approve")
+async def get_approvers(request: Request) -> Any:
+    async with UnitOfWork(_engine(request)) as uow:
+        return {"approvers": await adjustments.list_approvers(uow.raw)}
+
+
+@router.post("/adjustments", tags=["adjustments"], status_code=201,
+             summary="request an adjustment, refund, write-off or transfer (nothing is posted until approved)")
+async def request_adjustment(body: AdjustmentRequest, request: Request) -> Any:
+    async with UnitOfWork(_engine(request)) as uow:
+        try:
+            out = await adjustments.request_adjustment(uow, body.account_ref, body.type, body.amount_pence,
+                                                       body.to_account_ref, body.reason, body.by)
+        except adjustments.NotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+        except Refused as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        await uow.commit()
+    return out
+
+
+@router.get("/adjustments", tags=["adjustments"], summary="adjustment requests, oldest first")
+async def list_adjustments(request: Request, status: Literal["pending", "approved"] | None = None) -> Any:
+    async with UnitOfWork(_engine(request)) as uow:
+        items = await adjustments.list_requests(uow.raw, status)
+    return {"requests": items, "count": len(items)}
+
+
+@router.get("/adjustments/{request_id}", tags=["adjustments"], summary="one adjustment request")
+async def get_adjustment(request_id: uuid.UUID, request: Request) -> Any:
+    async with UnitOfWork(_engine(request)) as uow:
+        out = await adjustments.get_request(uow.raw, request_id)
+    if out is None:
+        raise HTTPException(404, f"no adjustment request {request_id}")
+    return out
+
+
+@router.post("/adjustments/{request_id}/approve", tags=["adjustments"],
+             summary="approve and post a request: 403 requester or not a manager, 409 already approved or the "
+                     "balance does not allow it")
+async def approve_adjustment(request_id: uuid.UUID, body: ApproveRequest, request: Request) -> Any:
+    async with UnitOfWork(_engine(request)) as uow:
+        try:
+            out = await adjustments.approve_adjustment(uow, request_id, body.by)
+        except adjustments.NotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+        except Refused as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        await uow.commit()
+    return out

@@ -75,10 +75,13 @@ class Ledger:
 
 
 @contextlib.asynccontextmanager
-async def running_ledger(infra: Any, topic_prefix: str) -> AsyncIterator[Ledger]:
+async def running_ledger(infra: Any, topic_prefix: str, *, consumers: bool = True) -> AsyncIterator[Ledger]:
+    """`consumers=False`: HTTP and outbox relay only (no consumer group to join: seconds faster)."""
     await ensure_topics(infra.kafka_bootstrap_servers, 3, prefix=topic_prefix)
     app = build_app()
     runtime = app.state.runtime
+    if not consumers:
+        runtime.consumers.clear()
     await runtime.start()
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
     await producer.start()

@@ -1,0 +1,89 @@
+"""Maker-checker adjustments, refunds, write-offs and transfers through the HTTP API."""
+from __future__ import annotations
+
+import uuid
+
+from ledger_support import CSV, running_ledger
+
+ACCOUNTS = ("account_ref,tenant_name,property,patch,tenancy_start,tenancy_end,weekly_rent_pence,opening_balance_pence\n"
+            "70000001,Former,1 A St,N,2020-04-06,2026-03-29,10000,50000\n"   # former tenant owing 500.00
+            "70000002,Current,2 A St,N,2026-04-06,,10000,0\n"
+            "70000003,Credit,3 A St,N,2026-04-06,,10000,-3000\n")
+
+
+async def test_maker_checker(infra, service_env, topic_prefix):
+    async with running_ledger(infra, topic_prefix, consumers=False) as ledger:
+        http = ledger.http
+        assert (await http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
+        r = await http.post("/v1/approvers", json={"name": "Mia", "role": "manager"})
+        assert r.status_code == 201 and r.json() == {"name": "Mia", "role": "manager"}
+        assert (await http.post("/v1/approvers", json={"name": "Olly", "role": "officer"})).status_code == 201
+        assert (await http.post("/v1/approvers", json={"name": "Olly", "role": "officer"})).status_code == 200
+
+        async def request(**body):
+            return await http.post("/v1/adjustments", json={"by": "sam", "reason": "r", **body})
+
+        # refused at request: bad write-off reason, refund beyond credit, unknown account, bad transfer
+        r = await request(account_ref="70000001", type="write_off", amount_pence=100, reason="felt like it")
+        assert r.status_code == 422 and "uneconomical to pursue" in r.json()["detail"]
+        r = await request(account_ref="70000003", type="refund", amount_pence=3001)
+        assert r.status_code == 409 and "exceeds the credit balance of 3000" in r.json()["detail"]
+        assert (await request(account_ref="NOPE", type="refund", amount_pence=1)).status_code == 404
+        r = await request(account_ref="70000001", type="transfer", amount_pence=1)
+        assert r.status_code == 422 and "to_account_ref" in r.json()["detail"]
+
+        refund = await request(account_ref="70000003", type="refund", amount_pence=2000)
+        assert refund.status_code == 201 and refund.json()["status"] == "pending"
+        rid = refund.json()["request_id"]
+        assert (await ledger.account("70000003"))["balance_pence"] == -3000  # nothing posted yet
+
+        r = await http.post(f"/v1/adjustments/{rid}/approve", json={"by": "Sam"})
+        assert r.status_code == 403 and "requester" in r.json()["detail"]
+        r = await http.post(f"/v1/adjustments/{rid}/approve", json={"by": "olly"})
+        assert r.status_code == 403 and "not a manager" in r.json()["detail"]
+        r = await http.post(f"/v1/adjustments/{rid}/approve", json={"by": "mia"})
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "approved" and r.json()["balance_pence"] == -1000
+        r = await http.post(f"/v1/adjustments/{rid}/approve", json={"by": "mia"})
+        assert r.status_code == 409 and "already approved" in r.json()["detail"]
+        assert (await http.post(f"/v1/adjustments/{uuid.uuid4()}/approve", json={"by": "mia"})).status_code == 404
+
+        # a second refund approved after the credit shrank is refused at approval
+        again = (await request(account_ref="70000003", type="refund", amount_pence=1000)).json()["request_id"]
+        late = (await request(account_ref="70000003", type="adjustment", amount_pence=500)).json()["request_id"]
+        assert (await http.post(f"/v1/adjustments/{late}/approve", json={"by": "mia"})).status_code == 200
+        r = await http.post(f"/v1/adjustments/{again}/approve", json={"by": "mia"})
+        assert r.status_code == 409 and "exceeds the credit balance of 500" in r.json()["detail"]
+
+        # transfer former → current, then write off what is left
+        t = (await request(account_ref="70000001", type="transfer", amount_pence=20000, to_account_ref="70000002"))
+        assert t.status_code == 201, t.text
+        r = await http.post(f"/v1/adjustments/{t.json()['request_id']}/approve", json={"by": "mia"})
+        assert r.json()["balances"] == {"70000001": 30000, "70000002": 20000}
+        w = await request(account_ref="70000001", type="write_off", amount_pence=30000,
+                          reason="Address unknown: no forwarding address")
+        assert w.status_code == 201, w.text
+        assert (await http.post(f"/v1/adjustments/{w.json()['request_id']}/approve",
+                                json={"by": "mia"})).json()["balance_pence"] == 0
+
+        former = await ledger.account("70000001")
+        assert [(t["type"], t["amount_pence"]) for t in former["transactions"]] == [
+            ("BBF", 50000), ("RIT", -20000), ("WOF", -30000)]
+        current = await ledger.account("70000002")
+        assert [(t["type"], t["amount_pence"]) for t in current["transactions"]] == [("RIT", 20000)]
+        credit = await ledger.account("70000003")
+        assert [(t["type"], t["amount_pence"]) for t in credit["transactions"]] == [
+            ("BBF", -3000), ("REF", 2000), ("WON", 500)]
+        pending = (await http.get("/v1/adjustments", params={"status": "pending"})).json()
+        assert pending["count"] == 1 and pending["requests"][0]["request_id"] == again
+        assert (await http.get("/v1/invariants")).json()["balanced"]
+
+        journals = [j["data"] for j in await ledger.read("gl.journals.v1", 6) if j["data"]["kind"] == "adjustment"]
+        assert len(journals) == 4
+        gl = {}
+        for j in journals:
+            for x in j["lines"]:
+                gl[x["gl_code"]] = gl.get(x["gl_code"], 0) + x["debit_pence"] - x["credit_pence"]
+        # refund Dr control Cr bank; write-on Dr control Cr adjustments; transfer nets to nil; write-off
+        assert gl == {"DEBTORS_CONTROL": 2000 + 500 - 30000, "BANK": -2000, "INCOME_ADJUSTMENTS": -500,
+                      "BAD_DEBT_PROVISION": 30000}
