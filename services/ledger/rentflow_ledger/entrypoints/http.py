@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any, Literal
 
@@ -12,12 +13,13 @@ from pydantic import BaseModel, Field
 from rentflow_common.db import UnitOfWork
 from rentflow_ledger.domain.accounts import HeaderError
 from rentflow_ledger.domain.adjustments import Refused
-from rentflow_ledger.service_layer import adjustments, views
+from rentflow_ledger.service_layer import adjustments, periods, views
 from rentflow_ledger.service_layer.accounts import NothingImported, import_accounts_csv
 from rentflow_ledger.service_layer.debits import run_debits
 from rentflow_ledger.service_layer.suspense import AlreadyAllocated, NotFound, allocate_suspense
 
 router = APIRouter(prefix="/v1")
+PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 def _engine(request: Request) -> Any:
@@ -192,3 +194,28 @@ async def approve_adjustment(request_id: uuid.UUID, body: ApproveRequest, reques
             raise HTTPException(exc.status, str(exc)) from None
         await uow.commit()
     return out
+
+
+class CloseRequest(BaseModel):
+    by: str = Field("operator", min_length=1, description="who closes it")
+
+
+@router.post("/periods/{period}/close", tags=["gl"],
+             summary="close a month: no postings land in it afterwards (late items go to the next open month, "
+                     "keeping their value date); 409 when already closed")
+async def close_period(period: str, request: Request, body: CloseRequest | None = None) -> Any:
+    if not PERIOD_RE.match(period):
+        raise HTTPException(422, f"period: must be YYYY-MM, got {period!r}")
+    async with UnitOfWork(_engine(request)) as uow:
+        try:
+            out = await periods.close_period(uow, period, (body or CloseRequest()).by)
+        except periods.AlreadyClosed as exc:
+            raise HTTPException(409, str(exc)) from None
+        await uow.commit()
+    return out
+
+
+@router.get("/periods", tags=["gl"], summary="closed periods")
+async def get_periods(request: Request) -> Any:
+    async with UnitOfWork(_engine(request)) as uow:
+        return {"closed": await periods.list_periods(uow.raw)}

@@ -59,6 +59,7 @@ async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correla
     # first (before any account lock, the order payment batches take them in): the cached set of
     # known references is stale from this commit on
     await ledger_state.bump_generation(raw)
+    calendar = (await ledger_state.read_state(raw, lock=False)).calendar
     existing = {r["account_ref"]: r for r in await raw.fetch(
         "select account_ref, content_hash, version, balance_pence from accounts "
         "where account_ref = any($1::text[]) order by account_ref for update", [r.account_ref for r in records])}
@@ -90,10 +91,12 @@ async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correla
         opening = [r for r in recs if r.opening_balance_pence != 0]
         txns = [book.post(r.account_ref, OPENING_BALANCE_CODE, r.opening_balance_pence,
                           transaction_id=derive_event_id("txn", OPENING_SOURCE, r.account_ref),
-                          business_date=r.balance_date, source_ref=OPENING_SOURCE) for r in opening]
+                          business_date=r.balance_date, source_ref=OPENING_SOURCE,
+                          posting_period=calendar.override(r.balance_date)) for r in opening]
         journals = [Journal(derive_event_id("journal", OPENING_SOURCE, r.account_ref), "opening_balance",
                             r.balance_date, f"{OPENING_SOURCE}:{r.account_ref}",
-                            tuple(opening_balance_lines(r.account_ref, r.opening_balance_pence))) for r in opening]
+                            tuple(opening_balance_lines(r.account_ref, r.opening_balance_pence)),
+                            calendar.override(r.balance_date)) for r in opening]
         check_control(txns, journals)
         await sql.insert_transactions(raw, txns, now)
         await sql.insert_journals(raw, journals, now)

@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rentflow_common.db import UnitOfWork
 from rentflow_common.outbox import enqueue
 from rentflow_ledger.adapters import postings as sql
+from rentflow_ledger.adapters import state as ledger_state
+from rentflow_ledger.domain.periods import PeriodCalendar
 from rentflow_ledger.domain.codes import CHARGES_CODE, GL_CODES, RENT_CODE, income_gl
 from rentflow_ledger.domain.ids import derive_id
 from rentflow_ledger.domain.journal import Line
@@ -87,11 +89,12 @@ async def run_debits(engine: AsyncEngine, through: dt.date, *, chunk: int = 1000
     after = ""
     while True:
         async with UnitOfWork(engine) as uow:
+            calendar = (await ledger_state.read_state(uow.raw)).calendar  # before the account locks
             accounts = await uow.raw.fetch(CHUNK_ACCOUNTS_SQL, after, chunk)
             if not accounts:
                 break
             after = accounts[-1]["account_ref"]
-            await _post_chunk(uow, accounts, through, correlation_id, result)
+            await _post_chunk(uow, accounts, through, correlation_id, result, calendar)
             await uow.commit()
         if len(accounts) < chunk:
             break
@@ -99,7 +102,7 @@ async def run_debits(engine: AsyncEngine, through: dt.date, *, chunk: int = 1000
 
 
 async def _post_chunk(uow: UnitOfWork, accounts: list[Any], through: dt.date, correlation_id: str,
-                      result: DebitRunResult) -> None:
+                      result: DebitRunResult, calendar: PeriodCalendar) -> None:
     raw = uow.raw
     now = dt.datetime.now(UTC)
     due = await raw.fetch(DUE_DEBITS_SQL, [a["account_ref"] for a in accounts], through)
@@ -110,7 +113,8 @@ async def _post_chunk(uow: UnitOfWork, accounts: list[Any], through: dt.date, co
     groups: dict[tuple[dt.date, str], list[Transaction]] = defaultdict(list)
     for ref, code, week, amount in due:
         t = book.post(ref, code, amount, transaction_id=debit_transaction_id(ref, code, week), business_date=week,
-                      source_ref=f"debit-run:{code}:{week.isoformat()}", week_start=week)
+                      source_ref=f"debit-run:{code}:{week.isoformat()}", week_start=week,
+                      posting_period=calendar.override(week))
         transactions.append(t)
         groups[(week, code)].append(t)
     journals = [_debit_journal(week, code, ts) for (week, code), ts in sorted(groups.items())]
@@ -129,8 +133,9 @@ async def _post_chunk(uow: UnitOfWork, accounts: list[Any], through: dt.date, co
 def _debit_journal(week: dt.date, code: str, transactions: list[Transaction]) -> Journal:
     """Dr debtors control per account, Cr the charge's income code with the total. Its id comes
     from the transactions it carries, so it is the same whenever the same debits are raised."""
+    booked = transactions[0].posting_period
     digest = hashlib.sha256("\x1f".join(str(t.transaction_id) for t in transactions).encode()).hexdigest()
     lines = [Line(GL_CODES["debtors_control"], t.amount_pence, 0, t.account_ref) for t in transactions]
     lines.append(Line(income_gl(code), 0, sum(t.amount_pence for t in transactions), None))
     return Journal(derive_id("journal", "debit", digest), "debit", week,
-                   f"debit-run:{code}:{week.isoformat()}", tuple(lines))
+                   f"debit-run:{code}:{week.isoformat()}", tuple(lines), booked)

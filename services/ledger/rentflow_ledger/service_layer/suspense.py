@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from rentflow_common.db import UnitOfWork
 from rentflow_common.outbox import enqueue
 from rentflow_ledger.adapters import postings as sql
+from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.allocation import MANUAL
 from rentflow_ledger.domain.codes import receipt_code
 from rentflow_ledger.domain.journal import suspense_allocated_lines
-from rentflow_ledger.domain.posting import Book, Journal, check_control, period_of
+from rentflow_ledger.domain.posting import Book, Journal, check_control
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.service_layer import events
 from rentflow_schemas import derive_event_id
@@ -39,11 +40,12 @@ async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref:
                             note: str) -> Allocated:
     """Posts the receipt to the account (rule "manual") with the journal Dr suspense Cr debtors
     control; the item leaves the queue. The posting keeps the payment's value date (its business
-    date and month): periods are not closed yet, and once they are, a correction to a closed month
-    goes to the next open one keeping its value date (DOMAIN.md §6). Raises NotFound or
+    date and month); when that month is closed it is booked in the next open one, keeping its value
+    date (DOMAIN.md §6). Raises NotFound or
     AlreadyAllocated; the caller commits."""
     raw = uow.raw
     now = dt.datetime.now(UTC)
+    calendar = (await ledger_state.read_state(raw)).calendar
     item = await raw.fetchrow("select * from suspense where payment_id = $1 for update", payment_id)
     if item is None:
         raise NotFound(f"no suspense item for payment {payment_id}")
@@ -58,10 +60,12 @@ async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref:
     day = item["business_date"]
     src = f"{item['provider_id']}:{item['provider_ref']}"
     channel, amount = item["channel"], item["amount_pence"]
+    booked = calendar.override(day)
     t = book.post(ref, receipt_code(channel), -amount, transaction_id=derive_event_id("txn", payment_id),
-                  business_date=day, source_ref=src, channel=channel, payment_id=payment_id, allocation_rule=MANUAL)
+                  business_date=day, source_ref=src, channel=channel, payment_id=payment_id, allocation_rule=MANUAL,
+                  posting_period=booked)
     j = Journal(derive_event_id("journal", "suspense_allocated", payment_id), "suspense_allocated", day, src,
-                tuple(suspense_allocated_lines(ref, amount)))
+                tuple(suspense_allocated_lines(ref, amount)), booked)
     check_control([t], [j])
     await sql.insert_transactions(raw, [t], now)
     await sql.insert_journals(raw, [j], now)
@@ -69,7 +73,7 @@ async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref:
     await raw.execute(
         "update suspense set account_ref = $2, transaction_id = $3, allocated_by = $4, note = $5, "
         "allocated_at = $6, allocated_period = $7 where payment_id = $1",
-        payment_id, ref, t.transaction_id, by, note, now, period_of(day))
+        payment_id, ref, t.transaction_id, by, note, now, t.period)
     correlation_id = f"suspense-allocate:{payment_id}"
     await enqueue(raw, [
         events.transaction_posted(t, now, correlation_id, None),

@@ -92,17 +92,26 @@ async def reconcile(raw: Any, period: str) -> dict[str, Any]:
                     c as (select account_ref, sum(debit_pence - credit_pence) as amount from journal_lines
                           where gl_code = $1 and period <= $2 group by account_ref)
                select coalesce(a.account_ref, c.account_ref) as account_ref,
-                      coalesce(a.amount, 0) - coalesce(c.amount, 0) as diff
+                      (coalesce(a.amount, 0) - coalesce(c.amount, 0))::bigint as diff
                from a full join c on a.account_ref = c.account_ref
                where coalesce(a.amount, 0) <> coalesce(c.amount, 0)
                order by 1 limit 1000""", control_code, period):
         differences.append({"account_ref": r["account_ref"], "amount_pence": r["diff"],
                             "reason": "account postings differ from its debtors control lines"})
     for r in await raw.fetch(
-            "select journal_id, sum(debit_pence) - sum(credit_pence) as diff from journal_lines where period = $1 "
+            "select journal_id, (sum(debit_pence) - sum(credit_pence))::bigint as diff from journal_lines where period = $1 "
             "group by journal_id having sum(debit_pence) <> sum(credit_pence) order by 1 limit 1000", period):
         differences.append({"journal_id": str(r["journal_id"]), "amount_pence": r["diff"],
                             "reason": "journal does not balance (debits minus credits)"})
+    # the stored balances (what officers see) against the postings, as they stand now
+    for r in await raw.fetch(
+            """select a.account_ref, a.balance_pence, coalesce(t.total, 0)::bigint as total
+               from accounts a left join (select account_ref, sum(amount_pence) as total from transactions
+                                          group by account_ref) t on t.account_ref = a.account_ref
+               where a.balance_pence <> coalesce(t.total, 0) order by 1 limit 1000"""):
+        differences.append({"account_ref": r["account_ref"], "amount_pence": r["balance_pence"] - r["total"],
+                            "reason": f"stored balance {r['balance_pence']} differs from the sum of its postings "
+                                      f"{r['total']} (as now)"})
     suspense_gl = await raw.fetchval(
         "select coalesce(sum(credit_pence - debit_pence), 0)::bigint from journal_lines "
         "where gl_code = $1 and period <= $2", suspense_code, period)
@@ -115,6 +124,8 @@ async def reconcile(raw: Any, period: str) -> dict[str, Any]:
     if accounts_total != control and not differences:
         differences.append({"gl_code": control_code, "amount_pence": accounts_total - control,
                             "reason": "sum of account balances differs from the debtors control account"})
+    closed = await raw.fetchrow("select closed_at, closed_by from periods where period = $1", period)
     return {"period": period, "balanced": accounts_total == control and not differences,
+            "closed": closed is not None, "closed_by": closed["closed_by"] if closed else None,
             "accounts_total_pence": accounts_total, "control_account_pence": control,
             "suspense_pence": queue, "differences": differences}

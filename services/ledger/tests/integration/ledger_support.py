@@ -58,8 +58,10 @@ async def read_topic(bootstrap: str, topic: str, want: int, timeout: float = 20.
 
 
 class Ledger:
-    def __init__(self, http: httpx.AsyncClient, producer: AIOKafkaProducer, prefix: str, bootstrap: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, producer: AIOKafkaProducer, prefix: str, bootstrap: str,
+                 engine: Any = None) -> None:
         self.http, self.producer, self.prefix, self.bootstrap = http, producer, prefix, bootstrap
+        self.engine = engine
 
     async def publish(self, topic: str, *envelopes: Any, key: str = "k") -> None:
         for env in envelopes:
@@ -87,7 +89,7 @@ async def running_ledger(infra: Any, topic_prefix: str, *, consumers: bool = Tru
     await producer.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            yield Ledger(http, producer, topic_prefix, infra.kafka_bootstrap_servers)
+            yield Ledger(http, producer, topic_prefix, infra.kafka_bootstrap_servers, runtime.engine)
     finally:
         await producer.stop()
         await runtime.stop()
