@@ -13,12 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 
 def asyncpg_url(url: str) -> str:
-    """postgresql://… (as users write it) → postgresql+asyncpg://… (what SQLAlchemy wants)."""
+    """postgresql://… (as users write it) → postgresql+asyncpg://… (what SQLAlchemy wants).
+
+    libpq's `sslmode=` becomes asyncpg's `ssl=` (SQLAlchemy passes query parameters to
+    asyncpg.connect as keywords, and asyncpg has no `sslmode` keyword)."""
     parts = urlsplit(url)
     scheme = parts.scheme.split("+")[0]
     if scheme not in ("postgresql", "postgres"):
         raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got scheme {parts.scheme!r}")
-    return urlunsplit(("postgresql+asyncpg",) + tuple(parts[1:]))
+    query = "&".join("ssl=" + p.split("=", 1)[1] if p.startswith("sslmode=") else p
+                     for p in parts.query.split("&") if p)
+    return urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, query, parts.fragment))
 
 
 def plain_url(url: str) -> str:
