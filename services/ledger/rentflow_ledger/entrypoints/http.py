@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from rentflow_common.db import UnitOfWork
 from rentflow_ledger.domain.accounts import HeaderError
 from rentflow_ledger.domain.adjustments import Refused
-from rentflow_ledger.service_layer import adjustments, periods, views
+from rentflow_ledger.service_layer import adjustments, periods, rents, views
 from rentflow_ledger.service_layer.accounts import NothingImported, import_accounts_csv
 from rentflow_ledger.service_layer.debits import run_debits
 from rentflow_ledger.service_layer.suspense import AlreadyAllocated, NotFound, allocate_suspense
@@ -219,3 +219,45 @@ async def close_period(period: str, request: Request, body: CloseRequest | None 
 async def get_periods(request: Request) -> Any:
     async with UnitOfWork(_engine(request)) as uow:
         return {"closed": await periods.list_periods(uow.raw)}
+
+
+class RentFreeRequest(BaseModel):
+    rent_year: int = Field(ge=2000, le=2100, description="the rent year by its April: 2026 is 2026/27")
+    weeks: list[int] = Field(description="rent week numbers (1–52 or 1–53) that carry no debit")
+
+
+class UprateRequest(BaseModel):
+    percent: str | float = Field(description="e.g. \"4.8\" (a string keeps it exact)")
+    effective: dt.date = Field(description="the Monday the new rent is charged from")
+
+
+@router.post("/rent-free-weeks", tags=["debits"], summary="set the rent-free weeks of a rent year (replaces them)")
+async def rent_free_weeks(body: RentFreeRequest, request: Request) -> Any:
+    async with UnitOfWork(_engine(request)) as uow:
+        try:
+            out = await rents.set_rent_free_weeks(uow, body.rent_year, body.weeks)
+        except Refused as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        await uow.commit()
+    return out
+
+
+@router.get("/rent-free-weeks", tags=["debits"], summary="rent-free weeks by rent year (table and environment)")
+async def get_rent_free_weeks(request: Request) -> Any:
+    from rentflow_ledger.service_layer.debits import rent_free_weeks as load
+    async with UnitOfWork(_engine(request)) as uow:
+        free = await load(uow.raw)
+    return {"rent_free_weeks": {str(y): sorted(w) for y, w in sorted(free.items())}}
+
+
+@router.post("/rents/uprate", tags=["debits"],
+             summary="year-end uprating: every current tenancy's weekly rent x (1 + percent/100), half up, "
+                     "from a Monday at least the notice period away; emits RentChanged; idempotent")
+async def uprate(body: UprateRequest, request: Request) -> Any:
+    async with UnitOfWork(_engine(request)) as uow:
+        try:
+            out = await rents.uprate(uow, body.percent, body.effective)
+        except Refused as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        await uow.commit()
+    return out

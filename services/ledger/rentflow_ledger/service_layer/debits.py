@@ -1,11 +1,13 @@
 """Debit control: raise every weekly rent and charge debit due up to a date, once.
 
-Accounts are taken in chunks (reference order); each chunk is one transaction: lock the
-chunk's accounts, let PostgreSQL generate the due rent weeks (generate_series) minus the
-debits already raised (the unique index on account, code and week makes that exact and
-backs it up), post them in Python with running balances, then COPY transactions, journal
-lines and outbox rows and UPDATE balances FROM unnest. A run interrupted between chunks is
-completed by running it again; a chunk never half-posts.
+Which weeks are due and for how much (rent weeks, part weeks by days, rent-free weeks, the
+rent history) is domain/rent_weeks.py. Accounts are taken in chunks (reference order); each
+chunk is one transaction: read the ledger state (closed periods) FOR SHARE, lock the chunk's
+accounts (one select), read their rent history and the debits already raised (one select
+each), compute the due debits in Python minus those already raised (the unique index on
+account, code and week makes that exact and backs it up), post them with running balances,
+then COPY transactions, journal lines and outbox rows and UPDATE balances FROM unnest. A run
+interrupted between chunks is completed by running it again; a chunk never half-posts.
 
 Journals are summarised per chunk, rent week and charge code: one Cr to the income code,
 one Dr to debtors control per account, as finance posts a debit run."""
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from rentflow_common.outbox import enqueue
 from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.periods import PeriodCalendar
+from rentflow_ledger.domain.rent_weeks import Rates, due_debits, first_rent_week, parse_rent_free
 from rentflow_ledger.domain.codes import CHARGES_CODE, GL_CODES, RENT_CODE, income_gl
 from rentflow_ledger.domain.ids import derive_id
 from rentflow_ledger.domain.journal import Line
@@ -34,35 +38,20 @@ from rentflow_ledger.service_layer import events
 UTC = dt.timezone.utc
 
 CHUNK_ACCOUNTS_SQL = """
-select account_ref, balance_pence from accounts where account_ref > $1
+select account_ref, balance_pence, tenancy_start, tenancy_end, balance_date, weekly_rent_pence,
+       weekly_charges_pence
+from accounts where account_ref > $1
 order by account_ref limit $2 for update
 """
 
-# The rule of domain/rent_weeks.py, in SQL: Mondays from the first Monday on or after
-# max(tenancy_start, balance_date + 1) up to min(through, tenancy_end).
-DUE_DEBITS_SQL = f"""
-with acc as (
-    select account_ref, weekly_rent_pence, weekly_charges_pence, tenancy_end,
-           greatest(tenancy_start, balance_date + 1) as first_day
-    from accounts where account_ref = any($1::text[])
-), weeks as (
-    select a.account_ref, w::date as week_start, a.weekly_rent_pence, a.weekly_charges_pence
-    from acc a
-    cross join lateral generate_series(
-        (a.first_day + ((8 - extract(isodow from a.first_day)::int) % 7))::timestamp,
-        least($2::date, coalesce(a.tenancy_end, $2::date))::timestamp,
-        interval '7 days') as w
-), due as (
-    select account_ref, '{RENT_CODE}'::text as code, week_start, weekly_rent_pence as amount
-    from weeks where weekly_rent_pence > 0
-    union all
-    select account_ref, '{CHARGES_CODE}', week_start, weekly_charges_pence
-    from weeks where weekly_charges_pence > 0
-)
-select d.account_ref, d.code, d.week_start, d.amount from due d
-where not exists (select 1 from transactions t where t.account_ref = d.account_ref and t.type_code = d.code
-                  and t.week_start = d.week_start)
-order by d.account_ref, d.week_start, d.code
+RAISED_SQL = """
+select account_ref, type_code, week_start from transactions
+where account_ref = any($1::text[]) and week_start is not null and week_start >= $2
+"""
+
+HISTORY_SQL = """
+select account_ref, effective_date, new_weekly_rent_pence, new_weekly_charges_pence from rent_changes
+where account_ref = any($1::text[]) order by account_ref, effective_date
 """
 
 
@@ -82,9 +71,22 @@ def debit_transaction_id(account_ref: str, code: str, week_start: dt.date) -> uu
     return derive_id("txn", "debit", account_ref, code, week_start.isoformat())
 
 
+async def rent_free_weeks(raw: Any) -> dict[int, set[int]]:
+    """The table (POST /v1/rent-free-weeks) wins for a year it names; env RENTFLOW_RENT_FREE_WEEKS
+    ('2026:1,38,39,52;2027:…') fills the others."""
+    free = parse_rent_free(os.environ.get("RENTFLOW_RENT_FREE_WEEKS"))
+    table: dict[int, set[int]] = {}
+    for r in await raw.fetch("select rent_year, week from rent_free_weeks"):
+        table.setdefault(r["rent_year"], set()).add(r["week"])
+    free.update(table)
+    return free
+
+
 async def run_debits(engine: AsyncEngine, through: dt.date, *, chunk: int = 1000,
                      correlation_id: str | None = None) -> DebitRunResult:
     result = DebitRunResult(through)
+    async with UnitOfWork(engine) as uow:
+        free = await rent_free_weeks(uow.raw)
     correlation_id = correlation_id or f"debit-run:{through}:{uuid.uuid4()}"
     after = ""
     while True:
@@ -94,7 +96,7 @@ async def run_debits(engine: AsyncEngine, through: dt.date, *, chunk: int = 1000
             if not accounts:
                 break
             after = accounts[-1]["account_ref"]
-            await _post_chunk(uow, accounts, through, correlation_id, result, calendar)
+            await _post_chunk(uow, accounts, through, correlation_id, result, calendar, free)
             await uow.commit()
         if len(accounts) < chunk:
             break
@@ -102,10 +104,21 @@ async def run_debits(engine: AsyncEngine, through: dt.date, *, chunk: int = 1000
 
 
 async def _post_chunk(uow: UnitOfWork, accounts: list[Any], through: dt.date, correlation_id: str,
-                      result: DebitRunResult, calendar: PeriodCalendar) -> None:
+                      result: DebitRunResult, calendar: PeriodCalendar, free: dict[int, set[int]]) -> None:
     raw = uow.raw
     now = dt.datetime.now(UTC)
-    due = await raw.fetch(DUE_DEBITS_SQL, [a["account_ref"] for a in accounts], through)
+    refs = [a["account_ref"] for a in accounts]
+    firsts = [first_rent_week(a["tenancy_start"], a["balance_date"]) for a in accounts]
+    history: dict[str, list[Rates]] = defaultdict(list)
+    for r in await raw.fetch(HISTORY_SQL, refs):
+        history[r[0]].append(Rates(r[1], r[2], r[3]))
+    raised = {(r[0], r[1], r[2]) for r in await raw.fetch(RAISED_SQL, refs, min(firsts))}
+    due = [(a["account_ref"], d.code, d.week_start, d.amount)
+           for a in accounts
+           for d in due_debits(a["tenancy_start"], a["tenancy_end"], a["balance_date"], through,
+                               a["weekly_rent_pence"], a["weekly_charges_pence"], history=history.get(a["account_ref"], ()),
+                               rent_free=free, rent_code=RENT_CODE, charges_code=CHARGES_CODE)
+           if (a["account_ref"], d.code, d.week_start) not in raised]
     if not due:
         return
     book = Book({a["account_ref"]: a["balance_pence"] for a in accounts})

@@ -106,10 +106,11 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
             # --- debit run twice charges once
             r = await http.post("/v1/debits/run", json={"through": "2026-04-26"})
             assert r.status_code == 200, r.text
-            # 0001: weeks 6,13,20 Apr (balance date 5 Apr) rent+charges; 0002: starts Wed 8 Apr → 13, 20;
-            # 0003: 6, 13, 20; 0005: ends Wed 15 Apr → 6, 13
-            assert r.json() == {"through": "2026-04-26", "debits_raised": 6 + 2 + 3 + 2,
-                                "amount_pence": 3 * 13000 + 2 * 11500 + 3 * 10000 + 2 * 9000, "accounts": 4}
+            # 0001: weeks 6,13,20 Apr (balance date 5 Apr) rent+charges; 0002: starts Wed 8 Apr → 5 days of the
+            # week of 6 Apr (11500 x 5/7 = 8214.29 → 8214), 13, 20; 0003: 6, 13, 20; 0005: ends Wed 15 Apr → 6, and
+            # 3 days of 13 (9000 x 3/7 = 3857.14 → 3857)
+            assert r.json() == {"through": "2026-04-26", "debits_raised": 6 + 3 + 3 + 2,
+                                "amount_pence": 3 * 13000 + 8214 + 2 * 11500 + 3 * 10000 + 9000 + 3857, "accounts": 4}
             r = await http.post("/v1/debits/run", json={"through": "2026-04-26"})
             assert r.json()["debits_raised"] == 0 and r.json()["amount_pence"] == 0
             acc = (await http.get("/v1/accounts/10000001")).json()
@@ -150,7 +151,7 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
             # several payments in one account → consecutive balances
             after = [t["balance_after_pence"] for t in b["transactions"]]
             assert all(after[i] == after[i - 1] + b["transactions"][i]["amount_pence"] for i in range(1, len(after)))
-            assert a["balance_pence"] == 2 * 11500 - 2500
+            assert a["balance_pence"] == 8214 + 2 * 11500 - 2500
             assert s["total_pence"] == 1234 + 99
             reasons = {i["reference"]: i["reason"] for i in s["items"]}
             assert reasons == {"R-UNKNOWN": "no account matches reference 'R-UNKNOWN'", "": "no reference"}
@@ -193,10 +194,10 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
         mark("allocated")
         # --- what the ledger emitted
         bootstrap = infra.kafka_bootstrap_servers
-        txns = await read_topic(bootstrap, topic_prefix + "ledger.transactions.v1", 2 + 13 + 5)
+        txns = await read_topic(bootstrap, topic_prefix + "ledger.transactions.v1", 2 + 14 + 5)
         kinds = [t["data"]["type_code"] for t in txns]
-        assert len(txns) == 20
-        assert sorted(kinds) == sorted(["BBF", "BBF"] + ["DBR"] * 10 + ["DSC"] * 3 +
+        assert len(txns) == 21
+        assert sorted(kinds) == sorted(["BBF", "BBF"] + ["DBR"] * 11 + ["DSC"] * 3 +
                                        ["RCP", "RDD", "RPY", "RSO", "RBP"]), kinds
         payment_txn = next(t for t in txns if t["data"]["type_code"] == "RCP")
         assert payment_txn["causation_id"] == str(matched.event_id)

@@ -97,10 +97,11 @@ def test_rent_weeks():
     assert monday_on_or_after(D(2026, 4, 12)) == D(2026, 4, 13)  # Sunday
     # starts on a Monday: charged from that week (default balance date is the day before)
     assert rent_weeks(D(2026, 4, 6), None, None, D(2026, 4, 26)) == [D(2026, 4, 6), D(2026, 4, 13), D(2026, 4, 20)]
-    # starts mid-week: charged from the next Monday
-    assert first_rent_week(D(2026, 4, 8), None) == D(2026, 4, 13)
-    # balance date: the opening balance covers weeks up to it
-    assert rent_weeks(D(2020, 1, 6), None, D(2026, 4, 6), D(2026, 4, 20)) == [D(2026, 4, 13), D(2026, 4, 20)]
+    # starts mid-week: the part week is charged (by days, domain/rent_weeks.py)
+    assert first_rent_week(D(2026, 4, 8), None) == D(2026, 4, 6)
+    # balance date: the opening balance covers days up to it (a Monday balance date leaves 6 days)
+    assert rent_weeks(D(2020, 1, 6), None, D(2026, 4, 6), D(2026, 4, 20)) == [D(2026, 4, 6), D(2026, 4, 13),
+                                                                             D(2026, 4, 20)]
     assert rent_weeks(D(2020, 1, 6), None, D(2026, 4, 5), D(2026, 4, 12)) == [D(2026, 4, 6)]
     # ended mid-week: the week it ends in is charged, nothing after
     assert rent_weeks(D(2026, 4, 6), D(2026, 4, 15), None, D(2026, 5, 31)) == [D(2026, 4, 6), D(2026, 4, 13)]

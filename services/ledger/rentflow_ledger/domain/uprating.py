@@ -1,0 +1,33 @@
+"""Year-end uprating (DOMAIN.md §4): every current tenancy's weekly rent × (1 + P/100), rounded
+half up to the penny, from an effective Monday given with at least the notice period."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from rentflow_ledger.domain.adjustments import Refused
+
+
+def parse_percent(value: str | int | float) -> Decimal:
+    try:
+        p = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise Refused(f"percent: not a number: {value!r}", 422) from None
+    if not p.is_finite() or p <= -100 or p > 100:
+        raise Refused(f"percent: must be above -100 and at most 100, got {value}", 422)
+    return p
+
+
+def uprated(weekly: int, percent: Decimal) -> int:
+    return int((Decimal(weekly) * (1 + percent / 100)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def check_effective(effective: dt.date, today: dt.date, notice_days: int) -> None:
+    """Rent weeks start on Monday; Housing Act 1985 s.102–103: at least four weeks (or one rental
+    period if longer) after the notice is served — the notice period is configuration."""
+    if effective.weekday() != 0:
+        raise Refused(f"effective: must be a Monday (rent weeks start on Monday), got {effective:%A} {effective}", 422)
+    earliest = today + dt.timedelta(days=notice_days)
+    if effective < earliest:
+        raise Refused(f"effective: {effective} is less than the {notice_days}-day notice period from today "
+                      f"({today}); the earliest is {earliest}", 422)

@@ -1,0 +1,36 @@
+"""Uprating arithmetic: Decimal, half up to the penny; effective date rules."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, strategies as st
+
+from rentflow_ledger.domain.adjustments import Refused
+from rentflow_ledger.domain.uprating import check_effective, parse_percent, uprated
+
+
+def test_half_up():
+    assert uprated(12345, Decimal("4.8")) == 12938  # 12937.56
+    assert uprated(10000, Decimal("4.8")) == 10480
+    assert uprated(125, Decimal("2")) == 128  # 127.5 → 128 (half up, not to even)
+    assert uprated(10000, Decimal("0")) == 10000
+
+
+@given(st.integers(0, 10**6), st.decimals(min_value=-50, max_value=50, places=2))
+def test_within_half_a_penny(weekly, percent):
+    exact = Decimal(weekly) * (1 + percent / 100)
+    assert abs(uprated(weekly, percent) - exact) <= Decimal("0.5")
+
+
+def test_percent_and_effective_rules():
+    assert parse_percent("4.8") == Decimal("4.8")
+    for bad in ("x", "-100", "101", "nan"):
+        with pytest.raises(Refused):
+            parse_percent(bad)
+    check_effective(dt.date(2027, 4, 5), dt.date(2027, 3, 8), 28)
+    with pytest.raises(Refused):
+        check_effective(dt.date(2027, 4, 5), dt.date(2027, 3, 9), 28)
+    with pytest.raises(Refused):
+        check_effective(dt.date(2027, 4, 6), dt.date(2026, 1, 1), 28)
