@@ -77,10 +77,12 @@ class Ledger:
 
 
 @contextlib.asynccontextmanager
-async def running_ledger(infra: Any, topic_prefix: str, *, consumers: bool = True) -> AsyncIterator[Ledger]:
-    """`consumers=False`: HTTP and outbox relay only (no consumer group to join: seconds faster)."""
+async def running_ledger(infra: Any, topic_prefix: str, *, consumers: bool = True,
+                         settings: Any = None) -> AsyncIterator[Ledger]:
+    """`consumers=False`: HTTP and outbox relay only (no consumer group to join: seconds faster).
+    `settings`: another database / topic prefix than the test's environment."""
     await ensure_topics(infra.kafka_bootstrap_servers, 3, prefix=topic_prefix)
-    app = build_app()
+    app = build_app(settings)
     runtime = app.state.runtime
     if not consumers:
         runtime.consumers.clear()
