@@ -9,7 +9,16 @@ PaymentReceived envelopes, then
   2. the ledger: its batch consumer (inbox, allocation, postings, journals, suspense, outbox)
      and outbox relay run as in the service; payments/s is counted from the database
      (transactions with a payment id + suspense rows) until every payment is posted.
-Prints payments/s, baseline msgs/s and the ratio. `--processes N` runs N ledger processes
+Prints payments/s, baseline msgs/s and the ratio.
+
+    ./dev bench ledger --year [--accounts 130000] [--payments-per-year 13]
+
+A year for a landlord: the accounts (balance date Sunday 5 April 2026), the debit run for the
+rent year 2026/27 (52 weekly rent debits each, service charges on a third), a payment every four
+weeks from each account through the consumer, then the time to rebuild every balance from the
+ledger.transactions.v1 topic (a plain consumer summing the postings per account, checked against
+the database). 130,000 accounts ≈ 6.8M debits + 2.3M charges + 1.7M payments; `--accounts`
+scales it down (the figures printed say what ran). `--processes N` runs N ledger processes
 (group members, each with its consumer and relay) instead of one in this process: the way
 the ledger scales out, bounded here by the cores PostgreSQL and the broker share with it."""
 from __future__ import annotations
@@ -196,9 +205,159 @@ async def posted(conn: asyncpg.Connection) -> int:
                                " + (select count(*) from ledger.suspense)")
 
 
+YEAR_START = dt.date(2026, 4, 6)  # week 1 of rent year 2026/27
+YEAR_THROUGH = dt.date(2027, 4, 4)  # the Sunday ending week 52
+
+
+def year_accounts(n: int) -> list[AccountRecord]:
+    return [AccountRecord(f"{10_000_000 + i}", f"Tenant {i}", f"{i} Bench Road", f"P{i % 6}", dt.date(2020, 4, 6),
+                          None, 9_000 + i % 5000, 700 if i % 3 == 0 else 0, "so", None, f"officer{i % 6}",
+                          dt.date(2026, 4, 5), 0) for i in range(n)]
+
+
+def year_payments(n_accounts: int, per_year: int, run: str):
+    """Chunks of (key, value): account i pays 4 weeks' rent every 4 weeks, from week i % 4 + 1."""
+    every = max(1, 52 // per_year)
+    chunk: list[tuple[bytes, bytes]] = []
+    for k in range(per_year):
+        for i in range(n_accounts):
+            week = (i % every) + k * every
+            if week >= 52:
+                continue
+            acc = 10_000_000 + i
+            rent = (9_000 + i % 5000 + (700 if i % 3 == 0 else 0)) * every
+            paid_dt = dt.datetime.combine(YEAR_START + dt.timedelta(weeks=week, days=i % 5), dt.time(9),
+                                          tzinfo=dt.timezone.utc)
+            paid = paid_dt.isoformat()
+            provider_ref = f"{run}-{k}-{i}"
+            payment_id = derive_event_id("payment", "bench", provider_ref)
+            ref = str(acc) if i % 10 else f"RENT {acc}"
+            body = {"event_id": str(derive_event_id("payments.received", payment_id)),
+                    "event_type": "payments.received", "schema_version": 1, "occurred_at": paid,
+                    "correlation_id": f"bench-{run}", "causation_id": None, "producer": "payments",
+                    "data": {"payment_id": str(payment_id), "provider_id": "bench", "provider_ref": provider_ref,
+                             "channel": CHANNELS[i % len(CHANNELS)], "amount_pence": rent, "currency": "GBP",
+                             "paid_at": paid, "received_at": paid, "reference": ref, "payer_name": None,
+                             "source": "push", "import_id": None}}
+            chunk.append((f"bench:{provider_ref}".encode(), orjson.dumps(body)))
+            if len(chunk) >= 50_000:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+async def rebuild_from_topic(bootstrap: str, topic: str, expected: int) -> tuple[dict[str, int], int, float]:
+    """Every balance from the postings topic: read from the start, sum per account. (No crash in
+    the bench, so no event is published twice; a consumer that must survive one would skip
+    transaction ids it has seen.)"""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"rebuild-{uuid.uuid4().hex[:6]}",
+                                auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=10_000,
+                                fetch_max_bytes=50 << 20, max_partition_fetch_bytes=20 << 20)
+    await consumer.start()
+    balances: dict[str, int] = {}
+    n = 0
+    t0 = None
+    try:
+        while n < expected:
+            batch = await consumer.getmany(timeout_ms=2000, max_records=10_000)
+            if not batch and t0 is not None and time.perf_counter() - t0 > 600:
+                break
+            for records in batch.values():
+                for r in records:
+                    if t0 is None:
+                        t0 = time.perf_counter()
+                    d = orjson.loads(r.value)["data"]
+                    balances[d["account_ref"]] = balances.get(d["account_ref"], 0) + d["amount_pence"]
+                    n += 1
+        return balances, n, time.perf_counter() - (t0 or time.perf_counter())
+    finally:
+        await consumer.stop()
+
+
+async def year(args: argparse.Namespace, infra: Any, settings: Settings, db_url: str, prefix: str) -> None:
+    from rentflow_ledger.service_layer.debits import run_debits
+
+    engine = make_engine(db_url, "ledger", pool_size=2)
+    t0 = time.perf_counter()
+    records = year_accounts(args.accounts)
+    for i in range(0, args.accounts, 20_000):
+        async with UnitOfWork(engine) as uow:
+            await upsert_accounts(uow, records[i:i + 20_000], "bench")
+            await uow.commit()
+    say(f"imported {args.accounts:,} accounts in {time.perf_counter() - t0:.1f}s")
+
+    t0 = time.perf_counter()
+    debits = await run_debits(engine, YEAR_THROUGH, chunk=1000)
+    t_debits = time.perf_counter() - t0
+    say(f"debit run: {debits.debits_raised:,} debits in {t_debits:.1f}s ({debits.debits_raised / t_debits:,.0f}/s)")
+
+    run = prefix.rstrip(".")
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, acks="all", linger_ms=20,
+                                max_batch_size=1 << 20)
+    await producer.start()
+    n_payments = 0
+    t0 = time.perf_counter()
+    try:
+        for chunk in year_payments(args.accounts, args.payments_per_year, run):
+            futures = [await producer.send(prefix + TOPIC, value=v, key=k) for k, v in chunk]
+            await asyncio.gather(*futures)
+            n_payments += len(chunk)
+    finally:
+        await producer.stop()
+    say(f"produced {n_payments:,} PaymentReceived in {time.perf_counter() - t0:.1f}s")
+
+    ledger = InProcess(settings, args)
+    conn = await asyncpg.connect(plain_url(db_url))
+    try:
+        t_start = time.perf_counter()
+        await ledger.start()  # consumer and relay (the relay also drains the debit run's events)
+        done = 0
+        t_first = n_first = None
+        while done < n_payments:
+            if time.perf_counter() - t_start > args.timeout:
+                raise SystemExit(f"timed out with {done} of {n_payments} payments posted")
+            await asyncio.sleep(0.5)
+            done = await posted(conn)
+            if done and t_first is None:
+                t_first, n_first = time.perf_counter(), done
+        t_done = time.perf_counter()
+        while await conn.fetchval("select count(*) from ledger.outbox") and time.perf_counter() - t_done < 1800:
+            await asyncio.sleep(1)
+        t_drained = time.perf_counter()
+        total = await conn.fetchval("select count(*) from ledger.transactions")
+        db_balances = {r[0]: r[1] for r in await conn.fetch("select account_ref, balance_pence from ledger.accounts")}
+        inv = await conn.fetchrow(
+            "select (select sum(balance_pence) from ledger.accounts) as balances,"
+            " (select sum(debit_pence - credit_pence) from ledger.journal_lines where gl_code = 'DEBTORS_CONTROL')"
+            " as control")
+    finally:
+        await conn.close()
+        await ledger.stop()
+        await engine.dispose()
+    rebuilt, n_rebuilt, t_rebuild = await rebuild_from_topic(infra.kafka_bootstrap_servers,
+                                                             prefix + "ledger.transactions.v1", total)
+    same = all(rebuilt.get(ref, 0) == bal for ref, bal in db_balances.items())
+    steady = (n_payments - (n_first or 0)) / (t_done - t_first) if t_first and t_done > t_first else float("nan")
+    print(f"ledger year: {args.accounts:,} accounts, rent year 2026/27 (52 weeks), {args.payments_per_year} "
+          f"payments per account a year, {args.partitions} partitions, one process")
+    print(f"  debit run:   {debits.debits_raised:,} debits (rent + charges) in {t_debits:.1f}s = "
+          f"{debits.debits_raised / t_debits:,.0f} postings/s")
+    print(f"  payments:    {n_payments:,} through the consumer in {t_done - t_start:.1f}s = "
+          f"{n_payments / (t_done - t_start):,.0f} payments/s ({steady:,.0f}/s first posting to last)")
+    print(f"  postings:    {total:,} in the ledger; outbox drained {t_drained - t_start:.1f}s after the consumer "
+          f"started")
+    print(f"  rebuild:     {n_rebuilt:,} postings read from ledger.transactions.v1 and summed per account in "
+          f"{t_rebuild:.1f}s ({n_rebuilt / max(t_rebuild, 1e-9):,.0f}/s); equal to the database: {same}")
+    print(f"  invariant:   sum of balances {inv['balances']} == debtors control {inv['control']}: "
+          f"{inv['balances'] == inv['control']}")
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--accounts", type=int, default=5000)
+    ap.add_argument("--year", action="store_true", help="a year of debits and payments, then a rebuild from the topic")
+    ap.add_argument("--payments-per-year", type=int, default=13, help="--year: payments per account")
+    ap.add_argument("--accounts", type=int, default=None, help="default 5,000 (130,000 with --year)")
     ap.add_argument("--payments", type=int, default=200_000)
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--max-records", type=int, default=2000, help="consumer batch size")
@@ -206,6 +365,8 @@ async def main() -> None:
     ap.add_argument("--processes", type=int, default=1, help="ledger processes (1: in this process)")
     ap.add_argument("--timeout", type=float, default=900)
     args = ap.parse_args()
+    if args.accounts is None:
+        args.accounts = 130_000 if args.year else 5000
     configure_logging("bench", "console", level=logging.WARNING)
 
     home = Path(tempfile.mkdtemp(prefix="rentflow-bench-"))
@@ -219,6 +380,9 @@ async def main() -> None:
                             partitions=args.partitions, log_format="console", topic_prefix=prefix)
         await ensure_topics(infra.kafka_bootstrap_servers, args.partitions, prefix=prefix)
         await upgrade_async(MIGRATIONS, db_url, "ledger")
+        if args.year:
+            await year(args, infra, settings, db_url, prefix)
+            return
         ledger: InProcess | Processes = InProcess(settings, args) if args.processes == 1 else Processes(settings, args)
 
         t0 = time.perf_counter()
