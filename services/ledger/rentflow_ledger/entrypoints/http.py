@@ -16,7 +16,8 @@ from rentflow_ledger.domain.adjustments import Refused
 from rentflow_ledger.service_layer import adjustments, periods, rents, views
 from rentflow_ledger.service_layer.accounts import NothingImported, import_accounts_csv
 from rentflow_ledger.service_layer.debits import run_debits
-from rentflow_ledger.service_layer.suspense import AlreadyAllocated, NotFound, allocate_suspense
+from rentflow_ledger.service_layer.suspense import (AlreadyAllocated, NotAReceipt, NotFound, allocate_suspense,
+                                                   move_receipt)
 
 router = APIRouter(prefix="/v1")
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -261,3 +262,20 @@ async def uprate(body: UprateRequest, request: Request) -> Any:
             raise HTTPException(exc.status, str(exc)) from None
         await uow.commit()
     return out
+
+
+@router.post("/transactions/{transaction_id}/move", tags=["suspense"],
+             summary="move a misallocated receipt to another account (reversal and re-post, nil in the GL)")
+async def move(transaction_id: uuid.UUID, body: AllocateRequest, request: Request) -> Any:
+    async with UnitOfWork(_engine(request)) as uow:
+        try:
+            done = await move_receipt(uow, transaction_id, body.account_ref, body.by, body.note)
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+        except (AlreadyAllocated, NotAReceipt) as exc:
+            raise HTTPException(409, str(exc)) from None
+        await uow.commit()
+    return {"transaction_id": str(done.transaction_id), "from_account_ref": done.from_account,
+            "account_ref": done.to_account, "reversal_transaction_id": str(done.reversal_id),
+            "transaction_id_new": str(done.reposted_id), "from_balance_pence": done.from_balance_pence,
+            "balance_pence": done.to_balance_pence}

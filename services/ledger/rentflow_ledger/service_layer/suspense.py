@@ -11,7 +11,7 @@ from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.allocation import MANUAL
 from rentflow_ledger.domain.codes import receipt_code
-from rentflow_ledger.domain.journal import suspense_allocated_lines
+from rentflow_ledger.domain.journal import suspense_allocated_lines, transfer_lines
 from rentflow_ledger.domain.posting import Book, Journal, check_control
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.service_layer import events
@@ -86,3 +86,70 @@ async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref:
             now, correlation_id, None),
     ])
     return Allocated(payment_id, ref, t.transaction_id, t.balance_after_pence)
+
+
+class NotAReceipt(ValueError):
+    pass
+
+
+@dataclass
+class Moved:
+    transaction_id: uuid.UUID
+    from_account: str
+    to_account: str
+    reversal_id: uuid.UUID
+    reposted_id: uuid.UUID
+    from_balance_pence: int
+    to_balance_pence: int
+
+
+async def move_receipt(uow: UnitOfWork, transaction_id: uuid.UUID, account_ref: str, by: str, note: str) -> Moved:
+    """A receipt posted to the wrong account moves to another: on the first account the same
+    code with the opposite amount (the reversal), on the other the receipt again (rule
+    `manual`), both with the receipt's value date and booked in its period or the next open one;
+    journal Dr debtors control (first account) Cr debtors control (other): nil in the GL. Raises
+    NotFound, NotAReceipt or AlreadyAllocated (already moved); the caller commits."""
+    raw = uow.raw
+    now = dt.datetime.now(UTC)
+    calendar = (await ledger_state.read_state(raw)).calendar
+    t = await raw.fetchrow("select * from transactions where transaction_id = $1", transaction_id)
+    if t is None:
+        raise NotFound(f"no transaction {transaction_id}")
+    if t["payment_id"] is None or t["amount_pence"] >= 0:
+        raise NotAReceipt(f"transaction {transaction_id} is a {t['type_code']}, not a receipt of a payment")
+    moved = await raw.fetchrow("select * from receipt_moves where transaction_id = $1", transaction_id)
+    if moved:
+        raise AlreadyAllocated(f"receipt {transaction_id} was already moved to {moved['to_account_ref']} by "
+                               f"{moved['moved_by']} at {moved['moved_at'].isoformat()}")
+    to_ref = normalise_reference(account_ref)
+    if to_ref == t["account_ref"]:
+        raise NotAReceipt(f"receipt {transaction_id} is already on {to_ref}")
+    locked = {r["account_ref"]: r["balance_pence"] for r in await sql.lock_accounts(raw, [t["account_ref"], to_ref])}
+    if to_ref not in locked:
+        raise NotFound(f"no account {account_ref!r}")
+    book = Book(locked)
+    amount = -t["amount_pence"]
+    day = t["business_date"]
+    booked = calendar.override(day)
+    source = f"moved:{transaction_id}"
+    tid = str(transaction_id)
+    back = book.post(t["account_ref"], t["type_code"], amount, transaction_id=derive_event_id("txn", "move-out", tid),
+                     business_date=day, source_ref=source, channel=t["channel"], allocation_rule=MANUAL,
+                     posting_period=booked)
+    again = book.post(to_ref, t["type_code"], -amount, transaction_id=derive_event_id("txn", "move-in", tid),
+                      business_date=day, source_ref=source, channel=t["channel"], allocation_rule=MANUAL,
+                      posting_period=booked)
+    j = Journal(derive_event_id("journal", "receipt_moved", tid), "adjustment", day, source,
+                tuple(transfer_lines(to_ref, t["account_ref"], amount)), booked)
+    check_control([back, again], [j])
+    await sql.insert_transactions(raw, [back, again], now)
+    await sql.insert_journals(raw, [j], now)
+    await sql.update_balances(raw, book.balances, book.changed, now)
+    await raw.execute("insert into receipt_moves values ($1, $2, $3, $4, $5, $6)", transaction_id, t["account_ref"],
+                      to_ref, by, note, now)
+    correlation_id = f"receipt-moved:{tid}"
+    await enqueue(raw, [events.transaction_posted(back, now, correlation_id, None),
+                        events.transaction_posted(again, now, correlation_id, None),
+                        events.journal_posted(j, now, correlation_id, None)])
+    return Moved(transaction_id, t["account_ref"], to_ref, back.transaction_id, again.transaction_id,
+                 book.balances[t["account_ref"]], book.balances[to_ref])

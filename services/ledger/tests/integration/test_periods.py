@@ -53,6 +53,22 @@ async def test_close_period_and_reconcile(infra, service_env, topic_prefix):
         april = [j["data"] for j in journals if j["data"]["period"] == "2026-04"]
         assert {j["kind"] for j in april} == {"debit"} and len(april) == 3  # only what was posted before closing
 
+        # a receipt on the wrong account moves to another: reversal and re-post, value date kept
+        import_other = "account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,opening_balance_pence\n" \
+            "80000002,Bob,2 A St,N,2026-06-01,10000,0\n"
+        assert (await http.post("/v1/accounts/import", content=import_other, headers=CSV)).status_code == 200
+        r = await http.post(f"/v1/transactions/{rcp['transaction_id']}/move",
+                            json={"account_ref": "8000-0002", "by": "sam", "note": "wrong tenant"})
+        assert r.status_code == 200, r.text
+        assert r.json()["account_ref"] == "80000002" and r.json()["balance_pence"] == -2500
+        again = await http.post(f"/v1/transactions/{rcp['transaction_id']}/move",
+                                json={"account_ref": "80000002", "by": "sam", "note": "x"})
+        assert again.status_code == 409 and "already moved" in again.json()["detail"]
+        assert (await http.post(f"/v1/transactions/{week['transaction_id']}/move",
+                                json={"account_ref": "80000002", "by": "s", "note": "x"})).status_code == 409
+        bob = (await ledger.account("80000002"))["transactions"]
+        assert [(t["type"], t["amount_pence"], t["business_date"]) for t in bob] == [("RCP", -2500, "2026-04-28")]
+
         for period in ("2026-04", "2026-05", "2026-06"):
             rec = (await http.get("/v1/gl/reconcile", params={"period": period})).json()
             assert rec["balanced"] and rec["differences"] == [], rec
