@@ -72,6 +72,20 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
         result = client().post("ledger", "/v1/approvers", json={"name": name, "role": role})
         emit_json(result) if json_out else out.print(f"{result['name']}: {result['role']}")
 
+    @ctx["typer_apps"]["suspense"].command("move")
+    def suspense_move(transaction_id: str = typer.Argument(..., metavar="TRANSACTION_ID"),
+                      account_ref: str = typer.Argument(..., metavar="REF"),
+                      by: str = typer.Option(..., "--by"), note: str = typer.Option(..., "--note"),
+                      json_out: bool = JSON) -> None:
+        """Move a receipt posted to the wrong account to REF (reversal and re-post)."""
+        result = client().post("ledger", f"/v1/transactions/{transaction_id}/move",
+                               json={"account_ref": account_ref, "by": by, "note": note})
+        if json_out:
+            emit_json(result)
+        else:
+            out.print(f"moved to {result['account_ref']}: balance {pounds(result['balance_pence'])}; "
+                      f"{result['from_account_ref']} now {pounds(result['from_balance_pence'])}")
+
     @gl_app.command("close")
     def gl_close(period: str = typer.Option(..., "--period", help="YYYY-MM"),
                  by: str = typer.Option("operator", "--by", help="who closes it"),
