@@ -6,8 +6,8 @@ every batch. Metrics (amounts always stored so that the usual case is positive):
 | metric | key | from |
 | --- | --- | --- |
 | debit | type code | rent and charge debits DBR DSC DHE DWR DGA DCI DCC DRR (signed) |
-| collected | channel | identified receipts (not manual allocations), suspense receipts when |
-|  |  | opened; minus DD unpaids and returned cheques |
+| collected | channel | identified receipts (not manual allocations), suspense receipts on their |
+|  |  | value date; minus DD unpaids and returned cheques |
 | receipt | type code | identified receipts by code (allocation rule not manual) |
 | receipt_manual | type code | allocated by hand from suspense (counted when it opened) |
 | dd_presented | "" | DD collections received (RDD postings, DD receipts opened in suspense) |
@@ -17,7 +17,7 @@ every batch. Metrics (amounts always stored so that the usual case is positive):
 | written_off | WOF / WON | write-offs (positive) and write-ons (negative) |
 | transfer | RIT | internal transfers |
 | opening | type code | opening balances (arrears brought forward, not debit for the period) |
-| suspense_opened | channel | unidentified receipts opened |
+| suspense_opened | channel | unidentified receipts opened (the day the ledger opened them) |
 | suspense_allocated | "" | suspense items allocated by hand |
 """
 from __future__ import annotations
@@ -92,12 +92,15 @@ def posting_totals(p: Posting) -> list[TotalRow]:
     return [(d, "transfer" if code == "RIT" else "other", code, amount, 1)]
 
 
-def suspense_opened_totals(business_date: dt.date, channel: str, amount_pence: int) -> list[TotalRow]:
-    """An unidentified receipt is money collected the day it arrives (and only then)."""
-    rows = [(business_date, "collected", channel, amount_pence, 1),
-            (business_date, "suspense_opened", channel, amount_pence, 1)]
+def suspense_opened_totals(value_date: dt.date, opened_date: dt.date, channel: str, amount_pence: int
+                           ) -> list[TotalRow]:
+    """An unidentified receipt is money collected on its value date, as an identified receipt is
+    (and only then: its later allocation is not collected again); it joins the queue the day the
+    ledger opened it."""
+    rows = [(value_date, "collected", channel, amount_pence, 1),
+            (opened_date, "suspense_opened", channel, amount_pence, 1)]
     if channel == "direct_debit":
-        rows.append((business_date, "dd_presented", "", amount_pence, 1))
+        rows.append((value_date, "dd_presented", "", amount_pence, 1))
     return rows
 
 

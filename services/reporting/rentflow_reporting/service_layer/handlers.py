@@ -50,6 +50,7 @@ async def apply_ledger_events(uow: UnitOfWork, items: Sequence[Incoming]) -> Non
     postings: list[agg.Posting] = []
     profiles: dict[str, AccountUpserted] = {}
     opened: dict[Any, tuple] = {}
+    value_dates: dict[Any, dt.date] = {}
     allocated: dict[Any, tuple] = {}
     for item in items:  # in topic order per key; later wins for profiles
         data = item.envelope.data
@@ -62,6 +63,7 @@ async def apply_ledger_events(uow: UnitOfWork, items: Sequence[Incoming]) -> Non
             if s.action == "opened":
                 opened.setdefault(s.payment_id, (s.payment_id, s.amount_pence, s.channel.value, s.received_at,
                                                  london_date(s.received_at)))
+                value_dates.setdefault(s.payment_id, s.business_date or london_date(s.paid_at or s.received_at))
             else:
                 at = item.envelope.occurred_at
                 allocated.setdefault(s.payment_id, (s.payment_id, s.amount_pence, s.channel.value, at,
@@ -75,7 +77,8 @@ async def apply_ledger_events(uow: UnitOfWork, items: Sequence[Incoming]) -> Non
 
     totals: list[agg.TotalRow] = [row for p in fresh for row in agg.posting_totals(p)]
     for r in await repo.open_suspense(conn, list(opened.values())):
-        totals += agg.suspense_opened_totals(r["opened_date"], r["channel"], r["amount_pence"])
+        totals += agg.suspense_opened_totals(value_dates[r["payment_id"]], r["opened_date"], r["channel"],
+                                             r["amount_pence"])
     for r in await repo.allocate_suspense(conn, list(allocated.values())):
         totals += agg.suspense_allocated_totals(r["allocated_date"], r["amount_pence"])
 

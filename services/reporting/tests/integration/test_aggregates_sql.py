@@ -28,9 +28,9 @@ def txn(account, code, amount, day, after=0, *, txid=None, rule=None, at=None):
                                  producer="ledger", correlation_id="c"))
 
 
-def opened(payment_id, amount, received):
+def opened(payment_id, amount, received, value_date=None):
     data = SuspenseEvent(action="opened", payment_id=payment_id, amount_pence=amount, channel="cash", reference="?",
-                         received_at=received, reason="no match")
+                         received_at=received, reason="no match", business_date=value_date)
     return Incoming("ledger.suspense.v1", 0, 0, str(payment_id),
                     new_envelope(data, event_type="ledger.suspense", event_id=uuid.uuid4(), producer="ledger",
                                  correlation_id="c"))
@@ -85,5 +85,12 @@ async def test_balances_and_totals_survive_out_of_order_and_repeated_events(data
         assert await rows("select business_date, amount_pence, count from daily_totals "
                           "where metric = 'suspense_opened' order by 1") == [
             (D(2026, 10, 11), 50, 1), (D(2026, 10, 31), 700, 1)]
+
+        # paid on 6 Oct, reaching the ledger's queue on 2 Dec: collected in October, queued in December
+        late = uuid.uuid4()
+        await batch(opened(late, 900, dt.datetime(2026, 12, 2, 10, tzinfo=UTC), value_date=D(2026, 10, 6)))
+        assert await rows("select business_date, metric, amount_pence from daily_totals where metric in "
+                          "('collected', 'suspense_opened') and amount_pence = 900 order by 1") == [
+            (D(2026, 10, 6), "collected", 900), (D(2026, 12, 2), "suspense_opened", 900)]
     finally:
         await engine.dispose()

@@ -34,9 +34,16 @@ def test_debits_receipts_and_reversals_feed_their_metrics():
 
 def test_manual_allocation_from_suspense_is_not_collected_again():
     assert posting_totals(p("RBP", -2500, rule="manual")) == [(D, "receipt_manual", "RBP", 2500, 1)]
-    assert suspense_opened_totals(D, "bank_transfer", 2500) == [(D, "collected", "bank_transfer", 2500, 1),
-                                                                (D, "suspense_opened", "bank_transfer", 2500, 1)]
-    assert (D, "dd_presented", "", 900, 1) in suspense_opened_totals(D, "direct_debit", 900)
+    assert suspense_opened_totals(D, D, "bank_transfer", 2500) == [(D, "collected", "bank_transfer", 2500, 1),
+                                                                   (D, "suspense_opened", "bank_transfer", 2500, 1)]
+    assert (D, "dd_presented", "", 900, 1) in suspense_opened_totals(D, D, "direct_debit", 900)
+
+
+def test_a_suspense_receipt_is_collected_on_its_value_date_and_queued_when_opened():
+    later = D + dt.timedelta(days=57)  # a statement loaded weeks after the money arrived
+    assert suspense_opened_totals(D, later, "direct_debit", 900) == [
+        (D, "collected", "direct_debit", 900, 1), (later, "suspense_opened", "direct_debit", 900, 1),
+        (D, "dd_presented", "", 900, 1)]
 
 
 def test_opening_balances_are_brought_forward_not_debit():
