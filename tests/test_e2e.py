@@ -99,6 +99,17 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
     assert recon["balanced"] is True
     assert recon["accounts_total_pence"] == recon["control_account_pence"] == 7500 + 13500 + 9000
 
+    # maker-checker through the CLI: a manager registered with `officers add` may approve, the
+    # requester and a plain officer may not
+    rentflow("officers", "add", "Morgan Lee", "--role", "manager")
+    request_id = rentflow("adjust", "request", "10000036", "--type", "write_off", "--amount-pence", "500",
+                          "--reason", "uneconomical to pursue: small balance", "--by", "Asha Patel",
+                          "--json")["request_id"]
+    for who in ("Asha Patel", "Someone Else"):
+        refused = rentflow("adjust", "approve", request_id, "--by", who, check=False)
+        assert refused.returncode != 0 and refused.stderr.strip(), who
+    assert rentflow("adjust", "approve", request_id, "--by", "Morgan Lee", "--json")["balance_pence"] == 9000 - 500
+
     missing = rentflow("accounts", "show", "99999999", check=False)
     assert missing.returncode != 0 and "99999999" in missing.stderr or "404" in missing.stderr
 

@@ -68,7 +68,7 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
     def adjust_approver(name: str = typer.Argument(...),
                         role: str = typer.Option("manager", "--role", help="manager | officer"),
                         json_out: bool = JSON) -> None:
-        """Register who may approve with the ledger (`officers add --role manager` should do this too)."""
+        """Register who may approve with the ledger only (`officers add` registers with both services)."""
         result = client().post("ledger", "/v1/approvers", json={"name": name, "role": role})
         emit_json(result) if json_out else out.print(f"{result['name']}: {result['role']}")
 

@@ -191,6 +191,9 @@ def officers_add(name: str, patch: List[str] = typer.Option([], "--patch", help=
     if role not in ("officer", "manager"):
         raise CommandError(f"--role must be officer or manager, not {role!r}")
     result = client().post("notifications", "/v1/officers", json={"name": name, "patches": patch, "role": role})
+    # The ledger keeps its own list of who may approve adjustments (no service reads another's
+    # tables); both calls are upserts, so running the command again repairs a half-done one.
+    client().post("ledger", "/v1/approvers", json={"name": name, "role": role})
     if json_out:
         return emit_json(result)
     out.print(f"{result['role']} {result['name']} patches {', '.join(result['patches']) or '-'}")
