@@ -76,6 +76,10 @@ class SuspenseEvent(BaseModel):
     business_date: dt.date | None = Field(
         default=None, description="Europe/London date of paid_at: the value date the receipt is posted with, "
                                   "in suspense and when allocated")
+    period: str | None = Field(
+        default=None, pattern=r"^\d{4}-\d{2}$",
+        description="the month the journal of this action is booked in: the value date's, or the next open "
+                    "month when that one was closed")
 
 
 class JournalLine(BaseModel):

@@ -128,7 +128,7 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
                 "action": "opened", "payment_id": p.payment_id, "amount_pence": p.amount_pence, "channel": channel,
                 "reference": p.reference, "payer_name": p.payer_name, "received_at": p.received_at,
                 "reason": allocation.reason, "account_ref": None, "allocated_by": None, "note": None,
-                "paid_at": p.paid_at, "business_date": day},
+                "paid_at": p.paid_at, "business_date": day, "period": booked or period_of(day)},
                 now, env.correlation_id, env.event_id))
         journals.append(j)
         outbox.append(events.journal_posted(j, now, env.correlation_id, env.event_id))

@@ -82,7 +82,7 @@ async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref:
             "action": "allocated", "payment_id": payment_id, "amount_pence": amount, "channel": channel,
             "reference": item["reference"], "payer_name": item["payer_name"], "received_at": item["received_at"],
             "reason": item["reason"], "account_ref": ref, "allocated_by": by, "note": note,
-            "paid_at": item["paid_at"], "business_date": day},
+            "paid_at": item["paid_at"], "business_date": day, "period": t.period},
             now, correlation_id, None),
     ])
     return Allocated(payment_id, ref, t.transaction_id, t.balance_after_pence)

@@ -17,8 +17,8 @@ every batch. Metrics (amounts always stored so that the usual case is positive):
 | written_off | WOF / WON | write-offs (positive) and write-ons (negative) |
 | transfer | RIT | internal transfers |
 | opening | type code | opening balances (arrears brought forward, not debit for the period) |
-| suspense_opened | channel | unidentified receipts opened (the day the ledger opened them) |
-| suspense_allocated | "" | suspense items allocated by hand |
+| suspense_opened | channel | unidentified receipts opened (on their booked date) |
+| suspense_allocated | "" | suspense items allocated by hand (on the allocation's booked date) |
 """
 from __future__ import annotations
 
@@ -92,11 +92,22 @@ def posting_totals(p: Posting) -> list[TotalRow]:
     return [(d, "transfer" if code == "RIT" else "other", code, amount, 1)]
 
 
+def booked_date(value_date: dt.date, period: str | None) -> dt.date:
+    """The date a suspense action counts from, as the GL books it: the value date, or the first day
+    of the month it was booked in when that is later (its own month was closed). So suspense at a
+    month end matches the suspense control account for that month, and a closed month's figure
+    stays fixed while allocations in an open month restate it."""
+    if period is None or period == f"{value_date:%Y-%m}":
+        return value_date
+    first = dt.date(int(period[:4]), int(period[5:7]), 1)
+    return max(first, value_date)
+
+
 def suspense_opened_totals(value_date: dt.date, opened_date: dt.date, channel: str, amount_pence: int
                            ) -> list[TotalRow]:
     """An unidentified receipt is money collected on its value date, as an identified receipt is
-    (and only then: its later allocation is not collected again); it joins the queue the day the
-    ledger opened it."""
+    (and only then: its later allocation is not collected again); it joins the queue on its booked
+    date (`booked_date`)."""
     rows = [(value_date, "collected", channel, amount_pence, 1),
             (opened_date, "suspense_opened", channel, amount_pence, 1)]
     if channel == "direct_debit":

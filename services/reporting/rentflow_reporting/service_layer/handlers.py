@@ -61,13 +61,16 @@ async def apply_ledger_events(uow: UnitOfWork, items: Sequence[Incoming]) -> Non
         elif item.topic == SUSPENSE:
             s: SuspenseEvent = data
             if s.action == "opened":
+                value_date = s.business_date or london_date(s.paid_at or s.received_at)
                 opened.setdefault(s.payment_id, (s.payment_id, s.amount_pence, s.channel.value, s.received_at,
-                                                 london_date(s.received_at)))
-                value_dates.setdefault(s.payment_id, s.business_date or london_date(s.paid_at or s.received_at))
+                                                 agg.booked_date(value_date, s.period)))
+                value_dates.setdefault(s.payment_id, value_date)
             else:
                 at = item.envelope.occurred_at
+                # events from before the ledger sent value dates: the day of the allocation
+                booked = agg.booked_date(s.business_date, s.period) if s.business_date else london_date(at)
                 allocated.setdefault(s.payment_id, (s.payment_id, s.amount_pence, s.channel.value, at,
-                                                    london_date(at), s.account_ref))
+                                                    booked, s.account_ref))
 
     unique: dict[Any, agg.Posting] = {}
     for p in postings:

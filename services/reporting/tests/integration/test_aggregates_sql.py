@@ -28,9 +28,9 @@ def txn(account, code, amount, day, after=0, *, txid=None, rule=None, at=None):
                                  producer="ledger", correlation_id="c"))
 
 
-def opened(payment_id, amount, received, value_date=None):
+def opened(payment_id, amount, received, value_date=None, period=None):
     data = SuspenseEvent(action="opened", payment_id=payment_id, amount_pence=amount, channel="cash", reference="?",
-                         received_at=received, reason="no match", business_date=value_date)
+                         received_at=received, reason="no match", business_date=value_date, period=period)
     return Incoming("ledger.suspense.v1", 0, 0, str(payment_id),
                     new_envelope(data, event_type="ledger.suspense", event_id=uuid.uuid4(), producer="ledger",
                                  correlation_id="c"))
@@ -86,11 +86,17 @@ async def test_balances_and_totals_survive_out_of_order_and_repeated_events(data
                           "where metric = 'suspense_opened' order by 1") == [
             (D(2026, 10, 11), 50, 1), (D(2026, 10, 31), 700, 1)]
 
-        # paid on 6 Oct, reaching the ledger's queue on 2 Dec: collected in October, queued in December
-        late = uuid.uuid4()
-        await batch(opened(late, 900, dt.datetime(2026, 12, 2, 10, tzinfo=UTC), value_date=D(2026, 10, 6)))
+        # paid on 6 Oct and on 20 Oct, both reaching the ledger on 2 Dec; October was closed when the
+        # second arrived, so its journal was booked in November: both are collected on their value
+        # dates; in the queue from the value date, or from 1 Nov for the one booked in November
+        early, late = uuid.uuid4(), uuid.uuid4()
+        await batch(opened(early, 900, dt.datetime(2026, 12, 2, 10, tzinfo=UTC), value_date=D(2026, 10, 6),
+                           period="2026-10"),
+                    opened(late, 901, dt.datetime(2026, 12, 2, 10, tzinfo=UTC), value_date=D(2026, 10, 20),
+                           period="2026-11"))
         assert await rows("select business_date, metric, amount_pence from daily_totals where metric in "
-                          "('collected', 'suspense_opened') and amount_pence = 900 order by 1") == [
-            (D(2026, 10, 6), "collected", 900), (D(2026, 12, 2), "suspense_opened", 900)]
+                          "('collected', 'suspense_opened') and amount_pence in (900, 901) order by 1, 2") == [
+            (D(2026, 10, 6), "collected", 900), (D(2026, 10, 6), "suspense_opened", 900),
+            (D(2026, 10, 20), "collected", 901), (D(2026, 11, 1), "suspense_opened", 901)]
     finally:
         await engine.dispose()

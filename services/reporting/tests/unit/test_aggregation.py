@@ -2,7 +2,7 @@ import datetime as dt
 import uuid
 
 from rentflow_reporting.domain.aggregation import (Posting, balance_deltas, latest_postings, merge_totals,
-                                                   posting_totals, suspense_opened_totals)
+                                                   posting_totals, suspense_opened_totals, booked_date)
 
 D = dt.date(2026, 10, 5)
 UTC = dt.timezone.utc
@@ -39,7 +39,14 @@ def test_manual_allocation_from_suspense_is_not_collected_again():
     assert (D, "dd_presented", "", 900, 1) in suspense_opened_totals(D, D, "direct_debit", 900)
 
 
-def test_a_suspense_receipt_is_collected_on_its_value_date_and_queued_when_opened():
+def test_suspense_counts_from_the_date_the_gl_books_it():
+    assert booked_date(dt.date(2026, 10, 6), "2026-10") == dt.date(2026, 10, 6)
+    assert booked_date(dt.date(2026, 10, 6), None) == dt.date(2026, 10, 6)
+    # October closed: booked in the next open month, from its first day
+    assert booked_date(dt.date(2026, 10, 6), "2026-12") == dt.date(2026, 12, 1)
+
+
+def test_a_suspense_receipt_is_collected_on_its_value_date_and_queued_when_booked():
     later = D + dt.timedelta(days=57)  # a statement loaded weeks after the money arrived
     assert suspense_opened_totals(D, later, "direct_debit", 900) == [
         (D, "collected", "direct_debit", 900, 1), (later, "suspense_opened", "direct_debit", 900, 1),
