@@ -5,7 +5,14 @@ decode → one transaction {inbox claim, handler effects, outbox rows} → commi
 A batch that keeps failing is retried message by message; a message that keeps failing goes
 to the dead-letter topic `dlq.<group>` with its reason (through the outbox, in a transaction
 that also records it in the inbox) and the partition keeps moving. If even that cannot be
-written (database away), every partition of the batch is rewound and the batch comes again.
+written (database away), the batch is tried again until it can be, holding everything behind it.
+
+Pipelined: the subscriber decodes batch N+1 while a worker task has batch N in the database.
+Batches are written strictly one after another, in the order fetched, and each batch's own
+offsets (its last offset + 1 per partition) are committed after its transaction commits, so a
+commit never covers a record that is not in the database. `drain()` finishes the batches in
+hand before the broker stops; anything not finished is simply not committed and comes again
+(the inbox absorbs it).
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 import orjson
 import structlog
+from aiokafka.structs import TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -45,6 +53,16 @@ Handler = Callable[[UnitOfWork, Sequence[Incoming]], Awaitable[None]]
 
 
 @dataclass
+class Decoded:
+    """A fetched batch, decoded: what to write, what to dead-letter, and the offsets to commit after."""
+    records: Sequence[Any]
+    good: list[Incoming]
+    bad: list[tuple[Any, str]]
+    next_offsets: dict[TopicPartition, int]
+    written: bool = False
+
+
+@dataclass
 class ConsumerStats:
     batches: int = 0
     messages: int = 0
@@ -70,6 +88,10 @@ class BatchConsumer:
         self._attempts = attempts
         self._adapters = {t: TypeAdapter(Envelope[topic_spec(t).model]) for t in topics}  # type: ignore[misc]
         self.stats = ConsumerStats()
+        self._queue: asyncio.Queue[tuple[Decoded, Any]] = asyncio.Queue(maxsize=1)
+        self._worker: asyncio.Task[None] | None = None
+        self._draining = False  # no new batches are taken
+        self._closing = False  # the batch in hand is given up (not committed) if it cannot be written
         broker.subscriber(
             *(topic_prefix + t for t in self.topics),
             group_id=topic_prefix + group_id,
@@ -86,25 +108,67 @@ class BatchConsumer:
         records = msg.raw_message
         if not isinstance(records, tuple):
             records = (records,)
-        if not records:
-            return
+        if not records or self._draining:
+            return  # not committed: a stopping consumer leaves these to the next owner
+        decoded = self.decode(records)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work(), name=f"consumer-{self.group_id}")
+        await self._queue.put((decoded, msg.consumer))  # waits while the worker has one in hand
+
+    async def _work(self) -> None:
+        while True:
+            decoded, kafka_consumer = await self._queue.get()
+            try:
+                await self._process_until_written(decoded)
+                if decoded.written:
+                    await self._commit(kafka_consumer, decoded.next_offsets)
+            finally:
+                self._queue.task_done()
+
+    async def _process_until_written(self, decoded: "Decoded") -> None:
+        delay = 0.5
+        while not self._closing:
+            try:
+                await self.process(decoded)
+                decoded.written = True
+                return
+            except Exception as exc:  # the database is away: this batch, and all behind it, wait
+                log.error("consumer.batch_unprocessable", group=self.group_id, size=len(decoded.records),
+                          error=_short(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _commit(self, kafka_consumer: Any, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await self.process_records(records)
-        except Exception as exc:
-            log.error("consumer.batch_unprocessable", group=self.group_id, size=len(records), error=str(exc))
-            await asyncio.sleep(1.0)
-            await msg.nack()  # rewinds every partition of the batch to its first record
-            return
-        try:
-            await msg.ack()
+            await kafka_consumer.commit(offsets)
         except Exception as exc:  # a failed commit means redelivery, which the inbox absorbs
             log.warning("consumer.commit_failed", group=self.group_id, error=str(exc))
 
-    async def process_records(self, records: Sequence[Any]) -> None:
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Stops taking batches and waits for those in hand to be written and committed."""
+        self._draining = True
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout)
+        except asyncio.TimeoutError:
+            log.warning("consumer.drain_timeout", group=self.group_id, timeout_s=timeout)
+        self._closing = True
+
+    async def close(self) -> None:
+        self._draining = self._closing = True
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    def decode(self, records: Sequence[Any]) -> "Decoded":
         good: list[Incoming] = []
         bad: list[tuple[Any, str]] = []
+        next_offsets: dict[TopicPartition, int] = {}
         cut = len(self._prefix)
         for r in records:
+            next_offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
             topic = r.topic[cut:]
             try:
                 env = self._adapters[topic].validate_json(r.value)
@@ -112,10 +176,17 @@ class BatchConsumer:
                 bad.append((r, f"undecodable {topic} message: {_short(exc)}"))
                 continue
             good.append(Incoming(topic, r.partition, r.offset, r.key.decode() if r.key else None, env))
+        return Decoded(records, good, bad, next_offsets)
 
-        for r, reason in bad:
+    async def process_records(self, records: Sequence[Any]) -> None:
+        await self.process(self.decode(records))
+
+    async def process(self, decoded: "Decoded") -> None:
+        """Dead-letters what cannot be decoded, then writes the batch (retried, then message by message)."""
+        for r, reason in decoded.bad:
             await self._dead_letter_record(r, reason, event_id=derive_event_id("dlq", r.topic, r.partition, r.offset))
-
+        decoded.bad = []  # written: a retry of this batch does not dead-letter them again
+        good = decoded.good
         if not good:
             return
         for attempt in range(1, self._attempts + 1):
@@ -126,8 +197,9 @@ class BatchConsumer:
                 log.warning("consumer.batch_failed", group=self.group_id, size=len(good), attempt=attempt,
                             error=_short(exc))
                 await asyncio.sleep(0.05 * 2**attempt)
-        for item in good:  # isolate the message that fails
+        for n, item in enumerate(good):  # isolate the message that fails
             await self._process_one(item)
+            decoded.good = good[n + 1:]  # a retry after the database went away resumes here
 
     async def _process_batch(self, items: Sequence[Incoming]) -> None:
         async with UnitOfWork(self._engine) as uow:

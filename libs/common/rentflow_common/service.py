@@ -65,7 +65,11 @@ class ServiceRuntime:
     async def stop(self) -> None:
         self.ready = False
         if self.consumers:
-            await self.broker.stop()  # waits for the batch in hand, then stops
+            for c in self.consumers:
+                await c.drain()  # the batches in hand written and committed
+            await self.broker.stop()
+            for c in self.consumers:
+                await c.close()
         if self.relay:
             self.relay.stop()
         if self._relay_task:
