@@ -13,17 +13,24 @@ from rentflow_reporting.domain.aggregation import Posting, TotalKey
 
 
 async def claim_postings(conn: Any, postings: Sequence[Posting]) -> set[uuid.UUID]:
-    """Records the postings' transaction ids; returns those not seen before."""
+    """Keeps the postings (for statements) and returns the transaction ids not seen before:
+    neither in postings nor among the ids counted before postings existed (seen_transactions)."""
     if not postings:
         return set()
     rows = await conn.fetch(
         """
-        insert into seen_transactions (transaction_id, account_ref, business_date)
-        select * from unnest($1::uuid[], $2::text[], $3::date[])
+        insert into postings (transaction_id, account_ref, business_date, posted_at, type_code, amount_pence,
+                              source_ref, channel)
+        select m.* from unnest($1::uuid[], $2::text[], $3::date[], $4::timestamptz[], $5::text[], $6::bigint[],
+                               $7::text[], $8::text[])
+            as m(transaction_id, account_ref, business_date, posted_at, type_code, amount_pence, source_ref, channel)
+        where not exists (select 1 from seen_transactions s where s.transaction_id = m.transaction_id)
         on conflict (transaction_id) do nothing
         returning transaction_id
         """,
         [p.transaction_id for p in postings], [p.account_ref for p in postings], [p.business_date for p in postings],
+        [p.posted_at for p in postings], [p.type_code for p in postings], [p.amount_pence for p in postings],
+        [p.source_ref for p in postings], [p.channel for p in postings],
     )
     return {r["transaction_id"] for r in rows}
 
@@ -116,10 +123,11 @@ async def upsert_profiles(conn: Any, profiles: Sequence[Any]) -> None:
     await conn.execute(
         """
         insert into account_state as s (account_ref, balance_pence, tenancy_start, tenancy_end, weekly_rent_pence,
-                                        weekly_charges_pence, payment_method, patch, profile_seen)
+                                        weekly_charges_pence, payment_method, patch, tenant_name, property,
+                                        profile_seen)
         select r.*, true
         from unnest($1::text[], $2::bigint[], $3::date[], $4::date[], $5::bigint[], $6::bigint[], $7::text[],
-                    $8::text[]) as r
+                    $8::text[], $9::text[], $10::text[]) as r
         on conflict (account_ref) do update
             set tenancy_start = excluded.tenancy_start,
                 tenancy_end = excluded.tenancy_end,
@@ -127,6 +135,8 @@ async def upsert_profiles(conn: Any, profiles: Sequence[Any]) -> None:
                 weekly_charges_pence = excluded.weekly_charges_pence,
                 payment_method = excluded.payment_method,
                 patch = excluded.patch,
+                tenant_name = coalesce(excluded.tenant_name, s.tenant_name),
+                property = excluded.property,
                 profile_seen = true,
                 balance_pence = case when s.last_posted_at is null then excluded.balance_pence
                                      else s.balance_pence end
@@ -135,6 +145,7 @@ async def upsert_profiles(conn: Any, profiles: Sequence[Any]) -> None:
         [a.tenancy_start for a in profiles], [a.tenancy_end for a in profiles],
         [a.weekly_rent_pence for a in profiles], [a.weekly_charges_pence for a in profiles],
         [a.payment_method.value if a.payment_method else None for a in profiles], [a.patch for a in profiles],
+        [a.tenant_name for a in profiles], [a.property for a in profiles],
     )
 
 

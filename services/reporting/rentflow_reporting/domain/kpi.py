@@ -136,7 +136,7 @@ DEFINITIONS: dict[str, str] = {
                                    "before it",
     "former_tenant_arrears_pct": "former_tenant_arrears_pence / annual_rent_debit_pence × 100",
     "annual_rent_debit_pence": "sum over current tenancies of (weekly rent + weekly charges) × 52, at today's rents",
-    "written_off_pence": "write-offs (WOF) in the period less write-ons (WON)",
+    "written_off_pence": "approved write-offs (WOF) with a business date in the period; the ledger's adjustments (WON, debit or credit) are not write-offs and are not counted",
     "written_off_pct": "written_off_pence / annual_rent_debit_pence × 100",
     "current_tenancies": "tenancies current at the end of `through`",
     "dd_take_up_pct": "current tenancies whose payment method is Direct Debit / current tenancies × 100 "
