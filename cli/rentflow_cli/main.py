@@ -7,9 +7,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import signal
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
@@ -324,9 +326,11 @@ def kpi(period: str = typer.Option("month", "--period", help="week, month, quart
     if as_of:
         parse_date(as_of, "--as-of")
         params["as_of"] = as_of
-    snap = client().get("reporting", "/v1/kpi", params=params)
-    if json_out or format == "json":
-        return emit_json(snap)
+    raw = client().get_raw("reporting", "/v1/kpi", params=params)
+    if json_out or format == "json":  # as the service wrote it: percentages keep their two decimals
+        sys.stdout.write(raw.decode() + "\n")
+        return
+    snap = json.loads(raw, parse_float=Decimal)
     rows = kpi_rows(snap)
     if format == "csv":
         buf = io.StringIO()
@@ -336,46 +340,64 @@ def kpi(period: str = typer.Option("month", "--period", help="week, month, quart
         sys.stdout.write(buf.getvalue())
     elif format == "xlsx":
         path = output or Path(f"kpi-{period}-{snap['period_start']}.xlsx")
-        write_xlsx(path, rows)
-        err.print(f"wrote {path}")
+        write_xlsx(path, rows, title=f"KPI {snap['period']} {snap['period_start']} to {snap['period_end']}")
+        err.print(f"wrote {path.resolve()}", highlight=False)
     else:
         print_kpi(snap)
 
 
 def kpi_rows(snap: dict[str, Any]) -> list[list[Any]]:
+    """(key, value, definition) per figure; nested figures (collected_by_channel.card,
+    suspense_age_bands.0_7_days.count) get dotted keys and their parent's definition."""
     definitions = snap.get("definitions", {})
-    rows = []
-    for key, value in snap.items():
-        if key == "definitions":
-            continue
+    rows: list[list[Any]] = []
+
+    def add(key: str, value: Any, definition: str) -> None:
         if isinstance(value, dict):
             for sub, v in value.items():
-                rows.append([f"{key}.{sub}", v, definitions.get(key, "")])
+                add(f"{key}.{sub}", v, definition)
         else:
-            rows.append([key, value, definitions.get(key, "")])
+            rows.append([key, value, definition])
+
+    for key, value in snap.items():
+        if key != "definitions":
+            add(key, value, definitions.get(key, ""))
     return rows
 
 
 def print_kpi(snap: dict[str, Any]) -> None:
     rows = []
     for key, value, _definition in kpi_rows(snap):
-        shown = pounds(value) if key.endswith("_pence") or key.startswith("collected_by_channel.") else value
-        rows.append([key, shown])
+        money = key.endswith("_pence") or key.startswith("collected_by_channel.") or key.endswith(".pence")
+        rows.append([key, pounds(value) if money and isinstance(value, int) else value])
     table(f"KPI {snap['period']} {snap['period_start']} to {snap['period_end']}", ["kpi", "value"], rows)
 
 
-def write_xlsx(path: Path, rows: list[list[Any]]) -> None:
-    try:
-        from openpyxl import Workbook
-    except ImportError:
-        raise CommandError("xlsx output needs openpyxl, which is not installed") from None
+def write_xlsx(path: Path, rows: list[list[Any]], title: str = "KPI") -> None:
+    """One sheet: kpi, value, definition. Percentages are numbers shown with two decimals;
+    money stays integer pence, as its key says."""
+    from openpyxl import Workbook
+
     wb = Workbook()
     ws = wb.active
     ws.title = "KPI"
+    ws.append([title])
     ws.append(["kpi", "value", "definition"])
-    for r in rows:
-        ws.append([r[0], r[1] if isinstance(r[1], (int, float, str)) or r[1] is None else str(r[1]), r[2]])
-    wb.save(path)
+    for key, value, definition in rows:
+        if isinstance(value, Decimal):
+            ws.append([key, float(value), definition])
+            ws.cell(row=ws.max_row, column=2).number_format = "0.00"
+        elif isinstance(value, (int, str, bool)) or value is None:
+            ws.append([key, value, definition])
+        else:
+            ws.append([key, str(value), definition])
+    ws.column_dimensions["A"].width = 40
+    ws.column_dimensions["B"].width = 16
+    ws.column_dimensions["C"].width = 100
+    try:
+        wb.save(path)
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot write: {exc.strerror}") from None
 
 
 # ---------------------------------------------------------------- demo

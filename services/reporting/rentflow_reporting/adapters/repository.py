@@ -206,6 +206,20 @@ async def store_snapshot(conn: Any, snapshot_id: uuid.UUID, snapshot: dict[str, 
     return row is not None
 
 
+async def mark_period_end(conn: Any, period: str, period_start: dt.date, snapshot_id: uuid.UUID,
+                          taken_at: dt.datetime) -> bool:
+    """Records that the period's end snapshot was taken; False when it already had been."""
+    row = await conn.fetchrow(
+        "insert into period_end_snapshots values ($1, $2, $3, $4) on conflict do nothing returning period",
+        period, period_start, snapshot_id, taken_at)
+    return row is not None
+
+
+async def period_end_taken(conn: Any, period: str, period_start: dt.date) -> bool:
+    return bool(await conn.fetchval(
+        "select true from period_end_snapshots where period = $1 and period_start = $2", period, period_start))
+
+
 async def snapshot_taken_at(conn: Any, snapshot_id: uuid.UUID) -> dt.datetime | None:
     return await conn.fetchval("select taken_at from kpi_snapshots where snapshot_id = $1", snapshot_id)
 
@@ -255,6 +269,7 @@ async def account_position(conn: Any, start: dt.date, end: dt.date, weeks_thresh
             coalesce(sum(greatest(closing, 0)) filter (where current), 0)::bigint as current_arrears,
             coalesce(sum(greatest(closing, 0)) filter (where former), 0)::bigint as former_arrears,
             count(*) filter (where current)::bigint as current_tenancies,
+            count(*) filter (where current and closing > 0)::bigint as in_arrears,
             count(*) filter (where current and payment_method = 'dd')::bigint as dd_tenancies,
             coalesce(sum(weekly) filter (where current), 0)::bigint * $4 as annual_debit,
             count(*) filter (where current and weekly > 0 and closing > weekly * $3)::bigint as over_threshold

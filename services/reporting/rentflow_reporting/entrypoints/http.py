@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from rentflow_common.db import UnitOfWork
 
 from rentflow_reporting.domain.snapshot import dumps
-from rentflow_reporting.service_layer.handlers import kpi_snapshot, today_london
+from rentflow_reporting.service_layer.handlers import annual_return, kpi_snapshot, today_london
 
 router = APIRouter(prefix="/v1", tags=["kpi"])
 
@@ -33,3 +33,18 @@ async def get_kpi(request: Request,
         snapshot = await kpi_snapshot(uow, period, as_of or today_london())
         await uow.commit()
     return Response(content=dumps(snapshot), media_type="application/json")
+
+
+@router.get(
+    "/returns/{kind}",
+    tags=["returns"],
+    summary="Annual extract: LAHS rent arrears figures (lahs) or benchmarking measures (benchmark)",
+    description="For the financial year 1 April `year` – 31 March `year`+1, each item with its value, unit and "
+                "definition. While the year runs, the figures are to date (`complete: false`, `through`).",
+)
+async def get_return(request: Request, kind: Literal["lahs", "benchmark"],
+                     year: int = Query(..., ge=1900, le=9998, description="the April the financial year starts in"),
+                     ) -> Response:
+    async with UnitOfWork(request.app.state.runtime.engine) as uow:
+        body = await annual_return(uow, kind, year, today_london())
+    return Response(content=dumps(body), media_type="application/json")
