@@ -292,3 +292,43 @@ async def suspense_at(conn: Any, d: dt.date) -> list[tuple[int, int, int]]:
         d,
     )
     return [(r["age"], r["n"], r["pence"]) for r in rows]
+
+
+async def statement_accounts(conn: Any, start: dt.date, end: dt.date, after: str, limit: int,
+                             only: str | None = None) -> list[Any]:
+    """The next `limit` accounts after `after` (account order; or just `only`) with their balances
+    at the end of the day before `start` (opening) and at the end of `end` (closing, as the
+    aggregates have it)."""
+    return await conn.fetch(
+        """
+        select s.account_ref, s.tenant_name, s.property, s.tenancy_start, s.tenancy_end,
+               coalesce((select b.balance_pence from account_balance_daily b
+                         where b.account_ref = s.account_ref and b.business_date < $1
+                         order by b.business_date desc limit 1), 0) as opening,
+               coalesce((select b.balance_pence from account_balance_daily b
+                         where b.account_ref = s.account_ref and b.business_date <= $2
+                         order by b.business_date desc limit 1), 0) as closing
+        from account_state s
+        where s.account_ref > $3 and ($5::text is null or s.account_ref = $5)
+        order by s.account_ref
+        limit $4
+        """,
+        start, end, after, limit, only,
+    )
+
+
+async def statement_postings(conn: Any, refs: Sequence[str], start: dt.date, end: dt.date) -> list[Any]:
+    return await conn.fetch(
+        """
+        select p.transaction_id, p.account_ref, p.business_date, p.posted_at, p.type_code, p.amount_pence,
+               p.source_ref
+        from postings p
+        where p.account_ref = any($1::text[]) and p.business_date between $2 and $3
+        order by p.account_ref, p.business_date, p.posted_at, p.transaction_id
+        """,
+        list(refs), start, end,
+    )
+
+
+async def count_accounts(conn: Any) -> int:
+    return int(await conn.fetchval("select count(*) from account_state"))
