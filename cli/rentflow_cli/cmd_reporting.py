@@ -14,6 +14,8 @@ from typing import Any, Optional
 import typer
 
 FORMATS = ("table", "json", "csv")
+AS_OF = typer.Option(None, "--as-of", help="DATE: figures as known then (default today); the year is complete "
+                                           "after its 31 March")
 
 
 def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
@@ -24,10 +26,14 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
     app.add_typer(returns_app, name="returns")
     app.add_typer(statements_app, name="statements")
 
-    def show_return(kind: str, year: int, format: str, json_out: bool) -> None:
+    def show_return(kind: str, year: int, as_of: str | None, format: str, json_out: bool) -> None:
         if format not in FORMATS:
             raise CommandError(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")
-        raw = client().get_raw("reporting", f"/v1/returns/{kind}", params={"year": year})
+        params: dict[str, Any] = {"year": year}
+        if as_of:
+            ctx["parse_date"](as_of, "--as-of")
+            params["as_of"] = as_of
+        raw = client().get_raw("reporting", f"/v1/returns/{kind}", params=params)
         if json_out or format == "json":
             sys.stdout.write(raw.decode() + "\n")
             return
@@ -46,17 +52,19 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
 
     @returns_app.command("lahs")
     def returns_lahs(year: int = typer.Option(..., "--year", help="the financial year by its April: 2026 = 2026/27"),
+                     as_of: Optional[str] = AS_OF,
                      format: str = typer.Option("table", "--format", help="table, json or csv"),
                      json_out: bool = typer.Option(False, "--json", help="print one JSON document")) -> None:
         """The rent arrears figures of the LAHS return for a financial year, definitions beside them."""
-        show_return("lahs", year, format, json_out)
+        show_return("lahs", year, as_of, format, json_out)
 
     @returns_app.command("benchmark")
     def returns_benchmark(year: int = typer.Option(..., "--year", help="the financial year by its April"),
+                          as_of: Optional[str] = AS_OF,
                           format: str = typer.Option("table", "--format", help="table, json or csv"),
                           json_out: bool = typer.Option(False, "--json", help="print one JSON document")) -> None:
         """Benchmarking measures (HouseMark style) for a financial year, definitions beside them."""
-        show_return("benchmark", year, format, json_out)
+        show_return("benchmark", year, as_of, format, json_out)
 
     @statements_app.command("run")
     def statements_run(quarter: str = typer.Option(..., "--quarter",

@@ -131,17 +131,38 @@ def wait(timeout: float = typer.Option(300, "--timeout", help="seconds")) -> Non
 
 @app.command()
 def status(json_out: bool = JsonOpt) -> None:
-    """Each service's health, consumers, dead letters and outbox backlog."""
+    """Stream health per service: consumer lag per group and topic (from the broker), throughput
+    over the last minute, dead letters and outbox backlog. Exits 1 when a service does not answer."""
     c = client()
-    doc = {s: c.get(s, "/v1/ops/status") for s in ("payments", "ledger", "notifications", "reporting")}
+    doc: dict[str, Any] = {}
+    down = []
+    for svc in ("payments", "ledger", "notifications", "reporting"):
+        try:
+            doc[svc] = c.get(svc, "/v1/ops/status", params={"lag": "true"})
+        except CommandError as exc:
+            doc[svc] = {"service": svc, "reachable": False, "error": str(exc)}
+            down.append(svc)
     if json_out:
-        return emit_json(doc)
-    rows = []
-    for svc, st in doc.items():
-        rows.append([svc, "", "", "", "", st.get("outbox_backlog")])
-        for group, g in st.get("consumers", {}).items():
-            rows.append(["", group, g.get("messages"), g.get("duplicates"), g.get("dead_letters"), ""])
-    table("stream health", ["service", "consumer", "messages", "duplicates", "dead letters", "outbox backlog"], rows)
+        emit_json(doc)
+    else:
+        rows = []
+        for svc, st in doc.items():
+            if st.get("reachable") is False:
+                rows.append([svc, "unreachable", "", "", "", "", "", ""])
+                continue
+            rows.append([svc, "", "", "", "", "", "", f"{st.get('outbox_backlog')} "
+                         f"({st.get('outbox_published_per_s', 0)}/s out)"])
+            for group, g in st.get("consumers", {}).items():
+                by_topic = g.get("lag_by_topic") or {}
+                rows.append(["", group, "all", "-" if g.get("lag") is None else g["lag"], g.get("messages"),
+                             g.get("messages_per_s"), g.get("dead_letters"), ""])
+                for topic, lag in by_topic.items():
+                    rows.append(["", "", topic, lag, g.get("per_topic", {}).get(topic, 0), "", "", ""])
+        table("stream health (throughput: messages/s over the last minute)",
+              ["service", "consumer group", "topic", "lag", "messages", "msg/s", "dead letters", "outbox backlog"],
+              rows)
+    if down:
+        raise CommandError(f"not answering: {', '.join(down)} ({doc[down[0]]['error']})")
 
 
 # ---------------------------------------------------------------- accounts, providers, officers

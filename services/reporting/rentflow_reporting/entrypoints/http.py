@@ -49,9 +49,11 @@ async def get_kpi(request: Request,
 )
 async def get_return(request: Request, kind: Literal["lahs", "benchmark"],
                      year: int = Query(..., ge=1900, le=9998, description="the April the financial year starts in"),
+                     as_of: dt.date | None = Query(None, description="figures as known on this date (default today); "
+                                                                     "after 31 March the year is complete"),
                      ) -> Response:
     async with UnitOfWork(request.app.state.runtime.engine) as uow:
-        body = await annual_return(uow, kind, year, today_london())
+        body = await annual_return(uow, kind, year, as_of or today_london())
     return Response(content=dumps(body), media_type="application/json")
 
 
