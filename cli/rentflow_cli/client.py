@@ -43,6 +43,15 @@ class Client:
 
     def request(self, service: str, method: str, path: str, *, ok: Iterable[int] = (200, 201, 202),
                 **kw: Any) -> Any:
+        response = self.send(service, method, path, ok=ok, **kw)
+        return response.json() if response.content else None
+
+    def get_raw(self, service: str, path: str, **kw: Any) -> bytes:
+        """The body as the service sent it (e.g. to keep 12.30 as written, not as a float)."""
+        return self.send(service, "GET", path, **kw).content
+
+    def send(self, service: str, method: str, path: str, *, ok: Iterable[int] = (200, 201, 202),
+             **kw: Any) -> httpx.Response:
         url = self.url(service) + path
         try:
             response = self._http.request(method, url, **kw)
@@ -52,7 +61,7 @@ class Client:
             raise CommandError(f"{service} {method} {path} failed: {exc}") from None
         if response.status_code not in tuple(ok):
             raise CommandError(f"{service} answered {response.status_code}: {describe_error(response)}")
-        return response.json() if response.content else None
+        return response
 
     def get(self, service: str, path: str, **kw: Any) -> Any:
         return self.request(service, "GET", path, **kw)

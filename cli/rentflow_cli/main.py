@@ -7,9 +7,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import signal
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
@@ -129,17 +131,38 @@ def wait(timeout: float = typer.Option(300, "--timeout", help="seconds")) -> Non
 
 @app.command()
 def status(json_out: bool = JsonOpt) -> None:
-    """Each service's health, consumers, dead letters and outbox backlog."""
+    """Stream health per service: consumer lag per group and topic (from the broker), throughput
+    over the last minute, dead letters and outbox backlog. Exits 1 when a service does not answer."""
     c = client()
-    doc = {s: c.get(s, "/v1/ops/status") for s in ("payments", "ledger", "notifications", "reporting")}
+    doc: dict[str, Any] = {}
+    down = []
+    for svc in ("payments", "ledger", "notifications", "reporting"):
+        try:
+            doc[svc] = c.get(svc, "/v1/ops/status", params={"lag": "true"})
+        except CommandError as exc:
+            doc[svc] = {"service": svc, "reachable": False, "error": str(exc)}
+            down.append(svc)
     if json_out:
-        return emit_json(doc)
-    rows = []
-    for svc, st in doc.items():
-        rows.append([svc, "", "", "", "", st.get("outbox_backlog")])
-        for group, g in st.get("consumers", {}).items():
-            rows.append(["", group, g.get("messages"), g.get("duplicates"), g.get("dead_letters"), ""])
-    table("stream health", ["service", "consumer", "messages", "duplicates", "dead letters", "outbox backlog"], rows)
+        emit_json(doc)
+    else:
+        rows = []
+        for svc, st in doc.items():
+            if st.get("reachable") is False:
+                rows.append([svc, "unreachable", "", "", "", "", "", ""])
+                continue
+            rows.append([svc, "", "", "", "", "", "", f"{st.get('outbox_backlog')} "
+                         f"({st.get('outbox_published_per_s', 0)}/s out)"])
+            for group, g in st.get("consumers", {}).items():
+                by_topic = g.get("lag_by_topic") or {}
+                rows.append(["", group, "all", "-" if g.get("lag") is None else g["lag"], g.get("messages"),
+                             g.get("messages_per_s"), g.get("dead_letters"), ""])
+                for topic, lag in by_topic.items():
+                    rows.append(["", "", topic, lag, g.get("per_topic", {}).get(topic, 0), "", "", ""])
+        table("stream health (throughput: messages/s over the last minute)",
+              ["service", "consumer group", "topic", "lag", "messages", "msg/s", "dead letters", "outbox backlog"],
+              rows)
+    if down:
+        raise CommandError(f"not answering: {', '.join(down)} ({doc[down[0]]['error']})")
 
 
 # ---------------------------------------------------------------- accounts, providers, officers
@@ -327,9 +350,11 @@ def kpi(period: str = typer.Option("month", "--period", help="week, month, quart
     if as_of:
         parse_date(as_of, "--as-of")
         params["as_of"] = as_of
-    snap = client().get("reporting", "/v1/kpi", params=params)
-    if json_out or format == "json":
-        return emit_json(snap)
+    raw = client().get_raw("reporting", "/v1/kpi", params=params)
+    if json_out or format == "json":  # as the service wrote it: percentages keep their two decimals
+        sys.stdout.write(raw.decode() + "\n")
+        return
+    snap = json.loads(raw, parse_float=Decimal)
     rows = kpi_rows(snap)
     if format == "csv":
         buf = io.StringIO()
@@ -339,46 +364,64 @@ def kpi(period: str = typer.Option("month", "--period", help="week, month, quart
         sys.stdout.write(buf.getvalue())
     elif format == "xlsx":
         path = output or Path(f"kpi-{period}-{snap['period_start']}.xlsx")
-        write_xlsx(path, rows)
-        err.print(f"wrote {path}")
+        write_xlsx(path, rows, title=f"KPI {snap['period']} {snap['period_start']} to {snap['period_end']}")
+        err.print(f"wrote {path.resolve()}", highlight=False)
     else:
         print_kpi(snap)
 
 
 def kpi_rows(snap: dict[str, Any]) -> list[list[Any]]:
+    """(key, value, definition) per figure; nested figures (collected_by_channel.card,
+    suspense_age_bands.0_7_days.count) get dotted keys and their parent's definition."""
     definitions = snap.get("definitions", {})
-    rows = []
-    for key, value in snap.items():
-        if key == "definitions":
-            continue
+    rows: list[list[Any]] = []
+
+    def add(key: str, value: Any, definition: str) -> None:
         if isinstance(value, dict):
             for sub, v in value.items():
-                rows.append([f"{key}.{sub}", v, definitions.get(key, "")])
+                add(f"{key}.{sub}", v, definition)
         else:
-            rows.append([key, value, definitions.get(key, "")])
+            rows.append([key, value, definition])
+
+    for key, value in snap.items():
+        if key != "definitions":
+            add(key, value, definitions.get(key, ""))
     return rows
 
 
 def print_kpi(snap: dict[str, Any]) -> None:
     rows = []
     for key, value, _definition in kpi_rows(snap):
-        shown = pounds(value) if key.endswith("_pence") or key.startswith("collected_by_channel.") else value
-        rows.append([key, shown])
+        money = key.endswith("_pence") or key.startswith("collected_by_channel.") or key.endswith(".pence")
+        rows.append([key, pounds(value) if money and isinstance(value, int) else value])
     table(f"KPI {snap['period']} {snap['period_start']} to {snap['period_end']}", ["kpi", "value"], rows)
 
 
-def write_xlsx(path: Path, rows: list[list[Any]]) -> None:
-    try:
-        from openpyxl import Workbook
-    except ImportError:
-        raise CommandError("xlsx output needs openpyxl, which is not installed") from None
+def write_xlsx(path: Path, rows: list[list[Any]], title: str = "KPI") -> None:
+    """One sheet: kpi, value, definition. Percentages are numbers shown with two decimals;
+    money stays integer pence, as its key says."""
+    from openpyxl import Workbook
+
     wb = Workbook()
     ws = wb.active
     ws.title = "KPI"
+    ws.append([title])
     ws.append(["kpi", "value", "definition"])
-    for r in rows:
-        ws.append([r[0], r[1] if isinstance(r[1], (int, float, str)) or r[1] is None else str(r[1]), r[2]])
-    wb.save(path)
+    for key, value, definition in rows:
+        if isinstance(value, Decimal):
+            ws.append([key, float(value), definition])
+            ws.cell(row=ws.max_row, column=2).number_format = "0.00"
+        elif isinstance(value, (int, str, bool)) or value is None:
+            ws.append([key, value, definition])
+        else:
+            ws.append([key, str(value), definition])
+    ws.column_dimensions["A"].width = 40
+    ws.column_dimensions["B"].width = 16
+    ws.column_dimensions["C"].width = 100
+    try:
+        wb.save(path)
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot write: {exc.strerror}") from None
 
 
 # ---------------------------------------------------------------- demo

@@ -47,6 +47,7 @@ class AccountUpserted(BaseModel):
     account_ref: str
     property: str
     patch: str
+    tenant_name: str | None = Field(default=None, description="as on the rent account (for statements and letters)")
     officer: str | None = None
     tenancy_start: dt.date
     tenancy_end: dt.date | None = None

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rentflow_common.db import UnitOfWork
 from rentflow_common.inbox import claim_new
 from rentflow_common.logging import get_logger
+from rentflow_common.metrics import Rate
 from rentflow_common.outbox import OutboxRow, enqueue
 from rentflow_schemas import Envelope, derive_event_id, topic_spec
 
@@ -70,6 +71,7 @@ class ConsumerStats:
     dead_letters: int = 0
     last_batch_at: dt.datetime | None = None
     per_topic: dict[str, int] = field(default_factory=dict)
+    rate: Rate = field(default_factory=Rate)  # messages per second over the last minute
 
 
 def dlq_topic(group_id: str) -> str:
@@ -255,6 +257,7 @@ class BatchConsumer:
         s = self.stats
         s.batches += 1
         s.messages += len(items)
+        s.rate.add(len(items))
         s.duplicates += duplicates
         s.last_batch_at = dt.datetime.now(dt.timezone.utc)
         for i in items:

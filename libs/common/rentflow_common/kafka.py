@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -39,14 +40,39 @@ async def ensure_topics(bootstrap_servers: str, partitions: int, names: Iterable
         await admin.close()
 
 
+@dataclass(frozen=True)
+class PartitionLag:
+    group: str
+    topic: str
+    partition: int
+    end_offset: int
+    committed: int | None  # None: the group has committed nothing there yet
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.end_offset - (self.committed or 0))
+
+
 async def group_lag(bootstrap_servers: str, groups: dict[str, list[str]] | None = None,
                     prefix: str = "") -> dict[str, int]:
-    """Messages published but not yet committed by each group.
+    """Messages published but not yet committed by each group."""
+    lag = {g: 0 for g in (groups or CONSUMER_GROUPS)}
+    for row in await partition_lag(bootstrap_servers, groups, prefix=prefix):
+        lag[row.group] += row.lag
+    return lag
+
+
+async def partition_lag(bootstrap_servers: str, groups: dict[str, list[str]] | None = None,
+                        prefix: str = "") -> list[PartitionLag]:
+    """Per group, topic and partition: the log end offset and the group's committed offset
+    (names without the prefix).
 
     The end of a partition is found by reading past the reported end offset: the embedded
-    broker reports the first offset of its last record batch, not the high watermark."""
+    broker reports the first offset of its last record batch, not the high watermark. The
+    committed offsets come from a consumer that has the group id but never joins the group
+    (OffsetFetch), which the embedded broker answers; its admin API has no group listing."""
     groups = {prefix + g: [prefix + t for t in ts] for g, ts in (groups or CONSUMER_GROUPS).items()}
-    lag: dict[str, int] = {}
+    rows: list[PartitionLag] = []
     probe = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
                              auto_offset_reset="earliest", client_id="rentflow-wait")
     await probe.start()
@@ -61,20 +87,19 @@ async def group_lag(bootstrap_servers: str, groups: dict[str, list[str]] | None 
         ends = await _true_end_offsets(probe, tps)
     finally:
         await probe.stop()
+    cut = len(prefix)
     for group, topics in groups.items():
         member = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False,
                                   client_id="rentflow-wait")
         await member.start()
         try:
-            total = 0
             for tp in tps:
                 if tp.topic in topics:
-                    committed = await member.committed(tp) or 0
-                    total += max(0, ends[tp] - committed)
-            lag[group[len(prefix):]] = total
+                    rows.append(PartitionLag(group[cut:], tp.topic[cut:], tp.partition, ends[tp],
+                                             await member.committed(tp)))
         finally:
             await member.stop()
-    return lag
+    return rows
 
 
 async def _true_end_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict[TopicPartition, int]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rentflow_common.logging import get_logger
+from rentflow_common.metrics import Rate
 from rentflow_schemas import Envelope
 
 log = get_logger(__name__)
@@ -106,6 +107,7 @@ class OutboxRelay:
         self._idle_sleep = idle_sleep
         self._stopping = asyncio.Event()
         self.published = 0
+        self.rate = Rate()  # rows published per second over the last minute
         self._partitions: dict[str, tuple[float, list[int]]] = {}
         self._round_robin = 0
 
@@ -133,6 +135,7 @@ class OutboxRelay:
                     return 0
                 await self._publish(sorted(rows, key=lambda r: r["id"]))
         self.published += len(rows)
+        self.rate.add(len(rows))
         return len(rows)
 
     async def _publish(self, rows: Sequence[Any]) -> None:

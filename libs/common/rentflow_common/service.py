@@ -1,6 +1,6 @@
 """What every service process shares: migrations at start, the database engine, the Kafka
-broker with its batch consumers, the outbox relay, `/health` and `/v1/ops/status`, and a
-clean stop on SIGTERM/SIGINT (uvicorn's)."""
+broker with its batch consumers, the outbox relay, `/health`, `/v1/ops/status`, `/metrics`
+(Prometheus), and a clean stop on SIGTERM/SIGINT (uvicorn's)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,13 +12,14 @@ from typing import Any, AsyncIterator, Sequence
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Query, Response
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rentflow_common.consumer import BatchConsumer, Handler
 from rentflow_common.db import make_engine, ping
 from rentflow_common.logging import configure_logging, get_logger
+from rentflow_common.metrics import CONTENT_TYPE, LagCache, RuntimeCollector
 from rentflow_common.migrations import upgrade_async
 from rentflow_common.outbox import OutboxRelay, backlog, make_producer
 from rentflow_common.settings import Settings
@@ -44,11 +45,14 @@ class ServiceRuntime:
         self.consumers: list[BatchConsumer] = []
         self._relay_task: asyncio.Task[None] | None = None
         self.ready = False
+        self.lag = LagCache(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix)
+        self.metrics = RuntimeCollector(self)
 
     def consume(self, group_id: str, topics: Sequence[str], handle: Handler, **kw: Any) -> BatchConsumer:
         consumer = BatchConsumer(self.broker, self.engine, group_id=group_id, topics=topics, handle=handle,
                                  topic_prefix=self.settings.topic_prefix, **kw)
         self.consumers.append(consumer)
+        self.lag.groups[group_id] = list(topics)
         return consumer
 
     async def start(self) -> None:
@@ -82,20 +86,31 @@ class ServiceRuntime:
         await self.engine.dispose()
         log.info("service.stopped")
 
-    async def status(self) -> dict[str, Any]:
-        return {
+    async def status(self, with_lag: bool = False) -> dict[str, Any]:
+        doc = {
             "service": self.name,
             "ready": self.ready,
             "outbox_backlog": await backlog(self.engine),
             "outbox_published": self.relay.published if self.relay else 0,
+            "outbox_published_per_s": self.relay.rate.per_second() if self.relay else 0.0,
             "consumers": {c.group_id: {"topics": c.topics, **_stats(c)} for c in self.consumers},
         }
+        if with_lag:
+            rows = await self.lag.get()
+            for group, entry in doc["consumers"].items():
+                mine = [r for r in rows or [] if r.group == group]
+                entry["lag"] = sum(r.lag for r in mine) if rows is not None else None
+                entry["lag_by_topic"] = {t: sum(r.lag for r in mine if r.topic == t) for t in entry["topics"]} \
+                    if rows is not None else None
+                entry["partitions"] = [{"topic": r.topic, "partition": r.partition, "end_offset": r.end_offset,
+                                        "committed": r.committed, "lag": r.lag} for r in mine]
+        return doc
 
 
 def _stats(c: BatchConsumer) -> dict[str, Any]:
     s = c.stats
-    return {"batches": s.batches, "messages": s.messages, "duplicates": s.duplicates,
-            "dead_letters": s.dead_letters, "per_topic": s.per_topic,
+    return {"batches": s.batches, "messages": s.messages, "messages_per_s": s.rate.per_second(),
+            "duplicates": s.duplicates, "dead_letters": s.dead_letters, "per_topic": s.per_topic,
             "last_batch_at": s.last_batch_at.isoformat() if s.last_batch_at else None}
 
 
@@ -118,9 +133,16 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
         response.status_code = 200 if ok else 503
         return {"status": "ok" if ok else "unavailable", "database": db_ok, "ready": runtime.ready}
 
-    @app.get("/v1/ops/status", tags=["ops"], summary="outbox backlog and consumer progress")
-    async def status() -> dict[str, Any]:
-        return await runtime.status()
+    @app.get("/v1/ops/status", tags=["ops"], summary="outbox backlog and consumer progress",
+             description="Throughput (`messages_per_s`, `outbox_published_per_s`) is over the last minute. With "
+                         "`lag=true` each consumer group also gets `lag`, `lag_by_topic` and `partitions` (log end "
+                         "offset − committed offset, from the broker; null when the broker cannot be asked).")
+    async def status(lag: bool = Query(False, description="also ask the broker for consumer lag")) -> dict[str, Any]:
+        return await runtime.status(with_lag=lag)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics: consumers, lag, dead letters, outbox")
+    async def metrics() -> Response:
+        return Response(content=await runtime.metrics.render(), media_type=CONTENT_TYPE)
 
     return app
 

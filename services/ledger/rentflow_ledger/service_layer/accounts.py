@@ -130,7 +130,8 @@ async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correla
 
 
 def _account_data(r: AccountRecord, balance: int) -> dict[str, Any]:
-    return {"account_ref": r.account_ref, "property": r.property, "patch": r.patch, "officer": r.officer,
+    return {"account_ref": r.account_ref, "property": r.property, "patch": r.patch, "tenant_name": r.tenant_name,
+            "officer": r.officer,
             "tenancy_start": r.tenancy_start, "tenancy_end": r.tenancy_end, "weekly_rent_pence": r.weekly_rent_pence,
             "weekly_charges_pence": r.weekly_charges_pence, "payment_method": r.payment_method,
             "balance_pence": balance}

@@ -13,17 +13,24 @@ from rentflow_reporting.domain.aggregation import Posting, TotalKey
 
 
 async def claim_postings(conn: Any, postings: Sequence[Posting]) -> set[uuid.UUID]:
-    """Records the postings' transaction ids; returns those not seen before."""
+    """Keeps the postings (for statements) and returns the transaction ids not seen before:
+    neither in postings nor among the ids counted before postings existed (seen_transactions)."""
     if not postings:
         return set()
     rows = await conn.fetch(
         """
-        insert into seen_transactions (transaction_id, account_ref, business_date)
-        select * from unnest($1::uuid[], $2::text[], $3::date[])
+        insert into postings (transaction_id, account_ref, business_date, posted_at, type_code, amount_pence,
+                              source_ref, channel)
+        select m.* from unnest($1::uuid[], $2::text[], $3::date[], $4::timestamptz[], $5::text[], $6::bigint[],
+                               $7::text[], $8::text[])
+            as m(transaction_id, account_ref, business_date, posted_at, type_code, amount_pence, source_ref, channel)
+        where not exists (select 1 from seen_transactions s where s.transaction_id = m.transaction_id)
         on conflict (transaction_id) do nothing
         returning transaction_id
         """,
         [p.transaction_id for p in postings], [p.account_ref for p in postings], [p.business_date for p in postings],
+        [p.posted_at for p in postings], [p.type_code for p in postings], [p.amount_pence for p in postings],
+        [p.source_ref for p in postings], [p.channel for p in postings],
     )
     return {r["transaction_id"] for r in rows}
 
@@ -116,10 +123,11 @@ async def upsert_profiles(conn: Any, profiles: Sequence[Any]) -> None:
     await conn.execute(
         """
         insert into account_state as s (account_ref, balance_pence, tenancy_start, tenancy_end, weekly_rent_pence,
-                                        weekly_charges_pence, payment_method, patch, profile_seen)
+                                        weekly_charges_pence, payment_method, patch, tenant_name, property,
+                                        profile_seen)
         select r.*, true
         from unnest($1::text[], $2::bigint[], $3::date[], $4::date[], $5::bigint[], $6::bigint[], $7::text[],
-                    $8::text[]) as r
+                    $8::text[], $9::text[], $10::text[]) as r
         on conflict (account_ref) do update
             set tenancy_start = excluded.tenancy_start,
                 tenancy_end = excluded.tenancy_end,
@@ -127,6 +135,8 @@ async def upsert_profiles(conn: Any, profiles: Sequence[Any]) -> None:
                 weekly_charges_pence = excluded.weekly_charges_pence,
                 payment_method = excluded.payment_method,
                 patch = excluded.patch,
+                tenant_name = coalesce(excluded.tenant_name, s.tenant_name),
+                property = excluded.property,
                 profile_seen = true,
                 balance_pence = case when s.last_posted_at is null then excluded.balance_pence
                                      else s.balance_pence end
@@ -135,6 +145,7 @@ async def upsert_profiles(conn: Any, profiles: Sequence[Any]) -> None:
         [a.tenancy_start for a in profiles], [a.tenancy_end for a in profiles],
         [a.weekly_rent_pence for a in profiles], [a.weekly_charges_pence for a in profiles],
         [a.payment_method.value if a.payment_method else None for a in profiles], [a.patch for a in profiles],
+        [a.tenant_name for a in profiles], [a.property for a in profiles],
     )
 
 
@@ -195,6 +206,20 @@ async def store_snapshot(conn: Any, snapshot_id: uuid.UUID, snapshot: dict[str, 
     return row is not None
 
 
+async def mark_period_end(conn: Any, period: str, period_start: dt.date, snapshot_id: uuid.UUID,
+                          taken_at: dt.datetime) -> bool:
+    """Records that the period's end snapshot was taken; False when it already had been."""
+    row = await conn.fetchrow(
+        "insert into period_end_snapshots values ($1, $2, $3, $4) on conflict do nothing returning period",
+        period, period_start, snapshot_id, taken_at)
+    return row is not None
+
+
+async def period_end_taken(conn: Any, period: str, period_start: dt.date) -> bool:
+    return bool(await conn.fetchval(
+        "select true from period_end_snapshots where period = $1 and period_start = $2", period, period_start))
+
+
 async def snapshot_taken_at(conn: Any, snapshot_id: uuid.UUID) -> dt.datetime | None:
     return await conn.fetchval("select taken_at from kpi_snapshots where snapshot_id = $1", snapshot_id)
 
@@ -244,6 +269,7 @@ async def account_position(conn: Any, start: dt.date, end: dt.date, weeks_thresh
             coalesce(sum(greatest(closing, 0)) filter (where current), 0)::bigint as current_arrears,
             coalesce(sum(greatest(closing, 0)) filter (where former), 0)::bigint as former_arrears,
             count(*) filter (where current)::bigint as current_tenancies,
+            count(*) filter (where current and closing > 0)::bigint as in_arrears,
             count(*) filter (where current and payment_method = 'dd')::bigint as dd_tenancies,
             coalesce(sum(weekly) filter (where current), 0)::bigint * $4 as annual_debit,
             count(*) filter (where current and weekly > 0 and closing > weekly * $3)::bigint as over_threshold
@@ -266,3 +292,43 @@ async def suspense_at(conn: Any, d: dt.date) -> list[tuple[int, int, int]]:
         d,
     )
     return [(r["age"], r["n"], r["pence"]) for r in rows]
+
+
+async def statement_accounts(conn: Any, start: dt.date, end: dt.date, after: str, limit: int,
+                             only: str | None = None) -> list[Any]:
+    """The next `limit` accounts after `after` (account order; or just `only`) with their balances
+    at the end of the day before `start` (opening) and at the end of `end` (closing, as the
+    aggregates have it)."""
+    return await conn.fetch(
+        """
+        select s.account_ref, s.tenant_name, s.property, s.tenancy_start, s.tenancy_end,
+               coalesce((select b.balance_pence from account_balance_daily b
+                         where b.account_ref = s.account_ref and b.business_date < $1
+                         order by b.business_date desc limit 1), 0) as opening,
+               coalesce((select b.balance_pence from account_balance_daily b
+                         where b.account_ref = s.account_ref and b.business_date <= $2
+                         order by b.business_date desc limit 1), 0) as closing
+        from account_state s
+        where s.account_ref > $3 and ($5::text is null or s.account_ref = $5)
+        order by s.account_ref
+        limit $4
+        """,
+        start, end, after, limit, only,
+    )
+
+
+async def statement_postings(conn: Any, refs: Sequence[str], start: dt.date, end: dt.date) -> list[Any]:
+    return await conn.fetch(
+        """
+        select p.transaction_id, p.account_ref, p.business_date, p.posted_at, p.type_code, p.amount_pence,
+               p.source_ref
+        from postings p
+        where p.account_ref = any($1::text[]) and p.business_date between $2 and $3
+        order by p.account_ref, p.business_date, p.posted_at, p.transaction_id
+        """,
+        list(refs), start, end,
+    )
+
+
+async def count_accounts(conn: Any) -> int:
+    return int(await conn.fetchval("select count(*) from account_state"))

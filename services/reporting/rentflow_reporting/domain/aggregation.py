@@ -14,7 +14,8 @@ every batch. Metrics (amounts always stored so that the usual case is positive):
 | dd_unpaid | "" | RDN Direct Debit unpaids |
 | returned_cheque | "" | RRC |
 | refund | type code | REF, RDR |
-| written_off | WOF / WON | write-offs (positive) and write-ons (negative) |
+| written_off | WOF | write-offs (positive) |
+| adjustment | WON | the ledger's signed adjustments (its WON postings): not debit, not written off |
 | transfer | RIT | internal transfers |
 | opening | type code | opening balances (arrears brought forward, not debit for the period) |
 | suspense_opened | channel | unidentified receipts opened (on their booked date) |
@@ -34,7 +35,10 @@ RECEIPT_CHANNELS = {
     "RPY": "cash", "RCO": "cash", "RHB": "housing_benefit", "RUC": "universal_credit",
 }
 REFUND_CODES = frozenset({"REF", "RDR"})
-WRITE_OFF_CODES = frozenset({"WOF", "WON"})
+WRITE_OFF_CODES = frozenset({"WOF"})
+# The ledger posts every maker-checker adjustment, debit or credit, as WON (services/ledger README):
+# counting it as a write-on would make a credit adjustment look like a write-off.
+ADJUSTMENT_CODES = frozenset({"WON"})
 OPENING_CODES = frozenset({"BBF"})
 OPENING_SOURCE_REFS = ("opening-balance", "opening_balance", "opening balance")
 MANUAL_RULE_PREFIXES = ("manual", "suspense")
@@ -89,6 +93,8 @@ def posting_totals(p: Posting) -> list[TotalRow]:
         return [(d, "refund", code, amount, 1)]
     if code in WRITE_OFF_CODES:
         return [(d, "written_off", code, -amount, 1)]
+    if code in ADJUSTMENT_CODES:
+        return [(d, "adjustment", code, amount, 1)]
     return [(d, "transfer" if code == "RIT" else "other", code, amount, 1)]
 
 

@@ -91,6 +91,7 @@ class Position:
     dd_tenancies: int = 0
     annual_rent_debit_pence: int = 0
     tenants_over_7_weeks_arrears: int = 0
+    current_tenancies_in_arrears: int = 0
     suspense_count: int = 0
     suspense_pence: int = 0
     suspense_age_bands: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -136,9 +137,10 @@ DEFINITIONS: dict[str, str] = {
                                    "before it",
     "former_tenant_arrears_pct": "former_tenant_arrears_pence / annual_rent_debit_pence × 100",
     "annual_rent_debit_pence": "sum over current tenancies of (weekly rent + weekly charges) × 52, at today's rents",
-    "written_off_pence": "write-offs (WOF) in the period less write-ons (WON)",
+    "written_off_pence": "approved write-offs (WOF) with a business date in the period; the ledger's adjustments (WON, debit or credit) are not write-offs and are not counted",
     "written_off_pct": "written_off_pence / annual_rent_debit_pence × 100",
     "current_tenancies": "tenancies current at the end of `through`",
+    "current_tenancies_in_arrears": "current tenancies whose balance at the end of `through` is above zero",
     "dd_take_up_pct": "current tenancies whose payment method is Direct Debit / current tenancies × 100 "
                       "(payment method as it now stands)",
     "dd_collections_presented": "Direct Debit collections received in the period (RDD postings and DD receipts "
@@ -191,6 +193,7 @@ def compute_kpis(selection: Selection, totals: PeriodTotals, position: Position,
         "written_off_pence": totals.written_off_pence,
         "written_off_pct": pct(totals.written_off_pence, annual),
         "current_tenancies": position.current_tenancies,
+        "current_tenancies_in_arrears": position.current_tenancies_in_arrears,
         "dd_take_up_pct": pct(position.dd_tenancies, position.current_tenancies),
         "dd_collections_presented": totals.dd_presented_count,
         "dd_collections_presented_pence": totals.dd_presented_pence,

@@ -4,12 +4,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request, Response
+import uuid
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from rentflow_common.db import UnitOfWork
 
 from rentflow_reporting.domain.snapshot import dumps
-from rentflow_reporting.service_layer.handlers import kpi_snapshot, today_london
+from rentflow_reporting.domain.statements import QUARTER_HELP, BadQuarter, parse_quarter, quarter_name
+from rentflow_reporting.service_layer.statements import BadOutput, account_statement
+from rentflow_reporting.service_layer.handlers import annual_return, kpi_snapshot, today_london
 
 router = APIRouter(prefix="/v1", tags=["kpi"])
 
@@ -33,3 +38,62 @@ async def get_kpi(request: Request,
         snapshot = await kpi_snapshot(uow, period, as_of or today_london())
         await uow.commit()
     return Response(content=dumps(snapshot), media_type="application/json")
+
+
+@router.get(
+    "/returns/{kind}",
+    tags=["returns"],
+    summary="Annual extract: LAHS rent arrears figures (lahs) or benchmarking measures (benchmark)",
+    description="For the financial year 1 April `year` – 31 March `year`+1, each item with its value, unit and "
+                "definition. While the year runs, the figures are to date (`complete: false`, `through`).",
+)
+async def get_return(request: Request, kind: Literal["lahs", "benchmark"],
+                     year: int = Query(..., ge=1900, le=9998, description="the April the financial year starts in"),
+                     as_of: dt.date | None = Query(None, description="figures as known on this date (default today); "
+                                                                     "after 31 March the year is complete"),
+                     ) -> Response:
+    async with UnitOfWork(request.app.state.runtime.engine) as uow:
+        body = await annual_return(uow, kind, year, as_of or today_london())
+    return Response(content=dumps(body), media_type="application/json")
+
+
+class StatementRunRequest(BaseModel):
+    quarter: str = Field(description=QUARTER_HELP, examples=["2026-Q3"])
+    output_dir: str = Field(description="absolute directory on the reporting service's host; pdf/, csv/ and "
+                                        "index.csv are written there")
+
+
+@router.post("/statements/runs", status_code=202, tags=["statements"],
+             summary="Start writing every account's rent statement for a quarter (PDF and CSV)")
+async def start_statement_run(request: Request, body: StatementRunRequest) -> Response:
+    try:
+        run = await request.app.state.runtime.statements.start(body.quarter, body.output_dir)
+    except (BadQuarter, BadOutput) as exc:
+        raise HTTPException(422, str(exc)) from None
+    return Response(content=dumps(run.as_dict()), media_type="application/json", status_code=202)
+
+
+@router.get("/statements/runs/{run_id}", tags=["statements"], summary="Progress of a statement run")
+async def get_statement_run(request: Request, run_id: uuid.UUID) -> Response:
+    run = request.app.state.runtime.statements.runs.get(run_id)
+    if run is None:
+        raise HTTPException(404, f"no statement run {run_id} (runs are forgotten when the service restarts)")
+    return Response(content=dumps(run.as_dict()), media_type="application/json")
+
+
+@router.get("/statements/{quarter}/{account_ref}", tags=["statements"],
+            summary="One account's statement for a quarter, as JSON")
+async def get_statement(request: Request, quarter: str, account_ref: str) -> Response:
+    try:
+        period = parse_quarter(quarter)
+    except BadQuarter as exc:
+        raise HTTPException(422, str(exc)) from None
+    s = await account_statement(request.app.state.runtime.engine, period, account_ref)
+    if s is None:
+        raise HTTPException(404, f"no statement for {account_ref} in {quarter_name(period)}")
+    body = {"account_ref": s.account_ref, "tenant_name": s.tenant_name, "property": s.property,
+            "quarter": quarter_name(period), "period_start": period.start, "period_end": period.end,
+            "opening_balance_pence": s.opening_pence, "closing_balance_pence": s.closing_pence,
+            "transactions": [{"date": x.date, "type": x.type_code, "meaning": x.meaning,
+                              "amount_pence": x.amount_pence, "balance_pence": x.balance_pence} for x in s.lines]}
+    return Response(content=dumps(body), media_type="application/json")

@@ -17,6 +17,7 @@ from rentflow_reporting.adapters import repository as repo
 from rentflow_reporting.domain import aggregation as agg
 from rentflow_reporting.domain.kpi import (ARREARS_WEEKS_THRESHOLD, WEEKS_PER_YEAR, Position, age_bands,
                                            compute_kpis, period_totals)
+from rentflow_reporting.domain import returns
 from rentflow_reporting.domain.periods import Selection, select_period
 from rentflow_reporting.domain.snapshot import content_hash, dumps, snapshot_event_id
 
@@ -105,6 +106,7 @@ async def compute_snapshot(uow: UnitOfWork, selection: Selection, as_of: dt.date
         dd_tenancies=pos["dd_tenancies"],
         annual_rent_debit_pence=pos["annual_debit"],
         tenants_over_7_weeks_arrears=pos["over_threshold"],
+        current_tenancies_in_arrears=pos["in_arrears"],
         suspense_count=sum(b["count"] for b in bands.values()),
         suspense_pence=sum(b["pence"] for b in bands.values()),
         suspense_age_bands=bands,
@@ -139,3 +141,12 @@ async def kpi_snapshot(uow: UnitOfWork, kind: str, as_of: dt.date) -> dict[str, 
     """GET /v1/kpi: the latest period ended on or before as_of (or the current one to date)."""
     selection = select_period(kind, as_of, await repo.first_activity(uow.raw))
     return await record_snapshot(uow, await compute_snapshot(uow, selection, as_of))
+
+
+async def annual_return(uow: UnitOfWork, kind: str, year: int, today: dt.date) -> dict[str, Any]:
+    """The LAHS rent arrears extract (`lahs`) or the benchmarking set (`benchmark`) for the
+    financial year starting in April `year`; to date (complete false) while the year runs."""
+    period = returns.financial_year(year)
+    selection = Selection(period, period.end, True) if today > period.end else Selection(period, today, False)
+    snapshot = await compute_snapshot(uow, selection, today)
+    return returns.lahs_rent_arrears(snapshot) if kind == "lahs" else returns.benchmark(snapshot)

@@ -1,9 +1,16 @@
-"""Snapshots after consumer batches, throttled: a batch marks the figures dirty; at most once
-per `interval` seconds the current month to date is snapshotted (stored, and emitted when its
-content changed). Trailing edge: the last batch of a burst is always followed by a snapshot."""
+"""Snapshots taken without being asked.
+
+- After consumer batches, throttled: a batch marks the figures dirty; at most once per
+  `interval` seconds the current month to date is snapshotted (stored, and emitted when its
+  content changed). Trailing edge: the last batch of a burst is always followed by a snapshot.
+- At each period end: once the Europe/London date has passed the last day of a week, month,
+  quarter or year that has data, that period's complete snapshot is taken once (recorded in
+  period_end_snapshots, so a restart does not take it again). Checked at start, after
+  batches and every `period_check_s` seconds."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from typing import Callable
 
@@ -12,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rentflow_common.db import UnitOfWork
 from rentflow_common.logging import get_logger
 
-from rentflow_reporting.domain.periods import to_date
+from rentflow_reporting.adapters import repository as repo
+from rentflow_reporting.domain.periods import PERIOD_KINDS, ONE_DAY, Selection, latest_ended, to_date
 from rentflow_reporting.service_layer.handlers import compute_snapshot, record_snapshot, today_london
 
 log = get_logger(__name__)
@@ -20,7 +28,7 @@ log = get_logger(__name__)
 
 class SnapshotScheduler:
     def __init__(self, engine: AsyncEngine, *, interval: float = 5.0, period: str = "month",
-                 today: Callable = today_london) -> None:
+                 today: Callable = today_london, period_check_s: float = 60.0) -> None:
         self._engine = engine
         self.interval = interval
         self.period = period
@@ -30,6 +38,8 @@ class SnapshotScheduler:
         self._task: asyncio.Task[None] | None = None
         self._last = 0.0
         self.taken = 0
+        self.period_check_s = period_check_s
+        self._checked_on: dt.date | None = None
 
     def mark_dirty(self) -> None:
         self._dirty.set()
@@ -55,9 +65,48 @@ class SnapshotScheduler:
         self.taken += 1
         return snapshot
 
+    async def snapshot_period_ends(self, today: dt.date | None = None) -> list[dict]:
+        """The complete snapshot of every kind of period that ended before `today` (default: today,
+        Europe/London) and has data, unless already taken. Returns those taken now."""
+        today = today or self._today()
+        taken = []
+        async with UnitOfWork(self._engine) as uow:
+            first = await repo.first_activity(uow.raw)
+            for kind in PERIOD_KINDS:
+                period = latest_ended(kind, today - ONE_DAY)
+                if first is None or first > period.end or await repo.period_end_taken(uow.raw, kind, period.start):
+                    continue
+                snapshot = await record_snapshot(uow, await compute_snapshot(uow, Selection(period, period.end, True),
+                                                                             period.end))
+                if await repo.mark_period_end(uow.raw, kind, period.start, snapshot["snapshot_id"],
+                                              snapshot["taken_at"]):
+                    taken.append(snapshot)
+            await uow.commit()
+        for s in taken:
+            log.info("kpi.period_end_snapshot", period=s["period"], period_start=str(s["period_start"]),
+                     snapshot_id=str(s["snapshot_id"]))
+        return taken
+
+    async def _check_period_ends(self) -> None:
+        today = self._today()
+        if self._checked_on == today and not self._dirty.is_set():
+            return
+        try:
+            await self.snapshot_period_ends(today)
+            self._checked_on = today
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # database away: the next check tries again
+            log.warning("kpi.period_end_snapshot_failed", error=str(exc))
+
     async def _run(self) -> None:
+        await self._check_period_ends()
         while not self._stopping.is_set():
-            await self._dirty.wait()
+            try:
+                await asyncio.wait_for(self._dirty.wait(), timeout=self.period_check_s)
+            except asyncio.TimeoutError:
+                await self._check_period_ends()
+                continue
             if self._stopping.is_set():
                 return
             wait = self._last + self.interval - time.monotonic()
@@ -67,6 +116,7 @@ class SnapshotScheduler:
                     return
                 except asyncio.TimeoutError:
                     pass
+            await self._check_period_ends()  # data may have reached back into a period just ended
             self._dirty.clear()
             self._last = time.monotonic()
             try:

@@ -10,6 +10,7 @@ from decimal import Decimal
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 
 from rentflow_common.kafka import ensure_topics
 from rentflow_schemas import Envelope, new_envelope
@@ -191,6 +192,41 @@ async def test_kpis_from_ledger_events(infra, service_env, monkeypatch):
             k2 = (await http.get("/v1/kpi", params={"period": "month", "as_of": "2026-10-31"})).json()
             assert_october(k2)
             assert k2["taken_at"] == k["taken_at"]  # the same snapshot as before, not a new one
+
+            # stream health: a message that is not an event is dead-lettered and the partition moves on;
+            # then /v1/ops/status?lag=true and /metrics agree with what was sent
+            garbage = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
+            await garbage.start()
+            await garbage.send_and_wait(prefix + TXN, b'{"not": "an event"}', key=b"A1")
+            await garbage.stop()
+
+            async def settled():
+                st = (await http.get("/v1/ops/status", params={"lag": "true"})).json()
+                c = st["consumers"]["reporting"]
+                return st if c["dead_letters"] == 1 and c["lag"] == 0 and st["outbox_backlog"] == 0 else None
+
+            st = await poll(settled)
+            group = st["consumers"]["reporting"]
+            assert group["lag_by_topic"] == {TXN: 0, SUS: 0, ACC: 0}
+            assert len(group["partitions"]) == 9                           # 3 topics × 3 partitions
+            sent = sum(p["end_offset"] for p in group["partitions"])       # everything on the three topics
+            assert sent == len(L.events) + len(again) + 1                  # … including the garbage
+            assert all(p["committed"] == p["end_offset"] for p in group["partitions"] if p["end_offset"])
+            assert group["duplicates"] == 1 and group["messages_per_s"] > 0
+
+            samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                       for f in text_string_to_metric_families((await http.get("/metrics")).text) for s in f.samples}
+            svc = (("group", "reporting"), ("service", "reporting"))
+            txn_sent = sum(1 for t, _, _ in L.events + again if t == TXN)
+            assert samples[("rentflow_consumer_messages_total", svc + (("topic", TXN),))] == txn_sent
+            assert samples[("rentflow_consumer_messages_total", svc + (("topic", ACC),))] == 4
+            assert samples[("rentflow_consumer_dead_letters_total", svc)] == 1
+            assert samples[("rentflow_consumer_duplicates_total", svc)] == 1
+            assert samples[("rentflow_outbox_backlog", (("service", "reporting"),))] == 0
+            assert samples[("rentflow_outbox_published_total", (("service", "reporting"),))] >= 2  # snapshots, DLQ
+            assert samples[("rentflow_service_ready", (("service", "reporting"),))] == 1
+            lag = {k: v for k, v in samples.items() if k[0] == "rentflow_consumer_lag"}
+            assert len(lag) == 9 and sum(lag.values()) == 0
 
             async with runtime.engine.connect() as c:
                 raw = (await c.get_raw_connection()).driver_connection

@@ -25,9 +25,11 @@ def test_debits_receipts_and_reversals_feed_their_metrics():
     # a DD unpaid raises the balance +11000: counted as a failure and taken off DD collections
     assert posting_totals(p("RDN", 11000)) == [(D, "dd_unpaid", "", 11000, 1),
                                                (D, "collected", "direct_debit", -11000, 0)]
-    # write-off −10000 → written off +10000; a write-on +2000 → −2000
+    # write-off −10000 → written off +10000
     assert posting_totals(p("WOF", -10000)) == [(D, "written_off", "WOF", 10000, 1)]
-    assert posting_totals(p("WON", 2000)) == [(D, "written_off", "WON", -2000, 1)]
+    # the ledger's adjustments are WON either way: neither write-offs nor write-on of written-off debt
+    assert posting_totals(p("WON", 2000)) == [(D, "adjustment", "WON", 2000, 1)]
+    assert posting_totals(p("WON", -1500)) == [(D, "adjustment", "WON", -1500, 1)]
     assert posting_totals(p("REF", 500)) == [(D, "refund", "REF", 500, 1)]
     assert posting_totals(p("RIT", -700)) == [(D, "transfer", "RIT", -700, 1)]
 

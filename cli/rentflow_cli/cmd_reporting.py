@@ -1,0 +1,105 @@
+"""Reporting commands: annual returns (LAHS rent arrears, benchmarking) and quarterly rent
+statements. Each calls the reporting service's HTTP API (services/reporting)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+FORMATS = ("table", "json", "csv")
+AS_OF = typer.Option(None, "--as-of", help="DATE: figures as known then (default today); the year is complete "
+                                           "after its 31 March")
+
+
+def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
+    client, out, err, pounds = ctx["client"], ctx["out"], ctx["err"], ctx["pounds"]
+    CommandError = ctx["CommandError"]
+    returns_app = typer.Typer(no_args_is_help=True, help="annual returns: LAHS rent arrears, benchmarking")
+    statements_app = typer.Typer(no_args_is_help=True, help="quarterly rent statements (PDF and CSV)")
+    app.add_typer(returns_app, name="returns")
+    app.add_typer(statements_app, name="statements")
+
+    def show_return(kind: str, year: int, as_of: str | None, format: str, json_out: bool) -> None:
+        if format not in FORMATS:
+            raise CommandError(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")
+        params: dict[str, Any] = {"year": year}
+        if as_of:
+            ctx["parse_date"](as_of, "--as-of")
+            params["as_of"] = as_of
+        raw = client().get_raw("reporting", f"/v1/returns/{kind}", params=params)
+        if json_out or format == "json":
+            sys.stdout.write(raw.decode() + "\n")
+            return
+        doc = json.loads(raw, parse_float=Decimal)
+        if format == "csv":
+            buf = io.StringIO()
+            w = csv.writer(buf)
+            w.writerow(["item", "label", "value", "unit", "definition"])
+            w.writerows([i["item"], i["label"], i["value"], i["unit"], i["definition"]] for i in doc["items"])
+            sys.stdout.write(buf.getvalue())
+            return
+        state = "complete" if doc["complete"] else f"to date: through {doc['through']}"
+        ctx["table"](f"{doc['return']} {doc['year']} ({doc['period_start']} to {doc['period_end']}, {state})",
+                     ["item", "figure", "definition"],
+                     [[i["label"], display(i, pounds), i["definition"]] for i in doc["items"]])
+
+    @returns_app.command("lahs")
+    def returns_lahs(year: int = typer.Option(..., "--year", help="the financial year by its April: 2026 = 2026/27"),
+                     as_of: Optional[str] = AS_OF,
+                     format: str = typer.Option("table", "--format", help="table, json or csv"),
+                     json_out: bool = typer.Option(False, "--json", help="print one JSON document")) -> None:
+        """The rent arrears figures of the LAHS return for a financial year, definitions beside them."""
+        show_return("lahs", year, as_of, format, json_out)
+
+    @returns_app.command("benchmark")
+    def returns_benchmark(year: int = typer.Option(..., "--year", help="the financial year by its April"),
+                          as_of: Optional[str] = AS_OF,
+                          format: str = typer.Option("table", "--format", help="table, json or csv"),
+                          json_out: bool = typer.Option(False, "--json", help="print one JSON document")) -> None:
+        """Benchmarking measures (HouseMark style) for a financial year, definitions beside them."""
+        show_return("benchmark", year, as_of, format, json_out)
+
+    @statements_app.command("run")
+    def statements_run(quarter: str = typer.Option(..., "--quarter",
+                                                   help="YYYY-Qn: financial-year quarter, Q1 = April–June of YYYY, "
+                                                        "Q4 = January–March of YYYY+1"),
+                       output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                                             help="directory (default ./statements-QUARTER)"),
+                       json_out: bool = typer.Option(False, "--json", help="print the run's summary as JSON")) -> None:
+        """Render every account's rent statement for a quarter as PDF and CSV, with progress on stderr."""
+        directory = (output or Path(f"statements-{quarter}")).resolve()
+        c = client()
+        run = c.post("reporting", "/v1/statements/runs", json={"quarter": quarter, "output_dir": str(directory)})
+        last = ""
+        while run["status"] == "running":
+            time.sleep(0.5)
+            run = c.get("reporting", f"/v1/statements/runs/{run['run_id']}")
+            line = f"statements {quarter}: {run['done']:,} of {run['total']:,}"
+            if line != last and not json_out:
+                err.print(line, end="\r", highlight=False)
+                last = line
+        if run["status"] != "done":
+            raise CommandError(f"statement run {run['run_id']} failed: {run.get('error') or run['status']}")
+        if json_out:
+            ctx["emit_json"](run)
+            return
+        err.print(f"wrote {run['done']:,} statements ({run['pdf_pages']:,} PDF pages) for {run['period_start']} to "
+                  f"{run['period_end']} in {run['elapsed_s']} s to {run['output_dir']}", highlight=False)
+
+
+def display(item: dict[str, Any], pounds: Any) -> str:
+    value, unit = item["value"], item["unit"]
+    if value is None:
+        return "-"
+    if unit == "pence":
+        return pounds(value)
+    if unit == "percent":
+        return f"{value}%"
+    return f"{value:,}" if isinstance(value, int) else str(value)
