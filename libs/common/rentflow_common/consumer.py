@@ -20,7 +20,7 @@ import asyncio
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, NamedTuple, Sequence
 
 import orjson
 import structlog
@@ -41,8 +41,7 @@ from rentflow_schemas import Envelope, derive_event_id, topic_spec
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class Incoming:
+class Incoming(NamedTuple):
     topic: str
     partition: int
     offset: int
@@ -167,10 +166,10 @@ class BatchConsumer:
     def decode(self, records: Sequence[Any]) -> "Decoded":
         good: list[Incoming] = []
         bad: list[tuple[Any, str]] = []
-        next_offsets: dict[TopicPartition, int] = {}
+        last: dict[tuple[str, int], int] = {}
         cut = len(self._prefix)
         for r in records:
-            next_offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
+            last[(r.topic, r.partition)] = r.offset
             topic = r.topic[cut:]
             try:
                 env = self._adapters[topic].validate_json(r.value)
@@ -178,6 +177,7 @@ class BatchConsumer:
                 bad.append((r, f"undecodable {topic} message: {_short(exc)}"))
                 continue
             good.append(Incoming(topic, r.partition, r.offset, r.key.decode() if r.key else None, env))
+        next_offsets = {TopicPartition(t, p): offset + 1 for (t, p), offset in last.items()}
         return Decoded(records, good, bad, next_offsets)
 
     async def process_records(self, records: Sequence[Any]) -> None:

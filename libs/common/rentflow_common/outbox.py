@@ -88,6 +88,8 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
     )
 
 
+HASH_CACHE_SIZE = 50_000
+
 CLAIM_SQL = """
 delete from outbox where id in (
     select id from outbox order by id limit $1 for update skip locked
@@ -110,33 +112,57 @@ class OutboxRelay:
         self.rate = Rate()  # rows published per second over the last minute
         self._partitions: dict[str, tuple[float, list[int]]] = {}
         self._round_robin = 0
+        self._hashes: dict[bytes, int] = {}
+        self._conn: Any = None
 
     async def run(self) -> None:
         backoff = 0.1
-        while not self._stopping.is_set():
-            try:
-                sent = await self.relay_once()
-                backoff = 0.1
-                if sent < self._batch_size:
-                    await self._sleep(self._idle_sleep)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # broker or database away: keep the rows, try again
-                log.warning("outbox.relay_failed", error=str(exc), retry_in_s=backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    sent = await self.relay_once()
+                    backoff = 0.1
+                    if sent < self._batch_size:
+                        await self._sleep(self._idle_sleep)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # broker or database away: keep the rows, try again
+                    log.warning("outbox.relay_failed", error=str(exc), retry_in_s=backoff)
+                    await self._release(invalidate=True)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            await self._release()
 
     async def relay_once(self) -> int:
-        async with self._engine.connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            async with raw.transaction():
-                rows = await raw.fetch(CLAIM_SQL, self._batch_size)
-                if not rows:
-                    return 0
-                await self._publish(sorted(rows, key=lambda r: r["id"]))
+        """Claims, publishes and deletes one batch. The relay keeps one connection of the engine's
+        pool for itself: it polls many times a second, and a checkout per poll cost more than the poll."""
+        if self._conn is None:
+            self._conn = await self._engine.connect()
+        raw = (await self._conn.get_raw_connection()).driver_connection
+        async with raw.transaction():
+            rows = await raw.fetch(CLAIM_SQL, self._batch_size)
+            if not rows:
+                return 0
+            await self._publish(sorted(rows, key=lambda r: r["id"]))
         self.published += len(rows)
         self.rate.add(len(rows))
         return len(rows)
+
+    async def close(self) -> None:
+        """Returns the relay's connection (run() does this itself when it ends)."""
+        await self._release()
+
+    async def _release(self, invalidate: bool = False) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if invalidate:
+                await conn.invalidate()  # it may be broken: the pool opens a new one
+            await conn.close()
+        except Exception:
+            pass
 
     async def _publish(self, rows: Sequence[Any]) -> None:
         """Appends rows to one record batch per partition (in id order) and sends the batches:
@@ -169,7 +195,12 @@ class OutboxRelay:
         if key is None:
             self._round_robin += 1
             return partitions[self._round_robin % len(partitions)]
-        return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+        h = self._hashes.get(key)
+        if h is None:  # murmur2 is pure Python in aiokafka; account keys repeat, so keep their hashes
+            if len(self._hashes) >= HASH_CACHE_SIZE:
+                self._hashes.clear()
+            h = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return partitions[h % len(partitions)]
 
     async def _sleep(self, seconds: float) -> None:
         try:

@@ -123,6 +123,7 @@ async def test_relay_keeps_per_key_order_on_the_default_partitioner(infra, datab
     relay = OutboxRelay(engine, producer, topic_prefix=topic_prefix, batch_size=300)
     while await relay.relay_once():
         pass
+    await relay.close()
     await producer.stop()
 
     consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers, auto_offset_reset="earliest",

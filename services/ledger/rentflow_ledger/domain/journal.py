@@ -29,6 +29,23 @@ def receipt_lines(account_ref: str, channel: str, amount: int) -> list[Line]:
     return _dr_cr(money_in_gl(channel), GL_CODES["debtors_control"], amount, cr_ref=account_ref)
 
 
+MAX_JOURNAL_LINES = 1000  # keeps a JournalPosted well inside a broker's usual 1 MB message limit
+
+
+def batched_receipt_lines(money_gl: str, by_account: dict[str, int]) -> list[tuple[Line, ...]]:
+    """The identified receipts of one consumer batch for one value date and bank/cash account, as
+    the GL takes them (as the debit run does for debits): Cr tenant debtors control per account,
+    Dr the money account with their total; one journal per MAX_JOURNAL_LINES lines."""
+    refs = sorted(by_account)
+    step = MAX_JOURNAL_LINES - 1
+    journals = []
+    for i in range(0, len(refs), step):
+        chunk = refs[i:i + step]
+        credits = [Line(GL_CODES["debtors_control"], 0, by_account[r], r) for r in chunk]
+        journals.append((Line(money_gl, sum(x.credit_pence for x in credits), 0), *credits))
+    return journals
+
+
 def unidentified_lines(channel: str, amount: int) -> list[Line]:
     """Unidentified receipt: Dr bank/cash, Cr income suspense."""
     return _dr_cr(money_in_gl(channel), GL_CODES["suspense"], amount)

@@ -9,7 +9,9 @@ a handful of set-based statements, and the accounts locked only for the last few
    one-correctable-error rungs against the in-memory set of known references (loaded once per
    generation, not SQL per payment);
 3. COPY journal lines, COPY suspense, COPY their outbox rows (JournalPosted, SuspenseEvent):
-   none of it depends on balances;
+   none of it depends on balances. Identified receipts go to the GL as one journal per value
+   date, booked period and bank/cash account (Dr the money account, Cr debtors control per
+   account), as the debit run's journals do; each unidentified receipt has its own;
 4. lock the allocated accounts' balances (reference order), post in Python with running
    balances (several payments to one account get consecutive balance_after), then COPY
    transactions, UPDATE accounts FROM unnest, COPY TransactionPosted outbox rows; commit.
@@ -31,7 +33,8 @@ from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.allocation import Allocation, allocate, allocate_fuzzy
 from rentflow_ledger.domain.codes import receipt_code
 from rentflow_ledger.domain.ids import derive_id
-from rentflow_ledger.domain.journal import receipt_lines, unidentified_lines
+from rentflow_ledger.domain.codes import money_in_gl
+from rentflow_ledger.domain.journal import batched_receipt_lines, unidentified_lines
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, business_date, check_control, period_of
 from rentflow_ledger.domain.references import CheckScheme, normalise_reference
 from rentflow_ledger.service_layer import events
@@ -106,6 +109,9 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
     receipts: list[_Receipt] = []
     suspense: list[tuple[Any, ...]] = []
     outbox: list[OutboxRow] = []
+    # identified receipts: one journal per value date, booked period and bank/cash account
+    received: dict[tuple[dt.date, str | None, str], dict[str, int]] = {}
+    first_of: dict[tuple[dt.date, str | None, str], Incoming] = {}
     for item, allocation in zip(fresh, allocations):
         env = item.envelope
         p = env.data
@@ -115,8 +121,10 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
         src = source_ref(p)
         pid = str(p.payment_id)
         if allocation.account_ref is not None:
-            j = Journal(derive_id("journal", "receipt", pid), "receipt", day, src,
-                        tuple(receipt_lines(allocation.account_ref, channel, p.amount_pence)), booked)
+            key = (day, booked, money_in_gl(channel))
+            by_account = received.setdefault(key, {})
+            by_account[allocation.account_ref] = by_account.get(allocation.account_ref, 0) + p.amount_pence
+            first_of.setdefault(key, item)
             receipts.append(_Receipt(item, allocation.account_ref, allocation.rule or "", day, src, pid, booked))
         else:
             j = Journal(derive_id("journal", "unidentified_receipt", pid), "unidentified_receipt", day, src,
@@ -130,8 +138,16 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
                 "reason": allocation.reason, "account_ref": None, "allocated_by": None, "note": None,
                 "paid_at": p.paid_at, "business_date": day, "period": booked or period_of(day)},
                 now, env.correlation_id, env.event_id))
-        journals.append(j)
-        outbox.append(events.journal_posted(j, now, env.correlation_id, env.event_id))
+            journals.append(j)
+            outbox.append(events.journal_posted(j, now, env.correlation_id, env.event_id))
+    for (day, booked, money_gl), by_account in received.items():
+        first = first_of[(day, booked, money_gl)].envelope
+        first_pid = str(first.data.payment_id)
+        for n, lines in enumerate(batched_receipt_lines(money_gl, by_account)):
+            j = Journal(derive_id("journal", "receipts", first_pid, str(n)), "receipt", day,
+                        f"receipts:{day.isoformat()}:{money_gl}:{first_pid}:{n}", lines, booked)
+            journals.append(j)
+            outbox.append(events.journal_posted(j, now, f"ledger-receipts:{first_pid}", first.event_id))
     await sql.insert_journals(raw, journals, now)
     await sql.insert_suspense(raw, suspense)
     await enqueue(raw, outbox)

@@ -47,13 +47,16 @@ async def poll(predicate, timeout: float = 30.0):
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
-async def read_topic(bootstrap: str, topic: str, want: int, timeout: float = 20.0) -> list[dict]:
+async def read_topic(bootstrap: str, topic: str, want: int | None = None, timeout: float = 20.0,
+                     until=None) -> list[dict]:
+    """Events of a topic from the start, until `want` of them (or `until(events)` holds) or the timeout."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")  # no group: no rebalance wait
     await consumer.start()
     got: list[dict] = []
+    done = until or (lambda events: len(events) >= want)
     try:
         deadline = asyncio.get_running_loop().time() + timeout
-        while len(got) < want and asyncio.get_running_loop().time() < deadline:
+        while not done(got) and asyncio.get_running_loop().time() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             got += [orjson.loads(r.value) for rs in batch.values() for r in rs]
     finally:
@@ -201,10 +204,30 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
                                        ["RCP", "RDD", "RPY", "RSO", "RBP"]), kinds
         payment_txn = next(t for t in txns if t["data"]["type_code"] == "RCP")
         assert payment_txn["causation_id"] == str(matched.event_id)
-        # 2 opening, 6 debit (3 weeks x DBR/DSC, one chunk), 4 receipts, 2 unidentified, 1 allocated
-        journals = await read_topic(bootstrap, topic_prefix + "gl.journals.v1", 15)
-        assert len(journals) == 15 and {j["data"]["kind"] for j in journals} == {"opening_balance", "debit", "receipt",
-                                                          "unidentified_receipt", "suspense_allocated"}
+        # 2 opening, 6 debit (3 weeks x DBR/DSC, one chunk), 2 unidentified, 1 allocated, and the 4
+        # identified receipts in one journal per consumer batch, value date and bank/cash account,
+        # crediting debtors control per account with exactly what the accounts received
+        receipts: dict[str, int] = {}
+        for t in txns:
+            if t["data"]["type_code"] in ("RCP", "RDD", "RPY", "RSO", "RBP") and t["data"]["allocation_rule"] != "manual":
+                receipts[t["data"]["account_ref"]] = receipts.get(t["data"]["account_ref"], 0) - t["data"]["amount_pence"]
+
+        def credited(events: list[dict]) -> dict[str, int]:
+            out: dict[str, int] = {}
+            for e in events:
+                if e["data"]["kind"] == "receipt":
+                    for x in e["data"]["lines"]:
+                        if x["gl_code"] == "DEBTORS_CONTROL":
+                            out[x["account_ref"]] = out.get(x["account_ref"], 0) + x["credit_pence"] - x["debit_pence"]
+            return out
+
+        journals = await read_topic(bootstrap, topic_prefix + "gl.journals.v1",
+                                    until=lambda events: len(events) >= 11 + 1 and credited(events) == receipts)
+        assert credited(journals) == receipts and len(receipts) >= 2
+        counts = {k: sum(1 for j in journals if j["data"]["kind"] == k) for k in
+                  ("opening_balance", "debit", "unidentified_receipt", "suspense_allocated")}
+        assert counts == {"opening_balance": 2, "debit": 6, "unidentified_receipt": 2, "suspense_allocated": 1}
+        assert 1 <= sum(1 for j in journals if j["data"]["kind"] == "receipt") <= 4
         for j in journals:
             lines = j["data"]["lines"]
             assert sum(x["debit_pence"] for x in lines) == sum(x["credit_pence"] for x in lines)

@@ -108,3 +108,15 @@ def test_rent_weeks():
     assert rent_weeks(D(2026, 4, 6), None, None, D(2026, 4, 5)) == []
     # a year with 53 Mondays from April to March charges 53 weeks
     assert len(rent_weeks(D(2024, 4, 1), None, None, D(2025, 3, 31))) == 53
+
+
+def test_a_batch_of_receipts_is_one_balanced_journal_per_thousand_lines():
+    from rentflow_ledger.domain.journal import MAX_JOURNAL_LINES, batched_receipt_lines, is_balanced
+    by_account = {f"R{i:05d}": 100 + i for i in range(2 * MAX_JOURNAL_LINES)}
+    journals = batched_receipt_lines("BANK", by_account)
+    assert len(journals) == 3  # 999 + 999 + 2 accounts, each journal with its bank line
+    assert all(len(j) <= MAX_JOURNAL_LINES and is_balanced(j) for j in journals)
+    credited = {x.account_ref: x.credit_pence for j in journals for x in j if x.account_ref}
+    assert credited == by_account
+    assert [j[0].gl_code for j in journals] == ["BANK"] * 3
+    assert sum(j[0].debit_pence for j in journals) == sum(by_account.values())
