@@ -142,7 +142,7 @@ async def insert_deliveries(raw: Any, rows: Sequence[dict[str, Any]], now: dt.da
     await raw.execute(
         """insert into deliveries (delivery_id, notice_id, channel, address, status, detail, next_attempt_at,
                                    updated_at)
-           select u.*, case when u.status = 'pending' then $7 end, $7
+           select u.*, case when u.status = 'pending' then $7::timestamptz end, $7
            from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[])
                 as u(delivery_id, notice_id, channel, address, status, detail)
            on conflict (notice_id, channel) do nothing""", *([r[k] for r in rows] for k in keys), now)
