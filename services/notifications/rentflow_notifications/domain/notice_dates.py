@@ -20,6 +20,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Literal
 
 from rentflow_notifications.domain.working_days import add_working_days, is_working_day
@@ -107,12 +108,18 @@ class RentNoticePlan:
     refusal: str | None  # why it cannot be served in time, in words
 
 
+@lru_cache(maxsize=4096)  # a bulk run asks the same question thousands of times
 def plan_rent_notice(letter_date: dt.date, effective_on: dt.date, *, dd_payer: bool,
                      rules: NoticeRules) -> RentNoticePlan:
     """Whether a notice of variation dated `letter_date` is in time for `effective_on`."""
     served = served_on(letter_date, rules)
-    statute_by = _latest(lambda s: earliest_effective(s, rules) <= effective_on, effective_on)
-    dd_by = _latest(lambda s: dd_notice_in_time(s, effective_on, rules), effective_on) if dd_payer else None
+    # the searches start where the answer can first be: a period is at least a week, and n working
+    # days span at least n // 5 weeks
+    statute_by = _latest(lambda s: earliest_effective(s, rules) <= effective_on,
+                         effective_on - dt.timedelta(days=28 if rules.tenancy == "secure" else 7))
+    dd_by = (_latest(lambda s: dd_notice_in_time(s, effective_on, rules),
+                     effective_on - dt.timedelta(days=7 * (rules.dd_advance_working_days // 5)))
+             if dd_payer else None)
     if statute_by is None or (dd_payer and dd_by is None):
         serve_by = None
     else:
