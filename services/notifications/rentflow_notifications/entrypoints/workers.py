@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,20 +32,28 @@ class Workers:
         self.emails_tried = 0
 
     async def start(self, engine: AsyncEngine) -> None:
-        n = self.config.render_workers
-        self._pool = (ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) if n > 0
-                      else ThreadPoolExecutor(1, thread_name_prefix="notices-render"))
+        self._pool = self._new_pool()
         self._stopping = False
         self._tasks = [asyncio.create_task(self._loop("renderer", lambda: self._render(engine)), name="notices-render"),
                        asyncio.create_task(self._loop("mailer", lambda: self._mail(engine)), name="notices-mail")]
         if self.config.smtp is None:
             log.info("notices.email_off", note="RENTFLOW_SMTP_HOST not set: letters only")
 
+    def _new_pool(self) -> Executor:
+        n = self.config.render_workers
+        return (ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) if n > 0
+                else ThreadPoolExecutor(1, thread_name_prefix="notices-render"))
+
     def nudge(self) -> None:
         self._wake.set()
 
     async def run_cpu(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        except BrokenProcessPool:  # the worker process died (killed, out of memory): a new one for next time
+            log.error("notices.render_pool_broken", note="worker process died; starting another")
+            self._pool = self._new_pool()
+            raise
 
     async def _render(self, engine: AsyncEngine) -> int:
         n = await render_pending(engine, self.config, self.run_cpu)
