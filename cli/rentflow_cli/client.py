@@ -79,6 +79,8 @@ class Client:
             lag = asyncio.run(group_lag(kafka["bootstrap_servers"], prefix=kafka.get("topic_prefix", "")))
             statuses = {s: self.get(s, "/v1/ops/status") for s in SERVICES}
             backlog = {f"outbox:{s}": int(st.get("outbox_backlog", 0)) for s, st in statuses.items()}
+            # work a service does after consuming (notifications: letters to render, emails to send)
+            backlog |= {f"work:{s}": int(st.get("pending_work", 0)) for s, st in statuses.items()}
             consumed = tuple(int(c.get("messages", 0)) + int(c.get("dead_letters", 0))
                              for st in statuses.values() for c in st.get("consumers", {}).values())
             pending = {**lag, **backlog}

@@ -5,7 +5,7 @@ import datetime as dt
 import uuid
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class TaskEvent(BaseModel):
@@ -23,3 +23,9 @@ class TaskEvent(BaseModel):
     reason: str
     payment_id: uuid.UUID | None = None
     changed_at: AwareDatetime
+    occurrences: int = Field(default=1, ge=1, description="inputs counted on this task (repeat DD failures)")
+    amount_pence: int | None = Field(default=None, description="latest amount, e.g. of the last DD failure")
+    return_code: str | None = Field(default=None, description="latest ARUDD reason code (dd_failure)")
+    reference: str | None = Field(default=None, description="the DD reference, where the task has one")
+    by: str | None = Field(default=None, description="who claimed or completed it (commands)")
+    outcome: str | None = Field(default=None, description="what was done, on completion")

@@ -43,3 +43,7 @@ class NoticeEvent(BaseModel):
     document: str | None = Field(default=None, description="path of the rendered letter")
     reason: str | None = None
     occurred_at: AwareDatetime
+    letter_date: dt.date | None = Field(default=None, description="the date the letter bears (Europe/London)")
+    html_document: str | None = Field(default=None, description="path of the HTML version of the letter")
+    channel: str | None = Field(default=None, description="delivered/failed: letter or email")
+    amount_pence: Pence | None = Field(default=None, description="dd_failure: the returned amount")

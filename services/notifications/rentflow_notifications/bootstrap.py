@@ -1,24 +1,61 @@
-"""Composition root: runtime, consumer group, routes."""
+"""Composition root: runtime, consumer group, background workers, routes."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
 from rentflow_common.service import ServiceRuntime, create_app
 from rentflow_common.settings import Settings
 
+from rentflow_notifications.adapters import notices_repo
+from rentflow_notifications.config import NotificationsConfig
 from rentflow_notifications.entrypoints import consumers
 from rentflow_notifications.entrypoints.http import router
+from rentflow_notifications.entrypoints.http_notices import router as notices_router
+from rentflow_notifications.entrypoints.workers import Workers
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_app(settings: Settings | None = None) -> FastAPI:
-    runtime = ServiceRuntime("notifications", MIGRATIONS, settings)
-    consumers.register(runtime)
+class NotificationsRuntime(ServiceRuntime):
+    """The shared runtime plus the renderer and mailer, started after the migrations and stopped
+    before the database goes."""
+
+    def __init__(self, settings: Settings | None, config: NotificationsConfig | None) -> None:
+        super().__init__("notifications", MIGRATIONS, settings)
+        self.config = config or NotificationsConfig.from_env(self.settings.home)
+        self.workers = Workers(self.config)
+
+    async def start(self) -> None:
+        await super().start()
+        await self.workers.start(self.engine)
+
+    async def stop(self) -> None:
+        await self.workers.stop()
+        await super().stop()
+
+    async def status(self) -> dict[str, Any]:
+        status = await super().status()
+        status["pending_work"] = 0
+        if self.ready:  # notices still to render and emails still to send: `rentflow wait` counts them
+            async with self.engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                status["pending_work"] = await notices_repo.pending_work(raw)
+        status["notices_rendered"] = self.workers.rendered
+        return status
+
+
+def build_app(settings: Settings | None = None, config: NotificationsConfig | None = None) -> FastAPI:
+    runtime = NotificationsRuntime(settings, config)
+    consumers.register(runtime, runtime.config)
     app = create_app(runtime, title="rentflow notifications",
-                     description="Income officers and their tasks: unmatched payments become owned, "
-                                 "dated tasks; every change is announced on notifications.tasks.v1.")
+                     description="Income officers, their tasks and tenants' letters: unmatched payments, DD "
+                                 "failures and mandate changes become owned, dated tasks (notifications.tasks.v1); "
+                                 "rent changes and DD failures become letters, emailed where an address is known "
+                                 "(notifications.notices.v1).")
+    app.state.config = runtime.config
     app.include_router(router)
+    app.include_router(notices_router)
     return app

@@ -10,7 +10,9 @@ from typing import Any, Iterable, Sequence
 from rentflow_notifications.domain.assignment import SHARED_QUEUE, Account, Officer
 
 TASK_COLUMNS = ("task_id, kind, account_ref, assigned_to, status, due_on, reason, payment_id, created_at, "
-                "updated_at, claimed_by, completed_by, completed_at, outcome")
+                "updated_at, claimed_by, completed_by, completed_at, outcome, dedupe_key, occurrences, amount_pence, "
+                "return_code, reference")
+T_TASK_COLUMNS = ", ".join("t." + c.strip() for c in TASK_COLUMNS.split(","))
 
 
 # --- officers -----------------------------------------------------------------------------
@@ -50,15 +52,38 @@ async def load_officers(raw: Any) -> list[Officer]:
 
 # --- account directory (from ledger.accounts.v1) -------------------------------------------
 
-async def upsert_accounts(raw: Any, accounts: Sequence[Account]) -> None:
+async def upsert_accounts(raw: Any, accounts: Sequence[dict[str, Any]]) -> None:
+    """Rows of account_ref, patch, officer, property, payment_method, tenancy_start, tenancy_end."""
     if not accounts:
         return
+    cols = ("account_ref", "patch", "officer", "property", "payment_method", "tenancy_start", "tenancy_end")
     await raw.execute(
-        """insert into accounts (account_ref, patch, officer, updated_at)
-           select * , now() from unnest($1::text[], $2::text[], $3::text[])
+        """insert into accounts (account_ref, patch, officer, property, payment_method, tenancy_start, tenancy_end,
+                                 updated_at)
+           select *, now() from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[],
+                                       $7::date[])
            on conflict (account_ref) do update
-             set patch = excluded.patch, officer = excluded.officer, updated_at = now()""",
-        [a.account_ref for a in accounts], [a.patch for a in accounts], [a.officer for a in accounts])
+             set patch = excluded.patch, officer = excluded.officer, property = excluded.property,
+                 payment_method = excluded.payment_method, tenancy_start = excluded.tenancy_start,
+                 tenancy_end = excluded.tenancy_end, updated_at = now()""",
+        *([a[c] for a in accounts] for c in cols))
+
+
+async def directory(raw: Any, refs: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Everything we know of these accounts (tenant_name from rent changes, the rest from accounts)."""
+    refs = sorted(set(refs))
+    if not refs:
+        return {}
+    rows = await raw.fetch("""select account_ref, patch, officer, property, payment_method, tenant_name
+                              from accounts where account_ref = any($1::text[])""", refs)
+    return {r["account_ref"]: dict(r) for r in rows}
+
+
+async def remember_tenants(raw: Any, names: dict[str, str]) -> None:
+    """Tenant names arrive on rent changes only (AccountUpserted has none)."""
+    if names:
+        await raw.execute("""update accounts a set tenant_name = u.name from unnest($1::text[], $2::text[]) u(ref, name)
+                             where a.account_ref = u.ref""", list(names), list(names.values()))
 
 
 async def accounts_by_ref(raw: Any, refs: Iterable[str]) -> dict[str, Account]:
@@ -98,7 +123,7 @@ async def complete_tasks(raw: Any, completions: Sequence[tuple[uuid.UUID, str | 
                    completed_at = $4, updated_at = $4
             from unnest($1::uuid[], $2::text[], $3::text[]) as u(task_id, by, outcome)
             where t.task_id = u.task_id and t.status <> 'done'
-            returning {", ".join("t." + c.strip() for c in TASK_COLUMNS.split(","))}""",
+            returning {T_TASK_COLUMNS}""",
         [c[0] for c in completions], [c[1] for c in completions], [c[2] for c in completions], now)
     return [dict(r) for r in rows]
 
@@ -126,7 +151,7 @@ async def reassign_from_queue(raw: Any, moves: Sequence[tuple[uuid.UUID, str]], 
         f"""update tasks t set assigned_to = u.assigned_to, updated_at = $3
             from unnest($1::uuid[], $2::text[]) as u(task_id, assigned_to)
             where t.task_id = u.task_id and t.status = 'open' and t.assigned_to = '{SHARED_QUEUE}'
-            returning {", ".join("t." + c.strip() for c in TASK_COLUMNS.split(","))}""",
+            returning {T_TASK_COLUMNS}""",
         [m[0] for m in moves], [m[1] for m in moves], now)
     return [dict(r) for r in rows]
 
@@ -161,3 +186,72 @@ async def list_tasks(raw: Any, *, status: str | None, kind: str | None, assigned
             limit $5""",
         status, kind, assigned_to, account_ref, limit)
     return [dict(r) for r in rows]
+
+
+# --- deduplicated tasks (DD failures, mandate changes) ---------------------------------------
+
+async def counted_sources(raw: Any, source_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    if not source_ids:
+        return set()
+    rows = await raw.fetch("select source_id from task_sources where source_id = any($1::uuid[])", list(source_ids))
+    return {r["source_id"] for r in rows}
+
+
+async def open_tasks_by_key(raw: Any, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    if not keys:
+        return {}
+    rows = await raw.fetch(f"""select {TASK_COLUMNS} from tasks where dedupe_key = any($1::text[]) and status <> 'done'
+                               for update""", list(keys))
+    return {r["dedupe_key"]: dict(r) for r in rows}
+
+
+async def open_load(raw: Any) -> dict[str, int]:
+    """Open (not done) tasks per assignee."""
+    rows = await raw.fetch("select assigned_to, count(*) as n from tasks where status <> 'done' group by assigned_to")
+    return {r["assigned_to"]: r["n"] for r in rows}
+
+
+_STATE_COLS = ("task_id", "kind", "dedupe_key", "account_ref", "reference", "assigned_to", "due_on", "reason",
+               "occurrences", "amount_pence", "return_code")
+_STATE_TYPES = ("uuid", "text", "text", "text", "text", "text", "date", "text", "int", "bigint", "text")
+
+
+def _columns(states: Sequence[Any]) -> list[list[Any]]:
+    return [[getattr(s, c) for s in states] for c in _STATE_COLS]
+
+
+async def insert_open_tasks(raw: Any, states: Sequence[Any], now: dt.datetime) -> list[dict[str, Any]]:
+    """New deduplicated tasks (domain TaskState); the partial unique index keeps one open per key."""
+    if not states:
+        return []
+    params = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_STATE_TYPES))
+    rows = await raw.fetch(
+        f"""insert into tasks (task_id, kind, dedupe_key, account_ref, reference, assigned_to, due_on, reason,
+                               occurrences, amount_pence, return_code, status, created_at, updated_at)
+            select u.*, 'open', ${len(_STATE_COLS) + 1}, ${len(_STATE_COLS) + 1}
+            from unnest({params}) as u
+            returning {TASK_COLUMNS}""", *_columns(states), now)
+    return [dict(r) for r in rows]
+
+
+async def update_counted_tasks(raw: Any, states: Sequence[Any], now: dt.datetime) -> list[dict[str, Any]]:
+    """Repeats folded into open tasks: count, latest amount and code, reason, due date."""
+    if not states:
+        return []
+    rows = await raw.fetch(
+        f"""update tasks t set occurrences = u.occurrences, amount_pence = u.amount_pence,
+                   return_code = u.return_code, reason = u.reason, due_on = u.due_on, updated_at = $7
+            from unnest($1::uuid[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::date[])
+                 as u(task_id, occurrences, amount_pence, return_code, reason, due_on)
+            where t.task_id = u.task_id
+            returning {T_TASK_COLUMNS}""",
+        [s.task_id for s in states], [s.occurrences for s in states], [s.amount_pence for s in states],
+        [s.return_code for s in states], [s.reason for s in states], [s.due_on for s in states], now)
+    return [dict(r) for r in rows]
+
+
+async def record_sources(raw: Any, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]], now: dt.datetime) -> None:
+    if pairs:
+        await raw.execute("""insert into task_sources (source_id, task_id, counted_at)
+                             select s, t, $3 from unnest($1::uuid[], $2::uuid[]) as u(s, t)""",
+                          [p[0] for p in pairs], [p[1] for p in pairs], now)

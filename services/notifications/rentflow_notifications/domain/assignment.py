@@ -42,3 +42,26 @@ def choose_assignee(account: Account | None, officers: list[Officer] | tuple[Off
     if account.officer and any(o.name == account.officer for o in officers):
         return account.officer
     return SHARED_QUEUE
+
+
+def spread_assignee(account: Account | None, officers: list[Officer] | tuple[Officer, ...],
+                    open_load: dict[str, int]) -> str:
+    """For tasks that must not wait in a queue (DD failures, mandate changes):
+    1. the officer whose patch covers the account; 2. the officer named on the account;
+    3. else the income officer (role officer, not manager) with the fewest open tasks, ties by name;
+    4. the shared queue only when no income officer is registered, or no account is known at all.
+
+    `open_load` is open tasks per officer *including those assigned earlier in the same batch*:
+    the caller adds 1 for every task it hands out, or a batch would pile onto one officer. The
+    choice is made once, when the task opens, and stored; redelivered input finds the task and
+    never asks again, so it cannot change. ("Evenly" is by open work at that moment; a rebuild from
+    an empty database would see other loads, because completions are commands, not events.)"""
+    if account is None:
+        return SHARED_QUEUE
+    chosen = choose_assignee(account, officers)
+    if chosen != SHARED_QUEUE:
+        return chosen
+    candidates = [o for o in officers if o.role == "officer"]
+    if not candidates:
+        return SHARED_QUEUE
+    return min(candidates, key=lambda o: (open_load.get(o.name, 0), o.name)).name

@@ -68,6 +68,14 @@ class TaskOut(BaseModel):
     reason: str
     payment_id: str | None
     created_at: str
+    updated_at: str
+    occurrences: int
+    amount_pence: int | None
+    return_code: str | None
+    reference: str | None
+    claimed_by: str | None
+    completed_by: str | None
+    outcome: str | None
 
 
 class TasksOut(BaseModel):
@@ -86,7 +94,13 @@ class ClaimIn(BaseModel):
 
 
 class CompleteIn(ClaimIn):
-    outcome: str | None = Field(default=None, max_length=2000)
+    outcome: str | None = Field(default=None, max_length=2000, description="what was done (recorded, and on the "
+                                                                           "TaskEvent)")
+
+    @field_validator("outcome")
+    @classmethod
+    def _outcome(cls, v: str | None) -> str | None:
+        return None if v is None else _clean(v, "outcome")
 
 
 def _officer(row: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +112,10 @@ def _task(row: dict[str, Any]) -> dict[str, Any]:
     return {"task_id": str(row["task_id"]), "kind": row["kind"], "account_ref": row["account_ref"],
             "assigned_to": row["assigned_to"], "status": row["status"], "due_on": row["due_on"].isoformat(),
             "reason": row["reason"], "payment_id": str(row["payment_id"]) if row["payment_id"] else None,
-            "created_at": row["created_at"].isoformat()}
+            "created_at": row["created_at"].isoformat(), "updated_at": row["updated_at"].isoformat(),
+            "occurrences": row["occurrences"], "amount_pence": row["amount_pence"], "return_code": row["return_code"],
+            "reference": row["reference"], "claimed_by": row["claimed_by"], "completed_by": row["completed_by"],
+            "outcome": row["outcome"]}
 
 
 def _engine(request: Request) -> Any:

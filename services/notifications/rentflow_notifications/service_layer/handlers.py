@@ -17,14 +17,20 @@ from rentflow_schemas import derive_event_id
 from rentflow_schemas.ledger import AccountUpserted, SuspenseEvent
 
 from rentflow_notifications.adapters import repository as repo
+from rentflow_notifications.config import NotificationsConfig
 from rentflow_notifications.domain import tasks as domain
 from rentflow_notifications.domain.assignment import SHARED_QUEUE, Account, choose_assignee
+from rentflow_notifications.service_layer import dd_tasks, notices
 from rentflow_notifications.service_layer.events import task_event_row
 
 log = get_logger(__name__)
 
 ACCOUNTS_TOPIC = "ledger.accounts.v1"
 SUSPENSE_TOPIC = "ledger.suspense.v1"
+DD_FAILURES_TOPIC = "ledger.dd-failures.v1"
+MANDATES_TOPIC = "ledger.mandates.v1"
+RENT_CHANGES_TOPIC = "ledger.rent-changes.v1"
+TOPICS = [SUSPENSE_TOPIC, ACCOUNTS_TOPIC, DD_FAILURES_TOPIC, MANDATES_TOPIC, RENT_CHANGES_TOPIC]
 
 
 def _now() -> dt.datetime:
@@ -33,34 +39,50 @@ def _now() -> dt.datetime:
 
 # --- events from the ledger ----------------------------------------------------------------
 
-async def handle_ledger_events(uow: UnitOfWork, items: Sequence[Incoming]) -> None:
-    """One consumer batch (only events not seen before). Accounts first, so a payment and its
-    account arriving in the same batch meet; then suspense items opened, then allocated."""
+async def handle_ledger_events(uow: UnitOfWork, items: Sequence[Incoming],
+                               config: NotificationsConfig | None = None) -> None:
+    """One consumer batch (only events not seen before). Accounts first, so an event and its
+    account arriving in the same batch meet; then suspense items opened, then allocated; DD
+    failures (letters planned first, so their tasks can name the re-presentation date) and
+    mandate changes; rent changes (notices to render)."""
     raw = uow.raw
-    now = _now()
+    now = config.clock() if config else _now()
     outbox: list[OutboxRow] = []
+    topic = {t: [i for i in items if i.topic == t] for t in TOPICS}
 
-    account_items = [i for i in items if i.topic == ACCOUNTS_TOPIC]
-    if account_items:
-        outbox += await _account_directory(raw, account_items, now)
+    if topic[ACCOUNTS_TOPIC]:
+        outbox += await _account_directory(raw, topic[ACCOUNTS_TOPIC], now)
 
-    suspense = [i for i in items if i.topic == SUSPENSE_TOPIC]
-    opened = [i for i in suspense if i.envelope.data.action == "opened"]
-    allocated = [i for i in suspense if i.envelope.data.action == "allocated"]
+    opened = [i for i in topic[SUSPENSE_TOPIC] if i.envelope.data.action == "opened"]
+    allocated = [i for i in topic[SUSPENSE_TOPIC] if i.envelope.data.action == "allocated"]
     if opened:
         outbox += await _open_unmatched_payment_tasks(raw, opened, now)
     if allocated:
         outbox += await _complete_allocated(raw, allocated, now)
+
+    if config is not None and (topic[DD_FAILURES_TOPIC] or topic[MANDATES_TOPIC] or topic[RENT_CHANGES_TOPIC]):
+        represent_on: dict[uuid.UUID, dt.date | None] = {}
+        if topic[DD_FAILURES_TOPIC]:
+            rows, represent_on = await notices.take_in_dd_failures(raw, topic[DD_FAILURES_TOPIC], config, now)
+            outbox += rows
+        inputs = (dd_tasks.dd_failure_inputs(topic[DD_FAILURES_TOPIC], represent_on)
+                  + dd_tasks.mandate_inputs(topic[MANDATES_TOPIC]))
+        outbox += await dd_tasks.apply_task_inputs(raw, inputs, now)
+        if topic[RENT_CHANGES_TOPIC]:
+            outbox += await notices.take_in_rent_changes(raw, topic[RENT_CHANGES_TOPIC], config, now)
     await enqueue(raw, outbox)
     if outbox:
-        log.info("tasks.changed", events=len(outbox), batch=len(items))
+        log.info("notifications.changed", events=len(outbox), batch=len(items))
 
 
 async def _account_directory(raw: Any, items: Sequence[Incoming], now: dt.datetime) -> list[OutboxRow]:
-    latest: dict[str, tuple[Account, Incoming]] = {}
+    latest: dict[str, tuple[dict[str, Any], Incoming]] = {}
     for i in items:  # per-account order holds within a batch (keyed by account_ref)
         a: AccountUpserted = i.envelope.data
-        latest[a.account_ref] = (Account(a.account_ref, a.patch, a.officer), i)
+        latest[a.account_ref] = ({"account_ref": a.account_ref, "patch": a.patch, "officer": a.officer,
+                                  "property": a.property,
+                                  "payment_method": str(a.payment_method) if a.payment_method else None,
+                                  "tenancy_start": a.tenancy_start, "tenancy_end": a.tenancy_end}, i)
     await repo.upsert_accounts(raw, [a for a, _ in latest.values()])
     # Tasks opened before we knew the account waited in the shared queue: give them an owner now.
     queued = await repo.queued_tasks(raw, account_refs=list(latest))
@@ -128,7 +150,8 @@ async def _complete_allocated(raw: Any, items: Sequence[Incoming], now: dt.datet
     for task in changed:
         env = by_task[task["task_id"]].envelope
         rows.append(task_event_row(task, "completed", changed_at=now, cause=str(env.event_id),
-                                   correlation_id=env.correlation_id, causation_id=env.event_id))
+                                   correlation_id=env.correlation_id, causation_id=env.event_id,
+                                   by=task["completed_by"], outcome=task["outcome"]))
     return rows
 
 
@@ -184,7 +207,7 @@ async def claim_task(uow: UnitOfWork, task_id: uuid.UUID, by: str, correlation_i
     task = await repo.update_task(raw, task_id, status=move.status, assigned_to=move.assigned_to, now=now,
                                   claimed_by=by)
     await enqueue(raw, [task_event_row(task, move.action, changed_at=now, cause=f"claim:{by}:{now.isoformat()}",
-                                       correlation_id=correlation_id)])
+                                       correlation_id=correlation_id, by=by)])
     await uow.commit()
     return task
 
@@ -200,7 +223,7 @@ async def complete_task(uow: UnitOfWork, task_id: uuid.UUID, by: str, outcome: s
     task = await repo.update_task(raw, task_id, status=move.status, assigned_to=move.assigned_to, now=now,
                                   completed_by=by, outcome=outcome)
     await enqueue(raw, [task_event_row(task, move.action, changed_at=now, cause=f"complete:{by}:{now.isoformat()}",
-                                       correlation_id=correlation_id)])
+                                       correlation_id=correlation_id, by=by, outcome=outcome)])
     await uow.commit()
     return task
 

@@ -1,0 +1,97 @@
+"""Background work of the service process, beside the consumer: the renderer (pending notices to
+letters, a chunk per transaction) and the mailer (due email deliveries). PDF rendering and print
+merges run in a worker process (RENTFLOW_RENDER_WORKERS, default 1), so the event loop that serves
+the consumer and HTTP only waits on a future; 0 runs them in a thread instead."""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rentflow_common.logging import get_logger
+
+from rentflow_notifications.config import NotificationsConfig
+from rentflow_notifications.service_layer.delivery import send_due_emails
+from rentflow_notifications.service_layer.notices import render_pending
+
+log = get_logger(__name__)
+
+
+class Workers:
+    def __init__(self, config: NotificationsConfig) -> None:
+        self.config = config
+        self._pool: Executor | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.rendered = 0
+        self.emails_tried = 0
+
+    async def start(self, engine: AsyncEngine) -> None:
+        self._pool = self._new_pool()
+        self._stopping = False
+        self._tasks = [asyncio.create_task(self._loop("renderer", lambda: self._render(engine)), name="notices-render"),
+                       asyncio.create_task(self._loop("mailer", lambda: self._mail(engine)), name="notices-mail")]
+        if self.config.smtp is None:
+            log.info("notices.email_off", note="RENTFLOW_SMTP_HOST not set: letters only")
+
+    def _new_pool(self) -> Executor:
+        n = self.config.render_workers
+        return (ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) if n > 0
+                else ThreadPoolExecutor(1, thread_name_prefix="notices-render"))
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    async def run_cpu(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        except BrokenProcessPool:  # the worker process died (killed, out of memory): a new one for next time
+            log.error("notices.render_pool_broken", note="worker process died; starting another")
+            self._pool = self._new_pool()
+            raise
+
+    async def _render(self, engine: AsyncEngine) -> int:
+        n = await render_pending(engine, self.config, self.run_cpu)
+        self.rendered += n
+        return n
+
+    async def _mail(self, engine: AsyncEngine) -> int:
+        n = await send_due_emails(engine, self.config)
+        self.emails_tried += n
+        return n
+
+    async def _loop(self, name: str, step: Callable[[], Awaitable[int]]) -> None:
+        failures = 0
+        while not self._stopping:
+            try:
+                busy = await step()
+                failures = 0
+            except Exception as exc:  # the database away, a broken pool: log, back off, go on
+                failures += 1
+                log.error(f"notices.{name}_error", error=f"{type(exc).__name__}: {exc}", failures=failures)
+                busy = 0
+                await asyncio.sleep(min(30.0, 0.5 * 2 ** failures))
+            if not busy and not self._stopping:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.config.idle_poll_seconds)
+                except asyncio.TimeoutError:
+                    pass
+                self._wake.clear()
+
+    async def stop(self) -> None:
+        """Lets a chunk in hand finish (its transaction commits or rolls back), then stops."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=60)
+            for t in pending:
+                t.cancel()
+            self._tasks = []
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

@@ -1,0 +1,79 @@
+"""Email delivery of produced notices, at least once, never twice on redelivery.
+
+A notice's email delivery row is made once, when the notice is rendered (unique per notice and
+channel: redelivered input finds the notice and makes nothing). Sending:
+1. claim due rows in a short transaction: status `sending`, attempts + 1, a lease (next_attempt_at);
+2. send over SMTP (no transaction open);
+3. record the outcome in a second transaction: `sent` (NoticeEvent delivered), `pending` again
+   with a backoff after a temporary failure, or `failed` (NoticeEvent failed) after a permanent one
+   or the last attempt.
+The window: a crash after the SMTP server accepted the message and before step 3 commits leaves
+the row `sending`; when its lease runs out it is sent again, with the same Message-ID (derived
+from the notice), so the payer may get it twice. SMTP offers no way to close that window; it is
+the time of one commit, and every resend after a lease is logged (`email.resend`)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rentflow_common.db import UnitOfWork
+from rentflow_common.logging import get_logger
+from rentflow_common.outbox import enqueue
+
+from rentflow_notifications.adapters import notices_repo as nrepo
+from rentflow_notifications.adapters import smtp
+from rentflow_notifications.config import NotificationsConfig
+from rentflow_notifications.domain.letters import RENT_REVIEW
+from rentflow_notifications.service_layer.events import notice_event_row
+
+log = get_logger(__name__)
+
+SUBJECTS = {RENT_REVIEW: "Notice of variation of rent", "dd_failure": "Your Direct Debit payment was returned unpaid"}
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
+
+
+def _message(d: dict[str, Any], config: NotificationsConfig) -> Any:
+    subject = SUBJECTS.get(d["kind"], "A letter about your rent account")
+    plain = (f"{subject} (rent account {d['account_ref']}). The letter is attached as a PDF and shown below; "
+             f"it is also sent by post.\n\n{config.landlord.name}")
+    return smtp.build_message(notice_id=d["notice_id"], sender=config.smtp.sender, to=d["address"],  # type: ignore[union-attr]
+                              subject=subject, html_path=d["html_document"], pdf_path=d["document"], plain=plain)
+
+
+async def send_due_emails(engine: AsyncEngine, config: NotificationsConfig, limit: int = 20) -> int:
+    """Sends the email deliveries that are due; returns how many it tried."""
+    if config.smtp is None:
+        return 0
+    async with UnitOfWork(engine) as uow:
+        claimed = await nrepo.claim_emails(uow.raw, config.clock(), config.email_lease, limit)
+        await uow.commit()
+    for d in claimed:
+        if d["attempts"] > 1:
+            log.warning("email.resend", notice_id=str(d["notice_id"]), attempt=d["attempts"])
+        try:
+            result = await smtp.send(config.smtp, _message(d, config))
+        except OSError as exc:  # the letter's files are missing: nothing to send
+            result = smtp.SendResult(False, True, f"cannot read the letter: {exc}")
+        now = config.clock()
+        async with UnitOfWork(engine) as uow:
+            raw = uow.raw
+            if result.ok:
+                await nrepo.finish_delivery(raw, d["delivery_id"], status="sent", now=now, detail=result.detail,
+                                            message_id=smtp.message_id(d["notice_id"], config.smtp.sender))
+                await enqueue(raw, [notice_event_row(d, "delivered", at=now, channel="email")])
+                log.info("email.sent", notice_id=str(d["notice_id"]), kind=d["kind"], attempt=d["attempts"])
+            elif result.permanent or d["attempts"] >= config.email_attempts:
+                await nrepo.finish_delivery(raw, d["delivery_id"], status="failed", now=now, detail=result.detail)
+                await enqueue(raw, [notice_event_row(d, "failed", at=now, channel="email", reason=result.detail)])
+                log.error("email.failed", notice_id=str(d["notice_id"]), attempt=d["attempts"], detail=result.detail)
+            else:
+                await nrepo.finish_delivery(raw, d["delivery_id"], status="pending", now=now, detail=result.detail,
+                                            next_attempt_at=now + backoff(d["attempts"]))
+                log.warning("email.retry", notice_id=str(d["notice_id"]), attempt=d["attempts"], detail=result.detail)
+            await uow.commit()
+    return len(claimed)
