@@ -36,8 +36,8 @@ class NotificationsRuntime(ServiceRuntime):
         await self.workers.stop()
         await super().stop()
 
-    async def status(self) -> dict[str, Any]:
-        status = await super().status()
+    async def status(self, with_lag: bool = False) -> dict[str, Any]:
+        status = await super().status(with_lag=with_lag)
         status["pending_work"] = 0
         if self.ready:  # notices still to render and emails still to send: `rentflow wait` counts them
             async with self.engine.connect() as conn:

@@ -22,12 +22,16 @@ def uprated(weekly: int, percent: Decimal) -> int:
     return int((Decimal(weekly) * (1 + percent / 100)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def check_effective(effective: dt.date, today: dt.date, notice_days: int) -> None:
+def check_effective(effective: dt.date, today: dt.date, notice_days: int, service_days: int = 7) -> None:
     """Rent weeks start on Monday; Housing Act 1985 s.102–103: at least four weeks (or one rental
-    period if longer) after the notice is served — the notice period is configuration."""
+    period if longer) after the notice is served — the notice period is configuration. A notice
+    posted today is served some days later (notifications: two working days after posting, six
+    calendar days over Christmas), so the effective date must also leave `service_days` for that:
+    otherwise every notice would be refused while the debit run charged the new rent."""
     if effective.weekday() != 0:
         raise Refused(f"effective: must be a Monday (rent weeks start on Monday), got {effective:%A} {effective}", 422)
-    earliest = today + dt.timedelta(days=notice_days)
+    earliest = today + dt.timedelta(days=notice_days + service_days)
     if effective < earliest:
-        raise Refused(f"effective: {effective} is less than the {notice_days}-day notice period from today "
-                      f"({today}); the earliest is {earliest}", 422)
+        raise Refused(f"effective: {effective} is too soon: the notices must be served at least {notice_days} days "
+                      f"before it, and a notice posted today ({today}) takes up to {service_days} days to be "
+                      f"served; the earliest is {earliest}", 422)

@@ -40,7 +40,8 @@ async def uprate(uow: UnitOfWork, percent_text: str | int | float, effective: dt
     raw = uow.raw
     now = dt.datetime.now(UTC)
     percent = parse_percent(percent_text)
-    check_effective(effective, now.astimezone(LONDON).date(), int(os.environ.get("RENTFLOW_RENT_NOTICE_DAYS", "28")))
+    check_effective(effective, now.astimezone(LONDON).date(), int(os.environ.get("RENTFLOW_RENT_NOTICE_DAYS", "28")),
+                    int(os.environ.get("RENTFLOW_NOTICE_SERVICE_DAYS", "7")))
     rows = await raw.fetch(
         """select a.account_ref, a.tenant_name, a.property, a.patch, a.payment_method,
                   coalesce(h.new_weekly_rent_pence, a.weekly_rent_pence) as rent,

@@ -29,8 +29,12 @@ def test_percent_and_effective_rules():
     for bad in ("x", "-100", "101", "nan"):
         with pytest.raises(Refused):
             parse_percent(bad)
-    check_effective(dt.date(2027, 4, 5), dt.date(2027, 3, 8), 28)
+    check_effective(dt.date(2027, 4, 5), dt.date(2027, 3, 8), 28, service_days=0)
     with pytest.raises(Refused):
-        check_effective(dt.date(2027, 4, 5), dt.date(2027, 3, 9), 28)
+        check_effective(dt.date(2027, 4, 5), dt.date(2027, 3, 9), 28, service_days=0)
+    # by default a week for the notice posted today to be served: 28 + 7 days before 5 April is 1 March
+    check_effective(dt.date(2027, 4, 5), dt.date(2027, 3, 1), 28)
+    with pytest.raises(Refused, match="earliest is 2027-04-06"):
+        check_effective(dt.date(2027, 4, 5), dt.date(2027, 3, 2), 28)
     with pytest.raises(Refused):
         check_effective(dt.date(2027, 4, 6), dt.date(2026, 1, 1), 28)
