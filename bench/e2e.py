@@ -24,9 +24,12 @@ import uuid
 from pathlib import Path
 
 import httpx
+import psutil
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from cpu import CpuMeter, infra_processes, per_item
 from rentflow_cli import sample
 from rentflow_cli.client import Client, signed_headers
 from rentflow_cli.stack import Stack
@@ -69,7 +72,7 @@ class PostedWatcher:
             batch = await self.consumer.getmany(timeout_ms=200, max_records=50000)
             for records in batch.values():
                 for r in records:
-                    data = json.loads(r.value)["data"]
+                    data = orjson.loads(r.value)["data"]
                     if data.get("payment_id"):
                         self.posted[data["payment_id"]] = r.timestamp / 1000
 
@@ -166,6 +169,7 @@ async def raw_baseline(bootstrap: str, n: int, size: int, partitions: int) -> fl
 
 
 async def main(args: argparse.Namespace) -> None:
+    load_before = psutil.getloadavg()
     home = Path(args.home or tempfile.mkdtemp(prefix="rentflow-bench-"))
     print(f"home {home}", file=sys.stderr)
     stack = Stack(home, database="rentflow_bench", fresh_database=True,
@@ -188,10 +192,13 @@ async def main(args: argparse.Namespace) -> None:
 
         bodies = payment_bodies(args.payments, accs, run + "t")
         print(f"throughput: pushing {len(bodies):,} payments for {len(accs):,} accounts", file=sys.stderr)
+        meter = CpuMeter.of_pids({name: s.proc.pid for name, s in stack.services.items() if s.proc},
+                                 infra_processes(home, kafka))
         t0 = time.time()
         sent = await push(url, "bench", secret, bodies, args.batch, args.concurrency)
         push_done = time.time()
         await watcher.wait_for(set(sent), timeout=1800)
+        cpu = meter.since_start()
         last_posted = max(watcher.posted[p] for p in sent)
         throughput = len(sent) / (last_posted - t0)
         push_rate = len(sent) / (push_done - t0)
@@ -217,6 +224,8 @@ async def main(args: argparse.Namespace) -> None:
     print(f"intake (HTTP accepted)       {push_rate:,.0f} payments/s")
     print(f"push → posted throughput     {throughput:,.0f} payments/s")
     print(f"  latency p50 / p99          {statistics.median(lat):.3f} s / {percentile(lat, 0.99):.3f} s (saturated)")
+    print(f"  CPU per payment            {per_item(cpu, len(sent))}")
+    print(f"  (machine: {psutil.cpu_count()} cores; load average before the run {load_before[0]:.2f})")
     print(f"steady {args.steady_rate:,.0f}/s p50 / p99      {statistics.median(steady_lat):.3f} s / "
           f"{percentile(steady_lat, 0.99):.3f} s")
     print(f"raw produce+consume baseline {baseline:,.0f} messages/s (same broker, same run)")

@@ -39,6 +39,8 @@ from typing import Any
 
 import asyncpg
 import psutil
+
+from cpu import CpuMeter, infra_processes
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -207,39 +209,6 @@ class Processes:
         self._stop.set()
         for p in self._procs:
             await asyncio.to_thread(p.join, 60)
-
-
-class InfraCpu:
-    """CPU seconds of this run's PostgreSQL (postmaster and backends) and broker processes, found
-    by the run's home directory and the broker's port: where the rest of a payment's cost goes."""
-
-    def __init__(self, home: Path, bootstrap: str) -> None:
-        self.groups: dict[str, list[psutil.Process]] = {"postgres": [], "broker": []}
-        for proc in psutil.process_iter(["cmdline"]):
-            cmd = " ".join(proc.info["cmdline"] or [])
-            if str(home) in cmd and "postgres" in cmd and " -D " in f" {cmd}":
-                self.groups["postgres"].append(proc)
-            elif f"tcp://{bootstrap}" in cmd:
-                self.groups["broker"].append(proc)
-        self._base = self.read()
-
-    def read(self) -> dict[str, float]:
-        out = {}
-        for name, roots in self.groups.items():
-            total = 0.0
-            for root in roots:
-                try:
-                    for proc in [root, *root.children(recursive=True)]:
-                        t = proc.cpu_times()
-                        total += t.user + t.system
-                except psutil.NoSuchProcess:
-                    pass
-            out[name] = total
-        return out
-
-    def since_start(self) -> dict[str, float]:
-        now = self.read()
-        return {k: now[k] - self._base.get(k, 0.0) for k in now}
 
 
 async def posted(conn: asyncpg.Connection) -> int:
@@ -445,7 +414,7 @@ async def main() -> None:
 
         conn = await asyncpg.connect(plain_url(db_url))
         try:
-            infra_cpu = InfraCpu(home, infra.kafka_bootstrap_servers)
+            infra_cpu = CpuMeter(infra_processes(home, infra.kafka_bootstrap_servers))
             t_start = time.perf_counter()
             await ledger.start()
             t_started = time.perf_counter()

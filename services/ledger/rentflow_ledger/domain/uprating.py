@@ -32,6 +32,5 @@ def check_effective(effective: dt.date, today: dt.date, notice_days: int, servic
         raise Refused(f"effective: must be a Monday (rent weeks start on Monday), got {effective:%A} {effective}", 422)
     earliest = today + dt.timedelta(days=notice_days + service_days)
     if effective < earliest:
-        raise Refused(f"effective: {effective} is too soon: the notices must be served at least {notice_days} days "
-                      f"before it, and a notice posted today ({today}) takes up to {service_days} days to be "
-                      f"served; the earliest is {earliest}", 422)
+        raise Refused(f"effective: {effective} is too soon for the {notice_days}-day notice period: notices posted "
+                      f"today ({today}) take up to {service_days} days to be served; the earliest is {earliest}", 422)

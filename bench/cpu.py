@@ -1,0 +1,60 @@
+"""CPU seconds spent by the processes of a run, by group (each service, PostgreSQL, the broker,
+the bench itself): on a shared machine, CPU per payment is steadier than wall-clock rates."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psutil
+
+
+def infra_processes(home: Path, bootstrap: str) -> dict[str, list[psutil.Process]]:
+    """This run's embedded PostgreSQL (found by its data directory under `home`) and broker
+    (found by its listener address)."""
+    groups: dict[str, list[psutil.Process]] = {"postgres": [], "broker": []}
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if str(home) in cmd and "postgres" in cmd and " -D " in f" {cmd}":
+            groups["postgres"].append(proc)
+        elif f"tcp://{bootstrap}" in cmd:
+            groups["broker"].append(proc)
+    return groups
+
+
+class CpuMeter:
+    """CPU seconds of each group (a root process and all its children) since the meter started."""
+
+    def __init__(self, groups: dict[str, list[psutil.Process]]) -> None:
+        self.groups = groups
+        self._base = self.read()
+
+    @classmethod
+    def of_pids(cls, pids: dict[str, int], extra: dict[str, list[psutil.Process]] | None = None) -> "CpuMeter":
+        groups = {name: [psutil.Process(pid)] for name, pid in pids.items()}
+        groups.update(extra or {})
+        groups.setdefault("bench", [psutil.Process(os.getpid())])
+        return cls(groups)
+
+    def read(self) -> dict[str, float]:
+        out = {}
+        for name, roots in self.groups.items():
+            total = 0.0
+            for root in roots:
+                try:
+                    for proc in [root, *root.children(recursive=True)]:
+                        t = proc.cpu_times()
+                        total += t.user + t.system
+                except psutil.NoSuchProcess:
+                    pass
+            out[name] = total
+        return out
+
+    def since_start(self) -> dict[str, float]:
+        now = self.read()
+        return {k: now[k] - self._base.get(k, 0.0) for k in now}
+
+
+def per_item(seconds: dict[str, float], items: int) -> str:
+    parts = [f"{name} {1e6 * sec / items:.0f}" for name, sec in seconds.items()]
+    total = sum(seconds.values())
+    return ", ".join(parts) + f"; total {1e6 * total / items:.0f} µs per payment"
