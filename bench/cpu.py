@@ -26,14 +26,18 @@ class CpuMeter:
 
     def __init__(self, groups: dict[str, list[psutil.Process]]) -> None:
         self.groups = groups
+        self.alone: set[str] = set()  # groups counted without their children
         self._base = self.read()
 
     @classmethod
     def of_pids(cls, pids: dict[str, int], extra: dict[str, list[psutil.Process]] | None = None) -> "CpuMeter":
         groups = {name: [psutil.Process(pid)] for name, pid in pids.items()}
         groups.update(extra or {})
-        groups.setdefault("bench", [psutil.Process(os.getpid())])
-        return cls(groups)
+        meter = cls(groups)
+        meter.alone = {"bench"}  # the stack's processes are the bench's children: count it alone
+        meter.groups["bench"] = [psutil.Process(os.getpid())]
+        meter._base = meter.read()
+        return meter
 
     def read(self) -> dict[str, float]:
         out = {}
@@ -41,7 +45,8 @@ class CpuMeter:
             total = 0.0
             for root in roots:
                 try:
-                    for proc in [root, *root.children(recursive=True)]:
+                    procs = [root] if name in self.alone else [root, *root.children(recursive=True)]
+                    for proc in procs:
                         t = proc.cpu_times()
                         total += t.user + t.system
                 except psutil.NoSuchProcess:

@@ -199,6 +199,11 @@ async def main(args: argparse.Namespace) -> None:
         push_done = time.time()
         await watcher.wait_for(set(sent), timeout=1800)
         cpu = meter.since_start()
+        groups = {}
+        for name in ("ledger", "reporting", "notifications"):
+            status = await asyncio.to_thread(c.get, name, "/v1/ops/status")
+            for group, st in status["consumers"].items():
+                groups[group] = (st["messages"], st["batches"])
         last_posted = max(watcher.posted[p] for p in sent)
         throughput = len(sent) / (last_posted - t0)
         push_rate = len(sent) / (push_done - t0)
@@ -225,6 +230,8 @@ async def main(args: argparse.Namespace) -> None:
     print(f"push → posted throughput     {throughput:,.0f} payments/s")
     print(f"  latency p50 / p99          {statistics.median(lat):.3f} s / {percentile(lat, 0.99):.3f} s (saturated)")
     print(f"  CPU per payment            {per_item(cpu, len(sent))}")
+    print("  consumer transactions      " + ", ".join(
+        f"{g} {m:,} messages in {b:,} ({m / max(b, 1):,.0f} each)" for g, (m, b) in groups.items()))
     print(f"  (machine: {psutil.cpu_count()} cores; load average before the run {load_before[0]:.2f})")
     print(f"steady {args.steady_rate:,.0f}/s p50 / p99      {statistics.median(steady_lat):.3f} s / "
           f"{percentile(steady_lat, 0.99):.3f} s")
