@@ -99,6 +99,13 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
     assert recon["balanced"] is True
     assert recon["accounts_total_pence"] == recon["control_account_pence"] == 7500 + 13500 + 9000
 
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+    today = dt.datetime.now(ZoneInfo("Europe/London")).date().isoformat()
+    daily = rentflow("gl", "daily", "--date", today, "--json")
+    assert daily["balanced"] and daily["journals_by_kind"]["receipt"] >= 1
+    assert "DEBTORS_CONTROL" in rentflow("gl", "daily", "--date", today, "--format", "csv").stdout
+
     # maker-checker through the CLI: a manager registered with `officers add` may approve, the
     # requester and a plain officer may not
     rentflow("officers", "add", "Morgan Lee", "--role", "manager")

@@ -94,6 +94,28 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
         result = client().post("ledger", f"/v1/periods/{period}/close", json={"by": by})
         emit_json(result) if json_out else out.print(f"period {result['period']} closed by {result['closed_by']}")
 
+    @gl_app.command("daily")
+    def gl_daily(date: str = typer.Option(..., "--date", help="YYYY-MM-DD (Europe/London)"),
+                 fmt: str = typer.Option("table", "--format", help="table, json or csv"),
+                 json_out: bool = JSON) -> None:
+        """The day's batch for finance: journals posted that day, totalled per GL code and period."""
+        if fmt not in ("table", "json", "csv"):
+            raise CommandError(f"--format must be table, json or csv, not {fmt!r}")
+        result = client().get("ledger", "/v1/gl/daily", params={"date": date})
+        if json_out or fmt == "json":
+            emit_json(result)
+        elif fmt == "csv":
+            out.file.write("date,period,gl_code,debit_pence,credit_pence,net_pence\n")
+            for x in result["lines"]:
+                out.file.write(f"{result['date']},{x['period']},{x['gl_code']},{x['debit_pence']},"
+                               f"{x['credit_pence']},{x['net_pence']}\n")
+        else:
+            ctx["table"](f"GL batch {result['date']}: {result['journals']} journals, "
+                         f"{'balanced' if result['balanced'] else 'NOT BALANCED'}",
+                         ["period", "gl_code", "debit", "credit"],
+                         [[x["period"], x["gl_code"], pounds(x["debit_pence"]), pounds(x["credit_pence"])]
+                          for x in result["lines"]])
+
     @ledger_app.command("rent-free-weeks")
     def rent_free_weeks(rent_year: int = typer.Option(..., "--year", help="rent year by its April: 2026 = 2026/27"),
                         weeks: list[int] = typer.Option(..., "--week", help="rent week number (repeat)"),

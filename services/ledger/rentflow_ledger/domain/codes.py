@@ -1,8 +1,11 @@
 """Transaction codes (DOMAIN.md §2) and the GL codes journals post to (DOMAIN.md §6).
 
-GL codes live in this one dict so a landlord's chart of accounts can be mapped in one place."""
+GL codes live in this one dict so a landlord's chart of accounts can be mapped in one place:
+RENTFLOW_GL_CODES="debtors_control=1210,bank=0100,income.DBR=4010" replaces the codes named
+(set it before the first posting: journals keep the codes they were posted with)."""
 from __future__ import annotations
 
+import os
 from typing import Final
 
 # Payment channel → receipt transaction code.
@@ -43,6 +46,30 @@ GL_CODES: Final[dict[str, str]] = {
     "income.DRR": "INCOME_DRR",
     "income.WON": "INCOME_WON",
 }
+
+
+def parse_gl_codes(text: str, known: dict[str, str]) -> dict[str, str]:
+    """`side=code,side=code` → the mapping, refusing unknown sides and blank or repeated codes."""
+    mapping: dict[str, str] = {}
+    for n, part in enumerate((p.strip() for p in text.split(",")), 1):
+        if not part:
+            continue
+        side, eq, code = part.partition("=")
+        side, code = side.strip(), code.strip()
+        if not eq or side not in known:
+            raise ValueError(f"RENTFLOW_GL_CODES item {n} ({part!r}): expected SIDE=CODE with SIDE one of "
+                             f"{', '.join(known)}")
+        if not code or any(c.isspace() for c in code):
+            raise ValueError(f"RENTFLOW_GL_CODES item {n} ({part!r}): the GL code must be non-blank, no spaces")
+        mapping[side] = code
+    codes = {**known, **mapping}
+    if len(set(codes.values())) != len(codes):
+        twice = sorted({c for c in codes.values() if list(codes.values()).count(c) > 1})
+        raise ValueError(f"RENTFLOW_GL_CODES: each side needs its own GL code; used twice: {', '.join(twice)}")
+    return mapping
+
+
+GL_CODES.update(parse_gl_codes(os.environ.get("RENTFLOW_GL_CODES", ""), GL_CODES))
 
 
 def receipt_code(channel: str) -> str:

@@ -110,6 +110,12 @@ async def reconcile(request: Request, period: str = Query(..., pattern=r"^\d{4}-
         return await views.reconcile(uow.raw, period)
 
 
+@router.get("/gl/daily", tags=["gl"], summary="the day's GL batch for finance: journals posted that day, per GL code")
+async def gl_daily(request: Request, date: dt.date = Query(..., description="Europe/London date, YYYY-MM-DD")) -> Any:
+    async with UnitOfWork(_engine(request)) as uow:
+        return await views.gl_daily(uow.raw, date)
+
+
 @router.get("/invariants", tags=["gl"], summary="sum of balances equals the debtors control; journals balance")
 async def invariants(request: Request) -> Any:
     async with UnitOfWork(_engine(request)) as uow:

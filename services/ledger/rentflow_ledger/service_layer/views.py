@@ -129,3 +129,23 @@ async def reconcile(raw: Any, period: str) -> dict[str, Any]:
             "closed": closed is not None, "closed_by": closed["closed_by"] if closed else None,
             "accounts_total_pence": accounts_total, "control_account_pence": control,
             "suspense_pence": queue, "differences": differences}
+
+
+async def gl_daily(raw: Any, day: dt.date) -> dict[str, Any]:
+    """The day's batch for finance: every journal posted on `day` (Europe/London), totalled per GL
+    code and period (the period a line is booked in: late items carry the next open month)."""
+    start = dt.datetime.combine(day, dt.time(0), LONDON)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), LONDON)
+    rows = await raw.fetch(
+        "select gl_code, period, sum(debit_pence)::bigint as debit, sum(credit_pence)::bigint as credit, "
+        "count(distinct journal_id) as journals from journal_lines where posted_at >= $1 and posted_at < $2 "
+        "group by gl_code, period order by period, gl_code", start, end)
+    kinds = await raw.fetch(
+        "select kind, count(distinct journal_id) as n from journal_lines where posted_at >= $1 and posted_at < $2 "
+        "group by kind order by kind", start, end)
+    lines = [{"gl_code": r["gl_code"], "period": r["period"], "debit_pence": r["debit"], "credit_pence": r["credit"],
+              "net_pence": r["debit"] - r["credit"]} for r in rows]
+    debits, credits = sum(x["debit_pence"] for x in lines), sum(x["credit_pence"] for x in lines)
+    return {"date": day.isoformat(), "journals": sum(r["n"] for r in kinds),
+            "journals_by_kind": {r["kind"]: r["n"] for r in kinds}, "lines": lines,
+            "debit_pence": debits, "credit_pence": credits, "balanced": debits == credits}

@@ -120,3 +120,30 @@ def test_a_batch_of_receipts_is_one_balanced_journal_per_thousand_lines():
     assert credited == by_account
     assert [j[0].gl_code for j in journals] == ["BANK"] * 3
     assert sum(j[0].debit_pence for j in journals) == sum(by_account.values())
+
+
+def test_a_landlords_chart_of_accounts_maps_gl_codes_and_bad_mappings_are_named():
+    import pytest
+    from rentflow_ledger.domain.codes import GL_CODES, parse_gl_codes
+    assert parse_gl_codes(" debtors_control = 1210 , bank=0100,income.DBR=4010,", GL_CODES) == {
+        "debtors_control": "1210", "bank": "0100", "income.DBR": "4010"}
+    assert parse_gl_codes("", GL_CODES) == {}
+    with pytest.raises(ValueError, match=r"item 2 \('debtors=1'\)"):
+        parse_gl_codes("bank=0100,debtors=1", GL_CODES)
+    with pytest.raises(ValueError, match="non-blank"):
+        parse_gl_codes("bank=", GL_CODES)
+    with pytest.raises(ValueError, match="used twice: 0100"):
+        parse_gl_codes("bank=0100,cash=0100", GL_CODES)
+
+
+def test_rentflow_gl_codes_is_applied_when_the_ledger_starts():
+    import os
+    import subprocess
+    import sys
+    code = "from rentflow_ledger.domain.codes import GL_CODES; print(GL_CODES['debtors_control'], GL_CODES['bank'])"
+    env = {**os.environ, "RENTFLOW_GL_CODES": "debtors_control=1210,bank=0100"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.split() == ["1210", "0100"]
+    bad = subprocess.run([sys.executable, "-c", code], env={**env, "RENTFLOW_GL_CODES": "bnak=1"},
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "RENTFLOW_GL_CODES item 1 ('bnak=1')" in bad.stderr
