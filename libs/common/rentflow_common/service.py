@@ -4,6 +4,7 @@ broker with its batch consumers, the outbox relay, `/health`, `/v1/ops/status`, 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -63,6 +64,7 @@ class ServiceRuntime:
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
         if self.consumers:
             await self.broker.start()
+        tune_garbage_collector()
         self.ready = True
         log.info("service.started", consumers=[c.group_id for c in self.consumers])
 
@@ -105,6 +107,22 @@ class ServiceRuntime:
                 entry["partitions"] = [{"topic": r.topic, "partition": r.partition, "end_offset": r.end_offset,
                                         "committed": r.committed, "lag": r.lag} for r in mine]
         return doc
+
+
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_garbage_collector() -> None:
+    """Everything alive once a service has started (modules, schemas, validators, the ORM) is
+    moved out of the cyclic collector's reach, and young collections wait for 50,000 allocations
+    instead of 700. A batch makes tens of thousands of short-lived objects; with the defaults the
+    collector rescanned the whole heap many times a batch (measured: ~40 µs per event in
+    reporting's consumer, more than half its time). Reference counting still frees almost all of
+    it at once; cycles are still collected, just less often."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def _stats(c: BatchConsumer) -> dict[str, Any]:
