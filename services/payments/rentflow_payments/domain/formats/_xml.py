@@ -31,7 +31,7 @@ def _refuse(*_: object) -> None:
 
 def check_well_formed(fp: BinaryIO, what: str) -> None:
     fp.seek(0)
-    parser = expat.ParserCreate()
+    parser = expat.ParserCreate(namespace_separator="}")  # namespaces checked as pass 2 checks them
     parser.StartDoctypeDeclHandler = _refuse
     parser.EntityDeclHandler = _refuse
     parser.UnparsedEntityDeclHandler = _refuse
@@ -47,6 +47,8 @@ def check_well_formed(fp: BinaryIO, what: str) -> None:
     except expat.ExpatError as exc:
         raise Unreadable(f"not a well-formed {what} XML document: {expat.errors.messages[exc.code]} "
                          f"(line {exc.lineno}, column {exc.offset + 1})") from None
+    except LookupError as exc:  # the XML declaration names an encoding Python does not know
+        raise Unreadable(f"not a readable {what} XML document: {exc}") from None
 
 
 def local(tag: str) -> str:
@@ -73,7 +75,7 @@ def iter_items(fp: BinaryIO, wanted: frozenset[str]) -> Iterator[tuple[str, Elem
                 yield name, elem, local(stack[-1].tag) if stack else ""
             if not inside and stack:
                 stack[-1].remove(elem)
-    except (ParseError, DefusedXmlException) as exc:  # checked by pass 1; kept as a clear error anyway
+    except (ParseError, DefusedXmlException, LookupError) as exc:  # checked by pass 1; kept as a clear error anyway
         raise Unreadable(f"XML error: {exc}") from None
 
 

@@ -86,7 +86,7 @@ def _survey(fp: BinaryIO, option_date: dt.date | None) -> None:
             first = False
         if is_label:
             tag = text[:4]  # type: ignore[index]
-            uhl = uhl or tag == "UHL1"
+            uhl = uhl or (tag == "UHL1" and yyddd(text[4:10]) is not None)  # type: ignore[index]
             trailer = trailer or tag in ("EOF1", "UTL1")
         elif text is not None and len(text) < 106 and not uhl and undated is None:
             undated = lineno
@@ -176,7 +176,9 @@ def parse(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed]:
                 credits = _Totals()
             yield Parsed("line", lineno, type="skipped", note=f"contra record ({_pounds(amount)}): checked, not posted")
             continue
-        assert day is not None  # _survey guarantees a date source for every record
+        if day is None:  # _survey makes this rare: a UHL1 later in the file had no readable date
+            yield Parsed("line", lineno, error="no processing date: no UHL1 date before this 100-character record")
+            continue
         ref = rec["reference"]
         if code in COLLECTIONS:
             if amount == 0:
