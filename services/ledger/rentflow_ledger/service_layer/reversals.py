@@ -73,9 +73,15 @@ async def apply_pending(uow: UnitOfWork, payment_ids: Sequence[uuid.UUID]) -> No
         "select * from payment_reversals where status = 'pending' and payment_id = any($1::uuid[]) "
         "order by created_at, reversal_id for update", list(payment_ids))
     if rows:
-        await _apply(uow.raw, [Reversal(r["reversal_id"], r["payment_id"], r["provider_id"], r["provider_ref"],
-                                        r["kind"], r["amount_pence"], r["business_date"], r["reason"],
-                                        r["correlation_id"], r["event_id"]) for r in rows], new=False)
+        await _apply(uow.raw, [Reversal(_uuid(r["reversal_id"]), _uuid(r["payment_id"]), r["provider_id"],
+                                        r["provider_ref"], r["kind"], r["amount_pence"], r["business_date"],
+                                        r["reason"], r["correlation_id"], _uuid(r["event_id"])) for r in rows],
+                     new=False)
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    """asyncpg's UUID as the standard one (the outbox payloads are serialised with orjson)."""
+    return uuid.UUID(str(value))
 
 
 async def _apply(raw: Any, reversals: list[Reversal], *, new: bool) -> None:
