@@ -11,7 +11,7 @@ in the transaction that stores it.
 - skipped items and warnings are counted and listed; bad items are rejected with where and why
   (payments.rejected.v1) without stopping the rest.
 
-Written chunk by chunk, one transaction per chunk; the import's counts are updated in each, so
+Written chunk by chunk, one transaction per chunk (the next chunk parsed while one is written); the import's counts are updated in each, so
 GET /v1/imports/{id} shows progress. A file that cannot be read at all raises `Unreadable` from the
 parser before anything is written. The same file again is the same import_id: what it carries is
 counted as duplicates and its rejections are not emitted twice."""
@@ -125,11 +125,17 @@ async def import_file(engine: AsyncEngine, provider_id: str, fmt: FileFormat, fp
     summary.reimport = previous is not None
     ctx = _Context(summary, provider_id, correlation_id, received_at, previous != "completed", max_errors)
     chunk = first
-    while True:
-        await _write_chunk(engine, ctx, chunk)
-        if chunk.done:
+    while True:  # the next chunk is parsed (in a thread) while this one is written
+        upcoming = None if chunk.done else asyncio.ensure_future(asyncio.to_thread(_read_chunk, items, chunk_size))
+        try:
+            await _write_chunk(engine, ctx, chunk)
+        except BaseException:
+            if upcoming is not None:
+                await asyncio.gather(upcoming, return_exceptions=True)  # never leave the parser running
+            raise
+        if upcoming is None:
             break
-        chunk = await asyncio.to_thread(_read_chunk, items, chunk_size)
+        chunk = await upcoming
     async with UnitOfWork(engine) as uow:
         await repo.finish_import(uow.raw, imp, accepted=summary.accepted, rejected=summary.rejected,
                                  duplicates=summary.duplicates, errors=summary.errors, skipped=summary.skipped,

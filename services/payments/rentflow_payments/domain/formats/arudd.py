@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import BinaryIO, Iterator
-from xml.etree.ElementTree import Element
 
 from rentflow_payments.domain.bacs import DDICA, normalise_return_code
 from rentflow_payments.domain.formats import Options, Parsed, Unreadable, register
 from rentflow_payments.domain.formats._common import BadValue, Occurrences, clip, iso_date, normalise_reference, pounds_to_pence
 from rentflow_payments.domain.formats._head import element, require
-from rentflow_payments.domain.formats._xml import attr, check_well_formed, child, children, iter_items, text
+from rentflow_payments.domain.formats._xml import Element, attr, check_well_formed, child, children, iter_items, text
 
 _ARUDD = element("ARUDD")
 _DDICA = element("DDICAdvice")
@@ -53,7 +52,7 @@ def parse_arudd(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed
     occ = Occurrences()
     reported_on: dt.date | None = None
     n = block = grand = 0
-    for name, el, _ in iter_items(fp, frozenset({"Header", "ReturnedDebitItem", "Totals"})):
+    for name, el, _ in iter_items(fp, dict.fromkeys(("Header", "ReturnedDebitItem", "Totals"))):
         if name == "Header":
             if (day := attr(el, "currentProcessingDate")) is not None:
                 try:
@@ -115,7 +114,7 @@ def parse_ddica(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed
     check_well_formed(fp, "DDICA")
     header_day: dt.date | None = None
     n = 0
-    for name, el, _ in iter_items(fp, frozenset({"Header", "DDICAdvice"})):
+    for name, el, _ in iter_items(fp, dict.fromkeys(("Header", "DDICAdvice"))):
         if name == "Header":
             day = attr(el, "currentProcessingDate") or text(el, "ProcessingDate")
             if day:

@@ -24,13 +24,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import BinaryIO, Iterator
-from xml.etree.ElementTree import Element
 
 from rentflow_payments.domain.formats import Options, Parsed, Unreadable, register
 from rentflow_payments.domain.formats._common import LONDON, BadValue, clip, london_midnight, pounds_to_pence
 from rentflow_payments.domain.formats._head import element, require
 from rentflow_payments.domain.formats.bank_csv import skip_pattern
-from rentflow_payments.domain.formats._xml import check_well_formed, child, children, iter_items, text
+from rentflow_payments.domain.formats._xml import Element, check_well_formed, child, children, iter_items, text
 
 _STMT = element("BkToCstmrStmt")
 NOT_PROVIDED = {"NOTPROVIDED", "NONREF", ""}
@@ -108,10 +107,9 @@ def parse(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed]:
     skip = skip_pattern(options)
     stmt_id = ""
     entries = items = 0
-    for name, el, parent in iter_items(fp, frozenset({"Id", "Ntry"})):
+    for name, el, parent in iter_items(fp, {"Id": frozenset({"Stmt"}), "Ntry": None}):
         if name == "Id":
-            if parent == "Stmt":
-                stmt_id = (el.text or "").strip()
+            stmt_id = (el.text or "").strip()
             continue
         entries += 1
         for parsed in _entry(el, entries, items, stmt_id, skip):

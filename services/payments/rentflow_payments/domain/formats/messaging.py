@@ -16,13 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import BinaryIO, Iterator
-from xml.etree.ElementTree import Element
 
 from rentflow_payments.domain.bacs import ADDACS, AUDDIS
 from rentflow_payments.domain.formats import Options, Parsed, Unreadable, register
 from rentflow_payments.domain.formats._common import BadValue, Occurrences, clip, iso_date, normalise_reference
 from rentflow_payments.domain.formats._head import element, require
-from rentflow_payments.domain.formats._xml import attr, check_well_formed, iter_items
+from rentflow_payments.domain.formats._xml import Element, attr, check_well_formed, iter_items
 
 _ADVICE = element("MessagingAdvice")
 _TYPE = re.compile(rb"advice-type\s*=\s*[\"'](ADDACS|AUDDIS)[\"']", re.I)
@@ -49,7 +48,7 @@ def _parser(default: str):
         occ = Occurrences()
         report_day: dt.date | None = None
         n = 0
-        for name, el, _ in iter_items(fp, frozenset({"MessagingHeader", "MessagingAdvice"})):
+        for name, el, _ in iter_items(fp, dict.fromkeys(("MessagingHeader", "MessagingAdvice"))):
             if name == "MessagingHeader":
                 day = attr(el, "report-generation-date") or attr(el, "processing-date")
                 try:
