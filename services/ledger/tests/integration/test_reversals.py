@@ -51,7 +51,8 @@ async def test_reversals_and_refunds(infra, service_env, topic_prefix):
         async def settled():
             a, b = await ledger.account("50000005"), await ledger.account("60000006")
             suspense = (await ledger.http.get("/v1/suspense")).json()
-            done = (a["balance_pence"] == 0 and b["balance_pence"] == -2000 and suspense["count"] == 0
+            done = (a["balance_pence"] == 0 and [t["type"] for t in a["transactions"]] == ["RBP", "RRC"]
+                    and b["balance_pence"] == -2000 and suspense["count"] == 0
                     and len([t for t in b["transactions"] if t["type"] == "REF"]) == 2)
             return done and (a, b)
         a, b = await poll(settled)
