@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import signal
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
+from urllib.parse import urlencode
 
+import httpx
 import orjson
 import typer
 from rich.console import Console
@@ -227,38 +231,104 @@ def officers_add(name: str, patch: List[str] = typer.Option([], "--patch", help=
 @payments_app.command("import")
 def payments_import(file: Path,
                     format: str = typer.Option("auto", "--format", "-f",
-                                               help="auto, camt053, bacs18, arudd, addacs, govuk-pay, json, csv"),
-                    provider: str = typer.Option("file-import", "--provider", help="who the file came from"),
+                                               help="auto, camt053, bacs18, arudd, addacs, govuk-pay, json, csv "
+                                                    "(also auddis, ddica, bank-csv)"),
+                    provider: Optional[str] = typer.Option(None, "--provider",
+                                                           help="who the file came from (default file-import; "
+                                                                "govuk-pay for GOV.UK Pay replays)"),
+                    option: List[str] = typer.Option([], "--option", "-o",
+                                                     help="a format option KEY=VALUE, e.g. processing_date=2026-05-01, "
+                                                          "columns=transaction_id=TxnRef,..., card_ref=9:10, skip=REGEX"),
                     json_out: bool = JsonOpt) -> None:
     """Send a file through the intake service and print its summary."""
     if not file.is_file():
         raise CommandError(f"{file}: no such file")
+    params = {"format": format, **({"provider": provider} if provider else {})}
+    for o in option:
+        key, sep, value = o.partition("=")
+        if not sep or not key or key in params:
+            raise CommandError(f"--option {o!r}: expected KEY=VALUE (KEY not format or provider)")
+        params[key] = value
     size = file.stat().st_size
-    result = client().post("payments", f"/v1/imports?format={format}&provider={provider}",
-                           content=stream_with_progress(file, size, quiet=json_out),
-                           headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
+    upload = Upload(file, size, quiet=json_out)
+    c = client()
+    watcher = None if json_out else ImportWatcher(c, upload)
+    try:
+        result = c.post("payments", "/v1/imports?" + urlencode(params), content=upload.chunks(),
+                        headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
+    finally:
+        if watcher:
+            watcher.stop()
     if json_out:
         return emit_json(result)
+    extra = ", ".join(f"{k} {result[k]}" for k in ("skipped", "returns", "mandates", "reversals") if result.get(k))
     out.print(f"import {result['import_id']} ({result.get('format', format)}): accepted {result['accepted']}, "
-              f"rejected {result['rejected']}, duplicates {result['duplicates']}")
+              f"rejected {result['rejected']}, duplicates {result['duplicates']}" + (f"; {extra}" if extra else ""))
     for e in result["errors"][:50]:
         where = f"line {e['line']}" if e.get("line") is not None else f"item {e.get('item')}"
         out.print(f"  {where}: {e['reason']}")
     if len(result["errors"]) > 50:
         out.print(f"  ... and {len(result['errors']) - 50} more (use --json)")
+    for w in result.get("warnings", [])[:20]:
+        where = f"line {w['line']}" if w.get("line") is not None else f"item {w.get('item')}"
+        out.print(f"  warning, {where}: {w['reason']}")
 
 
-def stream_with_progress(file: Path, size: int, quiet: bool) -> Iterator[bytes]:
-    sent, last = 0, 0.0
-    with file.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            sent += len(chunk)
-            if not quiet and time.monotonic() - last > 0.5:
-                err.print(f"sending {file.name}: {sent * 100 // max(size, 1)}% of {size:,} bytes", end="\r")
-                last = time.monotonic()
-            yield chunk
-    if not quiet and size > 1 << 20:
-        err.print(f"sent {file.name}: {size:,} bytes; waiting for the summary")
+class Upload:
+    """The file in 1 MB chunks, with upload progress on stderr; its sha256 once sent (the import's
+    identity, used to follow the import's progress)."""
+
+    def __init__(self, file: Path, size: int, quiet: bool) -> None:
+        self.file, self.size, self.quiet = file, size, quiet
+        self.sha256: str | None = None
+        self.sent = threading.Event()
+
+    def chunks(self) -> Iterator[bytes]:
+        digest = hashlib.sha256()
+        done, last = 0, 0.0
+        with self.file.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                done += len(chunk)
+                digest.update(chunk)
+                if not self.quiet and time.monotonic() - last > 0.5:
+                    err.print(f"sending {self.file.name}: {done * 100 // max(self.size, 1)}% of {self.size:,} bytes",
+                              end="\r")
+                    last = time.monotonic()
+                yield chunk
+        self.sha256 = digest.hexdigest()
+        self.sent.set()
+        if not self.quiet and self.size > 1 << 20:
+            err.print(f"sent {self.file.name}: {self.size:,} bytes; importing")
+
+
+class ImportWatcher:
+    """Once the file is sent, shows the running import's counts (GET /v1/imports?sha256=) every second."""
+
+    def __init__(self, c: Client, upload: Upload) -> None:
+        self.c, self.upload = c, upload
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.upload.sent.wait()
+        url = self.c.url("payments")
+        with httpx.Client(timeout=10) as http:
+            while not self.done.wait(1.0):
+                try:
+                    found = http.get(f"{url}/v1/imports", params={"sha256": self.upload.sha256}).json()["imports"]
+                except (httpx.HTTPError, ValueError, KeyError):
+                    continue
+                for imp in found:
+                    if imp["status"] == "running":
+                        err.print(f"importing {self.upload.file.name}: {imp['processed']:,} items (accepted "
+                                  f"{imp['accepted']:,}, rejected {imp['rejected']:,}, duplicates "
+                                  f"{imp['duplicates']:,})", end="\r")
+
+    def stop(self) -> None:
+        self.done.set()
+        self.upload.sent.set()
+        self.thread.join(timeout=5)
 
 
 @ledger_app.command("run-debits")

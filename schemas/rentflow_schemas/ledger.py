@@ -58,11 +58,12 @@ class AccountUpserted(BaseModel):
 
 
 class SuspenseEvent(BaseModel):
-    """ledger.suspense.v1: an unallocated receipt opened, or later allocated by hand."""
+    """ledger.suspense.v1: an unallocated receipt opened, later allocated by hand, or reversed
+    (its money went back before it was allocated: it leaves the queue, posted to no account)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    action: Literal["opened", "allocated"]
+    action: Literal["opened", "allocated", "reversed"]
     payment_id: uuid.UUID
     amount_pence: PositivePence
     channel: Channel

@@ -48,3 +48,23 @@ class PaymentRejected(BaseModel):
     provider_ref: str | None = None
     errors: list[ItemError]
     received_at: AwareDatetime
+
+
+class PaymentReversed(BaseModel):
+    """payments.reversed.v1: money of a payment taken in earlier went back — the bank reversed the
+    credit (a returned payment: the ledger posts `RRC`) or the provider refunded it to the payer (a
+    card refund: `REF`). Keyed like the payment it reverses."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reversal_id: uuid.UUID = Field(description="derived from provider_id and the reversal's own identity")
+    payment_id: uuid.UUID = Field(description="the payment reversed")
+    provider_id: str
+    provider_ref: str = Field(description="the reversed payment's provider_ref")
+    kind: Literal["returned", "refund"]
+    amount_pence: PositivePence = Field(description="at most what is left of the payment")
+    reversed_at: AwareDatetime = Field(description="when the money went back (its business date is the London date)")
+    reason: str = ""
+    source: Literal["push", "file", "webhook"] = "file"
+    import_id: uuid.UUID | None = None
+    received_at: AwareDatetime

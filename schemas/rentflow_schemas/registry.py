@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from rentflow_schemas.directdebit import DdFailure, DirectDebitReturned, MandateChanged, MandateInstruction
 from rentflow_schemas.ledger import AccountUpserted, JournalPosted, SuspenseEvent, TransactionPosted
 from rentflow_schemas.notifications import TaskEvent
-from rentflow_schemas.payments import PaymentReceived, PaymentRejected
+from rentflow_schemas.payments import PaymentReceived, PaymentRejected, PaymentReversed
 from rentflow_schemas.reporting import KpiSnapshot
 from rentflow_schemas.rents import NoticeEvent, RentChanged
 
@@ -30,6 +30,8 @@ TOPICS: dict[str, TopicSpec] = {
                   "provider_id:provider_ref", "a payment taken in from any channel"),
         TopicSpec("payments.rejected.v1", "payments.rejected", PaymentRejected, "payments",
                   "provider_id", "an input item refused, with where and why"),
+        TopicSpec("payments.reversed.v1", "payments.reversed", PaymentReversed, "payments",
+                  "provider_id:provider_ref", "money of an earlier payment went back: a bank reversal or a refund"),
         TopicSpec("directdebit.returned.v1", "directdebit.returned", DirectDebitReturned, "payments",
                   "reference", "an unpaid Direct Debit from an ARUDD report or indemnity claim"),
         TopicSpec("directdebit.mandates.v1", "directdebit.mandate_instruction", MandateInstruction, "payments",

@@ -24,6 +24,9 @@ CHARGES_CODE: Final = "DSC"
 OPENING_BALANCE_CODE: Final = "BBF"
 DD_UNPAID_CODE: Final = "RDN"  # Direct Debit unpaid (ARUDD)
 REFUND_CODE: Final = "REF"
+RETURNED_PAYMENT_CODE: Final = "RRC"  # a returned payment: the bank took a credit back
+# payments.reversed.v1 kind → the code posted (DOMAIN.md §2 reversals and refunds)
+REVERSAL_CODES: Final[dict[str, str]] = {"returned": RETURNED_PAYMENT_CODE, "refund": REFUND_CODE}
 WRITE_OFF_CODE: Final = "WOF"
 TRANSFER_CODE: Final = "RIT"  # internal transfer, on both accounts
 WRITE_ON_CODE: Final = "WON"  # a debit adjustment

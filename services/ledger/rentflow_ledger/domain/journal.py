@@ -104,3 +104,14 @@ def transfer_lines(from_ref: str, to_ref: str, amount: int) -> list[Line]:
     control account, so the GL nets to nil (DOMAIN.md §6)."""
     control = GL_CODES["debtors_control"]
     return _dr_cr(control, control, amount, dr_ref=to_ref, cr_ref=from_ref)
+
+
+def reversed_receipt_lines(account_ref: str, channel: str, amount: int) -> list[Line]:
+    """A receipt's money gone back (returned payment, refund): Dr tenant debtors control, Cr the
+    bank (cash control for cash) it came into — the receipt's journal the other way round."""
+    return _dr_cr(GL_CODES["debtors_control"], money_in_gl(channel), amount, dr_ref=account_ref)
+
+
+def reversed_suspense_lines(channel: str, amount: int) -> list[Line]:
+    """An unallocated receipt's money gone back: Dr income suspense, Cr bank/cash."""
+    return _dr_cr(GL_CODES["suspense"], money_in_gl(channel), amount)

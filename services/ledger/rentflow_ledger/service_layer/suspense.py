@@ -14,7 +14,7 @@ from rentflow_ledger.domain.codes import receipt_code
 from rentflow_ledger.domain.journal import suspense_allocated_lines, transfer_lines
 from rentflow_ledger.domain.posting import Book, Journal, check_control
 from rentflow_ledger.domain.references import normalise_reference
-from rentflow_ledger.service_layer import events
+from rentflow_ledger.service_layer import events, reversals
 from rentflow_schemas import derive_event_id
 
 UTC = dt.timezone.utc
@@ -85,6 +85,7 @@ async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref:
             "paid_at": item["paid_at"], "business_date": day, "period": t.period},
             now, correlation_id, None),
     ])
+    await reversals.apply_pending(uow, [payment_id])  # a partial refund waiting for the allocation
     return Allocated(payment_id, ref, t.transaction_id, t.balance_after_pence)
 
 

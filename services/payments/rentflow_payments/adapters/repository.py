@@ -20,6 +20,7 @@ class PaymentRow:
     paid_at: datetime
     reference: str
     payer_name: str | None
+    match_ref: str | None = None
 
 
 # ---- providers -------------------------------------------------------------------------------
@@ -40,12 +41,12 @@ async def add_provider(raw: Any, provider_id: str, secret: str) -> bool:
 
 INSERT_PAYMENTS = """
 insert into payments (payment_id, provider_id, provider_ref, channel, amount_pence, currency, paid_at,
-                      received_at, reference, payer_name, source, import_id, correlation_id)
+                      received_at, reference, payer_name, source, import_id, correlation_id, match_ref)
 select u.payment_id, $1, u.provider_ref, u.channel, u.amount_pence, u.currency, u.paid_at,
-       $2, u.reference, u.payer_name, $3, $4, $5
+       $2, u.reference, u.payer_name, $3, $4, $5, u.match_ref
 from unnest($6::uuid[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::timestamptz[], $12::text[],
-            $13::text[])
-     as u(payment_id, provider_ref, channel, amount_pence, currency, paid_at, reference, payer_name)
+            $13::text[], $14::text[])
+     as u(payment_id, provider_ref, channel, amount_pence, currency, paid_at, reference, payer_name, match_ref)
 on conflict (provider_id, provider_ref) do nothing
 returning provider_ref
 """
@@ -63,7 +64,7 @@ async def insert_payments(raw: Any, rows: Sequence[PaymentRow], *, provider_id: 
         INSERT_PAYMENTS, provider_id, received_at, source, import_id, correlation_id,
         [r.payment_id for r in rows], [r.provider_ref for r in rows], [r.channel for r in rows],
         [r.amount_pence for r in rows], [r.currency for r in rows], [r.paid_at for r in rows],
-        [r.reference for r in rows], [r.payer_name for r in rows])
+        [r.reference for r in rows], [r.payer_name for r in rows], [r.match_ref for r in rows])
     return {r[0] for r in records}
 
 
@@ -109,22 +110,157 @@ async def start_import(raw: Any, import_id: uuid.UUID, provider_id: str, fmt: st
     return previous
 
 
+async def import_progress(raw: Any, import_id: uuid.UUID, *, processed: int, accepted: int, rejected: int,
+                          duplicates: int, skipped: int) -> None:
+    """Counts so far of a running import (GET /v1/imports/{id} shows them; the CLI polls it)."""
+    await raw.execute(
+        "update imports set processed = $2, accepted = $3, rejected = $4, duplicates = $5, skipped = $6 "
+        "where import_id = $1", import_id, processed, accepted, rejected, duplicates, skipped)
+
+
 async def finish_import(raw: Any, import_id: uuid.UUID, *, accepted: int, rejected: int, duplicates: int,
-                        errors: list[dict[str, Any]]) -> None:
+                        errors: list[dict[str, Any]], skipped: int = 0, processed: int = 0,
+                        details: dict[str, Any] | None = None) -> None:
     await raw.execute(
         """update imports set status = 'completed', accepted = $2, rejected = $3, duplicates = $4,
-                              errors = $5::jsonb, completed_at = now()
+                              errors = $5::jsonb, completed_at = now(), skipped = $6, processed = $7,
+                              details = $8::jsonb
            where import_id = $1""",
-        import_id, accepted, rejected, duplicates, orjson.dumps(errors).decode())
+        import_id, accepted, rejected, duplicates, orjson.dumps(errors).decode(), skipped, processed,
+        orjson.dumps(details or {}).decode())
 
 
 async def get_import(raw: Any, import_id: uuid.UUID) -> dict[str, Any] | None:
     row = await raw.fetchrow(
         """select import_id, provider_id, format, sha256, size_bytes, status, attempts, accepted, rejected,
-                  duplicates, errors, created_at, completed_at from imports where import_id = $1""", import_id)
-    if not row:
-        return None
+                  duplicates, skipped, processed, errors, details, created_at, completed_at
+           from imports where import_id = $1""", import_id)
+    return _import(row) if row else None
+
+
+def _import(row: Any) -> dict[str, Any]:
     out = dict(row)
-    if isinstance(out["errors"], (str, bytes)):  # the engine's connections decode jsonb already
-        out["errors"] = orjson.loads(out["errors"])
-    return out
+    for key in ("errors", "details"):
+        if isinstance(out[key], (str, bytes)):  # the engine's connections decode jsonb already
+            out[key] = orjson.loads(out[key])
+    details = out.pop("details") or {}
+    return {**details, **out}
+
+
+async def imports_of_file(raw: Any, sha256: str) -> list[dict[str, Any]]:
+    rows = await raw.fetch(
+        """select import_id, provider_id, format, sha256, size_bytes, status, attempts, accepted, rejected,
+                  duplicates, skipped, processed, '[]'::jsonb as errors, '{}'::jsonb as details, created_at,
+                  completed_at
+           from imports where sha256 = $1 order by created_at""", sha256)
+    return [_import(r) for r in rows]
+
+
+# ---- Direct Debit returns, mandate instructions, reversals -----------------------------------
+
+async def insert_returns(raw: Any, rows: Sequence[tuple[Any, ...]]) -> set[uuid.UUID]:
+    """(return_id, provider_id, import_id, source, reference, amount, code, original date, reported on,
+    received_at) rows; returns the ids that are new."""
+    if not rows:
+        return set()
+    cols = [list(c) for c in zip(*rows)]
+    records = await raw.fetch(
+        """insert into dd_returns (return_id, provider_id, import_id, source, reference, amount_pence, return_code,
+                                   original_processing_date, reported_on, received_at)
+           select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::bigint[],
+                                $7::text[], $8::date[], $9::date[], $10::timestamptz[])
+           on conflict (return_id) do nothing returning return_id""", *cols)
+    return {r[0] for r in records}
+
+
+async def insert_instructions(raw: Any, rows: Sequence[tuple[Any, ...]]) -> set[uuid.UUID]:
+    """(instruction_id, provider_id, import_id, source, reference, reason_code, action, effective_date,
+    received_at) rows; returns the ids that are new."""
+    if not rows:
+        return set()
+    cols = [list(c) for c in zip(*rows)]
+    records = await raw.fetch(
+        """insert into mandate_instructions (instruction_id, provider_id, import_id, source, reference, reason_code,
+                                             action, effective_date, received_at)
+           select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                $8::date[], $9::timestamptz[])
+           on conflict (instruction_id) do nothing returning instruction_id""", *cols)
+    return {r[0] for r in records}
+
+
+async def known_reversals(raw: Any, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    return {r[0] for r in await raw.fetch("select reversal_id from reversals where reversal_id = any($1::uuid[])",
+                                          list(ids))}
+
+
+FIND_ORIGINALS = """
+select h.n, p.payment_id, p.provider_ref, p.amount_pence - coalesce(
+           (select sum(r.amount_pence) from reversals r where r.payment_id = p.payment_id), 0) as left_pence
+from unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[])
+     as h(n, provider_ref, match_ref, reference, payer_name, amount, reversed_at)
+cross join lateral (
+    select payment_id, provider_ref, amount_pence from payments p
+    where p.provider_id = $1
+      and case when h.provider_ref is not null then p.provider_ref = h.provider_ref
+               when h.match_ref is not null then p.match_ref = h.match_ref and p.amount_pence >= h.amount
+                                                 and p.paid_at <= h.reversed_at
+               else p.amount_pence = h.amount and p.reference = h.reference
+                    and p.payer_name is not distinct from h.payer_name and p.paid_at <= h.reversed_at end
+    order by (p.amount_pence - coalesce((select sum(r.amount_pence) from reversals r
+                                         where r.payment_id = p.payment_id), 0)) >= h.amount desc,
+             p.paid_at desc, p.provider_ref
+    limit 1) p
+"""
+
+
+async def find_originals(raw: Any, provider_id: str, hints: Sequence[tuple[Any, ...]]) -> dict[int, tuple[uuid.UUID, str, int]]:
+    """For (n, provider_ref, match_ref, reference, payer_name, amount, reversed_at) hints: n → (payment_id,
+    provider_ref, pence not yet reversed) of the payment each reverses (the latest that fits, preferring
+    one with enough left)."""
+    if not hints:
+        return {}
+    cols = [list(c) for c in zip(*hints)]
+    rows = await raw.fetch(FIND_ORIGINALS, provider_id, *cols)
+    return {r["n"]: (r["payment_id"], r["provider_ref"], r["left_pence"]) for r in rows}
+
+
+async def insert_reversals(raw: Any, rows: Sequence[tuple[Any, ...]]) -> set[uuid.UUID]:
+    """(reversal_id, provider_id, payment_id, kind, amount, reversed_at, reason, source, import_id,
+    received_at) rows; returns the ids that are new."""
+    if not rows:
+        return set()
+    cols = [list(c) for c in zip(*rows)]
+    records = await raw.fetch(
+        """insert into reversals (reversal_id, provider_id, payment_id, kind, amount_pence, reversed_at, reason,
+                                  source, import_id, received_at)
+           select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::bigint[], $6::timestamptz[],
+                                $7::text[], $8::text[], $9::uuid[], $10::timestamptz[])
+           on conflict (reversal_id) do nothing returning reversal_id""", *cols)
+    return {r[0] for r in records}
+
+
+# ---- GOV.UK Pay ------------------------------------------------------------------------------
+
+async def claim_webhook_message(raw: Any, message_id: str, resource_id: str, event_type: str,
+                                received_at: Any) -> bool:
+    """False when this delivery was handled before."""
+    return bool(await raw.fetchval(
+        "insert into webhook_messages values ($1, $2, $3, $4) on conflict do nothing returning true",
+        message_id, resource_id, event_type, received_at))
+
+
+async def lock_card_payment(raw: Any, resource_id: str, provider_id: str, at: Any) -> Any:
+    """The card payment's row, created as 'started' when first heard of, locked until commit (its
+    events are then handled one after another whatever order they arrive in)."""
+    await raw.execute("insert into card_payments (resource_id, provider_id, state, updated_at) "
+                      "values ($1, $2, 'started', $3) on conflict do nothing", resource_id, provider_id, at)
+    return await raw.fetchrow("select * from card_payments where resource_id = $1 for update", resource_id)
+
+
+async def update_card_payment(raw: Any, resource_id: str, *, state: str, amount: int | None, refunded: int,
+                              at: Any) -> None:
+    await raw.execute("update card_payments set state = $2, amount_pence = coalesce($3, amount_pence), "
+                      "refunded_pence = $4, updated_at = $5 where resource_id = $1",
+                      resource_id, state, amount, refunded, at)

@@ -19,8 +19,10 @@ import orjson
 from rentflow_common.outbox import OutboxRow, outbox_row
 from rentflow_schemas import derive_event_id, new_envelope
 from rentflow_schemas.envelope import RENTFLOW_NAMESPACE
-from rentflow_schemas.payments import ItemError, PaymentRejected
+from rentflow_schemas.directdebit import DirectDebitReturned, MandateInstruction
+from rentflow_schemas.payments import ItemError, PaymentRejected, PaymentReversed
 
+from rentflow_payments.domain.items import MandateIn, ReturnIn
 from rentflow_payments.domain.model import PaymentIn
 
 RECEIVED_TOPIC = "payments.received.v1"
@@ -98,3 +100,55 @@ def rejected_row(*, provider_id: str, imp: uuid.UUID, kind: str, position: int, 
     env = new_envelope(data, event_type=REJECTED_TYPE, event_id=rejected_event_id(imp, kind, position),
                        producer=PRODUCER, correlation_id=correlation_id, occurred_at=received_at)
     return outbox_row(REJECTED_TOPIC, provider_id, env)
+
+
+# ---- Direct Debit reports, reversals --------------------------------------------------------
+
+RETURNED_TOPIC = "directdebit.returned.v1"
+MANDATES_TOPIC = "directdebit.mandates.v1"
+REVERSED_TOPIC = "payments.reversed.v1"
+
+
+def return_id(identity: str) -> uuid.UUID:
+    """An unpaid DD is the same return whichever report or provider carries it."""
+    return derive_event_id("dd-return", identity)
+
+
+def instruction_id(identity: str) -> uuid.UUID:
+    return derive_event_id("mandate-instruction", identity)
+
+
+def reversal_id(provider_id: str, identity: str) -> uuid.UUID:
+    return derive_event_id("payment-reversal", provider_id, identity)
+
+
+def returned_row(r: ReturnIn, *, rid: uuid.UUID, provider_id: str, imp: uuid.UUID | None, received_at: datetime,
+                 correlation_id: str) -> OutboxRow:
+    data = DirectDebitReturned(
+        return_id=rid, provider_id=provider_id, import_id=imp, source=r.source, reference=r.reference,
+        payer_name=r.payer_name, amount_pence=r.amount_pence, return_code=r.return_code,
+        return_code_raw=r.return_code_raw, return_description=r.return_description,
+        transaction_code=r.transaction_code, original_processing_date=r.original_processing_date,
+        reported_on=r.reported_on, received_at=received_at)
+    env = new_envelope(data, event_type="directdebit.returned", event_id=derive_event_id("directdebit.returned", rid),
+                       producer=PRODUCER, correlation_id=correlation_id, occurred_at=received_at)
+    return outbox_row(RETURNED_TOPIC, r.reference, env)
+
+
+def mandate_row(m: MandateIn, *, iid: uuid.UUID, provider_id: str, imp: uuid.UUID | None, received_at: datetime,
+                correlation_id: str) -> OutboxRow:
+    data = MandateInstruction(
+        instruction_id=iid, provider_id=provider_id, import_id=imp, source=m.source, reference=m.reference,
+        payer_name=m.payer_name, reason_code=m.reason_code, action=m.action, description=m.description,
+        effective_date=m.effective_date, received_at=received_at)
+    env = new_envelope(data, event_type="directdebit.mandate_instruction",
+                       event_id=derive_event_id("directdebit.mandates", iid), producer=PRODUCER,
+                       correlation_id=correlation_id, occurred_at=received_at)
+    return outbox_row(MANDATES_TOPIC, m.reference, env)
+
+
+def reversed_row(data: PaymentReversed, *, correlation_id: str) -> OutboxRow:
+    env = new_envelope(data, event_type="payments.reversed", event_id=derive_event_id("payments.reversed",
+                                                                                      data.reversal_id),
+                       producer=PRODUCER, correlation_id=correlation_id, occurred_at=data.received_at)
+    return outbox_row(REVERSED_TOPIC, f"{data.provider_id}:{data.provider_ref}", env)

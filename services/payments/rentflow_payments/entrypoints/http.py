@@ -8,6 +8,8 @@ it. Answers are orjson bytes.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 import re
 import secrets
 import tempfile
@@ -27,14 +29,18 @@ from rentflow_common.logging import get_logger
 from rentflow_payments.adapters import repository as repo
 from rentflow_payments.domain import formats, signature
 from rentflow_payments.domain.model import MANY, ONE, PaymentIn, field_errors
-from rentflow_payments.service_layer import handlers
+from rentflow_payments.domain.card_events import CARD_EVENT
+from rentflow_payments.service_layer import card_payments, handlers, imports
 
 log = get_logger(__name__)
 
 JSON = "application/json"
 MAX_PUSH_BYTES = 16 << 20
 MAX_BATCH_ITEMS = 10_000
-MAX_FILE_BYTES = 200 << 20
+MAX_FILE_BYTES = int(os.environ.get("RENTFLOW_MAX_FILE_MB", "200")) << 20
+MAX_WEBHOOK_BYTES = 1 << 20
+GOVUK_PAY = "govuk-pay"
+IMPORT_PARAMS = ("format", "provider")  # every other query parameter is an option of the format
 SPOOL_IN_MEMORY_BYTES = 8 << 20
 DEFAULT_IMPORT_PROVIDER = "file-import"
 PROVIDER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -276,10 +282,19 @@ def make_router(engine: AsyncEngine) -> APIRouter:
             raise _detail(409, f"provider {body.name!r} exists already")
         return ProviderOut(provider_id=body.name, name=body.name, secret=secret)
 
-    async def do_import(request: Request, provider_id: str, fmt_name: str, mac: Any = None,
+    async def ensure_provider(provider: str) -> None:
+        if await provider_secrets.get(provider) is None:
+            async with UnitOfWork(engine) as uow:
+                await handlers.register_provider(uow, provider, secrets.token_hex(32))
+                await uow.commit()
+
+    async def do_import(request: Request, provider_id: str | None, fmt_name: str, mac: Any = None,
                         signature_header: str | None = None) -> Response:
+        """`provider_id` None (an operator's upload naming none): the format's own provider
+        (govuk-pay for webhook replays), else file-import, created on first use."""
         if fmt_name != formats.AUTO and fmt_name not in formats.FORMATS:
             raise _detail(422, f"unknown format {fmt_name!r}; supported: {', '.join(formats.supported())}")
+        options = {k: v for k, v in request.query_params.items() if k not in IMPORT_PARAMS}
         fp, sha256, size = await _spool(request, mac)
         try:
             if mac is not None and not signature.matches(mac, signature_header or ""):
@@ -287,8 +302,12 @@ def make_router(engine: AsyncEngine) -> APIRouter:
             try:
                 fp.seek(0)
                 fmt = formats.resolve(fmt_name, fp.read(formats.SNIFF_BYTES))
-                summary = await handlers.import_file(
-                    engine, provider_id, fmt, fp, sha256=sha256, size=size,
+                if provider_id is None:
+                    provider_id = fmt.default_provider or DEFAULT_IMPORT_PROVIDER
+                    if fmt.default_provider is None:  # a format's own provider is registered with its real secret
+                        await ensure_provider(provider_id)
+                summary = await imports.import_file(
+                    engine, provider_id, fmt, fp, sha256=sha256, size=size, options=options,
                     correlation_id=request.headers.get("x-correlation-id") and _correlation_id(request),
                     received_at=_now())
             except formats.Unreadable as exc:
@@ -314,15 +333,49 @@ def make_router(engine: AsyncEngine) -> APIRouter:
                  responses=file_responses,
                  summary="an operator's upload (unsigned); the provider is created on first use")
     async def operator_import(request: Request, format: str = Query(formats.AUTO, description="file format"),
-                              provider: str = Query(DEFAULT_IMPORT_PROVIDER, description="provider the file is from")
+                              provider: str | None = Query(None, description="provider the file is from; default "
+                                                           "file-import (govuk-pay for GOV.UK Pay replays)")
                               ) -> Response:
-        if not _PROVIDER_NAME.match(provider):
-            raise _invalid([{"field": "provider", "reason": f"must match {PROVIDER_NAME}"}])
-        if await provider_secrets.get(provider) is None:
-            async with UnitOfWork(engine) as uow:
-                await handlers.register_provider(uow, provider, secrets.token_hex(32))
-                await uow.commit()
+        if provider is not None:
+            if not _PROVIDER_NAME.match(provider):
+                raise _invalid([{"field": "provider", "reason": f"must match {PROVIDER_NAME}"}])
+            if provider != GOVUK_PAY:
+                await ensure_provider(provider)
         return await do_import(request, provider, format)
+
+    @router.get("/imports", tags=["files"], summary="imports of a file, by its sha256 (progress of a running one)")
+    async def find_imports(sha256: str = Query(..., pattern=r"^[0-9a-f]{64}$")) -> Response:
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            rows = await repo.imports_of_file(raw, sha256)
+        return Response(orjson.dumps({"imports": rows}, default=str), media_type=JSON)
+
+    @router.post("/webhooks/govuk-pay", tags=["push"], summary="GOV.UK Pay webhook delivery (Pay-Signature)",
+                 responses={200: {"description": '{"status": "accepted"|"duplicate"|"recorded"|"ignored", '
+                                                 '"payment_id"}: stored'},
+                            401: {"description": "missing or bad Pay-Signature, or provider govuk-pay not registered"},
+                            422: {"description": "not a GOV.UK Pay webhook body"}})
+    async def govuk_pay_webhook(request: Request) -> Response:
+        header = (request.headers.get("pay-signature") or "").strip().lower()
+        if not header:
+            raise _detail(401, "missing Pay-Signature")
+        secret = await provider_secrets.get(GOVUK_PAY)
+        if secret is None:
+            raise _detail(401, "provider govuk-pay is not registered (rentflow providers add govuk-pay --secret S)")
+        body = await _read_body(request, MAX_WEBHOOK_BYTES)
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(header.encode("ascii", "replace"), expected.encode()):
+            raise _detail(401, "bad signature")
+        try:
+            event = CARD_EVENT.validate_json(body)
+        except ValidationError as exc:
+            raise _invalid(field_errors(exc)) from None
+        async with UnitOfWork(engine) as uow:
+            outcome, pid = await card_payments.apply(uow, GOVUK_PAY, event, source="webhook", import_id=None,
+                                                     correlation_id=_correlation_id(request), received_at=_now())
+            await uow.commit()
+        log.info("govuk_pay.webhook", outcome=outcome, event_type=event.event_type, resource_id=event.resource_id)
+        return Response(orjson.dumps({"status": outcome, "payment_id": pid}), media_type=JSON)
 
     @router.get("/imports/{import_id}", tags=["files"], summary="summary of an import")
     async def get_import(import_id: str) -> Response:

@@ -80,7 +80,7 @@ def test_registry_names_supported_formats_and_sniffs_json():
     assert "json" in formats.supported() and "auto" in formats.supported()
     assert formats.resolve("auto", b"  [").name == "json"
     assert formats.resolve("auto", b"{").name == "json"
-    with pytest.raises(formats.UnknownFormat, match="supported: auto, json"):
+    with pytest.raises(formats.UnknownFormat, match="supported: auto, addacs, .*json"):
         formats.resolve("mt940", b"")
     with pytest.raises(Unreadable):
-        formats.resolve("auto", b"VOL1")
+        formats.resolve("auto", b":20:MT940 STATEMENT")

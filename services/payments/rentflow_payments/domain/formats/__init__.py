@@ -1,8 +1,12 @@
 """File formats intake understands: a registry of parsers, format name → parser.
 
-A parser takes the uploaded file (a seekable binary file object) and yields one `Parsed` per
-input item, in file order: either the item as a push-API body (a dict, validated afterwards
-exactly like a push) or the reason it could not be read. A parser must read incrementally (memory
+A parser takes the uploaded file (a seekable binary file object) and the import's options (query
+parameters such as a column mapping; may be empty) and yields one `Parsed` per input item, in file
+order: the item as a dict of its `type` (validated afterwards by service_layer: a `payment` exactly
+like a push body; a DD `return`, a `mandate` instruction, a `reversal` of an earlier payment, a
+GOV.UK Pay `card_event`), an item `skipped` on purpose (with a `note` saying why: a debit entry, a
+contra record), a file-level `warning` (e.g. a contra record that does not match its items), or the
+reason the item could not be read (`error`). A parser must read incrementally (memory
 bounded by one item, not the file) and must raise `Unreadable` BEFORE yielding anything when the
 file as a whole cannot be read (not this format, wrong encoding, broken structure): nothing of
 such a file is posted.
@@ -13,7 +17,7 @@ A new format (camt053, bacs18, arudd, ...) is a module that calls `register(...)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Iterator, Literal
+from typing import Any, BinaryIO, Callable, Iterator, Literal, Mapping
 
 
 class Unreadable(Exception):
@@ -24,15 +28,21 @@ class UnknownFormat(Exception):
     pass
 
 
+ItemType = Literal["payment", "return", "mandate", "reversal", "card_event", "skipped", "warning"]
+Options = Mapping[str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    kind: Literal["line", "item"]  # how the sender finds it: line number or 1-based position in an array
+    kind: Literal["line", "item"]  # how the sender finds it: line number or 1-based position in the file
     position: int
     value: dict[str, Any] | None = None
     error: str | None = None
+    type: ItemType = "payment"
+    note: str | None = None  # why a `skipped` item is skipped, what a `warning` is about
 
 
-Parser = Callable[[BinaryIO], Iterator[Parsed]]
+Parser = Callable[..., Iterator[Parsed]]  # parse(fp, options=None)
 Sniffer = Callable[[bytes], bool]
 
 
@@ -42,15 +52,18 @@ class FileFormat:
     parse: Parser
     sniff: Sniffer | None = None
     description: str = ""
+    default_provider: str | None = None  # whose items these are when the import names no provider
 
 
 FORMATS: dict[str, FileFormat] = {}
 AUTO = "auto"
+GENERIC = ("csv", "json")  # recognised only when no specific layout is
 SNIFF_BYTES = 4096
 
 
-def register(name: str, parse: Parser, *, sniff: Sniffer | None = None, description: str = "") -> None:
-    FORMATS[name] = FileFormat(name, parse, sniff, description)
+def register(name: str, parse: Parser, *, sniff: Sniffer | None = None, description: str = "",
+             default_provider: str | None = None) -> None:
+    FORMATS[name] = FileFormat(name, parse, sniff, description, default_provider)
 
 
 def supported() -> list[str]:
@@ -60,7 +73,7 @@ def supported() -> list[str]:
 def resolve(name: str, head: bytes) -> FileFormat:
     """The format called `name`, or for "auto" the first whose sniffer recognises `head`."""
     if name == AUTO:
-        for fmt in FORMATS.values():
+        for fmt in sorted(FORMATS.values(), key=lambda f: f.name in GENERIC):  # specific layouts first
             if fmt.sniff and fmt.sniff(head):
                 return fmt
         raise Unreadable(f"could not recognise the file format; say which with format= one of {', '.join(sorted(FORMATS))}")
@@ -70,4 +83,5 @@ def resolve(name: str, head: bytes) -> FileFormat:
         raise UnknownFormat(f"unknown format {name!r}; supported: {', '.join(supported())}") from None
 
 
-from rentflow_payments.domain.formats import json_format  # noqa: E402,F401  (registers "json")
+from rentflow_payments.domain.formats import arudd, bacs18, camt053, govuk_pay, messaging  # noqa: E402,F401
+from rentflow_payments.domain.formats import bank_csv, cash_csv, json_format  # noqa: E402,F401

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, Iterator
 
 import orjson
 
-from rentflow_payments.domain.formats import Parsed, Unreadable, register
+from rentflow_payments.domain.formats import Options, Parsed, Unreadable, register
 
 CHUNK = 1 << 20
 MAX_ITEM_CHARS = 1 << 20  # one payment body is a few hundred bytes; 1 MB is plainly not one
@@ -50,7 +50,7 @@ def _start(fp: BinaryIO) -> tuple[bytes, int]:
             raise Unreadable("the file is empty")
 
 
-def parse(fp: BinaryIO) -> Iterator[Parsed]:
+def parse(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed]:
     first, offset = _start(fp)
     if first == b"[":
         yield from _array(fp, offset)

@@ -1,0 +1,77 @@
+"""payments.reversed.v1: a returned payment (RRC) or a refund (REF) takes the receipt's money back
+off the account it is on, with a balanced journal; a reversal that arrives before its payment waits
+for it; an unallocated suspense item is closed; redelivery and over-reversal change nothing."""
+from __future__ import annotations
+
+import datetime as dt
+
+from ledger_support import CSV, UTC, payment, poll, running_ledger
+from rentflow_schemas import derive_event_id, new_envelope
+from rentflow_schemas.payments import PaymentReversed
+
+ACCOUNTS = ("account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,opening_balance_pence\n"
+            "50000005,Ann,1 A St,N,2026-04-06,10000,0\n"
+            "60000006,Bob,2 A St,N,2026-04-06,10000,0\n")
+
+
+def reversal(p, amount: int, kind: str = "returned", n: int = 1):
+    d = p.data
+    rid = derive_event_id("payment-reversal", d.provider_id, d.provider_ref, n)
+    data = PaymentReversed(reversal_id=rid, payment_id=d.payment_id, provider_id=d.provider_id,
+                           provider_ref=d.provider_ref, kind=kind, amount_pence=amount,
+                           reversed_at=dt.datetime(2026, 5, 6, 9, tzinfo=UTC), reason="bank reversal",
+                           received_at=dt.datetime(2026, 5, 6, 9, tzinfo=UTC))
+    return new_envelope(data, event_type="payments.reversed", producer="payments", correlation_id="t",
+                        event_id=derive_event_id("payments.reversed", rid))
+
+
+async def test_reversals_and_refunds(infra, service_env, topic_prefix):
+    async with running_ledger(infra, topic_prefix) as ledger:
+        assert (await ledger.http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
+        ann = payment("50000005", 10000, "bank_transfer")
+        bob = payment("60000006", 8000, "card")
+        stray = payment("NOBODY", 700, "bank_transfer")
+        # Ann's reversal comes before her payment: kept pending, applied when the payment is taken
+        await ledger.publish("payments.reversed.v1", reversal(ann, 10000))
+
+        async def statuses() -> list[str]:
+            async with ledger.engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                return sorted(r[0] for r in await raw.fetch("select status from ledger.payment_reversals"))
+
+        async def pending():
+            return await statuses() == ["pending"]
+        await poll(pending)
+        await ledger.publish("payments.received.v1", ann, bob, stray)
+        refund = reversal(bob, 3000, "refund")
+        await ledger.publish("payments.reversed.v1", refund, refund, reversal(bob, 3000, "refund", n=2),
+                             reversal(bob, 5000, "refund", n=3),  # beyond what is left: refused
+                             reversal(stray, 700))
+
+        async def settled():
+            a, b = await ledger.account("50000005"), await ledger.account("60000006")
+            suspense = (await ledger.http.get("/v1/suspense")).json()
+            done = (a["balance_pence"] == 0 and [t["type"] for t in a["transactions"]] == ["RBP", "RRC"]
+                    and b["balance_pence"] == -2000 and suspense["count"] == 0
+                    and len([t for t in b["transactions"] if t["type"] == "REF"]) == 2)
+            return done and (a, b)
+        a, b = await poll(settled)
+        rrc = [t for t in a["transactions"] if t["type"] == "RRC"]
+        assert [(t["amount_pence"], t["business_date"]) for t in rrc] == [(10000, "2026-05-06")]
+        assert [t["amount_pence"] for t in b["transactions"] if t["type"] == "REF"] == [3000, 3000]
+
+        journals = [j["data"] for j in await ledger.read("gl.journals.v1", 8)]
+        reversals = [j for j in journals if j["kind"] == "reversal"]
+        assert len(reversals) == 4
+        lines = {tuple(sorted((x["gl_code"], x["debit_pence"], x["credit_pence"]) for x in j["lines"]))
+                 for j in reversals}
+        assert lines == {(("BANK", 0, 10000), ("DEBTORS_CONTROL", 10000, 0)),
+                         (("BANK", 0, 3000), ("DEBTORS_CONTROL", 3000, 0)),
+                         (("BANK", 0, 700), ("SUSPENSE", 700, 0))}
+        events = [e["data"] for e in await ledger.read("ledger.suspense.v1", 2)]
+        assert [e["action"] for e in events] == ["opened", "reversed"]
+        inv = (await ledger.http.get("/v1/invariants")).json()
+        assert inv["balanced"], inv
+        recon = (await ledger.http.get("/v1/gl/reconcile", params={"period": "2026-05"})).json()
+        assert recon["balanced"] and recon["suspense_pence"] == 0, recon
+        assert await statuses() == ["posted", "posted", "posted", "refused", "suspense"]

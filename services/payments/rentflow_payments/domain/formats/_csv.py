@@ -1,0 +1,97 @@
+"""Reading the CSV layouts: UTF-8 (a BOM is fine) or, when the file is not valid UTF-8, Windows-1252
+(what spreadsheet and bank exports often are), decided over the whole file before any row is read;
+rows with the header's column names; dates in the forms UK exports use."""
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+from typing import BinaryIO, Iterator
+
+from rentflow_payments.domain.formats import Unreadable
+from rentflow_payments.domain.formats._common import LONDON, BadValue
+
+CHUNK = 1 << 20
+MAX_FIELD = 4096
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                                       "dec"), 1)}
+_UK_DATE = re.compile(r"^(\d{1,2})[/.\- ]([A-Za-z]{3}|\d{1,2})[/.\- ](\d{2}|\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def encoding_of(fp: BinaryIO) -> str:
+    fp.seek(0)
+    head = fp.read(4)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise Unreadable("the file is UTF-16 text; send it as UTF-8")
+    fp.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        while chunk := fp.read(CHUNK):
+            if b"\x00" in chunk:
+                raise Unreadable("not a CSV text file (it contains NUL bytes)")
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        return "cp1252"
+
+
+def rows(fp: BinaryIO) -> Iterator[tuple[int, list[str] | None, str | None]]:
+    """(line number, cells, None) per row, or (line, None, reason) for a row csv cannot read."""
+    encoding = encoding_of(fp)
+    fp.seek(0)
+    text = io.TextIOWrapper(fp, encoding=encoding, errors="replace", newline="")
+    old = csv.field_size_limit(MAX_FIELD)
+    try:
+        reader = csv.reader(text)
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield reader.line_num, None, f"not readable as CSV: {exc}"
+                continue
+            if any(c.strip() for c in cells):
+                yield reader.line_num, cells, None
+    finally:
+        csv.field_size_limit(old)
+        text.detach()
+
+
+def header_index(cells: list[str]) -> dict[str, int]:
+    return {c.strip().lower(): i for i, c in enumerate(cells) if c.strip()}
+
+
+def uk_date(value: str, field: str) -> tuple[dt.date, dt.time | None]:
+    """2026-10-06, 06/10/2026, 6/10/26, 06-Oct-2026, 06 Oct 2026 (day first), optional HH:MM[:SS]."""
+    v = value.strip()
+    try:
+        if len(v) >= 10 and v[4] == "-":
+            if len(v) == 10:
+                return dt.date.fromisoformat(v), None
+            at = dt.datetime.fromisoformat(v)
+            return at.date(), at.timetz() if at.tzinfo else at.time()
+    except ValueError:
+        pass
+    m = _UK_DATE.match(v)
+    if m:
+        day, month, year = m.group(1), m.group(2), m.group(3)
+        mon = _MONTHS.get(month.lower()) if month.isalpha() else int(month)
+        try:
+            d = dt.date(int(year) + (2000 if len(year) == 2 else 0), mon or 0, int(day))
+            t = dt.time(int(m.group(4)), int(m.group(5)), int(m.group(6) or 0)) if m.group(4) else None
+            return d, t
+        except ValueError:
+            pass
+    raise BadValue(f"{field}: {value!r} is not a date (e.g. 06/10/2026 or 2026-10-06)")
+
+
+def instant(value: str, field: str) -> str:
+    """A date or date-time as an ISO instant; without an offset it is Europe/London time."""
+    d, t = uk_date(value, field)
+    t = t or dt.time(0)
+    at = dt.datetime.combine(d, t.replace(tzinfo=None), t.tzinfo or LONDON)
+    return at.isoformat()

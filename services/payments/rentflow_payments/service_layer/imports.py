@@ -1,0 +1,277 @@
+"""File imports: every item of a file taken in by its type, idempotently, each through the outbox
+in the transaction that stores it.
+
+- payments: stored once per provider_ref (payments.received.v1), exactly like a push;
+- DD returns and mandate instructions: stored once per id derived from their identity
+  (directdebit.returned.v1, directdebit.mandates.v1), whichever file or provider carries them;
+- reversals: matched to the payment they take back (same provider), stored once per id derived
+  from their identity, at most what is left of the payment (payments.reversed.v1); one that
+  matches no payment is rejected;
+- GOV.UK Pay card events: handled exactly like webhook deliveries (card_payments.py);
+- skipped items and warnings are counted and listed; bad items are rejected with where and why
+  (payments.rejected.v1) without stopping the rest.
+
+Written chunk by chunk, one transaction per chunk (the next chunk parsed while one is written); the import's counts are updated in each, so
+GET /v1/imports/{id} shows progress. A file that cannot be read at all raises `Unreadable` from the
+parser before anything is written. The same file again is the same import_id: what it carries is
+counted as duplicates and its rejections are not emitted twice."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from typing import Any, BinaryIO, Iterator
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rentflow_common.db import UnitOfWork
+from rentflow_common.logging import get_logger
+from rentflow_common.outbox import OutboxRow, enqueue
+
+from rentflow_payments.adapters import repository as repo
+from rentflow_payments.domain import events
+from rentflow_payments.domain.card_events import CARD_EVENT
+from rentflow_payments.domain.formats import FileFormat, Options, Parsed
+from rentflow_payments.domain.items import FILE_PAYMENT, MANDATE, RETURN, REVERSAL
+from rentflow_payments.domain.model import field_errors
+from rentflow_payments.service_layer import card_payments
+from rentflow_payments.service_layer.handlers import ACCEPTED, take_in
+from rentflow_schemas.payments import PaymentReversed
+
+log = get_logger(__name__)
+
+VALIDATORS: dict[str, TypeAdapter[Any]] = {"payment": FILE_PAYMENT, "return": RETURN, "mandate": MANDATE,
+                                           "reversal": REVERSAL, "card_event": CARD_EVENT}
+KINDS = ("payments", "returns", "mandates", "reversals", "card_events")
+
+
+@dataclass
+class ImportSummary:
+    import_id: uuid.UUID
+    format: str
+    provider_id: str
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors_truncated: bool = False
+    reimport: bool = False
+    skipped: int = 0
+    skipped_items: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    new: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))  # accepted, by kind
+
+    @property
+    def processed(self) -> int:
+        return self.accepted + self.rejected + self.duplicates + self.skipped
+
+    def details(self) -> dict[str, Any]:
+        """The keys added to CONTRACT.md's summary."""
+        return {"skipped": self.skipped, "skipped_items": self.skipped_items, "warnings": self.warnings,
+                **self.new, "errors_truncated": self.errors_truncated, "reimport": self.reimport}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"import_id": str(self.import_id), "format": self.format, "provider_id": self.provider_id,
+                "accepted": self.accepted, "rejected": self.rejected, "duplicates": self.duplicates,
+                "errors": self.errors, **self.details()}
+
+
+@dataclass
+class _Chunk:
+    good: dict[str, list[tuple[Parsed, Any]]]
+    rejected: list[tuple[Parsed, list[dict[str, Any]], str | None]]  # (where, errors, provider_ref if known)
+    skipped: list[Parsed]
+    warnings: list[Parsed]
+    done: bool
+
+
+def _read_chunk(items: Iterator[Parsed], size: int) -> _Chunk:
+    """Parses and validates up to `size` items (CPU only: run off the event loop)."""
+    chunk = _Chunk(defaultdict(list), [], [], [], done=False)
+    n = 0
+    for parsed in islice(items, size):
+        n += 1
+        if parsed.error is not None:
+            chunk.rejected.append((parsed, [{"field": None, "reason": parsed.error}], None))
+        elif parsed.type == "skipped":
+            chunk.skipped.append(parsed)
+        elif parsed.type == "warning":
+            chunk.warnings.append(parsed)
+        else:
+            try:
+                chunk.good[parsed.type].append((parsed, VALIDATORS[parsed.type].validate_python(parsed.value)))
+            except ValidationError as exc:
+                ref = (parsed.value or {}).get("provider_ref")
+                chunk.rejected.append((parsed, field_errors(exc), ref if isinstance(ref, str) and ref else None))
+    chunk.done = n < size
+    return chunk
+
+
+async def import_file(engine: AsyncEngine, provider_id: str, fmt: FileFormat, fp: BinaryIO, *, sha256: str,
+                      size: int, correlation_id: str | None, received_at: datetime, options: Options | None = None,
+                      chunk_size: int = 2000, max_errors: int = 1000) -> ImportSummary:
+    imp = events.import_id(provider_id, sha256)
+    correlation_id = correlation_id or str(imp)
+    items = iter(fmt.parse(fp, options or {}))
+    first = await asyncio.to_thread(_read_chunk, items, chunk_size)  # Unreadable surfaces here: nothing written
+    summary = ImportSummary(imp, fmt.name, provider_id)
+    async with UnitOfWork(engine) as uow:
+        previous = await repo.start_import(uow.raw, imp, provider_id, fmt.name, sha256, size)
+        await uow.commit()
+    summary.reimport = previous is not None
+    ctx = _Context(summary, provider_id, correlation_id, received_at, previous != "completed", max_errors)
+    chunk = first
+    while True:  # the next chunk is parsed (in a thread) while this one is written
+        upcoming = None if chunk.done else asyncio.ensure_future(asyncio.to_thread(_read_chunk, items, chunk_size))
+        try:
+            await _write_chunk(engine, ctx, chunk)
+        except BaseException:
+            if upcoming is not None:
+                await asyncio.gather(upcoming, return_exceptions=True)  # never leave the parser running
+            raise
+        if upcoming is None:
+            break
+        chunk = await upcoming
+    async with UnitOfWork(engine) as uow:
+        await repo.finish_import(uow.raw, imp, accepted=summary.accepted, rejected=summary.rejected,
+                                 duplicates=summary.duplicates, errors=summary.errors, skipped=summary.skipped,
+                                 processed=summary.processed, details=summary.details())
+        await uow.commit()
+    log.info("import.completed", import_id=str(imp), provider_id=provider_id, format=fmt.name,
+             accepted=summary.accepted, rejected=summary.rejected, duplicates=summary.duplicates,
+             skipped=summary.skipped, warnings=len(summary.warnings))
+    return summary
+
+
+@dataclass
+class _Context:
+    summary: ImportSummary
+    provider_id: str
+    correlation_id: str
+    received_at: datetime
+    emit_rejections: bool
+    max_errors: int
+
+    def listed(self, into: list[dict[str, Any]], parsed: Parsed, entry: dict[str, Any]) -> None:
+        if len(into) < self.max_errors:
+            into.append({parsed.kind: parsed.position, **entry})
+        else:
+            self.summary.errors_truncated = True
+
+    def count(self, kind: str, fresh: bool) -> None:
+        if fresh:
+            self.summary.accepted += 1
+            self.summary.new[kind] += 1
+        else:
+            self.summary.duplicates += 1
+
+
+async def _write_chunk(engine: AsyncEngine, ctx: _Context, chunk: _Chunk) -> None:
+    s, imp = ctx.summary, ctx.summary.import_id
+    for p in chunk.skipped:
+        s.skipped += 1
+        ctx.listed(s.skipped_items, p, {"reason": p.note})
+    for p in chunk.warnings:
+        ctx.listed(s.warnings, p, {"reason": p.note})
+    async with UnitOfWork(engine) as uow:
+        raw, out = uow.raw, []
+        payments = [v for _, v in chunk.good["payment"]]
+        for o in await take_in(uow, ctx.provider_id, payments, source="file", import_id=imp,
+                               correlation_id=ctx.correlation_id, received_at=ctx.received_at):
+            ctx.count("payments", o.status == ACCEPTED)
+        out += await _returns(raw, ctx, [v for _, v in chunk.good["return"]])
+        out += await _instructions(raw, ctx, [v for _, v in chunk.good["mandate"]])
+        out += await _reversals(raw, ctx, chunk.good["reversal"], chunk.rejected)
+        for parsed, ev in chunk.good["card_event"]:
+            outcome, _ = await card_payments.apply(uow, ctx.provider_id, ev, source="file", import_id=imp,
+                                                   correlation_id=ctx.correlation_id, received_at=ctx.received_at)
+            if outcome in (card_payments.RECORDED, card_payments.IGNORED):
+                s.skipped += 1
+                ctx.listed(s.skipped_items, parsed, {"reason": f"{ev.event_type}: {outcome}, nothing posted"})
+            else:
+                ctx.count("card_events", outcome == card_payments.ACCEPTED_OUTCOME)
+        for parsed, errs, ref in chunk.rejected:
+            if ctx.emit_rejections:
+                out.append(events.rejected_row(
+                    provider_id=ctx.provider_id, imp=imp, kind=parsed.kind, position=parsed.position, errors=errs,
+                    provider_ref=ref, received_at=ctx.received_at, correlation_id=ctx.correlation_id))
+            for e in errs:
+                ctx.listed(s.errors, parsed, e)
+        s.rejected += len(chunk.rejected)
+        await enqueue(raw, out)
+        await repo.import_progress(raw, imp, processed=s.processed, accepted=s.accepted, rejected=s.rejected,
+                                   duplicates=s.duplicates, skipped=s.skipped)
+        await uow.commit()
+
+
+async def _returns(raw: Any, ctx: _Context, returns: list[Any]) -> list[OutboxRow]:
+    ids = [events.return_id(r.identity) for r in returns]
+    new = await repo.insert_returns(raw, [
+        (rid, ctx.provider_id, ctx.summary.import_id, r.source, r.reference, r.amount_pence, r.return_code,
+         r.original_processing_date, r.reported_on, ctx.received_at) for rid, r in zip(ids, returns)])
+    out = []
+    for rid, r in zip(ids, returns):
+        ctx.count("returns", rid in new)
+        if rid in new:
+            new.discard(rid)  # a repeat within the chunk is a duplicate
+            out.append(events.returned_row(r, rid=rid, provider_id=ctx.provider_id, imp=ctx.summary.import_id,
+                                           received_at=ctx.received_at, correlation_id=ctx.correlation_id))
+    return out
+
+
+async def _instructions(raw: Any, ctx: _Context, instructions: list[Any]) -> list[OutboxRow]:
+    ids = [events.instruction_id(m.identity) for m in instructions]
+    new = await repo.insert_instructions(raw, [
+        (iid, ctx.provider_id, ctx.summary.import_id, m.source, m.reference, m.reason_code, m.action,
+         m.effective_date, ctx.received_at) for iid, m in zip(ids, instructions)])
+    out = []
+    for iid, m in zip(ids, instructions):
+        ctx.count("mandates", iid in new)
+        if iid in new:
+            new.discard(iid)
+            out.append(events.mandate_row(m, iid=iid, provider_id=ctx.provider_id, imp=ctx.summary.import_id,
+                                          received_at=ctx.received_at, correlation_id=ctx.correlation_id))
+    return out
+
+
+async def _reversals(raw: Any, ctx: _Context, reversals: list[tuple[Parsed, Any]],
+                     rejected: list[tuple[Parsed, list[dict[str, Any]], str | None]]) -> list[OutboxRow]:
+    """Runs after the chunk's payments are stored, so a credit and its reversal in one file pair up."""
+    ids = [events.reversal_id(ctx.provider_id, r.identity) for _, r in reversals]
+    known = await repo.known_reversals(raw, ids)
+    todo = [(n, rid, parsed, r) for n, (rid, (parsed, r)) in enumerate(zip(ids, reversals)) if rid not in known]
+    for rid in ids:
+        if rid in known:
+            ctx.count("reversals", False)
+    originals = await repo.find_originals(raw, ctx.provider_id, [
+        (n, r.original.provider_ref, r.original.match_ref, r.original.reference, r.original.payer_name,
+         r.amount_pence, r.reversed_at) for n, _, _, r in todo])
+    taken: dict[uuid.UUID, int] = defaultdict(int)
+    rows, out = [], []
+    for n, rid, parsed, r in todo:
+        found = originals.get(n)
+        if found is None or found[2] - taken[found[0]] < r.amount_pence:
+            hint = r.original
+            what = (f"EndToEndId {hint.match_ref!r}" if hint.match_ref else
+                    f"reference {hint.reference!r}, payer {hint.payer_name!r}")
+            reason = (f"no payment of this provider to reverse: none with {what} and {r.amount_pence} pence left"
+                      if found is None else f"payment {found[1]} has only {found[2] - taken[found[0]]} pence "
+                                            f"left to reverse, not {r.amount_pence}")
+            rejected.append((parsed, [{"field": None, "reason": reason}], None))
+            continue
+        pid, provider_ref, _ = found
+        taken[pid] += r.amount_pence
+        rows.append((rid, ctx.provider_id, pid, r.kind, r.amount_pence, r.reversed_at, r.reason, "file",
+                     ctx.summary.import_id, ctx.received_at))
+        out.append(events.reversed_row(PaymentReversed(
+            reversal_id=rid, payment_id=pid, provider_id=ctx.provider_id, provider_ref=provider_ref, kind=r.kind,
+            amount_pence=r.amount_pence, reversed_at=r.reversed_at, reason=r.reason, source="file",
+            import_id=ctx.summary.import_id, received_at=ctx.received_at), correlation_id=ctx.correlation_id))
+    new = await repo.insert_reversals(raw, rows)
+    for row in rows:
+        ctx.count("reversals", row[0] in new)
+    return [o for o, row in zip(out, rows) if row[0] in new]

@@ -1,0 +1,75 @@
+"""The cash CSV layout (column mapping, allpay cards), the bank CSV exports, GOV.UK Pay replays."""
+import io
+
+import pytest
+
+from rentflow_payments import samples as s
+from rentflow_payments.domain import formats
+from rentflow_payments.domain.formats import Unreadable, cash_csv
+
+
+def parse(name: str, data: bytes, **options):
+    return list(formats.FORMATS[name].parse(io.BytesIO(data), options))
+
+
+def test_cash_csv_default_layout():
+    data = s.cash_csv([
+        {"transaction_id": "PP-1", "paid_at": "2026-10-06T14:05:00+01:00", "amount": "12.50", "reference": "10000010"},
+        {"transaction_id": "PP-2", "paid_at": "06/10/2026 14:05", "amount": "1,000.00", "reference": "10000028"},
+        {"transaction_id": "PP-3", "paid_at": "2026-10-06", "amount": "-1.00", "reference": "x"},
+        {"transaction_id": "", "paid_at": "2026-10-06", "amount": "1.00", "reference": "x"},
+        {"transaction_id": "PP-5", "paid_at": "yesterday", "amount": "1.00", "reference": "x"},
+    ])
+    out = parse("csv", data)
+    a, b = out[0].value, out[1].value
+    assert (a["provider_ref"], a["amount_pence"], a["channel"], a["paid_at"]) == (
+        "PP-1", 1250, "cash", "2026-10-06T14:05:00+01:00")
+    assert (b["amount_pence"], b["paid_at"]) == (100000, "2026-10-06T14:05:00+01:00")  # London local time
+    assert [(p.position, p.error) for p in out[2:]] == [
+        (4, "amount: '-1.00' is not an amount in pounds with at most 2 decimals, e.g. 123.45"),
+        (5, "transaction_id: blank"), (6, "paid_at: 'yesterday' is not a date (e.g. 06/10/2026 or 2026-10-06)")]
+
+
+def test_cash_csv_column_mapping_and_allpay_card_numbers(monkeypatch):
+    header = ("TxnRef", "When", "Pence", "Card")
+    data = s.cash_csv([{"TxnRef": "AP-1", "When": "2026-10-06T09:00:00Z", "Pence": "2500",
+                        "Card": "9826 0001 1000 0000 107"}, {"TxnRef": "AP-2", "When": "2026-10-06", "Pence": "5",
+                                                             "Card": "123"}], header=header)
+    columns = "transaction_id=TxnRef,paid_at=When,amount_pence=Pence,card_number=Card"
+    with pytest.raises(Unreadable, match="the header lacks transaction_id"):
+        parse("csv", data)
+    out = parse("csv", data, columns=columns)
+    assert out[0].value["reference"] == "1000000010" and out[0].value["amount_pence"] == 2500
+    assert out[1].error == "card_number: must be 19 digits"
+    assert parse("csv", data, columns=columns, card_ref="8:10")[0].value["reference"] == "1100000001"
+    monkeypatch.setenv("RENTFLOW_CSV_COLUMNS", columns)
+    assert parse("csv", data)[0].value["provider_ref"] == "AP-1"
+    assert cash_csv.sniff(data)
+    with pytest.raises(Unreadable, match="card_ref"):
+        parse("csv", data, card_ref="15:10")
+
+
+def test_bank_csv_both_layouts():
+    data = s.bank_csv([("06/10/2026", "FPI", "J SMITH 10000010", "", "120.00", "1120.00"),
+                       ("06/10/2026", "SO", "10000028 RENT", "", "95.00", "1215.00"),
+                       ("07/10/2026", "DD", "ENERGY CO", "40.00", "", "1175.00")])
+    out = parse("bank-csv", data)
+    assert [(p.type, (p.value or {}).get("channel")) for p in out] == [
+        ("payment", "bank_transfer"), ("payment", "standing_order"), ("skipped", None)]
+    assert out[0].value["reference"] == "J SMITH 10000010" and out[0].value["provider_ref"].startswith("bank-csv:")
+    again = parse("bank-csv", data.replace(b"\r\n", b"\n"))
+    assert [p.value for p in again] == [p.value for p in out]
+    signed = (b"Date,Type,Description,Value,Balance,Account Name,Account Number\n"
+              b"06 Oct 2026,BAC,10000036 RENT,125.50,900.00,COUNCIL,12345678\n"
+              b"06 Oct 2026,D/D,WATER,-20.00,880.00,COUNCIL,12345678\n")
+    out = parse("bank-csv", signed)
+    assert [p.type for p in out] == ["payment", "skipped"] and out[0].value["amount_pence"] == 12550
+    assert formats.resolve("auto", signed).name == "bank-csv" and formats.resolve("auto", data).name == "bank-csv"
+
+
+def test_govuk_pay_replay_items_are_card_events():
+    data = s.govuk_replay([s.govuk_event("p1", "card_payment_succeeded", 100, "R"), [1]])
+    out = parse("govuk-pay", data)
+    assert out[0].type == "card_event" and out[0].value["resource_id"] == "p1"
+    assert out[1].error == "expected a JSON object, got list"
+    assert formats.resolve("auto", data).name == "govuk-pay"
