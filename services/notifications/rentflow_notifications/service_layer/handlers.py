@@ -54,7 +54,8 @@ async def handle_ledger_events(uow: UnitOfWork, items: Sequence[Incoming],
         outbox += await _account_directory(raw, topic[ACCOUNTS_TOPIC], now)
 
     opened = [i for i in topic[SUSPENSE_TOPIC] if i.envelope.data.action == "opened"]
-    allocated = [i for i in topic[SUSPENSE_TOPIC] if i.envelope.data.action == "allocated"]
+    # allocated by hand, or taken back by the bank or provider: either way the task is done
+    allocated = [i for i in topic[SUSPENSE_TOPIC] if i.envelope.data.action in ("allocated", "reversed")]
     if opened:
         outbox += await _open_unmatched_payment_tasks(raw, opened, now)
     if allocated:
@@ -141,10 +142,13 @@ async def _complete_allocated(raw: Any, items: Sequence[Incoming], now: dt.datet
     completions = []
     for task_id, i in by_task.items():
         s: SuspenseEvent = i.envelope.data
-        outcome = f"allocated to {s.account_ref}" if s.account_ref else "allocated"
+        if s.action == "reversed":
+            outcome, by = "payment reversed by the payer's bank or provider: nothing to allocate", "rentflow"
+        else:
+            outcome, by = (f"allocated to {s.account_ref}" if s.account_ref else "allocated"), s.allocated_by
         if s.note:
             outcome += f": {s.note}"
-        completions.append((task_id, s.allocated_by, outcome))
+        completions.append((task_id, by, outcome))
     changed = await repo.complete_tasks(raw, completions, now)
     rows = []
     for task in changed:

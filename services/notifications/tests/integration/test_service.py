@@ -174,6 +174,20 @@ async def test_unmatched_payments_become_tasks_once_each_and_allocation_complete
             r = await http.post(f"/v1/tasks/{tid}/claim", json={"by": " "})
             assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "by"
 
+            # a suspense item the payer's bank takes back: its task is done, by rentflow, saying why
+            taken_back = uuid.uuid4()
+            await _publish(bootstrap, topic_prefix, [(SUSPENSE, str(taken_back), _suspense("opened", taken_back))])
+
+            async def task_of(status):
+                t = [x for x in (await http.get("/v1/tasks", params={"limit": 1000})).json()["tasks"]
+                     if x["payment_id"] == str(taken_back)]
+                return t[0] if t and t[0]["status"] == status else None
+
+            await _until(lambda: task_of("open"), "the taken-back payment's task to open")
+            await _publish(bootstrap, topic_prefix, [(SUSPENSE, str(taken_back), _suspense("reversed", taken_back))])
+            done = await _until(lambda: task_of("done"), "the taken-back payment's task to be done")
+            assert "reversed" in done["outcome"] and done["completed_by"] == "rentflow", done
+
             mine = await _until(lambda: _events(events, lambda e: e["data"]["task_id"] == tid, 3),
                                 "opened, claimed and completed events for the queued task")
             assert [e["data"]["status"] for e in mine] == ["open", "in_progress", "done"]

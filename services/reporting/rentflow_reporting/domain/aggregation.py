@@ -20,6 +20,7 @@ every batch. Metrics (amounts always stored so that the usual case is positive):
 | opening | type code | opening balances (arrears brought forward, not debit for the period) |
 | suspense_opened | channel | unidentified receipts opened (on their booked date) |
 | suspense_allocated | "" | suspense items allocated by hand (on the allocation's booked date) |
+| suspense_reversed | "" | suspense items taken back by the bank or provider (less collected that day) |
 """
 from __future__ import annotations
 
@@ -119,6 +120,12 @@ def suspense_opened_totals(value_date: dt.date, opened_date: dt.date, channel: s
     if channel == "direct_debit":
         rows.append((value_date, "dd_presented", "", amount_pence, 1))
     return rows
+
+
+def suspense_reversed_totals(day: dt.date, channel: str, amount_pence: int) -> list[TotalRow]:
+    """An unidentified receipt taken back by the payer's bank or provider: it leaves the queue, and
+    the money counted as collected when it arrived is taken off again on the day it went back."""
+    return [(day, "suspense_reversed", "", amount_pence, 1), (day, "collected", channel, -amount_pence, 0)]
 
 
 def suspense_allocated_totals(business_date: dt.date, amount_pence: int) -> list[TotalRow]:

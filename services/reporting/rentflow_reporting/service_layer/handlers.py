@@ -53,6 +53,7 @@ async def apply_ledger_events(uow: UnitOfWork, items: Sequence[Incoming]) -> Non
     opened: dict[Any, tuple] = {}
     value_dates: dict[Any, dt.date] = {}
     allocated: dict[Any, tuple] = {}
+    reversed_: dict[Any, tuple] = {}
     for item in items:  # in topic order per key; later wins for profiles
         data = item.envelope.data
         if item.topic == TRANSACTIONS:
@@ -66,12 +67,16 @@ async def apply_ledger_events(uow: UnitOfWork, items: Sequence[Incoming]) -> Non
                 opened.setdefault(s.payment_id, (s.payment_id, s.amount_pence, s.channel.value, s.received_at,
                                                  agg.booked_date(value_date, s.period)))
                 value_dates.setdefault(s.payment_id, value_date)
-            else:
+            elif s.action == "allocated":
                 at = item.envelope.occurred_at
                 # events from before the ledger sent value dates: the day of the allocation
                 booked = agg.booked_date(s.business_date, s.period) if s.business_date else london_date(at)
                 allocated.setdefault(s.payment_id, (s.payment_id, s.amount_pence, s.channel.value, at,
                                                     booked, s.account_ref))
+            elif s.action == "reversed":  # the money went back: out of the queue and out of collected
+                at = item.envelope.occurred_at
+                reversed_.setdefault(s.payment_id, (s.payment_id, s.amount_pence, s.channel.value, at,
+                                                    london_date(at), None))
 
     unique: dict[Any, agg.Posting] = {}
     for p in postings:
@@ -85,6 +90,9 @@ async def apply_ledger_events(uow: UnitOfWork, items: Sequence[Incoming]) -> Non
                                              r["amount_pence"])
     for r in await repo.allocate_suspense(conn, list(allocated.values())):
         totals += agg.suspense_allocated_totals(r["allocated_date"], r["amount_pence"])
+    channels = {v[0]: v[2] for v in reversed_.values()}
+    for r in await repo.allocate_suspense(conn, list(reversed_.values())):
+        totals += agg.suspense_reversed_totals(r["allocated_date"], channels[r["payment_id"]], r["amount_pence"])
 
     await repo.upsert_profiles(conn, list(profiles.values()))
     await repo.set_latest_balances(conn, agg.latest_postings(fresh).values())

@@ -28,12 +28,12 @@ def txn(account, code, amount, day, after=0, *, txid=None, rule=None, at=None):
                                  producer="ledger", correlation_id="c"))
 
 
-def opened(payment_id, amount, received, value_date=None, period=None):
-    data = SuspenseEvent(action="opened", payment_id=payment_id, amount_pence=amount, channel="cash", reference="?",
+def opened(payment_id, amount, received, value_date=None, period=None, action="opened", at=None):
+    data = SuspenseEvent(action=action, payment_id=payment_id, amount_pence=amount, channel="cash", reference="?",
                          received_at=received, reason="no match", business_date=value_date, period=period)
     return Incoming("ledger.suspense.v1", 0, 0, str(payment_id),
                     new_envelope(data, event_type="ledger.suspense", event_id=uuid.uuid4(), producer="ledger",
-                                 correlation_id="c"))
+                                 correlation_id="c", occurred_at=at))
 
 
 async def test_balances_and_totals_survive_out_of_order_and_repeated_events(database_url):
@@ -98,5 +98,17 @@ async def test_balances_and_totals_survive_out_of_order_and_repeated_events(data
                           "('collected', 'suspense_opened') and amount_pence in (900, 901) order by 1, 2") == [
             (D(2026, 10, 6), "collected", 900), (D(2026, 10, 6), "suspense_opened", 900),
             (D(2026, 10, 20), "collected", 901), (D(2026, 11, 1), "suspense_opened", 901)]
+
+        # the bank takes the 6 October one back on 4 December: out of the queue, and out of what was
+        # collected, on that day (twice delivered, once counted)
+        back = opened(early, 900, dt.datetime(2026, 12, 2, 10, tzinfo=UTC), value_date=D(2026, 10, 6),
+                      action="reversed", at=dt.datetime(2026, 12, 4, 9, tzinfo=UTC))
+        await batch(back)
+        await batch(back._replace(envelope=back.envelope.model_copy(update={"event_id": uuid.uuid4()})))
+        assert await rows("select business_date, metric, amount_pence, count from daily_totals where business_date "
+                          "= '2026-12-04' order by 2") == [
+            (D(2026, 12, 4), "collected", -900, 0), (D(2026, 12, 4), "suspense_reversed", 900, 1)]
+        assert await rows(f"select allocated_date from suspense_items where payment_id = '{early}'") == [
+            (D(2026, 12, 4),)]
     finally:
         await engine.dispose()

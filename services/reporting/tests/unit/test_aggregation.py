@@ -2,7 +2,8 @@ import datetime as dt
 import uuid
 
 from rentflow_reporting.domain.aggregation import (Posting, balance_deltas, latest_postings, merge_totals,
-                                                   posting_totals, suspense_opened_totals, booked_date)
+                                                   posting_totals, suspense_opened_totals, booked_date,
+                                                   suspense_reversed_totals)
 
 D = dt.date(2026, 10, 5)
 UTC = dt.timezone.utc
@@ -77,3 +78,8 @@ def test_latest_posting_is_the_greatest_posted_at_and_later_in_sequence_on_a_tie
     first, second = p("DBR", 1, at=t, after=1), p("DBR", 1, at=t, after=2)
     older = p("DBR", 1, at=t - dt.timedelta(hours=1), after=3)
     assert latest_postings([first, second, older])["A1"].balance_after_pence == 2
+
+
+def test_a_reversed_suspense_receipt_leaves_the_queue_and_is_no_longer_collected():
+    assert suspense_reversed_totals(D, "card", 700) == [(D, "suspense_reversed", "", 700, 1),
+                                                         (D, "collected", "card", -700, 0)]
