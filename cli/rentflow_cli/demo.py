@@ -43,20 +43,33 @@ def run_demo(home: Path, *, accounts: int, seed: int, out: Console, err: Console
         step(f"raised {debits['debits_raised']:,} debits (£{debits['amount_pence'] // 100:,})")
         secrets = {p: c.post("payments", "/v1/providers", json={"name": p, "secret": None})["secret"]
                    for p in sample.PROVIDERS}
-        payments = sample.october_payments(accs, seed)
-        step(f"pushing {len(payments):,} October payments from every channel through the intake API")
+        payments, files = sample.october_files(sample.october_payments(accs, seed), seed)
+        step(f"pushing {len(payments):,} October card, Housing Benefit and Universal Credit payments through the "
+             f"push API")
         push_all(c.url("payments"), payments, secrets, err)
+        for f in [f for f in files if f.format != "arudd"] + [None] + [f for f in files if f.format == "arudd"]:
+            if f is None:  # unpaid Direct Debits come back after their collections
+                c.wait_until_processed(timeout=300)
+                continue
+            summary = c.post("payments", "/v1/imports", params={"format": f.format, "provider": f.provider},
+                             content=f.content)
+            step(f"imported {f.label}: {summary['accepted']:,} accepted, {summary['rejected']} rejected, "
+                 f"{summary['duplicates']} duplicates")
         step("waiting until the ledger, notifications and reporting have processed everything")
         c.wait_until_processed(timeout=300)
         kpi = c.get("reporting", "/v1/kpi", params={"period": "month", "as_of": sample.MONTH_END.isoformat()})
         recon = c.get("ledger", "/v1/gl/reconcile", params={"period": "2026-10"})
         suspense = c.get("ledger", "/v1/suspense")
-        tasks = c.get("notifications", "/v1/tasks", params={"limit": 1})
+        unmatched = c.get("notifications", "/v1/tasks", params={"kind": "unmatched_payment", "limit": 1})
+        dd_tasks = c.get("notifications", "/v1/tasks", params={"kind": "dd_failure", "limit": 1})
         step("done")
         print_kpi(kpi)
         print_reconciliation(recon)
         out.print(f"suspense: {suspense['count']} payments (£{suspense['total_pence'] / 100:,.2f}) waiting for an "
-                  f"officer; {tasks['count']} unmatched-payment tasks opened")
+                  f"officer; {unmatched['count']} unmatched-payment tasks opened")
+        out.print(f"Direct Debit: {kpi.get('dd_failures', 0)} unpaid collections reversed; {dd_tasks['count']} "
+                  f"dd_failure tasks with letters to the payers (rentflow tasks list --kind dd_failure, "
+                  f"rentflow notices list)")
         step("stopping")
     err.print(f"demo finished in {time.monotonic() - started:.0f} s")
     if not recon["balanced"]:

@@ -463,7 +463,11 @@ def print_kpi(snap: dict[str, Any]) -> None:
     rows = []
     for key, value, _definition in kpi_rows(snap):
         money = key.endswith("_pence") or key.startswith("collected_by_channel.") or key.endswith(".pence")
-        rows.append([key, pounds(value) if money and isinstance(value, int) else value])
+        if money and isinstance(value, int):
+            value = pounds(value)
+        elif key.endswith("_pct") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = f"{value:.2f}"  # CONTRACT.md: percentages with two decimals
+        rows.append([key, value])
     table(f"KPI {snap['period']} {snap['period_start']} to {snap['period_end']}", ["kpi", "value"], rows)
 
 

@@ -191,3 +191,74 @@ def free_text_reference(rng: random.Random, ref: str) -> str:
     if roll < 0.95:
         return ref[:3] + ref[4] + ref[3] + ref[5:]  # two digits transposed
     return "RENT OCTOBER"  # no reference at all
+
+
+@dataclass
+class ChannelFile:
+    """A file as the landlord receives it from a bank, Bacs or an outlet network."""
+    label: str
+    format: str
+    provider: str
+    content: bytes
+    items: int
+
+
+BACS_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.&/- ")
+FILE_CHANNELS = {"direct_debit", "standing_order", "bank_transfer", "cash"}
+
+
+def bacs_name(name: str) -> str:
+    return "".join(c for c in name.upper() if c in BACS_CHARS)[:18] or "TENANT"
+
+
+def money(pence: int) -> str:
+    return f"{pence // 100}.{pence % 100:02d}"
+
+
+def october_files(payments: list[Payment], seed: int = 2026) -> tuple[list[Payment], list[ChannelFile]]:
+    """The month's payments split the way a council receives them: Direct Debits as a Bacs Standard
+    18 collection file per processing day (and an ARUDD report of the unpaid ones two working days
+    later), standing orders and transfers on the bank's camt.053 statement, PayPoint cash in the
+    outlet network's CSV; what remains (cards, Housing Benefit, Universal Credit) is pushed."""
+    from rentflow_payments import samples as files  # the file layouts' writers
+
+    rng = random.Random(seed + 7)
+    pushed = [p for p in payments if p.body["channel"] not in FILE_CHANNELS]
+    out: list[ChannelFile] = []
+
+    def paid_on(p: Payment) -> dt.date:
+        return dt.date.fromisoformat(p.body["paid_at"][:10])
+
+    dd: dict[dt.date, list[Payment]] = {}
+    for p in payments:
+        if p.body["channel"] == "direct_debit":
+            dd.setdefault(paid_on(p), []).append(p)
+    returns: list[files.Returned] = []
+    for day, items in sorted(dd.items()):
+        records = [files.S18("17", p.body["amount_pence"], p.body["reference"], bacs_name(p.body["payer_name"]),
+                             day=day) for p in items]
+        out.append(ChannelFile(f"Bacs Standard 18 collections, {day:%-d %B}", "bacs18", "demo-bacs",
+                               files.bacs18(records, day=day), len(records)))
+        if day < dt.date(2026, 10, 28):  # unpaids come back two working days later
+            for r in records:
+                if rng.random() < 0.02:  # codes 0 and 1 are 90-95% of all unpaids (DOMAIN.md)
+                    code = rng.choices(["0", "1", "B", "6", "5"], weights=[62, 30, 4, 2, 2])[0]
+                    returns.append(files.Returned(r.reference, r.amount_pence, day, code, r.payer_name))
+    for day in sorted({r.original for r in returns}):
+        items = [r for r in returns if r.original == day]
+        reported = day + dt.timedelta(days=2 if day.weekday() < 3 else 4)
+        out.append(ChannelFile(f"ARUDD unpaid Direct Debits, {reported:%-d %B}", "arudd", "demo-bacs",
+                               files.arudd(items, reported=reported, advice=f"{day:%m%d}"), len(items)))
+
+    entries = [files.Entry(p.body["provider_ref"], value_date=paid_on(p), family="RCDT",
+                           sub_family="STDO" if p.body["channel"] == "standing_order" else "DMCT",
+                           txs=[files.Tx(p.body["amount_pence"], p.body["reference"], p.body["payer_name"])])
+               for p in payments if p.body["channel"] in ("standing_order", "bank_transfer")]
+    out.append(ChannelFile("bank statement (camt.053), October", "camt053", "demo-bank",
+                           files.camt053(entries, stmt_id="DEMO-2026-10"), len(entries)))
+
+    cash = [{"transaction_id": p.body["provider_ref"], "paid_at": p.body["paid_at"],
+             "amount": money(p.body["amount_pence"]), "reference": p.body["reference"],
+             "outlet": f"PAYPOINT {1000 + rng.randrange(40)}"} for p in payments if p.body["channel"] == "cash"]
+    out.append(ChannelFile("PayPoint cash file, October", "csv", "demo-paypoint", files.cash_csv(cash), len(cash)))
+    return pushed, out
