@@ -63,3 +63,36 @@ def per_item(seconds: dict[str, float], items: int) -> str:
     parts = [f"{name} {1e6 * sec / items:.0f}" for name, sec in seconds.items()]
     total = sum(seconds.values())
     return ", ".join(parts) + f"; total {1e6 * total / items:.0f} µs per payment"
+
+
+async def postgres_by_client(database_url: str, roots: list[psutil.Process],
+                             base: dict[int, float] | None = None) -> dict[str, float]:
+    """PostgreSQL's CPU split by the client each backend serves (its application_name, which each
+    service sets), since `base` (pid -> CPU seconds, from backend_cpu) when given."""
+    import asyncpg
+
+    from rentflow_common.db import plain_url
+
+    conn = await asyncpg.connect(plain_url(database_url))
+    try:
+        names = {r["pid"]: r["application_name"] or "other"
+                 for r in await conn.fetch("select pid, application_name from pg_stat_activity")}
+    finally:
+        await conn.close()
+    out: dict[str, float] = {}
+    for pid, sec in backend_cpu(roots).items():
+        name = names.get(pid, "other (background, closed connections)").removeprefix("rentflow-")
+        out[name] = out.get(name, 0.0) + sec - (base or {}).get(pid, 0.0)
+    return out
+
+
+def backend_cpu(roots: list[psutil.Process]) -> dict[int, float]:
+    out = {}
+    for root in roots:
+        try:
+            for proc in [root, *root.children(recursive=True)]:
+                t = proc.cpu_times()
+                out[proc.pid] = t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return out

@@ -29,7 +29,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from cpu import CpuMeter, infra_processes, per_item
+from cpu import CpuMeter, backend_cpu, infra_processes, per_item, postgres_by_client
 from rentflow_cli import sample
 from rentflow_cli.client import Client, signed_headers
 from rentflow_cli.stack import Stack
@@ -192,13 +192,15 @@ async def main(args: argparse.Namespace) -> None:
 
         bodies = payment_bodies(args.payments, accs, run + "t")
         print(f"throughput: pushing {len(bodies):,} payments for {len(accs):,} accounts", file=sys.stderr)
-        meter = CpuMeter.of_pids({name: s.proc.pid for name, s in stack.services.items() if s.proc},
-                                 infra_processes(home, kafka))
+        infra_procs = infra_processes(home, kafka)
+        meter = CpuMeter.of_pids({name: s.proc.pid for name, s in stack.services.items() if s.proc}, infra_procs)
+        pg_base = backend_cpu(infra_procs["postgres"])
         t0 = time.time()
         sent = await push(url, "bench", secret, bodies, args.batch, args.concurrency)
         push_done = time.time()
         await watcher.wait_for(set(sent), timeout=1800)
         cpu = meter.since_start()
+        pg_split = await postgres_by_client(stack.infra.database_url, infra_procs["postgres"], pg_base)
         groups = {}
         for name in ("ledger", "reporting", "notifications"):
             status = await asyncio.to_thread(c.get, name, "/v1/ops/status")
@@ -230,6 +232,9 @@ async def main(args: argparse.Namespace) -> None:
     print(f"push → posted throughput     {throughput:,.0f} payments/s")
     print(f"  latency p50 / p99          {statistics.median(lat):.3f} s / {percentile(lat, 0.99):.3f} s (saturated)")
     print(f"  CPU per payment            {per_item(cpu, len(sent))}")
+    print("  postgres CPU per payment   " + ", ".join(
+        f"for {name} {1e6 * sec / len(sent):.0f}" for name, sec in sorted(pg_split.items(), key=lambda kv: -kv[1])
+        if sec > 0.05) + " µs")
     print("  consumer transactions      " + ", ".join(
         f"{g} {m:,} messages in {b:,} ({m / max(b, 1):,.0f} each)" for g, (m, b) in groups.items()))
     print(f"  (machine: {psutil.cpu_count()} cores; load average before the run {load_before[0]:.2f})")
