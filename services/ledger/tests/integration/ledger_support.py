@@ -43,13 +43,17 @@ async def poll(predicate: Any, timeout: float = 30.0) -> Any:
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
-async def read_topic(bootstrap: str, topic: str, want: int, timeout: float = 20.0) -> list[dict]:
+async def read_topic(bootstrap: str, topic: str, want: int | None = None, timeout: float = 20.0,
+                     until=None) -> list[dict]:
+    """Events of a topic from the start (no group: no rebalance wait), until `want` of them (or
+    `until(events)` holds) or the timeout."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     got: list[dict] = []
+    done = until or (lambda events: len(events) >= want)
     try:
         deadline = asyncio.get_running_loop().time() + timeout
-        while len(got) < want and asyncio.get_running_loop().time() < deadline:
+        while not done(got) and asyncio.get_running_loop().time() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             got += [orjson.loads(r.value) for rs in batch.values() for r in rs]
     finally:

@@ -7,13 +7,14 @@ import datetime as dt
 import uuid
 
 import httpx
-import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from rentflow_common.kafka import ensure_topics
 from rentflow_ledger.bootstrap import build_app
 from rentflow_schemas import derive_event_id, new_envelope
 from rentflow_schemas.payments import PaymentReceived
+
+from ledger_support import read_topic
 
 UTC = dt.timezone.utc
 HEADER = ("account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,opening_balance_pence,"
@@ -45,23 +46,6 @@ async def poll(predicate, timeout: float = 30.0):
             return last
         await asyncio.sleep(0.1)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
-
-
-async def read_topic(bootstrap: str, topic: str, want: int | None = None, timeout: float = 20.0,
-                     until=None) -> list[dict]:
-    """Events of a topic from the start, until `want` of them (or `until(events)` holds) or the timeout."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")  # no group: no rebalance wait
-    await consumer.start()
-    got: list[dict] = []
-    done = until or (lambda events: len(events) >= want)
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not done(got) and asyncio.get_running_loop().time() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            got += [orjson.loads(r.value) for rs in batch.values() for r in rs]
-    finally:
-        await consumer.stop()
-    return got
 
 
 async def test_ledger_end_to_end(infra, service_env, topic_prefix):
