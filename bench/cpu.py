@@ -40,19 +40,8 @@ class CpuMeter:
         return meter
 
     def read(self) -> dict[str, float]:
-        out = {}
-        for name, roots in self.groups.items():
-            total = 0.0
-            for root in roots:
-                try:
-                    procs = [root] if name in self.alone else [root, *root.children(recursive=True)]
-                    for proc in procs:
-                        t = proc.cpu_times()
-                        total += t.user + t.system
-                except psutil.NoSuchProcess:
-                    pass
-            out[name] = total
-        return out
+        return {name: sum(backend_cpu(roots, children=name not in self.alone).values())
+                for name, roots in self.groups.items()}
 
     def since_start(self) -> dict[str, float]:
         now = self.read()
@@ -86,11 +75,12 @@ async def postgres_by_client(database_url: str, roots: list[psutil.Process],
     return out
 
 
-def backend_cpu(roots: list[psutil.Process]) -> dict[int, float]:
+def backend_cpu(roots: list[psutil.Process], children: bool = True) -> dict[int, float]:
+    """CPU seconds of each process: the roots, and (by default) all their children."""
     out = {}
     for root in roots:
         try:
-            for proc in [root, *root.children(recursive=True)]:
+            for proc in [root, *(root.children(recursive=True) if children else [])]:
                 t = proc.cpu_times()
                 out[proc.pid] = t.user + t.system
         except psutil.NoSuchProcess:

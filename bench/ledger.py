@@ -27,9 +27,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -41,16 +39,14 @@ import asyncpg
 import psutil
 
 from cpu import CpuMeter, infra_processes
+from harness import say, start_run
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from rentflow_common.db import UnitOfWork, make_engine, plain_url
-from rentflow_common.infra import start_infrastructure
-from rentflow_common.kafka import ensure_topics
 from rentflow_common.logging import configure_logging
 from rentflow_common.migrations import upgrade_async
 from rentflow_common.settings import Settings
-from rentflow_common.testing import fresh_database_async
 from rentflow_ledger.bootstrap import MIGRATIONS, build_runtime
 from rentflow_ledger.domain.accounts import AccountRecord
 from rentflow_ledger.service_layer.accounts import upsert_accounts
@@ -58,10 +54,6 @@ from rentflow_schemas import derive_event_id
 
 TOPIC = "payments.received.v1"
 CHANNELS = ["card", "bank_transfer", "standing_order", "cash", "housing_benefit", "universal_credit"]
-
-
-def say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def accounts(n: int) -> list[AccountRecord]:
@@ -380,16 +372,10 @@ async def main() -> None:
         args.accounts = 130_000 if args.year else 5000
     configure_logging("bench", "console", level=logging.WARNING)
 
-    home = Path(tempfile.mkdtemp(prefix="rentflow-bench-"))
-    say(f"starting infrastructure in {home} ...")
-    infra = await asyncio.to_thread(start_infrastructure, home, "rentflow_bench", say)
+    run = await start_run(args.partitions, say)
+    home, infra, db_url, prefix, settings = run.home, run.infra, run.db_url, run.prefix, run.settings
     ledger = None
     try:
-        db_url = await fresh_database_async(infra, "bench")
-        prefix = f"bench{uuid.uuid4().hex[:6]}."
-        settings = Settings(kafka_bootstrap_servers=infra.kafka_bootstrap_servers, database_url=db_url, home=home,
-                            partitions=args.partitions, log_format="console", topic_prefix=prefix)
-        await ensure_topics(infra.kafka_bootstrap_servers, args.partitions, prefix=prefix)
         await upgrade_async(MIGRATIONS, db_url, "ledger")
         if args.year:
             await year(args, infra, settings, db_url, prefix)
@@ -479,12 +465,7 @@ async def main() -> None:
     finally:
         if ledger is not None:
             await ledger.stop()
-        infra.stop()
-        for _ in range(10):  # the embedded server may still be writing as it exits
-            shutil.rmtree(home, ignore_errors=True)
-            if not home.exists():
-                break
-            await asyncio.sleep(0.5)
+        await run.close()
 
 
 if __name__ == "__main__":

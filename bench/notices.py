@@ -15,21 +15,14 @@ import asyncio
 import datetime as dt
 import logging
 import os
-import shutil
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from harness import start_run
 from rentflow_common.db import plain_url
-from rentflow_common.infra import start_infrastructure
-from rentflow_common.kafka import ensure_topics
 from rentflow_common.logging import configure_logging
-from rentflow_common.settings import Settings
-from rentflow_common.testing import fresh_database_async
 from rentflow_notifications.bootstrap import build_app
 from rentflow_notifications.config import NotificationsConfig
 from rentflow_notifications.service_layer.notices import print_run
@@ -80,16 +73,10 @@ async def main() -> None:
     ap.add_argument("--timeout", type=float, default=1200)
     args = ap.parse_args()
     configure_logging("bench", "console", level=logging.WARNING)
-    home = Path(tempfile.mkdtemp(prefix="rentflow-bench-"))
-    say(f"starting infrastructure in {home} ...")
-    infra = await asyncio.to_thread(start_infrastructure, home, "rentflow_bench", say)
+    run = await start_run(args.partitions, say)
+    home, infra, db_url, prefix, settings = run.home, run.infra, run.db_url, run.prefix, run.settings
     runtime = None
     try:
-        db_url = await fresh_database_async(infra, "bench")
-        prefix = f"bench{uuid.uuid4().hex[:6]}."
-        settings = Settings(kafka_bootstrap_servers=infra.kafka_bootstrap_servers, database_url=db_url, home=home,
-                            partitions=args.partitions, log_format="console", topic_prefix=prefix)
-        await ensure_topics(infra.kafka_bootstrap_servers, args.partitions, prefix=prefix)
         config = NotificationsConfig(letters_dir=home / "letters", render_workers=args.workers,
                                      render_chunk=args.chunk, idle_poll_seconds=0.2,
                                      clock=lambda: dt.datetime(2027, 3, 4, 9, tzinfo=UTC))
@@ -147,12 +134,7 @@ async def main() -> None:
     finally:
         if runtime is not None:
             await runtime.stop()
-        infra.stop()
-        for _ in range(10):
-            shutil.rmtree(home, ignore_errors=True)
-            if not home.exists():
-                break
-            time.sleep(0.5)
+        await run.close()
 
 
 if __name__ == "__main__":

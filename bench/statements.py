@@ -13,17 +13,13 @@ import argparse
 import asyncio
 import datetime as dt
 import resource
-import shutil
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
+from harness import start_run
 from rentflow_common.consumer import Incoming
 from rentflow_common.db import UnitOfWork, make_engine
-from rentflow_common.infra import start_infrastructure
 from rentflow_common.migrations import upgrade_async
-from rentflow_common.testing import fresh_database_async
 from rentflow_schemas import new_envelope
 from rentflow_schemas.ledger import AccountUpserted, TransactionPosted
 
@@ -68,11 +64,10 @@ async def main() -> None:
     ap.add_argument("--accounts", type=int, default=5000)
     ap.add_argument("--chunk", type=int, default=250)
     args = ap.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="rentflow-bench-statements-"))
-    infra = await asyncio.to_thread(start_infrastructure, home, "rentflow_bench", lambda m: None)
+    infra = await start_run(log=lambda m: None, topics=False, home_prefix="rentflow-bench-statements-")
+    home, url = infra.home, infra.db_url
     engine = None
     try:
-        url = await fresh_database_async(infra, "bench")
         await upgrade_async(MIGRATIONS, url, "reporting")
         engine = make_engine(url, schema="reporting")
         t0 = time.perf_counter()
@@ -111,8 +106,7 @@ async def main() -> None:
     finally:
         if engine is not None:
             await engine.dispose()
-        infra.stop()
-        shutil.rmtree(home, ignore_errors=True)
+        await infra.close()
 
 
 if __name__ == "__main__":

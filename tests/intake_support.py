@@ -8,18 +8,12 @@ from typing import Any, AsyncIterator
 
 import httpx
 
+from rentflow_common.testing import poll as shared_poll
 from rentflow_common.kafka import ensure_topics
 
 
 async def poll(predicate: Any, timeout: float = 60.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await predicate()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+    return await shared_poll(predicate, timeout)
 
 
 class Stack:

@@ -7,6 +7,7 @@ import os
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -41,3 +42,18 @@ async def fresh_database_async(infra: Infrastructure, prefix: str = "t") -> str:
     finally:
         await conn.close()
     return with_database(infra.database_url, name)
+
+
+async def poll(predicate: Any, timeout: float = 30.0, what: str | None = None) -> Any:
+    """Awaits `predicate()` every 0.1 s until it returns something truthy (returned), or raises
+    AssertionError naming `what` and the last value seen after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await predicate()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    if what:
+        raise AssertionError(f"timed out waiting for {what}; last saw {last!r}")
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")

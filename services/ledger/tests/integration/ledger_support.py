@@ -12,6 +12,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from rentflow_common.testing import poll as shared_poll
 from rentflow_common.kafka import ensure_topics
 from rentflow_ledger.bootstrap import build_app
 from rentflow_schemas import derive_event_id, new_envelope
@@ -33,14 +34,7 @@ def payment(ref: str, amount: int, channel: str = "card", provider_ref: str | No
 
 
 async def poll(predicate: Any, timeout: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await predicate()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+    return await shared_poll(predicate, timeout)
 
 
 async def read_topic(bootstrap: str, topic: str, want: int | None = None, timeout: float = 20.0,

@@ -14,7 +14,7 @@ from rentflow_ledger.bootstrap import build_app
 from rentflow_schemas import derive_event_id, new_envelope
 from rentflow_schemas.payments import PaymentReceived
 
-from ledger_support import read_topic
+from ledger_support import poll, read_topic
 
 UTC = dt.timezone.utc
 HEADER = ("account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,opening_balance_pence,"
@@ -37,15 +37,7 @@ def payment(ref: str, amount: int, channel: str = "card", provider_ref: str | No
                         event_id=event_id or derive_event_id("payments.received", data.payment_id))
 
 
-async def poll(predicate, timeout: float = 30.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await predicate()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
 
 
 async def test_ledger_end_to_end(infra, service_env, topic_prefix):

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiosmtpd.controller import Controller
 from pypdf import PdfReader
 
+from rentflow_common.testing import poll
 from rentflow_common.kafka import ensure_topics
 from rentflow_schemas import derive_event_id, new_envelope
 from rentflow_schemas.directdebit import DdFailure, MandateChanged
@@ -38,14 +39,7 @@ MEANING = {"0": "refer to payer (usually insufficient funds)", "1": "instruction
 
 
 async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last saw {last!r}")
+    return await poll(check, timeout, what)
 
 
 def envelope(data: Any, event_type: str, event_id: uuid.UUID | None = None) -> Any:

@@ -11,6 +11,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from rentflow_common.testing import poll
 from rentflow_common.kafka import ensure_topics
 from rentflow_schemas import derive_event_id, new_envelope
 from rentflow_schemas.ledger import AccountUpserted, SuspenseEvent
@@ -24,14 +25,7 @@ TASKS = "notifications.tasks.v1"
 
 
 async def _until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last saw {last!r}")
+    return await poll(check, timeout, what)
 
 
 def _account(ref: str, patch: str, officer: str | None = None):

@@ -12,6 +12,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from rentflow_common.testing import poll as shared_poll
 from rentflow_common.kafka import ensure_topics
 from rentflow_schemas import Envelope, new_envelope
 from rentflow_schemas.ledger import AccountUpserted, SuspenseEvent, TransactionPosted
@@ -101,13 +102,7 @@ async def publish(bootstrap, prefix, events):
 
 
 async def poll(predicate, timeout=30.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.1)
+    return await shared_poll(predicate, timeout, "the condition")
 
 
 async def read_snapshots(bootstrap, prefix):

@@ -1,0 +1,56 @@
+"""What the in-process benches share: a temporary home, the embedded broker and PostgreSQL (or
+the environment's), a fresh database, a topic prefix of their own, and cleaning up after."""
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from rentflow_common.infra import Infrastructure, start_infrastructure
+from rentflow_common.kafka import ensure_topics
+from rentflow_common.settings import Settings
+from rentflow_common.testing import fresh_database_async
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Run:
+    home: Path
+    infra: Infrastructure
+    db_url: str
+    prefix: str
+    settings: Settings
+
+    async def close(self) -> None:
+        self.infra.stop()
+        for _ in range(10):  # the embedded server may still be writing as it exits
+            shutil.rmtree(self.home, ignore_errors=True)
+            if not self.home.exists():
+                return
+            await asyncio.sleep(0.5)
+
+
+async def start_run(partitions: int = 6, log: Callable[[str], Any] = say, topics: bool = True,
+                    home_prefix: str = "rentflow-bench-") -> Run:
+    home = Path(tempfile.mkdtemp(prefix=home_prefix))
+    log(f"starting infrastructure in {home} ...")
+    infra = await asyncio.to_thread(start_infrastructure, home, "rentflow_bench", log)
+    run = Run(home, infra, "", f"bench{uuid.uuid4().hex[:6]}.", None)  # type: ignore[arg-type]
+    try:
+        run.db_url = await fresh_database_async(infra, "bench")
+        run.settings = Settings(kafka_bootstrap_servers=infra.kafka_bootstrap_servers, database_url=run.db_url,
+                                home=home, partitions=partitions, log_format="console", topic_prefix=run.prefix)
+        if topics:
+            await ensure_topics(infra.kafka_bootstrap_servers, partitions, prefix=run.prefix)
+    except BaseException:
+        await run.close()
+        raise
+    return run
