@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from hashlib import sha1
 from typing import Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -13,9 +14,24 @@ RENTFLOW_NAMESPACE = uuid.UUID("6d1c3f0e-5b7a-4c2e-9a51-2f0e8c1d7b44")
 T = TypeVar("T", bound=BaseModel)
 
 
+_NAMESPACE = RENTFLOW_NAMESPACE.bytes
+_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_SET = (0x5000 << 64) | (0x8000 << 48)  # version 5, RFC 4122 variant
+_new = object.__new__
+_set = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
 def derive_event_id(*parts: object) -> uuid.UUID:
-    """A deterministic id from the identity of the input (so a re-sent input gets the same id)."""
-    return uuid.uuid5(RENTFLOW_NAMESPACE, "\x1f".join(str(p) for p in parts))
+    """A deterministic id from the identity of the input (so a re-sent input gets the same id):
+    uuid5 in the rentflow namespace over the parts (as str) joined by \\x1f. Built straight from
+    the hash: it runs several times per payment, and uuid.uuid5 with UUID's argument checks cost
+    about four times as much. Unit-tested equal to uuid5."""
+    digest = sha1(_NAMESPACE + "\x1f".join([p if isinstance(p, str) else str(p) for p in parts]).encode()).digest()
+    u = _new(uuid.UUID)
+    _set(u, "int", (int.from_bytes(digest[:16], "big") & _CLEAR) | _SET)
+    _set(u, "is_safe", _UNKNOWN)
+    return u
 
 
 class Envelope(BaseModel, Generic[T]):

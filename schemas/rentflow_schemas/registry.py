@@ -1,10 +1,14 @@
-"""Every topic, the model its events carry and what keys it."""
+"""Every topic: the model its events carry, who produces it, what keys it and what makes two
+of its events the same event (their identity, from which the event id is derived)."""
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from pydantic import BaseModel
 
+from rentflow_schemas.envelope import derive_event_id
 from rentflow_schemas.directdebit import DdFailure, DirectDebitReturned, MandateChanged, MandateInstruction
 from rentflow_schemas.ledger import AccountUpserted, JournalPosted, SuspenseEvent, TransactionPosted
 from rentflow_schemas.notifications import TaskEvent
@@ -19,45 +23,69 @@ class TopicSpec:
     event_type: str
     model: type[BaseModel]
     producer: str
-    key: str
+    key: str  # what keys the topic, in words (AsyncAPI)
     description: str
+    key_of: Callable[[Any], str]
+    identity_of: Callable[[Any], tuple[object, ...]] | None = None  # None: the emitter gives it
+
+
+def _account_or_reference(e: Any) -> str:
+    return e.account_ref or e.reference
 
 
 TOPICS: dict[str, TopicSpec] = {
     spec.name: spec
     for spec in [
         TopicSpec("payments.received.v1", "payments.received", PaymentReceived, "payments",
-                  "provider_id:provider_ref", "a payment taken in from any channel"),
+                  "provider_id:provider_ref", "a payment taken in from any channel",
+                  lambda e: f"{e.provider_id}:{e.provider_ref}", lambda e: (e.payment_id,)),
         TopicSpec("payments.rejected.v1", "payments.rejected", PaymentRejected, "payments",
-                  "provider_id", "an input item refused, with where and why"),
+                  "provider_id", "an input item refused, with where and why",
+                  lambda e: e.provider_id),
         TopicSpec("payments.reversed.v1", "payments.reversed", PaymentReversed, "payments",
-                  "provider_id:provider_ref", "money of an earlier payment went back: a bank reversal or a refund"),
+                  "provider_id:provider_ref", "money of an earlier payment went back: a bank reversal or a refund",
+                  lambda e: f"{e.provider_id}:{e.provider_ref}", lambda e: (e.reversal_id,)),
         TopicSpec("directdebit.returned.v1", "directdebit.returned", DirectDebitReturned, "payments",
-                  "reference", "an unpaid Direct Debit from an ARUDD report or indemnity claim"),
+                  "reference", "an unpaid Direct Debit from an ARUDD report or indemnity claim",
+                  lambda e: e.reference, lambda e: (e.return_id,)),
         TopicSpec("directdebit.mandates.v1", "directdebit.mandate_instruction", MandateInstruction, "payments",
-                  "reference", "a mandate event from ADDACS, AUDDIS or a Standard 18 file"),
+                  "reference", "a mandate event from ADDACS, AUDDIS or a Standard 18 file",
+                  lambda e: e.reference, lambda e: (e.instruction_id,)),
         TopicSpec("ledger.dd-failures.v1", "ledger.dd_failure", DdFailure, "ledger",
-                  "account_ref", "an unpaid Direct Debit reversed on its account, with what should follow"),
+                  "account_ref", "an unpaid Direct Debit reversed on its account, with what should follow",
+                  _account_or_reference, lambda e: (e.return_id,)),
         TopicSpec("ledger.mandates.v1", "ledger.mandate_changed", MandateChanged, "ledger",
-                  "account_ref", "an account's Direct Debit mandate state changed"),
+                  "account_ref", "an account's Direct Debit mandate state changed",
+                  _account_or_reference),
         TopicSpec("ledger.rent-changes.v1", "ledger.rent_changed", RentChanged, "ledger",
-                  "account_ref", "a tenancy's weekly rent or charges changed from a date"),
+                  "account_ref", "a tenancy's weekly rent or charges changed from a date",
+                  lambda e: e.account_ref, lambda e: (e.change_id,)),
         TopicSpec("notifications.notices.v1", "notifications.notice", NoticeEvent, "notifications",
-                  "account_ref", "a notice to a tenant produced, delivered or refused"),
+                  "account_ref", "a notice to a tenant produced, delivered or refused",
+                  lambda e: e.account_ref, lambda e: (e.notice_id, e.status, e.channel or "")),
         TopicSpec("ledger.transactions.v1", "ledger.transaction_posted", TransactionPosted, "ledger",
-                  "account_ref", "a posting on a rent account"),
+                  "account_ref", "a posting on a rent account",
+                  lambda e: e.account_ref, lambda e: (e.transaction_id,)),
         TopicSpec("ledger.accounts.v1", "ledger.account_upserted", AccountUpserted, "ledger",
-                  "account_ref", "a rent account as it now stands"),
+                  "account_ref", "a rent account as it now stands",
+                  lambda e: e.account_ref),
         TopicSpec("ledger.suspense.v1", "ledger.suspense", SuspenseEvent, "ledger",
-                  "payment_id", "an unallocated receipt opened or allocated"),
+                  "payment_id", "an unallocated receipt opened or allocated",
+                  lambda e: str(e.payment_id), lambda e: (e.action, e.payment_id)),
         TopicSpec("gl.journals.v1", "gl.journal_posted", JournalPosted, "ledger",
-                  "source_ref", "a balanced journal for finance"),
+                  "source_ref", "a balanced journal for finance",
+                  lambda e: e.source_ref, lambda e: (e.journal_id,)),
         TopicSpec("notifications.tasks.v1", "notifications.task", TaskEvent, "notifications",
-                  "task_id", "an officer task opened or changed"),
+                  "task_id", "an officer task opened or changed",
+                  lambda e: str(e.task_id)),
         TopicSpec("reporting.kpi-snapshots.v1", "reporting.kpi_snapshot", KpiSnapshot, "reporting",
-                  "period", "a KPI snapshot for a period"),
+                  "period", "a KPI snapshot for a period",
+                  lambda e: e.period),
     ]
 }
+
+BY_MODEL: dict[type[BaseModel], TopicSpec] = {spec.model: spec for spec in TOPICS.values()}
+assert len(BY_MODEL) == len(TOPICS), "each topic carries its own model"
 
 
 def topic_spec(topic: str) -> TopicSpec:
@@ -65,3 +93,16 @@ def topic_spec(topic: str) -> TopicSpec:
         return TOPICS[topic]
     except KeyError:
         raise KeyError(f"unknown topic {topic!r}; known: {sorted(TOPICS)}") from None
+
+
+def event_id_of(spec: TopicSpec, *identity: object) -> uuid.UUID:
+    """The id of the event of this topic with this identity: the one derivation."""
+    return derive_event_id(spec.event_type, *identity)
+
+
+def spec_of(event: BaseModel) -> TopicSpec:
+    """The topic an event model belongs to."""
+    try:
+        return BY_MODEL[type(event)]
+    except KeyError:
+        raise TypeError(f"{type(event).__name__} is not the model of any topic") from None

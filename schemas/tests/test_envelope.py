@@ -2,6 +2,8 @@ import datetime as dt
 import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from rentflow_schemas import Envelope, derive_event_id, new_envelope
@@ -47,3 +49,10 @@ def test_unbalanced_journal_is_refused():
         JournalPosted(journal_id=uuid.uuid4(), business_date=dt.date(2026, 4, 6), period="2026-04",
                       posted_at=dt.datetime.now(UTC), kind="receipt", source_ref="x",
                       lines=[JournalLine(gl_code="A", debit_pence=10), JournalLine(gl_code="B", credit_pence=9)])
+
+
+@given(st.lists(st.one_of(st.text(), st.integers(), st.uuids()), min_size=1, max_size=4))
+def test_fast_ids_equal_uuid5(parts):
+    from rentflow_schemas.envelope import RENTFLOW_NAMESPACE
+
+    assert derive_event_id(*parts) == uuid.uuid5(RENTFLOW_NAMESPACE, "\x1f".join(str(p) for p in parts))
