@@ -117,7 +117,7 @@ async def main() -> None:
         stop.set()
         await tick
         t_print = time.perf_counter()
-        printed = await print_run(runtime.engine, config, "rent_review", f"rent_review:{EFFECTIVE}",
+        printed = await print_run(runtime.uow, config, "rent_review", f"rent_review:{EFFECTIVE}",
                                   runtime.workers.run_cpu)
         t_printed = time.perf_counter()
         size = os.path.getsize(printed["path"])

@@ -17,7 +17,7 @@ import time
 import uuid
 
 from harness import start_run
-from rentflow_common.consumer import Incoming
+from rentflow_common.testing import Incoming
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.migrations import upgrade_async
 from rentflow_schemas import new_envelope

@@ -1,28 +1,38 @@
-"""Batched, idempotent consumption with offsets committed only after the database commit.
+"""Batched, exactly-once-effect consumption: offsets are committed only after the database commit.
 
 One FastStream batch subscriber per consumer group (manual ack). For each batch:
-decode → one transaction {inbox claim, handler effects, outbox rows} → commit → commit offsets.
-A batch that keeps failing is retried message by message; a message that keeps failing goes
-to the dead-letter topic `dlq.<group>` with its reason (through the outbox, in a transaction
-that also records it in the inbox) and the partition keeps moving. If even that cannot be
-written (database away), the batch is tried again until it can be, holding everything behind it.
+decode → one transaction {progress, handler effects, outbox rows} → commit → commit offsets.
+
+What was processed is known by each message's stream and sequence number (headers the outbox
+relay sets; rentflow_common.progress), recorded in the same transaction: redelivery, restarts,
+replays and a republish after the broker lost a topic change nothing. A message without those
+headers (published by hand, or by another producer) is recognised by its `event_id` instead
+(the inbox table).
+
+Handlers are registered per topic and receive `Msg(data, cause)` values, never the transport's
+records; a batch's messages go to their handlers in the order the handlers were registered
+(a handler registered for several topics gets their messages together, in fetch order).
+
+A batch that keeps failing is retried message by message; a message that keeps failing is
+dead-lettered: kept in `dead_letters` with its reason, published on `dlq.<group>`, and the
+partition keeps moving. Later messages with the same key are parked behind it (per-key order
+is kept); `retry()` handles the dead letter and then what is parked behind it, in order. If
+even that cannot be written (the database is away), the batch is tried again until it can be,
+holding everything behind it.
 
 Pipelined: the subscriber decodes the next batches while a worker task has the last in the
-database; batches that queued meanwhile are written together in one transaction (group commit:
-transactions grow when the database is the bottleneck, stay small and quick when it is not).
-Batches are written strictly in the order fetched, and each transaction's offsets (the last
-offset + 1 per partition) are committed after it commits, so a commit never covers a record
-that is not in the database. `drain()` finishes the batches in
-hand before the broker stops; anything not finished is simply not committed and comes again
-(the inbox absorbs it).
-"""
+database; batches that queued meanwhile are written together in one transaction (group commit).
+Batches are written strictly in the order fetched, and each transaction's offsets are committed
+after it commits. `drain()` finishes the batches in hand before the broker stops."""
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
+from hashlib import sha1
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, NamedTuple, Sequence
+from typing import Any, Awaitable, Callable, Mapping, NamedTuple, Sequence
 
 import orjson
 import structlog
@@ -34,33 +44,41 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rentflow_common.db import UnitOfWork
+from rentflow_common.events import Cause, Msg, OutboxRow
 from rentflow_common.inbox import claim_new
 from rentflow_common.logging import get_logger
 from rentflow_common.metrics import Rate
-from rentflow_common.outbox import OutboxRow, enqueue
+from rentflow_common.outbox import enqueue
+from rentflow_common.progress import SeqSet, StreamKey, lock_progress, save_progress
 from rentflow_schemas import Envelope, derive_event_id, topic_spec
 
 log = get_logger(__name__)
 
+Handler = Callable[[UnitOfWork, Sequence[Msg[Any]]], Awaitable[None]]
+UowFactory = Callable[..., UnitOfWork]
 
-class Incoming(NamedTuple):
+
+class Item(NamedTuple):
+    """One decoded message, as the consumer keeps it (handlers get `msg`)."""
     topic: str
     partition: int
     offset: int
     key: str | None
-    envelope: Envelope[Any]
-
-
-Handler = Callable[[UnitOfWork, Sequence[Incoming]], Awaitable[None]]
+    stream: StreamKey | None  # None: not published by a rentflow outbox; recognised by event id
+    seq: int
+    event_id: uuid.UUID
+    msg: Msg[Any]
+    record: Any
 
 
 @dataclass
 class Decoded:
     """A fetched batch, decoded: what to write, what to dead-letter, and the offsets to commit after."""
     records: Sequence[Any]
-    good: list[Incoming]
+    good: list[Item]
     bad: list[tuple[Any, str]]
     next_offsets: dict[TopicPartition, int]
+    skipped: int = 0  # known duplicates, not decoded
     written: bool = False
 
     @staticmethod
@@ -71,7 +89,7 @@ class Decoded:
         for b in batches:  # in fetch order: later offsets of a partition win
             offsets.update(b.next_offsets)
         return Decoded([r for b in batches for r in b.records], [i for b in batches for i in b.good],
-                       [x for b in batches for x in b.bad], offsets)
+                       [x for b in batches for x in b.bad], offsets, sum(b.skipped for b in batches))
 
 
 @dataclass
@@ -80,7 +98,12 @@ class ConsumerStats:
     messages: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    parked: int = 0
     last_batch_at: dt.datetime | None = None
+    last_commit_ok: float | None = None  # monotonic
+    commit_failures: int = 0  # since the last commit that worked
+    failing_since: float | None = None  # monotonic: batches cannot be written (database away)
+    last_error: str | None = None
     per_topic: dict[str, int] = field(default_factory=dict)
     rate: Rate = field(default_factory=Rate)  # messages per second over the last minute
 
@@ -90,33 +113,39 @@ def dlq_topic(group_id: str) -> str:
 
 
 class BatchConsumer:
-    def __init__(self, broker: KafkaBroker, engine: AsyncEngine, *, group_id: str, topics: Sequence[str],
-                 handle: Handler, max_records: int = 2000, batch_timeout_ms: int = 20,
-                 attempts: int = 3, topic_prefix: str = "", max_merged: int = 10_000) -> None:
+    def __init__(self, broker: KafkaBroker, engine: AsyncEngine, *, group_id: str,
+                 handlers: Mapping[str, Handler], uow: UowFactory | None = None, max_records: int = 2000,
+                 batch_timeout_ms: int = 500, attempts: int = 3, topic_prefix: str = "",
+                 max_merged: int = 10_000) -> None:
         self._prefix = topic_prefix
         self._engine = engine
+        self._uow = uow or (lambda **kw: UnitOfWork(engine, **kw))
         self.group_id = group_id
-        self.topics = list(topics)
-        self._handle = handle
+        self.topics = list(handlers)
+        self._handlers = dict(handlers)
         self._attempts = attempts
-        self._adapters = {t: TypeAdapter(Envelope[topic_spec(t).model]) for t in topics}  # type: ignore[misc]
+        self._adapters = {t: TypeAdapter(Envelope[topic_spec(t).model]) for t in self.topics}  # type: ignore[misc]
         self.stats = ConsumerStats()
+        self._seen: dict[StreamKey, SeqSet] = {}  # what this member saw committed: skips repeats undecoded
         self._max_merged = max_merged  # messages in one transaction when fetched batches queue up
         self._queue: asyncio.Queue[tuple[Decoded, Any]] = asyncio.Queue(maxsize=4)
         self._worker: asyncio.Task[None] | None = None
         self._draining = False  # no new batches are taken
         self._closing = False  # the batch in hand is given up (not committed) if it cannot be written
-        broker.subscriber(
+        self.subscriber = broker.subscriber(
             *(topic_prefix + t for t in self.topics),
             group_id=topic_prefix + group_id,
             batch=True,
             max_records=max_records,
-            batch_timeout_ms=batch_timeout_ms,
+            batch_timeout_ms=batch_timeout_ms,  # getmany returns as soon as records are there: this is the idle wait
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
             max_poll_interval_ms=10 * 60 * 1000,
             decoder=_no_decode,
-        )(self._on_batch)
+        )
+        self.subscriber(self._on_batch)
+
+    # ------------------------------------------------------------------ fetch side
 
     async def _on_batch(self, body: Any, msg: KafkaMessage) -> None:
         records = msg.raw_message
@@ -128,6 +157,33 @@ class BatchConsumer:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name=f"consumer-{self.group_id}")
         await self._queue.put((decoded, msg.consumer))  # waits while the worker has one in hand
+
+    def decode(self, records: Sequence[Any]) -> Decoded:
+        good: list[Item] = []
+        bad: list[tuple[Any, str]] = []
+        last: dict[tuple[str, int], int] = {}
+        cut = len(self._prefix)
+        skipped = 0
+        for r in records:
+            last[(r.topic, r.partition)] = r.offset
+            topic = r.topic[cut:]
+            stream, seq = _sequence(topic, r.headers)
+            if stream is not None:
+                seen = self._seen.get(stream)
+                if seen is not None and seq in seen:
+                    skipped += 1
+                    continue
+            try:
+                env = self._adapters[topic].validate_json(r.value)
+            except (ValidationError, ValueError) as exc:
+                bad.append((r, f"undecodable {topic} message: {_short(exc)}"))
+                continue
+            good.append(Item(topic, r.partition, r.offset, r.key.decode() if r.key else None, stream, seq,
+                             env.event_id, Msg(env.data, Cause(env.event_id, env.correlation_id), env.occurred_at), r))
+        next_offsets = {TopicPartition(t, p): offset + 1 for (t, p), offset in last.items()}
+        return Decoded(records, good, bad, next_offsets, skipped)
+
+    # ------------------------------------------------------------------ write side
 
     async def _work(self) -> None:
         while True:
@@ -144,23 +200,31 @@ class BatchConsumer:
                 for _ in taken:
                     self._queue.task_done()
 
-    async def _process_until_written(self, decoded: "Decoded") -> None:
+    async def _process_until_written(self, decoded: Decoded) -> None:
         delay = 0.5
         while not self._closing:
             try:
                 await self.process(decoded)
                 decoded.written = True
+                self.stats.failing_since = None
                 return
             except Exception as exc:  # the database is away: this batch, and all behind it, wait
-                log.error("consumer.batch_unprocessable", group=self.group_id, size=len(decoded.records),
-                          error=_short(exc), retry_in_s=delay)
+                self.stats.last_error = _short(exc)
+                if self.stats.failing_since is None:
+                    self.stats.failing_since = time.monotonic()
+                log.error("consumer.batch_unprocessable", group=self.group_id, size=len(decoded.good),
+                          error=self.stats.last_error, retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
     async def _commit(self, kafka_consumer: Any, offsets: dict[TopicPartition, int]) -> None:
         try:
             await kafka_consumer.commit(offsets)
-        except Exception as exc:  # a failed commit means redelivery, which the inbox absorbs
+            self.stats.last_commit_ok = time.monotonic()
+            self.stats.commit_failures = 0
+        except Exception as exc:  # redelivery follows, which the recorded progress absorbs
+            self.stats.commit_failures += 1
+            self.stats.last_error = f"offset commit failed: {_short(exc)}"
             log.warning("consumer.commit_failed", group=self.group_id, error=str(exc))
 
     async def drain(self, timeout: float = 30.0) -> None:
@@ -181,31 +245,13 @@ class BatchConsumer:
             except (asyncio.CancelledError, Exception):
                 pass
 
-    def decode(self, records: Sequence[Any]) -> "Decoded":
-        good: list[Incoming] = []
-        bad: list[tuple[Any, str]] = []
-        last: dict[tuple[str, int], int] = {}
-        cut = len(self._prefix)
-        for r in records:
-            last[(r.topic, r.partition)] = r.offset
-            topic = r.topic[cut:]
-            try:
-                env = self._adapters[topic].validate_json(r.value)
-            except (ValidationError, ValueError) as exc:
-                bad.append((r, f"undecodable {topic} message: {_short(exc)}"))
-                continue
-            good.append(Incoming(topic, r.partition, r.offset, r.key.decode() if r.key else None, env))
-        next_offsets = {TopicPartition(t, p): offset + 1 for (t, p), offset in last.items()}
-        return Decoded(records, good, bad, next_offsets)
-
-    async def process_records(self, records: Sequence[Any]) -> None:
-        await self.process(self.decode(records))
-
-    async def process(self, decoded: "Decoded") -> None:
+    async def process(self, decoded: Decoded) -> None:
         """Dead-letters what cannot be decoded, then writes the batch (retried, then message by message)."""
         for r, reason in decoded.bad:
-            await self._dead_letter_record(r, reason, event_id=derive_event_id("dlq", r.topic, r.partition, r.offset))
+            await self._dead_letter_record(r, reason)
         decoded.bad = []  # written: a retry of this batch does not dead-letter them again
+        self.stats.duplicates += decoded.skipped
+        decoded.skipped = 0
         good = decoded.good
         if not good:
             return
@@ -221,23 +267,49 @@ class BatchConsumer:
             await self._process_one(item)
             decoded.good = good[n + 1:]  # a retry after the database went away resumes here
 
-    async def _process_batch(self, items: Sequence[Incoming]) -> None:
-        async with UnitOfWork(self._engine) as uow:
-            new_ids = await claim_new(uow.raw, (i.envelope.event_id for i in items))
-            fresh, seen = [], set()
+    async def _process_batch(self, items: Sequence[Item], *, park: bool = True) -> None:
+        async with self._uow(producer=self.group_id) as uow:
+            raw = uow.raw
+            sets = await lock_progress(raw, self.group_id, (i.stream for i in items if i.stream is not None))
+            unsequenced = [i.event_id for i in items if i.stream is None]
+            new_ids = await claim_new(raw, unsequenced) if unsequenced else set()
+            fresh: list[Item] = []
             for i in items:
-                eid = i.envelope.event_id
-                if eid in new_ids and eid not in seen:
-                    seen.add(eid)
+                if i.stream is None:
+                    if i.event_id in new_ids:
+                        new_ids.discard(i.event_id)  # a repeat within the batch is a duplicate
+                        fresh.append(i)
+                elif i.seq not in sets[i.stream]:
+                    sets[i.stream].add(i.seq)
                     fresh.append(i)
-            if fresh:
-                await self._handle(uow, fresh)
+            parked = await self._parked_keys(raw, fresh) if park else set()
+            if parked:
+                for i in [i for i in fresh if i.key in parked]:
+                    await self._store_dead_letter(uow, i.record, f"parked behind an open dead letter of key {i.key}",
+                                                  i.event_id, status="parked")
+                    self.stats.parked += 1
+                fresh = [i for i in fresh if i.key not in parked]
+            await self._dispatch(uow, fresh)
+            await save_progress(raw, self.group_id, sets)
             await uow.commit()
+        for key, s in sets.items():
+            self._seen[key] = s
         self._count(items, len(items) - len(fresh))
 
-    async def _process_one(self, item: Incoming) -> None:
-        env = item.envelope
-        with structlog.contextvars.bound_contextvars(correlation_id=env.correlation_id, event_id=str(env.event_id)):
+    async def _dispatch(self, uow: UnitOfWork, items: Sequence[Item]) -> None:
+        await dispatch(self._handlers, uow, [(i.topic, i.msg) for i in items])
+
+    async def _parked_keys(self, raw: Any, items: Sequence[Item]) -> set[str]:
+        keys = list({i.key for i in items if i.key is not None})
+        if not keys:
+            return set()
+        rows = await raw.fetch("select distinct key from dead_letters where group_id = $1 and key = any($2::text[]) "
+                               "and status in ('open', 'parked')", self.group_id, keys)
+        return {r["key"] for r in rows}
+
+    async def _process_one(self, item: Item) -> None:
+        cause = item.msg.cause
+        with structlog.contextvars.bound_contextvars(correlation_id=cause.correlation_id, event_id=str(item.event_id)):
             last_error = ""
             for attempt in range(1, self._attempts + 1):
                 try:
@@ -247,31 +319,99 @@ class BatchConsumer:
                     last_error = _short(exc)
                     log.warning("consumer.message_failed", group=self.group_id, attempt=attempt, error=last_error)
                     await asyncio.sleep(0.05 * 2**attempt)
-            await self._dead_letter(item.topic, item.partition, item.offset, item.key,
-                                    env.model_dump(mode="json"), f"handler failed: {last_error}", env.event_id)
+            await self._dead_letter_item(item, f"handler failed: {last_error}")
 
-    async def _dead_letter_record(self, record: Any, reason: str, event_id: uuid.UUID) -> None:
-        try:
-            value: Any = orjson.loads(record.value)
-        except Exception:
-            value = record.value.decode("utf-8", "replace") if record.value else None
-        await self._dead_letter(record.topic[len(self._prefix):], record.partition, record.offset,
-                                record.key.decode("utf-8", "replace") if record.key else None, value, reason, event_id)
+    # ------------------------------------------------------------------ dead letters
 
-    async def _dead_letter(self, topic: str, partition: int, offset: int, key: str | None, value: Any,
-                           reason: str, event_id: uuid.UUID) -> None:
-        payload = orjson.dumps({"group_id": self.group_id, "topic": topic, "partition": partition, "offset": offset,
-                                "key": key, "reason": reason, "message": value,
-                                "dead_lettered_at": dt.datetime.now(dt.timezone.utc).isoformat()})
-        async with UnitOfWork(self._engine) as uow:
-            if await claim_new(uow.raw, [event_id]):
-                await enqueue(uow.raw, [OutboxRow(dlq_topic(self.group_id), key, payload, {"reason": reason[:200]})])
+    async def _dead_letter_record(self, record: Any, reason: str) -> None:
+        topic = record.topic[len(self._prefix):]
+        stream, seq = _sequence(topic, record.headers)
+        item = Item(topic, record.partition, record.offset,
+                    record.key.decode("utf-8", "replace") if record.key else None, stream, seq,
+                    _event_id_of(record), None, record)  # type: ignore[arg-type]
+        await self._dead_letter_item(item, reason)
+
+    async def _dead_letter_item(self, item: Item, reason: str) -> None:
+        """Keeps the message and why, marks it processed, and announces it on dlq.<group>, in one
+        transaction; the partition moves on."""
+        async with self._uow(producer=self.group_id) as uow:
+            raw = uow.raw
+            if item.stream is not None:
+                sets = await lock_progress(raw, self.group_id, [item.stream])
+                if item.seq in sets[item.stream]:
+                    return
+                sets[item.stream].add(item.seq)
+                await save_progress(raw, self.group_id, sets)
+            elif not await claim_new(raw, [item.event_id]):
+                return
+            await self._store_dead_letter(uow, item.record, reason, item.event_id, status="open")
             await uow.commit()
         self.stats.dead_letters += 1
-        log.error("consumer.dead_lettered", group=self.group_id, topic=topic, partition=partition, offset=offset,
-                  reason=reason)
+        log.error("consumer.dead_lettered", group=self.group_id, topic=item.topic, partition=item.partition,
+                  offset=item.offset, reason=reason)
 
-    def _count(self, items: Sequence[Incoming], duplicates: int) -> None:
+    async def _store_dead_letter(self, uow: UnitOfWork, record: Any, reason: str, event_id: uuid.UUID | None,
+                                 status: str) -> None:
+        topic = record.topic[len(self._prefix):]
+        key = record.key.decode("utf-8", "replace") if record.key else None
+        headers = {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
+        await uow.raw.execute(
+            'insert into dead_letters (group_id, topic, partition, "offset", key, value, headers, event_id, reason, '
+            "status) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            self.group_id, topic, record.partition, record.offset, key, record.value,
+            orjson.dumps(headers).decode(), event_id, reason, status)
+        try:
+            message: Any = orjson.loads(record.value)
+        except Exception:
+            message = record.value.decode("utf-8", "replace") if record.value else None
+        payload = orjson.dumps({"group_id": self.group_id, "topic": topic, "partition": record.partition,
+                                "offset": record.offset, "key": key, "reason": reason, "status": status,
+                                "message": message, "dead_lettered_at": dt.datetime.now(dt.timezone.utc).isoformat()})
+        await enqueue(uow.raw, [OutboxRow(dlq_topic(self.group_id), key, payload, {"reason": reason[:200]})])
+
+    async def retry(self, dead_letter_id: int, by: str) -> dict[str, Any]:
+        """Handles an open dead letter now, then the messages parked behind it (same key), in order.
+        Stops at the first that fails again, which stays (or becomes) the open one."""
+        async with self._uow(producer=self.group_id) as uow:
+            first = await uow.raw.fetchrow("select * from dead_letters where id = $1 and group_id = $2",
+                                           dead_letter_id, self.group_id)
+        if first is None:
+            raise LookupError(f"no dead letter {dead_letter_id} in {self.group_id}")
+        if first["status"] == "parked":
+            raise ValueError(f"dead letter {dead_letter_id} is parked behind an earlier one of key {first['key']}: "
+                             "retry that one")
+        if first["status"] != "open":
+            raise ValueError(f"dead letter {dead_letter_id} is already {first['status']}")
+        rows = [first]
+        if first["key"] is not None:
+            async with self._uow(producer=self.group_id) as uow:
+                rows += await uow.raw.fetch(
+                    "select * from dead_letters where group_id = $1 and key = $2 and id > $3 and status = 'parked' "
+                    "order by id", self.group_id, first["key"], first["id"])
+        done: list[int] = []
+        for row in rows:
+            try:
+                env = self._adapters[row["topic"]].validate_json(row["value"])
+            except (KeyError, ValidationError, ValueError) as exc:
+                return {"retried": done, "failed": row["id"], "reason": f"still undecodable: {_short(exc)}"}
+            msg = Msg(env.data, Cause(env.event_id, env.correlation_id), env.occurred_at)
+            try:
+                async with self._uow(producer=self.group_id, actor=by) as uow:
+                    await self._dispatch(uow, [Item(row["topic"], row["partition"], row["offset"], row["key"], None,
+                                                    0, env.event_id, msg, None)])
+                    await uow.raw.execute("update dead_letters set status = 'retried', resolved_at = now(), "
+                                          "resolved_by = $2 where id = $1", row["id"], by)
+                    await uow.commit()
+            except Exception as exc:
+                async with self._uow(producer=self.group_id) as uow:
+                    await uow.raw.execute("update dead_letters set status = 'open', reason = $2 where id = $1",
+                                          row["id"], f"retry failed: {_short(exc)}")
+                    await uow.commit()
+                return {"retried": done, "failed": row["id"], "reason": _short(exc)}
+            done.append(row["id"])
+        return {"retried": done, "failed": None, "reason": None}
+
+    def _count(self, items: Sequence[Item], duplicates: int) -> None:
         s = self.stats
         s.batches += 1
         s.messages += len(items)
@@ -280,6 +420,46 @@ class BatchConsumer:
         s.last_batch_at = dt.datetime.now(dt.timezone.utc)
         for i in items:
             s.per_topic[i.topic] = s.per_topic.get(i.topic, 0) + 1
+
+
+async def dispatch(handlers: Mapping[str, Handler], uow: Any, messages: Sequence[tuple[str, Any]]) -> None:
+    """Hands each handler its messages (topic, msg), in fetch order, handlers in the order they were
+    registered; a handler registered for several topics gets theirs together."""
+    by_handler: dict[Handler, list[Any]] = {}
+    for topic, msg in messages:
+        by_handler.setdefault(handlers[topic], []).append(msg)
+    for handler in dict.fromkeys(handlers.values()):
+        msgs = by_handler.get(handler)
+        if msgs:
+            await handler(uow, msgs)
+
+
+def _sequence(topic: str, headers: Sequence[tuple[str, bytes]] | None) -> tuple[StreamKey | None, int]:
+    epoch = stream = seq = None
+    for k, v in headers or ():
+        if k == "rf-seq":
+            seq = v
+        elif k == "rf-stream":
+            stream = v
+        elif k == "rf-epoch":
+            epoch = v
+    if seq is None or stream is None or epoch is None:
+        return None, 0
+    try:
+        return StreamKey(topic, epoch.decode(), int(stream)), int(seq)
+    except ValueError:
+        return None, 0
+
+
+def _event_id_of(record: Any) -> uuid.UUID:
+    """The id an undecodable message is recognised by: its header, else its content."""
+    for k, v in record.headers or ():
+        if k == "event_id":
+            try:
+                return uuid.UUID(v.decode())
+            except ValueError:
+                break
+    return derive_event_id("undecodable", record.topic, sha1(record.value or b"").hexdigest())
 
 
 async def _no_decode(msg: Any) -> None:

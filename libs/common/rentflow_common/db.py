@@ -5,11 +5,14 @@ for set-based SQL (unnest, COPY).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from rentflow_common.events import Emitter
+from rentflow_common.outbox import enqueue
 
 
 def asyncpg_url(url: str) -> str:
@@ -42,30 +45,47 @@ def make_engine(url: str, schema: str, *, pool_size: int = 5, application_name: 
     )
 
 
-class UnitOfWork:
-    """One transaction. Rolls back unless `commit()` was called.
+class UnitOfWork(Emitter):
+    """One transaction on PostgreSQL, and what it emits. Rolls back unless `commit()` is called;
+    `commit()` writes the emitted events to the outbox in the same transaction (one COPY), then
+    commits. Only the edge — a route, a consumer — opens and commits one; handlers receive it.
 
     `conn` is the SQLAlchemy connection; `raw` the asyncpg connection in the same transaction.
+    `actor` is who acts (a user or provider from the caller's credential, or the service itself).
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, producer: str = "", correlation_id: str | None = None,
+                 actor: str | None = None, on_commit: Callable[[], None] | None = None) -> None:
+        super().__init__(producer, correlation_id)
         self._engine = engine
+        self.actor = actor
+        self._on_commit = on_commit
         self.conn: AsyncConnection
         self.raw: Any
         self._committed = False
 
     async def __aenter__(self) -> "UnitOfWork":
         self.conn = await self._engine.connect()
-        await self.conn.begin()
-        # The asyncpg adapter sends BEGIN lazily, with its first statement: without this, statements on
-        # `raw` would each commit on their own (and an inbox claim would survive a failed batch).
-        await self.conn.exec_driver_sql("select 1")
-        self.raw = (await self.conn.get_raw_connection()).driver_connection
+        try:
+            await self.conn.begin()
+            # The asyncpg adapter sends BEGIN lazily, with its first statement: without this, statements on
+            # `raw` would each commit on their own (and an inbox claim would survive a failed batch).
+            await self.conn.exec_driver_sql("select 1")
+            self.raw = (await self.conn.get_raw_connection()).driver_connection
+        except BaseException:
+            await self.conn.close()
+            raise
         return self
 
     async def commit(self) -> None:
+        emitted = bool(self.emitted)
+        if emitted:
+            await enqueue(self.raw, self.emitted)
+            self.emitted = []
         await self.conn.commit()
         self._committed = True
+        if emitted and self._on_commit is not None:
+            self._on_commit()
 
     async def __aexit__(self, *exc: object) -> None:
         try:

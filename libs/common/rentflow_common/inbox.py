@@ -1,5 +1,5 @@
-"""Idempotent consumer: the event ids a service has processed, recorded in the same transaction
-as the effects."""
+"""The inbox: event ids a consumer group has processed, recorded in the same transaction as the
+effects, for messages that carry no outbox sequence (rentflow_common.progress covers the rest)."""
 from __future__ import annotations
 
 import uuid

@@ -75,7 +75,7 @@ class RuntimeCollector:
         self.runtime = runtime
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
-        self._backlog: int | None = None
+        self._backlog: dict[str, Any] | None = None
         self._lag: list[PartitionLag] | None = None
 
     async def render(self) -> bytes:
@@ -97,7 +97,7 @@ class RuntimeCollector:
         messages = CounterMetricFamily("rentflow_consumer_messages", "messages consumed (new and duplicate)",
                                        labels=["service", "group", "topic"])
         batches = CounterMetricFamily("rentflow_consumer_batches", "batches committed", labels=["service", "group"])
-        duplicates = CounterMetricFamily("rentflow_consumer_duplicates", "messages already processed (inbox)",
+        duplicates = CounterMetricFamily("rentflow_consumer_duplicates", "messages already processed",
                                          labels=["service", "group"])
         dead = CounterMetricFamily("rentflow_consumer_dead_letters", "messages sent to the group's dead-letter topic",
                                    labels=["service", "group"])
@@ -123,7 +123,19 @@ class RuntimeCollector:
                                         labels=["service"])
         published.add_metric([svc], float(rt.relay.published if rt.relay else 0))
         yield published
+        republished = CounterMetricFamily("rentflow_outbox_republished", "outbox rows published again (after a "
+                                          "failure, a replay or a lost topic)", labels=["service"])
+        republished.add_metric([svc], float(rt.relay.republished if rt.relay else 0))
+        yield republished
         if self._backlog is not None:
             backlog_g = GaugeMetricFamily("rentflow_outbox_backlog", "outbox rows not yet published", labels=["service"])
-            backlog_g.add_metric([svc], float(self._backlog))
+            backlog_g.add_metric([svc], float(self._backlog["backlog"]))
             yield backlog_g
+            age = GaugeMetricFamily("rentflow_outbox_oldest_age_seconds", "age of the oldest unpublished outbox row",
+                                    labels=["service"])
+            age.add_metric([svc], float(self._backlog["oldest_age_s"]))
+            yield age
+            retained = GaugeMetricFamily("rentflow_outbox_retained", "published events kept to be published again",
+                                         labels=["service"])
+            retained.add_metric([svc], float(self._backlog["retained"]))
+            yield retained

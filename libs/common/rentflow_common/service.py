@@ -1,31 +1,46 @@
-"""What every service process shares: migrations at start, the database engine, the Kafka
-broker with its batch consumers, the outbox relay, `/health`, `/v1/ops/status`, `/metrics`
-(Prometheus), and a clean stop on SIGTERM/SIGINT (uvicorn's)."""
+"""What every service process shares: migrations at start, the database engine, units of work,
+the Kafka broker with its batch consumers, the outbox relay, `/health`, the ops routes
+(`/v1/ops/status`, dead letters, replay), `/metrics` (Prometheus), and a clean stop on
+SIGTERM/SIGINT (uvicorn's)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import gc
 import logging
-import os
+import re
+import time
+import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from types import MethodType
+from typing import Any, AsyncIterator, Mapping
 
+import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI, Query, Response
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from faststream.kafka import KafkaBroker
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rentflow_common.consumer import BatchConsumer, Handler
-from rentflow_common.db import make_engine, ping
+from rentflow_common.db import UnitOfWork, make_engine, ping
 from rentflow_common.logging import configure_logging, get_logger
 from rentflow_common.metrics import CONTENT_TYPE, LagCache, RuntimeCollector
 from rentflow_common.migrations import upgrade_async
-from rentflow_common.outbox import OutboxRelay, backlog, make_producer
+from rentflow_common.outbox import OutboxRelay, backlog, make_producer, request_replay
+from rentflow_common.progress import progress_report
 from rentflow_common.settings import Settings
 
 log = get_logger(__name__)
+
+BROKER_CHECK_EVERY_S = 2.0
+STUCK_AFTER_S = 30.0  # a consumer with lag that has written nothing for this long is unhealthy
+OUTBOX_STALE_AFTER_S = 60.0  # unpublished events this old make the service unhealthy
+_CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
 class ServiceRuntime:
@@ -46,26 +61,45 @@ class ServiceRuntime:
         self.consumers: list[BatchConsumer] = []
         self._relay_task: asyncio.Task[None] | None = None
         self.ready = False
+        self.started_at: float | None = None
         self.lag = LagCache(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix)
         self.metrics = RuntimeCollector(self)
+        self._broker_ok: tuple[float, bool, str | None] = (0.0, False, "not checked yet")
 
-    def consume(self, group_id: str, topics: Sequence[str], handle: Handler, **kw: Any) -> BatchConsumer:
-        consumer = BatchConsumer(self.broker, self.engine, group_id=group_id, topics=topics, handle=handle,
+    def uow(self, *, correlation_id: str | None = None, actor: str | None = None, producer: str | None = None
+            ) -> UnitOfWork:
+        """A unit of work of this service: what it emits wakes the relay when it commits."""
+        return UnitOfWork(self.engine, producer=producer or self.name, correlation_id=correlation_id, actor=actor,
+                          on_commit=self._wake_relay)
+
+    def _wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    def consume(self, group_id: str, handlers: Mapping[str, Handler], **kw: Any) -> BatchConsumer:
+        """Subscribes the group to the handlers' topics (topic → handler, in the order batches are
+        handed to them)."""
+        consumer = BatchConsumer(self.broker, self.engine, group_id=group_id, handlers=handlers,
+                                 uow=lambda **k: self.uow(**{**k, "producer": self.name}),
                                  topic_prefix=self.settings.topic_prefix, **kw)
+        _watch_fetches(consumer)
         self.consumers.append(consumer)
-        self.lag.groups[group_id] = list(topics)
+        self.lag.groups[group_id] = list(handlers)
         return consumer
 
     async def start(self) -> None:
         await upgrade_async(self.migrations_dir, self.settings.database_url, self.name)
         self.producer = make_producer(self.settings.kafka_bootstrap_servers, f"rentflow-{self.name}-relay")
-        self.relay = OutboxRelay(self.engine, self.producer, topic_prefix=self.settings.topic_prefix)
+        self.relay = OutboxRelay(self.engine, self.producer, bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                                 topic_prefix=self.settings.topic_prefix, partitions=self.settings.partitions,
+                                 retention=self.settings.outbox_retention)
         await self.producer.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
         if self.consumers:
             await self.broker.start()
         tune_garbage_collector()
         self.ready = True
+        self.started_at = time.monotonic()
         log.info("service.started", consumers=[c.group_id for c in self.consumers])
 
     async def stop(self) -> None:
@@ -88,15 +122,90 @@ class ServiceRuntime:
         await self.engine.dispose()
         log.info("service.stopped")
 
+    # ------------------------------------------------------------------ health
+
+    async def broker_ok(self) -> tuple[bool, str | None]:
+        """Whether the broker answers a metadata request (asked at most every 2 s)."""
+        at, ok, error = self._broker_ok
+        if time.monotonic() - at < BROKER_CHECK_EVERY_S or self.producer is None:
+            return ok, error
+        try:
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout=2.0)
+            ok, error = True, None
+        except (KafkaError, asyncio.TimeoutError, OSError) as exc:
+            ok, error = False, f"{type(exc).__name__}: {exc}"[:200] if str(exc) else type(exc).__name__
+        self._broker_ok = (time.monotonic(), ok, error)
+        return ok, error
+
+    async def health(self) -> dict[str, Any]:
+        """The truth about this process: database, broker, each consumer's progress, the outbox."""
+        db_ok = await ping(self.engine)
+        broker_ok, broker_error = await self.broker_ok()
+        problems: list[str] = []
+        if not self.ready:
+            problems.append("starting or stopping")
+        if not db_ok:
+            problems.append("database unreachable")
+        if not broker_ok:
+            problems.append(f"broker unreachable ({broker_error})")
+        outbox: dict[str, Any] = {}
+        if db_ok:
+            try:
+                outbox = await backlog(self.engine)
+            except Exception as exc:
+                problems.append(f"outbox unreadable: {exc}")
+        if outbox.get("backlog") and outbox.get("oldest_age_s", 0) > OUTBOX_STALE_AFTER_S:
+            problems.append(f"outbox: {outbox['backlog']} events unpublished, the oldest {outbox['oldest_age_s']:.0f} s")
+        if self.relay is not None and self.relay.last_error and self.relay.leader is False and outbox.get("backlog"):
+            problems.append(f"outbox relay failing: {self.relay.last_error}")
+        consumers = {}
+        for c in self.consumers:
+            state = self._consumer_health(c)
+            consumers[c.group_id] = state
+            if not state["ok"]:
+                problems.append(f"consumer {c.group_id}: {state['problem']}")
+        return {"status": "ok" if not problems else "unavailable", "ready": self.ready, "database": db_ok,
+                "broker": broker_ok, "outbox": outbox, "consumers": consumers, "problems": problems,
+                "relay": {"leader": self.relay.leader if self.relay else False,
+                          "last_error": self.relay.last_error if self.relay else None,
+                          "topics_lost": self.relay.topics_lost if self.relay else {}}}
+
+    def _consumer_health(self, c: BatchConsumer) -> dict[str, Any]:
+        s = c.stats
+        now = time.monotonic()
+        fetch = getattr(c, "fetch_state", None)
+        problem = None
+        if s.commit_failures >= 3:
+            problem = f"cannot commit offsets ({s.last_error})"
+        elif fetch is not None and fetch.failing_since is not None and now - fetch.failing_since > 5:
+            problem = f"cannot fetch for {now - fetch.failing_since:.0f} s ({fetch.last_error})"
+        elif s.failing_since is not None and now - s.failing_since > 5:
+            problem = f"cannot write batches for {now - s.failing_since:.0f} s ({s.last_error})"
+        return {"ok": problem is None, "problem": problem, "messages": s.messages, "dead_letters": s.dead_letters,
+                "last_error": s.last_error,
+                "last_fetch_ok_s_ago": round(now - fetch.last_ok, 1) if fetch and fetch.last_ok else None}
+
     async def status(self, with_lag: bool = False) -> dict[str, Any]:
-        doc = {
+        doc: dict[str, Any] = {
             "service": self.name,
             "ready": self.ready,
-            "outbox_backlog": await backlog(self.engine),
+            "outbox": await backlog(self.engine),
             "outbox_published": self.relay.published if self.relay else 0,
+            "outbox_republished": self.relay.republished if self.relay else 0,
             "outbox_published_per_s": self.relay.rate.per_second() if self.relay else 0.0,
+            "topics_lost": self.relay.topics_lost if self.relay else {},
             "consumers": {c.group_id: {"topics": c.topics, **_stats(c)} for c in self.consumers},
         }
+        doc["outbox_backlog"] = doc["outbox"]["backlog"]
+        async with self.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            for c in self.consumers:
+                doc["consumers"][c.group_id]["streams"] = await progress_report(raw, c.group_id)
+                doc["consumers"][c.group_id]["missing"] = sum(s["missing"] for s in
+                                                              doc["consumers"][c.group_id]["streams"])
+                doc["consumers"][c.group_id]["open_dead_letters"] = await raw.fetchval(
+                    "select count(*) from dead_letters where group_id = $1 and status in ('open', 'parked')",
+                    c.group_id)
         if with_lag:
             rows = await self.lag.get()
             for group, entry in doc["consumers"].items():
@@ -107,6 +216,44 @@ class ServiceRuntime:
                 entry["partitions"] = [{"topic": r.topic, "partition": r.partition, "end_offset": r.end_offset,
                                         "committed": r.committed, "lag": r.lag} for r in mine]
         return doc
+
+    def consumer(self, group_id: str) -> BatchConsumer:
+        for c in self.consumers:
+            if c.group_id == group_id:
+                return c
+        raise LookupError(f"{self.name} has no consumer group {group_id!r}")
+
+
+class _FetchState:
+    __slots__ = ("last_ok", "failing_since", "last_error")
+
+    def __init__(self) -> None:
+        self.last_ok: float | None = None
+        self.failing_since: float | None = None
+        self.last_error: str | None = None
+
+
+def _watch_fetches(consumer: BatchConsumer) -> None:
+    """FastStream's batch subscriber logs a failed fetch and sleeps; it also sleeps a whole batch
+    timeout after an empty fetch, which delays the next message by up to that long. This replaces
+    its fetch with one that records success and failure (for /health) and does not sleep after an
+    empty fetch (getmany itself waits, and returns as soon as records arrive)."""
+    sub = consumer.subscriber
+    state = consumer.fetch_state = _FetchState()  # type: ignore[attr-defined]
+
+    async def get_msg(self: Any, kafka_consumer: Any) -> tuple[Any, ...]:
+        try:
+            messages = await kafka_consumer.getmany(timeout_ms=self.batch_timeout_ms, max_records=self.max_records)
+        except KafkaError as exc:
+            if state.failing_since is None:
+                state.failing_since = time.monotonic()
+            state.last_error = f"{type(exc).__name__}: {exc}"[:200]
+            raise
+        state.last_ok = time.monotonic()
+        state.failing_since = None
+        return tuple(r for records in messages.values() for r in records)
+
+    sub.get_msg = MethodType(get_msg, sub)
 
 
 GC_YOUNG_THRESHOLD = 50_000
@@ -128,8 +275,52 @@ def tune_garbage_collector() -> None:
 def _stats(c: BatchConsumer) -> dict[str, Any]:
     s = c.stats
     return {"batches": s.batches, "messages": s.messages, "messages_per_s": s.rate.per_second(),
-            "duplicates": s.duplicates, "dead_letters": s.dead_letters, "per_topic": s.per_topic,
-            "last_batch_at": s.last_batch_at.isoformat() if s.last_batch_at else None}
+            "duplicates": s.duplicates, "dead_letters": s.dead_letters, "parked": s.parked,
+            "per_topic": s.per_topic, "last_batch_at": s.last_batch_at.isoformat() if s.last_batch_at else None}
+
+
+class CorrelationIdMiddleware:
+    """X-Correlation-Id from the request (or a new uuid4), bound in structlog's contextvars for the
+    request, kept in request.state.correlation_id and echoed on the response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cid = None
+        for name, value in scope["headers"]:
+            if name == b"x-correlation-id":
+                candidate = value.decode("latin-1")
+                cid = candidate if _CORRELATION_ID.match(candidate) else None
+                break
+        cid = cid or str(uuid.uuid4())
+        scope.setdefault("state", {})["correlation_id"] = cid
+        echo = (b"x-correlation-id", cid.encode())
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), echo]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(correlation_id=cid):
+            await self.app(scope, receive, send_with_id)
+
+
+def correlation_id(request: Request) -> str:
+    """The request's correlation id (X-Correlation-Id, or one made for it)."""
+    return getattr(request.state, "correlation_id", None) or str(uuid.uuid4())
+
+
+class ReplayRequest(BaseModel):
+    since: AwareDatetime = Field(description="republish events numbered at or after this time")
+    topics: list[str] | None = Field(default=None, description="only these topics (default: every topic)")
+
+
+class RetryRequest(BaseModel):
+    by: str | None = Field(default=None, max_length=200, description="who retries (from the token once identity lands)")
 
 
 def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") -> FastAPI:
@@ -143,13 +334,13 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
 
     app = FastAPI(title=title, description=description, lifespan=lifespan, version="1.0.0")
     app.state.runtime = runtime
+    app.add_middleware(CorrelationIdMiddleware)
 
-    @app.get("/health", tags=["ops"], summary="200 once connected to broker and database, else 503")
+    @app.get("/health", tags=["ops"], summary="200 when database, broker, consumers and outbox are well, else 503")
     async def health(response: Response) -> dict[str, Any]:
-        db_ok = await ping(runtime.engine)
-        ok = runtime.ready and db_ok
-        response.status_code = 200 if ok else 503
-        return {"status": "ok" if ok else "unavailable", "database": db_ok, "ready": runtime.ready}
+        doc = await runtime.health()
+        response.status_code = 200 if doc["status"] == "ok" else 503
+        return doc
 
     @app.get("/v1/ops/status", tags=["ops"], summary="outbox backlog and consumer progress",
              description="Throughput (`messages_per_s`, `outbox_published_per_s`) is over the last minute. With "
@@ -162,14 +353,67 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
     async def metrics() -> Response:
         return Response(content=await runtime.metrics.render(), media_type=CONTENT_TYPE)
 
+    @app.post("/v1/ops/replay", tags=["ops"], summary="publish retained outbox events again from a time")
+    async def replay(body: ReplayRequest) -> dict[str, Any]:
+        since = body.since.astimezone(dt.timezone.utc)
+        topics = await request_replay(runtime.engine, since, body.topics)
+        if runtime.relay is not None:
+            runtime.relay.wake()
+        return {"service": runtime.name, "since": since.isoformat(), "republishing": topics}
+
+    @app.get("/v1/ops/dead-letters", tags=["ops"], summary="dead letters of this service's consumer groups")
+    async def dead_letters(status: str | None = Query(None, pattern="^(open|parked|retried|discarded)$"),
+                           limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
+        async with runtime.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            rows = await raw.fetch(
+                'select id, group_id, topic, partition, "offset", key, event_id, reason, status, dead_lettered_at, '
+                "resolved_at, resolved_by from dead_letters where ($1::text is null or status = $1) "
+                "order by id limit $2", status, limit)
+        return [_dead_letter(r) for r in rows]
+
+    @app.get("/v1/ops/dead-letters/{dead_letter_id}", tags=["ops"], summary="one dead letter with its message")
+    async def dead_letter(dead_letter_id: int = PathParam(ge=1, le=2**62)) -> dict[str, Any]:
+        async with runtime.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            row = await raw.fetchrow('select * from dead_letters where id = $1', dead_letter_id)
+        if row is None:
+            raise HTTPException(404, f"no dead letter {dead_letter_id}")
+        doc = _dead_letter(row)
+        doc["message"] = row["value"].decode("utf-8", "replace") if row["value"] is not None else None
+        return doc
+
+    @app.post("/v1/ops/dead-letters/{dead_letter_id}/retry", tags=["ops"],
+              summary="handle a dead letter again, then what is parked behind it")
+    async def retry(dead_letter_id: int = PathParam(ge=1, le=2**62), body: RetryRequest | None = None
+                    ) -> dict[str, Any]:
+        async with runtime.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            group = await raw.fetchval("select group_id from dead_letters where id = $1", dead_letter_id)
+        if group is None:
+            raise HTTPException(404, f"no dead letter {dead_letter_id}")
+        try:
+            result = await runtime.consumer(group).retry(dead_letter_id, by=(body.by if body else None) or "ops")
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from None
+        if result["failed"] is not None:
+            raise HTTPException(409, {"detail": f"dead letter {result['failed']} failed again: {result['reason']}",
+                                      **result})
+        return result
+
     return app
 
 
+def _dead_letter(r: Any) -> dict[str, Any]:
+    return {"id": r["id"], "group_id": r["group_id"], "topic": r["topic"], "partition": r["partition"],
+            "offset": r["offset"], "key": r["key"], "event_id": str(r["event_id"]) if r["event_id"] else None,
+            "reason": r["reason"], "status": r["status"], "dead_lettered_at": r["dead_lettered_at"].isoformat(),
+            "resolved_at": r["resolved_at"].isoformat() if r["resolved_at"] else None, "resolved_by": r["resolved_by"]}
+
+
 def serve(app: FastAPI, service: str) -> None:
-    """Runs the service on RENTFLOW_PORT (set by `rentflow up`)."""
-    settings = Settings.from_env()
+    """Runs the service on RENTFLOW_HOST:RENTFLOW_PORT (set by `rentflow up`)."""
+    settings: Settings = app.state.runtime.settings
     configure_logging(service, settings.log_format)
-    port = int(os.environ.get("RENTFLOW_PORT", "8000"))
-    host = os.environ.get("RENTFLOW_HOST", "127.0.0.1")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="on",
                 timeout_graceful_shutdown=30)

@@ -1,34 +1,119 @@
-"""Configuration by environment, read once per process."""
+"""Configuration by environment, read once per process into one settings object per service
+(pydantic-settings), validated at start. Domain and service code take values from it and never
+read the environment themselves.
+
+Each field names its variable (`validation_alias`) and says what it is for (`description`); the
+table in docs/settings.md is generated from these classes."""
 from __future__ import annotations
 
+import datetime as dt
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+S = TypeVar("S", bound="Settings")
 
 
-@dataclass(frozen=True)
-class Settings:
-    kafka_bootstrap_servers: str
-    database_url: str
-    home: Path
-    partitions: int
-    log_format: str  # "json" or "console"
-    topic_prefix: str = ""  # prepended to every topic and group name; lets tests share one broker
+class SettingsError(RuntimeError):
+    """A variable is missing or has a value that is not allowed; the message names it."""
+
+
+class Settings(BaseSettings):
+    """What every service process reads."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str = Field(
+        validation_alias="KAFKA_BOOTSTRAP_SERVERS", min_length=1,
+        description="Kafka bootstrap servers (host:port,…); `rentflow up` sets it, or starts the embedded broker")
+    database_url: str = Field(
+        validation_alias="DATABASE_URL", min_length=1,
+        description="PostgreSQL URL (postgresql://…); `rentflow up` sets it, or starts the embedded database")
+    home: Path = Field(Path("./.rentflow"), validation_alias="RENTFLOW_HOME",
+                       description="folder for everything a local run writes")
+    partitions: int = Field(6, ge=1, le=1000, validation_alias="RENTFLOW_PARTITIONS",
+                            description="partitions of each topic rentflow creates")
+    log_format: Literal["json", "console"] = Field("json", validation_alias="RENTFLOW_LOG_FORMAT",
+                                                   description="structured log lines as JSON, or for a terminal")
+    topic_prefix: str = Field("", max_length=100, validation_alias="RENTFLOW_TOPIC_PREFIX",
+                              description="prepended to every topic and consumer group (tests share one broker)")
+    host: str = Field("127.0.0.1", validation_alias="RENTFLOW_HOST", description="address the HTTP API listens on")
+    port: int = Field(8000, ge=0, le=65535, validation_alias="RENTFLOW_PORT", description="port of the HTTP API")
+    outbox_retention_days: float = Field(
+        7.0, gt=0, le=3650, validation_alias="RENTFLOW_OUTBOX_RETENTION_DAYS",
+        description="how long published events stay in the outbox log (and processed ids in the inbox) to be "
+                    "published again after a broker loss or a replay")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.resolve()
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        missing = [v for v in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL") if not os.environ.get(v)]
-        if missing:
-            raise RuntimeError(f"{', '.join(missing)} not set: start services with `rentflow up`, or set them")
-        return cls(
-            kafka_bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
-            database_url=os.environ["DATABASE_URL"],
-            home=home_dir(),
-            partitions=int(os.environ.get("RENTFLOW_PARTITIONS", "6")),
-            log_format=os.environ.get("RENTFLOW_LOG_FORMAT", "json"),
-            topic_prefix=os.environ.get("RENTFLOW_TOPIC_PREFIX", ""),
-        )
+    def from_env(cls: type[S], environ: dict[str, str] | None = None) -> S:
+        """Reads and validates the environment; SettingsError names every bad or missing variable."""
+        env = dict(os.environ if environ is None else environ)
+        try:
+            return cls.model_validate({k: v for k, v in env.items()})
+        except ValidationError as exc:
+            raise SettingsError(describe(exc)) from None
+
+    @classmethod
+    def extend(cls: type[S], base: "Settings | None") -> S:
+        """`base` as this service's settings: the common values from `base`, the service's own from
+        the environment (a service built in-process by a test or bench from plain Settings)."""
+        if base is None or isinstance(base, cls):
+            return base if base is not None else cls.from_env()  # type: ignore[return-value]
+        common = {str(f.validation_alias) for f in Settings.model_fields.values()}
+        try:
+            return cls.model_validate({**{k: v for k, v in os.environ.items() if k not in common},
+                                       **base.model_dump()})
+        except ValidationError as exc:
+            raise SettingsError(describe(exc)) from None
+
+    @property
+    def outbox_retention(self) -> dt.timedelta:
+        return dt.timedelta(days=self.outbox_retention_days)
+
+
+def describe(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        name = ".".join(str(x) for x in e["loc"]) or "settings"
+        if e["type"] == "missing":
+            hint = " (start services with `rentflow up`, or set it)" if name in (
+                "KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL") else ""
+            parts.append(f"{name} is not set{hint}")
+        else:
+            parts.append(f"{name}: {e['msg']} (got {e.get('input')!r})")
+    return "; ".join(parts)
 
 
 def home_dir() -> Path:
+    """RENTFLOW_HOME for the CLI, which runs before any service settings exist."""
     return Path(os.environ.get("RENTFLOW_HOME", "./.rentflow")).resolve()
+
+
+def settings_table(classes: list[type[Settings]]) -> str:
+    """A markdown table of every variable of these settings classes (docs/settings.md)."""
+    rows: dict[str, tuple[str, str, str]] = {}
+    for cls in classes:
+        owner = cls.__doc__.strip().splitlines()[0] if cls.__doc__ else cls.__name__
+        for name, f in cls.model_fields.items():
+            var = str(f.validation_alias or name).upper()
+            default = "required" if f.is_required() else _show(f.default)
+            who = "every service" if name in Settings.model_fields else owner
+            if var not in rows:
+                rows[var] = (who, default, f.description or "")
+    lines = ["| variable | read by | default | what it is for |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{var}` | {who} | {default} | {desc} |" for var, (who, default, desc) in sorted(rows.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _show(value: Any) -> str:
+    if value is None or value == "":
+        return "(empty)"
+    return f"`{value}`"

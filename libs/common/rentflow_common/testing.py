@@ -7,12 +7,15 @@ import os
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import asyncpg
 
 from rentflow_common.db import plain_url
 from rentflow_common.infra import Infrastructure, start_infrastructure, with_database
+
+if TYPE_CHECKING:
+    from rentflow_common.events import Cause, OutboxRow
 
 
 def session_infrastructure() -> Infrastructure:
@@ -57,3 +60,48 @@ async def poll(predicate: Any, timeout: float = 30.0, what: str | None = None) -
     if what:
         raise AssertionError(f"timed out waiting for {what}; last saw {last!r}")
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+def envelope_row(topic: str, key: str | None, envelope: Any) -> "OutboxRow":
+    """An outbox row carrying a hand-made envelope, for tests that feed the outbox directly."""
+    from rentflow_common.events import OutboxRow
+
+    return OutboxRow(topic, key, envelope.model_dump_json().encode(),
+                     {"event_id": str(envelope.event_id), "event_type": envelope.event_type,
+                      "correlation_id": envelope.correlation_id}, envelope.event_id)
+
+
+async def create_core_tables(conn: Any, schema: str) -> None:
+    """The outbox, inbox, progress and dead-letter tables in `schema` (a SQLAlchemy connection)."""
+    from sqlalchemy import text
+
+    from rentflow_common.outbox import TABLES_DDL
+
+    await conn.execute(text(f'create schema if not exists "{schema}"'))
+    await conn.execute(text(f'set search_path to "{schema}"'))
+    for ddl in TABLES_DDL:
+        await conn.execute(text(ddl))
+
+
+class Incoming(NamedTuple):
+    """A message as a test builds it: where it is published, and what a handler receives of it
+    (`data`, `cause`, `occurred_at`, as on rentflow_common.events.Msg)."""
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    envelope: Any
+
+    @property
+    def data(self) -> Any:
+        return self.envelope.data
+
+    @property
+    def cause(self) -> "Cause":
+        from rentflow_common.events import Cause
+
+        return Cause(self.envelope.event_id, self.envelope.correlation_id)
+
+    @property
+    def occurred_at(self) -> Any:
+        return self.envelope.occurred_at

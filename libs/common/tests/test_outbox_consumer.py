@@ -14,7 +14,8 @@ from sqlalchemy import text
 from rentflow_common.consumer import BatchConsumer
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.kafka import ensure_topics
-from rentflow_common.outbox import INBOX_DDL, OUTBOX_DDL, OutboxRelay, enqueue, make_producer, outbox_row
+from rentflow_common.outbox import OutboxRelay, enqueue, make_producer
+from rentflow_common.testing import create_core_tables, envelope_row as outbox_row
 from rentflow_schemas import new_envelope
 from rentflow_schemas.payments import PaymentReceived
 
@@ -42,10 +43,7 @@ async def _wait_for(predicate, timeout=30.0):
 async def test_each_event_takes_effect_once_and_garbage_is_dead_lettered(infra, database_url, topic_prefix):
     engine = make_engine(database_url, schema="svc")
     async with engine.begin() as conn:
-        await conn.execute(text("create schema svc"))
-        await conn.execute(text("set search_path to svc"))
-        await conn.execute(text(OUTBOX_DDL))
-        await conn.execute(text(INBOX_DDL))
+        await create_core_tables(conn, "svc")
         await conn.execute(text("create table seen (event_id uuid not null, amount int not null)"))
     await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC, "dlq.g"], prefix=topic_prefix)
 
@@ -60,15 +58,15 @@ async def test_each_event_takes_effect_once_and_garbage_is_dead_lettered(infra, 
     await garbage.send_and_wait(topic_prefix + TOPIC, b'{"not": "an event"}', key=b"x")
     await garbage.stop()
 
-    async def handle(uow, items):
+    async def handle(uow, msgs):
         await uow.raw.executemany("insert into seen values ($1, $2)",
-                                  [(i.envelope.event_id, i.envelope.data.amount_pence) for i in items])
+                                  [(m.cause.event_id, m.data.amount_pence) for m in msgs])
 
     broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.DEBUG)
-    consumer = BatchConsumer(broker, engine, group_id="g", topics=[TOPIC], handle=handle, topic_prefix=topic_prefix)
+    consumer = BatchConsumer(broker, engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix)
     producer = make_producer(infra.kafka_bootstrap_servers, "test")
     await producer.start()
-    relay = OutboxRelay(engine, producer, topic_prefix=topic_prefix)
+    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix)
     relay_task = asyncio.create_task(relay.run())
     await broker.start()
     try:
@@ -110,9 +108,7 @@ async def test_relay_keeps_per_key_order_on_the_default_partitioner(infra, datab
 
     engine = make_engine(database_url, schema="svc")
     async with engine.begin() as conn:
-        await conn.execute(text("create schema svc"))
-        await conn.execute(text("set search_path to svc"))
-        await conn.execute(text(OUTBOX_DDL))
+        await create_core_tables(conn, "svc")
     await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC], prefix=topic_prefix)
     keys = [f"acct-{i % 7}" for i in range(700)]
     async with UnitOfWork(engine) as uow:
@@ -120,7 +116,8 @@ async def test_relay_keeps_per_key_order_on_the_default_partitioner(infra, datab
         await uow.commit()
     producer = make_producer(infra.kafka_bootstrap_servers, "relay-test")
     await producer.start()
-    relay = OutboxRelay(engine, producer, topic_prefix=topic_prefix, batch_size=300)
+    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
+                        batch_size=300)
     while await relay.relay_once():
         pass
     await relay.close()

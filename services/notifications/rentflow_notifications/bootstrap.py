@@ -15,6 +15,7 @@ from rentflow_notifications.entrypoints import consumers
 from rentflow_notifications.entrypoints.http import router
 from rentflow_notifications.entrypoints.http_notices import router as notices_router
 from rentflow_notifications.entrypoints.workers import Workers
+from rentflow_notifications.settings import NotificationsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,14 +24,16 @@ class NotificationsRuntime(ServiceRuntime):
     """The shared runtime plus the renderer and mailer, started after the migrations and stopped
     before the database goes."""
 
+    settings: NotificationsSettings
+
     def __init__(self, settings: Settings | None, config: NotificationsConfig | None) -> None:
-        super().__init__("notifications", MIGRATIONS, settings)
-        self.config = config or NotificationsConfig.from_env(self.settings.home)
+        super().__init__("notifications", MIGRATIONS, NotificationsSettings.extend(settings))
+        self.config = config or NotificationsConfig.from_settings(self.settings)
         self.workers = Workers(self.config)
 
     async def start(self) -> None:
         await super().start()
-        await self.workers.start(self.engine)
+        await self.workers.start(self.uow)
 
     async def stop(self) -> None:
         await self.workers.stop()

@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from rentflow_common.service import ServiceRuntime, create_app
 from rentflow_common.settings import Settings
 
-from rentflow_payments.entrypoints.http import CorrelationIdMiddleware, make_router
+from rentflow_payments.entrypoints.http import make_router
+from rentflow_payments.settings import PaymentsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -18,8 +19,7 @@ on payments.received.v1; every refused file item on payments.rejected.v1."""
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
-    runtime = ServiceRuntime("payments", MIGRATIONS, settings, pool_size=10)
+    runtime = ServiceRuntime("payments", MIGRATIONS, PaymentsSettings.extend(settings), pool_size=10)
     app = create_app(runtime, title="rentflow payments", description=DESCRIPTION)
-    app.include_router(make_router(runtime.engine))
-    app.add_middleware(CorrelationIdMiddleware)
+    app.include_router(make_router(runtime))
     return app

@@ -1,7 +1,6 @@
 """Composition root of the reporting service."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -10,6 +9,7 @@ from rentflow_common.service import ServiceRuntime, create_app
 from rentflow_common.settings import Settings
 
 from rentflow_reporting.entrypoints import consumers, http
+from rentflow_reporting.settings import ReportingSettings
 from rentflow_reporting.service_layer.scheduler import SnapshotScheduler
 from rentflow_reporting.service_layer.statements import StatementRuns
 
@@ -19,11 +19,12 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 class ReportingRuntime(ServiceRuntime):
     """The shared runtime plus the snapshot scheduler and the statement runs."""
 
+    settings: ReportingSettings
+
     def __init__(self, settings: Settings | None = None) -> None:
-        super().__init__("reporting", MIGRATIONS, settings)
-        interval = float(os.environ.get("RENTFLOW_KPI_SNAPSHOT_INTERVAL_S", "5"))
-        self.snapshots = SnapshotScheduler(self.engine, interval=interval)
-        self.statements = StatementRuns(self.engine)
+        super().__init__("reporting", MIGRATIONS, ReportingSettings.extend(settings))
+        self.snapshots = SnapshotScheduler(self.uow, interval=self.settings.kpi_snapshot_interval_s)
+        self.statements = StatementRuns(self.engine, landlord=self.settings.landlord_name)
 
     async def start(self) -> None:
         await super().start()
@@ -37,7 +38,7 @@ class ReportingRuntime(ServiceRuntime):
 
 def build_app(settings: Settings | None = None) -> FastAPI:
     runtime = ReportingRuntime(settings)
-    runtime.consume(consumers.GROUP_ID, consumers.TOPICS, consumers.ledger_events_handler(runtime.snapshots))
+    runtime.consume(consumers.GROUP_ID, consumers.handlers(runtime.snapshots))
     app = create_app(runtime, title="rentflow reporting",
                      description="KPI aggregates from ledger events, KPI snapshots (DOMAIN.md §5)")
     app.include_router(http.router)

@@ -5,7 +5,6 @@ RENTFLOW_GL_CODES="debtors_control=1210,bank=0100,income.DBR=4010" replaces the 
 (set it before the first posting: journals keep the codes they were posted with)."""
 from __future__ import annotations
 
-import os
 from typing import Final
 
 # Payment channel → receipt transaction code.
@@ -72,7 +71,14 @@ def parse_gl_codes(text: str, known: dict[str, str]) -> dict[str, str]:
     return mapping
 
 
-GL_CODES.update(parse_gl_codes(os.environ.get("RENTFLOW_GL_CODES", ""), GL_CODES))
+DEFAULT_GL_CODES = dict(GL_CODES)
+
+
+def use_gl_codes(text: str) -> None:
+    """The landlord's chart of accounts (RENTFLOW_GL_CODES), applied once when the service starts."""
+    GL_CODES.clear()
+    GL_CODES.update(DEFAULT_GL_CODES)
+    GL_CODES.update(parse_gl_codes(text, DEFAULT_GL_CODES))
 
 
 def receipt_code(channel: str) -> str:

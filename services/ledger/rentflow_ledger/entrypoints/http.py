@@ -11,11 +11,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from rentflow_common.db import UnitOfWork
+from rentflow_common.service import correlation_id
 from rentflow_ledger.domain.accounts import HeaderError
 from rentflow_ledger.domain.adjustments import Refused
 from rentflow_ledger.service_layer import adjustments, periods, rents, views
 from rentflow_ledger.service_layer.accounts import NothingImported, import_accounts_csv
 from rentflow_ledger.service_layer.debits import run_debits
+from rentflow_ledger.settings import LedgerSettings
 from rentflow_ledger.service_layer.suspense import (AlreadyAllocated, NotAReceipt, NotFound, allocate_suspense,
                                                    move_receipt)
 
@@ -23,8 +25,12 @@ router = APIRouter(prefix="/v1")
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
-def _engine(request: Request) -> Any:
-    return request.app.state.runtime.engine
+def _uow(request: Request) -> UnitOfWork:
+    return request.app.state.runtime.uow(correlation_id=correlation_id(request))
+
+
+def _settings(request: Request) -> LedgerSettings:
+    return request.app.state.runtime.settings  # type: ignore[no-any-return]
 
 
 class DebitRunRequest(BaseModel):
@@ -48,7 +54,7 @@ async def import_accounts(request: Request) -> Any:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise HTTPException(422, f"the file is not UTF-8 text (byte {exc.start})") from None
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         try:
             result = await import_accounts_csv(uow, text, correlation_id=request.headers.get("X-Correlation-Id"))
         except HeaderError as exc:
@@ -63,7 +69,7 @@ async def import_accounts(request: Request) -> Any:
 
 @router.get("/accounts/{account_ref}", tags=["accounts"], summary="an account with its transactions, oldest first")
 async def get_account(account_ref: str, request: Request) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         account = await views.get_account(uow.raw, account_ref)
     if account is None:
         raise HTTPException(404, f"no account {account_ref!r}")
@@ -73,26 +79,28 @@ async def get_account(account_ref: str, request: Request) -> Any:
 @router.get("/accounts", tags=["accounts"], summary="accounts with balances, by reference")
 async def list_accounts(request: Request, limit: int = Query(100, ge=1, le=10000),
                         offset: int = Query(0, ge=0)) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         return await views.list_accounts(uow.raw, limit, offset)
 
 
 @router.post("/debits/run", tags=["debits"], summary="raise every weekly rent and charge debit due, once")
 async def debit_run(body: DebitRunRequest, request: Request) -> Any:
-    result = await run_debits(_engine(request), body.through)
+    runtime = request.app.state.runtime
+    result = await run_debits(lambda: runtime.uow(correlation_id=correlation_id(request)), body.through,
+                              rent_free=_settings(request).rent_free)
     return result.as_dict()
 
 
 @router.get("/suspense", tags=["suspense"], summary="unallocated receipts, oldest first")
 async def suspense(request: Request) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         return await views.list_suspense(uow.raw)
 
 
 @router.post("/suspense/{payment_id}/allocate", tags=["suspense"],
              summary="allocate a suspense item to an account by hand")
 async def allocate(payment_id: uuid.UUID, body: AllocateRequest, request: Request) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         try:
             done = await allocate_suspense(uow, payment_id, body.account_ref, body.by, body.note)
         except NotFound as exc:
@@ -106,19 +114,19 @@ async def allocate(payment_id: uuid.UUID, body: AllocateRequest, request: Reques
 
 @router.get("/gl/reconcile", tags=["gl"], summary="rent accounts against the GL journals as at a month's end")
 async def reconcile(request: Request, period: str = Query(..., pattern=r"^\d{4}-(0[1-9]|1[0-2])$")) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         return await views.reconcile(uow.raw, period)
 
 
 @router.get("/gl/daily", tags=["gl"], summary="the day's GL batch for finance: journals posted that day, per GL code")
 async def gl_daily(request: Request, date: dt.date = Query(..., description="Europe/London date, YYYY-MM-DD")) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         return await views.gl_daily(uow.raw, date)
 
 
 @router.get("/invariants", tags=["gl"], summary="sum of balances equals the debtors control; journals balance")
 async def invariants(request: Request) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         return await views.invariants(uow.raw)
 
 
@@ -145,7 +153,7 @@ class ApproveRequest(BaseModel):
 @router.post("/approvers", tags=["adjustments"], status_code=201,
              summary="register who may approve (role manager) — the ledger's own list of approvers")
 async def add_approver(body: ApproverRequest, request: Request) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         created = await adjustments.upsert_approver(uow, body.name, body.role)
         await uow.commit()
     return JSONResponse(status_code=201 if created else 200, content={"name": body.name.strip(), "role": body.role})
@@ -153,14 +161,14 @@ async def add_approver(body: ApproverRequest, request: Request) -> Any:
 
 @router.get("/approvers", tags=["adjustments"], summary="who may approve")
 async def get_approvers(request: Request) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         return {"approvers": await adjustments.list_approvers(uow.raw)}
 
 
 @router.post("/adjustments", tags=["adjustments"], status_code=201,
              summary="request an adjustment, refund, write-off or transfer (nothing is posted until approved)")
 async def request_adjustment(body: AdjustmentRequest, request: Request) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         try:
             out = await adjustments.request_adjustment(uow, body.account_ref, body.type, body.amount_pence,
                                                        body.to_account_ref, body.reason, body.by)
@@ -174,14 +182,14 @@ async def request_adjustment(body: AdjustmentRequest, request: Request) -> Any:
 
 @router.get("/adjustments", tags=["adjustments"], summary="adjustment requests, oldest first")
 async def list_adjustments(request: Request, status: Literal["pending", "approved"] | None = None) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         items = await adjustments.list_requests(uow.raw, status)
     return {"requests": items, "count": len(items)}
 
 
 @router.get("/adjustments/{request_id}", tags=["adjustments"], summary="one adjustment request")
 async def get_adjustment(request_id: uuid.UUID, request: Request) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         out = await adjustments.get_request(uow.raw, request_id)
     if out is None:
         raise HTTPException(404, f"no adjustment request {request_id}")
@@ -192,7 +200,7 @@ async def get_adjustment(request_id: uuid.UUID, request: Request) -> Any:
              summary="approve and post a request: 403 requester or not a manager, 409 already approved or the "
                      "balance does not allow it")
 async def approve_adjustment(request_id: uuid.UUID, body: ApproveRequest, request: Request) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         try:
             out = await adjustments.approve_adjustment(uow, request_id, body.by)
         except adjustments.NotFound as exc:
@@ -213,7 +221,7 @@ class CloseRequest(BaseModel):
 async def close_period(period: str, request: Request, body: CloseRequest | None = None) -> Any:
     if not PERIOD_RE.match(period):
         raise HTTPException(422, f"period: must be YYYY-MM, got {period!r}")
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         try:
             out = await periods.close_period(uow, period, (body or CloseRequest()).by)
         except periods.AlreadyClosed as exc:
@@ -224,7 +232,7 @@ async def close_period(period: str, request: Request, body: CloseRequest | None 
 
 @router.get("/periods", tags=["gl"], summary="closed periods")
 async def get_periods(request: Request) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         return {"closed": await periods.list_periods(uow.raw)}
 
 
@@ -240,7 +248,7 @@ class UprateRequest(BaseModel):
 
 @router.post("/rent-free-weeks", tags=["debits"], summary="set the rent-free weeks of a rent year (replaces them)")
 async def rent_free_weeks(body: RentFreeRequest, request: Request) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         try:
             out = await rents.set_rent_free_weeks(uow, body.rent_year, body.weeks)
         except Refused as exc:
@@ -252,8 +260,8 @@ async def rent_free_weeks(body: RentFreeRequest, request: Request) -> Any:
 @router.get("/rent-free-weeks", tags=["debits"], summary="rent-free weeks by rent year (table and environment)")
 async def get_rent_free_weeks(request: Request) -> Any:
     from rentflow_ledger.service_layer.debits import rent_free_weeks as load
-    async with UnitOfWork(_engine(request)) as uow:
-        free = await load(uow.raw)
+    async with _uow(request) as uow:
+        free = await load(uow.raw, _settings(request).rent_free)
     return {"rent_free_weeks": {str(y): sorted(w) for y, w in sorted(free.items())}}
 
 
@@ -261,9 +269,11 @@ async def get_rent_free_weeks(request: Request) -> Any:
              summary="year-end uprating: every current tenancy's weekly rent x (1 + percent/100), half up, "
                      "from a Monday at least the notice period away; emits RentChanged; idempotent")
 async def uprate(body: UprateRequest, request: Request) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         try:
-            out = await rents.uprate(uow, body.percent, body.effective)
+            settings = _settings(request)
+            out = await rents.uprate(uow, body.percent, body.effective, notice_days=settings.rent_notice_days,
+                                     service_days=settings.notice_service_days)
         except Refused as exc:
             raise HTTPException(exc.status, str(exc)) from None
         await uow.commit()
@@ -273,7 +283,7 @@ async def uprate(body: UprateRequest, request: Request) -> Any:
 @router.post("/transactions/{transaction_id}/move", tags=["suspense"],
              summary="move a misallocated receipt to another account (reversal and re-post, nil in the GL)")
 async def move(transaction_id: uuid.UUID, body: AllocateRequest, request: Request) -> Any:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         try:
             done = await move_receipt(uow, transaction_id, body.account_ref, body.by, body.note)
         except NotFound as exc:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rentflow_common.db import UnitOfWork
-from rentflow_common.outbox import enqueue
+from rentflow_common.events import Cause
 from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.accounts import AccountRecord, RowError, parse_accounts_csv
@@ -53,6 +53,7 @@ async def import_accounts_csv(uow: UnitOfWork, text: str, correlation_id: str | 
 async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correlation_id: str) -> ImportResult:
     raw = uow.raw
     now = dt.datetime.now(UTC)
+    cause = Cause(None, correlation_id)
     records = sorted(records, key=lambda r: r.account_ref)
     # imports run one at a time: two creating the same new account would otherwise collide
     await raw.execute("select pg_advisory_xact_lock(hashtext('rentflow-ledger-accounts-import'))")
@@ -101,10 +102,12 @@ async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correla
         await sql.insert_transactions(raw, txns, now)
         await sql.insert_journals(raw, journals, now)
         await sql.update_balances(raw, book.balances, book.changed, now)
-        await enqueue(raw, [events.transaction_posted(t, now, correlation_id, None) for t in txns]
-                      + [events.journal_posted(j, now, correlation_id, None) for j in journals])
-        await enqueue(raw, [events.account_upserted(_account_data(r, book.balances[r.account_ref]), 1, d, now,
-                                                    correlation_id) for r, d in new])
+        for t in txns:
+            events.transaction_posted(uow, t, now, cause)
+        for j in journals:
+            events.journal_posted(uow, j, now, cause)
+        for r, d in new:
+            events.account_upserted(uow, _account_data(r, book.balances[r.account_ref]), 1, d, now, cause)
     if changed:
         recs = [r for r, _, _ in changed]
         await raw.execute(
@@ -124,8 +127,8 @@ async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correla
             column(recs, "weekly_rent_pence"), column(recs, "weekly_charges_pence"), column(recs, "payment_method"),
             column(recs, "dd_reference"), column(recs, "officer"), column(recs, "balance_date"),
             [d for _, d, _ in changed], [v for _, _, v in changed], now, column(recs, "so_reference"))
-        await enqueue(raw, [events.account_upserted(_account_data(r, existing[r.account_ref]["balance_pence"]), v, d,
-                                                    now, correlation_id) for r, d, v in changed])
+        for r, d, v in changed:
+            events.account_upserted(uow, _account_data(r, existing[r.account_ref]["balance_pence"]), v, d, now, cause)
     return result
 
 

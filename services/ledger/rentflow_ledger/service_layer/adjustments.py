@@ -8,11 +8,11 @@ import uuid
 from typing import Any
 
 from rentflow_common.db import UnitOfWork
-from rentflow_common.outbox import enqueue
+from rentflow_common.events import Cause
 from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.adjustments import Refused, check_approver, check_balance, plan, validate_request
-from rentflow_ledger.domain.ids import derive_id
+from rentflow_schemas import derive_event_id
 from rentflow_ledger.domain.posting import LONDON, Book, Journal, check_control
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.service_layer import events
@@ -98,9 +98,9 @@ async def approve_adjustment(uow: UnitOfWork, request_id: uuid.UUID, by: str) ->
     rid = str(request_id)
     source = f"adjustment:{type_}:{rid}"
     transactions = [book.post(leg.account_ref, leg.code, leg.amount,
-                              transaction_id=derive_id("txn", "adjustment", rid, str(n)), business_date=day,
+                              transaction_id=derive_event_id("txn", "adjustment", rid, str(n)), business_date=day,
                               source_ref=source, posting_period=booked) for n, leg in enumerate(legs)]
-    journal = Journal(derive_id("journal", "adjustment", rid), "adjustment", day, source, tuple(lines), booked)
+    journal = Journal(derive_event_id("journal", "adjustment", rid), "adjustment", day, source, tuple(lines), booked)
     check_control(transactions, [journal])
     await sql.insert_transactions(raw, transactions, now)
     await sql.insert_journals(raw, [journal], now)
@@ -108,9 +108,10 @@ async def approve_adjustment(uow: UnitOfWork, request_id: uuid.UUID, by: str) ->
     row = await raw.fetchrow(
         "update adjustments set status = 'approved', approved_by = $2, approved_at = $3, transaction_ids = $4 "
         "where request_id = $1 returning *", request_id, by.strip(), now, [t.transaction_id for t in transactions])
-    correlation_id = f"adjustment:{rid}"
-    await enqueue(raw, [events.transaction_posted(t, now, correlation_id, None) for t in transactions]
-                  + [events.journal_posted(journal, now, correlation_id, None)])
+    cause = Cause(None, f"adjustment:{rid}")
+    for t in transactions:
+        events.transaction_posted(uow, t, now, cause)
+    events.journal_posted(uow, journal, now, cause)
     out = _request(row)
     out["balances"] = {r: book.balances[r] for r in sorted(book.changed)}
     out["balance_pence"] = book.balances[ref]

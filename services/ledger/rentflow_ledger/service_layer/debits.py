@@ -6,7 +6,7 @@ chunk is one transaction: read the ledger state (closed periods) FOR SHARE, lock
 accounts (one select), read their rent history and the debits already raised (one select
 each), compute the due debits in Python minus those already raised (the unique index on
 account, code and week makes that exact and backs it up), post them with running balances,
-then COPY transactions, journal lines and outbox rows and UPDATE balances FROM unnest. A run
+then COPY transactions and journal lines, UPDATE balances FROM unnest, and emit. A run
 interrupted between chunks is completed by running it again; a chunk never half-posts.
 
 Journals are summarised per chunk, rent week and charge code: one Cr to the income code,
@@ -15,22 +15,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import Any, Callable
 
 from rentflow_common.db import UnitOfWork
-from rentflow_common.outbox import enqueue
+from rentflow_common.events import Cause
 from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.periods import PeriodCalendar
-from rentflow_ledger.domain.rent_weeks import Rates, due_debits, first_rent_week, parse_rent_free
+from rentflow_ledger.domain.rent_weeks import Rates, due_debits, first_rent_week
 from rentflow_ledger.domain.codes import CHARGES_CODE, GL_CODES, RENT_CODE, income_gl
-from rentflow_ledger.domain.ids import derive_id
+from rentflow_schemas import derive_event_id
 from rentflow_ledger.domain.journal import Line
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, check_control
 from rentflow_ledger.service_layer import events
@@ -68,13 +65,13 @@ class DebitRunResult:
 
 
 def debit_transaction_id(account_ref: str, code: str, week_start: dt.date) -> uuid.UUID:
-    return derive_id("txn", "debit", account_ref, code, week_start.isoformat())
+    return derive_event_id("txn", "debit", account_ref, code, week_start.isoformat())
 
 
-async def rent_free_weeks(raw: Any) -> dict[int, set[int]]:
-    """The table (POST /v1/rent-free-weeks) wins for a year it names; env RENTFLOW_RENT_FREE_WEEKS
-    ('2026:1,38,39,52;2027:…') fills the others."""
-    free = parse_rent_free(os.environ.get("RENTFLOW_RENT_FREE_WEEKS"))
+async def rent_free_weeks(raw: Any, configured: dict[int, set[int]]) -> dict[int, set[int]]:
+    """The table (POST /v1/rent-free-weeks) wins for a year it names; the configured weeks
+    (RENTFLOW_RENT_FREE_WEEKS, '2026:1,38,39,52;2027:…') fill the others."""
+    free = {year: set(weeks) for year, weeks in configured.items()}
     table: dict[int, set[int]] = {}
     for r in await raw.fetch("select rent_year, week from rent_free_weeks"):
         table.setdefault(r["rent_year"], set()).add(r["week"])
@@ -82,15 +79,17 @@ async def rent_free_weeks(raw: Any) -> dict[int, set[int]]:
     return free
 
 
-async def run_debits(engine: AsyncEngine, through: dt.date, *, chunk: int = 1000,
-                     correlation_id: str | None = None) -> DebitRunResult:
+async def run_debits(new_uow: Callable[[], UnitOfWork], through: dt.date, *, chunk: int = 1000,
+                     correlation_id: str | None = None,
+                     rent_free: dict[int, set[int]] | None = None) -> DebitRunResult:
+    """Chunk by chunk, a transaction each (a long run: what it raised stays raised if it stops)."""
     result = DebitRunResult(through)
-    async with UnitOfWork(engine) as uow:
-        free = await rent_free_weeks(uow.raw)
+    async with new_uow() as uow:
+        free = await rent_free_weeks(uow.raw, rent_free or {})
     correlation_id = correlation_id or f"debit-run:{through}:{uuid.uuid4()}"
     after = ""
     while True:
-        async with UnitOfWork(engine) as uow:
+        async with new_uow() as uow:
             calendar = (await ledger_state.read_state(uow.raw)).calendar  # before the account locks
             accounts = await uow.raw.fetch(CHUNK_ACCOUNTS_SQL, after, chunk)
             if not accounts:
@@ -136,8 +135,11 @@ async def _post_chunk(uow: UnitOfWork, accounts: list[Any], through: dt.date, co
     await sql.insert_transactions(raw, transactions, now)
     await sql.insert_journals(raw, journals, now)
     await sql.update_balances(raw, book.balances, book.changed, now)
-    await enqueue(raw, [events.transaction_posted(t, now, correlation_id, None) for t in transactions]
-                  + [events.journal_posted(j, now, correlation_id, None) for j in journals])
+    cause = Cause(None, correlation_id)
+    for t in transactions:
+        events.transaction_posted(uow, t, now, cause)
+    for j in journals:
+        events.journal_posted(uow, j, now, cause)
     result.debits_raised += len(transactions)
     result.amount_pence += sum(t.amount_pence for t in transactions)
     result.accounts += len(book.changed)
@@ -150,5 +152,5 @@ def _debit_journal(week: dt.date, code: str, transactions: list[Transaction]) ->
     digest = hashlib.sha256("\x1f".join(str(t.transaction_id) for t in transactions).encode()).hexdigest()
     lines = [Line(GL_CODES["debtors_control"], t.amount_pence, 0, t.account_ref) for t in transactions]
     lines.append(Line(income_gl(code), 0, sum(t.amount_pence for t in transactions), None))
-    return Journal(derive_id("journal", "debit", digest), "debit", week,
+    return Journal(derive_event_id("journal", "debit", digest), "debit", week,
                    f"debit-run:{code}:{week.isoformat()}", tuple(lines), booked)

@@ -20,19 +20,19 @@ import datetime as dt
 import uuid
 from typing import Any, Sequence
 
-from rentflow_common.consumer import Incoming
 from rentflow_common.db import UnitOfWork
+from rentflow_common.events import Msg
 from rentflow_common.logging import get_logger
-from rentflow_common.outbox import OutboxRow, enqueue
 from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.codes import DD_UNPAID_CODE
 from rentflow_ledger.domain.directdebit import RETURN_REASONS, mandate_change, normalise_return_code, represent_by
-from rentflow_ledger.domain.ids import derive_id
+from rentflow_schemas import derive_event_id
 from rentflow_ledger.domain.journal import dd_unpaid_lines
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, check_control
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.service_layer import events
+from rentflow_schemas.directdebit import DirectDebitReturned, MandateInstruction
 
 UTC = dt.timezone.utc
 log = get_logger()
@@ -71,24 +71,24 @@ async def _upsert_mandates(raw: Any, rows: list[tuple[Any, ...]]) -> None:
                updated_at = excluded.updated_at""", *[list(c) for c in cols])
 
 
-async def handle_dd_returned(uow: UnitOfWork, items: Sequence[Incoming]) -> None:
+async def handle_dd_returned(uow: UnitOfWork, msgs: Sequence[Msg[DirectDebitReturned]]) -> None:
     raw = uow.raw
     now = dt.datetime.now(UTC)
     calendar = (await ledger_state.read_state(raw)).calendar
-    batch: dict[uuid.UUID, Incoming] = {}
-    for item in items:
-        batch.setdefault(item.envelope.data.return_id, item)
+    batch: dict[uuid.UUID, Msg[DirectDebitReturned]] = {}
+    for msg in msgs:
+        batch.setdefault(msg.data.return_id, msg)
     seen = {r["return_id"] for r in await raw.fetch(
         "select return_id from dd_returns where return_id = any($1::uuid[])", list(batch))}
     fresh = [i for rid, i in batch.items() if rid not in seen]
     if not fresh:
         return
-    refs = [normalise_reference(i.envelope.data.reference) for i in fresh]
+    refs = [normalise_reference(i.data.reference) for i in fresh]
     accounts = await _accounts_by_reference(raw, sorted(set(refs)))
-    matched = {i.envelope.data.return_id: accounts[r][0] for i, r in zip(fresh, refs) if len(accounts[r]) == 1}
+    matched = {i.data.return_id: accounts[r][0] for i, r in zip(fresh, refs) if len(accounts[r]) == 1}
     originals: dict[tuple[str, dt.date, int], uuid.UUID] = {}
-    keyed = [(matched[i.envelope.data.return_id], i.envelope.data.original_processing_date,
-              i.envelope.data.amount_pence) for i in fresh if i.envelope.data.return_id in matched]
+    keyed = [(matched[i.data.return_id], i.data.original_processing_date,
+              i.data.amount_pence) for i in fresh if i.data.return_id in matched]
     if keyed:
         a, d, m = zip(*keyed)
         for r in await raw.fetch(
@@ -103,17 +103,15 @@ async def handle_dd_returned(uow: UnitOfWork, items: Sequence[Incoming]) -> None
 
     transactions: list[Transaction] = []
     journals: list[Journal] = []
-    outbox: list[OutboxRow] = []
     returns: list[tuple[Any, ...]] = []
     mandates: list[tuple[Any, ...]] = []
     for item, ref in zip(fresh, refs):
-        env = item.envelope
-        d = env.data
+        d, cause = item.data, item.cause
         code = normalise_return_code(d.return_code)
         reason = RETURN_REASONS[code]
         rid = str(d.return_id)
         account = matched.get(d.return_id)
-        failure_id = derive_id("dd-failure", rid)
+        failure_id = derive_event_id("dd-failure", rid)
         txn_id = original = None
         if account is None:
             log.warning("dd return for an unknown DD reference: nothing reversed",
@@ -121,34 +119,34 @@ async def handle_dd_returned(uow: UnitOfWork, items: Sequence[Incoming]) -> None
         else:
             original = originals.get((account, d.original_processing_date, d.amount_pence))
             source = f"dd-return:{rid}" + (f":original:{original}" if original else "")
-            t = book.post(account, DD_UNPAID_CODE, d.amount_pence, transaction_id=derive_id("txn", "dd-return", rid),
+            t = book.post(account, DD_UNPAID_CODE, d.amount_pence, transaction_id=derive_event_id("txn", "dd-return", rid),
                           business_date=d.reported_on, source_ref=source, channel="direct_debit",
                           allocation_rule=None, posting_period=calendar.override(d.reported_on))
-            j = Journal(derive_id("journal", "reversal", rid), "reversal", d.reported_on, source,
+            j = Journal(derive_event_id("journal", "reversal", rid), "reversal", d.reported_on, source,
                         tuple(dd_unpaid_lines(account, d.amount_pence)), t.posting_period)
             transactions.append(t)
             journals.append(j)
             txn_id = t.transaction_id
-            outbox.append(events.transaction_posted(t, now, env.correlation_id, env.event_id))
-            outbox.append(events.journal_posted(j, now, env.correlation_id, env.event_id))
+            events.transaction_posted(uow, t, now, cause)
+            events.journal_posted(uow, j, now, cause)
             old = states.get(ref, "live")
             if old != reason.mandate_state:
                 # the DdFailure carries the task; this records the state change (needs_person False)
-                outbox.append(events.mandate_changed({
+                events.mandate_changed(uow, {
                     "account_ref": account, "reference": ref, "old_state": old, "new_state": reason.mandate_state,
                     "reason_code": f"ARUDD {code}", "description": reason.meaning, "needs_person": False,
                     "effective_date": d.reported_on, "instruction_id": d.return_id, "occurred_at": now},
-                    f"return:{rid}", env.correlation_id, env.event_id))
+                    f"return:{rid}", cause)
             states[ref] = reason.mandate_state
             mandates.append((ref, account, reason.mandate_state, f"ARUDD {code}", reason.meaning, d.return_id,
                              d.reported_on, now))
-        outbox.append(events.dd_failure({
+        events.dd_failure(uow, {
             "failure_id": failure_id, "return_id": d.return_id, "account_ref": account, "reference": d.reference,
             "amount_pence": d.amount_pence, "return_code": code, "meaning": reason.meaning, "action": reason.action,
             "mandate_state": reason.mandate_state, "may_represent": reason.may_represent and account is not None,
             "represent_by": represent_by(code, d.original_processing_date) if account else None,
             "original_processing_date": d.original_processing_date, "reversal_transaction_id": txn_id,
-            "payer_name": d.payer_name, "occurred_at": now}, env.correlation_id, env.event_id))
+            "payer_name": d.payer_name, "occurred_at": now}, cause)
         returns.append((d.return_id, account, ref, d.amount_pence, code, d.original_processing_date, d.reported_on,
                         txn_id, original, failure_id, now))
     check_control(transactions, journals)
@@ -159,7 +157,6 @@ async def handle_dd_returned(uow: UnitOfWork, items: Sequence[Incoming]) -> None
     await sql.insert_transactions(raw, transactions, now)
     await sql.insert_journals(raw, journals, now)
     await sql.update_balances(raw, book.balances, book.changed, now)
-    await enqueue(raw, outbox)
 
 
 def _last_per_reference(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -169,26 +166,24 @@ def _last_per_reference(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return list(last.values())
 
 
-async def handle_mandate_instructions(uow: UnitOfWork, items: Sequence[Incoming]) -> None:
+async def handle_mandate_instructions(uow: UnitOfWork, msgs: Sequence[Msg[MandateInstruction]]) -> None:
     raw = uow.raw
     now = dt.datetime.now(UTC)
-    batch: dict[uuid.UUID, Incoming] = {}
-    for item in items:
-        batch.setdefault(item.envelope.data.instruction_id, item)
+    batch: dict[uuid.UUID, Msg[MandateInstruction]] = {}
+    for msg in msgs:
+        batch.setdefault(msg.data.instruction_id, msg)
     seen = {r["instruction_id"] for r in await raw.fetch(
         "select instruction_id from mandate_instructions where instruction_id = any($1::uuid[])", list(batch))}
     fresh = [i for iid, i in batch.items() if iid not in seen]
     if not fresh:
         return
-    refs = [normalise_reference(i.envelope.data.reference) for i in fresh]
+    refs = [normalise_reference(i.data.reference) for i in fresh]
     accounts = await _accounts_by_reference(raw, sorted(set(refs)))
     states: dict[str, str | None] = dict(await _mandate_states(raw, sorted(set(refs))))
-    outbox: list[OutboxRow] = []
     mandates: list[tuple[Any, ...]] = []
     seen_rows: list[tuple[Any, ...]] = []
     for item, ref in zip(fresh, refs):
-        env = item.envelope
-        d = env.data
+        d = item.data
         new_state, needs_person = mandate_change(d.action)
         candidates = accounts[ref]
         account = candidates[0] if len(candidates) == 1 else None
@@ -202,13 +197,12 @@ async def handle_mandate_instructions(uow: UnitOfWork, items: Sequence[Incoming]
         mandates.append((ref, account, new_state, d.reason_code, d.description, d.instruction_id, d.effective_date,
                          now))
         seen_rows.append((d.instruction_id, account, new_state, d.received_at))
-        outbox.append(events.mandate_changed({
+        events.mandate_changed(uow, {
             "account_ref": account, "reference": ref, "old_state": old, "new_state": new_state,
             "reason_code": d.reason_code, "description": d.description,
             "needs_person": needs_person or account is None, "effective_date": d.effective_date,
             "instruction_id": d.instruction_id, "occurred_at": now},
-            f"instruction:{d.instruction_id}", env.correlation_id, env.event_id))
+            f"instruction:{d.instruction_id}", item.cause)
     await raw.copy_records_to_table("mandate_instructions", records=seen_rows,
                                     columns=["instruction_id", "account_ref", "new_state", "received_at"])
     await _upsert_mandates(raw, _last_per_reference(mandates))
-    await enqueue(raw, outbox)

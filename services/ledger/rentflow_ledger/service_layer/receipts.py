@@ -8,13 +8,14 @@ a handful of set-based statements, and the accounts locked only for the last few
    allocate in Python; payments that miss those rungs go through the free-text and
    one-correctable-error rungs against the in-memory set of known references (loaded once per
    generation, not SQL per payment);
-3. COPY journal lines, COPY suspense, COPY their outbox rows (JournalPosted, SuspenseEvent):
-   none of it depends on balances. Identified receipts go to the GL as one journal per value
+3. COPY journal lines, COPY suspense, emit JournalPosted and SuspenseEvent: none of it depends
+   on balances. Identified receipts go to the GL as one journal per value
    date, booked period and bank/cash account (Dr the money account, Cr debtors control per
    account), as the debit run's journals do; each unidentified receipt has its own;
 4. lock the allocated accounts' balances (reference order), post in Python with running
    balances (several payments to one account get consecutive balance_after), then COPY
-   transactions, UPDATE accounts FROM unnest, COPY TransactionPosted outbox rows; commit.
+   transactions, UPDATE accounts FROM unnest, emit TransactionPosted. The consumer commits (the
+   unit of work writes what was emitted to the outbox in one COPY).
 
 Locking late keeps the lock window to step 4, so consumers working other partitions of the
 group (in this process or others) overlap their work instead of queueing on account rows."""
@@ -23,27 +24,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, NamedTuple, Sequence
 
-from rentflow_common.consumer import Incoming
 from rentflow_common.db import UnitOfWork
-from rentflow_common.outbox import OutboxRow, enqueue
-import os
-
+from rentflow_common.events import Cause, Msg
 from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.allocation import Allocation, allocate, allocate_fuzzy
-from rentflow_ledger.domain.codes import receipt_code
-from rentflow_ledger.domain.ids import derive_id
-from rentflow_ledger.domain.codes import money_in_gl
+from rentflow_ledger.domain.codes import money_in_gl, receipt_code
 from rentflow_ledger.domain.journal import batched_receipt_lines, unidentified_lines
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, business_date, check_control, period_of
 from rentflow_ledger.domain.references import CheckScheme, normalise_reference
 from rentflow_ledger.service_layer import events
+from rentflow_schemas import derive_event_id
+from rentflow_schemas.payments import PaymentReceived
 
 UTC = dt.timezone.utc
 
 
 class _Receipt(NamedTuple):
-    item: Incoming
+    msg: Msg[PaymentReceived]
     account_ref: str
     rule: str
     day: dt.date
@@ -52,38 +50,29 @@ class _Receipt(NamedTuple):
     period: str | None
 
 
-_SCHEMES: dict[str, CheckScheme | None] = {}
-
-
-def check_scheme() -> CheckScheme | None:
-    """The landlord's check-digit scheme, env RENTFLOW_REF_CHECK (none | mod10:w,… | mod11:w,…)."""
-    text = os.environ.get("RENTFLOW_REF_CHECK", "none")
-    if text not in _SCHEMES:
-        _SCHEMES[text] = CheckScheme.parse(text)
-    return _SCHEMES[text]
-
-
 def source_ref(payment: Any) -> str:
     return f"{payment.provider_id}:{payment.provider_ref}"
 
 
-async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -> None:
+async def handle_payments_received(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReceived]], *,
+                                   scheme: CheckScheme | None = None) -> None:
+    """`scheme`: the landlord's check-digit scheme for references (the correction rung)."""
     raw = uow.raw
     now = dt.datetime.now(UTC)
     state = await ledger_state.read_state(raw)
     calendar = state.calendar
 
-    batch: dict[Any, Incoming] = {}
-    for item in items:  # one posting per payment, whatever the number of events carrying it
-        batch.setdefault(item.envelope.data.payment_id, item)
+    batch: dict[Any, Msg[PaymentReceived]] = {}
+    for msg in msgs:  # one posting per payment, whatever the number of events carrying it
+        batch.setdefault(msg.data.payment_id, msg)
     taken = await sql.already_taken(raw, list(batch))
     fresh = [i for pid, i in batch.items() if pid not in taken]
     if not fresh:
         return
 
-    refs = [normalise_reference(i.envelope.data.reference) for i in fresh]
-    dd_refs = [r for r, i in zip(refs, fresh) if r and i.envelope.data.channel == "direct_debit"]
-    so_refs = [r for r, i in zip(refs, fresh) if r and i.envelope.data.channel == "standing_order"]
+    refs = [normalise_reference(i.data.reference) for i in fresh]
+    dd_refs = [r for r, i in zip(refs, fresh) if r and i.data.channel == "direct_debit"]
+    so_refs = [r for r, i in zip(refs, fresh) if r and i.data.channel == "standing_order"]
     known: set[str] = set()
     dd_index: dict[str, list[str]] = {}
     so_index: dict[str, list[str]] = {}
@@ -95,26 +84,23 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
             so_index.setdefault(r["so_reference"], []).append(r["account_ref"])
     allocations: list[Allocation] = []
     for item, ref in zip(fresh, refs):
-        p = item.envelope.data
+        p = item.data
         allocations.append(allocate(p.reference, str(p.channel), known, dd_index, normalised=ref, so_index=so_index))
     if any(a.account_ref is None and a.reason and not a.reason.startswith("ambiguous") and ref
            for a, ref in zip(allocations, refs)):
         index = await ledger_state.reference_index(raw, state)
-        scheme = check_scheme()
         for n, (a, item, ref) in enumerate(zip(allocations, fresh, refs)):
             if a.account_ref is None and ref and not (a.reason or "").startswith("ambiguous"):
-                allocations[n] = allocate_fuzzy(item.envelope.data.reference, ref, index, scheme) or a
+                allocations[n] = allocate_fuzzy(item.data.reference, ref, index, scheme) or a
 
     journals: list[Journal] = []
     receipts: list[_Receipt] = []
     suspense: list[tuple[Any, ...]] = []
-    outbox: list[OutboxRow] = []
     # identified receipts: one journal per value date, booked period and bank/cash account
     received: dict[tuple[dt.date, str | None, str], dict[str, int]] = {}
-    first_of: dict[tuple[dt.date, str | None, str], Incoming] = {}
+    first_of: dict[tuple[dt.date, str | None, str], Msg[PaymentReceived]] = {}
     for item, allocation in zip(fresh, allocations):
-        env = item.envelope
-        p = env.data
+        p = item.data
         channel = str(p.channel)
         day = business_date(p.paid_at)
         booked = calendar.override(day)
@@ -127,47 +113,43 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
             first_of.setdefault(key, item)
             receipts.append(_Receipt(item, allocation.account_ref, allocation.rule or "", day, src, pid, booked))
         else:
-            j = Journal(derive_id("journal", "unidentified_receipt", pid), "unidentified_receipt", day, src,
+            j = Journal(derive_event_id("journal", "unidentified_receipt", pid), "unidentified_receipt", day, src,
                         tuple(unidentified_lines(channel, p.amount_pence)), booked)
             suspense.append((p.payment_id, p.provider_id, p.provider_ref, p.amount_pence, channel, p.reference,
                              p.payer_name, p.paid_at, p.received_at, day, booked or period_of(day),
                              allocation.reason, now))
-            outbox.append(events.suspense_event("opened", {
+            events.suspense(uow, {
                 "action": "opened", "payment_id": p.payment_id, "amount_pence": p.amount_pence, "channel": channel,
                 "reference": p.reference, "payer_name": p.payer_name, "received_at": p.received_at,
                 "reason": allocation.reason, "account_ref": None, "allocated_by": None, "note": None,
-                "paid_at": p.paid_at, "business_date": day, "period": booked or period_of(day)},
-                now, env.correlation_id, env.event_id))
+                "paid_at": p.paid_at, "business_date": day, "period": booked or period_of(day)}, now, item.cause)
             journals.append(j)
-            outbox.append(events.journal_posted(j, now, env.correlation_id, env.event_id))
+            events.journal_posted(uow, j, now, item.cause)
     for (day, booked, money_gl), by_account in received.items():
-        first = first_of[(day, booked, money_gl)].envelope
+        first = first_of[(day, booked, money_gl)]
         first_pid = str(first.data.payment_id)
+        cause = Cause(first.cause.event_id, f"ledger-receipts:{first_pid}")
         for n, lines in enumerate(batched_receipt_lines(money_gl, by_account)):
-            j = Journal(derive_id("journal", "receipts", first_pid, str(n)), "receipt", day,
+            j = Journal(derive_event_id("journal", "receipts", first_pid, str(n)), "receipt", day,
                         f"receipts:{day.isoformat()}:{money_gl}:{first_pid}:{n}", lines, booked)
             journals.append(j)
-            outbox.append(events.journal_posted(j, now, f"ledger-receipts:{first_pid}", first.event_id))
+            events.journal_posted(uow, j, now, cause)
     await sql.insert_journals(raw, journals, now)
     await sql.insert_suspense(raw, suspense)
-    await enqueue(raw, outbox)
 
     if not receipts:
         check_control([], journals)
         return
     book = Book(await sql.lock_balances(raw, [r.account_ref for r in receipts]))
     transactions: list[Transaction] = []
-    outbox = []
     for r in receipts:
-        env = r.item.envelope
-        p = env.data
+        p = r.msg.data
         channel = str(p.channel)
-        t = book.post(r.account_ref, receipt_code(channel), -p.amount_pence, transaction_id=derive_id("txn", r.pid),
+        t = book.post(r.account_ref, receipt_code(channel), -p.amount_pence, transaction_id=derive_event_id("txn", r.pid),
                       business_date=r.day, source_ref=r.source_ref, channel=channel, payment_id=p.payment_id,
                       allocation_rule=r.rule, posting_period=r.period)
         transactions.append(t)
-        outbox.append(events.transaction_posted(t, now, env.correlation_id, env.event_id))
+        events.transaction_posted(uow, t, now, r.msg.cause)
     check_control(transactions, journals)
     await sql.insert_transactions(raw, transactions, now)
     await sql.update_balances(raw, book.balances, book.changed, now)
-    await enqueue(raw, outbox)

@@ -10,12 +10,11 @@ date (the latest earlier change, else the account's)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 from rentflow_common.db import UnitOfWork
-from rentflow_common.outbox import enqueue
-from rentflow_ledger.domain.ids import derive_id
+from rentflow_common.events import Cause
+from rentflow_schemas import derive_event_id
 from rentflow_ledger.domain.posting import LONDON
 from rentflow_ledger.domain.rent_weeks import rent_week, weeks_in_rent_year
 from rentflow_ledger.domain.uprating import check_effective, parse_percent, uprated
@@ -36,12 +35,13 @@ async def set_rent_free_weeks(uow: UnitOfWork, rent_year: int, weeks: list[int])
     return {"rent_year": rent_year, "weeks": sorted(set(weeks)), "weeks_in_year": total}
 
 
-async def uprate(uow: UnitOfWork, percent_text: str | int | float, effective: dt.date) -> dict[str, Any]:
+async def uprate(uow: UnitOfWork, percent_text: str | int | float, effective: dt.date, *, notice_days: int = 28,
+                 service_days: int = 7) -> dict[str, Any]:
+    """`notice_days`: the legal notice period; `service_days`: time to serve the notices before it."""
     raw = uow.raw
     now = dt.datetime.now(UTC)
     percent = parse_percent(percent_text)
-    check_effective(effective, now.astimezone(LONDON).date(), int(os.environ.get("RENTFLOW_RENT_NOTICE_DAYS", "28")),
-                    int(os.environ.get("RENTFLOW_NOTICE_SERVICE_DAYS", "7")))
+    check_effective(effective, now.astimezone(LONDON).date(), notice_days, service_days)
     rows = await raw.fetch(
         """select a.account_ref, a.tenant_name, a.property, a.patch, a.payment_method,
                   coalesce(h.new_weekly_rent_pence, a.weekly_rent_pence) as rent,
@@ -54,7 +54,7 @@ async def uprate(uow: UnitOfWork, percent_text: str | int | float, effective: dt
            order by a.account_ref""", effective)
     year, _ = rent_week(effective)
     reason = f"annual uprating {percent.normalize():f}% from {effective} (rent year {year}/{(year + 1) % 100:02d})"
-    changes = [(r["account_ref"], derive_id("rent-change", r["account_ref"], effective.isoformat()), r["rent"],
+    changes = [(r["account_ref"], derive_event_id("rent-change", r["account_ref"], effective.isoformat()), r["rent"],
                 uprated(r["rent"], percent), r["charges"]) for r in rows]
     inserted = set()
     if changes:
@@ -68,8 +68,7 @@ async def uprate(uow: UnitOfWork, percent_text: str | int | float, effective: dt
                on conflict (account_ref, effective_date) do nothing returning account_ref""",
             effective, refs, ids, old, new, charges, reason, now)}
     by_ref = {r["account_ref"]: r for r in rows}
-    correlation_id = f"rents-uprate:{effective}:{percent}"
-    outbox = []
+    cause = Cause(None, f"rents-uprate:{effective}:{percent}")
     old_total = new_total = 0
     for ref, change_id, old, new, charges in changes:
         if ref not in inserted:
@@ -77,11 +76,10 @@ async def uprate(uow: UnitOfWork, percent_text: str | int | float, effective: dt
         old_total += old
         new_total += new
         r = by_ref[ref]
-        outbox.append(events.rent_changed({
+        events.rent_changed(uow, {
             "change_id": change_id, "account_ref": ref, "tenant_name": r["tenant_name"], "property": r["property"],
             "patch": r["patch"], "old_weekly_rent_pence": old, "new_weekly_rent_pence": new,
             "old_weekly_charges_pence": charges, "new_weekly_charges_pence": charges, "effective_date": effective,
-            "payment_method": r["payment_method"], "reason": reason, "occurred_at": now}, correlation_id))
-    await enqueue(raw, outbox)
+            "payment_method": r["payment_method"], "reason": reason, "occurred_at": now}, cause)
     return {"percent": f"{percent.normalize():f}", "effective": effective.isoformat(), "changed": len(inserted),
             "unchanged": len(changes) - len(inserted), "old_weekly_pence": old_total, "new_weekly_pence": new_total}

@@ -18,17 +18,17 @@ import datetime as dt
 import uuid
 from typing import Any, NamedTuple, Sequence
 
-from rentflow_common.consumer import Incoming
 from rentflow_common.db import UnitOfWork
+from rentflow_common.events import Cause, Msg
 from rentflow_common.logging import get_logger
-from rentflow_common.outbox import OutboxRow, enqueue
 from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.codes import REVERSAL_CODES
-from rentflow_ledger.domain.ids import derive_id
+from rentflow_schemas import derive_event_id
 from rentflow_ledger.domain.journal import reversed_receipt_lines, reversed_suspense_lines
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, business_date, check_control, period_of
 from rentflow_ledger.service_layer import events
+from rentflow_schemas.payments import PaymentReversed
 
 UTC = dt.timezone.utc
 log = get_logger()
@@ -46,23 +46,27 @@ class Reversal(NamedTuple):
     correlation_id: str
     event_id: uuid.UUID
 
+    @property
+    def cause(self) -> Cause:
+        return Cause(self.event_id, self.correlation_id)
 
-async def handle_payments_reversed(uow: UnitOfWork, items: Sequence[Incoming]) -> None:
-    batch: dict[uuid.UUID, Incoming] = {}
-    for item in items:
-        batch.setdefault(item.envelope.data.reversal_id, item)
+
+async def handle_payments_reversed(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReversed]]) -> None:
+    batch: dict[uuid.UUID, Msg[PaymentReversed]] = {}
+    for msg in msgs:
+        batch.setdefault(msg.data.reversal_id, msg)
     seen = {r[0] for r in await uow.raw.fetch(
         "select reversal_id from payment_reversals where reversal_id = any($1::uuid[])", list(batch))}
     fresh = []
     for rid, item in batch.items():
         if rid in seen:
             continue
-        d = item.envelope.data
+        d = item.data
         fresh.append(Reversal(rid, d.payment_id, d.provider_id, d.provider_ref, d.kind, d.amount_pence,
-                              business_date(d.reversed_at), d.reason, item.envelope.correlation_id,
-                              item.envelope.event_id))
+                              business_date(d.reversed_at), d.reason, item.cause.correlation_id,
+                              item.cause.event_id))  # type: ignore[arg-type]
     if fresh:
-        await _apply(uow.raw, fresh, new=True)
+        await _apply(uow, fresh, new=True)
 
 
 async def apply_pending(uow: UnitOfWork, payment_ids: Sequence[uuid.UUID]) -> None:
@@ -73,7 +77,7 @@ async def apply_pending(uow: UnitOfWork, payment_ids: Sequence[uuid.UUID]) -> No
         "select * from payment_reversals where status = 'pending' and payment_id = any($1::uuid[]) "
         "order by created_at, reversal_id for update", list(payment_ids))
     if rows:
-        await _apply(uow.raw, [Reversal(_uuid(r["reversal_id"]), _uuid(r["payment_id"]), r["provider_id"],
+        await _apply(uow, [Reversal(_uuid(r["reversal_id"]), _uuid(r["payment_id"]), r["provider_id"],
                                         r["provider_ref"], r["kind"], r["amount_pence"], r["business_date"],
                                         r["reason"], r["correlation_id"], _uuid(r["event_id"])) for r in rows],
                      new=False)
@@ -84,7 +88,8 @@ def _uuid(value: Any) -> uuid.UUID:
     return uuid.UUID(str(value))
 
 
-async def _apply(raw: Any, reversals: list[Reversal], *, new: bool) -> None:
+async def _apply(uow: UnitOfWork, reversals: list[Reversal], *, new: bool) -> None:
+    raw = uow.raw
     now = dt.datetime.now(UTC)
     calendar = (await ledger_state.read_state(raw)).calendar
     pids = sorted({r.payment_id for r in reversals})
@@ -101,7 +106,6 @@ async def _apply(raw: Any, reversals: list[Reversal], *, new: bool) -> None:
     book = Book(await sql.lock_balances(raw, [r["account_ref"] for r in receipts.values()]))
     transactions: list[Transaction] = []
     journals: list[Journal] = []
-    outbox: list[OutboxRow] = []
     records: list[tuple[Any, ...]] = []
     closed: list[tuple[Any, ...]] = []
     for r in reversals:
@@ -117,23 +121,23 @@ async def _apply(raw: Any, reversals: list[Reversal], *, new: bool) -> None:
                         payment_id=str(r.payment_id), amount_pence=r.amount_pence, left=paid - done.get(r.payment_id, 0))
         elif receipt is not None:
             account, channel = receipt["account_ref"], receipt["channel"] or "bank_transfer"
-            t = book.post(account, REVERSAL_CODES[r.kind], r.amount_pence, transaction_id=derive_id("txn", "reversal", rid),
+            t = book.post(account, REVERSAL_CODES[r.kind], r.amount_pence, transaction_id=derive_event_id("txn", "reversal", rid),
                           business_date=r.business_date, source_ref=source, channel=channel, allocation_rule=None,
                           posting_period=booked)
-            j = Journal(derive_id("journal", "reversal", rid), "reversal", r.business_date, source,
+            j = Journal(derive_event_id("journal", "reversal", rid), "reversal", r.business_date, source,
                         tuple(reversed_receipt_lines(account, channel, r.amount_pence)), booked)
             transactions.append(t)
             journals.append(j)
-            outbox += [events.transaction_posted(t, now, r.correlation_id, r.event_id),
-                       events.journal_posted(j, now, r.correlation_id, r.event_id)]
+            events.transaction_posted(uow, t, now, r.cause)
+            events.journal_posted(uow, j, now, r.cause)
             status, txn = "posted", t.transaction_id
         elif item is not None and r.amount_pence == item["amount_pence"] and not done.get(r.payment_id):
-            j = Journal(derive_id("journal", "reversal", rid), "reversal", r.business_date, source,
+            j = Journal(derive_event_id("journal", "reversal", rid), "reversal", r.business_date, source,
                         tuple(reversed_suspense_lines(item["channel"], r.amount_pence)), booked)
             journals.append(j)
             closed.append((r.payment_id, r.reason or f"reversed ({r.kind})", now, booked or period_of(r.business_date)))
-            outbox.append(events.journal_posted(j, now, r.correlation_id, r.event_id))
-            outbox.append(_suspense_reversed(item, r, now))
+            events.journal_posted(uow, j, now, r.cause)
+            _suspense_reversed(uow, item, r, now)
             status = "suspense"
             del open_items[r.payment_id]
         if status in ("posted", "suspense"):
@@ -151,7 +155,6 @@ async def _apply(raw: Any, reversals: list[Reversal], *, new: bool) -> None:
             "update suspense s set allocated_by = 'reversal', note = u.note, allocated_at = u.at, "
             "allocated_period = u.period from unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) "
             "as u(pid, note, at, period) where s.payment_id = u.pid", *[list(c) for c in zip(*closed)])
-    await enqueue(raw, outbox)
     pending = sum(1 for rec in records if rec[8] == "pending")
     if pending and new:
         log.info("reversals kept pending until their payments arrive", count=pending)
@@ -170,9 +173,9 @@ async def _record(raw: Any, records: list[tuple[Any, ...]]) -> None:
         *[list(c) for c in zip(*records)])
 
 
-def _suspense_reversed(s: Any, r: Reversal, now: dt.datetime) -> OutboxRow:
-    return events.suspense_event("reversed", {
+def _suspense_reversed(uow: UnitOfWork, s: Any, r: Reversal, now: dt.datetime) -> None:
+    events.suspense(uow, {
         "action": "reversed", "payment_id": r.payment_id, "amount_pence": s["amount_pence"], "channel": s["channel"],
         "reference": s["reference"], "payer_name": s["payer_name"], "received_at": s["received_at"],
         "reason": s["reason"], "account_ref": None, "allocated_by": None, "note": r.reason or None,
-        "paid_at": s["paid_at"], "business_date": s["business_date"]}, now, r.correlation_id, r.event_id)
+        "paid_at": s["paid_at"], "business_date": s["business_date"]}, now, r.cause)

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from rentflow_common.db import UnitOfWork
-from rentflow_common.outbox import enqueue
+from rentflow_common.events import Cause
 from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.allocation import MANUAL
@@ -74,17 +74,14 @@ async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref:
         "update suspense set account_ref = $2, transaction_id = $3, allocated_by = $4, note = $5, "
         "allocated_at = $6, allocated_period = $7 where payment_id = $1",
         payment_id, ref, t.transaction_id, by, note, now, t.period)
-    correlation_id = f"suspense-allocate:{payment_id}"
-    await enqueue(raw, [
-        events.transaction_posted(t, now, correlation_id, None),
-        events.journal_posted(j, now, correlation_id, None),
-        events.suspense_event("allocated", {
-            "action": "allocated", "payment_id": payment_id, "amount_pence": amount, "channel": channel,
-            "reference": item["reference"], "payer_name": item["payer_name"], "received_at": item["received_at"],
-            "reason": item["reason"], "account_ref": ref, "allocated_by": by, "note": note,
-            "paid_at": item["paid_at"], "business_date": day, "period": t.period},
-            now, correlation_id, None),
-    ])
+    cause = Cause(None, f"suspense-allocate:{payment_id}")
+    events.transaction_posted(uow, t, now, cause)
+    events.journal_posted(uow, j, now, cause)
+    events.suspense(uow, {
+        "action": "allocated", "payment_id": payment_id, "amount_pence": amount, "channel": channel,
+        "reference": item["reference"], "payer_name": item["payer_name"], "received_at": item["received_at"],
+        "reason": item["reason"], "account_ref": ref, "allocated_by": by, "note": note,
+        "paid_at": item["paid_at"], "business_date": day, "period": t.period}, now, cause)
     await reversals.apply_pending(uow, [payment_id])  # a partial refund waiting for the allocation
     return Allocated(payment_id, ref, t.transaction_id, t.balance_after_pence)
 
@@ -148,9 +145,9 @@ async def move_receipt(uow: UnitOfWork, transaction_id: uuid.UUID, account_ref: 
     await sql.update_balances(raw, book.balances, book.changed, now)
     await raw.execute("insert into receipt_moves values ($1, $2, $3, $4, $5, $6)", transaction_id, t["account_ref"],
                       to_ref, by, note, now)
-    correlation_id = f"receipt-moved:{tid}"
-    await enqueue(raw, [events.transaction_posted(back, now, correlation_id, None),
-                        events.transaction_posted(again, now, correlation_id, None),
-                        events.journal_posted(j, now, correlation_id, None)])
+    cause = Cause(None, f"receipt-moved:{tid}")
+    events.transaction_posted(uow, back, now, cause)
+    events.transaction_posted(uow, again, now, cause)
+    events.journal_posted(uow, j, now, cause)
     return Moved(transaction_id, t["account_ref"], to_ref, back.transaction_id, again.transaction_id,
                  book.balances[t["account_ref"]], book.balances[to_ref])

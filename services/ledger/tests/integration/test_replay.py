@@ -3,13 +3,12 @@ inputs change nothing. Two ledgers on two databases and two topic prefixes take 
 inputs; the first also gets every input again (same event) and payments re-sent (new event id)."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import random
 import uuid
 
 from ledger_support import CSV, UTC, payment, poll, running_ledger
-from rentflow_common.settings import Settings
+from rentflow_ledger.settings import LedgerSettings
 from rentflow_common.testing import fresh_database_async
 from rentflow_schemas import derive_event_id, new_envelope
 from rentflow_schemas.directdebit import DirectDebitReturned
@@ -52,8 +51,8 @@ async def test_replay_and_redelivery(infra, service_env, topic_prefix):
     events = inputs(7)
     expected_returns = sum(1 for t, _ in events if t == "directdebit.returned.v1")
     n_payments = sum(1 for t, _ in events if t == "payments.received.v1")
-    other = dataclasses.replace(Settings.from_env(), database_url=await fresh_database_async(infra),
-                                topic_prefix=f"r{uuid.uuid4().hex[:8]}.")
+    other = LedgerSettings.from_env().model_copy(update={"database_url": await fresh_database_async(infra),
+                                                          "topic_prefix": f"r{uuid.uuid4().hex[:8]}."})
     results = []
     for n, settings in enumerate([None, other]):
         prefix = topic_prefix if settings is None else other.topic_prefix

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from rentflow_common.consumer import Incoming
+from rentflow_common.testing import Incoming
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.inbox import claim_new
 from rentflow_common.migrations import upgrade_async

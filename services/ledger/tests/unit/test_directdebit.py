@@ -9,6 +9,7 @@ from pydantic import TypeAdapter
 
 from rentflow_ledger.domain.directdebit import (MANDATE_ACTIONS, RETURN_REASONS, add_month, mandate_change,
                                                 normalise_return_code, represent_by)
+from rentflow_common.events import Cause, Emitter
 from rentflow_ledger.service_layer import events
 from rentflow_schemas import Envelope, topic_spec
 from rentflow_schemas.directdebit import MandateInstruction, ReturnCode
@@ -43,16 +44,22 @@ def _valid(row):
     return TypeAdapter(Envelope[spec.model]).validate_json(row.payload)
 
 
+def _emitted(emit, *args):
+    uow = Emitter("ledger")
+    emit(uow, *args)
+    return uow.emitted[-1]
+
+
 def test_payloads_validate():
     rid = uuid.uuid4()
-    env = _valid(events.dd_failure({
+    env = _valid(_emitted(events.dd_failure, {
         "failure_id": uuid.uuid4(), "return_id": rid, "account_ref": None, "reference": "X", "amount_pence": 5,
         "return_code": "0", "meaning": "m", "action": "a", "mandate_state": "live", "may_represent": False,
         "represent_by": None, "original_processing_date": dt.date(2026, 5, 1), "reversal_transaction_id": None,
-        "payer_name": None, "occurred_at": NOW}, "c", None))
+        "payer_name": None, "occurred_at": NOW}, Cause(None, "c")))
     assert env.data.return_id == rid
-    env = _valid(events.mandate_changed({
+    env = _valid(_emitted(events.mandate_changed, {
         "account_ref": "A", "reference": "X", "old_state": None, "new_state": "held", "reason_code": "D",
         "description": "d", "needs_person": True, "effective_date": None, "instruction_id": rid,
-        "occurred_at": NOW}, "k", "c", None))
+        "occurred_at": NOW}, "k", Cause(None, "c")))
     assert env.data.needs_person

@@ -140,8 +140,10 @@ def test_rentflow_gl_codes_is_applied_when_the_ledger_starts():
     import os
     import subprocess
     import sys
-    code = "from rentflow_ledger.domain.codes import GL_CODES; print(GL_CODES['debtors_control'], GL_CODES['bank'])"
-    env = {**os.environ, "RENTFLOW_GL_CODES": "debtors_control=1210,bank=0100"}
+    code = ("from rentflow_ledger.bootstrap import build_runtime; build_runtime(); "
+            "from rentflow_ledger.domain.codes import GL_CODES; print(GL_CODES['debtors_control'], GL_CODES['bank'])")
+    env = {**os.environ, "RENTFLOW_GL_CODES": "debtors_control=1210,bank=0100",
+           "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "DATABASE_URL": "postgresql://127.0.0.1:9/none"}
     assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           check=True).stdout.split() == ["1210", "0100"]
     bad = subprocess.run([sys.executable, "-c", code], env={**env, "RENTFLOW_GL_CODES": "bnak=1"},

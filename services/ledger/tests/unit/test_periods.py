@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from types import SimpleNamespace
 
+from rentflow_common.consumer import dispatch
 from rentflow_ledger.domain.periods import PeriodCalendar, next_period
 from rentflow_ledger.entrypoints import consumers
 
@@ -18,19 +19,19 @@ def test_next_open_period():
     assert PeriodCalendar().override(dt.date(2026, 4, 1)) is None
 
 
-async def test_mixed_batch_goes_to_each_handler_payments_first(monkeypatch):
+async def test_mixed_batch_goes_to_each_handler_payments_first():
     calls = []
 
     def fake(name):
         async def handler(uow, items):
             calls.append((name, [i.offset for i in items]))
         return handler
-    monkeypatch.setattr(consumers, "HANDLERS", {t: fake(t) for t in consumers.TOPICS})
+    handlers = {t: fake(t) for t in consumers.handlers(None)}  # the ledger's topics, in its order
     items = [SimpleNamespace(topic=t, offset=n) for n, t in enumerate(
         ["directdebit.returned.v1", "payments.received.v1", "directdebit.mandates.v1", "payments.received.v1"])]
-    await consumers.handle(None, items)
+    await dispatch(handlers, None, [(i.topic, i) for i in items])
     assert calls == [("payments.received.v1", [1, 3]), ("directdebit.returned.v1", [0]),
                      ("directdebit.mandates.v1", [2])]
     calls.clear()
-    await consumers.handle(None, items[1:2])
+    await dispatch(handlers, None, [(i.topic, i) for i in items[1:2]])
     assert calls == [("payments.received.v1", [1])]

@@ -12,4 +12,5 @@ GROUP_ID = "notifications"
 
 
 def register(runtime: ServiceRuntime, config: NotificationsConfig) -> None:
-    runtime.consume(GROUP_ID, TOPICS, partial(handle_ledger_events, config=config))
+    handler = partial(handle_ledger_events, config=config)
+    runtime.consume(GROUP_ID, {topic: handler for topic in TOPICS})

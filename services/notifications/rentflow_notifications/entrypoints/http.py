@@ -4,11 +4,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rentflow_common.db import UnitOfWork
+from rentflow_common.service import correlation_id
 from rentflow_notifications.domain.tasks import TaskConflict
 from rentflow_notifications.service_layer import handlers
 
@@ -118,28 +119,24 @@ def _task(row: dict[str, Any]) -> dict[str, Any]:
             "outcome": row["outcome"]}
 
 
-def _engine(request: Request) -> Any:
-    return request.app.state.runtime.engine
-
-
-def _correlation(value: str | None) -> str:
-    return value or f"http:{uuid.uuid4()}"
+def _uow(request: Request) -> UnitOfWork:
+    return request.app.state.runtime.uow(correlation_id=correlation_id(request))
 
 
 @router.post("/officers", response_model=OfficerOut, status_code=201, tags=["officers"],
              responses={200: {"description": "an existing officer updated", "model": OfficerOut}})
-async def add_officer(body: OfficerIn, request: Request, response: Response,
-                      x_correlation_id: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+async def add_officer(body: OfficerIn, request: Request, response: Response) -> dict[str, Any]:
     cmd = handlers.RegisterOfficer(name=body.name, patches=tuple(body.patches), role=body.role)
-    async with UnitOfWork(_engine(request)) as uow:
-        officer, created = await handlers.register_officer(uow, cmd, _correlation(x_correlation_id))
+    async with _uow(request) as uow:
+        officer, created = await handlers.register_officer(uow, cmd)
+        await uow.commit()
     response.status_code = 201 if created else 200
     return _officer(officer)
 
 
 @router.get("/officers", response_model=OfficersOut, tags=["officers"])
 async def get_officers(request: Request) -> dict[str, Any]:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         return {"officers": [_officer(o) for o in await handlers.list_officers(uow)]}
 
 
@@ -153,7 +150,7 @@ async def get_tasks(
     account_ref: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         rows = await handlers.list_tasks(uow, status=status, kind=kind or None, assigned_to=assigned_to or None,
                                          account_ref=account_ref or None, limit=limit)
     return {"tasks": [_task(r) for r in rows], "count": rows[0]["total"] if rows else 0}
@@ -161,11 +158,11 @@ async def get_tasks(
 
 @router.post("/tasks/{task_id}/claim", response_model=TaskOut, tags=["tasks"],
              responses={404: {"description": "unknown task"}, 409: {"description": "done, or claimed by another"}})
-async def claim(task_id: uuid.UUID, body: ClaimIn, request: Request,
-                x_correlation_id: Annotated[str | None, Header()] = None) -> Any:
+async def claim(task_id: uuid.UUID, body: ClaimIn, request: Request) -> Any:
     try:
-        async with UnitOfWork(_engine(request)) as uow:
-            task = await handlers.claim_task(uow, task_id, body.by, _correlation(x_correlation_id))
+        async with _uow(request) as uow:
+            task = await handlers.claim_task(uow, task_id, body.by)
+            await uow.commit()
     except handlers.TaskNotFound:
         return JSONResponse({"detail": f"unknown task {task_id}"}, status_code=404)
     except TaskConflict as exc:
@@ -175,11 +172,11 @@ async def claim(task_id: uuid.UUID, body: ClaimIn, request: Request,
 
 @router.post("/tasks/{task_id}/complete", response_model=TaskOut, tags=["tasks"],
              responses={404: {"description": "unknown task"}, 409: {"description": "already done"}})
-async def complete(task_id: uuid.UUID, body: CompleteIn, request: Request,
-                   x_correlation_id: Annotated[str | None, Header()] = None) -> Any:
+async def complete(task_id: uuid.UUID, body: CompleteIn, request: Request) -> Any:
     try:
-        async with UnitOfWork(_engine(request)) as uow:
-            task = await handlers.complete_task(uow, task_id, body.by, body.outcome, _correlation(x_correlation_id))
+        async with _uow(request) as uow:
+            task = await handlers.complete_task(uow, task_id, body.by, body.outcome)
+            await uow.commit()
     except handlers.TaskNotFound:
         return JSONResponse({"detail": f"unknown task {task_id}"}, status_code=404)
     except TaskConflict as exc:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rentflow_common.db import UnitOfWork
+from rentflow_common.service import correlation_id
 from rentflow_notifications.adapters import notices_repo as nrepo
 from rentflow_notifications.service_layer import notices
 
@@ -32,8 +33,8 @@ def _notice(r: dict[str, Any]) -> dict[str, Any]:
             "deliveries": [{k: _iso(v) for k, v in d.items()} for d in r["deliveries"]]}
 
 
-def _engine(request: Request) -> Any:
-    return request.app.state.runtime.engine
+def _uow(request: Request) -> UnitOfWork:
+    return request.app.state.runtime.uow(correlation_id=correlation_id(request))
 
 
 @router.get("/notices", tags=["notices"], summary="notices, oldest first (at most limit); count is how many match")
@@ -45,7 +46,7 @@ async def get_notices(
     run: Annotated[str | None, Query(max_length=200, description="e.g. rent_review:2027-04-05")] = None,
     limit: Annotated[int, Query(ge=1, le=20000)] = 1000,
 ) -> dict[str, Any]:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         rows = await nrepo.list_notices(uow.raw, kind=kind or None, status=status, account_ref=account_ref or None,
                                         run=run or None, limit=limit)
     return {"notices": [_notice(r) for r in rows], "count": rows[0]["total"] if rows else 0}
@@ -54,7 +55,7 @@ async def get_notices(
 @router.get("/notices/progress", tags=["notices"],
             summary="per run: received, pending, produced, refused, failed, pages and emails")
 async def get_progress(request: Request) -> dict[str, Any]:
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         runs = await nrepo.progress(uow.raw)
     runtime = request.app.state.runtime
     return {"runs": [{k: _iso(v) for k, v in r.items()} for r in runs],
@@ -82,7 +83,7 @@ class PrintIn(BaseModel):
              summary="merge a run's produced letters into one print file (patch, then account order)")
 async def print_file(body: PrintIn, request: Request) -> Any:
     runtime = request.app.state.runtime
-    result = await notices.print_run(runtime.engine, runtime.config, body.run.split(":")[0], body.run,
+    result = await notices.print_run(runtime.uow, runtime.config, body.run.split(":")[0], body.run,
                                      runtime.workers.run_cpu)
     if not result["notices"]:
         return JSONResponse({"detail": f"no produced letters in run {body.run}"}, status_code=404)
@@ -108,7 +109,7 @@ class ContactIn(BaseModel):
             summary="where a rent account's letters are also emailed (letters are always written for post)")
 async def put_contact(account_ref: str, body: ContactIn, request: Request) -> dict[str, Any]:
     ref = account_ref.strip().upper().replace(" ", "").replace("-", "")
-    async with UnitOfWork(_engine(request)) as uow:
+    async with _uow(request) as uow:
         row = await nrepo.set_contact(uow.raw, ref, body.email, request.app.state.config.clock())
         await uow.commit()
     return {"account_ref": row["account_ref"], "email": row["email"], "updated_at": row["updated_at"].isoformat()}

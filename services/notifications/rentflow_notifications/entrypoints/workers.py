@@ -10,8 +10,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Awaitable, Callable
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from rentflow_common.db import UnitOfWork
 from rentflow_common.logging import get_logger
 
 from rentflow_notifications.config import NotificationsConfig
@@ -31,11 +30,11 @@ class Workers:
         self.rendered = 0
         self.emails_tried = 0
 
-    async def start(self, engine: AsyncEngine) -> None:
+    async def start(self, new_uow: Callable[[], UnitOfWork]) -> None:
         self._pool = self._new_pool()
         self._stopping = False
-        self._tasks = [asyncio.create_task(self._loop("renderer", lambda: self._render(engine)), name="notices-render"),
-                       asyncio.create_task(self._loop("mailer", lambda: self._mail(engine)), name="notices-mail")]
+        self._tasks = [asyncio.create_task(self._loop("renderer", lambda: self._render(new_uow)), name="notices-render"),
+                       asyncio.create_task(self._loop("mailer", lambda: self._mail(new_uow)), name="notices-mail")]
         if self.config.smtp is None:
             log.info("notices.email_off", note="RENTFLOW_SMTP_HOST not set: letters only")
 
@@ -43,9 +42,6 @@ class Workers:
         n = self.config.render_workers
         return (ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) if n > 0
                 else ThreadPoolExecutor(1, thread_name_prefix="notices-render"))
-
-    def nudge(self) -> None:
-        self._wake.set()
 
     async def run_cpu(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -55,13 +51,13 @@ class Workers:
             self._pool = self._new_pool()
             raise
 
-    async def _render(self, engine: AsyncEngine) -> int:
-        n = await render_pending(engine, self.config, self.run_cpu)
+    async def _render(self, new_uow: Callable[[], UnitOfWork]) -> int:
+        n = await render_pending(new_uow, self.config, self.run_cpu)
         self.rendered += n
         return n
 
-    async def _mail(self, engine: AsyncEngine) -> int:
-        n = await send_due_emails(engine, self.config)
+    async def _mail(self, new_uow: Callable[[], UnitOfWork]) -> int:
+        n = await send_due_emails(new_uow, self.config)
         self.emails_tried += n
         return n
 

@@ -11,14 +11,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from rentflow_common.consumer import Incoming
+from rentflow_common.db import UnitOfWork
+from rentflow_common.events import Msg
 from rentflow_common.logging import get_logger
-from rentflow_common.outbox import OutboxRow
 
 from rentflow_notifications.adapters import repository as repo
 from rentflow_notifications.domain import dd_tasks as domain
 from rentflow_notifications.domain.assignment import Account, spread_assignee
-from rentflow_notifications.service_layer.events import task_event_row
+from rentflow_notifications.service_layer.events import emit_task
 
 log = get_logger(__name__)
 
@@ -30,13 +30,13 @@ class TaskInput:
     account_ref: str | None
     opens: Callable[[str], domain.TaskState]  # assignee -> the new task
     repeats: Callable[[domain.TaskState], domain.TaskState]  # open task -> after this input
-    incoming: Incoming
+    msg: Msg[Any]
 
 
-def dd_failure_inputs(items: Sequence[Incoming], represent_on: dict[uuid.UUID, dt.date | None]) -> list[TaskInput]:
+def dd_failure_inputs(msgs: Sequence[Msg[Any]], represent_on: dict[uuid.UUID, dt.date | None]) -> list[TaskInput]:
     out = []
-    for i in items:
-        d = i.envelope.data
+    for i in msgs:
+        d = i.data
         f = domain.Failure(d.failure_id, d.account_ref, d.reference, d.amount_pence, d.return_code, d.meaning,
                            d.occurred_at, represent_on.get(d.failure_id))
         out.append(TaskInput(d.failure_id, domain.dedupe_key(domain.DD_FAILURE, d.account_ref, d.reference),
@@ -45,10 +45,10 @@ def dd_failure_inputs(items: Sequence[Incoming], represent_on: dict[uuid.UUID, d
     return out
 
 
-def mandate_inputs(items: Sequence[Incoming]) -> list[TaskInput]:
+def mandate_inputs(msgs: Sequence[Msg[Any]]) -> list[TaskInput]:
     out = []
-    for i in items:
-        d = i.envelope.data
+    for i in msgs:
+        d = i.data
         if not d.needs_person:
             continue
         m = domain.MandateInput(d.instruction_id, d.account_ref, d.reference, d.new_state, d.reason_code,
@@ -65,9 +65,10 @@ def _state(row: dict[str, Any]) -> domain.TaskState:
                             row["amount_pence"], row["return_code"])
 
 
-async def apply_task_inputs(raw: Any, inputs: Sequence[TaskInput], now: dt.datetime) -> list[OutboxRow]:
+async def apply_task_inputs(uow: UnitOfWork, inputs: Sequence[TaskInput], now: dt.datetime) -> None:
     if not inputs:
-        return []
+        return
+    raw = uow.raw
     counted = await repo.counted_sources(raw, [t.source_id for t in inputs])
     fresh, seen = [], set(counted)
     for t in inputs:  # the same input under another event id, or twice in the batch: counted once
@@ -75,7 +76,7 @@ async def apply_task_inputs(raw: Any, inputs: Sequence[TaskInput], now: dt.datet
             seen.add(t.source_id)
             fresh.append(t)
     if not fresh:
-        return []
+        return
     open_rows = await repo.open_tasks_by_key(raw, sorted({t.dedupe_key for t in fresh}))
     current = {k: _state(r) for k, r in open_rows.items()}
     directory = await repo.directory(raw, [t.account_ref for t in fresh if t.account_ref])
@@ -106,14 +107,10 @@ async def apply_task_inputs(raw: Any, inputs: Sequence[TaskInput], now: dt.datet
     inserted = {r["task_id"]: r for r in await repo.insert_open_tasks(raw, list(new.values()), now)}
     updated = {r["task_id"]: r for r in await repo.update_counted_tasks(raw, list(changed.values()), now)}
     await repo.record_sources(raw, sources, now)
-    rows = []
     for action, state, t in steps:
         base = inserted.get(state.task_id) or updated.get(state.task_id)
         task = {**base, **{k: getattr(state, k) for k in ("occurrences", "amount_pence", "return_code", "reason",
                                                           "due_on")}}
-        env = t.incoming.envelope
-        rows.append(task_event_row(task, action, changed_at=now, cause=str(t.source_id),
-                                   correlation_id=env.correlation_id, causation_id=env.event_id))
+        emit_task(uow, task, action, changed_at=now, cause_key=str(t.source_id), cause=t.msg.cause)
     log.info("tasks.dd", opened=len(inserted), repeats=sum(1 for a, _, _ in steps if a == "updated"),
              inputs=len(fresh))
-    return rows

@@ -14,19 +14,16 @@ the time of one commit, and every resend after a lease is logged (`email.resend`
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import Any, Callable
 
 from rentflow_common.db import UnitOfWork
 from rentflow_common.logging import get_logger
-from rentflow_common.outbox import enqueue
 
 from rentflow_notifications.adapters import notices_repo as nrepo
 from rentflow_notifications.adapters import smtp
 from rentflow_notifications.config import NotificationsConfig
 from rentflow_notifications.domain.letters import RENT_REVIEW
-from rentflow_notifications.service_layer.events import notice_event_row
+from rentflow_notifications.service_layer.events import emit_notice
 
 log = get_logger(__name__)
 
@@ -45,11 +42,11 @@ def _message(d: dict[str, Any], config: NotificationsConfig) -> Any:
                               subject=subject, html_path=d["html_document"], pdf_path=d["document"], plain=plain)
 
 
-async def send_due_emails(engine: AsyncEngine, config: NotificationsConfig, limit: int = 20) -> int:
+async def send_due_emails(new_uow: Callable[[], UnitOfWork], config: NotificationsConfig, limit: int = 20) -> int:
     """Sends the email deliveries that are due; returns how many it tried."""
     if config.smtp is None:
         return 0
-    async with UnitOfWork(engine) as uow:
+    async with new_uow() as uow:
         claimed = await nrepo.claim_emails(uow.raw, config.clock(), config.email_lease, limit)
         await uow.commit()
     for d in claimed:
@@ -60,16 +57,16 @@ async def send_due_emails(engine: AsyncEngine, config: NotificationsConfig, limi
         except OSError as exc:  # the letter's files are missing: nothing to send
             result = smtp.SendResult(False, True, f"cannot read the letter: {exc}")
         now = config.clock()
-        async with UnitOfWork(engine) as uow:
+        async with new_uow() as uow:
             raw = uow.raw
             if result.ok:
                 await nrepo.finish_delivery(raw, d["delivery_id"], status="sent", now=now, detail=result.detail,
                                             message_id=smtp.message_id(d["notice_id"], config.smtp.sender))
-                await enqueue(raw, [notice_event_row(d, "delivered", at=now, channel="email")])
+                emit_notice(uow, d, "delivered", at=now, channel="email")
                 log.info("email.sent", notice_id=str(d["notice_id"]), kind=d["kind"], attempt=d["attempts"])
             elif result.permanent or d["attempts"] >= config.email_attempts:
                 await nrepo.finish_delivery(raw, d["delivery_id"], status="failed", now=now, detail=result.detail)
-                await enqueue(raw, [notice_event_row(d, "failed", at=now, channel="email", reason=result.detail)])
+                emit_notice(uow, d, "failed", at=now, channel="email", reason=result.detail)
                 log.error("email.failed", notice_id=str(d["notice_id"]), attempt=d["attempts"], detail=result.detail)
             else:
                 await nrepo.finish_delivery(raw, d["delivery_id"], status="pending", now=now, detail=result.detail,

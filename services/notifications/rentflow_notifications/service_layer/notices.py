@@ -16,12 +16,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from rentflow_common.consumer import Incoming
 from rentflow_common.db import UnitOfWork
+from rentflow_common.events import Msg
 from rentflow_common.logging import get_logger
-from rentflow_common.outbox import OutboxRow, enqueue
 from rentflow_schemas import derive_event_id
 
 from rentflow_notifications.adapters import notices_repo as nrepo
@@ -31,11 +28,12 @@ from rentflow_notifications.config import NotificationsConfig
 from rentflow_notifications.domain import letters as L
 from rentflow_notifications.domain.dd_tasks import code_rule
 from rentflow_notifications.domain.notice_dates import plan_rent_notice, representation_date, served_on
-from rentflow_notifications.service_layer.events import notice_event_row
+from rentflow_notifications.service_layer.events import emit_notice
 
 log = get_logger(__name__)
 
 RunCpu = Callable[..., Awaitable[Any]]  # run_cpu(fn, *args) -> fn(*args), off the event loop
+UowFactory = Callable[[], UnitOfWork]
 
 
 def notice_id_for(kind: str, source_id: uuid.UUID) -> uuid.UUID:
@@ -72,16 +70,16 @@ def _letter(notice: dict[str, Any], plan: dict[str, Any], config: NotificationsC
 
 # --- intake, in the consumer's transaction ---------------------------------------------------
 
-async def take_in_rent_changes(raw: Any, items: Sequence[Incoming], config: NotificationsConfig,
-                               now: dt.datetime) -> list[OutboxRow]:
-    changes = [i for i in items]
-    directory = await repo.directory(raw, [i.envelope.data.account_ref for i in changes])
-    await repo.remember_tenants(raw, {i.envelope.data.account_ref: i.envelope.data.tenant_name for i in changes
-                                      if i.envelope.data.account_ref in directory})
+async def take_in_rent_changes(uow: UnitOfWork, changes: Sequence[Msg[Any]], config: NotificationsConfig,
+                               now: dt.datetime) -> None:
+    raw = uow.raw
+    directory = await repo.directory(raw, [i.data.account_ref for i in changes])
+    await repo.remember_tenants(raw, {i.data.account_ref: i.data.tenant_name for i in changes
+                                      if i.data.account_ref in directory})
     today = config.today()
     notices = []
     for i in changes:
-        c = i.envelope.data
+        c = i.data
         known = directory.get(c.account_ref) or {}
         method = known.get("payment_method") or (str(c.payment_method) if c.payment_method else None)
         inp = {**c.model_dump(mode="json"), "dd_payer": method == "dd"}
@@ -93,25 +91,25 @@ async def take_in_rent_changes(raw: Any, items: Sequence[Incoming], config: Noti
                         "served_on": plan["served_on"], "effective_on": plan["effective_on"],
                         "old_weekly_pence": c.old_weekly_rent_pence + c.old_weekly_charges_pence,
                         "new_weekly_pence": c.new_weekly_rent_pence + c.new_weekly_charges_pence,
-                        "reason": plan["refusal"], "correlation_id": i.envelope.correlation_id,
-                        "causation_id": i.envelope.event_id})
-    inserted = await nrepo.insert_notices(raw, notices, now)
-    return _refused_events(inserted, now)
+                        "reason": plan["refusal"], "correlation_id": i.cause.correlation_id,
+                        "causation_id": i.cause.event_id})
+    _emit_refused(uow, await nrepo.insert_notices(raw, notices, now), now)
 
 
-async def take_in_dd_failures(raw: Any, items: Sequence[Incoming], config: NotificationsConfig,
-                              now: dt.datetime) -> tuple[list[OutboxRow], dict[uuid.UUID, dt.date | None]]:
+async def take_in_dd_failures(uow: UnitOfWork, msgs: Sequence[Msg[Any]], config: NotificationsConfig,
+                              now: dt.datetime) -> dict[uuid.UUID, dt.date | None]:
     """A letter to the payer for each failure on a known account whose code calls for one (not code 2,
     payer deceased: that goes to an officer only). Returns the re-presentation dates planned, by
     failure, for the tasks to state."""
-    wanted = [i for i in items if i.envelope.data.account_ref and code_rule(i.envelope.data.return_code).letter]
+    raw = uow.raw
+    wanted = [i for i in msgs if i.data.account_ref and code_rule(i.data.return_code).letter]
     if not wanted:
-        return [], {}
-    directory = await repo.directory(raw, [i.envelope.data.account_ref for i in wanted])
+        return {}
+    directory = await repo.directory(raw, [i.data.account_ref for i in wanted])
     today = config.today()
     notices, represent_on = [], {}
     for i in wanted:
-        f = i.envelope.data
+        f = i.data
         known = directory.get(f.account_ref) or {}
         inp = {**f.model_dump(mode="json"), "property": known.get("property"),
                "payer_name": f.payer_name or known.get("tenant_name")}
@@ -122,28 +120,26 @@ async def take_in_dd_failures(raw: Any, items: Sequence[Incoming], config: Notif
                         "run": f"{L.DD_FAILURE}:{today.isoformat()}", "letter_date": plan["letter_date"],
                         "served_on": plan["served_on"], "effective_on": plan["effective_on"],
                         "amount_pence": f.amount_pence, "reason": None,
-                        "correlation_id": i.envelope.correlation_id, "causation_id": i.envelope.event_id})
+                        "correlation_id": i.cause.correlation_id, "causation_id": i.cause.event_id})
     await nrepo.insert_notices(raw, notices, now)
-    return [], represent_on
+    return represent_on
 
 
-def _refused_events(notices: Sequence[dict[str, Any]], now: dt.datetime) -> list[OutboxRow]:
-    rows = []
-    for n in notices:
-        if n["status"] == "refused":
-            log.warning("notice.refused", notice_id=str(n["notice_id"]), kind=n["kind"], account_ref=n["account_ref"],
-                        effective_on=str(n["effective_on"]), reason=n["reason"])
-            rows.append(notice_event_row(n, "refused", at=now))
-    if rows:
-        log.warning("notices.refused", count=len(rows), note="not served: too late for the notice period")
-    return rows
+def _emit_refused(uow: UnitOfWork, notices: Sequence[dict[str, Any]], now: dt.datetime) -> None:
+    refused = [n for n in notices if n["status"] == "refused"]
+    for n in refused:
+        log.warning("notice.refused", notice_id=str(n["notice_id"]), kind=n["kind"], account_ref=n["account_ref"],
+                    effective_on=str(n["effective_on"]), reason=n["reason"])
+        emit_notice(uow, n, "refused", at=now)
+    if refused:
+        log.warning("notices.refused", count=len(refused), note="not served: too late for the notice period")
 
 
 # --- rendering, in chunks, off the consumer ---------------------------------------------------
 
-async def render_pending(engine: AsyncEngine, config: NotificationsConfig, run_cpu: RunCpu) -> int:
+async def render_pending(new_uow: UowFactory, config: NotificationsConfig, run_cpu: RunCpu) -> int:
     """Renders one chunk of pending notices; returns how many notices it settled (0: none pending)."""
-    async with UnitOfWork(engine) as uow:
+    async with new_uow() as uow:
         raw = uow.raw
         notices = await nrepo.claim_pending(raw, config.render_chunk)
         if not notices:
@@ -172,7 +168,7 @@ async def render_pending(engine: AsyncEngine, config: NotificationsConfig, run_c
                 d.update(status="produced", document=r.pdf, html_document=r.html, pages=r.pages)
         finished = await nrepo.finish_notices(raw, list(done.values()), now)
         emails = await nrepo.emails_by_ref(raw, [n["account_ref"] for n in finished if n["status"] == "produced"])
-        deliveries, outbox = [], []
+        deliveries = []
         for n in finished:
             if n["status"] == "produced":
                 deliveries.append(_delivery(n, "letter", n["document"], "written"))
@@ -182,10 +178,11 @@ async def render_pending(engine: AsyncEngine, config: NotificationsConfig, run_c
                                                 None if config.smtp else "no SMTP server configured"))
             elif n["status"] == "failed":
                 log.error("notice.render_failed", notice_id=str(n["notice_id"]), reason=n["reason"])
-        outbox += [notice_event_row(n, n["status"], at=now) for n in finished if n["status"] in ("produced", "failed")]
-        outbox += _refused_events([n for n in finished if n["status"] == "refused"], now)
+        for n in finished:
+            if n["status"] in ("produced", "failed"):
+                emit_notice(uow, n, n["status"], at=now)
+        _emit_refused(uow, finished, now)
         await nrepo.insert_deliveries(raw, deliveries, now)
-        await enqueue(raw, outbox)
         await uow.commit()
     log.info("notices.rendered", chunk=len(by_id), produced=sum(1 for n in finished if n["status"] == "produced"),
              refused=sum(1 for n in finished if n["status"] == "refused"))
@@ -204,18 +201,18 @@ def print_path(config: NotificationsConfig, run: str) -> Path:
     return config.letters_dir / "print" / (run.replace(":", "-") + ".pdf")
 
 
-async def print_run(engine: AsyncEngine, config: NotificationsConfig, kind: str, run: str,
+async def print_run(new_uow: UowFactory, config: NotificationsConfig, kind: str, run: str,
                     run_cpu: RunCpu) -> dict[str, Any]:
     """One PDF of every produced letter of a run (e.g. rent_review:2027-04-05), by patch then
     account, for the print room; the letters' deliveries record the print file. Running it again
     rewrites the file with whatever has been produced since."""
-    async with UnitOfWork(engine) as uow:
+    async with new_uow() as uow:
         letters = await nrepo.printable(uow.raw, kind, run)
     if not letters:
         return {"run": run, "notices": 0, "pages": 0, "path": None}
     path = print_path(config, run)
     pages = await run_cpu(merge_pdfs, [n["document"] for n in letters], str(path))
-    async with UnitOfWork(engine) as uow:
+    async with new_uow() as uow:
         await nrepo.mark_printed(uow.raw, [n["notice_id"] for n in letters], str(path), config.clock())
         await uow.commit()
     log.info("notices.print_file", run=run, notices=len(letters), pages=pages, path=str(path))

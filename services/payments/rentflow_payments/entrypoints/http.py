@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import tempfile
@@ -18,13 +17,12 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO, Callable
 
 import orjson
-import structlog
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rentflow_common.db import UnitOfWork
 from rentflow_common.logging import get_logger
+from rentflow_common.service import ServiceRuntime, correlation_id
 
 from rentflow_payments.adapters import repository as repo
 from rentflow_payments.domain import formats, signature
@@ -37,7 +35,6 @@ log = get_logger(__name__)
 JSON = "application/json"
 MAX_PUSH_BYTES = 16 << 20
 MAX_BATCH_ITEMS = 10_000
-MAX_FILE_BYTES = int(os.environ.get("RENTFLOW_MAX_FILE_MB", "200")) << 20
 MAX_WEBHOOK_BYTES = 1 << 20
 GOVUK_PAY = "govuk-pay"
 IMPORT_PARAMS = ("format", "provider")  # every other query parameter is an option of the format
@@ -45,7 +42,6 @@ SPOOL_IN_MEMORY_BYTES = 8 << 20
 DEFAULT_IMPORT_PROVIDER = "file-import"
 PROVIDER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _PROVIDER_NAME = re.compile(PROVIDER_NAME)
-_CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
 class ProviderIn(BaseModel):
@@ -59,36 +55,6 @@ class ProviderOut(BaseModel):
     provider_id: str
     name: str
     secret: str
-
-
-class CorrelationIdMiddleware:
-    """X-Correlation-Id from the request (or a new uuid4), bound in structlog's contextvars for the
-    request, kept in request.state.correlation_id and echoed on the response."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        cid = None
-        for name, value in scope["headers"]:
-            if name == b"x-correlation-id":
-                candidate = value.decode("latin-1")
-                cid = candidate if _CORRELATION_ID.match(candidate) else None
-                break
-        cid = cid or str(uuid.uuid4())
-        scope.setdefault("state", {})["correlation_id"] = cid
-        echo = (b"x-correlation-id", cid.encode())
-
-        async def send_with_id(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), echo]
-            await send(message)
-
-        with structlog.contextvars.bound_contextvars(correlation_id=cid):
-            await self.app(scope, receive, send_with_id)
 
 
 class ProviderSecrets:
@@ -120,10 +86,6 @@ def _invalid(errors: list[dict[str, Any]]) -> HTTPException:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _correlation_id(request: Request) -> str:
-    return getattr(request.state, "correlation_id", None) or str(uuid.uuid4())
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -178,9 +140,11 @@ def _file_schema(signed: bool) -> dict[str, Any]:
     return extra
 
 
-def make_router(engine: AsyncEngine) -> APIRouter:
+def make_router(runtime: ServiceRuntime) -> APIRouter:
     router = APIRouter(prefix="/v1")
+    engine = runtime.engine
     provider_secrets = ProviderSecrets(engine)
+    max_file_bytes = runtime.settings.max_file_mb << 20  # type: ignore[attr-defined]
 
     async def authenticate(request: Request) -> tuple[str, str, str]:
         """(provider_id, secret, signature header) or 401."""
@@ -230,8 +194,10 @@ def make_router(engine: AsyncEngine) -> APIRouter:
             def render(outcomes: list[handlers.Outcome]) -> bytes:
                 return orjson.dumps({"payment_id": outcomes[0].payment_id, "status": outcomes[0].status})
         try:
-            answer = await handlers.push(engine, provider_id, payments, correlation_id=_correlation_id(request),
-                                         received_at=_now(), render=render, status_code=202, idempotency=claim)
+            async with runtime.uow(correlation_id=correlation_id(request), actor=provider_id) as uow:
+                answer = await handlers.push(uow, provider_id, payments, received_at=_now(), render=render,
+                                             status_code=202, idempotency=claim)
+                await uow.commit()
         except handlers.IdempotencyKeyTaken:
             assert claim is not None
             replayed = await replay(provider_id, claim.key, claim.request_sha256, path)
@@ -275,7 +241,7 @@ def make_router(engine: AsyncEngine) -> APIRouter:
                  responses={409: {"description": "a provider of that name exists"}})
     async def add_provider(body: ProviderIn) -> ProviderOut:
         secret = body.secret if body.secret is not None else secrets.token_hex(32)
-        async with UnitOfWork(engine) as uow:
+        async with runtime.uow() as uow:
             added = await handlers.register_provider(uow, body.name, secret)
             await uow.commit()
         if not added:
@@ -284,7 +250,7 @@ def make_router(engine: AsyncEngine) -> APIRouter:
 
     async def ensure_provider(provider: str) -> None:
         if await provider_secrets.get(provider) is None:
-            async with UnitOfWork(engine) as uow:
+            async with runtime.uow() as uow:
                 await handlers.register_provider(uow, provider, secrets.token_hex(32))
                 await uow.commit()
 
@@ -295,7 +261,7 @@ def make_router(engine: AsyncEngine) -> APIRouter:
         if fmt_name != formats.AUTO and fmt_name not in formats.FORMATS:
             raise _detail(422, f"unknown format {fmt_name!r}; supported: {', '.join(formats.supported())}")
         options = {k: v for k, v in request.query_params.items() if k not in IMPORT_PARAMS}
-        fp, sha256, size = await _spool(request, mac)
+        fp, sha256, size = await _spool(request, mac, max_file_bytes)
         try:
             if mac is not None and not signature.matches(mac, signature_header or ""):
                 raise _detail(401, "bad signature")
@@ -307,8 +273,8 @@ def make_router(engine: AsyncEngine) -> APIRouter:
                     if fmt.default_provider is None:  # a format's own provider is registered with its real secret
                         await ensure_provider(provider_id)
                 summary = await imports.import_file(
-                    engine, provider_id, fmt, fp, sha256=sha256, size=size, options=options,
-                    correlation_id=request.headers.get("x-correlation-id") and _correlation_id(request),
+                    runtime.uow, provider_id, fmt, fp, sha256=sha256, size=size, options=options,
+                    correlation_id=request.headers.get("x-correlation-id") and correlation_id(request),
                     received_at=_now())
             except formats.Unreadable as exc:
                 raise _detail(422, f"unreadable file: {exc}") from None
@@ -319,7 +285,7 @@ def make_router(engine: AsyncEngine) -> APIRouter:
     file_responses: dict[int | str, dict[str, Any]] = {
         202: {"description": '{"import_id", "format", "accepted", "rejected", "duplicates", '
                              '"errors": [{"line"|"item", "field", "reason"}]}'},
-        413: {"description": f"file larger than {MAX_FILE_BYTES} bytes"},
+        413: {"description": f"file larger than {max_file_bytes} bytes"},
         422: {"description": "unknown format, or a file that cannot be read at all (nothing posted)"}}
 
     @router.post("/files", status_code=202, tags=["files"], openapi_extra=_file_schema(True),
@@ -370,9 +336,9 @@ def make_router(engine: AsyncEngine) -> APIRouter:
             event = CARD_EVENT.validate_json(body)
         except ValidationError as exc:
             raise _invalid(field_errors(exc)) from None
-        async with UnitOfWork(engine) as uow:
+        async with runtime.uow(correlation_id=correlation_id(request), actor=GOVUK_PAY) as uow:
             outcome, pid = await card_payments.apply(uow, GOVUK_PAY, event, source="webhook", import_id=None,
-                                                     correlation_id=_correlation_id(request), received_at=_now())
+                                                     correlation_id=uow.correlation_id, received_at=_now())
             await uow.commit()
         log.info("govuk_pay.webhook", outcome=outcome, event_type=event.event_type, resource_id=event.resource_id)
         return Response(orjson.dumps({"status": outcome, "payment_id": pid}), media_type=JSON)
@@ -419,20 +385,20 @@ def _validate(body: bytes, many: bool) -> list[PaymentIn]:
         raise _invalid(field_errors(exc)) from None
 
 
-async def _spool(request: Request, mac: Any) -> tuple[BinaryIO, str, int]:
+async def _spool(request: Request, mac: Any, limit: int) -> tuple[BinaryIO, str, int]:
     """The request body into a temporary file (memory up to SPOOL_IN_MEMORY_BYTES, then disk),
     hashing it (sha256, and the signature HMAC when given) on the way."""
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_FILE_BYTES:
-        raise _detail(413, f"file larger than {MAX_FILE_BYTES} bytes")
+    if length and length.isdigit() and int(length) > limit:
+        raise _detail(413, f"file larger than {limit} bytes")
     fp = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)
     digest = hashlib.sha256()
     size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
-            if size > MAX_FILE_BYTES:
-                raise _detail(413, f"file larger than {MAX_FILE_BYTES} bytes")
+            if size > limit:
+                raise _detail(413, f"file larger than {limit} bytes")
             digest.update(chunk)
             if mac is not None:
                 mac.update(chunk)

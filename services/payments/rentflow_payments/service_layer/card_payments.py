@@ -16,8 +16,8 @@ import uuid
 from datetime import datetime
 
 from rentflow_common.db import UnitOfWork
+from rentflow_common.events import Cause
 from rentflow_common.logging import get_logger
-from rentflow_common.outbox import enqueue
 
 from rentflow_payments.adapters import repository as repo
 from rentflow_payments.domain import events
@@ -32,7 +32,7 @@ ACCEPTED_OUTCOME, DUPLICATE, RECORDED, IGNORED = "accepted", "duplicate", "recor
 
 
 async def apply(uow: UnitOfWork, provider_id: str, ev: CardEvent, *, source: events.Source,
-                import_id: uuid.UUID | None, correlation_id: str, received_at: datetime) -> tuple[str, str]:
+                import_id: uuid.UUID | None, correlation_id: str, received_at: datetime) -> tuple[str, uuid.UUID]:
     """(outcome, payment_id) of one delivery, in the caller's transaction."""
     raw = uow.raw
     pid = events.payment_id(provider_id, ev.resource_id)
@@ -66,15 +66,15 @@ async def apply(uow: UnitOfWork, provider_id: str, ev: CardEvent, *, source: eve
     return IGNORED, pid
 
 
-async def _refund(uow: UnitOfWork, provider_id: str, ev: CardEvent, pid: str, amount: int, total: int, *,
+async def _refund(uow: UnitOfWork, provider_id: str, ev: CardEvent, pid: uuid.UUID, amount: int, total: int, *,
                   source: events.Source, import_id: uuid.UUID | None, correlation_id: str,
                   received_at: datetime) -> None:
     rid = events.reversal_id(provider_id, f"govuk-pay-refund|{ev.resource_id}|{total}")
     reason = f"GOV.UK Pay refund (refunded {total} of {ev.resource.amount} pence)"
-    new = await repo.insert_reversals(uow.raw, [(rid, provider_id, uuid.UUID(pid), "refund", amount, ev.created_date,
+    new = await repo.insert_reversals(uow.raw, [(rid, provider_id, pid, "refund", amount, ev.created_date,
                                                  reason, source, import_id, received_at)])
     if new:
-        await enqueue(uow.raw, [events.reversed_row(PaymentReversed(
-            reversal_id=rid, payment_id=uuid.UUID(pid), provider_id=provider_id, provider_ref=ev.resource_id,
+        uow.emit(PaymentReversed(
+            reversal_id=rid, payment_id=pid, provider_id=provider_id, provider_ref=ev.resource_id,
             kind="refund", amount_pence=amount, reversed_at=ev.created_date, reason=reason, source=source,
-            import_id=import_id, received_at=received_at), correlation_id=correlation_id)])
+            import_id=import_id, received_at=received_at), cause=Cause(None, correlation_id), occurred_at=received_at)

@@ -1,5 +1,5 @@
 """Intake commands. Every side effect of a command is here: the rows it writes and the events it
-enqueues in the same transaction (the outbox relay publishes them)."""
+emits in the caller's unit of work (the caller commits; the outbox relay publishes)."""
 from __future__ import annotations
 
 import uuid
@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Sequence
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from rentflow_common.db import UnitOfWork
+from rentflow_common.events import Cause
 from rentflow_common.logging import get_logger
-from rentflow_common.outbox import enqueue
 
 from rentflow_payments.adapters import repository as repo
 from rentflow_payments.domain import events
@@ -26,7 +24,7 @@ DUPLICATE = "duplicate"
 @dataclass(frozen=True, slots=True)
 class Outcome:
     provider_ref: str
-    payment_id: str
+    payment_id: uuid.UUID
     status: str  # accepted | duplicate
 
 
@@ -44,7 +42,7 @@ async def register_provider(uow: UnitOfWork, provider_id: str, secret: str) -> b
 
 async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentIn], *, source: events.Source,
                   import_id: uuid.UUID | None, correlation_id: str, received_at: datetime) -> list[Outcome]:
-    """Stores the payments this provider has not sent before and enqueues one PaymentReceived for
+    """Stores the payments this provider has not sent before and emits one PaymentReceived for
     each, in the caller's transaction. A provider_ref seen before (earlier, or earlier in the same
     request) is a duplicate: it answers with the first payment's id and emits nothing.
     Two statements whatever the number of payments: INSERT ... unnest, COPY into the outbox."""
@@ -57,10 +55,11 @@ async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentI
                             p.paid_at, p.reference, p.payer_name, getattr(p, "match_ref", None)) for p in ordered]
     new = await repo.insert_payments(uow.raw, rows, provider_id=provider_id, received_at=received_at,
                                      source=source, import_id=import_id, correlation_id=correlation_id)
-    await enqueue(uow.raw, [
-        events.received_row(p, pid=ids[p.provider_ref], provider_id=provider_id, received_at=received_at,
-                            correlation_id=correlation_id, source=source, imp=import_id)
-        for p in ordered if p.provider_ref in new])
+    cause = Cause(None, correlation_id)
+    for p in ordered:
+        if p.provider_ref in new:
+            uow.emit(events.received(p, pid=ids[p.provider_ref], provider_id=provider_id, received_at=received_at,
+                                     source=source, imp=import_id), cause=cause, occurred_at=received_at)
     outcomes = []
     for p in payments:
         fresh = p.provider_ref in new
@@ -76,18 +75,16 @@ class IdempotencyClaim:
     path: str
 
 
-async def push(engine: AsyncEngine, provider_id: str, payments: Sequence[PaymentIn], *, correlation_id: str,
-               received_at: datetime, render: Callable[[list[Outcome]], bytes], status_code: int,
+async def push(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentIn], *, received_at: datetime,
+               render: Callable[[list[Outcome]], bytes], status_code: int,
                idempotency: IdempotencyClaim | None = None) -> bytes:
-    """A provider's push (one payment or a batch) in one transaction; returns the rendered answer,
-    stored under the Idempotency-Key in the same transaction when one was given."""
-    async with UnitOfWork(engine) as uow:
-        outcomes = await take_in(uow, provider_id, payments, source="push", import_id=None,
-                                 correlation_id=correlation_id, received_at=received_at)
-        body = render(outcomes)
-        if idempotency is not None and not await repo.claim_idempotency_key(
-                uow.raw, provider_id, idempotency.key, idempotency.request_sha256, idempotency.path,
-                status_code, body):
-            raise IdempotencyKeyTaken(idempotency.key)
-        await uow.commit()
+    """A provider's push (one payment or a batch); returns the rendered answer, stored under the
+    Idempotency-Key in the same transaction when one was given."""
+    outcomes = await take_in(uow, provider_id, payments, source="push", import_id=None,
+                             correlation_id=uow.correlation_id, received_at=received_at)
+    body = render(outcomes)
+    if idempotency is not None and not await repo.claim_idempotency_key(
+            uow.raw, provider_id, idempotency.key, idempotency.request_sha256, idempotency.path,
+            status_code, body):
+        raise IdempotencyKeyTaken(idempotency.key)
     return body

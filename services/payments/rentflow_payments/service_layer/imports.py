@@ -23,14 +23,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rentflow_common.db import UnitOfWork
+from rentflow_common.events import Cause
 from rentflow_common.logging import get_logger
-from rentflow_common.outbox import OutboxRow, enqueue
 
 from rentflow_payments.adapters import repository as repo
 from rentflow_payments.domain import events
@@ -111,7 +110,10 @@ def _read_chunk(items: Iterator[Parsed], size: int) -> _Chunk:
     return chunk
 
 
-async def import_file(engine: AsyncEngine, provider_id: str, fmt: FileFormat, fp: BinaryIO, *, sha256: str,
+UowFactory = Callable[[], UnitOfWork]
+
+
+async def import_file(new_uow: UowFactory, provider_id: str, fmt: FileFormat, fp: BinaryIO, *, sha256: str,
                       size: int, correlation_id: str | None, received_at: datetime, options: Options | None = None,
                       chunk_size: int = 2000, max_errors: int = 1000) -> ImportSummary:
     imp = events.import_id(provider_id, sha256)
@@ -119,7 +121,7 @@ async def import_file(engine: AsyncEngine, provider_id: str, fmt: FileFormat, fp
     items = iter(fmt.parse(fp, options or {}))
     first = await asyncio.to_thread(_read_chunk, items, chunk_size)  # Unreadable surfaces here: nothing written
     summary = ImportSummary(imp, fmt.name, provider_id)
-    async with UnitOfWork(engine) as uow:
+    async with new_uow() as uow:
         previous = await repo.start_import(uow.raw, imp, provider_id, fmt.name, sha256, size)
         await uow.commit()
     summary.reimport = previous is not None
@@ -128,7 +130,7 @@ async def import_file(engine: AsyncEngine, provider_id: str, fmt: FileFormat, fp
     while True:  # the next chunk is parsed (in a thread) while this one is written
         upcoming = None if chunk.done else asyncio.ensure_future(asyncio.to_thread(_read_chunk, items, chunk_size))
         try:
-            await _write_chunk(engine, ctx, chunk)
+            await _write_chunk(new_uow, ctx, chunk)
         except BaseException:
             if upcoming is not None:
                 await asyncio.gather(upcoming, return_exceptions=True)  # never leave the parser running
@@ -136,7 +138,7 @@ async def import_file(engine: AsyncEngine, provider_id: str, fmt: FileFormat, fp
         if upcoming is None:
             break
         chunk = await upcoming
-    async with UnitOfWork(engine) as uow:
+    async with new_uow() as uow:
         await repo.finish_import(uow.raw, imp, accepted=summary.accepted, rejected=summary.rejected,
                                  duplicates=summary.duplicates, errors=summary.errors, skipped=summary.skipped,
                                  processed=summary.processed, details=summary.details())
@@ -162,6 +164,10 @@ class _Context:
         else:
             self.summary.errors_truncated = True
 
+    @property
+    def cause(self) -> Cause:
+        return Cause(None, self.correlation_id)
+
     def count(self, kind: str, fresh: bool) -> None:
         if fresh:
             self.summary.accepted += 1
@@ -170,22 +176,22 @@ class _Context:
             self.summary.duplicates += 1
 
 
-async def _write_chunk(engine: AsyncEngine, ctx: _Context, chunk: _Chunk) -> None:
+async def _write_chunk(new_uow: UowFactory, ctx: _Context, chunk: _Chunk) -> None:
     s, imp = ctx.summary, ctx.summary.import_id
     for p in chunk.skipped:
         s.skipped += 1
         ctx.listed(s.skipped_items, p, {"reason": p.note})
     for p in chunk.warnings:
         ctx.listed(s.warnings, p, {"reason": p.note})
-    async with UnitOfWork(engine) as uow:
-        raw, out = uow.raw, []
+    async with new_uow() as uow:
+        raw = uow.raw
         payments = [v for _, v in chunk.good["payment"]]
         for o in await take_in(uow, ctx.provider_id, payments, source="file", import_id=imp,
                                correlation_id=ctx.correlation_id, received_at=ctx.received_at):
             ctx.count("payments", o.status == ACCEPTED)
-        out += await _returns(raw, ctx, [v for _, v in chunk.good["return"]])
-        out += await _instructions(raw, ctx, [v for _, v in chunk.good["mandate"]])
-        out += await _reversals(raw, ctx, chunk.good["reversal"], chunk.rejected)
+        await _returns(uow, ctx, [v for _, v in chunk.good["return"]])
+        await _instructions(uow, ctx, [v for _, v in chunk.good["mandate"]])
+        await _reversals(uow, ctx, chunk.good["reversal"], chunk.rejected)
         for parsed, ev in chunk.good["card_event"]:
             outcome, _ = await card_payments.apply(uow, ctx.provider_id, ev, source="file", import_id=imp,
                                                    correlation_id=ctx.correlation_id, received_at=ctx.received_at)
@@ -196,51 +202,48 @@ async def _write_chunk(engine: AsyncEngine, ctx: _Context, chunk: _Chunk) -> Non
                 ctx.count("card_events", outcome == card_payments.ACCEPTED_OUTCOME)
         for parsed, errs, ref in chunk.rejected:
             if ctx.emit_rejections:
-                out.append(events.rejected_row(
-                    provider_id=ctx.provider_id, imp=imp, kind=parsed.kind, position=parsed.position, errors=errs,
-                    provider_ref=ref, received_at=ctx.received_at, correlation_id=ctx.correlation_id))
+                event, identity = events.rejected(provider_id=ctx.provider_id, imp=imp, kind=parsed.kind,
+                                                  position=parsed.position, errors=errs, provider_ref=ref,
+                                                  received_at=ctx.received_at)
+                uow.emit(event, identity=identity, cause=ctx.cause, occurred_at=ctx.received_at)
             for e in errs:
                 ctx.listed(s.errors, parsed, e)
         s.rejected += len(chunk.rejected)
-        await enqueue(raw, out)
         await repo.import_progress(raw, imp, processed=s.processed, accepted=s.accepted, rejected=s.rejected,
                                    duplicates=s.duplicates, skipped=s.skipped)
         await uow.commit()
 
 
-async def _returns(raw: Any, ctx: _Context, returns: list[Any]) -> list[OutboxRow]:
+async def _returns(uow: UnitOfWork, ctx: _Context, returns: list[Any]) -> None:
     ids = [events.return_id(r.identity) for r in returns]
-    new = await repo.insert_returns(raw, [
+    new = await repo.insert_returns(uow.raw, [
         (rid, ctx.provider_id, ctx.summary.import_id, r.source, r.reference, r.amount_pence, r.return_code,
          r.original_processing_date, r.reported_on, ctx.received_at) for rid, r in zip(ids, returns)])
-    out = []
     for rid, r in zip(ids, returns):
         ctx.count("returns", rid in new)
         if rid in new:
             new.discard(rid)  # a repeat within the chunk is a duplicate
-            out.append(events.returned_row(r, rid=rid, provider_id=ctx.provider_id, imp=ctx.summary.import_id,
-                                           received_at=ctx.received_at, correlation_id=ctx.correlation_id))
-    return out
+            uow.emit(events.returned(r, rid=rid, provider_id=ctx.provider_id, imp=ctx.summary.import_id,
+                                     received_at=ctx.received_at), cause=ctx.cause, occurred_at=ctx.received_at)
 
 
-async def _instructions(raw: Any, ctx: _Context, instructions: list[Any]) -> list[OutboxRow]:
+async def _instructions(uow: UnitOfWork, ctx: _Context, instructions: list[Any]) -> None:
     ids = [events.instruction_id(m.identity) for m in instructions]
-    new = await repo.insert_instructions(raw, [
+    new = await repo.insert_instructions(uow.raw, [
         (iid, ctx.provider_id, ctx.summary.import_id, m.source, m.reference, m.reason_code, m.action,
          m.effective_date, ctx.received_at) for iid, m in zip(ids, instructions)])
-    out = []
     for iid, m in zip(ids, instructions):
         ctx.count("mandates", iid in new)
         if iid in new:
             new.discard(iid)
-            out.append(events.mandate_row(m, iid=iid, provider_id=ctx.provider_id, imp=ctx.summary.import_id,
-                                          received_at=ctx.received_at, correlation_id=ctx.correlation_id))
-    return out
+            uow.emit(events.instruction(m, iid=iid, provider_id=ctx.provider_id, imp=ctx.summary.import_id,
+                                        received_at=ctx.received_at), cause=ctx.cause, occurred_at=ctx.received_at)
 
 
-async def _reversals(raw: Any, ctx: _Context, reversals: list[tuple[Parsed, Any]],
-                     rejected: list[tuple[Parsed, list[dict[str, Any]], str | None]]) -> list[OutboxRow]:
+async def _reversals(uow: UnitOfWork, ctx: _Context, reversals: list[tuple[Parsed, Any]],
+                     rejected: list[tuple[Parsed, list[dict[str, Any]], str | None]]) -> None:
     """Runs after the chunk's payments are stored, so a credit and its reversal in one file pair up."""
+    raw = uow.raw
     ids = [events.reversal_id(ctx.provider_id, r.identity) for _, r in reversals]
     known = await repo.known_reversals(raw, ids)
     todo = [(n, rid, parsed, r) for n, (rid, (parsed, r)) in enumerate(zip(ids, reversals)) if rid not in known]
@@ -267,11 +270,12 @@ async def _reversals(raw: Any, ctx: _Context, reversals: list[tuple[Parsed, Any]
         taken[pid] += r.amount_pence
         rows.append((rid, ctx.provider_id, pid, r.kind, r.amount_pence, r.reversed_at, r.reason, "file",
                      ctx.summary.import_id, ctx.received_at))
-        out.append(events.reversed_row(PaymentReversed(
+        out.append(PaymentReversed(
             reversal_id=rid, payment_id=pid, provider_id=ctx.provider_id, provider_ref=provider_ref, kind=r.kind,
             amount_pence=r.amount_pence, reversed_at=r.reversed_at, reason=r.reason, source="file",
-            import_id=ctx.summary.import_id, received_at=ctx.received_at), correlation_id=ctx.correlation_id))
+            import_id=ctx.summary.import_id, received_at=ctx.received_at))
     new = await repo.insert_reversals(raw, rows)
-    for row in rows:
-        ctx.count("reversals", row[0] in new)
-    return [o for o, row in zip(out, rows) if row[0] in new]
+    for event in out:
+        ctx.count("reversals", event.reversal_id in new)
+        if event.reversal_id in new:
+            uow.emit(event, cause=ctx.cause, occurred_at=ctx.received_at)

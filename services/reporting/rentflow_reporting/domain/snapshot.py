@@ -11,7 +11,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from rentflow_schemas import derive_event_id
+from rentflow_schemas import TOPICS, event_id_of
 
 # Not part of a snapshot's content: when it was taken and the date it was asked for.
 VOLATILE_KEYS = frozenset({"taken_at", "as_of"})
@@ -44,9 +44,13 @@ def content_hash(snapshot: dict[str, Any]) -> str:
     return hashlib.sha256(dumps(_sorted(body)).encode()).hexdigest()
 
 
+def snapshot_identity(period: str, period_start: dt.date, digest: str) -> tuple[str, str, str]:
+    """Same period, same start, same figures → the same snapshot (and event), emitted once."""
+    return (period, period_start.isoformat(), digest)
+
+
 def snapshot_event_id(period: str, period_start: dt.date, digest: str) -> uuid.UUID:
-    """Same period, same start, same figures → same event id, so it is emitted once."""
-    return derive_event_id("reporting.kpi-snapshot", period, period_start.isoformat(), digest)
+    return event_id_of(TOPICS["reporting.kpi-snapshots.v1"], *snapshot_identity(period, period_start, digest))
 
 
 def _sorted(obj: Any) -> Any:

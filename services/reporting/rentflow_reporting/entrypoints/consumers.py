@@ -1,22 +1,24 @@
 """The reporting consumer group: ledger postings, suspense and accounts into the aggregates."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
-from rentflow_common.consumer import Handler, Incoming
+from rentflow_common.consumer import Handler
 from rentflow_common.db import UnitOfWork
+from rentflow_common.events import Msg
 
 from rentflow_reporting.service_layer.handlers import ACCOUNTS, SUSPENSE, TRANSACTIONS, apply_ledger_events
 from rentflow_reporting.service_layer.scheduler import SnapshotScheduler
 
 GROUP_ID = "reporting"
-TOPICS = [TRANSACTIONS, SUSPENSE, ACCOUNTS]
+TOPICS = [ACCOUNTS, TRANSACTIONS, SUSPENSE]
 
 
-def ledger_events_handler(scheduler: SnapshotScheduler | None) -> Handler:
-    async def handle(uow: UnitOfWork, items: Sequence[Incoming]) -> None:
-        await apply_ledger_events(uow, items)
+def handlers(scheduler: SnapshotScheduler | None) -> dict[str, Handler]:
+    """One handler for the three topics: it takes a batch's events together, in fetch order."""
+    async def handle(uow: UnitOfWork, msgs: Sequence[Msg[Any]]) -> None:
+        await apply_ledger_events(uow, msgs)
         if scheduler is not None:
             scheduler.mark_dirty()
 
-    return handle
+    return {topic: handle for topic in TOPICS}

@@ -9,7 +9,7 @@ import uuid
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from rentflow_common.db import UnitOfWork
+from rentflow_common.service import correlation_id
 
 from rentflow_reporting.domain.snapshot import dumps
 from rentflow_reporting.domain.statements import QUARTER_HELP, BadQuarter, parse_quarter, quarter_name
@@ -33,8 +33,7 @@ async def get_kpi(request: Request,
                   period: Literal["week", "month", "quarter", "year"] = Query("month"),
                   as_of: dt.date | None = Query(None, description="YYYY-MM-DD; default today (Europe/London)")
                   ) -> Response:
-    engine = request.app.state.runtime.engine
-    async with UnitOfWork(engine) as uow:
+    async with request.app.state.runtime.uow(correlation_id=correlation_id(request)) as uow:
         snapshot = await kpi_snapshot(uow, period, as_of or today_london())
         await uow.commit()
     return Response(content=dumps(snapshot), media_type="application/json")
@@ -52,7 +51,7 @@ async def get_return(request: Request, kind: Literal["lahs", "benchmark"],
                      as_of: dt.date | None = Query(None, description="figures as known on this date (default today); "
                                                                      "after 31 March the year is complete"),
                      ) -> Response:
-    async with UnitOfWork(request.app.state.runtime.engine) as uow:
+    async with request.app.state.runtime.uow(correlation_id=correlation_id(request)) as uow:
         body = await annual_return(uow, kind, year, as_of or today_london())
     return Response(content=dumps(body), media_type="application/json")
 

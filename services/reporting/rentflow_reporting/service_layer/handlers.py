@@ -6,10 +6,8 @@ import datetime as dt
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
-from rentflow_common.consumer import Incoming
 from rentflow_common.db import UnitOfWork
-from rentflow_common.outbox import OutboxRow, enqueue
-from rentflow_schemas import TOPICS, new_envelope
+from rentflow_common.events import Cause, Msg
 from rentflow_schemas.ledger import AccountUpserted, SuspenseEvent, TransactionPosted
 from rentflow_schemas.reporting import KpiSnapshot
 
@@ -19,13 +17,12 @@ from rentflow_reporting.domain.kpi import (ARREARS_WEEKS_THRESHOLD, WEEKS_PER_YE
                                            compute_kpis, period_totals)
 from rentflow_reporting.domain import returns
 from rentflow_reporting.domain.periods import Selection, select_period
-from rentflow_reporting.domain.snapshot import content_hash, dumps, snapshot_event_id
+from rentflow_reporting.domain.snapshot import content_hash, dumps, snapshot_event_id, snapshot_identity
 
 LONDON = ZoneInfo("Europe/London")
 TRANSACTIONS = "ledger.transactions.v1"
 SUSPENSE = "ledger.suspense.v1"
 ACCOUNTS = "ledger.accounts.v1"
-SNAPSHOTS = "reporting.kpi-snapshots.v1"
 
 
 def london_date(moment: dt.datetime) -> dt.date:
@@ -43,10 +40,11 @@ def _posting(e: TransactionPosted) -> agg.Posting:
                        channel=e.channel.value if e.channel else None, allocation_rule=e.allocation_rule)
 
 
-async def apply_ledger_events(uow: UnitOfWork, items: Sequence[Incoming]) -> None:
-    """One batch (new events only; the inbox has dropped redeliveries) → a handful of
-    set-based statements. Postings are also de-duplicated on their transaction id and
-    suspense items on their payment id, so an event re-emitted under another id counts once."""
+async def apply_ledger_events(uow: UnitOfWork, msgs: Sequence[Msg[Any]]) -> None:
+    """One batch of ledger.transactions, ledger.suspense and ledger.accounts events (new ones only:
+    the consumer has dropped redeliveries) → a handful of set-based statements. Postings are also
+    de-duplicated on their transaction id and suspense items on their payment id, so an event
+    re-emitted under another id counts once."""
     conn = uow.raw
     postings: list[agg.Posting] = []
     profiles: dict[str, AccountUpserted] = {}
@@ -54,27 +52,27 @@ async def apply_ledger_events(uow: UnitOfWork, items: Sequence[Incoming]) -> Non
     value_dates: dict[Any, dt.date] = {}
     allocated: dict[Any, tuple] = {}
     reversed_: dict[Any, tuple] = {}
-    for item in items:  # in topic order per key; later wins for profiles
-        data = item.envelope.data
-        if item.topic == TRANSACTIONS:
+    for msg in msgs:  # in fetch order per key; later wins for profiles
+        data = msg.data
+        if isinstance(data, TransactionPosted):
             postings.append(_posting(data))
-        elif item.topic == ACCOUNTS:
+        elif isinstance(data, AccountUpserted):
             profiles[data.account_ref] = data
-        elif item.topic == SUSPENSE:
-            s: SuspenseEvent = data
+        elif isinstance(data, SuspenseEvent):
+            s = data
             if s.action == "opened":
                 value_date = s.business_date or london_date(s.paid_at or s.received_at)
                 opened.setdefault(s.payment_id, (s.payment_id, s.amount_pence, s.channel.value, s.received_at,
                                                  agg.booked_date(value_date, s.period)))
                 value_dates.setdefault(s.payment_id, value_date)
             elif s.action == "allocated":
-                at = item.envelope.occurred_at
+                at = msg.occurred_at
                 # events from before the ledger sent value dates: the day of the allocation
                 booked = agg.booked_date(s.business_date, s.period) if s.business_date else london_date(at)
                 allocated.setdefault(s.payment_id, (s.payment_id, s.amount_pence, s.channel.value, at,
                                                     booked, s.account_ref))
             elif s.action == "reversed":  # the money went back: out of the queue and out of collected
-                at = item.envelope.occurred_at
+                at = msg.occurred_at
                 reversed_.setdefault(s.payment_id, (s.payment_id, s.amount_pence, s.channel.value, at,
                                                     london_date(at), None))
 
@@ -130,16 +128,9 @@ async def record_snapshot(uow: UnitOfWork, snapshot: dict[str, Any], *, now: dt.
     snapshot_id = snapshot_event_id(snapshot["period"], snapshot["period_start"], digest)
     snapshot = {**snapshot, "taken_at": now or dt.datetime.now(dt.timezone.utc), "snapshot_id": snapshot_id}
     if await repo.store_snapshot(uow.raw, snapshot_id, snapshot, digest, dumps(snapshot)):
-        event = {k: v for k, v in snapshot.items() if k not in ("snapshot_id",)}
-        spec = TOPICS[SNAPSHOTS]
-        envelope = new_envelope(KpiSnapshot(**event), event_type=spec.event_type, event_id=snapshot_id,
-                                producer="reporting", correlation_id=f"kpi:{snapshot['period']}:"
-                                f"{snapshot['period_start']}")
-        # Rendered here rather than by pydantic so percentages stay JSON numbers with two decimals.
-        payload = dumps({**envelope.model_dump(mode="python"), "data": event}).encode()
-        await enqueue(uow.raw, [OutboxRow(SNAPSHOTS, snapshot["period"], payload,
-                                          {"event_id": str(snapshot_id), "event_type": spec.event_type,
-                                           "correlation_id": envelope.correlation_id})])
+        event = KpiSnapshot(**{k: v for k, v in snapshot.items() if k != "snapshot_id"})
+        uow.emit(event, identity=snapshot_identity(snapshot["period"], snapshot["period_start"], digest),
+                 cause=Cause(None, f"kpi:{snapshot['period']}:{snapshot['period_start']}"))
     else:
         snapshot["taken_at"] = await repo.snapshot_taken_at(uow.raw, snapshot_id) or snapshot["taken_at"]
     return snapshot

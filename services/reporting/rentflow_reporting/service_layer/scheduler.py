@@ -14,8 +14,6 @@ import datetime as dt
 import time
 from typing import Callable
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from rentflow_common.db import UnitOfWork
 from rentflow_common.logging import get_logger
 
@@ -27,9 +25,9 @@ log = get_logger(__name__)
 
 
 class SnapshotScheduler:
-    def __init__(self, engine: AsyncEngine, *, interval: float = 5.0, period: str = "month",
+    def __init__(self, uow: Callable[[], UnitOfWork], *, interval: float = 5.0, period: str = "month",
                  today: Callable = today_london, period_check_s: float = 60.0) -> None:
-        self._engine = engine
+        self._uow = uow
         self.interval = interval
         self.period = period
         self._today = today
@@ -59,7 +57,7 @@ class SnapshotScheduler:
 
     async def snapshot_now(self) -> dict:
         as_of = self._today()
-        async with UnitOfWork(self._engine) as uow:
+        async with self._uow() as uow:
             snapshot = await record_snapshot(uow, await compute_snapshot(uow, to_date(self.period, as_of), as_of))
             await uow.commit()
         self.taken += 1
@@ -70,7 +68,7 @@ class SnapshotScheduler:
         Europe/London) and has data, unless already taken. Returns those taken now."""
         today = today or self._today()
         taken = []
-        async with UnitOfWork(self._engine) as uow:
+        async with self._uow() as uow:
             first = await repo.first_activity(uow.raw)
             for kind in PERIOD_KINDS:
                 period = latest_ended(kind, today - ONE_DAY)

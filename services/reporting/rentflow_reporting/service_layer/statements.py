@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -99,7 +98,7 @@ class StatementRuns:
     def __init__(self, engine: AsyncEngine, *, chunk_size: int = 250, landlord: str | None = None) -> None:
         self._engine = engine
         self.chunk_size = chunk_size
-        self.landlord = landlord or os.environ.get("RENTFLOW_LANDLORD_NAME", "Rent accounts")
+        self.landlord = landlord or "Rent accounts"
         self.runs: dict[uuid.UUID, StatementRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 

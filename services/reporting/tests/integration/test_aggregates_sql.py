@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from rentflow_common.consumer import Incoming
+from rentflow_common.testing import Incoming
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.migrations import upgrade_async
 from rentflow_schemas import new_envelope

@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from rentflow_common.consumer import Incoming
+from rentflow_common.testing import Incoming
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.migrations import upgrade_async
 from rentflow_schemas import new_envelope
@@ -140,7 +140,7 @@ async def test_quarter_and_year_and_the_period_end_snapshots(database_url):
                 return await raw.fetchval("select count(*) from outbox where topic = 'reporting.kpi-snapshots.v1'")
 
         before = await outbox()
-        scheduler = SnapshotScheduler(engine, today=lambda: D(2027, 4, 1))
+        scheduler = SnapshotScheduler(lambda: UnitOfWork(engine, producer="reporting"), today=lambda: D(2027, 4, 1))
         taken = {s["period"]: s for s in await scheduler.snapshot_period_ends()}
         # on 1 Apr 2027 the latest ended: week Mon 22 – Sun 28 Mar, March, Q4 (Jan–Mar), the year 2026/27
         assert {k: (s["period_start"], s["period_end"], s["complete"]) for k, s in taken.items()} == {
@@ -152,6 +152,6 @@ async def test_quarter_and_year_and_the_period_end_snapshots(database_url):
         assert await scheduler.snapshot_period_ends() == []        # once per period
         assert await outbox() == before + 3
         # before any period with data has ended there is nothing to take
-        assert await SnapshotScheduler(engine, today=lambda: D(2026, 5, 4)).snapshot_period_ends() == []
+        assert await SnapshotScheduler(lambda: UnitOfWork(engine, producer="reporting"), today=lambda: D(2026, 5, 4)).snapshot_period_ends() == []
     finally:
         await engine.dispose()

@@ -11,7 +11,7 @@ import uuid
 
 import httpx
 
-from rentflow_common.consumer import Incoming
+from rentflow_common.testing import Incoming
 from rentflow_common.db import UnitOfWork
 from rentflow_common.migrations import upgrade_async
 from rentflow_schemas import new_envelope

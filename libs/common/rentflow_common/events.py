@@ -1,0 +1,112 @@
+"""The one way an event is written: a registered model, its envelope, its key and its derived
+id, serialised once. Handlers call `uow.emit(event, cause=...)`; this module does the rest.
+
+Messages reach handlers as `Msg(data, cause)`: the event's data (a validated model of its
+topic) and what a handler needs to know of the event that carried it (its id and correlation
+id), never the transport's topic, partition or offset."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+import orjson
+from pydantic import BaseModel
+
+from rentflow_schemas import event_id_of, spec_of
+
+T = TypeVar("T")
+UTC = dt.timezone.utc
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What caused a change: the event that carried it (None for a command from a person or a
+    provider) and the correlation id of the request or file that started the chain."""
+    event_id: uuid.UUID | None
+    correlation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Msg(Generic[T]):
+    """An event as a handler receives it: its data, its cause and when it happened."""
+    data: T
+    cause: Cause
+    occurred_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    topic: str
+    key: str | None
+    payload: bytes
+    headers: dict[str, str]
+    event_id: uuid.UUID | None = None
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, BaseModel):  # nested models (journal lines)
+        return _fields(value)
+    if isinstance(value, uuid.UUID):  # subclasses (asyncpg's) that orjson does not take as UUIDs
+        return str(value)
+    if isinstance(value, Decimal):  # a number that keeps its decimals: 12.30, not 12.3 or "12.30"
+        if not value.is_finite():
+            raise ValueError(f"cannot serialise {value} as a JSON number")
+        return orjson.Fragment(format(value, "f"))
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _fields(model: BaseModel) -> dict[str, Any]:
+    extra = model.__pydantic_extra__
+    return {**model.__dict__, **extra} if extra else model.__dict__
+
+
+def encode(event: BaseModel, *, producer: str, correlation_id: str, causation_id: uuid.UUID | None = None,
+           identity: tuple[object, ...] | None = None, key: str | None = None,
+           occurred_at: dt.datetime | None = None) -> OutboxRow:
+    """The outbox row of an event: topic, key and id from the registry (`identity` when the
+    topic's spec does not say what makes its events the same), the envelope around the data.
+
+    The data was validated when the model was built; it is serialised from its fields with orjson
+    (pydantic's serialiser costs about four times as much, and the unit tests check both give
+    JSON that decodes to the same event)."""
+    spec = spec_of(event)
+    if identity is None:
+        if spec.identity_of is None:
+            raise TypeError(f"{spec.name} events need an identity: pass identity=(...) to emit()")
+        identity = spec.identity_of(event)
+    event_id = event_id_of(spec, *identity)
+    envelope = {
+        "event_id": event_id, "event_type": spec.event_type, "schema_version": 1,
+        "occurred_at": occurred_at or dt.datetime.now(UTC), "correlation_id": correlation_id,
+        "causation_id": causation_id, "producer": producer, "data": _fields(event),
+    }
+    return OutboxRow(spec.name, key if key is not None else spec.key_of(event),
+                     orjson.dumps(envelope, default=_default),
+                     {"event_id": str(event_id), "event_type": spec.event_type, "correlation_id": correlation_id},
+                     event_id)
+
+
+class Emitter:
+    """What every unit of work shares, in memory or on PostgreSQL: `emit()` and the rows emitted
+    so far in this unit of work (written to the outbox at commit)."""
+
+    producer: str
+    correlation_id: str
+
+    def __init__(self, producer: str, correlation_id: str | None = None) -> None:
+        self.producer = producer
+        self.correlation_id = correlation_id or str(uuid.uuid4())
+        self.emitted: list[OutboxRow] = []
+
+    def emit(self, event: BaseModel, *, cause: Cause | None = None, identity: tuple[object, ...] | None = None,
+             key: str | None = None, occurred_at: dt.datetime | None = None) -> uuid.UUID:
+        """Adds the event to what this unit of work publishes when it commits; returns its id."""
+        row = encode(event, producer=self.producer,
+                     correlation_id=cause.correlation_id if cause else self.correlation_id,
+                     causation_id=cause.event_id if cause else None, identity=identity, key=key,
+                     occurred_at=occurred_at)
+        self.emitted.append(row)
+        return row.event_id  # type: ignore[return-value]

@@ -1,0 +1,16 @@
+"""Reporting's settings (rentflow_common.settings for what every service reads)."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from rentflow_common.settings import Settings
+
+
+class ReportingSettings(Settings):
+    """reporting"""
+
+    kpi_snapshot_interval_s: float = Field(
+        5.0, gt=0, le=86_400, validation_alias="RENTFLOW_KPI_SNAPSHOT_INTERVAL_S",
+        description="at most this often, the month-to-date KPI snapshot is taken after ledger events arrive")
+    landlord_name: str = Field("Rent accounts", min_length=1, max_length=200, validation_alias="RENTFLOW_LANDLORD_NAME",
+                               description="the landlord's name printed on rent statements")
