@@ -84,6 +84,7 @@ def received_row(p: PaymentIn, *, pid: str, provider_id: str, received_at: datet
             "payer_name": p.payer_name,
             "source": source,
             "import_id": imp,
+            "lump": getattr(p, "lump", None),  # file payments only: a statement lump sum's kind
         },
     }
     return OutboxRow(topic=RECEIVED_TOPIC, key=f"{provider_id}:{p.provider_ref}", payload=orjson.dumps(envelope),
@@ -122,6 +123,12 @@ def reversal_id(provider_id: str, identity: str) -> uuid.UUID:
     return derive_event_id("payment-reversal", provider_id, identity)
 
 
+def outgoing_payment_id(provider_id: str, outgoing_ref: str) -> uuid.UUID:
+    """The id a returned outgoing payment's event names it by: intake never took it in, so it is
+    derived from its own reference (`outgoing:<EndToEndId or statement identity>`)."""
+    return derive_event_id("outgoing-payment", provider_id, outgoing_ref)
+
+
 def returned_row(r: ReturnIn, *, rid: uuid.UUID, provider_id: str, imp: uuid.UUID | None, received_at: datetime,
                  correlation_id: str) -> OutboxRow:
     data = DirectDebitReturned(
@@ -140,7 +147,9 @@ def mandate_row(m: MandateIn, *, iid: uuid.UUID, provider_id: str, imp: uuid.UUI
     data = MandateInstruction(
         instruction_id=iid, provider_id=provider_id, import_id=imp, source=m.source, reference=m.reference,
         payer_name=m.payer_name, reason_code=m.reason_code, action=m.action, description=m.description,
-        effective_date=m.effective_date, received_at=received_at)
+        effective_date=m.effective_date, received_at=received_at, advice_sequence=m.advice_sequence,
+        lodgement_serial=m.lodgement_serial, lodgement_file_number=m.lodgement_file_number,
+        accepted_count=m.accepted_count, rejected_count=m.rejected_count, file_error_code=m.file_error_code)
     env = new_envelope(data, event_type="directdebit.mandate_instruction",
                        event_id=derive_event_id("directdebit.mandates", iid), producer=PRODUCER,
                        correlation_id=correlation_id, occurred_at=received_at)
