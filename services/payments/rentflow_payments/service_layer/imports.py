@@ -240,7 +240,8 @@ async def _instructions(raw: Any, ctx: _Context, instructions: list[Any]) -> lis
 
 async def _reversals(raw: Any, ctx: _Context, reversals: list[tuple[Parsed, Any]],
                      rejected: list[tuple[Parsed, list[dict[str, Any]], str | None]]) -> list[OutboxRow]:
-    """Runs after the chunk's payments are stored, so a credit and its reversal in one file pair up."""
+    """Runs after the chunk's payments are stored, so a credit and its reversal in one file pair up.
+    A returned outgoing payment reverses nothing intake took in: it names the outgoing payment."""
     ids = [events.reversal_id(ctx.provider_id, r.identity) for _, r in reversals]
     known = await repo.known_reversals(raw, ids)
     todo = [(n, rid, parsed, r) for n, (rid, (parsed, r)) in enumerate(zip(ids, reversals)) if rid not in known]
@@ -249,28 +250,35 @@ async def _reversals(raw: Any, ctx: _Context, reversals: list[tuple[Parsed, Any]
             ctx.count("reversals", False)
     originals = await repo.find_originals(raw, ctx.provider_id, [
         (n, r.original.provider_ref, r.original.match_ref, r.original.reference, r.original.payer_name,
-         r.amount_pence, r.reversed_at) for n, _, _, r in todo])
+         r.amount_pence, r.reversed_at) for n, _, _, r in todo if r.kind != "outgoing_returned"])
     taken: dict[uuid.UUID, int] = defaultdict(int)
     rows, out = [], []
     for n, rid, parsed, r in todo:
-        found = originals.get(n)
-        if found is None or found[2] - taken[found[0]] < r.amount_pence:
-            hint = r.original
-            what = (f"EndToEndId {hint.match_ref!r}" if hint.match_ref else
-                    f"reference {hint.reference!r}, payer {hint.payer_name!r}")
-            reason = (f"no payment of this provider to reverse: none with {what} and {r.amount_pence} pence left"
-                      if found is None else f"payment {found[1]} has only {found[2] - taken[found[0]]} pence "
-                                            f"left to reverse, not {r.amount_pence}")
-            rejected.append((parsed, [{"field": None, "reason": reason}], None))
-            continue
-        pid, provider_ref, _ = found
-        taken[pid] += r.amount_pence
+        if r.kind == "outgoing_returned":  # nothing intake took in is reversed: no amount left to check
+            provider_ref = ("outgoing:" + (r.original.match_ref or r.identity))[:400]
+            pid = events.outgoing_payment_id(ctx.provider_id, provider_ref)
+        else:
+            found = originals.get(n)
+            if found is None or found[2] - taken[found[0]] < r.amount_pence:
+                hint = r.original
+                what = (f"EndToEndId {hint.match_ref!r}" if hint.match_ref else
+                        f"reference {hint.reference!r}, payer {hint.payer_name!r}")
+                reason = (f"no payment of this provider to reverse: none with {what} and {r.amount_pence} pence left"
+                          if found is None else f"payment {found[1]} has only {found[2] - taken[found[0]]} pence "
+                                                f"left to reverse, not {r.amount_pence}")
+                rejected.append((parsed, [{"field": None, "reason": reason}], None))
+                continue
+            pid, provider_ref, _ = found
+            taken[pid] += r.amount_pence
         rows.append((rid, ctx.provider_id, pid, r.kind, r.amount_pence, r.reversed_at, r.reason, "file",
                      ctx.summary.import_id, ctx.received_at))
+        outgoing = r.kind == "outgoing_returned"
         out.append(events.reversed_row(PaymentReversed(
             reversal_id=rid, payment_id=pid, provider_id=ctx.provider_id, provider_ref=provider_ref, kind=r.kind,
             amount_pence=r.amount_pence, reversed_at=r.reversed_at, reason=r.reason, source="file",
-            import_id=ctx.summary.import_id, received_at=ctx.received_at), correlation_id=ctx.correlation_id))
+            import_id=ctx.summary.import_id, received_at=ctx.received_at,
+            original_end_to_end_id=r.original.match_ref if outgoing else None,
+            original_reference=(r.original.reference or None) if outgoing else None), correlation_id=ctx.correlation_id))
     new = await repo.insert_reversals(raw, rows)
     for row in rows:
         ctx.count("reversals", row[0] in new)
