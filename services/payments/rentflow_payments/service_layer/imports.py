@@ -63,6 +63,7 @@ class ImportSummary:
     skipped: int = 0
     skipped_items: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    warning_count: int = 0  # every warning, also those past the listed max_errors
     new: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))  # accepted, by kind
 
     @property
@@ -71,7 +72,8 @@ class ImportSummary:
 
     def details(self) -> dict[str, Any]:
         """The keys added to CONTRACT.md's summary."""
-        return {"skipped": self.skipped, "skipped_items": self.skipped_items, "warnings": self.warnings,
+        return {"processed": self.processed, "skipped": self.skipped, "skipped_items": self.skipped_items,
+                "warning_count": self.warning_count, "warnings": self.warnings,
                 **self.new, "errors_truncated": self.errors_truncated, "reimport": self.reimport}
 
     def as_dict(self) -> dict[str, Any]:
@@ -176,6 +178,7 @@ async def _write_chunk(engine: AsyncEngine, ctx: _Context, chunk: _Chunk) -> Non
         s.skipped += 1
         ctx.listed(s.skipped_items, p, {"reason": p.note})
     for p in chunk.warnings:
+        s.warning_count += 1
         ctx.listed(s.warnings, p, {"reason": p.note})
     async with UnitOfWork(engine) as uow:
         raw, out = uow.raw, []
