@@ -231,7 +231,6 @@ class Entry:
     ntry_ref: str | None = None
 
 
-CAMT_NS = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
 CAMT_MESSAGES = {"camt053": ("BkToCstmrStmt", "Stmt", "camt.053.001.02"),
                  "camt052": ("BkToCstmrAcctRpt", "Rpt", "camt.052.001.02"),
                  "camt054": ("BkToCstmrDbtCdtNtfctn", "Ntfctn", "camt.054.001.02")}
