@@ -10,8 +10,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from rentflow_schemas.common import PositivePence
 
-# ARUDD reason codes after normalisation (e.g. "F21" -> "1").
-ReturnCode = Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B"]
+# ARUDD reason codes after normalisation (e.g. "0128" -> "0", "F21" -> "1"); "unknown" when the
+# report's code is not recognised (the raw code is on the event): rentflow_schemas.bacs has the table.
+ReturnCode = Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "unknown"]
 MandateState = Literal["live", "cancelled", "suspended", "held", "pending"]
 
 
@@ -28,7 +29,7 @@ class DirectDebitReturned(BaseModel):
     payer_name: str | None = None
     amount_pence: PositivePence
     return_code: ReturnCode
-    return_code_raw: str
+    return_code_raw: str = Field(description="the code as the report has it, e.g. 0128 (first character the reason)")
     return_description: str = ""
     transaction_code: str | None = Field(default=None, description="Bacs code of the returned item, e.g. 17")
     original_processing_date: dt.date
@@ -38,7 +39,10 @@ class DirectDebitReturned(BaseModel):
 
 class MandateInstruction(BaseModel):
     """directdebit.mandates.v1: a mandate event from ADDACS, an AUDDIS rejection or a 0N/0C/0S
-    record of a Standard 18 file."""
+    record of a Standard 18 file; or a file-level AUDDIS report on a whole lodgement (action
+    lodgement_accepted / lodgement_rejected, reference `LODGEMENT <lodgement_serial>`): the mandates
+    lodged in the Standard 18 file with that volume serial number are live, or none of them is.
+    What each action does to a mandate: rentflow_schemas.bacs.MANDATE_ACTIONS."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -50,10 +54,18 @@ class MandateInstruction(BaseModel):
     payer_name: str | None = None
     reason_code: str = Field(description="ADDACS/AUDDIS reason code, or the Bacs transaction code (0N, 0C, 0S)")
     action: Literal["new", "cancelled", "amended", "transferred", "reinstated", "rejected", "converted", "disputed",
-                    "deceased", "closed"]
+                    "deceased", "closed", "query", "lodgement_accepted", "lodgement_rejected"]
     description: str
     effective_date: dt.date | None = None
     received_at: AwareDatetime
+    advice_sequence: str | None = Field(default=None, description="the Bacs advice's sequence number (aosn)")
+    lodgement_serial: str | None = Field(
+        default=None, description="volume serial number of the Bacs submission the instruction was lodged in "
+                                  "(Standard 18 VOL1 label; AUDACC/AUDREJ vol-serial-number)")
+    lodgement_file_number: str | None = Field(default=None, description="AUDACC/AUDREJ originator-file-number")
+    accepted_count: int | None = Field(default=None, description="AUDACC/AUDREJ accepted-ddi")
+    rejected_count: int | None = Field(default=None, description="AUDACC/AUDREJ rejected-ddi")
+    file_error_code: str | None = Field(default=None, description="AUDREJ file-error-code")
 
 
 class DdFailure(BaseModel):

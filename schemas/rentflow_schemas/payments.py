@@ -8,6 +8,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from rentflow_schemas.common import Channel, PositivePence
 
+# A statement credit that is a lump sum whose detail arrives elsewhere (DOMAIN.md §3): the Direct Debit
+# collection total (Standard 18), PayPoint/allpay/Post Office settlements (the cash file), card
+# acquirer settlements, GOV.UK Pay payouts, DWP Universal Credit managed payments, bank interest.
+Lump = Literal["dd_collection", "cash_settlement", "card_settlement", "govuk_pay_payout", "uc_managed_payment",
+               "interest"]
+
 
 class PaymentReceived(BaseModel):
     """payments.received.v1: money that reached the landlord, not yet allocated to an account."""
@@ -26,6 +32,8 @@ class PaymentReceived(BaseModel):
     payer_name: str | None = None
     source: Literal["push", "file", "webhook"] = "push"
     import_id: uuid.UUID | None = None
+    lump: Lump | None = Field(default=None, description="a statement lump sum recognised by its bank transaction "
+                                                        "code or narrative; None for a single payment")
 
 
 class ItemError(BaseModel):
@@ -53,7 +61,13 @@ class PaymentRejected(BaseModel):
 class PaymentReversed(BaseModel):
     """payments.reversed.v1: money of a payment taken in earlier went back — the bank reversed the
     credit (a returned payment: the ledger posts `RRC`) or the provider refunded it to the payer (a
-    card refund: `REF`). Keyed like the payment it reverses."""
+    card refund: `REF`). Keyed like the payment it reverses.
+
+    kind `outgoing_returned` is the other direction: money the landlord paid out (a refund, a
+    transfer) came back to its bank account, a statement credit with bank transaction sub-family RRTN
+    or return information. Intake never took that outgoing payment in: `payment_id` is derived from
+    its own reference (`provider_ref` `outgoing:<EndToEndId or statement identity>`), and the ledger
+    finds what bounced by `original_end_to_end_id` / `original_reference`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -61,10 +75,13 @@ class PaymentReversed(BaseModel):
     payment_id: uuid.UUID = Field(description="the payment reversed")
     provider_id: str
     provider_ref: str = Field(description="the reversed payment's provider_ref")
-    kind: Literal["returned", "refund"]
+    kind: Literal["returned", "refund", "outgoing_returned"]
     amount_pence: PositivePence = Field(description="at most what is left of the payment")
     reversed_at: AwareDatetime = Field(description="when the money went back (its business date is the London date)")
     reason: str = ""
     source: Literal["push", "file", "webhook"] = "file"
     import_id: uuid.UUID | None = None
     received_at: AwareDatetime
+    original_end_to_end_id: str | None = Field(default=None, description="outgoing_returned: the bounced payment's "
+                                                                         "EndToEndId")
+    original_reference: str | None = Field(default=None, description="outgoing_returned: its payee reference")

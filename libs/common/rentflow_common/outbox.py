@@ -280,7 +280,9 @@ class OutboxRelay:
                     self.last_error = f"{type(exc).__name__}: {exc}"[:300]
                     log.warning("outbox.relay_failed", error=self.last_error, retry_in_s=backoff)
                     await self._release(invalidate=True)
-                    if isinstance(exc, KafkaError):
+                    if isinstance(exc, TopicLost):
+                        await self._ensure_topics_quietly([exc.args[0][len(self._prefix):]])
+                    elif isinstance(exc, KafkaError):
                         await self._ensure_topics_quietly()
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, 5.0)

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from typing import IO, Iterable, Sequence
 from xml.sax.saxutils import quoteattr, escape
 
-LANDLORD_SORT, LANDLORD_ACCOUNT, LANDLORD = "401234", "12345678", "RENTFLOW COUNCIL"
+from rentflow_schemas.bacs import ARUDD_REASONS, normalise_return_code
+
+LANDLORD_SORT, LANDLORD_ACCOUNT, LANDLORD, SUN = "401234", "12345678", "RENTFLOW COUNCIL", "123456"
 
 
 def money(pence: int) -> str:
@@ -72,30 +74,42 @@ def bacs18(records: Sequence[S18], *, day: dt.date | None = None, labels: bool =
 
 
 # ---- ARUDD, DDICA, ADDACS/AUDDIS -----------------------------------------------------------
+# Layouts as Bacs reports have them (payments' tests/fixtures/ README names the real files followed).
 
 @dataclass
 class Returned:
     reference: str
     amount_pence: int
     original: dt.date
-    code: str = "0"
+    code: str = "0"  # as the report has it: "0", "0128", "F21", ...
     payer_name: str = "A TENANT"
     trans_code: str = "17"
+    description: str | None = None  # the Bacs wording of the code by default
+
+
+def money_commas(pence: int) -> str:
+    return f"{pence // 100:,}.{pence % 100:02d}"
 
 
 def arudd(items: Sequence[Returned], *, reported: dt.date, advice: str = "00001", totals: int | None = None) -> bytes:
+    def wording(i: Returned) -> str:
+        if i.description is not None:
+            return i.description
+        code = normalise_return_code(i.code)
+        return ARUDD_REASONS[code].wording if code else ""
     rows = "".join(
-        f'<ReturnedDebitItem ref={quoteattr(i.reference)} transCode="{i.trans_code}" returnCode="{i.code}" '
-        f'returnDescription="REFER TO PAYER" originalProcessingDate="{i.original.isoformat()}" '
+        f'<ReturnedDebitItem ref={quoteattr(i.reference)} transCode="{i.trans_code}" returnCode={quoteattr(i.code)} '
+        f'returnDescription={quoteattr(wording(i))} originalProcessingDate="{i.original.isoformat()}" '
         f'valueOf="{money(i.amount_pence)}" currency="GBP">'
         f'<PayerAccount number="12345678" ref={quoteattr(i.reference)} name={quoteattr(i.payer_name)} '
-        f'sortCode="112233" bankName="A BANK" branchName="A BRANCH"/></ReturnedDebitItem>' for i in items)
+        f'sortCode="11-22-33" bankName="A BANK" branchName="A BRANCH"/></ReturnedDebitItem>' for i in items)
     total = sum(i.amount_pence for i in items) if totals is None else totals
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<BACSDocument><Data><ARUDD>'
             f'<Header reportType="REFT1019" adviceNumber="{advice}" currentProcessingDate="{reported.isoformat()}"/>'
-            f'<ServiceLicenseInformation userName="RENTFLOW COUNCIL" userNumber="123456"/>'
+            f'<AddresseeInformation name="{LANDLORD}"/>'
+            f'<ServiceLicenseInformation userName="{LANDLORD}" userNumber="{SUN}"/>'
             f'<Advice><OriginatingAccountRecords><OriginatingAccountRecord>'
-            f'<OriginatingAccount name="RENTFLOW COUNCIL" number="{LANDLORD_ACCOUNT}" sortCode="{LANDLORD_SORT}"/>'
+            f'<OriginatingAccount name="{LANDLORD}" number="{LANDLORD_ACCOUNT}" sortCode="{LANDLORD_SORT}"/>'
             f'{rows}<Totals numberOf="{len(items)}" valueOf="{money(total)}" currency="GBP"/>'
             f'</OriginatingAccountRecord></OriginatingAccountRecords></Advice></ARUDD></Data></BACSDocument>\n'
             ).encode()
@@ -108,19 +122,32 @@ class Claim:
     collections: Sequence[tuple[dt.date, int]]
     code: str = "1"
     payer_name: str = "A TENANT"
+    bank_ref: str | None = None  # PayingBankReference, f"PB{seq}" by default
 
 
-def ddica(claims: Sequence[Claim], *, reported: dt.date) -> bytes:
-    body = "".join(
-        f"<DDICAdvice><SeqNo>{c.seq}</SeqNo><SUNumber>123456</SUNumber><SUReference>{escape(c.reference)}</SUReference>"
-        f"<ReasonCode>{c.code}</ReasonCode><PayerName>{escape(c.payer_name)}</PayerName>"
-        f"<TotalAmount>{money(sum(a for _, a in c.collections))}</TotalAmount><DDCollections>"
-        + "".join(f"<DDCollection><DirectDebitDate>{d.isoformat()}</DirectDebitDate>"
-                  f"<DirectDebitAmount>{money(a)}</DirectDebitAmount></DDCollection>" for d, a in c.collections)
-        + "</DDCollections></DDICAdvice>" for c in claims)
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<BACSDocument><Data><DDICReport>'
-            f'<Header reportType="DDIC" currentProcessingDate="{reported.isoformat()}"/>'
-            f'<NewAdvices>{body}</NewAdvices></DDICReport></Data></BACSDocument>\n').encode()
+def _claim(c: Claim, element: str) -> str:
+    return (f"<{element}><SeqNo>{escape(c.seq)}</SeqNo><PayingBankReference>{escape(c.bank_ref or 'PB' + c.seq)}"
+            f"</PayingBankReference><SUReference>{escape(c.reference)}</SUReference><ReasonCode>{escape(c.code)}</ReasonCode>"
+            f"<ReasonCodeMeaning>SEE REASON CODE</ReasonCodeMeaning><PayerSortCode>112233</PayerSortCode>"
+            f"<PayerName>{escape(c.payer_name)}</PayerName><PayerAccount>87654321</PayerAccount>"
+            f"<TotalAmount>{money_commas(sum(a for _, a in c.collections))}</TotalAmount><DDCollections>"
+            + "".join(f"<DDCollection><DateOfDirectDebit>{d.isoformat()}</DateOfDirectDebit>"
+                      f"<Amount>{money_commas(a)}</Amount></DDCollection>" for d, a in c.collections)
+            + f"</DDCollections></{element}>")
+
+
+def ddica(claims: Sequence[Claim], *, reported: dt.date, cancellations: Sequence[Claim] = ()) -> bytes:
+    """A DDICA report: claims debited on `reported` (NewAdvices DateOfDebit), and claims cancelled."""
+    claimed = sum(a for c in claims for _, a in c.collections)
+    cancelled = "" if not cancellations else (
+        f"<Cancellations><TotalValueOfCancellations>{money_commas(sum(a for c in cancellations for _, a in c.collections))}"
+        f"</TotalValueOfCancellations>" + "".join(_claim(c, "DDICCancellation") for c in cancellations)
+        + "</Cancellations>")
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<VocaDocument><Data><Document>'
+            f"<ServiceUserNumber>{SUN}</ServiceUserNumber><NewAdvices><DateOfDebit>{reported.isoformat()}</DateOfDebit>"
+            f"<TotalValueOfDebits>{money_commas(claimed)}</TotalValueOfDebits>"
+            + "".join(_claim(c, "DDICAdvice") for c in claims)
+            + f"</NewAdvices>{cancelled}</Document></Data></VocaDocument>\n").encode()
 
 
 @dataclass
@@ -130,20 +157,47 @@ class Advice:
     effective: dt.date | None = None
     payer_name: str = "A TENANT"
     transaction_code: str | None = None  # AUDDIS
+    aosn: str | None = None  # the advice's sequence number
+
+
+def _messaging_document(advice_type: str, reported: dt.date, body: str, first: str = "0", last: str = "0") -> bytes:
+    report_type = {"ADDACS": "7001", "AUDDIS": "7002", "AUDACC": "7003", "AUDREJ": "7004"}.get(advice_type, "0")
+    return (f"<?xml version = '1.0' encoding = 'UTF-8'?>\n<BACSDocument xmlns:xsi=\"http://www.w3.org/2001/"
+            f'XMLSchema-instance" xsi:noNamespaceSchemaLocation="newbacs-advices.xsd"><Data><MessagingAdvices>'
+            f'<MessagingHeader document-number="0" advice-type="{advice_type}" subject-first-aosn="{first}" '
+            f'subject-last-aosn="{last}" user-number="{SUN}" stream-identifier="0" envelope-sequence-number="0" '
+            f'report-generation-date="{reported.isoformat()}" user-name="{LANDLORD}" report-type="{report_type}"/>'
+            f'<AddresseeInformation name=" "/>{body}</MessagingAdvices></Data>'
+            f"<SignatureMethod>Vanilla</SignatureMethod><Signature>{'QUJD' * 40}</Signature></BACSDocument>\n").encode()
 
 
 def messaging(advices: Sequence[Advice], *, advice_type: str, reported: dt.date) -> bytes:
+    """An ADDACS or AUDDIS report of advices about single instructions."""
+    record = "A" if advice_type == "ADDACS" else "N"
     body = "".join(
-        f'<MessagingAdvice user-number="123456" record-type="A" reference={quoteattr(a.reference)} '
-        f'payer-name={quoteattr(a.payer_name)} payer-account-number="12345678" payer-sort-code="112233" '
-        f'reason-code="{a.code}"' + (f' effective-date="{a.effective.isoformat()}"' if a.effective else "")
-        + (f' transaction-code="{a.transaction_code}"' if a.transaction_code else "") + "/>" for a in advices)
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<BACSDocument><Data><MessagingAdvices>'
-            f'<MessagingHeader advice-type="{advice_type}" report-generation-date="{reported.isoformat()}" '
-            f'user-number="123456"/>{body}</MessagingAdvices></Data></BACSDocument>\n').encode()
+        f'<MessagingAdvice user-number="{SUN}" record-type="{record}"'
+        + (f' effective-date="{a.effective.isoformat()}"' if a.effective else "")
+        + f' reference={quoteattr(a.reference)} payer-name={quoteattr(a.payer_name)} payer-account-number="12345678" '
+        f'payer-sort-code="112233" reason-code="{a.code}"'
+        + (f' transaction-code="{a.transaction_code}"' if a.transaction_code else "")
+        + (f' aosn="{a.aosn}"' if a.aosn else "") + "/>" for a in advices) + "<MessagingError/>"
+    seqs = [a.aosn for a in advices if a.aosn]
+    return _messaging_document(advice_type, reported, body, min(seqs, default="0"), max(seqs, default="0"))
 
 
-# ---- camt.053 ------------------------------------------------------------------------------
+def auddis_lodgement(serial: str, *, accepted: bool, reported: dt.date, processing: dt.date, lodged: int,
+                     rejected: int = 0, error_code: str = "0", error: str | None = None, file_number: str = "001",
+                     aosn: str = "1") -> bytes:
+    """The file-level AUDDIS report on one lodgement: AUDACC (record V) or AUDREJ (record R)."""
+    body = (f'<MessagingAdvice user-number="{SUN}" record-type="{"V" if accepted else "R"}" aosn="{aosn}" '
+            f'processing-date="{processing.isoformat()}" originator-file-number="{file_number}" work-code="1 DAILY" '
+            f'file-type="LIVE" accepted-ddi="{lodged if accepted else 0}" rejected-ddi="{rejected}" '
+            f'vol-serial-number="{serial}" file-error-code="{error_code}"/>'
+            + (f"<MessagingError line1={quoteattr(error)}/>" if error else '<MessagingError line1="0" line3="0" line2="0"/>'))
+    return _messaging_document("AUDACC" if accepted else "AUDREJ", reported, body)
+
+
+# ---- camt.052 / .053 / .054 ----------------------------------------------------------------
 
 @dataclass
 class Tx:
@@ -152,6 +206,11 @@ class Tx:
     payer: str | None = "A PAYER"
     end_to_end: str = "NOTPROVIDED"
     structured: bool = False
+    ccy: str = "GBP"  # of its TxAmt
+    instructed: tuple[int, str] | None = None  # InstdAmt (pence, currency), e.g. what a payer abroad sent
+    codes: tuple[str, str] | None = None  # its own BkTxCd (family, sub-family)
+    returned: str | None = None  # RtrInf reason code: a payment of ours coming back
+    creditor: str | None = None
 
 
 @dataclass
@@ -161,14 +220,27 @@ class Entry:
     side: str = "CRDT"
     reversal: bool = False
     value_date: dt.date = dt.date(2026, 10, 5)
-    family: str = "RCDT"
+    family: str | None = "RCDT"  # None: no domain code (proprietary only, or none)
     sub_family: str = "DMCT"
     status: str = "BOOK"
     txs: list[Tx] = field(default_factory=list)
     tx_amounts: bool = True
+    ccy: str = "GBP"
+    narrative: str | None = None  # AddtlNtryInf
+    proprietary: str | None = None  # BkTxCd/Prtry/Cd
+    ntry_ref: str | None = None
 
 
-CAMT_NS = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
+CAMT_MESSAGES = {"camt053": ("BkToCstmrStmt", "Stmt", "camt.053.001.02"),
+                 "camt052": ("BkToCstmrAcctRpt", "Rpt", "camt.052.001.02"),
+                 "camt054": ("BkToCstmrDbtCdtNtfctn", "Ntfctn", "camt.054.001.02")}
+
+
+def _codes(family: str | None, sub_family: str, proprietary: str | None = None) -> str:
+    domain = (f"<Domn><Cd>PMNT</Cd><Fmly><Cd>{family}</Cd><SubFmlyCd>{sub_family}</SubFmlyCd></Fmly></Domn>"
+              if family else "")
+    prtry = f"<Prtry><Cd>{escape(proprietary)}</Cd><Issr>BANK</Issr></Prtry>" if proprietary else ""
+    return f"<BkTxCd>{domain}{prtry}</BkTxCd>" if domain or prtry else ""
 
 
 def camt_entry(e: Entry) -> str:
@@ -177,30 +249,51 @@ def camt_entry(e: Entry) -> str:
     for t in e.txs:
         rmt = (f"<Strd><CdtrRefInf><Ref>{escape(t.reference)}</Ref></CdtrRefInf></Strd>" if t.structured
                else f"<Ustrd>{escape(t.reference)}</Ustrd>") if t.reference else ""
+        amounts = ((f'<InstdAmt><Amt Ccy="{t.instructed[1]}">{money(t.instructed[0])}</Amt></InstdAmt>'
+                    if t.instructed else "")
+                   + (f'<TxAmt><Amt Ccy="{t.ccy}">{money(t.amount_pence)}</Amt></TxAmt>' if e.tx_amounts else ""))
+        parties = ((f"<Dbtr><Nm>{escape(t.payer)}</Nm></Dbtr>" if t.payer else "")
+                   + (f"<Cdtr><Nm>{escape(t.creditor)}</Nm></Cdtr>" if t.creditor else ""))
         txs += ("<TxDtls><Refs><EndToEndId>" + escape(t.end_to_end) + "</EndToEndId></Refs>"
-                + (f'<AmtDtls><TxAmt><Amt Ccy="GBP">{money(t.amount_pence)}</Amt></TxAmt></AmtDtls>' if e.tx_amounts else "")
-                + (f"<RltdPties><Dbtr><Nm>{escape(t.payer)}</Nm></Dbtr></RltdPties>" if t.payer else "")
-                + (f"<RmtInf>{rmt}</RmtInf>" if rmt else "") + "</TxDtls>")
-    return (f'<Ntry><Amt Ccy="GBP">{money(total)}</Amt><CdtDbtInd>{e.side}</CdtDbtInd>'
+                + (f"<AmtDtls>{amounts}</AmtDtls>" if amounts else "")
+                + (_codes(*t.codes) if t.codes else "")
+                + (f"<RltdPties>{parties}</RltdPties>" if parties else "")
+                + (f"<RmtInf>{rmt}</RmtInf>" if rmt else "")
+                + (f"<RtrInf><Rsn><Cd>{t.returned}</Cd></Rsn><AddtlInf>RETURNED</AddtlInf></RtrInf>" if t.returned else "")
+                + "</TxDtls>")
+    return ((f"<Ntry><NtryRef>{escape(e.ntry_ref)}</NtryRef>" if e.ntry_ref else "<Ntry>")
+            + f'<Amt Ccy="{e.ccy}">{money(total)}</Amt><CdtDbtInd>{e.side}</CdtDbtInd>'
             + ("<RvslInd>true</RvslInd>" if e.reversal else "")
             + f"<Sts>{e.status}</Sts><BookgDt><Dt>{e.value_date.isoformat()}</Dt></BookgDt>"
             f"<ValDt><Dt>{e.value_date.isoformat()}</Dt></ValDt>"
             + (f"<AcctSvcrRef>{escape(e.acct_ref)}</AcctSvcrRef>" if e.acct_ref else "")
-            + f"<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>{e.family}</Cd><SubFmlyCd>{e.sub_family}</SubFmlyCd></Fmly>"
-            f"</Domn></BkTxCd>" + (f"<NtryDtls>{txs}</NtryDtls>" if txs else "") + "</Ntry>")
+            + _codes(e.family, e.sub_family, e.proprietary) + (f"<NtryDtls>{txs}</NtryDtls>" if txs else "")
+            + (f"<AddtlNtryInf>{escape(e.narrative)}</AddtlNtryInf>" if e.narrative else "") + "</Ntry>")
 
 
-def camt_head(stmt_id: str = "STMT-1") -> str:
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="{CAMT_NS}"><BkToCstmrStmt>'
-            f"<GrpHdr><MsgId>MSG-{escape(stmt_id)}</MsgId><CreDtTm>2026-10-06T06:00:00</CreDtTm></GrpHdr>"
-            f"<Stmt><Id>{escape(stmt_id)}</Id><Acct><Id><Othr><Id>{LANDLORD_ACCOUNT}</Id></Othr></Id></Acct>")
+def camt_head(stmt_id: str = "STMT-1", message: str = "camt053", account: str = LANDLORD_ACCOUNT) -> str:
+    root, block, version = CAMT_MESSAGES[message]
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="urn:iso:std:iso:20022:tech:xsd:{version}">'
+            f"<{root}><GrpHdr><MsgId>MSG-{escape(stmt_id)}</MsgId><CreDtTm>2026-10-06T06:00:00</CreDtTm></GrpHdr>"
+            f"<{block}><Id>{escape(stmt_id)}</Id><Acct><Id><Othr><Id>{escape(account)}</Id></Othr></Id></Acct>")
 
 
-CAMT_TAIL = "</Stmt></BkToCstmrStmt></Document>\n"
+def camt_tail(message: str = "camt053") -> str:
+    root, block, _ = CAMT_MESSAGES[message]
+    return f"</{block}></{root}></Document>\n"
+
+
+CAMT_TAIL = camt_tail()
+
+
+def camt(entries: Iterable[Entry], *, message: str = "camt053", stmt_id: str = "STMT-1",
+         account: str = LANDLORD_ACCOUNT) -> bytes:
+    """A camt.053 statement, camt.052 account report or camt.054 notification of `entries`."""
+    return (camt_head(stmt_id, message, account) + "".join(camt_entry(e) for e in entries) + camt_tail(message)).encode()
 
 
 def camt053(entries: Iterable[Entry], *, stmt_id: str = "STMT-1") -> bytes:
-    return (camt_head(stmt_id) + "".join(camt_entry(e) for e in entries) + CAMT_TAIL).encode()
+    return camt(entries, stmt_id=stmt_id)
 
 
 def write_camt053(out: IO[bytes], entries: Iterable[Entry], *, stmt_id: str = "STMT-1") -> None:

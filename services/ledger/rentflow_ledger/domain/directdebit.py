@@ -4,48 +4,27 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from typing import NamedTuple
+
+from rentflow_schemas.bacs import (ARUDD_REASONS, MANDATE_ACTIONS, UNKNOWN_RETURN, UNKNOWN_RETURN_REASON,
+                                   MandateEffect, ReturnReason)
+from rentflow_schemas.bacs import normalise_return_code as bacs_return_code
+
+__all__ = ["RETURN_REASONS", "MANDATE_ACTIONS", "normalise_return_code", "mandate_change", "represent_by", "add_month"]
 
 
-class ReturnReason(NamedTuple):
-    meaning: str
-    action: str
-    mandate_state: str  # the mandate's state after the return
-    may_represent: bool
-
-
-# DOMAIN.md §3, ARUDD reason codes: every return reverses the collection (RDN) and raises a DD failure.
-RETURN_REASONS: dict[str, ReturnReason] = {
-    "0": ReturnReason("refer to payer (usually insufficient funds)",
-                      "reverse; mandate stays live; task; may re-present (code 18) within one month, "
-                      "notifying the payer 5 working days before", "live", True),
-    "1": ReturnReason("instruction cancelled", "reverse; mandate cancelled; task: agree another way to pay",
-                      "cancelled", False),
-    "2": ReturnReason("payer deceased", "reverse; mandate cancelled; task to the tenancy/bereavement process",
-                      "cancelled", False),
-    "3": ReturnReason("account transferred", "reverse; mandate suspended until a new one and a new advance notice",
-                      "suspended", False),
-    "4": ReturnReason("advance notice disputed", "reverse; hold collections until resolved", "held", False),
-    "5": ReturnReason("no account", "reverse; mandate cancelled; task", "cancelled", False),
-    "6": ReturnReason("no instruction", "reverse; mandate cancelled; task: re-lodge after contact", "cancelled", False),
-    "7": ReturnReason("amount differs", "reverse; task to investigate", "live", False),
-    "8": ReturnReason("amount not yet due", "reverse; task to investigate", "live", False),
-    "9": ReturnReason("presentation overdue", "reverse; task to investigate", "live", False),
-    "A": ReturnReason("service user differs", "reverse; task to investigate", "live", False),
-    "B": ReturnReason("account closed", "reverse; mandate cancelled; task: new mandate", "cancelled", False),
-}
-
-# Prefixed variants some bureaux send (DOMAIN.md: e.g. F21 for 1).
-_PREFIXED = {"F20": "0", "F21": "1", "F22": "2", "F23": "3", "F24": "4", "F25": "5", "F26": "6", "F27": "7",
-             "F28": "8", "F29": "9", "F2A": "A", "F2B": "B"}
+# What each code means and what follows is defined once, in rentflow_schemas.bacs; the ledger also
+# takes a return whose code intake did not recognise ("unknown"): the bank took the money back.
+RETURN_REASONS: dict[str, ReturnReason] = {**ARUDD_REASONS, UNKNOWN_RETURN: UNKNOWN_RETURN_REASON}
 
 
 def normalise_return_code(code: str) -> str:
-    c = code.strip().upper()
-    c = _PREFIXED.get(c, c)
-    if c not in RETURN_REASONS:
+    c = code.strip()
+    if c == UNKNOWN_RETURN:
+        return c
+    normalised = bacs_return_code(c)
+    if normalised is None:
         raise ValueError(f"unknown ARUDD return code {code!r}")
-    return c
+    return normalised
 
 
 def add_month(day: dt.date) -> dt.date:
@@ -60,22 +39,8 @@ def represent_by(code: str, original_processing_date: dt.date) -> dt.date | None
     return add_month(original_processing_date) if RETURN_REASONS[code].may_represent else None
 
 
-# Mandate instruction action → the mandate's new state, and whether a person must act.
-MANDATE_ACTIONS: dict[str, tuple[str, bool]] = {
-    "new": ("live", False),          # 0N lodged / AUDDIS accepted
-    "converted": ("live", False),    # 0S paper instruction converted
-    "amended": ("live", False),      # ADDACS C/E: details amended, collections carry on
-    "reinstated": ("live", False),   # ADDACS R
-    "cancelled": ("cancelled", True),  # ADDACS 0/1, Bacs 0C
-    "deceased": ("cancelled", True),   # ADDACS 2
-    "closed": ("cancelled", True),     # ADDACS B
-    "transferred": ("pending", True),  # ADDACS 3: new bank details, lodge 0N, no 0C
-    "disputed": ("held", True),        # ADDACS D
-    "rejected": ("cancelled", True),   # AUDDIS rejection: the instruction never became live
-}
-
-
-def mandate_change(action: str) -> tuple[str, bool]:
+def mandate_change(action: str) -> MandateEffect:
+    """The mandate's new state after an instruction, and whether a person must act."""
     try:
         return MANDATE_ACTIONS[action]
     except KeyError:

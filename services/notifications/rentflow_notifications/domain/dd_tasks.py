@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from rentflow_schemas import derive_event_id
+from rentflow_schemas.bacs import ARUDD_REASONS, UNKNOWN_RETURN
 
 from rentflow_notifications.domain.tasks import format_pence, london_date
 from rentflow_notifications.domain.working_days import add_working_days
@@ -56,10 +57,16 @@ CODE_RULES: dict[str, CodeRule] = {
     "B": CodeRule("get a new mandate or agree another way to pay (account closed)", 5, True,
                   "your bank told us the account has been closed"),
 }
+assert set(CODE_RULES) == set(ARUDD_REASONS), "every code Bacs defines (rentflow_schemas.bacs) needs its rule"
+# a return whose code intake did not recognise: the bank took the money back all the same
+UNKNOWN_CODE_RULE = CodeRule("investigate the return: its code is not one rentflow knows (see the raw code on the "
+                             "report); no letter was sent", 2, False, "")
 UNKNOWN_REFERENCE_DUE_WORKING_DAYS = 2
 
 
 def code_rule(code: str) -> CodeRule:
+    if code == UNKNOWN_RETURN:
+        return UNKNOWN_CODE_RULE
     try:
         return CODE_RULES[code]
     except KeyError:

@@ -44,12 +44,18 @@ def reversal_id(provider_id: str, identity: str) -> uuid.UUID:
     return derive_event_id("payment-reversal", provider_id, identity)
 
 
+def outgoing_payment_id(provider_id: str, outgoing_ref: str) -> uuid.UUID:
+    """The id a returned outgoing payment's event names it by: intake never took it in, so it is
+    derived from its own reference (`outgoing:<EndToEndId or statement identity>`)."""
+    return derive_event_id("outgoing-payment", provider_id, outgoing_ref)
+
+
 def received(p: PaymentIn, *, pid: uuid.UUID, provider_id: str, received_at: datetime, source: Source,
              imp: uuid.UUID | None) -> PaymentReceived:
     return PaymentReceived(payment_id=pid, provider_id=provider_id, provider_ref=p.provider_ref, channel=p.channel,
                            amount_pence=p.amount_pence, currency=p.currency, paid_at=p.paid_at,
                            received_at=received_at, reference=p.reference, payer_name=p.payer_name, source=source,
-                           import_id=imp)
+                           import_id=imp, lump=getattr(p, "lump", None))  # lump: a statement lump sum's kind
 
 
 def rejected(*, provider_id: str, imp: uuid.UUID, kind: str, position: int, errors: list[dict[str, Any]],
@@ -80,4 +86,6 @@ def instruction(m: MandateIn, *, iid: uuid.UUID, provider_id: str, imp: uuid.UUI
     return MandateInstruction(
         instruction_id=iid, provider_id=provider_id, import_id=imp, source=m.source, reference=m.reference,
         payer_name=m.payer_name, reason_code=m.reason_code, action=m.action, description=m.description,
-        effective_date=m.effective_date, received_at=received_at)
+        effective_date=m.effective_date, received_at=received_at, advice_sequence=m.advice_sequence,
+        lodgement_serial=m.lodgement_serial, lodgement_file_number=m.lodgement_file_number,
+        accepted_count=m.accepted_count, rejected_count=m.rejected_count, file_error_code=m.file_error_code)

@@ -9,22 +9,24 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter
 
-from rentflow_schemas.directdebit import ReturnCode
+from rentflow_schemas.directdebit import MandateInstruction, ReturnCode
+from rentflow_schemas.payments import Lump
 
 from rentflow_payments.domain.model import MAX_AMOUNT_PENCE, PaymentIn
 
 Pence = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_PENCE, description="integer pence, > 0")]
 Identity = Annotated[StrictStr, Field(min_length=1, max_length=400)]
 Text140 = Annotated[StrictStr, Field(max_length=140)]
-MandateAction = Literal["new", "cancelled", "amended", "transferred", "reinstated", "rejected", "converted",
-                        "disputed", "deceased", "closed"]
+MandateAction = MandateInstruction.model_fields["action"].annotation  # the event's own list
 
 
 class FilePaymentIn(PaymentIn):
     """A payment from a file: a push body plus the sender's own transaction id when it has one
-    (camt.053 EndToEndId), kept to find the original of a later reversal."""
+    (camt EndToEndId), kept to find the original of a later reversal, and the kind of lump sum a
+    statement credit is when its parser recognised one (the ledger matches lumps to their detail)."""
 
     match_ref: Annotated[StrictStr, Field(max_length=140)] | None = None
+    lump: Lump | None = None
 
 
 class ReturnIn(BaseModel):
@@ -46,7 +48,8 @@ class ReturnIn(BaseModel):
 
 
 class MandateIn(BaseModel):
-    """A mandate event: ADDACS advice, AUDDIS rejection, or a 0N/0C/0S record of a Standard 18 file."""
+    """A mandate event: ADDACS advice, AUDDIS advice, a file-level AUDDIS report on a lodgement
+    (AUDACC/AUDREJ), or a 0N/0C/0S record of a Standard 18 file."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -55,9 +58,15 @@ class MandateIn(BaseModel):
     reference: Annotated[StrictStr, Field(min_length=1, max_length=40)]
     payer_name: Text140 | None = None
     reason_code: Annotated[StrictStr, Field(min_length=1, max_length=8)]
-    action: MandateAction
+    action: MandateAction  # type: ignore[valid-type]
     description: Text140
     effective_date: dt.date | None = None
+    advice_sequence: Annotated[StrictStr, Field(max_length=20)] | None = None
+    lodgement_serial: Annotated[StrictStr, Field(max_length=20)] | None = None
+    lodgement_file_number: Annotated[StrictStr, Field(max_length=20)] | None = None
+    accepted_count: Annotated[StrictInt, Field(ge=0)] | None = None
+    rejected_count: Annotated[StrictInt, Field(ge=0)] | None = None
+    file_error_code: Annotated[StrictStr, Field(max_length=20)] | None = None
 
 
 class OriginalHint(BaseModel):
@@ -73,12 +82,14 @@ class OriginalHint(BaseModel):
 
 
 class ReversalIn(BaseModel):
-    """Money of an earlier payment going back: a bank reversal of a credit (camt.053 RvslInd)."""
+    """Money of an earlier payment going back: a bank reversal of a credit (camt RvslInd); or, kind
+    outgoing_returned, money the landlord paid out coming back (camt RRTN / RtrInf): nothing intake
+    took in is reversed, the original hint names the outgoing payment."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     identity: Identity
-    kind: Literal["returned", "refund"]
+    kind: Literal["returned", "refund", "outgoing_returned"]
     amount_pence: Pence
     reversed_at: AwareDatetime
     reason: Text140 = ""

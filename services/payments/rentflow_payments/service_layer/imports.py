@@ -62,6 +62,7 @@ class ImportSummary:
     skipped: int = 0
     skipped_items: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    warning_count: int = 0  # every warning, also those past the listed max_errors
     new: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))  # accepted, by kind
 
     @property
@@ -70,7 +71,8 @@ class ImportSummary:
 
     def details(self) -> dict[str, Any]:
         """The keys added to CONTRACT.md's summary."""
-        return {"skipped": self.skipped, "skipped_items": self.skipped_items, "warnings": self.warnings,
+        return {"processed": self.processed, "skipped": self.skipped, "skipped_items": self.skipped_items,
+                "warning_count": self.warning_count, "warnings": self.warnings,
                 **self.new, "errors_truncated": self.errors_truncated, "reimport": self.reimport}
 
     def as_dict(self) -> dict[str, Any]:
@@ -182,6 +184,7 @@ async def _write_chunk(new_uow: UowFactory, ctx: _Context, chunk: _Chunk) -> Non
         s.skipped += 1
         ctx.listed(s.skipped_items, p, {"reason": p.note})
     for p in chunk.warnings:
+        s.warning_count += 1
         ctx.listed(s.warnings, p, {"reason": p.note})
     async with new_uow() as uow:
         raw = uow.raw
@@ -242,7 +245,8 @@ async def _instructions(uow: UnitOfWork, ctx: _Context, instructions: list[Any])
 
 async def _reversals(uow: UnitOfWork, ctx: _Context, reversals: list[tuple[Parsed, Any]],
                      rejected: list[tuple[Parsed, list[dict[str, Any]], str | None]]) -> None:
-    """Runs after the chunk's payments are stored, so a credit and its reversal in one file pair up."""
+    """Runs after the chunk's payments are stored, so a credit and its reversal in one file pair up.
+    A returned outgoing payment reverses nothing intake took in: it names the outgoing payment."""
     raw = uow.raw
     ids = [events.reversal_id(ctx.provider_id, r.identity) for _, r in reversals]
     known = await repo.known_reversals(raw, ids)
@@ -252,28 +256,35 @@ async def _reversals(uow: UnitOfWork, ctx: _Context, reversals: list[tuple[Parse
             ctx.count("reversals", False)
     originals = await repo.find_originals(raw, ctx.provider_id, [
         (n, r.original.provider_ref, r.original.match_ref, r.original.reference, r.original.payer_name,
-         r.amount_pence, r.reversed_at) for n, _, _, r in todo])
+         r.amount_pence, r.reversed_at) for n, _, _, r in todo if r.kind != "outgoing_returned"])
     taken: dict[uuid.UUID, int] = defaultdict(int)
     rows, out = [], []
     for n, rid, parsed, r in todo:
-        found = originals.get(n)
-        if found is None or found[2] - taken[found[0]] < r.amount_pence:
-            hint = r.original
-            what = (f"EndToEndId {hint.match_ref!r}" if hint.match_ref else
-                    f"reference {hint.reference!r}, payer {hint.payer_name!r}")
-            reason = (f"no payment of this provider to reverse: none with {what} and {r.amount_pence} pence left"
-                      if found is None else f"payment {found[1]} has only {found[2] - taken[found[0]]} pence "
-                                            f"left to reverse, not {r.amount_pence}")
-            rejected.append((parsed, [{"field": None, "reason": reason}], None))
-            continue
-        pid, provider_ref, _ = found
-        taken[pid] += r.amount_pence
+        if r.kind == "outgoing_returned":  # nothing intake took in is reversed: no amount left to check
+            provider_ref = ("outgoing:" + (r.original.match_ref or r.identity))[:400]
+            pid = events.outgoing_payment_id(ctx.provider_id, provider_ref)
+        else:
+            found = originals.get(n)
+            if found is None or found[2] - taken[found[0]] < r.amount_pence:
+                hint = r.original
+                what = (f"EndToEndId {hint.match_ref!r}" if hint.match_ref else
+                        f"reference {hint.reference!r}, payer {hint.payer_name!r}")
+                reason = (f"no payment of this provider to reverse: none with {what} and {r.amount_pence} pence left"
+                          if found is None else f"payment {found[1]} has only {found[2] - taken[found[0]]} pence "
+                                                f"left to reverse, not {r.amount_pence}")
+                rejected.append((parsed, [{"field": None, "reason": reason}], None))
+                continue
+            pid, provider_ref, _ = found
+            taken[pid] += r.amount_pence
         rows.append((rid, ctx.provider_id, pid, r.kind, r.amount_pence, r.reversed_at, r.reason, "file",
                      ctx.summary.import_id, ctx.received_at))
+        outgoing = r.kind == "outgoing_returned"
         out.append(PaymentReversed(
             reversal_id=rid, payment_id=pid, provider_id=ctx.provider_id, provider_ref=provider_ref, kind=r.kind,
             amount_pence=r.amount_pence, reversed_at=r.reversed_at, reason=r.reason, source="file",
-            import_id=ctx.summary.import_id, received_at=ctx.received_at))
+            import_id=ctx.summary.import_id, received_at=ctx.received_at,
+            original_end_to_end_id=r.original.match_ref if outgoing else None,
+            original_reference=(r.original.reference or None) if outgoing else None))
     new = await repo.insert_reversals(raw, rows)
     for event in out:
         ctx.count("reversals", event.reversal_id in new)

@@ -28,6 +28,10 @@ def test_labelled_file_collections_instructions_refunds_and_contra():
     mandates = [p.value for p in out if p.type == "mandate"]
     assert [(m["reference"], m["action"], m["reason_code"], m["effective_date"]) for m in mandates] == [
         ("10000036", "new", "0N", DAY), ("10000044", "cancelled", "0C", DAY)]
+    # the VOL1 volume serial number: what an AUDACC/AUDREJ report names the lodgement by
+    assert {m["lodgement_serial"] for m in mandates} == {"000001"}
+    unlabelled = parse(s.bacs18([s.S18("0N", 0, "10000036")], day=DAY, labels=False), processing_date="2026-05-01")
+    assert [p.value["lodgement_serial"] for p in unlabelled if p.type == "mandate"] == [None]
     skipped = [p.note for p in out if p.type == "skipped"]
     assert len(skipped) == 3 and "direct credit" in skipped[0] and all("contra" in n for n in skipped[1:])
     assert not [p for p in out if p.type == "warning" or p.error]

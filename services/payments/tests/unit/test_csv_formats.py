@@ -26,7 +26,7 @@ def test_cash_csv_default_layout():
         "PP-1", 1250, "cash", "2026-10-06T14:05:00+01:00")
     assert (b["amount_pence"], b["paid_at"]) == (100000, "2026-10-06T14:05:00+01:00")  # London local time
     assert [(p.position, p.error) for p in out[2:]] == [
-        (4, "amount: '-1.00' is not an amount in pounds with at most 2 decimals, e.g. 123.45"),
+        (4, "amount: '-1.00' is not an amount in pounds and whole pence, e.g. 123.45"),
         (5, "transaction_id: blank"), (6, "paid_at: 'yesterday' is not a date (e.g. 06/10/2026 or 2026-10-06)")]
 
 

@@ -49,3 +49,29 @@ def test_rejected_row_carries_where_and_why():
     assert env.event_id == events.rejected_event_id(imp, "line", 7)
     assert env.data.errors[0].line == 7 and env.data.errors[0].field == "amount_pence"
     assert env.data.source == "file" and env.data.import_id == imp
+
+
+def test_a_file_payment_carries_its_lump_kind_and_a_push_none():
+    from rentflow_payments.domain.items import FILE_PAYMENT
+    body = {"provider_ref": "camt053:X1", "channel": "bank_transfer", "amount_pence": 127412,
+            "paid_at": "2026-10-05T00:00:00+01:00", "reference": "BACS DD COLLECTION"}
+    for p, lump in ((FILE_PAYMENT.validate_python({**body, "lump": "dd_collection"}), "dd_collection"),
+                    (ONE.validate_python(body), None)):
+        row = encode(events.received(p, pid=events.payment_id("bank", "camt053:X1"), provider_id="bank",
+                                     received_at=NOW, source="file", imp=None), producer="payments", correlation_id="c")
+        assert Envelope[PaymentReceived].model_validate_json(row.payload).data.lump == lump
+
+
+def test_mandate_row_carries_a_lodgement_report():
+    from rentflow_schemas.directdebit import MandateInstruction
+    from rentflow_payments.domain.items import MANDATE
+    m = MANDATE.validate_python({
+        "identity": "auddis|1|AUDREJ|000028", "source": "auddis", "reference": "LODGEMENT 000028", "reason_code": "AUDREJ",
+        "action": "lodgement_rejected", "description": "rejected", "effective_date": dt.date(2026, 5, 13),
+        "advice_sequence": "1", "lodgement_serial": "000028", "lodgement_file_number": "028", "accepted_count": 0,
+        "rejected_count": 3, "file_error_code": "30264"})
+    row = encode(events.instruction(m, iid=events.instruction_id(m.identity), provider_id="bacs", imp=None,
+                                    received_at=NOW), producer="payments", correlation_id="c")
+    data = Envelope[MandateInstruction].model_validate_json(row.payload).data
+    assert (data.action, data.lodgement_serial, data.rejected_count, data.file_error_code, row.key) == (
+        "lodgement_rejected", "000028", 3, "30264", "LODGEMENT 000028")

@@ -11,7 +11,7 @@ bounded by one item, not the file) and must raise `Unreadable` BEFORE yielding a
 file as a whole cannot be read (not this format, wrong encoding, broken structure): nothing of
 such a file is posted.
 
-A new format (camt053, bacs18, arudd, ...) is a module that calls `register(...)`, imported below.
+A new format (camt, bacs18, arudd, ...) is a module that calls `register(...)`, imported below.
 `sniff` (optional) lets `format=auto` recognise the format from the first bytes of the file.
 """
 from __future__ import annotations
@@ -83,5 +83,5 @@ def resolve(name: str, head: bytes) -> FileFormat:
         raise UnknownFormat(f"unknown format {name!r}; supported: {', '.join(supported())}") from None
 
 
-from rentflow_payments.domain.formats import arudd, bacs18, camt053, govuk_pay, messaging  # noqa: E402,F401
+from rentflow_payments.domain.formats import arudd, bacs18, camt, govuk_pay, messaging  # noqa: E402,F401
 from rentflow_payments.domain.formats import bank_csv, cash_csv, json_format  # noqa: E402,F401

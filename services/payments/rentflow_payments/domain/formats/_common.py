@@ -10,7 +10,7 @@ from typing import Iterator
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
-_POUNDS = re.compile(r"^(\d{1,12})(?:\.(\d{1,2}))?$")
+_POUNDS = re.compile(r"^(\d{1,12})(?:\.(\d{1,2})0*)?$")  # "18.150": banks pad decimals with zeros
 _SPACES = re.compile(r"[\s\-]+")
 
 
@@ -19,11 +19,12 @@ class BadValue(ValueError):
 
 
 def pounds_to_pence(text: str | None, field: str) -> int:
-    """"12.34" / "12.3" / "12" / "1,234.56" → pence; anything else (negative, 3 decimals, blank) is refused."""
+    """"12.34" / "12.3" / "12" / "1,234.56" / "12.340" → pence; anything else (negative, a fraction of a
+    penny, blank) is refused."""
     raw = (text or "").strip().replace(",", "").removeprefix("£")
     m = _POUNDS.match(raw)
     if not m:
-        raise BadValue(f"{field}: {text!r} is not an amount in pounds with at most 2 decimals, e.g. 123.45")
+        raise BadValue(f"{field}: {text!r} is not an amount in pounds and whole pence, e.g. 123.45")
     return int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
 
 

@@ -81,8 +81,10 @@ def iter_items(fp: BinaryIO, wanted: Mapping[str, frozenset[str] | None]) -> Ite
                 continue
             yield name, elem, parent_name
             elem.clear(keep_tail=False)
-            if parent is not None:
-                del parent[:]  # it and the siblings before it, all complete and read by now
+            # the siblings before it, complete and read by now; never it or later ones: libxml2 has
+            # parsed ahead and attaches what follows to the last child (deleting it detached them)
+            while elem.getprevious() is not None:
+                del parent[0]
     except etree.XMLSyntaxError as exc:  # checked by pass 1; kept as a clear error anyway
         raise Unreadable(f"XML error: {exc}") from None
 

@@ -1,34 +1,45 @@
 """format=arudd: Bacs ARUDD reports of unpaid Direct Debits; format=ddica: indemnity claims.
-Both become `directdebit.returned.v1` (DOMAIN.md §3).
+Both become `directdebit.returned.v1` (DOMAIN.md §3). Codes: rentflow_schemas.bacs.
 
-ARUDD (attributes in camelCase): `Header` (`currentProcessingDate`: the date the return is
-reported on), then each `ReturnedDebitItem` (`ref`, `transCode`, `returnCode`,
-`returnDescription`, `originalProcessingDate`, `valueOf` in pounds, `currency`, child
-`PayerAccount` with `name`, `ref`) is one return; return codes are normalised (F21 → 1). Its
-identity is reference + original processing date + amount (+ n for identical items in one report),
-so the same item in a re-sent or re-issued report is the same return. `Totals@valueOf` is checked
-against the items before it (a warning when it differs).
+ARUDD (attributes in camelCase): `BACSDocument/Data/ARUDD` with `Header` (`currentProcessingDate`:
+the date the return is reported on), `AddresseeInformation`, `ServiceLicenseInformation`, then
+`Advice/OriginatingAccountRecords/OriginatingAccountRecord`s, each with `ReturnedDebitItem`s (`ref`,
+`transCode`, `returnCode`, `returnDescription`, `originalProcessingDate`, `valueOf` in pounds,
+`currency`, child `PayerAccount` with `name`, `ref`, bank details never read) and a `Totals`
+(`valueOf`, checked: a warning when it differs). The item's own `ref` is the reference the
+collection went with (PayerAccount's `ref` can differ, e.g. without a suffix); it is used only when
+the item has none. `returnCode` is four characters in real reports (first character the reason:
+`0128` → 0), or bureau-prefixed (`F21` → 1): a code not recognised (nor its returnDescription's
+wording) is a warning and the item is still taken, with code `unknown` and the raw code kept. An item
+is identified by reference + original processing date + amount (+ n for identical items in one
+report), so the same item in a re-sent or re-issued report is the same return. A report with no
+items is valid.
 
-DDICA (elements): each `DDICAdvice` (`SeqNo`, `SUReference`, `ReasonCode`, `PayerName`,
-`TotalAmount`, `DDCollections/DDCollection` each with a date — `DirectDebitDate`, `CollectionDate`
-or `Date` — and an amount — `DirectDebitAmount`, `CollectionAmount` or `Amount`) becomes one return
-per collection claimed (source "ddica"), with the DDICA reason mapped to the ARUDD code whose
-follow-up fits (domain/bacs.py); identity SeqNo + collection number. Reported on the header's
-`currentProcessingDate` (attribute) or `ProcessingDate` (element), else the claim's `DueDate`.
-Payer bank details are never read."""
+DDICA (elements; the layout public parsers read — so-sure's BacsService, a Django DD app):
+`VocaDocument/Data/Document` with `ServiceUserNumber`, `NewAdvices` (`DateOfDebit`: the day the
+claims are debited, the return's reported_on; `TotalValueOfDebits`, checked; then `DDICAdvice`s:
+`SeqNo`, `PayingBankReference`, `SUReference`, `ReasonCode`, `ReasonCodeMeaning`, `PayerName`,
+`TotalAmount`, `DDCollections/DDCollection` with `DateOfDirectDebit` and `Amount`) and
+`Cancellations` (`TotalValueOfCancellations`, `DDICCancellation`s laid out as a DDICAdvice). Each
+collection claimed is a return (source "ddica") with the DDICA reason mapped to the ARUDD code whose
+follow-up fits; identity reference + PayingBankReference + collection date + amount (+ n). A claim
+cancelled by the paying bank is a warning naming the claim: no event undoes the unpaid yet, a
+person re-credits it. Amounts may carry thousands commas. Payer bank details are never read."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import BinaryIO, Iterator
 
-from rentflow_payments.domain.bacs import DDICA, normalise_return_code
+from rentflow_schemas.bacs import DDICA_REASONS, UNKNOWN_RETURN, normalise_return_code
+
 from rentflow_payments.domain.formats import Options, Parsed, Unreadable, register
 from rentflow_payments.domain.formats._common import BadValue, Occurrences, clip, iso_date, normalise_reference, pounds_to_pence
 from rentflow_payments.domain.formats._head import element, require
 from rentflow_payments.domain.formats._xml import Element, attr, check_well_formed, child, children, iter_items, text
 
 _ARUDD = element("ARUDD")
-_DDICA = element("DDICAdvice")
+_DDICA = re.compile(rb"<([A-Za-z_][\w.-]*:)?(DDICAdvice|DDICCancellation|NewAdvices)[\s/>]")
 
 
 def sniff_arudd(head: bytes) -> bool:
@@ -44,6 +55,10 @@ def _pounds(value: str | None, field: str) -> int:
     if pence == 0:
         raise BadValue(f"{field}: must be more than 0")
     return pence
+
+
+def _money(pence: int) -> str:
+    return f"{pence // 100}.{pence % 100:02d}"
 
 
 def parse_arudd(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed]:
@@ -69,7 +84,7 @@ def parse_arudd(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed
                     total = -1
                 if total not in (block, grand):
                     yield Parsed("item", n, type="warning",
-                                 note=f"Totals valueOf {given} differs from the items before it ({block / 100:.2f})")
+                                 note=f"Totals valueOf {given} differs from the items before it ({_money(block)})")
             block = 0
             continue
         n += 1
@@ -83,11 +98,13 @@ def parse_arudd(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed
         except (BadValue, ValueError) as exc:
             yield Parsed("item", n, error=str(exc))
             continue
+        if value["return_code"] == UNKNOWN_RETURN:
+            yield Parsed("item", n, type="warning",
+                         note=f"returnCode {value['return_code_raw']!r} ({value['return_description'] or 'no description'}) "
+                              "is not a known ARUDD reason: taken as a return with code unknown, to be read by a person")
         block += value["amount_pence"]
         grand += value["amount_pence"]
         yield Parsed("item", n, type="return", value=value)
-    if n == 0:
-        raise Unreadable("the ARUDD report has no ReturnedDebitItem")
 
 
 def _returned_item(el: Element, reported_on: dt.date, occ: Occurrences) -> dict:
@@ -100,78 +117,115 @@ def _returned_item(el: Element, reported_on: dt.date, occ: Occurrences) -> dict:
         raise BadValue(f"currency: {currency!r}; only GBP")
     amount = _pounds(attr(el, "valueOf"), "valueOf")
     original = iso_date(attr(el, "originalProcessingDate"), "originalProcessingDate")
-    raw = attr(el, "returnCode")
+    raw = attr(el, "returnCode") or ""
+    description = clip(attr(el, "returnDescription"), 140) or ""
     return {"identity": "arudd|" + occ.key(normalise_reference(ref), original.isoformat(), amount),
             "source": "arudd", "reference": ref, "payer_name": clip(attr(payer, "name"), 140) if payer is not None else None,
-            "amount_pence": amount, "return_code": normalise_return_code(raw), "return_code_raw": raw or "",
-            "return_description": clip(attr(el, "returnDescription"), 140) or "",
+            "amount_pence": amount, "return_code": normalise_return_code(raw, description) or UNKNOWN_RETURN,
+            "return_code_raw": raw[:40], "return_description": description,
             "transaction_code": attr(el, "transCode"), "original_processing_date": original,
             "reported_on": reported_on}
 
 
+_DDICA_ITEMS = {"DateOfDebit": frozenset({"NewAdvices"}), "TotalValueOfDebits": frozenset({"NewAdvices"}),
+                "DDICAdvice": frozenset({"NewAdvices"}), "DDICCancellation": frozenset({"Cancellations"})}
+
+
 def parse_ddica(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed]:
-    require(fp, _DDICA, "a DDICA report: no DDICAdvice element at its start")
+    require(fp, _DDICA, "a DDICA report: no NewAdvices, DDICAdvice or DDICCancellation element at its start")
     check_well_formed(fp, "DDICA")
-    header_day: dt.date | None = None
-    n = 0
-    for name, el, _ in iter_items(fp, dict.fromkeys(("Header", "DDICAdvice"))):
-        if name == "Header":
-            day = attr(el, "currentProcessingDate") or text(el, "ProcessingDate")
-            if day:
-                try:
-                    header_day = iso_date(day, "Header processing date")
-                except BadValue as exc:
-                    raise Unreadable(str(exc)) from None
+    debit_day = _first_date_of_debit(fp)
+    occ = Occurrences()
+    n = claimed = 0
+    total: str | None = None
+    complete = True
+    for name, el, _ in iter_items(fp, _DDICA_ITEMS):
+        if name == "DateOfDebit":
+            try:
+                debit_day = iso_date(el.text, "NewAdvices DateOfDebit")
+            except BadValue as exc:
+                raise Unreadable(str(exc)) from None
+            continue
+        if name == "TotalValueOfDebits":
+            total = (el.text or "").strip() or None
             continue
         n += 1
+        if name == "DDICCancellation":
+            yield Parsed("item", n, type="warning", note=_cancellation(el))
+            continue
         try:
-            returns, warning = _claim(el, header_day)
+            returns, warnings = _claim(el, debit_day, occ)
         except (BadValue, ValueError) as exc:
+            complete = False
             yield Parsed("item", n, error=str(exc))
             continue
-        if warning:
-            yield Parsed("item", n, type="warning", note=warning)
+        for note in warnings:
+            yield Parsed("item", n, type="warning", note=note)
         for value in returns:
+            claimed += value["amount_pence"]
             yield Parsed("item", n, type="return", value=value)
+    if total is not None and complete:
+        try:
+            stated = pounds_to_pence(total, "TotalValueOfDebits")
+        except BadValue:
+            stated = -1
+        if stated != claimed:
+            yield Parsed("item", n, type="warning",
+                         note=f"NewAdvices TotalValueOfDebits {total} differs from the claims ({_money(claimed)})")
 
 
-def _claim(el: Element, header_day: dt.date | None) -> tuple[list[dict], str | None]:
-    seq = text(el, "SeqNo")
-    if not seq:
-        raise BadValue("SeqNo: missing (the claim's unique number)")
+def _first_date_of_debit(fp: BinaryIO) -> dt.date | None:
+    """NewAdvices/DateOfDebit, read before the claims in case it follows them in the file."""
+    for _, el, _ in iter_items(fp, {"DateOfDebit": frozenset({"NewAdvices"})}):
+        try:
+            return iso_date(el.text, "NewAdvices DateOfDebit")
+        except BadValue as exc:
+            raise Unreadable(str(exc)) from None
+    return None
+
+
+def _claim(el: Element, debit_day: dt.date | None, occ: Occurrences) -> tuple[list[dict], list[str]]:
     ref = text(el, "SUReference")
     if not ref:
-        raise BadValue("SUReference: missing")
-    code = (text(el, "ReasonCode") or "").lstrip("0") or "0"
-    if code not in DDICA:
-        raise BadValue(f"ReasonCode: {text(el, 'ReasonCode')!r} is not a DDICA reason code ({', '.join(DDICA)})")
-    arudd_code, meaning = DDICA[code]
-    due = text(el, "DueDate")
-    reported = header_day or (iso_date(due, "DueDate") if due else None)
-    if reported is None:
-        raise BadValue("no processing date: neither the Header's nor the claim's DueDate")
+        raise BadValue("SUReference: missing (the reference the collections were sent with)")
+    if debit_day is None:
+        raise BadValue("no NewAdvices DateOfDebit: the day the claim is debited is unknown")
+    raw = text(el, "ReasonCode") or ""
+    code = raw.lstrip("0") or raw
+    reason = DDICA_REASONS.get(code)
+    meaning = reason.meaning if reason else (text(el, "ReasonCodeMeaning") or "reason not recognised")
+    bank_ref = text(el, "PayingBankReference") or ""
     collections = children(child(el, "DDCollections"), "DDCollection")
     if not collections:
         raise BadValue("DDCollections: no DDCollection, so the collections claimed are unknown")
     out = []
     for k, c in enumerate(collections, 1):
-        day = text(c, "DirectDebitDate") or text(c, "CollectionDate") or text(c, "Date")
-        amount = text(c, "DirectDebitAmount") or text(c, "CollectionAmount") or text(c, "Amount")
-        out.append({"identity": f"ddica|{seq}|{k}", "source": "ddica", "reference": ref,
-                    "payer_name": clip(text(el, "PayerName"), 140), "amount_pence": _pounds(amount, f"DDCollection {k} amount"),
-                    "return_code": arudd_code, "return_code_raw": f"DDICA {code}",
-                    "return_description": f"indemnity claim: {meaning}",
-                    "transaction_code": None, "original_processing_date": iso_date(day, f"DDCollection {k} date"),
-                    "reported_on": reported})
-    warning = None
+        day = iso_date(text(c, "DateOfDirectDebit"), f"DDCollection {k} DateOfDirectDebit")
+        amount = _pounds(text(c, "Amount"), f"DDCollection {k} Amount")
+        out.append({"identity": "ddica|" + occ.key(normalise_reference(ref), bank_ref, day.isoformat(), amount),
+                    "source": "ddica", "reference": ref, "payer_name": clip(text(el, "PayerName"), 140),
+                    "amount_pence": amount, "return_code": reason.return_code if reason else UNKNOWN_RETURN,
+                    "return_code_raw": f"DDICA {raw}"[:40], "return_description": f"indemnity claim: {meaning}"[:140],
+                    "transaction_code": None, "original_processing_date": day, "reported_on": debit_day})
+    warnings = []
+    if reason is None:
+        warnings.append(f"ReasonCode {raw!r} is not a known DDICA reason: the claim is taken as a return with code "
+                        "unknown, to be read by a person")
     total = text(el, "TotalAmount")
     if total is not None:
         try:
             if pounds_to_pence(total, "TotalAmount") != sum(v["amount_pence"] for v in out):
-                warning = f"TotalAmount {total} differs from the sum of its DDCollections"
+                warnings.append(f"TotalAmount {total} differs from the sum of its DDCollections")
         except BadValue as exc:
-            warning = str(exc)
-    return out, warning
+            warnings.append(str(exc))
+    return out, warnings
+
+
+def _cancellation(el: Element) -> str:
+    which = text(el, "PayingBankReference") or f"SeqNo {text(el, 'SeqNo') or '?'}"
+    return (f"indemnity claim {which} for {text(el, 'SUReference') or 'an unknown reference'} "
+            f"({text(el, 'TotalAmount') or '?'}) was cancelled by the paying bank: the unpaid it raised is not "
+            "reversed automatically; re-credit it by hand")
 
 
 register("arudd", parse_arudd, sniff=sniff_arudd, description="Bacs ARUDD report of unpaid Direct Debits (XML)")

@@ -7,7 +7,8 @@ may have been trimmed (a record of 82–99 characters is padded back to 100).
 - 01, 17, 18, 19 collections → Direct Debit payments on their processing date (the ledger posts
   `RDD`), `reference` = the record's reference field (the mandate reference), channel direct_debit;
   provider_ref `bacs18:DATE|REFERENCE|PENCE|n` (n numbers identical collections in the file).
-- 0N, 0C, 0S → mandate instructions (new, cancelled, converted); their amount must be 0.
+- 0N, 0C, 0S → mandate instructions (new, cancelled, converted); their amount must be 0. They carry
+  the VOL1 label's volume serial number (`lodgement_serial`), which AUDACC/AUDREJ reports name.
 - Contra records (code 99 balancing the collections, code 17 balancing direct credits; a contra is
   a record paying the originator's own account, or with a reference starting CONTRA) are checked
   against the items since the previous contra and never posted: a mismatch is a warning.
@@ -25,7 +26,8 @@ import datetime as dt
 import re
 from typing import BinaryIO, Iterator
 
-from rentflow_payments.domain.bacs import COLLECTIONS, DIRECT_CREDIT, INSTRUCTIONS
+from rentflow_schemas.bacs import COLLECTIONS, DIRECT_CREDIT, INSTRUCTIONS
+
 from rentflow_payments.domain.formats import Options, Parsed, Unreadable, register
 from rentflow_payments.domain.formats._common import Occurrences, iso_date, london_midnight, normalise_reference
 
@@ -126,6 +128,7 @@ def parse(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed]:
     _survey(fp, option_date)
     occ = Occurrences()
     uhl_date: dt.date | None = None
+    serial: str | None = None  # VOL1 volume serial number: the lodgement AUDDIS reports name
     debits, credits = _Totals(), _Totals()  # since the last contra of each kind
     utl_debits = utl_credits = 0  # since the last header, for UTL1
     contras = 0
@@ -137,7 +140,9 @@ def parse(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed]:
             continue
         if _LABEL.match(text):
             tag = text[:4]
-            if tag == "HDR1":
+            if tag == "VOL1":
+                serial = text[4:10].strip() or None
+            elif tag == "HDR1":
                 utl_debits = utl_credits = 0
             elif tag == "UHL1":
                 uhl_date = yyddd(text[4:10])
@@ -203,7 +208,7 @@ def parse(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed]:
             yield Parsed("line", lineno, type="mandate", value={
                 "identity": "bacs18|" + occ.key(code, normalise_reference(ref), day.isoformat()),
                 "source": "bacs18", "reference": ref, "payer_name": rec["payer_name"], "reason_code": code,
-                "action": action, "description": meaning, "effective_date": day})
+                "action": action, "description": meaning, "effective_date": day, "lodgement_serial": serial})
         else:  # a direct credit
             credits.add(amount, lineno)
             yield Parsed("line", lineno, type="skipped",
