@@ -106,7 +106,12 @@ def settings_table(classes: list[type[Settings]]) -> str:
             var = str(f.validation_alias or name).upper()
             default = "required" if f.is_required() else _show(f.default)
             who = "every service" if name in Settings.model_fields else owner
-            if var not in rows:
+            if var in rows:
+                if rows[var][1] != default:
+                    raise ValueError(f"{var} has two defaults: {rows[var][1]} and {default}")
+                if owner not in rows[var][0] and rows[var][0] != "every service":
+                    rows[var] = (f"{rows[var][0]}, {owner}", default, rows[var][2])
+            else:
                 rows[var] = (who, default, f.description or "")
     lines = ["| variable | read by | default | what it is for |", "| --- | --- | --- | --- |"]
     lines += [f"| `{var}` | {who} | {default} | {desc} |" for var, (who, default, desc) in sorted(rows.items())]

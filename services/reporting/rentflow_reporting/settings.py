@@ -12,5 +12,5 @@ class ReportingSettings(Settings):
     kpi_snapshot_interval_s: float = Field(
         5.0, gt=0, le=86_400, validation_alias="RENTFLOW_KPI_SNAPSHOT_INTERVAL_S",
         description="at most this often, the month-to-date KPI snapshot is taken after ledger events arrive")
-    landlord_name: str = Field("Rent accounts", min_length=1, max_length=200, validation_alias="RENTFLOW_LANDLORD_NAME",
-                               description="the landlord's name printed on rent statements")
+    landlord_name: str = Field("Rent Accounts Team", min_length=1, max_length=200, validation_alias="RENTFLOW_LANDLORD_NAME",
+                               description="the landlord's name on rent statements and letters")

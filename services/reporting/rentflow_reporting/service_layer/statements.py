@@ -98,7 +98,7 @@ class StatementRuns:
     def __init__(self, engine: AsyncEngine, *, chunk_size: int = 250, landlord: str | None = None) -> None:
         self._engine = engine
         self.chunk_size = chunk_size
-        self.landlord = landlord or "Rent accounts"
+        self.landlord = landlord or "Rent Accounts Team"
         self.runs: dict[uuid.UUID, StatementRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Iterator
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
@@ -67,23 +66,3 @@ def clip(text: str | None, limit: int) -> str | None:
         return None
     out = " ".join(text.split())
     return out[:limit] or None
-
-
-def read_lines(fp, *, max_line: int, encoding: str) -> Iterator[tuple[int, str | None]]:
-    """(line number, text without its CR/LF) for each line; text is None for a line longer than
-    `max_line` bytes or not in `encoding` (the caller rejects that line). Reads a line at a time."""
-    lineno = 0
-    while True:
-        line = fp.readline(max_line + 1)
-        if not line:
-            return
-        lineno += 1
-        if len(line) > max_line and not line.endswith(b"\n"):
-            while (rest := fp.readline(1 << 16)) and not rest.endswith(b"\n"):
-                pass
-            yield lineno, None
-            continue
-        try:
-            yield lineno, line.rstrip(b"\r\n").decode(encoding)
-        except UnicodeDecodeError:
-            yield lineno, None
