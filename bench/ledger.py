@@ -6,7 +6,7 @@ Starts the broker and database the way `rentflow up` does (environment first, el
 embedded default) in a temporary home, imports the accounts directly, produces the
 PaymentReceived envelopes, then
   1. baseline: a plain aiokafka consumer reads the same messages and does nothing;
-  2. the ledger: its batch consumer (inbox, allocation, postings, journals, suspense, outbox)
+  2. the ledger: its batch consumer (progress per stream, allocation, postings, journals, suspense, outbox)
      and outbox relay run as in the service; payments/s is counted from the database
      (transactions with a payment id + suspense rows) until every payment is posted.
 Prints payments/s, baseline msgs/s and the ratio.
@@ -27,10 +27,8 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import multiprocessing
 from typing import Any
@@ -42,6 +40,7 @@ from cpu import CpuMeter, infra_processes
 from harness import say, start_run
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
 from rentflow_common.db import UnitOfWork, make_engine, plain_url
 from rentflow_common.logging import configure_logging
@@ -92,13 +91,37 @@ def envelopes(m: int, n_accounts: int, run: str) -> list[tuple[bytes, bytes]]:
     return out
 
 
-async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
+class Sequencer:
+    """Stamps messages as payments' outbox relay does: each goes to its key's partition (murmur2)
+    with the outbox's epoch, its stream (the partition) and the next number of that stream, so the
+    ledger's consumer records them by number (rentflow_common.progress), as in production."""
+
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+        self.epoch = str(uuid.uuid4()).encode()
+        self.next = [1] * partitions
+
+    def place(self, key: bytes) -> tuple[int, list[tuple[str, bytes]]]:
+        p = (murmur2(key) & 0x7FFFFFFF) % self.partitions
+        seq = self.next[p]
+        self.next[p] += 1
+        return p, [("rf-epoch", self.epoch), ("rf-stream", str(p).encode()), ("rf-seq", str(seq).encode())]
+
+
+async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]],
+                  sequencer: Sequencer | None = None) -> float:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=1 << 20)
     await producer.start()
     t0 = time.perf_counter()
     try:
         for i in range(0, len(messages), 20_000):
-            futures = [await producer.send(topic, value=v, key=k) for k, v in messages[i:i + 20_000]]
+            futures = []
+            for k, v in messages[i:i + 20_000]:
+                if sequencer is None:
+                    futures.append(await producer.send(topic, value=v, key=k))
+                else:
+                    partition, headers = sequencer.place(k)
+                    futures.append(await producer.send(topic, value=v, key=k, partition=partition, headers=headers))
             await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -203,6 +226,12 @@ class Processes:
             await asyncio.to_thread(p.join, 60)
 
 
+async def unpublished(conn: asyncpg.Connection) -> int:
+    """Events the ledger emitted that its relay has not yet published."""
+    return await conn.fetchval("select (select count(*) from ledger.outbox) + (select coalesce(sum(next_seq - 1 - "
+                               "published_seq), 0) from ledger.outbox_streams)")
+
+
 async def posted(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("select (select count(*) from ledger.transactions where payment_id is not null)"
                                " + (select count(*) from ledger.suspense)")
@@ -296,18 +325,12 @@ async def year(args: argparse.Namespace, infra: Any, settings: Settings, db_url:
     say(f"debit run: {debits.debits_raised:,} debits in {t_debits:.1f}s ({debits.debits_raised / t_debits:,.0f}/s)")
 
     run = prefix.rstrip(".")
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, acks="all", linger_ms=20,
-                                max_batch_size=1 << 20)
-    await producer.start()
+    sequencer = Sequencer(args.partitions)
     n_payments = 0
     t0 = time.perf_counter()
-    try:
-        for chunk in year_payments(args.accounts, args.payments_per_year, run):
-            futures = [await producer.send(prefix + TOPIC, value=v, key=k) for k, v in chunk]
-            await asyncio.gather(*futures)
-            n_payments += len(chunk)
-    finally:
-        await producer.stop()
+    for chunk in year_payments(args.accounts, args.payments_per_year, run):
+        await produce(infra.kafka_bootstrap_servers, prefix + TOPIC, chunk, sequencer)
+        n_payments += len(chunk)
     say(f"produced {n_payments:,} PaymentReceived in {time.perf_counter() - t0:.1f}s")
 
     ledger = InProcess(settings, args)
@@ -325,7 +348,7 @@ async def year(args: argparse.Namespace, infra: Any, settings: Settings, db_url:
             if done and t_first is None:
                 t_first, n_first = time.perf_counter(), done
         t_done = time.perf_counter()
-        while await conn.fetchval("select count(*) from ledger.outbox") and time.perf_counter() - t_done < 1800:
+        while await unpublished(conn) and time.perf_counter() - t_done < 1800:
             await asyncio.sleep(1)
         t_drained = time.perf_counter()
         total = await conn.fetchval("select count(*) from ledger.transactions")
@@ -367,6 +390,8 @@ async def main() -> None:
     ap.add_argument("--consumers", type=int, default=1, help="ledger group members in the process")
     ap.add_argument("--processes", type=int, default=1, help="ledger processes (1: in this process)")
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--unsequenced", action="store_true",
+                    help="publish without outbox sequence headers (the consumer then keeps event ids in its inbox)")
     args = ap.parse_args()
     if args.accounts is None:
         args.accounts = 130_000 if args.year else 5000
@@ -391,7 +416,8 @@ async def main() -> None:
         say(f"imported {result.created} accounts in {time.perf_counter() - t0:.2f}s")
 
         messages = envelopes(args.payments, args.accounts, prefix.rstrip("."))
-        took = await produce(infra.kafka_bootstrap_servers, prefix + TOPIC, messages)
+        took = await produce(infra.kafka_bootstrap_servers, prefix + TOPIC, messages,
+                             None if args.unsequenced else Sequencer(args.partitions))
         say(f"produced {len(messages)} PaymentReceived in {took:.1f}s ({len(messages) / took:,.0f}/s)")
         del messages
 
@@ -417,7 +443,7 @@ async def main() -> None:
             cpu = ledger.cpu()
             others = infra_cpu.since_start()
             drained_at = None
-            while await conn.fetchval("select count(*) from ledger.outbox") and time.perf_counter() - t_done < 300:
+            while await unpublished(conn) and time.perf_counter() - t_done < 300:
                 await asyncio.sleep(0.2)
             drained_at = time.perf_counter()
             summary = await conn.fetchrow(

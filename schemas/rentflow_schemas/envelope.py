@@ -34,6 +34,21 @@ def derive_event_id(*parts: object) -> uuid.UUID:
     return u
 
 
+def derive_id_binary(prefix: bytes, parts: tuple[object, ...]) -> uuid.UUID:
+    """A deterministic, uuid5-shaped id over `prefix` and the parts, each length-prefixed, UUIDs as
+    their 16 bytes: the event ids of every event emitted (several per payment), about three times
+    cheaper than uuid5 over the parts' text."""
+    chunks = [_NAMESPACE, prefix]
+    for p in parts:
+        b = p.bytes if isinstance(p, uuid.UUID) else (p if isinstance(p, str) else str(p)).encode()
+        chunks.append(len(b).to_bytes(4, "big"))
+        chunks.append(b)
+    u = _new(uuid.UUID)
+    _set(u, "int", (int.from_bytes(sha1(b"".join(chunks)).digest()[:16], "big") & _CLEAR) | _SET)
+    _set(u, "is_safe", _UNKNOWN)
+    return u
+
+
 class Envelope(BaseModel, Generic[T]):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
 
 from pydantic import BaseModel
 
-from rentflow_schemas.envelope import derive_event_id
+from rentflow_schemas.envelope import derive_id_binary
 from rentflow_schemas.directdebit import DdFailure, DirectDebitReturned, MandateChanged, MandateInstruction
 from rentflow_schemas.ledger import AccountUpserted, JournalPosted, SuspenseEvent, TransactionPosted
 from rentflow_schemas.notifications import TaskEvent
@@ -27,6 +28,10 @@ class TopicSpec:
     description: str
     key_of: Callable[[Any], str]
     identity_of: Callable[[Any], tuple[object, ...]] | None = None  # None: the emitter gives it
+
+    @cached_property
+    def id_prefix(self) -> bytes:
+        return self.event_type.encode() + b"\x1f"
 
 
 def _account_or_reference(e: Any) -> str:
@@ -96,8 +101,9 @@ def topic_spec(topic: str) -> TopicSpec:
 
 
 def event_id_of(spec: TopicSpec, *identity: object) -> uuid.UUID:
-    """The id of the event of this topic with this identity: the one derivation."""
-    return derive_event_id(spec.event_type, *identity)
+    """The id of the event of this topic with this identity: the one derivation (uuid5-shaped, over
+    the event type and the identity parts)."""
+    return derive_id_binary(spec.id_prefix, identity)
 
 
 def spec_of(event: BaseModel) -> TopicSpec:

@@ -116,7 +116,7 @@ class BatchConsumer:
     def __init__(self, broker: KafkaBroker, engine: AsyncEngine, *, group_id: str,
                  handlers: Mapping[str, Handler], uow: UowFactory | None = None, max_records: int = 2000,
                  batch_timeout_ms: int = 500, attempts: int = 3, topic_prefix: str = "",
-                 max_merged: int = 10_000) -> None:
+                 max_merged: int = 10_000, fetch_max_wait_ms: int = 500) -> None:
         self._prefix = topic_prefix
         self._engine = engine
         self._uow = uow or (lambda **kw: UnitOfWork(engine, **kw))
@@ -141,6 +141,7 @@ class BatchConsumer:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
             max_poll_interval_ms=10 * 60 * 1000,
+            fetch_max_wait_ms=fetch_max_wait_ms,
             decoder=_no_decode,
         )
         self.subscriber(self._on_batch)

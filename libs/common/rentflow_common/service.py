@@ -81,7 +81,8 @@ class ServiceRuntime:
         handed to them)."""
         consumer = BatchConsumer(self.broker, self.engine, group_id=group_id, handlers=handlers,
                                  uow=lambda **k: self.uow(**{**k, "producer": self.name}),
-                                 topic_prefix=self.settings.topic_prefix, **kw)
+                                 topic_prefix=self.settings.topic_prefix,
+                                 fetch_max_wait_ms=self.settings.fetch_max_wait_ms, **kw)
         _watch_fetches(consumer)
         self.consumers.append(consumer)
         self.lag.groups[group_id] = list(handlers)

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
                               description="prepended to every topic and consumer group (tests share one broker)")
     host: str = Field("127.0.0.1", validation_alias="RENTFLOW_HOST", description="address the HTTP API listens on")
     port: int = Field(8000, ge=0, le=65535, validation_alias="RENTFLOW_PORT", description="port of the HTTP API")
+    fetch_max_wait_ms: int = Field(
+        25, ge=1, le=10_000, validation_alias="RENTFLOW_FETCH_MAX_WAIT_MS",
+        description="how long a consumer's fetch waits at the broker for new messages: the embedded broker "
+                    "answers a fetch only when this runs out, so it is each hop's latency there; a Kafka "
+                    "cluster answers as soon as messages arrive, so 500 saves idle polling there")
     outbox_retention_days: float = Field(
         7.0, gt=0, le=3650, validation_alias="RENTFLOW_OUTBOX_RETENTION_DAYS",
         description="how long published events stay in the outbox log (and processed ids in the inbox) to be "
