@@ -142,7 +142,8 @@ async def enqueue(raw_conn: Any, rows: Sequence[OutboxRow]) -> None:
 
 async def backlog(engine: AsyncEngine) -> dict[str, Any]:
     """Rows not yet published: waiting to be numbered, and numbered but not yet published; the
-    age of the oldest."""
+    age of the oldest; and about how many published rows the log keeps (the planner's estimate:
+    counting them would read the whole log)."""
     async with engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
         row = await raw.fetchrow(
@@ -150,7 +151,7 @@ async def backlog(engine: AsyncEngine) -> dict[str, Any]:
             "(select coalesce(sum(next_seq - 1 - published_seq), 0) from outbox_streams) as unpublished, "
             "(select min(l.created_at) from outbox_log l join outbox_streams s using (topic, stream) "
             " where l.seq = s.published_seq + 1) as oldest_unpublished, "
-            "(select count(*) from outbox_log) as retained")
+            "(select greatest(reltuples, 0)::bigint from pg_class where oid = 'outbox_log'::regclass) as retained")
     oldest = min([t for t in (row["oldest"], row["oldest_unpublished"]) if t is not None], default=None)
     age = (dt.datetime.now(dt.timezone.utc) - oldest).total_seconds() if oldest else 0.0
     return {"backlog": int(row["pending"]) + int(row["unpublished"]), "oldest_age_s": round(max(age, 0.0), 3),
@@ -237,6 +238,7 @@ class OutboxRelay:
         self.leader = False
         self.last_error: str | None = None
         self.last_ok_at: float | None = None
+        self.last_published_at: float | None = None  # monotonic
         self.rate = Rate()  # rows published per second over the last minute
         self._partitions: dict[str, tuple[float, list[int]]] = {}
         self._hashes: dict[bytes, int] = {}
@@ -477,6 +479,7 @@ class OutboxRelay:
             await raw.executemany("update outbox_streams set published_seq = $3 where topic = $1 and stream = $2",
                                   [(t, s, self._streams[(t, s)][1]) for (t, s) in tops])
         self.published += len(rows)
+        self.last_published_at = time.monotonic()
         self.rate.add(len(rows))
         for topic in lost:
             await self._republish_topic(raw, topic, "a batch landed below an offset the topic already had")

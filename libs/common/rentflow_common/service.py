@@ -39,7 +39,8 @@ log = get_logger(__name__)
 
 BROKER_CHECK_EVERY_S = 2.0
 STUCK_AFTER_S = 30.0  # a consumer with lag that has written nothing for this long is unhealthy
-OUTBOX_STALE_AFTER_S = 60.0  # unpublished events this old make the service unhealthy
+OUTBOX_STALE_AFTER_S = 60.0  # unpublished events this old, with the relay not publishing, make it unhealthy
+RELAY_PROGRESS_S = 30.0
 _CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
@@ -155,8 +156,11 @@ class ServiceRuntime:
                 outbox = await backlog(self.engine)
             except Exception as exc:
                 problems.append(f"outbox unreadable: {exc}")
-        if outbox.get("backlog") and outbox.get("oldest_age_s", 0) > OUTBOX_STALE_AFTER_S:
-            problems.append(f"outbox: {outbox['backlog']} events unpublished, the oldest {outbox['oldest_age_s']:.0f} s")
+        published_at = self.relay.last_published_at if self.relay else None
+        progressing = published_at is not None and time.monotonic() - published_at < RELAY_PROGRESS_S
+        if outbox.get("backlog") and outbox.get("oldest_age_s", 0) > OUTBOX_STALE_AFTER_S and not progressing:
+            problems.append(f"outbox: {outbox['backlog']} events unpublished, the oldest {outbox['oldest_age_s']:.0f} s, "
+                            "and nothing published for a while")
         if self.relay is not None and self.relay.last_error and self.relay.leader is False and outbox.get("backlog"):
             problems.append(f"outbox relay failing: {self.relay.last_error}")
         consumers = {}
