@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter
+
+from rentflow_common.inputs import in_years
 
 from rentflow_schemas.directdebit import ReturnCode
 
@@ -41,8 +43,8 @@ class ReturnIn(BaseModel):
     return_code_raw: Annotated[StrictStr, Field(max_length=40)]
     return_description: Text140 = ""
     transaction_code: Annotated[StrictStr, Field(max_length=4)] | None = None
-    original_processing_date: dt.date
-    reported_on: dt.date
+    original_processing_date: Annotated[dt.date, AfterValidator(in_years)]
+    reported_on: Annotated[dt.date, AfterValidator(in_years)]
 
 
 class MandateIn(BaseModel):
@@ -57,7 +59,7 @@ class MandateIn(BaseModel):
     reason_code: Annotated[StrictStr, Field(min_length=1, max_length=8)]
     action: MandateAction
     description: Text140
-    effective_date: dt.date | None = None
+    effective_date: Annotated[dt.date, AfterValidator(in_years)] | None = None
 
 
 class OriginalHint(BaseModel):
@@ -80,7 +82,7 @@ class ReversalIn(BaseModel):
     identity: Identity
     kind: Literal["returned", "refund"]
     amount_pence: Pence
-    reversed_at: AwareDatetime
+    reversed_at: Annotated[AwareDatetime, AfterValidator(in_years)]
     reason: Text140 = ""
     original: OriginalHint
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rentflow_common.db import UnitOfWork
+from rentflow_common.inputs import Text
 from rentflow_common.logging import get_logger
 
 from rentflow_payments.adapters import repository as repo
@@ -51,7 +52,7 @@ _CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 class ProviderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=PROVIDER_NAME, description="becomes the provider_id (X-Provider-Id)")
-    secret: str | None = Field(default=None, min_length=1, max_length=512,
+    secret: Text | None = Field(default=None, min_length=1, max_length=512,
                                description="HMAC signing key; generated (64 hex chars) when omitted")
 
 

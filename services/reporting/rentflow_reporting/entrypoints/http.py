@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 import uuid
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from rentflow_common.db import UnitOfWork
+from rentflow_common.inputs import LATEST_DATE, Day, Text
 
 from rentflow_reporting.domain.snapshot import dumps
 from rentflow_reporting.domain.statements import QUARTER_HELP, BadQuarter, parse_quarter, quarter_name
@@ -31,7 +32,7 @@ router = APIRouter(prefix="/v1", tags=["kpi"])
 )
 async def get_kpi(request: Request,
                   period: Literal["week", "month", "quarter", "year"] = Query("month"),
-                  as_of: dt.date | None = Query(None, description="YYYY-MM-DD; default today (Europe/London)")
+                  as_of: Day | None = Query(None, description="YYYY-MM-DD; default today (Europe/London)")
                   ) -> Response:
     engine = request.app.state.runtime.engine
     async with UnitOfWork(engine) as uow:
@@ -48,8 +49,9 @@ async def get_kpi(request: Request,
                 "definition. While the year runs, the figures are to date (`complete: false`, `through`).",
 )
 async def get_return(request: Request, kind: Literal["lahs", "benchmark"],
-                     year: int = Query(..., ge=1900, le=9998, description="the April the financial year starts in"),
-                     as_of: dt.date | None = Query(None, description="figures as known on this date (default today); "
+                     year: int = Query(..., ge=1900, le=LATEST_DATE.year - 1,
+                                       description="the April the financial year starts in"),
+                     as_of: Day | None = Query(None, description="figures as known on this date (default today); "
                                                                      "after 31 March the year is complete"),
                      ) -> Response:
     async with UnitOfWork(request.app.state.runtime.engine) as uow:
@@ -58,8 +60,8 @@ async def get_return(request: Request, kind: Literal["lahs", "benchmark"],
 
 
 class StatementRunRequest(BaseModel):
-    quarter: str = Field(description=QUARTER_HELP, examples=["2026-Q3"])
-    output_dir: str = Field(description="absolute directory on the reporting service's host; pdf/, csv/ and "
+    quarter: Text = Field(description=QUARTER_HELP, examples=["2026-Q3"])
+    output_dir: Text = Field(description="absolute directory on the reporting service's host; pdf/, csv/ and "
                                         "index.csv are written there")
 
 
@@ -83,7 +85,8 @@ async def get_statement_run(request: Request, run_id: uuid.UUID) -> Response:
 
 @router.get("/statements/{quarter}/{account_ref}", tags=["statements"],
             summary="One account's statement for a quarter, as JSON")
-async def get_statement(request: Request, quarter: str, account_ref: str) -> Response:
+async def get_statement(request: Request, quarter: Annotated[Text, Path(max_length=20)],
+                        account_ref: Annotated[Text, Path(max_length=100)]) -> Response:
     try:
         period = parse_quarter(quarter)
     except BadQuarter as exc:
