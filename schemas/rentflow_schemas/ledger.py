@@ -84,6 +84,26 @@ class SuspenseEvent(BaseModel):
                     "month when that one was closed")
 
 
+class EndedTenancyPayment(BaseModel):
+    """ledger.ended-tenancy-payments.v1: a payment posted to an account whose tenancy had ended
+    before the payment's date. It is posted (the money is on the account it names) and flagged for
+    an officer: a former tenant clearing arrears, or a payment meant for someone else."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    transaction_id: uuid.UUID = Field(description="the posting (the receipt on the account)")
+    payment_id: uuid.UUID
+    account_ref: str
+    amount_pence: PositivePence
+    channel: Channel
+    reference: str = Field(description="what the payer quoted")
+    payer_name: str | None = None
+    business_date: dt.date = Field(description="Europe/London date the payment was made (its value date)")
+    tenancy_end: dt.date = Field(description="the day the tenancy ended, before business_date")
+    balance_after_pence: Pence = Field(description="the account's balance after the payment")
+    posted_at: AwareDatetime
+
+
 class JournalLine(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

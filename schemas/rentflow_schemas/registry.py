@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from rentflow_schemas.directdebit import DdFailure, DirectDebitReturned, MandateChanged, MandateInstruction
-from rentflow_schemas.ledger import AccountUpserted, JournalPosted, SuspenseEvent, TransactionPosted
+from rentflow_schemas.ledger import (AccountUpserted, EndedTenancyPayment, JournalPosted, SuspenseEvent,
+                                     TransactionPosted)
 from rentflow_schemas.notifications import TaskEvent
 from rentflow_schemas.payments import PaymentReceived, PaymentRejected, PaymentReversed
 from rentflow_schemas.reporting import KpiSnapshot
@@ -50,6 +51,8 @@ TOPICS: dict[str, TopicSpec] = {
                   "account_ref", "a rent account as it now stands"),
         TopicSpec("ledger.suspense.v1", "ledger.suspense", SuspenseEvent, "ledger",
                   "payment_id", "an unallocated receipt opened or allocated"),
+        TopicSpec("ledger.ended-tenancy-payments.v1", "ledger.ended_tenancy_payment", EndedTenancyPayment, "ledger",
+                  "account_ref", "a payment posted to a tenancy that had ended before it was paid, to check"),
         TopicSpec("gl.journals.v1", "gl.journal_posted", JournalPosted, "ledger",
                   "source_ref", "a balanced journal for finance"),
         TopicSpec("notifications.tasks.v1", "notifications.task", TaskEvent, "notifications",

@@ -22,6 +22,7 @@ ACCOUNTS = "ledger.accounts.v1"
 DD_FAILURES = "ledger.dd-failures.v1"
 MANDATES = "ledger.mandates.v1"
 RENT_CHANGES = "ledger.rent-changes.v1"
+ENDED_TENANCY_PAYMENTS = "ledger.ended-tenancy-payments.v1"
 
 
 def event_row(topic: str, key: str, event_id: uuid.UUID, data: dict[str, Any], *, correlation_id: str,
@@ -83,3 +84,14 @@ def mandate_changed(data: dict[str, Any], key: str, correlation_id: str,
 def rent_changed(data: dict[str, Any], correlation_id: str) -> OutboxRow:
     return event_row(RENT_CHANGES, data["account_ref"], derive_event_id(RENT_CHANGES, data["change_id"]), data,
                      correlation_id=correlation_id, causation_id=None, occurred_at=data["occurred_at"])
+
+
+def ended_tenancy_payment(t: Transaction, payment: Any, tenancy_end: dt.date, posted_at: dt.datetime,
+                          correlation_id: str, causation_id: uuid.UUID | None) -> OutboxRow:
+    """A receipt posted to a tenancy that had ended before it was paid (domain/tenancy.py)."""
+    data = {"transaction_id": t.transaction_id, "payment_id": t.payment_id, "account_ref": t.account_ref,
+            "amount_pence": -t.amount_pence, "channel": t.channel, "reference": payment.reference,
+            "payer_name": payment.payer_name, "business_date": t.business_date, "tenancy_end": tenancy_end,
+            "balance_after_pence": t.balance_after_pence, "posted_at": posted_at}
+    return event_row(ENDED_TENANCY_PAYMENTS, t.account_ref, derive_id(ENDED_TENANCY_PAYMENTS, str(t.transaction_id)),
+                     data, correlation_id=correlation_id, causation_id=causation_id, occurred_at=posted_at)

@@ -37,6 +37,7 @@ from rentflow_ledger.domain.codes import money_in_gl
 from rentflow_ledger.domain.journal import batched_receipt_lines, unidentified_lines
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, business_date, check_control, period_of
 from rentflow_ledger.domain.references import CheckScheme, normalise_reference
+from rentflow_ledger.domain.tenancy import paid_after_tenancy_end
 from rentflow_ledger.service_layer import events
 
 UTC = dt.timezone.utc
@@ -156,6 +157,7 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
         check_control([], journals)
         return
     book = Book(await sql.lock_balances(raw, [r.account_ref for r in receipts]))
+    ended = await sql.ended_tenancies(raw, [r.account_ref for r in receipts])
     transactions: list[Transaction] = []
     outbox = []
     for r in receipts:
@@ -167,6 +169,9 @@ async def handle_payments_received(uow: UnitOfWork, items: Sequence[Incoming]) -
                       allocation_rule=r.rule, posting_period=r.period)
         transactions.append(t)
         outbox.append(events.transaction_posted(t, now, env.correlation_id, env.event_id))
+        if paid_after_tenancy_end(r.day, ended.get(r.account_ref)):  # posted, and flagged for an officer
+            outbox.append(events.ended_tenancy_payment(t, p, ended[r.account_ref], now, env.correlation_id,
+                                                       env.event_id))
     check_control(transactions, journals)
     await sql.insert_transactions(raw, transactions, now)
     await sql.update_balances(raw, book.balances, book.changed, now)

@@ -20,7 +20,7 @@ from rentflow_notifications.adapters import repository as repo
 from rentflow_notifications.config import NotificationsConfig
 from rentflow_notifications.domain import tasks as domain
 from rentflow_notifications.domain.assignment import SHARED_QUEUE, Account, choose_assignee
-from rentflow_notifications.service_layer import dd_tasks, notices
+from rentflow_notifications.service_layer import dd_tasks, ended_tenancy, notices
 from rentflow_notifications.service_layer.events import task_event_row
 
 log = get_logger(__name__)
@@ -30,7 +30,7 @@ SUSPENSE_TOPIC = "ledger.suspense.v1"
 DD_FAILURES_TOPIC = "ledger.dd-failures.v1"
 MANDATES_TOPIC = "ledger.mandates.v1"
 RENT_CHANGES_TOPIC = "ledger.rent-changes.v1"
-TOPICS = [SUSPENSE_TOPIC, ACCOUNTS_TOPIC, DD_FAILURES_TOPIC, MANDATES_TOPIC, RENT_CHANGES_TOPIC]
+TOPICS = [SUSPENSE_TOPIC, ACCOUNTS_TOPIC, DD_FAILURES_TOPIC, MANDATES_TOPIC, RENT_CHANGES_TOPIC, ended_tenancy.TOPIC]
 
 
 def _now() -> dt.datetime:
@@ -58,6 +58,8 @@ async def handle_ledger_events(uow: UnitOfWork, items: Sequence[Incoming],
     allocated = [i for i in topic[SUSPENSE_TOPIC] if i.envelope.data.action in ("allocated", "reversed")]
     if opened:
         outbox += await _open_unmatched_payment_tasks(raw, opened, now)
+    if topic[ended_tenancy.TOPIC]:
+        outbox += await ended_tenancy.open_tasks(raw, topic[ended_tenancy.TOPIC], now)
     if allocated:
         outbox += await _complete_allocated(raw, allocated, now)
 
