@@ -16,14 +16,13 @@ import pytest
 RENTFLOW = str(Path(sys.executable).parent / "rentflow")
 
 
-@pytest.fixture
-def stack_env(infra, database_url: str, topic_prefix: str, tmp_path: Path) -> dict[str, str]:
+def env_for(infra, database_url: str, topic_prefix: str, home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
         "DATABASE_URL": database_url,
         "RENTFLOW_TOPIC_PREFIX": topic_prefix,
-        "RENTFLOW_HOME": str(tmp_path / "home"),
+        "RENTFLOW_HOME": str(home),
         "RENTFLOW_PARTITIONS": "3",
         "RENTFLOW_LOG_FORMAT": "json",
     })
@@ -31,11 +30,17 @@ def stack_env(infra, database_url: str, topic_prefix: str, tmp_path: Path) -> di
 
 
 @pytest.fixture
-def rentflow(stack_env: dict[str, str]) -> Callable[..., Any]:
+def stack_env(infra, database_url: str, topic_prefix: str, tmp_path: Path) -> dict[str, str]:
+    return env_for(infra, database_url, topic_prefix, tmp_path / "home")
+
+
+def runner(env: dict[str, str]) -> Callable[..., Any]:
     """Runs `rentflow ARGS`; returns the parsed JSON of stdout when --json is given, else the process."""
 
-    def run(*args: str, check: bool = True, timeout: float = 180) -> Any:
-        proc = subprocess.run([RENTFLOW, *args], env=stack_env, capture_output=True, text=True, timeout=timeout)
+    def run(*args: str, check: bool = True, timeout: float = 180, cwd: Any = None,
+            extra_env: dict[str, str] | None = None) -> Any:
+        proc = subprocess.run([RENTFLOW, *args], env={**env, **(extra_env or {})}, capture_output=True, text=True,
+                              timeout=timeout, cwd=cwd)
         if check and proc.returncode != 0:
             raise AssertionError(f"rentflow {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}")
         if check and ("--json" in args or "json" in args):
@@ -43,6 +48,32 @@ def rentflow(stack_env: dict[str, str]) -> Callable[..., Any]:
         return proc
 
     return run
+
+
+@pytest.fixture
+def rentflow(stack_env: dict[str, str]) -> Callable[..., Any]:
+    return runner(stack_env)
+
+
+@pytest.fixture(scope="module")
+def module_stack_env(infra, tmp_path_factory) -> dict[str, str]:
+    """One stack's environment for every test of a module (a fresh database and topics of its own)."""
+    import uuid
+
+    from rentflow_common.testing import fresh_database
+
+    return env_for(infra, fresh_database(infra), f"t{uuid.uuid4().hex[:8]}.", tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(scope="module")
+def module_up(module_stack_env: dict[str, str]):
+    """A `rentflow up` shared by a module's tests."""
+    stack = Up(module_stack_env)
+    try:
+        yield stack
+    finally:
+        if stack.proc.poll() is None:
+            stack.stop()
 
 
 class Up:

@@ -75,7 +75,7 @@ async def get_account(account_ref: Ref, request: Request) -> Any:
 
 @router.get("/accounts", tags=["accounts"], summary="accounts with balances, by reference")
 async def list_accounts(request: Request, limit: int = Query(100, ge=1, le=10000),
-                        offset: Offset = Query(0)) -> Any:
+                        offset: Annotated[Offset, Query()] = 0) -> Any:
     async with UnitOfWork(_engine(request)) as uow:
         return await views.list_accounts(uow.raw, limit, offset)
 
@@ -114,7 +114,8 @@ async def reconcile(request: Request, period: str = Query(..., pattern=PERIOD, d
 
 
 @router.get("/gl/daily", tags=["gl"], summary="the day's GL batch for finance: journals posted that day, per GL code")
-async def gl_daily(request: Request, date: Day = Query(..., description="Europe/London date, YYYY-MM-DD")) -> Any:
+async def gl_daily(request: Request,
+                   date: Annotated[Day, Query(description="Europe/London date, YYYY-MM-DD")]) -> Any:
     async with UnitOfWork(_engine(request)) as uow:
         return await views.gl_daily(uow.raw, date)
 

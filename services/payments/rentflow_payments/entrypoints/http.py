@@ -15,11 +15,11 @@ import secrets
 import tempfile
 import uuid
 from datetime import datetime, timezone
-from typing import Any, BinaryIO, Callable
+from typing import Annotated, Any, BinaryIO, Callable
 
 import orjson
 import structlog
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -259,7 +259,7 @@ def make_router(engine: AsyncEngine) -> APIRouter:
         return await do_push(request, "/v1/payments/batch", many=True)
 
     @router.get("/payments/{payment_id}", tags=["push"], summary="a stored payment")
-    async def get_payment(payment_id: str) -> Response:
+    async def get_payment(payment_id: Annotated[Text, Path()]) -> Response:
         try:
             pid = uuid.UUID(payment_id)
         except ValueError:
@@ -379,7 +379,7 @@ def make_router(engine: AsyncEngine) -> APIRouter:
         return Response(orjson.dumps({"status": outcome, "payment_id": pid}), media_type=JSON)
 
     @router.get("/imports/{import_id}", tags=["files"], summary="summary of an import")
-    async def get_import(import_id: str) -> Response:
+    async def get_import(import_id: Annotated[Text, Path()]) -> Response:
         try:
             iid = uuid.UUID(import_id)
         except ValueError:

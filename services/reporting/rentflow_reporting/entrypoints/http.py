@@ -32,7 +32,7 @@ router = APIRouter(prefix="/v1", tags=["kpi"])
 )
 async def get_kpi(request: Request,
                   period: Literal["week", "month", "quarter", "year"] = Query("month"),
-                  as_of: Day | None = Query(None, description="YYYY-MM-DD; default today (Europe/London)")
+                  as_of: Annotated[Day | None, Query(description="YYYY-MM-DD; default today (Europe/London)")] = None
                   ) -> Response:
     engine = request.app.state.runtime.engine
     async with UnitOfWork(engine) as uow:
@@ -51,8 +51,8 @@ async def get_kpi(request: Request,
 async def get_return(request: Request, kind: Literal["lahs", "benchmark"],
                      year: int = Query(..., ge=1900, le=LATEST_DATE.year - 1,
                                        description="the April the financial year starts in"),
-                     as_of: Day | None = Query(None, description="figures as known on this date (default today); "
-                                                                     "after 31 March the year is complete"),
+                     as_of: Annotated[Day | None, Query(description="figures as known on this date (default today); "
+                                                                    "after 31 March the year is complete")] = None,
                      ) -> Response:
     async with UnitOfWork(request.app.state.runtime.engine) as uow:
         body = await annual_return(uow, kind, year, as_of or today_london())
