@@ -87,7 +87,7 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
         ctx["table"]("adjustment requests",
                      [Col("request_id"), Col("account"), Col("type"), Col("amount", "right"), Col("to", drop=3),
                       Col("by", drop=2), Col("status", drop=4), Col("approved_by", drop=1)],
-                     [[r["request_id"], r["account_ref"], r["type"], pounds(r["amount_pence"]),
+                     [[r["request_id"], r["account_ref"], r["type"], amount_words(r, pounds),
                        r.get("to_account_ref") or "", r["requested_by"], r["status"], r["approved_by"] or ""]
                       for r in result["requests"]])
 
@@ -139,7 +139,7 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
                 out.file.write(f"{result['date']},{x['period']},{x['gl_code']},{x['debit_pence']},"
                                f"{x['credit_pence']},{x['net_pence']}\n")
         else:
-            ctx["table"](f"GL batch {result['date']}: {result['journals']} journals, "
+            ctx["table"](f"GL batch {result['date']}: {result['journals']:,} journals, "
                          f"{'balanced' if result['balanced'] else 'NOT BALANCED'}",
                          [Col("period"), Col("gl_code"), Col("debit", "right"), Col("credit", "right")],
                          [[x["period"], x["gl_code"], pounds(x["debit_pence"]), pounds(x["credit_pence"])]
@@ -180,3 +180,10 @@ def describe_request(r: dict[str, Any], pounds: Any) -> str:
     if r["type"] == "adjustment":
         return f"{'debit' if amount > 0 else 'credit'} adjustment of {pounds(abs(amount))} on {r['account_ref']}"
     return f"{r['type'].replace('_', '-')} of {pounds(amount)} on {r['account_ref']}"
+
+
+def amount_words(r: dict[str, Any], pounds: Any) -> str:
+    """A request's amount as a person reads it: a transfer's with what it moves."""
+    if r["type"] == "transfer":
+        return f"{pounds(abs(r['amount_pence']))} {r.get('moves') or ('debt' if r['amount_pence'] > 0 else 'credit')}"
+    return pounds(r["amount_pence"])

@@ -9,7 +9,6 @@ from typing import Any, Optional
 
 import typer
 
-from rentflow_common.kafka import CONSUMER_GROUPS, group_lag
 from rentflow_schemas.notifications import TASK_KINDS
 from rentflow_cli.output import Col, ProgressLine
 
@@ -109,9 +108,9 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
         if json_out:
             return emit_json(result["notices"])
         table(f"notices: {result['count']:,}",
-              [Col("notice_id"), Col("kind", drop=5), Col("account"), Col("status", drop=6),
+              [Col("notice_id"), Col("kind", drop=6), Col("account"), Col("status", drop=7),
                Col("served_on", drop=3), Col("effective_on", drop=4), Col("old a week", "right", drop=1),
-               Col("new a week", "right", drop=2), Col("document / reason", wrap=True, drop=7)],
+               Col("new a week", "right", drop=2), Col("document / reason", wrap=True, drop=5)],
               [[n["notice_id"], n["kind"], n["account_ref"], n["status"], n["served_on"], n["effective_on"],
                 pounds(n["old_weekly_pence"]) if n["old_weekly_pence"] is not None else "",
                 pounds(n["new_weekly_pence"]) if n["new_weekly_pence"] is not None else "",
@@ -126,6 +125,8 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
             kafka = c.runtime["kafka"]
         except CommandError:
             return body, 0
+        from rentflow_common.kafka import CONSUMER_GROUPS, group_lag  # slow to import: only when needed
+
         lag = asyncio.run(group_lag(kafka["bootstrap_servers"], {"notifications": CONSUMER_GROUPS["notifications"]},
                                     prefix=kafka.get("topic_prefix", "")))
         return body, lag.get("notifications", 0)

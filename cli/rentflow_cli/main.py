@@ -149,20 +149,19 @@ def status(json_out: bool = JsonOpt) -> None:
         rows = []
         for svc, st in doc.items():
             if st.get("reachable") is False:
-                rows.append([svc, "unreachable", "", "", "", "", "", ""])
+                rows.append([svc, "not answering", "", "", "", ""])
                 continue
-            rows.append([svc, "", "", "", "", "", "", f"{st.get('outbox_backlog')} "
-                         f"({st.get('outbox_published_per_s', 0)}/s out)"])
+            rows.append([svc, "outbox, to publish", st.get("outbox_backlog"), "", st.get("outbox_published_per_s", 0),
+                         ""])
             for group, g in st.get("consumers", {}).items():
-                by_topic = g.get("lag_by_topic") or {}
-                rows.append(["", group, "all", "-" if g.get("lag") is None else g["lag"], g.get("messages"),
-                             g.get("messages_per_s"), g.get("dead_letters"), ""])
-                for topic, lag in by_topic.items():
-                    rows.append(["", "", topic, lag, g.get("per_topic", {}).get(topic, 0), "", "", ""])
-        table("stream health (throughput: messages/s over the last minute)",
-              [Col("service"), Col("consumer group"), Col("topic"), Col("lag", "right"),
-               Col("messages", "right", drop=2), Col("msg/s", "right", drop=1), Col("dead letters", "right"),
-               Col("outbox backlog", drop=3)], rows)
+                rows.append(["", f"group {group}", "-" if g.get("lag") is None else g["lag"], g.get("messages"),
+                             g.get("messages_per_s"), g.get("dead_letters")])
+                for topic, lag in (g.get("lag_by_topic") or {}).items():
+                    rows.append(["", f"  {topic}", lag, g.get("per_topic", {}).get(topic, 0), "", ""])
+        table("stream health: what waits (consumer lag, outbox backlog), messages handled, messages/s over the "
+              "last minute, dead letters (DLQ)",
+              [Col("service"), Col("consumer group / topic"), Col("waiting", "right"), Col("messages", "right", drop=2),
+               Col("msg/s", "right", drop=1), Col("DLQ", "right")], rows)
     if down:
         raise CommandError(f"not answering: {', '.join(down)} ({doc[down[0]]['error']})")
 
@@ -184,15 +183,16 @@ def accounts_import(file: Path = typer.Argument(..., metavar="FILE.csv",
     if json_out:
         emit_json(result)
     elif response.status_code != 422:
-        out.print(f"created {result['created']}, updated {result['updated']}, "
-                  f"unchanged {result.get('unchanged', 0)}, rejected {len(errors)}", highlight=False)
+        out.print(f"created {result['created']:,}, updated {result['updated']:,}, "
+                  f"unchanged {result.get('unchanged', 0):,}, rejected {len(errors):,}", highlight=False)
     for e in errors[:50]:
         where = f"{file}:{e.get('line')}" + (f": {e['field']}" if e.get("field") else "")
         err.print(f"{where}: {e.get('reason')}", highlight=False, markup=False)
     if len(errors) > 50:
         err.print(f"... and {len(errors) - 50} more (--json lists every one)")
     if response.status_code == 422:
-        raise CommandError(f"nothing imported: every row of {file} has errors ({len(errors)})")
+        rows = len({e.get("line") for e in errors})
+        raise CommandError(f"nothing imported: every row of {file} has errors ({len(errors)} errors in {rows} rows)")
     if errors:
         raise CommandError(f"{len(errors)} row(s) of {file} rejected; the other rows were imported")
 

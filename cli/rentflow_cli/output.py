@@ -108,7 +108,8 @@ def _blocks(console: Console, title: str, cols: list[Col], cells: list[list[str]
         grid.add_column(no_wrap=True)
         grid.add_column(overflow="fold")
         for c, v in zip(cols, r):
-            grid.add_row(escape(c.header), escape(v))
+            if v:  # an empty cell says nothing in a block
+                grid.add_row(escape(c.header), escape(v))
         console.print("")
         console.print(grid, soft_wrap=False)
 
