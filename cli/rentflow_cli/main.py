@@ -31,8 +31,8 @@ from rentflow_cli.stack import Stack, StackError
 
 LONDON = ZoneInfo("Europe/London")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="markdown", pretty_exceptions_enable=False,
-                  help="rentflow: rent payments to posted rent accounts, GL journals, officer tasks and KPIs.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="markdown",
+                  pretty_exceptions_enable=False, help="rentflow: rent payments to posted rent accounts, GL journals, officer tasks and KPIs.")
 accounts_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="rent accounts")
 providers_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="payment providers of the push API")
 officers_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="income officers and managers")
@@ -636,7 +636,7 @@ _help_shows_metavars()
 
 
 def json_format_alias(argv: list[str]) -> list[str]:
-    """`--format json` means `--json` (CONTRACT.md), except where --format is the command's own option
+    """`--format json` means `--json` (docs/contract.md), except where --format is the command's own option
     (`kpi` output formats; `payments import` file formats)."""
     if argv[:1] == ["kpi"] or argv[:2] == ["payments", "import"]:
         return argv

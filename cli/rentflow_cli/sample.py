@@ -40,7 +40,7 @@ WEIGHTS = (8, 7, 6, 5, 4, 3, 2)
 
 
 def check_digit(base: str) -> str:
-    """Weighted-sum modulus 10 (DOMAIN.md §2): check = 10 - (sum of d*w mod 10), 10 -> 0."""
+    """Weighted-sum modulus 10 (docs/domain.md §2): check = 10 - (sum of d*w mod 10), 10 -> 0."""
     total = sum(int(d) * w for d, w in zip(base, WEIGHTS))
     return str((10 - total % 10) % 10)
 
@@ -260,7 +260,7 @@ def october_files(payments: list[Payment], seed: int = 2026) -> tuple[list[Payme
                                files.bacs18(records, day=day), len(records), f"bacs18-{day}.txt"))
         if day < dt.date(2026, 10, 28):  # unpaids come back two working days later
             for r in records:
-                if rng.random() < 0.02:  # codes 0 and 1 are 90-95% of all unpaids (DOMAIN.md)
+                if rng.random() < 0.02:  # codes 0 and 1 are 90-95% of all unpaids (docs/domain.md)
                     code = rng.choices(["0", "1", "B", "6", "5"], weights=[62, 30, 4, 2, 2])[0]
                     returns.append(files.Returned(r.reference, r.amount_pence, day, code, r.payer_name))
     for day in sorted({r.original for r in returns}):

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from rentflow_schemas.common import Channel, Pence, PaymentMethod, PositivePence
 
-# DOMAIN.md §2 transaction codes.
+# docs/domain.md §2 transaction codes.
 DebitCode = Literal["DBR", "DSC", "DHE", "DWR", "DGA", "DCI", "DCC", "DRR", "WON"]
 CreditCode = Literal["RDD", "RSO", "RBP", "RCP", "RPY", "RCO", "RHB", "RUC", "RIT", "WOF"]
 ReversalCode = Literal["RDN", "RRC", "REF", "RDR"]

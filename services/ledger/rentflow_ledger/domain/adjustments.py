@@ -1,14 +1,14 @@
-"""Adjustments, refunds, write-offs and transfers under maker-checker (DESIGN.md: an approver
-other than the requester; DOMAIN.md §2 codes and write-off reasons, §6 journals).
+"""Adjustments, refunds, write-offs and transfers under maker-checker (docs/design.md: an approver
+other than the requester; docs/domain.md §2 codes and write-off reasons, §6 journals).
 
 A request posts nothing. Approval posts, with these codes and journals:
 - adjustment: `WON` (write-on) of the signed amount on the account — positive raises the
-  balance, negative is a credit adjustment (a write-on reversed; DOMAIN.md has no separate
+  balance, negative is a credit adjustment (a write-on reversed; docs/domain.md has no separate
   credit-adjustment code and `RIT` means a transfer between accounts). Journal Dr debtors
   control Cr INCOME_ADJUSTMENTS (sides swapped for a credit).
 - refund: `REF`, positive (it takes the credit balance back towards zero), at most the credit
   balance at approval. Journal Dr debtors control Cr bank.
-- write_off: `WOF`, negative, at most the arrears at approval, with a reason from DOMAIN.md's
+- write_off: `WOF`, negative, at most the arrears at approval, with a reason from docs/domain.md's
   list. Journal Dr BAD_DEBT_PROVISION Cr debtors control.
 - transfer: `RIT` on both accounts. A transfer says what moves: debt (arrears) or credit, a
   positive amount, never more than the source account holds of it (`transfer_leaving`). It is
@@ -28,7 +28,7 @@ from rentflow_ledger.domain.journal import (Line, adjustment_lines, refund_lines
 
 TYPES = ("adjustment", "refund", "write_off", "transfer")
 MOVES = ("debt", "credit")  # what a transfer moves
-# DOMAIN.md §2: write-off reasons in a widely deployed UK housing system.
+# docs/domain.md §2: write-off reasons in a widely deployed UK housing system.
 WRITE_OFF_REASONS = ("uneconomical to pursue", "vulnerable/infirm", "deceased", "address unknown",
                      "dispute unresolved", "all action failed", "former tenant in prison")
 

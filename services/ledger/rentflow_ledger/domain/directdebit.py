@@ -1,5 +1,5 @@
 """Direct Debit returns (ARUDD/DDICA) and mandate instructions (ADDACS/AUDDIS/Bacs 0N/0C/0S):
-what each reason code means and what follows (DOMAIN.md §3). Pure tables and functions."""
+what each reason code means and what follows (docs/domain.md §3). Pure tables and functions."""
 from __future__ import annotations
 
 import calendar
@@ -14,7 +14,7 @@ class ReturnReason(NamedTuple):
     may_represent: bool
 
 
-# DOMAIN.md §3, ARUDD reason codes: every return reverses the collection (RDN) and raises a DD failure.
+# docs/domain.md §3, ARUDD reason codes: every return reverses the collection (RDN) and raises a DD failure.
 RETURN_REASONS: dict[str, ReturnReason] = {
     "0": ReturnReason("refer to payer (usually insufficient funds)",
                       "reverse; mandate stays live; task; may re-present (code 18) within one month, "
@@ -35,7 +35,7 @@ RETURN_REASONS: dict[str, ReturnReason] = {
     "B": ReturnReason("account closed", "reverse; mandate cancelled; task: new mandate", "cancelled", False),
 }
 
-# Prefixed variants some bureaux send (DOMAIN.md: e.g. F21 for 1).
+# Prefixed variants some bureaux send (docs/domain.md: e.g. F21 for 1).
 _PREFIXED = {"F20": "0", "F21": "1", "F22": "2", "F23": "3", "F24": "4", "F25": "5", "F26": "6", "F27": "7",
              "F28": "8", "F29": "9", "F2A": "A", "F2B": "B"}
 
@@ -55,7 +55,7 @@ def add_month(day: dt.date) -> dt.date:
 
 def represent_by(code: str, original_processing_date: dt.date) -> dt.date | None:
     """Last day a re-presentation (Bacs code 18) may go: one month after the original collection's
-    processing date, for code 0 only (the Bacs rule as commonly applied; DOMAIN.md says "within one
+    processing date, for code 0 only (the Bacs rule as commonly applied; docs/domain.md says "within one
     month")."""
     return add_month(original_processing_date) if RETURN_REASONS[code].may_represent else None
 

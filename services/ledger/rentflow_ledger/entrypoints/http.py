@@ -44,7 +44,7 @@ CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {"schema":
 
 
 @router.post("/accounts/import", tags=["accounts"], openapi_extra=CSV_BODY,
-             summary="load or update rent accounts from the accounts CSV (CONTRACT.md)")
+             summary="load or update rent accounts from the accounts CSV (docs/contract.md)")
 async def import_accounts(request: Request) -> Any:
     body = await request.body()
     try:
@@ -141,8 +141,9 @@ class AdjustmentRequest(BaseModel):
         default=None, description="transfer: what moves from account_ref to to_account_ref, never more than "
                                   "account_ref holds of it")
     to_account_ref: Text | None = Field(default=None, max_length=100)
-    reason: Text = Field(min_length=1, max_length=2000, description="for a write-off, one of DOMAIN.md's reasons, optionally "
-                                                  "followed by ': details'")
+    reason: Text = Field(min_length=1, max_length=2000,
+                         description="for a write-off, one of docs/domain.md's reasons, optionally "
+                                     "followed by ': details'")
     by: Text = Field(min_length=1, max_length=200, description="who asks")
 
 

@@ -114,7 +114,7 @@ async def test_unmatched_payments_become_tasks_once_each_and_allocation_complete
             assert set(tasks) == {str(known), str(unknown)}
             t_known, t_unknown = tasks[str(known)], tasks[str(unknown)]
             assert set(t_known) >= {"task_id", "kind", "account_ref", "assigned_to", "status", "due_on", "reason",
-                                    "payment_id", "created_at"}  # CONTRACT.md's fields, and more
+                                    "payment_id", "created_at"}  # docs/contract.md's fields, and more
             assert t_known["task_id"] == str(derive_event_id("task", "unmatched_payment", known))
             assert t_known == {**t_known, "kind": "unmatched_payment", "account_ref": "1001", "assigned_to": "Asha",
                                "status": "open", "due_on": "2027-01-05",
@@ -332,8 +332,9 @@ async def test_a_payment_after_the_tenancy_ended_opens_one_task_for_the_patch_of
             await _until(lambda: _done(consumer, ACCOUNTS, 1), "the account to be taken in")
             txn = uuid.uuid4()
             event = _ended(txn)
+            again = event.model_copy(update={"event_id": uuid.uuid4()})  # the same posting, another event id
             await _publish(bootstrap, topic_prefix, [(ENDED, "1002", event), (ENDED, "1002", event),
-                                                     (ENDED, "1002", event.model_copy(update={"event_id": uuid.uuid4()}))])
+                                                     (ENDED, "1002", again)])
             await _until(lambda: _done(consumer, ENDED, 2), "the payments to be taken in")
 
             async def one_task():
@@ -344,7 +345,8 @@ async def test_a_payment_after_the_tenancy_ended_opens_one_task_for_the_patch_of
             assert body["count"] == 1  # one per posting, however often it is delivered
             task = body["tasks"][0]
             assert task == {**task, "task_id": str(derive_event_id("task", "ended_tenancy_payment", txn)),
-                            "account_ref": "1002", "assigned_to": "Ben", "status": "open", "due_on": "2026-12-30",  # Christmas
+                            "account_ref": "1002", "assigned_to": "Ben", "status": "open",
+                            "due_on": "2026-12-30",  # five working days, Christmas and Boxing Day left out
                             "payment_id": str(event.data.payment_id)}
             assert task["reason"] == ("£25.00 card payment of 2026-12-21 posted to 1002, whose tenancy ended on "
                                       "2026-05-31; it now owes £75.00: check whether the former tenant is paying off "

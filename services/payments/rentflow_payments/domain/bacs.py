@@ -1,4 +1,4 @@
-"""Bacs reason and transaction codes (DOMAIN.md §3): what each means for intake. Pure tables."""
+"""Bacs reason and transaction codes (docs/domain.md §3): what each means for intake. Pure tables."""
 from __future__ import annotations
 
 ARUDD_CODES = {"0": "refer to payer", "1": "instruction cancelled", "2": "payer deceased",
@@ -20,7 +20,7 @@ def normalise_return_code(code: str | None) -> str:
     return c
 
 
-# ADDACS reason code → (MandateInstruction.action, meaning). DOMAIN.md §3.
+# ADDACS reason code → (MandateInstruction.action, meaning). docs/domain.md §3.
 ADDACS = {
     "0": ("cancelled", "instruction cancelled by paying bank"),
     "1": ("cancelled", "instruction cancelled by payer"),
@@ -33,7 +33,7 @@ ADDACS = {
     "R": ("reinstated", "instruction reinstated"),
 }
 
-# AUDDIS rejection reasons (DOMAIN.md lists the codes; meanings as Bacs publishes them). Every one
+# AUDDIS rejection reasons (docs/domain.md lists the codes; meanings as Bacs publishes them). Every one
 # is a rejected lodgement: the instruction never became live and a person must act.
 AUDDIS = {
     "1": "instruction cancelled by payer", "2": "payer deceased", "3": "account transferred",
@@ -47,7 +47,7 @@ AUDDIS = {
 }
 
 # DDICA (indemnity claim) reason → the ARUDD code the ledger handles it as, and its meaning. A claim
-# is always an unpaid (DOMAIN.md); the mapping picks the ARUDD code whose follow-up fits.
+# is always an unpaid (docs/domain.md); the mapping picks the ARUDD code whose follow-up fits.
 DDICA = {
     "1": ("7", "amount or date differ from the advance notice"),
     "2": ("4", "no advance notice received, or the amount is disputed"),

@@ -1,4 +1,4 @@
-"""GOV.UK Pay webhook bodies (DOMAIN.md §3, cards), as far as intake reads them. Unknown fields are
+"""GOV.UK Pay webhook bodies (docs/domain.md §3, cards), as far as intake reads them. Unknown fields are
 ignored — `card_details` among them: no card data is read, kept or logged. No IO."""
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ def _not_blank(value: str) -> str:
 
 
 class PaymentIn(BaseModel):
-    """One payment as a provider pushes it (CONTRACT.md, provider push API)."""
+    """One payment as a provider pushes it (docs/contract.md, provider push API)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 

@@ -21,7 +21,7 @@ QUARTER_RE = re.compile(r"^(\d{4})-Q([1-4])$")
 QUARTER_HELP = ("YYYY-Qn, a quarter of the financial year that starts in April YYYY: Q1 April–June, Q2 July–September, "
                 "Q3 October–December, Q4 January–March of YYYY+1")
 
-# DOMAIN.md §2, as officers and auditors know them.
+# docs/domain.md §2, as officers and auditors know them.
 TYPE_MEANINGS: dict[str, str] = {
     "DBR": "Rent", "DSC": "Service charge", "DHE": "Heating", "DWR": "Water rates", "DGA": "Garage",
     "DCI": "Contents insurance", "DCC": "Court costs", "DRR": "Rechargeable repairs", "WON": "Adjustment",

@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1", tags=["kpi"])
     summary="KPI snapshot for the latest period ending on or before as_of",
     description="The latest week/month/quarter/year whose last day is on or before `as_of` (default: today, "
                 "Europe/London). When no such period has any activity yet, the current period to date, with "
-                "`complete: false`. Every KPI of DOMAIN.md §5 the ledger's events allow, with `definitions`. "
+                "`complete: false`. Every KPI of docs/domain.md §5 the ledger's events allow, with `definitions`. "
                 "Percentages are JSON numbers with two decimals, null when the denominator is 0. The snapshot "
                 "is stored and emitted on reporting.kpi-snapshots.v1 (once per distinct content).",
     responses={200: {"content": {"application/json": {}}}},
