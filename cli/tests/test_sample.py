@@ -117,3 +117,35 @@ def test_weekly_payers_pay_the_first_week_in_it_and_monthly_payers_start_a_week_
     dd = [a for a in sample.accounts(600, seed=4) if a.method == "dd" and a.tenancy_end is None
           and a.tenancy_start < sample.BALANCE_DATE]
     assert all(a.opening_balance <= -a.weekly_total for a in dd if a.opening_balance <= 0)
+
+
+def test_rentflow_sample_writes_the_accounts_and_a_month_of_files_of_every_channel(tmp_path):
+    """The real command (typer's runner): every file is one intake recognises with --format auto
+    and reads without an error; together they are the demo's month, item for item."""
+    from typer.testing import CliRunner
+
+    from rentflow_cli.main import app
+    from rentflow_payments.domain.formats import resolve
+
+    result = CliRunner().invoke(app, ["sample", "--output", str(tmp_path / "s"), "--accounts", "600", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    accounts = list(csv.DictReader(io.StringIO((tmp_path / "s" / "accounts.csv").read_text())))
+    assert len(accounts) == 600
+    formats, channels, items = {}, set(), 0
+    for path in sorted((tmp_path / "s").glob("*/*")):
+        content = path.read_bytes()
+        fmt = resolve("auto", content[:4096])
+        parsed = list(fmt.parse(io.BytesIO(content)))
+        assert not [p for p in parsed if p.error], path
+        formats[path.relative_to(tmp_path / "s").as_posix()] = fmt.name
+        for p in parsed:
+            if p.type == "payment":
+                channels.add(p.value["channel"])
+                items += 1
+    assert {f.split("/")[0] for f in formats} == {"payments", "returns"}
+    assert set(formats.values()) >= {"bacs18", "arudd", "camt053", "csv", "json"}
+    assert all(name.startswith("returns/") == (fmt == "arudd") for name, fmt in formats.items())
+    assert channels == {"card", "bank_transfer", "direct_debit", "standing_order", "cash", "housing_benefit",
+                        "universal_credit"}
+    assert items == len(sample.october_payments(sample.accounts(600, seed=3), seed=3))
+    assert "payments/statement-camt053.xml" in result.output
