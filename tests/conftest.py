@@ -2,76 +2,46 @@
 the session's broker and a fresh database."""
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
-RENTFLOW = str(Path(sys.executable).parent / "rentflow")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stack_support import Up, env_for, runner  # noqa: E402
 
 
 @pytest.fixture
 def stack_env(infra, database_url: str, topic_prefix: str, tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
-        "DATABASE_URL": database_url,
-        "RENTFLOW_TOPIC_PREFIX": topic_prefix,
-        "RENTFLOW_HOME": str(tmp_path / "home"),
-        "RENTFLOW_PARTITIONS": "3",
-        "RENTFLOW_LOG_FORMAT": "json",
-    })
-    return env
+    return env_for(infra, database_url, topic_prefix, tmp_path / "home")
 
 
 @pytest.fixture
 def rentflow(stack_env: dict[str, str]) -> Callable[..., Any]:
-    """Runs `rentflow ARGS`; returns the parsed JSON of stdout when --json is given, else the process."""
-
-    def run(*args: str, check: bool = True, timeout: float = 180) -> Any:
-        proc = subprocess.run([RENTFLOW, *args], env=stack_env, capture_output=True, text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"rentflow {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}")
-        if check and ("--json" in args or "json" in args):
-            return json.loads(proc.stdout)
-        return proc
-
-    return run
+    return runner(stack_env)
 
 
-class Up:
-    """A `rentflow up` process and the runtime.json it wrote."""
+@pytest.fixture(scope="module")
+def module_stack_env(infra, tmp_path_factory) -> dict[str, str]:
+    """One stack's environment for every test of a module (a fresh database and topics of its own)."""
+    import uuid
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.home = Path(env["RENTFLOW_HOME"])
-        self.proc = subprocess.Popen([RENTFLOW, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.runtime = self._wait_for_runtime(timeout=180)
+    from rentflow_common.testing import fresh_database
 
-    def _wait_for_runtime(self, timeout: float) -> dict[str, Any]:
-        path = self.home / "runtime.json"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"rentflow up exited early with {self.proc.returncode}: "
-                                     f"{self.proc.stderr.read().decode()[-3000:]}")
-            if path.exists():
-                return json.loads(path.read_text())
-            time.sleep(0.2)
-        raise AssertionError(f"{path} not written within {timeout} s")
+    return env_for(infra, fresh_database(infra), f"t{uuid.uuid4().hex[:8]}.", tmp_path_factory.mktemp("home"))
 
-    def url(self, service: str) -> str:
-        return self.runtime["services"][service]["url"]
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 90) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
+@pytest.fixture(scope="module")
+def module_up(module_stack_env: dict[str, str]):
+    """A `rentflow up` shared by a module's tests."""
+    stack = Up(module_stack_env)
+    try:
+        yield stack
+    finally:
+        if stack.proc.poll() is None:
+            stack.stop()
 
 
 @pytest.fixture

@@ -234,3 +234,22 @@ def test_env_example_lists_every_variable() -> None:
     for i, line in enumerate(lines):
         if re.match(r"^[A-Z_]+=", line):
             assert i > 0 and lines[i - 1].startswith("#"), f"{line.split('=')[0]} has no comment"
+
+
+def test_the_readme_topic_table_is_the_one_the_code_makes():
+    """deploy/README.md lists every topic, with its event, key, producer and consumers, as
+    deploy/topics.py makes it from the code; a topic added, renamed or read by another group fails
+    here until `python deploy/topics.py` is run."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deploy_topics", DEPLOY / "topics.py")
+    topics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(topics)
+    readme = (DEPLOY / "README.md").read_text()
+    assert topics.current(readme) == topics.section(), "deploy/README.md's topics are stale: python deploy/topics.py"
+    listed = set(re.findall(r"^\| `([a-z0-9.-]+)` \|", topics.current(readme), re.M))
+    assert listed == expected_topics()
+    for group, consumed in CONSUMER_GROUPS.items():
+        for topic in consumed:
+            row = next(line for line in readme.splitlines() if line.startswith(f"| `{topic}` |"))
+            assert group in row.split(" | ")[4], (topic, group)

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 
 import httpx
 import pytest
@@ -93,7 +94,8 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
     assert kpi["rent_collected_pct_excl_arrears_bf"] == pytest.approx(57.46)  # 38500 / 67000
     assert kpi["suspense_count"] == 0 and kpi["suspense_pence"] == 0
     assert sum(kpi["collected_by_channel"].values()) == 38500
-    assert "debit_pence" in rentflow("kpi", "--period", "month", "--as-of", "2026-10-31").stdout
+    table = rentflow("kpi", "--period", "month", "--as-of", "2026-10-31").stdout
+    assert re.search(r"Rent and charges debited +£670\.00", table) and "57.46%" in table, table
 
     recon = rentflow("gl", "reconcile", "--period", "2026-10", "--json")
     assert recon["balanced"] is True

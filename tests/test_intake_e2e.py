@@ -1,13 +1,10 @@
 """End to end through the CLI, as an operator: `rentflow up`, then real files of several formats
-through `rentflow payments import FILE --format auto --json`, balances with `rentflow accounts show`.
-
-Balances are polled with a deadline rather than `rentflow wait`: on main the notifications service
-does not consume ledger.mandates.v1 / ledger.dd-failures.v1 yet, which CONSUMER_GROUPS says it does,
-so `wait` cannot return once a mandate changes or a DD is returned."""
+through `rentflow payments import FILE --format auto --json`, `rentflow wait` until every consumer
+group (notifications included: it consumes ledger.mandates.v1 and ledger.dd-failures.v1, as
+CONSUMER_GROUPS says) has taken everything in, then balances with `rentflow accounts show`."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 
@@ -43,7 +40,8 @@ def test_files_of_every_kind_through_the_cli(up, rentflow, tmp_path):
         (tmp_path / name).write_bytes(data)
         summaries[name] = rentflow("payments", "import", str(tmp_path / name), "--format", "auto", "--json")
         if name == "collections.s18":  # the return must find the collection posted first
-            balances_become(rentflow, {"40000010": -12000})
+            rentflow("wait", "--timeout", "180")
+            assert rentflow("accounts", "show", "40000010", "--json")["balance_pence"] == -12000
     assert {n: (r["format"], r["accepted"], r["rejected"]) for n, r in summaries.items()} == {
         "collections.s18": ("bacs18", 2, 0), "arudd.xml": ("arudd", 1, 0), "statement.xml": ("camt053", 1, 0),
         "paypoint.csv": ("csv", 1, 0), "govuk.json": ("govuk-pay", 2, 0)}
@@ -55,20 +53,12 @@ def test_files_of_every_kind_through_the_cli(up, rentflow, tmp_path):
     refused = rentflow("payments", "import", str(broken), check=False)
     assert refused.returncode != 0 and "not a well-formed camt.053" in refused.stderr and refused.stdout == ""
 
-    shown = balances_become(rentflow, {"40000010": 0, "40000028": -11000, "40000036": -2500, "40000044": -8000})
+    rentflow("wait", "--timeout", "180")
+    shown = {ref: rentflow("accounts", "show", ref, "--json") for ref in ("40000010", "40000028", "40000036", "40000044")}
+    assert {ref: a["balance_pence"] for ref, a in shown.items()} == {
+        "40000010": 0, "40000028": -11000, "40000036": -2500, "40000044": -8000}
     assert [t["type"] for t in shown["40000010"]["transactions"]] == ["RDD", "RDN"]
     assert [t["type"] for t in shown["40000044"]["transactions"]] == ["RCP", "REF"]
     assert [t["type"] for t in shown["40000028"]["transactions"]] == ["RSO"]
     assert rentflow("gl", "reconcile", "--period", "2026-10", "--json")["balanced"] is True
 
-
-def balances_become(rentflow, expected: dict[str, int], timeout: float = 120) -> dict[str, dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        shown = {ref: rentflow("accounts", "show", ref, "--json") for ref in expected}
-        got = {ref: a["balance_pence"] for ref, a in shown.items()}
-        if got == expected:
-            return shown
-        if time.monotonic() > deadline:
-            raise AssertionError(f"balances {got}, expected {expected}")
-        time.sleep(0.5)

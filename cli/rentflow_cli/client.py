@@ -12,7 +12,6 @@ from typing import Any, Callable, Iterable
 import httpx
 import orjson
 
-from rentflow_common.kafka import group_lag
 from rentflow_cli.stack import SERVICES, StackError, read_runtime
 
 
@@ -72,6 +71,8 @@ class Client:
     def wait_until_processed(self, timeout: float, progress: Callable[[dict[str, int]], None] = lambda _: None) -> None:
         """Returns once every group has committed everything published and every outbox is empty,
         and stays so across two consecutive checks with no new consumption."""
+        from rentflow_common.kafka import group_lag  # only here: the broker client is slow to import
+
         deadline = time.monotonic() + timeout
         kafka = self.runtime["kafka"]
         last: tuple[int, ...] | None = None

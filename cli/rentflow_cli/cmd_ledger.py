@@ -6,42 +6,64 @@ from typing import Any, Optional
 
 import typer
 
+from rentflow_cli.output import Col
+
 JSON = typer.Option(False, "--json", help="print one JSON document")
 TYPES = ("adjustment", "refund", "write_off", "transfer")
+MOVES = ("debt", "credit")
 
 
 def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
     client, emit_json, out, pounds = ctx["client"], ctx["emit_json"], ctx["out"], ctx["pounds"]
     CommandError, parse_date = ctx["CommandError"], ctx["parse_date"]
-    adjust_app = typer.Typer(no_args_is_help=True, help="adjustments, refunds, write-offs and transfers "
+    adjust_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="adjustments, refunds, write-offs and transfers "
                                                         "(a request, then a manager's approval)")
-    rents_app = typer.Typer(no_args_is_help=True, help="rents: year-end uprating")
+    rents_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="rents: year-end uprating")
     app.add_typer(adjust_app, name="adjust")
     app.add_typer(rents_app, name="rents")
     gl_app, ledger_app = ctx["typer_apps"]["gl"], ctx["typer_apps"]["ledger"]
 
     @adjust_app.command("request")
-    def adjust_request(account_ref: str = typer.Argument(..., metavar="REF"),
-                       type_: str = typer.Option(..., "--type", help="adjustment | refund | write_off | transfer"),
-                       amount_pence: int = typer.Option(..., "--amount-pence", help="adjustment: signed; others > 0"),
-                       to: Optional[str] = typer.Option(None, "--to", help="the account a transfer goes to"),
-                       reason: str = typer.Option(..., "--reason", help="why (write-offs: a listed reason)"),
-                       by: str = typer.Option(..., "--by", help="who asks"),
+    def adjust_request(account_ref: str = typer.Argument(..., metavar="REF",
+                                                         help="the account (for a transfer: the one it comes from)"),
+                       type_: str = typer.Option(..., "--type", metavar="TYPE",
+                                                 help="adjustment, refund, write_off or transfer"),
+                       amount_pence: int = typer.Option(..., "--amount-pence", metavar="PENCE",
+                                                        help="adjustment: signed (negative a credit); refund, "
+                                                             "write_off, transfer: positive"),
+                       moves: Optional[str] = typer.Option(None, "--moves", metavar="WHAT",
+                                                           help="transfer: debt or credit, what moves from REF to "
+                                                                "--to (never more than REF holds of it)"),
+                       to: Optional[str] = typer.Option(None, "--to", metavar="REF",
+                                                        help="transfer: the account it goes to"),
+                       reason: str = typer.Option(..., "--reason", metavar="TEXT",
+                                                  help="why (a write-off starts with a listed reason)"),
+                       by: str = typer.Option(..., "--by", metavar="NAME", help="who asks"),
                        json_out: bool = JSON) -> None:
-        """Request an adjustment; prints its request_id. Nothing is posted until a manager approves it."""
+        """Request an adjustment; prints its request_id. Nothing is posted until a manager approves it.
+
+        A transfer says what moves: `--moves credit --amount-pence 10000 --to B` takes £100 of A's credit to B
+        (A £100 less in credit, B £100 more); `--moves debt` moves arrears. Without --moves, an amount from an
+        account that owes moves debt, as before; from an account in credit it is refused: say --moves credit."""
         if type_ not in TYPES:
             raise CommandError(f"--type must be one of {', '.join(TYPES)}, not {type_!r}")
+        if moves is not None and moves not in MOVES:
+            raise CommandError(f"--moves must be debt or credit, not {moves!r}")
+        if moves is not None and type_ != "transfer":
+            raise CommandError(f"--moves is for a transfer only, not a {type_}")
         body = {"account_ref": account_ref, "type": type_, "amount_pence": amount_pence, "to_account_ref": to,
-                "reason": reason, "by": by}
+                "reason": reason, "by": by, **({"moves": moves} if moves else {})}
         result = client().post("ledger", "/v1/adjustments", json=body)
         if json_out:
-            emit_json(result)
-        else:
-            out.print(result["request_id"])
+            return emit_json(result)
+        out.print(result["request_id"], highlight=False)
+        ctx["err"].print(f"pending: {describe_request(result, pounds)}; a manager approves it with "
+                         f"`rentflow adjust approve {result['request_id']} --by NAME`", highlight=False)
 
     @adjust_app.command("approve")
-    def adjust_approve(request_id: str = typer.Argument(..., metavar="REQUEST_ID"),
-                       by: str = typer.Option(..., "--by", help="a manager who is not the requester"),
+    def adjust_approve(request_id: str = typer.Argument(..., metavar="REQUEST_ID",
+                                                        help="from `rentflow adjust request` or `adjust list`"),
+                       by: str = typer.Option(..., "--by", metavar="NAME", help="a manager who is not the requester"),
                        json_out: bool = JSON) -> None:
         """Approve and post a request (refused when BY is the requester or not a manager, or when a refund
         exceeds the credit balance)."""
@@ -49,33 +71,40 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
         if json_out:
             emit_json(result)
         else:
-            out.print(f"approved {result['type']} {result['request_id']} on {result['account_ref']}: "
-                      f"balance now {pounds(result['balance_pence'])}")
+            balances = "; ".join(f"{ref} {pounds(b)}" for ref, b in (result.get("balances") or {}).items())
+            out.print(f"approved {result['request_id']}: {describe_request(result, pounds)}; balance now "
+                      f"{balances or pounds(result['balance_pence'])}", highlight=False)
 
     @adjust_app.command("list")
-    def adjust_list(status: Optional[str] = typer.Option(None, "--status", help="pending | approved"),
+    def adjust_list(status: Optional[str] = typer.Option(None, "--status", metavar="STATUS",
+                                                         help="pending or approved"),
                     json_out: bool = JSON) -> None:
         """Adjustment requests."""
         result = client().get("ledger", "/v1/adjustments", params={"status": status} if status else {})
         if json_out:
             emit_json(result)
             return
-        ctx["table"]("adjustment requests", ["request_id", "account", "type", "amount", "by", "status", "approved_by"],
-                     [[r["request_id"], r["account_ref"], r["type"], pounds(r["amount_pence"]), r["requested_by"],
-                       r["status"], r["approved_by"] or ""] for r in result["requests"]])
+        ctx["table"]("adjustment requests",
+                     [Col("request_id"), Col("account"), Col("type"), Col("amount", "right"), Col("to", drop=3),
+                      Col("by", drop=2), Col("status", drop=4), Col("approved_by", drop=1)],
+                     [[r["request_id"], r["account_ref"], r["type"], amount_words(r, pounds),
+                       r.get("to_account_ref") or "", r["requested_by"], r["status"], r["approved_by"] or ""]
+                      for r in result["requests"]])
 
     @adjust_app.command("approver")
-    def adjust_approver(name: str = typer.Argument(...),
-                        role: str = typer.Option("manager", "--role", help="manager | officer"),
+    def adjust_approver(name: str = typer.Argument(..., metavar="NAME", help="who may approve"),
+                        role: str = typer.Option("manager", "--role", metavar="ROLE", help="manager or officer"),
                         json_out: bool = JSON) -> None:
         """Register who may approve with the ledger only (`officers add` registers with both services)."""
         result = client().post("ledger", "/v1/approvers", json={"name": name, "role": role})
         emit_json(result) if json_out else out.print(f"{result['name']}: {result['role']}")
 
     @ctx["typer_apps"]["suspense"].command("move")
-    def suspense_move(transaction_id: str = typer.Argument(..., metavar="TRANSACTION_ID"),
-                      account_ref: str = typer.Argument(..., metavar="REF"),
-                      by: str = typer.Option(..., "--by"), note: str = typer.Option(..., "--note"),
+    def suspense_move(transaction_id: str = typer.Argument(..., metavar="TRANSACTION_ID",
+                                                           help="the receipt (from `rentflow accounts show --json`)"),
+                      account_ref: str = typer.Argument(..., metavar="REF", help="the account it belongs to"),
+                      by: str = typer.Option(..., "--by", metavar="NAME", help="who moves it"),
+                      note: str = typer.Option(..., "--note", metavar="TEXT", help="why"),
                       json_out: bool = JSON) -> None:
         """Move a receipt posted to the wrong account to REF (reversal and re-post)."""
         result = client().post("ledger", f"/v1/transactions/{transaction_id}/move",
@@ -87,16 +116,16 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
                       f"{result['from_account_ref']} now {pounds(result['from_balance_pence'])}")
 
     @gl_app.command("close")
-    def gl_close(period: str = typer.Option(..., "--period", help="YYYY-MM"),
-                 by: str = typer.Option("operator", "--by", help="who closes it"),
+    def gl_close(period: str = typer.Option(..., "--period", metavar="YYYY-MM", help="the month"),
+                 by: str = typer.Option("operator", "--by", metavar="NAME", help="who closes it"),
                  json_out: bool = JSON) -> None:
         """Close a month: no postings land in it afterwards (late items go to the next open month)."""
         result = client().post("ledger", f"/v1/periods/{period}/close", json={"by": by})
         emit_json(result) if json_out else out.print(f"period {result['period']} closed by {result['closed_by']}")
 
     @gl_app.command("daily")
-    def gl_daily(date: str = typer.Option(..., "--date", help="YYYY-MM-DD (Europe/London)"),
-                 fmt: str = typer.Option("table", "--format", help="table, json or csv"),
+    def gl_daily(date: str = typer.Option(..., "--date", metavar="DATE", help="YYYY-MM-DD (Europe/London)"),
+                 fmt: str = typer.Option("table", "--format", metavar="FORMAT", help="table, json or csv"),
                  json_out: bool = JSON) -> None:
         """The day's batch for finance: journals posted that day, totalled per GL code and period."""
         if fmt not in ("table", "json", "csv"):
@@ -110,23 +139,26 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
                 out.file.write(f"{result['date']},{x['period']},{x['gl_code']},{x['debit_pence']},"
                                f"{x['credit_pence']},{x['net_pence']}\n")
         else:
-            ctx["table"](f"GL batch {result['date']}: {result['journals']} journals, "
+            ctx["table"](f"GL batch {result['date']}: {result['journals']:,} journals, "
                          f"{'balanced' if result['balanced'] else 'NOT BALANCED'}",
-                         ["period", "gl_code", "debit", "credit"],
+                         [Col("period"), Col("gl_code"), Col("debit", "right"), Col("credit", "right")],
                          [[x["period"], x["gl_code"], pounds(x["debit_pence"]), pounds(x["credit_pence"])]
                           for x in result["lines"]])
 
     @ledger_app.command("rent-free-weeks")
-    def rent_free_weeks(rent_year: int = typer.Option(..., "--year", help="rent year by its April: 2026 = 2026/27"),
-                        weeks: list[int] = typer.Option(..., "--week", help="rent week number (repeat)"),
+    def rent_free_weeks(rent_year: int = typer.Option(..., "--year", metavar="YYYY",
+                                                      help="rent year by its April: 2026 = 2026/27"),
+                        weeks: list[int] = typer.Option(..., "--week", metavar="N",
+                                                        help="rent week number (repeat for more)"),
                         json_out: bool = JSON) -> None:
         """Set the rent-free weeks of a rent year (no debit is raised in them)."""
         result = client().post("ledger", "/v1/rent-free-weeks", json={"rent_year": rent_year, "weeks": weeks})
         emit_json(result) if json_out else out.print(f"{result['rent_year']}: rent-free weeks {result['weeks']}")
 
     @rents_app.command("uprate")
-    def rents_uprate(percent: str = typer.Option(..., "--percent", help="e.g. 4.8"),
-                     effective: str = typer.Option(..., "--effective", help="YYYY-MM-DD (a Monday)"),
+    def rents_uprate(percent: str = typer.Option(..., "--percent", metavar="P", help="e.g. 4.8"),
+                     effective: str = typer.Option(..., "--effective", metavar="DATE",
+                                                   help="YYYY-MM-DD, a Monday"),
                      json_out: bool = JSON) -> None:
         """Raise every current tenancy's weekly rent by PERCENT from DATE (rounded half up to the penny)."""
         parse_date(effective, "--effective")
@@ -137,3 +169,21 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
             out.print(f"{result['changed']} tenancies uprated by {result['percent']}% from {result['effective']} "
                       f"({result['unchanged']} already done); weekly rent roll {pounds(result['old_weekly_pence'])} "
                       f"→ {pounds(result['new_weekly_pence'])}")
+
+
+def describe_request(r: dict[str, Any], pounds: Any) -> str:
+    """A request in words: what it does to which account(s)."""
+    amount = r["amount_pence"]
+    if r["type"] == "transfer":
+        moves = r.get("moves") or ("debt" if amount > 0 else "credit")
+        return f"transfer of {pounds(abs(amount))} of {moves} from {r['account_ref']} to {r['to_account_ref']}"
+    if r["type"] == "adjustment":
+        return f"{'debit' if amount > 0 else 'credit'} adjustment of {pounds(abs(amount))} on {r['account_ref']}"
+    return f"{r['type'].replace('_', '-')} of {pounds(amount)} on {r['account_ref']}"
+
+
+def amount_words(r: dict[str, Any], pounds: Any) -> str:
+    """A request's amount as a person reads it: a transfer's with what it moves."""
+    if r["type"] == "transfer":
+        return f"{pounds(abs(r['amount_pence']))} {r.get('moves') or ('debt' if r['amount_pence'] > 0 else 'credit')}"
+    return pounds(r["amount_pence"])

@@ -13,16 +13,18 @@ from typing import Any, Optional
 
 import typer
 
+from rentflow_cli.output import Col, ProgressLine
+
 FORMATS = ("table", "json", "csv")
-AS_OF = typer.Option(None, "--as-of", help="DATE: figures as known then (default today); the year is complete "
+AS_OF = typer.Option(None, "--as-of", metavar="DATE", help="DATE: figures as known then (default today); the year is complete "
                                            "after its 31 March")
 
 
 def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
     client, out, err, pounds = ctx["client"], ctx["out"], ctx["err"], ctx["pounds"]
     CommandError = ctx["CommandError"]
-    returns_app = typer.Typer(no_args_is_help=True, help="annual returns: LAHS rent arrears, benchmarking")
-    statements_app = typer.Typer(no_args_is_help=True, help="quarterly rent statements (PDF and CSV)")
+    returns_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="annual returns: LAHS rent arrears, benchmarking")
+    statements_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="quarterly rent statements (PDF and CSV)")
     app.add_typer(returns_app, name="returns")
     app.add_typer(statements_app, name="statements")
 
@@ -47,44 +49,46 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
             return
         state = "complete" if doc["complete"] else f"to date: through {doc['through']}"
         ctx["table"](f"{doc['return']} {doc['year']} ({doc['period_start']} to {doc['period_end']}, {state})",
-                     ["item", "figure", "definition"],
+                     [Col("item", wrap=True), Col("figure", "right"), Col("definition", wrap=True, drop=1)],
                      [[i["label"], display(i, pounds), i["definition"]] for i in doc["items"]])
 
     @returns_app.command("lahs")
-    def returns_lahs(year: int = typer.Option(..., "--year", help="the financial year by its April: 2026 = 2026/27"),
+    def returns_lahs(year: int = typer.Option(..., "--year", metavar="YYYY",
+                                              help="the financial year by its April: 2026 = 2026/27"),
                      as_of: Optional[str] = AS_OF,
-                     format: str = typer.Option("table", "--format", help="table, json or csv"),
+                     format: str = typer.Option("table", "--format", metavar="FORMAT", help="table, json or csv"),
                      json_out: bool = typer.Option(False, "--json", help="print one JSON document")) -> None:
         """The rent arrears figures of the LAHS return for a financial year, definitions beside them."""
         show_return("lahs", year, as_of, format, json_out)
 
     @returns_app.command("benchmark")
-    def returns_benchmark(year: int = typer.Option(..., "--year", help="the financial year by its April"),
+    def returns_benchmark(year: int = typer.Option(..., "--year", metavar="YYYY",
+                                                   help="the financial year by its April: 2026 = 2026/27"),
                           as_of: Optional[str] = AS_OF,
-                          format: str = typer.Option("table", "--format", help="table, json or csv"),
+                          format: str = typer.Option("table", "--format", metavar="FORMAT",
+                                                     help="table, json or csv"),
                           json_out: bool = typer.Option(False, "--json", help="print one JSON document")) -> None:
         """Benchmarking measures (HouseMark style) for a financial year, definitions beside them."""
         show_return("benchmark", year, as_of, format, json_out)
 
     @statements_app.command("run")
-    def statements_run(quarter: str = typer.Option(..., "--quarter",
+    def statements_run(quarter: str = typer.Option(..., "--quarter", metavar="YYYY-Qn",
                                                    help="YYYY-Qn: financial-year quarter, Q1 = April–June of YYYY, "
                                                         "Q4 = January–March of YYYY+1"),
-                       output: Optional[Path] = typer.Option(None, "--output", "-o",
+                       output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="DIR",
                                                              help="directory (default ./statements-QUARTER)"),
                        json_out: bool = typer.Option(False, "--json", help="print the run's summary as JSON")) -> None:
         """Render every account's rent statement for a quarter as PDF and CSV, with progress on stderr."""
         directory = (output or Path(f"statements-{quarter}")).resolve()
         c = client()
         run = c.post("reporting", "/v1/statements/runs", json={"quarter": quarter, "output_dir": str(directory)})
-        last = ""
+        progress = ProgressLine()
         while run["status"] == "running":
             time.sleep(0.5)
             run = c.get("reporting", f"/v1/statements/runs/{run['run_id']}")
-            line = f"statements {quarter}: {run['done']:,} of {run['total']:,}"
-            if line != last and not json_out:
-                err.print(line, end="\r", highlight=False)
-                last = line
+            if not json_out:
+                progress.update(f"statements {quarter}: {run['done']:,} of {run['total']:,}")
+        progress.done()
         if run["status"] != "done":
             raise CommandError(f"statement run {run['run_id']} failed: {run.get('error') or run['status']}")
         if json_out:

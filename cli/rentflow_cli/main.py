@@ -17,35 +17,38 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from rentflow_common.settings import home_dir
+from rentflow_cli import kpi_view
 from rentflow_cli.client import Client, CommandError
+from rentflow_cli.output import Col, ProgressLine, err, out, pounds, table, when
 from rentflow_cli.stack import Stack, StackError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="rentflow: rent payments to posted rent accounts, GL journals, officer tasks and KPIs.")
-accounts_app = typer.Typer(no_args_is_help=True, help="rent accounts")
-providers_app = typer.Typer(no_args_is_help=True, help="payment providers of the push API")
-officers_app = typer.Typer(no_args_is_help=True, help="income officers and managers")
-payments_app = typer.Typer(no_args_is_help=True, help="payment intake")
-ledger_app = typer.Typer(no_args_is_help=True, help="the rent ledger")
-suspense_app = typer.Typer(no_args_is_help=True, help="unallocated payments")
-tasks_app = typer.Typer(no_args_is_help=True, help="officer tasks")
-gl_app = typer.Typer(no_args_is_help=True, help="the general ledger")
+LONDON = ZoneInfo("Europe/London")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="markdown",
+                  pretty_exceptions_enable=False, help="rentflow: rent payments to posted rent accounts, GL journals, officer tasks and KPIs.")
+accounts_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="rent accounts")
+providers_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="payment providers of the push API")
+officers_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="income officers and managers")
+payments_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="payment intake")
+ledger_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="the rent ledger")
+suspense_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="unallocated payments")
+tasks_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="officer tasks")
+gl_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="the general ledger")
 for sub, name in [(accounts_app, "accounts"), (providers_app, "providers"), (officers_app, "officers"),
                   (payments_app, "payments"), (ledger_app, "ledger"), (suspense_app, "suspense"),
                   (tasks_app, "tasks"), (gl_app, "gl")]:
     app.add_typer(sub, name=name)
 
-out = Console()
-err = Console(stderr=True)
 JsonOpt = typer.Option(False, "--json", help="print one JSON document on stdout")
+IdsOpt = typer.Option(False, "--ids", help="print only the ids, one a line (e.g. for a shell variable)")
+BY_HELP = "who does it (recorded with what is done)"
 
 
 def client() -> Client:
@@ -56,20 +59,8 @@ def emit_json(doc: Any) -> None:
     sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-def pounds(pence: int | None) -> str:
-    if pence is None:
-        return "-"
-    sign = "-" if pence < 0 else ""
-    return f"{sign}£{abs(pence) // 100:,}.{abs(pence) % 100:02d}"
-
-
-def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    t = Table(title=title, title_justify="left")
-    for c in columns:
-        t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
-    out.print(t)
+def emit_ids(ids: list[str]) -> None:
+    sys.stdout.write("".join(f"{i}\n" for i in ids))
 
 
 # ---------------------------------------------------------------- the stack
@@ -78,14 +69,8 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 def up(auto_debits: bool = typer.Option(False, "--auto-debits", help="raise due debits each day on their own"),
        ) -> None:
     """Start broker, database and the four services; Ctrl-C or SIGTERM stops everything."""
-    stopping = {"signal": None}
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        stopping["signal"] = signum
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_signal)
     stack = Stack(home_dir(), say=lambda m: err.print(f"[dim]{m}[/dim]"))
+    stop_on_sigterm()
     try:
         stack.start()
     except KeyboardInterrupt:
@@ -93,9 +78,21 @@ def up(auto_debits: bool = typer.Option(False, "--auto-debits", help="raise due 
         raise typer.Exit(130)
     except StackError as exc:
         raise CommandError(str(exc)) from None
-    err.print(f"rentflow is up; runtime in {stack.home / 'runtime.json'}; Ctrl-C stops it")
+    err.print(f"rentflow is up; runtime in {stack.home / 'runtime.json'}; Ctrl-C stops it", highlight=False)
     for s in stack.services.values():
-        err.print(f"  {s.name:<14} {s.url}/docs")
+        err.print(f"  {s.name:<14} {s.url}/docs", highlight=False)
+    raise typer.Exit(supervise(stack, auto_debits=auto_debits))
+
+
+def stop_on_sigterm() -> None:
+    def on_signal(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+
+
+def supervise(stack: Stack, *, auto_debits: bool = False) -> int:
+    """Keeps the stack running until Ctrl-C or SIGTERM (0), or until a service dies (1); stops it."""
     code = 0
     next_debits = 0.0
     try:
@@ -110,7 +107,7 @@ def up(auto_debits: bool = typer.Option(False, "--auto-debits", help="raise due 
             if auto_debits and time.monotonic() >= next_debits:
                 today = dt.datetime.now(LONDON).date().isoformat()
                 try:
-                    result = client().post("ledger", "/v1/debits/run", json={"through": today})
+                    result = Client(stack.home).post("ledger", "/v1/debits/run", json={"through": today})
                     if result.get("debits_raised"):
                         err.print(f"raised {result['debits_raised']} debits through {today}")
                 except CommandError as exc:
@@ -122,11 +119,11 @@ def up(auto_debits: bool = typer.Option(False, "--auto-debits", help="raise due 
     finally:
         stack.stop()
     err.print("stopped")
-    raise typer.Exit(code)
+    return code
 
 
 @app.command()
-def wait(timeout: float = typer.Option(300, "--timeout", help="seconds")) -> None:
+def wait(timeout: float = typer.Option(300, "--timeout", metavar="SECONDS", help="give up after this long")) -> None:
     """Return once every consumer group has processed everything published so far."""
     c = client()
     c.wait_until_processed(timeout)
@@ -152,19 +149,19 @@ def status(json_out: bool = JsonOpt) -> None:
         rows = []
         for svc, st in doc.items():
             if st.get("reachable") is False:
-                rows.append([svc, "unreachable", "", "", "", "", "", ""])
+                rows.append([svc, "not answering", "", "", "", ""])
                 continue
-            rows.append([svc, "", "", "", "", "", "", f"{st.get('outbox_backlog')} "
-                         f"({st.get('outbox_published_per_s', 0)}/s out)"])
+            rows.append([svc, "outbox, to publish", st.get("outbox_backlog"), "", st.get("outbox_published_per_s", 0),
+                         ""])
             for group, g in st.get("consumers", {}).items():
-                by_topic = g.get("lag_by_topic") or {}
-                rows.append(["", group, "all", "-" if g.get("lag") is None else g["lag"], g.get("messages"),
-                             g.get("messages_per_s"), g.get("dead_letters"), ""])
-                for topic, lag in by_topic.items():
-                    rows.append(["", "", topic, lag, g.get("per_topic", {}).get(topic, 0), "", "", ""])
-        table("stream health (throughput: messages/s over the last minute)",
-              ["service", "consumer group", "topic", "lag", "messages", "msg/s", "dead letters", "outbox backlog"],
-              rows)
+                rows.append(["", f"group {group}", "-" if g.get("lag") is None else g["lag"], g.get("messages"),
+                             g.get("messages_per_s"), g.get("dead_letters")])
+                for topic, lag in (g.get("lag_by_topic") or {}).items():
+                    rows.append(["", f"  {topic}", lag, g.get("per_topic", {}).get(topic, 0), "", ""])
+        table("stream health: what waits (consumer lag, outbox backlog), messages handled, messages/s over the "
+              "last minute, dead letters (DLQ)",
+              [Col("service"), Col("consumer group / topic"), Col("waiting", "right"), Col("messages", "right", drop=2),
+               Col("msg/s", "right", drop=1), Col("DLQ", "right")], rows)
     if down:
         raise CommandError(f"not answering: {', '.join(down)} ({doc[down[0]]['error']})")
 
@@ -172,49 +169,103 @@ def status(json_out: bool = JsonOpt) -> None:
 # ---------------------------------------------------------------- accounts, providers, officers
 
 @accounts_app.command("import")
-def accounts_import(file: Path = typer.Argument(..., help="rent accounts CSV (CONTRACT.md columns)"),
+def accounts_import(file: Path = typer.Argument(..., metavar="FILE.csv",
+                                                help="rent accounts CSV (columns: docs/contract.md)"),
                     json_out: bool = JsonOpt) -> None:
-    """Load or update rent accounts from CSV."""
+    """Load or update rent accounts from CSV; every rejected row is named with its line and reason."""
     body = read_file(file)
-    result = client().post("ledger", "/v1/accounts/import", content=body, headers={"Content-Type": "text/csv"})
+    response = client().send("ledger", "POST", "/v1/accounts/import", content=body,
+                              headers={"Content-Type": "text/csv"}, ok=(200, 201, 202, 422))
+    result = response.json()
+    if response.status_code == 422 and "errors" not in result:  # the file as a whole (header, encoding)
+        raise CommandError(f"{file}: {result.get('detail')}")
+    errors = result.get("errors") or []
     if json_out:
         emit_json(result)
-    else:
-        out.print(f"created {result['created']}, updated {result['updated']}, "
-                  f"unchanged {result.get('unchanged', 0)}, rejected {len(result['errors'])}")
-        for e in result["errors"][:50]:
-            err.print(f"line {e.get('line')}: {e.get('field') or ''} {e.get('reason')}")
-    if result["errors"]:
-        raise CommandError(f"{len(result['errors'])} row(s) of {file} rejected; the other rows were imported")
+    elif response.status_code != 422:
+        out.print(f"created {result['created']:,}, updated {result['updated']:,}, "
+                  f"unchanged {result.get('unchanged', 0):,}, rejected {len(errors):,}", highlight=False)
+    for e in errors[:50]:
+        where = f"{file}:{e.get('line')}" + (f": {e['field']}" if e.get("field") else "")
+        err.print(f"{where}: {e.get('reason')}", highlight=False, markup=False)
+    if len(errors) > 50:
+        err.print(f"... and {len(errors) - 50} more (--json lists every one)")
+    if response.status_code == 422:
+        rows = len({e.get("line") for e in errors})
+        raise CommandError(f"nothing imported: every row of {file} has errors ({len(errors)} errors in {rows} rows)")
+    if errors:
+        raise CommandError(f"{len(errors)} row(s) of {file} rejected; the other rows were imported")
 
 
 @accounts_app.command("show")
-def accounts_show(ref: str, json_out: bool = JsonOpt) -> None:
+def accounts_show(ref: str = typer.Argument(..., metavar="REF", help="the rent account reference"),
+                  json_out: bool = JsonOpt) -> None:
     """Balance and transactions of one account."""
     acc = client().get("ledger", f"/v1/accounts/{ref}")
     if json_out:
         return emit_json(acc)
+    ended = f", tenancy ended {acc['tenancy_end']}" if acc.get("tenancy_end") else ""
     out.print(f"[bold]{acc['account_ref']}[/bold] {acc.get('tenant_name', '')}, {acc.get('property', '')} "
-              f"(patch {acc.get('patch')}) balance {pounds(acc['balance_pence'])}")
-    table("transactions", ["posted_at", "type", "amount", "balance after", "source_ref"],
-          [[t["posted_at"], t["type"], pounds(t["amount_pence"]), pounds(t["balance_after_pence"]), t["source_ref"]]
-           for t in acc["transactions"]])
+              f"(patch {acc.get('patch')}{ended}) balance {pounds(acc['balance_pence'])}", highlight=False)
+    table("transactions", [Col("date"), Col("type"), Col("amount", "right"), Col("balance after", "right"),
+                           Col("posted", drop=1), Col("source", wrap=True, drop=2)],
+          [[t.get("business_date", ""), t["type"], pounds(t["amount_pence"]), pounds(t["balance_after_pence"]),
+            when(t["posted_at"]), t["source_ref"]] for t in acc["transactions"]])
+
+
+@accounts_app.command("list")
+def accounts_list(arrears: bool = typer.Option(False, "--arrears", help="only accounts that owe money"),
+                  credit: bool = typer.Option(False, "--credit", help="only accounts in credit"),
+                  current: bool = typer.Option(False, "--current", help="only tenancies that have not ended"),
+                  limit: int = typer.Option(100, "--limit", metavar="N", min=1, help="at most N accounts"),
+                  ids: bool = IdsOpt, json_out: bool = JsonOpt) -> None:
+    """Accounts by reference with their balances."""
+    if arrears and credit:
+        raise CommandError("--arrears and --credit exclude each other: give one")
+    c = client()
+    today = dt.datetime.now(LONDON).date().isoformat()
+    found: list[dict[str, Any]] = []
+    offset = 0
+    while len(found) < limit:
+        page = c.get("ledger", "/v1/accounts", params={"limit": 5000, "offset": offset})
+        for a in page["accounts"]:
+            if ((arrears and a["balance_pence"] <= 0) or (credit and a["balance_pence"] >= 0)
+                    or (current and a.get("tenancy_end") and a["tenancy_end"] <= today)):
+                continue
+            found.append(a)
+        offset += len(page["accounts"])
+        if not page["accounts"] or offset >= page["total"]:
+            break
+    found = found[:limit]
+    if ids:
+        return emit_ids([a["account_ref"] for a in found])
+    if json_out:
+        return emit_json(found)
+    table(f"accounts: {len(found)}", [Col("account"), Col("tenant", drop=4), Col("patch", drop=2),
+                                      Col("method", drop=1), Col("tenancy end", drop=3), Col("balance", "right")],
+          [[a["account_ref"], a.get("tenant_name"), a.get("patch"), a.get("payment_method"), a.get("tenancy_end"),
+            pounds(a["balance_pence"])] for a in found])
 
 
 @providers_app.command("add")
-def providers_add(name: str, secret: Optional[str] = typer.Option(None, "--secret"), json_out: bool = JsonOpt) -> None:
+def providers_add(name: str = typer.Argument(..., metavar="NAME", help="the provider id (X-Provider-Id)"),
+                  secret: Optional[str] = typer.Option(None, "--secret", metavar="SECRET",
+                                                       help="HMAC signing secret (generated when not given)"),
+                  json_out: bool = JsonOpt) -> None:
     """Register a payment provider and print its signing secret."""
     result = client().post("payments", "/v1/providers", json={"name": name, "secret": secret})
     if json_out:
         return emit_json(result)
-    out.print(f"provider {result['provider_id']}\nsecret {result['secret']}")
+    out.print(f"provider {result['provider_id']}\nsecret {result['secret']}", highlight=False)
 
 
 @officers_app.command("add")
-def officers_add(name: str, patch: List[str] = typer.Option([], "--patch", help="patch the officer covers (repeat)"),
-                 role: str = typer.Option("officer", "--role", help="officer or manager"),
+def officers_add(name: str = typer.Argument(..., metavar="NAME", help="the officer's or manager's name"),
+                 patch: List[str] = typer.Option([], "--patch", metavar="PATCH",
+                                                 help="a patch the officer covers (repeat for more)"),
+                 role: str = typer.Option("officer", "--role", metavar="ROLE", help="officer or manager"),
                  json_out: bool = JsonOpt) -> None:
-    """An income officer (tasks in their patches go to them) or a manager."""
+    """An income officer (tasks in their patches go to them) or a manager (who may approve)."""
     if role not in ("officer", "manager"):
         raise CommandError(f"--role must be officer or manager, not {role!r}")
     result = client().post("notifications", "/v1/officers", json={"name": name, "patches": patch, "role": role})
@@ -223,21 +274,21 @@ def officers_add(name: str, patch: List[str] = typer.Option([], "--patch", help=
     client().post("ledger", "/v1/approvers", json={"name": name, "role": role})
     if json_out:
         return emit_json(result)
-    out.print(f"{result['role']} {result['name']} patches {', '.join(result['patches']) or '-'}")
+    out.print(f"{result['role']} {result['name']} patches {', '.join(result['patches']) or '-'}", highlight=False)
 
 
 # ---------------------------------------------------------------- payments and ledger
 
 @payments_app.command("import")
-def payments_import(file: Path,
-                    format: str = typer.Option("auto", "--format", "-f",
+def payments_import(file: Path = typer.Argument(..., metavar="FILE", help="a statement, report or payments file"),
+                    format: str = typer.Option("auto", "--format", "-f", metavar="FORMAT",
                                                help="auto, camt053, bacs18, arudd, addacs, govuk-pay, json, csv "
                                                     "(also auddis, ddica, bank-csv)"),
-                    provider: Optional[str] = typer.Option(None, "--provider",
+                    provider: Optional[str] = typer.Option(None, "--provider", metavar="NAME",
                                                            help="who the file came from (default file-import; "
                                                                 "govuk-pay for GOV.UK Pay replays)"),
-                    option: List[str] = typer.Option([], "--option", "-o",
-                                                     help="a format option KEY=VALUE, e.g. processing_date=2026-05-01, "
+                    option: List[str] = typer.Option([], "--option", "-o", metavar="KEY=VALUE",
+                                                     help="a format option, e.g. processing_date=2026-05-01, "
                                                           "columns=transaction_id=TxnRef,..., card_ref=9:10, skip=REGEX"),
                     json_out: bool = JsonOpt) -> None:
     """Send a file through the intake service and print its summary."""
@@ -250,62 +301,64 @@ def payments_import(file: Path,
             raise CommandError(f"--option {o!r}: expected KEY=VALUE (KEY not format or provider)")
         params[key] = value
     size = file.stat().st_size
-    upload = Upload(file, size, quiet=json_out)
+    progress = ProgressLine()
+    upload = Upload(file, size, progress=None if json_out else progress)
     c = client()
-    watcher = None if json_out else ImportWatcher(c, upload)
+    watcher = None if json_out else ImportWatcher(c, upload, progress)
     try:
         result = c.post("payments", "/v1/imports?" + urlencode(params), content=upload.chunks(),
                         headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
     finally:
         if watcher:
             watcher.stop()
+        progress.done()
     if json_out:
         return emit_json(result)
     extra = ", ".join(f"{k} {result[k]}" for k in ("skipped", "returns", "mandates", "reversals") if result.get(k))
     out.print(f"import {result['import_id']} ({result.get('format', format)}): accepted {result['accepted']}, "
-              f"rejected {result['rejected']}, duplicates {result['duplicates']}" + (f"; {extra}" if extra else ""))
+              f"rejected {result['rejected']}, duplicates {result['duplicates']}" + (f"; {extra}" if extra else ""),
+              highlight=False)
     for e in result["errors"][:50]:
         where = f"line {e['line']}" if e.get("line") is not None else f"item {e.get('item')}"
-        out.print(f"  {where}: {e['reason']}")
+        out.print(f"  {where}: {e['reason']}", highlight=False, markup=False)
     if len(result["errors"]) > 50:
         out.print(f"  ... and {len(result['errors']) - 50} more (use --json)")
     for w in result.get("warnings", [])[:20]:
         where = f"line {w['line']}" if w.get("line") is not None else f"item {w.get('item')}"
-        out.print(f"  warning, {where}: {w['reason']}")
+        out.print(f"  warning, {where}: {w['reason']}", highlight=False, markup=False)
 
 
 class Upload:
-    """The file in 1 MB chunks, with upload progress on stderr; its sha256 once sent (the import's
-    identity, used to follow the import's progress)."""
+    """The file in 1 MB chunks, with upload progress; its sha256 once sent (the import's identity,
+    used to follow the import's progress)."""
 
-    def __init__(self, file: Path, size: int, quiet: bool) -> None:
-        self.file, self.size, self.quiet = file, size, quiet
+    def __init__(self, file: Path, size: int, progress: ProgressLine | None) -> None:
+        self.file, self.size, self.progress = file, size, progress
         self.sha256: str | None = None
         self.sent = threading.Event()
 
     def chunks(self) -> Iterator[bytes]:
         digest = hashlib.sha256()
-        done, last = 0, 0.0
+        done = 0
         with self.file.open("rb") as f:
             while chunk := f.read(1 << 20):
                 done += len(chunk)
                 digest.update(chunk)
-                if not self.quiet and time.monotonic() - last > 0.5:
-                    err.print(f"sending {self.file.name}: {done * 100 // max(self.size, 1)}% of {self.size:,} bytes",
-                              end="\r")
-                    last = time.monotonic()
+                if self.progress and self.size > 1 << 20:
+                    self.progress.update(f"sending {self.file.name}: {done * 100 // max(self.size, 1)}% of "
+                                         f"{self.size:,} bytes")
                 yield chunk
         self.sha256 = digest.hexdigest()
         self.sent.set()
-        if not self.quiet and self.size > 1 << 20:
-            err.print(f"sent {self.file.name}: {self.size:,} bytes; importing")
+        if self.progress and self.size > 1 << 20:
+            self.progress.update(f"sent {self.file.name}: {self.size:,} bytes; importing")
 
 
 class ImportWatcher:
     """Once the file is sent, shows the running import's counts (GET /v1/imports?sha256=) every second."""
 
-    def __init__(self, c: Client, upload: Upload) -> None:
-        self.c, self.upload = c, upload
+    def __init__(self, c: Client, upload: Upload, progress: ProgressLine) -> None:
+        self.c, self.upload, self.progress = c, upload, progress
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -321,9 +374,9 @@ class ImportWatcher:
                     continue
                 for imp in found:
                     if imp["status"] == "running":
-                        err.print(f"importing {self.upload.file.name}: {imp['processed']:,} items (accepted "
-                                  f"{imp['accepted']:,}, rejected {imp['rejected']:,}, duplicates "
-                                  f"{imp['duplicates']:,})", end="\r")
+                        self.progress.update(f"importing {self.upload.file.name}: {imp['processed']:,} items "
+                                             f"(accepted {imp['accepted']:,}, rejected {imp['rejected']:,}, "
+                                             f"duplicates {imp['duplicates']:,})")
 
     def stop(self) -> None:
         self.done.set()
@@ -332,42 +385,57 @@ class ImportWatcher:
 
 
 @ledger_app.command("run-debits")
-def ledger_run_debits(through: str = typer.Option(..., "--through", help="raise debits for rent weeks up to DATE"),
+def ledger_run_debits(through: str = typer.Option(..., "--through", metavar="DATE",
+                                                  help="raise debits for rent weeks whose Monday is on or before "
+                                                       "DATE (YYYY-MM-DD)"),
                       json_out: bool = JsonOpt) -> None:
     """Raise every weekly rent and charge debit due up to DATE not yet raised."""
     parse_date(through, "--through")
     result = client().post("ledger", "/v1/debits/run", json={"through": through})
     if json_out:
         return emit_json(result)
-    out.print(f"raised {result['debits_raised']} debits, {pounds(result['amount_pence'])}, "
-              f"on {result['accounts']} accounts through {result['through']}")
+    out.print(f"raised {result['debits_raised']:,} debits, {pounds(result['amount_pence'])}, "
+              f"on {result['accounts']:,} accounts through {result['through']}", highlight=False)
 
 
 @suspense_app.command("list")
-def suspense_list(json_out: bool = JsonOpt) -> None:
-    """Unallocated payments."""
+def suspense_list(limit: Optional[int] = typer.Option(None, "--limit", metavar="N", min=1,
+                                                      help="only the N oldest items"),
+                  ids: bool = IdsOpt, json_out: bool = JsonOpt) -> None:
+    """Unallocated payments, oldest first."""
     result = client().get("ledger", "/v1/suspense")
+    items = result["items"][:limit] if limit else result["items"]
+    if ids:
+        return emit_ids([i["payment_id"] for i in items])
     if json_out:
-        return emit_json(result["items"])
-    table(f"suspense: {result['count']} items, {pounds(result['total_pence'])}",
-          ["payment_id", "amount", "channel", "reference", "payer", "received_at", "age (days)", "reason"],
+        return emit_json(items)
+    table(f"suspense: {result['count']:,} items, {pounds(result['total_pence'])}",
+          [Col("payment_id"), Col("amount", "right"), Col("channel", drop=3), Col("reference", wrap=True),
+           Col("payer", drop=2), Col("received", drop=1), Col("age (days)", "right", drop=4),
+           Col("reason", wrap=True, drop=5)],
           [[i["payment_id"], pounds(i["amount_pence"]), i["channel"], i["reference"], i.get("payer_name"),
-            i["received_at"], i.get("age_days"), i["reason"]] for i in result["items"]])
+            when(i["received_at"]), i.get("age_days"), i["reason"]] for i in items])
 
 
 @suspense_app.command("allocate")
-def suspense_allocate(payment_id: str, ref: str, by: str = typer.Option(..., "--by"),
-                      note: str = typer.Option(..., "--note"), json_out: bool = JsonOpt) -> None:
+def suspense_allocate(payment_id: str = typer.Argument(..., metavar="PAYMENT_ID",
+                                                       help="the suspense item (from `rentflow suspense list`)"),
+                      ref: str = typer.Argument(..., metavar="REF", help="the rent account it belongs to"),
+                      by: str = typer.Option(..., "--by", metavar="NAME", help=BY_HELP),
+                      note: str = typer.Option(..., "--note", metavar="TEXT", help="why it belongs to REF"),
+                      json_out: bool = JsonOpt) -> None:
     """Allocate a suspense item to an account by hand, recording who and why."""
     result = client().post("ledger", f"/v1/suspense/{payment_id}/allocate",
                            json={"account_ref": ref, "by": by, "note": note})
     if json_out:
         return emit_json(result)
-    out.print(f"allocated {payment_id} to {result['account_ref']}; balance now {pounds(result['balance_pence'])}")
+    out.print(f"allocated {payment_id} to {result['account_ref']}; balance now {pounds(result['balance_pence'])}",
+              highlight=False)
 
 
 @gl_app.command("reconcile")
-def gl_reconcile(period: str = typer.Option(..., "--period", help="YYYY-MM"), json_out: bool = JsonOpt) -> None:
+def gl_reconcile(period: str = typer.Option(..., "--period", metavar="YYYY-MM", help="the month"),
+                 json_out: bool = JsonOpt) -> None:
     """Rent accounts against the GL journals for a month."""
     result = client().get("ledger", "/v1/gl/reconcile", params={"period": period})
     if json_out:
@@ -379,37 +447,22 @@ def gl_reconcile(period: str = typer.Option(..., "--period", help="YYYY-MM"), js
 
 def print_reconciliation(result: dict[str, Any]) -> None:
     state = "[green]balanced[/green]" if result["balanced"] else "[red]NOT balanced[/red]"
-    out.print(f"GL reconciliation {result['period']}: {state}; rent accounts {pounds(result['accounts_total_pence'])}, "
-              f"debtors control {pounds(result['control_account_pence'])}")
+    out.print(f"GL reconciliation {result['period']}: {state}; rent accounts {pounds(result['accounts_total_pence'])}"
+              f" (net of credit balances), debtors control {pounds(result['control_account_pence'])}",
+              highlight=False)
     for d in result.get("differences", []):
-        out.print(f"  {d}")
+        out.print(f"  {d}", highlight=False, markup=False)
 
 
-# ---------------------------------------------------------------- tasks and KPIs
-
-@tasks_app.command("list")
-def tasks_list(status: Optional[str] = typer.Option(None, "--status"), kind: Optional[str] = typer.Option(None, "--kind"),
-               assigned_to: Optional[str] = typer.Option(None, "--assigned-to"),
-               limit: int = typer.Option(1000, "--limit"), json_out: bool = JsonOpt) -> None:
-    """Officer tasks."""
-    params = {k: v for k, v in {"status": status, "kind": kind, "assigned_to": assigned_to, "limit": limit}.items()
-              if v is not None}
-    result = client().get("notifications", "/v1/tasks", params=params)
-    if json_out:
-        return emit_json(result["tasks"])
-    table(f"tasks: {result['count']}", ["task_id", "kind", "account", "assigned_to", "status", "due_on", "reason"],
-          [[t["task_id"], t["kind"], t.get("account_ref"), t["assigned_to"], t["status"], t["due_on"], t["reason"]]
-           for t in result["tasks"]])
-
-
-PCT_KEYS_LAST = ("definitions",)
-
+# ---------------------------------------------------------------- KPIs
 
 @app.command()
-def kpi(period: str = typer.Option("month", "--period", help="week, month, quarter or year"),
-        as_of: Optional[str] = typer.Option(None, "--as-of", help="DATE (default today)"),
-        format: str = typer.Option("table", "--format", help="table, json, csv or xlsx"),
-        output: Optional[Path] = typer.Option(None, "--output", "-o", help="file for xlsx (default kpi-PERIOD.xlsx)"),
+def kpi(period: str = typer.Option("month", "--period", metavar="PERIOD", help="week, month, quarter or year"),
+        as_of: Optional[str] = typer.Option(None, "--as-of", metavar="DATE",
+                                            help="the period ending on or before DATE (default today)"),
+        format: str = typer.Option("table", "--format", metavar="FORMAT", help="table, json, csv or xlsx"),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE",
+                                              help="where xlsx goes (default kpi-PERIOD-START.xlsx)"),
         json_out: bool = JsonOpt) -> None:
     """The KPI snapshot for the period ending on or before DATE."""
     if period not in ("week", "month", "quarter", "year"):
@@ -460,15 +513,9 @@ def kpi_rows(snap: dict[str, Any]) -> list[list[Any]]:
 
 
 def print_kpi(snap: dict[str, Any]) -> None:
-    rows = []
-    for key, value, _definition in kpi_rows(snap):
-        money = key.endswith("_pence") or key.startswith("collected_by_channel.") or key.endswith(".pence")
-        if money and isinstance(value, int):
-            value = pounds(value)
-        elif key.endswith("_pct") and isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = f"{value:.2f}"  # CONTRACT.md: percentages with two decimals
-        rows.append([key, value])
-    table(f"KPI {snap['period']} {snap['period_start']} to {snap['period_end']}", ["kpi", "value"], rows)
+    """The snapshot for people: named figures in £ and %, breakdowns under their totals."""
+    table(kpi_view.title(snap), [Col("figure"), Col("value", "right")], kpi_view.lines(snap))
+    out.print(kpi_view.footnote(snap), style="dim", highlight=False)
 
 
 def write_xlsx(path: Path, rows: list[list[Any]], title: str = "KPI") -> None:
@@ -498,24 +545,42 @@ def write_xlsx(path: Path, rows: list[list[Any]], title: str = "KPI") -> None:
         raise CommandError(f"{path}: cannot write: {exc.strerror}") from None
 
 
-# ---------------------------------------------------------------- demo
+# ---------------------------------------------------------------- the demo and its sample landlord
 
 @app.command()
-def demo(accounts: int = typer.Option(5000, "--accounts", help="homes in the sample landlord"),
-         seed: int = typer.Option(2026, "--seed")) -> None:
+def demo(accounts: int = typer.Option(5000, "--accounts", metavar="N", min=10, help="homes in the sample landlord"),
+         seed: int = typer.Option(2026, "--seed", metavar="N", help="the sample's random seed (same seed, same data)"),
+         keep: bool = typer.Option(False, "--keep", help="leave the stack running afterwards (Ctrl-C stops it), "
+                                                         "to look around with the other commands")) -> None:
     """Run the stack, load a sample landlord, push a month of payments, print KPIs and the GL reconciliation."""
     from rentflow_cli.demo import run_demo
 
-    run_demo(home_dir() / "demo", accounts=accounts, seed=seed, out=out, err=err,
-             print_kpi=print_kpi, print_reconciliation=print_reconciliation)
+    if keep:
+        stop_on_sigterm()
+    run_demo(home_dir() / "demo", accounts=accounts, seed=seed, out=out, err=err, keep=keep,
+             print_kpi=print_kpi, print_reconciliation=print_reconciliation, supervise=supervise)
+
+
+@app.command("sample")
+def sample_files(output: Path = typer.Option(..., "--output", "-o", metavar="DIR",
+                                             help="folder to write into (created if missing)"),
+                 accounts: int = typer.Option(5000, "--accounts", metavar="N", min=10,
+                                              help="homes in the sample landlord"),
+                 seed: int = typer.Option(2026, "--seed", metavar="N", help="the sample's random seed")) -> None:
+    """Write the demo landlord's accounts CSV and a month of payment files of every channel."""
+    from rentflow_cli.sample_files import write_sample
+
+    try:
+        written = write_sample(output, accounts=accounts, seed=seed)
+    except OSError as exc:
+        raise CommandError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    for path, what in written:
+        out.print(f"{path}  {what}", highlight=False)
+    err.print(f"wrote {len(written)} files to {output.resolve()}; import accounts.csv first, then payments/, "
+              f"`rentflow wait`, then returns/ (unpaid Direct Debits follow their collections)", highlight=False)
 
 
 # ---------------------------------------------------------------- helpers
-
-from zoneinfo import ZoneInfo  # noqa: E402
-
-LONDON = ZoneInfo("Europe/London")
-
 
 def parse_date(value: str, option: str) -> dt.date:
     try:
@@ -540,11 +605,11 @@ def register_command_modules() -> None:
 
     import rentflow_cli
 
-    ctx = {"client": client, "emit_json": emit_json, "table": table, "pounds": pounds, "out": out, "err": err,
-           "CommandError": CommandError, "parse_date": parse_date, "read_file": read_file, "typer_apps": {
-               "accounts": accounts_app, "providers": providers_app, "officers": officers_app,
-               "payments": payments_app, "ledger": ledger_app, "suspense": suspense_app, "tasks": tasks_app,
-               "gl": gl_app}}
+    ctx = {"client": client, "emit_json": emit_json, "emit_ids": emit_ids, "table": table, "pounds": pounds,
+           "out": out, "err": err, "CommandError": CommandError, "parse_date": parse_date, "read_file": read_file,
+           "typer_apps": {"accounts": accounts_app, "providers": providers_app, "officers": officers_app,
+                          "payments": payments_app, "ledger": ledger_app, "suspense": suspense_app,
+                          "tasks": tasks_app, "gl": gl_app}}
     for module in sorted(m.name for m in pkgutil.iter_modules(rentflow_cli.__path__) if m.name.startswith("cmd_")):
         importlib.import_module(f"rentflow_cli.{module}").register(app, ctx)
 
@@ -552,8 +617,26 @@ def register_command_modules() -> None:
 register_command_modules()
 
 
+def _help_shows_metavars() -> None:
+    """--help shows each option's METAVAR (flags nothing) instead of typer's `<str>`, `<bool>`,
+    `<list[str]>` type placeholders; an argument's name is already its metavar.
+    tests: cli/tests/test_help.py renders every command's help and fails on a placeholder."""
+    from typer import core
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if isinstance(self, core.TyperArgument) or getattr(self, "is_flag", False):
+            return None
+        return self.metavar
+
+    core._TyperParameter.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_help_shows_metavars()
+
+
 def json_format_alias(argv: list[str]) -> list[str]:
-    """`--format json` means `--json` (CONTRACT.md), except where --format is the command's own option
+    """`--format json` means `--json` (docs/contract.md), except where --format is the command's own option
     (`kpi` output formats; `payments import` file formats)."""
     if argv[:1] == ["kpi"] or argv[:2] == ["payments", "import"]:
         return argv
@@ -586,11 +669,9 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("rentflow: interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the unexpected: still one line
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors (typer's own click) and the unexpected: still one line
+        if isinstance(exc, typer.TyperException) and hasattr(exc, "show"):
             exc.show()
-            sys.exit(exc.exit_code)
+            sys.exit(getattr(exc, "exit_code", 2))
         err.print(f"rentflow: {type(exc).__name__}: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(1)

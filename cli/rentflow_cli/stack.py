@@ -11,12 +11,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import httpx
 
-from rentflow_common.infra import Infrastructure, free_port, start_infrastructure
-from rentflow_common.kafka import ensure_topics
+if TYPE_CHECKING:
+    from rentflow_common.infra import Infrastructure
 
 SERVICES = ("payments", "ledger", "notifications", "reporting")
 RUNTIME_FILE = "runtime.json"
@@ -48,7 +48,7 @@ class Stack:
     partitions: int = field(default_factory=lambda: int(os.environ.get("RENTFLOW_PARTITIONS", "6")))
     topic_prefix: str = field(default_factory=lambda: os.environ.get("RENTFLOW_TOPIC_PREFIX", ""))
     say: Callable[[str], None] = lambda _: None
-    infra: Infrastructure | None = None
+    infra: "Infrastructure | None" = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def __enter__(self) -> "Stack":
@@ -59,6 +59,11 @@ class Stack:
         self.stop()
 
     def start(self) -> None:
+        # imported here: the database and broker libraries take a second or two to load, which
+        # every other command (that only talks HTTP to a running stack) need not pay
+        from rentflow_common.infra import free_port, start_infrastructure
+        from rentflow_common.kafka import ensure_topics
+
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "logs").mkdir(exist_ok=True)
         try:

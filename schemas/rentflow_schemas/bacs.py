@@ -1,8 +1,8 @@
-"""Bacs codes, defined once for every service (DOMAIN.md §3): ARUDD return reasons and what follows,
+"""Bacs codes, defined once for every service (docs/domain.md §3): ARUDD return reasons and what follows,
 ADDACS and AUDDIS reason codes, DDICA indemnity claim reasons, Standard 18 transaction codes, and what
 each mandate action does to a mandate. Pure tables and two normalising functions; no IO.
 
-Sources: DOMAIN.md §3 (ARUDD table, ADDACS codes); AUDDIS meanings as Access PaySuite and pt-x
+Sources: docs/domain.md §3 (ARUDD table, ADDACS codes); AUDDIS meanings as Access PaySuite and pt-x
 publish them, with code 7 (DDI amount not zero) and C (details amended: the DDI stays live) from
 Access PaySuite's AUDDIS guide and so-sure's BacsService; DDICA reasons 1–6 as Access PaySuite and
 London & Zurich publish them. Real ARUDD return codes are four characters (e.g. `0128`, `1012`):
@@ -16,7 +16,7 @@ from typing import Final, NamedTuple
 
 class ReturnReason(NamedTuple):
     meaning: str
-    action: str  # what rentflow and the officer do (DOMAIN.md)
+    action: str  # what rentflow and the officer do (docs/domain.md)
     mandate_state: str  # the mandate's state after the return
     may_represent: bool  # a re-presentation (code 18) may follow
     wording: str  # the returnDescription Bacs reports carry
@@ -156,7 +156,7 @@ MANDATE_ACTIONS: Final[dict[str, MandateEffect]] = {
 # ---- DDICA: indemnity claims ------------------------------------------------------------------
 
 class ClaimReason(NamedTuple):
-    return_code: str  # the ARUDD code whose follow-up fits: a claim is always an unpaid (DOMAIN.md)
+    return_code: str  # the ARUDD code whose follow-up fits: a claim is always an unpaid (docs/domain.md)
     meaning: str
 
 

@@ -1,5 +1,5 @@
 """Direct Debit events: Bacs reports taken in by services/payments (directdebit.*) and what the
-ledger makes of them (ledger.dd-failures.v1, ledger.mandates.v1). DOMAIN.md §3."""
+ledger makes of them (ledger.dd-failures.v1, ledger.mandates.v1). docs/domain.md §3."""
 from __future__ import annotations
 
 import datetime as dt
@@ -80,7 +80,7 @@ class DdFailure(BaseModel):
     amount_pence: PositivePence
     return_code: ReturnCode
     meaning: str
-    action: str = Field(description="what rentflow and the officer should do (DOMAIN.md table)")
+    action: str = Field(description="what rentflow and the officer should do (docs/domain.md table)")
     mandate_state: MandateState
     may_represent: bool
     represent_by: dt.date | None = Field(default=None, description="last day a re-presentation (code 18) may go")

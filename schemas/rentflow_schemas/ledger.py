@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from rentflow_schemas.common import Channel, Pence, PaymentMethod, PositivePence
 
-# DOMAIN.md §2 transaction codes.
+# docs/domain.md §2 transaction codes.
 DebitCode = Literal["DBR", "DSC", "DHE", "DWR", "DGA", "DCI", "DCC", "DRR", "WON"]
 CreditCode = Literal["RDD", "RSO", "RBP", "RCP", "RPY", "RCO", "RHB", "RUC", "RIT", "WOF"]
 ReversalCode = Literal["RDN", "RRC", "REF", "RDR"]
@@ -82,6 +82,26 @@ class SuspenseEvent(BaseModel):
         default=None, pattern=r"^\d{4}-\d{2}$",
         description="the month the journal of this action is booked in: the value date's, or the next open "
                     "month when that one was closed")
+
+
+class EndedTenancyPayment(BaseModel):
+    """ledger.ended-tenancy-payments.v1: a payment posted to an account whose tenancy had ended
+    before the payment's date. It is posted (the money is on the account it names) and flagged for
+    an officer: a former tenant clearing arrears, or a payment meant for someone else."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    transaction_id: uuid.UUID = Field(description="the posting (the receipt on the account)")
+    payment_id: uuid.UUID
+    account_ref: str
+    amount_pence: PositivePence
+    channel: Channel
+    reference: str = Field(description="what the payer quoted")
+    payer_name: str | None = None
+    business_date: dt.date = Field(description="Europe/London date the payment was made (its value date)")
+    tenancy_end: dt.date = Field(description="the day the tenancy ended, before business_date")
+    balance_after_pence: Pence = Field(description="the account's balance after the payment")
+    posted_at: AwareDatetime
 
 
 class JournalLine(BaseModel):

@@ -7,6 +7,14 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+# The kinds of officer task notifications opens (TaskEvent.kind), and what each is about.
+TASK_KINDS: dict[str, str] = {
+    "unmatched_payment": "a payment nobody could match to an account (in suspense)",
+    "dd_failure": "a Direct Debit returned unpaid",
+    "mandate_change": "a Direct Debit mandate cancelled, amended or refused",
+    "ended_tenancy_payment": "a payment posted to a tenancy that had ended before it was paid",
+}
+
 
 class TaskEvent(BaseModel):
     """notifications.tasks.v1: a task opened or changed."""
@@ -15,7 +23,7 @@ class TaskEvent(BaseModel):
 
     action: Literal["opened", "updated", "completed"]
     task_id: uuid.UUID
-    kind: str
+    kind: str = Field(description="one of TASK_KINDS; a str so that a newer kind does not break older readers")
     account_ref: str | None = None
     assigned_to: str
     status: Literal["open", "in_progress", "done"]

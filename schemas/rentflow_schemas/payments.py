@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from rentflow_schemas.common import Channel, PositivePence
 
-# A statement credit that is a lump sum whose detail arrives elsewhere (DOMAIN.md §3): the Direct Debit
+# A statement credit that is a lump sum whose detail arrives elsewhere (docs/domain.md §3): the Direct Debit
 # collection total (Standard 18), PayPoint/allpay/Post Office settlements (the cash file), card
 # acquirer settlements, GOV.UK Pay payouts, DWP Universal Credit managed payments, bank interest.
 Lump = Literal["dd_collection", "cash_settlement", "card_settlement", "govuk_pay_payout", "uc_managed_payment",

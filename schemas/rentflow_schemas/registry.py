@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from rentflow_schemas.envelope import derive_id_binary
 from rentflow_schemas.directdebit import DdFailure, DirectDebitReturned, MandateChanged, MandateInstruction
-from rentflow_schemas.ledger import AccountUpserted, JournalPosted, SuspenseEvent, TransactionPosted
+from rentflow_schemas.ledger import (AccountUpserted, EndedTenancyPayment, JournalPosted, SuspenseEvent,
+                                     TransactionPosted)
 from rentflow_schemas.notifications import TaskEvent
 from rentflow_schemas.payments import PaymentReceived, PaymentRejected, PaymentReversed
 from rentflow_schemas.reporting import KpiSnapshot
@@ -77,6 +78,9 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec("ledger.suspense.v1", "ledger.suspense", SuspenseEvent, "ledger",
                   "payment_id", "an unallocated receipt opened or allocated",
                   lambda e: str(e.payment_id), lambda e: (e.action, e.payment_id)),
+        TopicSpec("ledger.ended-tenancy-payments.v1", "ledger.ended_tenancy_payment", EndedTenancyPayment, "ledger",
+                  "account_ref", "a payment posted to a tenancy that had ended before it was paid, to check",
+                  lambda e: e.account_ref, lambda e: (e.transaction_id,)),
         TopicSpec("gl.journals.v1", "gl.journal_posted", JournalPosted, "ledger",
                   "source_ref", "a balanced journal for finance",
                   lambda e: e.source_ref, lambda e: (e.journal_id,)),

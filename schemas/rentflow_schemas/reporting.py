@@ -11,7 +11,7 @@ from rentflow_schemas.common import Pence
 
 
 class KpiSnapshot(BaseModel):
-    """reporting.kpi-snapshots.v1: KPIs for one period (DOMAIN.md §5)."""
+    """reporting.kpi-snapshots.v1: KPIs for one period (docs/domain.md §5)."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
@@ -26,7 +26,7 @@ class KpiSnapshot(BaseModel):
     suspense_pence: Pence
     collected_by_channel: dict[str, Pence]
     # Added with services/reporting (optional, so older snapshots still validate). Definitions as
-    # DOMAIN.md §5; every snapshot also carries its `definitions`. Percentages: two decimals, null
+    # docs/domain.md §5; every snapshot also carries its `definitions`. Percentages: two decimals, null
     # when the denominator is 0.
     through: dt.date | None = Field(default=None, description="last business date in the figures")
     complete: bool | None = Field(default=None, description="false for the current period to date")

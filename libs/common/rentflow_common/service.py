@@ -23,17 +23,21 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from faststream.kafka import KafkaBroker
-from pydantic import AwareDatetime, BaseModel, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rentflow_common.consumer import BatchConsumer, Handler
 from rentflow_common.db import UnitOfWork, make_engine, ping
+from rentflow_common.inputs import Text, in_years
 from rentflow_common.logging import configure_logging, get_logger
 from rentflow_common.metrics import CONTENT_TYPE, LagCache, RuntimeCollector
 from rentflow_common.migrations import upgrade_async
 from rentflow_common.outbox import OutboxRelay, backlog, make_producer, request_replay
 from rentflow_common.progress import progress_report
 from rentflow_common.settings import Settings
+from rentflow_schemas import TOPICS
 
 log = get_logger(__name__)
 
@@ -320,12 +324,25 @@ def correlation_id(request: Request) -> str:
 
 
 class ReplayRequest(BaseModel):
-    since: AwareDatetime = Field(description="republish events numbered at or after this time")
-    topics: list[str] | None = Field(default=None, description="only these topics (default: every topic)")
+    model_config = ConfigDict(extra="forbid")
+    since: Annotated[AwareDatetime, AfterValidator(in_years)] = Field(
+        description="republish events numbered at or after this time")
+    topics: list[Annotated[Text, Field(max_length=200)]] | None = Field(
+        default=None, max_length=100, description="only these topics (default: every topic)")
+
+    @field_validator("topics")
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        unknown = sorted(set(value or ()) - set(TOPICS) - {t for t in value or () if t.startswith("dlq.")})
+        if unknown:
+            raise ValueError(f"unknown topics {unknown}; known: {sorted(TOPICS)}")
+        return value
 
 
 class RetryRequest(BaseModel):
-    by: str | None = Field(default=None, max_length=200, description="who retries (from the token once identity lands)")
+    model_config = ConfigDict(extra="forbid")
+    by: Annotated[Text, Field(max_length=200)] | None = Field(
+        default=None, description="who retries (from the token once identity lands)")
 
 
 def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") -> FastAPI:

@@ -1,5 +1,5 @@
 """Writers of every file layout intake reads, from plain values: the tests' fixtures, the bench's
-large files and anyone's examples. Written from the layouts in DOMAIN.md §3 and the format
+large files and anyone's examples. Written from the layouts in docs/domain.md §3 and the format
 modules' docstrings; nothing here is copied from a real file."""
 from __future__ import annotations
 

@@ -40,6 +40,6 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     runtime = ReportingRuntime(settings)
     runtime.consume(consumers.GROUP_ID, consumers.handlers(runtime.snapshots))
     app = create_app(runtime, title="rentflow reporting",
-                     description="KPI aggregates from ledger events, KPI snapshots (DOMAIN.md §5)")
+                     description="KPI aggregates from ledger events, KPI snapshots (docs/domain.md §5)")
     app.include_router(http.router)
     return app

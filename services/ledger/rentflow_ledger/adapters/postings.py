@@ -52,6 +52,15 @@ async def lock_balances(raw: Any, refs: Sequence[str]) -> dict[str, int]:
     return {r["account_ref"]: r["balance_pence"] for r in rows}
 
 
+async def ended_tenancies(raw: Any, refs: Sequence[str]) -> dict[str, dt.date]:
+    """The tenancy end of those of these accounts whose tenancy has an end date."""
+    if not refs:
+        return {}
+    rows = await raw.fetch("select account_ref, tenancy_end from accounts where account_ref = any($1::text[]) "
+                           "and tenancy_end is not null", list(set(refs)))
+    return {r["account_ref"]: r["tenancy_end"] for r in rows}
+
+
 async def already_taken(raw: Any, payment_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Payments already posted to an account or held in suspense (whatever event carried them)."""
     if not payment_ids:

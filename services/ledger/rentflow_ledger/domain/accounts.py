@@ -1,4 +1,9 @@
-"""Rent accounts as loaded from the accounts CSV (CONTRACT.md "Rent accounts CSV")."""
+"""Rent accounts as loaded from the accounts CSV (docs/contract.md, "Rent accounts CSV").
+
+Dates and money are read as the payment CSVs read them (the same functions, from intake's CSV
+layouts): dates as 2020-04-06, 06/04/2020, 6/4/20 or 06-Apr-2020 (day first); a `_pence` column
+as whole pence (12050), or as pounds when written with a £ sign or decimal point (£120.50,
+120.50, -£25.00)."""
 from __future__ import annotations
 
 import csv
@@ -8,8 +13,10 @@ import io
 from dataclasses import astuple, dataclass
 from typing import Any
 
+from rentflow_common.inputs import EARLIEST_DATE, LATEST_DATE, MAX_PENCE
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.domain.rent_weeks import default_balance_date
+from rentflow_common.parsing import BadValue, pounds_to_pence, uk_date
 
 REQUIRED_COLUMNS = ("account_ref", "tenant_name", "property", "patch", "tenancy_start", "weekly_rent_pence",
                     "opening_balance_pence")
@@ -62,6 +69,9 @@ def parse_accounts_csv(text: str) -> tuple[list[AccountRecord], list[RowError]]:
     Raises HeaderError when there is no header or it lacks a required column."""
     if text.startswith("\ufeff"):
         text = text[1:]
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise HeaderError(f"not a CSV text file: it contains NUL bytes (line {line})")
     reader = csv.reader(io.StringIO(text))
     try:
         header = [h.strip().lower() for h in next(reader)]
@@ -121,22 +131,31 @@ def _record(v: dict[str, str], line: int) -> tuple[AccountRecord | None, list[Ro
         if value is None:
             return None
         try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            err(field, f"not a date (YYYY-MM-DD): {value!r}")
+            day, at = uk_date(value, field)
+        except BadValue:
+            err(field, f"not a date (e.g. 2020-04-06 or 06/04/2020): {value!r}")
             return None
+        if at is not None:
+            err(field, f"a date without a time, please: {value!r}")
+        elif not EARLIEST_DATE <= day <= LATEST_DATE:
+            err(field, f"{day} is outside {EARLIEST_DATE.year}–{LATEST_DATE.year}")
+            return None
+        return day
 
     def pence(field: str, required: bool, *, minimum: int | None = 0, default: int = 0) -> int:
         value = text(field, required)
         if value is None:
             return default
         try:
-            amount = int(value)
-        except ValueError:
-            err(field, f"not a whole number of pence: {value!r}")
+            amount = _pence(value, field)
+        except BadValue:
+            err(field, f"not an amount: {value!r} (whole pence like 12050, or pounds like £120.50)")
             return default
         if minimum is not None and amount < minimum:
-            err(field, f"must be >= {minimum}, got {amount}")
+            err(field, f"must be at least {minimum}, got {amount}")
+        elif abs(amount) > MAX_PENCE:
+            err(field, f"{value!r} is more than £{MAX_PENCE // 100:,}: a typo?")
+            return default
         return amount
 
     raw_ref = text("account_ref", True)
@@ -167,3 +186,18 @@ def _record(v: dict[str, str], line: int) -> tuple[AccountRecord | None, list[Ro
     assert tenant_name and prop and patch
     return AccountRecord(ref, tenant_name, prop, patch, start, end, rent, charges, method, dd_reference, officer,
                          balance_date or default_balance_date(start), opening, so_reference), []
+
+
+def _pence(value: str, field: str) -> int:
+    """Whole pence ("12050", "-2500"), or pounds when the text says so with a £ or a decimal point
+    ("£120.50", "120.50", "-£25.00", "£-25.00"), read by intake's pounds_to_pence."""
+    text = value.strip()
+    negative = text.startswith("-") or text.startswith("£-")
+    unsigned = text.replace("-", "", 1) if negative else text
+    if "£" not in unsigned and "." not in unsigned:
+        if not unsigned.replace(",", "").isdigit():
+            raise BadValue(field)
+        amount = int(unsigned.replace(",", ""))
+    else:
+        amount = pounds_to_pence(unsigned, field)
+    return -amount if negative else amount

@@ -1,29 +1,34 @@
-"""Adjustments, refunds, write-offs and transfers under maker-checker (DESIGN.md: an approver
-other than the requester; DOMAIN.md §2 codes and write-off reasons, §6 journals).
+"""Adjustments, refunds, write-offs and transfers under maker-checker (docs/design.md: an approver
+other than the requester; docs/domain.md §2 codes and write-off reasons, §6 journals).
 
 A request posts nothing. Approval posts, with these codes and journals:
 - adjustment: `WON` (write-on) of the signed amount on the account — positive raises the
-  balance, negative is a credit adjustment (a write-on reversed; DOMAIN.md has no separate
+  balance, negative is a credit adjustment (a write-on reversed; docs/domain.md has no separate
   credit-adjustment code and `RIT` means a transfer between accounts). Journal Dr debtors
   control Cr INCOME_ADJUSTMENTS (sides swapped for a credit).
 - refund: `REF`, positive (it takes the credit balance back towards zero), at most the credit
   balance at approval. Journal Dr debtors control Cr bank.
-- write_off: `WOF`, negative, at most the arrears at approval, with a reason from DOMAIN.md's
+- write_off: `WOF`, negative, at most the arrears at approval, with a reason from docs/domain.md's
   list. Journal Dr BAD_DEBT_PROVISION Cr debtors control.
-- transfer: `RIT` on both accounts: the signed amount of balance leaves `account_ref` (−amount)
-  and arrives on `to_account_ref` (+amount); journal Dr/Cr debtors control on the two accounts,
-  netting to nil in the GL."""
+- transfer: `RIT` on both accounts. A transfer says what moves: debt (arrears) or credit, a
+  positive amount, never more than the source account holds of it (`transfer_leaving`). It is
+  stored as the signed amount of balance that leaves `account_ref` (positive when debt moves,
+  negative when credit moves) and arrives on `to_account_ref`: moving £100 of credit from A to B
+  leaves A £100 less in credit and B £100 more. Journal Dr/Cr debtors control on the two
+  accounts, netting to nil in the GL."""
 from __future__ import annotations
 
 import re
 from typing import NamedTuple
 
+from rentflow_common.money import balance_words, pounds
 from rentflow_ledger.domain.codes import REFUND_CODE, TRANSFER_CODE, WRITE_OFF_CODE, WRITE_ON_CODE
 from rentflow_ledger.domain.journal import (Line, adjustment_lines, refund_lines, transfer_lines,
                                             write_off_lines)
 
 TYPES = ("adjustment", "refund", "write_off", "transfer")
-# DOMAIN.md §2: write-off reasons in a widely deployed UK housing system.
+MOVES = ("debt", "credit")  # what a transfer moves
+# docs/domain.md §2: write-off reasons in a widely deployed UK housing system.
 WRITE_OFF_REASONS = ("uneconomical to pursue", "vulnerable/infirm", "deceased", "address unknown",
                      "dispute unresolved", "all action failed", "former tenant in prison")
 
@@ -71,14 +76,48 @@ def validate_request(type_: str, amount: int, account_ref: str, to_account_ref: 
         write_off_reason(reason)
 
 
-def check_balance(type_: str, amount: int, balance: int) -> None:
-    """A refund never exceeds the credit balance; a write-off never exceeds the arrears."""
+def check_balance(type_: str, amount: int, balance: int, account_ref: str = "the account") -> None:
+    """A refund never exceeds the credit balance; a write-off never exceeds the arrears; a transfer
+    (`amount` as stored: signed, positive moving debt) never moves more than the source holds."""
     if type_ == "refund" and amount > -balance:
-        raise Refused(f"refund of {amount} pence exceeds the credit balance of {max(0, -balance)} pence "
-                      f"(balance {balance})")
+        raise Refused(f"a refund of {pounds(amount)} exceeds the credit on {account_ref}: it {balance_words(balance)}")
     if type_ == "write_off" and amount > balance:
-        raise Refused(f"write-off of {amount} pence exceeds the arrears of {max(0, balance)} pence "
-                      f"(balance {balance})")
+        raise Refused(f"a write-off of {pounds(amount)} exceeds the arrears on {account_ref}: it "
+                      f"{balance_words(balance)}")
+    if type_ == "transfer":
+        transfer_leaving("debt" if amount > 0 else "credit", abs(amount), account_ref, balance)
+
+
+def transfer_leaving(moves: str | None, amount: int, source_ref: str, source_balance: int) -> int:
+    """The signed balance a transfer takes off its source account and puts on the other one:
+    `amount` when debt moves, `-amount` when credit moves. Refused (409) when the source does
+    not hold that much debt or credit, (422) when what moves is not said and cannot be known.
+
+    `moves` None is the older form, a signed amount of balance (positive moved debt): it still
+    works where that is what the source can give (debt from an account that owes, credit, with a
+    negative amount, from one in credit); a positive amount from an account in credit is refused
+    with what to write instead, because its writer almost surely meant the credit."""
+    if moves is None:
+        if amount > 0 and source_balance < 0:
+            raise Refused(f"moves: {source_ref} {balance_words(source_balance)}, so it has no debt to move; say what "
+                          f"moves: moves=credit (rentflow adjust request --moves credit) to move its credit, "
+                          f"moves=debt to move debt", 422)
+        moves, amount = ("debt", amount) if amount > 0 else ("credit", -amount)
+    elif moves not in MOVES:
+        raise Refused(f"moves: must be debt or credit, got {moves!r}", 422)
+    elif amount <= 0:
+        raise Refused(f"amount_pence: the {moves} a transfer moves is a positive amount, got {amount}", 422)
+    held = source_balance if moves == "debt" else -source_balance
+    if amount > held:
+        raise Refused(f"cannot move {pounds(amount)} of {moves} from {source_ref}: it {balance_words(source_balance)}")
+    return amount if moves == "debt" else -amount
+
+
+def moves_of(type_: str, amount: int) -> str | None:
+    """What a stored transfer moves (None for the other types)."""
+    if type_ != "transfer":
+        return None
+    return "debt" if amount > 0 else "credit"
 
 
 def check_approver(requested_by: str, approver: str, role: str | None) -> None:

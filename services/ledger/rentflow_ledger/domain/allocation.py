@@ -1,4 +1,4 @@
-"""Which rent account a payment belongs to (DESIGN.md ledger rules: the allocation ladder).
+"""Which rent account a payment belongs to (docs/design.md ledger rules: the allocation ladder).
 
 Rungs, in order; the first that decides wins and its name is recorded on the posting:
 1. `exact_reference`: the normalised reference is an account reference;

@@ -1,4 +1,4 @@
-"""Transaction codes (DOMAIN.md §2) and the GL codes journals post to (DOMAIN.md §6).
+"""Transaction codes (docs/domain.md §2) and the GL codes journals post to (docs/domain.md §6).
 
 GL codes live in this one dict so a landlord's chart of accounts can be mapped in one place:
 RENTFLOW_GL_CODES="debtors_control=1210,bank=0100,income.DBR=4010" replaces the codes named
@@ -24,7 +24,7 @@ OPENING_BALANCE_CODE: Final = "BBF"
 DD_UNPAID_CODE: Final = "RDN"  # Direct Debit unpaid (ARUDD)
 REFUND_CODE: Final = "REF"
 RETURNED_PAYMENT_CODE: Final = "RRC"  # a returned payment: the bank took a credit back
-# payments.reversed.v1 kind → the code posted (DOMAIN.md §2 reversals and refunds)
+# payments.reversed.v1 kind → the code posted (docs/domain.md §2 reversals and refunds)
 REVERSAL_CODES: Final[dict[str, str]] = {"returned": RETURNED_PAYMENT_CODE, "refund": REFUND_CODE}
 WRITE_OFF_CODE: Final = "WOF"
 TRANSFER_CODE: Final = "RIT"  # internal transfer, on both accounts

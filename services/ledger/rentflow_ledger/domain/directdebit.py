@@ -1,5 +1,5 @@
 """Direct Debit returns (ARUDD/DDICA) and mandate instructions (ADDACS/AUDDIS/Bacs 0N/0C/0S):
-what each reason code means and what follows (DOMAIN.md §3). Pure tables and functions."""
+what each reason code means and what follows (docs/domain.md §3). Pure tables and functions."""
 from __future__ import annotations
 
 import calendar
@@ -34,7 +34,7 @@ def add_month(day: dt.date) -> dt.date:
 
 def represent_by(code: str, original_processing_date: dt.date) -> dt.date | None:
     """Last day a re-presentation (Bacs code 18) may go: one month after the original collection's
-    processing date, for code 0 only (the Bacs rule as commonly applied; DOMAIN.md says "within one
+    processing date, for code 0 only (the Bacs rule as commonly applied; docs/domain.md says "within one
     month")."""
     return add_month(original_processing_date) if RETURN_REASONS[code].may_represent else None
 

@@ -1,4 +1,4 @@
-"""Double entry (DOMAIN.md §6): every posting is a balanced set of journal lines."""
+"""Double entry (docs/domain.md §6): every posting is a balanced set of journal lines."""
 from __future__ import annotations
 
 from typing import NamedTuple, Sequence
@@ -101,7 +101,7 @@ def adjustment_lines(account_ref: str, amount: int) -> list[Line]:
 
 def transfer_lines(from_ref: str, to_ref: str, amount: int) -> list[Line]:
     """Transfer of `amount` of balance from one account to another: both lines on the debtors
-    control account, so the GL nets to nil (DOMAIN.md §6)."""
+    control account, so the GL nets to nil (docs/domain.md §6)."""
     control = GL_CODES["debtors_control"]
     return _dr_cr(control, control, amount, dr_ref=to_ref, cr_ref=from_ref)
 

@@ -1,4 +1,4 @@
-"""Accounting periods (DOMAIN.md §6): months, closed at month end. A closed period takes no
+"""Accounting periods (docs/domain.md §6): months, closed at month end. A closed period takes no
 postings; an item dated in one posts to the next open period keeping its value date (its
 business date is unchanged, only the period it is booked in moves)."""
 from __future__ import annotations

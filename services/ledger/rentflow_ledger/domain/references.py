@@ -1,5 +1,5 @@
 """Payment references as payers type them, reduced to the form accounts are keyed by; the
-tokens of a free-text reference; the landlord's check-digit scheme (DOMAIN.md §2)."""
+tokens of a free-text reference; the landlord's check-digit scheme (docs/domain.md §2)."""
 from __future__ import annotations
 
 import re
@@ -44,7 +44,7 @@ class CheckSchemeError(ValueError):
 class CheckScheme:
     """A weighted-sum check digit as the last character of a reference.
 
-    mod10: check = 10 − (Σ dᵢ·wᵢ mod 10), 10 → 0 (DOMAIN.md §2).
+    mod10: check = 10 − (Σ dᵢ·wᵢ mod 10), 10 → 0 (docs/domain.md §2).
     mod11: check = 11 − (Σ dᵢ·wᵢ mod 11), 11 → 0; a remainder of 1 (check 10) cannot be
     written as one digit, so no reference with that body is valid.
     The reference is the len(weights) body digits followed by the check digit."""

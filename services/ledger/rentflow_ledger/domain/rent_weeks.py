@@ -1,4 +1,4 @@
-"""Rent weeks and what each one charges (DOMAIN.md §2).
+"""Rent weeks and what each one charges (docs/domain.md §2).
 
 - A rent week runs Monday–Sunday. Rent year Y (Y/Y+1) starts on the first Monday on or after
   1 April Y; weeks are numbered 1, 2, … within it: 52, or 53 when the April–March year has 53
@@ -9,7 +9,7 @@
   when its Monday is on or before `through`).
 - Part weeks: a week with only some days charged (tenancy starting or ending mid-week, or a
   mid-week balance date) is charged weekly × days / 7, rounded half up to the penny; the debit
-  is dated, like every debit, on the week's Monday. (The CONTRACT's "debits are raised for rent
+  is dated, like every debit, on the week's Monday. (The docs/contract.md's "debits are raised for rent
   weeks starting after the balance date" is the case of a balance date on a Sunday.)
 - Rent-free weeks (configured per rent year by week number) carry no debit at all.
 - The weekly amounts come from the rent history: the latest change effective on or before the

@@ -1,4 +1,4 @@
-"""Year-end uprating (DOMAIN.md §4): every current tenancy's weekly rent × (1 + P/100), rounded
+"""Year-end uprating (docs/domain.md §4): every current tenancy's weekly rent × (1 + P/100), rounded
 half up to the penny, from an effective Monday given with at least the notice period."""
 from __future__ import annotations
 

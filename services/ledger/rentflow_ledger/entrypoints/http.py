@@ -1,17 +1,17 @@
 """HTTP API of the ledger (the CLI calls exactly these)."""
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from rentflow_common.db import UnitOfWork
 from rentflow_common.service import correlation_id
+from rentflow_common.inputs import Day, Offset, Pence, Text
 from rentflow_ledger.domain.accounts import HeaderError
 from rentflow_ledger.domain.adjustments import Refused
 from rentflow_ledger.service_layer import adjustments, periods, rents, views
@@ -22,7 +22,9 @@ from rentflow_ledger.service_layer.suspense import (AlreadyAllocated, NotAReceip
                                                    move_receipt)
 
 router = APIRouter(prefix="/v1")
-PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+PERIOD = r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$"  # YYYY-MM, 1900-01 to 2199-12
+PERIOD_RE = re.compile(PERIOD)
+Ref = Annotated[Text, Path(max_length=100, description="rent account reference")]
 
 
 def _uow(request: Request) -> UnitOfWork:
@@ -34,20 +36,20 @@ def _settings(request: Request) -> LedgerSettings:
 
 
 class DebitRunRequest(BaseModel):
-    through: dt.date = Field(description="raise every rent week whose Monday is on or before this date")
+    through: Day = Field(description="raise every rent week whose Monday is on or before this date")
 
 
 class AllocateRequest(BaseModel):
-    account_ref: str = Field(min_length=1)
-    by: str = Field(min_length=1, description="who allocated it")
-    note: str = Field(min_length=1, description="why")
+    account_ref: Text = Field(min_length=1, max_length=100)
+    by: Text = Field(min_length=1, max_length=200, description="who allocated it")
+    note: Text = Field(min_length=1, max_length=2000, description="why")
 
 
 CSV_BODY = {"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}}
 
 
 @router.post("/accounts/import", tags=["accounts"], openapi_extra=CSV_BODY,
-             summary="load or update rent accounts from the accounts CSV (CONTRACT.md)")
+             summary="load or update rent accounts from the accounts CSV (docs/contract.md)")
 async def import_accounts(request: Request) -> Any:
     body = await request.body()
     try:
@@ -68,7 +70,7 @@ async def import_accounts(request: Request) -> Any:
 
 
 @router.get("/accounts/{account_ref}", tags=["accounts"], summary="an account with its transactions, oldest first")
-async def get_account(account_ref: str, request: Request) -> Any:
+async def get_account(account_ref: Ref, request: Request) -> Any:
     async with _uow(request) as uow:
         account = await views.get_account(uow.raw, account_ref)
     if account is None:
@@ -78,7 +80,7 @@ async def get_account(account_ref: str, request: Request) -> Any:
 
 @router.get("/accounts", tags=["accounts"], summary="accounts with balances, by reference")
 async def list_accounts(request: Request, limit: int = Query(100, ge=1, le=10000),
-                        offset: int = Query(0, ge=0)) -> Any:
+                        offset: Annotated[Offset, Query()] = 0) -> Any:
     async with _uow(request) as uow:
         return await views.list_accounts(uow.raw, limit, offset)
 
@@ -113,13 +115,14 @@ async def allocate(payment_id: uuid.UUID, body: AllocateRequest, request: Reques
 
 
 @router.get("/gl/reconcile", tags=["gl"], summary="rent accounts against the GL journals as at a month's end")
-async def reconcile(request: Request, period: str = Query(..., pattern=r"^\d{4}-(0[1-9]|1[0-2])$")) -> Any:
+async def reconcile(request: Request, period: str = Query(..., pattern=PERIOD, description="YYYY-MM")) -> Any:
     async with _uow(request) as uow:
         return await views.reconcile(uow.raw, period)
 
 
 @router.get("/gl/daily", tags=["gl"], summary="the day's GL batch for finance: journals posted that day, per GL code")
-async def gl_daily(request: Request, date: dt.date = Query(..., description="Europe/London date, YYYY-MM-DD")) -> Any:
+async def gl_daily(request: Request,
+                   date: Annotated[Day, Query(description="Europe/London date, YYYY-MM-DD")]) -> Any:
     async with _uow(request) as uow:
         return await views.gl_daily(uow.raw, date)
 
@@ -131,23 +134,28 @@ async def invariants(request: Request) -> Any:
 
 
 class ApproverRequest(BaseModel):
-    name: str = Field(min_length=1)
+    name: Text = Field(min_length=1, max_length=200)
     role: Literal["officer", "manager"] = "officer"
 
 
 class AdjustmentRequest(BaseModel):
-    account_ref: str = Field(min_length=1)
+    account_ref: Text = Field(min_length=1, max_length=100)
     type: Literal["adjustment", "refund", "write_off", "transfer"]
-    amount_pence: int = Field(description="adjustment: signed (positive a write-on, negative a credit); "
-                                          "refund, write_off: positive; transfer: balance moved to to_account_ref")
-    to_account_ref: str | None = None
-    reason: str = Field(min_length=1, description="for a write-off, one of DOMAIN.md's reasons, optionally "
-                                                  "followed by ': details'")
-    by: str = Field(min_length=1, description="who asks")
+    amount_pence: Pence = Field(description="adjustment: signed (positive a write-on, negative a credit); "
+                                          "refund, write_off: positive; transfer: the debt or credit moved "
+                                          "(positive, with `moves`; without it, the older signed balance moved)")
+    moves: Literal["debt", "credit"] | None = Field(
+        default=None, description="transfer: what moves from account_ref to to_account_ref, never more than "
+                                  "account_ref holds of it")
+    to_account_ref: Text | None = Field(default=None, max_length=100)
+    reason: Text = Field(min_length=1, max_length=2000,
+                         description="for a write-off, one of docs/domain.md's reasons, optionally "
+                                     "followed by ': details'")
+    by: Text = Field(min_length=1, max_length=200, description="who asks")
 
 
 class ApproveRequest(BaseModel):
-    by: str = Field(min_length=1, description="who approves: a manager, not the requester")
+    by: Text = Field(min_length=1, max_length=200, description="who approves: a manager, not the requester")
 
 
 @router.post("/approvers", tags=["adjustments"], status_code=201,
@@ -171,7 +179,7 @@ async def request_adjustment(body: AdjustmentRequest, request: Request) -> Any:
     async with _uow(request) as uow:
         try:
             out = await adjustments.request_adjustment(uow, body.account_ref, body.type, body.amount_pence,
-                                                       body.to_account_ref, body.reason, body.by)
+                                                       body.to_account_ref, body.reason, body.by, body.moves)
         except adjustments.NotFound as exc:
             raise HTTPException(404, str(exc)) from None
         except Refused as exc:
@@ -212,7 +220,7 @@ async def approve_adjustment(request_id: uuid.UUID, body: ApproveRequest, reques
 
 
 class CloseRequest(BaseModel):
-    by: str = Field("operator", min_length=1, description="who closes it")
+    by: Text = Field("operator", min_length=1, max_length=200, description="who closes it")
 
 
 @router.post("/periods/{period}/close", tags=["gl"],
@@ -220,7 +228,7 @@ class CloseRequest(BaseModel):
                      "keeping their value date); 409 when already closed")
 async def close_period(period: str, request: Request, body: CloseRequest | None = None) -> Any:
     if not PERIOD_RE.match(period):
-        raise HTTPException(422, f"period: must be YYYY-MM, got {period!r}")
+        raise HTTPException(422, f"period: must be YYYY-MM (1900-01 to 2199-12), got {period!r}")
     async with _uow(request) as uow:
         try:
             out = await periods.close_period(uow, period, (body or CloseRequest()).by)
@@ -243,7 +251,7 @@ class RentFreeRequest(BaseModel):
 
 class UprateRequest(BaseModel):
     percent: str | float = Field(description="e.g. \"4.8\" (a string keeps it exact)")
-    effective: dt.date = Field(description="the Monday the new rent is charged from")
+    effective: Day = Field(description="the Monday the new rent is charged from")
 
 
 @router.post("/rent-free-weeks", tags=["debits"], summary="set the rent-free weeks of a rent year (replaces them)")

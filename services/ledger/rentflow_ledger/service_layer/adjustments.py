@@ -11,7 +11,8 @@ from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause
 from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.adapters import state as ledger_state
-from rentflow_ledger.domain.adjustments import Refused, check_approver, check_balance, plan, validate_request
+from rentflow_ledger.domain.adjustments import (Refused, check_approver, check_balance, moves_of, plan,
+                                                transfer_leaving, validate_request)
 from rentflow_schemas import derive_event_id
 from rentflow_ledger.domain.posting import LONDON, Book, Journal, check_control
 from rentflow_ledger.domain.references import normalise_reference
@@ -28,6 +29,8 @@ def _request(row: Any) -> dict[str, Any]:
     out = {k: (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v) for k, v in dict(row).items()}
     out["request_id"] = str(row["request_id"])
     out["transaction_ids"] = [str(t) for t in row["transaction_ids"] or []]
+    if row["type"] == "transfer":
+        out["moves"] = moves_of(row["type"], row["amount_pence"])
     return out
 
 
@@ -45,7 +48,8 @@ async def list_approvers(raw: Any) -> list[dict[str, Any]]:
 
 
 async def request_adjustment(uow: UnitOfWork, account_ref: str, type_: str, amount: int,
-                             to_account_ref: str | None, reason: str, by: str) -> dict[str, Any]:
+                             to_account_ref: str | None, reason: str, by: str,
+                             moves: str | None = None) -> dict[str, Any]:
     raw = uow.raw
     ref = normalise_reference(account_ref)
     to_ref = normalise_reference(to_account_ref) or None
@@ -56,7 +60,11 @@ async def request_adjustment(uow: UnitOfWork, account_ref: str, type_: str, amou
     for r, given in ((ref, account_ref), (to_ref, to_account_ref)):
         if r and r not in rows:
             raise NotFound(f"no account {given!r}")
-    check_balance(type_, amount, rows[ref])  # early word; checked again at approval
+    if moves is not None and type_ != "transfer":
+        raise Refused(f"moves: only for a transfer, not a {type_}", 422)
+    if type_ == "transfer":  # stored as the signed balance leaving the source
+        amount = transfer_leaving(moves, amount, ref, rows[ref])
+    check_balance(type_, amount, rows[ref], ref)  # early word; checked again at approval
     row = await raw.fetchrow(
         "insert into adjustments (request_id, account_ref, type, amount_pence, to_account_ref, reason, requested_by, "
         "requested_at) values ($1, $2, $3, $4, $5, $6, $7, now()) returning *",
@@ -91,7 +99,7 @@ async def approve_adjustment(uow: UnitOfWork, request_id: uuid.UUID, by: str) ->
     check_approver(req["requested_by"], by, role)
     type_, amount, ref, to_ref = req["type"], req["amount_pence"], req["account_ref"], req["to_account_ref"]
     book = Book(await sql.lock_balances(raw, [r for r in (ref, to_ref) if r]))
-    check_balance(type_, amount, book.balances[ref])
+    check_balance(type_, amount, book.balances[ref], ref)
     legs, lines = plan(type_, amount, ref, to_ref)
     day = now.astimezone(LONDON).date()
     booked = calendar.override(day)

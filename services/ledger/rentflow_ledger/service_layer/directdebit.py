@@ -1,4 +1,4 @@
-"""Direct Debit returns and mandate instructions (DOMAIN.md §3; issue #3, ledger side).
+"""Direct Debit returns and mandate instructions (docs/domain.md §3; issue #3, ledger side).
 
 Returns (directdebit.returned.v1): find the account by its DD reference (else its account
 reference); reverse the collection with an `RDN` posting of the returned amount dated the

@@ -8,7 +8,8 @@ from typing import Any
 from rentflow_common.events import Cause, Emitter
 from rentflow_ledger.domain.posting import Journal, Transaction
 from rentflow_schemas.directdebit import DdFailure, MandateChanged
-from rentflow_schemas.ledger import AccountUpserted, JournalLine, JournalPosted, SuspenseEvent, TransactionPosted
+from rentflow_schemas.ledger import (AccountUpserted, EndedTenancyPayment, JournalLine, JournalPosted, SuspenseEvent,
+                                     TransactionPosted)
 from rentflow_schemas.rents import RentChanged
 
 
@@ -52,3 +53,13 @@ def mandate_changed(uow: Emitter, data: dict[str, Any], key: str, cause: Cause |
 
 def rent_changed(uow: Emitter, data: dict[str, Any], cause: Cause | None) -> None:
     uow.emit(RentChanged(**data), cause=cause, occurred_at=data["occurred_at"])
+
+
+def ended_tenancy_payment(uow: Emitter, t: Transaction, payment: Any, tenancy_end: dt.date, posted_at: dt.datetime,
+                          cause: Cause | None) -> None:
+    """A receipt posted to a tenancy that had ended before it was paid (domain/tenancy.py)."""
+    uow.emit(EndedTenancyPayment(
+        transaction_id=t.transaction_id, payment_id=t.payment_id, account_ref=t.account_ref,
+        amount_pence=-t.amount_pence, channel=t.channel, reference=payment.reference, payer_name=payment.payer_name,
+        business_date=t.business_date, tenancy_end=tenancy_end, balance_after_pence=t.balance_after_pence,
+        posted_at=posted_at), cause=cause, occurred_at=posted_at)

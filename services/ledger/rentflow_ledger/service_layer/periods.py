@@ -1,4 +1,4 @@
-"""Closing a month (DOMAIN.md §6): from the commit on, no posting lands in it; items dated in it
+"""Closing a month (docs/domain.md §6): from the commit on, no posting lands in it; items dated in it
 post to the next open period keeping their value date (domain/periods.py). Closing updates the
 ledger state row, so it waits for the batches in flight (they read the row FOR SHARE) and every
 later one sees the period closed."""

@@ -33,6 +33,7 @@ from rentflow_ledger.domain.codes import money_in_gl, receipt_code
 from rentflow_ledger.domain.journal import batched_receipt_lines, unidentified_lines
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, business_date, check_control, period_of
 from rentflow_ledger.domain.references import CheckScheme, normalise_reference
+from rentflow_ledger.domain.tenancy import paid_after_tenancy_end
 from rentflow_ledger.service_layer import events
 from rentflow_schemas import derive_event_id
 from rentflow_schemas.payments import PaymentReceived
@@ -141,6 +142,7 @@ async def handle_payments_received(uow: UnitOfWork, msgs: Sequence[Msg[PaymentRe
         check_control([], journals)
         return
     book = Book(await sql.lock_balances(raw, [r.account_ref for r in receipts]))
+    ended = await sql.ended_tenancies(raw, [r.account_ref for r in receipts])
     transactions: list[Transaction] = []
     for r in receipts:
         p = r.msg.data
@@ -150,6 +152,8 @@ async def handle_payments_received(uow: UnitOfWork, msgs: Sequence[Msg[PaymentRe
                       allocation_rule=r.rule, posting_period=r.period)
         transactions.append(t)
         events.transaction_posted(uow, t, now, r.msg.cause)
+        if paid_after_tenancy_end(r.day, ended.get(r.account_ref)):  # posted, and flagged for an officer
+            events.ended_tenancy_payment(uow, t, p, ended[r.account_ref], now, r.msg.cause)
     check_control(transactions, journals)
     await sql.insert_transactions(raw, transactions, now)
     await sql.update_balances(raw, book.balances, book.changed, now)

@@ -1,4 +1,4 @@
-"""Rent-free weeks and the year-end uprating (DOMAIN.md §2, §4).
+"""Rent-free weeks and the year-end uprating (docs/domain.md §2, §4).
 
 Uprating records one rent change per current tenancy (tenancy not ended before the effective
 date) in rent_changes, keyed by account and effective date (so running it twice changes

@@ -1,4 +1,4 @@
-"""Suspense items allocated by hand, recording who and why (DESIGN.md ledger rules)."""
+"""Suspense items allocated by hand, recording who and why (docs/design.md ledger rules)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -41,7 +41,7 @@ async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref:
     """Posts the receipt to the account (rule "manual") with the journal Dr suspense Cr debtors
     control; the item leaves the queue. The posting keeps the payment's value date (its business
     date and month); when that month is closed it is booked in the next open one, keeping its value
-    date (DOMAIN.md §6). Raises NotFound or
+    date (docs/domain.md §6). Raises NotFound or
     AlreadyAllocated; the caller commits."""
     raw = uow.raw
     now = dt.datetime.now(UTC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from rentflow_common.money import pounds
 from rentflow_ledger.domain.codes import GL_CODES
 from rentflow_ledger.domain.posting import LONDON
 from rentflow_ledger.domain.references import normalise_reference
@@ -110,8 +111,8 @@ async def reconcile(raw: Any, period: str) -> dict[str, Any]:
                                           group by account_ref) t on t.account_ref = a.account_ref
                where a.balance_pence <> coalesce(t.total, 0) order by 1 limit 1000"""):
         differences.append({"account_ref": r["account_ref"], "amount_pence": r["balance_pence"] - r["total"],
-                            "reason": f"stored balance {r['balance_pence']} differs from the sum of its postings "
-                                      f"{r['total']} (as now)"})
+                            "reason": f"stored balance {pounds(r['balance_pence'])} differs from the sum of its "
+                                      f"postings {pounds(r['total'])} (as now)"})
     suspense_gl = await raw.fetchval(
         "select coalesce(sum(credit_pence - debit_pence), 0)::bigint from journal_lines "
         "where gl_code = $1 and period <= $2", suspense_code, period)
@@ -120,7 +121,8 @@ async def reconcile(raw: Any, period: str) -> dict[str, Any]:
         "and (allocated_period is null or allocated_period > $1)", period)
     if suspense_gl != queue:
         differences.append({"gl_code": suspense_code, "amount_pence": suspense_gl - queue,
-                            "reason": f"suspense GL balance {suspense_gl} differs from the queue {queue} at period end"})
+                            "reason": f"suspense GL balance {pounds(suspense_gl)} differs from the queue "
+                                      f"{pounds(queue)} at period end"})
     if accounts_total != control and not differences:
         differences.append({"gl_code": control_code, "amount_pence": accounts_total - control,
                             "reason": "sum of account balances differs from the debtors control account"})

@@ -27,7 +27,8 @@ async def test_maker_checker(infra, service_env, topic_prefix):
         r = await request(account_ref="70000001", type="write_off", amount_pence=100, reason="felt like it")
         assert r.status_code == 422 and "uneconomical to pursue" in r.json()["detail"]
         r = await request(account_ref="70000003", type="refund", amount_pence=3001)
-        assert r.status_code == 409 and "exceeds the credit balance of 3000" in r.json()["detail"]
+        assert r.status_code == 409 and r.json()["detail"] == (
+            "a refund of £30.01 exceeds the credit on 70000003: it is £30.00 in credit")
         assert (await request(account_ref="NOPE", type="refund", amount_pence=1)).status_code == 404
         r = await request(account_ref="70000001", type="transfer", amount_pence=1)
         assert r.status_code == 422 and "to_account_ref" in r.json()["detail"]
@@ -53,7 +54,7 @@ async def test_maker_checker(infra, service_env, topic_prefix):
         late = (await request(account_ref="70000003", type="adjustment", amount_pence=500)).json()["request_id"]
         assert (await http.post(f"/v1/adjustments/{late}/approve", json={"by": "mia"})).status_code == 200
         r = await http.post(f"/v1/adjustments/{again}/approve", json={"by": "mia"})
-        assert r.status_code == 409 and "exceeds the credit balance of 500" in r.json()["detail"]
+        assert r.status_code == 409 and "it is £5.00 in credit" in r.json()["detail"]
 
         # transfer former → current, then write off what is left
         t = (await request(account_ref="70000001", type="transfer", amount_pence=20000, to_account_ref="70000002"))
@@ -87,3 +88,43 @@ async def test_maker_checker(infra, service_env, topic_prefix):
         # refund Dr control Cr bank; write-on Dr control Cr adjustments; transfer nets to nil; write-off
         assert gl == {"DEBTORS_CONTROL": 2000 + 500 - 30000, "BANK": -2000, "INCOME_ADJUSTMENTS": -500,
                       "BAD_DEBT_PROVISION": 30000}
+
+
+TRANSFER_ACCOUNTS = ("account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,opening_balance_pence\n"
+                     "71000001,Credit,1 B St,N,2026-04-06,10000,-15000\n"   # £150.00 in credit
+                     "71000002,Owes,2 B St,N,2026-04-06,10000,2000\n")       # owes £20.00
+
+
+async def test_a_transfer_says_what_moves_and_never_more_than_the_source_holds(infra, service_env, topic_prefix):
+    async with running_ledger(infra, topic_prefix, consumers=False) as ledger:
+        http = ledger.http
+        assert (await http.post("/v1/accounts/import", content=TRANSFER_ACCOUNTS, headers=CSV)).status_code == 200
+        await http.post("/v1/approvers", json={"name": "Mia", "role": "manager"})
+
+        async def request(**body):
+            return await http.post("/v1/adjustments", json={"by": "sam", "reason": "r", "type": "transfer", **body})
+
+        # more credit than the source holds, or debt from an account in credit: refused at request
+        r = await request(account_ref="71000001", to_account_ref="71000002", moves="credit", amount_pence=15001)
+        assert r.status_code == 409 and r.json()["detail"] == (
+            "cannot move £150.01 of credit from 71000001: it is £150.00 in credit")
+        r = await request(account_ref="71000001", to_account_ref="71000002", moves="debt", amount_pence=100)
+        assert r.status_code == 409 and "of debt from 71000001" in r.json()["detail"]
+        r = await request(account_ref="71000001", to_account_ref="71000002", amount_pence=10000)  # older form
+        assert r.status_code == 422 and "moves=credit" in r.json()["detail"]
+
+        # £100 of credit from A to B: A £100 less in credit, B £100 more
+        t = await request(account_ref="71000001", to_account_ref="71000002", moves="credit", amount_pence=10000)
+        assert t.status_code == 201, t.text
+        assert t.json()["moves"] == "credit" and t.json()["amount_pence"] == -10000  # signed balance leaving A
+        # a second request, fine while A still holds £150, is checked again at approval
+        late = await request(account_ref="71000001", to_account_ref="71000002", moves="credit", amount_pence=6000)
+        assert late.status_code == 201, late.text
+        r = await http.post(f"/v1/adjustments/{t.json()['request_id']}/approve", json={"by": "mia"})
+        assert r.status_code == 200, r.text
+        assert r.json()["balances"] == {"71000001": -5000, "71000002": -8000}
+        r = await http.post(f"/v1/adjustments/{late.json()['request_id']}/approve", json={"by": "mia"})
+        assert r.status_code == 409 and r.json()["detail"] == (
+            "cannot move £60.00 of credit from 71000001: it is £50.00 in credit")
+        assert (await ledger.account("71000001"))["balance_pence"] == -5000
+        assert (await http.get("/v1/invariants")).json()["balanced"]

@@ -60,7 +60,7 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
             body = r.json()
             assert (body["created"], body["updated"], body["unchanged"]) == (3, 0, 0)
             assert body["errors"] == [{"line": 5, "field": "tenancy_start",
-                                       "reason": "not a date (YYYY-MM-DD): 'not-a-date'"}]
+                                       "reason": "not a date (e.g. 2020-04-06 or 06/04/2020): 'not-a-date'"}]
             # re-import: nothing new; a change updates without re-posting the opening balance
             changed = ACCOUNTS.replace("Bob Roy,2 High St,South,2026-04-08,11000", "Bob Roy,2 High St,South,2026-04-08,11500")
             r = await http.post("/v1/accounts/import", content=changed, headers={"Content-Type": "text/csv"})

@@ -50,7 +50,7 @@ def test_check_digit_scheme():
     assert CheckScheme.parse("none") is None and CheckScheme.parse("") is None
     s = CheckScheme.parse("mod10:1,3,1,3,1,3,1,3,1,3")
     assert s.modulus == 10 and len(s.weights) == 10
-    # DOMAIN.md: check = 10 − (Σ dᵢ·wᵢ mod 10), 10 → 0
+    # docs/domain.md: check = 10 − (Σ dᵢ·wᵢ mod 10), 10 → 0
     body = "1234567890"
     total = sum(int(d) * w for d, w in zip(body, s.weights))
     assert s.check_digit(body) == (10 - total % 10) % 10

@@ -53,3 +53,27 @@ def test_transaction_journal_suspense_and_account_events_validate():
     again = _emitted(events.account_upserted, account, 1, "abc", NOW, Cause(None, "c2"))
     newer = _emitted(events.account_upserted, account, 2, "abc", NOW, Cause(None, "c2"))
     assert again.headers["event_id"] == row.headers["event_id"] != newer.headers["event_id"]
+
+
+def test_a_payment_after_the_tenancy_ended_validates_and_keeps_its_identity():
+    from types import SimpleNamespace
+
+    pid = uuid.uuid4()
+    t = Book({"R1": 5000}).post("R1", "RCP", -1200, transaction_id=uuid.uuid4(), business_date=dt.date(2026, 10, 6),
+                                source_ref="p:1", channel="card", payment_id=pid, allocation_rule="exact_reference")
+    payment = SimpleNamespace(reference="R1", payer_name="A Former")
+    row = _emitted(events.ended_tenancy_payment, t, payment, dt.date(2026, 5, 31), NOW, Cause(uuid.uuid4(), "corr"))
+    data = _valid(row).data
+    assert (data.account_ref, data.amount_pence, data.balance_after_pence, data.tenancy_end) == (
+        "R1", 1200, 3800, dt.date(2026, 5, 31))
+    assert row.key == "R1"
+    again = _emitted(events.ended_tenancy_payment, t, payment, dt.date(2026, 5, 31), NOW, Cause(None, "other"))
+    assert again.headers["event_id"] == row.headers["event_id"]  # a redelivered payment makes the same event
+
+
+def test_paid_after_tenancy_end():
+    from rentflow_ledger.domain.tenancy import paid_after_tenancy_end
+
+    assert paid_after_tenancy_end(dt.date(2026, 6, 1), dt.date(2026, 5, 31))
+    assert not paid_after_tenancy_end(dt.date(2026, 5, 31), dt.date(2026, 5, 31))  # paid on its last day
+    assert not paid_after_tenancy_end(dt.date(2026, 6, 1), None)

@@ -1,7 +1,7 @@
-"""Direct Debit failure and mandate tasks: what the officer does by ARUDD reason code (DOMAIN.md §3),
+"""Direct Debit failure and mandate tasks: what the officer does by ARUDD reason code (docs/domain.md §3),
 when it is due, and how a repeat failure folds into the open task. Pure.
 
-The due periods are rentflow's policy (DOMAIN.md gives none): two working days where something is
+The due periods are rentflow's policy (docs/domain.md gives none): two working days where something is
 about to happen (a re-presentation, a dispute holding collections), one for a bereavement, five
 otherwise; counted from the Europe/London day the ledger handled the return."""
 from __future__ import annotations

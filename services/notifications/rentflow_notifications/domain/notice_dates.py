@@ -1,4 +1,4 @@
-"""When a notice is served and whether it is in time (DOMAIN.md §3, §4). Pure: the caller gives
+"""When a notice is served and whether it is in time (docs/domain.md §3, §4). Pure: the caller gives
 "today" (the letter date) and the rules.
 
 - Service: a letter posted first class is deemed served on the second working day after posting
@@ -6,7 +6,7 @@
   served_on = the letter date + 2 working days. Configurable (0 for hand delivery).
 - Secure tenancies, Housing Act 1985 s.103: the variation takes effect at least four weeks, or one
   rental period if longer, after service: effective_on >= served_on + max(28 days, one period).
-- Assured tenancies, Housing Act 1988 s.13: a configurable number of months (DOMAIN.md: one month
+- Assured tenancies, Housing Act 1988 s.13: a configurable number of months (docs/domain.md: one month
   under the old rules; social tenancies are outside the Renters' Rights Act's two months), and
   never less than one rental period.
 - Direct Debit payers: the Direct Debit Guarantee wants an advance notice 10 working days before

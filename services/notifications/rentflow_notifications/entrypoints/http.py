@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rentflow_common.db import UnitOfWork
 from rentflow_common.service import correlation_id
+from rentflow_common.inputs import Text
+from rentflow_schemas.notifications import TASK_KINDS
 from rentflow_notifications.domain.tasks import TaskConflict
 from rentflow_notifications.service_layer import handlers
 
@@ -26,8 +28,8 @@ def _clean(value: str, field: str) -> str:
 class OfficerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(max_length=200, description="unique; posting an existing name replaces its patches and role")
-    patches: list[str] = Field(default_factory=list, description="tasks for accounts in these patches go to this officer")
+    name: Text = Field(max_length=200, description="unique; posting an existing name replaces its patches and role")
+    patches: list[Text] = Field(default_factory=list, description="tasks for accounts in these patches go to this officer")
     role: Literal["officer", "manager"] = "officer"
 
     @field_validator("name")
@@ -86,7 +88,7 @@ class TasksOut(BaseModel):
 
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    by: str = Field(max_length=200)
+    by: Text = Field(max_length=200)
 
     @field_validator("by")
     @classmethod
@@ -95,7 +97,7 @@ class ClaimIn(BaseModel):
 
 
 class CompleteIn(ClaimIn):
-    outcome: str | None = Field(default=None, max_length=2000, description="what was done (recorded, and on the "
+    outcome: Text | None = Field(default=None, max_length=2000, description="what was done (recorded, and on the "
                                                                            "TaskEvent)")
 
     @field_validator("outcome")
@@ -145,11 +147,15 @@ async def get_officers(request: Request) -> dict[str, Any]:
 async def get_tasks(
     request: Request,
     status: Annotated[Literal["open", "in_progress", "done"] | None, Query()] = None,
-    kind: Annotated[str | None, Query(max_length=100)] = None,
-    assigned_to: Annotated[str | None, Query(max_length=200)] = None,
-    account_ref: Annotated[str | None, Query(max_length=100)] = None,
+    kind: Annotated[Text | None, Query(max_length=100, description=", ".join(TASK_KINDS))] = None,
+    assigned_to: Annotated[Text | None, Query(max_length=200)] = None,
+    account_ref: Annotated[Text | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-) -> dict[str, Any]:
+) -> Any:
+    if kind and kind not in TASK_KINDS:
+        return JSONResponse({"detail": [{"loc": ["query", "kind"], "type": "enum",
+                                         "msg": f"must be one of {', '.join(TASK_KINDS)}", "input": kind}]},
+                            status_code=422)
     async with _uow(request) as uow:
         rows = await handlers.list_tasks(uow, status=status, kind=kind or None, assigned_to=assigned_to or None,
                                          account_ref=account_ref or None, limit=limit)

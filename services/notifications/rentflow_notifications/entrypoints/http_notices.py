@@ -5,12 +5,13 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rentflow_common.db import UnitOfWork
 from rentflow_common.service import correlation_id
+from rentflow_common.inputs import Text
 from rentflow_notifications.adapters import notices_repo as nrepo
 from rentflow_notifications.service_layer import notices
 
@@ -40,10 +41,10 @@ def _uow(request: Request) -> UnitOfWork:
 @router.get("/notices", tags=["notices"], summary="notices, oldest first (at most limit); count is how many match")
 async def get_notices(
     request: Request,
-    kind: Annotated[str | None, Query(max_length=100)] = None,
+    kind: Annotated[Text | None, Query(max_length=100)] = None,
     status: Annotated[NoticeStatus | None, Query()] = None,
-    account_ref: Annotated[str | None, Query(max_length=100)] = None,
-    run: Annotated[str | None, Query(max_length=200, description="e.g. rent_review:2027-04-05")] = None,
+    account_ref: Annotated[Text | None, Query(max_length=100)] = None,
+    run: Annotated[Text | None, Query(max_length=200, description="e.g. rent_review:2027-04-05")] = None,
     limit: Annotated[int, Query(ge=1, le=20000)] = 1000,
 ) -> dict[str, Any]:
     async with _uow(request) as uow:
@@ -64,7 +65,7 @@ async def get_progress(request: Request) -> dict[str, Any]:
 
 class PrintIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    run: str = Field(max_length=200, description="kind:date, e.g. rent_review:2027-04-05 or dd_failure:2026-12-23")
+    run: Text = Field(max_length=200, description="kind:date, e.g. rent_review:2027-04-05 or dd_failure:2026-12-23")
 
     @field_validator("run")
     @classmethod
@@ -92,7 +93,7 @@ async def print_file(body: PrintIn, request: Request) -> Any:
 
 class ContactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str | None = Field(default=None, max_length=320, description="null removes the address")
+    email: Text | None = Field(default=None, max_length=320, description="null removes the address")
 
     @field_validator("email")
     @classmethod
@@ -107,7 +108,8 @@ class ContactIn(BaseModel):
 
 @router.put("/contacts/{account_ref}", tags=["notices"],
             summary="where a rent account's letters are also emailed (letters are always written for post)")
-async def put_contact(account_ref: str, body: ContactIn, request: Request) -> dict[str, Any]:
+async def put_contact(account_ref: Annotated[Text, Path(max_length=100)], body: ContactIn,
+                      request: Request) -> dict[str, Any]:
     ref = account_ref.strip().upper().replace(" ", "").replace("-", "")
     async with _uow(request) as uow:
         row = await nrepo.set_contact(uow.raw, ref, body.email, request.app.state.config.clock())

@@ -114,7 +114,7 @@ async def test_unmatched_payments_become_tasks_once_each_and_allocation_complete
             assert set(tasks) == {str(known), str(unknown)}
             t_known, t_unknown = tasks[str(known)], tasks[str(unknown)]
             assert set(t_known) >= {"task_id", "kind", "account_ref", "assigned_to", "status", "due_on", "reason",
-                                    "payment_id", "created_at"}  # CONTRACT.md's fields, and more
+                                    "payment_id", "created_at"}  # docs/contract.md's fields, and more
             assert t_known["task_id"] == str(derive_event_id("task", "unmatched_payment", known))
             assert t_known == {**t_known, "kind": "unmatched_payment", "account_ref": "1001", "assigned_to": "Asha",
                                "status": "open", "due_on": "2027-01-05",
@@ -298,4 +298,65 @@ async def test_a_burst_of_mixed_events_is_handled_in_batches(infra, service_env,
             assert {t["payment_id"]: t["assigned_to"] for t in body["tasks"]} == expected
             assert consumer.stats.batches < consumer.stats.messages  # many messages per transaction
     finally:
+        await runtime.stop()
+
+
+ENDED = "ledger.ended-tenancy-payments.v1"
+
+
+def _ended(transaction_id: uuid.UUID, ref: str = "1002", amount: int = 2500):
+    from rentflow_schemas.ledger import EndedTenancyPayment
+
+    data = EndedTenancyPayment(transaction_id=transaction_id, payment_id=uuid.uuid4(), account_ref=ref,
+                               amount_pence=amount, channel="card", reference=ref, payer_name="A Former",
+                               business_date=dt.date(2026, 12, 21), tenancy_end=dt.date(2026, 5, 31),
+                               balance_after_pence=7500, posted_at=dt.datetime(2026, 12, 21, 10, tzinfo=UTC))
+    return new_envelope(data, event_type="ledger.ended_tenancy_payment",
+                        event_id=derive_event_id("test", transaction_id), producer="test", correlation_id="test")
+
+
+async def test_a_payment_after_the_tenancy_ended_opens_one_task_for_the_patch_officer(
+        infra, service_env, topic_prefix):
+    bootstrap = infra.kafka_bootstrap_servers
+    await ensure_topics(bootstrap, 3, [ACCOUNTS, ENDED, TASKS, "dlq.notifications"], prefix=topic_prefix)
+    app = build_app()
+    runtime = app.state.runtime
+    await runtime.start()
+    events = TaskEvents(bootstrap, topic_prefix + TASKS)
+    await events.consumer.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            assert (await http.post("/v1/officers", json={"name": "Ben", "patches": ["N2"]})).status_code == 201
+            consumer = runtime.consumers[0]
+            await _publish(bootstrap, topic_prefix, [(ACCOUNTS, "1002", _account("1002", "N2"))])
+            await _until(lambda: _done(consumer, ACCOUNTS, 1), "the account to be taken in")
+            txn = uuid.uuid4()
+            event = _ended(txn)
+            again = event.model_copy(update={"event_id": uuid.uuid4()})  # the same posting, another event id
+            await _publish(bootstrap, topic_prefix, [(ENDED, "1002", event), (ENDED, "1002", event),
+                                                     (ENDED, "1002", again)])
+            await _until(lambda: _done(consumer, ENDED, 2), "the payments to be taken in")
+
+            async def one_task():
+                body = (await http.get("/v1/tasks", params={"kind": "ended_tenancy_payment"})).json()
+                return body if body["count"] else None
+
+            body = await _until(one_task, "the task")
+            assert body["count"] == 1  # one per posting, however often it is delivered
+            task = body["tasks"][0]
+            assert task == {**task, "task_id": str(derive_event_id("task", "ended_tenancy_payment", txn)),
+                            "account_ref": "1002", "assigned_to": "Ben", "status": "open",
+                            "due_on": "2026-12-30",  # five working days, Christmas and Boxing Day left out
+                            "payment_id": str(event.data.payment_id)}
+            assert task["reason"] == ("£25.00 card payment of 2026-12-21 posted to 1002, whose tenancy ended on "
+                                      "2026-05-31; it now owes £75.00: check whether the former tenant is paying off "
+                                      "arrears or the payment belongs to another account (rentflow suspense move)")
+            opened = await _until(lambda: _events(events, lambda e: e["data"]["kind"] == "ended_tenancy_payment", 1),
+                                  "the TaskEvent")
+            assert opened[0]["data"]["action"] == "opened" and opened[0]["causation_id"] == str(event.event_id)
+            bad = await http.get("/v1/tasks", params={"kind": "nonsense"})
+            assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "kind"]
+            assert "ended_tenancy_payment" in bad.json()["detail"][0]["msg"]
+    finally:
+        await events.consumer.stop()
         await runtime.stop()

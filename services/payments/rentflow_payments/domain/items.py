@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter
+
+from rentflow_common.inputs import in_years
 
 from rentflow_schemas.directdebit import MandateInstruction, ReturnCode
 from rentflow_schemas.payments import Lump
@@ -43,8 +45,8 @@ class ReturnIn(BaseModel):
     return_code_raw: Annotated[StrictStr, Field(max_length=40)]
     return_description: Text140 = ""
     transaction_code: Annotated[StrictStr, Field(max_length=4)] | None = None
-    original_processing_date: dt.date
-    reported_on: dt.date
+    original_processing_date: Annotated[dt.date, AfterValidator(in_years)]
+    reported_on: Annotated[dt.date, AfterValidator(in_years)]
 
 
 class MandateIn(BaseModel):
@@ -60,7 +62,7 @@ class MandateIn(BaseModel):
     reason_code: Annotated[StrictStr, Field(min_length=1, max_length=8)]
     action: MandateAction  # type: ignore[valid-type]
     description: Text140
-    effective_date: dt.date | None = None
+    effective_date: Annotated[dt.date, AfterValidator(in_years)] | None = None
     advice_sequence: Annotated[StrictStr, Field(max_length=20)] | None = None
     lodgement_serial: Annotated[StrictStr, Field(max_length=20)] | None = None
     lodgement_file_number: Annotated[StrictStr, Field(max_length=20)] | None = None
@@ -91,7 +93,7 @@ class ReversalIn(BaseModel):
     identity: Identity
     kind: Literal["returned", "refund", "outgoing_returned"]
     amount_pence: Pence
-    reversed_at: AwareDatetime
+    reversed_at: Annotated[AwareDatetime, AfterValidator(in_years)]
     reason: Text140 = ""
     original: OriginalHint
 

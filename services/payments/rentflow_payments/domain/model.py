@@ -14,6 +14,7 @@ from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator,
                       TypeAdapter, ValidationError)
 from pydantic_core import PydanticCustomError
 
+from rentflow_common.inputs import in_years, no_nul
 from rentflow_schemas.common import Channel
 
 MAX_AMOUNT_PENCE = 10**12  # £10bn: anything larger is a typo, and it keeps far inside bigint
@@ -36,21 +37,21 @@ def _not_blank(value: str) -> str:
 
 
 class PaymentIn(BaseModel):
-    """One payment as a provider pushes it (CONTRACT.md, provider push API)."""
+    """One payment as a provider pushes it (docs/contract.md, provider push API)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     provider_ref: Annotated[StrictStr, Field(min_length=1, max_length=100,
                                              description="the provider's own id for it, unique per provider"),
-                            AfterValidator(_not_blank)]
+                            AfterValidator(_not_blank), AfterValidator(no_nul)]
     channel: Channel
     amount_pence: Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_PENCE, description="integer pence, > 0")]
     currency: Literal["GBP"] = "GBP"
-    paid_at: Annotated[AwareDatetime, BeforeValidator(_iso_datetime_string),
+    paid_at: Annotated[AwareDatetime, BeforeValidator(_iso_datetime_string), AfterValidator(in_years),
                        Field(description="ISO 8601 with offset, e.g. 2026-04-06T09:30:00Z")]
     reference: Annotated[StrictStr, Field(max_length=140, description="what the payer quoted, free text"),
-                         BeforeValidator(lambda v: "" if v is None else v)] = ""
-    payer_name: Annotated[StrictStr, Field(max_length=140)] | None = None
+                         BeforeValidator(lambda v: "" if v is None else v), AfterValidator(no_nul)] = ""
+    payer_name: Annotated[StrictStr, Field(max_length=140), AfterValidator(no_nul)] | None = None
 
 
 ONE = TypeAdapter(PaymentIn)

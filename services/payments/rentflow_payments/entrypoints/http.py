@@ -14,13 +14,14 @@ import secrets
 import tempfile
 import uuid
 from datetime import datetime, timezone
-from typing import Any, BinaryIO, Callable
+from typing import Annotated, Any, BinaryIO, Callable
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rentflow_common.inputs import Text
 from rentflow_common.logging import get_logger
 from rentflow_common.service import ServiceRuntime, correlation_id
 
@@ -47,7 +48,7 @@ _PROVIDER_NAME = re.compile(PROVIDER_NAME)
 class ProviderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=PROVIDER_NAME, description="becomes the provider_id (X-Provider-Id)")
-    secret: str | None = Field(default=None, min_length=1, max_length=512,
+    secret: Text | None = Field(default=None, min_length=1, max_length=512,
                                description="HMAC signing key; generated (64 hex chars) when omitted")
 
 
@@ -224,7 +225,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
         return await do_push(request, "/v1/payments/batch", many=True)
 
     @router.get("/payments/{payment_id}", tags=["push"], summary="a stored payment")
-    async def get_payment(payment_id: str) -> Response:
+    async def get_payment(payment_id: Annotated[Text, Path()]) -> Response:
         try:
             pid = uuid.UUID(payment_id)
         except ValueError:
@@ -344,7 +345,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
         return Response(orjson.dumps({"status": outcome, "payment_id": pid}), media_type=JSON)
 
     @router.get("/imports/{import_id}", tags=["files"], summary="summary of an import")
-    async def get_import(import_id: str) -> Response:
+    async def get_import(import_id: Annotated[Text, Path()]) -> Response:
         try:
             iid = uuid.UUID(import_id)
         except ValueError:

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause
+from rentflow_common.money import pounds
 from rentflow_common.logging import get_logger
 
 from rentflow_payments.adapters import repository as repo
@@ -70,7 +71,7 @@ async def _refund(uow: UnitOfWork, provider_id: str, ev: CardEvent, pid: uuid.UU
                   source: events.Source, import_id: uuid.UUID | None, correlation_id: str,
                   received_at: datetime) -> None:
     rid = events.reversal_id(provider_id, f"govuk-pay-refund|{ev.resource_id}|{total}")
-    reason = f"GOV.UK Pay refund (refunded {total} of {ev.resource.amount} pence)"
+    reason = f"GOV.UK Pay refund (refunded {pounds(total)} of {pounds(ev.resource.amount)})"
     new = await repo.insert_reversals(uow.raw, [(rid, provider_id, pid, "refund", amount, ev.created_date,
                                                  reason, source, import_id, received_at)])
     if new:

@@ -70,7 +70,7 @@ class ImportSummary:
         return self.accepted + self.rejected + self.duplicates + self.skipped
 
     def details(self) -> dict[str, Any]:
-        """The keys added to CONTRACT.md's summary."""
+        """The keys added to docs/contract.md's summary."""
         return {"processed": self.processed, "skipped": self.skipped, "skipped_items": self.skipped_items,
                 "warning_count": self.warning_count, "warnings": self.warnings,
                 **self.new, "errors_truncated": self.errors_truncated, "reimport": self.reimport}

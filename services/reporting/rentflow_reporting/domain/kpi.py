@@ -1,4 +1,4 @@
-"""KPI formulas (DOMAIN.md §5) from aggregate figures. Pure: the numbers come in, the
+"""KPI formulas (docs/domain.md §5) from aggregate figures. Pure: the numbers come in, the
 snapshot (a plain dict) goes out, with the definition of every key."""
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ DEFINITIONS: dict[str, str] = {
 
 def compute_kpis(selection: Selection, totals: PeriodTotals, position: Position, *,
                  as_of: dt.date) -> dict[str, Any]:
-    """The snapshot body: every KPI of CONTRACT.md that the ledger's events allow, plus supporting figures."""
+    """The snapshot body: every KPI of docs/contract.md that the ledger's events allow, plus supporting figures."""
     p = selection.period
     collected = totals.collected_pence
     annual = position.annual_rent_debit_pence

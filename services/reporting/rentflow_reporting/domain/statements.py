@@ -14,13 +14,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from rentflow_common.inputs import EARLIEST_DATE, LATEST_DATE
 from rentflow_reporting.domain.periods import Period, period_containing
 
 QUARTER_RE = re.compile(r"^(\d{4})-Q([1-4])$")
 QUARTER_HELP = ("YYYY-Qn, a quarter of the financial year that starts in April YYYY: Q1 April–June, Q2 July–September, "
                 "Q3 October–December, Q4 January–March of YYYY+1")
 
-# DOMAIN.md §2, as officers and auditors know them.
+# docs/domain.md §2, as officers and auditors know them.
 TYPE_MEANINGS: dict[str, str] = {
     "DBR": "Rent", "DSC": "Service charge", "DHE": "Heating", "DWR": "Water rates", "DGA": "Garage",
     "DCI": "Contents insurance", "DCC": "Court costs", "DRR": "Rechargeable repairs", "WON": "Adjustment",
@@ -41,6 +42,8 @@ def parse_quarter(text: str) -> Period:
     if not m:
         raise BadQuarter(f"quarter must be {QUARTER_HELP}; got {text!r}")
     year, q = int(m.group(1)), int(m.group(2))
+    if not EARLIEST_DATE.year <= year < LATEST_DATE.year:
+        raise BadQuarter(f"quarter must be in a year from {EARLIEST_DATE.year} to {LATEST_DATE.year - 1}; got {text!r}")
     month = 4 + 3 * (q - 1)
     first = dt.date(year, month, 1) if month <= 12 else dt.date(year + 1, month - 12, 1)
     return period_containing("quarter", first)

@@ -1,14 +1,14 @@
 """GET /v1/kpi."""
 from __future__ import annotations
 
-import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 import uuid
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from rentflow_common.inputs import LATEST_DATE, Day, Text
 from rentflow_common.service import correlation_id
 
 from rentflow_reporting.domain.snapshot import dumps
@@ -24,14 +24,14 @@ router = APIRouter(prefix="/v1", tags=["kpi"])
     summary="KPI snapshot for the latest period ending on or before as_of",
     description="The latest week/month/quarter/year whose last day is on or before `as_of` (default: today, "
                 "Europe/London). When no such period has any activity yet, the current period to date, with "
-                "`complete: false`. Every KPI of DOMAIN.md §5 the ledger's events allow, with `definitions`. "
+                "`complete: false`. Every KPI of docs/domain.md §5 the ledger's events allow, with `definitions`. "
                 "Percentages are JSON numbers with two decimals, null when the denominator is 0. The snapshot "
                 "is stored and emitted on reporting.kpi-snapshots.v1 (once per distinct content).",
     responses={200: {"content": {"application/json": {}}}},
 )
 async def get_kpi(request: Request,
                   period: Literal["week", "month", "quarter", "year"] = Query("month"),
-                  as_of: dt.date | None = Query(None, description="YYYY-MM-DD; default today (Europe/London)")
+                  as_of: Annotated[Day | None, Query(description="YYYY-MM-DD; default today (Europe/London)")] = None
                   ) -> Response:
     async with request.app.state.runtime.uow(correlation_id=correlation_id(request)) as uow:
         snapshot = await kpi_snapshot(uow, period, as_of or today_london())
@@ -47,9 +47,10 @@ async def get_kpi(request: Request,
                 "definition. While the year runs, the figures are to date (`complete: false`, `through`).",
 )
 async def get_return(request: Request, kind: Literal["lahs", "benchmark"],
-                     year: int = Query(..., ge=1900, le=9998, description="the April the financial year starts in"),
-                     as_of: dt.date | None = Query(None, description="figures as known on this date (default today); "
-                                                                     "after 31 March the year is complete"),
+                     year: int = Query(..., ge=1900, le=LATEST_DATE.year - 1,
+                                       description="the April the financial year starts in"),
+                     as_of: Annotated[Day | None, Query(description="figures as known on this date (default today); "
+                                                                    "after 31 March the year is complete")] = None,
                      ) -> Response:
     async with request.app.state.runtime.uow(correlation_id=correlation_id(request)) as uow:
         body = await annual_return(uow, kind, year, as_of or today_london())
@@ -57,8 +58,8 @@ async def get_return(request: Request, kind: Literal["lahs", "benchmark"],
 
 
 class StatementRunRequest(BaseModel):
-    quarter: str = Field(description=QUARTER_HELP, examples=["2026-Q3"])
-    output_dir: str = Field(description="absolute directory on the reporting service's host; pdf/, csv/ and "
+    quarter: Text = Field(description=QUARTER_HELP, examples=["2026-Q3"])
+    output_dir: Text = Field(description="absolute directory on the reporting service's host; pdf/, csv/ and "
                                         "index.csv are written there")
 
 
@@ -82,7 +83,8 @@ async def get_statement_run(request: Request, run_id: uuid.UUID) -> Response:
 
 @router.get("/statements/{quarter}/{account_ref}", tags=["statements"],
             summary="One account's statement for a quarter, as JSON")
-async def get_statement(request: Request, quarter: str, account_ref: str) -> Response:
+async def get_statement(request: Request, quarter: Annotated[Text, Path(max_length=20)],
+                        account_ref: Annotated[Text, Path(max_length=100)]) -> Response:
     try:
         period = parse_quarter(quarter)
     except BadQuarter as exc:

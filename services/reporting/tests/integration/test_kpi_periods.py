@@ -1,5 +1,5 @@
 """A financial year of hand-built ledger events on real PostgreSQL (no broker): the quarter and
-year snapshots carry every CONTRACT.md key with the figures in the comments, and the scheduler
+year snapshots carry every docs/contract.md key with the figures in the comments, and the scheduler
 takes each kind of period's snapshot once, after the period has ended."""
 from __future__ import annotations
 

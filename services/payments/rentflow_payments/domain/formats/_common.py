@@ -6,25 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+
+from rentflow_common.parsing import BadValue, pounds_to_pence  # noqa: F401  (the formats import them from here)
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
-_POUNDS = re.compile(r"^(\d{1,12})(?:\.(\d{1,2})0*)?$")  # "18.150": banks pad decimals with zeros
 _SPACES = re.compile(r"[\s\-]+")
-
-
-class BadValue(ValueError):
-    """A field of one item is wrong; the message names the field and what is wrong with it."""
-
-
-def pounds_to_pence(text: str | None, field: str) -> int:
-    """"12.34" / "12.3" / "12" / "1,234.56" / "12.340" → pence; anything else (negative, a fraction of a
-    penny, blank) is refused."""
-    raw = (text or "").strip().replace(",", "").removeprefix("£")
-    m = _POUNDS.match(raw)
-    if not m:
-        raise BadValue(f"{field}: {text!r} is not an amount in pounds and whole pence, e.g. 123.45")
-    return int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
 
 
 def iso_date(text: str | None, field: str) -> dt.date:

@@ -7,17 +7,14 @@ import codecs
 import csv
 import datetime as dt
 import io
-import re
 from typing import BinaryIO, Iterator
 
 from rentflow_payments.domain.formats import Unreadable
-from rentflow_payments.domain.formats._common import LONDON, BadValue
+from rentflow_common.parsing import uk_date
+from rentflow_payments.domain.formats._common import LONDON
 
 CHUNK = 1 << 20
 MAX_FIELD = 4096
-_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
-                                       "dec"), 1)}
-_UK_DATE = re.compile(r"^(\d{1,2})[/.\- ]([A-Za-z]{3}|\d{1,2})[/.\- ](\d{2}|\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 
 
 def encoding_of(fp: BinaryIO) -> str:
@@ -63,30 +60,6 @@ def rows(fp: BinaryIO) -> Iterator[tuple[int, list[str] | None, str | None]]:
 
 def header_index(cells: list[str]) -> dict[str, int]:
     return {c.strip().lower(): i for i, c in enumerate(cells) if c.strip()}
-
-
-def uk_date(value: str, field: str) -> tuple[dt.date, dt.time | None]:
-    """2026-10-06, 06/10/2026, 6/10/26, 06-Oct-2026, 06 Oct 2026 (day first), optional HH:MM[:SS]."""
-    v = value.strip()
-    try:
-        if len(v) >= 10 and v[4] == "-":
-            if len(v) == 10:
-                return dt.date.fromisoformat(v), None
-            at = dt.datetime.fromisoformat(v)
-            return at.date(), at.timetz() if at.tzinfo else at.time()
-    except ValueError:
-        pass
-    m = _UK_DATE.match(v)
-    if m:
-        day, month, year = m.group(1), m.group(2), m.group(3)
-        mon = _MONTHS.get(month.lower()) if month.isalpha() else int(month)
-        try:
-            d = dt.date(int(year) + (2000 if len(year) == 2 else 0), mon or 0, int(day))
-            t = dt.time(int(m.group(4)), int(m.group(5)), int(m.group(6) or 0)) if m.group(4) else None
-            return d, t
-        except ValueError:
-            pass
-    raise BadValue(f"{field}: {value!r} is not a date (e.g. 06/10/2026 or 2026-10-06)")
 
 
 def instant(value: str, field: str) -> str:

@@ -1,5 +1,5 @@
 """format=arudd: Bacs ARUDD reports of unpaid Direct Debits; format=ddica: indemnity claims.
-Both become `directdebit.returned.v1` (DOMAIN.md §3). Codes: rentflow_schemas.bacs.
+Both become `directdebit.returned.v1` (docs/domain.md §3). Codes: rentflow_schemas.bacs.
 
 ARUDD (attributes in camelCase): `BACSDocument/Data/ARUDD` with `Header` (`currentProcessingDate`:
 the date the return is reported on), `AddresseeInformation`, `ServiceLicenseInformation`, then

@@ -1,4 +1,4 @@
-"""format=bacs18: a Bacs Standard 18 collection file (DOMAIN.md §3).
+"""format=bacs18: a Bacs Standard 18 collection file (docs/domain.md §3).
 
 100-character data records (106 in multi-day files, the last six ` YYDDD` the record's processing
 date), with or without VOL1/HDR1/HDR2/UHL1 … EOF1/EOF2/UTL1 labels, CRLF or LF. Trailing spaces

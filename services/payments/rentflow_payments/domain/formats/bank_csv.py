@@ -1,4 +1,4 @@
-"""format=bank-csv: the two UK bank CSV export layouts of DOMAIN.md §3.
+"""format=bank-csv: the two UK bank CSV export layouts of docs/domain.md §3.
 
 - "debit/credit": `Transaction Date, Transaction Type, Sort Code, Account Number, Transaction
   Description, Debit Amount, Credit Amount, Balance` (types FPI, BGC, SO, DD, ...);

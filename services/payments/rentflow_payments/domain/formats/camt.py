@@ -1,6 +1,6 @@
 """format=camt053 / camt052 / camt054: ISO 20022 bank-to-customer statements (`BkToCstmrStmt/Stmt`),
 intraday account reports (`BkToCstmrAcctRpt/Rpt`) and debit/credit notifications
-(`BkToCstmrDbtCdtNtfctn/Ntfctn`), any version (.001.02 to .001.13): one entry reader (DOMAIN.md §3).
+(`BkToCstmrDbtCdtNtfctn/Ntfctn`), any version (.001.02 to .001.13): one entry reader (docs/domain.md §3).
 
 Every `Ntry` of every statement/report/notification is read; `NtryDtls/TxDtls` are its transactions
 (an entry without TxDtls, or with only a `Btch` summary, is one transaction). Items are numbered by
