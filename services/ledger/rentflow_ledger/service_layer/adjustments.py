@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Callable, Any
 
 from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause
 from rentflow_ledger.adapters import postings as sql
 from rentflow_ledger.adapters import state as ledger_state
-from rentflow_ledger.domain.adjustments import (Refused, check_approver, check_balance, moves_of, plan,
+from rentflow_ledger.domain.adjustments import (Refused, check_approver, check_limit, check_balance, moves_of, plan,
                                                 transfer_leaving, validate_request)
 from rentflow_schemas import derive_event_id
 from rentflow_ledger.domain.posting import LONDON, Book, Journal, check_control
@@ -83,9 +83,11 @@ async def list_requests(raw: Any, status: str | None) -> list[dict[str, Any]]:
     return [_request(r) for r in rows]
 
 
-async def approve_adjustment(uow: UnitOfWork, request_id: uuid.UUID, by: str) -> dict[str, Any]:
-    """Posts the request. Raises NotFound, or Refused (403 requester/not a manager, 409 already
-    approved or the balance no longer allows it). The caller commits."""
+async def approve_adjustment(uow: UnitOfWork, request_id: uuid.UUID, by: str, *, role: str | None = None,
+                             limit_of: Callable[[str], int | None] | None = None) -> dict[str, Any]:
+    """Posts the request. Raises NotFound, or Refused (403 requester, not a manager or above the
+    approver's limit; 409 already approved or the balance no longer allows it). The caller commits.
+    `role` and `limit_of` come from the approver's token; without `role`, the older approvers list."""
     raw = uow.raw
     now = dt.datetime.now(UTC)
     calendar = (await ledger_state.read_state(raw)).calendar
@@ -95,9 +97,11 @@ async def approve_adjustment(uow: UnitOfWork, request_id: uuid.UUID, by: str) ->
     if req["status"] != "pending":
         raise Refused(f"request {request_id} was already approved by {req['approved_by']} at "
                       f"{req['approved_at'].isoformat()}")
-    role = await raw.fetchval("select role from approvers where lower(name) = lower($1)", by.strip())
+    if role is None:
+        role = await raw.fetchval("select role from approvers where lower(name) = lower($1)", by.strip())
     check_approver(req["requested_by"], by, role)
     type_, amount, ref, to_ref = req["type"], req["amount_pence"], req["account_ref"], req["to_account_ref"]
+    check_limit(type_, amount, limit_of(type_) if limit_of else None, by)
     book = Book(await sql.lock_balances(raw, [r for r in (ref, to_ref) if r]))
     check_balance(type_, amount, book.balances[ref], ref)
     legs, lines = plan(type_, amount, ref, to_ref)

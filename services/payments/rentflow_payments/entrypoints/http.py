@@ -17,10 +17,11 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, BinaryIO, Callable
 
 import orjson
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rentflow_common.auth import Caller, require, signed
 from rentflow_common.inputs import Text
 from rentflow_common.logging import get_logger
 from rentflow_common.service import ServiceRuntime, correlation_id
@@ -207,7 +208,11 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
             return replayed
         return Response(answer, status_code=202, media_type=JSON)
 
-    @router.post("/payments", status_code=202, tags=["push"], summary="push one payment (signed)",
+    # who may call: provider routes are proven by their HMAC signature (`signed`), the rest by a user's token
+    SIGNED = [Depends(signed)]
+    READERS = [Depends(require("officer", "manager", "finance", "ops"))]
+
+    @router.post("/payments", status_code=202, tags=["push"], summary="push one payment (signed)", dependencies=SIGNED,
                  openapi_extra=_push_schema(False),
                  responses={202: {"description": '{"payment_id", "status": "accepted"|"duplicate"}'},
                             401: {"description": "missing signature | bad signature | unknown provider"},
@@ -216,6 +221,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
         return await do_push(request, "/v1/payments", many=False)
 
     @router.post("/payments/batch", status_code=202, tags=["push"], summary="push a JSON array of payments (signed)",
+                 dependencies=SIGNED,
                  openapi_extra=_push_schema(True),
                  responses={202: {"description": '{"accepted", "duplicates", "payments": [{item, provider_ref, '
                                                   'payment_id, status}]}; item is the 0-based array index'},
@@ -224,7 +230,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
     async def push_batch(request: Request) -> Response:
         return await do_push(request, "/v1/payments/batch", many=True)
 
-    @router.get("/payments/{payment_id}", tags=["push"], summary="a stored payment")
+    @router.get("/payments/{payment_id}", tags=["push"], summary="a stored payment", dependencies=READERS)
     async def get_payment(payment_id: Annotated[Text, Path()]) -> Response:
         try:
             pid = uuid.UUID(payment_id)
@@ -240,10 +246,11 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
     @router.post("/providers", status_code=201, response_model=ProviderOut, tags=["providers"],
                  summary="register a payment provider; answers its signing secret",
                  responses={409: {"description": "a provider of that name exists"}})
-    async def add_provider(body: ProviderIn) -> ProviderOut:
+    async def add_provider(body: ProviderIn, request: Request, caller: Caller = Depends(require("admin"))) -> ProviderOut:
         secret = body.secret if body.secret is not None else secrets.token_hex(32)
-        async with runtime.uow() as uow:
+        async with runtime.uow_for(request, caller) as uow:
             added = await handlers.register_provider(uow, body.name, secret)
+            uow.audit("provider.added", subject=body.name, after={"provider_id": body.name})
             await uow.commit()
         if not added:
             raise _detail(409, f"provider {body.name!r} exists already")
@@ -291,26 +298,35 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
 
     @router.post("/files", status_code=202, tags=["files"], openapi_extra=_file_schema(True),
                  responses={**file_responses, 401: {"description": "missing signature | bad signature | unknown provider"}},
-                 summary="a provider's statement or report file (signed like a push)")
+                 summary="a provider's statement or report file (signed like a push)", dependencies=SIGNED)
     async def upload_file(request: Request, format: str = Query(formats.AUTO, description="file format")) -> Response:
         provider_id, secret, header = await authenticate(request)
         return await do_import(request, provider_id, format, signature.signer(secret), header)
 
     @router.post("/imports", status_code=202, tags=["files"], openapi_extra=_file_schema(False),
                  responses=file_responses,
-                 summary="an operator's upload (unsigned); the provider is created on first use")
+                 summary="an operator's upload (unsigned: an officer's or finance user's token); the provider is "
+                         "created on first use; who uploaded it is in the audit trail")
     async def operator_import(request: Request, format: str = Query(formats.AUTO, description="file format"),
                               provider: str | None = Query(None, description="provider the file is from; default "
-                                                           "file-import (govuk-pay for GOV.UK Pay replays)")
-                              ) -> Response:
+                                                           "file-import (govuk-pay for GOV.UK Pay replays)"),
+                              caller: Caller = Depends(require("officer", "finance"))) -> Response:
         if provider is not None:
             if not _PROVIDER_NAME.match(provider):
                 raise _invalid([{"field": "provider", "reason": f"must match {PROVIDER_NAME}"}])
             if provider != GOVUK_PAY:
                 await ensure_provider(provider)
-        return await do_import(request, provider, format)
+        answer = await do_import(request, provider, format)
+        async with runtime.uow_for(request, caller) as uow:
+            summary = orjson.loads(answer.body)
+            uow.audit("file.imported", subject=summary.get("import_id"),
+                      after={k: summary.get(k) for k in ("import_id", "format", "provider_id", "accepted", "rejected",
+                                                         "duplicates")})
+            await uow.commit()
+        return answer
 
-    @router.get("/imports", tags=["files"], summary="imports of a file, by its sha256 (progress of a running one)")
+    @router.get("/imports", tags=["files"], summary="imports of a file, by its sha256 (progress of a running one)",
+                dependencies=READERS)
     async def find_imports(sha256: str = Query(..., pattern=r"^[0-9a-f]{64}$")) -> Response:
         async with engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
@@ -318,6 +334,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
         return Response(orjson.dumps({"imports": rows}, default=str), media_type=JSON)
 
     @router.post("/webhooks/govuk-pay", tags=["push"], summary="GOV.UK Pay webhook delivery (Pay-Signature)",
+                 dependencies=SIGNED,
                  responses={200: {"description": '{"status": "accepted"|"duplicate"|"recorded"|"ignored", '
                                                  '"payment_id"}: stored'},
                             401: {"description": "missing or bad Pay-Signature, or provider govuk-pay not registered"},
@@ -344,7 +361,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
         log.info("govuk_pay.webhook", outcome=outcome, event_type=event.event_type, resource_id=event.resource_id)
         return Response(orjson.dumps({"status": outcome, "payment_id": pid}), media_type=JSON)
 
-    @router.get("/imports/{import_id}", tags=["files"], summary="summary of an import")
+    @router.get("/imports/{import_id}", tags=["files"], summary="summary of an import", dependencies=READERS)
     async def get_import(import_id: Annotated[Text, Path()]) -> Response:
         try:
             iid = uuid.UUID(import_id)

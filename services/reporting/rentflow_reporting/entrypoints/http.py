@@ -5,9 +5,10 @@ from typing import Annotated, Literal
 
 import uuid
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from rentflow_common.auth import require
 from rentflow_common.inputs import LATEST_DATE, Day, Text
 from rentflow_common.service import correlation_id
 
@@ -17,10 +18,12 @@ from rentflow_reporting.service_layer.statements import BadOutput, account_state
 from rentflow_reporting.service_layer.handlers import annual_return, kpi_snapshot, today_london
 
 router = APIRouter(prefix="/v1", tags=["kpi"])
+FINANCE = [Depends(require("finance"))]
 
 
 @router.get(
     "/kpi",
+    dependencies=[Depends(require("finance", "manager", "ops"))],
     summary="KPI snapshot for the latest period ending on or before as_of",
     description="The latest week/month/quarter/year whose last day is on or before `as_of` (default: today, "
                 "Europe/London). When no such period has any activity yet, the current period to date, with "
@@ -41,6 +44,7 @@ async def get_kpi(request: Request,
 
 @router.get(
     "/returns/{kind}",
+    dependencies=FINANCE,
     tags=["returns"],
     summary="Annual extract: LAHS rent arrears figures (lahs) or benchmarking measures (benchmark)",
     description="For the financial year 1 April `year` – 31 March `year`+1, each item with its value, unit and "
@@ -63,7 +67,7 @@ class StatementRunRequest(BaseModel):
                                         "index.csv are written there")
 
 
-@router.post("/statements/runs", status_code=202, tags=["statements"],
+@router.post("/statements/runs", status_code=202, tags=["statements"], dependencies=FINANCE,
              summary="Start writing every account's rent statement for a quarter (PDF and CSV)")
 async def start_statement_run(request: Request, body: StatementRunRequest) -> Response:
     try:
@@ -73,7 +77,7 @@ async def start_statement_run(request: Request, body: StatementRunRequest) -> Re
     return Response(content=dumps(run.as_dict()), media_type="application/json", status_code=202)
 
 
-@router.get("/statements/runs/{run_id}", tags=["statements"], summary="Progress of a statement run")
+@router.get("/statements/runs/{run_id}", tags=["statements"], dependencies=FINANCE, summary="Progress of a statement run")
 async def get_statement_run(request: Request, run_id: uuid.UUID) -> Response:
     run = request.app.state.runtime.statements.runs.get(run_id)
     if run is None:
@@ -82,6 +86,7 @@ async def get_statement_run(request: Request, run_id: uuid.UUID) -> Response:
 
 
 @router.get("/statements/{quarter}/{account_ref}", tags=["statements"],
+            dependencies=[Depends(require("finance", "officer", "manager"))],
             summary="One account's statement for a quarter, as JSON")
 async def get_statement(request: Request, quarter: Annotated[Text, Path(max_length=20)],
                         account_ref: Annotated[Text, Path(max_length=100)]) -> Response:
