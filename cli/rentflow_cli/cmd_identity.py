@@ -76,13 +76,13 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
                 "disabled" if u["disabled"] else "active", u["created_at"][:10]] for u in users])
 
     @users_app.command("disable")
-    def users_disable(name: str = typer.Argument(..., metavar="NAME"), json_out: bool = JSON) -> None:
+    def users_disable(name: str = typer.Argument(..., metavar="NAME", help="the user"), json_out: bool = JSON) -> None:
         """Disable a user: their token stops working at once (`users token NAME` enables them again)."""
         user = client().post("notifications", f"/v1/users/{name}/disable")
         emit_json(user) if json_out else out.print(f"{user['user']} disabled", highlight=False)
 
     @users_app.command("token")
-    def users_token(name: str = typer.Argument(..., metavar="NAME"), json_out: bool = JSON) -> None:
+    def users_token(name: str = typer.Argument(..., metavar="NAME", help="the user"), json_out: bool = JSON) -> None:
         """A new API token for a user (shown once); their old token stops working."""
         show_token(client().post("notifications", f"/v1/users/{name}/token"), json_out)
 

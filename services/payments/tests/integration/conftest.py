@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import httpx
+
+from rentflow_common.testing import grant
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -84,7 +86,7 @@ async def svc(service_env, infra, topic_prefix):
     await ensure_topics(infra.kafka_bootstrap_servers, 3, TOPICS, prefix=topic_prefix)
     await runtime.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as client:
             yield Service(app, client, runtime, infra.kafka_bootstrap_servers, topic_prefix)
     finally:
         await runtime.stop()
