@@ -83,3 +83,46 @@ async def test_every_route_refuses_callers_without_a_token_and_roles_it_does_not
                     assert r.status_code == 401, (method, path)
     finally:
         await runtime.stop()
+
+
+CONTRACT = __import__("pathlib").Path(__file__).resolve().parent.parent / "docs" / "contract.md"
+BEGIN, END = "<!-- routes: made by tests/test_route_roles.py; do not edit by hand -->", "<!-- end of routes -->"
+
+
+def route_table() -> str:
+    """Every route of every service with who may call it (docs/contract.md)."""
+    import os
+
+    from rentflow_common.auth import route_matrix
+
+    env = {"KAFKA_BOOTSTRAP_SERVERS": "localhost:1", "DATABASE_URL": "postgresql://localhost/none"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        rows = ["| service | method | path | who may call it |", "| --- | --- | --- | --- |"]
+        for service, build in builders().items():
+            for r in route_matrix(build()):
+                who = {"public": "anyone", "signature": "a provider, by its HMAC signature"}.get(
+                    r["auth"], ", ".join(r["roles"]) if len(r["roles"]) < 5 else "any user")
+                rows.append(f"| {service} | {r['method']} | `{r['path']}` | {who} |")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return f"{BEGIN}\n" + "\n".join(rows) + f"\n{END}"
+
+
+def test_the_contract_lists_every_route_with_its_roles():
+    text = CONTRACT.read_text()
+    current = text[text.index(BEGIN):text.index(END) + len(END)]
+    assert current == route_table(), "docs/contract.md's routes are stale: .venv/bin/python tests/test_route_roles.py"
+
+
+if __name__ == "__main__":
+    text = CONTRACT.read_text()
+    if BEGIN not in text:
+        raise SystemExit(f"{CONTRACT} has no {BEGIN}")
+    CONTRACT.write_text(text[:text.index(BEGIN)] + route_table() + text[text.index(END) + len(END):])
+    print(f"wrote the route table to {CONTRACT}")
