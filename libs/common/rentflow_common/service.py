@@ -430,11 +430,13 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
     async def metrics() -> Response:
         return Response(content=await runtime.metrics.render(), media_type=CONTENT_TYPE)
 
-    @app.post("/v1/ops/replay", tags=["ops"], summary="publish retained outbox events again from a time",
-              dependencies=ops_only)
-    async def replay(body: ReplayRequest) -> dict[str, Any]:
+    @app.post("/v1/ops/replay", tags=["ops"], summary="publish retained outbox events again from a time")
+    async def replay(body: ReplayRequest, request: Request, caller: Caller = Depends(require("ops"))) -> dict[str, Any]:
         since = body.since.astimezone(dt.timezone.utc)
         topics = await request_replay(runtime.engine, since, body.topics)
+        async with runtime.uow_for(request, caller) as uow:
+            uow.audit("outbox.replay", after={"since": since.isoformat(), "topics": topics})
+            await uow.commit()
         if runtime.relay is not None:
             runtime.relay.wake()
         return {"service": runtime.name, "since": since.isoformat(), "republishing": topics}
@@ -465,7 +467,7 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
 
     @app.post("/v1/ops/dead-letters/{dead_letter_id}/retry", tags=["ops"],
               summary="handle a dead letter again, then what is parked behind it")
-    async def retry(dead_letter_id: int = PathParam(ge=1, le=2**62), body: RetryRequest | None = None,
+    async def retry(request: Request, dead_letter_id: int = PathParam(ge=1, le=2**62), body: RetryRequest | None = None,
                     caller: Caller = Depends(require("ops"))) -> dict[str, Any]:
         refuse_other(body.by if body else None, caller)
         async with runtime.engine.connect() as conn:
@@ -475,6 +477,9 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
             raise HTTPException(404, f"no dead letter {dead_letter_id}")
         try:
             result = await runtime.consumer(group).retry(dead_letter_id, by=caller.name)
+            async with runtime.uow_for(request, caller) as uow:
+                uow.audit("dead_letter.retried", subject=dead_letter_id, after={"group": group, **result})
+                await uow.commit()
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
         if result["failed"] is not None:

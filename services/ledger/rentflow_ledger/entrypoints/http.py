@@ -243,7 +243,14 @@ async def approve_adjustment(request_id: uuid.UUID, request: Request, body: Appr
         except adjustments.NotFound as exc:
             raise HTTPException(404, str(exc)) from None
         except Refused as exc:
-            raise HTTPException(exc.status, str(exc)) from None
+            refused = exc
+        else:
+            refused = None
+        if refused is not None:  # nothing posted; the refusal is in the audit trail
+            async with _uow(request, caller) as trail:
+                trail.audit("adjustment.approval_refused", subject=request_id, after={"reason": str(refused)})
+                await trail.commit()
+            raise HTTPException(refused.status, str(refused))
         uow.audit("adjustment.approved", subject=request_id, account_ref=out["account_ref"],
                   before={"status": "pending"}, after=out)
         await uow.commit()

@@ -19,7 +19,7 @@ from rentflow_common.service import ServiceRuntime
 from rentflow_payments.bootstrap import build_app
 from rentflow_payments.domain.signature import sign
 
-TOPICS = ["payments.received.v1", "payments.rejected.v1"]
+TOPICS = ["payments.received.v1", "payments.rejected.v1", "identity.users.v1", "dlq.payments.principals", "audit.v1"]
 
 
 async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> bool:
@@ -50,6 +50,13 @@ class Service:
         h = {"X-Provider-Id": provider, "X-Signature": sign(secret, raw), "Content-Type": "application/json",
              **(headers or {})}
         return await self.client.post(path, content=raw, headers=h)
+
+    async def emitted(self) -> int:
+        """Events this service emitted, pending or published, other than its audit trail's."""
+        async with self.runtime.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            return await raw.fetchval("select (select count(*) from outbox where topic <> 'audit.v1') + "
+                                      "(select count(*) from outbox_log where topic <> 'audit.v1')")
 
     async def drained(self) -> None:
         """Waits until the outbox relay has published everything committed so far."""
