@@ -92,18 +92,13 @@ def stop_on_sigterm() -> None:
 
 
 def supervise(stack: Stack, *, auto_debits: bool = False) -> int:
-    """Keeps the stack running until Ctrl-C or SIGTERM (0), or until a service dies (1); stops it."""
+    """Keeps the stack running until Ctrl-C or SIGTERM: a service that dies, and the embedded broker
+    and database, are started again (with backoff; each restart logged and counted in `status`)."""
     code = 0
     next_debits = 0.0
     try:
         while True:
-            dead = stack.exited()
-            if dead:
-                for name, rc in dead:
-                    err.print(f"[red]{name} exited with code {rc}; see {stack.services[name].log_path}. "
-                              "Stopping everything (nothing is restarted silently).[/red]")
-                code = 1
-                break
+            stack.supervise_once()
             if auto_debits and time.monotonic() >= next_debits:
                 today = dt.datetime.now(LONDON).date().isoformat()
                 try:
@@ -124,10 +119,18 @@ def supervise(stack: Stack, *, auto_debits: bool = False) -> int:
 
 @app.command()
 def wait(timeout: float = typer.Option(300, "--timeout", metavar="SECONDS", help="give up after this long")) -> None:
-    """Return once every consumer group has processed everything published so far."""
+    """Return once every consumer group has processed everything published so far; then fail
+    (exit 1) when the control total does not balance (a payment intake accepted that the ledger
+    has not posted or put in suspense, or has taken twice: `rentflow payments reconcile`)."""
+    from rentflow_cli.cmd_ops import control_total, describe_control
+
     c = client()
     c.wait_until_processed(timeout)
-    err.print("everything published so far has been processed")
+    result = control_total(c)
+    if not result["balanced"]:
+        raise CommandError(f"everything published has been processed, but the control total does not balance: "
+                           f"{describe_control(result, pounds)} (rentflow payments reconcile shows which)")
+    err.print("everything published so far has been processed; the control total balances")
 
 
 @app.command()
@@ -143,8 +146,9 @@ def status(json_out: bool = JsonOpt) -> None:
         except CommandError as exc:
             doc[svc] = {"service": svc, "reachable": False, "error": str(exc)}
             down.append(svc)
+    supervisor = c.runtime.get("supervisor") or {}
     if json_out:
-        emit_json(doc)
+        emit_json({**doc, "supervisor": supervisor})
     else:
         rows = []
         for svc, st in doc.items():
@@ -162,6 +166,9 @@ def status(json_out: bool = JsonOpt) -> None:
               "last minute, dead letters (DLQ)",
               [Col("service"), Col("consumer group / topic"), Col("waiting", "right"), Col("messages", "right", drop=2),
                Col("msg/s", "right", drop=1), Col("DLQ", "right")], rows)
+        restarts = {k: v for k, v in (supervisor.get("restarts") or {}).items() if v}
+        out.print("restarts by `rentflow up`: " + (", ".join(f"{k} {v}" for k, v in sorted(restarts.items()))
+                                                  if restarts else "none"), highlight=False)
     if down:
         raise CommandError(f"not answering: {', '.join(down)} ({doc[down[0]]['error']})")
 

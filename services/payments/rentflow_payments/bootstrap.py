@@ -5,9 +5,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from rentflow_common.control import control_router
 from rentflow_common.service import ServiceRuntime, create_app
 from rentflow_common.settings import Settings
 
+from rentflow_payments.adapters import control
 from rentflow_payments.entrypoints.http import make_router
 from rentflow_payments.settings import PaymentsSettings
 
@@ -22,4 +24,6 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     runtime = ServiceRuntime("payments", MIGRATIONS, PaymentsSettings.extend(settings), pool_size=10)
     app = create_app(runtime, title="rentflow payments", description=DESCRIPTION)
     app.include_router(make_router(runtime))
+    app.include_router(control_router(runtime, "accepted", control.accepted_totals, control.accepted_items,
+                                      "payments intake accepted"))
     return app

@@ -105,7 +105,8 @@ async def start_import(raw: Any, import_id: uuid.UUID, provider_id: str, fmt: st
     await raw.execute(
         """insert into imports (import_id, provider_id, format, sha256, size_bytes, status)
            values ($1, $2, $3, $4, $5, 'running')
-           on conflict (import_id) do update set attempts = imports.attempts + 1""",
+           on conflict (import_id) do update set attempts = imports.attempts + 1,
+               status = case when imports.status = 'completed' then 'completed' else 'running' end""",
         import_id, provider_id, fmt, sha256, size)
     return previous
 
@@ -128,6 +129,14 @@ async def finish_import(raw: Any, import_id: uuid.UUID, *, accepted: int, reject
            where import_id = $1""",
         import_id, accepted, rejected, duplicates, orjson.dumps(errors).decode(), skipped, processed,
         orjson.dumps(details or {}).decode())
+
+
+async def fail_import(raw: Any, import_id: uuid.UUID, reason: str) -> None:
+    """The file could not be read as a whole: nothing of it was posted."""
+    await raw.execute(
+        """update imports set status = 'failed', errors = $2::jsonb, completed_at = now()
+           where import_id = $1 and status <> 'completed'""",
+        import_id, orjson.dumps([{"field": None, "reason": reason}]).decode())
 
 
 async def get_import(raw: Any, import_id: uuid.UUID) -> dict[str, Any] | None:
