@@ -126,7 +126,9 @@ def test_every_route_refuses_nul_far_dates_and_huge_numbers_naming_the_field(mod
 
 
 def signed(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    from rentflow_cli.client import sign
+
+    return sign(secret, body)
 
 
 @pytest.mark.timeout(300)

@@ -247,18 +247,6 @@ def accounts_list(arrears: bool = typer.Option(False, "--arrears", help="only ac
             pounds(a["balance_pence"])] for a in found])
 
 
-@providers_app.command("add")
-def providers_add(name: str = typer.Argument(..., metavar="NAME", help="the provider id (X-Provider-Id)"),
-                  secret: Optional[str] = typer.Option(None, "--secret", metavar="SECRET",
-                                                       help="HMAC signing secret (generated when not given)"),
-                  json_out: bool = JsonOpt) -> None:
-    """Register a payment provider and print its signing secret."""
-    result = client().post("payments", "/v1/providers", json={"name": name, "secret": secret})
-    if json_out:
-        return emit_json(result)
-    out.print(f"provider {result['provider_id']}\nsecret {result['secret']}", highlight=False)
-
-
 @officers_app.command("add")
 def officers_add(name: str = typer.Argument(..., metavar="NAME", help="the officer's or manager's name"),
                  patch: List[str] = typer.Option([], "--patch", metavar="PATCH",

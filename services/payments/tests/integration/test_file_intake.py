@@ -44,9 +44,9 @@ async def test_json_lines_import_rejects_bad_lines_and_reimport_gives_duplicates
 
 
 async def test_signed_file_upload_of_a_json_array(svc):
-    await svc.provider("bank", "bank-key")
+    await svc.provider("bank", "bank-key-0123456789")
     data = orjson.dumps([pay("A-1"), pay("A-2", amount=1.5), pay("A-3", channel="bank_transfer")])
-    headers = {"X-Provider-Id": "bank", "X-Signature": sign("bank-key", data)}
+    headers = {"X-Provider-Id": "bank", "X-Signature": sign("bank-key-0123456789", data)}
     r = await svc.client.post("/v1/files", params={"format": "json"}, content=data, headers=headers)
     assert r.status_code == 202, r.text
     s = r.json()
@@ -54,8 +54,8 @@ async def test_signed_file_upload_of_a_json_array(svc):
     assert s["errors"] == [{"item": 2, "field": "amount_pence",
                             "reason": "expected a whole number of pence (a JSON integer)"}]
     bad = await svc.client.post("/v1/files", params={"format": "json"}, content=data,
-                                headers={**headers, "X-Signature": sign("other", data)})
-    assert (bad.status_code, bad.json()) == (401, {"detail": "bad signature"})
+                                headers={**headers, "X-Signature": sign("other-key-0123456789", data)})
+    assert (bad.status_code, bad.json()) == (401, {"detail": "bad signature, or unknown provider"})
     auto = await svc.client.post("/v1/files", content=data, headers=headers)  # format=auto recognises JSON
     assert auto.status_code == 202 and auto.json()["duplicates"] == 2
     received = await svc.events("payments.received.v1", expected=2)
