@@ -25,7 +25,7 @@ from rentflow_ledger.service_layer.suspense import (AlreadyAllocated, NotAReceip
 from rentflow_ledger.service_layer.unit_of_work import SqlLedgerUnitOfWork
 
 router = APIRouter(prefix="/v1")
-PERIOD = r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$"  # YYYY-MM, 1900-01 to 2199-12
+PERIOD = r"^(19\d{2}|20\d{2}|2100)-(0[1-9]|1[0-2])$"  # YYYY-MM, 1900-01 to 2100-12 (rentflow_common.inputs)
 PERIOD_RE = re.compile(PERIOD)
 Ref = Annotated[Text, Path(max_length=100, description="rent account reference")]
 
@@ -239,7 +239,7 @@ class CloseRequest(BaseModel):
                      "keeping their value date); 409 when already closed")
 async def close_period(period: str, request: Request, body: CloseRequest | None = None) -> Any:
     if not PERIOD_RE.match(period):
-        raise HTTPException(422, f"period: must be YYYY-MM (1900-01 to 2199-12), got {period!r}")
+        raise HTTPException(422, f"period: must be YYYY-MM (1900-01 to 2100-12), got {period!r}")
     async with _uow(request) as uow:
         try:
             out = await periods.close_period(uow, period, (body or CloseRequest()).by)
