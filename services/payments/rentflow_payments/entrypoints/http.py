@@ -18,6 +18,7 @@ from typing import Annotated, Any, BinaryIO, Callable
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rentflow_common.auth import Caller, require, signed
 from rentflow_common.inputs import Text
 from rentflow_common.logging import get_logger
 from rentflow_common.service import ServiceRuntime, correlation_id
