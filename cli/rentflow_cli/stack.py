@@ -82,13 +82,13 @@ class Stack:
     say: Callable[[str], None] = lambda _: None
     infra: "Infrastructure | None" = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    restarts: dict[str, Restarts] = field(default_factory=dict)
+    events: list[dict[str, object]] = field(default_factory=list)  # the last restarts, newest last
+    _lock: object = None
     # the local operator `admin` (every role), its token in $RENTFLOW_HOME/admin.token: None makes it on the
     # embedded default (or with RENTFLOW_LOCAL_ADMIN=1), never silently on infrastructure from the environment
     local_admin: bool | None = None
     admin_made: bool = False
-    restarts: dict[str, Restarts] = field(default_factory=dict)
-    events: list[dict[str, object]] = field(default_factory=list)  # the last restarts, newest last
-    _lock: object = None
 
     def __enter__(self) -> "Stack":
         self.start()

@@ -33,15 +33,18 @@ Ref = Annotated[Text, Path(max_length=100, description="rent account reference")
 
 @contextlib.asynccontextmanager
 async def _uow(request: Request, caller: Caller | None = None) -> AsyncIterator[SqlLedgerUnitOfWork]:
-    """The ledger's unit of work for a command, the caller acting: the route commits it."""
-    opened = _read(request) if caller is None else request.app.state.runtime.uow_for(request, caller)
-    async with opened as uow:
+    """The ledger's unit of work for a request: the caller acts (audited), the route commits.
+    Without a caller, a read."""
+    async with _read(request, caller) as uow:
         yield SqlLedgerUnitOfWork(uow)
 
 
-def _read(request: Request) -> UnitOfWork:
-    """A unit of work for the read side (adapters/views.py on `uow.raw`), never committed."""
-    return request.app.state.runtime.uow(correlation_id=correlation_id(request))
+def _read(request: Request, caller: Caller | None = None) -> UnitOfWork:
+    """The shared unit of work (adapters/views.py reads on `uow.raw`)."""
+    runtime = request.app.state.runtime
+    if caller is None:
+        return runtime.uow(correlation_id=correlation_id(request))
+    return runtime.uow_for(request, caller)
 
 
 # who may call what (docs/contract.md lists every route with its roles)

@@ -1,15 +1,14 @@
 """Maker-checker: a request posts nothing; an approval by a manager who is not the requester
-posts it (domain/adjustments.py has the rules, codes and journals). Who approves, their role and
-their approval limit come from their token (rentflow_common.auth); the older approvers list
-(POST /v1/approvers) is read only when no role is given."""
+posts it (domain/adjustments.py has the rules, codes and journals). The ledger keeps its own
+list of approvers (POST /v1/approvers): it cannot read the notifications service's officers."""
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Callable
+from typing import Callable, Any
 
 from rentflow_common.events import Cause
-from rentflow_ledger.domain.adjustments import (Refused, check_approver, check_balance, check_limit, moves_of, plan,
+from rentflow_ledger.domain.adjustments import (Refused, check_approver, check_limit, check_balance, moves_of, plan,
                                                 transfer_leaving, validate_request)
 from rentflow_schemas import derive_event_id
 from rentflow_ledger.domain.posting import LONDON, Book, Journal, check_control

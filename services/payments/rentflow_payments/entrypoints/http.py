@@ -232,6 +232,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
 
     # who may call: provider routes are proven by their HMAC signature (`signed`), the rest by a user's token
     SIGNED = [Depends(signed)]
+    ADMIN = require("admin")
     READERS = [Depends(require("officer", "manager", "finance", "ops"))]
 
     @router.post("/payments", status_code=202, tags=["push"], summary="push one payment (signed)", dependencies=SIGNED,
@@ -268,7 +269,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
     @router.post("/providers", status_code=201, response_model=ProviderOut, tags=["providers"],
                  summary="register a payment provider; answers its signing secret (the only time it is shown)",
                  responses={409: {"description": "a provider of that name exists"}})
-    async def add_provider(body: ProviderIn, request: Request, caller: Caller = Depends(require("admin"))) -> ProviderOut:
+    async def add_provider(body: ProviderIn, request: Request, caller: Caller = Depends(ADMIN)) -> ProviderOut:
         async with runtime.uow_for(request, caller) as uow:
             try:
                 secret = await providers.register(uow, box, body.name, body.secret,
@@ -276,8 +277,8 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
             except providers.ProviderExists:
                 raise _detail(409, f"provider {body.name!r} exists already (rotate its secret with "
                                    f"`rentflow providers rotate {body.name}`)") from None
-            uow.audit("provider.added", subject=body.name, after={"provider_id": body.name,
-                                                                   "legacy_signature": body.legacy_signature})
+            uow.audit("provider.added", subject=body.name,
+                      after={"provider_id": body.name, "legacy_signature": body.legacy_signature})
             await uow.commit()
         provider_keys.forget(body.name)
         return ProviderOut(provider_id=body.name, name=body.name, secret=secret,
@@ -286,9 +287,8 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
     @router.get("/providers", tags=["providers"], summary="the providers, never their secrets",
                 responses={200: {"description": '{"providers": [{provider_id, status: active|revoked, '
                                                 'legacy_signature, created_at, rotated_at, revoked_at, '
-                                                'previous_secret_valid_until}]}'}},
-                dependencies=[Depends(require("admin", "ops"))])
-    async def list_providers() -> Response:
+                                                'previous_secret_valid_until}]}'}})
+    async def list_providers(caller: Caller = Depends(ADMIN)) -> Response:
         async with engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             rows = await repo.list_providers(raw)
@@ -299,14 +299,15 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
                  summary="a new signing secret; the previous one stays valid for RENTFLOW_SECRET_ROLLOVER_HOURS",
                  responses={404: {"description": "no such provider"}})
     async def rotate_provider(name: ProviderName, request: Request, body: RotateIn | None = None,
-                              caller: Caller = Depends(require("admin"))) -> RotateOut:
+                              caller: Caller = Depends(ADMIN)) -> RotateOut:
         async with runtime.uow_for(request, caller) as uow:
             try:
                 secret, until = await providers.rotate(uow, box, name, body.secret if body else None, now=_now(),
                                                        rollover=rollover)
             except providers.UnknownProvider:
                 raise _detail(404, f"unknown provider {name!r}") from None
-            uow.audit("provider.secret_rotated", subject=name, after={"previous_secret_valid_until": until})
+            uow.audit("provider.rotated", subject=name,
+                      after={"previous_secret_valid_until": until.isoformat() if until else None})
             await uow.commit()
         provider_keys.forget(name)
         return RotateOut(provider_id=name, secret=secret, previous_secret_valid_until=until)
@@ -315,14 +316,13 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
                  summary="no secret of the provider is accepted any more (a later rotate issues a new one)",
                  responses={200: {"description": '{"provider_id", "status": "revoked"}'},
                             404: {"description": "no such provider"}})
-    async def revoke_provider(name: ProviderName, request: Request,
-                              caller: Caller = Depends(require("admin"))) -> Response:
+    async def revoke_provider(name: ProviderName, request: Request, caller: Caller = Depends(ADMIN)) -> Response:
         async with runtime.uow_for(request, caller) as uow:
             try:
                 await providers.revoke(uow, name, now=_now())
             except providers.UnknownProvider:
                 raise _detail(404, f"unknown provider {name!r}") from None
-            uow.audit("provider.revoked", subject=name, before={"status": "active"}, after={"status": "revoked"})
+            uow.audit("provider.revoked", subject=name, after={"status": "revoked"})
             await uow.commit()
         provider_keys.forget(name)
         return Response(orjson.dumps({"provider_id": name, "status": "revoked"}), media_type=JSON)
