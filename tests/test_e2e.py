@@ -2,14 +2,15 @@
 CLI shows balances, suspense, tasks, KPIs and the GL reconciliation; SIGTERM stops it all."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
+import time
 
 import httpx
 import pytest
+
+from rentflow_cli.client import sign
 
 ACCOUNTS_CSV = """\
 account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,weekly_charges_pence,opening_balance_pence,payment_method,dd_reference,balance_date,notes
@@ -21,7 +22,7 @@ account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,weekly_ch
 
 def push(url: str, path: str, provider: str, secret: str, payload: object, signature: str | None = None) -> httpx.Response:
     body = json.dumps(payload).encode()
-    sig = signature or "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    sig = signature or sign(secret, body)  # t=<now>,v1=<hex HMAC-SHA256 of "<t>.<body>">
     return httpx.post(url + path, content=body, timeout=30,
                       headers={"X-Provider-Id": provider, "X-Signature": sig, "Content-Type": "application/json"})
 
@@ -39,7 +40,9 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
     assert rentflow("accounts", "import", str(csv_path), "--json")["created"] == 0  # never duplicated
 
     secret = rentflow("providers", "add", "acme", "--json")["secret"]
-    rentflow("officers", "add", "Asha Patel", "--patch", "N1")
+    asha = rentflow("officers", "add", "Asha Patel", "--patch", "N1", "--json")
+    assert asha["user"] == "Asha Patel" and asha["roles"] == ["officer"]
+    as_asha = {"RENTFLOW_TOKEN": asha["token"]}
     first = rentflow("ledger", "run-debits", "--through", "2026-10-12", "--json")
     assert first["debits_raised"] == 8  # weeks of 5 and 12 October: A rent+charge, B rent, C rent
     assert first["amount_pence"] == 2 * (12000 + 500) + 2 * 11000 + 2 * 10000
@@ -59,7 +62,9 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
 
     repeat = push(pay_url, "/v1/payments", "acme", secret, single)
     assert repeat.status_code == 202 and repeat.json()["payment_id"] == first_id
-    assert push(pay_url, "/v1/payments", "acme", secret, single, signature="sha256=" + "0" * 64).status_code == 401
+    assert push(pay_url, "/v1/payments", "acme", secret, single, signature=sign("not-the-secret-0001", json.dumps(single).encode())).status_code == 401
+    old = sign(secret, json.dumps(single).encode(), t=int(time.time()) - 600)  # a replay 10 minutes later
+    assert push(pay_url, "/v1/payments", "acme", secret, single, signature=old).status_code == 401
     bad = push(pay_url, "/v1/payments/batch", "acme", secret,
                [payment("x-1", "cheque", 100, "r"), payment("x-2", "card", -5, "r")])
     assert bad.status_code == 422
@@ -79,8 +84,12 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
     assert [(t["kind"], t["status"]) for t in tasks] == [("unmatched_payment", "open")]
     assert tasks[0]["payment_id"] == unmatched_id
 
-    rentflow("suspense", "allocate", unmatched_id, "10000010", "--by", "asha", "--note", "tenant phoned")
-    again = rentflow("suspense", "allocate", unmatched_id, "10000010", "--by", "asha", "--note", "again", check=False)
+    not_her = rentflow("suspense", "allocate", unmatched_id, "10000010", "--by", "asha", "--note", "x", check=False,
+                       extra_env=as_asha)  # --by naming anyone but the token's user is refused
+    assert not_her.returncode != 0 and "is not you" in not_her.stderr
+    rentflow("suspense", "allocate", unmatched_id, "10000010", "--note", "tenant phoned", extra_env=as_asha)
+    again = rentflow("suspense", "allocate", unmatched_id, "10000010", "--note", "again", check=False,
+                     extra_env=as_asha)
     assert again.returncode != 0 and again.stderr.strip() and again.stdout == ""
     rentflow("wait", "--timeout", "180")
     assert rentflow("accounts", "show", "10000010", "--json")["balance_pence"] == 12500 - 5000
@@ -110,14 +119,20 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
 
     # maker-checker through the CLI: a manager registered with `officers add` may approve, the
     # requester and a plain officer may not
-    rentflow("officers", "add", "Morgan Lee", "--role", "manager")
+    as_morgan = {"RENTFLOW_TOKEN": rentflow("officers", "add", "Morgan Lee", "--role", "manager", "--json")["token"]}
     request_id = rentflow("adjust", "request", "10000036", "--type", "write_off", "--amount-pence", "500",
-                          "--reason", "uneconomical to pursue: small balance", "--by", "Asha Patel",
-                          "--json")["request_id"]
-    for who in ("Asha Patel", "Someone Else"):
-        refused = rentflow("adjust", "approve", request_id, "--by", who, check=False)
-        assert refused.returncode != 0 and refused.stderr.strip(), who
-    assert rentflow("adjust", "approve", request_id, "--by", "Morgan Lee", "--json")["balance_pence"] == 9000 - 500
+                          "--reason", "uneconomical to pursue: small balance", "--json",
+                          extra_env=as_asha)["request_id"]
+    refused = rentflow("adjust", "approve", request_id, check=False, extra_env=as_asha)  # an officer, the requester
+    assert refused.returncode != 0 and "403" in refused.stderr
+    refused = rentflow("adjust", "approve", request_id, "--by", "Someone Else", check=False, extra_env=as_morgan)
+    assert refused.returncode != 0 and "is not you" in refused.stderr
+    approved = rentflow("adjust", "approve", request_id, "--json", extra_env=as_morgan)
+    assert approved["balance_pence"] == 9000 - 500
+    assert (approved["requested_by"], approved["approved_by"]) == ("Asha Patel", "Morgan Lee")
+    trail = rentflow("audit", "list", "--account", "10000036", "--json")
+    assert [(e["user"], e["action"]) for e in trail] == [("Asha Patel", "adjustment.requested"),
+                                                         ("Morgan Lee", "adjustment.approved")]
 
     missing = rentflow("accounts", "show", "99999999", check=False)
     assert missing.returncode != 0 and "99999999" in missing.stderr or "404" in missing.stderr

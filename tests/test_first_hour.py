@@ -3,8 +3,6 @@
 reads it."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -14,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rentflow_cli.client import sign
 from stack_support import runner
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +32,12 @@ def loaded(module_up, rf, tmp_path_factory):
     folder = tmp_path_factory.mktemp("files")
     (folder / "accounts.csv").write_text(ACCOUNTS)
     assert rf("accounts", "import", str(folder / "accounts.csv"), "--json")["created"] == 3
-    rf("officers", "add", "Eve Officer", "--patch", "E1")
-    rf("officers", "add", "Max Manager", "--role", "manager")
+    for who, args in [("eve", ("Eve Officer", "--patch", "E1")), ("max", ("Max Manager", "--role", "manager"))]:
+        TOKENS[who] = {"RENTFLOW_TOKEN": rf("officers", "add", *args, "--json")["token"]}
     return folder
+
+
+TOKENS: dict[str, dict[str, str]] = {}  # each user's RENTFLOW_TOKEN
 
 
 def test_an_accounts_csv_whose_every_row_fails_names_each_rows_reason(loaded, rf, tmp_path):
@@ -66,22 +68,24 @@ def test_tasks_list_with_an_unknown_kind_is_an_error_naming_the_kinds(loaded, rf
 
 def test_a_transfer_says_what_moves_and_checks_the_source(loaded, rf):
     common = ("--to", "81000028", "--reason", "paid to the wrong account", "--by", "Eve Officer")
-    old = rf("adjust", "request", "81000010", "--type", "transfer", "--amount-pence", "10000", *common, check=False)
+    eve, max_ = TOKENS["eve"], TOKENS["max"]  # --by naming the token's own user is fine
+    old = rf("adjust", "request", "81000010", "--type", "transfer", "--amount-pence", "10000", *common, check=False,
+             extra_env=eve)
     assert old.returncode == 1 and "--moves credit" in old.stderr and "£150.00 in credit" in old.stderr
     much = rf("adjust", "request", "81000010", "--type", "transfer", "--moves", "credit", "--amount-pence", "15001",
-              *common, check=False)
+              *common, check=False, extra_env=eve)
     assert much.returncode == 1 and much.stderr.strip() == (
         "rentflow: ledger answered 409: cannot move £150.01 of credit from 81000010: it is £150.00 in credit")
     asked = rf("adjust", "request", "81000010", "--type", "transfer", "--moves", "credit", "--amount-pence", "10000",
-               *common)
+               *common, extra_env=eve)
     request_id = asked.stdout.strip()  # stdout is the request id alone, for a shell variable
     assert re.fullmatch(r"[0-9a-f-]{36}", request_id)
     assert "transfer of £100.00 of credit from 81000010 to 81000028" in asked.stderr
-    done = rf("adjust", "approve", request_id, "--by", "Max Manager")
+    done = rf("adjust", "approve", request_id, "--by", "Max Manager", extra_env=max_)
     assert "balance now 81000010 -£50.00; 81000028 -£80.00" in done.stdout
     # the older form still works where it is unambiguous: debt from an account that owes
     owes = rf("adjust", "request", "81000036", "--type", "transfer", "--amount-pence", "1000", "--to", "81000028",
-              "--reason", "r", "--by", "Eve Officer", "--json")
+              "--reason", "r", "--by", "Eve Officer", "--json", extra_env=eve)
     assert (owes["moves"], owes["amount_pence"]) == ("debt", 1000)
 
 
@@ -91,7 +95,7 @@ def test_a_payment_after_the_tenancy_ended_is_posted_and_an_officer_gets_a_task(
                        "paid_at": "2026-10-06T09:00:00+01:00", "reference": "81000036", "payer_name": "F Fay"}).encode()
     r = httpx.post(module_up.url("payments") + "/v1/payments", content=body, timeout=30, headers={
         "X-Provider-Id": "hour-card", "Content-Type": "application/json",
-        "X-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()})
+        "X-Signature": sign(secret, body)})
     assert r.status_code == 202, r.text
     rf("wait", "--timeout", "180")
     former = rf("accounts", "show", "81000036", "--json")

@@ -4,11 +4,11 @@ Every command exits non-zero with a one-line reason on stderr when it fails; `--
 one JSON document on stdout and nothing else there."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import io
 import json
+import os
 import signal
 import sys
 import threading
@@ -23,6 +23,7 @@ import httpx
 import orjson
 import typer
 
+from rentflow_common.exports import csv_writer, safe_cell
 from rentflow_common.settings import home_dir
 from rentflow_cli import kpi_view
 from rentflow_cli.client import Client, CommandError
@@ -47,8 +48,19 @@ for sub, name in [(accounts_app, "accounts"), (providers_app, "providers"), (off
     app.add_typer(sub, name=name)
 
 JsonOpt = typer.Option(False, "--json", help="print one JSON document on stdout")
+
+
+@app.callback()
+def identity(token: Optional[str] = typer.Option(None, "--token", metavar="TOKEN", envvar="RENTFLOW_TOKEN",
+                                                 show_envvar=True,
+                                                 help="your API token (else $RENTFLOW_HOME/admin.token, which "
+                                                      "`rentflow up` writes on the embedded default)")) -> None:
+    """rentflow: rent payments to posted rent accounts, GL journals, officer tasks and KPIs."""
+    if token:
+        os.environ["RENTFLOW_TOKEN"] = token
 IdsOpt = typer.Option(False, "--ids", help="print only the ids, one a line (e.g. for a shell variable)")
-BY_HELP = "who does it (recorded with what is done)"
+BY_HELP = ("no longer needed: who acts is the token's user (RENTFLOW_TOKEN or --token); naming anyone else "
+           "is refused")
 
 
 def client() -> Client:
@@ -92,18 +104,13 @@ def stop_on_sigterm() -> None:
 
 
 def supervise(stack: Stack, *, auto_debits: bool = False) -> int:
-    """Keeps the stack running until Ctrl-C or SIGTERM (0), or until a service dies (1); stops it."""
+    """Keeps the stack running until Ctrl-C or SIGTERM: a service that dies, and the embedded broker
+    and database, are started again (with backoff; each restart logged and counted in `status`)."""
     code = 0
     next_debits = 0.0
     try:
         while True:
-            dead = stack.exited()
-            if dead:
-                for name, rc in dead:
-                    err.print(f"[red]{name} exited with code {rc}; see {stack.services[name].log_path}. "
-                              "Stopping everything (nothing is restarted silently).[/red]")
-                code = 1
-                break
+            stack.supervise_once()
             if auto_debits and time.monotonic() >= next_debits:
                 today = dt.datetime.now(LONDON).date().isoformat()
                 try:
@@ -124,10 +131,18 @@ def supervise(stack: Stack, *, auto_debits: bool = False) -> int:
 
 @app.command()
 def wait(timeout: float = typer.Option(300, "--timeout", metavar="SECONDS", help="give up after this long")) -> None:
-    """Return once every consumer group has processed everything published so far."""
+    """Return once every consumer group has processed everything published so far; then fail
+    (exit 1) when the control total does not balance (a payment intake accepted that the ledger
+    has not posted or put in suspense, or has taken twice: `rentflow payments reconcile`)."""
+    from rentflow_cli.cmd_ops import control_total, describe_control
+
     c = client()
     c.wait_until_processed(timeout)
-    err.print("everything published so far has been processed")
+    result = control_total(c)
+    if not result["balanced"]:
+        raise CommandError(f"everything published has been processed, but the control total does not balance: "
+                           f"{describe_control(result, pounds)} (rentflow payments reconcile shows which)")
+    err.print("everything published so far has been processed; the control total balances")
 
 
 @app.command()
@@ -143,8 +158,9 @@ def status(json_out: bool = JsonOpt) -> None:
         except CommandError as exc:
             doc[svc] = {"service": svc, "reachable": False, "error": str(exc)}
             down.append(svc)
+    supervisor = c.runtime.get("supervisor") or {}
     if json_out:
-        emit_json(doc)
+        emit_json({**doc, "supervisor": supervisor})
     else:
         rows = []
         for svc, st in doc.items():
@@ -162,6 +178,9 @@ def status(json_out: bool = JsonOpt) -> None:
               "last minute, dead letters (DLQ)",
               [Col("service"), Col("consumer group / topic"), Col("waiting", "right"), Col("messages", "right", drop=2),
                Col("msg/s", "right", drop=1), Col("DLQ", "right")], rows)
+        restarts = {k: v for k, v in (supervisor.get("restarts") or {}).items() if v}
+        out.print("restarts by `rentflow up`: " + (", ".join(f"{k} {v}" for k, v in sorted(restarts.items()))
+                                                  if restarts else "none"), highlight=False)
     if down:
         raise CommandError(f"not answering: {', '.join(down)} ({doc[down[0]]['error']})")
 
@@ -247,34 +266,30 @@ def accounts_list(arrears: bool = typer.Option(False, "--arrears", help="only ac
             pounds(a["balance_pence"])] for a in found])
 
 
-@providers_app.command("add")
-def providers_add(name: str = typer.Argument(..., metavar="NAME", help="the provider id (X-Provider-Id)"),
-                  secret: Optional[str] = typer.Option(None, "--secret", metavar="SECRET",
-                                                       help="HMAC signing secret (generated when not given)"),
-                  json_out: bool = JsonOpt) -> None:
-    """Register a payment provider and print its signing secret."""
-    result = client().post("payments", "/v1/providers", json={"name": name, "secret": secret})
-    if json_out:
-        return emit_json(result)
-    out.print(f"provider {result['provider_id']}\nsecret {result['secret']}", highlight=False)
-
-
 @officers_app.command("add")
 def officers_add(name: str = typer.Argument(..., metavar="NAME", help="the officer's or manager's name"),
                  patch: List[str] = typer.Option([], "--patch", metavar="PATCH",
                                                  help="a patch the officer covers (repeat for more)"),
                  role: str = typer.Option("officer", "--role", metavar="ROLE", help="officer or manager"),
+                 token_only: bool = typer.Option(False, "--token-only",
+                                                 help="print only a new user's token (e.g. for a shell variable)"),
                  json_out: bool = JsonOpt) -> None:
-    """An income officer (tasks in their patches go to them) or a manager (who may approve)."""
+    """An income officer (tasks in their patches go to them) or a manager (who may approve): a user with that
+    role (`users add` for more). A new user's API token is printed once (`token` with --json)."""
     if role not in ("officer", "manager"):
         raise CommandError(f"--role must be officer or manager, not {role!r}")
     result = client().post("notifications", "/v1/officers", json={"name": name, "patches": patch, "role": role})
-    # The ledger keeps its own list of who may approve adjustments (no service reads another's
-    # tables); both calls are upserts, so running the command again repairs a half-done one.
-    client().post("ledger", "/v1/approvers", json={"name": name, "role": role})
+    if token_only:
+        if not result.get("token"):
+            raise CommandError(f"{name} exists already: `rentflow users token {name}` gives them a new token")
+        sys.stdout.write(result["token"] + "\n")
+        return
     if json_out:
-        return emit_json(result)
+        return emit_json({**result, "user": result["name"]})
     out.print(f"{result['role']} {result['name']} patches {', '.join(result['patches']) or '-'}", highlight=False)
+    if result.get("token"):
+        out.print(f"token {result['token']}  (shown once: they set RENTFLOW_TOKEN to it)", highlight=False,
+                  soft_wrap=True)
 
 
 # ---------------------------------------------------------------- payments and ledger
@@ -421,12 +436,12 @@ def suspense_list(limit: Optional[int] = typer.Option(None, "--limit", metavar="
 def suspense_allocate(payment_id: str = typer.Argument(..., metavar="PAYMENT_ID",
                                                        help="the suspense item (from `rentflow suspense list`)"),
                       ref: str = typer.Argument(..., metavar="REF", help="the rent account it belongs to"),
-                      by: str = typer.Option(..., "--by", metavar="NAME", help=BY_HELP),
+                      by: Optional[str] = typer.Option(None, "--by", metavar="NAME", help=BY_HELP),
                       note: str = typer.Option(..., "--note", metavar="TEXT", help="why it belongs to REF"),
                       json_out: bool = JsonOpt) -> None:
     """Allocate a suspense item to an account by hand, recording who and why."""
     result = client().post("ledger", f"/v1/suspense/{payment_id}/allocate",
-                           json={"account_ref": ref, "by": by, "note": note})
+                           json={"account_ref": ref, "note": note, **({"by": by} if by else {})})
     if json_out:
         return emit_json(result)
     out.print(f"allocated {payment_id} to {result['account_ref']}; balance now {pounds(result['balance_pence'])}",
@@ -481,7 +496,7 @@ def kpi(period: str = typer.Option("month", "--period", metavar="PERIOD", help="
     rows = kpi_rows(snap)
     if format == "csv":
         buf = io.StringIO()
-        w = csv.writer(buf)
+        w = csv_writer(buf)  # formula-looking cells neutralised (rentflow_common.exports)
         w.writerow(["kpi", "value", "definition"])
         w.writerows(rows)
         sys.stdout.write(buf.getvalue())
@@ -530,12 +545,12 @@ def write_xlsx(path: Path, rows: list[list[Any]], title: str = "KPI") -> None:
     ws.append(["kpi", "value", "definition"])
     for key, value, definition in rows:
         if isinstance(value, Decimal):
-            ws.append([key, float(value), definition])
+            ws.append([safe_cell(key), float(value), safe_cell(definition)])
             ws.cell(row=ws.max_row, column=2).number_format = "0.00"
         elif isinstance(value, (int, str, bool)) or value is None:
-            ws.append([key, value, definition])
+            ws.append([safe_cell(key), safe_cell(value), safe_cell(definition)])
         else:
-            ws.append([key, str(value), definition])
+            ws.append([safe_cell(key), safe_cell(str(value)), safe_cell(definition)])
     ws.column_dimensions["A"].width = 40
     ws.column_dimensions["B"].width = 16
     ws.column_dimensions["C"].width = 100

@@ -14,13 +14,16 @@ import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import MethodType
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
+import asyncpg
+import sqlalchemy.exc
 import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi import Path as PathParam
 from faststream.kafka import KafkaBroker
 from typing import Annotated
@@ -28,6 +31,8 @@ from typing import Annotated
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rentflow_common.auth import (PRINCIPALS_DDL, Authenticator, Caller, OidcVerifier, annotate_openapi, public,
+                                  require, take_users)
 from rentflow_common.consumer import BatchConsumer, Handler
 from rentflow_common.db import UnitOfWork, make_engine, ping
 from rentflow_common.inputs import Text, in_years
@@ -45,6 +50,7 @@ BROKER_CHECK_EVERY_S = 2.0
 STUCK_AFTER_S = 30.0  # a consumer with lag that has written nothing for this long is unhealthy
 OUTBOX_STALE_AFTER_S = 60.0  # unpublished events this old, with the relay not publishing, make it unhealthy
 RELAY_PROGRESS_S = 30.0
+DATABASE_RETRY_AFTER_S = 5  # what a caller is told to wait (Retry-After) while the database is away
 _CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
@@ -52,8 +58,11 @@ class ServiceRuntime:
     """Composition of one service's infrastructure; the service adds consumers and routes."""
 
     def __init__(self, name: str, migrations_dir: Path, settings: Settings | None = None, *,
-                 pool_size: int = 8) -> None:
+                 pool_size: int = 8, migration_attributes: Mapping[str, Any] | None = None,
+                 identity_table: str = "principals") -> None:
         self.name = name
+        self.migration_attributes = dict(migration_attributes or {})
+        self.on_start: list[Callable[[], Awaitable[None]]] = []  # checks run after migrations; raising stops the start
         self.settings = settings or Settings.from_env()
         self.migrations_dir = migrations_dir
         self.engine: AsyncEngine = make_engine(self.settings.database_url, schema=name, pool_size=pool_size,
@@ -70,12 +79,20 @@ class ServiceRuntime:
         self.lag = LagCache(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix)
         self.metrics = RuntimeCollector(self)
         self._broker_ok: tuple[float, bool, str | None] = (0.0, False, "not checked yet")
+        # who may call: notifications owns the users; every other service keeps their latest versions
+        self.auth = Authenticator(self.engine, identity_table, OidcVerifier.from_settings(self.settings))
+        if identity_table == "principals":
+            self.consume(f"{name}.principals", {"identity.users.v1": take_users}, max_records=500)
 
-    def uow(self, *, correlation_id: str | None = None, actor: str | None = None, producer: str | None = None
-            ) -> UnitOfWork:
+    def uow(self, *, correlation_id: str | None = None, actor: str | None = None, producer: str | None = None,
+            role: str | None = None) -> UnitOfWork:
         """A unit of work of this service: what it emits wakes the relay when it commits."""
         return UnitOfWork(self.engine, producer=producer or self.name, correlation_id=correlation_id, actor=actor,
-                          on_commit=self._wake_relay)
+                          role=role, on_commit=self._wake_relay)
+
+    def uow_for(self, request: Request, caller: Caller) -> UnitOfWork:
+        """A unit of work for a request: its correlation id, and the caller as who acts."""
+        return self.uow(correlation_id=correlation_id(request), actor=caller.name, role=caller.role_text)
 
     def _wake_relay(self) -> None:
         if self.relay is not None:
@@ -94,7 +111,10 @@ class ServiceRuntime:
         return consumer
 
     async def start(self) -> None:
-        await upgrade_async(self.migrations_dir, self.settings.database_url, self.name)
+        await upgrade_async(self.migrations_dir, self.settings.database_url, self.name, self.migration_attributes)
+        await self._identity_tables()
+        for check in self.on_start:
+            await check()
         self.producer = make_producer(self.settings.kafka_bootstrap_servers, f"rentflow-{self.name}-relay")
         self.relay = OutboxRelay(self.engine, self.producer, bootstrap_servers=self.settings.kafka_bootstrap_servers,
                                  topic_prefix=self.settings.topic_prefix, partitions=self.settings.partitions,
@@ -107,6 +127,17 @@ class ServiceRuntime:
         self.ready = True
         self.started_at = time.monotonic()
         log.info("service.started", consumers=[c.group_id for c in self.consumers])
+
+    async def _identity_tables(self) -> None:
+        """principals and audit_log, the same in every service (rentflow_common.auth, .audit), created
+        idempotently under the service's migration lock."""
+        from rentflow_common.audit import AUDIT_DDL
+
+        async with self.engine.begin() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            await raw.execute("select pg_advisory_xact_lock(hashtext($1))", f"rentflow-migrate-{self.name}")
+            for ddl in PRINCIPALS_DDL + AUDIT_DDL:
+                await raw.execute(ddl)
 
     async def stop(self) -> None:
         self.ready = False
@@ -318,6 +349,12 @@ class CorrelationIdMiddleware:
             await self.app(scope, receive, send_with_id)
 
 
+def refuse_other(by: str | None, caller: Caller) -> None:
+    """`by` in a body is no longer who acts (the token is); given and naming someone else, 403."""
+    if by is not None and by.strip() and by.strip().casefold() != caller.name.casefold():
+        raise HTTPException(403, f"by: {by.strip()!r} is not you ({caller.name}); who acts comes from the token")
+
+
 def correlation_id(request: Request) -> str:
     """The request's correlation id (X-Correlation-Id, or one made for it)."""
     return getattr(request.state, "correlation_id", None) or str(uuid.uuid4())
@@ -357,33 +394,66 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
     app = FastAPI(title=title, description=description, lifespan=lifespan, version="1.0.0")
     app.state.runtime = runtime
     app.add_middleware(CorrelationIdMiddleware)
+    for cls in (OSError, sqlalchemy.exc.SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(cls, _database_unavailable_handler)
 
-    @app.get("/health", tags=["ops"], summary="200 when database, broker, consumers and outbox are well, else 503")
+    annotate_openapi(app)
+    ops = [Depends(require("ops", "admin"))]
+    ops_only = [Depends(require("ops"))]
+    metrics_auth = [Depends(public)] if runtime.settings.metrics_open else ops_only
+
+    @app.get("/health", tags=["ops"], dependencies=[Depends(public)],
+             summary="200 when database, broker, consumers and outbox are well, else 503")
     async def health(response: Response) -> dict[str, Any]:
         doc = await runtime.health()
         response.status_code = 200 if doc["status"] == "ok" else 503
         return doc
 
-    @app.get("/v1/ops/status", tags=["ops"], summary="outbox backlog and consumer progress",
+    @app.get("/v1/whoami", tags=["ops"], summary="the caller as this service sees them: name, roles, patches, limits")
+    async def whoami(caller: Caller = Depends(require())) -> dict[str, Any]:
+        return {"user": caller.name, "roles": sorted(caller.roles), "patches": list(caller.patches),
+                "approval_limits": dict(caller.limits), "via": caller.via, "service": runtime.name}
+
+    @app.get("/v1/audit", tags=["audit"], dependencies=[Depends(require("admin"))],
+             summary="this service's audit trail, oldest first: who, role, when, what, correlation id, before, after "
+                     "(append-only: no route changes it)")
+    async def audit_list(since: Annotated[Annotated[AwareDatetime, AfterValidator(in_years)] | None,
+                                          Query(description="at or after this time")] = None,
+                         user: Annotated[Text | None, Query(max_length=200)] = None,
+                         account: Annotated[Text | None, Query(max_length=100, description="rent account")] = None,
+                         limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, Any]:
+        from rentflow_common import audit
+
+        async with runtime.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            entries = await audit.query(raw, since=since, user=user or None, account=account or None, limit=limit)
+        return {"service": runtime.name, "entries": entries, "count": len(entries)}
+
+    @app.get("/v1/ops/status", tags=["ops"], summary="outbox backlog and consumer progress", dependencies=ops,
              description="Throughput (`messages_per_s`, `outbox_published_per_s`) is over the last minute. With "
                          "`lag=true` each consumer group also gets `lag`, `lag_by_topic` and `partitions` (log end "
                          "offset − committed offset, from the broker; null when the broker cannot be asked).")
     async def status(lag: bool = Query(False, description="also ask the broker for consumer lag")) -> dict[str, Any]:
         return await runtime.status(with_lag=lag)
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics: consumers, lag, dead letters, outbox")
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics: consumers, lag, dead letters, outbox",
+             dependencies=metrics_auth)
     async def metrics() -> Response:
         return Response(content=await runtime.metrics.render(), media_type=CONTENT_TYPE)
 
     @app.post("/v1/ops/replay", tags=["ops"], summary="publish retained outbox events again from a time")
-    async def replay(body: ReplayRequest) -> dict[str, Any]:
+    async def replay(body: ReplayRequest, request: Request, caller: Caller = Depends(require("ops"))) -> dict[str, Any]:
         since = body.since.astimezone(dt.timezone.utc)
         topics = await request_replay(runtime.engine, since, body.topics)
+        async with runtime.uow_for(request, caller) as uow:
+            uow.audit("outbox.replay", after={"since": since.isoformat(), "topics": topics})
+            await uow.commit()
         if runtime.relay is not None:
             runtime.relay.wake()
         return {"service": runtime.name, "since": since.isoformat(), "republishing": topics}
 
-    @app.get("/v1/ops/dead-letters", tags=["ops"], summary="dead letters of this service's consumer groups")
+    @app.get("/v1/ops/dead-letters", tags=["ops"], summary="dead letters of this service's consumer groups",
+             dependencies=ops_only)
     async def dead_letters(status: str | None = Query(None, pattern="^(open|parked|retried|discarded)$"),
                            limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
         async with runtime.engine.connect() as conn:
@@ -394,7 +464,8 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
                 "order by id limit $2", status, limit)
         return [_dead_letter(r) for r in rows]
 
-    @app.get("/v1/ops/dead-letters/{dead_letter_id}", tags=["ops"], summary="one dead letter with its message")
+    @app.get("/v1/ops/dead-letters/{dead_letter_id}", tags=["ops"], summary="one dead letter with its message",
+             dependencies=ops_only)
     async def dead_letter(dead_letter_id: int = PathParam(ge=1, le=2**62)) -> dict[str, Any]:
         async with runtime.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
@@ -407,15 +478,19 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
 
     @app.post("/v1/ops/dead-letters/{dead_letter_id}/retry", tags=["ops"],
               summary="handle a dead letter again, then what is parked behind it")
-    async def retry(dead_letter_id: int = PathParam(ge=1, le=2**62), body: RetryRequest | None = None
-                    ) -> dict[str, Any]:
+    async def retry(request: Request, dead_letter_id: int = PathParam(ge=1, le=2**62), body: RetryRequest | None = None,
+                    caller: Caller = Depends(require("ops"))) -> dict[str, Any]:
+        refuse_other(body.by if body else None, caller)
         async with runtime.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             group = await raw.fetchval("select group_id from dead_letters where id = $1", dead_letter_id)
         if group is None:
             raise HTTPException(404, f"no dead letter {dead_letter_id}")
         try:
-            result = await runtime.consumer(group).retry(dead_letter_id, by=(body.by if body else None) or "ops")
+            result = await runtime.consumer(group).retry(dead_letter_id, by=caller.name)
+            async with runtime.uow_for(request, caller) as uow:
+                uow.audit("dead_letter.retried", subject=dead_letter_id, after={"group": group, **result})
+                await uow.commit()
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
         if result["failed"] is not None:
@@ -424,6 +499,41 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
         return result
 
     return app
+
+
+_CONNECTION_LOST = (ConnectionError, TimeoutError, asyncio.TimeoutError, asyncpg.ConnectionDoesNotExistError,
+                    asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+                    asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError, sqlalchemy.exc.TimeoutError)
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """Whether `exc` (or what caused it) says the database cannot be reached or is going away, rather
+    than a bug or a refused statement: refused or dropped connections, a server starting or shutting
+    down, a full connection pool."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, _CONNECTION_LOST):
+            return True
+        if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
+            return True
+        if isinstance(exc, sqlalchemy.exc.DBAPIError):
+            if exc.connection_invalidated:
+                return True
+            exc = exc.orig
+            continue
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+async def _database_unavailable_handler(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After while the database is away (a caller retries; nothing was stored);
+    anything else is raised on (a 500: a bug)."""
+    if not database_unavailable(exc):
+        raise exc
+    log.warning("http.database_unavailable", path=request.url.path, error=f"{type(exc).__name__}: {exc}"[:300])
+    return JSONResponse({"detail": "the database is unavailable: nothing was stored; try again shortly"},
+                        status_code=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
 
 
 def _dead_letter(r: Any) -> dict[str, Any]:

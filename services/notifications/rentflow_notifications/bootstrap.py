@@ -27,7 +27,8 @@ class NotificationsRuntime(ServiceRuntime):
     settings: NotificationsSettings
 
     def __init__(self, settings: Settings | None, config: NotificationsConfig | None) -> None:
-        super().__init__("notifications", MIGRATIONS, NotificationsSettings.extend(settings))
+        # notifications owns the users: it authenticates against them directly (a change counts at once)
+        super().__init__("notifications", MIGRATIONS, NotificationsSettings.extend(settings), identity_table="users")
         self.config = config or NotificationsConfig.from_settings(self.settings)
         self.workers = Workers(self.config)
 

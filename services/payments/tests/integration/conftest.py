@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import httpx
+
+from rentflow_common.testing import grant
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -17,7 +19,13 @@ from rentflow_common.service import ServiceRuntime
 from rentflow_payments.bootstrap import build_app
 from rentflow_payments.domain.signature import sign
 
-TOPICS = ["payments.received.v1", "payments.rejected.v1"]
+TOPICS = ["payments.received.v1", "payments.rejected.v1", "identity.users.v1", "dlq.payments.principals", "audit.v1"]
+SECRET = "s3cret-of-acme-0001"
+
+
+def pay_body(ref: str, amount: int = 12500, **kw: Any) -> dict[str, Any]:
+    return {"provider_ref": ref, "channel": "card", "amount_pence": amount, "currency": "GBP",
+            "paid_at": "2026-04-06T09:30:00Z", "reference": "RENT 1000000001", **kw}
 
 
 async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> bool:
@@ -37,17 +45,24 @@ class Service:
     bootstrap: str
     prefix: str
 
-    async def provider(self, name: str = "acme", secret: str | None = "s3cret") -> str:
-        r = await self.client.post("/v1/providers", json={"name": name, "secret": secret})
+    async def provider(self, name: str = "acme", secret: str | None = SECRET, legacy: bool = False) -> str:
+        r = await self.client.post("/v1/providers", json={"name": name, "secret": secret, "legacy_signature": legacy})
         assert r.status_code == 201, r.text
         return r.json()["secret"]
 
-    async def push(self, path: str, body: Any, *, provider: str = "acme", secret: str = "s3cret",
+    async def push(self, path: str, body: Any, *, provider: str = "acme", secret: str = SECRET,
                    headers: dict[str, str] | None = None) -> httpx.Response:
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
         h = {"X-Provider-Id": provider, "X-Signature": sign(secret, raw), "Content-Type": "application/json",
              **(headers or {})}
         return await self.client.post(path, content=raw, headers=h)
+
+    async def emitted(self) -> int:
+        """Events this service emitted, pending or published, other than its audit trail's."""
+        async with self.runtime.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            return await raw.fetchval("select (select count(*) from outbox where topic <> 'audit.v1') + "
+                                      "(select count(*) from outbox_log where topic <> 'audit.v1')")
 
     async def drained(self) -> None:
         """Waits until the outbox relay has published everything committed so far."""
@@ -84,7 +99,7 @@ async def svc(service_env, infra, topic_prefix):
     await ensure_topics(infra.kafka_bootstrap_servers, 3, TOPICS, prefix=topic_prefix)
     await runtime.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as client:
             yield Service(app, client, runtime, infra.kafka_bootstrap_servers, topic_prefix)
     finally:
         await runtime.stop()

@@ -1,26 +1,32 @@
 """GET /v1/kpi."""
 from __future__ import annotations
 
+import asyncio
+import pathlib
+import uuid
 from typing import Annotated, Literal
 
-import uuid
-
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from rentflow_common.auth import require
 from rentflow_common.inputs import LATEST_DATE, Day, Text
 from rentflow_common.service import correlation_id
 
 from rentflow_reporting.domain.snapshot import dumps
 from rentflow_reporting.domain.statements import QUARTER_HELP, BadQuarter, parse_quarter, quarter_name
-from rentflow_reporting.service_layer.statements import BadOutput, account_statement
+from rentflow_reporting.adapters import statement_files
+from rentflow_reporting.service_layer.statements import BadOutput, NotReady, account_statement
 from rentflow_reporting.service_layer.handlers import annual_return, kpi_snapshot, today_london
 
 router = APIRouter(prefix="/v1", tags=["kpi"])
+FINANCE = [Depends(require("finance"))]
 
 
 @router.get(
     "/kpi",
+    dependencies=[Depends(require("finance", "manager", "ops"))],
     summary="KPI snapshot for the latest period ending on or before as_of",
     description="The latest week/month/quarter/year whose last day is on or before `as_of` (default: today, "
                 "Europe/London). When no such period has any activity yet, the current period to date, with "
@@ -41,6 +47,7 @@ async def get_kpi(request: Request,
 
 @router.get(
     "/returns/{kind}",
+    dependencies=FINANCE,
     tags=["returns"],
     summary="Annual extract: LAHS rent arrears figures (lahs) or benchmarking measures (benchmark)",
     description="For the financial year 1 April `year` – 31 March `year`+1, each item with its value, unit and "
@@ -58,22 +65,72 @@ async def get_return(request: Request, kind: Literal["lahs", "benchmark"],
 
 
 class StatementRunRequest(BaseModel):
-    quarter: Text = Field(description=QUARTER_HELP, examples=["2026-Q3"])
-    output_dir: Text = Field(description="absolute directory on the reporting service's host; pdf/, csv/ and "
-                                        "index.csv are written there")
+    quarter: Text = Field(max_length=20, description=QUARTER_HELP, examples=["2026-Q3"])
+    output_dir: Text | None = Field(None, max_length=4096, description="no longer accepted (422): the service "
+                                    "writes into its own folder and the files are downloaded from the run")
 
 
-@router.post("/statements/runs", status_code=202, tags=["statements"],
-             summary="Start writing every account's rent statement for a quarter (PDF and CSV)")
+OUTPUT_DIR_GONE = ("output_dir: the service writes statements into its own folder (RENTFLOW_STATEMENTS_DIR), never "
+                   "where a request names; download them with GET /v1/statements/runs/{run_id}/archive (or "
+                   "`rentflow statements run --output DIR`, which does that)")
+
+
+@router.post("/statements/runs", status_code=202, tags=["statements"], dependencies=FINANCE,
+             summary="Start writing every account's rent statement for a quarter (PDF and CSV) into the service's "
+                     "folder; download them from the run once it is done")
 async def start_statement_run(request: Request, body: StatementRunRequest) -> Response:
+    if body.output_dir is not None:
+        raise HTTPException(422, OUTPUT_DIR_GONE)
     try:
-        run = await request.app.state.runtime.statements.start(body.quarter, body.output_dir)
-    except (BadQuarter, BadOutput) as exc:
+        run = await request.app.state.runtime.statements.start(body.quarter)
+    except BadQuarter as exc:
         raise HTTPException(422, str(exc)) from None
+    except BadOutput as exc:
+        raise HTTPException(503, str(exc)) from None
     return Response(content=dumps(run.as_dict()), media_type="application/json", status_code=202)
 
 
-@router.get("/statements/runs/{run_id}", tags=["statements"], summary="Progress of a statement run")
+def _done_folder(request: Request, run_id: uuid.UUID) -> pathlib.Path:
+    try:
+        found = request.app.state.runtime.statements.folder_of(run_id)
+    except NotReady as exc:
+        raise HTTPException(409, f"{exc}: its files are there once it is done") from None
+    if found is None:
+        raise HTTPException(404, f"no statement run {run_id}")
+    return found[0]  # type: ignore[no-any-return]
+
+
+@router.get("/statements/runs/{run_id}/files", tags=["statements"], dependencies=FINANCE, summary="The files of a finished run",
+            responses={200: {"description": '{"run_id", "files": ["index.csv", "pdf/REF.pdf", "csv/REF.csv", ...]}'},
+                       409: {"description": "the run is still running, or failed"}})
+async def statement_run_files(request: Request, run_id: uuid.UUID) -> Response:
+    folder = _done_folder(request, run_id)
+    names = await asyncio.to_thread(statement_files.run_files, folder)
+    return Response(content=dumps({"run_id": run_id, "files": names}), media_type="application/json")
+
+
+@router.get("/statements/runs/{run_id}/files/{name:path}", tags=["statements"], dependencies=FINANCE,
+            summary="One file of a finished run: index.csv, pdf/REF.pdf or csv/REF.csv")
+async def statement_run_file(request: Request, run_id: uuid.UUID,
+                             name: Annotated[Text, Path(max_length=300)]) -> FileResponse:
+    folder = _done_folder(request, run_id)
+    path = statement_files.run_file(folder, name)
+    if path is None:
+        raise HTTPException(404, f"no file {name!r} in statement run {run_id} (index.csv, pdf/REF.pdf, csv/REF.csv)")
+    media = "application/pdf" if path.suffix == ".pdf" else "text/csv"
+    return FileResponse(path, media_type=media, filename=path.name)
+
+
+@router.get("/statements/runs/{run_id}/archive", tags=["statements"], dependencies=FINANCE,
+            summary="Every file of a finished run as one zip (statements-QUARTER/index.csv, pdf/, csv/)",
+            responses={409: {"description": "the run is still running, or failed"}})
+async def statement_run_archive(request: Request, run_id: uuid.UUID) -> FileResponse:
+    _done_folder(request, run_id)
+    path = await request.app.state.runtime.statements.archive(run_id)
+    return FileResponse(path, media_type="application/zip", filename=f"statements-{run_id}.zip")
+
+
+@router.get("/statements/runs/{run_id}", tags=["statements"], dependencies=FINANCE, summary="Progress of a statement run")
 async def get_statement_run(request: Request, run_id: uuid.UUID) -> Response:
     run = request.app.state.runtime.statements.runs.get(run_id)
     if run is None:
@@ -82,6 +139,7 @@ async def get_statement_run(request: Request, run_id: uuid.UUID) -> Response:
 
 
 @router.get("/statements/{quarter}/{account_ref}", tags=["statements"],
+            dependencies=[Depends(require("finance", "officer", "manager"))],
             summary="One account's statement for a quarter, as JSON")
 async def get_statement(request: Request, quarter: Annotated[Text, Path(max_length=20)],
                         account_ref: Annotated[Text, Path(max_length=100)]) -> Response:
