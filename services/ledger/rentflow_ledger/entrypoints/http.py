@@ -310,7 +310,7 @@ class UprateRequest(BaseModel):
 
 
 @router.post("/rent-free-weeks", tags=["debits"], summary="set the rent-free weeks of a rent year (replaces them)")
-async def rent_free_weeks(body: RentFreeRequest, request: Request, caller: Caller = Depends(FINANCE)) -> Any:
+async def set_rent_free_weeks(body: RentFreeRequest, request: Request, caller: Caller = Depends(FINANCE)) -> Any:
     async with _uow(request, caller) as uow:
         try:
             out = await rents.set_rent_free_weeks(uow, body.rent_year, body.weeks)
