@@ -4,7 +4,6 @@ Every command exits non-zero with a one-line reason on stderr when it fails; `--
 one JSON document on stdout and nothing else there."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import io
@@ -23,6 +22,7 @@ import httpx
 import orjson
 import typer
 
+from rentflow_common.exports import csv_writer, safe_cell
 from rentflow_common.settings import home_dir
 from rentflow_cli import kpi_view
 from rentflow_cli.client import Client, CommandError
@@ -254,18 +254,6 @@ def accounts_list(arrears: bool = typer.Option(False, "--arrears", help="only ac
             pounds(a["balance_pence"])] for a in found])
 
 
-@providers_app.command("add")
-def providers_add(name: str = typer.Argument(..., metavar="NAME", help="the provider id (X-Provider-Id)"),
-                  secret: Optional[str] = typer.Option(None, "--secret", metavar="SECRET",
-                                                       help="HMAC signing secret (generated when not given)"),
-                  json_out: bool = JsonOpt) -> None:
-    """Register a payment provider and print its signing secret."""
-    result = client().post("payments", "/v1/providers", json={"name": name, "secret": secret})
-    if json_out:
-        return emit_json(result)
-    out.print(f"provider {result['provider_id']}\nsecret {result['secret']}", highlight=False)
-
-
 @officers_app.command("add")
 def officers_add(name: str = typer.Argument(..., metavar="NAME", help="the officer's or manager's name"),
                  patch: List[str] = typer.Option([], "--patch", metavar="PATCH",
@@ -488,7 +476,7 @@ def kpi(period: str = typer.Option("month", "--period", metavar="PERIOD", help="
     rows = kpi_rows(snap)
     if format == "csv":
         buf = io.StringIO()
-        w = csv.writer(buf)
+        w = csv_writer(buf)  # formula-looking cells neutralised (rentflow_common.exports)
         w.writerow(["kpi", "value", "definition"])
         w.writerows(rows)
         sys.stdout.write(buf.getvalue())
@@ -537,12 +525,12 @@ def write_xlsx(path: Path, rows: list[list[Any]], title: str = "KPI") -> None:
     ws.append(["kpi", "value", "definition"])
     for key, value, definition in rows:
         if isinstance(value, Decimal):
-            ws.append([key, float(value), definition])
+            ws.append([safe_cell(key), float(value), safe_cell(definition)])
             ws.cell(row=ws.max_row, column=2).number_format = "0.00"
         elif isinstance(value, (int, str, bool)) or value is None:
-            ws.append([key, value, definition])
+            ws.append([safe_cell(key), safe_cell(value), safe_cell(definition)])
         else:
-            ws.append([key, str(value), definition])
+            ws.append([safe_cell(key), safe_cell(str(value)), safe_cell(definition)])
     ws.column_dimensions["A"].width = 40
     ws.column_dimensions["B"].width = 16
     ws.column_dimensions["C"].width = 100

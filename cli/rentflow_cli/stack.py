@@ -33,6 +33,7 @@ LOCK_FILE = "up.lock"
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0  # up this long, a death starts the backoff afresh
+SECRETS_KEY_FILE = "secrets.key"
 
 
 class StackError(RuntimeError):
@@ -130,6 +131,8 @@ class Stack:
             "RENTFLOW_TOPIC_PREFIX": self.topic_prefix,
         })
         env.setdefault("RENTFLOW_LOG_FORMAT", "json")
+        if service.name == "payments" and not env.get("RENTFLOW_SECRETS_KEY"):
+            env["RENTFLOW_SECRETS_KEY"] = secrets_key(self.home, self.say)
         return env
 
     def start_service(self, name: str, wait: bool = True) -> None:
@@ -307,6 +310,25 @@ def lock_home(home: Path) -> object:
     f.write(f"{os.getpid()}\n")
     f.flush()
     return f
+
+
+def secrets_key(home: Path, say: Callable[[str], None] = lambda _: None) -> str:
+    """The Fernet key payments encrypts provider secrets with when RENTFLOW_SECRETS_KEY is unset:
+    $RENTFLOW_HOME/secrets.key, made (mode 0600) on first use. A stack on shared infrastructure should
+    set RENTFLOW_SECRETS_KEY instead, so that every home reads the same secrets."""
+    import base64
+
+    path = home / SECRETS_KEY_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    say(f"made {path} (the key provider secrets are encrypted with; keep it, or set RENTFLOW_SECRETS_KEY)")
+    return key
 
 
 def last_line(path: Path) -> str:

@@ -14,7 +14,7 @@ import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import MethodType
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 import asyncpg
 import sqlalchemy.exc
@@ -56,8 +56,10 @@ class ServiceRuntime:
     """Composition of one service's infrastructure; the service adds consumers and routes."""
 
     def __init__(self, name: str, migrations_dir: Path, settings: Settings | None = None, *,
-                 pool_size: int = 8) -> None:
+                 pool_size: int = 8, migration_attributes: Mapping[str, Any] | None = None) -> None:
         self.name = name
+        self.migration_attributes = dict(migration_attributes or {})
+        self.on_start: list[Callable[[], Awaitable[None]]] = []  # checks run after migrations; raising stops the start
         self.settings = settings or Settings.from_env()
         self.migrations_dir = migrations_dir
         self.engine: AsyncEngine = make_engine(self.settings.database_url, schema=name, pool_size=pool_size,
@@ -98,7 +100,9 @@ class ServiceRuntime:
         return consumer
 
     async def start(self) -> None:
-        await upgrade_async(self.migrations_dir, self.settings.database_url, self.name)
+        await upgrade_async(self.migrations_dir, self.settings.database_url, self.name, self.migration_attributes)
+        for check in self.on_start:
+            await check()
         self.producer = make_producer(self.settings.kafka_bootstrap_servers, f"rentflow-{self.name}-relay")
         self.relay = OutboxRelay(self.engine, self.producer, bootstrap_servers=self.settings.kafka_bootstrap_servers,
                                  topic_prefix=self.settings.topic_prefix, partitions=self.settings.partitions,
