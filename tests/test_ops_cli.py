@@ -4,20 +4,18 @@ the consumers absorbing the repeats (the control total still balances)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from rentflow_cli.client import signed_headers
+
 
 def push(url: str, secret: str, payload: object) -> httpx.Response:
     body = json.dumps(payload).encode()
-    sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return httpx.post(url + "/v1/payments/batch", content=body, timeout=30,
-                      headers={"X-Provider-Id": "ops", "X-Signature": sig, "Content-Type": "application/json"})
+    return httpx.post(url + "/v1/payments/batch", content=body, timeout=30, headers=signed_headers("ops", secret, body))
 
 
 async def send_poison(bootstrap: str, topic: str) -> None:

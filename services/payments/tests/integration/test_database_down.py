@@ -105,13 +105,13 @@ async def relayed(service_env, infra, topic_prefix, monkeypatch):
 
 async def push(client: httpx.AsyncClient, path: str, body: object) -> httpx.Response:
     raw = orjson.dumps(body)
-    return await client.post(path, content=raw, headers={"X-Provider-Id": "acme", "X-Signature": sign("s3cret", raw),
+    return await client.post(path, content=raw, headers={"X-Provider-Id": "acme", "X-Signature": sign("s3cret-s3cret-s3cret", raw),
                                                          "Content-Type": "application/json"})
 
 
 async def test_intake_answers_503_with_retry_after_while_the_database_is_away(relayed):
     client, relay = relayed
-    assert (await client.post("/v1/providers", json={"name": "acme", "secret": "s3cret"})).status_code == 201
+    assert (await client.post("/v1/providers", json={"name": "acme", "secret": "s3cret-s3cret-s3cret"})).status_code == 201
     assert (await push(client, "/v1/payments", pay("before"))).status_code == 202
 
     await relay.cut()
