@@ -95,7 +95,10 @@ def route_table() -> str:
 
     from rentflow_common.auth import route_matrix
 
-    env = {"KAFKA_BOOTSTRAP_SERVERS": "localhost:1", "DATABASE_URL": "postgresql://localhost/none"}
+    from cryptography.fernet import Fernet
+
+    env = {"KAFKA_BOOTSTRAP_SERVERS": "localhost:1", "DATABASE_URL": "postgresql://localhost/none",
+           "RENTFLOW_SECRETS_KEY": os.environ.get("RENTFLOW_SECRETS_KEY") or Fernet.generate_key().decode()}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

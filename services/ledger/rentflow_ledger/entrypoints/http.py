@@ -19,7 +19,7 @@ from rentflow_ledger.domain.adjustments import Refused
 from rentflow_ledger.adapters import views
 from rentflow_ledger.service_layer import adjustments, periods, rents
 from rentflow_ledger.service_layer.accounts import NothingImported, import_accounts_csv
-from rentflow_ledger.service_layer.debits import rent_free_weeks, run_debits
+from rentflow_ledger.service_layer.debits import rent_free_weeks as load_rent_free_weeks, run_debits
 from rentflow_ledger.settings import LedgerSettings
 from rentflow_ledger.service_layer.suspense import (AlreadyAllocated, NotAReceipt, NotFound, allocate_suspense,
                                                    move_receipt)
@@ -310,7 +310,7 @@ class UprateRequest(BaseModel):
 
 
 @router.post("/rent-free-weeks", tags=["debits"], summary="set the rent-free weeks of a rent year (replaces them)")
-async def rent_free_weeks(body: RentFreeRequest, request: Request, caller: Caller = Depends(FINANCE)) -> Any:
+async def set_rent_free_weeks(body: RentFreeRequest, request: Request, caller: Caller = Depends(FINANCE)) -> Any:
     async with _uow(request, caller) as uow:
         try:
             out = await rents.set_rent_free_weeks(uow, body.rent_year, body.weeks)
@@ -324,7 +324,7 @@ async def rent_free_weeks(body: RentFreeRequest, request: Request, caller: Calle
 @router.get("/rent-free-weeks", tags=["debits"], dependencies=[Depends(READERS)], summary="rent-free weeks by rent year (table and environment)")
 async def get_rent_free_weeks(request: Request) -> Any:
     async with _uow(request) as uow:
-        free = await rent_free_weeks(uow, _settings(request).rent_free)
+        free = await load_rent_free_weeks(uow, _settings(request).rent_free)
     return {"rent_free_weeks": {str(y): sorted(w) for y, w in sorted(free.items())}}
 
 
