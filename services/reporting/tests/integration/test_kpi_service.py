@@ -8,6 +8,8 @@ import uuid
 from decimal import Decimal
 
 import httpx
+
+from rentflow_common.testing import grant
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
@@ -126,7 +128,7 @@ async def test_kpis_from_ledger_events(infra, service_env, monkeypatch):
     runtime = app.state.runtime
     await runtime.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as http:
             L = scenario()
             await publish(infra.kafka_bootstrap_servers, prefix, L.events)
 
@@ -220,7 +222,7 @@ async def test_kpis_from_ledger_events(infra, service_env, monkeypatch):
             assert samples[("rentflow_outbox_backlog", (("service", "reporting"),))] == 0
             assert samples[("rentflow_outbox_published_total", (("service", "reporting"),))] >= 2  # snapshots, DLQ
             assert samples[("rentflow_service_ready", (("service", "reporting"),))] == 1
-            lag = {k: v for k, v in samples.items() if k[0] == "rentflow_consumer_lag"}
+            lag = {k: v for k, v in samples.items() if k[0] == "rentflow_consumer_lag" and ("group", "reporting") in k[1]}
             assert len(lag) == 9 and sum(lag.values()) == 0
 
             async with runtime.engine.connect() as c:
