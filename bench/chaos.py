@@ -315,8 +315,10 @@ def _check(up: Up, http: httpx.Client, result: Result, expected: dict[str, int],
     control = up.rentflow("payments", "reconcile", "--json")
     doc = json.loads(control.stdout) if control.stdout.strip() else {}
     result.figures["control_total"] = {k: doc.get(k) if not isinstance(doc.get(k), list) else len(doc[k])
-                                       for k in ("balanced", "accepted_count", "ledger_count", "missing", "doubled")}
-    if not doc.get("balanced") or doc.get("accepted_count") != total or doc.get("ledger_count") != total:
+                                       for k in ("balanced", "accepted_count", "ledger_count", "missing", "doubled",
+                                                 "reporting_balanced", "reporting_count")}
+    if not doc.get("balanced") or doc.get("accepted_count") != total or doc.get("ledger_count") != total \
+            or not doc.get("reporting_balanced") or doc.get("reporting_count") != total:
         result.problems.append(f"control total: {result.figures['control_total']} (expected {total} each side)")
     got = {}
     offset = 0
