@@ -55,7 +55,7 @@ class UnitOfWork(Emitter):
     """
 
     def __init__(self, engine: AsyncEngine, *, producer: str = "", correlation_id: str | None = None,
-                 actor: str | None = None, on_commit: Callable[[], None] | None = None,
+                 actor: str | None = None, on_commit: Callable[[bool], None] | None = None,
                  role: str | None = None) -> None:
         super().__init__(producer, correlation_id)
         self._engine = engine
@@ -100,8 +100,8 @@ class UnitOfWork(Emitter):
             self.emitted = []
         await self.conn.commit()
         self._committed = True
-        if emitted and self._on_commit is not None:
-            self._on_commit()
+        if self._on_commit is not None:
+            self._on_commit(emitted)
 
     async def __aexit__(self, *exc: object) -> None:
         try:

@@ -86,16 +86,17 @@ class ServiceRuntime:
 
     def uow(self, *, correlation_id: str | None = None, actor: str | None = None, producer: str | None = None,
             role: str | None = None) -> UnitOfWork:
-        """A unit of work of this service: what it emits wakes the relay when it commits."""
+        """A unit of work of this service: its commit calls `committed`."""
         return UnitOfWork(self.engine, producer=producer or self.name, correlation_id=correlation_id, actor=actor,
-                          role=role, on_commit=self._wake_relay)
+                          role=role, on_commit=self.committed)
 
     def uow_for(self, request: Request, caller: Caller) -> UnitOfWork:
         """A unit of work for a request: its correlation id, and the caller as who acts."""
         return self.uow(correlation_id=correlation_id(request), actor=caller.name, role=caller.role_text)
 
-    def _wake_relay(self) -> None:
-        if self.relay is not None:
+    def committed(self, emitted: bool) -> None:
+        """A unit of work committed: what it emitted wakes the relay (services add their workers)."""
+        if emitted and self.relay is not None:
             self.relay.wake()
 
     def consume(self, group_id: str, handlers: Mapping[str, Handler], **kw: Any) -> BatchConsumer:
@@ -105,7 +106,7 @@ class ServiceRuntime:
                                  uow=lambda **k: self.uow(**{**k, "producer": self.name}),
                                  topic_prefix=self.settings.topic_prefix,
                                  fetch_max_wait_ms=self.settings.fetch_max_wait_ms, **kw)
-        _watch_fetches(consumer)
+        _watch_fetches(consumer, self.settings.fetch_max_wait_ms, self.settings.fetch_idle_wait_ms)
         self.consumers.append(consumer)
         self.lag.groups[group_id] = list(handlers)
         return consumer
@@ -264,20 +265,29 @@ class ServiceRuntime:
         raise LookupError(f"{self.name} has no consumer group {group_id!r}")
 
 
+IDLE_AFTER_S = 2.0
+
+
 class _FetchState:
-    __slots__ = ("last_ok", "failing_since", "last_error")
+    __slots__ = ("last_ok", "failing_since", "last_error", "last_records", "idle")
 
     def __init__(self) -> None:
         self.last_ok: float | None = None
         self.failing_since: float | None = None
         self.last_error: str | None = None
+        self.last_records = time.monotonic()
+        self.idle = False  # fetching with the idle wait
 
 
-def _watch_fetches(consumer: BatchConsumer) -> None:
+def _watch_fetches(consumer: BatchConsumer, busy_wait_ms: int, idle_wait_ms: int) -> None:
     """FastStream's batch subscriber logs a failed fetch and sleeps; it also sleeps a whole batch
     timeout after an empty fetch, which delays the next message by up to that long. This replaces
     its fetch with one that records success and failure (for /health) and does not sleep after an
-    empty fetch (getmany itself waits, and returns as soon as records arrive)."""
+    empty fetch (getmany itself waits, and returns as soon as records arrive).
+
+    It also sets how long the broker holds each fetch: `busy_wait_ms` while messages come, and
+    `idle_wait_ms` once none came for IDLE_AFTER_S, so an idle service does not poll the broker
+    dozens of times a second (aiokafka reads the wait from its fetcher for every request)."""
     sub = consumer.subscriber
     state = consumer.fetch_state = _FetchState()  # type: ignore[attr-defined]
 
@@ -289,8 +299,17 @@ def _watch_fetches(consumer: BatchConsumer) -> None:
                 state.failing_since = time.monotonic()
             state.last_error = f"{type(exc).__name__}: {exc}"[:200]
             raise
-        state.last_ok = time.monotonic()
+        now = state.last_ok = time.monotonic()
         state.failing_since = None
+        fetcher = getattr(kafka_consumer, "_fetcher", None)
+        if messages:
+            state.last_records = now
+            if state.idle and fetcher is not None:
+                fetcher._fetch_max_wait_ms = busy_wait_ms
+            state.idle = False
+        elif not state.idle and now - state.last_records > IDLE_AFTER_S and fetcher is not None:
+            fetcher._fetch_max_wait_ms = idle_wait_ms
+            state.idle = True
         return tuple(r for records in messages.values() for r in records)
 
     sub.get_msg = MethodType(get_msg, sub)

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         description="how long a consumer's fetch waits at the broker for new messages: the embedded broker "
                     "answers a fetch only when this runs out, so it is each hop's latency there; a Kafka "
                     "cluster answers as soon as messages arrive, so 500 saves idle polling there")
+    fetch_idle_wait_ms: int = Field(
+        1000, ge=1, le=10_000, validation_alias="RENTFLOW_FETCH_IDLE_WAIT_MS",
+        description="the fetch wait of a consumer that has had nothing for 2 seconds (back to "
+                    "RENTFLOW_FETCH_MAX_WAIT_MS with its first message): an idle service does not poll the "
+                    "broker; the first message after a quiet spell takes up to this long per hop")
     outbox_retention_days: float = Field(
         7.0, gt=0, le=3650, validation_alias="RENTFLOW_OUTBOX_RETENTION_DAYS",
         description="how long published events stay in the outbox log (and processed ids in the inbox) to be "

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from rentflow_common.db import UnitOfWork
 from rentflow_common.service import ServiceRuntime, create_app
 from rentflow_common.settings import Settings
 
@@ -34,7 +35,21 @@ class NotificationsRuntime(ServiceRuntime):
 
     async def start(self) -> None:
         await super().start()
-        await self.workers.start(self.uow)
+        await self.workers.start(self._workers_uow)
+
+    def committed(self, emitted: bool) -> None:
+        super().committed(emitted)
+        self.workers.wake()  # a consumer's or a route's commit may have queued notices or emails
+
+    def _workers_uow(self) -> UnitOfWork:
+        """The workers' own units of work wake them again only when they emitted (a notice rendered
+        or sent: an email may now be due), so an idle worker's empty look does not wake itself."""
+        return UnitOfWork(self.engine, producer=self.name, on_commit=self._workers_committed)
+
+    def _workers_committed(self, emitted: bool) -> None:
+        super().committed(emitted)
+        if emitted:
+            self.workers.wake()
 
     async def stop(self) -> None:
         await self.workers.stop()

@@ -29,10 +29,15 @@ class LedgerUnitOfWork(Protocol):
     adjustments: Adjustments
     periods: Periods
     rents: Rents
-    correlation_id: str
+
+    @property
+    def correlation_id(self) -> str: ...
 
     def emit(self, event: BaseModel, *, cause: Cause | None = None, identity: tuple[object, ...] | None = None,
              key: str | None = None, occurred_at: dt.datetime | None = None) -> uuid.UUID: ...
+
+    def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
+              before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None: ...
 
     async def commit(self) -> None: ...
 

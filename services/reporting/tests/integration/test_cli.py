@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from openpyxl import load_workbook
 
 from rentflow_common.kafka import ensure_topics
+from rentflow_common.testing import grant
 
 RENTFLOW = str(Path(sys.executable).parent / "rentflow")
 
@@ -60,8 +61,7 @@ async def test_reporting_commands(infra, service_env, tmp_path):
                     return False
 
             await poll(healthy)
-            from rentflow_common.testing import grant
-            auth = await grant(app, "fin", ("finance", "ops"))
+            auth = await grant(app)  # a user with every role, as the CLI's RENTFLOW_TOKEN below
             http.headers.update(auth)
             events = periods.year_of_events()
             producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
