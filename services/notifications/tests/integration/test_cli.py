@@ -55,13 +55,16 @@ async def test_tasks_and_notices_commands(infra, database_url, topic_prefix, tmp
     try:
         deadline = asyncio.get_running_loop().time() + 60
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            ready = False
+            ready, last = False, None
             while not ready and asyncio.get_running_loop().time() < deadline and proc.returncode is None:
                 try:
-                    ready = (await http.get("/health")).status_code == 200
+                    last = await http.get("/health")
+                    ready = last.status_code == 200
                 except httpx.TransportError:
+                    pass
+                if not ready:
                     await asyncio.sleep(0.2)
-            assert ready, (tmp_path / "service.log").read_text()[-2000:]
+            assert ready, (last.text if last is not None else "") + (tmp_path / "service.log").read_text()[-2000:]
             assert (await http.get("/v1/tasks")).status_code == 401  # nobody yet
             # the first admin, once, straight into the database (real infrastructure: nothing made silently)
             boot = _env(DATABASE_URL=database_url, RENTFLOW_HOME=str(tmp_path / "none"))
