@@ -13,6 +13,7 @@ from rentflow_ledger.domain.references import CheckScheme
 from rentflow_ledger.service_layer.directdebit import handle_dd_returned, handle_mandate_instructions
 from rentflow_ledger.service_layer.receipts import handle_payments_received
 from rentflow_ledger.service_layer.reversals import apply_pending, handle_payments_reversed
+from rentflow_schemas.directdebit import DirectDebitReturned
 from rentflow_schemas.payments import PaymentReceived
 
 GROUP_ID = "ledger"
@@ -23,8 +24,12 @@ def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
         await handle_payments_received(uow, msgs, scheme=scheme)
         await apply_pending(uow, [m.data.payment_id for m in msgs])
 
+    async def handle_returns(uow: UnitOfWork, msgs: Sequence[Msg[DirectDebitReturned]]) -> None:
+        # a cancelled indemnity claim is not another unpaid (the cash book credits it back)
+        await handle_dd_returned(uow, [m for m in msgs if m.data.cancels_return_id is None])
+
     return {"payments.received.v1": handle_payments,
-            "directdebit.returned.v1": handle_dd_returned,
+            "directdebit.returned.v1": handle_returns,
             "directdebit.mandates.v1": handle_mandate_instructions,
             "payments.reversed.v1": handle_payments_reversed}
 
