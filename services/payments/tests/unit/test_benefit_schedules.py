@@ -103,3 +103,14 @@ def test_every_amount_is_posted_as_written_and_the_file_again_is_the_same_items(
     assert [p.value["amount_pence"] for p in first] == [pence for _, pence, _ in items]
     assert [p.value["provider_ref"] for p in first] == [p.value["provider_ref"] for p in again]
     assert len({p.value["provider_ref"] for p in first}) == len(items)
+
+
+def test_the_readme_lists_every_format_with_its_variants():
+    """services/payments/README.md's format table has a row for every registered format, each
+    naming the real-world variants it accepts (issue 11: the README is the reference)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `") and " | " in line]
+    for name in formats.FORMATS:
+        [row] = [r for r in rows if f"`{name}`" in r.split(" | ")[0]]
+        if name not in ("json", "csv", "govuk-pay"):  # rentflow's own layouts and the push bodies
+            assert "variant" in row.lower() or "real" in row.lower(), f"{name}: no real-world variants listed"
