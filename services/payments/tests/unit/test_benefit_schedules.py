@@ -111,6 +111,6 @@ def test_the_readme_lists_every_format_with_its_variants():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     rows = [line for line in readme.splitlines() if line.startswith("| `") and " | " in line]
     for name in formats.FORMATS:
-        [row] = [r for r in rows if f"`{name}`" in r.split(" | ")[0]]
+        [row] = [r for r in rows if f"`{name}`" in r.split(" | ")[0] and "column" not in r.split(" | ")[0]]
         if name not in ("json", "csv", "govuk-pay"):  # rentflow's own layouts and the push bodies
             assert "variant" in row.lower() or "real" in row.lower(), f"{name}: no real-world variants listed"
