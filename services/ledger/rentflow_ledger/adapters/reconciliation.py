@@ -58,8 +58,9 @@ class SqlLumps:
         rows = await self.raw.fetch(
             """select 'import:' || import_id::text as key, min(business_date) as first_day,
                       max(business_date) as last_day, sum(amount_pence)::bigint as total, count(*) as n
-               from lump_detail where lump_id is null and channel = $1 and import_id is not null
-                 and business_date <= $3
+               from lump_detail where lump_id is null and channel = $1
+                 and import_id in (select import_id from lump_detail where lump_id is null and channel = $1
+                                   and business_date between $2 and $3 and import_id is not null)
                group by import_id having max(business_date) between $2 and $3
                union all
                select 'day:' || business_date::text, business_date, business_date, sum(amount_pence)::bigint,

@@ -47,12 +47,11 @@ async def handle_cash_book(uow: Any, commands: Sequence[Any]) -> None:
     now = dt.datetime.now(dt.timezone.utc)
     lumps = [c for c in commands if c.payment.lump is not None]
     detail = [c for c in commands if c.payment.lump is None and str(c.payment.channel) in DETAIL_CHANNELS]
-    if lumps:
+    channels = await record_detail(uow, [c.payment for c in detail], now) if detail else set()
+    if lumps:  # after the batch's own detail, so a lump and its file in one batch meet at once
         await take_lumps(uow, lumps, now)
-    if detail:
-        channels = await record_detail(uow, [c.payment for c in detail], now)
-        if channels:
-            await rematch(uow, channels, detail[0].cause, now)
+    if channels:
+        await rematch(uow, channels, detail[0].cause, now)
 
 
 async def record_detail(uow: Any, payments: Iterable[PaymentReceived], at: dt.datetime) -> set[str]:
