@@ -31,6 +31,7 @@ def upgrade() -> None:
         created_at timestamptz not null
     )""")
     op.execute("create index lump_detail_open on lump_detail (channel, business_date) where lump_id is null")
+    op.execute("create index lump_detail_import on lump_detail (import_id) where lump_id is null")
     op.execute("""
     create table lumps (
         payment_id uuid primary key,
