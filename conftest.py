@@ -11,6 +11,9 @@ from rentflow_common.infra import Infrastructure
 from rentflow_common.testing import fresh_database_async, session_infrastructure
 
 
+TEST_SECRETS_KEY = "dGVzdC1rZXktb2YtcmVudGZsb3ctdGVzdHMtMzJieXQ="  # a Fernet key for tests only
+
+
 @pytest.fixture(scope="session")
 def infra() -> Infrastructure:
     infrastructure = session_infrastructure()
@@ -38,4 +41,5 @@ def service_env(infra: Infrastructure, database_url: str, topic_prefix: str, mon
     monkeypatch.setenv("RENTFLOW_TOPIC_PREFIX", topic_prefix)
     monkeypatch.setenv("RENTFLOW_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("RENTFLOW_PARTITIONS", os.environ.get("RENTFLOW_PARTITIONS", "3"))
+    monkeypatch.setenv("RENTFLOW_SECRETS_KEY", TEST_SECRETS_KEY)  # payments encrypts provider secrets with it
     return {"kafka": infra.kafka_bootstrap_servers, "database_url": database_url, "topic_prefix": topic_prefix}

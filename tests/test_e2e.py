@@ -2,14 +2,15 @@
 CLI shows balances, suspense, tasks, KPIs and the GL reconciliation; SIGTERM stops it all."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
+import time
 
 import httpx
 import pytest
+
+from rentflow_cli.client import sign
 
 ACCOUNTS_CSV = """\
 account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,weekly_charges_pence,opening_balance_pence,payment_method,dd_reference,balance_date,notes
@@ -21,7 +22,7 @@ account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,weekly_ch
 
 def push(url: str, path: str, provider: str, secret: str, payload: object, signature: str | None = None) -> httpx.Response:
     body = json.dumps(payload).encode()
-    sig = signature or "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    sig = signature or sign(secret, body)  # t=<now>,v1=<hex HMAC-SHA256 of "<t>.<body>">
     return httpx.post(url + path, content=body, timeout=30,
                       headers={"X-Provider-Id": provider, "X-Signature": sig, "Content-Type": "application/json"})
 
@@ -59,7 +60,9 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
 
     repeat = push(pay_url, "/v1/payments", "acme", secret, single)
     assert repeat.status_code == 202 and repeat.json()["payment_id"] == first_id
-    assert push(pay_url, "/v1/payments", "acme", secret, single, signature="sha256=" + "0" * 64).status_code == 401
+    assert push(pay_url, "/v1/payments", "acme", secret, single, signature=sign("not-the-secret-0001", json.dumps(single).encode())).status_code == 401
+    old = sign(secret, json.dumps(single).encode(), t=int(time.time()) - 600)  # a replay 10 minutes later
+    assert push(pay_url, "/v1/payments", "acme", secret, single, signature=old).status_code == 401
     bad = push(pay_url, "/v1/payments/batch", "acme", secret,
                [payment("x-1", "cheque", 100, "r"), payment("x-2", "card", -5, "r")])
     assert bad.status_code == 422

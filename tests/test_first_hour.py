@@ -3,8 +3,6 @@
 reads it."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -14,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rentflow_cli.client import sign
 from stack_support import runner
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +90,7 @@ def test_a_payment_after_the_tenancy_ended_is_posted_and_an_officer_gets_a_task(
                        "paid_at": "2026-10-06T09:00:00+01:00", "reference": "81000036", "payer_name": "F Fay"}).encode()
     r = httpx.post(module_up.url("payments") + "/v1/payments", content=body, timeout=30, headers={
         "X-Provider-Id": "hour-card", "Content-Type": "application/json",
-        "X-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()})
+        "X-Signature": sign(secret, body)})
     assert r.status_code == 202, r.text
     rf("wait", "--timeout", "180")
     former = rf("accounts", "show", "81000036", "--json")

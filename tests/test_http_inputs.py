@@ -1,5 +1,5 @@
-"""NUL bytes, far dates and huge numbers in any HTTP input are a 422 that names the field, never a
-500: every route of each service (read from its OpenAPI document, so a new route is probed too),
+"""NUL bytes and other control characters, far dates and huge numbers in any HTTP input are a 422
+that names the field, never a 500: every route of each service (read from its OpenAPI document, so a new route is probed too),
 then the inputs that are not JSON models (the signed push API, the GOV.UK Pay webhook, the
 accounts CSV), against a real `rentflow up`."""
 from __future__ import annotations
@@ -15,8 +15,10 @@ import httpx
 import pytest
 
 NUL = "a\x00b"
-FAR_DATES = ["9999-12-31", "0001-01-01"]
+CONTROL = "a\x1b[2Jb"  # a terminal escape: clears the screen of whoever reads the log
+FAR_DATES = ["9999-12-31", "0001-01-01", "2101-01-01", "1899-12-31"]  # inputs take 1900 to 2100
 HUGE = 10**30
+BIG = 2**62  # within bigint, far beyond any amount, count, offset or year (a weekly rent of it stopped the debit runs)
 # bodies read by hand (signature over the raw bytes, CSV, files): probed one by one below
 NOT_MODELS = {("payments", "/v1/payments"), ("payments", "/v1/payments/batch"), ("payments", "/v1/files"),
               ("payments", "/v1/imports"), ("payments", "/v1/webhooks/govuk-pay"), ("ledger", "/v1/accounts/import")}
@@ -68,8 +70,10 @@ def fields(schema: dict[str, Any], spec: dict[str, Any], path: tuple = ()) -> It
         yield path, k
 
 
-def bad_values(k: str) -> list[Any]:
-    return {"text": [NUL], "date": FAR_DATES, "integer": [HUGE]}[k]
+def bad_values(k: str, name: str) -> list[Any]:
+    if k == "integer" and name.endswith("_id"):
+        return [HUGE]  # an id within bigint that names nothing is a 404
+    return {"text": [NUL, CONTROL], "date": FAR_DATES, "integer": [HUGE, BIG]}[k]
 
 
 def cases(service: str, spec: dict[str, Any]) -> Iterator[tuple[str, str, str, dict, dict, Any]]:
@@ -94,12 +98,12 @@ def cases(service: str, spec: dict[str, Any]) -> Iterator[tuple[str, str, str, d
 
             for p in params:
                 k = kind(resolve(p.get("schema", {}), spec))
-                for bad in bad_values(k) if k else []:
+                for bad in bad_values(k, p["name"]) if k else []:
                     u, query = url({**good, p["name"]: bad})
                     yield method.upper(), u, p["name"], query, body, bad
             if content:
                 for where, k in fields(content["schema"], spec):
-                    for bad in bad_values(k):
+                    for bad in bad_values(k, str(where[-1])):
                         changed = copy.deepcopy(body)
                         node = changed
                         for step in where[:-1]:
@@ -125,8 +129,38 @@ def test_every_route_refuses_nul_far_dates_and_huge_numbers_naming_the_field(mod
     assert not wrong, f"{len(wrong)} of {len(probes)} probes:\n" + "\n".join(wrong)
 
 
+# periods, quarters and years written as text: far ones are refused as well
+FAR_PERIODS = [
+    ("ledger", "GET", "/v1/gl/reconcile", {"period": "2199-12"}, None, "period"),
+    ("ledger", "GET", "/v1/gl/reconcile", {"period": "1899-12"}, None, "period"),
+    ("ledger", "POST", "/v1/periods/2101-01/close", {}, None, "period"),
+    ("ledger", "POST", "/v1/periods/99999-01/close", {}, None, "period"),
+    ("reporting", "GET", "/v1/statements/2100-Q4/10000010", {}, None, "quarter"),
+    ("reporting", "GET", "/v1/statements/99999999-Q1/10000010", {}, None, "quarter"),
+    ("reporting", "GET", "/v1/returns/lahs", {"year": "2101"}, None, "year"),
+    ("reporting", "GET", "/v1/returns/benchmark", {"year": str(BIG)}, None, "year"),
+    ("ledger", "POST", "/v1/rent-free-weeks", {}, {"rent_year": 99999, "weeks": [1]}, "rent_year"),
+    ("ledger", "POST", "/v1/rent-free-weeks", {}, {"rent_year": 2026, "weeks": [BIG]}, "weeks"),
+    ("ledger", "POST", "/v1/rents/uprate", {}, {"percent": "1e400", "effective": "2027-04-05"}, "percent"),
+    ("ledger", "GET", "/v1/accounts", {"offset": str(BIG)}, None, "offset"),
+    ("ledger", "GET", "/v1/accounts", {"limit": str(BIG)}, None, "limit"),
+]
+
+
+@pytest.mark.timeout(300)
+def test_far_periods_quarters_and_years_are_refused_naming_them(module_up):
+    wrong = []
+    for service, method, path, query, body, name in FAR_PERIODS:
+        r = httpx.request(method, module_up.url(service) + path, params=query, json=body, timeout=60)
+        if r.status_code != 422 or name not in r.text:
+            wrong.append(f"{method} {path} {query or body}: {r.status_code} {r.text[:200]}")
+    assert not wrong, "\n".join(wrong)
+
+
 def signed(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    from rentflow_cli.client import sign
+
+    return sign(secret, body)
 
 
 @pytest.mark.timeout(300)
@@ -136,7 +170,8 @@ def test_the_push_api_and_webhook_refuse_them_naming_the_field(module_up):
     gsecret = httpx.post(pay + "/v1/providers", json={"name": "govuk-pay"}).json()["secret"]
     good = {"provider_ref": "p-1", "channel": "card", "amount_pence": 100, "currency": "GBP",
             "paid_at": "2026-10-05T10:00:00Z", "reference": "10000010", "payer_name": "A Payer"}
-    for name, bad in [("reference", NUL), ("payer_name", NUL), ("provider_ref", NUL),
+    for name, bad in [("reference", NUL), ("payer_name", NUL), ("provider_ref", NUL), ("reference", CONTROL),
+                      ("payer_name", "A\x07Payer"), ("amount_pence", BIG), ("paid_at", "2101-01-01T00:00:00Z"),
                       ("paid_at", "9999-12-31T23:59:59-14:00"), ("paid_at", "0001-01-01T00:00:00+14:00"),
                       ("paid_at", "9999-12-31T10:00:00Z"), ("amount_pence", HUGE)]:
         for path, payload in (("/v1/payments", {**good, name: bad}), ("/v1/payments/batch", [good, {**good, name: bad}])):
@@ -150,7 +185,8 @@ def test_the_push_api_and_webhook_refuse_them_naming_the_field(module_up):
                           "state": {"status": "success", "finished": True}}}
     for where, bad in [(("resource", "reference"), NUL), (("resource_id",), NUL), (("webhook_message_id",), NUL),
                        (("created_date",), "9999-12-31T23:59:59.000Z"), (("created_date",), "0001-01-01T00:00:00Z"),
-                       (("resource", "amount"), HUGE)]:
+                       (("resource", "amount"), HUGE), (("resource", "amount"), BIG),
+                       (("resource", "reference"), CONTROL)]:
         changed = copy.deepcopy(event)
         node = changed
         for step in where[:-1]:
@@ -173,8 +209,10 @@ def test_the_accounts_csv_refuses_them_naming_line_and_field(module_up):
     r = httpx.post(ledger + "/v1/accounts/import", content=header + "R1,A\x00B,1 St,N,2020-04-06,100,0\n",
                    headers={"Content-Type": "text/csv"})
     assert r.status_code == 422 and "NUL" in r.text and "line 2" in r.text, r.text
-    for column, bad in [("tenancy_start", "0001-01-01"), ("tenancy_start", "9999-12-31"),
-                        ("opening_balance_pence", str(HUGE)), ("weekly_rent_pence", str(HUGE))]:
+    for column, bad in [("tenancy_start", "0001-01-01"), ("tenancy_start", "9999-12-31"), ("tenancy_start", "2101-01-01"),
+                        ("opening_balance_pence", str(HUGE)), ("weekly_rent_pence", str(HUGE)),
+                        ("weekly_rent_pence", str(BIG)), ("weekly_rent_pence", "£10000.01"),
+                        ("tenant_name", CONTROL)]:
         values = {"account_ref": "R1", "tenant_name": "A", "property": "B", "patch": "N",
                   "tenancy_start": "2020-04-06", "weekly_rent_pence": "100", "opening_balance_pence": "0", column: bad}
         r = httpx.post(ledger + "/v1/accounts/import", content=header + ",".join(values.values()) + "\n",

@@ -127,16 +127,16 @@ async def test_govuk_pay_webhooks_in_any_order_and_a_replay(infra, service_env, 
         await st.accounts(HEADER + "30000010,Ann,1 C St,N,2026-04-06,12000,0,card,\n"
                                    "30000028,Bob,2 C St,N,2026-04-06,12000,0,card,\n")
 
-        async def deliver(event: dict, secret: str = "pay-secret") -> tuple[int, dict]:
+        async def deliver(event: dict, secret: str = "pay-secret-0123456789") -> tuple[int, dict]:
             body = json.dumps(event).encode()
             r = await st.payments.post("/v1/webhooks/govuk-pay", content=body, headers=sign(secret, body))
             return r.status_code, r.json()
 
         ev = s.govuk_event("pay-ann", "card_payment_succeeded", 10000, "30000010")
         assert (await deliver(ev))[0] == 401  # govuk-pay not registered yet
-        r = await st.payments.post("/v1/providers", json={"name": "govuk-pay", "secret": "pay-secret"})
+        r = await st.payments.post("/v1/providers", json={"name": "govuk-pay", "secret": "pay-secret-0123456789"})
         assert r.status_code == 201
-        assert await deliver(ev, secret="wrong") == (401, {"detail": "bad signature"})
+        assert await deliver(ev, secret="wrong-secret-0123456789") == (401, {"detail": "bad signature"})
         body = json.dumps(ev).encode()
         missing = await st.payments.post("/v1/webhooks/govuk-pay", content=body)
         assert missing.status_code == 401
@@ -155,7 +155,7 @@ async def test_govuk_pay_webhooks_in_any_order_and_a_replay(infra, service_env, 
         ]]
         assert outcomes == ["recorded", "accepted", "duplicate", "duplicate", "accepted", "duplicate", "recorded",
                             "accepted", "duplicate", "recorded"]
-        bad = await st.payments.post("/v1/webhooks/govuk-pay", content=b'{"x": 1}', headers=sign("pay-secret", b'{"x": 1}'))
+        bad = await st.payments.post("/v1/webhooks/govuk-pay", content=b'{"x": 1}', headers=sign("pay-secret-0123456789", b'{"x": 1}'))
         assert bad.status_code == 422
 
         replay = s.govuk_replay([s.govuk_event("pay-ann", "card_payment_refunded", 10000, "30000010", refunded=4500),

@@ -35,6 +35,8 @@ def test_the_settings_table_is_current():
 @pytest.mark.parametrize("cls, name, value", [
     (Settings, "RENTFLOW_PARTITIONS", "six"),
     (PaymentsSettings, "RENTFLOW_MAX_FILE_MB", "0"),
+    (PaymentsSettings, "RENTFLOW_SECRETS_KEY", "not-a-fernet-key"),
+    (PaymentsSettings, "RENTFLOW_STATEMENT_SKIP", "(a)\\1"),
     (LedgerSettings, "RENTFLOW_GL_CODES", "bnak=1"),
     (LedgerSettings, "RENTFLOW_REF_CHECK", "mod7:1,2"),
     (NotificationsSettings, "RENTFLOW_TENANCY_TYPE", "council"),
@@ -48,6 +50,14 @@ def test_a_bad_value_is_refused_naming_its_variable(cls, name, value):
 def test_a_missing_connection_is_named():
     with pytest.raises(SettingsError, match="DATABASE_URL is not set"):
         Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "x:1"})
+
+
+def test_a_bad_secrets_key_is_not_echoed():
+    with pytest.raises(SettingsError) as exc:
+        PaymentsSettings.from_env({**BASE, "RENTFLOW_SECRETS_KEY": "almost-a-key-but-not"})
+    assert "almost-a-key" not in str(exc.value) and "not a Fernet key" in str(exc.value)
+    with pytest.raises(SettingsError, match="RENTFLOW_SECRETS_KEY is not set"):
+        PaymentsSettings.from_env(BASE)
 
 
 def test_defaults_and_values_are_read():

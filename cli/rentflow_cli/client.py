@@ -118,8 +118,11 @@ def describe_error(response: httpx.Response) -> str:
     return str(detail)
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, t: int | None = None) -> str:
+    """X-Signature of a provider request: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` (sign each
+    request as it is sent: payments refuses a t more than 5 minutes from its clock)."""
+    t = int(time.time()) if t is None else t
+    return f"t={t},v1=" + hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 def signed_headers(provider_id: str, secret: str, body: bytes) -> dict[str, str]:

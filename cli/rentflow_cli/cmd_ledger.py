@@ -6,6 +6,8 @@ from typing import Any, Optional
 
 import typer
 
+from rentflow_common.exports import csv_writer
+
 from rentflow_cli.output import Col
 
 JSON = typer.Option(False, "--json", help="print one JSON document")
@@ -134,10 +136,10 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
         if json_out or fmt == "json":
             emit_json(result)
         elif fmt == "csv":
-            out.file.write("date,period,gl_code,debit_pence,credit_pence,net_pence\n")
-            for x in result["lines"]:
-                out.file.write(f"{result['date']},{x['period']},{x['gl_code']},{x['debit_pence']},"
-                               f"{x['credit_pence']},{x['net_pence']}\n")
+            w = csv_writer(out.file, lineterminator="\n")
+            w.writerow(["date", "period", "gl_code", "debit_pence", "credit_pence", "net_pence"])
+            w.writerows([result["date"], x["period"], x["gl_code"], x["debit_pence"], x["credit_pence"],
+                         x["net_pence"]] for x in result["lines"])
         else:
             ctx["table"](f"GL batch {result['date']}: {result['journals']:,} journals, "
                          f"{'balanced' if result['balanced'] else 'NOT BALANCED'}",

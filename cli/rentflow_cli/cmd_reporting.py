@@ -2,16 +2,21 @@
 statements. Each calls the reporting service's HTTP API (services/reporting)."""
 from __future__ import annotations
 
-import csv
 import io
 import json
+import re
+import shutil
 import sys
+import tempfile
 import time
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+
+from rentflow_common.exports import csv_writer
 
 from rentflow_cli.output import Col, ProgressLine
 
@@ -42,7 +47,7 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
         doc = json.loads(raw, parse_float=Decimal)
         if format == "csv":
             buf = io.StringIO()
-            w = csv.writer(buf)
+            w = csv_writer(buf)
             w.writerow(["item", "label", "value", "unit", "definition"])
             w.writerows([i["item"], i["label"], i["value"], i["unit"], i["definition"]] for i in doc["items"])
             sys.stdout.write(buf.getvalue())
@@ -81,7 +86,7 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
         """Render every account's rent statement for a quarter as PDF and CSV, with progress on stderr."""
         directory = (output or Path(f"statements-{quarter}")).resolve()
         c = client()
-        run = c.post("reporting", "/v1/statements/runs", json={"quarter": quarter, "output_dir": str(directory)})
+        run = c.post("reporting", "/v1/statements/runs", json={"quarter": quarter})
         progress = ProgressLine()
         while run["status"] == "running":
             time.sleep(0.5)
@@ -91,11 +96,33 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
         progress.done()
         if run["status"] != "done":
             raise CommandError(f"statement run {run['run_id']} failed: {run.get('error') or run['status']}")
+        download(c, run, directory)
+        run["output_dir"] = str(directory)
         if json_out:
             ctx["emit_json"](run)
             return
         err.print(f"wrote {run['done']:,} statements ({run['pdf_pages']:,} PDF pages) for {run['period_start']} to "
                   f"{run['period_end']} in {run['elapsed_s']} s to {run['output_dir']}", highlight=False)
+
+
+RUN_FILE = re.compile(r"^statements-[^/]+/(index\.csv|pdf/[A-Za-z0-9_-]{1,200}\.pdf|csv/[A-Za-z0-9_-]{1,200}\.csv)$")
+
+
+def download(c: Any, run: dict[str, Any], directory: Path) -> None:
+    """The run's files (one zip from the reporting service) into `directory`: index.csv, pdf/, csv/.
+    Only names of that form are written, and only inside `directory`."""
+    with tempfile.TemporaryFile() as tmp:
+        tmp.write(c.send("reporting", "GET", run["archive"]).content)
+        tmp.seek(0)
+        with zipfile.ZipFile(tmp) as z:
+            for info in z.infolist():
+                m = RUN_FILE.match(info.filename)
+                if m is None:
+                    continue
+                target = directory / m.group(1)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(info) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
 
 
 def display(item: dict[str, Any], pounds: Any) -> str:

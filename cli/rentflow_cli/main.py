@@ -4,7 +4,6 @@ Every command exits non-zero with a one-line reason on stderr when it fails; `--
 one JSON document on stdout and nothing else there."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import io
@@ -23,6 +22,7 @@ import httpx
 import orjson
 import typer
 
+from rentflow_common.exports import csv_writer, safe_cell
 from rentflow_common.settings import home_dir
 from rentflow_cli import kpi_view
 from rentflow_cli.client import Client, CommandError
@@ -92,18 +92,13 @@ def stop_on_sigterm() -> None:
 
 
 def supervise(stack: Stack, *, auto_debits: bool = False) -> int:
-    """Keeps the stack running until Ctrl-C or SIGTERM (0), or until a service dies (1); stops it."""
+    """Keeps the stack running until Ctrl-C or SIGTERM: a service that dies, and the embedded broker
+    and database, are started again (with backoff; each restart logged and counted in `status`)."""
     code = 0
     next_debits = 0.0
     try:
         while True:
-            dead = stack.exited()
-            if dead:
-                for name, rc in dead:
-                    err.print(f"[red]{name} exited with code {rc}; see {stack.services[name].log_path}. "
-                              "Stopping everything (nothing is restarted silently).[/red]")
-                code = 1
-                break
+            stack.supervise_once()
             if auto_debits and time.monotonic() >= next_debits:
                 today = dt.datetime.now(LONDON).date().isoformat()
                 try:
@@ -124,10 +119,18 @@ def supervise(stack: Stack, *, auto_debits: bool = False) -> int:
 
 @app.command()
 def wait(timeout: float = typer.Option(300, "--timeout", metavar="SECONDS", help="give up after this long")) -> None:
-    """Return once every consumer group has processed everything published so far."""
+    """Return once every consumer group has processed everything published so far; then fail
+    (exit 1) when the control total does not balance (a payment intake accepted that the ledger
+    has not posted or put in suspense, or has taken twice: `rentflow payments reconcile`)."""
+    from rentflow_cli.cmd_ops import control_total, describe_control
+
     c = client()
     c.wait_until_processed(timeout)
-    err.print("everything published so far has been processed")
+    result = control_total(c)
+    if not result["balanced"]:
+        raise CommandError(f"everything published has been processed, but the control total does not balance: "
+                           f"{describe_control(result, pounds)} (rentflow payments reconcile shows which)")
+    err.print("everything published so far has been processed; the control total balances")
 
 
 @app.command()
@@ -143,8 +146,9 @@ def status(json_out: bool = JsonOpt) -> None:
         except CommandError as exc:
             doc[svc] = {"service": svc, "reachable": False, "error": str(exc)}
             down.append(svc)
+    supervisor = c.runtime.get("supervisor") or {}
     if json_out:
-        emit_json(doc)
+        emit_json({**doc, "supervisor": supervisor})
     else:
         rows = []
         for svc, st in doc.items():
@@ -162,6 +166,9 @@ def status(json_out: bool = JsonOpt) -> None:
               "last minute, dead letters (DLQ)",
               [Col("service"), Col("consumer group / topic"), Col("waiting", "right"), Col("messages", "right", drop=2),
                Col("msg/s", "right", drop=1), Col("DLQ", "right")], rows)
+        restarts = {k: v for k, v in (supervisor.get("restarts") or {}).items() if v}
+        out.print("restarts by `rentflow up`: " + (", ".join(f"{k} {v}" for k, v in sorted(restarts.items()))
+                                                  if restarts else "none"), highlight=False)
     if down:
         raise CommandError(f"not answering: {', '.join(down)} ({doc[down[0]]['error']})")
 
@@ -245,18 +252,6 @@ def accounts_list(arrears: bool = typer.Option(False, "--arrears", help="only ac
                                       Col("method", drop=1), Col("tenancy end", drop=3), Col("balance", "right")],
           [[a["account_ref"], a.get("tenant_name"), a.get("patch"), a.get("payment_method"), a.get("tenancy_end"),
             pounds(a["balance_pence"])] for a in found])
-
-
-@providers_app.command("add")
-def providers_add(name: str = typer.Argument(..., metavar="NAME", help="the provider id (X-Provider-Id)"),
-                  secret: Optional[str] = typer.Option(None, "--secret", metavar="SECRET",
-                                                       help="HMAC signing secret (generated when not given)"),
-                  json_out: bool = JsonOpt) -> None:
-    """Register a payment provider and print its signing secret."""
-    result = client().post("payments", "/v1/providers", json={"name": name, "secret": secret})
-    if json_out:
-        return emit_json(result)
-    out.print(f"provider {result['provider_id']}\nsecret {result['secret']}", highlight=False)
 
 
 @officers_app.command("add")
@@ -481,7 +476,7 @@ def kpi(period: str = typer.Option("month", "--period", metavar="PERIOD", help="
     rows = kpi_rows(snap)
     if format == "csv":
         buf = io.StringIO()
-        w = csv.writer(buf)
+        w = csv_writer(buf)  # formula-looking cells neutralised (rentflow_common.exports)
         w.writerow(["kpi", "value", "definition"])
         w.writerows(rows)
         sys.stdout.write(buf.getvalue())
@@ -530,12 +525,12 @@ def write_xlsx(path: Path, rows: list[list[Any]], title: str = "KPI") -> None:
     ws.append(["kpi", "value", "definition"])
     for key, value, definition in rows:
         if isinstance(value, Decimal):
-            ws.append([key, float(value), definition])
+            ws.append([safe_cell(key), float(value), safe_cell(definition)])
             ws.cell(row=ws.max_row, column=2).number_format = "0.00"
         elif isinstance(value, (int, str, bool)) or value is None:
-            ws.append([key, value, definition])
+            ws.append([safe_cell(key), safe_cell(value), safe_cell(definition)])
         else:
-            ws.append([key, str(value), definition])
+            ws.append([safe_cell(key), safe_cell(str(value)), safe_cell(definition)])
     ws.column_dimensions["A"].width = 40
     ws.column_dimensions["B"].width = 16
     ws.column_dimensions["C"].width = 100

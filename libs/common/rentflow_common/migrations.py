@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any, Mapping
 
 from alembic import command, context
 from alembic.config import Config
@@ -14,20 +15,24 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from rentflow_common.db import asyncpg_url
 
 
-def alembic_config(migrations_dir: Path, url: str, schema: str) -> Config:
+def alembic_config(migrations_dir: Path, url: str, schema: str, attributes: Mapping[str, Any] | None = None) -> Config:
+    """`attributes`: values a service's migrations read from `context.config.attributes` (from its
+    settings, e.g. a key to encrypt existing rows with)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir))
     cfg.set_main_option("sqlalchemy.url", asyncpg_url(url).replace("%", "%%"))
+    cfg.attributes.update(attributes or {})
     cfg.attributes["schema"] = schema
     return cfg
 
 
-def upgrade(migrations_dir: Path, url: str, schema: str) -> None:
-    command.upgrade(alembic_config(migrations_dir, url, schema), "head")
+def upgrade(migrations_dir: Path, url: str, schema: str, attributes: Mapping[str, Any] | None = None) -> None:
+    command.upgrade(alembic_config(migrations_dir, url, schema, attributes), "head")
 
 
-async def upgrade_async(migrations_dir: Path, url: str, schema: str) -> None:
-    await asyncio.to_thread(upgrade, migrations_dir, url, schema)
+async def upgrade_async(migrations_dir: Path, url: str, schema: str,
+                        attributes: Mapping[str, Any] | None = None) -> None:
+    await asyncio.to_thread(upgrade, migrations_dir, url, schema, attributes)
 
 
 def run_env() -> None:

@@ -14,13 +14,16 @@ import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import MethodType
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
+import asyncpg
+import sqlalchemy.exc
 import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi import Path as PathParam
 from faststream.kafka import KafkaBroker
 from typing import Annotated
@@ -45,6 +48,7 @@ BROKER_CHECK_EVERY_S = 2.0
 STUCK_AFTER_S = 30.0  # a consumer with lag that has written nothing for this long is unhealthy
 OUTBOX_STALE_AFTER_S = 60.0  # unpublished events this old, with the relay not publishing, make it unhealthy
 RELAY_PROGRESS_S = 30.0
+DATABASE_RETRY_AFTER_S = 5  # what a caller is told to wait (Retry-After) while the database is away
 _CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
@@ -52,8 +56,10 @@ class ServiceRuntime:
     """Composition of one service's infrastructure; the service adds consumers and routes."""
 
     def __init__(self, name: str, migrations_dir: Path, settings: Settings | None = None, *,
-                 pool_size: int = 8) -> None:
+                 pool_size: int = 8, migration_attributes: Mapping[str, Any] | None = None) -> None:
         self.name = name
+        self.migration_attributes = dict(migration_attributes or {})
+        self.on_start: list[Callable[[], Awaitable[None]]] = []  # checks run after migrations; raising stops the start
         self.settings = settings or Settings.from_env()
         self.migrations_dir = migrations_dir
         self.engine: AsyncEngine = make_engine(self.settings.database_url, schema=name, pool_size=pool_size,
@@ -94,7 +100,9 @@ class ServiceRuntime:
         return consumer
 
     async def start(self) -> None:
-        await upgrade_async(self.migrations_dir, self.settings.database_url, self.name)
+        await upgrade_async(self.migrations_dir, self.settings.database_url, self.name, self.migration_attributes)
+        for check in self.on_start:
+            await check()
         self.producer = make_producer(self.settings.kafka_bootstrap_servers, f"rentflow-{self.name}-relay")
         self.relay = OutboxRelay(self.engine, self.producer, bootstrap_servers=self.settings.kafka_bootstrap_servers,
                                  topic_prefix=self.settings.topic_prefix, partitions=self.settings.partitions,
@@ -357,6 +365,8 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
     app = FastAPI(title=title, description=description, lifespan=lifespan, version="1.0.0")
     app.state.runtime = runtime
     app.add_middleware(CorrelationIdMiddleware)
+    for cls in (OSError, sqlalchemy.exc.SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(cls, _database_unavailable_handler)
 
     @app.get("/health", tags=["ops"], summary="200 when database, broker, consumers and outbox are well, else 503")
     async def health(response: Response) -> dict[str, Any]:
@@ -424,6 +434,41 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
         return result
 
     return app
+
+
+_CONNECTION_LOST = (ConnectionError, TimeoutError, asyncio.TimeoutError, asyncpg.ConnectionDoesNotExistError,
+                    asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+                    asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError, sqlalchemy.exc.TimeoutError)
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """Whether `exc` (or what caused it) says the database cannot be reached or is going away, rather
+    than a bug or a refused statement: refused or dropped connections, a server starting or shutting
+    down, a full connection pool."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, _CONNECTION_LOST):
+            return True
+        if isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc):
+            return True
+        if isinstance(exc, sqlalchemy.exc.DBAPIError):
+            if exc.connection_invalidated:
+                return True
+            exc = exc.orig
+            continue
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+async def _database_unavailable_handler(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After while the database is away (a caller retries; nothing was stored);
+    anything else is raised on (a 500: a bug)."""
+    if not database_unavailable(exc):
+        raise exc
+    log.warning("http.database_unavailable", path=request.url.path, error=f"{type(exc).__name__}: {exc}"[:300])
+    return JSONResponse({"detail": "the database is unavailable: nothing was stored; try again shortly"},
+                        status_code=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
 
 
 def _dead_letter(r: Any) -> dict[str, Any]:

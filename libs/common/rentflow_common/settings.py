@@ -93,7 +93,8 @@ def describe(exc: ValidationError) -> str:
                 "KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL") else ""
             parts.append(f"{name} is not set{hint}")
         else:
-            parts.append(f"{name}: {e['msg']} (got {e.get('input')!r})")
+            secret = any(w in name for w in ("KEY", "SECRET", "TOKEN", "PASSWORD"))
+            parts.append(f"{name}: {e['msg']}" + ("" if secret else f" (got {e.get('input')!r})"))
     return "; ".join(parts)
 
 

@@ -5,8 +5,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from rentflow_common.control import control_router
 from rentflow_common.service import ServiceRuntime, create_app
 from rentflow_common.settings import Settings
+from rentflow_ledger.adapters import control
 from rentflow_ledger.domain.codes import use_gl_codes
 from rentflow_ledger.entrypoints import consumers
 from rentflow_ledger.entrypoints.http import router
@@ -35,4 +37,6 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     app = create_app(runtime, title="rentflow ledger",
                      description="Rent accounts, weekly debits, payment allocation, suspense and GL journals.")
     app.include_router(router)
+    app.include_router(control_router(runtime, "ledger", control.ledger_totals, control.ledger_items,
+                                      "payments the ledger posted or holds in suspense"))
     return app

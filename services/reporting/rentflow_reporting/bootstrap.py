@@ -24,7 +24,8 @@ class ReportingRuntime(ServiceRuntime):
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__("reporting", MIGRATIONS, ReportingSettings.extend(settings))
         self.snapshots = SnapshotScheduler(self.uow, interval=self.settings.kpi_snapshot_interval_s)
-        self.statements = StatementRuns(self.engine, landlord=self.settings.landlord_name)
+        self.statements = StatementRuns(self.engine, self.settings.statements_folder,
+                                        landlord=self.settings.landlord_name)
 
     async def start(self) -> None:
         await super().start()

@@ -42,15 +42,15 @@ class SqlLumps:
 
     async def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """(payment_id, provider_id, provider_ref, kind, amount_pence, value_date, reference, payer_name,
-        status, matched_key, matched_at, created_at)"""
+        status, matched_key, matched_at, created_at, channel)"""
         if not rows:
             return
         await self.raw.execute(
             """insert into lumps (payment_id, provider_id, provider_ref, kind, amount_pence, value_date, reference,
-                                  payer_name, status, matched_key, matched_at, created_at)
+                                  payer_name, status, matched_key, matched_at, created_at, channel)
                select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::date[],
                                     $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],
-                                    $12::timestamptz[])
+                                    $12::timestamptz[], $13::text[])
                on conflict (payment_id) do nothing""", *[list(c) for c in zip(*rows)])
 
     async def groups(self, channel: str, earliest: dt.date, latest: dt.date) -> list[DetailGroup]:

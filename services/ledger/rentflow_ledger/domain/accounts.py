@@ -13,7 +13,7 @@ import io
 from dataclasses import astuple, dataclass
 from typing import Any
 
-from rentflow_common.inputs import EARLIEST_DATE, LATEST_DATE, MAX_PENCE
+from rentflow_common.inputs import EARLIEST_DATE, LATEST_DATE, MAX_PENCE, MAX_WEEKLY_PENCE, control_character
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.domain.rent_weeks import default_balance_date
 from rentflow_common.parsing import BadValue, pounds_to_pence, uk_date
@@ -124,6 +124,9 @@ def _record(v: dict[str, str], line: int) -> tuple[AccountRecord | None, list[Ro
             if required:
                 err(field, "required")
             return None
+        if (found := control_character(value)) is not None:
+            err(field, f"must not contain control characters (found {found})")
+            return None
         return value
 
     def date(field: str, required: bool) -> dt.date | None:
@@ -142,7 +145,8 @@ def _record(v: dict[str, str], line: int) -> tuple[AccountRecord | None, list[Ro
             return None
         return day
 
-    def pence(field: str, required: bool, *, minimum: int | None = 0, default: int = 0) -> int:
+    def pence(field: str, required: bool, *, minimum: int | None = 0, default: int = 0,
+              maximum: int = MAX_PENCE) -> int:
         value = text(field, required)
         if value is None:
             return default
@@ -153,8 +157,8 @@ def _record(v: dict[str, str], line: int) -> tuple[AccountRecord | None, list[Ro
             return default
         if minimum is not None and amount < minimum:
             err(field, f"must be at least {minimum}, got {amount}")
-        elif abs(amount) > MAX_PENCE:
-            err(field, f"{value!r} is more than £{MAX_PENCE // 100:,}: a typo?")
+        elif abs(amount) > maximum:
+            err(field, f"{value!r} is more than £{maximum // 100:,}: a typo?")
             return default
         return amount
 
@@ -167,8 +171,8 @@ def _record(v: dict[str, str], line: int) -> tuple[AccountRecord | None, list[Ro
     patch = text("patch", True)
     start = date("tenancy_start", True)
     end = date("tenancy_end", False)
-    rent = pence("weekly_rent_pence", True)
-    charges = pence("weekly_charges_pence", False)
+    rent = pence("weekly_rent_pence", True, maximum=MAX_WEEKLY_PENCE)
+    charges = pence("weekly_charges_pence", False, maximum=MAX_WEEKLY_PENCE)
     opening = pence("opening_balance_pence", True, minimum=None)
     method = text("payment_method", False)
     if method is not None:

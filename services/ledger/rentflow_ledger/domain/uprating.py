@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from rentflow_common.inputs import MAX_WEEKLY_PENCE
+
 from rentflow_ledger.domain.adjustments import Refused
 
 
@@ -19,7 +21,13 @@ def parse_percent(value: str | int | float) -> Decimal:
 
 
 def uprated(weekly: int, percent: Decimal) -> int:
-    return int((Decimal(weekly) * (1 + percent / 100)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """The new weekly rent; Refused (422) when it would pass the most a weekly rent may be, so an
+    uprating either changes every rent or none."""
+    new = int((Decimal(weekly) * (1 + percent / 100)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if new > MAX_WEEKLY_PENCE:
+        raise Refused(f"percent: {percent.normalize():f}% would take a weekly rent of £{weekly / 100:,.2f} above "
+                      f"£{MAX_WEEKLY_PENCE // 100:,} (the most a weekly rent may be); nothing was changed", 422)
+    return new
 
 
 def check_effective(effective: dt.date, today: dt.date, notice_days: int, service_days: int = 7) -> None:

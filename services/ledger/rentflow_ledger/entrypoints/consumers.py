@@ -1,7 +1,10 @@
 """What the ledger consumes: group "ledger", topic → batch handler, in the order a batch's
 messages are handed to them: payments first, so a return or reversal in the same batch finds the
 payment it reverses. A reversal that arrived before its payment (another partition or topic) is
-kept pending and applied once the payment is taken."""
+kept pending and applied once the payment is taken.
+
+This is the edge: each event becomes the ledger's command (service_layer/commands.py) and the
+consumer's unit of work the ledger's (repositories + emit); the consumer commits."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -10,28 +13,45 @@ from rentflow_common.consumer import Handler
 from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Msg
 from rentflow_ledger.domain.references import CheckScheme
+from rentflow_ledger.service_layer.commands import ChangeMandate, ReturnDirectDebit, ReversePayment, TakePayment
 from rentflow_ledger.service_layer.directdebit import handle_dd_returned, handle_mandate_instructions
+from rentflow_ledger.service_layer.lumps import handle_cash_book
+from rentflow_ledger.service_layer.outgoing import handle_outgoing_returned
 from rentflow_ledger.service_layer.receipts import handle_payments_received
 from rentflow_ledger.service_layer.reversals import apply_pending, handle_payments_reversed
-from rentflow_schemas.directdebit import DirectDebitReturned
-from rentflow_schemas.payments import PaymentReceived
+from rentflow_ledger.service_layer.unit_of_work import SqlLedgerUnitOfWork
+from rentflow_schemas.directdebit import DirectDebitReturned, MandateInstruction
+from rentflow_schemas.payments import PaymentReceived, PaymentReversed
 
 GROUP_ID = "ledger"
 
 
 def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
-    async def handle_payments(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReceived]]) -> None:
-        await handle_payments_received(uow, msgs, scheme=scheme)
-        await apply_pending(uow, [m.data.payment_id for m in msgs])
+    async def payments(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReceived]]) -> None:
+        ledger = SqlLedgerUnitOfWork(uow)
+        commands = [TakePayment.of(m) for m in msgs]
+        # a statement lump sum is not rent: the cash book matches it to its detail (service_layer/lumps.py)
+        await handle_payments_received(ledger, [c for c in commands if c.payment.lump is None], scheme=scheme)
+        await apply_pending(ledger, [m.data.payment_id for m in msgs if m.data.lump is None])
+        await handle_cash_book(ledger, commands)
 
-    async def handle_returns(uow: UnitOfWork, msgs: Sequence[Msg[DirectDebitReturned]]) -> None:
-        # a cancelled indemnity claim is not another unpaid (the cash book credits it back)
-        await handle_dd_returned(uow, [m for m in msgs if m.data.cancels_return_id is None])
+    async def dd_returned(uow: UnitOfWork, msgs: Sequence[Msg[DirectDebitReturned]]) -> None:
+        await handle_dd_returned(SqlLedgerUnitOfWork(uow), [ReturnDirectDebit.of(m) for m in msgs])
 
-    return {"payments.received.v1": handle_payments,
-            "directdebit.returned.v1": handle_returns,
-            "directdebit.mandates.v1": handle_mandate_instructions,
-            "payments.reversed.v1": handle_payments_reversed}
+    async def mandates(uow: UnitOfWork, msgs: Sequence[Msg[MandateInstruction]]) -> None:
+        await handle_mandate_instructions(SqlLedgerUnitOfWork(uow), [ChangeMandate.of(m) for m in msgs])
+
+    async def reversed_(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReversed]]) -> None:
+        ledger = SqlLedgerUnitOfWork(uow)
+        commands = [ReversePayment.of(m) for m in msgs]
+        await handle_payments_reversed(ledger, [c for c in commands if c.reversal.kind != "outgoing_returned"])
+        # money we paid out came back: the refund it was is credited back (service_layer/outgoing.py)
+        await handle_outgoing_returned(ledger, [c for c in commands if c.reversal.kind == "outgoing_returned"])
+
+    return {"payments.received.v1": payments,
+            "directdebit.returned.v1": dd_returned,
+            "directdebit.mandates.v1": mandates,
+            "payments.reversed.v1": reversed_}
 
 
 TOPICS = list(handlers(None))

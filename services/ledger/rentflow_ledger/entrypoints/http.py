@@ -1,9 +1,10 @@
 """HTTP API of the ledger (the CLI calls exactly these)."""
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, AsyncIterator, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -14,20 +15,30 @@ from rentflow_common.service import correlation_id
 from rentflow_common.inputs import Day, Offset, Pence, Text
 from rentflow_ledger.domain.accounts import HeaderError
 from rentflow_ledger.domain.adjustments import Refused
-from rentflow_ledger.service_layer import adjustments, periods, rents, views
+from rentflow_ledger.adapters import views
+from rentflow_ledger.service_layer import adjustments, periods, rents
 from rentflow_ledger.service_layer.accounts import NothingImported, import_accounts_csv
-from rentflow_ledger.service_layer.debits import run_debits
+from rentflow_ledger.service_layer.debits import rent_free_weeks, run_debits
 from rentflow_ledger.settings import LedgerSettings
 from rentflow_ledger.service_layer.suspense import (AlreadyAllocated, NotAReceipt, NotFound, allocate_suspense,
                                                    move_receipt)
+from rentflow_ledger.service_layer.unit_of_work import SqlLedgerUnitOfWork
 
 router = APIRouter(prefix="/v1")
-PERIOD = r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$"  # YYYY-MM, 1900-01 to 2199-12
+PERIOD = r"^(19\d{2}|20\d{2}|2100)-(0[1-9]|1[0-2])$"  # YYYY-MM, 1900-01 to 2100-12 (rentflow_common.inputs)
 PERIOD_RE = re.compile(PERIOD)
 Ref = Annotated[Text, Path(max_length=100, description="rent account reference")]
 
 
-def _uow(request: Request) -> UnitOfWork:
+@contextlib.asynccontextmanager
+async def _uow(request: Request) -> AsyncIterator[SqlLedgerUnitOfWork]:
+    """The ledger's unit of work for a command: the route commits it."""
+    async with _read(request) as uow:
+        yield SqlLedgerUnitOfWork(uow)
+
+
+def _read(request: Request) -> UnitOfWork:
+    """A unit of work for the read side (adapters/views.py on `uow.raw`), never committed."""
     return request.app.state.runtime.uow(correlation_id=correlation_id(request))
 
 
@@ -71,7 +82,7 @@ async def import_accounts(request: Request) -> Any:
 
 @router.get("/accounts/{account_ref}", tags=["accounts"], summary="an account with its transactions, oldest first")
 async def get_account(account_ref: Ref, request: Request) -> Any:
-    async with _uow(request) as uow:
+    async with _read(request) as uow:
         account = await views.get_account(uow.raw, account_ref)
     if account is None:
         raise HTTPException(404, f"no account {account_ref!r}")
@@ -81,7 +92,7 @@ async def get_account(account_ref: Ref, request: Request) -> Any:
 @router.get("/accounts", tags=["accounts"], summary="accounts with balances, by reference")
 async def list_accounts(request: Request, limit: int = Query(100, ge=1, le=10000),
                         offset: Annotated[Offset, Query()] = 0) -> Any:
-    async with _uow(request) as uow:
+    async with _read(request) as uow:
         return await views.list_accounts(uow.raw, limit, offset)
 
 
@@ -95,7 +106,7 @@ async def debit_run(body: DebitRunRequest, request: Request) -> Any:
 
 @router.get("/suspense", tags=["suspense"], summary="unallocated receipts, oldest first")
 async def suspense(request: Request) -> Any:
-    async with _uow(request) as uow:
+    async with _read(request) as uow:
         return await views.list_suspense(uow.raw)
 
 
@@ -116,20 +127,20 @@ async def allocate(payment_id: uuid.UUID, body: AllocateRequest, request: Reques
 
 @router.get("/gl/reconcile", tags=["gl"], summary="rent accounts against the GL journals as at a month's end")
 async def reconcile(request: Request, period: str = Query(..., pattern=PERIOD, description="YYYY-MM")) -> Any:
-    async with _uow(request) as uow:
+    async with _read(request) as uow:
         return await views.reconcile(uow.raw, period)
 
 
 @router.get("/gl/daily", tags=["gl"], summary="the day's GL batch for finance: journals posted that day, per GL code")
 async def gl_daily(request: Request,
                    date: Annotated[Day, Query(description="Europe/London date, YYYY-MM-DD")]) -> Any:
-    async with _uow(request) as uow:
+    async with _read(request) as uow:
         return await views.gl_daily(uow.raw, date)
 
 
 @router.get("/invariants", tags=["gl"], summary="sum of balances equals the debtors control; journals balance")
 async def invariants(request: Request) -> Any:
-    async with _uow(request) as uow:
+    async with _read(request) as uow:
         return await views.invariants(uow.raw)
 
 
@@ -170,7 +181,7 @@ async def add_approver(body: ApproverRequest, request: Request) -> Any:
 @router.get("/approvers", tags=["adjustments"], summary="who may approve")
 async def get_approvers(request: Request) -> Any:
     async with _uow(request) as uow:
-        return {"approvers": await adjustments.list_approvers(uow.raw)}
+        return {"approvers": await adjustments.list_approvers(uow)}
 
 
 @router.post("/adjustments", tags=["adjustments"], status_code=201,
@@ -191,14 +202,14 @@ async def request_adjustment(body: AdjustmentRequest, request: Request) -> Any:
 @router.get("/adjustments", tags=["adjustments"], summary="adjustment requests, oldest first")
 async def list_adjustments(request: Request, status: Literal["pending", "approved"] | None = None) -> Any:
     async with _uow(request) as uow:
-        items = await adjustments.list_requests(uow.raw, status)
+        items = await adjustments.list_requests(uow, status)
     return {"requests": items, "count": len(items)}
 
 
 @router.get("/adjustments/{request_id}", tags=["adjustments"], summary="one adjustment request")
 async def get_adjustment(request_id: uuid.UUID, request: Request) -> Any:
     async with _uow(request) as uow:
-        out = await adjustments.get_request(uow.raw, request_id)
+        out = await adjustments.get_request(uow, request_id)
     if out is None:
         raise HTTPException(404, f"no adjustment request {request_id}")
     return out
@@ -228,7 +239,7 @@ class CloseRequest(BaseModel):
                      "keeping their value date); 409 when already closed")
 async def close_period(period: str, request: Request, body: CloseRequest | None = None) -> Any:
     if not PERIOD_RE.match(period):
-        raise HTTPException(422, f"period: must be YYYY-MM (1900-01 to 2199-12), got {period!r}")
+        raise HTTPException(422, f"period: must be YYYY-MM (1900-01 to 2100-12), got {period!r}")
     async with _uow(request) as uow:
         try:
             out = await periods.close_period(uow, period, (body or CloseRequest()).by)
@@ -241,7 +252,7 @@ async def close_period(period: str, request: Request, body: CloseRequest | None 
 @router.get("/periods", tags=["gl"], summary="closed periods")
 async def get_periods(request: Request) -> Any:
     async with _uow(request) as uow:
-        return {"closed": await periods.list_periods(uow.raw)}
+        return {"closed": await periods.list_periods(uow)}
 
 
 class RentFreeRequest(BaseModel):
@@ -267,9 +278,8 @@ async def rent_free_weeks(body: RentFreeRequest, request: Request) -> Any:
 
 @router.get("/rent-free-weeks", tags=["debits"], summary="rent-free weeks by rent year (table and environment)")
 async def get_rent_free_weeks(request: Request) -> Any:
-    from rentflow_ledger.service_layer.debits import rent_free_weeks as load
     async with _uow(request) as uow:
-        free = await load(uow.raw, _settings(request).rent_free)
+        free = await rent_free_weeks(uow, _settings(request).rent_free)
     return {"rent_free_weeks": {str(y): sorted(w) for y, w in sorted(free.items())}}
 
 

@@ -7,24 +7,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause
-from rentflow_ledger.adapters import postings as sql
-from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.accounts import AccountRecord, RowError, parse_accounts_csv
 from rentflow_ledger.domain.codes import OPENING_BALANCE_CODE
 from rentflow_ledger.domain.journal import opening_balance_lines
 from rentflow_ledger.domain.posting import Book, Journal, check_control
 from rentflow_ledger.service_layer import events
+from rentflow_ledger.service_layer.unit_of_work import LedgerUnitOfWork, ledger_uow
 from rentflow_schemas import derive_event_id
 
 UTC = dt.timezone.utc
 OPENING_SOURCE = "opening-balance"
-
-ACCOUNT_FIELDS = ["account_ref", "tenant_name", "property", "patch", "tenancy_start", "tenancy_end",
-                  "weekly_rent_pence", "weekly_charges_pence", "payment_method", "dd_reference", "officer",
-                  "balance_date", "opening_balance_pence", "so_reference"]
-
 
 class NothingImported(ValueError):
     def __init__(self, errors: list[RowError]) -> None:
@@ -40,7 +33,7 @@ class ImportResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-async def import_accounts_csv(uow: UnitOfWork, text: str, correlation_id: str | None = None) -> ImportResult:
+async def import_accounts_csv(uow: LedgerUnitOfWork, text: str, correlation_id: str | None = None) -> ImportResult:
     """Raises HeaderError (unreadable header) or NothingImported (every row bad)."""
     records, errors = parse_accounts_csv(text)
     if errors and not records:
@@ -50,20 +43,19 @@ async def import_accounts_csv(uow: UnitOfWork, text: str, correlation_id: str | 
     return result
 
 
-async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correlation_id: str) -> ImportResult:
-    raw = uow.raw
+async def upsert_accounts(uow: LedgerUnitOfWork, records: list[AccountRecord], correlation_id: str) -> ImportResult:
+    """`uow`: the ledger's, or a rentflow_common.db.UnitOfWork the ledger's repositories are put on."""
+    uow = ledger_uow(uow)
     now = dt.datetime.now(UTC)
     cause = Cause(None, correlation_id)
     records = sorted(records, key=lambda r: r.account_ref)
     # imports run one at a time: two creating the same new account would otherwise collide
-    await raw.execute("select pg_advisory_xact_lock(hashtext('rentflow-ledger-accounts-import'))")
+    await uow.accounts.lock_for_import()
     # first (before any account lock, the order payment batches take them in): the cached set of
     # known references is stale from this commit on
-    await ledger_state.bump_generation(raw)
-    calendar = (await ledger_state.read_state(raw, lock=False)).calendar
-    existing = {r["account_ref"]: r for r in await raw.fetch(
-        "select account_ref, content_hash, version, balance_pence from accounts "
-        "where account_ref = any($1::text[]) order by account_ref for update", [r.account_ref for r in records])}
+    await uow.periods.references_changed()
+    calendar = (await uow.periods.state(lock=False)).calendar
+    existing = await uow.accounts.lock_existing([r.account_ref for r in records])
     result = ImportResult()
     new: list[tuple[AccountRecord, str]] = []
     changed: list[tuple[AccountRecord, str, int]] = []
@@ -78,15 +70,9 @@ async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correla
             result.unchanged += 1
     result.created, result.updated = len(new), len(changed)
 
-    def column(recs: list[AccountRecord], name: str) -> list[Any]:
-        return [getattr(r, name) for r in recs]
-
     if new:
         recs = [r for r, _ in new]
-        await raw.copy_records_to_table(
-            "accounts", columns=ACCOUNT_FIELDS + ["balance_pence", "content_hash", "version", "created_at",
-                                                  "updated_at"],
-            records=[tuple(getattr(r, f) for f in ACCOUNT_FIELDS) + (0, d, 1, now, now) for r, d in new])
+        await uow.accounts.add(new, now)
         # opening balances, posted once, on creation only
         book = Book({r.account_ref: 0 for r in recs})
         opening = [r for r in recs if r.opening_balance_pence != 0]
@@ -99,9 +85,9 @@ async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correla
                             tuple(opening_balance_lines(r.account_ref, r.opening_balance_pence)),
                             calendar.override(r.balance_date)) for r in opening]
         check_control(txns, journals)
-        await sql.insert_transactions(raw, txns, now)
-        await sql.insert_journals(raw, journals, now)
-        await sql.update_balances(raw, book.balances, book.changed, now)
+        await uow.postings.add_transactions(txns, now)
+        await uow.postings.add_journals(journals, now)
+        await uow.accounts.update_balances(book.balances, book.changed, now)
         for t in txns:
             events.transaction_posted(uow, t, now, cause)
         for j in journals:
@@ -109,24 +95,7 @@ async def upsert_accounts(uow: UnitOfWork, records: list[AccountRecord], correla
         for r, d in new:
             events.account_upserted(uow, _account_data(r, book.balances[r.account_ref]), 1, d, now, cause)
     if changed:
-        recs = [r for r, _, _ in changed]
-        await raw.execute(
-            """update accounts a set tenant_name = u.tenant_name, property = u.property, patch = u.patch,
-                   tenancy_start = u.tenancy_start, tenancy_end = u.tenancy_end,
-                   weekly_rent_pence = u.rent, weekly_charges_pence = u.charges, payment_method = u.method,
-                   dd_reference = u.dd, officer = u.officer, balance_date = u.balance_date,
-                   content_hash = u.hash, version = u.version, updated_at = $15, so_reference = u.so
-               from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[], $7::bigint[],
-                           $8::bigint[], $9::text[], $10::text[], $11::text[], $12::date[], $13::text[], $14::int[],
-                           $16::text[])
-                 as u(ref, tenant_name, property, patch, tenancy_start, tenancy_end, rent, charges, method, dd,
-                      officer, balance_date, hash, version, so)
-               where a.account_ref = u.ref""",
-            column(recs, "account_ref"), column(recs, "tenant_name"), column(recs, "property"),
-            column(recs, "patch"), column(recs, "tenancy_start"), column(recs, "tenancy_end"),
-            column(recs, "weekly_rent_pence"), column(recs, "weekly_charges_pence"), column(recs, "payment_method"),
-            column(recs, "dd_reference"), column(recs, "officer"), column(recs, "balance_date"),
-            [d for _, d, _ in changed], [v for _, _, v in changed], now, column(recs, "so_reference"))
+        await uow.accounts.update(changed, now)
         for r, d, v in changed:
             events.account_upserted(uow, _account_data(r, existing[r.account_ref]["balance_pence"]), v, d, now, cause)
     return result

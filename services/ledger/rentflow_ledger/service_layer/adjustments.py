@@ -7,16 +7,14 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause
-from rentflow_ledger.adapters import postings as sql
-from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.adjustments import (Refused, check_approver, check_balance, moves_of, plan,
                                                 transfer_leaving, validate_request)
 from rentflow_schemas import derive_event_id
 from rentflow_ledger.domain.posting import LONDON, Book, Journal, check_control
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.service_layer import events
+from rentflow_ledger.service_layer.unit_of_work import LedgerUnitOfWork
 
 UTC = dt.timezone.utc
 
@@ -34,29 +32,23 @@ def _request(row: Any) -> dict[str, Any]:
     return out
 
 
-async def upsert_approver(uow: UnitOfWork, name: str, role: str) -> bool:
+async def upsert_approver(uow: LedgerUnitOfWork, name: str, role: str) -> bool:
     """True when the name is new."""
-    row = await uow.raw.fetchrow(
-        "insert into approvers (name, role, updated_at) values ($1, $2, now()) on conflict (name) "
-        "do update set role = excluded.role, updated_at = excluded.updated_at returning (xmax = 0) as created",
-        name.strip(), role)
-    return bool(row["created"])
+    return await uow.adjustments.upsert_approver(name.strip(), role)
 
 
-async def list_approvers(raw: Any) -> list[dict[str, Any]]:
-    return [{"name": r["name"], "role": r["role"]} for r in await raw.fetch("select name, role from approvers order by name")]
+async def list_approvers(uow: LedgerUnitOfWork) -> list[dict[str, Any]]:
+    return [{"name": r["name"], "role": r["role"]} for r in await uow.adjustments.approvers()]
 
 
-async def request_adjustment(uow: UnitOfWork, account_ref: str, type_: str, amount: int,
+async def request_adjustment(uow: LedgerUnitOfWork, account_ref: str, type_: str, amount: int,
                              to_account_ref: str | None, reason: str, by: str,
                              moves: str | None = None) -> dict[str, Any]:
-    raw = uow.raw
     ref = normalise_reference(account_ref)
     to_ref = normalise_reference(to_account_ref) or None
     validate_request(type_, amount, ref, to_ref, reason)
     refs = [r for r in (ref, to_ref) if r]
-    rows = {r["account_ref"]: r["balance_pence"] for r in await raw.fetch(
-        "select account_ref, balance_pence from accounts where account_ref = any($1::text[])", refs)}
+    rows = await uow.accounts.balances(refs)
     for r, given in ((ref, account_ref), (to_ref, to_account_ref)):
         if r and r not in rows:
             raise NotFound(f"no account {given!r}")
@@ -65,40 +57,34 @@ async def request_adjustment(uow: UnitOfWork, account_ref: str, type_: str, amou
     if type_ == "transfer":  # stored as the signed balance leaving the source
         amount = transfer_leaving(moves, amount, ref, rows[ref])
     check_balance(type_, amount, rows[ref], ref)  # early word; checked again at approval
-    row = await raw.fetchrow(
-        "insert into adjustments (request_id, account_ref, type, amount_pence, to_account_ref, reason, requested_by, "
-        "requested_at) values ($1, $2, $3, $4, $5, $6, $7, now()) returning *",
-        uuid.uuid4(), ref, type_, amount, to_ref, reason, by.strip())
+    row = await uow.adjustments.add(uuid.uuid4(), ref, type_, amount, to_ref, reason, by.strip())
     return _request(row)
 
 
-async def get_request(raw: Any, request_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await raw.fetchrow("select * from adjustments where request_id = $1", request_id)
+async def get_request(uow: LedgerUnitOfWork, request_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await uow.adjustments.get(request_id)
     return _request(row) if row else None
 
 
-async def list_requests(raw: Any, status: str | None) -> list[dict[str, Any]]:
-    rows = await raw.fetch("select * from adjustments where ($1::text is null or status = $1) "
-                           "order by requested_at", status)
-    return [_request(r) for r in rows]
+async def list_requests(uow: LedgerUnitOfWork, status: str | None) -> list[dict[str, Any]]:
+    return [_request(r) for r in await uow.adjustments.list(status)]
 
 
-async def approve_adjustment(uow: UnitOfWork, request_id: uuid.UUID, by: str) -> dict[str, Any]:
+async def approve_adjustment(uow: LedgerUnitOfWork, request_id: uuid.UUID, by: str) -> dict[str, Any]:
     """Posts the request. Raises NotFound, or Refused (403 requester/not a manager, 409 already
     approved or the balance no longer allows it). The caller commits."""
-    raw = uow.raw
     now = dt.datetime.now(UTC)
-    calendar = (await ledger_state.read_state(raw)).calendar
-    req = await raw.fetchrow("select * from adjustments where request_id = $1 for update", request_id)
+    calendar = (await uow.periods.state()).calendar
+    req = await uow.adjustments.get(request_id, lock=True)
     if req is None:
         raise NotFound(f"no adjustment request {request_id}")
     if req["status"] != "pending":
         raise Refused(f"request {request_id} was already approved by {req['approved_by']} at "
                       f"{req['approved_at'].isoformat()}")
-    role = await raw.fetchval("select role from approvers where lower(name) = lower($1)", by.strip())
+    role = await uow.adjustments.role_of(by.strip())
     check_approver(req["requested_by"], by, role)
     type_, amount, ref, to_ref = req["type"], req["amount_pence"], req["account_ref"], req["to_account_ref"]
-    book = Book(await sql.lock_balances(raw, [r for r in (ref, to_ref) if r]))
+    book = Book(await uow.accounts.lock_balances([r for r in (ref, to_ref) if r]))
     check_balance(type_, amount, book.balances[ref], ref)
     legs, lines = plan(type_, amount, ref, to_ref)
     day = now.astimezone(LONDON).date()
@@ -110,12 +96,10 @@ async def approve_adjustment(uow: UnitOfWork, request_id: uuid.UUID, by: str) ->
                               source_ref=source, posting_period=booked) for n, leg in enumerate(legs)]
     journal = Journal(derive_event_id("journal", "adjustment", rid), "adjustment", day, source, tuple(lines), booked)
     check_control(transactions, [journal])
-    await sql.insert_transactions(raw, transactions, now)
-    await sql.insert_journals(raw, [journal], now)
-    await sql.update_balances(raw, book.balances, book.changed, now)
-    row = await raw.fetchrow(
-        "update adjustments set status = 'approved', approved_by = $2, approved_at = $3, transaction_ids = $4 "
-        "where request_id = $1 returning *", request_id, by.strip(), now, [t.transaction_id for t in transactions])
+    await uow.postings.add_transactions(transactions, now)
+    await uow.postings.add_journals([journal], now)
+    await uow.accounts.update_balances(book.balances, book.changed, now)
+    row = await uow.adjustments.approve(request_id, by.strip(), now, [t.transaction_id for t in transactions])
     cause = Cause(None, f"adjustment:{rid}")
     for t in transactions:
         events.transaction_posted(uow, t, now, cause)

@@ -18,12 +18,9 @@ import hashlib
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause
-from rentflow_ledger.adapters import postings as sql
-from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.periods import PeriodCalendar
 from rentflow_ledger.domain.rent_weeks import Rates, due_debits, first_rent_week
 from rentflow_ledger.domain.codes import CHARGES_CODE, GL_CODES, RENT_CODE, income_gl
@@ -31,26 +28,9 @@ from rentflow_schemas import derive_event_id
 from rentflow_ledger.domain.journal import Line
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, check_control
 from rentflow_ledger.service_layer import events
+from rentflow_ledger.service_layer.unit_of_work import LedgerUnitOfWork, ledger_uow
 
 UTC = dt.timezone.utc
-
-CHUNK_ACCOUNTS_SQL = """
-select account_ref, balance_pence, tenancy_start, tenancy_end, balance_date, weekly_rent_pence,
-       weekly_charges_pence
-from accounts where account_ref > $1
-order by account_ref limit $2 for update
-"""
-
-RAISED_SQL = """
-select account_ref, type_code, week_start from transactions
-where account_ref = any($1::text[]) and week_start is not null and week_start >= $2
-"""
-
-HISTORY_SQL = """
-select account_ref, effective_date, new_weekly_rent_pence, new_weekly_charges_pence from rent_changes
-where account_ref = any($1::text[]) order by account_ref, effective_date
-"""
-
 
 @dataclass
 class DebitRunResult:
@@ -68,30 +48,30 @@ def debit_transaction_id(account_ref: str, code: str, week_start: dt.date) -> uu
     return derive_event_id("txn", "debit", account_ref, code, week_start.isoformat())
 
 
-async def rent_free_weeks(raw: Any, configured: dict[int, set[int]]) -> dict[int, set[int]]:
+async def rent_free_weeks(uow: LedgerUnitOfWork, configured: dict[int, set[int]]) -> dict[int, set[int]]:
     """The table (POST /v1/rent-free-weeks) wins for a year it names; the configured weeks
     (RENTFLOW_RENT_FREE_WEEKS, '2026:1,38,39,52;2027:…') fill the others."""
     free = {year: set(weeks) for year, weeks in configured.items()}
-    table: dict[int, set[int]] = {}
-    for r in await raw.fetch("select rent_year, week from rent_free_weeks"):
-        table.setdefault(r["rent_year"], set()).add(r["week"])
-    free.update(table)
+    free.update(await uow.rents.rent_free_weeks())
     return free
 
 
-async def run_debits(new_uow: Callable[[], UnitOfWork], through: dt.date, *, chunk: int = 1000,
+async def run_debits(new_uow: Callable[[], Any], through: dt.date, *, chunk: int = 1000,
                      correlation_id: str | None = None,
                      rent_free: dict[int, set[int]] | None = None) -> DebitRunResult:
-    """Chunk by chunk, a transaction each (a long run: what it raised stays raised if it stops)."""
+    """Chunk by chunk, a transaction each (a long run: what it raised stays raised if it stops).
+    `new_uow()` opens a unit of work (`async with`): a LedgerUnitOfWork, or a
+    rentflow_common.db.UnitOfWork the ledger's repositories are put on."""
     result = DebitRunResult(through)
-    async with new_uow() as uow:
-        free = await rent_free_weeks(uow.raw, rent_free or {})
+    async with new_uow() as opened:
+        free = await rent_free_weeks(ledger_uow(opened), rent_free or {})
     correlation_id = correlation_id or f"debit-run:{through}:{uuid.uuid4()}"
     after = ""
     while True:
-        async with new_uow() as uow:
-            calendar = (await ledger_state.read_state(uow.raw)).calendar  # before the account locks
-            accounts = await uow.raw.fetch(CHUNK_ACCOUNTS_SQL, after, chunk)
+        async with new_uow() as opened:
+            uow = ledger_uow(opened)
+            calendar = (await uow.periods.state()).calendar  # before the account locks
+            accounts = await uow.accounts.lock_chunk(after, chunk)
             if not accounts:
                 break
             after = accounts[-1]["account_ref"]
@@ -102,16 +82,16 @@ async def run_debits(new_uow: Callable[[], UnitOfWork], through: dt.date, *, chu
     return result
 
 
-async def _post_chunk(uow: UnitOfWork, accounts: list[Any], through: dt.date, correlation_id: str,
+async def _post_chunk(uow: LedgerUnitOfWork, accounts: Sequence[Any], through: dt.date, correlation_id: str,
                       result: DebitRunResult, calendar: PeriodCalendar, free: dict[int, set[int]]) -> None:
-    raw = uow.raw
     now = dt.datetime.now(UTC)
     refs = [a["account_ref"] for a in accounts]
     firsts = [first_rent_week(a["tenancy_start"], a["balance_date"]) for a in accounts]
     history: dict[str, list[Rates]] = defaultdict(list)
-    for r in await raw.fetch(HISTORY_SQL, refs):
-        history[r[0]].append(Rates(r[1], r[2], r[3]))
-    raised = {(r[0], r[1], r[2]) for r in await raw.fetch(RAISED_SQL, refs, min(firsts))}
+    for r in await uow.rents.history(refs):
+        history[r["account_ref"]].append(Rates(r["effective_date"], r["new_weekly_rent_pence"],
+                                               r["new_weekly_charges_pence"]))
+    raised = await uow.postings.raised_debits(refs, min(firsts))
     due = [(a["account_ref"], d.code, d.week_start, d.amount)
            for a in accounts
            for d in due_debits(a["tenancy_start"], a["tenancy_end"], a["balance_date"], through,
@@ -132,9 +112,9 @@ async def _post_chunk(uow: UnitOfWork, accounts: list[Any], through: dt.date, co
     journals = [_debit_journal(week, code, ts) for (week, code), ts in sorted(groups.items())]
     check_control(transactions, journals)
 
-    await sql.insert_transactions(raw, transactions, now)
-    await sql.insert_journals(raw, journals, now)
-    await sql.update_balances(raw, book.balances, book.changed, now)
+    await uow.postings.add_transactions(transactions, now)
+    await uow.postings.add_journals(journals, now)
+    await uow.accounts.update_balances(book.balances, book.changed, now)
     cause = Cause(None, correlation_id)
     for t in transactions:
         events.transaction_posted(uow, t, now, cause)

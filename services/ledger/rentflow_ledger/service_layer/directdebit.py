@@ -13,6 +13,13 @@ Mandate instructions (directdebit.mandates.v1): keep each mandate's state (by DD
 emit MandateChanged with needs_person for cancelled / deceased / transferred / closed /
 disputed / rejected. Each instruction once by instruction_id.
 
+A return whose collection is on no account (or not on the account its reference names) is looked
+for in suspense: an open DD receipt of that reference, date and amount leaves the queue (journal
+Dr suspense Cr bank, SuspenseEvent reversed); one allocated by hand since is reversed on that
+account. Found nowhere: an UnreconciledItem dd_return_unmatched (a finance task), besides the
+DdFailure. A cancelled indemnity claim (`cancels_return_id`) is credited back (claims.py).
+Lodgement reports (AUDACC/AUDREJ): lodgements.py.
+
 Both: one batch, one transaction, a handful of set-based statements."""
 from __future__ import annotations
 
@@ -20,102 +27,101 @@ import datetime as dt
 import uuid
 from typing import Any, Sequence
 
-from rentflow_common.db import UnitOfWork
-from rentflow_common.events import Msg
 from rentflow_common.logging import get_logger
-from rentflow_ledger.adapters import postings as sql
-from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.codes import DD_UNPAID_CODE
 from rentflow_ledger.domain.directdebit import RETURN_REASONS, mandate_change, normalise_return_code, represent_by
 from rentflow_schemas import derive_event_id
-from rentflow_ledger.domain.journal import dd_unpaid_lines
-from rentflow_ledger.domain.posting import Book, Journal, Transaction, check_control
+from rentflow_ledger.domain.journal import dd_unpaid_lines, reversed_suspense_lines
+from rentflow_ledger.domain.posting import Book, Journal, Transaction, check_control, period_of
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.service_layer import events
-from rentflow_schemas.directdebit import DirectDebitReturned, MandateInstruction
+from rentflow_ledger.service_layer.claims import cancel_claims
+from rentflow_ledger.service_layer.lodgements import handle_lodgement_reports, is_lodgement, remember_lodgements
+from rentflow_ledger.service_layer.commands import ChangeMandate, ReturnDirectDebit
+from rentflow_ledger.service_layer.unit_of_work import LedgerUnitOfWork
 
 UTC = dt.timezone.utc
 log = get_logger()
 
 
-async def _accounts_by_reference(raw: Any, refs: list[str]) -> dict[str, list[str]]:
-    """normalised DD reference → accounts it names (by DD reference, else by account reference)."""
-    rows = await raw.fetch("select account_ref, dd_reference from accounts "
-                           "where dd_reference = any($1::text[]) or account_ref = any($1::text[])", refs)
-    by_dd: dict[str, list[str]] = {}
-    by_ref: dict[str, list[str]] = {}
-    for r in rows:
-        if r["dd_reference"]:
-            by_dd.setdefault(r["dd_reference"], []).append(r["account_ref"])
-        by_ref.setdefault(r["account_ref"], []).append(r["account_ref"])
-    return {ref: by_dd.get(ref) or by_ref.get(ref) or [] for ref in refs}
-
-
-async def _mandate_states(raw: Any, refs: list[str]) -> dict[str, str]:
-    rows = await raw.fetch("select reference, state from mandates where reference = any($1::text[])", refs)
-    return {r["reference"]: r["state"] for r in rows}
-
-
-async def _upsert_mandates(raw: Any, rows: list[tuple[Any, ...]]) -> None:
-    if not rows:
-        return
-    cols = list(zip(*rows))
-    await raw.execute(
-        """insert into mandates (reference, account_ref, state, reason_code, description, instruction_id,
-                                 effective_date, updated_at)
-           select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[],
-                                $7::date[], $8::timestamptz[])
-           on conflict (reference) do update set account_ref = coalesce(excluded.account_ref, mandates.account_ref),
-               state = excluded.state, reason_code = excluded.reason_code, description = excluded.description,
-               instruction_id = excluded.instruction_id, effective_date = excluded.effective_date,
-               updated_at = excluded.updated_at""", *[list(c) for c in cols])
-
-
-async def handle_dd_returned(uow: UnitOfWork, msgs: Sequence[Msg[DirectDebitReturned]]) -> None:
-    raw = uow.raw
+async def handle_dd_returned(uow: LedgerUnitOfWork, commands: Sequence[ReturnDirectDebit]) -> None:
     now = dt.datetime.now(UTC)
-    calendar = (await ledger_state.read_state(raw)).calendar
-    batch: dict[uuid.UUID, Msg[DirectDebitReturned]] = {}
-    for msg in msgs:
-        batch.setdefault(msg.data.return_id, msg)
-    seen = {r["return_id"] for r in await raw.fetch(
-        "select return_id from dd_returns where return_id = any($1::uuid[])", list(batch))}
-    fresh = [i for rid, i in batch.items() if rid not in seen]
-    if not fresh:
-        return
-    refs = [normalise_reference(i.data.reference) for i in fresh]
-    accounts = await _accounts_by_reference(raw, sorted(set(refs)))
-    matched = {i.data.return_id: accounts[r][0] for i, r in zip(fresh, refs) if len(accounts[r]) == 1}
-    originals: dict[tuple[str, dt.date, int], uuid.UUID] = {}
-    keyed = [(matched[i.data.return_id], i.data.original_processing_date,
-              i.data.amount_pence) for i in fresh if i.data.return_id in matched]
-    if keyed:
-        a, d, m = zip(*keyed)
-        for r in await raw.fetch(
-                "select distinct on (t.account_ref, t.business_date, t.amount_pence) t.transaction_id, t.account_ref, "
-                "t.business_date, -t.amount_pence as amount from transactions t "
-                "join unnest($1::text[], $2::date[], $3::bigint[]) u(a, d, m) "
-                "on t.account_ref = u.a and t.business_date = u.d and t.amount_pence = -u.m and t.type_code = 'RDD' "
-                "order by t.account_ref, t.business_date, t.amount_pence, t.seq", list(a), list(d), list(m)):
-            originals[(r["account_ref"], r["business_date"], r["amount"])] = r["transaction_id"]
-    states = await _mandate_states(raw, sorted(set(refs)))
-    book = Book(await sql.lock_balances(raw, list(matched.values())))
+    calendar = (await uow.periods.state()).calendar
+    batch: dict[uuid.UUID, ReturnDirectDebit] = {}
+    for c in commands:
+        batch.setdefault(c.dd_return.return_id, c)
+    seen = await uow.mandates.returns_seen(list(batch))
+    fresh = [i for rid, i in batch.items() if rid not in seen and i.dd_return.cancels_return_id is None]
+    cancellations = [i for rid, i in batch.items() if rid not in seen and i.dd_return.cancels_return_id is not None]
+    if fresh:
+        await _returns(uow, fresh, calendar, now)
+    if cancellations:  # after the claims, so a claim and its cancellation in one batch meet
+        await cancel_claims(uow, cancellations, now)
+
+
+async def _returns(uow: LedgerUnitOfWork, fresh: list[ReturnDirectDebit], calendar: Any, now: dt.datetime) -> None:
+    refs = [normalise_reference(i.dd_return.reference) for i in fresh]
+    accounts = await uow.accounts.by_dd_reference(sorted(set(refs)))
+    matched = {i.dd_return.return_id: accounts[r][0] for i, r in zip(fresh, refs) if len(accounts[r]) == 1}
+    originals = await uow.postings.dd_collections([
+        (matched[i.dd_return.return_id], i.dd_return.original_processing_date, i.dd_return.amount_pence)
+        for i in fresh if i.dd_return.return_id in matched])
+    # a collection the ledger could not place is in suspense: look there for returns on no account, or
+    # whose account has no such collection (issue 11)
+    def key(i: ReturnDirectDebit, ref: str) -> tuple[str, dt.date, int]:
+        return ref, i.dd_return.original_processing_date, i.dd_return.amount_pence
+    lost = [(i, ref) for i, ref in zip(fresh, refs)
+            if (matched.get(i.dd_return.return_id), i.dd_return.original_processing_date,
+                i.dd_return.amount_pence) not in originals]
+    held = await uow.cashbook.dd_collections_in_suspense(sorted({key(i, ref) for i, ref in lost}))
+    from_suspense: dict[uuid.UUID, Any] = {}
+    for i, ref in lost:
+        row = held.get(key(i, ref))
+        if row is None or row["payment_id"] in {r["payment_id"] for r in from_suspense.values()}:
+            continue
+        if row["allocated_at"] is None:
+            from_suspense[i.dd_return.return_id] = row  # still in the queue: it leaves it
+        elif row["account_ref"] and i.dd_return.return_id not in matched:
+            matched[i.dd_return.return_id] = row["account_ref"]  # allocated by hand since: reverse it there
+    states = await uow.mandates.states(sorted(set(refs)))
+    book = Book(await uow.accounts.lock_balances(matched.values()))
 
     transactions: list[Transaction] = []
     journals: list[Journal] = []
     returns: list[tuple[Any, ...]] = []
     mandates: list[tuple[Any, ...]] = []
+    closed: list[tuple[Any, ...]] = []
+    unmatched: list[tuple[ReturnDirectDebit, str]] = []
     for item, ref in zip(fresh, refs):
-        d, cause = item.data, item.cause
+        d, cause = item.dd_return, item.cause
         code = normalise_return_code(d.return_code)
         reason = RETURN_REASONS[code]
         rid = str(d.return_id)
         account = matched.get(d.return_id)
         failure_id = derive_event_id("dd-failure", rid)
         txn_id = original = None
-        if account is None:
-            log.warning("dd return for an unknown DD reference: nothing reversed",
+        held_item = from_suspense.get(d.return_id)
+        if held_item is not None:
+            # the collection never reached an account: the bank took back money held in suspense
+            source = f"dd-return:{rid}:suspense:{held_item['payment_id']}"
+            booked = calendar.override(d.reported_on)
+            j = Journal(derive_event_id("journal", "reversal", rid), "reversal", d.reported_on, source,
+                        tuple(reversed_suspense_lines("direct_debit", d.amount_pence)), booked)
+            journals.append(j)
+            events.journal_posted(uow, j, now, cause)
+            closed.append((held_item["payment_id"], f"Direct Debit returned unpaid ({reason.meaning})", now,
+                           booked or period_of(d.reported_on)))
+            events.suspense(uow, {
+                "action": "reversed", "payment_id": held_item["payment_id"], "amount_pence": held_item["amount_pence"],
+                "channel": held_item["channel"], "reference": held_item["reference"],
+                "payer_name": held_item["payer_name"], "received_at": held_item["received_at"],
+                "reason": held_item["reason"], "account_ref": None, "allocated_by": None,
+                "note": f"Direct Debit returned unpaid, code {code}", "paid_at": held_item["paid_at"],
+                "business_date": held_item["business_date"]}, now, cause)
+        elif account is None:
+            log.warning("dd return whose collection is on no account and not in suspense: a finance task",
                         return_id=rid, reference=d.reference, candidates=len(accounts[ref]))
+            unmatched.append((item, ref))
         else:
             original = originals.get((account, d.original_processing_date, d.amount_pence))
             source = f"dd-return:{rid}" + (f":original:{original}" if original else "")
@@ -129,6 +135,7 @@ async def handle_dd_returned(uow: UnitOfWork, msgs: Sequence[Msg[DirectDebitRetu
             txn_id = t.transaction_id
             events.transaction_posted(uow, t, now, cause)
             events.journal_posted(uow, j, now, cause)
+        if account is not None:
             old = states.get(ref, "live")
             if old != reason.mandate_state:
                 # the DdFailure carries the task; this records the state change (needs_person False)
@@ -150,13 +157,37 @@ async def handle_dd_returned(uow: UnitOfWork, msgs: Sequence[Msg[DirectDebitRetu
         returns.append((d.return_id, account, ref, d.amount_pence, code, d.original_processing_date, d.reported_on,
                         txn_id, original, failure_id, now))
     check_control(transactions, journals)
-    await raw.copy_records_to_table("dd_returns", records=returns, columns=[
-        "return_id", "account_ref", "reference", "amount_pence", "return_code", "original_processing_date",
-        "reported_on", "transaction_id", "original_transaction_id", "failure_id", "created_at"])
-    await _upsert_mandates(raw, _last_per_reference(mandates))
-    await sql.insert_transactions(raw, transactions, now)
-    await sql.insert_journals(raw, journals, now)
-    await sql.update_balances(raw, book.balances, book.changed, now)
+    await uow.mandates.add_returns(returns)
+    await uow.mandates.upsert(_last_per_reference(mandates))
+    await uow.postings.add_transactions(transactions, now)
+    await uow.postings.add_journals(journals, now)
+    await uow.accounts.update_balances(book.balances, book.changed, now)
+    await uow.suspense.close_reversed(closed)
+    await _unmatched_returns(uow, unmatched, now)
+
+
+def _unmatched_item(return_id: uuid.UUID) -> uuid.UUID:
+    return derive_event_id("unreconciled", "dd-return", return_id)
+
+
+async def _unmatched_returns(uow: LedgerUnitOfWork, unmatched: list[tuple[ReturnDirectDebit, str]],
+                             now: dt.datetime) -> None:
+    """Returns whose collection is nowhere: the bank took back money the ledger never received."""
+    new = await uow.unreconciled.open([
+        (_unmatched_item(i.dd_return.return_id), "dd_return_unmatched", i.dd_return.amount_pence, i.dd_return.reference,
+         i.dd_return.reported_on, "collection not found", now) for i, _ in unmatched]) if unmatched else set()
+    for i, _ in unmatched:
+        d = i.dd_return
+        if _unmatched_item(d.return_id) not in new:
+            continue
+        events.unreconciled(uow, {
+            "item_id": _unmatched_item(d.return_id), "action": "opened", "kind": "dd_return_unmatched",
+            "amount_pence": d.amount_pence, "reference": d.reference, "account_ref": None,
+            "business_date": d.reported_on,
+            "reason": f"Direct Debit returned unpaid ({d.source}, code {d.return_code_raw}) for a collection of "
+                      f"{d.original_processing_date} that is on no rent account and not in suspense: the bank took "
+                      "back money the ledger never received; find the collection file or the account",
+            "source_id": d.return_id, "occurred_at": now}, i.cause)
 
 
 def _last_per_reference(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -166,24 +197,34 @@ def _last_per_reference(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return list(last.values())
 
 
-async def handle_mandate_instructions(uow: UnitOfWork, msgs: Sequence[Msg[MandateInstruction]]) -> None:
-    raw = uow.raw
+async def handle_mandate_instructions(uow: LedgerUnitOfWork, commands: Sequence[ChangeMandate]) -> None:
+    """Lodgement reports (AUDACC/AUDREJ) go to service_layer/lodgements.py; the rest below, and the
+    lodgement each new instruction came in is kept for them."""
+    reports = [c for c in commands if is_lodgement(c)]
+    rest = [c for c in commands if not is_lodgement(c)]
+    if rest:
+        await _instructions(uow, rest)
+        await remember_lodgements(uow, rest)
+    if reports:
+        await handle_lodgement_reports(uow, reports)
+
+
+async def _instructions(uow: LedgerUnitOfWork, commands: Sequence[ChangeMandate]) -> None:
     now = dt.datetime.now(UTC)
-    batch: dict[uuid.UUID, Msg[MandateInstruction]] = {}
-    for msg in msgs:
-        batch.setdefault(msg.data.instruction_id, msg)
-    seen = {r["instruction_id"] for r in await raw.fetch(
-        "select instruction_id from mandate_instructions where instruction_id = any($1::uuid[])", list(batch))}
+    batch: dict[uuid.UUID, ChangeMandate] = {}
+    for c in commands:
+        batch.setdefault(c.instruction.instruction_id, c)
+    seen = await uow.mandates.instructions_seen(list(batch))
     fresh = [i for iid, i in batch.items() if iid not in seen]
     if not fresh:
         return
-    refs = [normalise_reference(i.data.reference) for i in fresh]
-    accounts = await _accounts_by_reference(raw, sorted(set(refs)))
-    states: dict[str, str | None] = dict(await _mandate_states(raw, sorted(set(refs))))
+    refs = [normalise_reference(i.instruction.reference) for i in fresh]
+    accounts = await uow.accounts.by_dd_reference(sorted(set(refs)))
+    states: dict[str, str | None] = dict(await uow.mandates.states(sorted(set(refs))))
     mandates: list[tuple[Any, ...]] = []
     seen_rows: list[tuple[Any, ...]] = []
     for item, ref in zip(fresh, refs):
-        d = item.data
+        d = item.instruction
         new_state, needs_person = mandate_change(d.action)
         candidates = accounts[ref]
         account = candidates[0] if len(candidates) == 1 else None
@@ -203,6 +244,5 @@ async def handle_mandate_instructions(uow: UnitOfWork, msgs: Sequence[Msg[Mandat
             "needs_person": needs_person or account is None, "effective_date": d.effective_date,
             "instruction_id": d.instruction_id, "occurred_at": now},
             f"instruction:{d.instruction_id}", item.cause)
-    await raw.copy_records_to_table("mandate_instructions", records=seen_rows,
-                                    columns=["instruction_id", "account_ref", "new_state", "received_at"])
-    await _upsert_mandates(raw, _last_per_reference(mandates))
+    await uow.mandates.add_instructions(seen_rows)
+    await uow.mandates.upsert(_last_per_reference(mandates))

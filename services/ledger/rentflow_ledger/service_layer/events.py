@@ -3,14 +3,25 @@ registry gives topic, key and id; the schema models validate)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import uuid
+from typing import Any, Protocol
 
-from rentflow_common.events import Cause, Emitter
+from pydantic import BaseModel
+
+from rentflow_common.events import Cause
 from rentflow_ledger.domain.posting import Journal, Transaction
 from rentflow_schemas.directdebit import DdFailure, MandateChanged
 from rentflow_schemas.ledger import (AccountUpserted, EndedTenancyPayment, JournalLine, JournalPosted, SuspenseEvent,
                                      TransactionPosted)
 from rentflow_schemas.rents import RentChanged
+
+
+class Emitter(Protocol):
+    """What emits: a unit of work (the ledger's, in memory or on PostgreSQL) or
+    rentflow_common.events.Emitter."""
+
+    def emit(self, event: BaseModel, *, cause: Cause | None = None, identity: tuple[object, ...] | None = None,
+             key: str | None = None, occurred_at: dt.datetime | None = None) -> uuid.UUID: ...
 
 
 def transaction_posted(uow: Emitter, t: Transaction, posted_at: dt.datetime, cause: Cause | None) -> None:

@@ -88,7 +88,7 @@ async def take_lumps(uow: Any, commands: Sequence[Any], now: dt.datetime) -> Non
         matched = match.status == "matched"
         rows.append((pid, p.provider_id, p.provider_ref, lump.kind, p.amount_pence, lump.value_date, p.reference,
                      p.payer_name, match.status, match.group.key if match.group else None, now if matched else None,
-                     now))
+                     now, str(p.channel)))
         if matched:
             log.info("lump sum reconciled", payment_id=str(pid), kind=lump.kind, amount_pence=p.amount_pence,
                      matched=match.group.key if match.group else None)

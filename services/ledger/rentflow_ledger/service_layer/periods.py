@@ -7,25 +7,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from rentflow_common.db import UnitOfWork
+from rentflow_ledger.service_layer.unit_of_work import LedgerUnitOfWork
 
 
 class AlreadyClosed(RuntimeError):
     pass
 
 
-async def close_period(uow: UnitOfWork, period: str, by: str) -> dict[str, Any]:
-    raw = uow.raw
+async def close_period(uow: LedgerUnitOfWork, period: str, by: str) -> dict[str, Any]:
     now = dt.datetime.now(dt.timezone.utc)
-    await raw.execute("select 1 from ledger_state where id = 1 for update")
-    row = await raw.fetchrow("select period, closed_at, closed_by from periods where period = $1", period)
+    await uow.periods.lock_for_close()
+    row = await uow.periods.closed(period)
     if row is not None:
         raise AlreadyClosed(f"period {period} was already closed by {row['closed_by']} at {row['closed_at'].isoformat()}")
-    await raw.execute("insert into periods (period, closed_at, closed_by) values ($1, $2, $3)", period, now, by)
-    await raw.execute("update ledger_state set closed_periods = array_append(closed_periods, $1) where id = 1", period)
+    await uow.periods.close(period, now, by)
     return {"period": period, "closed_at": now.isoformat(), "closed_by": by}
 
 
-async def list_periods(raw: Any) -> list[dict[str, Any]]:
+async def list_periods(uow: LedgerUnitOfWork) -> list[dict[str, Any]]:
     return [{"period": r["period"], "closed_at": r["closed_at"].isoformat(), "closed_by": r["closed_by"]}
-            for r in await raw.fetch("select * from periods order by period")]
+            for r in await uow.periods.list()]

@@ -2,7 +2,7 @@
 a handful of set-based statements, and the accounts locked only for the last few:
 
 0. the ledger state row FOR SHARE: closed periods, and the generation of the cached set of
-   known references (adapters/state.py);
+   known references (`uow.periods`, adapters/state.py);
 1. which payments are already taken (posted or in suspense), whatever event carried them;
 2. which accounts the batch's references name exactly or by DD/SO reference (read, not locked);
    allocate in Python; payments that miss those rungs go through the free-text and
@@ -24,10 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, NamedTuple, Sequence
 
-from rentflow_common.db import UnitOfWork
-from rentflow_common.events import Cause, Msg
-from rentflow_ledger.adapters import postings as sql
-from rentflow_ledger.adapters import state as ledger_state
+from rentflow_common.events import Cause
 from rentflow_ledger.domain.allocation import Allocation, allocate, allocate_fuzzy
 from rentflow_ledger.domain.codes import money_in_gl, receipt_code
 from rentflow_ledger.domain.journal import batched_receipt_lines, unidentified_lines
@@ -35,14 +32,15 @@ from rentflow_ledger.domain.posting import Book, Journal, Transaction, business_
 from rentflow_ledger.domain.references import CheckScheme, normalise_reference
 from rentflow_ledger.domain.tenancy import paid_after_tenancy_end
 from rentflow_ledger.service_layer import events
+from rentflow_ledger.service_layer.commands import TakePayment
+from rentflow_ledger.service_layer.unit_of_work import LedgerUnitOfWork
 from rentflow_schemas import derive_event_id
-from rentflow_schemas.payments import PaymentReceived
 
 UTC = dt.timezone.utc
 
 
 class _Receipt(NamedTuple):
-    msg: Msg[PaymentReceived]
+    command: TakePayment
     account_ref: str
     rule: str
     day: dt.date
@@ -55,29 +53,28 @@ def source_ref(payment: Any) -> str:
     return f"{payment.provider_id}:{payment.provider_ref}"
 
 
-async def handle_payments_received(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReceived]], *,
+async def handle_payments_received(uow: LedgerUnitOfWork, commands: Sequence[TakePayment], *,
                                    scheme: CheckScheme | None = None) -> None:
     """`scheme`: the landlord's check-digit scheme for references (the correction rung)."""
-    raw = uow.raw
     now = dt.datetime.now(UTC)
-    state = await ledger_state.read_state(raw)
+    state = await uow.periods.state()
     calendar = state.calendar
 
-    batch: dict[Any, Msg[PaymentReceived]] = {}
-    for msg in msgs:  # one posting per payment, whatever the number of events carrying it
-        batch.setdefault(msg.data.payment_id, msg)
-    taken = await sql.already_taken(raw, list(batch))
+    batch: dict[Any, TakePayment] = {}
+    for c in commands:  # one posting per payment, whatever the number of events carrying it
+        batch.setdefault(c.payment.payment_id, c)
+    taken = await uow.postings.taken(list(batch))
     fresh = [i for pid, i in batch.items() if pid not in taken]
     if not fresh:
         return
 
-    refs = [normalise_reference(i.data.reference) for i in fresh]
-    dd_refs = [r for r, i in zip(refs, fresh) if r and i.data.channel == "direct_debit"]
-    so_refs = [r for r, i in zip(refs, fresh) if r and i.data.channel == "standing_order"]
+    refs = [normalise_reference(i.payment.reference) for i in fresh]
+    dd_refs = [r for r, i in zip(refs, fresh) if r and i.payment.channel == "direct_debit"]
+    so_refs = [r for r, i in zip(refs, fresh) if r and i.payment.channel == "standing_order"]
     known: set[str] = set()
     dd_index: dict[str, list[str]] = {}
     so_index: dict[str, list[str]] = {}
-    for r in await sql.find_accounts(raw, [r for r in refs if r], dd_refs, so_refs):
+    for r in await uow.accounts.find([r for r in refs if r], dd_refs, so_refs):
         known.add(r["account_ref"])
         if r["dd_reference"]:
             dd_index.setdefault(r["dd_reference"], []).append(r["account_ref"])
@@ -85,23 +82,23 @@ async def handle_payments_received(uow: UnitOfWork, msgs: Sequence[Msg[PaymentRe
             so_index.setdefault(r["so_reference"], []).append(r["account_ref"])
     allocations: list[Allocation] = []
     for item, ref in zip(fresh, refs):
-        p = item.data
+        p = item.payment
         allocations.append(allocate(p.reference, str(p.channel), known, dd_index, normalised=ref, so_index=so_index))
     if any(a.account_ref is None and a.reason and not a.reason.startswith("ambiguous") and ref
            for a, ref in zip(allocations, refs)):
-        index = await ledger_state.reference_index(raw, state)
+        index = await uow.periods.reference_index(state)
         for n, (a, item, ref) in enumerate(zip(allocations, fresh, refs)):
             if a.account_ref is None and ref and not (a.reason or "").startswith("ambiguous"):
-                allocations[n] = allocate_fuzzy(item.data.reference, ref, index, scheme) or a
+                allocations[n] = allocate_fuzzy(item.payment.reference, ref, index, scheme) or a
 
     journals: list[Journal] = []
     receipts: list[_Receipt] = []
     suspense: list[tuple[Any, ...]] = []
     # identified receipts: one journal per value date, booked period and bank/cash account
     received: dict[tuple[dt.date, str | None, str], dict[str, int]] = {}
-    first_of: dict[tuple[dt.date, str | None, str], Msg[PaymentReceived]] = {}
+    first_of: dict[tuple[dt.date, str | None, str], TakePayment] = {}
     for item, allocation in zip(fresh, allocations):
-        p = item.data
+        p = item.payment
         channel = str(p.channel)
         day = business_date(p.paid_at)
         booked = calendar.override(day)
@@ -128,32 +125,32 @@ async def handle_payments_received(uow: UnitOfWork, msgs: Sequence[Msg[PaymentRe
             events.journal_posted(uow, j, now, item.cause)
     for (day, booked, money_gl), by_account in received.items():
         first = first_of[(day, booked, money_gl)]
-        first_pid = str(first.data.payment_id)
+        first_pid = str(first.payment.payment_id)
         cause = Cause(first.cause.event_id, f"ledger-receipts:{first_pid}")
         for n, lines in enumerate(batched_receipt_lines(money_gl, by_account)):
             j = Journal(derive_event_id("journal", "receipts", first_pid, str(n)), "receipt", day,
                         f"receipts:{day.isoformat()}:{money_gl}:{first_pid}:{n}", lines, booked)
             journals.append(j)
             events.journal_posted(uow, j, now, cause)
-    await sql.insert_journals(raw, journals, now)
-    await sql.insert_suspense(raw, suspense)
+    await uow.postings.add_journals(journals, now)
+    await uow.suspense.add(suspense)
 
     if not receipts:
         check_control([], journals)
         return
-    book = Book(await sql.lock_balances(raw, [r.account_ref for r in receipts]))
-    ended = await sql.ended_tenancies(raw, [r.account_ref for r in receipts])
+    book = Book(await uow.accounts.lock_balances([r.account_ref for r in receipts]))
+    ended = await uow.accounts.ended_tenancies([r.account_ref for r in receipts])
     transactions: list[Transaction] = []
     for r in receipts:
-        p = r.msg.data
+        p = r.command.payment
         channel = str(p.channel)
         t = book.post(r.account_ref, receipt_code(channel), -p.amount_pence, transaction_id=derive_event_id("txn", r.pid),
                       business_date=r.day, source_ref=r.source_ref, channel=channel, payment_id=p.payment_id,
                       allocation_rule=r.rule, posting_period=r.period)
         transactions.append(t)
-        events.transaction_posted(uow, t, now, r.msg.cause)
+        events.transaction_posted(uow, t, now, r.command.cause)
         if paid_after_tenancy_end(r.day, ended.get(r.account_ref)):  # posted, and flagged for an officer
-            events.ended_tenancy_payment(uow, t, p, ended[r.account_ref], now, r.msg.cause)
+            events.ended_tenancy_payment(uow, t, p, ended[r.account_ref], now, r.command.cause)
     check_control(transactions, journals)
-    await sql.insert_transactions(raw, transactions, now)
-    await sql.update_balances(raw, book.balances, book.changed, now)
+    await uow.postings.add_transactions(transactions, now)
+    await uow.accounts.update_balances(book.balances, book.changed, now)

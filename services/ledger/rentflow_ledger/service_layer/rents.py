@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause
 from rentflow_schemas import derive_event_id
 from rentflow_ledger.domain.posting import LONDON
@@ -20,53 +19,32 @@ from rentflow_ledger.domain.rent_weeks import rent_week, weeks_in_rent_year
 from rentflow_ledger.domain.uprating import check_effective, parse_percent, uprated
 from rentflow_ledger.domain.adjustments import Refused
 from rentflow_ledger.service_layer import events
+from rentflow_ledger.service_layer.unit_of_work import LedgerUnitOfWork
 
 UTC = dt.timezone.utc
 
 
-async def set_rent_free_weeks(uow: UnitOfWork, rent_year: int, weeks: list[int]) -> dict[str, Any]:
+async def set_rent_free_weeks(uow: LedgerUnitOfWork, rent_year: int, weeks: list[int]) -> dict[str, Any]:
     total = weeks_in_rent_year(rent_year)
     bad = [w for w in weeks if not 1 <= w <= total]
     if bad:
         raise Refused(f"weeks: rent year {rent_year}/{(rent_year + 1) % 100:02d} has weeks 1–{total}, got {bad}", 422)
-    await uow.raw.execute("delete from rent_free_weeks where rent_year = $1", rent_year)
-    await uow.raw.execute("insert into rent_free_weeks (rent_year, week) select $1, unnest($2::int[])",
-                          rent_year, sorted(set(weeks)))
+    await uow.rents.set_rent_free_weeks(rent_year, sorted(set(weeks)))
     return {"rent_year": rent_year, "weeks": sorted(set(weeks)), "weeks_in_year": total}
 
 
-async def uprate(uow: UnitOfWork, percent_text: str | int | float, effective: dt.date, *, notice_days: int = 28,
+async def uprate(uow: LedgerUnitOfWork, percent_text: str | int | float, effective: dt.date, *, notice_days: int = 28,
                  service_days: int = 7) -> dict[str, Any]:
     """`notice_days`: the legal notice period; `service_days`: time to serve the notices before it."""
-    raw = uow.raw
     now = dt.datetime.now(UTC)
     percent = parse_percent(percent_text)
     check_effective(effective, now.astimezone(LONDON).date(), notice_days, service_days)
-    rows = await raw.fetch(
-        """select a.account_ref, a.tenant_name, a.property, a.patch, a.payment_method,
-                  coalesce(h.new_weekly_rent_pence, a.weekly_rent_pence) as rent,
-                  coalesce(h.new_weekly_charges_pence, a.weekly_charges_pence) as charges
-           from accounts a
-           left join lateral (select new_weekly_rent_pence, new_weekly_charges_pence from rent_changes r
-                              where r.account_ref = a.account_ref and r.effective_date < $1
-                              order by r.effective_date desc limit 1) h on true
-           where (a.tenancy_end is null or a.tenancy_end >= $1) and a.tenancy_start <= $1
-           order by a.account_ref""", effective)
+    rows = await uow.rents.in_force(effective)
     year, _ = rent_week(effective)
     reason = f"annual uprating {percent.normalize():f}% from {effective} (rent year {year}/{(year + 1) % 100:02d})"
     changes = [(r["account_ref"], derive_event_id("rent-change", r["account_ref"], effective.isoformat()), r["rent"],
                 uprated(r["rent"], percent), r["charges"]) for r in rows]
-    inserted = set()
-    if changes:
-        refs, ids, old, new, charges = (list(c) for c in zip(*changes))
-        inserted = {r["account_ref"] for r in await raw.fetch(
-            """insert into rent_changes (account_ref, effective_date, change_id, old_weekly_rent_pence,
-                   new_weekly_rent_pence, old_weekly_charges_pence, new_weekly_charges_pence, reason, created_at)
-               select u.ref, $1, u.id, u.old, u.new, u.charges, u.charges, $7, $8
-               from unnest($2::text[], $3::uuid[], $4::bigint[], $5::bigint[], $6::bigint[])
-                 as u(ref, id, old, new, charges)
-               on conflict (account_ref, effective_date) do nothing returning account_ref""",
-            effective, refs, ids, old, new, charges, reason, now)}
+    inserted = await uow.rents.add_changes(effective, changes, reason, now)
     by_ref = {r["account_ref"]: r for r in rows}
     cause = Cause(None, f"rents-uprate:{effective}:{percent}")
     old_total = new_total = 0

@@ -18,17 +18,15 @@ import datetime as dt
 import uuid
 from typing import Any, NamedTuple, Sequence
 
-from rentflow_common.db import UnitOfWork
-from rentflow_common.events import Cause, Msg
+from rentflow_common.events import Cause
 from rentflow_common.logging import get_logger
-from rentflow_ledger.adapters import postings as sql
-from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.codes import REVERSAL_CODES
 from rentflow_schemas import derive_event_id
 from rentflow_ledger.domain.journal import reversed_receipt_lines, reversed_suspense_lines
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, business_date, check_control, period_of
 from rentflow_ledger.service_layer import events
-from rentflow_schemas.payments import PaymentReversed
+from rentflow_ledger.service_layer.commands import ReversePayment
+from rentflow_ledger.service_layer.unit_of_work import LedgerUnitOfWork
 
 UTC = dt.timezone.utc
 log = get_logger()
@@ -51,17 +49,16 @@ class Reversal(NamedTuple):
         return Cause(self.event_id, self.correlation_id)
 
 
-async def handle_payments_reversed(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReversed]]) -> None:
-    batch: dict[uuid.UUID, Msg[PaymentReversed]] = {}
-    for msg in msgs:
-        batch.setdefault(msg.data.reversal_id, msg)
-    seen = {r[0] for r in await uow.raw.fetch(
-        "select reversal_id from payment_reversals where reversal_id = any($1::uuid[])", list(batch))}
+async def handle_payments_reversed(uow: LedgerUnitOfWork, commands: Sequence[ReversePayment]) -> None:
+    batch: dict[uuid.UUID, ReversePayment] = {}
+    for c in commands:
+        batch.setdefault(c.reversal.reversal_id, c)
+    seen = await uow.reversals.seen(list(batch))
     fresh = []
     for rid, item in batch.items():
         if rid in seen:
             continue
-        d = item.data
+        d = item.reversal
         fresh.append(Reversal(rid, d.payment_id, d.provider_id, d.provider_ref, d.kind, d.amount_pence,
                               business_date(d.reversed_at), d.reason, item.cause.correlation_id,
                               item.cause.event_id))  # type: ignore[arg-type]
@@ -69,13 +66,11 @@ async def handle_payments_reversed(uow: UnitOfWork, msgs: Sequence[Msg[PaymentRe
         await _apply(uow, fresh, new=True)
 
 
-async def apply_pending(uow: UnitOfWork, payment_ids: Sequence[uuid.UUID]) -> None:
+async def apply_pending(uow: LedgerUnitOfWork, payment_ids: Sequence[uuid.UUID]) -> None:
     """Reversals kept pending for these payments, applied now that the payments are here."""
     if not payment_ids:
         return
-    rows = await uow.raw.fetch(
-        "select * from payment_reversals where status = 'pending' and payment_id = any($1::uuid[]) "
-        "order by created_at, reversal_id for update", list(payment_ids))
+    rows = await uow.reversals.lock_pending(payment_ids)
     if rows:
         await _apply(uow, [Reversal(_uuid(r["reversal_id"]), _uuid(r["payment_id"]), r["provider_id"],
                                         r["provider_ref"], r["kind"], r["amount_pence"], r["business_date"],
@@ -88,22 +83,14 @@ def _uuid(value: Any) -> uuid.UUID:
     return uuid.UUID(str(value))
 
 
-async def _apply(uow: UnitOfWork, reversals: list[Reversal], *, new: bool) -> None:
-    raw = uow.raw
+async def _apply(uow: LedgerUnitOfWork, reversals: list[Reversal], *, new: bool) -> None:
     now = dt.datetime.now(UTC)
-    calendar = (await ledger_state.read_state(raw)).calendar
+    calendar = (await uow.periods.state()).calendar
     pids = sorted({r.payment_id for r in reversals})
-    receipts = {r["payment_id"]: r for r in await raw.fetch(
-        "select t.payment_id, coalesce(m.to_account_ref, t.account_ref) as account_ref, -t.amount_pence as amount,"
-        " t.channel from transactions t left join receipt_moves m on m.transaction_id = t.transaction_id "
-        "where t.payment_id = any($1::uuid[]) and t.amount_pence < 0", pids)}
-    open_items = {r["payment_id"]: r for r in await raw.fetch(
-        "select * from suspense where payment_id = any($1::uuid[]) "
-        "and allocated_at is null for update", pids)}
-    done = {r[0]: r[1] for r in await raw.fetch(
-        "select payment_id, sum(amount_pence)::bigint from payment_reversals where payment_id = any($1::uuid[]) "
-        "and status in ('posted', 'suspense') group by payment_id", pids)}
-    book = Book(await sql.lock_balances(raw, [r["account_ref"] for r in receipts.values()]))
+    receipts = await uow.postings.receipts_of(pids)
+    open_items = await uow.suspense.lock_open(pids)
+    done = await uow.reversals.applied(pids)
+    book = Book(await uow.accounts.lock_balances([r["account_ref"] for r in receipts.values()]))
     transactions: list[Transaction] = []
     journals: list[Journal] = []
     records: list[tuple[Any, ...]] = []
@@ -146,34 +133,17 @@ async def _apply(uow: UnitOfWork, reversals: list[Reversal], *, new: bool) -> No
                         r.business_date, r.reason, status, account, txn, r.correlation_id, r.event_id, now,
                         None if status == "pending" else now))
     check_control(transactions, journals)
-    await _record(raw, records)
-    await sql.insert_transactions(raw, transactions, now)
-    await sql.insert_journals(raw, journals, now)
-    await sql.update_balances(raw, book.balances, book.changed, now)
-    if closed:
-        await raw.execute(
-            "update suspense s set allocated_by = 'reversal', note = u.note, allocated_at = u.at, "
-            "allocated_period = u.period from unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) "
-            "as u(pid, note, at, period) where s.payment_id = u.pid", *[list(c) for c in zip(*closed)])
+    await uow.reversals.record(records)
+    await uow.postings.add_transactions(transactions, now)
+    await uow.postings.add_journals(journals, now)
+    await uow.accounts.update_balances(book.balances, book.changed, now)
+    await uow.suspense.close_reversed(closed)
     pending = sum(1 for rec in records if rec[8] == "pending")
     if pending and new:
         log.info("reversals kept pending until their payments arrive", count=pending)
 
 
-async def _record(raw: Any, records: list[tuple[Any, ...]]) -> None:
-    await raw.execute(
-        """insert into payment_reversals (reversal_id, payment_id, provider_id, provider_ref, kind, amount_pence,
-                                          business_date, reason, status, account_ref, transaction_id,
-                                          correlation_id, event_id, created_at, applied_at)
-           select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-                                $7::date[], $8::text[], $9::text[], $10::text[], $11::uuid[], $12::text[],
-                                $13::uuid[], $14::timestamptz[], $15::timestamptz[])
-           on conflict (reversal_id) do update set status = excluded.status, account_ref = excluded.account_ref,
-               transaction_id = excluded.transaction_id, applied_at = excluded.applied_at""",
-        *[list(c) for c in zip(*records)])
-
-
-def _suspense_reversed(uow: UnitOfWork, s: Any, r: Reversal, now: dt.datetime) -> None:
+def _suspense_reversed(uow: LedgerUnitOfWork, s: Any, r: Reversal, now: dt.datetime) -> None:
     events.suspense(uow, {
         "action": "reversed", "payment_id": r.payment_id, "amount_pence": s["amount_pence"], "channel": s["channel"],
         "reference": s["reference"], "payer_name": s["payer_name"], "received_at": s["received_at"],

@@ -5,16 +5,14 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause
-from rentflow_ledger.adapters import postings as sql
-from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.domain.allocation import MANUAL
 from rentflow_ledger.domain.codes import receipt_code
 from rentflow_ledger.domain.journal import suspense_allocated_lines, transfer_lines
 from rentflow_ledger.domain.posting import Book, Journal, check_control
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.service_layer import events, reversals
+from rentflow_ledger.service_layer.unit_of_work import LedgerUnitOfWork
 from rentflow_schemas import derive_event_id
 
 UTC = dt.timezone.utc
@@ -36,27 +34,26 @@ class Allocated:
     balance_pence: int
 
 
-async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref: str, by: str,
+async def allocate_suspense(uow: LedgerUnitOfWork, payment_id: uuid.UUID, account_ref: str, by: str,
                             note: str) -> Allocated:
     """Posts the receipt to the account (rule "manual") with the journal Dr suspense Cr debtors
     control; the item leaves the queue. The posting keeps the payment's value date (its business
     date and month); when that month is closed it is booked in the next open one, keeping its value
     date (docs/domain.md §6). Raises NotFound or
     AlreadyAllocated; the caller commits."""
-    raw = uow.raw
     now = dt.datetime.now(UTC)
-    calendar = (await ledger_state.read_state(raw)).calendar
-    item = await raw.fetchrow("select * from suspense where payment_id = $1 for update", payment_id)
+    calendar = (await uow.periods.state()).calendar
+    item = await uow.suspense.lock(payment_id)
     if item is None:
         raise NotFound(f"no suspense item for payment {payment_id}")
     if item["allocated_at"] is not None:
         raise AlreadyAllocated(f"payment {payment_id} was already allocated to {item['account_ref']} "
                                f"by {item['allocated_by']} at {item['allocated_at'].isoformat()}")
     ref = normalise_reference(account_ref)
-    locked = await sql.lock_accounts(raw, [ref])
+    locked = await uow.accounts.lock_balances([ref])
     if not locked:
         raise NotFound(f"no account {account_ref!r}")
-    book = Book({ref: locked[0]["balance_pence"]})
+    book = Book(locked)
     day = item["business_date"]
     src = f"{item['provider_id']}:{item['provider_ref']}"
     channel, amount = item["channel"], item["amount_pence"]
@@ -67,13 +64,10 @@ async def allocate_suspense(uow: UnitOfWork, payment_id: uuid.UUID, account_ref:
     j = Journal(derive_event_id("journal", "suspense_allocated", payment_id), "suspense_allocated", day, src,
                 tuple(suspense_allocated_lines(ref, amount)), booked)
     check_control([t], [j])
-    await sql.insert_transactions(raw, [t], now)
-    await sql.insert_journals(raw, [j], now)
-    await sql.update_balances(raw, book.balances, book.changed, now)
-    await raw.execute(
-        "update suspense set account_ref = $2, transaction_id = $3, allocated_by = $4, note = $5, "
-        "allocated_at = $6, allocated_period = $7 where payment_id = $1",
-        payment_id, ref, t.transaction_id, by, note, now, t.period)
+    await uow.postings.add_transactions([t], now)
+    await uow.postings.add_journals([j], now)
+    await uow.accounts.update_balances(book.balances, book.changed, now)
+    await uow.suspense.allocate(payment_id, ref, t.transaction_id, by, note, now, t.period)
     cause = Cause(None, f"suspense-allocate:{payment_id}")
     events.transaction_posted(uow, t, now, cause)
     events.journal_posted(uow, j, now, cause)
@@ -101,28 +95,27 @@ class Moved:
     to_balance_pence: int
 
 
-async def move_receipt(uow: UnitOfWork, transaction_id: uuid.UUID, account_ref: str, by: str, note: str) -> Moved:
+async def move_receipt(uow: LedgerUnitOfWork, transaction_id: uuid.UUID, account_ref: str, by: str, note: str) -> Moved:
     """A receipt posted to the wrong account moves to another: on the first account the same
     code with the opposite amount (the reversal), on the other the receipt again (rule
     `manual`), both with the receipt's value date and booked in its period or the next open one;
     journal Dr debtors control (first account) Cr debtors control (other): nil in the GL. Raises
     NotFound, NotAReceipt or AlreadyAllocated (already moved); the caller commits."""
-    raw = uow.raw
     now = dt.datetime.now(UTC)
-    calendar = (await ledger_state.read_state(raw)).calendar
-    t = await raw.fetchrow("select * from transactions where transaction_id = $1", transaction_id)
+    calendar = (await uow.periods.state()).calendar
+    t = await uow.postings.get(transaction_id)
     if t is None:
         raise NotFound(f"no transaction {transaction_id}")
     if t["payment_id"] is None or t["amount_pence"] >= 0:
         raise NotAReceipt(f"transaction {transaction_id} is a {t['type_code']}, not a receipt of a payment")
-    moved = await raw.fetchrow("select * from receipt_moves where transaction_id = $1", transaction_id)
+    moved = await uow.postings.move_of(transaction_id)
     if moved:
         raise AlreadyAllocated(f"receipt {transaction_id} was already moved to {moved['to_account_ref']} by "
                                f"{moved['moved_by']} at {moved['moved_at'].isoformat()}")
     to_ref = normalise_reference(account_ref)
     if to_ref == t["account_ref"]:
         raise NotAReceipt(f"receipt {transaction_id} is already on {to_ref}")
-    locked = {r["account_ref"]: r["balance_pence"] for r in await sql.lock_accounts(raw, [t["account_ref"], to_ref])}
+    locked = await uow.accounts.lock_balances([t["account_ref"], to_ref])
     if to_ref not in locked:
         raise NotFound(f"no account {account_ref!r}")
     book = Book(locked)
@@ -140,11 +133,10 @@ async def move_receipt(uow: UnitOfWork, transaction_id: uuid.UUID, account_ref: 
     j = Journal(derive_event_id("journal", "receipt_moved", tid), "adjustment", day, source,
                 tuple(transfer_lines(to_ref, t["account_ref"], amount)), booked)
     check_control([back, again], [j])
-    await sql.insert_transactions(raw, [back, again], now)
-    await sql.insert_journals(raw, [j], now)
-    await sql.update_balances(raw, book.balances, book.changed, now)
-    await raw.execute("insert into receipt_moves values ($1, $2, $3, $4, $5, $6)", transaction_id, t["account_ref"],
-                      to_ref, by, note, now)
+    await uow.postings.add_transactions([back, again], now)
+    await uow.postings.add_journals([j], now)
+    await uow.accounts.update_balances(book.balances, book.changed, now)
+    await uow.postings.add_move(transaction_id, t["account_ref"], to_ref, by, note, now)
     cause = Cause(None, f"receipt-moved:{tid}")
     events.transaction_posted(uow, back, now, cause)
     events.transaction_posted(uow, again, now, cause)

@@ -15,7 +15,9 @@ from rentflow_common.migrations import upgrade_async
 from rentflow_ledger.bootstrap import MIGRATIONS
 from rentflow_ledger.domain.accounts import AccountRecord
 from rentflow_ledger.service_layer.accounts import upsert_accounts
+from rentflow_ledger.service_layer.commands import TakePayment
 from rentflow_ledger.service_layer.receipts import handle_payments_received
+from rentflow_ledger.service_layer.unit_of_work import SqlLedgerUnitOfWork
 from rentflow_schemas import new_envelope
 from rentflow_schemas.payments import PaymentReceived
 
@@ -51,7 +53,7 @@ async def test_concurrent_batches_on_the_same_accounts_lose_no_balance(engine):
 
     async def run(items):
         async with UnitOfWork(engine) as uow:
-            await handle_payments_received(uow, items)
+            await handle_payments_received(SqlLedgerUnitOfWork(uow), [TakePayment.of(i) for i in items])
             await asyncio.sleep(0.05)  # hold the locks a while: the others must wait, not overwrite
             await uow.commit()
 
@@ -74,7 +76,7 @@ async def test_a_failed_unit_of_work_leaves_nothing(engine):
     items = batch(10, "f-")
     with pytest.raises(RuntimeError):
         async with UnitOfWork(engine) as uow:
-            await handle_payments_received(uow, items)
+            await handle_payments_received(SqlLedgerUnitOfWork(uow), [TakePayment.of(i) for i in items])
             raise RuntimeError("crash before commit")
     async with UnitOfWork(engine) as uow:
         assert await uow.raw.fetchval("select count(*) from transactions where payment_id is not null") == 0

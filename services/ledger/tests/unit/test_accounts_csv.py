@@ -68,13 +68,19 @@ def test_uk_dates_and_pound_amounts_as_the_payment_csvs_read_them():
 
 @pytest.mark.parametrize("column, value, words", [
     ("tenancy_start", "31/02/2020", "not a date"),
-    ("tenancy_start", "0001-01-01", "outside 1900–2199"),
-    ("tenancy_start", "9999-12-31", "outside 1900–2199"),
+    ("tenancy_start", "0001-01-01", "outside 1900–2100"),
+    ("tenancy_start", "9999-12-31", "outside 1900–2100"),
     ("tenancy_start", "06/04/2020 10:30", "without a time"),
     ("weekly_rent_pence", "£12.345", "not an amount"),
     ("weekly_rent_pence", "-£5", "must be at least 0"),
     ("opening_balance_pence", str(10**30), "a typo?"),
     ("opening_balance_pence", "£100,000,000,000.00", "a typo?"),
+    ("tenancy_start", "2101-01-01", "outside 1900–2100"),
+    ("weekly_rent_pence", str(2**62), "more than £10,000"),
+    ("weekly_rent_pence", "£10,000.01", "more than £10,000"),
+    ("weekly_charges_pence", "1000001", "more than £10,000"),
+    ("tenant_name", "A\x1b[31mB", "control characters (found \\x1b)"),
+    ("patch", "N\x07", "control characters (found \\x07)"),
 ])
 def test_bad_dates_and_amounts_name_line_and_field(column, value, words):
     row = {"account_ref": "R1", "tenant_name": "A", "property": "B", "patch": "C", "tenancy_start": "2020-04-06",

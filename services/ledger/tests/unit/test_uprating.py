@@ -18,10 +18,17 @@ def test_half_up():
     assert uprated(10000, Decimal("0")) == 10000
 
 
-@given(st.integers(0, 10**6), st.decimals(min_value=-50, max_value=50, places=2))
+@given(st.integers(0, 6 * 10**5), st.decimals(min_value=-50, max_value=50, places=2))
 def test_within_half_a_penny(weekly, percent):
     exact = Decimal(weekly) * (1 + percent / 100)
     assert abs(uprated(weekly, percent) - exact) <= Decimal("0.5")
+
+
+def test_a_rent_taken_past_the_weekly_bound_is_refused():
+    assert uprated(10**6, Decimal("0")) == 10**6
+    for weekly, percent in ((10**6, "0.01"), (2**62, "1"), (900_000, "12")):
+        with pytest.raises(Refused, match="above £10,000"):
+            uprated(weekly, Decimal(percent))
 
 
 def test_percent_and_effective_rules():

@@ -24,17 +24,69 @@ class PaymentRow:
 
 
 # ---- providers -------------------------------------------------------------------------------
+# Secrets are stored only as Fernet tokens (adapters.secret_box); nothing here sees them in clear.
 
-async def provider_secret(raw: Any, provider_id: str) -> str | None:
-    return await raw.fetchval("select secret from providers where provider_id = $1", provider_id)
+@dataclass(frozen=True, slots=True)
+class ProviderRow:
+    provider_id: str
+    secret_enc: str
+    previous_secret_enc: str | None
+    previous_valid_until: datetime | None
+    legacy_signature: bool
+    created_at: datetime
+    rotated_at: datetime | None
+    revoked_at: datetime | None
 
 
-async def add_provider(raw: Any, provider_id: str, secret: str) -> bool:
+PROVIDER_COLUMNS = ("provider_id, secret_enc, previous_secret_enc, previous_valid_until, legacy_signature, "
+                    "created_at, rotated_at, revoked_at")
+
+
+def _provider(row: Any) -> ProviderRow | None:
+    return None if row is None else ProviderRow(*row.values())
+
+
+async def get_provider(raw: Any, provider_id: str, *, lock: bool = False) -> ProviderRow | None:
+    return _provider(await raw.fetchrow(
+        f"select {PROVIDER_COLUMNS} from providers where provider_id = $1" + (" for update" if lock else ""),
+        provider_id))
+
+
+async def list_providers(raw: Any) -> list[ProviderRow]:
+    return [ProviderRow(*r.values()) for r in await raw.fetch(
+        f"select {PROVIDER_COLUMNS} from providers order by provider_id")]
+
+
+async def add_provider(raw: Any, provider_id: str, secret_enc: str, *, legacy_signature: bool = False) -> bool:
     """False when the provider exists already."""
     added = await raw.fetchval(
-        "insert into providers (provider_id, secret) values ($1, $2) on conflict do nothing returning true",
-        provider_id, secret)
+        "insert into providers (provider_id, secret_enc, legacy_signature) values ($1, $2, $3) "
+        "on conflict do nothing returning true", provider_id, secret_enc, legacy_signature)
     return bool(added)
+
+
+async def set_provider_secrets(raw: Any, provider_id: str, *, secret_enc: str, previous_secret_enc: str | None,
+                               previous_valid_until: datetime | None, at: datetime) -> None:
+    await raw.execute(
+        "update providers set secret_enc = $2, previous_secret_enc = $3, previous_valid_until = $4, "
+        "rotated_at = $5, revoked_at = null where provider_id = $1",
+        provider_id, secret_enc, previous_secret_enc, previous_valid_until, at)
+
+
+async def revoke_provider(raw: Any, provider_id: str, at: datetime) -> None:
+    await raw.execute(
+        "update providers set revoked_at = $2, previous_secret_enc = null, previous_valid_until = null "
+        "where provider_id = $1", provider_id, at)
+
+
+async def reseal_provider_secrets(raw: Any, reseal: Any) -> int:
+    """Every stored secret re-encrypted by `reseal(token) -> token` (a change of RENTFLOW_SECRETS_KEY)."""
+    rows = await raw.fetch("select provider_id, secret_enc, previous_secret_enc from providers for update")
+    for r in rows:
+        await raw.execute("update providers set secret_enc = $2, previous_secret_enc = $3 where provider_id = $1",
+                          r["provider_id"], reseal(r["secret_enc"]),
+                          reseal(r["previous_secret_enc"]) if r["previous_secret_enc"] else None)
+    return len(rows)
 
 
 # ---- payments --------------------------------------------------------------------------------
@@ -105,7 +157,8 @@ async def start_import(raw: Any, import_id: uuid.UUID, provider_id: str, fmt: st
     await raw.execute(
         """insert into imports (import_id, provider_id, format, sha256, size_bytes, status)
            values ($1, $2, $3, $4, $5, 'running')
-           on conflict (import_id) do update set attempts = imports.attempts + 1""",
+           on conflict (import_id) do update set attempts = imports.attempts + 1,
+               status = case when imports.status = 'completed' then 'completed' else 'running' end""",
         import_id, provider_id, fmt, sha256, size)
     return previous
 
@@ -128,6 +181,14 @@ async def finish_import(raw: Any, import_id: uuid.UUID, *, accepted: int, reject
            where import_id = $1""",
         import_id, accepted, rejected, duplicates, orjson.dumps(errors).decode(), skipped, processed,
         orjson.dumps(details or {}).decode())
+
+
+async def fail_import(raw: Any, import_id: uuid.UUID, reason: str) -> None:
+    """The file could not be read as a whole: nothing of it was posted."""
+    await raw.execute(
+        """update imports set status = 'failed', errors = $2::jsonb, completed_at = now()
+           where import_id = $1 and status <> 'completed'""",
+        import_id, orjson.dumps([{"field": None, "reason": reason}]).decode())
 
 
 async def get_import(raw: Any, import_id: uuid.UUID) -> dict[str, Any] | None:

@@ -32,14 +32,6 @@ class IdempotencyKeyTaken(Exception):
     """Another request stored a response under the same Idempotency-Key first."""
 
 
-async def register_provider(uow: UnitOfWork, provider_id: str, secret: str) -> bool:
-    """False when a provider of that name exists (its secret is left alone)."""
-    added = await repo.add_provider(uow.raw, provider_id, secret)
-    if added:
-        log.info("provider.registered", provider_id=provider_id)
-    return added
-
-
 async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentIn], *, source: events.Source,
                   import_id: uuid.UUID | None, correlation_id: str, received_at: datetime) -> list[Outcome]:
     """Stores the payments this provider has not sent before and emits one PaymentReceived for

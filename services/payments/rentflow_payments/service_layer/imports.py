@@ -11,13 +11,19 @@ in the transaction that stores it.
 - skipped items and warnings are counted and listed; bad items are rejected with where and why
   (payments.rejected.v1) without stopping the rest.
 
-Written chunk by chunk, one transaction per chunk (the next chunk parsed while one is written); the import's counts are updated in each, so
-GET /v1/imports/{id} shows progress. A file that cannot be read at all raises `Unreadable` from the
-parser before anything is written. The same file again is the same import_id: what it carries is
+A file is all or nothing as a whole: it is first staged, every item parsed (chunk by chunk, in a
+thread) and copied into a temporary table of the import's own transaction, which is never committed
+(so memory stays bounded by a chunk whatever the file's size, and a crash leaves nothing behind).
+Only once the whole file has parsed are the staged items validated and posted, chunk by chunk, one
+transaction per chunk (the next chunk read and validated while one is written); the import's counts
+are updated in each, so GET /v1/imports/{id} shows progress. A file that turns out unreadable at any
+point (`Unreadable` from the parser: malformed or too deeply nested XML, a missing trailer) posts
+nothing, and its import ends `failed` with the reason. The same file again is the same import_id: what it carries is
 counted as duplicates and its rejections are not emitted twice."""
 from __future__ import annotations
 
 import asyncio
+import pickle
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -34,7 +40,7 @@ from rentflow_common.logging import get_logger
 from rentflow_payments.adapters import repository as repo
 from rentflow_payments.domain import events
 from rentflow_payments.domain.card_events import CARD_EVENT
-from rentflow_payments.domain.formats import FileFormat, Options, Parsed
+from rentflow_payments.domain.formats import FileFormat, Options, Parsed, Unreadable
 from rentflow_payments.domain.items import FILE_PAYMENT, MANDATE, RETURN, REVERSAL
 from rentflow_payments.domain.model import field_errors
 from rentflow_payments.service_layer import card_payments
@@ -120,26 +126,21 @@ async def import_file(new_uow: UowFactory, provider_id: str, fmt: FileFormat, fp
                       chunk_size: int = 2000, max_errors: int = 1000) -> ImportSummary:
     imp = events.import_id(provider_id, sha256)
     correlation_id = correlation_id or str(imp)
-    items = iter(fmt.parse(fp, options or {}))
-    first = await asyncio.to_thread(_read_chunk, items, chunk_size)  # Unreadable surfaces here: nothing written
     summary = ImportSummary(imp, fmt.name, provider_id)
     async with new_uow() as uow:
         previous = await repo.start_import(uow.raw, imp, provider_id, fmt.name, sha256, size)
         await uow.commit()
     summary.reimport = previous is not None
     ctx = _Context(summary, provider_id, correlation_id, received_at, previous != "completed", max_errors)
-    chunk = first
-    while True:  # the next chunk is parsed (in a thread) while this one is written
-        upcoming = None if chunk.done else asyncio.ensure_future(asyncio.to_thread(_read_chunk, items, chunk_size))
+    async with new_uow() as staging:  # never committed: the staged items go with its transaction
         try:
-            await _write_chunk(new_uow, ctx, chunk)
-        except BaseException:
-            if upcoming is not None:
-                await asyncio.gather(upcoming, return_exceptions=True)  # never leave the parser running
+            staged = await _stage(staging.raw, iter(fmt.parse(fp, options or {})), chunk_size)
+        except BaseException as exc:
+            reason = str(exc) if isinstance(exc, Unreadable) else f"the file could not be read: {type(exc).__name__}"
+            await asyncio.shield(_fail(new_uow, imp, reason))
+            log.warning("import.failed", import_id=str(imp), provider_id=provider_id, format=fmt.name, reason=reason)
             raise
-        if upcoming is None:
-            break
-        chunk = await upcoming
+        await _post(new_uow, ctx, staging.raw, staged, chunk_size)
     async with new_uow() as uow:
         await repo.finish_import(uow.raw, imp, accepted=summary.accepted, rejected=summary.rejected,
                                  duplicates=summary.duplicates, errors=summary.errors, skipped=summary.skipped,
@@ -149,6 +150,71 @@ async def import_file(new_uow: UowFactory, provider_id: str, fmt: FileFormat, fp
              accepted=summary.accepted, rejected=summary.rejected, duplicates=summary.duplicates,
              skipped=summary.skipped, warnings=len(summary.warnings))
     return summary
+
+
+def _pickled(items: Iterator[Parsed], start: int, size: int) -> list[tuple[int, bytes]]:
+    """Up to `size` parsed items as staging rows (CPU only: run off the event loop). Pickle keeps
+    each item exactly as the parser made it; the rows live only in this import's own temporary
+    table, written and read back by this same call, so nothing else can put a row there."""
+    return [(start + n, pickle.dumps(p, pickle.HIGHEST_PROTOCOL)) for n, p in enumerate(islice(items, size))]
+
+
+async def _stage(raw: Any, items: Iterator[Parsed], chunk_size: int) -> int:
+    """Parses the whole file into a temporary table (the next chunk parsed while one is copied);
+    returns how many items it holds. `Unreadable` surfaces here, before anything is posted."""
+    await raw.execute("create temporary table import_items (seq int primary key, item bytea not null) "
+                      "on commit drop")
+    rows = await asyncio.to_thread(_pickled, items, 0, chunk_size)
+    staged = 0
+    while rows:
+        staged += len(rows)
+        upcoming = (asyncio.ensure_future(asyncio.to_thread(_pickled, items, staged, chunk_size))
+                    if len(rows) == chunk_size else None)
+        try:
+            await raw.copy_records_to_table("import_items", records=rows, columns=["seq", "item"])
+        except BaseException:
+            if upcoming is not None:
+                await asyncio.gather(upcoming, return_exceptions=True)  # never leave the parser running
+            raise
+        rows = await upcoming if upcoming is not None else []
+    return staged
+
+
+def _unpickled_chunk(rows: list[Any], size: int) -> _Chunk:
+    return _read_chunk((pickle.loads(r["item"]) for r in rows), size)
+
+
+async def _post(new_uow: UowFactory, ctx: "_Context", raw: Any, staged: int, chunk_size: int) -> None:
+    """Validates and writes the staged items chunk by chunk (the next chunk read and validated
+    while one is written)."""
+    async def load(start: int) -> _Chunk:
+        rows = await raw.fetch("select item from import_items where seq >= $1 and seq < $2 order by seq",
+                               start, start + chunk_size)
+        return await asyncio.to_thread(_unpickled_chunk, rows, chunk_size)
+
+    if staged == 0:
+        return
+    chunk = await load(0)
+    for start in range(chunk_size, staged + chunk_size, chunk_size):
+        upcoming = asyncio.ensure_future(load(start)) if start < staged else None
+        try:
+            await _write_chunk(new_uow, ctx, chunk)
+        except BaseException:
+            if upcoming is not None:
+                await asyncio.gather(upcoming, return_exceptions=True)
+            raise
+        if upcoming is None:
+            break
+        chunk = await upcoming
+
+
+async def _fail(new_uow: UowFactory, imp: uuid.UUID, reason: str) -> None:
+    try:
+        async with new_uow() as uow:
+            await repo.fail_import(uow.raw, imp, reason)
+            await uow.commit()
+    except Exception as exc:  # the database away: the import stays `running` until the file is sent again
+        log.warning("import.fail_not_recorded", import_id=str(imp), error=f"{type(exc).__name__}: {exc}"[:200])
 
 
 @dataclass

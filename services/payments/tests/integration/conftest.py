@@ -18,6 +18,12 @@ from rentflow_payments.bootstrap import build_app
 from rentflow_payments.domain.signature import sign
 
 TOPICS = ["payments.received.v1", "payments.rejected.v1"]
+SECRET = "s3cret-of-acme-0001"
+
+
+def pay_body(ref: str, amount: int = 12500, **kw: Any) -> dict[str, Any]:
+    return {"provider_ref": ref, "channel": "card", "amount_pence": amount, "currency": "GBP",
+            "paid_at": "2026-04-06T09:30:00Z", "reference": "RENT 1000000001", **kw}
 
 
 async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> bool:
@@ -37,12 +43,12 @@ class Service:
     bootstrap: str
     prefix: str
 
-    async def provider(self, name: str = "acme", secret: str | None = "s3cret") -> str:
-        r = await self.client.post("/v1/providers", json={"name": name, "secret": secret})
+    async def provider(self, name: str = "acme", secret: str | None = SECRET, legacy: bool = False) -> str:
+        r = await self.client.post("/v1/providers", json={"name": name, "secret": secret, "legacy_signature": legacy})
         assert r.status_code == 201, r.text
         return r.json()["secret"]
 
-    async def push(self, path: str, body: Any, *, provider: str = "acme", secret: str = "s3cret",
+    async def push(self, path: str, body: Any, *, provider: str = "acme", secret: str = SECRET,
                    headers: dict[str, str] | None = None) -> httpx.Response:
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
         h = {"X-Provider-Id": provider, "X-Signature": sign(secret, raw), "Content-Type": "application/json",

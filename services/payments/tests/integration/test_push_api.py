@@ -1,11 +1,15 @@
 """Push API end to end: HTTP → PostgreSQL → outbox → broker."""
 from __future__ import annotations
 
+import time
 import uuid
 
 import orjson
 
+from rentflow_payments.domain import signature
 from rentflow_payments.domain.events import payment_id, received_event_id
+
+from .conftest import SECRET
 
 
 def pay(ref: str, amount: int = 12500, **kw):
@@ -18,17 +22,67 @@ async def test_providers_register_once_and_secrets_are_generated(svc):
     assert r.status_code == 201
     body = r.json()
     assert body["provider_id"] == body["name"] == "bank-1" and len(body["secret"]) == 64
-    r = await svc.client.post("/v1/providers", json={"name": "bank-1", "secret": "x"})
+    assert body["legacy_signature"] is False
+    r = await svc.client.post("/v1/providers", json={"name": "bank-1", "secret": "x" * 20})
     assert r.status_code == 409 and "exists" in r.json()["detail"]
-    r = await svc.client.post("/v1/providers", json={"name": "given", "secret": "my-key"})
-    assert r.status_code == 201 and r.json()["secret"] == "my-key"
-    r = await svc.client.post("/v1/providers", json={"name": "bad name!", "secret": None})
-    assert r.status_code == 422
+    r = await svc.client.post("/v1/providers", json={"name": "given", "secret": "my-key-0123456789"})
+    assert r.status_code == 201 and r.json()["secret"] == "my-key-0123456789"
+    for bad in ({"name": "bad name!", "secret": None}, {"name": "short", "secret": "my-key"},
+                {"name": "ctl", "secret": "a\x00" + "b" * 20}, {"name": "ctl", "secret": "a\n" + "b" * 20}):
+        r = await svc.client.post("/v1/providers", json=bad)
+        assert r.status_code == 422, bad
+        assert r.json()["detail"][0]["loc"][-1] in ("name", "secret")
+
+
+async def test_secrets_are_stored_encrypted_and_never_listed(svc):
+    secret = await svc.provider("enc", "plain-secret-0123456789")
+    async with svc.runtime.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        stored = dict(await raw.fetchrow("select * from providers where provider_id = 'enc'"))
+    assert "secret" not in stored and all(secret not in str(v) for v in stored.values())
+    assert stored["secret_enc"].startswith("gAAAA")  # a Fernet token
+    listed = (await svc.client.get("/v1/providers")).json()["providers"]
+    assert [p["provider_id"] for p in listed] == ["enc"] and listed[0]["status"] == "active"
+    assert secret not in str(listed) and "secret" not in listed[0]
+
+
+async def test_rotation_keeps_the_previous_secret_for_the_rollover_window_and_revocation_ends_both(svc):
+    old = await svc.provider()
+    r = await svc.client.post("/v1/providers/acme/rotate", json={})
+    assert r.status_code == 200, r.text
+    new, until = r.json()["secret"], r.json()["previous_secret_valid_until"]
+    assert new != old and len(new) == 64 and until is not None
+    assert (await svc.push("/v1/payments", pay("ROT-1"), secret=old)).status_code == 202  # rollover window
+    assert (await svc.push("/v1/payments", pay("ROT-2"), secret=new)).status_code == 202
+    listed = (await svc.client.get("/v1/providers")).json()["providers"][0]
+    assert listed["previous_secret_valid_until"] is not None and listed["rotated_at"] is not None
+    # the window passes: only the new secret is valid
+    async with svc.runtime.engine.begin() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        await raw.execute("update providers set previous_valid_until = now() - interval '1 second'")
+    r = await svc.client.post("/v1/providers/acme/rotate", json={"secret": "given-new-secret-0001"})
+    assert r.json()["secret"] == "given-new-secret-0001"
+    assert (await svc.push("/v1/payments", pay("ROT-3"), secret=old)).status_code == 401  # two rotations ago
+    assert (await svc.push("/v1/payments", pay("ROT-4"), secret=new)).status_code == 202  # the previous one
+    r = await svc.client.post("/v1/providers/acme/revoke")
+    assert r.json() == {"provider_id": "acme", "status": "revoked"}
+    for secret in (new, "given-new-secret-0001"):
+        r = await svc.push("/v1/payments", pay("ROT-5"), secret=secret)
+        assert (r.status_code, r.json()) == (401, {"detail": "bad signature, or unknown provider"})
+    assert (await svc.client.get("/v1/providers")).json()["providers"][0]["status"] == "revoked"
+    # a rotation after a revocation issues a fresh secret and no previous one
+    r = await svc.client.post("/v1/providers/acme/rotate")
+    assert r.json()["previous_secret_valid_until"] is None
+    assert (await svc.push("/v1/payments", pay("ROT-6"), secret=r.json()["secret"])).status_code == 202
+    assert (await svc.push("/v1/payments", pay("ROT-7"), secret="given-new-secret-0001")).status_code == 401
+    for path in ("/v1/providers/nobody/rotate", "/v1/providers/nobody/revoke"):
+        assert (await svc.client.post(path)).status_code == 404
+    assert (await svc.client.post("/v1/providers/bad%20name/revoke")).status_code == 422
 
 
 async def test_openapi_documents_every_endpoint(svc):
     paths = (await svc.client.get("/openapi.json")).json()["paths"]
-    for path in ("/v1/providers", "/v1/payments", "/v1/payments/batch", "/v1/payments/{payment_id}", "/v1/files",
+    for path in ("/v1/providers", "/v1/providers/{name}/rotate", "/v1/providers/{name}/revoke", "/v1/payments", "/v1/payments/batch", "/v1/payments/{payment_id}", "/v1/files",
                  "/v1/imports", "/v1/imports/{import_id}", "/health", "/v1/ops/status"):
         assert path in paths, path
     batch = paths["/v1/payments/batch"]["post"]
@@ -65,21 +119,81 @@ async def test_push_single_and_repeat_gives_same_id_and_exactly_one_event(svc):
     assert event["data"]["channel"] == "card" and event["data"]["source"] == "push"
 
 
-async def test_signature_is_checked_over_the_raw_body(svc):
+async def test_signature_is_checked_over_the_time_and_raw_body(svc):
     await svc.provider()
     body = orjson.dumps(pay("R-2"))
     r = await svc.client.post("/v1/payments", content=body, headers={"X-Provider-Id": "acme"})
-    assert (r.status_code, r.json()) == (401, {"detail": "missing signature"})
-    r = await svc.push("/v1/payments", body, secret="wrong")
-    assert (r.status_code, r.json()) == (401, {"detail": "bad signature"})
-    r = await svc.push("/v1/payments", body, provider="nobody")
-    assert (r.status_code, r.json()) == (401, {"detail": "unknown provider"})
+    assert (r.status_code, r.json()) == (401, {"detail": signature.MISSING})
+    r = await svc.push("/v1/payments", body, secret="wrong-secret-0123456789")
+    assert (r.status_code, r.json()) == (401, {"detail": signature.BAD})
     # signed bytes differ from the bytes sent (re-serialised with a space): refused
-    from rentflow_payments.domain.signature import sign
     r = await svc.client.post("/v1/payments", content=body + b" ",
-                              headers={"X-Provider-Id": "acme", "X-Signature": sign("s3cret", body)})
+                              headers={"X-Provider-Id": "acme", "X-Signature": signature.sign(SECRET, body)})
     assert r.status_code == 401
+    for header in ("t=abc,v1=00", "v1=" + "0" * 64, "t=1", "sha256=xyz", "t=1,v1=" + "g" * 64):
+        r = await svc.client.post("/v1/payments", content=body, headers={"X-Provider-Id": "acme", "X-Signature": header})
+        assert (r.status_code, r.json()) == (401, {"detail": signature.MALFORMED}), header
     assert (await svc.client.get(f"/v1/payments/{payment_id('acme', 'R-2')}")).status_code == 404
+
+
+async def test_a_replayed_push_older_than_five_minutes_is_refused(svc):
+    await svc.provider()
+    body = orjson.dumps(pay("OLD-1"))
+    now = int(time.time())
+    for t in (now - 301, now + 301, now - 86_400):
+        r = await svc.client.post("/v1/payments", content=body, headers={
+            "X-Provider-Id": "acme", "X-Signature": signature.sign(SECRET, body, t=t)})
+        assert (r.status_code, r.json()) == (401, {"detail": signature.STALE}), t
+    r = await svc.client.post("/v1/payments", content=body, headers={
+        "X-Provider-Id": "acme", "X-Signature": signature.sign(SECRET, body, t=now - 240)})
+    assert r.status_code == 202  # within the window (clocks drift)
+    # the signature binds the time: the same digest with a fresh t does not verify
+    digest = signature.sign(SECRET, body, t=now - 400).split("v1=")[1]
+    r = await svc.client.post("/v1/payments", content=body, headers={
+        "X-Provider-Id": "acme", "X-Signature": f"t={now},v1={digest}"})
+    assert (r.status_code, r.json()) == (401, {"detail": signature.BAD})
+
+
+async def test_legacy_signatures_only_for_providers_registered_with_the_flag(svc):
+    await svc.provider()
+    await svc.provider("old-bank", "old-bank-secret-0001", legacy=True)
+    body = orjson.dumps(pay("L-1"))
+    r = await svc.client.post("/v1/payments", content=body, headers={
+        "X-Provider-Id": "acme", "X-Signature": signature.sign_legacy(SECRET, body)})
+    assert (r.status_code, r.json()) == (401, {"detail": signature.BAD})
+    r = await svc.client.post("/v1/payments", content=body, headers={
+        "X-Provider-Id": "old-bank", "X-Signature": signature.sign_legacy("old-bank-secret-0001", body)})
+    assert r.status_code == 202, r.text
+    # the legacy provider may move to the timestamped form at any time
+    r = await svc.push("/v1/payments", pay("L-2"), provider="old-bank", secret="old-bank-secret-0001")
+    assert r.status_code == 202
+    assert (await svc.client.get("/v1/providers")).json()["providers"][1]["legacy_signature"] is True
+
+
+async def test_401_answers_do_not_tell_whether_a_provider_exists(svc):
+    """Same status, same body, similar time for an unknown, a revoked and a known provider signed wrongly."""
+    await svc.provider()
+    await svc.provider("gone", "gone-secret-0123456789")
+    await svc.client.post("/v1/providers/gone/revoke")
+    body = orjson.dumps(pay("X-1"))
+
+    async def attempt(provider: str) -> tuple[int, bytes, float]:
+        started = time.perf_counter()
+        r = await svc.push("/v1/payments", body, provider=provider, secret="not-the-secret-0123456789")
+        return r.status_code, r.content, time.perf_counter() - started
+
+    for who in ("acme", "nobody", "gone"):
+        await attempt(who)  # warm: each provider's lookup is cached alike
+    times: dict[str, list[float]] = {"acme": [], "nobody": [], "gone": []}
+    answers = set()
+    for _ in range(30):
+        for who in times:
+            status, content, took = await attempt(who)
+            answers.add((status, content))
+            times[who].append(took)
+    assert answers == {(401, orjson.dumps({"detail": signature.BAD}))}
+    medians = {who: sorted(ts)[len(ts) // 2] for who, ts in times.items()}
+    assert max(medians.values()) < 2 * min(medians.values()) + 0.002, medians
 
 
 async def test_batch_invalid_lists_every_error_and_stores_nothing(svc):

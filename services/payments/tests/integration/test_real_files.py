@@ -81,7 +81,7 @@ async def test_statements_reports_and_notifications(svc):
 async def test_a_credit_first_reported_without_details_keeps_them(svc):
     """Known limit: the intraday report names no EndToEndId, the payment keeps what came first, so
     the statement's reversal of it is refused (clearly, the credit stays posted) until a person acts."""
-    await svc.provider("bank", "k")
+    await svc.provider("bank", "bank-key-0123456789")
     intraday = (await svc.client.post("/v1/imports", params={"provider": "bank"},
                                       content=(FIXTURES / "camt052_intraday.xml").read_bytes())).json()
     statement = (await svc.client.post("/v1/imports", params={"provider": "bank"},

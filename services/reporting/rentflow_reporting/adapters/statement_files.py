@@ -3,12 +3,15 @@ account in the run's index.csv. Synchronous and CPU-bound: the service calls it 
 thread, a chunk of accounts at a time."""
 from __future__ import annotations
 
-import csv
+import re
 import unicodedata
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
 from fpdf import FPDF
+
+from rentflow_common.exports import csv_writer
 
 from rentflow_reporting.domain.statements import CSV_HEADER, Statement, csv_rows, money, quarter_name
 
@@ -99,7 +102,7 @@ def render_pdf(s: Statement, path: Path, landlord: str) -> int:
 
 def write_csv(s: Statement, path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
+        w = csv_writer(f)
         w.writerow(CSV_HEADER)
         w.writerows(csv_rows(s))
 
@@ -119,7 +122,7 @@ def write_chunk(statements: Sequence[Statement], directory: Path, landlord: str)
                            s.credits_pence, s.closing_pence, len(s.lines), f"pdf/{pdf.name}", f"csv/{csv_path.name}",
                            n))
     with (directory / "index.csv").open("a", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(index_rows)
+        csv_writer(f).writerows(index_rows)
     return pages
 
 
@@ -128,4 +131,42 @@ def start_index(directory: Path) -> None:
     (directory / "pdf").mkdir(parents=True, exist_ok=True)
     (directory / "csv").mkdir(exist_ok=True)
     with (directory / "index.csv").open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerow(INDEX_HEADER)
+        csv_writer(f).writerow(INDEX_HEADER)
+
+
+# what a run folder holds, and all a download may name
+RUN_FILE = re.compile(r"^(index\.csv|pdf/[A-Za-z0-9_-]{1,200}\.pdf|csv/[A-Za-z0-9_-]{1,200}\.csv)$")
+ARCHIVE = "statements.zip"
+
+
+def run_files(directory: Path) -> list[str]:
+    """The run's files, relative to its folder: index.csv, then pdf/ and csv/ by name."""
+    found = ["index.csv"] if (directory / "index.csv").is_file() else []
+    for sub, ext in (("pdf", ".pdf"), ("csv", ".csv")):
+        if (directory / sub).is_dir():
+            found += sorted(f"{sub}/{p.name}" for p in (directory / sub).iterdir() if p.suffix == ext)
+    return [f for f in found if RUN_FILE.match(f)]
+
+
+def run_file(directory: Path, name: str) -> Path | None:
+    """The file `name` of the run folder, or None: only names of RUN_FILE's form, inside the folder."""
+    if not RUN_FILE.match(name):
+        return None
+    path = (directory / name).resolve()
+    if directory.resolve() not in path.parents or not path.is_file():
+        return None
+    return path
+
+
+def archive(directory: Path, quarter: str) -> Path:
+    """A zip of the run's files (made once; PDFs are stored as they are, already compressed)."""
+    path = directory / ARCHIVE
+    if path.is_file():
+        return path
+    tmp = directory / (ARCHIVE + ".tmp")
+    with zipfile.ZipFile(tmp, "w") as z:
+        for name in run_files(directory):
+            kind = zipfile.ZIP_STORED if name.endswith(".pdf") else zipfile.ZIP_DEFLATED
+            z.write(directory / name, f"statements-{quarter}/{name}", compress_type=kind)
+    tmp.replace(path)
+    return path

@@ -1,11 +1,13 @@
 """GET /v1/kpi."""
 from __future__ import annotations
 
+import asyncio
+import pathlib
+import uuid
 from typing import Annotated, Literal
 
-import uuid
-
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from rentflow_common.inputs import LATEST_DATE, Day, Text
@@ -13,7 +15,8 @@ from rentflow_common.service import correlation_id
 
 from rentflow_reporting.domain.snapshot import dumps
 from rentflow_reporting.domain.statements import QUARTER_HELP, BadQuarter, parse_quarter, quarter_name
-from rentflow_reporting.service_layer.statements import BadOutput, account_statement
+from rentflow_reporting.adapters import statement_files
+from rentflow_reporting.service_layer.statements import BadOutput, NotReady, account_statement
 from rentflow_reporting.service_layer.handlers import annual_return, kpi_snapshot, today_london
 
 router = APIRouter(prefix="/v1", tags=["kpi"])
@@ -58,19 +61,69 @@ async def get_return(request: Request, kind: Literal["lahs", "benchmark"],
 
 
 class StatementRunRequest(BaseModel):
-    quarter: Text = Field(description=QUARTER_HELP, examples=["2026-Q3"])
-    output_dir: Text = Field(description="absolute directory on the reporting service's host; pdf/, csv/ and "
-                                        "index.csv are written there")
+    quarter: Text = Field(max_length=20, description=QUARTER_HELP, examples=["2026-Q3"])
+    output_dir: Text | None = Field(None, max_length=4096, description="no longer accepted (422): the service "
+                                    "writes into its own folder and the files are downloaded from the run")
+
+
+OUTPUT_DIR_GONE = ("output_dir: the service writes statements into its own folder (RENTFLOW_STATEMENTS_DIR), never "
+                   "where a request names; download them with GET /v1/statements/runs/{run_id}/archive (or "
+                   "`rentflow statements run --output DIR`, which does that)")
 
 
 @router.post("/statements/runs", status_code=202, tags=["statements"],
-             summary="Start writing every account's rent statement for a quarter (PDF and CSV)")
+             summary="Start writing every account's rent statement for a quarter (PDF and CSV) into the service's "
+                     "folder; download them from the run once it is done")
 async def start_statement_run(request: Request, body: StatementRunRequest) -> Response:
+    if body.output_dir is not None:
+        raise HTTPException(422, OUTPUT_DIR_GONE)
     try:
-        run = await request.app.state.runtime.statements.start(body.quarter, body.output_dir)
-    except (BadQuarter, BadOutput) as exc:
+        run = await request.app.state.runtime.statements.start(body.quarter)
+    except BadQuarter as exc:
         raise HTTPException(422, str(exc)) from None
+    except BadOutput as exc:
+        raise HTTPException(503, str(exc)) from None
     return Response(content=dumps(run.as_dict()), media_type="application/json", status_code=202)
+
+
+def _done_folder(request: Request, run_id: uuid.UUID) -> pathlib.Path:
+    try:
+        found = request.app.state.runtime.statements.folder_of(run_id)
+    except NotReady as exc:
+        raise HTTPException(409, f"{exc}: its files are there once it is done") from None
+    if found is None:
+        raise HTTPException(404, f"no statement run {run_id}")
+    return found[0]  # type: ignore[no-any-return]
+
+
+@router.get("/statements/runs/{run_id}/files", tags=["statements"], summary="The files of a finished run",
+            responses={200: {"description": '{"run_id", "files": ["index.csv", "pdf/REF.pdf", "csv/REF.csv", ...]}'},
+                       409: {"description": "the run is still running, or failed"}})
+async def statement_run_files(request: Request, run_id: uuid.UUID) -> Response:
+    folder = _done_folder(request, run_id)
+    names = await asyncio.to_thread(statement_files.run_files, folder)
+    return Response(content=dumps({"run_id": run_id, "files": names}), media_type="application/json")
+
+
+@router.get("/statements/runs/{run_id}/files/{name:path}", tags=["statements"],
+            summary="One file of a finished run: index.csv, pdf/REF.pdf or csv/REF.csv")
+async def statement_run_file(request: Request, run_id: uuid.UUID,
+                             name: Annotated[Text, Path(max_length=300)]) -> FileResponse:
+    folder = _done_folder(request, run_id)
+    path = statement_files.run_file(folder, name)
+    if path is None:
+        raise HTTPException(404, f"no file {name!r} in statement run {run_id} (index.csv, pdf/REF.pdf, csv/REF.csv)")
+    media = "application/pdf" if path.suffix == ".pdf" else "text/csv"
+    return FileResponse(path, media_type=media, filename=path.name)
+
+
+@router.get("/statements/runs/{run_id}/archive", tags=["statements"],
+            summary="Every file of a finished run as one zip (statements-QUARTER/index.csv, pdf/, csv/)",
+            responses={409: {"description": "the run is still running, or failed"}})
+async def statement_run_archive(request: Request, run_id: uuid.UUID) -> FileResponse:
+    _done_folder(request, run_id)
+    path = await request.app.state.runtime.statements.archive(run_id)
+    return FileResponse(path, media_type="application/zip", filename=f"statements-{run_id}.zip")
 
 
 @router.get("/statements/runs/{run_id}", tags=["statements"], summary="Progress of a statement run")

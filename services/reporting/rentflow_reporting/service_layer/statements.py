@@ -1,7 +1,9 @@
 """Quarterly rent statement runs: every account's statement for a quarter written as PDF and CSV
-into a directory, a chunk of accounts at a time (bounded memory: one chunk in hand, the next
+into a folder of the service's own (RENTFLOW_STATEMENTS_DIR/<run_id>: a caller never names where the
+service writes; the files are downloaded through the API), a chunk of accounts at a time (bounded memory: one chunk in hand, the next
 being read), rendered in a worker thread so the event loop keeps serving. Runs live in the
-process: a restart forgets them (run again: the files are rewritten the same)."""
+process: a restart forgets their progress (their files stay downloadable; run again: the files are
+written the same)."""
 from __future__ import annotations
 
 import asyncio
@@ -30,6 +32,10 @@ class BadOutput(ValueError):
     pass
 
 
+class NotReady(Exception):
+    """The run has not finished: its files are not all there yet."""
+
+
 @dataclass
 class StatementRun:
     run_id: uuid.UUID
@@ -50,7 +56,9 @@ class StatementRun:
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "quarter": self.quarter, "period_start": self.period.start,
-                "period_end": self.period.end, "output_dir": str(self.output_dir), "status": self.status,
+                "period_end": self.period.end, "status": self.status,
+                "files": f"/v1/statements/runs/{self.run_id}/files",
+                "archive": f"/v1/statements/runs/{self.run_id}/archive",
                 "total": self.total, "done": self.done, "written": self.written, "skipped": self.skipped,
                 "pdf_pages": self.pdf_pages, "closing_mismatches": self.mismatch_count,
                 "closing_mismatch_accounts": self.mismatches, "error": self.error, "started_at": self.started_at,
@@ -95,24 +103,27 @@ async def account_statement(engine: AsyncEngine, period: Period, account_ref: st
 
 
 class StatementRuns:
-    def __init__(self, engine: AsyncEngine, *, chunk_size: int = 250, landlord: str | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, folder: Path, *, chunk_size: int = 250, landlord: str | None = None
+                 ) -> None:
         self._engine = engine
+        self.folder = folder
         self.chunk_size = chunk_size
         self.landlord = landlord or "Rent Accounts Team"
         self.runs: dict[uuid.UUID, StatementRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, quarter: str, output_dir: str) -> StatementRun:
+    async def start(self, quarter: str) -> StatementRun:
         """Raises BadQuarter (domain.statements) or BadOutput before anything is written."""
         period = parse_quarter(quarter)
-        directory = Path(output_dir)
-        if not directory.is_absolute():
-            raise BadOutput(f"output_dir must be an absolute path, not {output_dir!r}")
+        run_id = uuid.uuid4()
+        directory = self.folder / str(run_id)
         try:
             await asyncio.to_thread(files.start_index, directory)
         except OSError as exc:
-            raise BadOutput(f"output_dir {output_dir}: cannot write there: {exc.strerror or exc}") from None
-        run = StatementRun(uuid.uuid4(), quarter.strip(), period, directory)
+            log.error("statements.folder_unwritable", folder=str(self.folder), error=str(exc))
+            raise BadOutput(f"the statements folder cannot be written ({exc.strerror or exc}): "
+                            "see RENTFLOW_STATEMENTS_DIR") from None
+        run = StatementRun(run_id, quarter.strip(), period, directory)
         async with UnitOfWork(self._engine) as uow:
             run.total = await repo.count_accounts(uow.raw)
         self.runs[run.run_id] = run
@@ -153,6 +164,23 @@ class StatementRuns:
             run.elapsed_s = time.monotonic() - started
         log.info("statements.run_done", run_id=str(run.run_id), written=run.written, pages=run.pdf_pages,
                  elapsed_s=round(run.elapsed_s, 1), closing_mismatches=run.mismatch_count)
+
+    def folder_of(self, run_id: uuid.UUID) -> tuple[Path, str] | None:
+        """(the run's folder, its quarter) once it is done, also for a run of before a restart; None
+        when there is no such run; NotReady while it runs or when it failed."""
+        run = self.runs.get(run_id)
+        if run is not None:
+            if run.status != "done":
+                raise NotReady(f"statement run {run_id} is {run.status}")
+            return run.output_dir, run.quarter
+        directory = self.folder / str(run_id)
+        if not (directory / "index.csv").is_file():
+            return None
+        return directory, str(run_id)
+
+    async def archive(self, run_id: uuid.UUID) -> Path | None:
+        found = self.folder_of(run_id)
+        return None if found is None else await asyncio.to_thread(files.archive, *found)
 
     async def stop(self) -> None:
         for task in list(self._tasks):

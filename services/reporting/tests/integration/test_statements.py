@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import io
 import re
 import uuid
+import zipfile
 
 import httpx
 
@@ -22,6 +24,7 @@ from rentflow_reporting.service_layer.handlers import apply_ledger_events
 
 UTC = dt.timezone.utc
 D = dt.date
+FORMULA_NAME = '=HYPERLINK("http://evil.example","Bea Jones")'  # what a spreadsheet would run
 
 
 def _incoming(topic, key, data, event_type):
@@ -43,7 +46,7 @@ def account(ref, name, end=None):
 
 
 def events():
-    ev = [account("A", "Alex Smith"), account("B", "Bea Jones", end=D(2026, 9, 30)),
+    ev = [account("A", "Alex Smith"), account("B", FORMULA_NAME, end=D(2026, 9, 30)),
           account("C", "Cy Brown", end=D(2026, 6, 30)), account("D", "Łucja Nowak"),
           txn("A", "BBF", 2500, D(2026, 3, 31)), txn("B", "BBF", 4000, D(2026, 3, 31)),
           txn("A", "DBR", 12000, D(2026, 9, 28)),                 # before the quarter: in the opening balance
@@ -57,7 +60,9 @@ def events():
     return ev
 
 
-async def test_quarterly_statements(service_env, tmp_path):
+async def test_quarterly_statements(service_env, tmp_path, monkeypatch):
+    folder = tmp_path / "service-owned"
+    monkeypatch.setenv("RENTFLOW_STATEMENTS_DIR", str(folder))
     await upgrade_async(MIGRATIONS, service_env["database_url"], "reporting")
     app = build_app()
     runtime = app.state.runtime
@@ -66,11 +71,13 @@ async def test_quarterly_statements(service_env, tmp_path):
             await apply_ledger_events(uow, events())
             await uow.commit()
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            bad = await http.post("/v1/statements/runs", json={"quarter": "2026-Q5", "output_dir": str(tmp_path)})
+            bad = await http.post("/v1/statements/runs", json={"quarter": "2026-Q5"})
             assert bad.status_code == 422 and "'2026-Q5'" in bad.json()["detail"]
             assert "Q1 April–June" in bad.json()["detail"]
-            relative = await http.post("/v1/statements/runs", json={"quarter": "2026-Q3", "output_dir": "out"})
-            assert relative.status_code == 422 and "absolute" in relative.json()["detail"]
+            for where in (str(tmp_path / "elsewhere"), "out", "/etc"):  # the caller never names where it writes
+                named = await http.post("/v1/statements/runs", json={"quarter": "2026-Q3", "output_dir": where})
+                assert named.status_code == 422 and named.json()["detail"].startswith("output_dir: ")
+            assert not (tmp_path / "elsewhere").exists() and not folder.exists()
 
             one = (await http.get("/v1/statements/2026-Q3/A")).json()
             # opening at 30 Sep: 2500 + 12000; then +12000 −12000 +12000 −5000
@@ -82,15 +89,37 @@ async def test_quarterly_statements(service_env, tmp_path):
                 one["closing_balance_pence"]
             assert (await http.get("/v1/statements/2026-Q3/ZZZ")).status_code == 404
 
-            out = tmp_path / "q3"
-            started = await http.post("/v1/statements/runs", json={"quarter": "2026-Q3", "output_dir": str(out)})
+            started = await http.post("/v1/statements/runs", json={"quarter": "2026-Q3"})
             assert started.status_code == 202, started.text
             run_id = started.json()["run_id"]
+            assert "output_dir" not in started.json()  # where the service keeps files is its own business
             deadline = asyncio.get_running_loop().time() + 60
             while (run := (await http.get(f"/v1/statements/runs/{run_id}")).json())["status"] == "running":
                 assert asyncio.get_running_loop().time() < deadline, run
+                assert (await http.get(f"/v1/statements/runs/{run_id}/archive")).status_code in (409, 200)
                 await asyncio.sleep(0.1)
-        assert run["status"] == "done", run
+            assert run["status"] == "done", run
+            assert [p.name for p in folder.iterdir()] == [run_id]  # written into the service's folder only
+
+            # downloaded through the API: the list, each file, and one zip of them all
+            listed = (await http.get(run["files"])).json()["files"]
+            assert listed == ["index.csv", "pdf/A.pdf", "pdf/B.pdf", "pdf/D.pdf", "csv/A.csv", "csv/B.csv", "csv/D.csv"]
+            out = tmp_path / "downloaded"
+            for name in listed:
+                got = await http.get(f"{run['files']}/{name}")
+                assert got.status_code == 200, name
+                (out / name).parent.mkdir(parents=True, exist_ok=True)
+                (out / name).write_bytes(got.content)
+            zipped = await http.get(run["archive"])
+            assert zipped.status_code == 200 and zipped.headers["content-type"] == "application/zip"
+            with zipfile.ZipFile(io.BytesIO(zipped.content)) as z:
+                assert sorted(z.namelist()) == sorted(f"statements-2026-Q3/{n}" for n in listed)
+                assert z.read("statements-2026-Q3/pdf/A.pdf") == (out / "pdf" / "A.pdf").read_bytes()
+            for name in ("../../etc/passwd", "pdf/../../x.pdf", "pdf/..%2F..%2Fx.pdf", "statements.zip", "pdf",
+                         "%2Fetc%2Fpasswd", "pdf/A.pdf%00.csv"):
+                assert (await http.get(f"{run['files']}/{name}")).status_code in (404, 422), name
+            for path in (f"/v1/statements/runs/{uuid.uuid4()}/archive", f"/v1/statements/runs/{uuid.uuid4()}/files"):
+                assert (await http.get(path)).status_code == 404
         # A, B (former, owes 4000) and D; C ended before the quarter owing nothing
         assert (run["total"], run["done"], run["written"], run["skipped"]) == (4, 4, 3, 1)
         assert run["closing_mismatches"] == 0
@@ -107,6 +136,10 @@ async def test_quarterly_statements(service_env, tmp_path):
             assert pages[r["account_ref"]] == int(r["pdf_pages"])
         assert pages["A"] == pages["B"] == 1 and pages["D"] == 4  # 132 rows at ~37 a page
         assert run["pdf_pages"] == sum(pages.values())
+
+        # a formula-looking name is text in every CSV, never a formula
+        assert index[1]["tenant_name"] == "'" + FORMULA_NAME
+        assert all(not c.startswith(("=", "+", "@")) for r in csv.reader((out / "csv" / "B.csv").open()) for c in r)
 
         rows = list(csv.reader((out / "csv" / "A.csv").open()))
         assert rows[0][:2] == ["account_ref", "date"] and len(rows) == 1 + 1 + 4 + 1  # header, opening, 4, closing

@@ -45,7 +45,8 @@ def upgrade() -> None:
         status text not null check (status in ('matched', 'unmatched', 'ambiguous', 'no_detail')),
         matched_key text,
         matched_at timestamptz,
-        created_at timestamptz not null
+        created_at timestamptz not null,
+        channel text not null
     )""")
     op.execute("create index lumps_open on lumps (kind, value_date) where status in ('unmatched', 'ambiguous')")
     op.execute("""

@@ -7,9 +7,9 @@ like a push body; a DD `return`, a `mandate` instruction, a `reversal` of an ear
 GOV.UK Pay `card_event`), an item `skipped` on purpose (with a `note` saying why: a debit entry, a
 contra record), a file-level `warning` (e.g. a contra record that does not match its items), or the
 reason the item could not be read (`error`). A parser must read incrementally (memory
-bounded by one item, not the file) and must raise `Unreadable` BEFORE yielding anything when the
-file as a whole cannot be read (not this format, wrong encoding, broken structure): nothing of
-such a file is posted.
+bounded by one item, not the file) and raises `Unreadable` when the file as a whole cannot be read
+(not this format, wrong encoding, broken structure), as early as it can tell: intake stages every
+item before posting any, so nothing of such a file is posted even when it is found at the end.
 
 A new format (camt, bacs18, arudd, ...) is a module that calls `register(...)`, imported below.
 `sniff` (optional) lets `format=auto` recognise the format from the first bytes of the file.

@@ -12,19 +12,19 @@ provider_ref is `bank-csv:` + a hash of date, type, description, amount and runn
 for identical rows): the same row in an overlapping export is a duplicate. The account's own sort
 code and number are never kept.
 
-Option `skip` (or env RENTFLOW_STATEMENT_SKIP): a regular expression; credits whose description
+Option `skip` (default: the setting RENTFLOW_STATEMENT_SKIP): a pattern in RE2 syntax (linear time,
+case-insensitive, at most 200 characters: rentflow_payments.domain.patterns); credits whose description
 matches are skipped — the bank's lump-sum settlements of channels that have their own files
 (Bacs DD collections, PayPoint, GOV.UK Pay payouts), which would otherwise be posted twice."""
 from __future__ import annotations
 
 import hashlib
-import os
-import re
 from typing import BinaryIO, Iterator
 
 from rentflow_payments.domain.formats import Options, Parsed, Unreadable, register
 from rentflow_payments.domain.formats._common import BadValue, Occurrences, clip, pounds_to_pence
 from rentflow_payments.domain.formats._csv import header_index, instant, rows
+from rentflow_payments.domain.patterns import Pattern, PatternError, compile_pattern
 
 DEBIT_CREDIT = ("transaction date", "transaction type", "transaction description", "debit amount", "credit amount",
                 "balance")
@@ -45,14 +45,13 @@ def sniff(head: bytes) -> bool:
     return _layout(header_index([c.strip().strip('"') for c in first.split(",")])) is not None
 
 
-def skip_pattern(options: Options | None) -> re.Pattern[str] | None:
-    text = (options or {}).get("skip") or os.environ.get("RENTFLOW_STATEMENT_SKIP")
-    if not text:
-        return None
+def skip_pattern(options: Options | None) -> Pattern | None:
+    """The import's `skip` option compiled (RE2); the HTTP edge checks it first and fills in the
+    service's default."""
     try:
-        return re.compile(text, re.I)
-    except re.error as exc:
-        raise Unreadable(f"skip: not a regular expression: {exc}") from None
+        return compile_pattern((options or {}).get("skip") or "")
+    except PatternError as exc:
+        raise Unreadable(f"skip: {exc}") from None
 
 
 def _signed_pence(value: str, field: str) -> int:

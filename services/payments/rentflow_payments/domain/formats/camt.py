@@ -25,7 +25,7 @@ to the entry; otherwise it is one item of the entry's amount, with a warning.
 - A debit with `RvslInd` true takes back an earlier credit → a reversal (the ledger posts `RRC`),
   found by EndToEndId, else reference + payer name + amount.
 - Other debits, reversals of debits, pending/info entries, zero entries: skipped and reported.
-- Option `skip` (env RENTFLOW_STATEMENT_SKIP, a regular expression): credits whose payer name or
+- Option `skip` (default: the setting RENTFLOW_STATEMENT_SKIP; RE2 syntax, rentflow_payments.domain.patterns): credits whose payer name or
   reference matches are skipped.
 
 Identity (provider_ref), shared by the three messages so an entry notified (camt.054) or reported
@@ -55,6 +55,7 @@ from rentflow_payments.domain.formats._common import LONDON, BadValue, Occurrenc
 from rentflow_payments.domain.formats._head import element, require
 from rentflow_payments.domain.formats._xml import Element, check_well_formed, child, children, iter_items, text
 from rentflow_payments.domain.formats.bank_csv import skip_pattern
+from rentflow_payments.domain.patterns import Pattern
 
 NOT_PROVIDED = {"NOTPROVIDED", "NONREF", ""}
 PREFIX = "camt053:"  # the identity namespace of ISO 20022 bank entries, whichever message carries them
@@ -236,7 +237,7 @@ def _split(txs: list[Element], pence: int, ccy: str, where: str) -> tuple[list[t
                              f"{_money(pence)} {ccy}: {why}")
 
 
-def _entry(entry: Element, n: int, before: int, ctx: _Context, skip: re.Pattern[str] | None) -> Iterator[Parsed]:
+def _entry(entry: Element, n: int, before: int, ctx: _Context, skip: Pattern | None) -> Iterator[Parsed]:
     ref = text(entry, "AcctSvcrRef")
     where = f"entry {n}" + (f" ({ref})" if ref else "")
     status = (text(entry, "Sts") or text(entry, "Sts", "Cd") or text(entry, "Sts", "Prtry") or "BOOK").upper()

@@ -1,0 +1,54 @@
+"""What the ledger's event handlers are asked to do, built at the edge (entrypoints/consumers.py)
+from the validated event and what caused it: the handlers never see the transport."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rentflow_common.events import Cause
+from rentflow_schemas.directdebit import DirectDebitReturned, MandateInstruction
+from rentflow_schemas.payments import PaymentReceived, PaymentReversed
+
+
+@dataclass(frozen=True, slots=True)
+class TakePayment:
+    """Post a payment received to the account it names, or hold it in suspense."""
+    payment: PaymentReceived
+    cause: Cause
+
+    @classmethod
+    def of(cls, msg: Any) -> "TakePayment":
+        return cls(msg.data, msg.cause)
+
+
+@dataclass(frozen=True, slots=True)
+class ReversePayment:
+    """Take back money of a receipt (returned by the bank, or refunded by the provider)."""
+    reversal: PaymentReversed
+    cause: Cause
+
+    @classmethod
+    def of(cls, msg: Any) -> "ReversePayment":
+        return cls(msg.data, msg.cause)
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnDirectDebit:
+    """Reverse a Direct Debit collection the payer's bank returned unpaid."""
+    dd_return: DirectDebitReturned
+    cause: Cause
+
+    @classmethod
+    def of(cls, msg: Any) -> "ReturnDirectDebit":
+        return cls(msg.data, msg.cause)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeMandate:
+    """Record a Direct Debit mandate instruction (new, cancelled, ...)."""
+    instruction: MandateInstruction
+    cause: Cause
+
+    @classmethod
+    def of(cls, msg: Any) -> "ChangeMandate":
+        return cls(msg.data, msg.cause)
