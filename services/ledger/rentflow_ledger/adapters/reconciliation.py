@@ -143,14 +143,14 @@ class SqlCashBook:
         if not keys:
             return {}
         rows = await self.raw.fetch(
-            """select distinct on (u.ref, u.day, u.amount) u.ref, u.day, u.amount, s.*
+            """select u.ref, u.day, u.amount, s.*
                from unnest($1::text[], $2::date[], $3::bigint[]) as u(ref, day, amount)
-               join suspense s on s.channel = 'direct_debit' and s.business_date = u.day
-                    and s.amount_pence = u.amount
-                    and upper(regexp_replace(s.reference, '[[:space:]-]', '', 'g')) = u.ref
-                    and s.allocated_by is distinct from 'reversal'
-               order by u.ref, u.day, u.amount, s.opened_at, s.payment_id
-               for update of s""", *[list(c) for c in zip(*keys)])
+               join lateral (select * from suspense s where s.channel = 'direct_debit' and s.business_date = u.day
+                                and s.amount_pence = u.amount
+                                and upper(regexp_replace(s.reference, '[[:space:]-]', '', 'g')) = u.ref
+                                and s.allocated_by is distinct from 'reversal'
+                             order by s.opened_at, s.payment_id limit 1 for update) s on true""",
+            *[list(c) for c in zip(*keys)])
         return {(r["ref"], r["day"], r["amount"]): r for r in rows}
 
     async def returns(self, return_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
