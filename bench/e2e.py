@@ -172,7 +172,7 @@ async def main(args: argparse.Namespace) -> None:
     load_before = psutil.getloadavg()
     home = Path(args.home or tempfile.mkdtemp(prefix="rentflow-bench-"))
     print(f"home {home}", file=sys.stderr)
-    stack = Stack(home, database="rentflow_bench", fresh_database=True,
+    stack = Stack(home, database="rentflow_bench", fresh_database=True, local_admin=True,
                   say=lambda m: print(f"  {m}", file=sys.stderr))
     await asyncio.to_thread(stack.start)  # the stack's own calls are synchronous
     try:

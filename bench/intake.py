@@ -72,28 +72,48 @@ class PeakRss:
         self._thread.join()
 
 
-def send(url: str, path: Path) -> dict:
+def send(url: str, path: Path, token: str) -> dict:
     def chunks() -> Iterator[bytes]:
         with path.open("rb") as f:
             while chunk := f.read(1 << 20):
                 yield chunk
     r = httpx.post(f"{url}/v1/imports", params={"format": "auto", "provider": "bench"}, content=chunks(),
-                   headers={"Content-Length": str(path.stat().st_size)}, timeout=3600)
+                   headers={"Content-Length": str(path.stat().st_size), "Authorization": f"Bearer {token}"},
+                   timeout=3600)
     if r.status_code != 202:
         raise SystemExit(f"import refused: {r.status_code} {r.text[:300]}")
     return r.json()
 
 
-def start(stack: Stack, with_ledger: bool) -> None:
+def start(stack: Stack, with_ledger: bool) -> str:
+    """Starts what the bench needs; returns a token that may import files."""
     if with_ledger:
         stack.start()
-        return
+        return (stack.home / "admin.token").read_text().strip()
     stack.home.mkdir(parents=True, exist_ok=True)
     (stack.home / "logs").mkdir(exist_ok=True)
     stack.infra = start_infrastructure(stack.home, database=stack.database, log=stack.say)
     asyncio.run(ensure_topics(stack.infra.kafka_bootstrap_servers, stack.partitions, prefix=stack.topic_prefix))
     stack.services["payments"] = ServiceProcess("payments", free_port(), stack.home / "logs" / "payments.log")
     stack.start_service("payments")
+    # payments alone has nobody to learn users from: a finance user straight into its principals
+    import asyncpg
+
+    from rentflow_common.auth import new_token, token_hash
+    from rentflow_common.db import plain_url
+
+    token = new_token()
+
+    async def put() -> None:
+        conn = await asyncpg.connect(plain_url(stack.infra.database_url))
+        try:
+            await conn.execute("insert into payments.principals (name, roles, token_sha256, version) values "
+                               "('bench', '{finance}', $1, 1)", token_hash(token))
+        finally:
+            await conn.close()
+
+    asyncio.run(put())
+    return token
 
 
 def main(args: argparse.Namespace) -> None:
@@ -103,18 +123,18 @@ def main(args: argparse.Namespace) -> None:
     files = write_files(home, args.camt, args.per_entry, args.s18)
     print(f"wrote {', '.join(f'{p.name} {p.stat().st_size / 1e6:.0f} MB' for p, _ in files.values())} "
           f"in {time.monotonic() - t:.0f} s", file=sys.stderr)
-    stack = Stack(home, database="rentflow_bench_intake", fresh_database=True,
+    stack = Stack(home, database="rentflow_bench_intake", fresh_database=True, local_admin=True,
                   say=lambda m: print(f"  {m}", file=sys.stderr))
     results = []
     try:
-        start(stack, args.with_ledger)
+        token = start(stack, args.with_ledger)
         service = stack.services["payments"]
         assert service.proc is not None
         for fmt, (path, items) in files.items():
             print(f"importing {path.name} ({items:,} items)", file=sys.stderr)
             rss = PeakRss(service.proc.pid)
             t0 = time.monotonic()
-            summary = send(service.url, path)
+            summary = send(service.url, path, token)
             elapsed = time.monotonic() - t0
             rss.stop()
             if summary["format"] != fmt or summary["accepted"] != items:

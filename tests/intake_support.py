@@ -8,6 +8,8 @@ from typing import Any, AsyncIterator
 
 import httpx
 
+from rentflow_common.testing import grant
+
 from rentflow_common.testing import poll as shared_poll
 from rentflow_common.kafka import ensure_topics
 
@@ -61,9 +63,9 @@ async def running_stack(infra: Any, topic_prefix: str) -> AsyncIterator[Stack]:
         for app in apps:
             await app.state.runtime.start()
             started.append(app)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[0]), base_url="http://p",
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[0]), headers=await grant(apps[0]), base_url="http://p",
                                      timeout=60) as p, \
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[1]), base_url="http://l", timeout=60) as led:
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[1]), headers=await grant(apps[1]), base_url="http://l", timeout=60) as led:
             yield Stack(p, led)
     finally:
         for app in reversed(started):

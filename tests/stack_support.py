@@ -23,6 +23,9 @@ def env_for(infra, database_url: str, topic_prefix: str, home: Path) -> dict[str
         "RENTFLOW_HOME": str(home),
         "RENTFLOW_PARTITIONS": "3",
         "RENTFLOW_LOG_FORMAT": "json",
+        # the broker and database come from the environment (the session's), so `rentflow up` makes its local
+        # admin only when told to, as a developer on their own PostgreSQL would tell it
+        "RENTFLOW_LOCAL_ADMIN": "1",
     })
     return env
 

@@ -3,13 +3,13 @@ intake accepted equals what the ledger posted or holds in suspense, per day and 
 payment the ledger lost or took twice makes `payments reconcile` name it and `rentflow wait` fail."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 
 import asyncpg
 import httpx
 import pytest
+
+from rentflow_cli.client import signed_headers
 
 from rentflow_common.db import plain_url
 
@@ -22,9 +22,7 @@ account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,weekly_ch
 
 def push(url: str, secret: str, payload: object) -> httpx.Response:
     body = json.dumps(payload).encode()
-    sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return httpx.post(url + "/v1/payments/batch", content=body, timeout=30,
-                      headers={"X-Provider-Id": "acme", "X-Signature": sig, "Content-Type": "application/json"})
+    return httpx.post(url + "/v1/payments/batch", content=body, timeout=30, headers=signed_headers("acme", secret, body))
 
 
 def pay(ref: str, channel: str, amount: int, reference: str, paid_at: str) -> dict:

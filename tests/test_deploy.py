@@ -253,3 +253,21 @@ def test_the_readme_topic_table_is_the_one_the_code_makes():
         for topic in consumed:
             row = next(line for line in readme.splitlines() if line.startswith(f"| `{topic}` |"))
             assert group in row.split(" | ")[4], (topic, group)
+
+
+def test_the_readme_acl_table_is_the_one_the_code_makes():
+    """deploy/README.md's Kafka ACLs per service are what deploy/topics.py makes from the registry's
+    producers and CONSUMER_GROUPS; every topic is written by exactly the services that produce it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deploy_topics", DEPLOY / "topics.py")
+    topics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(topics)
+    readme = (DEPLOY / "README.md").read_text()
+    assert topics.current_acls(readme) == topics.acl_section(), "deploy/README.md's ACLs are stale: python deploy/topics.py"
+    acls = topics.service_acls()
+    assert acls["notifications"]["write"].count("identity.users.v1") == 1
+    assert [s for s, a in acls.items() if "payments.received.v1" in a["write"]] == ["payments"]
+    assert all("audit.v1" in a["write"] for a in acls.values())
+    for group, consumed in CONSUMER_GROUPS.items():
+        assert set(consumed) <= set(acls[group.split(".")[0]]["read"]) and group in acls[group.split(".")[0]]["groups"]

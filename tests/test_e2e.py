@@ -40,7 +40,9 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
     assert rentflow("accounts", "import", str(csv_path), "--json")["created"] == 0  # never duplicated
 
     secret = rentflow("providers", "add", "acme", "--json")["secret"]
-    rentflow("officers", "add", "Asha Patel", "--patch", "N1")
+    asha = rentflow("officers", "add", "Asha Patel", "--patch", "N1", "--json")
+    assert asha["user"] == "Asha Patel" and asha["roles"] == ["officer"]
+    as_asha = {"RENTFLOW_TOKEN": asha["token"]}
     first = rentflow("ledger", "run-debits", "--through", "2026-10-12", "--json")
     assert first["debits_raised"] == 8  # weeks of 5 and 12 October: A rent+charge, B rent, C rent
     assert first["amount_pence"] == 2 * (12000 + 500) + 2 * 11000 + 2 * 10000
@@ -82,8 +84,12 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
     assert [(t["kind"], t["status"]) for t in tasks] == [("unmatched_payment", "open")]
     assert tasks[0]["payment_id"] == unmatched_id
 
-    rentflow("suspense", "allocate", unmatched_id, "10000010", "--by", "asha", "--note", "tenant phoned")
-    again = rentflow("suspense", "allocate", unmatched_id, "10000010", "--by", "asha", "--note", "again", check=False)
+    not_her = rentflow("suspense", "allocate", unmatched_id, "10000010", "--by", "asha", "--note", "x", check=False,
+                       extra_env=as_asha)  # --by naming anyone but the token's user is refused
+    assert not_her.returncode != 0 and "is not you" in not_her.stderr
+    rentflow("suspense", "allocate", unmatched_id, "10000010", "--note", "tenant phoned", extra_env=as_asha)
+    again = rentflow("suspense", "allocate", unmatched_id, "10000010", "--note", "again", check=False,
+                     extra_env=as_asha)
     assert again.returncode != 0 and again.stderr.strip() and again.stdout == ""
     rentflow("wait", "--timeout", "180")
     assert rentflow("accounts", "show", "10000010", "--json")["balance_pence"] == 12500 - 5000
@@ -113,14 +119,20 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
 
     # maker-checker through the CLI: a manager registered with `officers add` may approve, the
     # requester and a plain officer may not
-    rentflow("officers", "add", "Morgan Lee", "--role", "manager")
+    as_morgan = {"RENTFLOW_TOKEN": rentflow("officers", "add", "Morgan Lee", "--role", "manager", "--json")["token"]}
     request_id = rentflow("adjust", "request", "10000036", "--type", "write_off", "--amount-pence", "500",
-                          "--reason", "uneconomical to pursue: small balance", "--by", "Asha Patel",
-                          "--json")["request_id"]
-    for who in ("Asha Patel", "Someone Else"):
-        refused = rentflow("adjust", "approve", request_id, "--by", who, check=False)
-        assert refused.returncode != 0 and refused.stderr.strip(), who
-    assert rentflow("adjust", "approve", request_id, "--by", "Morgan Lee", "--json")["balance_pence"] == 9000 - 500
+                          "--reason", "uneconomical to pursue: small balance", "--json",
+                          extra_env=as_asha)["request_id"]
+    refused = rentflow("adjust", "approve", request_id, check=False, extra_env=as_asha)  # an officer, the requester
+    assert refused.returncode != 0 and "403" in refused.stderr
+    refused = rentflow("adjust", "approve", request_id, "--by", "Someone Else", check=False, extra_env=as_morgan)
+    assert refused.returncode != 0 and "is not you" in refused.stderr
+    approved = rentflow("adjust", "approve", request_id, "--json", extra_env=as_morgan)
+    assert approved["balance_pence"] == 9000 - 500
+    assert (approved["requested_by"], approved["approved_by"]) == ("Asha Patel", "Morgan Lee")
+    trail = rentflow("audit", "list", "--account", "10000036", "--json")
+    assert [(e["user"], e["action"]) for e in trail] == [("Asha Patel", "adjustment.requested"),
+                                                         ("Morgan Lee", "adjustment.approved")]
 
     missing = rentflow("accounts", "show", "99999999", check=False)
     assert missing.returncode != 0 and "99999999" in missing.stderr or "404" in missing.stderr

@@ -32,9 +32,12 @@ def loaded(module_up, rf, tmp_path_factory):
     folder = tmp_path_factory.mktemp("files")
     (folder / "accounts.csv").write_text(ACCOUNTS)
     assert rf("accounts", "import", str(folder / "accounts.csv"), "--json")["created"] == 3
-    rf("officers", "add", "Eve Officer", "--patch", "E1")
-    rf("officers", "add", "Max Manager", "--role", "manager")
+    for who, args in [("eve", ("Eve Officer", "--patch", "E1")), ("max", ("Max Manager", "--role", "manager"))]:
+        TOKENS[who] = {"RENTFLOW_TOKEN": rf("officers", "add", *args, "--json")["token"]}
     return folder
+
+
+TOKENS: dict[str, dict[str, str]] = {}  # each user's RENTFLOW_TOKEN
 
 
 def test_an_accounts_csv_whose_every_row_fails_names_each_rows_reason(loaded, rf, tmp_path):
@@ -65,22 +68,24 @@ def test_tasks_list_with_an_unknown_kind_is_an_error_naming_the_kinds(loaded, rf
 
 def test_a_transfer_says_what_moves_and_checks_the_source(loaded, rf):
     common = ("--to", "81000028", "--reason", "paid to the wrong account", "--by", "Eve Officer")
-    old = rf("adjust", "request", "81000010", "--type", "transfer", "--amount-pence", "10000", *common, check=False)
+    eve, max_ = TOKENS["eve"], TOKENS["max"]  # --by naming the token's own user is fine
+    old = rf("adjust", "request", "81000010", "--type", "transfer", "--amount-pence", "10000", *common, check=False,
+             extra_env=eve)
     assert old.returncode == 1 and "--moves credit" in old.stderr and "£150.00 in credit" in old.stderr
     much = rf("adjust", "request", "81000010", "--type", "transfer", "--moves", "credit", "--amount-pence", "15001",
-              *common, check=False)
+              *common, check=False, extra_env=eve)
     assert much.returncode == 1 and much.stderr.strip() == (
         "rentflow: ledger answered 409: cannot move £150.01 of credit from 81000010: it is £150.00 in credit")
     asked = rf("adjust", "request", "81000010", "--type", "transfer", "--moves", "credit", "--amount-pence", "10000",
-               *common)
+               *common, extra_env=eve)
     request_id = asked.stdout.strip()  # stdout is the request id alone, for a shell variable
     assert re.fullmatch(r"[0-9a-f-]{36}", request_id)
     assert "transfer of £100.00 of credit from 81000010 to 81000028" in asked.stderr
-    done = rf("adjust", "approve", request_id, "--by", "Max Manager")
+    done = rf("adjust", "approve", request_id, "--by", "Max Manager", extra_env=max_)
     assert "balance now 81000010 -£50.00; 81000028 -£80.00" in done.stdout
     # the older form still works where it is unambiguous: debt from an account that owes
     owes = rf("adjust", "request", "81000036", "--type", "transfer", "--amount-pence", "1000", "--to", "81000028",
-              "--reason", "r", "--by", "Eve Officer", "--json")
+              "--reason", "r", "--by", "Eve Officer", "--json", extra_env=eve)
     assert (owes["moves"], owes["amount_pence"]) == ("debt", 1000)
 
 

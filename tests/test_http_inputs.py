@@ -121,7 +121,7 @@ def test_every_route_refuses_nul_far_dates_and_huge_numbers_naming_the_field(mod
     probes = list(cases(service, spec))
     assert len(probes) >= 4, f"{service}: the probe found almost nothing to try"
     wrong = []
-    with httpx.Client(base_url=base, timeout=60) as http:
+    with httpx.Client(base_url=base, timeout=60, headers=admin(module_up)) as http:
         for method, url, name, query, body, bad in probes:
             r = http.request(method, url, params=query, json=body)
             if r.status_code != 422 or name not in r.text:
@@ -151,10 +151,16 @@ FAR_PERIODS = [
 def test_far_periods_quarters_and_years_are_refused_naming_them(module_up):
     wrong = []
     for service, method, path, query, body, name in FAR_PERIODS:
-        r = httpx.request(method, module_up.url(service) + path, params=query, json=body, timeout=60)
+        r = httpx.request(method, module_up.url(service) + path, params=query, json=body, timeout=60,
+                          headers=admin(module_up))
         if r.status_code != 422 or name not in r.text:
             wrong.append(f"{method} {path} {query or body}: {r.status_code} {r.text[:200]}")
     assert not wrong, "\n".join(wrong)
+
+
+def admin(up) -> dict[str, str]:
+    """The local admin's token (every role), which `rentflow up` wrote."""
+    return {"Authorization": f"Bearer {(up.home / 'admin.token').read_text().strip()}"}
 
 
 def signed(secret: str, body: bytes) -> str:
@@ -166,8 +172,8 @@ def signed(secret: str, body: bytes) -> str:
 @pytest.mark.timeout(300)
 def test_the_push_api_and_webhook_refuse_them_naming_the_field(module_up):
     pay = module_up.url("payments")
-    secret = httpx.post(pay + "/v1/providers", json={"name": "probe"}).json()["secret"]
-    gsecret = httpx.post(pay + "/v1/providers", json={"name": "govuk-pay"}).json()["secret"]
+    secret = httpx.post(pay + "/v1/providers", json={"name": "probe"}, headers=admin(module_up)).json()["secret"]
+    gsecret = httpx.post(pay + "/v1/providers", json={"name": "govuk-pay"}, headers=admin(module_up)).json()["secret"]
     good = {"provider_ref": "p-1", "channel": "card", "amount_pence": 100, "currency": "GBP",
             "paid_at": "2026-10-05T10:00:00Z", "reference": "10000010", "payer_name": "A Payer"}
     for name, bad in [("reference", NUL), ("payer_name", NUL), ("provider_ref", NUL), ("reference", CONTROL),
@@ -197,7 +203,7 @@ def test_the_push_api_and_webhook_refuse_them_naming_the_field(module_up):
                        headers={"Pay-Signature": hmac.new(gsecret.encode(), raw, hashlib.sha256).hexdigest()})
         assert r.status_code == 422 and where[-1] in r.text, (where, bad, r.status_code, r.text)
     # a JSON file of push bodies: the bad item is rejected by name, the file is not a 500
-    r = httpx.post(pay + "/v1/imports", params={"format": "json"},
+    r = httpx.post(pay + "/v1/imports", params={"format": "json"}, headers=admin(module_up),
                    content=json.dumps([{**good, "provider_ref": "f-1", "reference": NUL}]).encode())
     assert r.status_code == 202 and r.json()["rejected"] == 1 and "reference" in r.text, r.text
 
@@ -207,7 +213,7 @@ def test_the_accounts_csv_refuses_them_naming_line_and_field(module_up):
     ledger = module_up.url("ledger")
     header = "account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,opening_balance_pence\n"
     r = httpx.post(ledger + "/v1/accounts/import", content=header + "R1,A\x00B,1 St,N,2020-04-06,100,0\n",
-                   headers={"Content-Type": "text/csv"})
+                   headers={"Content-Type": "text/csv", **admin(module_up)})
     assert r.status_code == 422 and "NUL" in r.text and "line 2" in r.text, r.text
     for column, bad in [("tenancy_start", "0001-01-01"), ("tenancy_start", "9999-12-31"), ("tenancy_start", "2101-01-01"),
                         ("opening_balance_pence", str(HUGE)), ("weekly_rent_pence", str(HUGE)),
@@ -216,6 +222,6 @@ def test_the_accounts_csv_refuses_them_naming_line_and_field(module_up):
         values = {"account_ref": "R1", "tenant_name": "A", "property": "B", "patch": "N",
                   "tenancy_start": "2020-04-06", "weekly_rent_pence": "100", "opening_balance_pence": "0", column: bad}
         r = httpx.post(ledger + "/v1/accounts/import", content=header + ",".join(values.values()) + "\n",
-                       headers={"Content-Type": "text/csv"})
+                       headers={"Content-Type": "text/csv", **admin(module_up)})
         assert r.status_code == 422 and r.json()["errors"] == [
             {"line": 2, "field": column, "reason": r.json()["errors"][0]["reason"]}], r.text

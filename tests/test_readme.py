@@ -51,7 +51,8 @@ def test_the_readme_using_it_runs_as_written_from_a_fresh_clone(infra, tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "RENTFLOW_HOME", "UV_PROJECT_ENVIRONMENT")}
     env.update({"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers, "DATABASE_URL": fresh_database(infra),
                 "RENTFLOW_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.", "RENTFLOW_PARTITIONS": "3",
-                "RENTFLOW_LOG_FORMAT": "json", "COLUMNS": "80"})
+                "RENTFLOW_LOG_FORMAT": "json", "COLUMNS": "80",
+                "RENTFLOW_LOCAL_ADMIN": "1"})  # the session's broker and database, not the embedded default
     if (ROOT / ".tools" / "bin" / "uv").exists():  # the uv this checkout installed: not downloaded again
         env["PATH"] = f"{ROOT / '.tools' / 'bin'}{os.pathsep}{env['PATH']}"
     install = subprocess.run(["./dev", "install"], cwd=clone, env=env, capture_output=True, text=True, timeout=600)

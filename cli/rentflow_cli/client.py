@@ -20,10 +20,14 @@ class CommandError(RuntimeError):
 
 
 class Client:
-    def __init__(self, home: Path, timeout: float = 300.0) -> None:
+    def __init__(self, home: Path, timeout: float = 300.0, token: str | None = None) -> None:
+        from rentflow_cli.identity import token_from
+
         self.home = home
         self._runtime: dict[str, Any] | None = None
-        self._http = httpx.Client(timeout=timeout)
+        self.token = token or token_from(home)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self._http = httpx.Client(timeout=timeout, headers=headers)
 
     @property
     def runtime(self) -> dict[str, Any]:
@@ -59,6 +63,9 @@ class Client:
         except httpx.HTTPError as exc:
             raise CommandError(f"{service} {method} {path} failed: {exc}") from None
         if response.status_code not in tuple(ok):
+            if response.status_code == 401 and not self.token:
+                raise CommandError(f"{service} answered 401: no token; set RENTFLOW_TOKEN or --token (an API token "
+                                   "from `rentflow users add`), or start the stack with `rentflow up` here")
             raise CommandError(f"{service} answered {response.status_code}: {describe_error(response)}")
         return response
 

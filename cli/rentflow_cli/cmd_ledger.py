@@ -10,6 +10,8 @@ from rentflow_common.exports import csv_writer
 
 from rentflow_cli.output import Col
 
+BY_OPTIONAL = ("no longer needed: who acts is the token's user (RENTFLOW_TOKEN or --token); "
+               "naming anyone else is refused")
 JSON = typer.Option(False, "--json", help="print one JSON document")
 TYPES = ("adjustment", "refund", "write_off", "transfer")
 MOVES = ("debt", "credit")
@@ -40,7 +42,7 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
                                                         help="transfer: the account it goes to"),
                        reason: str = typer.Option(..., "--reason", metavar="TEXT",
                                                   help="why (a write-off starts with a listed reason)"),
-                       by: str = typer.Option(..., "--by", metavar="NAME", help="who asks"),
+                       by: Optional[str] = typer.Option(None, "--by", metavar="NAME", help=BY_OPTIONAL),
                        json_out: bool = JSON) -> None:
         """Request an adjustment; prints its request_id. Nothing is posted until a manager approves it.
 
@@ -54,22 +56,22 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
         if moves is not None and type_ != "transfer":
             raise CommandError(f"--moves is for a transfer only, not a {type_}")
         body = {"account_ref": account_ref, "type": type_, "amount_pence": amount_pence, "to_account_ref": to,
-                "reason": reason, "by": by, **({"moves": moves} if moves else {})}
+                "reason": reason, **({"by": by} if by else {}), **({"moves": moves} if moves else {})}
         result = client().post("ledger", "/v1/adjustments", json=body)
         if json_out:
             return emit_json(result)
         out.print(result["request_id"], highlight=False)
         ctx["err"].print(f"pending: {describe_request(result, pounds)}; a manager approves it with "
-                         f"`rentflow adjust approve {result['request_id']} --by NAME`", highlight=False)
+                         f"`rentflow adjust approve {result['request_id']}` (with the manager's token)", highlight=False)
 
     @adjust_app.command("approve")
     def adjust_approve(request_id: str = typer.Argument(..., metavar="REQUEST_ID",
                                                         help="from `rentflow adjust request` or `adjust list`"),
-                       by: str = typer.Option(..., "--by", metavar="NAME", help="a manager who is not the requester"),
+                       by: Optional[str] = typer.Option(None, "--by", metavar="NAME", help=BY_OPTIONAL),
                        json_out: bool = JSON) -> None:
-        """Approve and post a request (refused when BY is the requester or not a manager, or when a refund
-        exceeds the credit balance)."""
-        result = client().post("ledger", f"/v1/adjustments/{request_id}/approve", json={"by": by})
+        """Approve and post a request as the token's user (refused when they are the requester, not a manager,
+        or above their approval limit, or when a refund exceeds the credit balance)."""
+        result = client().post("ledger", f"/v1/adjustments/{request_id}/approve", json={"by": by} if by else {})
         if json_out:
             emit_json(result)
         else:
@@ -97,7 +99,8 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
     def adjust_approver(name: str = typer.Argument(..., metavar="NAME", help="who may approve"),
                         role: str = typer.Option("manager", "--role", metavar="ROLE", help="manager or officer"),
                         json_out: bool = JSON) -> None:
-        """Register who may approve with the ledger only (`officers add` registers with both services)."""
+        """The ledger's older list of approvers (admin; kept for old scripts): who may approve now comes from the
+        approver's token (role manager, `rentflow users add NAME --role manager`)."""
         result = client().post("ledger", "/v1/approvers", json={"name": name, "role": role})
         emit_json(result) if json_out else out.print(f"{result['name']}: {result['role']}")
 
@@ -105,12 +108,12 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
     def suspense_move(transaction_id: str = typer.Argument(..., metavar="TRANSACTION_ID",
                                                            help="the receipt (from `rentflow accounts show --json`)"),
                       account_ref: str = typer.Argument(..., metavar="REF", help="the account it belongs to"),
-                      by: str = typer.Option(..., "--by", metavar="NAME", help="who moves it"),
+                      by: Optional[str] = typer.Option(None, "--by", metavar="NAME", help=BY_OPTIONAL),
                       note: str = typer.Option(..., "--note", metavar="TEXT", help="why"),
                       json_out: bool = JSON) -> None:
         """Move a receipt posted to the wrong account to REF (reversal and re-post)."""
         result = client().post("ledger", f"/v1/transactions/{transaction_id}/move",
-                               json={"account_ref": account_ref, "by": by, "note": note})
+                               json={"account_ref": account_ref, "note": note, **({"by": by} if by else {})})
         if json_out:
             emit_json(result)
         else:
@@ -119,10 +122,10 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
 
     @gl_app.command("close")
     def gl_close(period: str = typer.Option(..., "--period", metavar="YYYY-MM", help="the month"),
-                 by: str = typer.Option("operator", "--by", metavar="NAME", help="who closes it"),
+                 by: Optional[str] = typer.Option(None, "--by", metavar="NAME", help=BY_OPTIONAL),
                  json_out: bool = JSON) -> None:
         """Close a month: no postings land in it afterwards (late items go to the next open month)."""
-        result = client().post("ledger", f"/v1/periods/{period}/close", json={"by": by})
+        result = client().post("ledger", f"/v1/periods/{period}/close", json={"by": by} if by else {})
         emit_json(result) if json_out else out.print(f"period {result['period']} closed by {result['closed_by']}")
 
     @gl_app.command("daily")

@@ -12,6 +12,8 @@ import typer
 from rentflow_schemas.notifications import TASK_KINDS
 from rentflow_cli.output import Col, ProgressLine
 
+BY_OPTIONAL = ("no longer needed: who acts is the token's user (RENTFLOW_TOKEN or --token); "
+               "naming anyone else is refused")
 JSON = typer.Option(False, "--json", help="print one JSON document on stdout")
 IDS = typer.Option(False, "--ids", help="print only the task ids, one a line (e.g. for a shell variable)")
 TASK_STATUSES = ("open", "in_progress", "done")
@@ -65,24 +67,24 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
 
     @tasks_app.command("claim")
     def tasks_claim(task_id: str = typer.Argument(..., metavar="TASK_ID", help="from `rentflow tasks list`"),
-                    by: str = typer.Option(..., "--by", metavar="NAME", help="who takes it"),
+                    by: Optional[str] = typer.Option(None, "--by", metavar="NAME", help=BY_OPTIONAL),
                     json_out: bool = JSON) -> None:
         """Take a task into your hands (refused when done or claimed by someone else)."""
-        task = client().post("notifications", f"/v1/tasks/{task_id_arg(task_id)}/claim", json={"by": by})
+        task = client().post("notifications", f"/v1/tasks/{task_id_arg(task_id)}/claim", json={"by": by} if by else {})
         if json_out:
             return emit_json(task)
         out.print(f"{task['task_id']} {task['status']}, assigned to {task['assigned_to']}")
 
     @tasks_app.command("complete")
     def tasks_complete(task_id: str = typer.Argument(..., metavar="TASK_ID", help="from `rentflow tasks list`"),
-                       by: str = typer.Option(..., "--by", metavar="NAME", help="who finished it"),
+                       by: Optional[str] = typer.Option(None, "--by", metavar="NAME", help=BY_OPTIONAL),
                        outcome: str = typer.Option(..., "--outcome", metavar="TEXT", help="what was done"),
                        json_out: bool = JSON) -> None:
         """Mark a task done with its outcome (refused when it is already done)."""
         if not outcome.strip():
             raise CommandError("--outcome must say what was done")
         task = client().post("notifications", f"/v1/tasks/{task_id_arg(task_id)}/complete",
-                             json={"by": by, "outcome": outcome})
+                             json={"outcome": outcome, **({"by": by} if by else {})})
         if json_out:
             return emit_json(task)
         out.print(f"{task['task_id']} done by {task['completed_by']}: {task['outcome']}")

@@ -28,7 +28,7 @@ def run_demo(home: Path, *, accounts: int, seed: int, out: Console, err: Console
         err.print(f"[bold cyan]{time.monotonic() - started:6.1f}s[/bold cyan] {message}", highlight=False)
 
     step(f"starting rentflow in {home} (broker, database, four services)")
-    stack = Stack(home, database="rentflow_demo", fresh_database=True,
+    stack = Stack(home, database="rentflow_demo", fresh_database=True, local_admin=True,
                   say=lambda m: err.print(f"        [dim]{m}[/dim]", highlight=False))
     stack.start()
     try:

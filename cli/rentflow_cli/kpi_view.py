@@ -8,10 +8,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
 
 from rentflow_cli.output import pounds, when
+from rentflow_schemas.codes import CODES, Kind
 
-# docs/domain.md §2: debit codes and what they charge
-CHARGES = {"DBR": "basic rent", "DSC": "service charge", "DHE": "heating", "DWR": "water rates", "DGA": "garage",
-           "DCI": "contents insurance", "DCC": "court costs", "DRR": "rechargeable repairs", "WON": "write-on"}
+# docs/domain.md §2: debit codes and what they charge (the shared table)
+CHARGES = {c.code: c.description for c in CODES.values() if c.kind in (Kind.DEBIT, Kind.ADJUSTMENT)}
 CHANNELS = {"direct_debit": "Direct Debit", "standing_order": "standing order", "bank_transfer": "bank transfer",
             "card": "card", "cash": "cash (PayPoint, Post Office)", "housing_benefit": "Housing Benefit",
             "universal_credit": "Universal Credit"}

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import signal
 import sys
 import threading
@@ -47,8 +48,19 @@ for sub, name in [(accounts_app, "accounts"), (providers_app, "providers"), (off
     app.add_typer(sub, name=name)
 
 JsonOpt = typer.Option(False, "--json", help="print one JSON document on stdout")
+
+
+@app.callback()
+def identity(token: Optional[str] = typer.Option(None, "--token", metavar="TOKEN", envvar="RENTFLOW_TOKEN",
+                                                 show_envvar=True,
+                                                 help="your API token (else $RENTFLOW_HOME/admin.token, which "
+                                                      "`rentflow up` writes on the embedded default)")) -> None:
+    """rentflow: rent payments to posted rent accounts, GL journals, officer tasks and KPIs."""
+    if token:
+        os.environ["RENTFLOW_TOKEN"] = token
 IdsOpt = typer.Option(False, "--ids", help="print only the ids, one a line (e.g. for a shell variable)")
-BY_HELP = "who does it (recorded with what is done)"
+BY_HELP = ("no longer needed: who acts is the token's user (RENTFLOW_TOKEN or --token); naming anyone else "
+           "is refused")
 
 
 def client() -> Client:
@@ -259,17 +271,25 @@ def officers_add(name: str = typer.Argument(..., metavar="NAME", help="the offic
                  patch: List[str] = typer.Option([], "--patch", metavar="PATCH",
                                                  help="a patch the officer covers (repeat for more)"),
                  role: str = typer.Option("officer", "--role", metavar="ROLE", help="officer or manager"),
+                 token_only: bool = typer.Option(False, "--token-only",
+                                                 help="print only a new user's token (e.g. for a shell variable)"),
                  json_out: bool = JsonOpt) -> None:
-    """An income officer (tasks in their patches go to them) or a manager (who may approve)."""
+    """An income officer (tasks in their patches go to them) or a manager (who may approve): a user with that
+    role (`users add` for more). A new user's API token is printed once (`token` with --json)."""
     if role not in ("officer", "manager"):
         raise CommandError(f"--role must be officer or manager, not {role!r}")
     result = client().post("notifications", "/v1/officers", json={"name": name, "patches": patch, "role": role})
-    # The ledger keeps its own list of who may approve adjustments (no service reads another's
-    # tables); both calls are upserts, so running the command again repairs a half-done one.
-    client().post("ledger", "/v1/approvers", json={"name": name, "role": role})
+    if token_only:
+        if not result.get("token"):
+            raise CommandError(f"{name} exists already: `rentflow users token {name}` gives them a new token")
+        sys.stdout.write(result["token"] + "\n")
+        return
     if json_out:
-        return emit_json(result)
+        return emit_json({**result, "user": result["name"]})
     out.print(f"{result['role']} {result['name']} patches {', '.join(result['patches']) or '-'}", highlight=False)
+    if result.get("token"):
+        out.print(f"token {result['token']}  (shown once: they set RENTFLOW_TOKEN to it)", highlight=False,
+                  soft_wrap=True)
 
 
 # ---------------------------------------------------------------- payments and ledger
@@ -416,12 +436,12 @@ def suspense_list(limit: Optional[int] = typer.Option(None, "--limit", metavar="
 def suspense_allocate(payment_id: str = typer.Argument(..., metavar="PAYMENT_ID",
                                                        help="the suspense item (from `rentflow suspense list`)"),
                       ref: str = typer.Argument(..., metavar="REF", help="the rent account it belongs to"),
-                      by: str = typer.Option(..., "--by", metavar="NAME", help=BY_HELP),
+                      by: Optional[str] = typer.Option(None, "--by", metavar="NAME", help=BY_HELP),
                       note: str = typer.Option(..., "--note", metavar="TEXT", help="why it belongs to REF"),
                       json_out: bool = JsonOpt) -> None:
     """Allocate a suspense item to an account by hand, recording who and why."""
     result = client().post("ledger", f"/v1/suspense/{payment_id}/allocate",
-                           json={"account_ref": ref, "by": by, "note": note})
+                           json={"account_ref": ref, "note": note, **({"by": by} if by else {})})
     if json_out:
         return emit_json(result)
     out.print(f"allocated {payment_id} to {result['account_ref']}; balance now {pounds(result['balance_pence'])}",

@@ -85,6 +85,10 @@ class Stack:
     restarts: dict[str, Restarts] = field(default_factory=dict)
     events: list[dict[str, object]] = field(default_factory=list)  # the last restarts, newest last
     _lock: object = None
+    # the local operator `admin` (every role), its token in $RENTFLOW_HOME/admin.token: None makes it on the
+    # embedded default (or with RENTFLOW_LOCAL_ADMIN=1), never silently on infrastructure from the environment
+    local_admin: bool | None = None
+    admin_made: bool = False
 
     def __enter__(self) -> "Stack":
         self.start()
@@ -114,10 +118,28 @@ class Stack:
                 self.start_service(name, wait=False)
             for name in SERVICES:
                 self.wait_healthy(name)
+            if self.wants_local_admin():
+                self.make_local_admin()
             self.write_runtime()
         except BaseException:
             self.stop()
             raise
+
+    def wants_local_admin(self) -> bool:
+        assert self.infra is not None
+        if self.local_admin is not None:
+            return self.local_admin
+        if os.environ.get("RENTFLOW_LOCAL_ADMIN", "").strip().lower() in ("1", "true", "yes"):
+            return True
+        return self.infra.database_source != "environment"
+
+    def make_local_admin(self) -> None:
+        from rentflow_cli.identity import ensure_local_admin, wait_until_known
+
+        assert self.infra is not None
+        token, self.admin_made = ensure_local_admin(self.infra.database_url, self.home)
+        wait_until_known({s.name: s.url for s in self.services.values()}, token)
+        self.say(f"local admin: token in {self.home / 'admin.token'}" + (" (new)" if self.admin_made else ""))
 
     def service_env(self, service: ServiceProcess) -> dict[str, str]:
         assert self.infra is not None

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from rentflow_schemas.envelope import derive_id_binary
 from rentflow_schemas.directdebit import DdFailure, DirectDebitReturned, MandateChanged, MandateInstruction
+from rentflow_schemas.identity import AuditEntry, UserChanged
 from rentflow_schemas.ledger import (AccountUpserted, EndedTenancyPayment, JournalPosted, SuspenseEvent,
                                      TransactionPosted, UnreconciledItem)
 from rentflow_schemas.notifications import TaskEvent
@@ -93,6 +94,12 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec("reporting.kpi-snapshots.v1", "reporting.kpi_snapshot", KpiSnapshot, "reporting",
                   "period", "a KPI snapshot for a period",
                   lambda e: e.period),
+        TopicSpec("identity.users.v1", "identity.user_changed", UserChanged, "notifications",
+                  "name", "a user as it now stands (roles, patches, limits, token hash, disabled)",
+                  lambda e: e.name, lambda e: (e.name, e.version)),
+        TopicSpec("audit.v1", "audit.entry", AuditEntry, "every service",
+                  "service", "a state change made by a person or a system (who, role, what, before, after)",
+                  lambda e: e.service, lambda e: (e.audit_id,)),
     ]
 }
 

@@ -9,7 +9,9 @@ import datetime as dt
 from collections import Counter
 from typing import Any, Awaitable, Callable, Iterable
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from rentflow_common.auth import require
 
 Totals = Callable[[Any, "dt.date | None"], Awaitable[list[dict[str, Any]]]]
 Items = Callable[[Any, dt.date, str], Awaitable[list[tuple[str, int]]]]
@@ -19,6 +21,7 @@ def control_router(runtime: Any, side: str, totals: Totals, items: Items, what: 
     router = APIRouter(prefix="/v1", tags=["ops"])
 
     @router.get("/control-totals", summary=f"control total: {what}, per business day and channel",
+                dependencies=[Depends(require("finance", "ops", "admin"))],
                 description="`count` and `pence` per Europe/London business day and channel; with `channel` (and "
                             "`date`) also `items`: [payment_id, pence] of that day and channel.")
     async def control_totals(date: dt.date | None = Query(None, description="only this business day"),

@@ -55,10 +55,13 @@ class UnitOfWork(Emitter):
     """
 
     def __init__(self, engine: AsyncEngine, *, producer: str = "", correlation_id: str | None = None,
-                 actor: str | None = None, on_commit: Callable[[], None] | None = None) -> None:
+                 actor: str | None = None, on_commit: Callable[[bool], None] | None = None,
+                 role: str | None = None) -> None:
         super().__init__(producer, correlation_id)
         self._engine = engine
         self.actor = actor
+        self.role = role
+        self.audited: list[Any] = []
         self._on_commit = on_commit
         self.conn: AsyncConnection
         self.raw: Any
@@ -77,15 +80,28 @@ class UnitOfWork(Emitter):
             raise
         return self
 
+    def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
+              before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+        """Records a state change in the audit trail (who: `actor` and `role`), written with the
+        change when the unit of work commits."""
+        from rentflow_common.audit import Audited
+
+        self.audited.append(Audited(action, None if subject is None else str(subject), account_ref, before, after))
+
     async def commit(self) -> None:
+        if self.audited:
+            from rentflow_common.audit import write
+
+            await write(self, self.audited)
+            self.audited = []
         emitted = bool(self.emitted)
         if emitted:
             await enqueue(self.raw, self.emitted)
             self.emitted = []
         await self.conn.commit()
         self._committed = True
-        if emitted and self._on_commit is not None:
-            self._on_commit()
+        if self._on_commit is not None:
+            self._on_commit(emitted)
 
     async def __aexit__(self, *exc: object) -> None:
         try:

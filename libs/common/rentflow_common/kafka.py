@@ -17,6 +17,10 @@ CONSUMER_GROUPS: dict[str, list[str]] = {
     "notifications": ["ledger.suspense.v1", "ledger.accounts.v1", "ledger.dd-failures.v1", "ledger.mandates.v1",
                       "ledger.rent-changes.v1", "ledger.ended-tenancy-payments.v1", "ledger.unreconciled.v1"],
     "reporting": ["ledger.transactions.v1", "ledger.suspense.v1", "ledger.accounts.v1"],
+    # users, replicated into each service's principals (rentflow_common.auth); notifications owns them
+    "payments.principals": ["identity.users.v1"],
+    "ledger.principals": ["identity.users.v1"],
+    "reporting.principals": ["identity.users.v1"],
 }
 
 

@@ -125,6 +125,12 @@ TABLES_DDL = [
         resolved_at timestamptz,
         resolved_by text)""",
     "create index if not exists dead_letters_key on dead_letters (group_id, key) where status in ('open', 'parked')",
+    # Rows committed to the outbox wake the relay, in whichever process leads it: one notification
+    # per statement (a COPY of thousands of rows is one), delivered when the transaction commits.
+    """create or replace function rentflow_outbox_notify() returns trigger language plpgsql as $$
+        begin perform pg_notify('rentflow_outbox_' || current_schema(), ''); return null; end $$""",
+    "create or replace trigger outbox_notify after insert on outbox for each statement "
+    "execute function rentflow_outbox_notify()",
 ]
 
 
@@ -219,7 +225,7 @@ class OutboxRelay:
     def __init__(self, engine: AsyncEngine, producer: AIOKafkaProducer, *, bootstrap_servers: str,
                  topic_prefix: str = "", partitions: int = 6, batch_size: int = 2000,
                  retention: dt.timedelta = dt.timedelta(days=7), check_every_s: float = 10.0,
-                 idle_wait_s: float = 1.0) -> None:
+                 idle_wait_s: float = 30.0) -> None:
         self._prefix = topic_prefix
         self._engine = engine
         self._producer = producer
@@ -274,8 +280,9 @@ class OutboxRelay:
                     backoff = 0.1
                     self.last_ok_at = time.monotonic()
                     self.last_error = None
-                    if sent == 0:
-                        await self._sleep(self._idle_wait)
+                    if sent == 0:  # woken by a commit (in this process, or NOTIFY from any), else the next check
+                        due = self._check_every - (time.monotonic() - self._last_check)
+                        await self._sleep(max(0.05, min(self._idle_wait, due)))
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # broker or database away: keep the rows, try again

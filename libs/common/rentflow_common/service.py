@@ -22,7 +22,7 @@ import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi import Path as PathParam
 from faststream.kafka import KafkaBroker
@@ -31,6 +31,8 @@ from typing import Annotated
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rentflow_common.auth import (PRINCIPALS_DDL, Authenticator, Caller, OidcVerifier, annotate_openapi, public,
+                                  require, take_users)
 from rentflow_common.consumer import BatchConsumer, Handler
 from rentflow_common.db import UnitOfWork, make_engine, ping
 from rentflow_common.inputs import Text, in_years
@@ -56,7 +58,8 @@ class ServiceRuntime:
     """Composition of one service's infrastructure; the service adds consumers and routes."""
 
     def __init__(self, name: str, migrations_dir: Path, settings: Settings | None = None, *,
-                 pool_size: int = 8, migration_attributes: Mapping[str, Any] | None = None) -> None:
+                 pool_size: int = 8, migration_attributes: Mapping[str, Any] | None = None,
+                 identity_table: str = "principals") -> None:
         self.name = name
         self.migration_attributes = dict(migration_attributes or {})
         self.on_start: list[Callable[[], Awaitable[None]]] = []  # checks run after migrations; raising stops the start
@@ -76,15 +79,24 @@ class ServiceRuntime:
         self.lag = LagCache(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix)
         self.metrics = RuntimeCollector(self)
         self._broker_ok: tuple[float, bool, str | None] = (0.0, False, "not checked yet")
+        # who may call: notifications owns the users; every other service keeps their latest versions
+        self.auth = Authenticator(self.engine, identity_table, OidcVerifier.from_settings(self.settings))
+        if identity_table == "principals":
+            self.consume(f"{name}.principals", {"identity.users.v1": take_users}, max_records=500)
 
-    def uow(self, *, correlation_id: str | None = None, actor: str | None = None, producer: str | None = None
-            ) -> UnitOfWork:
-        """A unit of work of this service: what it emits wakes the relay when it commits."""
+    def uow(self, *, correlation_id: str | None = None, actor: str | None = None, producer: str | None = None,
+            role: str | None = None) -> UnitOfWork:
+        """A unit of work of this service: its commit calls `committed`."""
         return UnitOfWork(self.engine, producer=producer or self.name, correlation_id=correlation_id, actor=actor,
-                          on_commit=self._wake_relay)
+                          role=role, on_commit=self.committed)
 
-    def _wake_relay(self) -> None:
-        if self.relay is not None:
+    def uow_for(self, request: Request, caller: Caller) -> UnitOfWork:
+        """A unit of work for a request: its correlation id, and the caller as who acts."""
+        return self.uow(correlation_id=correlation_id(request), actor=caller.name, role=caller.role_text)
+
+    def committed(self, emitted: bool) -> None:
+        """A unit of work committed: what it emitted wakes the relay (services add their workers)."""
+        if emitted and self.relay is not None:
             self.relay.wake()
 
     def consume(self, group_id: str, handlers: Mapping[str, Handler], **kw: Any) -> BatchConsumer:
@@ -94,13 +106,14 @@ class ServiceRuntime:
                                  uow=lambda **k: self.uow(**{**k, "producer": self.name}),
                                  topic_prefix=self.settings.topic_prefix,
                                  fetch_max_wait_ms=self.settings.fetch_max_wait_ms, **kw)
-        _watch_fetches(consumer)
+        _watch_fetches(consumer, self.settings.fetch_max_wait_ms, self.settings.fetch_idle_wait_ms)
         self.consumers.append(consumer)
         self.lag.groups[group_id] = list(handlers)
         return consumer
 
     async def start(self) -> None:
         await upgrade_async(self.migrations_dir, self.settings.database_url, self.name, self.migration_attributes)
+        await self._identity_tables()
         for check in self.on_start:
             await check()
         self.producer = make_producer(self.settings.kafka_bootstrap_servers, f"rentflow-{self.name}-relay")
@@ -115,6 +128,17 @@ class ServiceRuntime:
         self.ready = True
         self.started_at = time.monotonic()
         log.info("service.started", consumers=[c.group_id for c in self.consumers])
+
+    async def _identity_tables(self) -> None:
+        """principals and audit_log, the same in every service (rentflow_common.auth, .audit), created
+        idempotently under the service's migration lock."""
+        from rentflow_common.audit import AUDIT_DDL
+
+        async with self.engine.begin() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            await raw.execute("select pg_advisory_xact_lock(hashtext($1))", f"rentflow-migrate-{self.name}")
+            for ddl in PRINCIPALS_DDL + AUDIT_DDL:
+                await raw.execute(ddl)
 
     async def stop(self) -> None:
         self.ready = False
@@ -241,20 +265,29 @@ class ServiceRuntime:
         raise LookupError(f"{self.name} has no consumer group {group_id!r}")
 
 
+IDLE_AFTER_S = 2.0
+
+
 class _FetchState:
-    __slots__ = ("last_ok", "failing_since", "last_error")
+    __slots__ = ("last_ok", "failing_since", "last_error", "last_records", "idle")
 
     def __init__(self) -> None:
         self.last_ok: float | None = None
         self.failing_since: float | None = None
         self.last_error: str | None = None
+        self.last_records = time.monotonic()
+        self.idle = False  # fetching with the idle wait
 
 
-def _watch_fetches(consumer: BatchConsumer) -> None:
+def _watch_fetches(consumer: BatchConsumer, busy_wait_ms: int, idle_wait_ms: int) -> None:
     """FastStream's batch subscriber logs a failed fetch and sleeps; it also sleeps a whole batch
     timeout after an empty fetch, which delays the next message by up to that long. This replaces
     its fetch with one that records success and failure (for /health) and does not sleep after an
-    empty fetch (getmany itself waits, and returns as soon as records arrive)."""
+    empty fetch (getmany itself waits, and returns as soon as records arrive).
+
+    It also sets how long the broker holds each fetch: `busy_wait_ms` while messages come, and
+    `idle_wait_ms` once none came for IDLE_AFTER_S, so an idle service does not poll the broker
+    dozens of times a second (aiokafka reads the wait from its fetcher for every request)."""
     sub = consumer.subscriber
     state = consumer.fetch_state = _FetchState()  # type: ignore[attr-defined]
 
@@ -266,8 +299,17 @@ def _watch_fetches(consumer: BatchConsumer) -> None:
                 state.failing_since = time.monotonic()
             state.last_error = f"{type(exc).__name__}: {exc}"[:200]
             raise
-        state.last_ok = time.monotonic()
+        now = state.last_ok = time.monotonic()
         state.failing_since = None
+        fetcher = getattr(kafka_consumer, "_fetcher", None)
+        if messages:
+            state.last_records = now
+            if state.idle and fetcher is not None:
+                fetcher._fetch_max_wait_ms = busy_wait_ms
+            state.idle = False
+        elif not state.idle and now - state.last_records > IDLE_AFTER_S and fetcher is not None:
+            fetcher._fetch_max_wait_ms = idle_wait_ms
+            state.idle = True
         return tuple(r for records in messages.values() for r in records)
 
     sub.get_msg = MethodType(get_msg, sub)
@@ -326,6 +368,12 @@ class CorrelationIdMiddleware:
             await self.app(scope, receive, send_with_id)
 
 
+def refuse_other(by: str | None, caller: Caller) -> None:
+    """`by` in a body is no longer who acts (the token is); given and naming someone else, 403."""
+    if by is not None and by.strip() and by.strip().casefold() != caller.name.casefold():
+        raise HTTPException(403, f"by: {by.strip()!r} is not you ({caller.name}); who acts comes from the token")
+
+
 def correlation_id(request: Request) -> str:
     """The request's correlation id (X-Correlation-Id, or one made for it)."""
     return getattr(request.state, "correlation_id", None) or str(uuid.uuid4())
@@ -368,32 +416,63 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
     for cls in (OSError, sqlalchemy.exc.SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError):
         app.add_exception_handler(cls, _database_unavailable_handler)
 
-    @app.get("/health", tags=["ops"], summary="200 when database, broker, consumers and outbox are well, else 503")
+    annotate_openapi(app)
+    ops = [Depends(require("ops", "admin"))]
+    ops_only = [Depends(require("ops"))]
+    metrics_auth = [Depends(public)] if runtime.settings.metrics_open else ops_only
+
+    @app.get("/health", tags=["ops"], dependencies=[Depends(public)],
+             summary="200 when database, broker, consumers and outbox are well, else 503")
     async def health(response: Response) -> dict[str, Any]:
         doc = await runtime.health()
         response.status_code = 200 if doc["status"] == "ok" else 503
         return doc
 
-    @app.get("/v1/ops/status", tags=["ops"], summary="outbox backlog and consumer progress",
+    @app.get("/v1/whoami", tags=["ops"], summary="the caller as this service sees them: name, roles, patches, limits")
+    async def whoami(caller: Caller = Depends(require())) -> dict[str, Any]:
+        return {"user": caller.name, "roles": sorted(caller.roles), "patches": list(caller.patches),
+                "approval_limits": dict(caller.limits), "via": caller.via, "service": runtime.name}
+
+    @app.get("/v1/audit", tags=["audit"], dependencies=[Depends(require("admin"))],
+             summary="this service's audit trail, oldest first: who, role, when, what, correlation id, before, after "
+                     "(append-only: no route changes it)")
+    async def audit_list(since: Annotated[Annotated[AwareDatetime, AfterValidator(in_years)] | None,
+                                          Query(description="at or after this time")] = None,
+                         user: Annotated[Text | None, Query(max_length=200)] = None,
+                         account: Annotated[Text | None, Query(max_length=100, description="rent account")] = None,
+                         limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, Any]:
+        from rentflow_common import audit
+
+        async with runtime.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            entries = await audit.query(raw, since=since, user=user or None, account=account or None, limit=limit)
+        return {"service": runtime.name, "entries": entries, "count": len(entries)}
+
+    @app.get("/v1/ops/status", tags=["ops"], summary="outbox backlog and consumer progress", dependencies=ops,
              description="Throughput (`messages_per_s`, `outbox_published_per_s`) is over the last minute. With "
                          "`lag=true` each consumer group also gets `lag`, `lag_by_topic` and `partitions` (log end "
                          "offset − committed offset, from the broker; null when the broker cannot be asked).")
     async def status(lag: bool = Query(False, description="also ask the broker for consumer lag")) -> dict[str, Any]:
         return await runtime.status(with_lag=lag)
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics: consumers, lag, dead letters, outbox")
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics: consumers, lag, dead letters, outbox",
+             dependencies=metrics_auth)
     async def metrics() -> Response:
         return Response(content=await runtime.metrics.render(), media_type=CONTENT_TYPE)
 
     @app.post("/v1/ops/replay", tags=["ops"], summary="publish retained outbox events again from a time")
-    async def replay(body: ReplayRequest) -> dict[str, Any]:
+    async def replay(body: ReplayRequest, request: Request, caller: Caller = Depends(require("ops"))) -> dict[str, Any]:
         since = body.since.astimezone(dt.timezone.utc)
         topics = await request_replay(runtime.engine, since, body.topics)
+        async with runtime.uow_for(request, caller) as uow:
+            uow.audit("outbox.replay", after={"since": since.isoformat(), "topics": topics})
+            await uow.commit()
         if runtime.relay is not None:
             runtime.relay.wake()
         return {"service": runtime.name, "since": since.isoformat(), "republishing": topics}
 
-    @app.get("/v1/ops/dead-letters", tags=["ops"], summary="dead letters of this service's consumer groups")
+    @app.get("/v1/ops/dead-letters", tags=["ops"], summary="dead letters of this service's consumer groups",
+             dependencies=ops_only)
     async def dead_letters(status: str | None = Query(None, pattern="^(open|parked|retried|discarded)$"),
                            limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
         async with runtime.engine.connect() as conn:
@@ -404,7 +483,8 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
                 "order by id limit $2", status, limit)
         return [_dead_letter(r) for r in rows]
 
-    @app.get("/v1/ops/dead-letters/{dead_letter_id}", tags=["ops"], summary="one dead letter with its message")
+    @app.get("/v1/ops/dead-letters/{dead_letter_id}", tags=["ops"], summary="one dead letter with its message",
+             dependencies=ops_only)
     async def dead_letter(dead_letter_id: int = PathParam(ge=1, le=2**62)) -> dict[str, Any]:
         async with runtime.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
@@ -417,15 +497,19 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
 
     @app.post("/v1/ops/dead-letters/{dead_letter_id}/retry", tags=["ops"],
               summary="handle a dead letter again, then what is parked behind it")
-    async def retry(dead_letter_id: int = PathParam(ge=1, le=2**62), body: RetryRequest | None = None
-                    ) -> dict[str, Any]:
+    async def retry(request: Request, dead_letter_id: int = PathParam(ge=1, le=2**62), body: RetryRequest | None = None,
+                    caller: Caller = Depends(require("ops"))) -> dict[str, Any]:
+        refuse_other(body.by if body else None, caller)
         async with runtime.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             group = await raw.fetchval("select group_id from dead_letters where id = $1", dead_letter_id)
         if group is None:
             raise HTTPException(404, f"no dead letter {dead_letter_id}")
         try:
-            result = await runtime.consumer(group).retry(dead_letter_id, by=(body.by if body else None) or "ops")
+            result = await runtime.consumer(group).retry(dead_letter_id, by=caller.name)
+            async with runtime.uow_for(request, caller) as uow:
+                uow.audit("dead_letter.retried", subject=dead_letter_id, after={"group": group, **result})
+                await uow.commit()
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
         if result["failed"] is not None:

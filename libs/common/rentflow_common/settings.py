@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound="Settings")
@@ -47,10 +47,53 @@ class Settings(BaseSettings):
         description="how long a consumer's fetch waits at the broker for new messages: the embedded broker "
                     "answers a fetch only when this runs out, so it is each hop's latency there; a Kafka "
                     "cluster answers as soon as messages arrive, so 500 saves idle polling there")
+    fetch_idle_wait_ms: int = Field(
+        1000, ge=1, le=10_000, validation_alias="RENTFLOW_FETCH_IDLE_WAIT_MS",
+        description="the fetch wait of a consumer that has had nothing for 2 seconds (back to "
+                    "RENTFLOW_FETCH_MAX_WAIT_MS with its first message): an idle service does not poll the "
+                    "broker; the first message after a quiet spell takes up to this long per hop")
     outbox_retention_days: float = Field(
         7.0, gt=0, le=3650, validation_alias="RENTFLOW_OUTBOX_RETENTION_DAYS",
         description="how long published events stay in the outbox log (and processed ids in the inbox) to be "
                     "published again after a broker loss or a replay")
+
+    metrics_open: bool = Field(False, validation_alias="RENTFLOW_METRICS_OPEN",
+                               description="serve /metrics without a token (else it needs the ops role)")
+    oidc_issuer: str | None = Field(None, max_length=1000, validation_alias="RENTFLOW_OIDC_ISSUER",
+                                    description="OIDC: the issuer (`iss`) whose JWT access tokens are accepted; "
+                                                "unset: only rentflow's own API tokens")
+    oidc_jwks_url: str | None = Field(None, max_length=2000, validation_alias="RENTFLOW_OIDC_JWKS_URL",
+                                      description="OIDC: the issuer's JWKS URL (its signing keys)")
+    oidc_audience: str | None = Field(None, max_length=1000, validation_alias="RENTFLOW_OIDC_AUDIENCE",
+                                      description="OIDC: the audience (`aud`) access tokens must carry")
+    oidc_roles_claim: str = Field("roles", max_length=200, validation_alias="RENTFLOW_OIDC_ROLES_CLAIM",
+                                  description="OIDC: the claim holding the caller's roles or groups (a dotted path "
+                                              "reaches into objects, e.g. realm_access.roles)")
+    oidc_role_map: str = Field("", max_length=10_000, validation_alias="RENTFLOW_OIDC_ROLE_MAP",
+                               description="OIDC: group=role pairs, comma-separated, mapping the identity "
+                                           "provider's values to rentflow roles (values that are roles pass)")
+    oidc_name_claim: str = Field("preferred_username", max_length=200, validation_alias="RENTFLOW_OIDC_NAME_CLAIM",
+                                 description="OIDC: the claim naming the user (else `sub`)")
+
+    @field_validator("oidc_role_map")
+    @classmethod
+    def _role_map(cls, value: str) -> str:
+        from rentflow_common.auth import parse_role_map
+        parse_role_map(value)
+        return value
+
+    @field_validator("oidc_jwks_url")
+    @classmethod
+    def _jwks_needs_issuer(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> "Settings":
+        if self.oidc_issuer and not self.oidc_jwks_url:
+            raise ValueError("RENTFLOW_OIDC_ISSUER needs RENTFLOW_OIDC_JWKS_URL (where its signing keys are)")
+        return self
 
     @field_validator("home")
     @classmethod

@@ -105,3 +105,29 @@ class Incoming(NamedTuple):
     @property
     def occurred_at(self) -> Any:
         return self.envelope.occurred_at
+
+
+ALL_ROLES = ("officer", "manager", "finance", "ops", "admin")
+
+
+async def grant(app: Any, name: str = "tester", roles: tuple[str, ...] | list[str] = ALL_ROLES, *,
+                patches: tuple[str, ...] = (), limits: dict[str, int] | None = None) -> dict[str, str]:
+    """A user the started service `app` knows (in its principals, or notifications' users), as the
+    Authorization header of a new token. For tests of one service in-process; across services,
+    users come from notifications over identity.users.v1."""
+    import orjson
+
+    from rentflow_common.auth import new_token, token_hash
+
+    runtime = app.state.runtime
+    token = new_token()
+    table = runtime.auth.table
+    async with runtime.engine.begin() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        await raw.execute(
+            f"insert into {table} (name, roles, patches, approval_limits, token_sha256, disabled, version) "
+            "values ($1, $2, $3, $4::jsonb, $5, false, 1) on conflict (name) do update set roles = excluded.roles, "
+            "patches = excluded.patches, approval_limits = excluded.approval_limits, "
+            f"token_sha256 = excluded.token_sha256, disabled = false, version = {table}.version + 1",
+            name, list(roles), list(patches), orjson.dumps(limits or {}).decode(), token_hash(token))
+    return {"Authorization": f"Bearer {token}"}

@@ -223,3 +223,39 @@ async def _eq(awaitable, want):
 
 async def _true(value):
     return value
+
+
+async def test_an_idle_relay_is_woken_by_a_commit_on_any_connection(infra, database_url, topic_prefix):
+    """The relay does not poll: with a 30 s idle wait and no topic checks due, a row committed by
+    another connection (another process of the service) is published within a second, because
+    the outbox's statement trigger NOTIFYs the relay's connection."""
+    engine = make_engine(database_url, schema="svc")
+    async with engine.begin() as conn:
+        await create_core_tables(conn, "svc")
+    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC], prefix=topic_prefix)
+    producer = make_producer(infra.kafka_bootstrap_servers, "test")
+    await producer.start()
+    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
+                        idle_wait_s=30.0, check_every_s=3600.0)
+    relay_task = asyncio.create_task(relay.run())
+    try:
+        assert await _wait_for(lambda: _true(relay.leader), timeout=10)
+        await asyncio.sleep(0.5)  # the relay has found nothing and sleeps
+        other = make_engine(database_url, schema="svc")  # no wake-up call into this process's relay
+        async with UnitOfWork(other) as uow:
+            envelope = _envelope(1)
+            await enqueue(uow.raw, [outbox_row(TOPIC, "k", envelope)])
+            await uow.commit()
+        await other.dispose()
+        t0 = asyncio.get_running_loop().time()
+        assert await _wait_for(lambda: _true(relay.published == 1), timeout=5)
+        assert asyncio.get_running_loop().time() - t0 < 2.0
+    finally:
+        relay.stop()
+        await relay_task
+        await producer.stop()
+        await engine.dispose()
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -44,6 +44,8 @@ PAYMENT_REFERENCES = REFS + ["1000-0001", "RENT 10000002 THANKS", "10000030", "D
 CHANNELS = ["card", "bank_transfer", "direct_debit", "cash"]
 ADJUSTMENTS = ["adjustment", "refund", "write_off", "transfer"]
 MANAGER = "Morgan Manager"
+SEED, EVENTS = 4, 120  # the fixed scenario: random_events(SEED, EVENTS) takes every path checked in
+                       # tests/unit/test_invariants.py::test_a_fixed_scenario_keeps_every_invariant
 
 
 def dd_reference(ref: str) -> str:
@@ -54,6 +56,13 @@ def accounts() -> list[AccountRecord]:
     return [AccountRecord(ref, f"Tenant {n}", f"{n} Scenario Street", "North", dt.date(2026, 4, 6), None,
                           10_000 + 1_000 * n, 500 * n, "dd", dd_reference(ref), None, dt.date(2026, 4, 5),
                           2_500 * (n - 1)) for n, ref in enumerate(REFS, 1)]
+
+
+def collected(reference: str, channel: str) -> str | None:
+    """The account a Direct Debit payment of the scenario with this reference is collected for."""
+    if channel != "direct_debit":
+        return None
+    return REFS[0] if reference in ("DD1", "1000-0001") else reference if reference in REFS else None
 
 
 def payment_id(event_id: str) -> uuid.UUID:
@@ -160,6 +169,8 @@ def random_events(seed: int, n: int) -> list[tuple[Any, ...]]:
     rnd = random.Random(seed)
     events: list[tuple[Any, ...]] = []
     payments: list[str] = []
+    paid: dict[str, int] = {}
+    collections: list[tuple[str, int, dt.date]] = []  # Direct Debits collected: (account, amount, day)
     for i in range(1, n + 1):
         eid = f"e{i}"
         kind = rnd.choices(["payment", "debit_run", "dd_return", "allocate_suspense", "adjustment", "close",
@@ -167,11 +178,17 @@ def random_events(seed: int, n: int) -> list[tuple[Any, ...]]:
         day = rnd.choice(DAYS)
         if kind == "payment":
             payments.append(eid)
-            events.append((eid, kind, rnd.choice(PAYMENT_REFERENCES), rnd.choice(CHANNELS), rnd.randint(1, 50_000), day))
+            reference, channel, amount = rnd.choice(PAYMENT_REFERENCES), rnd.choice(CHANNELS), rnd.randint(1, 50_000)
+            if (account := collected(reference, channel)) is not None:
+                collections.append((account, amount, day))
+            paid[eid] = amount
+            events.append((eid, kind, reference, channel, amount, day))
         elif kind == "debit_run":
             events.append((eid, kind, day))
-        elif kind == "dd_return":
-            events.append((eid, kind, rnd.choice(REFS), rnd.randint(1, 50_000), day, rnd.choice(["0", "1", "6"])))
+        elif kind == "dd_return":  # of a collection (linked to it), or of one the ledger never saw
+            ref, amount, day = (rnd.choice(collections) if collections and rnd.random() < 0.6
+                                else (rnd.choice(REFS), rnd.randint(1, 50_000), day))
+            events.append((eid, kind, ref, amount, day, rnd.choice(["0", "1", "6"])))
         elif kind == "allocate_suspense":
             events.append((eid, kind, rnd.choice(payments or ["none"]), rnd.choice(REFS)))
         elif kind == "adjustment":
@@ -184,7 +201,8 @@ def random_events(seed: int, n: int) -> list[tuple[Any, ...]]:
             events.append((eid, kind, period_of(day)))
         else:
             target = rnd.choice(payments + [f"later{i}"])  # one not here (yet): kept pending
-            events.append((eid, kind, target, rnd.choice(["returned", "refund"]), rnd.randint(1, 50_000), day))
+            amount = paid[target] if target in paid and rnd.random() < 0.5 else rnd.randint(1, 20_000)  # all or part
+            events.append((eid, kind, target, rnd.choice(["returned", "refund"]), amount, day))
         if rnd.random() < 0.1 and events:  # a redelivery
             events.append(rnd.choice(events))
     return events
@@ -195,7 +213,7 @@ class Snapshot:
     """What the ledger holds, in terms both stores give: balances; each account's postings in
     order; journal lines; the suspense queue; closed periods; events emitted per topic."""
     balances: dict[str, int]
-    postings: dict[str, list[tuple[Any, ...]]]  # account → (code, amount, balance after, date, period, rule)
+    postings: dict[str, list[tuple[Any, ...]]]  # account → (code, amount, balance after, date, period, rule, source)
     transaction_ids: set[uuid.UUID]  # but adjustments' (derived from a request id drawn at random)
     journals: dict[uuid.UUID, list[Line]]
     journal_lines: list[tuple[Any, ...]]  # sorted (kind, gl_code, debit, credit, account, date, period)
@@ -215,6 +233,11 @@ class Snapshot:
                 "suspense": self.suspense, "closed": self.closed, "emitted": self.emitted}
 
 
+def _source(source_ref: str) -> str:
+    """An adjustment's source names its request (an id drawn at random): kept to its type."""
+    return ":".join(source_ref.split(":")[:2]) if source_ref.startswith("adjustment:") else source_ref
+
+
 def snapshot(transactions: list[Any], lines: list[Any], accounts_: list[Any], open_items: list[Any],
              closed: list[str], topics: list[str]) -> Snapshot:
     """From rows read by column name (transactions in posting order)."""
@@ -222,7 +245,7 @@ def snapshot(transactions: list[Any], lines: list[Any], accounts_: list[Any], op
     for t in transactions:
         postings.setdefault(t["account_ref"], []).append(
             (t["type_code"], t["amount_pence"], t["balance_after_pence"], t["business_date"], t["period"],
-             t["allocation_rule"]))
+             t["allocation_rule"], _source(t["source_ref"])))
     journals: dict[uuid.UUID, list[Line]] = {}
     for x in lines:
         journals.setdefault(x["journal_id"], []).append(

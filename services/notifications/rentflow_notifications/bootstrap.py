@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from rentflow_common.db import UnitOfWork
 from rentflow_common.service import ServiceRuntime, create_app
 from rentflow_common.settings import Settings
 
@@ -27,13 +28,28 @@ class NotificationsRuntime(ServiceRuntime):
     settings: NotificationsSettings
 
     def __init__(self, settings: Settings | None, config: NotificationsConfig | None) -> None:
-        super().__init__("notifications", MIGRATIONS, NotificationsSettings.extend(settings))
+        # notifications owns the users: it authenticates against them directly (a change counts at once)
+        super().__init__("notifications", MIGRATIONS, NotificationsSettings.extend(settings), identity_table="users")
         self.config = config or NotificationsConfig.from_settings(self.settings)
         self.workers = Workers(self.config)
 
     async def start(self) -> None:
         await super().start()
-        await self.workers.start(self.uow)
+        await self.workers.start(self._workers_uow)
+
+    def committed(self, emitted: bool) -> None:
+        super().committed(emitted)
+        self.workers.wake()  # a consumer's or a route's commit may have queued notices or emails
+
+    def _workers_uow(self) -> UnitOfWork:
+        """The workers' own units of work wake them again only when they emitted (a notice rendered
+        or sent: an email may now be due), so an idle worker's empty look does not wake itself."""
+        return UnitOfWork(self.engine, producer=self.name, on_commit=self._workers_committed)
+
+    def _workers_committed(self, emitted: bool) -> None:
+        super().committed(emitted)
+        if emitted:
+            self.workers.wake()
 
     async def stop(self) -> None:
         await self.workers.stop()

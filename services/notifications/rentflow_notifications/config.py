@@ -41,7 +41,7 @@ class NotificationsConfig:
     render_chunk: int = 200
     email_attempts: int = 5
     email_lease: dt.timedelta = dt.timedelta(minutes=5)
-    idle_poll_seconds: float = 0.5
+    idle_poll_seconds: float = 5.0  # woken at once by this service's commits; this catches emails due later
     clock: Callable[[], dt.datetime] = utc_now
 
     @classmethod

@@ -11,6 +11,7 @@ from rentflow_common.settings import Settings
 
 from rentflow_payments.adapters import control
 from rentflow_payments.entrypoints.http import make_router
+from rentflow_payments.domain.formats import cash_csv
 from rentflow_payments.settings import PaymentsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -22,6 +23,7 @@ on payments.received.v1; every refused file item on payments.rejected.v1."""
 
 def build_app(settings: Settings | None = None) -> FastAPI:
     own = PaymentsSettings.extend(settings)
+    cash_csv.configure(own.csv_columns, own.csv_card_ref)
     runtime = ServiceRuntime("payments", MIGRATIONS, own, pool_size=10,
                              migration_attributes={"secrets_key": own.secrets_key.get_secret_value()})
     app = create_app(runtime, title="rentflow payments", description=DESCRIPTION)

@@ -1,6 +1,8 @@
 """Intake's settings (rentflow_common.settings for what every service reads)."""
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, SecretStr, field_validator
 
 from rentflow_common.settings import Settings
@@ -23,6 +25,13 @@ class PaymentsSettings(Settings):
         5.0, ge=0, le=3600, validation_alias="RENTFLOW_PROVIDER_CACHE_SECONDS",
         description="how long a replica keeps a provider's secrets in memory (a rotation or revocation made "
                     "through another replica takes effect there within this time)")
+    csv_columns: str = Field(
+        "", max_length=1000, validation_alias="RENTFLOW_CSV_COLUMNS",
+        description="cash CSV files' column names, as name=Header,... (e.g. "
+                    "transaction_id=TxnRef,paid_at=Date,amount=Value,card_number=Card); an import's `columns` wins")
+    csv_card_ref: str = Field(
+        "9:10", max_length=10, validation_alias="RENTFLOW_CSV_CARD_REF",
+        description="where the rent reference sits in a 19-digit allpay card number, START:LENGTH (1-based)")
     statement_skip: str = Field(
         "", max_length=200, validation_alias="RENTFLOW_STATEMENT_SKIP",
         description="default `skip` pattern of bank statement imports (RE2 syntax, case-insensitive): credits "
@@ -43,6 +52,17 @@ class PaymentsSettings(Settings):
                 raise ValueError("not a Fernet key (urlsafe base64 of 32 bytes; make one with "
                                  "`python -c 'from cryptography.fernet import Fernet; "
                                  "print(Fernet.generate_key().decode())'`)") from None
+        return value
+
+    @field_validator("csv_columns", "csv_card_ref")
+    @classmethod
+    def _cash_csv_layout(cls, value: str, info: Any) -> str:
+        from rentflow_payments.domain.formats import Unreadable, cash_csv
+
+        try:
+            cash_csv.check_layout(**{info.field_name.removeprefix("csv_"): value})
+        except Unreadable as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("statement_skip")

@@ -585,6 +585,7 @@ class MemoryLedgerUnitOfWork(Emitter):
     def __init__(self, ledger: "MemoryLedger", *, producer: str = "ledger", correlation_id: str | None = None) -> None:
         super().__init__(producer, correlation_id)
         self._ledger = ledger
+        self.audited: list[dict[str, Any]] = []
         self._begin()
 
     def _begin(self) -> None:
@@ -605,12 +606,19 @@ class MemoryLedgerUnitOfWork(Emitter):
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.emitted = []  # and the copy of the tables: anything not committed is gone
+        self.emitted, self.audited = [], []  # and the copy of the tables: anything not committed is gone
+
+    def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
+              before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+        """Kept with the change, as the audit trail is written at commit."""
+        self.audited.append({"action": action, "subject": None if subject is None else str(subject),
+                             "account_ref": account_ref, "before": before, "after": after})
 
     async def commit(self) -> None:
         self._ledger.tables = self.tables
         self._ledger.outbox += self.emitted
-        self.emitted = []
+        self._ledger.audit += self.audited
+        self.emitted, self.audited = [], []
         self._begin()
 
 
@@ -620,6 +628,7 @@ class MemoryLedger:
     def __init__(self) -> None:
         self.tables = Tables()
         self.outbox: list[OutboxRow] = []
+        self.audit: list[dict[str, Any]] = []
 
     def uow(self, *, correlation_id: str | None = None) -> MemoryLedgerUnitOfWork:
         return MemoryLedgerUnitOfWork(self, correlation_id=correlation_id)

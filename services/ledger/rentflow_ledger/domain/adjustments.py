@@ -127,6 +127,13 @@ def check_approver(requested_by: str, approver: str, role: str | None) -> None:
         raise Refused(f"{approver!r} is not a manager (register managers with POST /v1/approvers)", 403)
 
 
+def check_limit(type_: str, amount: int, limit: int | None, approver: str) -> None:
+    """A manager approves up to their personal limit for the type (pence, of the amount's size)."""
+    if limit is not None and abs(amount) > limit:
+        raise Refused(f"{approver!r} may approve a {type_} of at most {limit} pence; this one is {abs(amount)} "
+                      "pence (another manager with a higher limit must approve it)", 403)
+
+
 class Leg(NamedTuple):
     account_ref: str
     code: str

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Container, Iterable, Mapping, NamedTuple, Sequence
 
 from rentflow_ledger.domain.references import CheckScheme, normalise_reference, tokens
+from rentflow_schemas.codes import MANUAL_ALLOCATION
 
 EXACT_REFERENCE = "exact_reference"
 DD_REFERENCE = "dd_reference"
@@ -26,7 +27,7 @@ SO_REFERENCE = "so_reference"
 REFERENCE_IN_TEXT = "reference_in_text"
 CORRECTED_TRANSPOSITION = "corrected_transposition"
 CORRECTED_DIGIT = "corrected_digit"
-MANUAL = "manual"
+MANUAL = MANUAL_ALLOCATION
 MIN_CORRECTABLE = 6  # shorter tokens ("FLAT 12") fit too many references by one error
 
 _DIGITS = string.digits

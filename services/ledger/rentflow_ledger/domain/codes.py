@@ -7,16 +7,10 @@ from __future__ import annotations
 
 from typing import Final
 
-# Payment channel → receipt transaction code.
-CHANNEL_CODES: Final[dict[str, str]] = {
-    "card": "RCP",
-    "bank_transfer": "RBP",
-    "direct_debit": "RDD",
-    "standing_order": "RSO",
-    "cash": "RPY",
-    "housing_benefit": "RHB",
-    "universal_credit": "RUC",
-}
+from rentflow_schemas.codes import RECEIPT_CODE_OF_CHANNEL
+
+# Payment channel → receipt transaction code (the shared table: rentflow_schemas.codes).
+CHANNEL_CODES: Final = RECEIPT_CODE_OF_CHANNEL
 
 RENT_CODE: Final = "DBR"
 CHARGES_CODE: Final = "DSC"

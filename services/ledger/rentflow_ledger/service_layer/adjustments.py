@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Callable, Any
 
 from rentflow_common.events import Cause
-from rentflow_ledger.domain.adjustments import (Refused, check_approver, check_balance, moves_of, plan,
+from rentflow_ledger.domain.adjustments import (Refused, check_approver, check_limit, check_balance, moves_of, plan,
                                                 transfer_leaving, validate_request)
 from rentflow_schemas import derive_event_id
 from rentflow_ledger.domain.posting import LONDON, Book, Journal, check_control
@@ -70,9 +70,11 @@ async def list_requests(uow: LedgerUnitOfWork, status: str | None) -> list[dict[
     return [_request(r) for r in await uow.adjustments.list(status)]
 
 
-async def approve_adjustment(uow: LedgerUnitOfWork, request_id: uuid.UUID, by: str) -> dict[str, Any]:
-    """Posts the request. Raises NotFound, or Refused (403 requester/not a manager, 409 already
-    approved or the balance no longer allows it). The caller commits."""
+async def approve_adjustment(uow: LedgerUnitOfWork, request_id: uuid.UUID, by: str, *, role: str | None = None,
+                             limit_of: Callable[[str], int | None] | None = None) -> dict[str, Any]:
+    """Posts the request. Raises NotFound, or Refused (403 requester, not a manager or above the
+    approver's limit; 409 already approved or the balance no longer allows it). The caller commits.
+    `role` and `limit_of` come from the approver's token; without `role`, the older approvers list."""
     now = dt.datetime.now(UTC)
     calendar = (await uow.periods.state()).calendar
     req = await uow.adjustments.get(request_id, lock=True)
@@ -81,9 +83,11 @@ async def approve_adjustment(uow: LedgerUnitOfWork, request_id: uuid.UUID, by: s
     if req["status"] != "pending":
         raise Refused(f"request {request_id} was already approved by {req['approved_by']} at "
                       f"{req['approved_at'].isoformat()}")
-    role = await uow.adjustments.role_of(by.strip())
+    if role is None:
+        role = await uow.adjustments.role_of(by.strip())
     check_approver(req["requested_by"], by, role)
     type_, amount, ref, to_ref = req["type"], req["amount_pence"], req["account_ref"], req["to_account_ref"]
+    check_limit(type_, amount, limit_of(type_) if limit_of else None, by)
     book = Book(await uow.accounts.lock_balances([r for r in (ref, to_ref) if r]))
     check_balance(type_, amount, book.balances[ref], ref)
     legs, lines = plan(type_, amount, ref, to_ref)

@@ -37,6 +37,9 @@ class LedgerUnitOfWork(Protocol):
     def emit(self, event: BaseModel, *, cause: Cause | None = None, identity: tuple[object, ...] | None = None,
              key: str | None = None, occurred_at: dt.datetime | None = None) -> uuid.UUID: ...
 
+    def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
+              before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None: ...
+
     async def commit(self) -> None: ...
 
 
@@ -65,6 +68,10 @@ class SqlLedgerUnitOfWork:
     def emit(self, event: BaseModel, *, cause: Cause | None = None, identity: tuple[object, ...] | None = None,
              key: str | None = None, occurred_at: dt.datetime | None = None) -> uuid.UUID:
         return self.base.emit(event, cause=cause, identity=identity, key=key, occurred_at=occurred_at)
+
+    def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
+              before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+        self.base.audit(action, subject=subject, account_ref=account_ref, before=before, after=after)
 
     async def commit(self) -> None:
         await self.base.commit()

@@ -9,6 +9,8 @@ import uuid
 from typing import Any, AsyncIterator
 
 import httpx
+
+from rentflow_common.testing import grant
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -57,9 +59,14 @@ async def read_topic(bootstrap: str, topic: str, want: int | None = None, timeou
 
 class Ledger:
     def __init__(self, http: httpx.AsyncClient, producer: AIOKafkaProducer, prefix: str, bootstrap: str,
-                 engine: Any = None) -> None:
+                 engine: Any = None, app: Any = None) -> None:
         self.http, self.producer, self.prefix, self.bootstrap = http, producer, prefix, bootstrap
         self.engine = engine
+        self.app = app
+
+    async def user(self, name: str, *roles: str, limits: dict[str, int] | None = None) -> dict[str, str]:
+        """The Authorization header of a user the ledger knows, with these roles."""
+        return await grant(self.app, name, roles, limits=limits)
 
     async def publish(self, topic: str, *envelopes: Any, key: str = "k") -> None:
         for env in envelopes:
@@ -88,8 +95,8 @@ async def running_ledger(infra: Any, topic_prefix: str, *, consumers: bool = Tru
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
     await producer.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-            yield Ledger(http, producer, topic_prefix, infra.kafka_bootstrap_servers, runtime.engine)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as http:
+            yield Ledger(http, producer, topic_prefix, infra.kafka_bootstrap_servers, runtime.engine, app)
     finally:
         await producer.stop()
         await runtime.stop()

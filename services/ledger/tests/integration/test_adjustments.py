@@ -20,8 +20,15 @@ async def test_maker_checker(infra, service_env, topic_prefix):
         assert (await http.post("/v1/approvers", json={"name": "Olly", "role": "officer"})).status_code == 201
         assert (await http.post("/v1/approvers", json={"name": "Olly", "role": "officer"})).status_code == 200
 
+        sam = await ledger.user("Sam", "officer", "manager")  # a manager too: still never approves their own
+        olly = await ledger.user("Olly", "officer")
+        mia = await ledger.user("Mia", "manager")
+
         async def request(**body):
-            return await http.post("/v1/adjustments", json={"by": "sam", "reason": "r", **body})
+            return await http.post("/v1/adjustments", json={"reason": "r", **body}, headers=sam)
+
+        async def approve(rid, who=mia, **body):
+            return await http.post(f"/v1/adjustments/{rid}/approve", json=body, headers=who)
 
         # refused at request: bad write-off reason, refund beyond credit, unknown account, bad transfer
         r = await request(account_ref="70000001", type="write_off", amount_pence=100, reason="felt like it")
@@ -38,34 +45,37 @@ async def test_maker_checker(infra, service_env, topic_prefix):
         rid = refund.json()["request_id"]
         assert (await ledger.account("70000003"))["balance_pence"] == -3000  # nothing posted yet
 
-        r = await http.post(f"/v1/adjustments/{rid}/approve", json={"by": "Sam"})
+        assert (await request(account_ref="70000003", type="refund", amount_pence=1, by="Mia")).status_code == 403
+        r = await approve(rid, sam)
         assert r.status_code == 403 and "requester" in r.json()["detail"]
-        r = await http.post(f"/v1/adjustments/{rid}/approve", json={"by": "olly"})
-        assert r.status_code == 403 and "not a manager" in r.json()["detail"]
-        r = await http.post(f"/v1/adjustments/{rid}/approve", json={"by": "mia"})
+        r = await approve(rid, olly)
+        assert r.status_code == 403 and "needs one of the roles manager" in r.json()["detail"]
+        r = await approve(rid, mia, by="Sam")  # naming someone else than the token's user
+        assert r.status_code == 403 and "is not you" in r.json()["detail"]
+        r = await approve(rid, mia, by="mia")
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "approved" and r.json()["balance_pence"] == -1000
-        r = await http.post(f"/v1/adjustments/{rid}/approve", json={"by": "mia"})
+        assert r.json()["requested_by"] == "Sam" and r.json()["approved_by"] == "Mia"
+        r = await approve(rid)
         assert r.status_code == 409 and "already approved" in r.json()["detail"]
-        assert (await http.post(f"/v1/adjustments/{uuid.uuid4()}/approve", json={"by": "mia"})).status_code == 404
+        assert (await approve(uuid.uuid4())).status_code == 404
 
         # a second refund approved after the credit shrank is refused at approval
         again = (await request(account_ref="70000003", type="refund", amount_pence=1000)).json()["request_id"]
         late = (await request(account_ref="70000003", type="adjustment", amount_pence=500)).json()["request_id"]
-        assert (await http.post(f"/v1/adjustments/{late}/approve", json={"by": "mia"})).status_code == 200
-        r = await http.post(f"/v1/adjustments/{again}/approve", json={"by": "mia"})
+        assert (await approve(late)).status_code == 200
+        r = await approve(again)
         assert r.status_code == 409 and "it is £5.00 in credit" in r.json()["detail"]
 
         # transfer former → current, then write off what is left
         t = (await request(account_ref="70000001", type="transfer", amount_pence=20000, to_account_ref="70000002"))
         assert t.status_code == 201, t.text
-        r = await http.post(f"/v1/adjustments/{t.json()['request_id']}/approve", json={"by": "mia"})
+        r = await approve(t.json()['request_id'])
         assert r.json()["balances"] == {"70000001": 30000, "70000002": 20000}
         w = await request(account_ref="70000001", type="write_off", amount_pence=30000,
                           reason="Address unknown: no forwarding address")
         assert w.status_code == 201, w.text
-        assert (await http.post(f"/v1/adjustments/{w.json()['request_id']}/approve",
-                                json={"by": "mia"})).json()["balance_pence"] == 0
+        assert (await approve(w.json()['request_id'])).json()["balance_pence"] == 0
 
         former = await ledger.account("70000001")
         assert [(t["type"], t["amount_pence"]) for t in former["transactions"]] == [
@@ -99,10 +109,13 @@ async def test_a_transfer_says_what_moves_and_never_more_than_the_source_holds(i
     async with running_ledger(infra, topic_prefix, consumers=False) as ledger:
         http = ledger.http
         assert (await http.post("/v1/accounts/import", content=TRANSFER_ACCOUNTS, headers=CSV)).status_code == 200
-        await http.post("/v1/approvers", json={"name": "Mia", "role": "manager"})
+        sam, mia = await ledger.user("sam", "officer"), await ledger.user("Mia", "manager")
 
         async def request(**body):
-            return await http.post("/v1/adjustments", json={"by": "sam", "reason": "r", "type": "transfer", **body})
+            return await http.post("/v1/adjustments", json={"reason": "r", "type": "transfer", **body}, headers=sam)
+
+        async def approve(rid):
+            return await http.post(f"/v1/adjustments/{rid}/approve", headers=mia)
 
         # more credit than the source holds, or debt from an account in credit: refused at request
         r = await request(account_ref="71000001", to_account_ref="71000002", moves="credit", amount_pence=15001)
@@ -120,11 +133,38 @@ async def test_a_transfer_says_what_moves_and_never_more_than_the_source_holds(i
         # a second request, fine while A still holds £150, is checked again at approval
         late = await request(account_ref="71000001", to_account_ref="71000002", moves="credit", amount_pence=6000)
         assert late.status_code == 201, late.text
-        r = await http.post(f"/v1/adjustments/{t.json()['request_id']}/approve", json={"by": "mia"})
+        r = await approve(t.json()['request_id'])
         assert r.status_code == 200, r.text
         assert r.json()["balances"] == {"71000001": -5000, "71000002": -8000}
-        r = await http.post(f"/v1/adjustments/{late.json()['request_id']}/approve", json={"by": "mia"})
+        r = await approve(late.json()['request_id'])
         assert r.status_code == 409 and r.json()["detail"] == (
             "cannot move £60.00 of credit from 71000001: it is £50.00 in credit")
         assert (await ledger.account("71000001"))["balance_pence"] == -5000
         assert (await http.get("/v1/invariants")).json()["balanced"]
+
+
+async def test_a_manager_approves_up_to_their_limit_per_type(infra, service_env, topic_prefix):
+    async with running_ledger(infra, topic_prefix, consumers=False) as ledger:
+        http = ledger.http
+        assert (await http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
+        sam = await ledger.user("Sam", "officer")
+        capped = await ledger.user("Cap", "manager", limits={"write_off": 10000, "*": 100})
+        senior = await ledger.user("Senior", "manager")  # no limit
+
+        async def request(**body):
+            r = await http.post("/v1/adjustments", json={"reason": "uneconomical to pursue", **body}, headers=sam)
+            assert r.status_code == 201, r.text
+            return r.json()["request_id"]
+
+        small = await request(account_ref="70000001", type="write_off", amount_pence=10000)
+        big = await request(account_ref="70000001", type="write_off", amount_pence=10001)
+        other = await request(account_ref="70000002", type="adjustment", amount_pence=-101)
+        r = await http.post(f"/v1/adjustments/{big}/approve", headers=capped)
+        assert r.status_code == 403 and "at most 10000 pence" in r.json()["detail"]
+        r = await http.post(f"/v1/adjustments/{other}/approve", headers=capped)  # `*` for the other types
+        assert r.status_code == 403 and "at most 100 pence" in r.json()["detail"]
+        assert (await http.post(f"/v1/adjustments/{small}/approve", headers=capped)).status_code == 200
+        assert (await http.post(f"/v1/adjustments/{big}/approve", headers=senior)).status_code == 200
+        assert (await ledger.account("70000001"))["balance_pence"] == 50000 - 10000 - 10001
+        # the officer cannot approve at all, whatever the amount
+        assert (await http.post(f"/v1/adjustments/{other}/approve", headers=sam)).status_code == 403

@@ -7,6 +7,8 @@ import datetime as dt
 import uuid
 
 import httpx
+
+from rentflow_common.testing import grant
 from aiokafka import AIOKafkaProducer
 
 from rentflow_common.kafka import ensure_topics
@@ -53,7 +55,7 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
     await producer.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as http:
             # --- import: bad row named by line and field, the rest imported
             r = await http.post("/v1/accounts/import", content=ACCOUNTS, headers={"Content-Type": "text/csv"})
             assert r.status_code == 200, r.text
@@ -146,15 +148,18 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
             # --- manual allocation
             pid = str(unmatched.data.payment_id)
             r = await http.post(f"/v1/suspense/{pid}/allocate",
-                                json={"account_ref": "1000-0003", "by": "sam", "note": "phoned"})
+                                json={"account_ref": "1000-0003", "note": "phoned"})
             assert r.status_code == 200, r.text
             assert r.json()["account_ref"] == "10000003" and r.json()["balance_pence"] == -2000 + 30000 - 1234
-            r = await http.post(f"/v1/suspense/{pid}/allocate", json={"account_ref": "10000003", "by": "x", "note": "y"})
+            audit = (await http.get("/v1/audit", params={"account": "10000003"})).json()["entries"]
+            assert [(e["user"], e["action"], e["after"]["note"]) for e in audit] == [
+                ("tester", "suspense.allocated", "phoned")]
+            r = await http.post(f"/v1/suspense/{pid}/allocate", json={"account_ref": "10000003", "note": "y"})
             assert r.status_code == 409 and "already allocated" in r.json()["detail"]
             r = await http.post(f"/v1/suspense/{no_ref.data.payment_id}/allocate",
-                                json={"account_ref": "NOPE", "by": "x", "note": "y"})
+                                json={"account_ref": "NOPE", "note": "y"})
             assert r.status_code == 404
-            r = await http.post(f"/v1/suspense/{uuid.uuid4()}/allocate", json={"account_ref": "10000003", "by": "x",
+            r = await http.post(f"/v1/suspense/{uuid.uuid4()}/allocate", json={"account_ref": "10000003",
                                                                                 "note": "y"})
             assert r.status_code == 404
             c = (await http.get("/v1/accounts/10000003")).json()
@@ -210,7 +215,7 @@ async def test_ledger_end_to_end(infra, service_env, topic_prefix):
         susp = await read_topic(bootstrap, topic_prefix + "ledger.suspense.v1", 3)
         assert sorted(e["data"]["action"] for e in susp) == ["allocated", "opened", "opened"]
         allocated = next(e for e in susp if e["data"]["action"] == "allocated")["data"]
-        assert allocated["allocated_by"] == "sam" and allocated["note"] == "phoned"
+        assert allocated["allocated_by"] == "tester" and allocated["note"] == "phoned"
         assert allocated["business_date"] == "2026-05-01"  # value date: London date of paid_at
         accounts = await read_topic(bootstrap, topic_prefix + "ledger.accounts.v1", 5)
         assert len(accounts) == 5  # four created, one changed; identical rows emitted nothing

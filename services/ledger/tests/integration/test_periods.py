@@ -19,9 +19,9 @@ async def test_close_period_and_reconcile(infra, service_env, topic_prefix):
         http = ledger.http
         assert (await http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
         assert (await http.post("/v1/debits/run", json={"through": "2026-04-26"})).json()["debits_raised"] == 3
-        r = await http.post("/v1/periods/2026-04/close", json={"by": "fin"})
-        assert r.status_code == 200 and r.json()["closed_by"] == "fin"
-        r = await http.post("/v1/periods/2026-04/close", json={"by": "fin"})
+        r = await http.post("/v1/periods/2026-04/close", json={"by": "tester"})
+        assert r.status_code == 200 and r.json()["closed_by"] == "tester"
+        r = await http.post("/v1/periods/2026-04/close", json={"by": "tester"})
         assert r.status_code == 409 and "already closed" in r.json()["detail"]
         assert (await http.post("/v1/periods/2026-13/close", json={})).status_code == 422
         assert (await http.get("/v1/periods")).json()["closed"][0]["period"] == "2026-04"
@@ -37,9 +37,9 @@ async def test_close_period_and_reconcile(infra, service_env, topic_prefix):
             return any(t["type"] == "RCP" for t in a["transactions"]) and s["count"] == 1 and a
         await poll(posted)
         assert (await http.post("/v1/debits/run", json={"through": "2026-05-03"})).json()["debits_raised"] == 1
-        assert (await http.post("/v1/periods/2026-05/close", json={"by": "fin"})).status_code == 200
+        assert (await http.post("/v1/periods/2026-05/close", json={"by": "tester"})).status_code == 200
         r = await http.post(f"/v1/suspense/{stray.data.payment_id}/allocate",
-                            json={"account_ref": "80000001", "by": "sam", "note": "phoned"})
+                            json={"account_ref": "80000001", "note": "phoned"})
         assert r.status_code == 200, r.text
 
         txns = (await ledger.account("80000001"))["transactions"]
@@ -61,14 +61,14 @@ async def test_close_period_and_reconcile(infra, service_env, topic_prefix):
             "80000002,Bob,2 A St,N,2026-06-01,10000,0\n"
         assert (await http.post("/v1/accounts/import", content=import_other, headers=CSV)).status_code == 200
         r = await http.post(f"/v1/transactions/{rcp['transaction_id']}/move",
-                            json={"account_ref": "8000-0002", "by": "sam", "note": "wrong tenant"})
+                            json={"account_ref": "8000-0002", "note": "wrong tenant"})
         assert r.status_code == 200, r.text
         assert r.json()["account_ref"] == "80000002" and r.json()["balance_pence"] == -2500
         again = await http.post(f"/v1/transactions/{rcp['transaction_id']}/move",
-                                json={"account_ref": "80000002", "by": "sam", "note": "x"})
+                                json={"account_ref": "80000002", "note": "x"})
         assert again.status_code == 409 and "already moved" in again.json()["detail"]
         assert (await http.post(f"/v1/transactions/{week['transaction_id']}/move",
-                                json={"account_ref": "80000002", "by": "s", "note": "x"})).status_code == 409
+                                json={"account_ref": "80000002", "note": "x"})).status_code == 409
         bob = (await ledger.account("80000002"))["transactions"]
         assert [(t["type"], t["amount_pence"], t["business_date"]) for t in bob] == [("RCP", -2500, "2026-04-28")]
 

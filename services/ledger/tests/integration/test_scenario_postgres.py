@@ -14,11 +14,11 @@ from rentflow_ledger.bootstrap import MIGRATIONS
 from rentflow_ledger.domain.journal import is_balanced
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ledger_scenario import Scenario, memory_snapshot, random_events, sql_snapshot  # noqa: E402
+from ledger_scenario import EVENTS, SEED, Scenario, memory_snapshot, random_events, sql_snapshot  # noqa: E402
 
 
 async def test_the_same_scenario_on_postgresql_and_in_memory_ends_the_same(database_url):
-    events = random_events(12, 120)
+    events = random_events(SEED, EVENTS)
     memory = MemoryLedger()
     in_memory = Scenario(memory.uow)
     await in_memory.setup()

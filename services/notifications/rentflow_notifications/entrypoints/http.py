@@ -4,16 +4,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rentflow_common.auth import Caller, require
 from rentflow_common.db import UnitOfWork
-from rentflow_common.service import correlation_id
+from rentflow_common.service import correlation_id, refuse_other
 from rentflow_common.inputs import Text
 from rentflow_schemas.notifications import TASK_KINDS
 from rentflow_notifications.domain.tasks import TaskConflict
-from rentflow_notifications.service_layer import handlers
+from rentflow_notifications.service_layer import handlers, users
+from rentflow_schemas.identity import ROLES
 
 router = APIRouter(prefix="/v1")
 
@@ -55,6 +57,8 @@ class OfficerOut(BaseModel):
     name: str
     patches: list[str]
     role: str
+    token: str | None = Field(default=None, description="a new user's API token, shown once")
+    roles: list[str] | None = None
 
 
 class OfficersOut(BaseModel):
@@ -88,12 +92,8 @@ class TasksOut(BaseModel):
 
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    by: Text = Field(max_length=200)
-
-    @field_validator("by")
-    @classmethod
-    def _by(cls, v: str) -> str:
-        return _clean(v, "by")
+    by: Text | None = Field(default=None, max_length=200,
+                            description="optional: who acts is the token's user; naming anyone else is refused")
 
 
 class CompleteIn(ClaimIn):
@@ -121,28 +121,39 @@ def _task(row: dict[str, Any]) -> dict[str, Any]:
             "outcome": row["outcome"]}
 
 
-def _uow(request: Request) -> UnitOfWork:
-    return request.app.state.runtime.uow(correlation_id=correlation_id(request))
+def _uow(request: Request, caller: Caller) -> UnitOfWork:
+    return request.app.state.runtime.uow_for(request, caller)
+
+
+ADMIN = require("admin")
+WORKERS = require("officer", "manager")
 
 
 @router.post("/officers", response_model=OfficerOut, status_code=201, tags=["officers"],
-             responses={200: {"description": "an existing officer updated", "model": OfficerOut}})
-async def add_officer(body: OfficerIn, request: Request, response: Response) -> dict[str, Any]:
-    cmd = handlers.RegisterOfficer(name=body.name, patches=tuple(body.patches), role=body.role)
-    async with _uow(request) as uow:
-        officer, created = await handlers.register_officer(uow, cmd)
+             responses={200: {"description": "an existing officer updated", "model": OfficerOut}},
+             summary="an officer or manager: a user with that role and these patches (a new user's token is in "
+                     "`token`, shown once)")
+async def add_officer(body: OfficerIn, request: Request, response: Response,
+                      caller: Caller = Depends(ADMIN)) -> dict[str, Any]:
+    async with _uow(request, caller) as uow:
+        try:
+            user, token = await users.upsert_officer(uow, body.name, body.role, tuple(body.patches))
+        except users.UserError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        officer = next(o for o in await handlers.list_officers(uow) if o["name"] == user["user"])
         await uow.commit()
-    response.status_code = 201 if created else 200
-    return _officer(officer)
+    response.status_code = 201 if token else 200
+    return {**_officer(officer), "token": token, "roles": user["roles"]}
 
 
-@router.get("/officers", response_model=OfficersOut, tags=["officers"])
+@router.get("/officers", response_model=OfficersOut, tags=["officers"],
+            dependencies=[Depends(require("officer", "manager", "admin"))])
 async def get_officers(request: Request) -> dict[str, Any]:
-    async with _uow(request) as uow:
+    async with request.app.state.runtime.uow() as uow:
         return {"officers": [_officer(o) for o in await handlers.list_officers(uow)]}
 
 
-@router.get("/tasks", response_model=TasksOut, tags=["tasks"],
+@router.get("/tasks", response_model=TasksOut, tags=["tasks"], dependencies=[Depends(WORKERS)],
             summary="tasks, soonest due first (at most limit); count is how many match")
 async def get_tasks(
     request: Request,
@@ -156,7 +167,7 @@ async def get_tasks(
         return JSONResponse({"detail": [{"loc": ["query", "kind"], "type": "enum",
                                          "msg": f"must be one of {', '.join(TASK_KINDS)}", "input": kind}]},
                             status_code=422)
-    async with _uow(request) as uow:
+    async with request.app.state.runtime.uow() as uow:
         rows = await handlers.list_tasks(uow, status=status, kind=kind or None, assigned_to=assigned_to or None,
                                          account_ref=account_ref or None, limit=limit)
     return {"tasks": [_task(r) for r in rows], "count": rows[0]["total"] if rows else 0}
@@ -164,10 +175,14 @@ async def get_tasks(
 
 @router.post("/tasks/{task_id}/claim", response_model=TaskOut, tags=["tasks"],
              responses={404: {"description": "unknown task"}, 409: {"description": "done, or claimed by another"}})
-async def claim(task_id: uuid.UUID, body: ClaimIn, request: Request) -> Any:
+async def claim(task_id: uuid.UUID, request: Request, body: ClaimIn | None = None,
+                caller: Caller = Depends(WORKERS)) -> Any:
+    refuse_other(body.by if body else None, caller)
     try:
-        async with _uow(request) as uow:
-            task = await handlers.claim_task(uow, task_id, body.by)
+        async with _uow(request, caller) as uow:
+            task = await handlers.claim_task(uow, task_id, caller.name)
+            uow.audit("task.claimed", subject=task_id, account_ref=task["account_ref"],
+                      after={"status": task["status"], "assigned_to": task["assigned_to"]})
             await uow.commit()
     except handlers.TaskNotFound:
         return JSONResponse({"detail": f"unknown task {task_id}"}, status_code=404)
@@ -178,13 +193,93 @@ async def claim(task_id: uuid.UUID, body: ClaimIn, request: Request) -> Any:
 
 @router.post("/tasks/{task_id}/complete", response_model=TaskOut, tags=["tasks"],
              responses={404: {"description": "unknown task"}, 409: {"description": "already done"}})
-async def complete(task_id: uuid.UUID, body: CompleteIn, request: Request) -> Any:
+async def complete(task_id: uuid.UUID, body: CompleteIn, request: Request, caller: Caller = Depends(WORKERS)) -> Any:
+    refuse_other(body.by, caller)
     try:
-        async with _uow(request) as uow:
-            task = await handlers.complete_task(uow, task_id, body.by, body.outcome)
+        async with _uow(request, caller) as uow:
+            task = await handlers.complete_task(uow, task_id, caller.name, body.outcome)
+            uow.audit("task.completed", subject=task_id, account_ref=task["account_ref"],
+                      after={"status": task["status"], "outcome": task["outcome"]})
             await uow.commit()
     except handlers.TaskNotFound:
         return JSONResponse({"detail": f"unknown task {task_id}"}, status_code=404)
     except TaskConflict as exc:
         return JSONResponse({"detail": str(exc)}, status_code=409)
     return _task(task)
+
+
+# ------------------------------------------------------------------------------------------- users
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text = Field(min_length=1, max_length=200)
+    roles: list[Literal["officer", "manager", "finance", "ops", "admin"]] = Field(min_length=1, max_length=5)
+    patches: list[Annotated[Text, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=1000)
+    approval_limits: dict[Literal["adjustment", "refund", "write_off", "transfer", "*"],
+                          Annotated[int, Field(ge=0, le=10**11)]] = Field(
+        default_factory=dict, description="manager: the largest amount in pence approvable per type (`*`: any type)")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _clean(v, "name")
+
+
+class UserOut(BaseModel):
+    user: str
+    roles: list[str]
+    patches: list[str]
+    approval_limits: dict[str, int]
+    disabled: bool
+    version: int
+    created_at: str
+    created_by: str | None
+    updated_at: str
+    token: str | None = Field(default=None, description="the API token, shown once (new users and new tokens)")
+
+
+@router.post("/users", response_model=UserOut, status_code=201, tags=["users"],
+             summary="a user with roles " + ", ".join(ROLES) + "; its API token is in `token`, shown once",
+             responses={409: {"description": "the name is taken"}})
+async def add_user(body: UserIn, request: Request, caller: Caller = Depends(ADMIN)) -> Any:
+    async with _uow(request, caller) as uow:
+        try:
+            user, token = await users.add_user(uow, users.NewUser(body.name, tuple(body.roles), tuple(body.patches),
+                                                                  dict(body.approval_limits)))
+        except users.UserError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        await uow.commit()
+    return {**user, "token": token}
+
+
+@router.get("/users", tags=["users"], summary="users (never their tokens)", dependencies=[Depends(ADMIN)])
+async def list_users(request: Request) -> Any:
+    async with request.app.state.runtime.uow() as uow:
+        return {"users": await users.list_users(uow.raw)}
+
+
+@router.post("/users/{name}/disable", response_model=UserOut, tags=["users"],
+             summary="disable a user: their token stops working at once here, and in the other services as soon "
+                     "as they take in identity.users.v1 (milliseconds)")
+async def disable_user(name: Annotated[Text, Path(max_length=200)], request: Request,
+                       caller: Caller = Depends(ADMIN)) -> Any:
+    async with _uow(request, caller) as uow:
+        try:
+            user = await users.disable_user(uow, name)
+        except users.UserError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        await uow.commit()
+    return user
+
+
+@router.post("/users/{name}/token", response_model=UserOut, tags=["users"],
+             summary="a new token for a user (shown once; the old one stops working)")
+async def new_token(name: Annotated[Text, Path(max_length=200)], request: Request,
+                    caller: Caller = Depends(ADMIN)) -> Any:
+    async with _uow(request, caller) as uow:
+        try:
+            user, token = await users.rotate_token(uow, name)
+        except users.UserError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        await uow.commit()
+    return {**user, "token": token}

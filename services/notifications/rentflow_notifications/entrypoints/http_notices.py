@@ -5,10 +5,11 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rentflow_common.auth import Caller, require
 from rentflow_common.db import UnitOfWork
 from rentflow_common.service import correlation_id
 from rentflow_common.inputs import Text
@@ -38,7 +39,10 @@ def _uow(request: Request) -> UnitOfWork:
     return request.app.state.runtime.uow(correlation_id=correlation_id(request))
 
 
-@router.get("/notices", tags=["notices"], summary="notices, oldest first (at most limit); count is how many match")
+READ = [Depends(require("officer", "manager", "finance"))]
+
+
+@router.get("/notices", tags=["notices"], dependencies=READ, summary="notices, oldest first (at most limit); count is how many match")
 async def get_notices(
     request: Request,
     kind: Annotated[Text | None, Query(max_length=100)] = None,
@@ -53,7 +57,7 @@ async def get_notices(
     return {"notices": [_notice(r) for r in rows], "count": rows[0]["total"] if rows else 0}
 
 
-@router.get("/notices/progress", tags=["notices"],
+@router.get("/notices/progress", tags=["notices"], dependencies=[Depends(require("officer", "manager", "finance", "ops"))],
             summary="per run: received, pending, produced, refused, failed, pages and emails")
 async def get_progress(request: Request) -> dict[str, Any]:
     async with _uow(request) as uow:
@@ -82,7 +86,8 @@ class PrintIn(BaseModel):
 
 @router.post("/notices/print", tags=["notices"],
              summary="merge a run's produced letters into one print file (patch, then account order)")
-async def print_file(body: PrintIn, request: Request) -> Any:
+async def print_file(body: PrintIn, request: Request,
+                     caller: Caller = Depends(require("officer", "manager", "finance"))) -> Any:
     runtime = request.app.state.runtime
     result = await notices.print_run(runtime.uow, runtime.config, body.run.split(":")[0], body.run,
                                      runtime.workers.run_cpu)
@@ -109,9 +114,11 @@ class ContactIn(BaseModel):
 @router.put("/contacts/{account_ref}", tags=["notices"],
             summary="where a rent account's letters are also emailed (letters are always written for post)")
 async def put_contact(account_ref: Annotated[Text, Path(max_length=100)], body: ContactIn,
-                      request: Request) -> dict[str, Any]:
+                      request: Request, caller: Caller = Depends(require("officer", "manager"))) -> dict[str, Any]:
     ref = account_ref.strip().upper().replace(" ", "").replace("-", "")
-    async with _uow(request) as uow:
+    async with request.app.state.runtime.uow_for(request, caller) as uow:
+        before = await uow.raw.fetchval("select email from contacts where account_ref = $1", ref)
         row = await nrepo.set_contact(uow.raw, ref, body.email, request.app.state.config.clock())
+        uow.audit("contact.changed", subject=ref, account_ref=ref, before={"email": before}, after={"email": row["email"]})
         await uow.commit()
     return {"account_ref": row["account_ref"], "email": row["email"], "updated_at": row["updated_at"].isoformat()}

@@ -79,6 +79,10 @@ class Workers:
                     pass
                 self._wake.clear()
 
+    def wake(self) -> None:
+        """Work may be waiting: look now rather than at the next idle poll."""
+        self._wake.set()
+
     async def stop(self) -> None:
         """Lets a chunk in hand finish (its transaction commits or rolls back), then stops."""
         self._stopping = True

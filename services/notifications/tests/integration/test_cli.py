@@ -62,7 +62,24 @@ async def test_tasks_and_notices_commands(infra, database_url, topic_prefix, tmp
                 except httpx.TransportError:
                     await asyncio.sleep(0.2)
             assert ready, (tmp_path / "service.log").read_text()[-2000:]
+            assert (await http.get("/v1/tasks")).status_code == 401  # nobody yet
+            # the first admin, once, straight into the database (real infrastructure: nothing made silently)
+            boot = _env(DATABASE_URL=database_url, RENTFLOW_HOME=str(tmp_path / "none"))
+            r = await _rentflow(boot, "users", "bootstrap-admin", "root", "--role", "officer", "--json")
+            assert r.returncode == 0, r.stderr
+            assert "created the first admin root" in r.stderr
+            admin = json.loads(r.stdout)
+            assert admin["user"] == "root" and admin["roles"] == ["admin", "officer"]
+            again = await _rentflow(boot, "users", "bootstrap-admin", "other", "--json")
+            assert again.returncode == 1 and "an admin exists already" in again.stderr and again.stdout == ""
+            cli["RENTFLOW_TOKEN"] = admin["token"]
+            http.headers["Authorization"] = f"Bearer {admin['token']}"
             assert (await http.post("/v1/officers", json={"name": "Asha", "patches": ["N1"]})).status_code == 201
+            ben = json.loads((await _rentflow(cli, "officers", "add", "Ben", "--json")).stdout)
+            assert ben["user"] == "Ben" and ben["roles"] == ["officer"] and ben["token"].startswith("rf_")
+            cara = (await _rentflow(cli, "users", "add", "Cara", "--role", "officer", "--json"))
+            cara = json.loads(cara.stdout)
+            as_ben, as_cara = dict(cli, RENTFLOW_TOKEN=ben["token"]), dict(cli, RENTFLOW_TOKEN=cara["token"])
 
             producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
             await producer.start()
@@ -96,20 +113,27 @@ async def test_tasks_and_notices_commands(infra, database_url, topic_prefix, tmp
             assert {"task_id", "kind", "account_ref", "assigned_to", "status", "due_on", "reason"} <= set(task)
             assert (task["kind"], task["assigned_to"], task["status"]) == ("dd_failure", "Asha", "open")
 
-            r = await _rentflow(cli, "tasks", "claim", task["task_id"], "--by", "Ben", "--json")
+            r = await _rentflow(as_ben, "tasks", "claim", task["task_id"], "--by", "Cara")  # not who Ben is
+            assert r.returncode == 1 and "is not you" in r.stderr
+            r = await _rentflow(as_ben, "tasks", "claim", task["task_id"], "--json")
             assert r.returncode == 0 and json.loads(r.stdout)["status"] == "in_progress", r.stderr
-            r = await _rentflow(cli, "tasks", "claim", task["task_id"], "--by", "Cara")
+            assert json.loads(r.stdout)["claimed_by"] == "Ben"
+            r = await _rentflow(as_cara, "tasks", "claim", task["task_id"])
             assert r.returncode == 1 and r.stdout == "" and "claimed by Ben" in r.stderr
             assert len(r.stderr.strip().splitlines()) == 1
-            r = await _rentflow(cli, "tasks", "complete", task["task_id"], "--by", "Ben", "--outcome",
+            r = await _rentflow(as_ben, "tasks", "complete", task["task_id"], "--by", "Ben", "--outcome",
                                 "new mandate agreed", "--json")
             assert r.returncode == 0 and json.loads(r.stdout)["outcome"] == "new mandate agreed", r.stderr
-            r = await _rentflow(cli, "tasks", "complete", task["task_id"], "--by", "Ben", "--outcome", "again")
+            r = await _rentflow(as_ben, "tasks", "complete", task["task_id"], "--outcome", "again")
             assert r.returncode == 1 and "already done" in r.stderr
             r = await _rentflow(cli, "tasks", "list", "--status", "done", "--assigned-to", "Ben", "--json")
             assert [t["task_id"] for t in json.loads(r.stdout)] == [task["task_id"]]
-            r = await _rentflow(cli, "tasks", "claim", str(uuid.uuid4()), "--by", "Ben")
+            r = await _rentflow(as_ben, "tasks", "claim", str(uuid.uuid4()))
             assert r.returncode == 1 and "404" in r.stderr
+            # Ben disabled: his token stops working at once
+            assert (await _rentflow(cli, "users", "disable", "Ben")).returncode == 0
+            r = await _rentflow(as_ben, "tasks", "list")
+            assert r.returncode == 1 and "401" in r.stderr
 
             async def the_letter():
                 r = await _rentflow(cli, "notices", "list", "--kind", "dd_failure", "--json")

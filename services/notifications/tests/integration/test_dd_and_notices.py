@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import httpx
+
+from rentflow_common.testing import grant
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -142,11 +144,13 @@ async def test_dd_failures_become_tasks_letters_and_emails_once(infra, service_e
     await tasks_out.consumer.start()
     await notices_out.consumer.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as http:
+            tokens = {}
             for name, patches, role in [("Asha", ["N1"], "officer"), ("Ben", [], "officer"), ("Cara", [], "officer"),
                                         ("Max", [], "manager")]:
-                assert (await http.post("/v1/officers", json={"name": name, "patches": patches,
-                                                              "role": role})).status_code == 201
+                r = await http.post("/v1/officers", json={"name": name, "patches": patches, "role": role})
+                assert r.status_code == 201
+                tokens[name] = {"Authorization": f"Bearer {r.json()['token']}"}
             r = await http.put("/v1/contacts/1001", json={"email": "tenant.1001@example.org"})
             assert r.status_code == 200 and r.json()["email"] == "tenant.1001@example.org"
             bad = await http.put("/v1/contacts/1001", json={"email": "not an address"})
@@ -234,10 +238,12 @@ async def test_dd_failures_become_tasks_letters_and_emails_once(infra, service_e
             assert len(await tasks_out.read()) == 7 and len(await notices_out.read()) == 6
 
             # the officer finishes the task; the next failure on the account opens a new one
-            r = await http.post(f"/v1/tasks/{t1['task_id']}/complete", json={"by": "Asha", "outcome": "  "})
+            r = await http.post(f"/v1/tasks/{t1['task_id']}/complete", json={"by": "Asha", "outcome": "  "},
+                                headers=tokens["Asha"])
             assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "outcome"
             r = await http.post(f"/v1/tasks/{t1['task_id']}/complete", json={"by": "Asha",
-                                                                            "outcome": "tenant paid by card"})
+                                                                            "outcome": "tenant paid by card"},
+                                headers=tokens["Asha"])
             assert r.status_code == 200 and r.json()["outcome"] == "tenant paid by card"
             f7 = failure("1001", "0", 7000)
             await publish(bootstrap, topic_prefix, [(FAILURES, "1001", envelope(f7, "ledger.dd_failure"))])
@@ -281,7 +287,7 @@ async def test_a_bulk_rent_review_renders_in_chunks_refuses_late_notices_and_pri
     events = Reader(bootstrap, topic_prefix + NOTICES)
     await events.consumer.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as http:
             april, march = dt.date(2027, 4, 5), dt.date(2027, 3, 29)
             refs = [f"2{i:04d}" for i in range(150)]
             messages = [(RENTS, ref, envelope(rent_change(ref, april, "dd" if i % 3 else "so"),

@@ -7,6 +7,7 @@ import signal
 import socket
 import sys
 
+import asyncpg
 import httpx
 
 
@@ -33,8 +34,18 @@ async def test_runs_as_a_process(infra, database_url, topic_prefix, tmp_path):
                 except httpx.TransportError:
                     await asyncio.sleep(0.2)
             assert ready, (tmp_path / "service.log").read_text()[-2000:]
+            assert (await http.post("/v1/officers", json={"name": "Asha", "patches": ["N1"]})).status_code == 401
+            from rentflow_common.auth import new_token, token_hash  # a user, as `users bootstrap-admin` makes one
+            token = new_token()
+            conn = await asyncpg.connect(database_url)
+            try:
+                await conn.execute("insert into notifications.users (name, roles, token_sha256, version) "
+                                   "values ('root', '{admin,officer}', $1, 1)", token_hash(token))
+            finally:
+                await conn.close()
+            http.headers["Authorization"] = f"Bearer {token}"
             r = await http.post("/v1/officers", json={"name": "Asha", "patches": ["N1"]})
-            assert r.status_code == 201
+            assert r.status_code == 201 and r.json()["token"].startswith("rf_")
             assert (await http.get("/v1/tasks")).json() == {"tasks": [], "count": 0}
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), 40)

@@ -8,6 +8,8 @@ import uuid
 from typing import Any, Awaitable, Callable
 
 import httpx
+
+from rentflow_common.testing import grant
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -82,7 +84,7 @@ async def test_unmatched_payments_become_tasks_once_each_and_allocation_complete
     events = TaskEvents(bootstrap, topic_prefix + TASKS)
     await events.consumer.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as http:
             r = await http.post("/v1/officers", json={"name": "Asha", "patches": ["N1"], "role": "officer"})
             assert r.status_code == 201, r.text
             asha = r.json()
@@ -155,18 +157,20 @@ async def test_unmatched_payments_become_tasks_once_each_and_allocation_complete
 
             # an officer claims and completes the queued one
             tid = t_unknown["task_id"]
-            r = await http.post(f"/v1/tasks/{tid}/claim", json={"by": "Ben"})
+            ben, cara = await grant(app, "Ben", ("officer",)), await grant(app, "Cara", ("officer",))
+            r = await http.post(f"/v1/tasks/{tid}/claim", headers=ben)
             assert r.status_code == 200 and r.json()["status"] == "in_progress" and r.json()["assigned_to"] == "Ben"
-            r = await http.post(f"/v1/tasks/{tid}/claim", json={"by": "Cara"})
+            r = await http.post(f"/v1/tasks/{tid}/claim", json={"by": "Cara"}, headers=cara)
             assert r.status_code == 409 and "Ben" in r.json()["detail"]
-            r = await http.post(f"/v1/tasks/{tid}/complete", json={"by": "Ben", "outcome": "refunded to payer"})
-            assert r.status_code == 200 and r.json()["status"] == "done"
-            r = await http.post(f"/v1/tasks/{tid}/complete", json={"by": "Ben"})
+            r = await http.post(f"/v1/tasks/{tid}/complete", json={"by": "Ben", "outcome": "refunded to payer"},
+                                headers=ben)
+            assert r.status_code == 200 and r.json()["status"] == "done" and r.json()["completed_by"] == "Ben"
+            r = await http.post(f"/v1/tasks/{tid}/complete", json={}, headers=ben)
             assert r.status_code == 409
-            r = await http.post(f"/v1/tasks/{uuid.uuid4()}/claim", json={"by": "Ben"})
+            r = await http.post(f"/v1/tasks/{uuid.uuid4()}/claim", json={"by": "Ben"}, headers=ben)
             assert r.status_code == 404 and "unknown task" in r.json()["detail"]
-            r = await http.post(f"/v1/tasks/{tid}/claim", json={"by": " "})
-            assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "by"
+            r = await http.post(f"/v1/tasks/{tid}/claim", json={"by": "Cara"}, headers=ben)  # who acts is the token
+            assert r.status_code == 403 and "is not you" in r.json()["detail"]
 
             # a suspense item the payer's bank takes back: its task is done, by rentflow, saying why
             taken_back = uuid.uuid4()
@@ -201,7 +205,7 @@ async def test_a_queued_task_moves_to_the_officer_once_the_account_or_officer_is
     runtime = app.state.runtime
     await runtime.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as http:
             consumer = runtime.consumers[0]
             p1, p2 = uuid.uuid4(), uuid.uuid4()
             # payments naming accounts we have not heard of yet
@@ -267,7 +271,7 @@ async def test_a_burst_of_mixed_events_is_handled_in_batches(infra, service_env,
     runtime = app.state.runtime
     await runtime.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as http:
             for name, patch in [("Asha", "N1"), ("Ben", "N2")]:
                 assert (await http.post("/v1/officers", json={"name": name, "patches": [patch]})).status_code == 201
             accounts = [(f"3{i:03d}", "N1" if i % 2 else "N2") for i in range(30)]
@@ -325,7 +329,7 @@ async def test_a_payment_after_the_tenancy_ended_opens_one_task_for_the_patch_of
     events = TaskEvents(bootstrap, topic_prefix + TASKS)
     await events.consumer.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as http:
             assert (await http.post("/v1/officers", json={"name": "Ben", "patches": ["N2"]})).status_code == 201
             consumer = runtime.consumers[0]
             await _publish(bootstrap, topic_prefix, [(ACCOUNTS, "1002", _account("1002", "N2"))])

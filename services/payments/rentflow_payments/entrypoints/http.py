@@ -16,8 +16,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, BinaryIO, Callable
 
 import orjson
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rentflow_common.auth import Caller, require, signed
 from rentflow_common.inputs import Text
 from rentflow_common.logging import get_logger
 from rentflow_common.service import ServiceRuntime, correlation_id
@@ -229,7 +230,12 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
             return replayed
         return Response(answer, status_code=202, media_type=JSON)
 
-    @router.post("/payments", status_code=202, tags=["push"], summary="push one payment (signed)",
+    # who may call: provider routes are proven by their HMAC signature (`signed`), the rest by a user's token
+    SIGNED = [Depends(signed)]
+    ADMIN = require("admin")
+    READERS = [Depends(require("officer", "manager", "finance", "ops"))]
+
+    @router.post("/payments", status_code=202, tags=["push"], summary="push one payment (signed)", dependencies=SIGNED,
                  openapi_extra=_push_schema(False),
                  responses={202: {"description": '{"payment_id", "status": "accepted"|"duplicate"}'},
                             401: {"description": SIGNATURE_401},
@@ -238,6 +244,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
         return await do_push(request, "/v1/payments", many=False)
 
     @router.post("/payments/batch", status_code=202, tags=["push"], summary="push a JSON array of payments (signed)",
+                 dependencies=SIGNED,
                  openapi_extra=_push_schema(True),
                  responses={202: {"description": '{"accepted", "duplicates", "payments": [{item, provider_ref, '
                                                   'payment_id, status}]}; item is the 0-based array index'},
@@ -246,7 +253,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
     async def push_batch(request: Request) -> Response:
         return await do_push(request, "/v1/payments/batch", many=True)
 
-    @router.get("/payments/{payment_id}", tags=["push"], summary="a stored payment")
+    @router.get("/payments/{payment_id}", tags=["push"], summary="a stored payment", dependencies=READERS)
     async def get_payment(payment_id: Annotated[Text, Path()]) -> Response:
         try:
             pid = uuid.UUID(payment_id)
@@ -262,14 +269,16 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
     @router.post("/providers", status_code=201, response_model=ProviderOut, tags=["providers"],
                  summary="register a payment provider; answers its signing secret (the only time it is shown)",
                  responses={409: {"description": "a provider of that name exists"}})
-    async def add_provider(body: ProviderIn, request: Request) -> ProviderOut:
-        async with runtime.uow(correlation_id=correlation_id(request)) as uow:
+    async def add_provider(body: ProviderIn, request: Request, caller: Caller = Depends(ADMIN)) -> ProviderOut:
+        async with runtime.uow_for(request, caller) as uow:
             try:
                 secret = await providers.register(uow, box, body.name, body.secret,
                                                   legacy_signature=body.legacy_signature)
             except providers.ProviderExists:
                 raise _detail(409, f"provider {body.name!r} exists already (rotate its secret with "
                                    f"`rentflow providers rotate {body.name}`)") from None
+            uow.audit("provider.added", subject=body.name,
+                      after={"provider_id": body.name, "legacy_signature": body.legacy_signature})
             await uow.commit()
         provider_keys.forget(body.name)
         return ProviderOut(provider_id=body.name, name=body.name, secret=secret,
@@ -279,7 +288,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
                 responses={200: {"description": '{"providers": [{provider_id, status: active|revoked, '
                                                 'legacy_signature, created_at, rotated_at, revoked_at, '
                                                 'previous_secret_valid_until}]}'}})
-    async def list_providers() -> Response:
+    async def list_providers(caller: Caller = Depends(ADMIN)) -> Response:
         async with engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             rows = await repo.list_providers(raw)
@@ -289,13 +298,16 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
     @router.post("/providers/{name}/rotate", response_model=RotateOut, tags=["providers"],
                  summary="a new signing secret; the previous one stays valid for RENTFLOW_SECRET_ROLLOVER_HOURS",
                  responses={404: {"description": "no such provider"}})
-    async def rotate_provider(name: ProviderName, request: Request, body: RotateIn | None = None) -> RotateOut:
-        async with runtime.uow(correlation_id=correlation_id(request)) as uow:
+    async def rotate_provider(name: ProviderName, request: Request, body: RotateIn | None = None,
+                              caller: Caller = Depends(ADMIN)) -> RotateOut:
+        async with runtime.uow_for(request, caller) as uow:
             try:
                 secret, until = await providers.rotate(uow, box, name, body.secret if body else None, now=_now(),
                                                        rollover=rollover)
             except providers.UnknownProvider:
                 raise _detail(404, f"unknown provider {name!r}") from None
+            uow.audit("provider.rotated", subject=name,
+                      after={"previous_secret_valid_until": until.isoformat() if until else None})
             await uow.commit()
         provider_keys.forget(name)
         return RotateOut(provider_id=name, secret=secret, previous_secret_valid_until=until)
@@ -304,12 +316,13 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
                  summary="no secret of the provider is accepted any more (a later rotate issues a new one)",
                  responses={200: {"description": '{"provider_id", "status": "revoked"}'},
                             404: {"description": "no such provider"}})
-    async def revoke_provider(name: ProviderName, request: Request) -> Response:
-        async with runtime.uow(correlation_id=correlation_id(request)) as uow:
+    async def revoke_provider(name: ProviderName, request: Request, caller: Caller = Depends(ADMIN)) -> Response:
+        async with runtime.uow_for(request, caller) as uow:
             try:
                 await providers.revoke(uow, name, now=_now())
             except providers.UnknownProvider:
                 raise _detail(404, f"unknown provider {name!r}") from None
+            uow.audit("provider.revoked", subject=name, after={"status": "revoked"})
             await uow.commit()
         provider_keys.forget(name)
         return Response(orjson.dumps({"provider_id": name, "status": "revoked"}), media_type=JSON)
@@ -380,26 +393,35 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
 
     @router.post("/files", status_code=202, tags=["files"], openapi_extra=_file_schema(True),
                  responses={**file_responses, 401: {"description": SIGNATURE_401}},
-                 summary="a provider's statement or report file (signed like a push)")
+                 summary="a provider's statement or report file (signed like a push)", dependencies=SIGNED)
     async def upload_file(request: Request, format: str = Query(formats.AUTO, description="file format")) -> Response:
         provider_id, verifier, allowed = await authenticate(request)
         return await do_import(request, provider_id, format, verifier, allowed)
 
     @router.post("/imports", status_code=202, tags=["files"], openapi_extra=_file_schema(False),
                  responses=file_responses,
-                 summary="an operator's upload (unsigned); the provider is created on first use")
+                 summary="an operator's upload (unsigned: an officer's or finance user's token); the provider is "
+                         "created on first use; who uploaded it is in the audit trail")
     async def operator_import(request: Request, format: str = Query(formats.AUTO, description="file format"),
                               provider: str | None = Query(None, description="provider the file is from; default "
-                                                           "file-import (govuk-pay for GOV.UK Pay replays)")
-                              ) -> Response:
+                                                           "file-import (govuk-pay for GOV.UK Pay replays)"),
+                              caller: Caller = Depends(require("officer", "finance"))) -> Response:
         if provider is not None:
             if not _PROVIDER_NAME.match(provider):
                 raise _invalid([{"field": "provider", "reason": f"must match {PROVIDER_NAME}"}])
             if provider != GOVUK_PAY:
                 await ensure_provider(provider)
-        return await do_import(request, provider, format)
+        answer = await do_import(request, provider, format)
+        async with runtime.uow_for(request, caller) as uow:
+            summary = orjson.loads(answer.body)
+            uow.audit("file.imported", subject=summary.get("import_id"),
+                      after={k: summary.get(k) for k in ("import_id", "format", "provider_id", "accepted", "rejected",
+                                                         "duplicates")})
+            await uow.commit()
+        return answer
 
-    @router.get("/imports", tags=["files"], summary="imports of a file, by its sha256 (progress of a running one)")
+    @router.get("/imports", tags=["files"], summary="imports of a file, by its sha256 (progress of a running one)",
+                dependencies=READERS)
     async def find_imports(sha256: str = Query(..., pattern=r"^[0-9a-f]{64}$")) -> Response:
         async with engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
@@ -407,6 +429,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
         return Response(orjson.dumps({"imports": rows}, default=str), media_type=JSON)
 
     @router.post("/webhooks/govuk-pay", tags=["push"], summary="GOV.UK Pay webhook delivery (Pay-Signature)",
+                 dependencies=SIGNED,
                  responses={200: {"description": '{"status": "accepted"|"duplicate"|"recorded"|"ignored", '
                                                  '"payment_id"}: stored'},
                             401: {"description": "missing or bad Pay-Signature (also when provider govuk-pay is "
@@ -438,7 +461,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
         log.info("govuk_pay.webhook", outcome=outcome, event_type=event.event_type, resource_id=event.resource_id)
         return Response(orjson.dumps({"status": outcome, "payment_id": pid}), media_type=JSON)
 
-    @router.get("/imports/{import_id}", tags=["files"], summary="summary of an import")
+    @router.get("/imports/{import_id}", tags=["files"], summary="summary of an import", dependencies=READERS)
     async def get_import(import_id: Annotated[Text, Path()]) -> Response:
         try:
             iid = uuid.UUID(import_id)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import httpx
+
+from rentflow_common.testing import grant
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -17,7 +19,7 @@ from rentflow_common.service import ServiceRuntime
 from rentflow_payments.bootstrap import build_app
 from rentflow_payments.domain.signature import sign
 
-TOPICS = ["payments.received.v1", "payments.rejected.v1"]
+TOPICS = ["payments.received.v1", "payments.rejected.v1", "identity.users.v1", "dlq.payments.principals", "audit.v1"]
 SECRET = "s3cret-of-acme-0001"
 
 
@@ -55,6 +57,13 @@ class Service:
              **(headers or {})}
         return await self.client.post(path, content=raw, headers=h)
 
+    async def emitted(self) -> int:
+        """Events this service emitted, pending or published, other than its audit trail's."""
+        async with self.runtime.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            return await raw.fetchval("select (select count(*) from outbox where topic <> 'audit.v1') + "
+                                      "(select count(*) from outbox_log where topic <> 'audit.v1')")
+
     async def drained(self) -> None:
         """Waits until the outbox relay has published everything committed so far."""
         async def empty() -> bool:
@@ -90,7 +99,7 @@ async def svc(service_env, infra, topic_prefix):
     await ensure_topics(infra.kafka_bootstrap_servers, 3, TOPICS, prefix=topic_prefix)
     await runtime.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as client:
             yield Service(app, client, runtime, infra.kafka_bootstrap_servers, topic_prefix)
     finally:
         await runtime.stop()

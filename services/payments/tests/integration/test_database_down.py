@@ -14,11 +14,12 @@ import orjson
 import pytest
 
 from rentflow_common.kafka import ensure_topics
+from rentflow_common.testing import grant
 
 from rentflow_payments.bootstrap import build_app
 from rentflow_payments.domain.signature import sign
 
-TOPICS = ["payments.received.v1", "payments.rejected.v1"]
+TOPICS = ["payments.received.v1", "payments.rejected.v1", "identity.users.v1", "audit.v1", "dlq.payments.principals"]
 
 
 class Cuttable:
@@ -94,7 +95,8 @@ async def relayed(service_env, infra, topic_prefix, monkeypatch):
     await ensure_topics(infra.kafka_bootstrap_servers, 3, TOPICS, prefix=topic_prefix)
     await app.state.runtime.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                     headers=await grant(app)) as client:
             yield client, relay
     finally:
         if relay.server is None or not relay.server.is_serving():
@@ -105,13 +107,13 @@ async def relayed(service_env, infra, topic_prefix, monkeypatch):
 
 async def push(client: httpx.AsyncClient, path: str, body: object) -> httpx.Response:
     raw = orjson.dumps(body)
-    return await client.post(path, content=raw, headers={"X-Provider-Id": "acme", "X-Signature": sign("s3cret", raw),
+    return await client.post(path, content=raw, headers={"X-Provider-Id": "acme", "X-Signature": sign("s3cret-of-acme-0001", raw),
                                                          "Content-Type": "application/json"})
 
 
 async def test_intake_answers_503_with_retry_after_while_the_database_is_away(relayed):
     client, relay = relayed
-    assert (await client.post("/v1/providers", json={"name": "acme", "secret": "s3cret"})).status_code == 201
+    assert (await client.post("/v1/providers", json={"name": "acme", "secret": "s3cret-of-acme-0001"})).status_code == 201
     assert (await push(client, "/v1/payments", pay("before"))).status_code == 202
 
     await relay.cut()

@@ -80,7 +80,9 @@ async def test_a_wrong_key_stops_the_start_and_a_new_first_key_re_encrypts(servi
     await app.state.runtime.start()
     try:
         import httpx
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        from rentflow_common.testing import grant
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                     headers=await grant(app, "admin", ("admin",))) as client:
             r = await client.post("/v1/providers", json={"name": "acme", "secret": "acme-secret-0123456789"})
             assert r.status_code == 201
     finally:

@@ -30,19 +30,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
-DEBIT_CODES = frozenset({"DBR", "DSC", "DHE", "DWR", "DGA", "DCI", "DCC", "DRR"})
-RECEIPT_CHANNELS = {
-    "RDD": "direct_debit", "RSO": "standing_order", "RBP": "bank_transfer", "RCP": "card",
-    "RPY": "cash", "RCO": "cash", "RHB": "housing_benefit", "RUC": "universal_credit",
-}
-REFUND_CODES = frozenset({"REF", "RDR"})
-WRITE_OFF_CODES = frozenset({"WOF"})
-# The ledger posts every maker-checker adjustment, debit or credit, as WON (services/ledger README):
-# counting it as a write-on would make a credit adjustment look like a write-off.
-ADJUSTMENT_CODES = frozenset({"WON"})
-OPENING_CODES = frozenset({"BBF"})
-OPENING_SOURCE_REFS = ("opening-balance", "opening_balance", "opening balance")
-MANUAL_RULE_PREFIXES = ("manual", "suspense")
+from rentflow_schemas.codes import CODES, MANUAL_ALLOCATION, Kind, codes_of
+
+# What each code is: the shared table (rentflow_schemas.codes). The ledger posts every
+# maker-checker adjustment, debit or credit, as WON: counting it as a write-on would make a credit
+# adjustment look like a write-off, so it is an adjustment.
+DEBIT_CODES = codes_of(Kind.DEBIT)
+RECEIPT_CHANNELS = {c.code: c.channel for c in CODES.values() if c.kind is Kind.RECEIPT}
+REFUND_CODES = codes_of(Kind.REFUND)
+WRITE_OFF_CODES = codes_of(Kind.WRITE_OFF)
+ADJUSTMENT_CODES = codes_of(Kind.ADJUSTMENT)
+OPENING_CODES = codes_of(Kind.OPENING)
 
 TotalKey = tuple[dt.date, str, str]  # business_date, metric, key
 TotalRow = tuple[dt.date, str, str, int, int]  # … amount_pence, count
@@ -63,12 +61,11 @@ class Posting:
 
 
 def is_opening(p: Posting) -> bool:
-    ref = p.source_ref.strip().lower()
-    return p.type_code in OPENING_CODES or ref.startswith(OPENING_SOURCE_REFS)
+    return p.type_code in OPENING_CODES
 
 
 def is_manual_allocation(rule: str | None) -> bool:
-    return bool(rule) and rule.strip().lower().startswith(MANUAL_RULE_PREFIXES)  # type: ignore[union-attr]
+    return rule == MANUAL_ALLOCATION
 
 
 def posting_totals(p: Posting) -> list[TotalRow]:

@@ -15,21 +15,15 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from rentflow_common.inputs import EARLIEST_DATE, LATEST_DATE
+from rentflow_schemas.codes import CODES
 from rentflow_reporting.domain.periods import Period, period_containing
 
 QUARTER_RE = re.compile(r"^(\d{4})-Q([1-4])$")
 QUARTER_HELP = ("YYYY-Qn, a quarter of the financial year that starts in April YYYY: Q1 April–June, Q2 July–September, "
                 "Q3 October–December, Q4 January–March of YYYY+1")
 
-# docs/domain.md §2, as officers and auditors know them.
-TYPE_MEANINGS: dict[str, str] = {
-    "DBR": "Rent", "DSC": "Service charge", "DHE": "Heating", "DWR": "Water rates", "DGA": "Garage",
-    "DCI": "Contents insurance", "DCC": "Court costs", "DRR": "Rechargeable repairs", "WON": "Adjustment",
-    "RDD": "Direct Debit", "RSO": "Standing order", "RBP": "Bank payment", "RCP": "Card payment",
-    "RPY": "PayPoint / Post Office", "RCO": "Cash office", "RHB": "Housing Benefit", "RUC": "Universal Credit",
-    "RIT": "Transfer between accounts", "WOF": "Write-off", "RDN": "Direct Debit unpaid", "RRC": "Returned cheque",
-    "REF": "Refund to tenant", "RDR": "Bacs refund", "BBF": "Balance brought forward",
-}
+# docs/domain.md §2: the shared table's words for a tenant
+TYPE_MEANINGS: dict[str, str] = {c.code: c.label for c in CODES.values()}
 
 
 class BadQuarter(ValueError):

@@ -6,10 +6,11 @@ import pathlib
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from rentflow_common.auth import require
 from rentflow_common.inputs import LATEST_DATE, Day, Text
 from rentflow_common.service import correlation_id
 
@@ -20,10 +21,12 @@ from rentflow_reporting.service_layer.statements import BadOutput, NotReady, acc
 from rentflow_reporting.service_layer.handlers import annual_return, kpi_snapshot, today_london
 
 router = APIRouter(prefix="/v1", tags=["kpi"])
+FINANCE = [Depends(require("finance"))]
 
 
 @router.get(
     "/kpi",
+    dependencies=[Depends(require("finance", "manager", "ops"))],
     summary="KPI snapshot for the latest period ending on or before as_of",
     description="The latest week/month/quarter/year whose last day is on or before `as_of` (default: today, "
                 "Europe/London). When no such period has any activity yet, the current period to date, with "
@@ -44,6 +47,7 @@ async def get_kpi(request: Request,
 
 @router.get(
     "/returns/{kind}",
+    dependencies=FINANCE,
     tags=["returns"],
     summary="Annual extract: LAHS rent arrears figures (lahs) or benchmarking measures (benchmark)",
     description="For the financial year 1 April `year` – 31 March `year`+1, each item with its value, unit and "
@@ -71,7 +75,7 @@ OUTPUT_DIR_GONE = ("output_dir: the service writes statements into its own folde
                    "`rentflow statements run --output DIR`, which does that)")
 
 
-@router.post("/statements/runs", status_code=202, tags=["statements"],
+@router.post("/statements/runs", status_code=202, tags=["statements"], dependencies=FINANCE,
              summary="Start writing every account's rent statement for a quarter (PDF and CSV) into the service's "
                      "folder; download them from the run once it is done")
 async def start_statement_run(request: Request, body: StatementRunRequest) -> Response:
@@ -96,7 +100,7 @@ def _done_folder(request: Request, run_id: uuid.UUID) -> pathlib.Path:
     return found[0]  # type: ignore[no-any-return]
 
 
-@router.get("/statements/runs/{run_id}/files", tags=["statements"], summary="The files of a finished run",
+@router.get("/statements/runs/{run_id}/files", tags=["statements"], dependencies=FINANCE, summary="The files of a finished run",
             responses={200: {"description": '{"run_id", "files": ["index.csv", "pdf/REF.pdf", "csv/REF.csv", ...]}'},
                        409: {"description": "the run is still running, or failed"}})
 async def statement_run_files(request: Request, run_id: uuid.UUID) -> Response:
@@ -105,7 +109,7 @@ async def statement_run_files(request: Request, run_id: uuid.UUID) -> Response:
     return Response(content=dumps({"run_id": run_id, "files": names}), media_type="application/json")
 
 
-@router.get("/statements/runs/{run_id}/files/{name:path}", tags=["statements"],
+@router.get("/statements/runs/{run_id}/files/{name:path}", tags=["statements"], dependencies=FINANCE,
             summary="One file of a finished run: index.csv, pdf/REF.pdf or csv/REF.csv")
 async def statement_run_file(request: Request, run_id: uuid.UUID,
                              name: Annotated[Text, Path(max_length=300)]) -> FileResponse:
@@ -117,7 +121,7 @@ async def statement_run_file(request: Request, run_id: uuid.UUID,
     return FileResponse(path, media_type=media, filename=path.name)
 
 
-@router.get("/statements/runs/{run_id}/archive", tags=["statements"],
+@router.get("/statements/runs/{run_id}/archive", tags=["statements"], dependencies=FINANCE,
             summary="Every file of a finished run as one zip (statements-QUARTER/index.csv, pdf/, csv/)",
             responses={409: {"description": "the run is still running, or failed"}})
 async def statement_run_archive(request: Request, run_id: uuid.UUID) -> FileResponse:
@@ -126,7 +130,7 @@ async def statement_run_archive(request: Request, run_id: uuid.UUID) -> FileResp
     return FileResponse(path, media_type="application/zip", filename=f"statements-{run_id}.zip")
 
 
-@router.get("/statements/runs/{run_id}", tags=["statements"], summary="Progress of a statement run")
+@router.get("/statements/runs/{run_id}", tags=["statements"], dependencies=FINANCE, summary="Progress of a statement run")
 async def get_statement_run(request: Request, run_id: uuid.UUID) -> Response:
     run = request.app.state.runtime.statements.runs.get(run_id)
     if run is None:
@@ -135,6 +139,7 @@ async def get_statement_run(request: Request, run_id: uuid.UUID) -> Response:
 
 
 @router.get("/statements/{quarter}/{account_ref}", tags=["statements"],
+            dependencies=[Depends(require("finance", "officer", "manager"))],
             summary="One account's statement for a quarter, as JSON")
 async def get_statement(request: Request, quarter: Annotated[Text, Path(max_length=20)],
                         account_ref: Annotated[Text, Path(max_length=100)]) -> Response:

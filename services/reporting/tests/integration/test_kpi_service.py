@@ -8,6 +8,8 @@ import uuid
 from decimal import Decimal
 
 import httpx
+
+from rentflow_common.testing import grant
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
@@ -126,7 +128,7 @@ async def test_kpis_from_ledger_events(infra, service_env, monkeypatch):
     runtime = app.state.runtime
     await runtime.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as http:
             L = scenario()
             await publish(infra.kafka_bootstrap_servers, prefix, L.events)
 

@@ -13,6 +13,8 @@ import zipfile
 
 import httpx
 
+from rentflow_common.testing import grant
+
 from rentflow_common.testing import Incoming
 from rentflow_common.db import UnitOfWork
 from rentflow_common.migrations import upgrade_async
@@ -70,7 +72,7 @@ async def test_quarterly_statements(service_env, tmp_path, monkeypatch):
         async with UnitOfWork(runtime.engine) as uow:
             await apply_ledger_events(uow, events())
             await uow.commit()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as http:
             bad = await http.post("/v1/statements/runs", json={"quarter": "2026-Q5"})
             assert bad.status_code == 422 and "'2026-Q5'" in bad.json()["detail"]
             assert "Q1 April–June" in bad.json()["detail"]

@@ -10,16 +10,15 @@ A header row, then one payment per row. Columns (rentflow's names; any order, ex
 | `reference` or `card_number` | one required | the rent reference; or the 19-digit allpay card number it is cut from |
 | `payer_name`, `outlet` | optional | payer; where it was paid (not kept) |
 
-Column mapping: option `columns` (query parameter) or env RENTFLOW_CSV_COLUMNS, as
+Column mapping: option `columns` (query parameter) or the setting RENTFLOW_CSV_COLUMNS, as
 `name=Header,...`, e.g. `transaction_id=TxnRef,paid_at=Date,amount=Value,card_number=Card`; the option
-wins per column over the env. Header names match case-insensitively.
+wins per column over the setting. Header names match case-insensitively.
 
-allpay card numbers embed the rent reference: option `card_ref` (env RENTFLOW_CSV_CARD_REF) as
+allpay card numbers embed the rent reference: option `card_ref` (setting RENTFLOW_CSV_CARD_REF) as
 `START:LENGTH`, 1-based; default `9:10`, the ten digits after an eight-digit issuer prefix and before
 the final check digit. A card number must be 19 digits. Channel: cash."""
 from __future__ import annotations
 
-import os
 from typing import BinaryIO, Iterator
 
 from rentflow_payments.domain.formats import Options, Parsed, Unreadable, register
@@ -28,6 +27,21 @@ from rentflow_payments.domain.formats._csv import header_index, instant, rows
 
 NAMES = ("transaction_id", "paid_at", "amount", "amount_pence", "reference", "card_number", "payer_name", "outlet")
 DEFAULT_CARD_REF = "9:10"
+# the landlord's layout (PaymentsSettings, applied by `configure` when the service starts)
+_configured: dict[str, str] = {"columns": "", "card_ref": DEFAULT_CARD_REF}
+
+
+def check_layout(columns: str = "", card_ref: str = DEFAULT_CARD_REF) -> None:
+    """Unreadable, naming the setting, unless both are well formed."""
+    _pairs(columns, "RENTFLOW_CSV_COLUMNS")
+    card_slice({"card_ref": card_ref or DEFAULT_CARD_REF})
+
+
+def configure(columns: str = "", card_ref: str = DEFAULT_CARD_REF) -> None:
+    """The service's settings RENTFLOW_CSV_COLUMNS and RENTFLOW_CSV_CARD_REF: used when an import
+    does not give the options."""
+    check_layout(columns, card_ref)
+    _configured.update(columns=columns, card_ref=card_ref or DEFAULT_CARD_REF)
 
 
 def _pairs(text: str | None, what: str) -> dict[str, str]:
@@ -46,13 +60,13 @@ def _pairs(text: str | None, what: str) -> dict[str, str]:
 def mapping(options: Options | None) -> dict[str, str]:
     """rentflow column name → header name (lower case)."""
     cols = {n: n for n in NAMES}
-    cols.update(_pairs(os.environ.get("RENTFLOW_CSV_COLUMNS"), "RENTFLOW_CSV_COLUMNS"))
+    cols.update(_pairs(_configured["columns"], "RENTFLOW_CSV_COLUMNS"))
     cols.update(_pairs((options or {}).get("columns"), "columns"))
     return cols
 
 
 def card_slice(options: Options | None) -> slice:
-    text = (options or {}).get("card_ref") or os.environ.get("RENTFLOW_CSV_CARD_REF") or DEFAULT_CARD_REF
+    text = (options or {}).get("card_ref") or _configured["card_ref"]
     start, _, length = text.partition(":")
     if not (start.isdigit() and length.isdigit() and int(start) >= 1 and int(length) >= 1
             and int(start) + int(length) - 1 <= 19):

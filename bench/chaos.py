@@ -1,0 +1,393 @@
+"""Chaos: `rentflow up` as real processes on the embedded broker and database (its own, so they
+can be killed), a bounded load (signed pushes, a camt.053 statement, a statement of reversals, an
+adjustment) and, at random points chosen by a printed seed, SIGKILL of payments, ledger,
+notifications, reporting, the broker and PostgreSQL, `rentflow up` bringing each back. At the
+end: no payment lost or doubled (the control total), every account's balance equal to what was
+pushed for it, suspense exactly the unmatched payments, the GL reconciled; then the kill log and
+the figures, including what the outbox's retained log costs (rows, MB per 100,000 payments).
+
+    ./dev bench chaos                      # the long run: 100,000 payments, 20 kills
+    ./dev bench chaos --payments 20000 --kills 6 --seed 7
+
+tests/test_chaos.py runs a short version of the same (`run(...)`) in the test suite."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from rentflow_cli import sample
+from rentflow_cli.client import signed_headers
+from rentflow_payments import samples as files
+
+RENTFLOW = str(Path(sys.executable).parent / "rentflow")
+COMPONENTS = ("payments", "ledger", "notifications", "reporting", "broker", "database")
+PAID_AT = "2026-10-07T10:00:00+01:00"
+PERIOD = "2026-10"
+
+
+def say(message: str) -> None:
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Result:
+    seed: int
+    payments: int
+    kills: list[dict[str, Any]] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        lines = [f"seed {self.seed}: {self.payments:,} payments, {len(self.kills)} kills"]
+        lines += [f"  kill {n + 1:>2} at {k['at_s']:7.1f} s: {k['component']:<13} pid {k['pid']:<7} "
+                  f"back after {k['back_after_s']:.1f} s" for n, k in enumerate(self.kills)]
+        lines += [f"  {k}: {v}" for k, v in self.figures.items()]
+        lines += [f"  PROBLEM: {p}" for p in self.problems] or ["  no payment lost, none doubled; balances, "
+                                                                 "suspense, control total and GL all agree"]
+        return "\n".join(lines)
+
+
+class Up:
+    """`rentflow up` on its own embedded broker and database in `home`."""
+
+    def __init__(self, home: Path, partitions: int = 3) -> None:
+        self.home = home
+        self.env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL",
+                                                                     "RENTFLOW_TOPIC_PREFIX")}
+        self.env.update({"RENTFLOW_HOME": str(home), "RENTFLOW_NO_DOCKER": "1", "RENTFLOW_PARTITIONS": str(partitions),
+                         "RENTFLOW_LOG_FORMAT": "json"})
+        self.log = open(home.parent / "up.log", "ab")
+        self.proc = subprocess.Popen([RENTFLOW, "up"], env=self.env, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 300
+        while not (home / "runtime.json").exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"rentflow up did not start (see {home.parent / 'up.log'})")
+            time.sleep(0.3)
+
+    def runtime(self) -> dict[str, Any]:
+        for _ in range(20):
+            try:
+                return json.loads((self.home / "runtime.json").read_text())
+            except (OSError, ValueError):
+                time.sleep(0.1)  # being replaced
+        raise RuntimeError("runtime.json unreadable")
+
+    def url(self, service: str) -> str:
+        return self.runtime()["services"][service]["url"]
+
+    def pid(self, component: str) -> int | None:
+        rt = self.runtime()
+        if component == "broker":
+            return rt["kafka"]["pid"]
+        if component == "database":
+            return rt["database"]["pid"]
+        return rt["services"][component]["pid"]
+
+    def restarts(self, component: str) -> int:
+        return int(self.runtime()["supervisor"]["restarts"].get(component, 0))
+
+    def rentflow(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([RENTFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(120)
+        finally:
+            self.log.close()
+
+
+def retrying(what: str, call: Any, stop: threading.Event | None = None, timeout: float = 600) -> httpx.Response:
+    """Calls until the service answers 2xx: a killed service refuses or drops the connection, a
+    database away is a 503; the same request again is harmless (pushes and files are idempotent)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            r = call()
+            if r.status_code < 300:
+                return r
+            if r.status_code != 503:
+                raise RuntimeError(f"{what}: {r.status_code} {r.text[:300]}")
+        except httpx.HTTPError:
+            pass
+        except KeyError:  # runtime.json between writes
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: no answer within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def run(work: Path, *, payments: int, kills: int, seed: int, accounts: int = 300, batch: int = 200,
+        file_entries: int = 300, reversals: int = 30, push_pause_s: float = 0.05, kill_gap_s: tuple[float, float] = (2, 6),
+        settle_timeout_s: float = 600) -> Result:
+    rng = random.Random(seed)
+    result = Result(seed, payments)
+    home = work / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    say(f"seed {seed}: starting rentflow up in {home}")
+    started = time.monotonic()
+    up = Up(home)
+    try:
+        result.figures["startup_s"] = round(time.monotonic() - started, 1)
+        second = up.rentflow("up", timeout=60)
+        if second.returncode == 0 or f"pid {up.proc.pid}" not in second.stderr:
+            result.problems.append(f"a second rentflow up was not refused with the first one's pid: {second.stderr}")
+        _load_and_kill(up, result, rng, payments=payments, kills=kills, accounts=accounts, batch=batch,
+                       file_entries=file_entries, reversals=reversals, push_pause_s=push_pause_s,
+                       kill_gap_s=kill_gap_s, settle_timeout_s=settle_timeout_s)
+    finally:
+        code = up.stop()
+        if code != 0:
+            result.problems.append(f"rentflow up exited {code} on SIGTERM")
+    return result
+
+
+def _load_and_kill(up: Up, result: Result, rng: random.Random, *, payments: int, kills: int, accounts: int,
+                   batch: int, file_entries: int, reversals: int, push_pause_s: float,
+                   kill_gap_s: tuple[float, float], settle_timeout_s: float) -> None:
+    accs = sample.accounts(accounts, seed=rng.randrange(1 << 30))
+    http = httpx.Client(timeout=60)
+    retrying("accounts import", lambda: http.post(up.url("ledger") + "/v1/accounts/import",
+                                                  content=sample.accounts_csv(accs).encode(),
+                                                  headers={"Content-Type": "text/csv"}))
+    secrets = {}
+    for provider in ("chaos", "bank"):
+        secrets[provider] = retrying(f"provider {provider}", lambda: http.post(
+            up.url("payments") + "/v1/providers", json={"name": provider, "secret": None})).json()["secret"]
+    expected = {a.ref: a.opening_balance for a in accs}
+    unmatched: set[str] = set()
+
+    # the pushes: payment i to a random account; every tenth quotes nothing known (suspense)
+    bodies = []
+    for i in range(payments):
+        acc = accs[rng.randrange(len(accs))]
+        amount = rng.randrange(500, 60000)
+        if i % 10 == 3:
+            ref = "UNMATCHED " + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(10))
+            unmatched.add(f"chaos:{i}")
+        else:
+            ref = acc.ref
+            expected[acc.ref] -= amount
+        bodies.append({"provider_ref": f"chaos-{i}", "channel": rng.choice(["card", "bank_transfer", "cash"]),
+                       "amount_pence": amount, "currency": "GBP", "paid_at": PAID_AT, "reference": ref})
+    # a statement (payments from the bank) and, later, a statement reversing some of them
+    entries, reversed_entries = [], []
+    for n in range(file_entries):
+        acc = accs[rng.randrange(len(accs))]
+        tx = files.Tx(rng.randrange(1000, 50000), acc.ref, f"PAYER {n}", f"E2E-CHAOS-{n}")
+        entries.append(files.Entry(f"CHAOS-AC{n}", value_date=dt.date(2026, 10, 6), txs=[tx]))
+        expected[acc.ref] -= tx.amount_pence
+        if n < reversals:
+            reversed_entries.append(files.Entry(f"CHAOS-RV{n}", value_date=dt.date(2026, 10, 8), side="DBIT",
+                                                reversal=True, txs=[tx]))
+            expected[acc.ref] += tx.amount_pence
+    statement = files.camt053(entries, stmt_id="CHAOS-1")
+    reversal_statement = files.camt053(reversed_entries, stmt_id="CHAOS-2")
+    adjusted = accs[0].ref
+    expected[adjusted] -= 1234
+
+    stop_killing = threading.Event()
+    pushed = threading.Event()
+    errors: list[BaseException] = []
+    t0 = time.monotonic()
+
+    def load() -> None:
+        try:
+            for start in range(0, payments, batch):
+                body = json.dumps(bodies[start:start + batch]).encode()
+                retrying(f"push {start}", lambda: http.post(up.url("payments") + "/v1/payments/batch", content=body,
+                                                            headers=signed_headers("chaos", secrets["chaos"], body)))
+                if start == (payments // batch // 3) * batch:
+                    say("uploading the statement")
+                    _upload(up, http, statement, secrets["bank"])
+                if start == (payments // batch * 2 // 3) * batch:
+                    say("uploading the reversals; requesting and approving an adjustment")
+                    _upload(up, http, reversal_statement, secrets["bank"])
+                    _adjust(up, http, adjusted)
+                time.sleep(push_pause_s)
+            if payments < batch:
+                _upload(up, http, statement, secrets["bank"])
+                _upload(up, http, reversal_statement, secrets["bank"])
+                _adjust(up, http, adjusted)
+        except BaseException as exc:  # surfaced by the main thread
+            errors.append(exc)
+        finally:
+            pushed.set()
+
+    pusher = threading.Thread(target=load, name="chaos-load")
+    pusher.start()
+    order: list[str] = []
+    while len(order) < kills:
+        round_ = list(COMPONENTS)
+        rng.shuffle(round_)
+        order += round_
+    for component in order[:kills]:
+        time.sleep(rng.uniform(*kill_gap_s))
+        pid = up.pid(component)
+        before = up.restarts(component)
+        at = time.monotonic() - t0
+        say(f"SIGKILL {component} (pid {pid}) at {at:.1f} s{'' if not pushed.is_set() else ' (load done)'}")
+        try:
+            os.kill(pid, signal.SIGKILL)  # type: ignore[arg-type]
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 180
+        while up.restarts(component) <= before or up.pid(component) == pid:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{component} was not restarted within 180 s")
+            time.sleep(0.2)
+        back = time.monotonic() - t0 - at
+        result.kills.append({"component": component, "pid": pid, "at_s": round(at, 1), "back_after_s": round(back, 1),
+                             "during_load": not pushed.is_set()})
+    pusher.join(settle_timeout_s)
+    if errors:
+        raise errors[0]
+    result.figures["load_s"] = round(time.monotonic() - t0, 1)
+    say("load done; waiting until everything is processed")
+    settle = time.monotonic()
+    waited = up.rentflow("wait", "--timeout", str(int(settle_timeout_s)), timeout=settle_timeout_s + 60)
+    result.figures["settle_s"] = round(time.monotonic() - settle, 1)
+    if waited.returncode != 0:
+        result.problems.append(f"rentflow wait: {waited.stderr.strip()[-500:]}")
+    _check(up, http, result, expected, unmatched, payments + file_entries)
+    http.close()
+
+
+def _upload(up: Up, http: httpx.Client, data: bytes, secret: str) -> None:
+    r = retrying("statement", lambda: http.post(up.url("payments") + "/v1/files", params={"format": "camt053"},
+                                                content=data, headers=signed_headers("bank", secret, data)))
+    if r.json()["rejected"]:
+        raise RuntimeError(f"statement items rejected: {r.json()['errors'][:3]}")
+
+
+def _adjust(up: Up, http: httpx.Client, account_ref: str) -> None:
+    """An adjustment asked once (a request is not idempotent: asked again only when it is not there)."""
+    reason = "chaos: a credit of £12.34"
+    retrying("approver", lambda: http.post(up.url("ledger") + "/v1/approvers", json={"name": "Chaos Manager",
+                                                                                  "role": "manager"}))
+
+    def pending() -> list[dict[str, Any]]:
+        got = retrying("adjustments", lambda: http.get(up.url("ledger") + "/v1/adjustments")).json()
+        rows = got["requests"] if isinstance(got, dict) and "requests" in got else got
+        return [r for r in rows if r.get("reason") == reason]
+
+    while not pending():
+        try:
+            http.post(up.url("ledger") + "/v1/adjustments", json={
+                "account_ref": account_ref, "type": "adjustment", "amount_pence": -1234, "reason": reason,
+                "by": "Chaos Officer"})
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    request = pending()[0]
+    if request.get("status") != "approved":
+        retrying("approve", lambda: http.post(up.url("ledger") + f"/v1/adjustments/{request['request_id']}/approve",
+                                              json={"by": "Chaos Manager"}) if not _approved(up, http, request)
+                 else httpx.Response(200))
+
+
+def _approved(up: Up, http: httpx.Client, request: dict[str, Any]) -> bool:
+    r = http.get(up.url("ledger") + f"/v1/adjustments/{request['request_id']}")
+    return r.status_code == 200 and r.json().get("status") == "approved"
+
+
+def _check(up: Up, http: httpx.Client, result: Result, expected: dict[str, int], unmatched: set[str],
+           total: int) -> None:
+    control = up.rentflow("payments", "reconcile", "--json")
+    doc = json.loads(control.stdout) if control.stdout.strip() else {}
+    result.figures["control_total"] = {k: doc.get(k) if not isinstance(doc.get(k), list) else len(doc[k])
+                                       for k in ("balanced", "accepted_count", "ledger_count", "missing", "doubled")}
+    if not doc.get("balanced") or doc.get("accepted_count") != total or doc.get("ledger_count") != total:
+        result.problems.append(f"control total: {result.figures['control_total']} (expected {total} each side)")
+    got = {}
+    offset = 0
+    while True:
+        page = retrying("accounts", lambda: http.get(up.url("ledger") + "/v1/accounts",
+                                                     params={"limit": 10000, "offset": offset})).json()
+        rows = page["accounts"] if isinstance(page, dict) else page
+        got.update({a["account_ref"]: a["balance_pence"] for a in rows})
+        if len(rows) < 10000:
+            break
+        offset += len(rows)
+    wrong = {ref: (got.get(ref), want) for ref, want in expected.items() if got.get(ref) != want}
+    result.figures["accounts_checked"] = len(expected)
+    if wrong:
+        result.problems.append(f"{len(wrong)} balances differ from what was pushed, e.g. {list(wrong.items())[:3]}")
+    suspense = retrying("suspense", lambda: http.get(up.url("ledger") + "/v1/suspense")).json()
+    if suspense["count"] != len(unmatched):
+        result.problems.append(f"suspense holds {suspense['count']}, expected {len(unmatched)}")
+    gl = up.rentflow("gl", "reconcile", "--period", PERIOD, "--json")
+    if gl.returncode != 0 or not json.loads(gl.stdout)["balanced"]:
+        result.problems.append(f"gl reconcile {PERIOD}: {gl.stdout[-300:]} {gl.stderr[-300:]}")
+    invariants = retrying("invariants", lambda: http.get(up.url("ledger") + "/v1/invariants")).json()
+    if not invariants.get("balanced"):
+        result.problems.append(f"ledger invariants: {invariants}")
+    status = json.loads(up.rentflow("status", "--json").stdout or "{}")
+    result.figures["restarts"] = status.get("supervisor", {}).get("restarts")
+    result.figures["dead_letters"] = {s: sum(g.get("open_dead_letters", 0) for g in st.get("consumers", {}).values())
+                                      for s, st in status.items() if s != "supervisor" and isinstance(st, dict)}
+    result.figures.update(asyncio.run(_retention(up.runtime()["database"]["url"], total)))
+
+
+async def _retention(url: str, payments: int) -> dict[str, Any]:
+    """Rows and MB of the outbox's retained log, all services, and per 100,000 payments."""
+    import asyncpg
+
+    from rentflow_common.db import plain_url
+
+    conn = await asyncpg.connect(plain_url(url))
+    try:
+        rows, size = 0, 0
+        for schema in ("payments", "ledger", "notifications", "reporting"):
+            if await conn.fetchval("select to_regclass($1)", f"{schema}.outbox_log") is None:
+                continue
+            rows += await conn.fetchval(f'select count(*) from "{schema}".outbox_log')
+            size += await conn.fetchval("select pg_total_relation_size($1::regclass)", f"{schema}.outbox_log")
+    finally:
+        await conn.close()
+    per = 100_000 / max(1, payments)
+    return {"outbox_log_rows": rows, "outbox_log_mb": round(size / 1e6, 1),
+            "outbox_log_rows_per_100k_payments": int(rows * per), "outbox_log_mb_per_100k_payments": round(size / 1e6 * per, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--payments", type=int, default=100_000)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--accounts", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, data)")
+    args = parser.parse_args()
+    seed = args.seed if args.seed is not None else random.randrange(1 << 31)
+    work = Path(tempfile.mkdtemp(prefix="rentflow-chaos-"))
+    say(f"seed {seed} (repeat with --seed {seed}); work folder {work}")
+    try:
+        result = run(work, payments=args.payments, kills=args.kills, seed=seed, accounts=args.accounts,
+                     batch=args.batch, file_entries=max(300, args.payments // 50), reversals=50,
+                     push_pause_s=0.0, kill_gap_s=(5, 20), settle_timeout_s=1800)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(result.report())
+    sys.exit(1 if result.problems else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""CPU of an idle stack: each service's share of one core while nothing happens.
+
+    ./dev bench idle [--seconds 30] [--settle 10]
+
+Starts the stack as `rentflow up` does (embedded broker and database unless the environment names
+real ones), loads a few accounts so every consumer has joined its group and every topic exists,
+waits `--settle` seconds, then measures each process's CPU over `--seconds`. The target is under
+1% of a core per service. PostgreSQL and the broker are printed too: a service that polls them
+makes them busy. For comparison, the same window's CPU of this (sleeping) bench process."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cpu import CpuMeter, infra_processes
+from rentflow_cli import sample
+from rentflow_cli.client import Client
+from rentflow_cli.stack import Stack
+
+
+async def main(args: argparse.Namespace) -> None:
+    home = Path(args.home or tempfile.mkdtemp(prefix="rentflow-bench-"))
+    stack = Stack(home, database="rentflow_bench", fresh_database=True, say=lambda m: print(f"  {m}", file=sys.stderr))
+    await asyncio.to_thread(stack.start)
+    try:
+        c = Client(home)
+        accs = sample.accounts(50, seed=11)
+        await asyncio.to_thread(c.post, "ledger", "/v1/accounts/import", content=sample.accounts_csv(accs).encode(),
+                                headers={"Content-Type": "text/csv"})
+        await asyncio.to_thread(c.wait_until_processed, 120)
+        await asyncio.sleep(args.settle)
+        kafka = stack.infra.kafka_bootstrap_servers  # type: ignore[union-attr]
+        meter = CpuMeter.of_pids({name: s.proc.pid for name, s in stack.services.items() if s.proc},
+                                 infra_processes(home, kafka))
+        t0 = time.monotonic()
+        await asyncio.sleep(args.seconds)
+        wall = time.monotonic() - t0
+        used = meter.since_start()
+        print(f"idle for {wall:.0f}s after {args.settle:.0f}s to settle: % of one core")
+        for name, seconds in sorted(used.items()):
+            services = name in stack.services
+            flag = "" if not services else ("  ok (< 1%)" if seconds / wall < 0.01 else "  over the 1% target")
+            print(f"  {name:14s} {100 * seconds / wall:5.2f}%{flag}")
+    finally:
+        await asyncio.to_thread(stack.stop)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--settle", type=float, default=10)
+    ap.add_argument("--home", default=None)
+    asyncio.run(main(ap.parse_args()))

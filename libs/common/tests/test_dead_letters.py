@@ -1,0 +1,112 @@
+"""A handler that raises: its message reaches dead_letters and dlq.<group> with the reason, the
+partition keeps moving, later messages of its key wait parked behind it, and a retry once the
+cause is fixed takes the dead letter and then the parked ones, in order, once each."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from faststream.kafka import KafkaBroker
+from sqlalchemy import text
+
+from rentflow_common.consumer import BatchConsumer
+from rentflow_common.db import UnitOfWork, make_engine
+from rentflow_common.kafka import ensure_topics
+from rentflow_common.outbox import OutboxRelay, enqueue, make_producer
+from rentflow_common.testing import create_core_tables, envelope_row, poll
+from rentflow_schemas import new_envelope
+from rentflow_schemas.payments import PaymentReceived
+
+TOPIC = "payments.received.v1"
+NOW = dt.datetime(2026, 4, 6, 9, tzinfo=dt.timezone.utc)
+
+
+def envelope(ref: str, key: str, amount: int):
+    data = PaymentReceived(payment_id=uuid.uuid4(), provider_id="p", provider_ref=ref, channel="card",
+                           amount_pence=amount, paid_at=NOW, received_at=NOW, reference=key)
+    return new_envelope(data, event_type="payments.received", event_id=uuid.uuid4(), producer="test",
+                        correlation_id="c")
+
+
+async def test_a_handler_that_raises_dead_letters_parks_its_key_and_retry_puts_them_back(infra, database_url,
+                                                                                       topic_prefix):
+    engine = make_engine(database_url, schema="svc")
+    async with engine.begin() as conn:
+        await create_core_tables(conn, "svc")
+        await conn.execute(text("create table seen (ref text not null, amount int not null, at serial)"))
+    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC, "dlq.g"], prefix=topic_prefix)
+    broken = {"on": True}
+
+    async def handle(uow, msgs):
+        for m in msgs:
+            if m.data.amount_pence == 666 and broken["on"]:
+                raise RuntimeError("cannot post 666 pence today")
+        await uow.raw.executemany("insert into seen (ref, amount) values ($1, $2)",
+                                  [(m.data.provider_ref, m.data.amount_pence) for m in msgs])
+
+    first = [envelope(f"a{i}", "A", 100 + i) for i in range(3)] + [envelope("bad", "B", 666)]
+    after = [envelope("b-after", "B", 200), envelope("a-after", "A", 300)]
+    broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.DEBUG)
+    consumer = BatchConsumer(broker, engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix)
+    producer = make_producer(infra.kafka_bootstrap_servers, "test")
+    await producer.start()
+    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix)
+    relay_task = asyncio.create_task(relay.run())
+    await broker.start()
+
+    async def seen() -> list[tuple[str, int]]:
+        async with engine.connect() as c:
+            return [tuple(r) for r in (await c.execute(text("select ref, amount from svc.seen order by at"))).all()]
+
+    try:
+        async with UnitOfWork(engine) as uow:
+            await enqueue(uow.raw, [envelope_row(TOPIC, e.data.reference, e) for e in first])
+            await uow.commit()
+        await poll(lambda: _true(consumer.stats.dead_letters == 1), timeout=60, what="the dead letter")
+        async with UnitOfWork(engine) as uow:
+            await enqueue(uow.raw, [envelope_row(TOPIC, e.data.reference, e) for e in after])
+            await uow.commit()
+
+        async def a_after() -> bool:
+            return ("a-after", 300) in await seen()
+        await poll(a_after, timeout=60, what="key A moving past B's dead letter")
+        async with engine.connect() as c:
+            letters = (await c.execute(text("select id, key, status, reason from svc.dead_letters order by id"))).all()
+        assert [(r.key, r.status) for r in letters] == [("B", "open"), ("B", "parked")]
+        assert "handler failed" in letters[0].reason and "cannot post 666 pence today" in letters[0].reason
+        assert ("b-after", 200) not in await seen()  # waits behind the dead letter of its key
+
+        refused = await consumer.retry(letters[0].id, by="ops")  # the cause not fixed yet: still open
+        assert refused["failed"] == letters[0].id and "cannot post 666" in refused["reason"]
+        broken["on"] = False
+        result = await consumer.retry(letters[0].id, by="ops")
+        assert result["failed"] is None and len(result["retried"]) == 2
+        got = await seen()
+        assert got[-2:] == [("bad", 666), ("b-after", 200)] and len(got) == len(set(got)) == 6
+        async with engine.connect() as c:
+            assert {r.status for r in (await c.execute(text("select status from svc.dead_letters"))).all()} == {"retried"}
+    finally:
+        await broker.stop()
+        relay.stop()
+        await relay_task
+        await producer.stop()
+
+    dlq = AIOKafkaConsumer(topic_prefix + "dlq.g", bootstrap_servers=infra.kafka_bootstrap_servers,
+                           auto_offset_reset="earliest")
+    await dlq.start()
+    try:
+        batch = await dlq.getmany(timeout_ms=5000)
+        published = [orjson.loads(r.value) for rs in batch.values() for r in rs]
+    finally:
+        await dlq.stop()
+    assert [p["topic"] for p in published] == [TOPIC]
+    assert "cannot post 666 pence today" in published[0]["reason"]
+    await engine.dispose()
+
+
+async def _true(value: bool) -> bool:
+    return value
