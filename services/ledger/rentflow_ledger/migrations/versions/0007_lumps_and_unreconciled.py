@@ -8,13 +8,13 @@ returned outgoing payments (payments.reversed.v1 kind outgoing_returned).
   to what (`matched_key`: "import:<id>" or "day:<date>").
 - unreconciled: the items raised on ledger.unreconciled.v1, open until resolved.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
