@@ -193,11 +193,12 @@ async def test_dd_follow_ups_lodgements_and_bounced_refunds(infra, service_env, 
 
         # a refund paid to Dan bounces back; another payment out nobody can place
         assert (await http.post("/v1/approvers", json={"name": "Mia", "role": "manager"})).status_code == 201
-        r = await http.post("/v1/adjustments", json={"by": "sam", "reason": "credit refund",
-                                                     "account_ref": "80000008", "type": "refund",
-                                                     "amount_pence": 6000})
+        sam, mia = await ledger.user("Sam", "officer"), await ledger.user("Mia", "manager")
+        r = await http.post("/v1/adjustments", json={"reason": "credit refund", "account_ref": "80000008",
+                                                     "type": "refund", "amount_pence": 6000}, headers=sam)
+        assert r.status_code == 201, r.text
         rid = r.json()["request_id"]
-        assert (await http.post(f"/v1/adjustments/{rid}/approve", json={"by": "mia"})).status_code == 200
+        assert (await http.post(f"/v1/adjustments/{rid}/approve", json={}, headers=mia)).status_code == 200
         assert (await ledger.account("80000008"))["balance_pence"] == -3000
         await ledger.publish("payments.reversed.v1", bounced(6000, reference="RENT REFUND 8000 0008"),
                              bounced(4321, e2e="SUPPLIER-77"))
