@@ -387,7 +387,7 @@ async def test_an_unreconciled_item_opens_one_finance_task_and_its_resolution_co
     runtime = app.state.runtime
     await runtime.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as http:
             consumer = runtime.consumers[0]
             item = uuid.uuid4()
             opened = _unreconciled(item, "opened", reason="a cash settlement lump sum that matches no cash file")
@@ -407,6 +407,10 @@ async def test_an_unreconciled_item_opens_one_finance_task_and_its_resolution_co
                             "due_on": "2026-12-23"}
             assert task["reason"] == ("£12,345.67 on 2026-12-21 (reference 'PAYPOINT SETTLEMENT'): a cash settlement "
                                       "lump sum that matches no cash file")
+            # the finance role works the finance queue
+            fay = await grant(app, "Fay", ("finance",))
+            mine = await http.get("/v1/tasks", params={"assigned_to": "finance"}, headers=fay)
+            assert mine.status_code == 200 and [t["task_id"] for t in mine.json()["tasks"]] == [task["task_id"]]
             await _publish(bootstrap, topic_prefix, [(UNRECONCILED, "x", _unreconciled(
                 item, "resolved", reason="matched to the cash file of 2026-12-19 when it arrived"))])
             body = await _until(lambda: tasks("done"), "the task to be completed")
