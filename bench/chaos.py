@@ -260,8 +260,11 @@ def _load_and_kill(up: Up, result: Result, rng: random.Random, *, payments: int,
     if errors:
         raise errors[0]
     result.figures["load_s"] = round(time.monotonic() - t0, 1)
-    say("load done; waiting until everything is processed")
+    say("load done; waiting until every service is healthy and everything is processed")
     settle = time.monotonic()
+    for service in ("payments", "ledger", "notifications", "reporting"):
+        retrying(f"{service} health", lambda: http.get(up.url(service) + "/health", timeout=5),
+                 timeout=settle_timeout_s)
     waited = up.rentflow("wait", "--timeout", str(int(settle_timeout_s)), timeout=settle_timeout_s + 60)
     result.figures["settle_s"] = round(time.monotonic() - settle, 1)
     if waited.returncode != 0:
@@ -329,6 +332,10 @@ def _check(up: Up, http: httpx.Client, result: Result, expected: dict[str, int],
     result.figures["accounts_checked"] = len(expected)
     if wrong:
         result.problems.append(f"{len(wrong)} balances differ from what was pushed, e.g. {list(wrong.items())[:3]}")
+        for ref in list(wrong)[:2]:
+            shown = http.get(up.url("ledger") + f"/v1/accounts/{ref}").json()
+            result.problems.append(f"  {ref}: " + ", ".join(f"{t['type']} {t['amount_pence']}"
+                                                            for t in shown.get("transactions", [])))
     suspense = retrying("suspense", lambda: http.get(up.url("ledger") + "/v1/suspense")).json()
     if suspense["count"] != len(unmatched):
         result.problems.append(f"suspense holds {suspense['count']}, expected {len(unmatched)}")
@@ -354,6 +361,9 @@ async def _retention(url: str, payments: int) -> dict[str, Any]:
     conn = await asyncpg.connect(plain_url(url))
     try:
         rows, size = 0, 0
+        reversals = {"intake": await conn.fetchval("select count(*) from payments.reversals"),
+                     **{f"ledger_{r['status']}": r["n"] for r in await conn.fetch(
+                         "select status, count(*) as n from ledger.payment_reversals group by 1")}}
         for schema in ("payments", "ledger", "notifications", "reporting"):
             if await conn.fetchval("select to_regclass($1)", f"{schema}.outbox_log") is None:
                 continue
@@ -362,7 +372,7 @@ async def _retention(url: str, payments: int) -> dict[str, Any]:
     finally:
         await conn.close()
     per = 100_000 / max(1, payments)
-    return {"outbox_log_rows": rows, "outbox_log_mb": round(size / 1e6, 1),
+    return {"reversals": reversals, "outbox_log_rows": rows, "outbox_log_mb": round(size / 1e6, 1),
             "outbox_log_rows_per_100k_payments": int(rows * per), "outbox_log_mb_per_100k_payments": round(size / 1e6 * per, 1)}
 
 

@@ -158,7 +158,10 @@ def status(json_out: bool = JsonOpt) -> None:
         except CommandError as exc:
             doc[svc] = {"service": svc, "reachable": False, "error": str(exc)}
             down.append(svc)
-    supervisor = c.runtime.get("supervisor") or {}
+    try:
+        supervisor = c.runtime.get("supervisor") or {}
+    except CommandError:  # services named by RENTFLOW_<SERVICE>_URL, no stack of ours here
+        supervisor = {}
     if json_out:
         emit_json({**doc, "supervisor": supervisor})
     else:

@@ -33,6 +33,7 @@ LOCK_FILE = "up.lock"
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0  # up this long, a death starts the backoff afresh
+REPLAY_EVERYTHING = "2000-01-01T00:00:00+00:00"  # before anything an outbox retains
 SECRETS_KEY_FILE = "secrets.key"
 
 
@@ -84,6 +85,7 @@ class Stack:
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     restarts: dict[str, Restarts] = field(default_factory=dict)
     events: list[dict[str, object]] = field(default_factory=list)  # the last restarts, newest last
+    republish: set[str] = field(default_factory=set)  # services still to be told the broker came back empty
     _lock: object = None
     # the local operator `admin` (every role), its token in $RENTFLOW_HOME/admin.token: None makes it on the
     # embedded default (or with RENTFLOW_LOCAL_ADMIN=1), never silently on infrastructure from the environment
@@ -229,11 +231,12 @@ class Stack:
             if r.retry_at is not None and now >= r.retry_at:
                 try:
                     part.restart()
-                    if name == "broker":  # the memory broker comes back empty: the topics first
+                    if name == "broker":  # the memory broker comes back empty: the topics, then everything again
                         from rentflow_common.kafka import ensure_topics
 
                         asyncio.run(ensure_topics(self.infra.kafka_bootstrap_servers, self.partitions,
                                                   prefix=self.topic_prefix))
+                        self.republish = set(self.services)
                 except Exception as exc:
                     self._log(name, f"restart failed: {type(exc).__name__}: {str(exc)[:200]}")
                     r.started_at = time.monotonic()
@@ -253,8 +256,25 @@ class Stack:
                 self.start_service(name, wait=False)
                 self._restarted(name, r, service.proc.pid if service.proc else None)
                 changed = True
+        for name in sorted(self.republish):
+            self._ask_republish(name)
         if changed:
             self.write_runtime()
+
+    def _ask_republish(self, name: str) -> None:
+        """The embedded broker came back empty (memory storage): every service publishes again all
+        its outbox retains, and the consumers (starting again from the beginning, their offsets gone
+        with the broker) absorb what they had. Asked until the service answers: one restarting now
+        is asked once it is up. (A relay notices a lost topic by itself only where it can tell: a
+        partition it had written a single batch to looks the same as a new, empty one.)"""
+        try:
+            r = httpx.post(self.services[name].url + "/v1/ops/replay", json={"since": REPLAY_EVERYTHING}, timeout=5)
+        except httpx.HTTPError:
+            return
+        if r.status_code == 200:
+            self.republish.discard(name)
+            total = sum((r.json().get("republishing") or {}).values())
+            self._log(name, f"publishing its retained outbox again after the broker restart ({total} events)")
 
     def _died(self, name: str, r: Restarts, now: float, why: str) -> None:
         delay = r.died(now)

@@ -361,6 +361,8 @@ class BatchConsumer:
             "status) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             self.group_id, topic, record.partition, record.offset, key, record.value,
             orjson.dumps(headers).decode(), event_id, reason, status)
+        if status != "open":
+            return  # parked behind an open one of its key: announced only if it fails on its own
         try:
             message: Any = orjson.loads(record.value)
         except Exception:

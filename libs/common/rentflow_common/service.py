@@ -113,7 +113,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         await upgrade_async(self.migrations_dir, self.settings.database_url, self.name, self.migration_attributes)
-        await self._identity_tables()
+        await self.identity_tables()
         for check in self.on_start:
             await check()
         self.producer = make_producer(self.settings.kafka_bootstrap_servers, f"rentflow-{self.name}-relay")
@@ -129,7 +129,7 @@ class ServiceRuntime:
         self.started_at = time.monotonic()
         log.info("service.started", consumers=[c.group_id for c in self.consumers])
 
-    async def _identity_tables(self) -> None:
+    async def identity_tables(self) -> None:
         """principals and audit_log, the same in every service (rentflow_common.auth, .audit), created
         idempotently under the service's migration lock."""
         from rentflow_common.audit import AUDIT_DDL

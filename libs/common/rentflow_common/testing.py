@@ -122,6 +122,8 @@ async def grant(app: Any, name: str = "tester", roles: tuple[str, ...] | list[st
     runtime = app.state.runtime
     token = new_token()
     table = runtime.auth.table
+    if table == "principals":
+        await runtime.identity_tables()  # (a test may not have started the runtime)
     async with runtime.engine.begin() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
         await raw.execute(

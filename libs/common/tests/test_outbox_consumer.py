@@ -255,7 +255,3 @@ async def test_an_idle_relay_is_woken_by_a_commit_on_any_connection(infra, datab
         await relay_task
         await producer.stop()
         await engine.dispose()
-
-
-async def _true(value: bool) -> bool:
-    return value

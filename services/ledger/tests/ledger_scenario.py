@@ -24,17 +24,17 @@ from rentflow_ledger.domain.accounts import AccountRecord
 from rentflow_ledger.domain.adjustments import Refused
 from rentflow_ledger.domain.codes import GL_CODES
 from rentflow_ledger.domain.journal import Line
-from rentflow_ledger.domain.posting import period_of
-from rentflow_ledger.service_layer import adjustments, periods, suspense
+from rentflow_ledger.domain.posting import LONDON, period_of
+from rentflow_ledger.service_layer import adjustments, periods, rents, suspense
 from rentflow_ledger.service_layer.accounts import upsert_accounts
-from rentflow_ledger.service_layer.commands import ReturnDirectDebit, ReversePayment, TakePayment
+from rentflow_ledger.service_layer.commands import ChangeMandate, ReturnDirectDebit, ReversePayment, TakePayment
 from rentflow_ledger.service_layer.debits import run_debits
-from rentflow_ledger.service_layer.directdebit import handle_dd_returned
+from rentflow_ledger.service_layer.directdebit import handle_dd_returned, handle_mandate_instructions
 from rentflow_ledger.service_layer.receipts import handle_payments_received
 from rentflow_ledger.service_layer.reversals import apply_pending, handle_payments_reversed
 from rentflow_ledger.service_layer.unit_of_work import LedgerUnitOfWork, ledger_uow
 from rentflow_schemas import derive_event_id
-from rentflow_schemas.directdebit import DirectDebitReturned
+from rentflow_schemas.directdebit import DirectDebitReturned, MandateInstruction
 from rentflow_schemas.payments import PaymentReceived, PaymentReversed
 
 UTC = dt.timezone.utc
@@ -44,7 +44,7 @@ PAYMENT_REFERENCES = REFS + ["1000-0001", "RENT 10000002 THANKS", "10000030", "D
 CHANNELS = ["card", "bank_transfer", "direct_debit", "cash"]
 ADJUSTMENTS = ["adjustment", "refund", "write_off", "transfer"]
 MANAGER = "Morgan Manager"
-SEED, EVENTS = 4, 120  # the fixed scenario: random_events(SEED, EVENTS) takes every path checked in
+SEED, EVENTS = 20, 120  # the fixed scenario: random_events(SEED, EVENTS) takes every path checked in
                        # tests/unit/test_invariants.py::test_a_fixed_scenario_keeps_every_invariant
 
 
@@ -126,7 +126,30 @@ class Scenario:
                                    reported_on=day + dt.timedelta(days=3), received_at=_at(day + dt.timedelta(days=3)))
         await self._run(lambda uow: handle_dd_returned(uow, [ReturnDirectDebit(data, self._cause(eid))]))
 
-    async def debit_run(self, eid: str, through: dt.date) -> None:
+    async def mandate(self, eid: str, ref: str, action: str) -> None:
+        data = MandateInstruction(instruction_id=derive_event_id("mandate", "scenario", eid), provider_id="bank",
+                                  source="addacs", reference=dd_reference(ref), reason_code="0", action=action,
+                                  description=f"{action} in the scenario", received_at=_at(DAYS[0]))
+        await self._run(lambda uow: handle_mandate_instructions(uow, [ChangeMandate(data, self._cause(eid))]))
+
+    async def move(self, eid: str, payment_event: str, to_ref: str) -> None:
+        """The receipt of a payment (posted at once or from suspense) moved to another account."""
+        receipt = derive_event_id("txn", str(payment_id(payment_event)))
+        try:
+            await self._run(lambda uow: suspense.move_receipt(uow, receipt, to_ref, "An Officer", f"scenario {eid}"))
+        except (suspense.NotFound, suspense.NotAReceipt, suspense.AlreadyAllocated):
+            pass
+
+    async def uprate(self, eid: str, percent: str) -> None:
+        """The year-end uprating, from the first Monday it may take effect (it depends on today)."""
+        try:
+            await self._run(lambda uow: rents.uprate(uow, percent, uprating_day()))
+        except Refused:
+            pass
+
+    async def debit_run(self, eid: str, through: dt.date | None) -> None:
+        """`through` None: two weeks past the uprating (see `uprate`)."""
+        through = through or uprating_day() + dt.timedelta(days=14)
         await run_debits(self.new_uow, through, chunk=2, correlation_id=f"scenario:{eid}")
 
     async def allocate_suspense(self, eid: str, payment_event: str, ref: str) -> None:
@@ -164,8 +187,15 @@ class Scenario:
             pass
 
 
+def uprating_day() -> dt.date:
+    """The first Monday an uprating may take effect from today (28 days' notice, 7 to serve it)."""
+    day = dt.datetime.now(LONDON).date() + dt.timedelta(days=35)
+    return day + dt.timedelta(days=-day.weekday() % 7)
+
+
 def random_events(seed: int, n: int) -> list[tuple[Any, ...]]:
-    """A fixed mix of every kind of event (the same list for the same seed)."""
+    """A fixed mix of every kind of event (the same list for the same seed), ending with an
+    uprating and a debit run past it."""
     rnd = random.Random(seed)
     events: list[tuple[Any, ...]] = []
     payments: list[str] = []
@@ -174,7 +204,7 @@ def random_events(seed: int, n: int) -> list[tuple[Any, ...]]:
     for i in range(1, n + 1):
         eid = f"e{i}"
         kind = rnd.choices(["payment", "debit_run", "dd_return", "allocate_suspense", "adjustment", "close",
-                            "reversal"], weights=[8, 2, 2, 2, 3, 1, 2])[0]
+                            "reversal", "mandate", "move"], weights=[8, 2, 2, 2, 3, 1, 2, 1, 1])[0]
         day = rnd.choice(DAYS)
         if kind == "payment":
             payments.append(eid)
@@ -199,13 +229,17 @@ def random_events(seed: int, n: int) -> list[tuple[Any, ...]]:
             events.append((eid, kind, type_, amount, ref, to if type_ == "transfer" else None))
         elif kind == "close":
             events.append((eid, kind, period_of(day)))
+        elif kind == "mandate":
+            events.append((eid, kind, rnd.choice(REFS), rnd.choice(["new", "cancelled", "disputed", "reinstated"])))
+        elif kind == "move":
+            events.append((eid, kind, rnd.choice(payments or ["none"]), rnd.choice(REFS)))
         else:
             target = rnd.choice(payments + [f"later{i}"])  # one not here (yet): kept pending
             amount = paid[target] if target in paid and rnd.random() < 0.5 else rnd.randint(1, 20_000)  # all or part
             events.append((eid, kind, target, rnd.choice(["returned", "refund"]), amount, day))
         if rnd.random() < 0.1 and events:  # a redelivery
             events.append(rnd.choice(events))
-    return events
+    return events + [(f"e{n + 1}", "uprate", "3.7"), (f"e{n + 2}", "debit_run", None)]
 
 
 @dataclass
@@ -220,6 +254,7 @@ class Snapshot:
     suspense: dict[uuid.UUID, int]  # open items: payment → amount
     closed: set[str]
     emitted: Counter[str]
+    mandates: dict[str, str]  # DD reference → state
 
     def control(self) -> int:
         code = GL_CODES["debtors_control"]
@@ -230,7 +265,7 @@ class Snapshot:
         """Everything but the ids drawn at random (an adjustment request's, and what derives from it)."""
         return {"balances": self.balances, "postings": self.postings, "transaction_ids": self.transaction_ids,
                 "journal_lines": self.journal_lines,
-                "suspense": self.suspense, "closed": self.closed, "emitted": self.emitted}
+                "suspense": self.suspense, "closed": self.closed, "emitted": self.emitted, "mandates": self.mandates}
 
 
 def _source(source_ref: str) -> str:
@@ -239,7 +274,7 @@ def _source(source_ref: str) -> str:
 
 
 def snapshot(transactions: list[Any], lines: list[Any], accounts_: list[Any], open_items: list[Any],
-             closed: list[str], topics: list[str]) -> Snapshot:
+             closed: list[str], topics: list[str], mandates: list[Any]) -> Snapshot:
     """From rows read by column name (transactions in posting order)."""
     postings: dict[str, list[tuple[Any, ...]]] = {}
     for t in transactions:
@@ -257,14 +292,14 @@ def snapshot(transactions: list[Any], lines: list[Any], accounts_: list[Any], op
         journal_lines=sorted((x["kind"], x["gl_code"], x["debit_pence"], x["credit_pence"], x["account_ref"] or "",
                               x["business_date"], x["period"]) for x in lines),
         suspense={s["payment_id"]: s["amount_pence"] for s in open_items}, closed=set(closed),
-        emitted=Counter(topics))
+        emitted=Counter(topics), mandates={m["reference"]: m["state"] for m in mandates})
 
 
 def memory_snapshot(ledger: Any) -> Snapshot:
     t = ledger.tables
     return snapshot(list(t.transactions.values()), t.journal_lines, list(t.accounts.values()),
                     [s for s in t.suspense.values() if s["allocated_at"] is None], t.closed_periods,
-                    [row.topic for row in ledger.outbox])
+                    [row.topic for row in ledger.outbox], list(t.mandates.values()))
 
 
 async def sql_snapshot(raw: Any) -> Snapshot:
@@ -274,4 +309,5 @@ async def sql_snapshot(raw: Any) -> Snapshot:
         await raw.fetch("select account_ref, balance_pence from accounts order by account_ref"),
         await raw.fetch("select payment_id, amount_pence from suspense where allocated_at is null"),
         list((await raw.fetchrow("select closed_periods from ledger_state"))["closed_periods"]),
-        [r["topic"] for r in await raw.fetch("select topic from outbox")])
+        [r["topic"] for r in await raw.fetch("select topic from outbox")],
+        await raw.fetch("select reference, state from mandates"))

@@ -32,7 +32,9 @@ class LedgerUnitOfWork(Protocol):
     lumps: Lumps
     unreconciled: Unreconciled
     cashbook: CashBook
-    correlation_id: str
+
+    @property
+    def correlation_id(self) -> str: ...
 
     def emit(self, event: BaseModel, *, cause: Cause | None = None, identity: tuple[object, ...] | None = None,
              key: str | None = None, occurred_at: dt.datetime | None = None) -> uuid.UUID: ...

@@ -1,7 +1,7 @@
 """Ledger invariants under random sequences of operations (hypothesis stateful testing), driving
-the real handlers (receipts, reversals, Direct Debit returns, the debit run, suspense allocation,
-maker-checker adjustments, closing periods) through the in-memory unit of work
-(adapters/memory.py). The same events run on PostgreSQL in
+the real handlers (receipts, reversals, Direct Debit returns and mandate instructions, the debit
+run, suspense allocation, receipts moved, maker-checker adjustments, closing periods) through the
+in-memory unit of work (adapters/memory.py). The same events run on PostgreSQL in
 tests/integration/test_scenario_postgres.py, which compares the two.
 
 After every step: the sum of account balances equals the debtors control account; every
@@ -126,6 +126,15 @@ class LedgerMachine(RuleBasedStateMachine):
         if self.collections:
             self._do("dd_return", *data.draw(st.sampled_from(self.collections)), code)
 
+    @rule(ref=refs, action=st.sampled_from(["new", "cancelled", "disputed", "reinstated"]))
+    def mandate(self, ref, action):
+        self._do("mandate", ref, action)
+
+    @rule(data=st.data(), ref=refs)
+    def move(self, data, ref):
+        if self.payments:
+            self._do("move", data.draw(st.sampled_from(self.payments)), ref)
+
     @rule(data=st.data(), ref=refs)
     def allocate_suspense(self, data, ref):
         if self.payments:
@@ -197,11 +206,15 @@ def test_a_fixed_scenario_keeps_every_invariant():
         assert ledger.violations == []
         t = ledger.store.tables
         kinds = {x["type_code"] for x in ledger.transactions}
-        assert {"BBF", "DBR", "DSC", "RDD", "RDN", "RRC"} <= kinds
+        assert {"BBF", "DBR", "DSC", "RDD", "RDN", "RRC", "RIT"} <= kinds
         assert any(r["original_transaction_id"] for r in t.dd_returns.values())  # a return linked to its collection
         assert {r["status"] for r in t.reversals.values()} == {"posted", "suspense", "pending", "refused"}
         allocated_by = {s["allocated_by"] for s in t.suspense.values()}
         assert {None, "reversal", "An Officer"} <= allocated_by  # open, reversed out of suspense, allocated
         assert any(a["status"] == "approved" for a in t.adjustments.values()) and state.closed
+        assert t.moves and t.instructions and len(t.rent_changes) == len(REFS)  # receipts moved, mandates, uprating
+        last = max(week for _, _, week in t.weeks)  # the last debit run charged the new rents
+        assert {x["amount_pence"] for x in t.transactions.values() if x["week_start"] == last and x["type_code"] == "DBR"} \
+            == {r["new_weekly_rent_pence"] for r in t.rent_changes.values()}
     finally:
         loop.close()

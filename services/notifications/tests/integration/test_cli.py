@@ -141,6 +141,7 @@ async def test_tasks_and_notices_commands(infra, database_url, topic_prefix, tmp
                 return found if found and found[0]["status"] == "produced" else None
 
             letters = None
+            deadline = asyncio.get_running_loop().time() + 60
             while letters is None and asyncio.get_running_loop().time() < deadline:
                 letters = await the_letter()
             assert letters, (tmp_path / "service.log").read_text()[-2000:]

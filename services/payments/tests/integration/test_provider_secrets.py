@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet
 
 from rentflow_common.db import plain_url
 from rentflow_common.migrations import alembic_config
+from rentflow_common.testing import grant
 
 from rentflow_payments.adapters.secret_box import SecretBox, SecretKeyMismatch
 from rentflow_payments.bootstrap import MIGRATIONS, build_app
@@ -80,9 +81,8 @@ async def test_a_wrong_key_stops_the_start_and_a_new_first_key_re_encrypts(servi
     await app.state.runtime.start()
     try:
         import httpx
-        from rentflow_common.testing import grant
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
-                                     headers=await grant(app, "admin", ("admin",))) as client:
+                                     headers=await grant(app, "admin", ["admin"])) as client:
             r = await client.post("/v1/providers", json={"name": "acme", "secret": "acme-secret-0123456789"})
             assert r.status_code == 201
     finally:

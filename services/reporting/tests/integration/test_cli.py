@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from openpyxl import load_workbook
 
 from rentflow_common.kafka import ensure_topics
+from rentflow_common.testing import grant
 
 RENTFLOW = str(Path(sys.executable).parent / "rentflow")
 
@@ -41,7 +42,8 @@ async def test_reporting_commands(infra, service_env, tmp_path):
     prefix = service_env["topic_prefix"]
     await ensure_topics(infra.kafka_bootstrap_servers, 3, prefix=prefix)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(), host="127.0.0.1", port=port, log_level="warning"))
+    app = build_app()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     url = f"http://127.0.0.1:{port}"
     try:
@@ -59,6 +61,8 @@ async def test_reporting_commands(infra, service_env, tmp_path):
                     return False
 
             await poll(healthy)
+            auth = await grant(app)  # a user with every role, as the CLI's RENTFLOW_TOKEN below
+            http.headers.update(auth)
             events = periods.year_of_events()
             producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
             await producer.start()
@@ -74,6 +78,7 @@ async def test_reporting_commands(infra, service_env, tmp_path):
             await poll(consumed)
 
         env = {**os.environ, "COLUMNS": "250", "RENTFLOW_HOME": str(tmp_path / "home"), "RENTFLOW_REPORTING_URL": url,
+               "RENTFLOW_TOKEN": auth["Authorization"].removeprefix("Bearer "),
                **{f"RENTFLOW_{s}_URL": "http://127.0.0.1:9" for s in ("PAYMENTS", "LEDGER", "NOTIFICATIONS")}}
 
         async def rentflow(*args):

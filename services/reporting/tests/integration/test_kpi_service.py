@@ -222,7 +222,7 @@ async def test_kpis_from_ledger_events(infra, service_env, monkeypatch):
             assert samples[("rentflow_outbox_backlog", (("service", "reporting"),))] == 0
             assert samples[("rentflow_outbox_published_total", (("service", "reporting"),))] >= 2  # snapshots, DLQ
             assert samples[("rentflow_service_ready", (("service", "reporting"),))] == 1
-            lag = {k: v for k, v in samples.items() if k[0] == "rentflow_consumer_lag"}
+            lag = {k: v for k, v in samples.items() if k[0] == "rentflow_consumer_lag" and ("group", "reporting") in k[1]}
             assert len(lag) == 9 and sum(lag.values()) == 0
 
             async with runtime.engine.connect() as c:
