@@ -123,7 +123,9 @@ class JournalPosted(BaseModel):
     period: str = Field(pattern=r"^\d{4}-\d{2}$")
     posted_at: AwareDatetime
     kind: Literal["debit", "receipt", "unidentified_receipt", "suspense_allocated", "reversal", "adjustment",
-                  "opening_balance"]
+                  "opening_balance", "settlement"] = Field(
+        description="settlement: a cash settlement lump sum matched to its cash file moves the money from cash "
+                    "control to the bank")
     source_ref: str
     lines: list[JournalLine] = Field(min_length=2)
 

@@ -5,7 +5,8 @@ Called by the payments handler, in its transaction:
   Debit, cash, card, Universal Credit) is kept as detail, with the file that carried it;
 - `take_lumps`: each new statement credit marked `lump` is matched to the unsettled detail
   (per file, then per day). Matched: the lump is reconciled — nothing is posted, to an account or
-  to suspense, so the money is counted once (by its detail). Unmatched, ambiguous, or interest:
+  to suspense, so the money is counted once (by its detail); a cash settlement's journal moves the
+  cash file's receipts from cash control to the bank (Dr bank Cr cash, kind `settlement`). Unmatched, ambiguous, or interest:
   an UnreconciledItem (a finance task), never rent in suspense;
 - `rematch`: lumps still open are tried again when new detail of their channel arrives (the file
   came after the statement); matched, their finance item is resolved.
@@ -22,8 +23,9 @@ from typing import Any, Iterable, Sequence
 
 from rentflow_common.events import Cause
 from rentflow_common.logging import get_logger
+from rentflow_ledger.domain.journal import settlement_lines
 from rentflow_ledger.domain.lumps import DETAIL_CHANNEL, Lump, Match, describe, match_lump, window
-from rentflow_ledger.domain.posting import business_date
+from rentflow_ledger.domain.posting import Journal, business_date
 from rentflow_ledger.service_layer import events
 from rentflow_schemas import derive_event_id
 from rentflow_schemas.payments import PaymentReceived
@@ -61,7 +63,7 @@ async def record_detail(uow: Any, payments: Iterable[PaymentReceived], at: dt.da
     return await uow.lumps.add_detail(rows, at)
 
 
-async def _match(uow: Any, lump: Lump) -> Match:
+async def _match(uow: Any, lump: Lump, cause: Cause | None, now: dt.datetime) -> Match:
     if lump.kind not in DETAIL_CHANNEL:
         return match_lump(lump, ())
     earliest, latest = window(lump)
@@ -69,6 +71,14 @@ async def _match(uow: Any, lump: Lump) -> Match:
     if match.status == "matched":
         assert match.group is not None
         await uow.lumps.settle(lump.payment_id, match.group.channel, match.group.key)
+        lines = settlement_lines(match.group.channel, lump.amount_pence)
+        if lines:  # cash receipts sat in cash control: the settlement moves them to the bank
+            calendar = (await uow.periods.state()).calendar
+            j = Journal(derive_event_id("journal", "settlement", lump.payment_id), "settlement", lump.value_date,
+                        f"settlement:{lump.payment_id}:{match.group.key}", tuple(lines),
+                        calendar.override(lump.value_date))
+            await uow.postings.add_journals([j], now)
+            events.journal_posted(uow, j, now, cause)
     return match
 
 
@@ -84,7 +94,7 @@ async def take_lumps(uow: Any, commands: Sequence[Any], now: dt.datetime) -> Non
             continue
         p = c.payment
         lump = Lump(pid, str(p.lump), p.amount_pence, business_date(p.paid_at))
-        match = await _match(uow, lump)
+        match = await _match(uow, lump, c.cause, now)
         matched = match.status == "matched"
         rows.append((pid, p.provider_id, p.provider_ref, lump.kind, p.amount_pence, lump.value_date, p.reference,
                      p.payer_name, match.status, match.group.key if match.group else None, now if matched else None,
@@ -115,7 +125,7 @@ async def rematch(uow: Any, channels: set[str], cause: Cause | None, now: dt.dat
     for row in await uow.lumps.open(kinds):
         pid = uuid.UUID(str(row["payment_id"]))
         lump = Lump(pid, row["kind"], row["amount_pence"], row["value_date"])
-        match = await _match(uow, lump)
+        match = await _match(uow, lump, cause, now)
         if match.status != "matched" or match.group is None:
             continue
         await uow.lumps.set_matched(pid, match.group.key, now)

@@ -115,6 +115,16 @@ async def test_lump_sums_are_matched_to_their_detail_and_housing_benefit_is_not_
         items = await _items(ledger, 3)
         [resolved] = [i for i in items if i["action"] == "resolved"]
         assert resolved["item_id"] == cash_item["item_id"] and f"file {cash_file}" in resolved["reason"]
+        # the cash file's receipts sat in cash control: the settlement moves them to the bank
+        settled = await read_topic(ledger.bootstrap, ledger.prefix + "gl.journals.v1",
+                                   until=lambda es: any(e["data"]["kind"] == "settlement" for e in es))
+        [settlement] = [e["data"] for e in settled if e["data"]["kind"] == "settlement"]
+        assert {(x["gl_code"], x["debit_pence"], x["credit_pence"]) for x in settlement["lines"]} == {
+            ("BANK", 7777, 0), ("CASH", 0, 7777)}
+        assert settlement["business_date"] == "2026-05-06"
+        # the DD collection went to the bank when it was received: its lump moves nothing
+        assert not [e for e in settled if e["data"]["kind"] == "settlement"
+                    and e["data"]["source_ref"].startswith(f"settlement:{dd_lump.data.payment_id}")]
 
         # Housing Benefit: Dr benefits clearing, Cr debtors control; never the bank
         journals = await read_topic(ledger.bootstrap, ledger.prefix + "gl.journals.v1",

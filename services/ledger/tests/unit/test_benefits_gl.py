@@ -21,3 +21,10 @@ def test_a_rent_rebate_is_debited_to_benefits_clearing_not_the_bank():
 def test_universal_credit_is_bank_money_and_the_clearing_code_can_be_mapped():
     assert money_in_gl("universal_credit") == GL_CODES["bank"]
     assert parse_gl_codes("benefits_clearing=1850", DEFAULT_GL_CODES) == {"benefits_clearing": "1850"}
+
+
+def test_a_cash_settlement_moves_cash_control_to_the_bank_and_other_lumps_move_nothing():
+    from rentflow_ledger.domain.journal import settlement_lines
+    assert [(x.gl_code, x.debit_pence, x.credit_pence) for x in settlement_lines("cash", 7777)] == [
+        ("BANK", 7777, 0), ("CASH", 0, 7777)]
+    assert settlement_lines("direct_debit", 100) == settlement_lines("card", 100) == []
