@@ -56,3 +56,37 @@ async def test_a_lump_before_its_detail_waits_as_a_finance_item_and_is_matched_w
     assert {r["lump_id"] for r in t.lump_detail.values()} == {uc_lump.payment.payment_id}
     assert t.lumps[interest.payment.payment_id]["status"] == "no_detail"
     assert not t.transactions and not t.suspense  # no lump is rent
+
+
+async def test_audacc_confirms_a_lodgement_and_audrej_makes_each_of_its_mandates_pending_with_a_task():
+    from rentflow_ledger.service_layer.commands import ChangeMandate
+    from rentflow_ledger.service_layer.directdebit import handle_mandate_instructions
+    from rentflow_schemas.directdebit import MandateChanged, MandateInstruction
+
+    def instruction(ref: str, action: str, serial: str, source: str = "bacs18") -> ChangeMandate:
+        iid = derive_event_id("i", ref, action, serial)
+        return ChangeMandate(MandateInstruction(
+            instruction_id=iid, provider_id="bacs", source=source, reference=ref, reason_code="0N", action=action,
+            description="Bacs", received_at=dt.datetime(2026, 5, 1, tzinfo=UTC), lodgement_serial=serial,
+            effective_date=dt.date(2026, 5, 1)), Cause(uuid.uuid4(), "t"))
+
+    ledger = MemoryLedger()
+
+    async def apply(*commands: ChangeMandate) -> list[MandateChanged]:
+        async with ledger.uow() as uow:
+            await handle_mandate_instructions(uow, list(commands))
+            out = [MandateChanged.model_validate(orjson.loads(r.payload)["data"]) for r in uow.emitted
+                   if r.topic == "ledger.mandates.v1"]
+            await uow.commit()
+        return out
+
+    await apply(instruction("DDA", "new", "000001"), instruction("DDB", "new", "000001"),
+                instruction("DDC", "new", "000002"))
+    accepted = await apply(instruction("LODGEMENT 000002", "lodgement_accepted", "000002", "auddis"))
+    assert accepted == [] and ledger.tables.mandates["DDC"]["state"] == "live"  # confirmed: nothing to do
+    rejected = await apply(instruction("LODGEMENT 000001", "lodgement_rejected", "000001", "auddis"))
+    assert sorted((m.reference, m.old_state, m.new_state, m.needs_person) for m in rejected) == [
+        ("DDA", "live", "pending", True), ("DDB", "live", "pending", True)]
+    assert len({m.instruction_id for m in rejected}) == 2  # one task input per mandate
+    assert {ledger.tables.mandates[r]["state"] for r in ("DDA", "DDB")} == {"pending"}
+    assert await apply(instruction("LODGEMENT 000001", "lodgement_rejected", "000001", "auddis")) == []  # once
