@@ -163,7 +163,8 @@ def _load_and_kill(up: Up, result: Result, rng: random.Random, *, payments: int,
                    batch: int, file_entries: int, reversals: int, push_pause_s: float,
                    kill_gap_s: tuple[float, float], settle_timeout_s: float) -> None:
     accs = sample.accounts(accounts, seed=rng.randrange(1 << 30))
-    http = httpx.Client(timeout=60)
+    token = (up.home / "admin.token").read_text().strip()  # the local admin `rentflow up` made (every role)
+    http = httpx.Client(timeout=60, headers={"Authorization": f"Bearer {token}"})
     retrying("accounts import", lambda: http.post(up.url("ledger") + "/v1/accounts/import",
                                                   content=sample.accounts_csv(accs).encode(),
                                                   headers={"Content-Type": "text/csv"}))
@@ -281,10 +282,15 @@ def _upload(up: Up, http: httpx.Client, data: bytes, secret: str) -> None:
 
 
 def _adjust(up: Up, http: httpx.Client, account_ref: str) -> None:
-    """An adjustment asked once (a request is not idempotent: asked again only when it is not there)."""
+    """An adjustment asked once by the admin (a request is not idempotent: asked again only when it
+    is not there) and approved by a manager of its own (maker-checker)."""
     reason = "chaos: a credit of £12.34"
-    retrying("approver", lambda: http.post(up.url("ledger") + "/v1/approvers", json={"name": "Chaos Manager",
-                                                                                  "role": "manager"}))
+    users = retrying("users", lambda: http.get(up.url("notifications") + "/v1/users")).json()["users"]
+    if not any(u.get("user", u.get("name")) == "chaos-manager" for u in users):
+        retrying("manager", lambda: http.post(up.url("notifications") + "/v1/users", json={
+            "name": "chaos-manager", "roles": ["manager"], "patches": [], "approval_limits": {"*": 10**7}}))
+    manager = retrying("manager token", lambda: http.post(up.url("notifications") + "/v1/users/chaos-manager/token"))
+    as_manager = {"Authorization": f"Bearer {manager.json()['token']}"}
 
     def pending() -> list[dict[str, Any]]:
         got = retrying("adjustments", lambda: http.get(up.url("ledger") + "/v1/adjustments")).json()
@@ -294,19 +300,29 @@ def _adjust(up: Up, http: httpx.Client, account_ref: str) -> None:
     while not pending():
         try:
             http.post(up.url("ledger") + "/v1/adjustments", json={
-                "account_ref": account_ref, "type": "adjustment", "amount_pence": -1234, "reason": reason,
-                "by": "Chaos Officer"})
+                "account_ref": account_ref, "type": "adjustment", "amount_pence": -1234, "reason": reason})
         except httpx.HTTPError:
             time.sleep(0.5)
     request = pending()[0]
-    if request.get("status") != "approved":
-        retrying("approve", lambda: http.post(up.url("ledger") + f"/v1/adjustments/{request['request_id']}/approve",
-                                              json={"by": "Chaos Manager"}) if not _approved(up, http, request)
-                 else httpx.Response(200))
+    deadline = time.monotonic() + 300
+    while not _approved(up, http, request):  # 401/403 until the ledger has heard of the new manager
+        try:
+            r = http.post(up.url("ledger") + f"/v1/adjustments/{request['request_id']}/approve", json={},
+                          headers=as_manager)
+            if r.status_code not in (200, 201, 401, 403, 409, 503):
+                raise RuntimeError(f"approve: {r.status_code} {r.text[:300]}")
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the adjustment was not approved within 300 s")
+        time.sleep(0.5)
 
 
 def _approved(up: Up, http: httpx.Client, request: dict[str, Any]) -> bool:
-    r = http.get(up.url("ledger") + f"/v1/adjustments/{request['request_id']}")
+    try:
+        r = http.get(up.url("ledger") + f"/v1/adjustments/{request['request_id']}")
+    except httpx.HTTPError:
+        return False
     return r.status_code == 200 and r.json().get("status") == "approved"
 
 
@@ -315,8 +331,10 @@ def _check(up: Up, http: httpx.Client, result: Result, expected: dict[str, int],
     control = up.rentflow("payments", "reconcile", "--json")
     doc = json.loads(control.stdout) if control.stdout.strip() else {}
     result.figures["control_total"] = {k: doc.get(k) if not isinstance(doc.get(k), list) else len(doc[k])
-                                       for k in ("balanced", "accepted_count", "ledger_count", "missing", "doubled")}
-    if not doc.get("balanced") or doc.get("accepted_count") != total or doc.get("ledger_count") != total:
+                                       for k in ("balanced", "accepted_count", "ledger_count", "missing", "doubled",
+                                                 "reporting_balanced", "reporting_count")}
+    if not doc.get("balanced") or doc.get("accepted_count") != total or doc.get("ledger_count") != total \
+            or not doc.get("reporting_balanced") or doc.get("reporting_count") != total:
         result.problems.append(f"control total: {result.figures['control_total']} (expected {total} each side)")
     got = {}
     offset = 0

@@ -27,7 +27,7 @@ def test_killing_every_part_under_load_loses_and_doubles_nothing():
     # a folder of its own: pytest's tmp_path rotation (other runs on the machine) must not take the database
     work = Path(tempfile.mkdtemp(prefix="rentflow-chaos-test-"))
     try:
-        result = chaos.run(work, payments=2000, kills=len(chaos.COMPONENTS), seed=seed, accounts=150, batch=100,
+        result = chaos.run(work, payments=1500, kills=len(chaos.COMPONENTS), seed=seed, accounts=150, batch=100,
                            file_entries=150, reversals=15, push_pause_s=0.1, kill_gap_s=(1.5, 4.0),
                            settle_timeout_s=300)
     except BaseException:

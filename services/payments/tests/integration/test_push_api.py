@@ -1,6 +1,7 @@
 """Push API end to end: HTTP → PostgreSQL → outbox → broker."""
 from __future__ import annotations
 
+import random
 import time
 import uuid
 
@@ -186,14 +187,17 @@ async def test_401_answers_do_not_tell_whether_a_provider_exists(svc):
         await attempt(who)  # warm: each provider's lookup is cached alike
     times: dict[str, list[float]] = {"acme": [], "nobody": [], "gone": []}
     answers = set()
-    for _ in range(30):
-        for who in times:
-            status, content, took = await attempt(who)
-            answers.add((status, content))
-            times[who].append(took)
+    order = list(times) * 40
+    random.Random(9).shuffle(order)  # interleaved, so the shared machine's noise falls on all three alike
+    for who in order:
+        status, content, took = await attempt(who)
+        answers.add((status, content))
+        times[who].append(took)
     assert answers == {(401, orjson.dumps({"detail": signature.BAD}))}
-    medians = {who: sorted(ts)[len(ts) // 2] for who, ts in times.items()}
-    assert max(medians.values()) < 2 * min(medians.values()) + 0.002, medians
+    # each one's quickest answers: what the work costs, with the least of the machine's noise in it
+    # (a database look-up per unknown name, or a skipped HMAC, would show here)
+    quick = {who: sorted(ts)[len(ts) // 10] for who, ts in times.items()}
+    assert max(quick.values()) < 2 * min(quick.values()) + 0.002, quick
 
 
 async def test_batch_invalid_lists_every_error_and_stores_nothing(svc):

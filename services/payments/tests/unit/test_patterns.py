@@ -34,3 +34,12 @@ def test_refused_patterns_say_why(text, reason):
 def test_a_parser_given_a_bad_skip_says_so():
     with pytest.raises(Unreadable, match="skip: "):
         skip_pattern({"skip": "(a)\\1"})
+
+
+def test_the_lump_sum_narratives_run_in_linear_time_over_hostile_text():
+    from rentflow_payments.domain.formats.camt import lump_of
+
+    started = time.perf_counter()
+    assert lump_of(None, "DWP " * 250_000) is None  # 22 s for 20 KB of it on Python's re
+    assert lump_of(None, "DWP " * 1000 + "UC") == "uc_managed_payment"
+    assert time.perf_counter() - started < 1

@@ -68,7 +68,7 @@ async def test_quarterly_statements(service_env, tmp_path, monkeypatch):
     await upgrade_async(MIGRATIONS, service_env["database_url"], "reporting")
     app = build_app()
     runtime = app.state.runtime
-    await runtime._identity_tables()  # principals (who may call), without starting the consumers
+    await runtime.identity_tables()  # principals (who may call), without starting the consumers
     try:
         async with UnitOfWork(runtime.engine) as uow:
             await apply_ledger_events(uow, events())

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator, NamedTuple
 
@@ -55,7 +54,7 @@ from rentflow_payments.domain.formats._common import LONDON, BadValue, Occurrenc
 from rentflow_payments.domain.formats._head import element, require
 from rentflow_payments.domain.formats._xml import Element, check_well_formed, child, children, iter_items, text
 from rentflow_payments.domain.formats.bank_csv import skip_pattern
-from rentflow_payments.domain.patterns import Pattern
+from rentflow_payments.domain.patterns import Pattern, linear
 
 NOT_PROVIDED = {"NOTPROVIDED", "NONREF", ""}
 PREFIX = "camt053:"  # the identity namespace of ISO 20022 bank entries, whichever message carries them
@@ -99,14 +98,14 @@ def channel_of(codes: Codes | None) -> str:
     return "bank_transfer"
 
 
-_NARRATIVES = [  # (lump, pattern over the upper-cased reference, payer and entry narrative)
-    ("interest", re.compile(r"\bINTEREST\b|\bGROSS\s+INT\b|\bCR(EDIT)?\s+INT\b")),
-    ("dd_collection", re.compile(r"DIRECT\s*DEBIT\s*COLL|\bD/?D\s*COLL|\bBACS\s+D/?D\b|\bD/?D\s+(TOTAL|CONTRA)\b")),
-    ("govuk_pay_payout", re.compile(r"\bGOV\s*\.?\s*UK\s*PAY\b")),
-    ("card_settlement", re.compile(r"WORLDPAY|BARCLAYCARD|\bELAVON\b|GLOBAL\s*PAY|CARDNET|\bSTRIPE\b|\bADYEN\b|"
+_NARRATIVES = [  # (lump, pattern over the upper-cased reference, payer and entry narrative); RE2: linear time
+    ("interest", linear(r"\bINTEREST\b|\bGROSS\s+INT\b|\bCR(EDIT)?\s+INT\b")),
+    ("dd_collection", linear(r"DIRECT\s*DEBIT\s*COLL|\bD/?D\s*COLL|\bBACS\s+D/?D\b|\bD/?D\s+(TOTAL|CONTRA)\b")),
+    ("govuk_pay_payout", linear(r"\bGOV\s*\.?\s*UK\s*PAY\b")),
+    ("card_settlement", linear(r"WORLDPAY|BARCLAYCARD|\bELAVON\b|GLOBAL\s*PAY|CARDNET|\bSTRIPE\b|\bADYEN\b|"
                                    r"PAYMENTSENSE|CARD\s+SETTLE|MERCHANT\s+SERV")),
-    ("cash_settlement", re.compile(r"\bPAY\s*POINT\b|\bALL\s*PAY\b|\bPOST\s*OFFICE\b")),
-    ("uc_managed_payment", re.compile(r"\bDWP\b.*\b(UC|UNIVERSAL\s+CREDIT|APA|MANAGED)\b|UNIVERSAL\s+CREDIT")),
+    ("cash_settlement", linear(r"\bPAY\s*POINT\b|\bALL\s*PAY\b|\bPOST\s*OFFICE\b")),
+    ("uc_managed_payment", linear(r"\bDWP\b.*\b(UC|UNIVERSAL\s+CREDIT|APA|MANAGED)\b|UNIVERSAL\s+CREDIT")),
 ]
 
 
