@@ -35,6 +35,9 @@ class DirectDebitReturned(BaseModel):
     original_processing_date: dt.date
     reported_on: dt.date = Field(description="the report's current processing date")
     received_at: AwareDatetime
+    cancels_return_id: uuid.UUID | None = Field(
+        default=None, description="a DDICA claim cancelled by the paying bank: the return (the claim) this undoes; "
+                                  "the money of the claim comes back to the landlord")
 
 
 class MandateInstruction(BaseModel):

@@ -123,7 +123,9 @@ class JournalPosted(BaseModel):
     period: str = Field(pattern=r"^\d{4}-\d{2}$")
     posted_at: AwareDatetime
     kind: Literal["debit", "receipt", "unidentified_receipt", "suspense_allocated", "reversal", "adjustment",
-                  "opening_balance"]
+                  "opening_balance", "settlement"] = Field(
+        description="settlement: a cash settlement lump sum matched to its cash file moves the money from cash "
+                    "control to the bank")
     source_ref: str
     lines: list[JournalLine] = Field(min_length=2)
 
@@ -134,3 +136,38 @@ class JournalPosted(BaseModel):
         if debits != credits:
             raise ValueError(f"journal does not balance: debits {debits} != credits {credits}")
         return self
+
+
+# What the ledger could not place on its own and finance must look at (UnreconciledItem.kind).
+UNRECONCILED_KINDS: dict[str, str] = {
+    "dd_return_unmatched": "a Direct Debit return (ARUDD item or indemnity claim) whose collection is on no account "
+                           "and not in suspense: the bank took money back that the ledger never received",
+    "dd_claim_cancellation_unmatched": "a cancelled indemnity claim the ledger never posted",
+    "lump_unmatched": "a statement lump sum (DD collection total, cash or card settlement, GOV.UK Pay payout, UC "
+                      "managed payment) that matches no detail received, or more than one",
+    "interest": "bank interest credited on the statement: not rent, for finance to book",
+    "outgoing_return_unmatched": "money the landlord paid out came back, and no refund or payment the ledger "
+                                 "made matches it",
+    "lodgement_unmatched": "an AUDDIS report on a whole lodgement (AUDACC/AUDREJ) whose mandates the ledger does "
+                           "not know",
+}
+
+
+class UnreconciledItem(BaseModel):
+    """ledger.unreconciled.v1: bank money (or a Bacs report about it) the ledger could not place on its
+    own — never rent in suspense, never only a log line. Notifications opens a finance task for each
+    `opened` and completes it on `resolved` (the detail arrived later, or a person settled it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    item_id: uuid.UUID = Field(description="derived from the input: the return, payment or reversal id")
+    action: Literal["opened", "resolved"]
+    kind: str = Field(description="one of UNRECONCILED_KINDS; a str so a newer kind does not break older readers")
+    amount_pence: Pence | None = None
+    reference: str = Field(default="", description="the reference the bank or report gave")
+    account_ref: str | None = None
+    business_date: dt.date = Field(description="Europe/London date of the money movement or report")
+    reason: str = Field(description="what happened and what to look at, in words")
+    source_id: uuid.UUID | None = Field(default=None, description="the input event's own id (return_id, payment_id, "
+                                                                  "reversal_id, instruction_id)")
+    occurred_at: AwareDatetime

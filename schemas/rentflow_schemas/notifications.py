@@ -7,12 +7,16 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from rentflow_schemas.ledger import UNRECONCILED_KINDS
+
 # The kinds of officer task notifications opens (TaskEvent.kind), and what each is about.
 TASK_KINDS: dict[str, str] = {
     "unmatched_payment": "a payment nobody could match to an account (in suspense)",
     "dd_failure": "a Direct Debit returned unpaid",
     "mandate_change": "a Direct Debit mandate cancelled, amended or refused",
     "ended_tenancy_payment": "a payment posted to a tenancy that had ended before it was paid",
+    # finance tasks: what the ledger could not place on its own (ledger.unreconciled.v1)
+    **{kind: f"finance: {words}" for kind, words in UNRECONCILED_KINDS.items()},
 }
 
 

@@ -13,7 +13,7 @@ from rentflow_schemas.envelope import derive_id_binary
 from rentflow_schemas.directdebit import DdFailure, DirectDebitReturned, MandateChanged, MandateInstruction
 from rentflow_schemas.identity import AuditEntry, UserChanged
 from rentflow_schemas.ledger import (AccountUpserted, EndedTenancyPayment, JournalPosted, SuspenseEvent,
-                                     TransactionPosted)
+                                     TransactionPosted, UnreconciledItem)
 from rentflow_schemas.notifications import TaskEvent
 from rentflow_schemas.payments import PaymentReceived, PaymentRejected, PaymentReversed
 from rentflow_schemas.reporting import KpiSnapshot
@@ -82,6 +82,9 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec("ledger.ended-tenancy-payments.v1", "ledger.ended_tenancy_payment", EndedTenancyPayment, "ledger",
                   "account_ref", "a payment posted to a tenancy that had ended before it was paid, to check",
                   lambda e: e.account_ref, lambda e: (e.transaction_id,)),
+        TopicSpec("ledger.unreconciled.v1", "ledger.unreconciled", UnreconciledItem, "ledger",
+                  "reference", "bank money or a Bacs report the ledger could not place on its own: a finance task",
+                  lambda e: e.reference or str(e.item_id), lambda e: (e.item_id, e.action)),
         TopicSpec("gl.journals.v1", "gl.journal_posted", JournalPosted, "ledger",
                   "source_ref", "a balanced journal for finance",
                   lambda e: e.source_ref, lambda e: (e.journal_id,)),

@@ -15,7 +15,7 @@ from rentflow_schemas import TOPICS
 CONSUMER_GROUPS: dict[str, list[str]] = {
     "ledger": ["payments.received.v1", "directdebit.returned.v1", "directdebit.mandates.v1", "payments.reversed.v1"],
     "notifications": ["ledger.suspense.v1", "ledger.accounts.v1", "ledger.dd-failures.v1", "ledger.mandates.v1",
-                      "ledger.rent-changes.v1", "ledger.ended-tenancy-payments.v1"],
+                      "ledger.rent-changes.v1", "ledger.ended-tenancy-payments.v1", "ledger.unreconciled.v1"],
     "reporting": ["ledger.transactions.v1", "ledger.suspense.v1", "ledger.accounts.v1"],
     # users, replicated into each service's principals (rentflow_common.auth); notifications owns them
     "payments.principals": ["identity.users.v1"],

@@ -1,7 +1,8 @@
 """The ledger side of the control total (intake accepted = ledger posted + in suspense): every
 payment the ledger took in, once per posting of it: a receipt posted to a rent account (also one
 allocated by hand from suspense, counted on the day it was paid), or a suspense item never
-allocated (open, or closed by a reversal). Per business day (Europe/London date of paid_at) and
+allocated (open, or closed by a reversal), or a statement lump sum (the cash book took it: matched to
+its detail or waiting as a finance item; never posted, so never counted twice). Per business day (Europe/London date of paid_at) and
 channel."""
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ TAKEN = """
     from transactions t left join suspense s on s.payment_id = t.payment_id
     where t.payment_id is not null and t.amount_pence < 0
     union all
-    select payment_id, business_date, channel, amount_pence from suspense where transaction_id is null"""
+    select payment_id, business_date, channel, amount_pence from suspense where transaction_id is null
+    union all
+    select payment_id, value_date, channel, amount_pence from lumps"""
 
 
 async def ledger_totals(raw: Any, day: dt.date | None) -> list[dict[str, Any]]:

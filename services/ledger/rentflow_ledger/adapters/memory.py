@@ -52,6 +52,9 @@ class Tables:
     rent_free: set[tuple[int, int]] = field(default_factory=set)
     rent_changes: dict[tuple[str, dt.date], Row] = field(default_factory=dict)
     moves: dict[uuid.UUID, Row] = field(default_factory=dict)
+    lump_detail: dict[uuid.UUID, Row] = field(default_factory=dict)
+    lumps: dict[uuid.UUID, Row] = field(default_factory=dict)
+    unreconciled: dict[uuid.UUID, Row] = field(default_factory=dict)
     # what the unique indexes of transactions keep unique
     weeks: set[tuple[str, str, dt.date]] = field(default_factory=set)
     payments: set[uuid.UUID] = field(default_factory=set)
@@ -276,7 +279,8 @@ class MemoryMandates:
             self.t.mandates[ref] = {
                 "reference": ref, "account_ref": account if account is not None or old is None else old["account_ref"],
                 "state": state, "reason_code": code, "description": description, "instruction_id": instruction_id,
-                "effective_date": effective, "updated_at": at}
+                "effective_date": effective, "updated_at": at,
+                "lodgement_serial": old.get("lodgement_serial") if old else None}
 
     async def returns_seen(self, return_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         return {r for r in return_ids if r in self.t.dd_returns}
@@ -415,6 +419,165 @@ class MemoryRents:
         return inserted
 
 
+class MemoryLumps:
+    """adapters/reconciliation.py's SqlLumps in memory."""
+
+    def __init__(self, t: Tables) -> None:
+        self.t = t
+
+    async def lock(self) -> None:
+        pass
+
+    async def add_detail(self, rows: Sequence[tuple[uuid.UUID, str, uuid.UUID | None, dt.date, int]],
+                         at: dt.datetime) -> set[str]:
+        channels = set()
+        for pid, channel, imp, day, amount in rows:
+            if pid not in self.t.lump_detail:
+                self.t.lump_detail[pid] = {"payment_id": pid, "channel": channel, "import_id": imp,
+                                           "business_date": day, "amount_pence": amount, "lump_id": None}
+                channels.add(channel)
+        return channels
+
+    async def seen(self, payment_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        return {p for p in payment_ids if p in self.t.lumps}
+
+    async def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        for rec in rows:
+            row = dict(zip(LUMP_COLUMNS, rec))
+            self.t.lumps.setdefault(row["payment_id"], row)
+
+    async def groups(self, channel: str, earliest: dt.date, latest: dt.date) -> list[Any]:
+        from rentflow_ledger.domain.lumps import DetailGroup
+        open_rows = [r for r in self.t.lump_detail.values() if r["lump_id"] is None and r["channel"] == channel]
+        out = []
+        by: dict[str, list[Row]] = {}
+        for r in open_rows:
+            if r["import_id"] is not None:
+                by.setdefault(f"import:{r['import_id']}", []).append(r)
+            if earliest <= r["business_date"] <= latest:
+                by.setdefault(f"day:{r['business_date'].isoformat()}", []).append(r)
+        for key, rs in by.items():
+            days = [r["business_date"] for r in rs]
+            if earliest <= max(days) <= latest:
+                out.append(DetailGroup(key, channel, min(days), max(days), sum(r["amount_pence"] for r in rs), len(rs)))
+        return out
+
+    async def settle(self, lump_id: uuid.UUID, channel: str, key: str) -> int:
+        n = 0
+        for pid, r in list(self.t.lump_detail.items()):
+            if r["lump_id"] is not None or r["channel"] != channel:
+                continue
+            hit = (str(r["import_id"]) == key.removeprefix("import:") if key.startswith("import:")
+                   else r["business_date"].isoformat() == key.removeprefix("day:"))
+            if hit:
+                self.t.lump_detail[pid] = {**r, "lump_id": lump_id}
+                n += 1
+        return n
+
+    async def set_matched(self, payment_id: uuid.UUID, key: str, at: dt.datetime) -> None:
+        self.t.lumps[payment_id] = {**self.t.lumps[payment_id], "status": "matched", "matched_key": key,
+                                    "matched_at": at}
+
+    async def any_open(self, kinds: Sequence[str]) -> bool:
+        return any(r["status"] in ("unmatched", "ambiguous") and r["kind"] in kinds for r in self.t.lumps.values())
+
+    async def open(self, kinds: Sequence[str]) -> list[Row]:
+        return sorted((dict(r) for r in self.t.lumps.values()
+                       if r["status"] in ("unmatched", "ambiguous") and r["kind"] in kinds),
+                      key=lambda r: (r["value_date"], str(r["payment_id"])))
+
+
+LUMP_COLUMNS = ["payment_id", "provider_id", "provider_ref", "kind", "amount_pence", "value_date", "reference",
+                "payer_name", "status", "matched_key", "matched_at", "created_at", "channel"]
+
+
+class MemoryUnreconciled:
+    def __init__(self, t: Tables) -> None:
+        self.t = t
+
+    async def open(self, rows: Sequence[tuple[uuid.UUID, str, int | None, str, dt.date, str, dt.datetime]]
+                   ) -> set[uuid.UUID]:
+        new = set()
+        for iid, kind, amount, reference, day, reason, at in rows:
+            if iid not in self.t.unreconciled:
+                self.t.unreconciled[iid] = {"item_id": iid, "kind": kind, "status": "open", "amount_pence": amount,
+                                            "reference": reference, "business_date": day, "reason": reason,
+                                            "created_at": at, "resolved_at": None}
+                new.add(iid)
+        return new
+
+    async def resolve(self, item_ids: Sequence[uuid.UUID], at: dt.datetime) -> set[uuid.UUID]:
+        done = set()
+        for iid in item_ids:
+            row = self.t.unreconciled.get(iid)
+            if row and row["status"] == "open":
+                self.t.unreconciled[iid] = {**row, "status": "resolved", "resolved_at": at}
+                done.add(iid)
+        return done
+
+    async def list(self, status: str | None = None) -> list[Row]:
+        return [dict(r) for r in self.t.unreconciled.values() if status is None or r["status"] == status]
+
+
+class MemoryCashBook:
+    def __init__(self, t: Tables) -> None:
+        self.t = t
+
+    async def dd_collections_in_suspense(self, keys: Sequence[tuple[str, dt.date, int]]
+                                         ) -> dict[tuple[str, dt.date, int], Row]:
+        out: dict[tuple[str, dt.date, int], Row] = {}
+        for key in keys:
+            ref, day, amount = key
+            for s in sorted(self.t.suspense.values(), key=lambda r: (r["opened_at"], str(r["payment_id"]))):
+                if (s["channel"] == "direct_debit" and s["business_date"] == day and s["amount_pence"] == amount
+                        and "".join(s["reference"].split()).replace("-", "").upper() == ref
+                        and s["allocated_by"] != "reversal"):
+                    out[key] = dict(s)
+                    break
+        return out
+
+    async def returns(self, return_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Row]:
+        return {r: {"cancelled_by": None, **self.t.dd_returns[r]} for r in return_ids if r in self.t.dd_returns}
+
+    async def add_cancellations(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        for (rid, account, ref, amount, code, original, reported, txn, failure, cancels, at) in rows:
+            _unique(self.t.dd_returns, rid, "DD return")
+            self.t.dd_returns[rid] = {"return_id": rid, "account_ref": account, "reference": ref,
+                                      "amount_pence": amount, "return_code": code,
+                                      "original_processing_date": original, "reported_on": reported,
+                                      "transaction_id": txn, "original_transaction_id": None, "failure_id": failure,
+                                      "created_at": at, "cancels_return_id": cancels, "cancelled_by": None}
+            if txn is not None and cancels in self.t.dd_returns:
+                self.t.dd_returns[cancels] = {**self.t.dd_returns[cancels], "cancelled_by": rid}
+
+    async def refunds(self, at_least_pence: int) -> list[Row]:
+        return sorted(({"request_id": a["request_id"], "account_ref": a["account_ref"],
+                        "amount_pence": a["amount_pence"], "approved_at": a["approved_at"]}
+                       for a in self.t.adjustments.values()
+                       if a["type"] == "refund" and a["status"] == "approved" and a["amount_pence"] >= at_least_pence),
+                      key=lambda r: r["approved_at"])
+
+    async def returned_refunds(self) -> set[uuid.UUID]:
+        return {r["refund_request_id"] for r in self.t.reversals.values()
+                if r["kind"] == "outgoing_returned" and r.get("refund_request_id")}
+
+    async def set_refunds(self, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        for rid, req in pairs:
+            self.t.reversals[rid] = {**self.t.reversals[rid], "refund_request_id": req}
+
+    async def lodged(self, serials: Sequence[str]) -> dict[str, list[Row]]:
+        out: dict[str, list[Row]] = {s: [] for s in serials}
+        for ref, m in sorted(self.t.mandates.items()):
+            if m.get("lodgement_serial") in out:
+                out[m["lodgement_serial"]].append(dict(m))
+        return out
+
+    async def set_lodgements(self, pairs: Sequence[tuple[str, str]]) -> None:
+        for ref, serial in pairs:
+            if ref in self.t.mandates:
+                self.t.mandates[ref] = {**self.t.mandates[ref], "lodgement_serial": serial}
+
+
 class MemoryLedgerUnitOfWork(Emitter):
     """A unit of work on a copy of the ledger's tables: `commit()` makes the copy the tables and
     appends what was emitted to the outbox; leaving without committing drops both."""
@@ -435,6 +598,9 @@ class MemoryLedgerUnitOfWork(Emitter):
         self.adjustments = MemoryAdjustments(t)
         self.periods = MemoryPeriods(t)
         self.rents = MemoryRents(t)
+        self.lumps = MemoryLumps(t)
+        self.unreconciled = MemoryUnreconciled(t)
+        self.cashbook = MemoryCashBook(t)
 
     async def __aenter__(self) -> "MemoryLedgerUnitOfWork":
         return self

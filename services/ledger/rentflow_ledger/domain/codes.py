@@ -29,6 +29,8 @@ GL_CODES: Final[dict[str, str]] = {
     "bank": "BANK",
     "cash": "CASH",  # cash control: PayPoint / Post Office / allpay
     "suspense": "SUSPENSE",  # income suspense: receipts not yet identified
+    # Housing Benefit rent rebates: a transfer from the council's benefits system, not bank money
+    "benefits_clearing": "HB_CLEARING",
     "opening_balances": "OPENING_BALANCES",  # balances brought forward at import
     "bad_debt_provision": "BAD_DEBT_PROVISION",
     "adjustments": "INCOME_ADJUSTMENTS",  # other side of write-ons and credit adjustments
@@ -90,5 +92,11 @@ def income_gl(code: str) -> str:
 
 
 def money_in_gl(channel: str) -> str:
-    """Where the money landed: the cash control for cash channels, otherwise the bank."""
-    return GL_CODES["cash"] if channel == "cash" else GL_CODES["bank"]
+    """Where the money came from: the cash control for cash channels, the benefits clearing account
+    for Housing Benefit (a rent rebate is a transfer from the benefits system, never the bank:
+    docs/domain.md §3), otherwise the bank (Universal Credit managed payments are bank money)."""
+    if channel == "cash":
+        return GL_CODES["cash"]
+    if channel == "housing_benefit":
+        return GL_CODES["benefits_clearing"]
+    return GL_CODES["bank"]

@@ -115,3 +115,23 @@ def reversed_receipt_lines(account_ref: str, channel: str, amount: int) -> list[
 def reversed_suspense_lines(channel: str, amount: int) -> list[Line]:
     """An unallocated receipt's money gone back: Dr income suspense, Cr bank/cash."""
     return _dr_cr(GL_CODES["suspense"], money_in_gl(channel), amount)
+
+
+def returned_refund_lines(account_ref: str, amount: int) -> list[Line]:
+    """A refund the bank could not pay came back: Dr bank, Cr tenant debtors control — the refund's
+    journal the other way round (the account is in credit again)."""
+    return _dr_cr(GL_CODES["bank"], GL_CODES["debtors_control"], amount, cr_ref=account_ref)
+
+
+def cancelled_claim_lines(account_ref: str, amount: int) -> list[Line]:
+    """An indemnity claim cancelled by the paying bank: the money comes back — Dr bank, Cr tenant
+    debtors control, the claim's journal the other way round."""
+    return _dr_cr(GL_CODES["bank"], GL_CODES["debtors_control"], amount, cr_ref=account_ref)
+
+
+def settlement_lines(channel: str, amount: int) -> list[Line]:
+    """A lump sum settling receipts that went to another money account than the bank (cash: PayPoint,
+    allpay, Post Office receipts are Dr cash control): Dr bank, Cr that account. Nothing when the
+    detail went to the bank already (Direct Debit, card, Universal Credit)."""
+    source = money_in_gl(channel)
+    return [] if source == GL_CODES["bank"] else _dr_cr(GL_CODES["bank"], source, amount)

@@ -15,6 +15,8 @@ from rentflow_common.events import Msg
 from rentflow_ledger.domain.references import CheckScheme
 from rentflow_ledger.service_layer.commands import ChangeMandate, ReturnDirectDebit, ReversePayment, TakePayment
 from rentflow_ledger.service_layer.directdebit import handle_dd_returned, handle_mandate_instructions
+from rentflow_ledger.service_layer.lumps import handle_cash_book
+from rentflow_ledger.service_layer.outgoing import handle_outgoing_returned
 from rentflow_ledger.service_layer.receipts import handle_payments_received
 from rentflow_ledger.service_layer.reversals import apply_pending, handle_payments_reversed
 from rentflow_ledger.service_layer.unit_of_work import SqlLedgerUnitOfWork
@@ -27,8 +29,11 @@ GROUP_ID = "ledger"
 def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
     async def payments(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReceived]]) -> None:
         ledger = SqlLedgerUnitOfWork(uow)
-        await handle_payments_received(ledger, [TakePayment.of(m) for m in msgs], scheme=scheme)
-        await apply_pending(ledger, [m.data.payment_id for m in msgs])
+        commands = [TakePayment.of(m) for m in msgs]
+        # a statement lump sum is not rent: the cash book matches it to its detail (service_layer/lumps.py)
+        await handle_payments_received(ledger, [c for c in commands if c.payment.lump is None], scheme=scheme)
+        await apply_pending(ledger, [m.data.payment_id for m in msgs if m.data.lump is None])
+        await handle_cash_book(ledger, commands)
 
     async def dd_returned(uow: UnitOfWork, msgs: Sequence[Msg[DirectDebitReturned]]) -> None:
         await handle_dd_returned(SqlLedgerUnitOfWork(uow), [ReturnDirectDebit.of(m) for m in msgs])
@@ -37,7 +42,11 @@ def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
         await handle_mandate_instructions(SqlLedgerUnitOfWork(uow), [ChangeMandate.of(m) for m in msgs])
 
     async def reversed_(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReversed]]) -> None:
-        await handle_payments_reversed(SqlLedgerUnitOfWork(uow), [ReversePayment.of(m) for m in msgs])
+        ledger = SqlLedgerUnitOfWork(uow)
+        commands = [ReversePayment.of(m) for m in msgs]
+        await handle_payments_reversed(ledger, [c for c in commands if c.reversal.kind != "outgoing_returned"])
+        # money we paid out came back: the refund it was is credited back (service_layer/outgoing.py)
+        await handle_outgoing_returned(ledger, [c for c in commands if c.reversal.kind == "outgoing_returned"])
 
     return {"payments.received.v1": payments,
             "directdebit.returned.v1": dd_returned,

@@ -74,3 +74,9 @@ def ended_tenancy_payment(uow: Emitter, t: Transaction, payment: Any, tenancy_en
         amount_pence=-t.amount_pence, channel=t.channel, reference=payment.reference, payer_name=payment.payer_name,
         business_date=t.business_date, tenancy_end=tenancy_end, balance_after_pence=t.balance_after_pence,
         posted_at=posted_at), cause=cause, occurred_at=posted_at)
+
+
+def unreconciled(uow: Emitter, data: dict[str, Any], cause: Cause | None) -> None:
+    """Something the ledger could not place on its own, opened or resolved: a finance task."""
+    from rentflow_schemas.ledger import UnreconciledItem
+    uow.emit(UnreconciledItem(**data), cause=cause, occurred_at=data["occurred_at"])

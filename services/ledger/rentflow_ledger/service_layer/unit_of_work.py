@@ -15,9 +15,9 @@ from pydantic import BaseModel
 
 from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause
-from rentflow_ledger.adapters import sql
-from rentflow_ledger.adapters.repositories import (Accounts, Adjustments, Mandates, Periods, Postings, Rents,
-                                                   Reversals, Suspense)
+from rentflow_ledger.adapters import reconciliation, sql
+from rentflow_ledger.adapters.repositories import (Accounts, Adjustments, CashBook, Lumps, Mandates, Periods,
+                                                   Postings, Rents, Reversals, Suspense, Unreconciled)
 
 
 class LedgerUnitOfWork(Protocol):
@@ -29,6 +29,9 @@ class LedgerUnitOfWork(Protocol):
     adjustments: Adjustments
     periods: Periods
     rents: Rents
+    lumps: Lumps
+    unreconciled: Unreconciled
+    cashbook: CashBook
 
     @property
     def correlation_id(self) -> str: ...
@@ -56,6 +59,9 @@ class SqlLedgerUnitOfWork:
         self.adjustments = sql.SqlAdjustments(raw)
         self.periods = sql.SqlPeriods(raw)
         self.rents = sql.SqlRents(raw)
+        self.lumps = reconciliation.SqlLumps(raw)
+        self.unreconciled = reconciliation.SqlUnreconciled(raw)
+        self.cashbook = reconciliation.SqlCashBook(raw)
 
     @property
     def correlation_id(self) -> str:

@@ -126,7 +126,7 @@ def _uow(request: Request, caller: Caller) -> UnitOfWork:
 
 
 ADMIN = require("admin")
-WORKERS = require("officer", "manager")
+WORKERS = require("officer", "manager", "finance")  # finance works the finance queue (ledger.unreconciled.v1)
 
 
 @router.post("/officers", response_model=OfficerOut, status_code=201, tags=["officers"],

@@ -15,14 +15,14 @@ from rentflow_common.events import Msg
 from rentflow_common.logging import get_logger
 from rentflow_schemas import derive_event_id
 from rentflow_schemas.directdebit import DdFailure, MandateChanged
-from rentflow_schemas.ledger import AccountUpserted, EndedTenancyPayment, SuspenseEvent
+from rentflow_schemas.ledger import AccountUpserted, EndedTenancyPayment, SuspenseEvent, UnreconciledItem
 from rentflow_schemas.rents import RentChanged
 
 from rentflow_notifications.adapters import repository as repo
 from rentflow_notifications.config import NotificationsConfig
 from rentflow_notifications.domain import tasks as domain
 from rentflow_notifications.domain.assignment import SHARED_QUEUE, Account, choose_assignee
-from rentflow_notifications.service_layer import dd_tasks, ended_tenancy, notices
+from rentflow_notifications.service_layer import dd_tasks, ended_tenancy, notices, unreconciled
 from rentflow_notifications.service_layer.events import emit_task
 
 log = get_logger(__name__)
@@ -32,7 +32,8 @@ SUSPENSE_TOPIC = "ledger.suspense.v1"
 DD_FAILURES_TOPIC = "ledger.dd-failures.v1"
 MANDATES_TOPIC = "ledger.mandates.v1"
 RENT_CHANGES_TOPIC = "ledger.rent-changes.v1"
-TOPICS = [SUSPENSE_TOPIC, ACCOUNTS_TOPIC, DD_FAILURES_TOPIC, MANDATES_TOPIC, RENT_CHANGES_TOPIC, ended_tenancy.TOPIC]
+TOPICS = [SUSPENSE_TOPIC, ACCOUNTS_TOPIC, DD_FAILURES_TOPIC, MANDATES_TOPIC, RENT_CHANGES_TOPIC, ended_tenancy.TOPIC,
+          unreconciled.TOPIC]
 
 
 def _now() -> dt.datetime:
@@ -43,7 +44,7 @@ def _now() -> dt.datetime:
 
 EVENT_TOPICS = {AccountUpserted: ACCOUNTS_TOPIC, SuspenseEvent: SUSPENSE_TOPIC, DdFailure: DD_FAILURES_TOPIC,
                 MandateChanged: MANDATES_TOPIC, RentChanged: RENT_CHANGES_TOPIC,
-                EndedTenancyPayment: ended_tenancy.TOPIC}
+                EndedTenancyPayment: ended_tenancy.TOPIC, UnreconciledItem: unreconciled.TOPIC}
 
 
 async def handle_ledger_events(uow: UnitOfWork, msgs: Sequence[Msg[Any]],
@@ -70,6 +71,8 @@ async def handle_ledger_events(uow: UnitOfWork, msgs: Sequence[Msg[Any]],
         await ended_tenancy.open_tasks(uow, topic[ended_tenancy.TOPIC], now)
     if allocated:
         await _complete_allocated(uow, allocated, now)
+    if topic[unreconciled.TOPIC]:  # finance tasks
+        await unreconciled.apply(uow, topic[unreconciled.TOPIC], now)
 
     if config is not None and (topic[DD_FAILURES_TOPIC] or topic[MANDATES_TOPIC] or topic[RENT_CHANGES_TOPIC]):
         represent_on: dict[uuid.UUID, dt.date | None] = {}

@@ -364,3 +364,56 @@ async def test_a_payment_after_the_tenancy_ended_opens_one_task_for_the_patch_of
     finally:
         await events.consumer.stop()
         await runtime.stop()
+
+
+UNRECONCILED = "ledger.unreconciled.v1"
+
+
+def _unreconciled(item_id: uuid.UUID, action: str, kind: str = "lump_unmatched", reason: str = "no detail"):
+    from rentflow_schemas.ledger import UnreconciledItem
+
+    data = UnreconciledItem(item_id=item_id, action=action, kind=kind, amount_pence=1234567,
+                            reference="PAYPOINT SETTLEMENT", business_date=dt.date(2026, 12, 21), reason=reason,
+                            occurred_at=dt.datetime(2026, 12, 21, 10, tzinfo=UTC))
+    return new_envelope(data, event_type="ledger.unreconciled",
+                        event_id=derive_event_id("test", item_id, action), producer="test", correlation_id="test")
+
+
+async def test_an_unreconciled_item_opens_one_finance_task_and_its_resolution_completes_it(
+        infra, service_env, topic_prefix):
+    bootstrap = infra.kafka_bootstrap_servers
+    await ensure_topics(bootstrap, 3, [UNRECONCILED, TASKS, "dlq.notifications"], prefix=topic_prefix)
+    app = build_app()
+    runtime = app.state.runtime
+    await runtime.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=await grant(app), base_url="http://t") as http:
+            consumer = runtime.consumers[0]
+            item = uuid.uuid4()
+            opened = _unreconciled(item, "opened", reason="a cash settlement lump sum that matches no cash file")
+            again = opened.model_copy(update={"event_id": uuid.uuid4()})  # the same item, another event id
+            await _publish(bootstrap, topic_prefix, [(UNRECONCILED, "x", opened), (UNRECONCILED, "x", again)])
+            await _until(lambda: _done(consumer, UNRECONCILED, 2), "the items to be taken in")
+
+            async def tasks(status: str):
+                body = (await http.get("/v1/tasks", params={"kind": "lump_unmatched", "status": status})).json()
+                return body if body["count"] else None
+
+            body = await _until(lambda: tasks("open"), "the finance task")
+            assert body["count"] == 1
+            task = body["tasks"][0]
+            assert task == {**task, "task_id": str(derive_event_id("task", "lump_unmatched", item)),
+                            "assigned_to": "finance", "status": "open", "account_ref": None,
+                            "due_on": "2026-12-23"}
+            assert task["reason"] == ("£12,345.67 on 2026-12-21 (reference 'PAYPOINT SETTLEMENT'): a cash settlement "
+                                      "lump sum that matches no cash file")
+            # the finance role works the finance queue
+            fay = await grant(app, "Fay", ("finance",))
+            mine = await http.get("/v1/tasks", params={"assigned_to": "finance"}, headers=fay)
+            assert mine.status_code == 200 and [t["task_id"] for t in mine.json()["tasks"]] == [task["task_id"]]
+            await _publish(bootstrap, topic_prefix, [(UNRECONCILED, "x", _unreconciled(
+                item, "resolved", reason="matched to the cash file of 2026-12-19 when it arrived"))])
+            body = await _until(lambda: tasks("done"), "the task to be completed")
+            assert body["tasks"][0]["task_id"] == task["task_id"]
+    finally:
+        await runtime.stop()

@@ -16,7 +16,8 @@ def failure(code: str = "0", amount: int = 12345, account: str | None = "1000000
     return d.Failure(uuid.uuid4(), account, "RF10000001", amount, code, MEANINGS[code], at, represent_on)
 
 
-MEANINGS = {"0": "refer to payer (usually insufficient funds)", "1": "instruction cancelled", "2": "payer deceased"}
+MEANINGS = {"0": "refer to payer (usually insufficient funds)", "1": "instruction cancelled", "2": "payer deceased",
+            "unknown": "return reason not recognised (see the raw code)"}
 
 
 def test_every_arudd_code_has_a_rule_and_only_deceased_sends_no_letter():
@@ -47,6 +48,17 @@ def test_reason_states_amount_code_todo_and_the_representation():
     unknown = d.open_dd_failure_task(failure("1", account=None), "income-team")
     assert "no rent account has DD reference 'RF10000001'" in unknown.reason
     assert unknown.dedupe_key == "dd_failure:reference:RF10000001"
+
+
+def test_a_return_with_a_code_nobody_knows_is_still_a_task_never_lost():
+    """Issue 11: an ARUDD code rentflow does not recognise reaches the ledger as `unknown` (the money
+    was taken back all the same): the officer gets a task to investigate it, due in 2 working days,
+    and no letter goes to the payer."""
+    task = d.open_dd_failure_task(failure("unknown"), "Asha")
+    assert task.kind == "dd_failure" and task.return_code == "unknown" and task.status == "open"
+    assert "investigate the return: its code is not one rentflow knows" in task.reason
+    assert task.due_on == dt.date(2026, 12, 29)
+    assert not d.code_rule("unknown").letter
 
 
 def test_a_repeat_counts_on_the_open_task_with_the_latest_amount_and_code():

@@ -78,7 +78,8 @@ def returned(r: ReturnIn, *, rid: uuid.UUID, provider_id: str, imp: uuid.UUID | 
         payer_name=r.payer_name, amount_pence=r.amount_pence, return_code=r.return_code,
         return_code_raw=r.return_code_raw, return_description=r.return_description,
         transaction_code=r.transaction_code, original_processing_date=r.original_processing_date,
-        reported_on=r.reported_on, received_at=received_at)
+        reported_on=r.reported_on, received_at=received_at,
+        cancels_return_id=return_id(r.cancels_identity) if r.cancels_identity else None)
 
 
 def instruction(m: MandateIn, *, iid: uuid.UUID, provider_id: str, imp: uuid.UUID | None,

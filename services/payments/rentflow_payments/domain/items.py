@@ -47,6 +47,7 @@ class ReturnIn(BaseModel):
     transaction_code: Annotated[StrictStr, Field(max_length=4)] | None = None
     original_processing_date: Annotated[dt.date, AfterValidator(in_years)]
     reported_on: Annotated[dt.date, AfterValidator(in_years)]
+    cancels_identity: Identity | None = None  # a cancelled DDICA claim: the identity of the claim's return
 
 
 class MandateIn(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rentflow_common.kafka import ensure_topics
+from rentflow_schemas import derive_event_id
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 TOPICS = ["payments.received.v1", "payments.rejected.v1", "payments.reversed.v1", "directdebit.returned.v1",
@@ -26,13 +27,18 @@ async def test_bacs_reports_are_taken_whole(svc):
     arudd = await upload(svc, "arudd_report.xml")
     assert counts(arudd) == ("arudd", 6, 0, 0, 0, 1, 6) and arudd["returns"] == 6  # the unknown code too
     assert arudd["warnings"][0]["item"] == 5 and "Z999" in arudd["warnings"][0]["reason"]
-    assert counts(await upload(svc, "ddica_report.xml")) == ("ddica", 3, 0, 0, 0, 1, 3)
+    # two claims (three collections) and one cancelled claim, which undoes its own return
+    assert counts(await upload(svc, "ddica_report.xml")) == ("ddica", 4, 0, 0, 0, 0, 4)
     assert counts(await upload(svc, "addacs_report.xml"))[:3] == ("addacs", 6, 0)
     rejected = await upload(svc, "auddis_rejected.xml")
     assert counts(rejected) == ("auddis", 1, 0, 0, 0, 0, 1) and rejected["mandates"] == 1
 
-    events = [e["data"] for e in await svc.events("directdebit.returned.v1", expected=9)]
-    assert sorted(d["source"] for d in events) == ["arudd"] * 6 + ["ddica"] * 3
+    events = [e["data"] for e in await svc.events("directdebit.returned.v1", expected=10)]
+    assert sorted(d["source"] for d in events) == ["arudd"] * 6 + ["ddica"] * 4
+    [cancellation] = [d for d in events if d["cancels_return_id"]]
+    assert cancellation["cancels_return_id"] == str(derive_event_id(
+        "dd-return", "ddica|NDC10000036|DDIC2026050500112|2026-04-01|9800|1"))
+    assert cancellation["return_id"] != cancellation["cancels_return_id"]
     unknown = [d for d in events if d["return_code"] == "unknown"]
     assert [(d["reference"], d["return_code_raw"]) for d in unknown] == [("NDC10000051", "Z999")]
     mandates = await svc.events("directdebit.mandates.v1", expected=7)
@@ -83,3 +89,22 @@ async def test_a_credit_first_reported_without_details_keeps_them(svc):
     assert (intraday["accepted"], statement["duplicates"], statement["rejected"]) == (2, 1, 1)
     assert statement["errors"] == [{"item": 14, "field": None, "reason": "no payment of this provider to reverse: "
                                     "none with EndToEndId 'SO-OKAFOR-0417' and 12345 pence left"}]
+
+
+async def test_benefit_schedules_split_onto_accounts(svc):
+    """A council HB schedule and a DWP UC schedule (tests/fixtures/hb_schedule.csv, uc_schedule.csv: see
+    tests/unit/test_benefit_schedules.py for where their layouts come from), recognised by format=auto."""
+    await ensure_topics(svc.bootstrap, 3, TOPICS, prefix=svc.prefix)
+    hb = await upload(svc, "hb_schedule.csv")
+    # three rebates, the overpayment recovery refused, the total row skipped and its difference a warning
+    assert counts(hb) == ("hb-schedule", 3, 1, 0, 1, 1, 5)
+    assert hb["errors"][0]["line"] == 4 and "overpayment" in hb["errors"][0]["reason"]
+    uc = await upload(svc, "uc_schedule.csv")
+    assert counts(uc) == ("uc-schedule", 4, 0, 0, 0, 0, 4)
+    received = [e["data"] for e in await svc.events("payments.received.v1", expected=7)]
+    assert sorted((d["channel"], d["amount_pence"]) for d in received) == [
+        ("housing_benefit", 20500), ("housing_benefit", 38812), ("housing_benefit", 101240),
+        ("universal_credit", 2290), ("universal_credit", 38675), ("universal_credit", 41250),
+        ("universal_credit", 49800)]
+    again = await upload(svc, "uc_schedule.csv")
+    assert (again["accepted"], again["duplicates"], again["reimport"]) == (0, 4, True)

@@ -110,13 +110,19 @@ def test_ddica_report_as_public_parsers_read_it():
             for r in returns] == [
         ("NDC10000010", dt.date(2026, 3, 2), 55572, "7", "DDICA 1"),
         ("NDC10000010", dt.date(2026, 4, 1), 55573, "7", "DDICA 1"),
-        ("NDC10000028", dt.date(2026, 4, 1), 25000, "6", "DDICA 5")]
+        ("NDC10000028", dt.date(2026, 4, 1), 25000, "6", "DDICA 5"),
+        ("NDC10000036", dt.date(2026, 4, 1), 9800, "4", "DDICA 2")]  # the cancelled claim
     assert {r["reported_on"] for r in returns} == {dt.date(2026, 5, 26)}  # NewAdvices DateOfDebit
     assert returns[0]["identity"] == "ddica|NDC10000010|DDIC2026051200381|2026-03-02|55572|1"
     assert returns[0]["return_description"] == "indemnity claim: amount or date differ from the advance notice"
-    [cancelled] = [p for p in out if p.type == "warning"]  # TotalValueOfDebits "1,361.45" agrees
-    assert cancelled.position == 3 and cancelled.note.startswith(
-        "indemnity claim DDIC2026050500112 for NDC10000036 (98.00) was cancelled by the paying bank")
+    assert "cancels_identity" not in returns[0]
+    # a cancellation names the claim it undoes by that claim's own identity (its PayingBankReference)
+    cancelled = returns[3]
+    assert cancelled["cancels_identity"] == "ddica|NDC10000036|DDIC2026050500112|2026-04-01|9800|1"
+    assert cancelled["identity"] == "ddica-cancel|" + cancelled["cancels_identity"]
+    assert cancelled["return_description"].startswith("indemnity claim cancelled by the paying bank")
+    assert [p for p in out if p.type == "return"][3].position == 3
+    assert not [p for p in out if p.type == "warning"]  # TotalValueOfDebits "1,361.45" agrees (claims only)
     assert not [p for p in out if p.error]
     no_bank_details(returns)
 

@@ -146,6 +146,8 @@ VALID = {
     "bank-csv": s.bank_csv([("06/10/2026", "FPI", "R", "", "1.00", "2.00")]),
     "govuk-pay": s.govuk_replay([s.govuk_event("p1", "card_payment_succeeded", 100, "R")]),
     "json": b'[{"provider_ref": "a", "amount_pence": 1}]',
+    "hb-schedule": (Path(__file__).parent.parent / "fixtures" / "hb_schedule.csv").read_bytes(),
+    "uc-schedule": (Path(__file__).parent.parent / "fixtures" / "uc_schedule.csv").read_bytes(),
 }
 # the real layouts too (tests/fixtures/), mutated as sources for every parser
 SOURCES = {**VALID, **{f.name: f.read_bytes() for f in sorted((Path(__file__).parent.parent / "fixtures").glob("*.xml"))}}

@@ -11,9 +11,9 @@ every batch. Metrics (amounts always stored so that the usual case is positive):
 | receipt | type code | identified receipts by code (allocation rule not manual) |
 | receipt_manual | type code | allocated by hand from suspense (counted when it opened) |
 | dd_presented | "" | DD collections received (RDD postings, DD receipts opened in suspense) |
-| dd_unpaid | "" | RDN Direct Debit unpaids |
+| dd_unpaid | "" | RDN Direct Debit unpaids (a cancelled indemnity claim, RDN credited back, counts −1) |
 | returned_cheque | "" | RRC |
-| refund | type code | REF, RDR |
+| refund | type code | REF, RDR (a bounced refund, REF credited back, counts −1) |
 | written_off | WOF | write-offs (positive) |
 | adjustment | WON | the ledger's signed adjustments (its WON postings): not debit, not written off |
 | transfer | RIT | internal transfers |
@@ -83,12 +83,15 @@ def posting_totals(p: Posting) -> list[TotalRow]:
         if code == "RDD":
             rows.append((d, "dd_presented", "", received, 1))
         return rows
+    # an unpaid undone (a cancelled indemnity claim: RDN credited back) or a refund undone (it bounced:
+    # REF credited back) takes its count back off as well as its amount
+    undone = -1 if amount < 0 else 1
     if code == "RDN":
-        return [(d, "dd_unpaid", "", amount, 1), (d, "collected", "direct_debit", -amount, 0)]
+        return [(d, "dd_unpaid", "", amount, undone), (d, "collected", "direct_debit", -amount, 0)]
     if code == "RRC":
         return [(d, "returned_cheque", "", amount, 1), (d, "collected", p.channel or "other", -amount, 0)]
     if code in REFUND_CODES:
-        return [(d, "refund", code, amount, 1)]
+        return [(d, "refund", code, amount, undone)]
     if code in WRITE_OFF_CODES:
         return [(d, "written_off", code, -amount, 1)]
     if code in ADJUSTMENT_CODES:

@@ -35,6 +35,14 @@ def test_debits_receipts_and_reversals_feed_their_metrics():
     assert posting_totals(p("RIT", -700)) == [(D, "transfer", "RIT", -700, 1)]
 
 
+def test_an_undone_unpaid_or_refund_takes_its_count_back():
+    # a cancelled indemnity claim credits its RDN back: one failure fewer, the money collected again
+    assert posting_totals(p("RDN", -11000)) == [(D, "dd_unpaid", "", -11000, -1),
+                                                (D, "collected", "direct_debit", 11000, 0)]
+    # a refund that bounced is credited back: one refund fewer; not collected (it is not rent)
+    assert posting_totals(p("REF", -500)) == [(D, "refund", "REF", -500, -1)]
+
+
 def test_manual_allocation_from_suspense_is_not_collected_again():
     assert posting_totals(p("RBP", -2500, rule="manual")) == [(D, "receipt_manual", "RBP", 2500, 1)]
     assert suspense_opened_totals(D, D, "bank_transfer", 2500) == [(D, "collected", "bank_transfer", 2500, 1),

@@ -23,8 +23,9 @@ claims are debited, the return's reported_on; `TotalValueOfDebits`, checked; the
 `Cancellations` (`TotalValueOfCancellations`, `DDICCancellation`s laid out as a DDICAdvice). Each
 collection claimed is a return (source "ddica") with the DDICA reason mapped to the ARUDD code whose
 follow-up fits; identity reference + PayingBankReference + collection date + amount (+ n). A claim
-cancelled by the paying bank is a warning naming the claim: no event undoes the unpaid yet, a
-person re-credits it. Amounts may carry thousands commas. Payer bank details are never read."""
+cancelled by the paying bank (`DDICCancellation`) is a return of the same collections with
+`cancels_identity` naming the claim's return (identity `ddica-cancel|` + the claim's): the ledger
+re-credits what the claim took, once. Amounts may carry thousands commas. Payer bank details are never read."""
 from __future__ import annotations
 
 import datetime as dt
@@ -135,7 +136,7 @@ def parse_ddica(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed
     require(fp, _DDICA, "a DDICA report: no NewAdvices, DDICAdvice or DDICCancellation element at its start")
     check_well_formed(fp, "DDICA")
     debit_day = _first_date_of_debit(fp)
-    occ = Occurrences()
+    occ, cancelled_occ = Occurrences(), Occurrences()
     n = claimed = 0
     total: str | None = None
     complete = True
@@ -150,11 +151,9 @@ def parse_ddica(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed
             total = (el.text or "").strip() or None
             continue
         n += 1
-        if name == "DDICCancellation":
-            yield Parsed("item", n, type="warning", note=_cancellation(el))
-            continue
+        cancelled = name == "DDICCancellation"
         try:
-            returns, warnings = _claim(el, debit_day, occ)
+            returns, warnings = _claim(el, debit_day, cancelled_occ if cancelled else occ, cancelled=cancelled)
         except (BadValue, ValueError) as exc:
             complete = False
             yield Parsed("item", n, error=str(exc))
@@ -162,7 +161,8 @@ def parse_ddica(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed
         for note in warnings:
             yield Parsed("item", n, type="warning", note=note)
         for value in returns:
-            claimed += value["amount_pence"]
+            if not cancelled:
+                claimed += value["amount_pence"]
             yield Parsed("item", n, type="return", value=value)
     if total is not None and complete:
         try:
@@ -184,7 +184,10 @@ def _first_date_of_debit(fp: BinaryIO) -> dt.date | None:
     return None
 
 
-def _claim(el: Element, debit_day: dt.date | None, occ: Occurrences) -> tuple[list[dict], list[str]]:
+def _claim(el: Element, debit_day: dt.date | None, occ: Occurrences,
+           cancelled: bool = False) -> tuple[list[dict], list[str]]:
+    """The returns of one claim; of a cancelled claim (`cancelled`), the returns that undo each of its
+    collections' returns: identity `ddica-cancel|` + the claim's, `cancels_identity` the claim's."""
     ref = text(el, "SUReference")
     if not ref:
         raise BadValue("SUReference: missing (the reference the collections were sent with)")
@@ -202,10 +205,14 @@ def _claim(el: Element, debit_day: dt.date | None, occ: Occurrences) -> tuple[li
     for k, c in enumerate(collections, 1):
         day = iso_date(text(c, "DateOfDirectDebit"), f"DDCollection {k} DateOfDirectDebit")
         amount = _pounds(text(c, "Amount"), f"DDCollection {k} Amount")
-        out.append({"identity": "ddica|" + occ.key(normalise_reference(ref), bank_ref, day.isoformat(), amount),
+        claim = "ddica|" + occ.key(normalise_reference(ref), bank_ref, day.isoformat(), amount)
+        out.append({"identity": f"ddica-cancel|{claim}" if cancelled else claim,
+                    **({"cancels_identity": claim} if cancelled else {}),
                     "source": "ddica", "reference": ref, "payer_name": clip(text(el, "PayerName"), 140),
                     "amount_pence": amount, "return_code": reason.return_code if reason else UNKNOWN_RETURN,
-                    "return_code_raw": f"DDICA {raw}"[:40], "return_description": f"indemnity claim: {meaning}"[:140],
+                    "return_code_raw": f"DDICA {raw}"[:40],
+                    "return_description": (f"indemnity claim cancelled by the paying bank: {meaning}" if cancelled
+                                           else f"indemnity claim: {meaning}")[:140],
                     "transaction_code": None, "original_processing_date": day, "reported_on": debit_day})
     warnings = []
     if reason is None:
@@ -219,13 +226,6 @@ def _claim(el: Element, debit_day: dt.date | None, occ: Occurrences) -> tuple[li
         except BadValue as exc:
             warnings.append(str(exc))
     return out, warnings
-
-
-def _cancellation(el: Element) -> str:
-    which = text(el, "PayingBankReference") or f"SeqNo {text(el, 'SeqNo') or '?'}"
-    return (f"indemnity claim {which} for {text(el, 'SUReference') or 'an unknown reference'} "
-            f"({text(el, 'TotalAmount') or '?'}) was cancelled by the paying bank: the unpaid it raised is not "
-            "reversed automatically; re-credit it by hand")
 
 
 register("arudd", parse_arudd, sniff=sniff_arudd, description="Bacs ARUDD report of unpaid Direct Debits (XML)")

@@ -1,0 +1,116 @@
+"""Lump sums on the bank statement, matched to the detail already received, as a cash book does
+(docs/domain.md §3). Pure: the caller loads the unmatched detail groups and stores the outcome.
+
+A statement credit intake marked `lump` is the bank's one line for money whose detail came on its
+own: the day's Direct Debit collections (the Standard 18 file), a PayPoint/allpay/Post Office
+settlement (the cash file), a card acquirer's settlement or a GOV.UK Pay payout (the card payments),
+DWP's Universal Credit managed payment (the UC schedule). The detail is already posted to the rent
+accounts (Dr bank or cash, Cr debtors control), so the lump is the same money seen a second time:
+matched, it is marked reconciled and posts nothing (not to an account, not to suspense, not to
+collected). A lump that matches no detail — or more than one — is not rent in suspense either: it is
+a finance task (ledger.unreconciled.v1), and it is matched again when more detail arrives.
+
+Detail groups: the receipts of the lump's channel not yet matched to a lump, totalled per file
+(the import that carried them: a Standard 18 submission, a cash file, a UC schedule) and per value
+date. A lump matches a group when the amounts are equal to the penny and the lump's value date is
+within the channel's settlement lag after the group's last value date (Bacs credits the
+collections on the processing day, cash and card settlements follow in a few working days, DWP
+pays on the schedule's date). One file group matching → that file; else one date group → that day;
+else unmatched (none) or ambiguous (several: a person chooses). Interest has no detail."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Iterable, Literal, NamedTuple
+
+# lump kind → the channel of its detail receipts
+DETAIL_CHANNEL: dict[str, str] = {
+    "dd_collection": "direct_debit",
+    "cash_settlement": "cash",
+    "card_settlement": "card",
+    "govuk_pay_payout": "card",
+    "uc_managed_payment": "universal_credit",
+}
+# days the lump's value date may be after (and, for dates read in another time zone, before) the
+# detail's last value date
+LAG: dict[str, tuple[int, int]] = {
+    "dd_collection": (1, 3),  # Bacs: processing day, day 3 at the latest
+    "cash_settlement": (1, 7),  # PayPoint/allpay settle about two working days later
+    "card_settlement": (1, 7),
+    "govuk_pay_payout": (1, 7),
+    "uc_managed_payment": (1, 7),
+}
+NO_DETAIL: frozenset[str] = frozenset({"interest"})
+
+
+class Lump(NamedTuple):
+    payment_id: object
+    kind: str
+    amount_pence: int
+    value_date: dt.date
+
+
+@dataclass(frozen=True)
+class DetailGroup:
+    """Unmatched receipts of one channel, per file (`key` "import:<id>") or per value date ("day:<date>")."""
+
+    key: str
+    channel: str
+    first_day: dt.date
+    last_day: dt.date
+    total_pence: int
+    count: int
+
+    @property
+    def by_file(self) -> bool:
+        return self.key.startswith("import:")
+
+
+class Match(NamedTuple):
+    status: Literal["matched", "unmatched", "ambiguous", "no_detail"]
+    group: DetailGroup | None
+    candidates: tuple[DetailGroup, ...]
+
+
+def window(lump: Lump) -> tuple[dt.date, dt.date]:
+    """The detail value dates a lump may settle: [earliest, latest] of the group's last day."""
+    before, after = LAG[lump.kind]
+    return lump.value_date - dt.timedelta(days=after), lump.value_date + dt.timedelta(days=before)
+
+
+def match_lump(lump: Lump, groups: Iterable[DetailGroup]) -> Match:
+    """The one detail group this lump settles, if there is exactly one (file groups first)."""
+    if lump.kind in NO_DETAIL or lump.kind not in DETAIL_CHANNEL:
+        return Match("no_detail", None, ())
+    channel = DETAIL_CHANNEL[lump.kind]
+    earliest, latest = window(lump)
+    candidates = tuple(sorted((g for g in groups if g.channel == channel and g.total_pence == lump.amount_pence
+                               and earliest <= g.last_day <= latest), key=lambda g: g.key))
+    for tier in ([g for g in candidates if g.by_file], [g for g in candidates if not g.by_file]):
+        if len(tier) == 1:
+            return Match("matched", tier[0], candidates)
+        if len(tier) > 1:
+            return Match("ambiguous", None, candidates)
+    return Match("unmatched", None, ())
+
+
+def describe(lump: Lump, match: Match) -> str:
+    """What a finance officer reads on the task (or the resolution)."""
+    channel = DETAIL_CHANNEL.get(lump.kind, "")
+    words = lump.kind.replace("_", " ")
+    if match.status == "no_detail":
+        return f"{words} credited by the bank: not rent; book it to the right income code"
+    if match.status == "ambiguous":
+        which = ", ".join(_group_words(g) for g in match.candidates)
+        return f"{words} matches more than one {channel.replace('_', ' ')} detail total ({which}): say which"
+    if match.status == "unmatched":
+        return (f"{words} matches no {channel.replace('_', ' ')} detail received for the days before "
+                f"{lump.value_date}: load the file it settles, or find where the money belongs")
+    assert match.group is not None
+    return f"{words} matched to {_group_words(match.group)}"
+
+
+def _group_words(g: DetailGroup) -> str:
+    days = g.first_day.isoformat() if g.first_day == g.last_day else f"{g.first_day} to {g.last_day}"
+    what = f"file {g.key.removeprefix('import:')}" if g.by_file else "the receipts"
+    return f"{what} of {days} ({g.count} payments)"

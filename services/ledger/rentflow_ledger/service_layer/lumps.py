@@ -1,0 +1,137 @@
+"""Statement lump sums and their detail, as a cash book keeps them (domain/lumps.py; docs/domain.md §3).
+
+Called by the payments handler, in its transaction:
+- `record_detail`: every new receipt of a channel whose money reaches the bank as a lump (Direct
+  Debit, cash, card, Universal Credit) is kept as detail, with the file that carried it;
+- `take_lumps`: each new statement credit marked `lump` is matched to the unsettled detail
+  (per file, then per day). Matched: the lump is reconciled — nothing is posted, to an account or
+  to suspense, so the money is counted once (by its detail); a cash settlement's journal moves the
+  cash file's receipts from cash control to the bank (Dr bank Cr cash, kind `settlement`). Unmatched, ambiguous, or interest:
+  an UnreconciledItem (a finance task), never rent in suspense;
+- `rematch`: lumps still open are tried again when new detail of their channel arrives (the file
+  came after the statement); matched, their finance item is resolved.
+
+Matching holds one transaction-scoped advisory lock (adapters/reconciliation.py); a receipts
+batch takes it only when a lump of its channels is waiting, so ordinary batches never queue on it.
+(A lump still uncommitted while its detail's batch looks is matched by the next detail of its
+channel, or by a person from the finance task.)"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Iterable, Sequence
+
+from rentflow_common.events import Cause
+from rentflow_common.logging import get_logger
+from rentflow_ledger.domain.journal import settlement_lines
+from rentflow_ledger.domain.lumps import DETAIL_CHANNEL, Lump, Match, describe, match_lump, window
+from rentflow_ledger.domain.posting import Journal, business_date
+from rentflow_ledger.service_layer import events
+from rentflow_schemas import derive_event_id
+from rentflow_schemas.payments import PaymentReceived
+
+log = get_logger()
+DETAIL_CHANNELS = frozenset(DETAIL_CHANNEL.values())
+
+
+def item_id(payment_id: uuid.UUID) -> uuid.UUID:
+    return derive_event_id("unreconciled", "lump", payment_id)
+
+
+def _kind_of(lump_kind: str) -> str:
+    return "interest" if lump_kind == "interest" else "lump_unmatched"
+
+
+async def handle_cash_book(uow: Any, commands: Sequence[Any]) -> None:
+    """The payments batch's part in the cash book (after the receipts are posted): the lumps taken and
+    matched, the detail kept, and open lumps of the detail's channels tried again. `commands` are
+    TakePayment (`.payment`, `.cause`)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    lumps = [c for c in commands if c.payment.lump is not None]
+    detail = [c for c in commands if c.payment.lump is None and str(c.payment.channel) in DETAIL_CHANNELS]
+    channels = await record_detail(uow, [c.payment for c in detail], now) if detail else set()
+    if lumps:  # after the batch's own detail, so a lump and its file in one batch meet at once
+        await take_lumps(uow, lumps, now)
+    if channels:
+        await rematch(uow, channels, detail[0].cause, now)
+
+
+async def record_detail(uow: Any, payments: Iterable[PaymentReceived], at: dt.datetime) -> set[str]:
+    """Keeps the receipts a lump may settle; returns the channels of those new here."""
+    rows = [(p.payment_id, str(p.channel), p.import_id, business_date(p.paid_at), p.amount_pence)
+            for p in payments if p.lump is None and str(p.channel) in DETAIL_CHANNELS]
+    return await uow.lumps.add_detail(rows, at)
+
+
+async def _match(uow: Any, lump: Lump, cause: Cause | None, now: dt.datetime) -> Match:
+    if lump.kind not in DETAIL_CHANNEL:
+        return match_lump(lump, ())
+    earliest, latest = window(lump)
+    match = match_lump(lump, await uow.lumps.groups(DETAIL_CHANNEL[lump.kind], earliest, latest))
+    if match.status == "matched":
+        assert match.group is not None
+        await uow.lumps.settle(lump.payment_id, match.group.channel, match.group.key)
+        lines = settlement_lines(match.group.channel, lump.amount_pence)
+        if lines:  # cash receipts sat in cash control: the settlement moves them to the bank
+            calendar = (await uow.periods.state()).calendar
+            j = Journal(derive_event_id("journal", "settlement", lump.payment_id), "settlement", lump.value_date,
+                        f"settlement:{lump.payment_id}:{match.group.key}", tuple(lines),
+                        calendar.override(lump.value_date))
+            await uow.postings.add_journals([j], now)
+            events.journal_posted(uow, j, now, cause)
+    return match
+
+
+async def take_lumps(uow: Any, commands: Sequence[Any], now: dt.datetime) -> None:
+    batch: dict[uuid.UUID, Any] = {}
+    for c in commands:
+        batch.setdefault(c.payment.payment_id, c)
+    await uow.lumps.lock()
+    seen = await uow.lumps.seen(list(batch))
+    rows, opened = [], []
+    for pid, c in batch.items():
+        if pid in seen:
+            continue
+        p = c.payment
+        lump = Lump(pid, str(p.lump), p.amount_pence, business_date(p.paid_at))
+        match = await _match(uow, lump, c.cause, now)
+        matched = match.status == "matched"
+        rows.append((pid, p.provider_id, p.provider_ref, lump.kind, p.amount_pence, lump.value_date, p.reference,
+                     p.payer_name, match.status, match.group.key if match.group else None, now if matched else None,
+                     now, str(p.channel)))
+        if matched:
+            log.info("lump sum reconciled", payment_id=str(pid), kind=lump.kind, amount_pence=p.amount_pence,
+                     matched=match.group.key if match.group else None)
+        else:
+            opened.append((c, lump, describe(lump, match)))
+    await uow.lumps.add(rows)
+    new = await uow.unreconciled.open([(item_id(c.payment.payment_id), _kind_of(lump.kind), lump.amount_pence,
+                                        c.payment.reference, lump.value_date, why, now) for c, lump, why in opened])
+    for c, lump, why in opened:
+        if item_id(c.payment.payment_id) in new:
+            events.unreconciled(uow, {
+                "item_id": item_id(c.payment.payment_id), "action": "opened", "kind": _kind_of(lump.kind),
+                "amount_pence": lump.amount_pence, "reference": c.payment.reference, "account_ref": None,
+                "business_date": lump.value_date, "reason": why, "source_id": c.payment.payment_id,
+                "occurred_at": now}, c.cause)
+
+
+async def rematch(uow: Any, channels: set[str], cause: Cause | None, now: dt.datetime) -> None:
+    """Open lumps of these channels, tried again now that more detail is here."""
+    kinds = [k for k, ch in DETAIL_CHANNEL.items() if ch in channels]
+    if not kinds or not await uow.lumps.any_open(kinds):
+        return
+    await uow.lumps.lock()
+    for row in await uow.lumps.open(kinds):
+        pid = uuid.UUID(str(row["payment_id"]))
+        lump = Lump(pid, row["kind"], row["amount_pence"], row["value_date"])
+        match = await _match(uow, lump, cause, now)
+        if match.status != "matched" or match.group is None:
+            continue
+        await uow.lumps.set_matched(pid, match.group.key, now)
+        if await uow.unreconciled.resolve([item_id(pid)], now):
+            events.unreconciled(uow, {
+                "item_id": item_id(pid), "action": "resolved", "kind": _kind_of(lump.kind),
+                "amount_pence": lump.amount_pence, "reference": row["reference"], "account_ref": None,
+                "business_date": lump.value_date, "reason": describe(lump, match) + " when it arrived",
+                "source_id": pid, "occurred_at": now}, cause)

@@ -1,0 +1,222 @@
+"""The ledger's side of real bank and Bacs files (issue 11), through the running ledger service:
+- statement lump sums matched to their detail (counted once, never suspense), unmatched ones and
+  interest a finance item, matched later when the detail arrives;
+- Housing Benefit posted against the benefits clearing GL code, not the bank;
+- a DD return whose collection is in suspense takes it out of suspense; one that is nowhere is a
+  finance item; an indemnity claim cancelled by the paying bank is credited back, once;
+- AUDREJ makes the lodgement's mandates not live (a task each), AUDACC confirms them;
+- a refund that bounced (RRTN) is credited back to its account; one nobody can place is a finance item."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from ledger_support import CSV, UTC, poll, read_topic, running_ledger
+from rentflow_common.db import UnitOfWork
+from rentflow_schemas import derive_event_id, new_envelope
+from rentflow_schemas.directdebit import DirectDebitReturned, MandateInstruction
+from rentflow_schemas.payments import PaymentReceived, PaymentReversed
+
+ACCOUNTS = ("account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,opening_balance_pence,"
+            "payment_method,dd_reference\n"
+            "50000005,Ann,1 A St,N,2026-04-06,10000,0,dd,DDANN\n"
+            "60000006,Bob,2 A St,N,2026-04-06,10000,0,dd,DDBOB\n"
+            "70000007,Cat,3 A St,N,2026-04-06,10000,0,hb,\n"
+            "80000008,Dan,4 A St,N,2026-04-06,10000,-9000,,\n")
+DAY = dt.date(2026, 5, 1)
+
+
+def at(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(9), UTC)
+
+
+def paid(ref: str, amount: int, channel: str, *, day: dt.date = DAY, import_id: uuid.UUID | None = None,
+         lump: str | None = None, provider_ref: str | None = None):
+    provider_ref = provider_ref or uuid.uuid4().hex[:12]
+    data = PaymentReceived(payment_id=derive_event_id("payment", "prov", provider_ref), provider_id="prov",
+                           provider_ref=provider_ref, channel=channel, amount_pence=amount, paid_at=at(day),
+                           received_at=at(day), reference=ref, payer_name="Payer", source="file",
+                           import_id=import_id, lump=lump)
+    return new_envelope(data, event_type="payments.received", producer="payments", correlation_id="test",
+                        event_id=derive_event_id("payments.received", data.payment_id))
+
+
+def returned(ref: str, amount: int, original: dt.date, *, source: str = "arudd", cancels: uuid.UUID | None = None,
+             tag: str = ""):
+    rid = derive_event_id("return", ref, original, amount, source, tag)
+    data = DirectDebitReturned(return_id=rid, provider_id="bacs", source=source, reference=ref, amount_pence=amount,
+                               return_code="7" if source == "ddica" else "0", return_code_raw="0128",
+                               original_processing_date=original, reported_on=dt.date(2026, 5, 8),
+                               received_at=at(dt.date(2026, 5, 8)), cancels_return_id=cancels)
+    return new_envelope(data, event_type="directdebit.returned", producer="payments", correlation_id="t",
+                        event_id=derive_event_id("directdebit.returned", rid))
+
+
+def instruction(ref: str, action: str, code: str, *, source: str = "bacs18", serial: str | None = None):
+    iid = derive_event_id("instruction", ref, action, code, serial)
+    data = MandateInstruction(instruction_id=iid, provider_id="bacs", source=source, reference=ref,
+                              reason_code=code, action=action, description=f"{source} {code}", received_at=at(DAY),
+                              lodgement_serial=serial, effective_date=DAY,
+                              file_error_code="30264" if action == "lodgement_rejected" else None)
+    return new_envelope(data, event_type="directdebit.mandate_instruction", producer="payments",
+                        correlation_id="t", event_id=derive_event_id("directdebit.mandates", iid))
+
+
+def bounced(amount: int, *, reference: str | None = None, e2e: str | None = None):
+    rid = uuid.uuid4()
+    data = PaymentReversed(reversal_id=rid, payment_id=derive_event_id("payment", "bank", f"outgoing:{rid}"),
+                           provider_id="bank", provider_ref=f"outgoing:{rid}", kind="outgoing_returned",
+                           amount_pence=amount, reversed_at=at(dt.date(2026, 5, 12)), reason="AC04",
+                           received_at=at(dt.date(2026, 5, 12)), original_end_to_end_id=e2e,
+                           original_reference=reference)
+    return new_envelope(data, event_type="payments.reversed", producer="payments", correlation_id="t",
+                        event_id=derive_event_id("payments.reversed", rid))
+
+
+async def test_lump_sums_are_matched_to_their_detail_and_housing_benefit_is_not_bank_money(
+        infra, service_env, topic_prefix):
+    async with running_ledger(infra, topic_prefix) as ledger:
+        assert (await ledger.http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
+        std18 = uuid.uuid4()
+        await ledger.publish("payments.received.v1", paid("DDANN", 10000, "direct_debit", import_id=std18),
+                             paid("DDBOB", 5000, "direct_debit", import_id=std18))
+        await poll(lambda: _balance(ledger, "60000006", -5000))
+        # the Bacs credit of that processing day on the statement: the same money seen a second time
+        dd_lump = paid("BACS DD COLLECTION", 15000, "bank_transfer", lump="dd_collection")
+        cash_lump = paid("PAYPOINT SETTLEMENT", 7777, "bank_transfer", day=dt.date(2026, 5, 6), lump="cash_settlement")
+        interest = paid("GROSS INTEREST", 123, "bank_transfer", lump="interest")
+        hb = paid("70000007", 9500, "housing_benefit")
+        await ledger.publish("payments.received.v1", dd_lump, cash_lump, interest, hb, dd_lump)
+        await poll(lambda: _balance(ledger, "70000007", -9500))
+
+        items = await _items(ledger, 2)
+        assert sorted((i["kind"], i["action"], i["amount_pence"]) for i in items) == [
+            ("interest", "opened", 123), ("lump_unmatched", "opened", 7777)]
+        cash_item = next(i for i in items if i["kind"] == "lump_unmatched")
+        assert cash_item["reason"].startswith("cash settlement matches no cash detail received")
+        assert cash_item["source_id"] == str(cash_lump.data.payment_id)
+        # no lump is rent: nothing in suspense, nothing posted to an account
+        assert (await ledger.http.get("/v1/suspense")).json()["items"] == []
+        async with UnitOfWork(ledger.engine) as uow:
+            lumps = {r["kind"]: dict(r) for r in await uow.raw.fetch("select * from lumps")}
+            assert lumps["dd_collection"]["status"] == "matched"
+            assert lumps["dd_collection"]["matched_key"] == f"import:{std18}"
+            assert {lumps[k]["status"] for k in ("cash_settlement", "interest")} == {"unmatched", "no_detail"}
+            posted = await uow.raw.fetchval("select count(*) from transactions where payment_id = any($1::uuid[])",
+                                            [dd_lump.data.payment_id, cash_lump.data.payment_id,
+                                             interest.data.payment_id])
+            assert posted == 0
+
+        # the cash file arrives after the statement: the lump is matched then, and its item resolved
+        cash_file = uuid.uuid4()
+        await ledger.publish("payments.received.v1", paid("80000008", 5000, "cash", day=dt.date(2026, 5, 4),
+                                                          import_id=cash_file),
+                             paid("80000008", 2777, "cash", day=dt.date(2026, 5, 4), import_id=cash_file))
+        items = await _items(ledger, 3)
+        [resolved] = [i for i in items if i["action"] == "resolved"]
+        assert resolved["item_id"] == cash_item["item_id"] and f"file {cash_file}" in resolved["reason"]
+        # the cash file's receipts sat in cash control: the settlement moves them to the bank
+        settled = await read_topic(ledger.bootstrap, ledger.prefix + "gl.journals.v1",
+                                   until=lambda es: any(e["data"]["kind"] == "settlement" for e in es))
+        [settlement] = [e["data"] for e in settled if e["data"]["kind"] == "settlement"]
+        assert {(x["gl_code"], x["debit_pence"], x["credit_pence"]) for x in settlement["lines"]} == {
+            ("BANK", 7777, 0), ("CASH", 0, 7777)}
+        assert settlement["business_date"] == "2026-05-06"
+        # the DD collection went to the bank when it was received: its lump moves nothing
+        assert not [e for e in settled if e["data"]["kind"] == "settlement"
+                    and e["data"]["source_ref"].startswith(f"settlement:{dd_lump.data.payment_id}")]
+
+        # Housing Benefit: Dr benefits clearing, Cr debtors control; never the bank
+        journals = await read_topic(ledger.bootstrap, ledger.prefix + "gl.journals.v1",
+                                    until=lambda es: any(_hb(e) for e in es))
+        [hb_journal] = [e["data"] for e in journals if _hb(e)]
+        assert {(x["gl_code"], x["debit_pence"], x["credit_pence"]) for x in hb_journal["lines"]} == {
+            ("HB_CLEARING", 9500, 0), ("DEBTORS_CONTROL", 0, 9500)}
+        assert (await ledger.account("70000007"))["transactions"][-1]["type"] == "RHB"
+
+
+def _hb(e: dict) -> bool:
+    return any(x["gl_code"] == "HB_CLEARING" for x in e["data"]["lines"])
+
+
+async def _balance(ledger, ref: str, want: int) -> bool:
+    return (await ledger.account(ref))["balance_pence"] == want
+
+
+async def _items(ledger, want: int) -> list[dict]:
+    events = await read_topic(ledger.bootstrap, ledger.prefix + "ledger.unreconciled.v1", want)
+    assert len(events) == want, events
+    return [e["data"] for e in events]
+
+
+async def test_dd_follow_ups_lodgements_and_bounced_refunds(infra, service_env, topic_prefix):
+    async with running_ledger(infra, topic_prefix) as ledger:
+        http = ledger.http
+        assert (await http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
+        # a collection whose reference no account has: in suspense
+        stray = paid("DDSTRAY", 4200, "direct_debit")
+        await ledger.publish("payments.received.v1", stray, paid("DDANN", 10000, "direct_debit"))
+        await poll(lambda: _balance(ledger, "50000005", -10000))
+
+        claim = returned("DDANN", 10000, DAY, source="ddica")
+        await ledger.publish("directdebit.returned.v1", returned("DDSTRAY", 4200, DAY),
+                             returned("DDNOWHERE", 999, DAY), claim)
+        await poll(lambda: _balance(ledger, "50000005", 0))
+        # the stray collection leaves suspense: the bank took it back
+        suspense = await read_topic(ledger.bootstrap, ledger.prefix + "ledger.suspense.v1",
+                                    until=lambda es: any(e["data"]["action"] == "reversed" for e in es))
+        assert [e["data"]["payment_id"] for e in suspense if e["data"]["action"] == "reversed"] == [
+            str(stray.data.payment_id)]
+        [nowhere] = await _items(ledger, 1)
+        assert (nowhere["kind"], nowhere["amount_pence"], nowhere["reference"]) == ("dd_return_unmatched", 999,
+                                                                                   "DDNOWHERE")
+
+        # the paying bank cancels the claim: credited back once, however often it comes
+        cancel = returned("DDANN", 10000, DAY, source="ddica", cancels=claim.data.return_id, tag="cancel")
+        await ledger.publish("directdebit.returned.v1", cancel, cancel)
+        await poll(lambda: _balance(ledger, "50000005", -10000))
+        ann = await ledger.account("50000005")
+        rdn = [t for t in ann["transactions"] if t["type"] == "RDN"]
+        assert [t["amount_pence"] for t in rdn] == [10000, -10000]
+
+        # a Standard 18 lodgement of two new instructions, then Bacs rejects the whole file
+        await ledger.publish("directdebit.mandates.v1", instruction("DDANN", "new", "0N", serial="000123"),
+                             instruction("DDBOB", "new", "0N", serial="000123"))
+        await ledger.publish("directdebit.mandates.v1",
+                             instruction("LODGEMENT 000123", "lodgement_rejected", "R", source="auddis",
+                                         serial="000123"),
+                             instruction("LODGEMENT 000999", "lodgement_rejected", "R", source="auddis",
+                                         serial="000999"),
+                             instruction("LODGEMENT 000777", "lodgement_accepted", "V", source="auddis",
+                                         serial="000777"))
+
+        async def rejected():
+            c = await ledger.read("ledger.mandates.v1", 4)
+            pending = [e["data"] for e in c if e["data"]["new_state"] == "pending"]
+            return len(pending) == 2 and pending
+        pending = await poll(rejected)
+        assert {p["account_ref"] for p in pending} == {"50000005", "60000006"}
+        assert all(p["needs_person"] and "000123" in p["description"] for p in pending)
+        assert len({p["instruction_id"] for p in pending}) == 2  # a task each
+        items = await _items(ledger, 2)
+        assert [i["kind"] for i in items if i["kind"] != "dd_return_unmatched"] == ["lodgement_unmatched"]
+
+        # a refund paid to Dan bounces back; another payment out nobody can place
+        assert (await http.post("/v1/approvers", json={"name": "Mia", "role": "manager"})).status_code == 201
+        sam, mia = await ledger.user("Sam", "officer"), await ledger.user("Mia", "manager")
+        r = await http.post("/v1/adjustments", json={"reason": "credit refund", "account_ref": "80000008",
+                                                     "type": "refund", "amount_pence": 6000}, headers=sam)
+        assert r.status_code == 201, r.text
+        rid = r.json()["request_id"]
+        assert (await http.post(f"/v1/adjustments/{rid}/approve", json={}, headers=mia)).status_code == 200
+        assert (await ledger.account("80000008"))["balance_pence"] == -3000
+        await ledger.publish("payments.reversed.v1", bounced(6000, reference="RENT REFUND 8000 0008"),
+                             bounced(4321, e2e="SUPPLIER-77"))
+        await poll(lambda: _balance(ledger, "80000008", -9000))
+        dan = await ledger.account("80000008")
+        assert (dan["transactions"][-1]["type"], dan["transactions"][-1]["amount_pence"]) == ("REF", -6000)
+        items = await _items(ledger, 3)
+        assert [(i["kind"], i["amount_pence"]) for i in items if i["kind"] == "outgoing_return_unmatched"] == [
+            ("outgoing_return_unmatched", 4321)]
+        # nothing of it is rent in suspense
+        assert [i["payment_id"] for i in (await http.get("/v1/suspense")).json()["items"]] == []
