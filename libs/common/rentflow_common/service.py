@@ -81,8 +81,9 @@ class ServiceRuntime:
         self._broker_ok: tuple[float, bool, str | None] = (0.0, False, "not checked yet")
         # who may call: notifications owns the users; every other service keeps their latest versions
         self.auth = Authenticator(self.engine, identity_table, OidcVerifier.from_settings(self.settings))
-        if identity_table == "principals":
-            self.consume(f"{name}.principals", {"identity.users.v1": take_users}, max_records=500)
+        if identity_table == "principals":  # users change rarely: idle, this group looks every few seconds
+            self.consume(f"{name}.principals", {"identity.users.v1": take_users}, max_records=500,
+                         idle_wait_ms=max(self.settings.fetch_idle_wait_ms, PRINCIPALS_IDLE_WAIT_MS))
 
     def uow(self, *, correlation_id: str | None = None, actor: str | None = None, producer: str | None = None,
             role: str | None = None) -> UnitOfWork:
@@ -99,14 +100,15 @@ class ServiceRuntime:
         if emitted and self.relay is not None:
             self.relay.wake()
 
-    def consume(self, group_id: str, handlers: Mapping[str, Handler], **kw: Any) -> BatchConsumer:
+    def consume(self, group_id: str, handlers: Mapping[str, Handler], *, idle_wait_ms: int | None = None,
+                **kw: Any) -> BatchConsumer:
         """Subscribes the group to the handlers' topics (topic → handler, in the order batches are
-        handed to them)."""
+        handed to them); `idle_wait_ms` its fetch wait once idle (default RENTFLOW_FETCH_IDLE_WAIT_MS)."""
         consumer = BatchConsumer(self.broker, self.engine, group_id=group_id, handlers=handlers,
                                  uow=lambda **k: self.uow(**{**k, "producer": self.name}),
                                  topic_prefix=self.settings.topic_prefix,
                                  fetch_max_wait_ms=self.settings.fetch_max_wait_ms, **kw)
-        _watch_fetches(consumer, self.settings.fetch_max_wait_ms, self.settings.fetch_idle_wait_ms)
+        _watch_fetches(consumer, self.settings.fetch_max_wait_ms, idle_wait_ms or self.settings.fetch_idle_wait_ms)
         self.consumers.append(consumer)
         self.lag.groups[group_id] = list(handlers)
         return consumer
@@ -266,6 +268,7 @@ class ServiceRuntime:
 
 
 IDLE_AFTER_S = 2.0
+PRINCIPALS_IDLE_WAIT_MS = 3000  # a user added, disabled or given a new token reaches an idle service within this
 
 
 class _FetchState:
