@@ -155,11 +155,13 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
 
     @dlq_app.command("retry")
     def dlq_retry(dead_letter_id: int = typer.Argument(..., metavar="ID", min=1, help="the dead letter's id"),
-                  by: str = typer.Option("ops", "--by", metavar="NAME", help="who retries (recorded)"),
+                  by: str | None = typer.Option(None, "--by", metavar="NAME",
+                                                help="not needed: who retries is the token's user (refused if different)"),
                   json_out: bool = JSON) -> None:
         """Handle a dead letter again (after the cause is fixed), then what was parked behind it."""
         service, _ = find(dead_letter_id)
-        result = client().post(service, f"/v1/ops/dead-letters/{dead_letter_id}/retry", json={"by": by})
+        result = client().post(service, f"/v1/ops/dead-letters/{dead_letter_id}/retry",
+                               json={"by": by} if by else None)
         if json_out:
             return emit_json({"service": service, **result})
         out.print(f"dead letter {dead_letter_id} ({service}) handled again; with what was parked behind it, "

@@ -61,7 +61,9 @@ def reconcile_reporting(result: dict[str, Any], reporting: Iterable[dict[str, An
         g["reporting_count"] = counted.get(key, 0)
     result["groups"] = [groups[k] for k in sorted(groups)]
     result["reporting_count"] = sum(counted.values())
-    result["reporting_balanced"] = all(g["reporting_count"] == g["ledger_count"] for g in result["groups"])
+    # statement lump sums are taken by the ledger's cash book, never posted: reporting counts their detail
+    result["reporting_balanced"] = all(g["reporting_count"] == g["ledger_count"] - g.get("ledger_lumps", 0)
+                                       for g in result["groups"])
     return result
 
 
@@ -80,7 +82,7 @@ def reconcile(accepted: Iterable[dict[str, Any]], ledger: Iterable[dict[str, Any
         g: dict[str, Any] = {"day": day, "channel": channel,
                              "accepted_count": int(ga.get("count", 0)), "accepted_pence": int(ga.get("pence", 0)),
                              "ledger_count": int(gb.get("count", 0)), "ledger_pence": int(gb.get("pence", 0)),
-                             "missing": [], "doubled": list(gb.get("doubled", [])), "unknown": [], "amounts_differ": []}
+                             "ledger_lumps": int(gb.get("lumps", 0)), "missing": [], "doubled": list(gb.get("doubled", [])), "unknown": [], "amounts_differ": []}
         if (g["accepted_count"], g["accepted_pence"]) != (g["ledger_count"], g["ledger_pence"]) or g["doubled"]:
             ours = dict(items("accepted", day, channel)) if ga else {}
             theirs_list = items("ledger", day, channel) if gb else []
@@ -92,7 +94,7 @@ def reconcile(accepted: Iterable[dict[str, Any]], ledger: Iterable[dict[str, Any
             g["amounts_differ"] = sorted(pid for pid in set(ours) & set(theirs) if ours[pid] != theirs[pid])
         g["balanced"] = ((g["accepted_count"], g["accepted_pence"]) == (g["ledger_count"], g["ledger_pence"])
                          and not (g["missing"] or g["doubled"] or g["unknown"] or g["amounts_differ"]))
-        groups.append({k: g[k] for k in ("day", "channel", *CONTROL_KEYS, "unknown", "amounts_differ")})
+        groups.append({k: g[k] for k in ("day", "channel", *CONTROL_KEYS, "ledger_lumps", "unknown", "amounts_differ")})
     total: dict[str, Any] = {
         "balanced": all(g["balanced"] for g in groups),
         **{k: sum(g[k] for g in groups) for k in ("accepted_count", "accepted_pence", "ledger_count", "ledger_pence")},
