@@ -33,6 +33,8 @@ from rentflow_schemas.identity import ROLES, UserChanged
 log = get_logger(__name__)
 
 TOKEN_PREFIX = "rf_"
+# roles that see every patch; an officer (holding none of these) works only their own patches
+PATCH_WIDE_ROLES = frozenset({"manager", "finance", "admin"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,16 @@ class Caller:
     @property
     def role_text(self) -> str:
         return ",".join(sorted(self.roles))
+
+    @property
+    def patch_scope(self) -> tuple[str, ...] | None:
+        """The patches this caller may work in: None for every patch (a manager, finance or admin),
+        else an officer's own (none at all for an officer given no patch)."""
+        return None if self.roles & PATCH_WIDE_ROLES else self.patches
+
+    def may_work(self, patch: str | None) -> bool:
+        scope = self.patch_scope
+        return scope is None or (patch is not None and patch in scope)
 
     def limit(self, adjustment_type: str) -> int | None:
         """The largest amount (pence) this caller may approve of a type; None: no limit."""
@@ -280,6 +292,23 @@ def require(*roles: str) -> Callable[[Request], Any]:
 
     dependency.rentflow_roles = allowed  # type: ignore[attr-defined]
     return dependency
+
+
+def outside_patch(caller: Caller, account_ref: str, patch: str | None) -> HTTPException:
+    """403 for an officer reaching an account outside their patches, naming the patch."""
+    where = f"account {account_ref} is in patch {patch}" if patch else f"account {account_ref} has no patch"
+    if not caller.patches:
+        return HTTPException(403, f"{caller.name} has no patch, so works no account: {where} (an admin gives an "
+                                  "officer patches: rentflow officers add NAME --patch P)")
+    return HTTPException(403, f"{caller.name} works patch {', '.join(caller.patches)}: {where} (an officer acts "
+                              "only in their own patches; managers and finance see all)")
+
+
+def check_patches(caller: Caller, patches: Mapping[str, str | None]) -> None:
+    """Raises 403 (outside_patch) unless the caller may work every account given (ref → its patch)."""
+    for ref, patch in patches.items():
+        if not caller.may_work(patch):
+            raise outside_patch(caller, ref, patch)
 
 
 async def signed() -> None:

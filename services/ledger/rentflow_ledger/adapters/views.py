@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from rentflow_common.money import pounds
 from rentflow_ledger.domain.codes import GL_CODES
@@ -44,11 +44,24 @@ async def get_account(raw: Any, account_ref: str) -> dict[str, Any] | None:
     return account
 
 
-async def list_accounts(raw: Any, limit: int, offset: int) -> dict[str, Any]:
-    rows = await raw.fetch(f"select {ACCOUNT_COLUMNS} from accounts order by account_ref limit $1 offset $2",
-                           limit, offset)
-    total = await raw.fetchval("select count(*) from accounts")
+async def list_accounts(raw: Any, limit: int, offset: int, patches: Sequence[str] | None = None) -> dict[str, Any]:
+    """Accounts by reference; only those in `patches` when given (an officer's)."""
+    scope = None if patches is None else list(patches)
+    rows = await raw.fetch(f"select {ACCOUNT_COLUMNS} from accounts where ($3::text[] is null or patch = any($3)) "
+                           "order by account_ref limit $1 offset $2", limit, offset, scope)
+    total = await raw.fetchval("select count(*) from accounts where ($1::text[] is null or patch = any($1))", scope)
     return {"accounts": [_account(r) for r in rows], "total": total}
+
+
+async def account_patches(raw: Any, refs: Iterable[str]) -> dict[str, str]:
+    """The patch of each known account among `refs` (as given → its patch); unknown ones are left out."""
+    given = {normalise_reference(r): r for r in refs if r}
+    rows = await raw.fetch("select account_ref, patch from accounts where account_ref = any($1::text[])", list(given))
+    return {given[r["account_ref"]]: r["patch"] for r in rows}
+
+
+async def transaction_account(raw: Any, transaction_id: Any) -> str | None:
+    return await raw.fetchval("select account_ref from transactions where transaction_id = $1", transaction_id)
 
 
 async def list_suspense(raw: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from rentflow_common.auth import Caller, require
+from rentflow_common.auth import Caller, check_patches, outside_patch, require
 from rentflow_common.db import UnitOfWork
 from rentflow_common.service import correlation_id, refuse_other
 from rentflow_common.inputs import Day, Offset, Pence, Text
@@ -54,6 +54,14 @@ FINANCE = require("finance")
 MANAGER = require("manager")
 
 
+async def _in_patch(raw: Any, caller: Caller, *refs: str | None) -> None:
+    """403 unless the caller may work every known account named (an officer: their own patches);
+    an unknown account is left to the handler's 404."""
+    if caller.patch_scope is None:
+        return
+    check_patches(caller, await views.account_patches(raw, [r for r in refs if r]))
+
+
 def _settings(request: Request) -> LedgerSettings:
     return request.app.state.runtime.settings  # type: ignore[no-any-return]
 
@@ -95,20 +103,24 @@ async def import_accounts(request: Request, caller: Caller = Depends(require("fi
             "errors": result.errors}
 
 
-@router.get("/accounts/{account_ref}", tags=["accounts"], dependencies=[Depends(READERS)], summary="an account with its transactions, oldest first")
-async def get_account(account_ref: Ref, request: Request) -> Any:
+@router.get("/accounts/{account_ref}", tags=["accounts"],
+            summary="an account with its transactions, oldest first (an officer: in their own patches)")
+async def get_account(account_ref: Ref, request: Request, caller: Caller = Depends(READERS)) -> Any:
     async with _read(request) as uow:
         account = await views.get_account(uow.raw, account_ref)
     if account is None:
         raise HTTPException(404, f"no account {account_ref!r}")
+    if not caller.may_work(account["patch"]):
+        raise outside_patch(caller, account["account_ref"], account["patch"])
     return account
 
 
-@router.get("/accounts", tags=["accounts"], dependencies=[Depends(READERS)], summary="accounts with balances, by reference")
+@router.get("/accounts", tags=["accounts"],
+            summary="accounts with balances, by reference (an officer: those in their own patches)")
 async def list_accounts(request: Request, limit: int = Query(100, ge=1, le=10000),
-                        offset: Annotated[Offset, Query()] = 0) -> Any:
+                        offset: Annotated[Offset, Query()] = 0, caller: Caller = Depends(READERS)) -> Any:
     async with _read(request) as uow:
-        return await views.list_accounts(uow.raw, limit, offset)
+        return await views.list_accounts(uow.raw, limit, offset, caller.patch_scope)
 
 
 @router.post("/debits/run", tags=["debits"], summary="raise every weekly rent and charge debit due, once")
@@ -134,6 +146,7 @@ async def allocate(payment_id: uuid.UUID, body: AllocateRequest, request: Reques
                    caller: Caller = Depends(WORKERS)) -> Any:
     refuse_other(body.by, caller)
     async with _uow(request, caller) as uow:
+        await _in_patch(uow.base.raw, caller, body.account_ref)
         try:
             done = await allocate_suspense(uow, payment_id, body.account_ref, caller.name, body.note)
         except NotFound as exc:
@@ -215,6 +228,7 @@ async def get_approvers(request: Request) -> Any:
 async def request_adjustment(body: AdjustmentRequest, request: Request, caller: Caller = Depends(WORKERS)) -> Any:
     refuse_other(body.by, caller)
     async with _uow(request, caller) as uow:
+        await _in_patch(uow.base.raw, caller, body.account_ref, body.to_account_ref)
         try:
             out = await adjustments.request_adjustment(uow, body.account_ref, body.type, body.amount_pence,
                                                        body.to_account_ref, body.reason, caller.name, body.moves)
@@ -227,17 +241,27 @@ async def request_adjustment(body: AdjustmentRequest, request: Request, caller: 
     return out
 
 
-@router.get("/adjustments", tags=["adjustments"], dependencies=[Depends(READERS)], summary="adjustment requests, oldest first")
-async def list_adjustments(request: Request, status: Literal["pending", "approved"] | None = None) -> Any:
+@router.get("/adjustments", tags=["adjustments"],
+            summary="adjustment requests, oldest first (an officer: those on accounts in their own patches)")
+async def list_adjustments(request: Request, status: Literal["pending", "approved"] | None = None,
+                           caller: Caller = Depends(READERS)) -> Any:
     async with _uow(request) as uow:
         items = await adjustments.list_requests(uow, status)
+        if caller.patch_scope is not None:
+            patches = await views.account_patches(
+                uow.base.raw, {r for i in items for r in (i["account_ref"], i.get("to_account_ref")) if r})
+            items = [i for i in items if all(caller.may_work(patches.get(r))
+                                             for r in (i["account_ref"], i.get("to_account_ref")) if r)]
     return {"requests": items, "count": len(items)}
 
 
-@router.get("/adjustments/{request_id}", tags=["adjustments"], dependencies=[Depends(READERS)], summary="one adjustment request")
-async def get_adjustment(request_id: uuid.UUID, request: Request) -> Any:
+@router.get("/adjustments/{request_id}", tags=["adjustments"],
+            summary="one adjustment request (an officer: on accounts in their own patches)")
+async def get_adjustment(request_id: uuid.UUID, request: Request, caller: Caller = Depends(READERS)) -> Any:
     async with _uow(request) as uow:
         out = await adjustments.get_request(uow, request_id)
+        if out is not None:
+            await _in_patch(uow.base.raw, caller, out["account_ref"], out.get("to_account_ref"))
     if out is None:
         raise HTTPException(404, f"no adjustment request {request_id}")
     return out
@@ -351,6 +375,8 @@ async def move(transaction_id: uuid.UUID, body: AllocateRequest, request: Reques
                caller: Caller = Depends(WORKERS)) -> Any:
     refuse_other(body.by, caller)
     async with _uow(request, caller) as uow:
+        await _in_patch(uow.base.raw, caller, await views.transaction_account(uow.base.raw, transaction_id),
+                        body.account_ref)
         try:
             done = await move_receipt(uow, transaction_id, body.account_ref, caller.name, body.note)
         except NotFound as exc:

@@ -64,9 +64,11 @@ class Ledger:
         self.engine = engine
         self.app = app
 
-    async def user(self, name: str, *roles: str, limits: dict[str, int] | None = None) -> dict[str, str]:
-        """The Authorization header of a user the ledger knows, with these roles."""
-        return await grant(self.app, name, roles, limits=limits)
+    async def user(self, name: str, *roles: str, limits: dict[str, int] | None = None,
+                   patches: tuple[str, ...] = ()) -> dict[str, str]:
+        """The Authorization header of a user the ledger knows, with these roles (an officer works only
+        accounts in `patches`)."""
+        return await grant(self.app, name, roles, limits=limits, patches=patches)
 
     async def publish(self, topic: str, *envelopes: Any, key: str = "k") -> None:
         for env in envelopes:

@@ -21,7 +21,7 @@ async def test_maker_checker(infra, service_env, topic_prefix):
         assert (await http.post("/v1/approvers", json={"name": "Olly", "role": "officer"})).status_code == 200
 
         sam = await ledger.user("Sam", "officer", "manager")  # a manager too: still never approves their own
-        olly = await ledger.user("Olly", "officer")
+        olly = await ledger.user("Olly", "officer", patches=("N",))
         mia = await ledger.user("Mia", "manager")
 
         async def request(**body):
@@ -109,7 +109,7 @@ async def test_a_transfer_says_what_moves_and_never_more_than_the_source_holds(i
     async with running_ledger(infra, topic_prefix, consumers=False) as ledger:
         http = ledger.http
         assert (await http.post("/v1/accounts/import", content=TRANSFER_ACCOUNTS, headers=CSV)).status_code == 200
-        sam, mia = await ledger.user("sam", "officer"), await ledger.user("Mia", "manager")
+        sam, mia = await ledger.user("sam", "officer", patches=("N",)), await ledger.user("Mia", "manager")
 
         async def request(**body):
             return await http.post("/v1/adjustments", json={"reason": "r", "type": "transfer", **body}, headers=sam)
@@ -147,7 +147,7 @@ async def test_a_manager_approves_up_to_their_limit_per_type(infra, service_env,
     async with running_ledger(infra, topic_prefix, consumers=False) as ledger:
         http = ledger.http
         assert (await http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
-        sam = await ledger.user("Sam", "officer")
+        sam = await ledger.user("Sam", "officer", patches=("N",))
         capped = await ledger.user("Cap", "manager", limits={"write_off": 10000, "*": 100})
         senior = await ledger.user("Senior", "manager")  # no limit
 

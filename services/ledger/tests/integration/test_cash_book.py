@@ -203,7 +203,7 @@ async def test_dd_follow_ups_lodgements_and_bounced_refunds(infra, service_env, 
 
         # a refund paid to Dan bounces back; another payment out nobody can place
         assert (await http.post("/v1/approvers", json={"name": "Mia", "role": "manager"})).status_code == 201
-        sam, mia = await ledger.user("Sam", "officer"), await ledger.user("Mia", "manager")
+        sam, mia = await ledger.user("Sam", "officer", patches=("N",)), await ledger.user("Mia", "manager")
         r = await http.post("/v1/adjustments", json={"reason": "credit refund", "account_ref": "80000008",
                                                      "type": "refund", "amount_pence": 6000}, headers=sam)
         assert r.status_code == 201, r.text

@@ -67,7 +67,8 @@ async def finish_notices(raw: Any, done: Sequence[dict[str, Any]], now: dt.datet
 
 
 async def list_notices(raw: Any, *, kind: str | None, status: str | None, account_ref: str | None,
-                       run: str | None, limit: int) -> list[dict[str, Any]]:
+                       run: str | None, limit: int, patches: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Notices, oldest first; with `patches` (an officer's), only those of accounts known to be in them."""
     rows = await raw.fetch(
         f"""select {NOTICE_COLUMNS}, count(*) over () as total,
                    (select coalesce(jsonb_agg(jsonb_build_object('channel', d.channel, 'status', d.status,
@@ -77,7 +78,10 @@ async def list_notices(raw: Any, *, kind: str | None, status: str | None, accoun
             from notices
             where ($1::text is null or kind = $1) and ($2::text is null or status = $2)
               and ($3::text is null or account_ref = $3) and ($4::text is null or run = $4)
-            order by received_at, account_ref, notice_id limit $5""", kind, status, account_ref, run, limit)
+              and ($6::text[] is null or exists (select 1 from accounts a where a.account_ref = notices.account_ref
+                                                   and a.patch = any($6)))
+            order by received_at, account_ref, notice_id limit $5""", kind, status, account_ref, run, limit,
+        None if patches is None else list(patches))
     out = []
     for r in rows:
         row = _row(r)
@@ -175,13 +179,15 @@ async def finish_delivery(raw: Any, delivery_id: uuid.UUID, *, status: str, now:
            where delivery_id = $1""", delivery_id, status, detail, message_id, next_attempt_at, now)
 
 
-async def printable(raw: Any, kind: str, run: str) -> list[dict[str, Any]]:
-    """Produced letters of a run, in print order (patch, then account)."""
+async def printable(raw: Any, kind: str, run: str, patches: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Produced letters of a run, in print order (patch, then account); only `patches`' when given."""
     rows = await raw.fetch(
         """select n.notice_id, n.account_ref, n.document from notices n
            left join accounts a on a.account_ref = n.account_ref
            where n.kind = $1 and n.run = $2 and n.status = 'produced' and n.document is not null
-           order by a.patch nulls last, n.account_ref, n.notice_id""", kind, run)
+             and ($3::text[] is null or a.patch = any($3))
+           order by a.patch nulls last, n.account_ref, n.notice_id""", kind, run,
+        None if patches is None else list(patches))
     return [dict(r) for r in rows]
 
 

@@ -177,15 +177,31 @@ async def update_task(raw: Any, task_id: uuid.UUID, *, status: str, assigned_to:
 
 
 async def list_tasks(raw: Any, *, status: str | None, kind: str | None, assigned_to: str | None,
-                     account_ref: str | None, limit: int) -> list[dict[str, Any]]:
+                     account_ref: str | None, limit: int, patches: Sequence[str] | None = None,
+                     me: str | None = None) -> list[dict[str, Any]]:
+    """Tasks, soonest due first. With `patches` (an officer's), only tasks on accounts in them, tasks
+    given to `me`, and the shared queue's tasks on no known account."""
     rows = await raw.fetch(
-        f"""select {TASK_COLUMNS}, count(*) over () as total from tasks
-            where ($1::text is null or status = $1) and ($2::text is null or kind = $2)
-              and ($3::text is null or assigned_to = $3) and ($4::text is null or account_ref = $4)
-            order by due_on, created_at, task_id
+        f"""select {T_TASK_COLUMNS}, count(*) over () as total from tasks t
+            left join accounts a on a.account_ref = t.account_ref
+            where ($1::text is null or t.status = $1) and ($2::text is null or t.kind = $2)
+              and ($3::text is null or t.assigned_to = $3) and ($4::text is null or t.account_ref = $4)
+              and ($6::text[] is null or a.patch is null or a.patch = any($6) or t.assigned_to = $7)
+            order by t.due_on, t.created_at, t.task_id
             limit $5""",
-        status, kind, assigned_to, account_ref, limit)
+        status, kind, assigned_to, account_ref, limit, None if patches is None else list(patches), me)
     return [dict(r) for r in rows]
+
+
+async def task_patch(raw: Any, task_id: uuid.UUID) -> tuple[str | None, str | None, str | None] | None:
+    """(account_ref, its patch when known, assigned_to) of a task; None for an unknown task."""
+    row = await raw.fetchrow("""select t.account_ref, a.patch, t.assigned_to from tasks t
+                                left join accounts a on a.account_ref = t.account_ref where t.task_id = $1""", task_id)
+    return (row["account_ref"], row["patch"], row["assigned_to"]) if row else None
+
+
+async def account_patch(raw: Any, account_ref: str) -> str | None:
+    return await raw.fetchval("select patch from accounts where account_ref = $1", account_ref)
 
 
 # --- deduplicated tasks (DD failures, mandate changes) ---------------------------------------

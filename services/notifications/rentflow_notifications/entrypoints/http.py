@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rentflow_common.auth import Caller, require
+from rentflow_common.auth import Caller, outside_patch, require
 from rentflow_common.db import UnitOfWork
 from rentflow_common.service import correlation_id, refuse_other
 from rentflow_common.inputs import Text
 from rentflow_schemas.notifications import TASK_KINDS
 from rentflow_notifications.domain.tasks import TaskConflict
+from rentflow_notifications.adapters import repository as repo
 from rentflow_notifications.service_layer import handlers, users
 from rentflow_schemas.identity import ROLES
 
@@ -125,6 +126,19 @@ def _uow(request: Request, caller: Caller) -> UnitOfWork:
     return request.app.state.runtime.uow_for(request, caller)
 
 
+async def _in_patch(uow: UnitOfWork, caller: Caller, task_id: uuid.UUID) -> None:
+    """403 for an officer reaching a task on an account outside their patches (unless it was given to
+    them); a task on no known account is the shared queue's, for any officer."""
+    if caller.patch_scope is None:
+        return
+    found = await repo.task_patch(uow.raw, task_id)
+    if found is None:
+        return  # the handler answers 404
+    account_ref, patch, assigned_to = found
+    if patch is not None and assigned_to != caller.name and not caller.may_work(patch):
+        raise outside_patch(caller, account_ref or "", patch)
+
+
 ADMIN = require("admin")
 WORKERS = require("officer", "manager", "finance")  # finance works the finance queue (ledger.unreconciled.v1)
 
@@ -153,10 +167,12 @@ async def get_officers(request: Request) -> dict[str, Any]:
         return {"officers": [_officer(o) for o in await handlers.list_officers(uow)]}
 
 
-@router.get("/tasks", response_model=TasksOut, tags=["tasks"], dependencies=[Depends(WORKERS)],
-            summary="tasks, soonest due first (at most limit); count is how many match")
+@router.get("/tasks", response_model=TasksOut, tags=["tasks"],
+            summary="tasks, soonest due first (at most limit); count is how many match. An officer sees tasks on "
+                    "accounts in their own patches, tasks given to them, and the shared queue's")
 async def get_tasks(
     request: Request,
+    caller: Annotated[Caller, Depends(WORKERS)],
     status: Annotated[Literal["open", "in_progress", "done"] | None, Query()] = None,
     kind: Annotated[Text | None, Query(max_length=100, description=", ".join(TASK_KINDS))] = None,
     assigned_to: Annotated[Text | None, Query(max_length=200)] = None,
@@ -169,7 +185,8 @@ async def get_tasks(
                             status_code=422)
     async with request.app.state.runtime.uow() as uow:
         rows = await handlers.list_tasks(uow, status=status, kind=kind or None, assigned_to=assigned_to or None,
-                                         account_ref=account_ref or None, limit=limit)
+                                         account_ref=account_ref or None, limit=limit, patches=caller.patch_scope,
+                                         me=caller.name)
     return {"tasks": [_task(r) for r in rows], "count": rows[0]["total"] if rows else 0}
 
 
@@ -180,6 +197,7 @@ async def claim(task_id: uuid.UUID, request: Request, body: ClaimIn | None = Non
     refuse_other(body.by if body else None, caller)
     try:
         async with _uow(request, caller) as uow:
+            await _in_patch(uow, caller, task_id)
             task = await handlers.claim_task(uow, task_id, caller.name)
             uow.audit("task.claimed", subject=task_id, account_ref=task["account_ref"],
                       after={"status": task["status"], "assigned_to": task["assigned_to"]})
@@ -197,6 +215,7 @@ async def complete(task_id: uuid.UUID, body: CompleteIn, request: Request, calle
     refuse_other(body.by, caller)
     try:
         async with _uow(request, caller) as uow:
+            await _in_patch(uow, caller, task_id)
             task = await handlers.complete_task(uow, task_id, caller.name, body.outcome)
             uow.audit("task.completed", subject=task_id, account_ref=task["account_ref"],
                       after={"status": task["status"], "outcome": task["outcome"]})

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rentflow_common.auth import Caller, require
+from rentflow_common.auth import Caller, outside_patch, require
 from rentflow_common.db import UnitOfWork
 from rentflow_common.service import correlation_id
 from rentflow_common.inputs import Text
@@ -39,12 +39,14 @@ def _uow(request: Request) -> UnitOfWork:
     return request.app.state.runtime.uow(correlation_id=correlation_id(request))
 
 
-READ = [Depends(require("officer", "manager", "finance"))]
 
 
-@router.get("/notices", tags=["notices"], dependencies=READ, summary="notices, oldest first (at most limit); count is how many match")
+@router.get("/notices", tags=["notices"],
+            summary="notices, oldest first (at most limit); count is how many match (an officer: those of accounts "
+                    "in their own patches)")
 async def get_notices(
     request: Request,
+    caller: Annotated[Caller, Depends(require("officer", "manager", "finance"))],
     kind: Annotated[Text | None, Query(max_length=100)] = None,
     status: Annotated[NoticeStatus | None, Query()] = None,
     account_ref: Annotated[Text | None, Query(max_length=100)] = None,
@@ -53,7 +55,7 @@ async def get_notices(
 ) -> dict[str, Any]:
     async with _uow(request) as uow:
         rows = await nrepo.list_notices(uow.raw, kind=kind or None, status=status, account_ref=account_ref or None,
-                                        run=run or None, limit=limit)
+                                        run=run or None, limit=limit, patches=caller.patch_scope)
     return {"notices": [_notice(r) for r in rows], "count": rows[0]["total"] if rows else 0}
 
 
@@ -85,12 +87,14 @@ class PrintIn(BaseModel):
 
 
 @router.post("/notices/print", tags=["notices"],
-             summary="merge a run's produced letters into one print file (patch, then account order)")
+             summary="merge a run's produced letters into one print file (patch, then account order); an officer's "
+                     "holds only their own patches' letters")
 async def print_file(body: PrintIn, request: Request,
                      caller: Caller = Depends(require("officer", "manager", "finance"))) -> Any:
     runtime = request.app.state.runtime
-    result = await notices.print_run(runtime.uow, runtime.config, body.run.split(":")[0], body.run,
-                                     runtime.workers.run_cpu)
+    result = await notices.print_run(lambda: runtime.uow_for(request, caller), runtime.config,
+                                     body.run.split(":")[0], body.run, runtime.workers.run_cpu,
+                                     patches=caller.patch_scope)
     if not result["notices"]:
         return JSONResponse({"detail": f"no produced letters in run {body.run}"}, status_code=404)
     return result
@@ -117,6 +121,10 @@ async def put_contact(account_ref: Annotated[Text, Path(max_length=100)], body: 
                       request: Request, caller: Caller = Depends(require("officer", "manager"))) -> dict[str, Any]:
     ref = account_ref.strip().upper().replace(" ", "").replace("-", "")
     async with request.app.state.runtime.uow_for(request, caller) as uow:
+        if caller.patch_scope is not None:
+            patch = await uow.raw.fetchval("select patch from accounts where account_ref = $1", ref)
+            if not caller.may_work(patch):
+                raise outside_patch(caller, ref, patch)
         before = await uow.raw.fetchval("select email from contacts where account_ref = $1", ref)
         row = await nrepo.set_contact(uow.raw, ref, body.email, request.app.state.config.clock())
         uow.audit("contact.changed", subject=ref, account_ref=ref, before={"email": before}, after={"email": row["email"]})

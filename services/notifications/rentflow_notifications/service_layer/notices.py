@@ -197,23 +197,27 @@ def _delivery(notice: dict[str, Any], channel: str, address: str, status: str,
 
 # --- print files ---------------------------------------------------------------------------
 
-def print_path(config: NotificationsConfig, run: str) -> Path:
-    return config.letters_dir / "print" / (run.replace(":", "-") + ".pdf")
+def print_path(config: NotificationsConfig, run: str, patches: Sequence[str] | None = None) -> Path:
+    scope = "" if patches is None else "-patch-" + "-".join(sorted(p.replace("/", "_") for p in patches))
+    return config.letters_dir / "print" / (run.replace(":", "-") + scope + ".pdf")
 
 
 async def print_run(new_uow: UowFactory, config: NotificationsConfig, kind: str, run: str,
-                    run_cpu: RunCpu) -> dict[str, Any]:
+                    run_cpu: RunCpu, patches: Sequence[str] | None = None) -> dict[str, Any]:
     """One PDF of every produced letter of a run (e.g. rent_review:2027-04-05), by patch then
     account, for the print room; the letters' deliveries record the print file. Running it again
-    rewrites the file with whatever has been produced since."""
+    rewrites the file with whatever has been produced since. With `patches` (an officer's), only
+    the letters of those patches, in a file of their own. Audited as whoever `new_uow` acts for."""
     async with new_uow() as uow:
-        letters = await nrepo.printable(uow.raw, kind, run)
+        letters = await nrepo.printable(uow.raw, kind, run, patches)
     if not letters:
         return {"run": run, "notices": 0, "pages": 0, "path": None}
-    path = print_path(config, run)
+    path = print_path(config, run, patches)
     pages = await run_cpu(merge_pdfs, [n["document"] for n in letters], str(path))
     async with new_uow() as uow:
         await nrepo.mark_printed(uow.raw, [n["notice_id"] for n in letters], str(path), config.clock())
+        uow.audit("notices.printed", subject=run, after={"notices": len(letters), "pages": pages,
+                                                          "file": path.name, "patches": patches})
         await uow.commit()
     log.info("notices.print_file", run=run, notices=len(letters), pages=pages, path=str(path))
     return {"run": run, "notices": len(letters), "pages": pages, "path": str(path)}

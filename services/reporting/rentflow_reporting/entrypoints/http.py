@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from rentflow_common.auth import require
+from rentflow_common.auth import Caller, outside_patch, require
 from rentflow_common.inputs import LATEST_DATE, Day, Text
 from rentflow_common.service import correlation_id
 
@@ -139,10 +139,10 @@ async def get_statement_run(request: Request, run_id: uuid.UUID) -> Response:
 
 
 @router.get("/statements/{quarter}/{account_ref}", tags=["statements"],
-            dependencies=[Depends(require("finance", "officer", "manager"))],
-            summary="One account's statement for a quarter, as JSON")
+            summary="One account's statement for a quarter, as JSON (an officer: in their own patches)")
 async def get_statement(request: Request, quarter: Annotated[Text, Path(max_length=20)],
-                        account_ref: Annotated[Text, Path(max_length=100)]) -> Response:
+                        account_ref: Annotated[Text, Path(max_length=100)],
+                        caller: Annotated[Caller, Depends(require("finance", "officer", "manager"))]) -> Response:
     try:
         period = parse_quarter(quarter)
     except BadQuarter as exc:
@@ -150,6 +150,12 @@ async def get_statement(request: Request, quarter: Annotated[Text, Path(max_leng
     s = await account_statement(request.app.state.runtime.engine, period, account_ref)
     if s is None:
         raise HTTPException(404, f"no statement for {account_ref} in {quarter_name(period)}")
+    if caller.patch_scope is not None:
+        async with request.app.state.runtime.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            patch = await raw.fetchval("select patch from account_state where account_ref = $1", s.account_ref)
+        if not caller.may_work(patch):
+            raise outside_patch(caller, s.account_ref, patch)
     body = {"account_ref": s.account_ref, "tenant_name": s.tenant_name, "property": s.property,
             "quarter": quarter_name(period), "period_start": period.start, "period_end": period.end,
             "opening_balance_pence": s.opening_pence, "closing_balance_pence": s.closing_pence,
