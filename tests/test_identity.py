@@ -190,3 +190,83 @@ async def test_oidc_access_tokens_from_the_configured_issuer(infra, service_env,
     finally:
         await app.state.runtime.stop()
         jwks.close()
+
+
+OIDC_ACCOUNTS = ("account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,opening_balance_pence\n"
+                 "92000010,North Nia,1 N St,N1,2020-04-06,10000,50000\n"
+                 "92000028,South Sol,2 S St,S2,2020-04-06,10000,70000\n")
+
+
+@pytest.mark.timeout(300)
+async def test_oidc_users_take_patches_and_limits_from_their_rentflow_user_or_from_claims(
+        infra, service_env, topic_prefix, monkeypatch):
+    """docs/contract.md: an identity provider's user is matched to the rentflow user of the same name
+    for patches and approval limits, unless configured claims carry them; a manager known to neither
+    approves nothing, and an officer known to neither works no account."""
+    from rentflow_ledger.bootstrap import build_app as ledger_app
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks = _Jwks([_jwk(key, "k1")])
+    issuer = "https://login.example.gov.uk/council"
+    for name, value in {"RENTFLOW_OIDC_ISSUER": issuer, "RENTFLOW_OIDC_JWKS_URL": jwks.url,
+                        "RENTFLOW_OIDC_AUDIENCE": "rentflow", "RENTFLOW_OIDC_ROLES_CLAIM": "groups",
+                        "RENTFLOW_OIDC_ROLE_MAP": "rent-officers=officer,rent-managers=manager",
+                        "RENTFLOW_OIDC_PATCHES_CLAIM": "rentflow_patches",
+                        "RENTFLOW_OIDC_LIMITS_CLAIM": "rentflow_limits"}.items():
+        monkeypatch.setenv(name, value)
+    await ensure_topics(infra.kafka_bootstrap_servers, 1, prefix=topic_prefix)
+    app = ledger_app()
+    app.state.runtime.consumers.clear()
+    await app.state.runtime.start()
+
+    def token(user, *groups, **extra):
+        now = int(time.time())
+        claims = {"iss": issuer, "aud": "rentflow", "sub": f"sub-{user}", "preferred_username": user, "iat": now,
+                  "exp": now + 300, "groups": list(groups), **extra}
+        return {"Authorization": "Bearer " + jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})}
+
+    async def me(http, headers):
+        r = await http.get("/v1/whoami", headers=headers)
+        assert r.status_code == 200, r.text
+        return r.json()["patches"], r.json()["approval_limits"]
+
+    try:
+        async with _client(app) as http:
+            admin = await grant(app, "root", ("admin", "finance"))
+            r = await http.post("/v1/accounts/import", content=OIDC_ACCOUNTS,
+                                headers={**admin, "Content-Type": "text/csv"})
+            assert r.status_code == 200, r.text
+            asha, max_ = token("asha.patel", "rent-officers"), token("max.lee", "rent-managers")
+            # known to neither: an officer works no account, a manager approves nothing
+            assert await me(http, asha) == ([], {})
+            assert await me(http, max_) == ([], {"*": 0})
+            r = await http.get("/v1/accounts/92000010", headers=asha)
+            assert r.status_code == 403 and "asha.patel has no patch" in r.json()["detail"], r.text
+            # the rentflow users of the same names (as `rentflow users add` makes them) complete them
+            await grant(app, "asha.patel", ("officer",), patches=("N1",))
+            await grant(app, "max.lee", ("manager",), limits={"write_off": 20000})
+            assert await me(http, asha) == (["N1"], {})
+            assert await me(http, max_) == ([], {"write_off": 20000})
+            assert (await http.get("/v1/accounts/92000010", headers=asha)).status_code == 200
+            r = await http.get("/v1/accounts/92000028", headers=asha)
+            assert r.status_code == 403 and "patch S2" in r.json()["detail"], r.text
+            ask = {"account_ref": "92000010", "type": "write_off", "reason": "uneconomical to pursue"}
+            small = (await http.post("/v1/adjustments", json={**ask, "amount_pence": 15000}, headers=asha)).json()
+            large = (await http.post("/v1/adjustments", json={**ask, "amount_pence": 25000}, headers=asha)).json()
+            assert small["requested_by"] == "asha.patel"
+            r = await http.post(f"/v1/adjustments/{large['request_id']}/approve", headers=max_)
+            assert r.status_code == 403 and "at most 20000 pence" in r.json()["detail"], r.text
+            r = await http.post(f"/v1/adjustments/{small['request_id']}/approve", headers=max_)
+            assert r.status_code == 200 and r.json()["approved_by"] == "max.lee", r.text
+            # claims, when the token carries them, win over the rentflow user's
+            claimed = token("asha.patel", "rent-officers", rentflow_patches="S2 W1")
+            assert (await me(http, claimed))[0] == ["S2", "W1"]
+            assert (await http.get("/v1/accounts/92000028", headers=claimed)).status_code == 200
+            boss = token("max.lee", "rent-managers", rentflow_limits={"write_off": 30000, "refund": "5000"})
+            assert (await me(http, boss))[1] == {"write_off": 30000, "refund": 5000}
+            assert (await me(http, token("kim", "rent-managers", rentflow_limits=100000)))[1] == {"*": 100000}
+            r = await http.post(f"/v1/adjustments/{large['request_id']}/approve", headers=boss)
+            assert r.status_code == 200 and r.json()["approved_by"] == "max.lee", r.text
+    finally:
+        await app.state.runtime.stop()
+        jwks.close()

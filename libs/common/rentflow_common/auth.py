@@ -152,10 +152,11 @@ class Authenticator:
             if caller is None:
                 return None
             # a user disabled here is refused even with a valid token from the identity provider
-            rows = await self._fetch(f"select disabled from {self.table} where name = $1", caller.name)
+            rows = await self._fetch(f"select disabled, patches, approval_limits from {self.table} where name = $1",
+                                     caller.name)
             if rows and rows[0]["disabled"]:
                 return None
-            return caller
+            return self.oidc.with_local(caller, rows[0] if rows else None)
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
         rows = await self._fetch(
@@ -177,9 +178,12 @@ class OidcVerifier:
 
     def __init__(self, *, issuer: str, jwks_url: str, audience: str | None, roles_claim: str = "roles",
                  role_map: Mapping[str, str] | None = None, name_claim: str = "preferred_username",
-                 algorithms: Sequence[str] = ("RS256", "ES256", "PS256")) -> None:
+                 algorithms: Sequence[str] = ("RS256", "ES256", "PS256"), patches_claim: str | None = None,
+                 limits_claim: str | None = None) -> None:
         import jwt
 
+        self.patches_claim = patches_claim
+        self.limits_claim = limits_claim
         self.issuer = issuer
         self.audience = audience
         self.roles_claim = roles_claim
@@ -194,7 +198,8 @@ class OidcVerifier:
             return None
         return cls(issuer=settings.oidc_issuer, jwks_url=settings.oidc_jwks_url, audience=settings.oidc_audience,
                    roles_claim=settings.oidc_roles_claim, role_map=parse_role_map(settings.oidc_role_map),
-                   name_claim=settings.oidc_name_claim)
+                   name_claim=settings.oidc_name_claim, patches_claim=getattr(settings, "oidc_patches_claim", None),
+                   limits_claim=getattr(settings, "oidc_limits_claim", None))
 
     async def verify(self, token: str) -> Caller | None:
         import jwt
@@ -210,7 +215,64 @@ class OidcVerifier:
             return None
         name = claims.get(self.name_claim) or claims["sub"]
         roles = {self.role_map.get(r, r) for r in _claim_values(claims, self.roles_claim)}
-        return Caller(name=str(name), roles=frozenset(r for r in roles if r in ROLES), via="oidc")
+        patches: tuple[str, ...] | None = None
+        if self.patches_claim and _claim(claims, self.patches_claim) is not None:
+            patches = tuple(dict.fromkeys(p for p in _claim_values(claims, self.patches_claim) if 0 < len(p) <= 100))
+        limits = _limits(_claim(claims, self.limits_claim)) if self.limits_claim else None
+        return OidcCaller(name=str(name), roles=frozenset(r for r in roles if r in ROLES), via="oidc",
+                          patches=patches or (), limits=limits or {}, claimed_patches=patches is not None,
+                          claimed_limits=limits is not None)
+
+    @staticmethod
+    def with_local(caller: Caller, local: Any) -> Caller:
+        """An identity provider's user completed from the rentflow user of the same name (`users add`):
+        their patches and approval limits, unless the token carried its own (configured claims). Roles
+        stay the identity provider's. A manager known to neither approves nothing (a limit of 0) until
+        an admin records one: an unknown limit never means no limit."""
+        claimed_patches = getattr(caller, "claimed_patches", False)
+        claimed_limits = getattr(caller, "claimed_limits", False)
+        patches, limits = caller.patches, dict(caller.limits)
+        if local is not None:
+            row_limits = local["approval_limits"]
+            if isinstance(row_limits, (str, bytes)):
+                row_limits = orjson.loads(row_limits)
+            if not claimed_patches:
+                patches = tuple(local["patches"])
+            if not claimed_limits:
+                limits = dict(row_limits or {})
+        elif not claimed_limits and "manager" in caller.roles:
+            limits = {"*": 0}
+        return Caller(name=caller.name, roles=caller.roles, patches=patches, limits=limits, via="oidc")
+
+
+@dataclass(frozen=True)
+class OidcCaller(Caller):
+    """A caller straight from a verified JWT, saying which of its patches and limits the token carried."""
+
+    claimed_patches: bool = False
+    claimed_limits: bool = False
+
+
+def _claim(claims: Mapping[str, Any], path: str | None) -> Any:
+    node: Any = claims
+    for part in (path or "").split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _limits(value: Any) -> dict[str, int] | None:
+    """A limits claim: a number (every type) or {type: pence}; anything else is no claim."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, str)) and str(value).isdigit():
+        return {"*": int(value)}
+    if isinstance(value, Mapping):
+        out = {str(k): int(v) for k, v in value.items()
+               if not isinstance(v, bool) and isinstance(v, (int, str)) and str(v).isdigit()}
+        return out or None
+    return None
 
 
 def _claim_values(claims: Mapping[str, Any], path: str) -> list[str]:

@@ -74,6 +74,14 @@ class Settings(BaseSettings):
                                            "provider's values to rentflow roles (values that are roles pass)")
     oidc_name_claim: str = Field("preferred_username", max_length=200, validation_alias="RENTFLOW_OIDC_NAME_CLAIM",
                                  description="OIDC: the claim naming the user (else `sub`)")
+    oidc_patches_claim: str | None = Field(
+        None, max_length=200, validation_alias="RENTFLOW_OIDC_PATCHES_CLAIM",
+        description="OIDC: a claim holding an officer's patches (a list or space/comma separated); unset or "
+                    "absent from a token: the patches of the rentflow user of the same name")
+    oidc_limits_claim: str | None = Field(
+        None, max_length=200, validation_alias="RENTFLOW_OIDC_LIMITS_CLAIM",
+        description="OIDC: a claim holding a manager's approval limits in pence (a number for every type, or "
+                    "an object of type: pence); unset or absent: the rentflow user's of the same name, else 0")
 
     @field_validator("oidc_role_map")
     @classmethod
