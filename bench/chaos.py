@@ -116,13 +116,17 @@ class Up:
 
 def retrying(what: str, call: Any, stop: threading.Event | None = None, timeout: float = 600) -> httpx.Response:
     """Calls until the service answers 2xx: a killed service refuses or drops the connection, a
-    database away is a 503; the same request again is harmless (pushes and files are idempotent)."""
+    database away is a 503; the same payments again are harmless (pushes and files are idempotent), signed
+    again each time (the same signature twice is refused as a replay)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             r = call()
             if r.status_code < 300:
                 return r
+            if r.status_code == 409 and "(a replay)" in r.text:
+                time.sleep(1.0)  # taken before the answer was lost: the retry is signed again, with a later t
+                continue
             if r.status_code != 503:
                 raise RuntimeError(f"{what}: {r.status_code} {r.text[:300]}")
         except httpx.HTTPError:

@@ -60,7 +60,8 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
     assert r.status_code == 202, r.text
     unmatched_id = r.json()["payments"][1]["payment_id"]
 
-    repeat = push(pay_url, "/v1/payments", "acme", secret, single)
+    resigned = sign(secret, json.dumps(single).encode(), t=int(time.time()) + 1)  # a resend is signed again
+    repeat = push(pay_url, "/v1/payments", "acme", secret, single, signature=resigned)
     assert repeat.status_code == 202 and repeat.json()["payment_id"] == first_id
     assert push(pay_url, "/v1/payments", "acme", secret, single, signature=sign("not-the-secret-0001", json.dumps(single).encode())).status_code == 401
     old = sign(secret, json.dumps(single).encode(), t=int(time.time()) - 600)  # a replay 10 minutes later

@@ -1,5 +1,6 @@
-"""The audit trail: every state change made by a person or a system, append-only, in the service
-that made it, written in the transaction of the change (`uow.audit(...)`, written at commit) and
+"""The audit trail: every state change made by a person or a system (a consumer or a batch job
+acting on its own is `system:<service>`; a job a person started names that person), append-only,
+in the service that made it, written in the transaction of the change (`uow.audit(...)`, written at commit) and
 published on audit.v1 through the outbox. The table refuses UPDATE, DELETE and TRUNCATE (a
 trigger), and no route changes it: `GET /v1/audit` only reads."""
 from __future__ import annotations
@@ -53,6 +54,11 @@ class Audited:
     after: dict[str, Any] | None
 
 
+def system_actor(service: str) -> str:
+    """Who acts when no person did: the service itself, e.g. `system:ledger`."""
+    return f"system:{service}"
+
+
 def _json(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=str)) if value is not None else None
 
@@ -62,7 +68,8 @@ async def write(uow: Any, items: list[Audited]) -> None:
     now = dt.datetime.now(UTC)
     rows = []
     for a in items:
-        entry = AuditEntry(audit_id=uuid.uuid4(), service=uow.producer, actor=uow.actor or uow.producer,
+        # a change no person asked for (a consumer, a scheduled job) names the service: system:<service>
+        entry = AuditEntry(audit_id=uuid.uuid4(), service=uow.producer, actor=uow.actor or system_actor(uow.producer),
                            role=uow.role, action=a.action, subject=a.subject, account_ref=a.account_ref,
                            correlation_id=uow.correlation_id, at=now, before=_json(a.before), after=_json(a.after),
                            via="token" if uow.actor else "system")

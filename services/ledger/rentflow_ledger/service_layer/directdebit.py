@@ -118,6 +118,9 @@ async def _returns(uow: LedgerUnitOfWork, fresh: list[ReturnDirectDebit], calend
                 "reason": held_item["reason"], "account_ref": None, "allocated_by": None,
                 "note": f"Direct Debit returned unpaid, code {code}", "paid_at": held_item["paid_at"],
                 "business_date": held_item["business_date"]}, now, cause)
+            uow.audit("suspense.reversed", subject=held_item["payment_id"], before={"status": "open"},
+                      after={"status": "reversed", "amount_pence": held_item["amount_pence"],
+                             "reason": f"Direct Debit returned unpaid, code {code}", "return_id": rid})
         elif account is None:
             log.warning("dd return whose collection is on no account and not in suspense: a finance task",
                         return_id=rid, reference=d.reference, candidates=len(accounts[ref]))

@@ -82,6 +82,15 @@ async def _match(uow: Any, lump: Lump, cause: Cause | None, now: dt.datetime) ->
     return match
 
 
+def _audit_reconciled(uow: Any, lump: Lump, match: Match, when: str) -> None:
+    """A lump the ledger matched on its own (system:ledger): not rent, nothing posted to an account."""
+    uow.audit("lump.reconciled", subject=lump.payment_id,
+              before={"status": "open"} if when != "on arrival" else None,
+              after={"status": "matched", "kind": lump.kind, "amount_pence": lump.amount_pence,
+                     "matched": match.group.key if match.group else None, "when": when,
+                     "value_date": lump.value_date})
+
+
 async def take_lumps(uow: Any, commands: Sequence[Any], now: dt.datetime) -> None:
     batch: dict[uuid.UUID, Any] = {}
     for c in commands:
@@ -102,6 +111,7 @@ async def take_lumps(uow: Any, commands: Sequence[Any], now: dt.datetime) -> Non
         if matched:
             log.info("lump sum reconciled", payment_id=str(pid), kind=lump.kind, amount_pence=p.amount_pence,
                      matched=match.group.key if match.group else None)
+            _audit_reconciled(uow, lump, match, "on arrival")
         else:
             opened.append((c, lump, describe(lump, match)))
     await uow.lumps.add(rows)
@@ -129,6 +139,7 @@ async def rematch(uow: Any, channels: set[str], cause: Cause | None, now: dt.dat
         if match.status != "matched" or match.group is None:
             continue
         await uow.lumps.set_matched(pid, match.group.key, now)
+        _audit_reconciled(uow, lump, match, "when its detail arrived")
         if await uow.unreconciled.resolve([item_id(pid)], now):
             events.unreconciled(uow, {
                 "item_id": item_id(pid), "action": "resolved", "kind": _kind_of(lump.kind),

@@ -149,3 +149,6 @@ def _suspense_reversed(uow: LedgerUnitOfWork, s: Any, r: Reversal, now: dt.datet
         "reference": s["reference"], "payer_name": s["payer_name"], "received_at": s["received_at"],
         "reason": s["reason"], "account_ref": None, "allocated_by": None, "note": r.reason or None,
         "paid_at": s["paid_at"], "business_date": s["business_date"]}, now, r.cause)
+    uow.audit("suspense.reversed", subject=r.payment_id, before={"status": "open"},
+              after={"status": "reversed", "amount_pence": s["amount_pence"], "reason": r.reason or r.kind,
+                     "reversal_id": r.reversal_id})

@@ -93,7 +93,20 @@ async def take_in_rent_changes(uow: UnitOfWork, changes: Sequence[Msg[Any]], con
                         "new_weekly_pence": c.new_weekly_rent_pence + c.new_weekly_charges_pence,
                         "reason": plan["refusal"], "correlation_id": i.cause.correlation_id,
                         "causation_id": i.cause.event_id})
-    _emit_refused(uow, await nrepo.insert_notices(raw, notices, now), now)
+    inserted = await nrepo.insert_notices(raw, notices, now)
+    _audit_generated(uow, inserted)
+    _emit_refused(uow, inserted, now)
+
+
+def _audit_generated(uow: UnitOfWork, notices: Sequence[dict[str, Any]]) -> None:
+    """One audit entry per run of the notices a batch generated (as the service: system:notifications)."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for n in notices:
+        runs.setdefault(n["run"], []).append(n)
+    for run, ns in runs.items():
+        uow.audit("notices.generated", subject=run, after={
+            "notices": len(ns), "refused": sum(1 for n in ns if n["status"] == "refused"),
+            "accounts": sorted({n["account_ref"] for n in ns})[:20]})
 
 
 async def take_in_dd_failures(uow: UnitOfWork, msgs: Sequence[Msg[Any]], config: NotificationsConfig,
@@ -121,7 +134,7 @@ async def take_in_dd_failures(uow: UnitOfWork, msgs: Sequence[Msg[Any]], config:
                         "served_on": plan["served_on"], "effective_on": plan["effective_on"],
                         "amount_pence": f.amount_pence, "reason": None,
                         "correlation_id": i.cause.correlation_id, "causation_id": i.cause.event_id})
-    await nrepo.insert_notices(raw, notices, now)
+    _audit_generated(uow, await nrepo.insert_notices(raw, notices, now))
     return represent_on
 
 
@@ -183,6 +196,10 @@ async def render_pending(new_uow: UowFactory, config: NotificationsConfig, run_c
                 emit_notice(uow, n, n["status"], at=now)
         _emit_refused(uow, finished, now)
         await nrepo.insert_deliveries(raw, deliveries, now)
+        for run in sorted({n["run"] for n in notices}):
+            mine = [n for n in finished if by_id[n["notice_id"]]["run"] == run]
+            uow.audit("notices.rendered", subject=run, after={
+                status: sum(1 for n in mine if n["status"] == status) for status in ("produced", "refused", "failed")})
         await uow.commit()
     log.info("notices.rendered", chunk=len(by_id), produced=sum(1 for n in finished if n["status"] == "produced"),
              refused=sum(1 for n in finished if n["status"] == "refused"))

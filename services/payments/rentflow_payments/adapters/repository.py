@@ -325,3 +325,39 @@ async def update_card_payment(raw: Any, resource_id: str, *, state: str, amount:
     await raw.execute("update card_payments set state = $2, amount_pence = coalesce($3, amount_pence), "
                       "refunded_pence = $4, updated_at = $5 where resource_id = $1",
                       resource_id, state, amount, refunded, at)
+
+
+# --- signatures seen (replay protection inside the signature's time window) ------------------
+
+SIGNATURES_DDL = [
+    """create table if not exists signatures_seen (
+        provider_id text not null,
+        t bigint not null,
+        body_sha256 bytea not null,
+        seen_at timestamptz not null default now(),
+        expires_at timestamptz not null,
+        primary key (provider_id, t, body_sha256)
+    )""",
+    "create index if not exists signatures_seen_expiry on signatures_seen (expires_at)",
+]
+
+
+async def signature_seen_at(raw: Any, provider_id: str, t: int, body_sha256: bytes) -> datetime | None:
+    return await raw.fetchval("select seen_at from signatures_seen where provider_id = $1 and t = $2 "
+                              "and body_sha256 = $3", provider_id, t, body_sha256)
+
+
+async def note_signature(raw: Any, provider_id: str, t: int, body_sha256: bytes, keep_seconds: int) -> bool:
+    """Records a signed request (provider, t, body digest) until its time window has passed: False when
+    it was recorded before (a replay). In the caller's transaction, so a request that fails leaves
+    nothing and may be sent again as it was."""
+    row = await raw.fetchval(
+        "insert into signatures_seen (provider_id, t, body_sha256, expires_at) "
+        "values ($1, $2, $3, to_timestamp($2 + $4::bigint)) on conflict do nothing returning true",
+        provider_id, t, body_sha256, keep_seconds)
+    return bool(row)
+
+
+async def forget_expired_signatures(raw: Any) -> int:
+    done = await raw.execute("delete from signatures_seen where expires_at < now()")
+    return int(done.split()[-1])

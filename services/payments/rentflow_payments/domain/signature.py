@@ -3,8 +3,9 @@
     X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">
 
 `t` is when the request was signed: a signature more than MAX_SKEW_SECONDS from now is refused, so
-a captured request cannot be replayed later (within the window a replay is a duplicate by
-provider_ref or Idempotency-Key, and posts nothing). Several `v1=` may be given (signed with each
+a captured request cannot be replayed later; within the window the service refuses a request whose
+provider, `t` and body it has seen before (adapters/repository.py, `signatures_seen`): a retry is
+signed again, with its own `t`. Several `v1=` may be given (signed with each
 secret during a rotation); one that matches a valid secret is enough.
 
 The old form `sha256=<hex HMAC-SHA256 of the raw body>` has no time in it; it is accepted only for
@@ -34,6 +35,9 @@ class Refused(Exception):
 MALFORMED = "X-Signature must be t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">"
 STALE = f"signature time t is more than {MAX_SKEW_SECONDS // 60} minutes from now: sign each request when it is sent"
 BAD = "bad signature, or unknown provider"
+REPLAYED = ("this signed request was already received{at} (a replay): sign every request, retries included, "
+            "with its own t; payments already received answer 202 with their ids when sent again under a new "
+            "signature")
 MISSING = "missing X-Signature or X-Provider-Id"
 
 
@@ -101,6 +105,7 @@ class Verifier:
     streamed); `check` compares every digest with every MAC in constant time."""
 
     def __init__(self, secrets: Sequence[str], header: Header) -> None:
+        self.header = header
         self._header = header
         self._macs = [hmac.new(s.encode(), header.prefix(), hashlib.sha256) for s in secrets]
 

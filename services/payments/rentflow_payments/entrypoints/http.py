@@ -41,6 +41,8 @@ GOVUK_PAY = "govuk-pay"
 IMPORT_PARAMS = ("format", "provider")  # every other query parameter is an option of the format
 SPOOL_IN_MEMORY_BYTES = 8 << 20
 DEFAULT_IMPORT_PROVIDER = "file-import"
+REPLAY_409 = ("the same signed request (provider, t and body) again within its window: a replay, refused; "
+              "or an Idempotency-Key used with another request")
 SIGNATURE_401 = (f"one body for every refusal after the header's form and time: {signature.BAD!r} (never says "
                  f"whether the provider exists); {signature.MISSING!r}; {signature.MALFORMED!r}; {signature.STALE!r}")
 _OPTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
@@ -162,6 +164,42 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
         await providers.check_key(engine, box)
     runtime.on_start.append(check_key)
 
+    async def signatures_table() -> None:
+        async with engine.begin() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            for ddl in repo.SIGNATURES_DDL:
+                await raw.execute(ddl)
+    runtime.on_start.append(signatures_table)
+    # a signed request is remembered until its t is out of the window (and a minute's grace)
+    keep_seconds = signature.MAX_SKEW_SECONDS + 60
+    purged = [0.0]
+
+    def replayed(seen_at: datetime | None) -> HTTPException:
+        at = f" at {seen_at.isoformat(timespec='seconds')}" if seen_at else ""
+        return _detail(409, signature.REPLAYED.format(at=at))
+
+    async def refuse_seen(provider_id: str, header: signature.Header, body_sha256: bytes) -> None:
+        """409 when this signed request (provider, t, body) was taken before; a legacy signature has no t."""
+        if header.t is None:
+            return
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            seen_at = await repo.signature_seen_at(raw, provider_id, header.t, body_sha256)
+        if seen_at is not None:
+            raise replayed(seen_at)
+
+    async def note_signature(raw: Any, provider_id: str, header: signature.Header, body_sha256: bytes) -> None:
+        """Records the signed request in the caller's transaction (409 when another took it first), and
+        now and then forgets those whose window has passed."""
+        if header.t is None:
+            return
+        if not await repo.note_signature(raw, provider_id, header.t, body_sha256, keep_seconds):
+            raise replayed(await repo.signature_seen_at(raw, provider_id, header.t, body_sha256))
+        now = _now().timestamp()
+        if now - purged[0] > 60:
+            purged[0] = now
+            await repo.forget_expired_signatures(raw)
+
     async def authenticate(request: Request) -> tuple[str, signature.Verifier, bool]:
         """(provider_id, a verifier to feed the body, whether a match may be accepted) or 401.
         An unknown or revoked provider is checked against a stand-in secret and refused alike."""
@@ -197,12 +235,14 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
         body = await _read_body(request, MAX_PUSH_BYTES)
         verifier.update(body)
         verified(verifier, allowed)
+        body_sha256 = hashlib.sha256(body).digest()
         key = request.headers.get("idempotency-key")
         claim = None
         if key is not None:
             if not 0 < len(key) <= 255:
                 raise _invalid([{"field": "Idempotency-Key", "reason": "must be 1 to 255 characters"}])
-            claim = handlers.IdempotencyClaim(key, hashlib.sha256(body).digest(), path)
+            claim = handlers.IdempotencyClaim(key, body_sha256, path)
+            await refuse_seen(provider_id, verifier.header, body_sha256)  # before the stored answer is given
             if (answer := await replay(provider_id, key, claim.request_sha256, path)) is not None:
                 return answer
         payments = _validate(body, many)
@@ -219,6 +259,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
                 return orjson.dumps({"payment_id": outcomes[0].payment_id, "status": outcomes[0].status})
         try:
             async with runtime.uow(correlation_id=correlation_id(request), actor=provider_id) as uow:
+                await note_signature(uow.raw, provider_id, verifier.header, body_sha256)
                 answer = await handlers.push(uow, provider_id, payments, received_at=_now(), render=render,
                                              status_code=202, idempotency=claim)
                 await uow.commit()
@@ -238,7 +279,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
     @router.post("/payments", status_code=202, tags=["push"], summary="push one payment (signed)", dependencies=SIGNED,
                  openapi_extra=_push_schema(False),
                  responses={202: {"description": '{"payment_id", "status": "accepted"|"duplicate"}'},
-                            401: {"description": SIGNATURE_401},
+                            401: {"description": SIGNATURE_401}, 409: {"description": REPLAY_409},
                             422: {"description": "every field error: [{field, reason}]"}})
     async def push_payment(request: Request) -> Response:
         return await do_push(request, "/v1/payments", many=False)
@@ -248,7 +289,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
                  openapi_extra=_push_schema(True),
                  responses={202: {"description": '{"accepted", "duplicates", "payments": [{item, provider_ref, '
                                                   'payment_id, status}]}; item is the 0-based array index'},
-                            401: {"description": SIGNATURE_401},
+                            401: {"description": SIGNATURE_401}, 409: {"description": REPLAY_409},
                             422: {"description": "every error: [{item, field, reason}]; nothing is stored"}})
     async def push_batch(request: Request) -> Response:
         return await do_push(request, "/v1/payments/batch", many=True)
@@ -368,6 +409,10 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
         try:
             if verifier is not None:
                 verified(verifier, allowed)
+                assert provider_id is not None
+                async with engine.begin() as conn:  # a signed file is taken once, like a push
+                    await note_signature((await conn.get_raw_connection()).driver_connection, provider_id,
+                                         verifier.header, bytes.fromhex(sha256))
             try:
                 fp.seek(0)
                 fmt = formats.resolve(fmt_name, fp.read(formats.SNIFF_BYTES))
@@ -392,7 +437,8 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
         422: {"description": "unknown format, or a file that cannot be read at all (nothing posted)"}}
 
     @router.post("/files", status_code=202, tags=["files"], openapi_extra=_file_schema(True),
-                 responses={**file_responses, 401: {"description": SIGNATURE_401}},
+                 responses={**file_responses, 401: {"description": SIGNATURE_401},
+                            409: {"description": REPLAY_409}},
                  summary="a provider's statement or report file (signed like a push)", dependencies=SIGNED)
     async def upload_file(request: Request, format: str = Query(formats.AUTO, description="file format")) -> Response:
         provider_id, verifier, allowed = await authenticate(request)

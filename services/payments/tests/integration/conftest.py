@@ -51,9 +51,10 @@ class Service:
         return r.json()["secret"]
 
     async def push(self, path: str, body: Any, *, provider: str = "acme", secret: str = SECRET,
-                   headers: dict[str, str] | None = None) -> httpx.Response:
+                   headers: dict[str, str] | None = None, t: int | None = None) -> httpx.Response:
+        """A signed push, signed now (or at `t`: a resend is signed again, so with another t)."""
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
-        h = {"X-Provider-Id": provider, "X-Signature": sign(secret, raw), "Content-Type": "application/json",
+        h = {"X-Provider-Id": provider, "X-Signature": sign(secret, raw, t), "Content-Type": "application/json",
              **(headers or {})}
         return await self.client.post(path, content=raw, headers=h)
 

@@ -6,6 +6,7 @@ every open connection and refuses new ones, as a database that died would."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -105,9 +106,9 @@ async def relayed(service_env, infra, topic_prefix, monkeypatch):
         await relay.cut()
 
 
-async def push(client: httpx.AsyncClient, path: str, body: object) -> httpx.Response:
+async def push(client: httpx.AsyncClient, path: str, body: object, t: int | None = None) -> httpx.Response:
     raw = orjson.dumps(body)
-    return await client.post(path, content=raw, headers={"X-Provider-Id": "acme", "X-Signature": sign("s3cret-of-acme-0001", raw),
+    return await client.post(path, content=raw, headers={"X-Provider-Id": "acme", "X-Signature": sign("s3cret-of-acme-0001", raw, t),
                                                          "Content-Type": "application/json"})
 
 
@@ -132,7 +133,7 @@ async def test_intake_answers_503_with_retry_after_while_the_database_is_away(re
     await relay.restore()
     r = await push(client, "/v1/payments", pay("during-1"))  # the caller's retry is taken once the database is back
     assert r.status_code == 202 and r.json()["status"] == "accepted", r.text
-    r = await push(client, "/v1/payments", pay("before"))
+    r = await push(client, "/v1/payments", pay("before"), t=int(time.time()) + 1)  # a resend, signed again
     assert r.status_code == 202 and r.json()["status"] == "duplicate"
 
 

@@ -1,6 +1,8 @@
 """File intake end to end: /v1/imports (operator) and /v1/files (signed)."""
 from __future__ import annotations
 
+import time
+
 import orjson
 
 from rentflow_payments.domain.events import payment_id
@@ -56,7 +58,10 @@ async def test_signed_file_upload_of_a_json_array(svc):
     bad = await svc.client.post("/v1/files", params={"format": "json"}, content=data,
                                 headers={**headers, "X-Signature": sign("other-key-0123456789", data)})
     assert (bad.status_code, bad.json()) == (401, {"detail": "bad signature, or unknown provider"})
-    auto = await svc.client.post("/v1/files", content=data, headers=headers)  # format=auto recognises JSON
+    replayed = await svc.client.post("/v1/files", params={"format": "json"}, content=data, headers=headers)
+    assert replayed.status_code == 409 and "(a replay)" in replayed.json()["detail"]  # the same signed request
+    resigned = {**headers, "X-Signature": sign("bank-key-0123456789", data, int(time.time()) + 1)}
+    auto = await svc.client.post("/v1/files", content=data, headers=resigned)  # format=auto recognises JSON
     assert auto.status_code == 202 and auto.json()["duplicates"] == 2
     received = await svc.events("payments.received.v1", expected=2)
     assert sorted(e["key"] for e in received) == ["bank:A-1", "bank:A-3"]

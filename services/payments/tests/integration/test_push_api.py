@@ -235,10 +235,11 @@ async def test_batch_accepts_new_counts_duplicates_and_replays_idempotency_keys(
         (0, "D-1", "accepted"), (1, "D-0", "duplicate"), (2, "D-2", "accepted"), (3, "D-1", "duplicate")]
     assert body["payments"][0]["payment_id"] == body["payments"][3]["payment_id"] == str(payment_id("acme", "D-1"))
 
-    replay = await svc.push("/v1/payments/batch", batch, headers={"Idempotency-Key": "k-1"})
+    resent = int(time.time()) + 1  # the provider resends, signing again (the same signature is a replay: 409)
+    replay = await svc.push("/v1/payments/batch", batch, headers={"Idempotency-Key": "k-1"}, t=resent)
     assert replay.status_code == 202 and replay.json() == body  # the first answer, not "all duplicates"
     assert replay.headers.get("idempotent-replayed") == "true"
-    other = await svc.push("/v1/payments/batch", [pay("D-9")], headers={"Idempotency-Key": "k-1"})
+    other = await svc.push("/v1/payments/batch", [pay("D-9")], headers={"Idempotency-Key": "k-1"}, t=resent + 1)
     assert other.status_code == 409 and "different request" in other.json()["detail"]
     assert (await svc.client.get(f"/v1/payments/{payment_id('acme', 'D-9')}")).status_code == 404
 
@@ -258,3 +259,37 @@ async def test_concurrent_overlapping_batches_store_each_payment_once(svc):
     assert sum(a.json()["accepted"] for a in answers) == len(unique)
     got = await svc.events("payments.received.v1", expected=len(unique))
     assert sorted(e["key"] for e in got) == sorted(f"acme:{r}" for r in unique)
+
+
+async def test_a_signed_request_seen_before_is_refused_as_a_replay_and_a_resend_signed_again_is_not(svc):
+    """Inside the 5-minute window, the same provider, t and body again is a replay (409, saying so, nothing
+    stored); the same payment resent under a new signature answers 202 with its first id, as providers
+    retry (docs/contract.md). The record is in PostgreSQL until the window has passed."""
+    await svc.provider()
+    body = orjson.dumps(pay("R-1"))
+    t = int(time.time())
+    first = await svc.push("/v1/payments", body, t=t)
+    assert first.status_code == 202, first.text
+    replay = await svc.push("/v1/payments", body, t=t)
+    assert replay.status_code == 409, replay.text
+    assert replay.json()["detail"].startswith("this signed request was already received at ")
+    assert "(a replay): sign every request, retries included, with its own t" in replay.json()["detail"]
+    with_key = await svc.push("/v1/payments", body, t=t, headers={"Idempotency-Key": "r-1"})
+    assert with_key.status_code == 409 and "a replay" in with_key.json()["detail"]  # a key does not make it new
+    again = await svc.push("/v1/payments", body, t=t + 1)  # signed again: an idempotent resend
+    assert again.status_code == 202 and again.json() == {"payment_id": first.json()["payment_id"], "status": "duplicate"}
+    # a batch and a signed file, likewise
+    batch = orjson.dumps([pay("R-2"), pay("R-3")])
+    assert (await svc.push("/v1/payments/batch", batch, t=t)).status_code == 202
+    assert (await svc.push("/v1/payments/batch", batch, t=t)).status_code == 409
+    assert (await svc.push("/v1/payments/batch", batch, t=t + 2)).json()["duplicates"] == 2
+    # a request that fails leaves no record: an invalid body may be sent again as it was
+    bad = orjson.dumps(pay("R-4", amount=-1))
+    assert (await svc.push("/v1/payments", bad, t=t)).status_code == 422
+    assert (await svc.push("/v1/payments", bad, t=t)).status_code == 422
+    async with svc.runtime.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        rows = await raw.fetch("select provider_id, t, expires_at - to_timestamp(t) as keep from signatures_seen "
+                               "order by t, seen_at")
+    assert [(r["provider_id"], r["t"]) for r in rows] == [("acme", t)] * 2 + [("acme", t + 1), ("acme", t + 2)]
+    assert {r["keep"].total_seconds() for r in rows} == {signature.MAX_SKEW_SECONDS + 60}

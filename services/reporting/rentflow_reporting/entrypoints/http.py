@@ -75,14 +75,17 @@ OUTPUT_DIR_GONE = ("output_dir: the service writes statements into its own folde
                    "`rentflow statements run --output DIR`, which does that)")
 
 
-@router.post("/statements/runs", status_code=202, tags=["statements"], dependencies=FINANCE,
+@router.post("/statements/runs", status_code=202, tags=["statements"],
              summary="Start writing every account's rent statement for a quarter (PDF and CSV) into the service's "
-                     "folder; download them from the run once it is done")
-async def start_statement_run(request: Request, body: StatementRunRequest) -> Response:
+                     "folder; download them from the run once it is done (its start and end are audited as the "
+                     "caller)")
+async def start_statement_run(request: Request, body: StatementRunRequest,
+                              caller: Annotated[Caller, Depends(require("finance"))]) -> Response:
     if body.output_dir is not None:
         raise HTTPException(422, OUTPUT_DIR_GONE)
+    runtime = request.app.state.runtime
     try:
-        run = await request.app.state.runtime.statements.start(body.quarter)
+        run = await runtime.statements.start(body.quarter, audit_as=lambda: runtime.uow_for(request, caller))
     except BadQuarter as exc:
         raise HTTPException(422, str(exc)) from None
     except BadOutput as exc:

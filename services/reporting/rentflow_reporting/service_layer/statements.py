@@ -12,7 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -112,8 +112,10 @@ class StatementRuns:
         self.runs: dict[uuid.UUID, StatementRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, quarter: str) -> StatementRun:
-        """Raises BadQuarter (domain.statements) or BadOutput before anything is written."""
+    async def start(self, quarter: str, audit_as: Callable[[], UnitOfWork] | None = None) -> StatementRun:
+        """Raises BadQuarter (domain.statements) or BadOutput before anything is written. `audit_as`
+        makes units of work acting for whoever started the run: its start and its end are audited
+        in their name (without it, as the service: system:reporting)."""
         period = parse_quarter(quarter)
         run_id = uuid.uuid4()
         directory = self.folder / str(run_id)
@@ -126,13 +128,17 @@ class StatementRuns:
         run = StatementRun(run_id, quarter.strip(), period, directory)
         async with UnitOfWork(self._engine) as uow:
             run.total = await repo.count_accounts(uow.raw)
+        trail = audit_as or (lambda: UnitOfWork(self._engine, producer="reporting"))
+        async with trail() as uow:
+            uow.audit("statements.run_started", subject=run_id, after={"quarter": run.quarter, "accounts": run.total})
+            await uow.commit()
         self.runs[run.run_id] = run
-        task = asyncio.create_task(self._run(run), name=f"statements-{run.quarter}")
+        task = asyncio.create_task(self._run(run, trail), name=f"statements-{run.quarter}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return run
 
-    async def _run(self, run: StatementRun) -> None:
+    async def _run(self, run: StatementRun, trail: Callable[[], UnitOfWork]) -> None:
         started = time.monotonic()
         log.info("statements.run_started", run_id=str(run.run_id), quarter=run.quarter, accounts=run.total)
         pending = asyncio.create_task(load_chunk(self._engine, run.period, "", self.chunk_size))
@@ -162,8 +168,20 @@ class StatementRuns:
                 pending.cancel()
             run.total = max(run.total, run.done)
             run.elapsed_s = time.monotonic() - started
+            await self._audit_end(run, trail)
         log.info("statements.run_done", run_id=str(run.run_id), written=run.written, pages=run.pdf_pages,
                  elapsed_s=round(run.elapsed_s, 1), closing_mismatches=run.mismatch_count)
+
+    @staticmethod
+    async def _audit_end(run: StatementRun, trail: Callable[[], UnitOfWork]) -> None:
+        try:
+            async with trail() as uow:
+                uow.audit("statements.run_finished", subject=run.run_id,
+                          after={"quarter": run.quarter, "status": run.status, "written": run.written,
+                                 "skipped": run.skipped, "pages": run.pdf_pages, "error": run.error})
+                await uow.commit()
+        except Exception as exc:  # the run's outcome stands; the log says the trail missed it
+            log.error("statements.audit_failed", run_id=str(run.run_id), error=f"{type(exc).__name__}: {exc}")
 
     def folder_of(self, run_id: uuid.UUID) -> tuple[Path, str] | None:
         """(the run's folder, its quarter) once it is done, also for a run of before a restart; None
