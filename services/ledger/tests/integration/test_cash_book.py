@@ -125,6 +125,12 @@ async def test_lump_sums_are_matched_to_their_detail_and_housing_benefit_is_not_
         # the DD collection went to the bank when it was received: its lump moves nothing
         assert not [e for e in settled if e["data"]["kind"] == "settlement"
                     and e["data"]["source_ref"].startswith(f"settlement:{dd_lump.data.payment_id}")]
+        # the ledger matched both lumps on its own: the audit trail names it (system:ledger)
+        trail = (await ledger.http.get("/v1/audit")).json()["entries"]
+        assert sorted((e["user"], e["subject"], e["after"]["kind"], e["after"]["when"])
+                      for e in trail if e["action"] == "lump.reconciled") == sorted([
+            ("system:ledger", str(dd_lump.data.payment_id), "dd_collection", "on arrival"),
+            ("system:ledger", str(cash_lump.data.payment_id), "cash_settlement", "when its detail arrived")])
 
         # Housing Benefit: Dr benefits clearing, Cr debtors control; never the bank
         journals = await read_topic(ledger.bootstrap, ledger.prefix + "gl.journals.v1",

@@ -70,6 +70,10 @@ async def test_reversals_and_refunds(infra, service_env, topic_prefix):
                          (("BANK", 0, 700), ("SUSPENSE", 700, 0))}
         events = [e["data"] for e in await ledger.read("ledger.suspense.v1", 2)]
         assert [e["action"] for e in events] == ["opened", "reversed"]
+        trail = (await ledger.http.get("/v1/audit")).json()["entries"]  # the ledger took it out on its own
+        assert [(e["user"], e["subject"], e["after"]["status"], e["after"]["amount_pence"])
+                for e in trail if e["action"] == "suspense.reversed"] == [
+            ("system:ledger", events[1]["payment_id"], "reversed", 700)]
         inv = (await ledger.http.get("/v1/invariants")).json()
         assert inv["balanced"], inv
         recon = (await ledger.http.get("/v1/gl/reconcile", params={"period": "2026-05"})).json()

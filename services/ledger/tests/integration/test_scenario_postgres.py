@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rentflow_common.db import UnitOfWork, make_engine
+from rentflow_common.audit import AUDIT_DDL
 from rentflow_common.migrations import upgrade_async
 from rentflow_ledger.adapters.memory import MemoryLedger
 from rentflow_ledger.bootstrap import MIGRATIONS
@@ -29,16 +30,24 @@ async def test_the_same_scenario_on_postgresql_and_in_memory_ends_the_same(datab
     await upgrade_async(MIGRATIONS, database_url, "ledger")
     engine = make_engine(database_url, "ledger")
     try:
+        async with engine.begin() as conn:  # as the service makes it at start (ServiceRuntime.identity_tables)
+            raw = (await conn.get_raw_connection()).driver_connection
+            for ddl in AUDIT_DDL:
+                await raw.execute(ddl)
         on_postgres = Scenario(lambda: UnitOfWork(engine, producer="ledger"))
         await on_postgres.setup()
         for event in events:
             await on_postgres.apply(event)
         async with UnitOfWork(engine) as uow:
             got = await sql_snapshot(uow.raw)
+            trail = sorted((r["actor"], r["action"], r["subject"])
+                           for r in await uow.raw.fetch("select actor, action, subject from audit_log"))
     finally:
         await engine.dispose()
 
     assert got.comparable() == expected.comparable()
+    # what the handlers audited on their own is the same, and named the ledger itself
+    assert trail == sorted(("system:ledger", a["action"], a["subject"]) for a in memory.audit)
     assert sum(got.balances.values()) == got.control()
     assert all(is_balanced(lines) for lines in got.journals.values())
     assert got.suspense and got.closed and sum(got.emitted.values()) > 100  # the scenario did something

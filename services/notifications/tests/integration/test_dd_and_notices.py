@@ -329,6 +329,36 @@ async def test_a_bulk_rent_review_renders_in_chunks_refuses_late_notices_and_pri
             assert {d["channel"]: (d["status"], d["print_file"]) for d in one["deliveries"]} == {
                 "letter": ("printed", printed["path"])}
 
+            # an officer sees and prints only their own patch's letters, in a file of its own
+            await publish(bootstrap, topic_prefix, [(ACCOUNTS, ref, account(ref, "N1" if ref < "20003" else "S2"))
+                                                    for ref in ("20001", "20002", "20003")])
+            asha = await grant(app, "Asha", ("officer",), patches=("N1",))
+
+            async def hers():
+                r = (await http.get("/v1/notices", params={"run": "rent_review:2027-04-05"}, headers=asha)).json()
+                return r if r["count"] == 2 else None
+
+            assert sorted(n["account_ref"] for n in (await until(hers, "Asha's two notices"))["notices"]) == [
+                "20001", "20002"]
+            r = await http.post("/v1/notices/print", json={"run": "rent_review:2027-04-05"}, headers=asha)
+            assert r.status_code == 200 and r.json()["notices"] == 2, r.text
+            assert r.json()["path"].endswith("rent_review-2027-04-05-patch-N1.pdf") and r.json()["path"] != printed["path"]
+            assert len(PdfReader(r.json()["path"]).pages) == 2
+
+            # the audit trail: generated and rendered by the service itself, printed by whoever asked
+            trail = (await http.get("/v1/audit")).json()["entries"]
+            generated = [e for e in trail if e["action"] == "notices.generated"]
+            assert {e["user"] for e in generated} == {"system:notifications"}
+            assert {e["subject"] for e in generated} == {"rent_review:2027-04-05", "rent_review:2027-03-29"}
+            assert sum(e["after"]["notices"] for e in generated) == 155
+            assert sum(e["after"]["refused"] for e in generated) == 5
+            rendered = [e for e in trail if e["action"] == "notices.rendered"]
+            assert {e["user"] for e in rendered} == {"system:notifications"}
+            assert sum(e["after"]["produced"] for e in rendered) == 150
+            assert [(e["user"], e["subject"], e["after"]["notices"], e["after"]["patches"])
+                    for e in trail if e["action"] == "notices.printed"] == [
+                ("tester", "rent_review:2027-04-05", 150, None), ("Asha", "rent_review:2027-04-05", 2, ["N1"])]
+
             seen = await until(lambda: _with(events, 155), "155 notice events")
             assert sorted({e["data"]["status"] for e in seen}) == ["produced", "refused"]
             assert consumer_batches_fewer_than_messages(runtime)
@@ -341,6 +371,8 @@ async def test_a_bulk_rent_review_renders_in_chunks_refuses_late_notices_and_pri
                                                                       "rent_review:2027-03-29": 5}
             assert (await http.get("/v1/ops/status")).json()["pending_work"] == 0
             assert len(await events.read()) == 155
+            trail = (await http.get("/v1/audit")).json()["entries"]  # the run again generated nothing
+            assert sum(e["after"]["notices"] for e in trail if e["action"] == "notices.generated") == 155
     finally:
         await events.consumer.stop()
         await runtime.stop()

@@ -103,6 +103,10 @@ async def test_quarterly_statements(service_env, tmp_path, monkeypatch):
                 await asyncio.sleep(0.1)
             assert run["status"] == "done", run
             assert [p.name for p in folder.iterdir()] == [run_id]  # written into the service's folder only
+            trail = [(e["user"], e["action"], e["subject"], e["after"].get("status"), e["after"].get("written"))
+                     for e in (await http.get("/v1/audit")).json()["entries"] if e["action"].startswith("statements.")]
+            assert trail == [("tester", "statements.run_started", run_id, None, None),
+                             ("tester", "statements.run_finished", run_id, "done", 3)]  # who started it, both
 
             # downloaded through the API: the list, each file, and one zip of them all
             listed = (await http.get(run["files"])).json()["files"]
