@@ -147,6 +147,28 @@ def test_ddica_edge_cases():
         "NewAdvices TotalValueOfDebits 1,300.00 differs from the claims (1320.00)"]
 
 
+def test_a_ddica_report_of_cancellations_only_is_read():
+    """A paying bank's report with Cancellations and no NewAdvices (so no DateOfDebit): each cancellation
+    is read, dated the day the file is read (a warning says so), and names the claim it undoes."""
+    import re
+    from zoneinfo import ZoneInfo
+
+    data = re.sub(rb"<NewAdvices>.*</NewAdvices>", b"", fixture("ddica_report.xml"), flags=re.S)
+    assert b"<DateOfDebit>" not in data and b"<DDICCancellation>" in data
+    out = parse("ddica", data)
+    assert not [p for p in out if p.error]
+    [warning] = [p for p in out if p.type == "warning"]
+    today = dt.datetime.now(ZoneInfo("Europe/London")).date()
+    assert warning.note == ("no NewAdvices DateOfDebit (a report of cancellations only): the cancellations are "
+                            f"taken as reported on the day the file was read, {today}")
+    [cancelled] = [p.value for p in out if p.type == "return"]
+    assert cancelled["cancels_identity"] == "ddica|NDC10000036|DDIC2026050500112|2026-04-01|9800|1"
+    assert (cancelled["reported_on"], cancelled["amount_pence"]) == (today, 9800)
+    # the same cancellations in the full report carry the same identity: a re-sent report is all duplicates
+    full = [p.value for p in parse("ddica", fixture("ddica_report.xml")) if p.type == "return"]
+    assert cancelled["identity"] == full[3]["identity"]
+
+
 def test_addacs_report_as_banks_send_it():
     """tests/fixtures/addacs_report.xml: so-sure's Lloyds ADDACS.xml."""
     data = fixture("addacs_report.xml")

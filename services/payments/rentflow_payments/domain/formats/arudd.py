@@ -25,12 +25,15 @@ collection claimed is a return (source "ddica") with the DDICA reason mapped to 
 follow-up fits; identity reference + PayingBankReference + collection date + amount (+ n). A claim
 cancelled by the paying bank (`DDICCancellation`) is a return of the same collections with
 `cancels_identity` naming the claim's return (identity `ddica-cancel|` + the claim's): the ledger
-re-credits what the claim took, once. Amounts may carry thousands commas. Payer bank details are never read."""
+re-credits what the claim took, once. A report of cancellations only has no `NewAdvices` and so no
+`DateOfDebit`: its cancellations are dated the day the file is read (a warning says so); their
+identities do not depend on that date, so the report re-sent later is all duplicates. Amounts may carry thousands commas. Payer bank details are never read."""
 from __future__ import annotations
 
 import datetime as dt
 import re
 from typing import BinaryIO, Iterator
+from zoneinfo import ZoneInfo
 
 from rentflow_schemas.bacs import DDICA_REASONS, UNKNOWN_RETURN, normalise_return_code
 
@@ -41,6 +44,9 @@ from rentflow_payments.domain.formats._xml import Element, attr, check_well_form
 
 _ARUDD = element("ARUDD")
 _DDICA = re.compile(rb"<([A-Za-z_][\w.-]*:)?(DDICAdvice|DDICCancellation|NewAdvices)[\s/>]")
+
+
+LONDON = ZoneInfo("Europe/London")
 
 
 def sniff_arudd(head: bytes) -> bool:
@@ -138,6 +144,7 @@ def parse_ddica(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed
     debit_day = _first_date_of_debit(fp)
     occ, cancelled_occ = Occurrences(), Occurrences()
     n = claimed = 0
+    undated_cancellations: dt.date | None = None  # a report of cancellations only has no DateOfDebit
     total: str | None = None
     complete = True
     for name, el, _ in iter_items(fp, _DDICA_ITEMS):
@@ -152,8 +159,16 @@ def parse_ddica(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed
             continue
         n += 1
         cancelled = name == "DDICCancellation"
+        day = debit_day
+        if cancelled and day is None:
+            if undated_cancellations is None:
+                undated_cancellations = dt.datetime.now(LONDON).date()
+                yield Parsed("item", n, type="warning",
+                             note="no NewAdvices DateOfDebit (a report of cancellations only): the cancellations "
+                                  f"are taken as reported on the day the file was read, {undated_cancellations}")
+            day = undated_cancellations
         try:
-            returns, warnings = _claim(el, debit_day, cancelled_occ if cancelled else occ, cancelled=cancelled)
+            returns, warnings = _claim(el, day, cancelled_occ if cancelled else occ, cancelled=cancelled)
         except (BadValue, ValueError) as exc:
             complete = False
             yield Parsed("item", n, error=str(exc))
