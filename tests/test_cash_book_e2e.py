@@ -69,6 +69,14 @@ def test_lump_sums_counted_once_through_the_running_stack(up, rentflow, tmp_path
     assert finance == [("interest", "finance"), ("lump_unmatched", "finance")]
     [paypoint] = [t for t in tasks if t["kind"] == "lump_unmatched"]
     assert "£77.77" in paypoint["reason"] and "cash settlement" in paypoint["reason"]
+    # the cash book, as finance reads it: every lump with how it was matched, and the open items
+    book = rentflow("gl", "cashbook", "--json")
+    assert sorted((x["kind"], x["status"], x["amount_pence"]) for x in book["lumps"]) == [
+        ("cash_settlement", "unmatched", 7777), ("dd_collection", "matched", 23000), ("interest", "no_detail", 12),
+        ("uc_managed_payment", "matched", 43540)]
+    assert sorted((x["kind"], x["amount_pence"]) for x in book["items"]) == [("interest", 12), ("lump_unmatched", 7777)]
+    table = rentflow("gl", "cashbook", "--lumps", "open").stdout
+    assert "statement lumps: 1, £77.77" in table and "finance items (open): 2, £77.89" in table, table
 
     kpi = rentflow("kpi", "--period", "month", "--as-of", "2026-10-31", "--format", "json")
     # each pound once: the detail, never its lump again

@@ -27,6 +27,37 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
     app.add_typer(rents_app, name="rents")
     gl_app, ledger_app = ctx["typer_apps"]["gl"], ctx["typer_apps"]["ledger"]
 
+    @gl_app.command("cashbook")
+    def gl_cashbook(lumps: str = typer.Option("all", "--lumps", metavar="STATUS",
+                                              help="all, open (unmatched or ambiguous), matched, no_detail, "
+                                                   "reversed, or none"),
+                    items: str = typer.Option("open", "--items", metavar="STATUS", help="open, resolved, all or none"),
+                    limit: int = typer.Option(1000, "--limit", metavar="N", min=1, max=100_000),
+                    json_out: bool = JSON) -> None:
+        """The cash book: statement lump sums (the DD collection total, cash and card settlements, UC,
+        interest) and how each was matched to its detail; and the items the ledger could not place on its
+        own (finance tasks). Newest first."""
+        if lumps not in ("all", "open", "matched", "no_detail", "reversed", "none"):
+            raise CommandError(f"--lumps must be one of all, open, matched, no_detail, reversed, none, not {lumps!r}")
+        if items not in ("open", "resolved", "all", "none"):
+            raise CommandError(f"--items must be one of open, resolved, all, none, not {items!r}")
+        result = client().get("ledger", "/v1/cashbook", params={"lumps": lumps, "items": items, "limit": limit})
+        if json_out:
+            emit_json(result)
+            return
+        if lumps != "none":
+            ctx["table"](f"statement lumps: {len(result['lumps'])}, {pounds(result['lumps_pence'])}",
+                         [Col("value_date"), Col("kind"), Col("amount", "right"), Col("status"),
+                          Col("matched", drop=2), Col("reference", drop=1), Col("payment_id", drop=3)],
+                         [[x["value_date"], x["kind"], pounds(x["amount_pence"]), x["status"],
+                           x.get("matched_key") or "", x["reference"], x["payment_id"]] for x in result["lumps"]])
+        if items != "none":
+            ctx["table"](f"finance items ({items}): {len(result['items'])}, {pounds(result['items_pence'])}",
+                         [Col("date"), Col("kind"), Col("amount", "right"), Col("status", drop=3),
+                          Col("reason", drop=1), Col("item_id", drop=2)],
+                         [[x["business_date"], x["kind"], pounds(x["amount_pence"] or 0), x["status"], x["reason"],
+                           x["item_id"]] for x in result["items"]])
+
     @adjust_app.command("request")
     def adjust_request(account_ref: str = typer.Argument(..., metavar="REF",
                                                          help="the account (for a transfer: the one it comes from)"),

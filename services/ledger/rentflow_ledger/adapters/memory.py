@@ -478,6 +478,12 @@ class MemoryLumps:
         self.t.lumps[payment_id] = {**self.t.lumps[payment_id], "status": "matched", "matched_key": key,
                                     "matched_at": at}
 
+    async def of(self, payment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Row]:
+        return {p: dict(self.t.lumps[p]) for p in payment_ids if p in self.t.lumps}
+
+    async def set_reversed(self, payment_id: uuid.UUID, at: dt.datetime) -> None:
+        self.t.lumps[payment_id] = {**self.t.lumps[payment_id], "status": "reversed", "reversed_at": at}
+
     async def any_open(self, kinds: Sequence[str]) -> bool:
         return any(r["status"] in ("unmatched", "ambiguous") and r["kind"] in kinds for r in self.t.lumps.values())
 

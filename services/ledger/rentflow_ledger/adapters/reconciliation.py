@@ -85,6 +85,25 @@ class SqlLumps:
         await self.raw.execute("update lumps set status = 'matched', matched_key = $2, matched_at = $3 "
                                "where payment_id = $1", payment_id, key, at)
 
+    async def of(self, payment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
+        """The lumps among these payments, by payment id, locked for update."""
+        rows = await self.raw.fetch("select * from lumps where payment_id = any($1::uuid[]) for update",
+                                    list(payment_ids))
+        return {uuid.UUID(str(r["payment_id"])): r for r in rows}
+
+    async def set_reversed(self, payment_id: uuid.UUID, at: dt.datetime) -> None:
+        await self.raw.execute("update lumps set status = 'reversed', reversed_at = $2 where payment_id = $1",
+                               payment_id, at)
+
+    async def listing(self, status: str | None, limit: int) -> list[Any]:
+        """Lumps, newest value date first, of a status (open: unmatched or ambiguous) or all."""
+        statuses = {"open": ["unmatched", "ambiguous"]}.get(status or "", [status] if status else None)
+        return list(await self.raw.fetch(
+            "select payment_id, provider_id, provider_ref, kind, amount_pence, value_date, reference, payer_name, "
+            "status, matched_key, matched_at, created_at, channel, reversed_at from lumps "
+            "where ($1::text[] is null or status = any($1)) order by value_date desc, payment_id limit $2",
+            statuses, limit))
+
     async def any_open(self, kinds: Sequence[str]) -> bool:
         """Whether a lump of these kinds waits for detail (read without the lock: the cheap test that
         spares every receipts batch the lock when nothing waits)."""

@@ -34,6 +34,9 @@ def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
         await handle_payments_received(ledger, [c for c in commands if c.payment.lump is None], scheme=scheme)
         await apply_pending(ledger, [m.data.payment_id for m in msgs if m.data.lump is None])
         await handle_cash_book(ledger, commands)
+        lumps = [m.data.payment_id for m in msgs if m.data.lump is not None]
+        if lumps:  # a bank reversal of a lump that came before the lump itself
+            await apply_pending(ledger, lumps)
 
     async def dd_returned(uow: UnitOfWork, msgs: Sequence[Msg[DirectDebitReturned]]) -> None:
         await handle_dd_returned(SqlLedgerUnitOfWork(uow), [ReturnDirectDebit.of(m) for m in msgs])

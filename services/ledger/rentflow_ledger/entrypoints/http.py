@@ -17,6 +17,7 @@ from rentflow_common.inputs import Day, Offset, Pence, Text
 from rentflow_ledger.domain.accounts import HeaderError
 from rentflow_ledger.domain.adjustments import Refused
 from rentflow_ledger.adapters import views
+from rentflow_ledger.adapters.reconciliation import SqlLumps, SqlUnreconciled
 from rentflow_ledger.service_layer import adjustments, periods, rents
 from rentflow_ledger.service_layer.accounts import NothingImported, import_accounts_csv
 from rentflow_ledger.service_layer.debits import rent_free_weeks as load_rent_free_weeks, run_debits
@@ -177,6 +178,28 @@ async def gl_daily(request: Request,
 async def invariants(request: Request) -> Any:
     async with _read(request) as uow:
         return await views.invariants(uow.raw)
+
+
+@router.get("/cashbook", tags=["gl"], dependencies=[Depends(FINANCE)],
+            summary="the cash book: statement lump sums (how each was matched to its detail, or not) and the "
+                    "items the ledger could not place on its own (finance tasks), newest first")
+async def cashbook(request: Request,
+                   lumps: Literal["all", "open", "matched", "no_detail", "reversed", "none"] = Query(
+                       "all", description="open: unmatched or ambiguous; none: leave lumps out"),
+                   items: Literal["open", "resolved", "all", "none"] = Query("open"),
+                   limit: int = Query(1000, ge=1, le=100_000)) -> Any:
+    async with _read(request) as uow:
+        found = [] if lumps == "none" else await SqlLumps(uow.raw).listing(None if lumps == "all" else lumps, limit)
+        open_items = [] if items == "none" else await SqlUnreconciled(uow.raw).list(None if items == "all" else items)
+    out_lumps = [{k: (str(v) if isinstance(v, uuid.UUID) else v.isoformat() if hasattr(v, "isoformat") else v)
+                  for k, v in dict(r).items()} for r in found]
+    out_items = [{k: (str(v) if isinstance(v, uuid.UUID) else v.isoformat() if hasattr(v, "isoformat") else v)
+                  for k, v in dict(r).items()} for r in sorted(open_items, key=lambda r: (r["business_date"],
+                                                                                          str(r["item_id"])),
+                                                               reverse=True)[:limit]]
+    return {"lumps": out_lumps, "items": out_items,
+            "lumps_pence": sum(x["amount_pence"] for x in out_lumps),
+            "items_pence": sum(x["amount_pence"] or 0 for x in out_items)}
 
 
 class ApproverRequest(BaseModel):

@@ -8,8 +8,12 @@ For each reversal not seen before (by reversal_id), find where its payment went:
   bank (cash control for cash) — the receipt's journal the other way round;
 - still unallocated in suspense, for its whole amount → it leaves the queue: journal Dr income
   suspense Cr bank/cash, SuspenseEvent "reversed" (a partial one waits until it is allocated);
+- a statement lump sum (never posted: the cash book matched it to its detail, or it waits for it)
+  → `unreconciled`: the lump is reversed, its open finance item resolved, or, when it had been
+  matched, a new finance item opened (nothing is posted either way);
 - not here yet (its event is on another partition or topic) → kept pending, and applied when the
-  payment arrives (`apply_pending`, called by the payments handler and by suspense allocation).
+  payment arrives (`apply_pending`, called by the payments handler — lumps too — and by suspense
+  allocation).
 A reversal beyond what is left of the payment is refused (logged), never posted.
 One batch, one transaction, a handful of set-based statements."""
 from __future__ import annotations
@@ -89,6 +93,7 @@ async def _apply(uow: LedgerUnitOfWork, reversals: list[Reversal], *, new: bool)
     pids = sorted({r.payment_id for r in reversals})
     receipts = await uow.postings.receipts_of(pids)
     open_items = await uow.suspense.lock_open(pids)
+    lumps = await uow.lumps.of([p for p in pids if p not in receipts and p not in open_items])
     done = await uow.reversals.applied(pids)
     book = Book(await uow.accounts.lock_balances([r["account_ref"] for r in receipts.values()]))
     transactions: list[Transaction] = []
@@ -100,9 +105,10 @@ async def _apply(uow: LedgerUnitOfWork, reversals: list[Reversal], *, new: bool)
         source = f"reversal:{rid}:payment:{r.provider_id}:{r.provider_ref}"
         booked = calendar.override(r.business_date)
         status, account, txn = "pending", None, None
-        receipt, item = receipts.get(r.payment_id), open_items.get(r.payment_id)
-        paid = receipt["amount"] if receipt else item["amount_pence"] if item else 0
-        if (receipt or item) and done.get(r.payment_id, 0) + r.amount_pence > paid:
+        receipt, item, lump = receipts.get(r.payment_id), open_items.get(r.payment_id), lumps.get(r.payment_id)
+        paid = (receipt["amount"] if receipt else item["amount_pence"] if item else
+                lump["amount_pence"] if lump else 0)
+        if (receipt or item or lump) and done.get(r.payment_id, 0) + r.amount_pence > paid:
             status = "refused"
             log.warning("reversal beyond what is left of the payment: refused", reversal_id=rid,
                         payment_id=str(r.payment_id), amount_pence=r.amount_pence, left=paid - done.get(r.payment_id, 0))
@@ -127,7 +133,10 @@ async def _apply(uow: LedgerUnitOfWork, reversals: list[Reversal], *, new: bool)
             _suspense_reversed(uow, item, r, now)
             status = "suspense"
             del open_items[r.payment_id]
-        if status in ("posted", "suspense"):
+        elif lump is not None:
+            await _lump_reversed(uow, lump, r, now)
+            status = "unreconciled"
+        if status in ("posted", "suspense", "unreconciled"):
             done[r.payment_id] = done.get(r.payment_id, 0) + r.amount_pence
         records.append((r.reversal_id, r.payment_id, r.provider_id, r.provider_ref, r.kind, r.amount_pence,
                         r.business_date, r.reason, status, account, txn, r.correlation_id, r.event_id, now,
@@ -141,6 +150,38 @@ async def _apply(uow: LedgerUnitOfWork, reversals: list[Reversal], *, new: bool)
     pending = sum(1 for rec in records if rec[8] == "pending")
     if pending and new:
         log.info("reversals kept pending until their payments arrive", count=pending)
+
+
+async def _lump_reversed(uow: LedgerUnitOfWork, lump: Any, r: Reversal, now: dt.datetime) -> None:
+    """The bank took back a statement lump. Nothing was posted for it (its detail was, or it waited for
+    its detail as a finance item), so nothing is posted now: an open lump's finance item is resolved
+    (there is nothing left to match), a matched lump's reversal is a new finance item (its detail
+    stays counted: finance finds what the bank took back). The lump is `reversed`: never matched again."""
+    from rentflow_ledger.service_layer.lumps import item_id
+
+    pid, amount = r.payment_id, r.amount_pence
+    money = f"£{amount / 100:,.2f}"
+    await uow.lumps.set_reversed(pid, now)
+    base = {"amount_pence": amount, "reference": lump["reference"], "account_ref": None,
+            "business_date": r.business_date, "source_id": pid, "occurred_at": now}
+    if lump["status"] == "matched":
+        new_item = derive_event_id("unreconciled", "lump-reversal", r.reversal_id)
+        reason = (f"the bank reversed the {lump['kind']} lump of {money} of {lump['value_date']}, matched to "
+                  f"{lump['matched_key']}: its detail stays counted, so find what the bank took back"
+                  + (f" ({r.reason})" if r.reason else ""))
+        if await uow.unreconciled.open([(new_item, "lump_unmatched", amount, lump["reference"], r.business_date,
+                                         reason, now)]):
+            events.unreconciled(uow, {**base, "item_id": new_item, "action": "opened", "kind": "lump_unmatched",
+                                      "reason": reason}, r.cause)
+    else:
+        reason = f"the bank reversed this lump of {money} on {r.business_date}: nothing left to match"
+        kind = "interest" if lump["kind"] == "interest" else "lump_unmatched"
+        if await uow.unreconciled.resolve([item_id(pid)], now):
+            events.unreconciled(uow, {**base, "item_id": item_id(pid), "action": "resolved", "kind": kind,
+                                      "reason": reason}, r.cause)
+    uow.audit("lump.reversed", subject=pid, before={"status": lump["status"]},
+              after={"status": "reversed", "amount_pence": amount, "reversal_id": r.reversal_id,
+                     "reason": r.reason or r.kind})
 
 
 def _suspense_reversed(uow: LedgerUnitOfWork, s: Any, r: Reversal, now: dt.datetime) -> None:

@@ -141,6 +141,66 @@ async def test_lump_sums_are_matched_to_their_detail_and_housing_benefit_is_not_
         assert (await ledger.account("70000007"))["transactions"][-1]["type"] == "RHB"
 
 
+def _lump_reversal(p, reason: str = "RECALLED BY BANK"):
+    d = p.data
+    rid = derive_event_id("payment-reversal", d.provider_id, d.provider_ref, 1)
+    data = PaymentReversed(reversal_id=rid, payment_id=d.payment_id, provider_id=d.provider_id,
+                           provider_ref=d.provider_ref, kind="returned", amount_pence=d.amount_pence,
+                           reversed_at=at(DAY + dt.timedelta(days=3)), reason=reason,
+                           received_at=at(DAY + dt.timedelta(days=3)))
+    return new_envelope(data, event_type="payments.reversed", producer="payments", correlation_id="t",
+                        event_id=derive_event_id("payments.reversed", rid))
+
+
+async def test_a_lump_the_bank_reverses_is_settled_never_left_pending(infra, service_env, topic_prefix):
+    """A statement lump later reversed by the bank: nothing was posted for it, so nothing is posted now.
+    An open lump's finance item is resolved; a matched lump's reversal opens a finance item (its detail
+    stays counted); a reversal that comes before its lump waits for it, then the same. Never pending."""
+    async with running_ledger(infra, topic_prefix) as ledger:
+        assert (await ledger.http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
+        std18 = uuid.uuid4()
+        await ledger.publish("payments.received.v1", paid("DDANN", 10000, "direct_debit", import_id=std18),
+                             paid("DDBOB", 5000, "direct_debit", import_id=std18))
+        await poll(lambda: _balance(ledger, "60000006", -5000))
+        matched = paid("BACS DD COLLECTION", 15000, "bank_transfer", lump="dd_collection")
+        unmatched = paid("PAYPOINT SETTLEMENT", 4321, "bank_transfer", lump="cash_settlement")
+        early = paid("ALLPAY SETTLEMENT", 999, "bank_transfer", lump="cash_settlement")
+        await ledger.publish("payments.reversed.v1", _lump_reversal(early), key="early")  # before its lump
+        await ledger.publish("payments.received.v1", matched, unmatched)
+        await _items(ledger, 1)  # the unmatched cash lump's finance item
+        await ledger.publish("payments.reversed.v1", _lump_reversal(matched), _lump_reversal(unmatched))
+        await ledger.publish("payments.received.v1", early)
+
+        async def settled():
+            async with UnitOfWork(ledger.engine) as uow:
+                rows = await uow.raw.fetch("select status from payment_reversals")
+            return rows if len(rows) == 3 and {r["status"] for r in rows} == {"unreconciled"} else None
+
+        await poll(settled, timeout=60)
+        items = await read_topic(ledger.bootstrap, ledger.prefix + "ledger.unreconciled.v1", until=lambda es: len(es) >= 5)
+        by_source = {}
+        for e in items:
+            by_source.setdefault(e["data"]["source_id"], []).append((e["data"]["action"], e["data"]["amount_pence"]))
+        assert by_source[str(unmatched.data.payment_id)] == [("opened", 4321), ("resolved", 4321)]
+        assert by_source[str(early.data.payment_id)] == [("opened", 999), ("resolved", 999)]
+        assert by_source[str(matched.data.payment_id)] == [("opened", 15000)]  # a new item: find what went back
+        [new] = [e["data"] for e in items if e["data"]["source_id"] == str(matched.data.payment_id)]
+        assert "the bank reversed the dd_collection lump of £150.00" in new["reason"] and "RECALLED BY BANK" in new["reason"]
+        async with UnitOfWork(ledger.engine) as uow:
+            lumps = {r["payment_id"]: r["status"] for r in await uow.raw.fetch("select payment_id, status from lumps")}
+            posted = await uow.raw.fetchval("select count(*) from transactions where payment_id = any($1::uuid[])",
+                                            [matched.data.payment_id, unmatched.data.payment_id, early.data.payment_id])
+        assert set(lumps.values()) == {"reversed"} and len(lumps) == 3 and posted == 0
+        assert (await ledger.http.get("/v1/invariants")).json()["balanced"]
+        # and the cash book lists them (GET /v1/cashbook): every lump reversed, the one finance item open
+        book = (await ledger.http.get("/v1/cashbook")).json()
+        assert sorted((x["kind"], x["status"]) for x in book["lumps"]) == [
+            ("cash_settlement", "reversed"), ("cash_settlement", "reversed"), ("dd_collection", "reversed")]
+        assert [(x["kind"], x["amount_pence"]) for x in book["items"]] == [("lump_unmatched", 15000)]
+        everything = (await ledger.http.get("/v1/cashbook", params={"items": "all"})).json()
+        assert sorted(x["status"] for x in everything["items"]) == ["open", "resolved", "resolved"]
+
+
 def _hb(e: dict) -> bool:
     return any(x["gl_code"] == "HB_CLEARING" for x in e["data"]["lines"])
 
