@@ -287,7 +287,7 @@ def _load_and_kill(up: Up, result: Result, rng: random.Random, mailbox: Mailbox,
         finally:
             pushed.set()
 
-    sampler = RepublishSampler(up, http)
+    sampler = RepublishSampler(up, http, t0)
     sampler.start()
     pusher = threading.Thread(target=load, name="chaos-load")
     pusher.start()
@@ -445,10 +445,10 @@ class RepublishSampler(threading.Thread):
 
     SERVICES = ("payments", "ledger", "notifications", "reporting")
 
-    def __init__(self, up: Up, http: httpx.Client, every_s: float = 2.0) -> None:
+    def __init__(self, up: Up, http: httpx.Client, t0: float, every_s: float = 2.0) -> None:
         super().__init__(name="chaos-republish-sampler", daemon=True)
         self.up, self.http, self.every_s = up, http, every_s
-        self.t0 = time.monotonic()
+        self.t0 = t0  # the kill log's clock
         self.samples: list[tuple[float, int]] = []  # (seconds since start, rows republished since start, all services)
         self._last: dict[str, tuple[int, int]] = {}  # service → (pid, its counter)
         self._total = 0
@@ -473,14 +473,16 @@ class RepublishSampler(threading.Thread):
         self.join(10)
 
     def summary(self, kills: list[dict[str, Any]]) -> dict[str, Any]:
-        """Per broker kill: rows republished in the 5 minutes after the broker came back, the seconds
-        from its return to the last of them, and the rate."""
+        """Per broker kill: rows republished from the broker's return until the next kill (at most 5
+        minutes), the seconds from its return to the last of them, and the rate."""
         out: dict[str, Any] = {"rows_republished": self._total, "after_broker_kills": []}
+        starts = sorted(k["at_s"] for k in kills)
         for k in kills:
             if k["component"] != "broker":
                 continue
             back = k["at_s"] + k["back_after_s"]
-            window = [(t, n) for t, n in self.samples if back - 1 <= t <= back + 300]
+            until = min([back + 300] + [t for t in starts if t > k["at_s"]])
+            window = [(t, n) for t, n in self.samples if back - self.every_s <= t <= until]
             if len(window) < 2:
                 continue
             base = window[0][1]
