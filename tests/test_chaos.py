@@ -1,9 +1,11 @@
 """Chaos, short: `rentflow up` as real processes on its own embedded broker and database, a
-bounded load (pushes, a statement, a statement of reversals, an adjustment), and SIGKILL of each
-of payments, ledger, notifications, reporting, the broker and PostgreSQL at random points (the
-seed is printed; RENTFLOW_CHAOS_SEED repeats a run). At the end nothing is lost or doubled: the
-control total and the GL balance, every account's balance is what was pushed for it, suspense
-holds exactly the unmatched payments. The long run is `./dev bench chaos` (bench/chaos.py)."""
+bounded load (pushes, a statement, a statement of reversals, an adjustment, a rent uprating whose
+notices are emailed), and SIGKILL of each of payments, ledger, notifications, reporting, the broker
+and PostgreSQL at random points (the seed is printed; RENTFLOW_CHAOS_SEED repeats a run). At the end
+nothing is lost or doubled: the control total and the GL balance, every account's balance is what
+was pushed for it, suspense holds exactly the unmatched payments (one task each), reporting's KPIs
+equal a recomputation from the ledger, one rent review notice per rent change, no notice or email
+sent twice. The long run is `./dev bench chaos` (bench/chaos.py)."""
 from __future__ import annotations
 
 import os
@@ -42,3 +44,7 @@ def test_killing_every_part_under_load_loses_and_doubles_nothing():
     assert not result.problems, result.report()
     restarts = result.figures["restarts"]
     assert all(restarts.get(c, 0) >= 1 for c in chaos.COMPONENTS), restarts
+    # the checks had something to check: two KPI periods, notices produced and emailed
+    assert len(result.figures["kpis_checked"]) == 2, result.figures
+    notices = result.figures["notices"]
+    assert notices["notices"] == notices["rent_changes"] > 0 and notices["emails_received"] == notices["emails_due"] > 0
