@@ -46,6 +46,26 @@ class OutboxRow:
     event_id: uuid.UUID | None = None
 
 
+M = TypeVar("M", bound=BaseModel)
+_new = object.__new__
+_set = object.__setattr__
+
+
+def trusted(model: type[M], **values: Any) -> M:
+    """An event model from values that are already of its fields' types (a handler's own domain
+    values: a posting it has just computed), built without validating them a second time — about
+    a third of what emitting a posting cost. Every field is given; the unit tests validate what
+    each such emit writes against the schema."""
+    if len(values) != len(model.__pydantic_fields__):
+        raise TypeError(f"{model.__name__}: every field is given to trusted(), got {sorted(values)}")
+    m = _new(model)
+    _set(m, "__dict__", values)
+    _set(m, "__pydantic_fields_set__", set(values))
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, BaseModel):  # nested models (journal lines)
         return _fields(value)

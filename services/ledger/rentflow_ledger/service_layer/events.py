@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from rentflow_common.events import Cause
+from rentflow_common.events import Cause, trusted
 from rentflow_ledger.domain.posting import Journal, Transaction
 from rentflow_schemas.directdebit import DdFailure, MandateChanged
 from rentflow_schemas.ledger import (AccountUpserted, EndedTenancyPayment, JournalLine, JournalPosted, SuspenseEvent,
@@ -25,8 +25,9 @@ class Emitter(Protocol):
 
 
 def transaction_posted(uow: Emitter, t: Transaction, posted_at: dt.datetime, cause: Cause | None) -> None:
-    uow.emit(TransactionPosted(
-        transaction_id=t.transaction_id, account_ref=t.account_ref, type_code=t.type_code,
+    """One per posting (the hot path): a Transaction's fields are already the event's types."""
+    uow.emit(trusted(
+        TransactionPosted, transaction_id=t.transaction_id, account_ref=t.account_ref, type_code=t.type_code,
         amount_pence=t.amount_pence, balance_after_pence=t.balance_after_pence, posted_at=posted_at,
         business_date=t.business_date, period=t.period, source_ref=t.source_ref, channel=t.channel,
         payment_id=t.payment_id, allocation_rule=t.allocation_rule, week_start=t.week_start),
