@@ -35,11 +35,13 @@ def transaction_posted(uow: Emitter, t: Transaction, posted_at: dt.datetime, cau
 
 
 def journal_posted(uow: Emitter, j: Journal, posted_at: dt.datetime, cause: Cause | None) -> None:
-    uow.emit(JournalPosted(
-        journal_id=j.journal_id, business_date=j.business_date, period=j.period, posted_at=posted_at, kind=j.kind,
-        source_ref=j.source_ref,
-        lines=[JournalLine(gl_code=x.gl_code, debit_pence=x.debit_pence, credit_pence=x.credit_pence,
-                           account_ref=x.account_ref) for x in j.lines]),
+    """A debit run's journals carry a line per debit: built from the Journal's typed values, which
+    balances (and has two lines or more) by construction, without validating them again."""
+    uow.emit(trusted(
+        JournalPosted, journal_id=j.journal_id, business_date=j.business_date, period=j.period, posted_at=posted_at,
+        kind=j.kind, source_ref=j.source_ref,
+        lines=[trusted(JournalLine, gl_code=x.gl_code, debit_pence=x.debit_pence, credit_pence=x.credit_pence,
+                       account_ref=x.account_ref) for x in j.lines]),
         cause=cause, occurred_at=posted_at)
 
 
