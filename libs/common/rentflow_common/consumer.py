@@ -446,6 +446,13 @@ async def dispatch(handlers: Mapping[str, Handler], uow: Any, messages: Sequence
 
 
 def _sequence(topic: str, headers: Sequence[tuple[str, bytes]] | None) -> tuple[StreamKey | None, int]:
+    if headers and len(headers) >= 3:  # the relay puts them last, in this order
+        (k1, epoch), (k2, stream), (k3, seq) = headers[-3:]
+        if k1 == "rf-epoch" and k2 == "rf-stream" and k3 == "rf-seq":
+            try:
+                return StreamKey(topic, epoch.decode(), int(stream)), int(seq)
+            except ValueError:
+                return None, 0
     epoch = stream = seq = None
     for k, v in headers or ():
         if k == "rf-seq":
