@@ -320,7 +320,7 @@ async def year(args: argparse.Namespace, infra: Any, settings: Settings, db_url:
     say(f"imported {args.accounts:,} accounts in {time.perf_counter() - t0:.1f}s")
 
     t0 = time.perf_counter()
-    debits = await run_debits(lambda: UnitOfWork(engine, producer="ledger"), YEAR_THROUGH, chunk=1000)
+    debits = await run_debits(lambda: UnitOfWork(engine, producer="ledger"), YEAR_THROUGH, chunk=1000, in_flight=2)
     t_debits = time.perf_counter() - t0
     say(f"debit run: {debits.debits_raised:,} debits in {t_debits:.1f}s ({debits.debits_raised / t_debits:,.0f}/s)")
 

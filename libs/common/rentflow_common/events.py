@@ -10,12 +10,13 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import orjson
 from pydantic import BaseModel
 
 from rentflow_schemas import event_id_of, spec_of
+from rentflow_schemas.registry import BY_MODEL
 
 T = TypeVar("T")
 UTC = dt.timezone.utc
@@ -37,8 +38,7 @@ class Msg(Generic[T]):
     occurred_at: dt.datetime
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
+class OutboxRow(NamedTuple):  # a tuple: made once per event emitted, three times cheaper than a frozen dataclass
     topic: str
     key: str | None
     payload: bytes
@@ -92,7 +92,7 @@ def encode(event: BaseModel, *, producer: str, correlation_id: str, causation_id
     The data was validated when the model was built; it is serialised from its fields with orjson
     (pydantic's serialiser costs about four times as much, and the unit tests check both give
     JSON that decodes to the same event)."""
-    spec = spec_of(event)
+    spec = BY_MODEL.get(type(event)) or spec_of(event)
     if identity is None:
         if spec.identity_of is None:
             raise TypeError(f"{spec.name} events need an identity: pass identity=(...) to emit()")
