@@ -475,8 +475,8 @@ async def main() -> None:
               f"{summary['suspense']:,} to suspense) on {args.accounts:,} accounts, "
               f"{args.partitions} partitions, {args.processes} process(es) x {args.consumers} consumer(s), "
               f"batches of up to {args.max_records}")
-        print(f"  payments/s (first posting to last):  {steady:,.0f}")
-        print(f"  payments/s (service start to last):  {overall:,.0f}  ({t_done - t_start:.1f}s incl. "
+        print(f"  payments/s steady (first posting to last, the target's figure): {steady:,.0f}")
+        print(f"  payments/s overall (service start to last): {overall:,.0f}  ({t_done - t_start:.1f}s incl. "
               f"{t_started - t_start:.1f}s start-up and group join; {ledger.detail()})")
         print(f"  ledger process CPU while posting:    {cpu:.1f}s of {t_done - t_start:.1f}s wall "
               f"({100 * cpu / (t_done - t_start):.0f}% of one core; {1e6 * cpu / args.payments:.0f} µs per payment "
@@ -485,7 +485,7 @@ async def main() -> None:
             f"{name} {sec:.1f}s ({1e6 * sec / args.payments:.0f} µs per payment)" for name, sec in others.items()))
         print(f"  outbox relay drained {(drained_at - t_start):.1f}s after start")
         print(f"  baseline msgs/s (plain aiokafka):    {base:,.0f}")
-        print(f"  ratio ledger/baseline:               {steady / base:.2f}")
+        print(f"  ratio ledger steady/baseline:        {steady / base:.2f}")
         print(f"  invariant: sum of balances {summary['balances']} == debtors control {summary['control']}: "
               f"{summary['balances'] == summary['control']}")
     finally:
