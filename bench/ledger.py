@@ -45,6 +45,7 @@ from aiokafka.partitioner import murmur2
 from rentflow_common.db import UnitOfWork, make_engine, plain_url
 from rentflow_common.logging import configure_logging
 from rentflow_common.migrations import upgrade_async
+from rentflow_common.service import tune_garbage_collector
 from rentflow_common.settings import Settings
 from rentflow_ledger.bootstrap import MIGRATIONS, build_runtime
 from rentflow_ledger.domain.accounts import AccountRecord
@@ -319,6 +320,8 @@ async def year(args: argparse.Namespace, infra: Any, settings: Settings, db_url:
             await uow.commit()
     say(f"imported {args.accounts:,} accounts in {time.perf_counter() - t0:.1f}s")
 
+    # the service runs its debit run (POST /v1/debits/run) with its collector tuned at start: so does this
+    tune_garbage_collector()
     t0 = time.perf_counter()
     debits = await run_debits(lambda: UnitOfWork(engine, producer="ledger"), YEAR_THROUGH, chunk=1000, in_flight=2)
     t_debits = time.perf_counter() - t0
