@@ -13,14 +13,14 @@ from rentflow_schemas import TOPICS
 
 # Who consumes what: consumer group → topics.
 CONSUMER_GROUPS: dict[str, list[str]] = {
-    "ledger": ["payments.received.v1", "directdebit.returned.v1", "directdebit.mandates.v1", "payments.reversed.v1"],
+    "ledger": ["payments.received.v1", "directdebit.returned.v1", "directdebit.mandates.v1", "payments.reversed.v1",
+               "identity.users.v1"],
     "notifications": ["ledger.suspense.v1", "ledger.accounts.v1", "ledger.dd-failures.v1", "ledger.mandates.v1",
                       "ledger.rent-changes.v1", "ledger.ended-tenancy-payments.v1", "ledger.unreconciled.v1"],
-    "reporting": ["ledger.transactions.v1", "ledger.suspense.v1", "ledger.accounts.v1"],
-    # users, replicated into each service's principals (rentflow_common.auth); notifications owns them
+    "reporting": ["ledger.transactions.v1", "ledger.suspense.v1", "ledger.accounts.v1", "identity.users.v1"],
+    # users, replicated into each service's principals (rentflow_common.auth); notifications owns them. A
+    # service that consumes anyway takes them in its own group (identity.users.v1 above); payments in this one
     "payments.principals": ["identity.users.v1"],
-    "ledger.principals": ["identity.users.v1"],
-    "reporting.principals": ["identity.users.v1"],
 }
 
 

@@ -390,13 +390,14 @@ class OutboxRelay:
                 "select event_id from outbox_log where event_id = any($1::uuid[])", ids)} if ids else set()
             rows = []
             changed: dict[tuple[str, int], list[int]] = {}
+            partitions = {t: await self._partitions_of(self._prefix + t) for t in {r["topic"] for r in claimed}}
             for r in sorted(claimed, key=lambda r: r["id"]):
                 if r["event_id"] is not None:
                     if r["event_id"] in seen:  # emitted again: published once, whoever emitted it how often
                         self.duplicates_dropped += 1
                         continue
                     seen.add(r["event_id"])
-                stream = await self._partition(self._prefix + r["topic"], r["key"])
+                stream = self._key_partition(partitions[r["topic"]], r["key"])
                 state = self._streams.get((r["topic"], stream))
                 if state is None:
                     state = self._streams[(r["topic"], stream)] = [1, 0]
@@ -451,10 +452,11 @@ class OutboxRelay:
                 partition = await self._target_partition(full, stream, items[0][3])
                 batch = self._producer.create_batch()
                 n = 0
+                ours = (("rf-epoch", self.epoch), ("rf-stream", str(stream).encode()))
                 for r in items:
                     headers = [(k, str(v).encode()) for k, v in orjson.loads(r[5]).items()]
-                    headers += [("rf-epoch", self.epoch), ("rf-stream", str(stream).encode()),
-                                ("rf-seq", str(r[2]).encode())]
+                    headers += ours
+                    headers.append(("rf-seq", str(r[2]).encode()))
                     if batch.append(timestamp=None, key=r[3], value=r[4], headers=headers) is None:
                         if n == 0:
                             raise ValueError(f"outbox row {topic}/{stream}/{r[2]} is larger than a record batch")
@@ -507,7 +509,9 @@ class OutboxRelay:
     async def _partition(self, topic: str, key: bytes | None) -> int:
         """Kafka's default partitioner (murmur2 of the key), so per-key order is what any Kafka
         client would give."""
-        partitions = await self._partitions_of(topic)
+        return self._key_partition(await self._partitions_of(topic), key)
+
+    def _key_partition(self, partitions: list[int], key: bytes | None) -> int:
         if key is None:
             return partitions[int(time.monotonic() * 1000) % len(partitions)]
         h = self._hashes.get(key)

@@ -81,9 +81,9 @@ class ServiceRuntime:
         self._broker_ok: tuple[float, bool, str | None] = (0.0, False, "not checked yet")
         # who may call: notifications owns the users; every other service keeps their latest versions
         self.auth = Authenticator(self.engine, identity_table, OidcVerifier.from_settings(self.settings))
-        if identity_table == "principals":  # users change rarely: idle, this group looks every few seconds
-            self.consume(f"{name}.principals", {"identity.users.v1": take_users}, max_records=500,
-                         idle_wait_ms=max(self.settings.fetch_idle_wait_ms, PRINCIPALS_IDLE_WAIT_MS))
+        # users, replicated into principals: handled by the service's own group (one group, one join at
+        # start), or by a group of their own in a service that consumes nothing else (start())
+        self._users_pending = identity_table == "principals"
 
     def uow(self, *, correlation_id: str | None = None, actor: str | None = None, producer: str | None = None,
             role: str | None = None) -> UnitOfWork:
@@ -104,6 +104,8 @@ class ServiceRuntime:
                 **kw: Any) -> BatchConsumer:
         """Subscribes the group to the handlers' topics (topic → handler, in the order batches are
         handed to them); `idle_wait_ms` its fetch wait once idle (default RENTFLOW_FETCH_IDLE_WAIT_MS)."""
+        if group_id == self.name and self._users_pending:
+            handlers = {**handlers, USERS_TOPIC: take_users}
         consumer = BatchConsumer(self.broker, self.engine, group_id=group_id, handlers=handlers,
                                  uow=lambda **k: self.uow(**{**k, "producer": self.name}),
                                  topic_prefix=self.settings.topic_prefix,
@@ -114,6 +116,10 @@ class ServiceRuntime:
         return consumer
 
     async def start(self) -> None:
+        if self._users_pending and not any(USERS_TOPIC in c.topics for c in self.consumers):
+            # users change rarely: idle, this group looks every few seconds
+            self.consume(f"{self.name}.principals", {USERS_TOPIC: take_users}, max_records=500,
+                         idle_wait_ms=max(self.settings.fetch_idle_wait_ms, PRINCIPALS_IDLE_WAIT_MS))
         await upgrade_async(self.migrations_dir, self.settings.database_url, self.name, self.migration_attributes)
         await self.identity_tables()
         for check in self.on_start:
@@ -268,6 +274,7 @@ class ServiceRuntime:
 
 
 IDLE_AFTER_S = 2.0
+USERS_TOPIC = "identity.users.v1"
 PRINCIPALS_IDLE_WAIT_MS = 3000  # a user added, disabled or given a new token reaches an idle service within this
 
 

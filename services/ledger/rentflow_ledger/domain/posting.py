@@ -42,6 +42,8 @@ class Journal:
     def __post_init__(self) -> None:
         if not is_balanced(self.lines) or len(self.lines) < 2:
             raise ValueError(f"journal {self.journal_id} does not balance: {self.lines}")
+        if any(x.debit_pence < 0 or x.credit_pence < 0 for x in self.lines):  # what gl.journals.v1 allows
+            raise ValueError(f"journal {self.journal_id} has a negative line: {self.lines}")
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,7 @@ async def list_accounts(request: Request, limit: int = Query(100, ge=1, le=10000
 async def debit_run(body: DebitRunRequest, request: Request, caller: Caller = Depends(FINANCE)) -> Any:
     runtime = request.app.state.runtime
     result = await run_debits(lambda: runtime.uow_for(request, caller), body.through,
-                              rent_free=_settings(request).rent_free)
+                              rent_free=_settings(request).rent_free, in_flight=2)
     async with runtime.uow_for(request, caller) as uow:
         uow.audit("debits.run", after={"through": body.through.isoformat(), **result.as_dict()})
         await uow.commit()

@@ -13,6 +13,7 @@ Journals are summarised per chunk, rent week and charge code: one Cr to the inco
 one Dr to debtors control per account, as finance posts a debit run."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import uuid
@@ -58,27 +59,49 @@ async def rent_free_weeks(uow: LedgerUnitOfWork, configured: dict[int, set[int]]
 
 async def run_debits(new_uow: Callable[[], Any], through: dt.date, *, chunk: int = 1000,
                      correlation_id: str | None = None,
-                     rent_free: dict[int, set[int]] | None = None) -> DebitRunResult:
+                     rent_free: dict[int, set[int]] | None = None, in_flight: int = 1) -> DebitRunResult:
     """Chunk by chunk, a transaction each (a long run: what it raised stays raised if it stops).
     `new_uow()` opens a unit of work (`async with`): a LedgerUnitOfWork, or a
-    rentflow_common.db.UnitOfWork the ledger's repositories are put on."""
+    rentflow_common.db.UnitOfWork the ledger's repositories are put on.
+
+    `in_flight` chunks at a time (units of work of their own, on PostgreSQL: the in-memory unit of
+    work copies the tables, so 1 there): the next chunk's accounts are locked, and its debits
+    computed, while the last one's rows are written and committed. Chunks hold disjoint accounts
+    (reference order), so they never wait on each other; each still commits whole or not at all."""
     result = DebitRunResult(through)
     async with new_uow() as opened:
         free = await rent_free_weeks(ledger_uow(opened), rent_free or {})
     correlation_id = correlation_id or f"debit-run:{through}:{uuid.uuid4()}"
-    after = ""
-    while True:
-        async with new_uow() as opened:
-            uow = ledger_uow(opened)
-            calendar = (await uow.periods.state()).calendar  # before the account locks
-            accounts = await uow.accounts.lock_chunk(after, chunk)
-            if not accounts:
-                break
-            after = accounts[-1]["account_ref"]
-            await _post_chunk(uow, accounts, through, correlation_id, result, calendar, free)
-            await uow.commit()
-        if len(accounts) < chunk:
-            break
+
+    async def one(after: str, locked: asyncio.Future[str | None]) -> None:
+        try:
+            async with new_uow() as opened:
+                uow = ledger_uow(opened)
+                calendar = (await uow.periods.state()).calendar  # before the account locks
+                accounts = await uow.accounts.lock_chunk(after, chunk)
+                # the next chunk starts after this one's last account (none: this was the last)
+                locked.set_result(accounts[-1]["account_ref"] if len(accounts) == chunk else None)
+                if not accounts:
+                    return
+                await _post_chunk(uow, accounts, through, correlation_id, result, calendar, free)
+                await uow.commit()
+        finally:
+            if not locked.done():
+                locked.set_result(None)
+
+    running: list[asyncio.Task[None]] = []
+    after: str | None = ""
+    try:
+        while after is not None:
+            locked: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+            running.append(asyncio.create_task(one(after, locked)))
+            after = await locked
+            while running and (len(running) >= max(1, in_flight) or after is None):
+                await running.pop(0)  # in order: a failed chunk stops the run (what committed stays)
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
     return result
 
 

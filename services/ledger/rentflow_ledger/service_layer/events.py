@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from rentflow_common.events import Cause
+from rentflow_common.events import Cause, trusted
 from rentflow_ledger.domain.posting import Journal, Transaction
 from rentflow_schemas.directdebit import DdFailure, MandateChanged
 from rentflow_schemas.ledger import (AccountUpserted, EndedTenancyPayment, JournalLine, JournalPosted, SuspenseEvent,
@@ -25,8 +25,9 @@ class Emitter(Protocol):
 
 
 def transaction_posted(uow: Emitter, t: Transaction, posted_at: dt.datetime, cause: Cause | None) -> None:
-    uow.emit(TransactionPosted(
-        transaction_id=t.transaction_id, account_ref=t.account_ref, type_code=t.type_code,
+    """One per posting (the hot path): a Transaction's fields are already the event's types."""
+    uow.emit(trusted(
+        TransactionPosted, transaction_id=t.transaction_id, account_ref=t.account_ref, type_code=t.type_code,
         amount_pence=t.amount_pence, balance_after_pence=t.balance_after_pence, posted_at=posted_at,
         business_date=t.business_date, period=t.period, source_ref=t.source_ref, channel=t.channel,
         payment_id=t.payment_id, allocation_rule=t.allocation_rule, week_start=t.week_start),
@@ -34,11 +35,13 @@ def transaction_posted(uow: Emitter, t: Transaction, posted_at: dt.datetime, cau
 
 
 def journal_posted(uow: Emitter, j: Journal, posted_at: dt.datetime, cause: Cause | None) -> None:
-    uow.emit(JournalPosted(
-        journal_id=j.journal_id, business_date=j.business_date, period=j.period, posted_at=posted_at, kind=j.kind,
-        source_ref=j.source_ref,
-        lines=[JournalLine(gl_code=x.gl_code, debit_pence=x.debit_pence, credit_pence=x.credit_pence,
-                           account_ref=x.account_ref) for x in j.lines]),
+    """A debit run's journals carry a line per debit: built from the Journal's typed values, which
+    balances (and has two lines or more) by construction, without validating them again."""
+    uow.emit(trusted(
+        JournalPosted, journal_id=j.journal_id, business_date=j.business_date, period=j.period, posted_at=posted_at,
+        kind=j.kind, source_ref=j.source_ref,
+        lines=[trusted(JournalLine, gl_code=x.gl_code, debit_pence=x.debit_pence, credit_pence=x.credit_pence,
+                       account_ref=x.account_ref) for x in j.lines]),
         cause=cause, occurred_at=posted_at)
 
 

@@ -50,6 +50,7 @@ class SqlLedgerUnitOfWork:
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.base = uow
+        self.emit = uow.emit  # type: ignore[method-assign]  # the same, one call less per event
         raw = uow.raw
         self.accounts = sql.SqlAccounts(raw)
         self.postings = sql.SqlPostings(raw)

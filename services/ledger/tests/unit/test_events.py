@@ -77,3 +77,16 @@ def test_paid_after_tenancy_end():
     assert paid_after_tenancy_end(dt.date(2026, 6, 1), dt.date(2026, 5, 31))
     assert not paid_after_tenancy_end(dt.date(2026, 5, 31), dt.date(2026, 5, 31))  # paid on its last day
     assert not paid_after_tenancy_end(dt.date(2026, 6, 1), None)
+
+
+def test_a_posting_built_without_validation_is_the_event_validation_would_build():
+    from rentflow_schemas.ledger import TransactionPosted
+
+    t = Book({"R1": 0}).post("R1", "RCP", -60, transaction_id=uuid.uuid4(), business_date=dt.date(2026, 4, 6),
+                             source_ref="p:1", channel="card", payment_id=uuid.uuid4(), allocation_rule="exact")
+    uow = Emitter("ledger")
+    events.transaction_posted(uow, t, NOW, None)
+    row = uow.emitted[-1]
+    env = _valid(row)
+    assert env.data == TransactionPosted.model_validate(env.data.model_dump())
+    assert (env.data.transaction_id, env.data.amount_pence, env.data.balance_after_pence) == (t.transaction_id, -60, -60)

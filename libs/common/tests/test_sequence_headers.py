@@ -1,0 +1,19 @@
+"""The stream and number a consumer recognises a message by, from the relay's headers."""
+from rentflow_common.consumer import _sequence
+from rentflow_common.progress import StreamKey
+
+EPOCH = b"6d1c3f0e-5b7a-4c2e-9a51-2f0e8c1d7b44"
+
+
+def test_the_relays_headers_in_its_order_or_any_other_give_the_same_stream_and_number():
+    relay = [("event_id", b"x"), ("event_type", b"t"), ("rf-epoch", EPOCH), ("rf-stream", b"4"), ("rf-seq", b"17")]
+    want = (StreamKey("t.v1", EPOCH.decode(), 4), 17)
+    assert _sequence("t.v1", relay) == want
+    assert _sequence("t.v1", list(reversed(relay))) == want
+
+
+def test_missing_or_garbled_headers_mean_no_stream():
+    assert _sequence("t.v1", None) == (None, 0)
+    assert _sequence("t.v1", [("rf-epoch", EPOCH), ("rf-stream", b"4")]) == (None, 0)
+    assert _sequence("t.v1", [("rf-epoch", EPOCH), ("rf-stream", b"x"), ("rf-seq", b"1")]) == (None, 0)
+    assert _sequence("t.v1", [("rf-seq", b"1"), ("rf-epoch", EPOCH), ("rf-stream", b"nope")]) == (None, 0)
