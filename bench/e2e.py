@@ -64,18 +64,30 @@ class PostedWatcher:
 
     async def start(self) -> None:
         await self.consumer.start()
+        self._posting_tps = await self._partitions(self.topic)
+        self._received_tps = await self._partitions(self.received_topic)
+        self.consumer.assign(self._posting_tps)
+        await self.consumer.seek_to_end(*self._posting_tps)
+        self._task = asyncio.create_task(self._run())
+
+    async def _partitions(self, topic: str) -> list:
         from aiokafka import TopicPartition
 
-        tps = []
-        for topic in (self.topic, self.received_topic):
+        parts = self.consumer.partitions_for_topic(topic)
+        if not parts:
+            await self.consumer._client.force_metadata_update()
             parts = self.consumer.partitions_for_topic(topic)
-            if not parts:
-                await self.consumer._client.force_metadata_update()
-                parts = self.consumer.partitions_for_topic(topic)
-            tps += [TopicPartition(topic, p) for p in sorted(parts)]
-        self.consumer.assign(tps)
-        await self.consumer.seek_to_end(*tps)
-        self._task = asyncio.create_task(self._run())
+        return [TopicPartition(topic, p) for p in sorted(parts)]
+
+    async def watch_stages(self) -> None:
+        """From now on also reads payments.received.v1 (not during the throughput run: reading it
+        costs the broker and the bench as much as the postings)."""
+        positions = {tp: await self.consumer.position(tp) for tp in self._posting_tps}
+        self.consumer.assign(self._posting_tps + self._received_tps)
+        for tp, offset in positions.items():
+            self.consumer.seek(tp, offset)
+        await self.consumer.seek_to_end(*self._received_tps)
+        self.stages = True
 
     async def _run(self) -> None:
         from datetime import datetime
@@ -125,13 +137,13 @@ async def push(url: str, provider: str, secret: str, bodies: list[dict], batch: 
                 delay = start + k * batch / rate - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            body = json.dumps(chunk).encode()
+            body = orjson.dumps(chunk)  # the load generator's own CPU competes with the stack: keep it small
             t = time.time()
             r = await http.post("/v1/payments/batch", content=body, headers=signed_headers(provider, secret, body))
             if r.status_code != 202:
                 raise SystemExit(f"push refused: {r.status_code} {r.text[:300]}")
             done = time.time()
-            for p in r.json()["payments"]:
+            for p in orjson.loads(r.content)["payments"]:
                 sent[p["payment_id"]] = t
                 if answered is not None:
                     answered[p["payment_id"]] = done
@@ -258,7 +270,7 @@ async def main(args: argparse.Namespace) -> None:
         steady_n = int(args.steady_rate * args.steady_seconds)
         print(f"steady: {args.steady_rate:.0f} payments/s for {args.steady_seconds} s", file=sys.stderr)
         steady_bodies = payment_bodies(steady_n, accs, run + "s")
-        watcher.stages = True
+        await watcher.watch_stages()
         answered: dict[str, float] = {}
         steady_sent = await push(url, "bench", secret, steady_bodies, max(1, int(args.steady_rate / 20)), 4,
                                  rate=args.steady_rate, answered=answered)
