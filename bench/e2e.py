@@ -1,13 +1,14 @@
 """HTTP push → posted on the rent account, against the raw broker rate measured in the same run.
 
-    ./dev bench e2e [--payments 100000] [--accounts 5000] [--steady-rate 1000] [--steady-seconds 20]
+    ./dev bench e2e [--payments 100000] [--accounts 5000] [--steady-rate 1000] [--steady-seconds 20] [--steady-only]
 
 Starts the stack as `rentflow up` does (embedded broker and database unless KAFKA_BOOTSTRAP_SERVERS /
 DATABASE_URL are set), loads the accounts, then:
   1. throughput: pushes N payments in signed batches as fast as the intake takes them and times
      until the last one is posted (seen on ledger.transactions.v1); latency per payment is the
      posting event's broker timestamp minus the moment its batch was sent;
-  2. steady: pushes at a fixed rate and reports p50/p99 push-to-posted;
+  2. steady: pushes at a fixed rate and reports p50/p99 push-to-posted, and per stage (push answered,
+     intake's relay sent, the ledger handled, the posting sent);
   3. baseline: raw produce+consume of N messages of the same size on a fresh topic of the same
      broker, no processing. The ratio of (1) to (3) is the figure: the machine is shared and noisy.
 """
@@ -44,37 +45,67 @@ def payment_bodies(n: int, accs: list[sample.Account], run: str) -> list[dict]:
 
 
 class PostedWatcher:
-    """Reads ledger.transactions.v1 from its end; records when each payment was posted."""
+    """Reads ledger.transactions.v1 (and payments.received.v1) from their ends; records when each
+    payment was posted (the posting's broker timestamp: when the ledger's relay sent it). With
+    `stages` set it also records, per payment, when intake's relay sent payments.received.v1 and
+    when the ledger handled it (the posting's posted_at), for the per-stage latencies."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, received_topic: str) -> None:
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                          auto_offset_reset="latest", fetch_max_bytes=64 << 20,
                                          max_partition_fetch_bytes=16 << 20)
         self.topic = topic
+        self.received_topic = received_topic
         self.posted: dict[str, float] = {}
+        self.relayed: dict[str, float] = {}  # payment_id → when intake's relay sent payments.received.v1
+        self.handled: dict[str, float] = {}  # payment_id → the ledger's posted_at
+        self.stages = False
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
         await self.consumer.start()
-        from aiokafka import TopicPartition
-
-        parts = self.consumer.partitions_for_topic(self.topic)
-        if not parts:
-            await self.consumer._client.force_metadata_update()
-            parts = self.consumer.partitions_for_topic(self.topic)
-        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
-        self.consumer.assign(tps)
-        await self.consumer.seek_to_end(*tps)
+        self._posting_tps = await self._partitions(self.topic)
+        self._received_tps = await self._partitions(self.received_topic)
+        self.consumer.assign(self._posting_tps)
+        await self.consumer.seek_to_end(*self._posting_tps)
         self._task = asyncio.create_task(self._run())
 
+    async def _partitions(self, topic: str) -> list:
+        from aiokafka import TopicPartition
+
+        parts = self.consumer.partitions_for_topic(topic)
+        if not parts:
+            await self.consumer._client.force_metadata_update()
+            parts = self.consumer.partitions_for_topic(topic)
+        return [TopicPartition(topic, p) for p in sorted(parts)]
+
+    async def watch_stages(self) -> None:
+        """From now on also reads payments.received.v1 (not during the throughput run: reading it
+        costs the broker and the bench as much as the postings)."""
+        positions = {tp: await self.consumer.position(tp) for tp in self._posting_tps}
+        self.consumer.assign(self._posting_tps + self._received_tps)
+        for tp, offset in positions.items():
+            self.consumer.seek(tp, offset)
+        await self.consumer.seek_to_end(*self._received_tps)
+        self.stages = True
+
     async def _run(self) -> None:
+        from datetime import datetime
+
         while True:
             batch = await self.consumer.getmany(timeout_ms=200, max_records=50000)
-            for records in batch.values():
+            for tp, records in batch.items():
+                if tp.topic == self.received_topic:
+                    if self.stages:
+                        for r in records:
+                            self.relayed[orjson.loads(r.value)["data"]["payment_id"]] = r.timestamp / 1000
+                    continue
                 for r in records:
                     data = orjson.loads(r.value)["data"]
                     if data.get("payment_id"):
                         self.posted[data["payment_id"]] = r.timestamp / 1000
+                        if self.stages:
+                            self.handled[data["payment_id"]] = datetime.fromisoformat(data["posted_at"]).timestamp()
 
     async def wait_for(self, ids: set[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -90,8 +121,8 @@ class PostedWatcher:
 
 
 async def push(url: str, provider: str, secret: str, bodies: list[dict], batch: int, concurrency: int,
-               rate: float | None = None) -> dict[str, float]:
-    """Returns payment_id → time its batch was sent."""
+               rate: float | None = None, answered: dict[str, float] | None = None) -> dict[str, float]:
+    """Returns payment_id → time its batch was sent (and fills `answered`: when the 202 came)."""
     sent: dict[str, float] = {}
     chunks = [bodies[i:i + batch] for i in range(0, len(bodies), batch)]
     queue: asyncio.Queue = asyncio.Queue()
@@ -106,17 +137,41 @@ async def push(url: str, provider: str, secret: str, bodies: list[dict], batch: 
                 delay = start + k * batch / rate - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            body = json.dumps(chunk).encode()
+            body = orjson.dumps(chunk)  # the load generator's own CPU competes with the stack: keep it small
             t = time.time()
             r = await http.post("/v1/payments/batch", content=body, headers=signed_headers(provider, secret, body))
             if r.status_code != 202:
                 raise SystemExit(f"push refused: {r.status_code} {r.text[:300]}")
-            for p in r.json()["payments"]:
+            done = time.time()
+            for p in orjson.loads(r.content)["payments"]:
                 sent[p["payment_id"]] = t
+                if answered is not None:
+                    answered[p["payment_id"]] = done
 
     async with httpx.AsyncClient(base_url=url, timeout=120) as http:
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
     return sent
+
+
+def stage_latencies(sent: dict[str, float], answered: dict[str, float], watcher: PostedWatcher) -> list[str]:
+    """p50 / p99 of each stage of the steady run, in ms: the push answered (intake committed), intake's
+    relay sent payments.received.v1, the ledger handled it (posted_at), the ledger's relay sent the
+    posting. Each stage's figures are of its own duration, per payment; then from the push."""
+    points = [("push → 202 (intake commit)", answered), ("202 → intake relay sent", watcher.relayed),
+              ("relay → ledger handled (fetch)", watcher.handled), ("handled → posting sent (commit, relay)",
+                                                                   watcher.posted)]
+    ids = [p for p in sent if all(p in d for _, d in points)]
+    if not ids:
+        return ["  stages                     (no payment seen at every stage)"]
+    out = []
+    before = sent
+    for name, at in points:
+        d = [1000 * (at[p] - before[p]) for p in ids]
+        c = [1000 * (at[p] - sent[p]) for p in ids]
+        out.append(f"  {name:38s} {statistics.median(d):6.1f} / {percentile(d, 0.99):6.1f} ms"
+                   f"   (from the push {statistics.median(c):6.1f} / {percentile(c, 0.99):6.1f})")
+        before = at
+    return out
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -185,48 +240,58 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.to_thread(c.wait_until_processed, 300)
         prefix = stack.topic_prefix
         kafka = stack.infra.kafka_bootstrap_servers  # type: ignore[union-attr]
-        watcher = PostedWatcher(kafka, prefix + "ledger.transactions.v1")
+        watcher = PostedWatcher(kafka, prefix + "ledger.transactions.v1", prefix + "payments.received.v1")
         await watcher.start()
         url = c.url("payments")
         run = uuid.uuid4().hex[:6]
 
-        bodies = payment_bodies(args.payments, accs, run + "t")
-        print(f"throughput: pushing {len(bodies):,} payments for {len(accs):,} accounts", file=sys.stderr)
-        infra_procs = infra_processes(home, kafka)
-        meter = CpuMeter.of_pids({name: s.proc.pid for name, s in stack.services.items() if s.proc}, infra_procs)
-        pg_base = backend_cpu(infra_procs["postgres"])
-        t0 = time.time()
-        sent = await push(url, "bench", secret, bodies, args.batch, args.concurrency)
-        push_done = time.time()
-        await watcher.wait_for(set(sent), timeout=1800)
-        cpu = meter.since_start()
-        pg_split = await postgres_by_client(stack.infra.database_url, infra_procs["postgres"], pg_base)
-        groups = {}
-        for name in ("ledger", "reporting", "notifications"):
-            status = await asyncio.to_thread(c.get, name, "/v1/ops/status")
-            for group, st in status["consumers"].items():
-                groups[group] = (st["messages"], st["batches"])
-        last_posted = max(watcher.posted[p] for p in sent)
-        throughput = len(sent) / (last_posted - t0)
-        push_rate = len(sent) / (push_done - t0)
-        lat = [watcher.posted[p] - sent[p] for p in sent]
+        bodies = payment_bodies(max(args.payments, 1), accs, run + "t")
+        if not args.steady_only:
+            print(f"throughput: pushing {len(bodies):,} payments for {len(accs):,} accounts", file=sys.stderr)
+            infra_procs = infra_processes(home, kafka)
+            meter = CpuMeter.of_pids({name: s.proc.pid for name, s in stack.services.items() if s.proc}, infra_procs)
+            pg_base = backend_cpu(infra_procs["postgres"])
+            t0 = time.time()
+            sent = await push(url, "bench", secret, bodies, args.batch, args.concurrency)
+            push_done = time.time()
+            await watcher.wait_for(set(sent), timeout=1800)
+            cpu = meter.since_start()
+            pg_split = await postgres_by_client(stack.infra.database_url, infra_procs["postgres"], pg_base)
+            groups = {}
+            for name in ("ledger", "reporting", "notifications"):
+                status = await asyncio.to_thread(c.get, name, "/v1/ops/status")
+                for group, st in status["consumers"].items():
+                    groups[group] = (st["messages"], st["batches"])
+            last_posted = max(watcher.posted[p] for p in sent)
+            throughput = len(sent) / (last_posted - t0)
+            push_rate = len(sent) / (push_done - t0)
+            lat = [watcher.posted[p] - sent[p] for p in sent]
 
         steady_n = int(args.steady_rate * args.steady_seconds)
         print(f"steady: {args.steady_rate:.0f} payments/s for {args.steady_seconds} s", file=sys.stderr)
         steady_bodies = payment_bodies(steady_n, accs, run + "s")
+        await watcher.watch_stages()
+        answered: dict[str, float] = {}
         steady_sent = await push(url, "bench", secret, steady_bodies, max(1, int(args.steady_rate / 20)), 4,
-                                 rate=args.steady_rate)
+                                 rate=args.steady_rate, answered=answered)
         await watcher.wait_for(set(steady_sent), timeout=600)
         steady_lat = [watcher.posted[p] - steady_sent[p] for p in steady_sent]
+        stages = stage_latencies(steady_sent, answered, watcher)
         await watcher.stop()
 
         size = len(json.dumps({"event_id": str(uuid.uuid4()), "data": bodies[0]}).encode()) + 350
-        print(f"baseline: raw produce+consume of {args.payments:,} messages of {size} bytes", file=sys.stderr)
-        baseline = await raw_baseline(kafka, args.payments, size, stack.partitions)
+        if not args.steady_only:
+            print(f"baseline: raw produce+consume of {args.payments:,} messages of {size} bytes", file=sys.stderr)
+            baseline = await raw_baseline(kafka, args.payments, size, stack.partitions)
 
     finally:
         await asyncio.to_thread(stack.stop)
 
+    if args.steady_only:
+        print(f"steady {args.steady_rate:,.0f}/s p50 / p99      {statistics.median(steady_lat):.3f} s / "
+              f"{percentile(steady_lat, 0.99):.3f} s")
+        print("\n".join(stages))
+        return
     print(f"payments                     {len(sent):,} for {len(accs):,} accounts")
     print(f"intake (HTTP accepted)       {push_rate:,.0f} payments/s")
     print(f"push → posted throughput     {throughput:,.0f} payments/s")
@@ -240,6 +305,8 @@ async def main(args: argparse.Namespace) -> None:
     print(f"  (machine: {psutil.cpu_count()} cores; load average before the run {load_before[0]:.2f})")
     print(f"steady {args.steady_rate:,.0f}/s p50 / p99      {statistics.median(steady_lat):.3f} s / "
           f"{percentile(steady_lat, 0.99):.3f} s")
+    for line in stages:
+        print(line)
     print(f"raw produce+consume baseline {baseline:,.0f} messages/s (same broker, same run)")
     print(f"ratio                        {throughput / baseline:.2f}")
 
@@ -252,5 +319,6 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--steady-rate", type=float, default=1000)
     parser.add_argument("--steady-seconds", type=float, default=20)
+    parser.add_argument("--steady-only", action="store_true", help="only the steady run: latency per stage")
     parser.add_argument("--home", default=None)
     asyncio.run(main(parser.parse_args()))

@@ -101,16 +101,18 @@ class ServiceRuntime:
             self.relay.wake()
 
     def consume(self, group_id: str, handlers: Mapping[str, Handler], *, idle_wait_ms: int | None = None,
-                **kw: Any) -> BatchConsumer:
+                busy_wait_ms: int | None = None, **kw: Any) -> BatchConsumer:
         """Subscribes the group to the handlers' topics (topic → handler, in the order batches are
-        handed to them); `idle_wait_ms` its fetch wait once idle (default RENTFLOW_FETCH_IDLE_WAIT_MS)."""
+        handed to them); `busy_wait_ms` its fetch wait while messages come (default
+        RENTFLOW_FETCH_MAX_WAIT_MS; groups off a payment's path pass RENTFLOW_BACKGROUND_FETCH_WAIT_MS)
+        and `idle_wait_ms` once idle (default RENTFLOW_FETCH_IDLE_WAIT_MS)."""
         if group_id == self.name and self._users_pending:
             handlers = {**handlers, USERS_TOPIC: take_users}
+        busy = busy_wait_ms or self.settings.fetch_max_wait_ms
         consumer = BatchConsumer(self.broker, self.engine, group_id=group_id, handlers=handlers,
                                  uow=lambda **k: self.uow(**{**k, "producer": self.name}),
-                                 topic_prefix=self.settings.topic_prefix,
-                                 fetch_max_wait_ms=self.settings.fetch_max_wait_ms, **kw)
-        _watch_fetches(consumer, self.settings.fetch_max_wait_ms, idle_wait_ms or self.settings.fetch_idle_wait_ms)
+                                 topic_prefix=self.settings.topic_prefix, fetch_max_wait_ms=busy, **kw)
+        _watch_fetches(consumer, busy, max(busy, idle_wait_ms or self.settings.fetch_idle_wait_ms))
         self.consumers.append(consumer)
         self.lag.groups[group_id] = list(handlers)
         return consumer

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         description="how long a consumer's fetch waits at the broker for new messages: the embedded broker "
                     "answers a fetch only when this runs out, so it is each hop's latency there; a Kafka "
                     "cluster answers as soon as messages arrive, so 500 saves idle polling there")
+    background_fetch_wait_ms: int = Field(
+        100, ge=1, le=10_000, validation_alias="RENTFLOW_BACKGROUND_FETCH_WAIT_MS",
+        description="the fetch wait of the consumer groups off a payment's path to its account (reporting, "
+                    "notifications): each fetch of a group reading many partitions costs the embedded broker "
+                    "about as much as the ledger's, so these look four times less often; KPIs and officer tasks "
+                    "follow within this")
     fetch_idle_wait_ms: int = Field(
         1000, ge=1, le=10_000, validation_alias="RENTFLOW_FETCH_IDLE_WAIT_MS",
         description="the fetch wait of a consumer that has had nothing for 2 seconds (back to "

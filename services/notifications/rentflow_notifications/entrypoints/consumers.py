@@ -13,4 +13,6 @@ GROUP_ID = "notifications"
 
 def register(runtime: ServiceRuntime, config: NotificationsConfig) -> None:
     handler = partial(handle_ledger_events, config=config)
-    runtime.consume(GROUP_ID, {topic: handler for topic in TOPICS})
+    # seven topics, off the payment's path: a longer fetch wait spares the broker most of its polling
+    runtime.consume(GROUP_ID, {topic: handler for topic in TOPICS},
+                    busy_wait_ms=runtime.settings.background_fetch_wait_ms)

@@ -55,7 +55,14 @@ def received(p: PaymentIn, *, pid: uuid.UUID, provider_id: str, received_at: dat
     return PaymentReceived(payment_id=pid, provider_id=provider_id, provider_ref=p.provider_ref, channel=p.channel,
                            amount_pence=p.amount_pence, currency=p.currency, paid_at=p.paid_at,
                            received_at=received_at, reference=p.reference, payer_name=p.payer_name, source=source,
-                           import_id=imp, lump=getattr(p, "lump", None))  # lump: a statement lump sum's kind
+                           import_id=imp, lump=optional_field(p, "lump"))  # lump: a statement lump sum's kind
+
+
+def optional_field(p: PaymentIn, name: str) -> Any:
+    """A field only some kinds of payment have (a file's `match_ref`, `lump`), else None. Read from
+    the model's fields: getattr with a default on a pydantic model that lacks the field goes
+    through pydantic's __getattr__ and an AttributeError, about 6 µs a call (twice per payment)."""
+    return p.__dict__.get(name)
 
 
 def rejected(*, provider_id: str, imp: uuid.UUID, kind: str, position: int, errors: list[dict[str, Any]],
