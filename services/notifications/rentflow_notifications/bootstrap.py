@@ -12,6 +12,7 @@ from rentflow_common.settings import Settings
 
 from rentflow_notifications.adapters import notices_repo
 from rentflow_notifications.config import NotificationsConfig
+from rentflow_notifications.domain import working_days
 from rentflow_notifications.entrypoints import consumers
 from rentflow_notifications.entrypoints.http import router
 from rentflow_notifications.entrypoints.http_notices import router as notices_router
@@ -32,6 +33,13 @@ class NotificationsRuntime(ServiceRuntime):
         super().__init__("notifications", MIGRATIONS, NotificationsSettings.extend(settings), identity_table="users")
         self.config = config or NotificationsConfig.from_settings(self.settings)
         self.workers = Workers(self.config)
+        self.on_start.append(self._load_bank_holidays)
+
+    async def _load_bank_holidays(self) -> None:
+        """The calendars of this year and the next, before the consumer starts (and before the
+        runtime freezes what start made: they stay loaded for good)."""
+        year = self.config.clock().year
+        working_days.load_years(year - 1, year, year + 1)
 
     async def start(self) -> None:
         await super().start()

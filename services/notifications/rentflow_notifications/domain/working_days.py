@@ -15,6 +15,13 @@ def _england_wales(year: int) -> frozenset[dt.date]:
     return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
 
 
+def load_years(*years: int) -> None:
+    """Reads these years' bank holidays now. The first look loads the `holidays` package's
+    calendars (about 0.3 s of CPU): a service does it at start, not in its first batch."""
+    for year in years:
+        _england_wales(year)
+
+
 class EnglandWalesBankHolidays:
     """A set-like view of every England & Wales bank holiday, any year."""
 
