@@ -67,7 +67,7 @@ def test_tasks_list_with_an_unknown_kind_is_an_error_naming_the_kinds(loaded, rf
     assert proc.stderr.strip() == ("rentflow: --kind must be one of unmatched_payment, dd_failure, mandate_change, "
                                    "ended_tenancy_payment, dd_return_unmatched, dd_claim_cancellation_unmatched, "
                                    "lump_unmatched, interest, outgoing_return_unmatched, lodgement_unmatched, "
-                                   "not 'nonsense'")
+                                   "benefit_recovery_unmatched, not 'nonsense'")
 
 
 def test_a_transfer_says_what_moves_and_checks_the_source(loaded, rf):

@@ -27,7 +27,7 @@ class TransactionCode:
     kind: Kind
     description: str  # as officers and auditors read it
     label: str  # on a tenant's statement
-    channel: str | None = None  # receipts: the payment channel the money came by
+    channel: str | None = None  # receipts (and DHB, the HB credit taken back): the channel the money came by
 
 
 CODES: Mapping[str, TransactionCode] = MappingProxyType({c.code: c for c in [
@@ -50,6 +50,9 @@ CODES: Mapping[str, TransactionCode] = MappingProxyType({c.code: c for c in [
     TransactionCode("BBF", Kind.OPENING, "balance brought forward", "Balance brought forward"),
     TransactionCode("RDN", Kind.DD_UNPAID, "Direct Debit unpaid (ARUDD)", "Direct Debit unpaid"),
     TransactionCode("RRC", Kind.RETURNED, "returned cheque / payment", "Returned cheque"),
+    # an overpaid rent rebate recovered from the rent account: the RHB credit taken back (HB clearing)
+    TransactionCode("DHB", Kind.RETURNED, "Housing Benefit overpayment recovered", "Housing Benefit overpaid",
+                    "housing_benefit"),
     TransactionCode("REF", Kind.REFUND, "refund to the tenant", "Refund to tenant"),
     TransactionCode("RDR", Kind.REFUND, "Bacs refund", "Bacs refund"),
     TransactionCode("WOF", Kind.WRITE_OFF, "write-off", "Write-off"),

@@ -12,7 +12,7 @@ from rentflow_schemas.common import Channel, Pence, PaymentMethod, PositivePence
 # docs/domain.md §2 transaction codes.
 DebitCode = Literal["DBR", "DSC", "DHE", "DWR", "DGA", "DCI", "DCC", "DRR", "WON"]
 CreditCode = Literal["RDD", "RSO", "RBP", "RCP", "RPY", "RCO", "RHB", "RUC", "RIT", "WOF"]
-ReversalCode = Literal["RDN", "RRC", "REF", "RDR"]
+ReversalCode = Literal["RDN", "RRC", "REF", "RDR", "DHB"]
 # BBF: balance brought forward when an account is first imported (signed: arrears or credit).
 # Not WON: a write-on is a debit raised in rentflow, an opening balance is history carried in.
 OpeningCode = Literal["BBF"]
@@ -150,6 +150,8 @@ UNRECONCILED_KINDS: dict[str, str] = {
                                  "made matches it",
     "lodgement_unmatched": "an AUDDIS report on a whole lodgement (AUDACC/AUDREJ) whose mandates the ledger does "
                            "not know",
+    "benefit_recovery_unmatched": "a Housing Benefit overpayment to recover from a rent account the ledger does "
+                                  "not know",
 }
 
 

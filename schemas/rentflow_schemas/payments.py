@@ -67,7 +67,12 @@ class PaymentReversed(BaseModel):
     transfer) came back to its bank account, a statement credit with bank transaction sub-family RRTN
     or return information. Intake never took that outgoing payment in: `payment_id` is derived from
     its own reference (`provider_ref` `outgoing:<EndToEndId or statement identity>`), and the ledger
-    finds what bounced by `original_end_to_end_id` / `original_reference`."""
+    finds what bounced by `original_end_to_end_id` / `original_reference`.
+
+    kind `benefit_recovered`: an overpaid Housing Benefit rent rebate recovered from the rent account
+    (a negative line of a council's HB schedule): not bank money and not a reversal of one payment
+    intake took in — `payment_id` is derived from the line's own identity, `original_reference` names
+    the rent account, and the ledger debits it (`DHB`) against the benefits clearing GL code."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -75,7 +80,7 @@ class PaymentReversed(BaseModel):
     payment_id: uuid.UUID = Field(description="the payment reversed")
     provider_id: str
     provider_ref: str = Field(description="the reversed payment's provider_ref")
-    kind: Literal["returned", "refund", "outgoing_returned"]
+    kind: Literal["returned", "refund", "outgoing_returned", "benefit_recovered"]
     amount_pence: PositivePence = Field(description="at most what is left of the payment")
     reversed_at: AwareDatetime = Field(description="when the money went back (its business date is the London date)")
     reason: str = ""
@@ -84,4 +89,5 @@ class PaymentReversed(BaseModel):
     received_at: AwareDatetime
     original_end_to_end_id: str | None = Field(default=None, description="outgoing_returned: the bounced payment's "
                                                                          "EndToEndId")
-    original_reference: str | None = Field(default=None, description="outgoing_returned: its payee reference")
+    original_reference: str | None = Field(default=None, description="outgoing_returned: its payee reference; "
+                                                                     "benefit_recovered: the rent account")

@@ -19,7 +19,9 @@ DD_UNPAID_CODE: Final = "RDN"  # Direct Debit unpaid (ARUDD)
 REFUND_CODE: Final = "REF"
 RETURNED_PAYMENT_CODE: Final = "RRC"  # a returned payment: the bank took a credit back
 # payments.reversed.v1 kind → the code posted (docs/domain.md §2 reversals and refunds)
-REVERSAL_CODES: Final[dict[str, str]] = {"returned": RETURNED_PAYMENT_CODE, "refund": REFUND_CODE}
+BENEFIT_RECOVERED_CODE: Final = "DHB"  # an overpaid Housing Benefit rebate recovered (a debit, HB clearing)
+REVERSAL_CODES: Final[dict[str, str]] = {"returned": RETURNED_PAYMENT_CODE, "refund": REFUND_CODE,
+                                         "benefit_recovered": BENEFIT_RECOVERED_CODE}
 WRITE_OFF_CODE: Final = "WOF"
 TRANSFER_CODE: Final = "RIT"  # internal transfer, on both accounts
 WRITE_ON_CODE: Final = "WON"  # a debit adjustment

@@ -201,6 +201,48 @@ async def test_a_lump_the_bank_reverses_is_settled_never_left_pending(infra, ser
         assert sorted(x["status"] for x in everything["items"]) == ["open", "resolved", "resolved"]
 
 
+def _recovery(ref: str, amount: int, claim: str):
+    identity = f"hb-recovery:{claim}:2026-04-06:2026-05-03"
+    rid = derive_event_id("payment-reversal", "council-hb", identity)
+    data = PaymentReversed(reversal_id=rid, payment_id=derive_event_id("outgoing-payment", "council-hb", identity),
+                           provider_id="council-hb", provider_ref=identity, kind="benefit_recovered",
+                           amount_pence=amount, reversed_at=at(dt.date(2026, 5, 4)),
+                           reason=f"Housing Benefit overpaid, claim {claim}: recovered",
+                           received_at=at(dt.date(2026, 5, 4)), original_reference=ref)
+    return new_envelope(data, event_type="payments.reversed", producer="payments", correlation_id="t",
+                        event_id=derive_event_id("payments.reversed", rid))
+
+
+async def test_an_overpaid_housing_benefit_rebate_is_recovered_by_debiting_the_rent_account(
+        infra, service_env, topic_prefix):
+    """A negative HB schedule line (benefit_recovered): DHB on the rent account, Dr debtors control Cr
+    HB clearing (never the bank); an unknown account is a finance task; redelivery changes nothing."""
+    async with running_ledger(infra, topic_prefix) as ledger:
+        assert (await ledger.http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
+        rebate = paid("70000007", 9500, "housing_benefit")
+        await ledger.publish("payments.received.v1", rebate)
+        await poll(lambda: _balance(ledger, "70000007", -9500))
+        known, unknown = _recovery("7000 0007", 4500, "HB1"), _recovery("99999999", 1200, "HB2")
+        await ledger.publish("payments.reversed.v1", known, unknown, known)
+        await poll(lambda: _balance(ledger, "70000007", -9500 + 4500))
+        last = (await ledger.account("70000007"))["transactions"][-1]
+        assert (last["type"], last["amount_pence"], last["balance_after_pence"], last["channel"]) == (
+            "DHB", 4500, -5000, "housing_benefit")
+        journals = await read_topic(ledger.bootstrap, ledger.prefix + "gl.journals.v1",
+                                    until=lambda es: any(e["data"]["source_ref"].startswith("benefit-recovered:")
+                                                         for e in es))
+        [j] = [e["data"] for e in journals if e["data"]["source_ref"].startswith("benefit-recovered:")]
+        assert {(x["gl_code"], x["debit_pence"], x["credit_pence"]) for x in j["lines"]} == {
+            ("DEBTORS_CONTROL", 4500, 0), ("HB_CLEARING", 0, 4500)}
+        [item] = await _items(ledger, 1)
+        assert (item["kind"], item["amount_pence"], item["reference"]) == ("benefit_recovery_unmatched", 1200, "99999999")
+        async with UnitOfWork(ledger.engine) as uow:
+            rows = sorted((r["status"], r["amount_pence"]) for r in await uow.raw.fetch(
+                "select status, amount_pence from payment_reversals"))
+        assert rows == [("posted", 4500), ("unreconciled", 1200)]  # once each, the repeat absorbed
+        assert (await ledger.http.get("/v1/invariants")).json()["balanced"]
+
+
 def _hb(e: dict) -> bool:
     return any(x["gl_code"] == "HB_CLEARING" for x in e["data"]["lines"])
 

@@ -115,6 +115,11 @@ async def test_tasks_and_notices_commands(infra, database_url, topic_prefix, tmp
             task = tasks[0]
             assert {"task_id", "kind", "account_ref", "assigned_to", "status", "due_on", "reason"} <= set(task)
             assert (task["kind"], task["assigned_to"], task["status"]) == ("dd_failure", "Asha", "open")
+            # an officer works only their own patches: Ben, with none yet, may not take Asha's task
+            r = await _rentflow(as_ben, "tasks", "claim", task["task_id"])
+            assert r.returncode == 1 and "Ben has no patch" in r.stderr and "patch N1" in r.stderr, r.stderr
+            for name in ("Ben", "Cara"):  # now they cover N1 too (their tokens stay)
+                assert (await _rentflow(cli, "officers", "add", name, "--patch", "N1")).returncode == 0
 
             r = await _rentflow(as_ben, "tasks", "claim", task["task_id"], "--by", "Cara")  # not who Ben is
             assert r.returncode == 1 and "is not you" in r.stderr

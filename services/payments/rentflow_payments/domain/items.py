@@ -87,12 +87,14 @@ class OriginalHint(BaseModel):
 class ReversalIn(BaseModel):
     """Money of an earlier payment going back: a bank reversal of a credit (camt RvslInd); or, kind
     outgoing_returned, money the landlord paid out coming back (camt RRTN / RtrInf): nothing intake
-    took in is reversed, the original hint names the outgoing payment."""
+    took in is reversed, the original hint names the outgoing payment; or, kind benefit_recovered, an
+    overpaid Housing Benefit rebate recovered (a negative HB schedule line): the hint's reference is
+    the rent account."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     identity: Identity
-    kind: Literal["returned", "refund", "outgoing_returned"]
+    kind: Literal["returned", "refund", "outgoing_returned", "benefit_recovered"]
     amount_pence: Pence
     reversed_at: Annotated[AwareDatetime, AfterValidator(in_years)]
     reason: Text140 = ""

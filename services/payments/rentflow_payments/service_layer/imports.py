@@ -309,6 +309,10 @@ async def _instructions(uow: UnitOfWork, ctx: _Context, instructions: list[Any])
                                         received_at=ctx.received_at), cause=ctx.cause, occurred_at=ctx.received_at)
 
 
+# reversals of nothing intake took in: money paid out that came back; an overpaid benefit recovered
+UNTAKEN_REVERSALS = ("outgoing_returned", "benefit_recovered")
+
+
 async def _reversals(uow: UnitOfWork, ctx: _Context, reversals: list[tuple[Parsed, Any]],
                      rejected: list[tuple[Parsed, list[dict[str, Any]], str | None]]) -> None:
     """Runs after the chunk's payments are stored, so a credit and its reversal in one file pair up.
@@ -322,12 +326,15 @@ async def _reversals(uow: UnitOfWork, ctx: _Context, reversals: list[tuple[Parse
             ctx.count("reversals", False)
     originals = await repo.find_originals(raw, ctx.provider_id, [
         (n, r.original.provider_ref, r.original.match_ref, r.original.reference, r.original.payer_name,
-         r.amount_pence, r.reversed_at) for n, _, _, r in todo if r.kind != "outgoing_returned"])
+         r.amount_pence, r.reversed_at) for n, _, _, r in todo if r.kind not in UNTAKEN_REVERSALS])
     taken: dict[uuid.UUID, int] = defaultdict(int)
     rows, out = [], []
     for n, rid, parsed, r in todo:
         if r.kind == "outgoing_returned":  # nothing intake took in is reversed: no amount left to check
             provider_ref = ("outgoing:" + (r.original.match_ref or r.identity))[:400]
+            pid = events.outgoing_payment_id(ctx.provider_id, provider_ref)
+        elif r.kind == "benefit_recovered":  # an overpaid rebate taken back off the rent account it names
+            provider_ref = r.identity[:400]
             pid = events.outgoing_payment_id(ctx.provider_id, provider_ref)
         else:
             found = originals.get(n)
@@ -344,7 +351,7 @@ async def _reversals(uow: UnitOfWork, ctx: _Context, reversals: list[tuple[Parse
             taken[pid] += r.amount_pence
         rows.append((rid, ctx.provider_id, pid, r.kind, r.amount_pence, r.reversed_at, r.reason, "file",
                      ctx.summary.import_id, ctx.received_at))
-        outgoing = r.kind == "outgoing_returned"
+        outgoing = r.kind in UNTAKEN_REVERSALS
         out.append(PaymentReversed(
             reversal_id=rid, payment_id=pid, provider_id=ctx.provider_id, provider_ref=provider_ref, kind=r.kind,
             amount_pence=r.amount_pence, reversed_at=r.reversed_at, reason=r.reason, source="file",

@@ -96,9 +96,12 @@ async def test_benefit_schedules_split_onto_accounts(svc):
     tests/unit/test_benefit_schedules.py for where their layouts come from), recognised by format=auto."""
     await ensure_topics(svc.bootstrap, 3, TOPICS, prefix=svc.prefix)
     hb = await upload(svc, "hb_schedule.csv")
-    # three rebates, the overpayment recovery refused, the total row skipped and its difference a warning
-    assert counts(hb) == ("hb-schedule", 3, 1, 0, 1, 1, 5)
-    assert hb["errors"][0]["line"] == 4 and "overpayment" in hb["errors"][0]["reason"]
+    # three rebates, the overpayment recovered from its rent account (a reversal, not refused), and the
+    # total row skipped: it agrees once the recovery counts negative
+    assert counts(hb) == ("hb-schedule", 4, 0, 0, 1, 0, 5) and hb["reversals"] == 1, hb
+    [recovery] = [e["data"] for e in await svc.events("payments.reversed.v1", expected=1)]
+    assert (recovery["kind"], recovery["amount_pence"], recovery["original_reference"], recovery["provider_ref"]) == (
+        "benefit_recovered", 4500, "10000036", "hb-recovery:HB0041311:2026-04-06:2026-05-03")
     uc = await upload(svc, "uc_schedule.csv")
     assert counts(uc) == ("uc-schedule", 4, 0, 0, 0, 0, 4)
     received = [e["data"] for e in await svc.events("payments.received.v1", expected=7)]

@@ -24,7 +24,7 @@ def parse(name: str, data: bytes, **options):
     return list(formats.FORMATS[name].parse(io.BytesIO(data), options))
 
 
-def test_a_council_hb_schedule_splits_onto_rent_accounts_and_refuses_an_overpayment_recovery():
+def test_a_council_hb_schedule_splits_onto_rent_accounts_and_recovers_an_overpayment_from_the_account():
     data = (FIXTURES / "hb_schedule.csv").read_bytes()
     out = parse("hb-schedule", data)
     payments = [p.value for p in out if p.type == "payment" and p.value]
@@ -32,11 +32,22 @@ def test_a_council_hb_schedule_splits_onto_rent_accounts_and_refuses_an_overpaym
         ("hb:HB0041277:2026-04-06:2026-05-03", "1000-0001", 101240, "housing_benefit", "2026-05-04T00:00:00+01:00"),
         ("hb:HB0041290:2026-04-06:2026-05-03", "10000028", 38812, "housing_benefit", "2026-05-04T00:00:00+01:00"),
         ("hb:HB0041312:2026-04-06:2026-05-03", "10000044", 20500, "housing_benefit", "2026-05-04T00:00:00+01:00")]
-    errors = [(p.position, p.error) for p in out if p.error]
-    assert errors == [(4, "amount: '-45.00' is negative: an overpayment recovered, not a payment; post it as an "
-                          "adjustment")]
-    # the total row counts the rows before it, the refused one included: the schedule says 1,560.52
-    assert [(p.position, p.type) for p in out if p.type in ("warning", "skipped")] == [(6, "warning"), (6, "skipped")]
+    assert not [p for p in out if p.error]
+    # the negative line: an overpaid rebate the council recovers by debiting the rent account, not refused
+    [recovery] = [p for p in out if p.type == "reversal"]
+    assert recovery.position == 4
+    assert (recovery.value["kind"], recovery.value["amount_pence"], recovery.value["original"]["reference"],
+            recovery.value["identity"], recovery.value["reversed_at"]) == (
+        "benefit_recovered", 4500, "10000036", "hb-recovery:HB0041311:2026-04-06:2026-05-03", "2026-05-04T00:00:00+01:00")
+    from rentflow_payments.domain.items import ReversalIn
+    ReversalIn.model_validate(recovery.value)  # exactly what intake validates
+    # the schedule's total, 1,560.52, counts the recovery negative: it agrees, so no warning
+    assert [(p.position, p.type) for p in out if p.type in ("warning", "skipped")] == [(6, "skipped")]
+    for form in ("(45.00)", "45.00-", "-£45.00"):
+        again = parse("hb-schedule", data.replace(b"-45.00", form.encode()))
+        assert [p.value["amount_pence"] for p in again if p.type == "reversal"] == [4500], form
+    uc = b"tenancy_ref,payment_date,amount\n10000051,12/05/2026,-10.00\n"
+    assert [p.error for p in parse("uc-schedule", uc)] == ["amount: '-10.00' is negative: a schedule of payments has none"]
     for p in payments:
         FilePaymentIn.model_validate(p)  # exactly what intake validates
     assert resolve("auto", b"claim_ref,rent_ref,period_from,period_to,amount\n").name == "hb-schedule"

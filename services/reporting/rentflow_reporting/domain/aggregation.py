@@ -13,6 +13,7 @@ every batch. Metrics (amounts always stored so that the usual case is positive):
 | dd_presented | "" | DD collections received (RDD postings, DD receipts opened in suspense) |
 | dd_unpaid | "" | RDN Direct Debit unpaids (a cancelled indemnity claim, RDN credited back, counts −1) |
 | returned_cheque | "" | RRC |
+| benefit_recovered | "" | DHB: an overpaid Housing Benefit rebate recovered (less HB collected that day) |
 | refund | type code | REF, RDR (a bounced refund, REF credited back, counts −1) |
 | written_off | WOF | write-offs (positive) |
 | adjustment | WON | the ledger's signed adjustments (its WON postings): not debit, not written off |
@@ -88,6 +89,8 @@ def posting_totals(p: Posting) -> list[TotalRow]:
     undone = -1 if amount < 0 else 1
     if code == "RDN":
         return [(d, "dd_unpaid", "", amount, undone), (d, "collected", "direct_debit", -amount, 0)]
+    if code == "DHB":  # an overpaid Housing Benefit rebate recovered: that much less HB collected
+        return [(d, "benefit_recovered", "", amount, 1), (d, "collected", "housing_benefit", -amount, 0)]
     if code == "RRC":
         return [(d, "returned_cheque", "", amount, 1), (d, "collected", p.channel or "other", -amount, 0)]
     if code in REFUND_CODES:

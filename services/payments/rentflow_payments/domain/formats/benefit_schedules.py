@@ -18,8 +18,12 @@ hb-schedule columns: `claim_ref` (HB claim), `rent_ref` (the rent account), `per
 → a payment, channel housing_benefit (ledger `RHB`, posted against the benefits clearing GL code, not
 the bank), paid on the posting date, reference = rent_ref; provider_ref
 `hb:<claim_ref>:<period_from>:<period_to>` (+ `|n` for identical rows), so the same claim period in a
-re-sent or corrected schedule is a duplicate. A negative amount (an overpayment recovered) is not a
-rebate: the row is rejected with that reason (post it as an adjustment).
+re-sent or corrected schedule is a duplicate. A negative amount is an overpaid rebate the council
+recovers from the rent account (HB Regulations 2006, Part 13: a rent rebate overpayment is recovered
+by debiting the tenant's rent account): a `benefit_recovered` reversal (identity
+`hb-recovery:<claim_ref>:<period_from>:<period_to>`, reference = rent_ref) that the ledger posts as a
+debit `DHB` on that account against the benefits clearing GL code — the rebate's journal the other
+way round; the total row's check counts it negative.
 
 uc-schedule columns: `tenancy_ref` (the landlord's reference DWP holds), `payment_date` and
 `amount` (or `amount_pence`) required; `payment_type` (managed payment — also "housing costs",
@@ -154,25 +158,33 @@ def _read(fp: BinaryIO, cols: dict[str, tuple[str, ...]], required: list[tuple[s
         except BadValue as exc:
             yield Parsed("line", line, error=str(exc))
             continue
+        if value.get("kind") == "benefit_recovered":  # a negative line: an overpayment recovered
+            total -= value["amount_pence"]
+            yield Parsed("line", line, type="reversal", value=value)
+            continue
         total += value["amount_pence"]
         yield Parsed("line", line, value=value)
 
 
-def _amount(cells: list[str], cell: Cell) -> int:
+def _amount(cells: list[str], cell: Cell, negative_allowed: bool = False) -> int:
+    """Pence, more than 0; or, where `negative_allowed`, less than 0 for a negative amount ("-12.50",
+    "(12.50)", "12.50-", "-£12.50", amount_pence "-1250")."""
     text = cell(cells, "amount")
     if text:
         negative = text.startswith("-") or (text.startswith("(") and text.endswith(")")) or text.endswith("-")
-        if negative:
-            raise BadValue(f"amount: {text!r} is negative: an overpayment recovered, not a payment; "
-                           "post it as an adjustment")
-        pence = pounds_to_pence(text.lstrip("£").replace("£", ""), "amount")
-    elif cell(cells, "amount_pence").isdigit():
-        pence = int(cell(cells, "amount_pence"))
+        if negative and not negative_allowed:
+            raise BadValue(f"amount: {text!r} is negative: a schedule of payments has none")
+        digits = text.strip("()-").replace("£", "").strip() if negative else text.lstrip("£").replace("£", "")
+        pence = pounds_to_pence(digits, "amount")
     else:
-        raise BadValue(f"amount: {text or cell(cells, 'amount_pence')!r} is not an amount")
+        raw = cell(cells, "amount_pence")
+        negative = raw.startswith("-")
+        if not raw.lstrip("-").isdigit() or (negative and not negative_allowed):
+            raise BadValue(f"amount: {text or raw!r} is not an amount")
+        pence = int(raw.lstrip("-"))
     if pence <= 0:
-        raise BadValue("amount: must be more than 0")
-    return pence
+        raise BadValue("amount: must not be 0")
+    return -pence if negative else pence
 
 
 def _date(text: str, field: str):
@@ -191,8 +203,14 @@ def _hb_row(cells: list[str], cell: Cell, occ: Occurrences) -> dict:
     start, end = _date(cell(cells, "period_from"), "period_from"), _date(cell(cells, "period_to"), "period_to")
     if end < start:
         raise BadValue(f"period_to: {end} is before period_from {start}")
-    pence = _amount(cells, cell)
+    pence = _amount(cells, cell, negative_allowed=True)
     posted = _date(cell(cells, "posting_date"), "posting_date") if cell(cells, "posting_date") else end
+    if pence < 0:  # an overpaid rebate recovered: a debit on the rent account (HB clearing), not refused
+        key = occ.key(f"hb-recovery:{claim}:{start.isoformat()}:{end.isoformat()}")
+        return {"identity": key.removesuffix("|1")[:400], "kind": "benefit_recovered", "amount_pence": -pence,
+                "reversed_at": london_midnight(posted),
+                "reason": clip(f"Housing Benefit overpaid for {start} to {end}, claim {claim}: recovered", 140),
+                "original": {"reference": clip(rent, 140) or "", "payer_name": clip(cell(cells, "tenant_name"), 140)}}
     key = occ.key(f"hb:{claim}:{start.isoformat()}:{end.isoformat()}")
     return {"provider_ref": key.removesuffix("|1")[:100], "channel": "housing_benefit", "amount_pence": pence,
             "currency": "GBP", "paid_at": london_midnight(posted), "reference": clip(rent, 140) or "",
