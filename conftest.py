@@ -30,6 +30,9 @@ TEST_SECRETS_KEY = "dGVzdC1rZXktb2YtcmVudGZsb3ctdGVzdHMtMzJieXQ="  # a Fernet ke
 
 @pytest.fixture(scope="session")
 def infra() -> Infrastructure:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1: each worker starts its own broker and database
+    if worker and os.environ.get("RENTFLOW_TEST_HOME"):
+        os.environ["RENTFLOW_TEST_HOME"] = os.path.join(os.environ["RENTFLOW_TEST_HOME"], worker)
     infrastructure = session_infrastructure()
     yield infrastructure
     infrastructure.stop()
