@@ -1,5 +1,5 @@
 """Real infrastructure for every test: the broker and database come from the environment,
-else testcontainers, else the embedded default, started once per session."""
+else testcontainers, else the embedded default, started once per session (per worker process)."""
 from __future__ import annotations
 
 import os
