@@ -323,6 +323,7 @@ def _load_and_kill(up: Up, result: Result, rng: random.Random, mailbox: Mailbox,
         sampler.stop()
         raise errors[0]
     result.figures["load_s"] = round(time.monotonic() - t0, 1)
+    result.figures["kills_during_pushes"] = sum(k["during_load"] for k in result.kills)
     say("load done; waiting until every service is healthy and everything is processed")
     settle = time.monotonic()
     for service in ("payments", "ledger", "notifications", "reporting"):
@@ -729,14 +730,21 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, data)")
+    parser.add_argument("--push-pause", type=float, default=None,
+                        help="seconds between pushed batches (default: the pushes spread over the kills, so most "
+                             "kills land while payments are still coming in)")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     work = Path(tempfile.mkdtemp(prefix="rentflow-chaos-"))
-    say(f"seed {seed} (repeat with --seed {seed}); work folder {work}")
+    gap = (5.0, 20.0)
+    batches = max(1, -(-args.payments // args.batch))
+    # about 80% of the kill window: the last kills come while the ledger is still catching up
+    pause = args.push_pause if args.push_pause is not None else 0.8 * args.kills * sum(gap) / 2 / batches
+    say(f"seed {seed} (repeat with --seed {seed}); work folder {work}; {pause:.2f} s between batches")
     try:
         result = run(work, payments=args.payments, kills=args.kills, seed=seed, accounts=args.accounts,
                      batch=args.batch, file_entries=max(300, args.payments // 50), reversals=50,
-                     push_pause_s=0.0, kill_gap_s=(5, 20), settle_timeout_s=1800)
+                     push_pause_s=pause, kill_gap_s=gap, settle_timeout_s=1800)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

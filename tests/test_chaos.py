@@ -29,8 +29,9 @@ def test_killing_every_part_under_load_loses_and_doubles_nothing():
     # a folder of its own: pytest's tmp_path rotation (other runs on the machine) must not take the database
     work = Path(tempfile.mkdtemp(prefix="rentflow-chaos-test-"))
     try:
-        result = chaos.run(work, payments=1500, kills=len(chaos.COMPONENTS), seed=seed, accounts=150, batch=100,
-                           file_entries=150, reversals=15, push_pause_s=0.1, kill_gap_s=(1.5, 4.0),
+        # the pushes paced to last about as long as the six kills (1 to 3 s apart), so they land under load
+        result = chaos.run(work, payments=1200, kills=len(chaos.COMPONENTS), seed=seed, accounts=120, batch=100,
+                           file_entries=120, reversals=12, push_pause_s=0.8, kill_gap_s=(1.0, 3.0),
                            settle_timeout_s=300)
     except BaseException:
         print(f"chaos seed {seed}: logs kept in {work}", file=sys.stderr)

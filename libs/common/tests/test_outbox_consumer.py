@@ -40,6 +40,21 @@ async def _wait_for(predicate, timeout=30.0):
     return False
 
 
+async def _wait_while_moving(predicate, progress, stall=60.0):
+    """True once `predicate()` holds; False only after `progress()` (what the relay and consumer have
+    done so far) stayed the same for `stall` seconds: a slow machine is waited for, a stuck one is not."""
+    loop = asyncio.get_running_loop()
+    last, since = await progress(), loop.time()
+    while not await predicate():
+        now = await progress()
+        if now != last:
+            last, since = now, loop.time()
+        elif loop.time() - since > stall:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
 async def test_each_event_takes_effect_once_and_garbage_is_dead_lettered(infra, database_url, topic_prefix):
     engine = make_engine(database_url, schema="svc")
     async with engine.begin() as conn:
@@ -181,6 +196,10 @@ async def test_a_lost_topic_is_published_again_from_the_outbox_and_the_repeats_a
     broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.DEBUG)
     consumer = BatchConsumer(broker, engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix,
                              fetch_max_wait_ms=25)
+
+    async def progress() -> tuple[object, ...]:
+        return (await seen(), consumer.stats.messages, consumer.stats.duplicates, relay.published, relay.republished,
+                sum(relay.topics_lost.values()))
     producer = make_producer(infra.kafka_bootstrap_servers, "test")
     await producer.start()
     relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
@@ -189,7 +208,7 @@ async def test_a_lost_topic_is_published_again_from_the_outbox_and_the_repeats_a
     await broker.start()
     try:
         await emit(0, 200)
-        assert await _wait_for(lambda: _eq(seen(), (200, 200))), await seen()
+        assert await _wait_while_moving(lambda: _eq(seen(), (200, 200)), progress), await progress()
 
         admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
         await admin.start()
@@ -199,9 +218,9 @@ async def test_a_lost_topic_is_published_again_from_the_outbox_and_the_repeats_a
             await admin.close()
         await emit(200, 100)
 
-        assert await _wait_for(lambda: _eq(seen(), (300, 300)), timeout=60), await seen()
+        assert await _wait_while_moving(lambda: _eq(seen(), (300, 300)), progress), await progress()
         assert relay.topics_lost.get(TOPIC, 0) >= 1
-        assert await _wait_for(lambda: _true(consumer.stats.duplicates >= 200), timeout=30), consumer.stats
+        assert await _wait_while_moving(lambda: _true(consumer.stats.duplicates >= 200), progress), consumer.stats
         await asyncio.sleep(1.0)  # give a wrong second delivery the chance to show
         assert await seen() == (300, 300)
         async with engine.connect() as c:

@@ -25,15 +25,20 @@ async def test_runs_as_a_process(infra, database_url, topic_prefix, tmp_path):
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "rentflow_notifications", env=env,
                                                 stdout=log, stderr=log)
     try:
-        deadline = asyncio.get_running_loop().time() + 60
-        ready = False
+        # until /health says ready (or the process dies); the deadline only guards against a hang: a
+        # loaded machine (two test workers, other stacks) can take a minute to import and join the group
+        deadline = asyncio.get_running_loop().time() + 180
+        ready, last = False, None
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             while not ready and asyncio.get_running_loop().time() < deadline and proc.returncode is None:
                 try:
-                    ready = (await http.get("/health")).status_code == 200
+                    last = await http.get("/health")
+                    ready = last.status_code == 200
                 except httpx.TransportError:
+                    pass
+                if not ready:  # a 503 while starting is asked again after a pause, not in a tight loop
                     await asyncio.sleep(0.2)
-            assert ready, (tmp_path / "service.log").read_text()[-2000:]
+            assert ready, (last.text if last is not None else "") + (tmp_path / "service.log").read_text()[-2000:]
             assert (await http.post("/v1/officers", json={"name": "Asha", "patches": ["N1"]})).status_code == 401
             from rentflow_common.auth import new_token, token_hash  # a user, as `users bootstrap-admin` makes one
             token = new_token()
