@@ -81,8 +81,8 @@ class ServiceRuntime:
         self._broker_ok: tuple[float, bool, str | None] = (0.0, False, "not checked yet")
         # who may call: notifications owns the users; every other service keeps their latest versions
         self.auth = Authenticator(self.engine, identity_table, OidcVerifier.from_settings(self.settings))
-        # users, replicated into principals: handled by the service's own group (one group, one join at
-        # start), or by a group of their own in a service that consumes nothing else (start())
+        # users, replicated into principals: by a group of their own (start()), or by the service's group
+        # when it consumes with `with_users=True` (one group to join at start instead of two)
         self._users_pending = identity_table == "principals"
 
     def uow(self, *, correlation_id: str | None = None, actor: str | None = None, producer: str | None = None,
@@ -101,10 +101,10 @@ class ServiceRuntime:
             self.relay.wake()
 
     def consume(self, group_id: str, handlers: Mapping[str, Handler], *, idle_wait_ms: int | None = None,
-                **kw: Any) -> BatchConsumer:
+                with_users: bool = False, **kw: Any) -> BatchConsumer:
         """Subscribes the group to the handlers' topics (topic → handler, in the order batches are
         handed to them); `idle_wait_ms` its fetch wait once idle (default RENTFLOW_FETCH_IDLE_WAIT_MS)."""
-        if group_id == self.name and self._users_pending:
+        if with_users and self._users_pending:
             handlers = {**handlers, USERS_TOPIC: take_users}
         consumer = BatchConsumer(self.broker, self.engine, group_id=group_id, handlers=handlers,
                                  uow=lambda **k: self.uow(**{**k, "producer": self.name}),
