@@ -81,8 +81,8 @@ class ServiceRuntime:
         self._broker_ok: tuple[float, bool, str | None] = (0.0, False, "not checked yet")
         # who may call: notifications owns the users; every other service keeps their latest versions
         self.auth = Authenticator(self.engine, identity_table, OidcVerifier.from_settings(self.settings))
-        # users, replicated into principals: handled by the service's own group (one group, one join at
-        # start), or by a group of their own in a service that consumes nothing else (start())
+        # users, replicated into principals: by a group of their own (start()), or by the service's group
+        # when it consumes with `with_users=True` (one group to join at start instead of two)
         self._users_pending = identity_table == "principals"
 
     def uow(self, *, correlation_id: str | None = None, actor: str | None = None, producer: str | None = None,
@@ -101,12 +101,13 @@ class ServiceRuntime:
             self.relay.wake()
 
     def consume(self, group_id: str, handlers: Mapping[str, Handler], *, idle_wait_ms: int | None = None,
-                busy_wait_ms: int | None = None, **kw: Any) -> BatchConsumer:
+                busy_wait_ms: int | None = None, with_users: bool = False, **kw: Any) -> BatchConsumer:
         """Subscribes the group to the handlers' topics (topic → handler, in the order batches are
         handed to them); `busy_wait_ms` its fetch wait while messages come (default
         RENTFLOW_FETCH_MAX_WAIT_MS; groups off a payment's path pass RENTFLOW_BACKGROUND_FETCH_WAIT_MS)
-        and `idle_wait_ms` once idle (default RENTFLOW_FETCH_IDLE_WAIT_MS)."""
-        if group_id == self.name and self._users_pending:
+        and `idle_wait_ms` once idle (default RENTFLOW_FETCH_IDLE_WAIT_MS); `with_users` takes
+        identity.users.v1 in this group too."""
+        if with_users and self._users_pending:
             handlers = {**handlers, USERS_TOPIC: take_users}
         busy = busy_wait_ms or self.settings.fetch_max_wait_ms
         consumer = BatchConsumer(self.broker, self.engine, group_id=group_id, handlers=handlers,

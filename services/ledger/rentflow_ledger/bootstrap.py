@@ -28,7 +28,9 @@ def build_runtime(settings: Settings | None = None, *, max_records: int = 2000,
     n = consumers_per_topic or settings.consumers
     runtime = ServiceRuntime("ledger", MIGRATIONS, settings, pool_size=max(8, 2 * n + 4))
     for _ in range(n):
-        runtime.consume(consumers.GROUP_ID, consumers.handlers(settings.check_scheme), max_records=max_records)
+        # users (identity.users.v1) in the same group: one group to join at start, not two
+        runtime.consume(consumers.GROUP_ID, consumers.handlers(settings.check_scheme), max_records=max_records,
+                        with_users=True)
     return runtime
 
 
