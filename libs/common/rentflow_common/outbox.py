@@ -476,6 +476,9 @@ class OutboxRelay:
                 self._ends[(topic, partition)] = (meta.offset, meta.offset + len(items))
                 deliveries.append((topic, stream, items[0][2], items[-1][2], partition, meta.offset))
         async with raw.transaction():
+            # Not waited for on disk: a record lost in a crash only moves published_seq back, so
+            # the log is published again from there and consumers absorb the repeats by rf-seq.
+            await raw.execute("set local synchronous_commit = off")
             await raw.copy_records_to_table(
                 "outbox_deliveries", records=deliveries,
                 columns=["topic", "stream", "first_seq", "last_seq", "partition", "base_offset"])
