@@ -630,12 +630,15 @@ def _check_notices(up: Up, http: httpx.Client, result: Result, mailbox: Mailbox,
         result.problems.append(f"emails: {len(never)} never arrived, {len(unexpected)} not for a notice with an "
                                f"address, e.g. {sorted(never | unexpected)[:3]}")
     doubled = {mid: n for mid, n in mailbox.message_ids.items() if n > 1}
-    if doubled:
-        resent = _logged_resends(up.home)
-        result.problems.append(
-            f"{len(doubled)} emails arrived more than once, e.g. {sorted(doubled.items())[:3]} ("
-            f"{sum(1 for mid in doubled if mid[8:44] in resent)} of them logged as email.resend: the SMTP "
-            "window after the server accepted and before `sent` committed)")
+    resent = _logged_resends(up.home) if doubled else set()
+    # notifications' documented at-least-once window: killed after the SMTP server took a message and
+    # before `sent` committed, it sends it again (same Message-ID) once the lease runs out, and logs
+    # `email.resend`. Counted, not failed; any other repeat is an email sent twice.
+    figures["emails_resent_in_smtp_window"] = sum(1 for mid in doubled if mid[8:44] in resent)
+    unexplained = {mid: n for mid, n in doubled.items() if mid[8:44] not in resent}
+    if unexplained:
+        result.problems.append(f"{len(unexplained)} emails arrived more than once with no email.resend logged, "
+                               f"e.g. {sorted(unexplained.items())[:3]}")
     announced = collections.Counter(doc["announced"])
     repeats = {k: n for k, n in announced.items() if n > 1}
     figures["notice_events"] = sum(announced.values())

@@ -112,6 +112,13 @@ class ConsumerStats:
     rate: Rate = field(default_factory=Rate)  # messages per second over the last minute
 
 
+def _database_away(exc: BaseException) -> bool:
+    """The database refused, dropped or is restarting: `_process_until_written` waits and retries."""
+    from rentflow_common.service import database_unavailable  # service imports this module
+
+    return database_unavailable(exc)
+
+
 def dlq_topic(group_id: str) -> str:
     return f"dlq.{group_id}"
 
@@ -279,6 +286,8 @@ class BatchConsumer:
                 await self._process_batch(good)
                 return
             except Exception as exc:
+                if _database_away(exc):  # not the messages' fault: wait for the database, then the same again
+                    raise
                 log.warning("consumer.batch_failed", group=self.group_id, size=len(good), attempt=attempt,
                             error=_short(exc))
                 await asyncio.sleep(0.05 * 2**attempt)
@@ -335,6 +344,8 @@ class BatchConsumer:
                     await self._process_batch([item])
                     return
                 except Exception as exc:
+                    if _database_away(exc):  # a database restarting is no reason to dead-letter the message
+                        raise
                     last_error = _short(exc)
                     log.warning("consumer.message_failed", group=self.group_id, attempt=attempt, error=last_error)
                     await asyncio.sleep(0.05 * 2**attempt)

@@ -110,3 +110,66 @@ async def test_a_handler_that_raises_dead_letters_parks_its_key_and_retry_puts_t
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_database_restarting_is_waited_for_and_never_dead_letters(infra, database_url, topic_prefix):
+    """The chaos run's finding: a batch that failed because PostgreSQL was restarting ("not yet
+    accepting connections") was taken message by message, each failed the same way, and they were
+    dead-lettered the moment the database was back. The database being away is no message's fault:
+    the consumer waits and writes the same batch again; nothing is dead-lettered."""
+    import asyncpg
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+
+    engine = make_engine(database_url, schema="svc")
+    async with engine.begin() as conn:
+        await create_core_tables(conn, "svc")
+        await conn.execute(text("create table seen (ref text not null, amount int not null, at serial)"))
+    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC, "dlq.g"], prefix=topic_prefix)
+    # "restarting" for 3 s from the first batch: longer than the batch and per-message attempts take
+    # (about 1.5 s), which is when the messages used to be dead-lettered
+    failures = {"until": None, "count": 0}
+
+    async def handle(uow, msgs):
+        now = asyncio.get_running_loop().time()
+        failures["until"] = failures["until"] or now + 3.0
+        if now < failures["until"]:
+            failures["count"] += 1
+            try:  # what SQLAlchemy raises from asyncpg while the server starts up
+                raise asyncpg.CannotConnectNowError("the database system is not yet accepting connections")
+            except asyncpg.CannotConnectNowError as err:
+                raise AsyncAdapt_asyncpg_dbapi.Error(str(err)) from err
+        await uow.raw.executemany("insert into seen (ref, amount) values ($1, $2)",
+                                  [(m.data.provider_ref, m.data.amount_pence) for m in msgs])
+
+    sent = [envelope(f"r{i}", f"K{i % 3}", 100 + i) for i in range(6)]
+    broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.DEBUG)
+    consumer = BatchConsumer(broker, engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix)
+    producer = make_producer(infra.kafka_bootstrap_servers, "test")
+    await producer.start()
+    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix)
+    relay_task = asyncio.create_task(relay.run())
+    await broker.start()
+
+    async def seen() -> list[tuple[str, int]]:
+        async with engine.connect() as c:
+            return [tuple(r) for r in (await c.execute(text("select ref, amount from svc.seen order by at"))).all()]
+
+    try:
+        async with UnitOfWork(engine) as uow:
+            await enqueue(uow.raw, [envelope_row(TOPIC, e.data.reference, e) for e in sent])
+            await uow.commit()
+
+        async def all_seen() -> bool:
+            return len(await seen()) == len(sent)
+        await poll(all_seen, timeout=120, what="every message once the database answers")
+        assert failures["count"] >= 2  # the failures really happened
+        assert sorted(await seen()) == sorted((e.data.provider_ref, e.data.amount_pence) for e in sent)
+        async with engine.connect() as c:
+            assert (await c.execute(text("select count(*) from svc.dead_letters"))).scalar() == 0
+        assert consumer.stats.dead_letters == 0
+    finally:
+        await broker.stop()
+        relay.stop()
+        await relay_task
+        await producer.stop()
+        await engine.dispose()
