@@ -42,9 +42,13 @@ async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentI
     for p in payments:
         firsts.setdefault(p.provider_ref, p)
     ordered = sorted(firsts.values(), key=lambda p: p.provider_ref)
-    ids = {p.provider_ref: events.payment_id(provider_id, p.provider_ref) for p in ordered}
-    rows = [repo.PaymentRow(ids[p.provider_ref], p.provider_ref, p.channel.value, p.amount_pence, p.currency,
-                            p.paid_at, p.reference, p.payer_name, events.optional_field(p, "match_ref")) for p in ordered]
+    ids: dict[str, uuid.UUID] = {}
+    rows: list[repo.PaymentRow] = []
+    for p in ordered:
+        ref = p.provider_ref
+        ids[ref] = pid = events.payment_id(provider_id, ref)
+        rows.append(repo.PaymentRow(pid, ref, p.channel.value, p.amount_pence, p.currency, p.paid_at, p.reference,
+                                    p.payer_name, p.__dict__.get("match_ref")))  # events.optional_field, inlined
     new = await repo.insert_payments(uow.raw, rows, provider_id=provider_id, received_at=received_at,
                                      source=source, import_id=import_id, correlation_id=correlation_id)
     cause = Cause(None, correlation_id)

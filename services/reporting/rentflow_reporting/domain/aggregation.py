@@ -28,8 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from rentflow_schemas.codes import CODES, MANUAL_ALLOCATION, Kind, codes_of
 
@@ -47,8 +46,7 @@ TotalKey = tuple[dt.date, str, str]  # business_date, metric, key
 TotalRow = tuple[dt.date, str, str, int, int]  # … amount_pence, count
 
 
-@dataclass(frozen=True)
-class Posting:
+class Posting(NamedTuple):  # a tuple: one per posting consumed, cheaper to make than a frozen dataclass
     transaction_id: uuid.UUID
     account_ref: str
     type_code: str

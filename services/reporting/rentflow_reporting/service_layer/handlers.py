@@ -34,10 +34,10 @@ def today_london() -> dt.date:
 
 
 def _posting(e: TransactionPosted) -> agg.Posting:
-    return agg.Posting(transaction_id=e.transaction_id, account_ref=e.account_ref, type_code=e.type_code,
-                       amount_pence=e.amount_pence, balance_after_pence=e.balance_after_pence, posted_at=e.posted_at,
-                       business_date=e.business_date, source_ref=e.source_ref,
-                       channel=e.channel.value if e.channel else None, allocation_rule=e.allocation_rule)
+    channel = e.channel
+    return agg.Posting(e.transaction_id, e.account_ref, e.type_code, e.amount_pence, e.balance_after_pence,
+                       e.posted_at, e.business_date, e.source_ref, channel.value if channel else None,
+                       e.allocation_rule)
 
 
 async def apply_ledger_events(uow: UnitOfWork, msgs: Sequence[Msg[Any]]) -> None:
@@ -54,11 +54,14 @@ async def apply_ledger_events(uow: UnitOfWork, msgs: Sequence[Msg[Any]]) -> None
     reversed_: dict[Any, tuple] = {}
     for msg in msgs:  # in fetch order per key; later wins for profiles
         data = msg.data
-        if isinstance(data, TransactionPosted):
+        # by exact type (isinstance on a pydantic model goes through ABCMeta.__instancecheck__): the
+        # consumer builds each topic's own model, never a subclass
+        kind = type(data)
+        if kind is TransactionPosted:
             postings.append(_posting(data))
-        elif isinstance(data, AccountUpserted):
+        elif kind is AccountUpserted:
             profiles[data.account_ref] = data
-        elif isinstance(data, SuspenseEvent):
+        elif kind is SuspenseEvent:
             s = data
             if s.action == "opened":
                 value_date = s.business_date or london_date(s.paid_at or s.received_at)
