@@ -331,13 +331,21 @@ def _watch_fetches(consumer: BatchConsumer, busy_wait_ms: int, idle_wait_ms: int
 GC_YOUNG_THRESHOLD = 50_000
 
 
+_gc_tuned = False
+
+
 def tune_garbage_collector() -> None:
     """Everything alive once a service has started (modules, schemas, validators, the ORM) is
     moved out of the cyclic collector's reach, and young collections wait for 50,000 allocations
     instead of 700. A batch makes tens of thousands of short-lived objects; with the defaults the
     collector rescanned the whole heap many times a batch (measured: ~40 µs per event in
     reporting's consumer, more than half its time). Reference counting still frees almost all of
-    it at once; cycles are still collected, just less often."""
+    it at once; cycles are still collected, just less often. Once per process (tests start many
+    services in one)."""
+    global _gc_tuned
+    if _gc_tuned:
+        return
+    _gc_tuned = True
     gc.collect()
     gc.freeze()
     _, older, oldest = gc.get_threshold()
