@@ -23,6 +23,7 @@ counted as duplicates and its rejections are not emitted twice."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import pickle
 import uuid
 from collections import defaultdict
@@ -134,7 +135,7 @@ async def import_file(new_uow: UowFactory, provider_id: str, fmt: FileFormat, fp
     ctx = _Context(summary, provider_id, correlation_id, received_at, previous != "completed", max_errors)
     async with new_uow() as staging:  # never committed: the staged items go with its transaction
         try:
-            staged = await _stage(staging.raw, iter(fmt.parse(fp, options or {})), chunk_size)
+            staged = await _stage(staging.raw, lambda: iter(fmt.parse(fp, options or {})), chunk_size)
         except BaseException as exc:
             reason = str(exc) if isinstance(exc, Unreadable) else f"the file could not be read: {type(exc).__name__}"
             await asyncio.shield(_fail(new_uow, imp, reason))
@@ -159,24 +160,40 @@ def _pickled(items: Iterator[Parsed], start: int, size: int) -> list[tuple[int, 
     return [(start + n, pickle.dumps(p, pickle.HIGHEST_PROTOCOL)) for n, p in enumerate(islice(items, size))]
 
 
-async def _stage(raw: Any, items: Iterator[Parsed], chunk_size: int) -> int:
+async def _stage(raw: Any, open_items: Callable[[], Iterator[Parsed]], chunk_size: int) -> int:
     """Parses the whole file into a temporary table (the next chunk parsed while one is copied);
-    returns how many items it holds. `Unreadable` surfaces here, before anything is posted."""
+    returns how many items it holds. `Unreadable` surfaces here, before anything is posted.
+    The parser is made and runs on one thread of its own: lxml's parsers may not move between
+    threads."""
     await raw.execute("create temporary table import_items (seq int primary key, item bytea not null) "
                       "on commit drop")
-    rows = await asyncio.to_thread(_pickled, items, 0, chunk_size)
-    staged = 0
-    while rows:
-        staged += len(rows)
-        upcoming = (asyncio.ensure_future(asyncio.to_thread(_pickled, items, staged, chunk_size))
-                    if len(rows) == chunk_size else None)
-        try:
-            await raw.copy_records_to_table("import_items", records=rows, columns=["seq", "item"])
-        except BaseException:
-            if upcoming is not None:
-                await asyncio.gather(upcoming, return_exceptions=True)  # never leave the parser running
-            raise
-        rows = await upcoming if upcoming is not None else []
+    loop = asyncio.get_running_loop()
+    parser_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-parser")
+    items: list[Iterator[Parsed]] = []
+
+    def parse_chunk(start: int) -> list[tuple[int, bytes]]:
+        if not items:
+            items.append(open_items())
+        return _pickled(items[0], start, chunk_size)
+
+    def parse(start: int) -> "asyncio.Future[list[tuple[int, bytes]]]":
+        return loop.run_in_executor(parser_thread, parse_chunk, start)
+
+    try:
+        rows = await parse(0)
+        staged = 0
+        while rows:
+            staged += len(rows)
+            upcoming = parse(staged) if len(rows) == chunk_size else None
+            try:
+                await raw.copy_records_to_table("import_items", records=rows, columns=["seq", "item"])
+            except BaseException:
+                if upcoming is not None:
+                    await asyncio.gather(upcoming, return_exceptions=True)  # never leave the parser running
+                raise
+            rows = await upcoming if upcoming is not None else []
+    finally:
+        parser_thread.shutdown(wait=False)
     return staged
 
 
