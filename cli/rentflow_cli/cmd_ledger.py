@@ -32,7 +32,8 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
                                               help="all, open (unmatched or ambiguous), matched, no_detail, "
                                                    "reversed, or none"),
                     items: str = typer.Option("open", "--items", metavar="STATUS", help="open, resolved, all or none"),
-                    limit: int = typer.Option(1000, "--limit", metavar="N", min=1, max=100_000),
+                    limit: int = typer.Option(1000, "--limit", metavar="N", min=1, max=100_000,
+                                              help="at most this many lumps and this many items"),
                     json_out: bool = JSON) -> None:
         """The cash book: statement lump sums (the DD collection total, cash and card settlements, UC,
         interest) and how each was matched to its detail; and the items the ledger could not place on its
