@@ -142,6 +142,7 @@ class StatementRuns:
         started = time.monotonic()
         log.info("statements.run_started", run_id=str(run.run_id), quarter=run.quarter, accounts=run.total)
         pending = asyncio.create_task(load_chunk(self._engine, run.period, "", self.chunk_size))
+        outcome = "failed"
         try:
             while True:
                 chunk = await pending
@@ -156,28 +157,29 @@ class StatementRuns:
                 run.mismatch_count += len(chunk.mismatches)
                 run.mismatches = (run.mismatches + chunk.mismatches)[:20]
                 run.elapsed_s = time.monotonic() - started
-            run.status = "done"
+            outcome = "done"
         except asyncio.CancelledError:
-            run.status, run.error = "failed", "the service stopped during the run"
+            outcome, run.error = "failed", "the service stopped during the run"
             raise
         except Exception as exc:
-            run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
+            outcome, run.error = "failed", f"{type(exc).__name__}: {exc}"
             log.error("statements.run_failed", run_id=str(run.run_id), error=run.error)
         finally:
             if not pending.done():
                 pending.cancel()
             run.total = max(run.total, run.done)
             run.elapsed_s = time.monotonic() - started
-            await self._audit_end(run, trail)
+            await self._audit_end(run, outcome, trail)
+            run.status = outcome  # shown once the trail has it
         log.info("statements.run_done", run_id=str(run.run_id), written=run.written, pages=run.pdf_pages,
                  elapsed_s=round(run.elapsed_s, 1), closing_mismatches=run.mismatch_count)
 
     @staticmethod
-    async def _audit_end(run: StatementRun, trail: Callable[[], UnitOfWork]) -> None:
+    async def _audit_end(run: StatementRun, outcome: str, trail: Callable[[], UnitOfWork]) -> None:
         try:
             async with trail() as uow:
                 uow.audit("statements.run_finished", subject=run.run_id,
-                          after={"quarter": run.quarter, "status": run.status, "written": run.written,
+                          after={"quarter": run.quarter, "status": outcome, "written": run.written,
                                  "skipped": run.skipped, "pages": run.pdf_pages, "error": run.error})
                 await uow.commit()
         except Exception as exc:  # the run's outcome stands; the log says the trail missed it
