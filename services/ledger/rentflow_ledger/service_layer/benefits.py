@@ -22,6 +22,7 @@ from rentflow_ledger.domain.journal import reversed_receipt_lines
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, business_date, check_control
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.service_layer import events
+from rentflow_ledger.service_layer.reversals import unseen_reversals
 from rentflow_schemas import derive_event_id
 
 UTC = dt.timezone.utc
@@ -38,11 +39,7 @@ async def handle_benefit_recovered(uow: Any, commands: Sequence[Any]) -> None:
     """`commands`: ReversePayment (`.reversal`, `.cause`) of kind benefit_recovered."""
     if not commands:
         return
-    batch: dict[uuid.UUID, Any] = {}
-    for c in commands:
-        batch.setdefault(c.reversal.reversal_id, c)
-    seen = await uow.reversals.seen(list(batch))
-    fresh = [c for rid, c in batch.items() if rid not in seen]
+    fresh = await unseen_reversals(uow, commands)
     if not fresh:
         return
     now = dt.datetime.now(UTC)

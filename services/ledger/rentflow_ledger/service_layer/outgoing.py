@@ -21,6 +21,7 @@ from rentflow_ledger.domain.journal import returned_refund_lines
 from rentflow_ledger.domain.outgoing import Refund, find_refund
 from rentflow_ledger.domain.posting import LONDON, Book, Journal, Transaction, business_date, check_control
 from rentflow_ledger.service_layer import events
+from rentflow_ledger.service_layer.reversals import unseen_reversals
 from rentflow_schemas import derive_event_id
 
 UTC = dt.timezone.utc
@@ -34,11 +35,7 @@ def item_id(reversal_id: uuid.UUID) -> uuid.UUID:
 
 async def handle_outgoing_returned(uow: Any, commands: Sequence[Any]) -> None:
     """`commands`: ReversePayment (`.reversal`, `.cause`) of kind outgoing_returned."""
-    batch: dict[uuid.UUID, Any] = {}
-    for c in commands:
-        batch.setdefault(c.reversal.reversal_id, c)
-    seen = await uow.reversals.seen(list(batch))
-    fresh = [c for rid, c in batch.items() if rid not in seen]
+    fresh = await unseen_reversals(uow, commands)
     if not fresh:
         return
     now = dt.datetime.now(UTC)

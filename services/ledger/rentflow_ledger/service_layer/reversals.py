@@ -53,6 +53,15 @@ class Reversal(NamedTuple):
         return Cause(self.event_id, self.correlation_id)
 
 
+async def unseen_reversals(uow: Any, commands: Sequence[Any]) -> list[Any]:
+    """The commands whose reversal this ledger has not taken yet, each reversal once."""
+    batch: dict[uuid.UUID, Any] = {}
+    for c in commands:
+        batch.setdefault(c.reversal.reversal_id, c)
+    seen = await uow.reversals.seen(list(batch))
+    return [c for rid, c in batch.items() if rid not in seen]
+
+
 async def handle_payments_reversed(uow: LedgerUnitOfWork, commands: Sequence[ReversePayment]) -> None:
     batch: dict[uuid.UUID, ReversePayment] = {}
     for c in commands:
