@@ -52,6 +52,11 @@ class PaymentIn(BaseModel):
     reference: Annotated[StrictStr, Field(max_length=140, description="what the payer quoted, free text"),
                          BeforeValidator(lambda v: "" if v is None else v), AfterValidator(no_nul)] = ""
     payer_name: Annotated[StrictStr, Field(max_length=140), AfterValidator(no_nul)] | None = None
+    payout_id: Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$",
+                                          description="card payments: the provider's payout (settlement) id "
+                                                      "this payment was paid out to the bank in, e.g. a Stripe "
+                                                      "po_...; the ledger matches the statement's payout by it")
+                         ] | None = None
 
 
 ONE = TypeAdapter(PaymentIn)
