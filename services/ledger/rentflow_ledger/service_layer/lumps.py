@@ -62,7 +62,7 @@ async def handle_cash_book(uow: Any, commands: Sequence[Any]) -> None:
 async def record_detail(uow: Any, payments: Iterable[PaymentReceived], at: dt.datetime) -> set[str]:
     """Keeps the receipts a lump may settle; returns the channels of those new here."""
     rows = [(p.payment_id, str(p.channel), p.import_id, business_date(p.paid_at), p.amount_pence,
-             payout_key(p.payout_id) if p.payout_id else None)
+             payout_key(p.payout_id) if p.payout_id and str(p.channel) == "card" else None)  # card money only
             for p in payments if p.lump is None and str(p.channel) in DETAIL_CHANNELS]
     return await uow.lumps.add_detail(rows, at)
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr,
-                      TypeAdapter, ValidationError)
+                      TypeAdapter, ValidationError, model_validator)
 from pydantic_core import PydanticCustomError
 
 from rentflow_common.inputs import in_years, no_nul
@@ -57,6 +57,13 @@ class PaymentIn(BaseModel):
                                                       "this payment was paid out to the bank in, e.g. a Stripe "
                                                       "po_...; the ledger matches the statement's payout by it")
                          ] | None = None
+
+    @model_validator(mode="after")
+    def _payout_of_card_money(self) -> "PaymentIn":
+        # a statement lump (a file item's `lump`) names the payout it is; otherwise only card payments have one
+        if self.payout_id is not None and self.channel != "card" and self.__dict__.get("lump") is None:
+            raise PydanticCustomError("payout_card_only", "payout_id: only card payments are paid out in payouts")
+        return self
 
 
 ONE = TypeAdapter(PaymentIn)

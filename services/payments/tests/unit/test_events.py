@@ -77,6 +77,8 @@ def test_a_card_payment_carries_the_payout_it_was_paid_out_in_and_an_old_event_w
     assert Envelope[PaymentReceived].model_validate(old).data.payout_id is None
     with pytest.raises(ValidationError, match="payout_id"):
         ONE.validate_python({**body, "payout_id": "po 1; drop"})
+    with pytest.raises(ValidationError, match="payout_id: only card payments are paid out in payouts"):
+        ONE.validate_python({**body, "channel": "direct_debit"})
 
 
 def test_mandate_row_carries_a_lodgement_report():
