@@ -313,7 +313,8 @@ def officers_add(name: str = typer.Argument(..., metavar="NAME", help="the offic
 def payments_import(file: Path = typer.Argument(..., metavar="FILE", help="a statement, report or payments file"),
                     format: str = typer.Option("auto", "--format", "-f", metavar="FORMAT",
                                                help="auto, camt053, bacs18, arudd, addacs, govuk-pay, json, csv "
-                                                    "(also auddis, ddica, bank-csv, hb-schedule, uc-schedule)"),
+                                                    "(also auddis, ddica, bank-csv, hb-schedule, uc-schedule, "
+                                                    "stripe-payouts)"),
                     provider: Optional[str] = typer.Option(None, "--provider", metavar="NAME",
                                                            help="who the file came from (default file-import; "
                                                                 "govuk-pay for GOV.UK Pay replays)"),
