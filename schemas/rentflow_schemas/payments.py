@@ -13,6 +13,8 @@ from rentflow_schemas.common import Channel, PositivePence
 # acquirer settlements, GOV.UK Pay payouts, DWP Universal Credit managed payments, bank interest.
 Lump = Literal["dd_collection", "cash_settlement", "card_settlement", "govuk_pay_payout", "uc_managed_payment",
                "interest"]
+# the lumps a card provider pays out under a payout id (`payout_id` on the statement line and on its detail)
+PAYOUT_LUMPS: frozenset[str] = frozenset({"card_settlement", "govuk_pay_payout"})
 
 
 class PaymentReceived(BaseModel):

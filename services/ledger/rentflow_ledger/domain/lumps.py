@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Iterable, Literal, NamedTuple
 
 from rentflow_common.money import pounds
+from rentflow_schemas.payments import PAYOUT_LUMPS
 
 # lump kind → the channel of its detail receipts
 DETAIL_CHANNEL: dict[str, str] = {
@@ -52,8 +53,7 @@ LAG: dict[str, tuple[int, int]] = {
     "uc_managed_payment": (1, 7),
 }
 NO_DETAIL: frozenset[str] = frozenset({"interest"})
-# lumps a card provider pays out under a payout id the detail may name
-PAYOUT_KINDS: frozenset[str] = frozenset({"card_settlement", "govuk_pay_payout"})
+PAYOUT_KINDS = PAYOUT_LUMPS  # lumps a card provider pays out under a payout id the detail may name
 PAYOUT = "payout:"
 
 

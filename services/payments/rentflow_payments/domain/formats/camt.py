@@ -58,6 +58,7 @@ from rentflow_payments.domain.formats._head import element, require
 from rentflow_payments.domain.formats._xml import Element, check_well_formed, child, children, iter_items, text
 from rentflow_payments.domain.formats.bank_csv import skip_pattern
 from rentflow_payments.domain.patterns import Pattern, linear
+from rentflow_schemas.payments import PAYOUT_LUMPS
 
 NOT_PROVIDED = {"NOTPROVIDED", "NONREF", ""}
 PREFIX = "camt053:"  # the identity namespace of ISO 20022 bank entries, whichever message carries them
@@ -128,7 +129,6 @@ def lump_of(codes: Codes | None, *narratives: str | None) -> str | None:
     return None
 
 
-PAYOUT_LUMPS = frozenset({"govuk_pay_payout", "card_settlement"})
 # a Stripe payout id (GOV.UK Pay's Stripe payouts, a landlord's own Stripe account): `po_` and 14 or more
 # letters and digits (Stripe's are 24-30 characters in all: po_1NxYzA2eZvKYlo2C...); a bank may upper-case it
 _PAYOUT_ID = linear(r"(?i)\b(po_[a-z0-9]{14,})")
