@@ -146,7 +146,10 @@ async def rematch(uow: Any, channels: set[str], cause: Cause | None, now: dt.dat
         match = await _match(uow, lump, cause, now)
         if match.status != "matched" or match.group is None:
             if match.status != row["status"] and match.status in ("unmatched", "ambiguous", "mismatch"):
-                await uow.lumps.set_status(pid, match.status, match.group.key if match.group else None)
+                key = match.group.key if match.group else None
+                await uow.lumps.set_status(pid, match.status, key)  # e.g. part of its payout is here now
+                uow.audit("lump.status", subject=pid, before={"status": row["status"]},
+                          after={"status": match.status, "matched": key, "why": describe(lump, match)})
             continue
         await uow.lumps.set_matched(pid, match.group.key, now)
         _audit_reconciled(uow, lump, match, "when its detail arrived")

@@ -70,6 +70,10 @@ async def test_a_payout_lump_waits_for_its_payouts_detail_through_a_mismatch_and
     assert await run(ledger, take(10_000, "card", day, payout_id="po_1NxYzA2eZvKYlo2C"), other_day) == []
     lump_row = ledger.tables.lumps[payout.payment.payment_id]
     assert (lump_row["status"], lump_row["matched_key"]) == ("mismatch", "payout:PO_1NXYZA2EZVKYLO2C")
+    [changed] = [a for a in ledger.audit if a["action"] == "lump.status"]  # a state change: audited
+    assert (changed["before"], changed["after"]["status"]) == ({"status": "unmatched"}, "mismatch")
+    assert "is £300.00 on the statement, but the 1 card payments paid out in it add up to £100.00" in (
+        changed["after"]["why"])
     [resolved] = await run(ledger, take(20_000, "card", day - dt.timedelta(days=1), payout_id="po_1NxYzA2eZvKYlo2C"))
     assert (resolved.action, resolved.source_id) == ("resolved", payout.payment.payment_id)
     t = ledger.tables
