@@ -148,6 +148,10 @@ def describe(lump: Lump, match: Match) -> str:
                 f"{g.count} {channel.replace('_', ' ')} payments paid out in it add up to {pounds(g.total_pence)} "
                 f"(difference {pounds(lump.amount_pence - g.total_pence)}): find the missing detail, fees or "
                 f"refunds")
+    if match.status == "unmatched" and lump.payout_id and lump.kind in PAYOUT_KINDS:
+        return (f"{words} {lump.payout_id} is {pounds(lump.amount_pence)}: no {channel.replace('_', ' ')} payment "
+                f"of that payout is here yet, and no detail total of the days before {lump.value_date} equals it: "
+                f"load the payout's report, or find where the money belongs")
     if match.status == "unmatched":
         return (f"{words} matches no {channel.replace('_', ' ')} detail received for the days before "
                 f"{lump.value_date}: load the file it settles, or find where the money belongs")

@@ -130,7 +130,11 @@ def test_a_payout_lump_whose_payout_has_no_detail_falls_back_to_the_amount_per_d
     day = group("day:2026-04-30", "card", 9_900, last=DAY - dt.timedelta(days=1))
     m = match_lump(payout_lump(9_900, PAYOUT), [other, day])
     assert (m.status, m.group) == ("matched", day)  # another payout's detail is never this one's
-    assert match_lump(payout_lump(9_900, PAYOUT), [other]).status == "unmatched"
+    nothing = match_lump(payout_lump(9_900, PAYOUT), [other])
+    assert nothing.status == "unmatched"
+    assert describe(payout_lump(9_900, PAYOUT), nothing) == (
+        f"govuk pay payout {PAYOUT} is £99.00: no card payment of that payout is here yet, and no detail total "
+        "of the days before 2026-05-01 equals it: load the payout's report, or find where the money belongs")
 
 
 def test_a_lump_naming_no_payout_may_match_a_payout_by_amount_before_a_file_or_a_day():
