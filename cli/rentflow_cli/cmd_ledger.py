@@ -29,17 +29,18 @@ def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
 
     @gl_app.command("cashbook")
     def gl_cashbook(lumps: str = typer.Option("all", "--lumps", metavar="STATUS",
-                                              help="all, open (unmatched or ambiguous), matched, no_detail, "
-                                                   "reversed, or none"),
+                                              help="all, open (unmatched, ambiguous or mismatch), matched, "
+                                                   "mismatch, no_detail, reversed, or none"),
                     items: str = typer.Option("open", "--items", metavar="STATUS", help="open, resolved, all or none"),
                     limit: int = typer.Option(1000, "--limit", metavar="N", min=1, max=100_000,
                                               help="at most this many lumps and this many items"),
                     json_out: bool = JSON) -> None:
-        """The cash book: statement lump sums (the DD collection total, cash and card settlements, UC,
-        interest) and how each was matched to its detail; and the items the ledger could not place on its
+        """The cash book: statement lump sums (the DD collection total, cash and card settlements, GOV.UK
+        Pay payouts, UC, interest) and how each was matched to its detail (a payout by its payout id); and the items the ledger could not place on its
         own (finance tasks). Newest first."""
-        if lumps not in ("all", "open", "matched", "no_detail", "reversed", "none"):
-            raise CommandError(f"--lumps must be one of all, open, matched, no_detail, reversed, none, not {lumps!r}")
+        if lumps not in ("all", "open", "matched", "mismatch", "no_detail", "reversed", "none"):
+            raise CommandError("--lumps must be one of all, open, matched, mismatch, no_detail, reversed, none, "
+                               f"not {lumps!r}")
         if items not in ("open", "resolved", "all", "none"):
             raise CommandError(f"--items must be one of open, resolved, all, none, not {items!r}")
         result = client().get("ledger", "/v1/cashbook", params={"lumps": lumps, "items": items, "limit": limit})

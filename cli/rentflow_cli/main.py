@@ -80,7 +80,8 @@ def emit_ids(ids: list[str]) -> None:
 @app.command()
 def up(auto_debits: bool = typer.Option(False, "--auto-debits", help="raise due debits each day on their own"),
        ) -> None:
-    """Start broker, database and the four services; Ctrl-C or SIGTERM stops everything."""
+    """Start broker, database and the four services; Ctrl-C, SIGTERM or SIGHUP (its terminal closed)
+    stops everything, and so does the end of the process that started it (unless run under nohup)."""
     stack = Stack(home_dir(), say=lambda m: err.print(f"[dim]{m}[/dim]"))
     stop_on_sigterm()
     try:
@@ -97,19 +98,29 @@ def up(auto_debits: bool = typer.Option(False, "--auto-debits", help="raise due 
 
 
 def stop_on_sigterm() -> None:
+    """SIGTERM, and SIGHUP unless ignored (nohup), stop the stack as Ctrl-C does: SIGHUP's default
+    ended `rentflow up` at once, leaving its services (each in its own session) running."""
     def on_signal(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, on_signal)
 
 
 def supervise(stack: Stack, *, auto_debits: bool = False) -> int:
-    """Keeps the stack running until Ctrl-C or SIGTERM: a service that dies, and the embedded broker
-    and database, are started again (with backoff; each restart logged and counted in `status`)."""
+    """Keeps the stack running until Ctrl-C, SIGTERM or SIGHUP, or until the process that started it
+    is gone: a service that dies, and the embedded broker and database, are started again (with
+    backoff; each restart logged and counted in `status`)."""
     code = 0
     next_debits = 0.0
+    orphan = False
     try:
         while True:
+            if stack.orphaned():  # nobody is left to press Ctrl-C: stop rather than run on for ever
+                stack.parent_gone()
+                orphan, code = True, 1
+                break
             stack.supervise_once()
             if auto_debits and time.monotonic() >= next_debits:
                 today = dt.datetime.now(LONDON).date().isoformat()
@@ -125,7 +136,8 @@ def supervise(stack: Stack, *, auto_debits: bool = False) -> int:
         err.print("stopping ...")
     finally:
         stack.stop()
-    err.print("stopped")
+    if not orphan:
+        err.print("stopped")
     return code
 
 
@@ -301,7 +313,8 @@ def officers_add(name: str = typer.Argument(..., metavar="NAME", help="the offic
 def payments_import(file: Path = typer.Argument(..., metavar="FILE", help="a statement, report or payments file"),
                     format: str = typer.Option("auto", "--format", "-f", metavar="FORMAT",
                                                help="auto, camt053, bacs18, arudd, addacs, govuk-pay, json, csv "
-                                                    "(also auddis, ddica, bank-csv, hb-schedule, uc-schedule)"),
+                                                    "(also auddis, ddica, bank-csv, hb-schedule, uc-schedule, "
+                                                    "stripe-payouts)"),
                     provider: Optional[str] = typer.Option(None, "--provider", metavar="NAME",
                                                            help="who the file came from (default file-import; "
                                                                 "govuk-pay for GOV.UK Pay replays)"),

@@ -6,7 +6,10 @@ a service process, and the embedded broker and database when rentflow started th
 database of the environment is not ours to restart). Each restart waits longer after a death
 soon after the last start (0.5 s doubling to 30 s), is logged (stderr and logs/supervisor.log)
 and counted in runtime.json, which `rentflow status` shows. One `rentflow up` per home: the
-second is refused with the first one's pid (an flock on `up.lock`)."""
+second is refused with the first one's pid (an flock on `up.lock`). `orphaned()` tells `rentflow up`
+that the process that started it is gone (SIGKILLed, or its terminal's shell): it then stops
+everything rather than run on for ever with no one to stop it — unless it was started under `nohup`
+(SIGHUP ignored), which asks for exactly that."""
 from __future__ import annotations
 
 import asyncio
@@ -91,6 +94,9 @@ class Stack:
     # embedded default (or with RENTFLOW_LOCAL_ADMIN=1), never silently on infrastructure from the environment
     local_admin: bool | None = None
     admin_made: bool = False
+    parent_pid: int = field(default_factory=os.getppid)  # who started `rentflow up`
+    # under nohup (SIGHUP ignored) it is meant to outlive its terminal and the shell that started it
+    watch_parent: bool = field(default_factory=lambda: signal.getsignal(signal.SIGHUP) != signal.SIG_IGN)
 
     def __enter__(self) -> "Stack":
         self.start()
@@ -109,7 +115,8 @@ class Stack:
         (self.home / "logs").mkdir(exist_ok=True)
         self._lock = lock_home(self.home)
         try:
-            self.infra = start_infrastructure(self.home, database=self.database, log=self.say)
+            self.infra = start_infrastructure(self.home, database=self.database,
+                                              log=lambda m: self.say(m))  # self.say as it is then
             self.say(f"broker {self.infra.kafka_bootstrap_servers} ({self.infra.kafka_source}), "
                      f"database ({self.infra.database_source})")
             if self.fresh_database and self.infra.database_source != "environment":
@@ -218,6 +225,17 @@ class Stack:
             self._lock = None
 
     # ------------------------------------------------------------------ supervision
+
+    def orphaned(self) -> bool:
+        """The process that started this one is gone (this one was adopted by init or a subreaper)."""
+        return self.watch_parent and self.parent_pid > 1 and os.getppid() != self.parent_pid
+
+    def parent_gone(self) -> None:
+        """Logged (to logs/supervisor.log: the terminal went with the parent, and writing to a pipe
+        nobody reads fails), and from now on nothing more is said there."""
+        quiet: Callable[[str], None] = lambda _: None
+        self.say = quiet
+        self._log("rentflow", f"its parent (pid {self.parent_pid}) is gone; stopping everything")
 
     def supervise_once(self) -> None:
         """Notices what died since the last call and starts it again once its backoff is over."""

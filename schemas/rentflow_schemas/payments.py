@@ -13,6 +13,8 @@ from rentflow_schemas.common import Channel, PositivePence
 # acquirer settlements, GOV.UK Pay payouts, DWP Universal Credit managed payments, bank interest.
 Lump = Literal["dd_collection", "cash_settlement", "card_settlement", "govuk_pay_payout", "uc_managed_payment",
                "interest"]
+# the lumps a card provider pays out under a payout id (`payout_id` on the statement line and on its detail)
+PAYOUT_LUMPS: frozenset[str] = frozenset({"card_settlement", "govuk_pay_payout"})
 
 
 class PaymentReceived(BaseModel):
@@ -34,6 +36,11 @@ class PaymentReceived(BaseModel):
     import_id: uuid.UUID | None = None
     lump: Lump | None = Field(default=None, description="a statement lump sum recognised by its bank transaction "
                                                         "code or narrative; None for a single payment")
+    payout_id: str | None = Field(default=None, max_length=100, description=(
+        "the card provider's payout (settlement) id: on a card receipt, the payout it was paid out to the "
+        "landlord's bank in, when the detail names it (e.g. a Stripe payout reconciliation report's "
+        "automatic_payout_id, po_...); on a statement lump, the payout id the bank's narrative carries. "
+        "None when unknown (events before this field have none); the ledger then matches by amount per day"))
 
 
 class ItemError(BaseModel):

@@ -428,13 +428,14 @@ class MemoryLumps:
     async def lock(self) -> None:
         pass
 
-    async def add_detail(self, rows: Sequence[tuple[uuid.UUID, str, uuid.UUID | None, dt.date, int]],
+    async def add_detail(self, rows: Sequence[tuple[uuid.UUID, str, uuid.UUID | None, dt.date, int, str | None]],
                          at: dt.datetime) -> set[str]:
         channels = set()
-        for pid, channel, imp, day, amount in rows:
+        for pid, channel, imp, day, amount, payout in rows:
             if pid not in self.t.lump_detail:
                 self.t.lump_detail[pid] = {"payment_id": pid, "channel": channel, "import_id": imp,
-                                           "business_date": day, "amount_pence": amount, "lump_id": None}
+                                           "business_date": day, "amount_pence": amount, "lump_id": None,
+                                           "payout_key": payout}
                 channels.add(channel)
         return channels
 
@@ -452,6 +453,9 @@ class MemoryLumps:
         out = []
         by: dict[str, list[Row]] = {}
         for r in open_rows:
+            if r["payout_key"] is not None:  # a payout's detail belongs to it alone
+                by.setdefault(r["payout_key"], []).append(r)
+                continue
             if r["import_id"] is not None:
                 by.setdefault(f"import:{r['import_id']}", []).append(r)
             if earliest <= r["business_date"] <= latest:
@@ -462,17 +466,32 @@ class MemoryLumps:
                 out.append(DetailGroup(key, channel, min(days), max(days), sum(r["amount_pence"] for r in rs), len(rs)))
         return out
 
+    async def payout_groups(self, channel: str, keys: Sequence[str]) -> list[Any]:
+        from rentflow_ledger.domain.lumps import DetailGroup
+        by: dict[str, list[Row]] = {}
+        for r in self.t.lump_detail.values():
+            if r["lump_id"] is None and r["channel"] == channel and r["payout_key"] in keys:
+                by.setdefault(r["payout_key"], []).append(r)
+        return [DetailGroup(k, channel, min(r["business_date"] for r in rs), max(r["business_date"] for r in rs),
+                            sum(r["amount_pence"] for r in rs), len(rs)) for k, rs in by.items()]
+
     async def settle(self, lump_id: uuid.UUID, channel: str, key: str) -> int:
         n = 0
         for pid, r in list(self.t.lump_detail.items()):
             if r["lump_id"] is not None or r["channel"] != channel:
                 continue
-            hit = (str(r["import_id"]) == key.removeprefix("import:") if key.startswith("import:")
-                   else r["business_date"].isoformat() == key.removeprefix("day:"))
+            if key.startswith("payout:") or r["payout_key"] is not None:
+                hit = r["payout_key"] == key
+            else:
+                hit = (str(r["import_id"]) == key.removeprefix("import:") if key.startswith("import:")
+                       else r["business_date"].isoformat() == key.removeprefix("day:"))
             if hit:
                 self.t.lump_detail[pid] = {**r, "lump_id": lump_id}
                 n += 1
         return n
+
+    async def set_status(self, payment_id: uuid.UUID, status: str, key: str | None) -> None:
+        self.t.lumps[payment_id] = {**self.t.lumps[payment_id], "status": status, "matched_key": key}
 
     async def set_matched(self, payment_id: uuid.UUID, key: str, at: dt.datetime) -> None:
         self.t.lumps[payment_id] = {**self.t.lumps[payment_id], "status": "matched", "matched_key": key,
@@ -485,16 +504,17 @@ class MemoryLumps:
         self.t.lumps[payment_id] = {**self.t.lumps[payment_id], "status": "reversed", "reversed_at": at}
 
     async def any_open(self, kinds: Sequence[str]) -> bool:
-        return any(r["status"] in ("unmatched", "ambiguous") and r["kind"] in kinds for r in self.t.lumps.values())
+        return any(r["status"] in OPEN and r["kind"] in kinds for r in self.t.lumps.values())
 
     async def open(self, kinds: Sequence[str]) -> list[Row]:
         return sorted((dict(r) for r in self.t.lumps.values()
-                       if r["status"] in ("unmatched", "ambiguous") and r["kind"] in kinds),
+                       if r["status"] in OPEN and r["kind"] in kinds),
                       key=lambda r: (r["value_date"], str(r["payment_id"])))
 
 
 LUMP_COLUMNS = ["payment_id", "provider_id", "provider_ref", "kind", "amount_pence", "value_date", "reference",
-                "payer_name", "status", "matched_key", "matched_at", "created_at", "channel"]
+                "payer_name", "status", "matched_key", "matched_at", "created_at", "channel", "payout_id"]
+OPEN = ("unmatched", "ambiguous", "mismatch")
 
 
 class MemoryUnreconciled:

@@ -13,6 +13,8 @@ from rentflow_ledger.domain.lumps import DetailGroup
 # and the detail it settles, arriving together on two consumers, still meet (the later one sees the
 # earlier's rows once it has the lock).
 LUMPS_LOCK = 7_316_001
+OPEN = ["unmatched", "ambiguous", "mismatch"]  # lumps still waiting for (the rest of) their detail
+OPEN_SQL = "('unmatched', 'ambiguous', 'mismatch')"  # as a literal: the partial index lumps_open serves it
 
 
 class SqlLumps:
@@ -22,17 +24,18 @@ class SqlLumps:
     async def lock(self) -> None:
         await self.raw.execute("select pg_advisory_xact_lock($1)", LUMPS_LOCK)
 
-    async def add_detail(self, rows: Sequence[tuple[uuid.UUID, str, uuid.UUID | None, dt.date, int]],
+    async def add_detail(self, rows: Sequence[tuple[uuid.UUID, str, uuid.UUID | None, dt.date, int, str | None]],
                          at: dt.datetime) -> set[str]:
-        """(payment_id, channel, import_id, business_date, amount_pence) of receipts a lump may settle;
-        the channels of those not kept before."""
+        """(payment_id, channel, import_id, business_date, amount_pence, payout key or None) of receipts a
+        lump may settle; the channels of those not kept before."""
         if not rows:
             return set()
         cols = list(zip(*rows))
         found = await self.raw.fetch(
-            """insert into lump_detail (payment_id, channel, import_id, business_date, amount_pence, created_at)
-               select u.*, $6 from unnest($1::uuid[], $2::text[], $3::uuid[], $4::date[], $5::bigint[])
-                    as u(payment_id, channel, import_id, business_date, amount_pence)
+            """insert into lump_detail (payment_id, channel, import_id, business_date, amount_pence, payout_key,
+                                        created_at)
+               select u.*, $7 from unnest($1::uuid[], $2::text[], $3::uuid[], $4::date[], $5::bigint[], $6::text[])
+                    as u(payment_id, channel, import_id, business_date, amount_pence, payout_key)
                on conflict (payment_id) do nothing returning channel""", *[list(c) for c in cols], at)
         return {r[0] for r in found}
 
@@ -42,44 +45,71 @@ class SqlLumps:
 
     async def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """(payment_id, provider_id, provider_ref, kind, amount_pence, value_date, reference, payer_name,
-        status, matched_key, matched_at, created_at, channel)"""
+        status, matched_key, matched_at, created_at, channel, payout_id)"""
         if not rows:
             return
         await self.raw.execute(
             """insert into lumps (payment_id, provider_id, provider_ref, kind, amount_pence, value_date, reference,
-                                  payer_name, status, matched_key, matched_at, created_at, channel)
+                                  payer_name, status, matched_key, matched_at, created_at, channel, payout_id)
                select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::date[],
                                     $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],
-                                    $12::timestamptz[], $13::text[])
+                                    $12::timestamptz[], $13::text[], $14::text[])
                on conflict (payment_id) do nothing""", *[list(c) for c in zip(*rows)])
 
     async def groups(self, channel: str, earliest: dt.date, latest: dt.date) -> list[DetailGroup]:
-        """Unsettled detail of a channel whose last value date is in [earliest, latest], per file and per day."""
+        """Unsettled detail of a channel whose last value date is in [earliest, latest], per payout (detail
+        that names its payout belongs to it alone), and per file and per day (the rest)."""
         rows = await self.raw.fetch(
             """select 'import:' || import_id::text as key, min(business_date) as first_day,
                       max(business_date) as last_day, sum(amount_pence)::bigint as total, count(*) as n
-               from lump_detail where lump_id is null and channel = $1
+               from lump_detail where lump_id is null and channel = $1 and payout_key is null
                  and import_id in (select import_id from lump_detail where lump_id is null and channel = $1
-                                   and business_date between $2 and $3 and import_id is not null)
+                                   and business_date between $2 and $3 and import_id is not null
+                                   and payout_key is null)
                group by import_id having max(business_date) between $2 and $3
                union all
                select 'day:' || business_date::text, business_date, business_date, sum(amount_pence)::bigint,
                       count(*)
                from lump_detail where lump_id is null and channel = $1 and business_date between $2 and $3
-               group by business_date""", channel, earliest, latest)
+                 and payout_key is null
+               group by business_date
+               union all
+               select payout_key, min(business_date), max(business_date), sum(amount_pence)::bigint, count(*)
+               from lump_detail where lump_id is null and channel = $1
+                 and payout_key in (select payout_key from lump_detail where lump_id is null and channel = $1
+                                    and business_date between $2 and $3 and payout_key is not null)
+               group by payout_key having max(business_date) between $2 and $3""", channel, earliest, latest)
+        return [DetailGroup(r["key"], channel, r["first_day"], r["last_day"], r["total"], r["n"]) for r in rows]
+
+    async def payout_groups(self, channel: str, keys: Sequence[str]) -> list[DetailGroup]:
+        """The unsettled detail of these payouts ("payout:<ID>"), whatever their dates."""
+        rows = await self.raw.fetch(
+            """select payout_key as key, min(business_date) as first_day, max(business_date) as last_day,
+                      sum(amount_pence)::bigint as total, count(*) as n
+               from lump_detail where lump_id is null and channel = $1 and payout_key = any($2::text[])
+               group by payout_key""", channel, list(keys))
         return [DetailGroup(r["key"], channel, r["first_day"], r["last_day"], r["total"], r["n"]) for r in rows]
 
     async def settle(self, lump_id: uuid.UUID, channel: str, key: str) -> int:
         """Marks the group's detail settled by the lump; the number of receipts."""
         if key.startswith("import:"):
             status = await self.raw.execute(
-                "update lump_detail set lump_id = $1 where lump_id is null and channel = $2 and import_id = $3",
-                lump_id, channel, uuid.UUID(key.removeprefix("import:")))
+                "update lump_detail set lump_id = $1 where lump_id is null and channel = $2 and import_id = $3 "
+                "and payout_key is null", lump_id, channel, uuid.UUID(key.removeprefix("import:")))
+        elif key.startswith("payout:"):
+            status = await self.raw.execute(
+                "update lump_detail set lump_id = $1 where lump_id is null and channel = $2 and payout_key = $3",
+                lump_id, channel, key)
         else:
             status = await self.raw.execute(
-                "update lump_detail set lump_id = $1 where lump_id is null and channel = $2 and business_date = $3",
-                lump_id, channel, dt.date.fromisoformat(key.removeprefix("day:")))
+                "update lump_detail set lump_id = $1 where lump_id is null and channel = $2 and business_date = $3 "
+                "and payout_key is null", lump_id, channel, dt.date.fromisoformat(key.removeprefix("day:")))
         return int(status.split()[-1])
+
+    async def set_status(self, payment_id: uuid.UUID, status: str, key: str | None) -> None:
+        """An open lump's status when tried again (a payout's detail arriving in parts: unmatched → mismatch)."""
+        await self.raw.execute("update lumps set status = $2, matched_key = $3 where payment_id = $1",
+                               payment_id, status, key)
 
     async def set_matched(self, payment_id: uuid.UUID, key: str, at: dt.datetime) -> None:
         await self.raw.execute("update lumps set status = 'matched', matched_key = $2, matched_at = $3 "
@@ -96,11 +126,11 @@ class SqlLumps:
                                payment_id, at)
 
     async def listing(self, status: str | None, limit: int) -> list[Any]:
-        """Lumps, newest value date first, of a status (open: unmatched or ambiguous) or all."""
-        statuses = {"open": ["unmatched", "ambiguous"]}.get(status or "", [status] if status else None)
+        """Lumps, newest value date first, of a status (open: unmatched, ambiguous or mismatch) or all."""
+        statuses = {"open": OPEN}.get(status or "", [status] if status else None)
         return list(await self.raw.fetch(
             "select payment_id, provider_id, provider_ref, kind, amount_pence, value_date, reference, payer_name, "
-            "status, matched_key, matched_at, created_at, channel, reversed_at from lumps "
+            "status, matched_key, matched_at, created_at, channel, reversed_at, payout_id from lumps "
             "where ($1::text[] is null or status = any($1)) order by value_date desc, payment_id limit $2",
             statuses, limit))
 
@@ -108,13 +138,13 @@ class SqlLumps:
         """Whether a lump of these kinds waits for detail (read without the lock: the cheap test that
         spares every receipts batch the lock when nothing waits)."""
         return bool(await self.raw.fetchval(
-            "select exists (select 1 from lumps where status in ('unmatched', 'ambiguous') "
-            "and kind = any($1::text[]))", list(kinds)))
+            f"select exists (select 1 from lumps where status in {OPEN_SQL} and kind = any($1::text[]))",
+            list(kinds)))
 
     async def open(self, kinds: Sequence[str]) -> list[Any]:
-        """Lumps of these kinds still waiting for their detail (unmatched or ambiguous), oldest first."""
+        """Lumps of these kinds still waiting for their detail (unmatched, ambiguous, mismatch), oldest first."""
         return list(await self.raw.fetch(
-            "select * from lumps where status in ('unmatched', 'ambiguous') and kind = any($1::text[]) "
+            f"select * from lumps where status in {OPEN_SQL} and kind = any($1::text[]) "
             "order by value_date, payment_id", list(kinds)))
 
 

@@ -16,12 +16,24 @@ date. A lump matches a group when the amounts are equal to the penny and the lum
 within the channel's settlement lag after the group's last value date (Bacs credits the
 collections on the processing day, cash and card settlements follow in a few working days, DWP
 pays on the schedule's date). One file group matching → that file; else one date group → that day;
-else unmatched (none) or ambiguous (several: a person chooses). Interest has no detail."""
+else unmatched (none) or ambiguous (several: a person chooses). Interest has no detail.
+
+Payouts (GOV.UK Pay payouts and card settlements): a card receipt whose detail names the payout it
+was paid out in (`payout_id`: a Stripe `po_...`) belongs to that payout only, as a cash book keeps it —
+its group is "payout:<ID>" (ids compared without regard to case: banks upper-case narratives), and it
+is never part of a file or day group. A lump whose narrative carries a payout id is matched to exactly
+the detail of that payout: equal totals → matched; different → `mismatch`, a finance task naming both
+figures (tried again as more of the payout's detail arrives). A lump whose payout has no detail here
+falls back to the amount rule over the detail that names no payout; a lump that names no payout may
+match a payout group by amount (payout groups first, then files, then days)."""
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, Literal, NamedTuple
+
+from rentflow_common.money import pounds
+from rentflow_schemas.payments import PAYOUT_LUMPS
 
 # lump kind → the channel of its detail receipts
 DETAIL_CHANNEL: dict[str, str] = {
@@ -41,6 +53,13 @@ LAG: dict[str, tuple[int, int]] = {
     "uc_managed_payment": (1, 7),
 }
 NO_DETAIL: frozenset[str] = frozenset({"interest"})
+PAYOUT_KINDS = PAYOUT_LUMPS  # lumps a card provider pays out under a payout id the detail may name
+PAYOUT = "payout:"
+
+
+def payout_key(payout_id: str) -> str:
+    """The detail group of a payout: one key however the bank or the report cased the id."""
+    return PAYOUT + payout_id.upper()
 
 
 class Lump(NamedTuple):
@@ -48,11 +67,13 @@ class Lump(NamedTuple):
     kind: str
     amount_pence: int
     value_date: dt.date
+    payout_id: str | None = None  # the payout id the statement's narrative carries (card lumps)
 
 
 @dataclass(frozen=True)
 class DetailGroup:
-    """Unmatched receipts of one channel, per file (`key` "import:<id>") or per value date ("day:<date>")."""
+    """Unmatched receipts of one channel, per payout (`key` "payout:<ID>"), per file ("import:<id>") or
+    per value date ("day:<date>")."""
 
     key: str
     channel: str
@@ -65,9 +86,15 @@ class DetailGroup:
     def by_file(self) -> bool:
         return self.key.startswith("import:")
 
+    @property
+    def by_payout(self) -> bool:
+        return self.key.startswith(PAYOUT)
+
 
 class Match(NamedTuple):
-    status: Literal["matched", "unmatched", "ambiguous", "no_detail"]
+    """`group`: the group matched, or for `mismatch` the lump's payout whose total differs."""
+
+    status: Literal["matched", "unmatched", "ambiguous", "no_detail", "mismatch"]
     group: DetailGroup | None
     candidates: tuple[DetailGroup, ...]
 
@@ -79,14 +106,25 @@ def window(lump: Lump) -> tuple[dt.date, dt.date]:
 
 
 def match_lump(lump: Lump, groups: Iterable[DetailGroup]) -> Match:
-    """The one detail group this lump settles, if there is exactly one (file groups first)."""
+    """The one detail group this lump settles: its own payout's when it names one and the detail has
+    it (by id, whatever the date; the amount must agree), else exactly one by amount and date (payout
+    groups first, then files, then days)."""
     if lump.kind in NO_DETAIL or lump.kind not in DETAIL_CHANNEL:
         return Match("no_detail", None, ())
     channel = DETAIL_CHANNEL[lump.kind]
+    groups = [g for g in groups if g.channel == channel]
+    named = lump.payout_id is not None and lump.kind in PAYOUT_KINDS
+    if named:
+        assert lump.payout_id is not None
+        own = next((g for g in groups if g.key == payout_key(lump.payout_id)), None)
+        if own is not None:
+            return Match("matched" if own.total_pence == lump.amount_pence else "mismatch", own, (own,))
     earliest, latest = window(lump)
-    candidates = tuple(sorted((g for g in groups if g.channel == channel and g.total_pence == lump.amount_pence
-                               and earliest <= g.last_day <= latest), key=lambda g: g.key))
-    for tier in ([g for g in candidates if g.by_file], [g for g in candidates if not g.by_file]):
+    candidates = tuple(sorted((g for g in groups if g.total_pence == lump.amount_pence
+                               and earliest <= g.last_day <= latest and not (named and g.by_payout)),
+                              key=lambda g: g.key))
+    for tier in ([g for g in candidates if g.by_payout], [g for g in candidates if g.by_file],
+                 [g for g in candidates if not g.by_file and not g.by_payout]):
         if len(tier) == 1:
             return Match("matched", tier[0], candidates)
         if len(tier) > 1:
@@ -103,6 +141,17 @@ def describe(lump: Lump, match: Match) -> str:
     if match.status == "ambiguous":
         which = ", ".join(_group_words(g) for g in match.candidates)
         return f"{words} matches more than one {channel.replace('_', ' ')} detail total ({which}): say which"
+    if match.status == "mismatch":
+        assert match.group is not None
+        g = match.group
+        return (f"{words} {lump.payout_id} is {pounds(lump.amount_pence)} on the statement, but the "
+                f"{g.count} {channel.replace('_', ' ')} payments paid out in it add up to {pounds(g.total_pence)} "
+                f"(difference {pounds(lump.amount_pence - g.total_pence)}): find the missing detail, fees or "
+                f"refunds")
+    if match.status == "unmatched" and lump.payout_id and lump.kind in PAYOUT_KINDS:
+        return (f"{words} {lump.payout_id} is {pounds(lump.amount_pence)}: no {channel.replace('_', ' ')} payment "
+                f"of that payout is here yet, and no detail total of the days before {lump.value_date} equals it: "
+                f"load the payout's report, or find where the money belongs")
     if match.status == "unmatched":
         return (f"{words} matches no {channel.replace('_', ' ')} detail received for the days before "
                 f"{lump.value_date}: load the file it settles, or find where the money belongs")
@@ -112,5 +161,6 @@ def describe(lump: Lump, match: Match) -> str:
 
 def _group_words(g: DetailGroup) -> str:
     days = g.first_day.isoformat() if g.first_day == g.last_day else f"{g.first_day} to {g.last_day}"
-    what = f"file {g.key.removeprefix('import:')}" if g.by_file else "the receipts"
+    what = (f"payout {g.key.removeprefix(PAYOUT)}" if g.by_payout
+            else f"file {g.key.removeprefix('import:')}" if g.by_file else "the receipts")
     return f"{what} of {days} ({g.count} payments)"

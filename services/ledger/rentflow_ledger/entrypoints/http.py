@@ -184,8 +184,9 @@ async def invariants(request: Request) -> Any:
             summary="the cash book: statement lump sums (how each was matched to its detail, or not) and the "
                     "items the ledger could not place on its own (finance tasks), newest first")
 async def cashbook(request: Request,
-                   lumps: Literal["all", "open", "matched", "no_detail", "reversed", "none"] = Query(
-                       "all", description="open: unmatched or ambiguous; none: leave lumps out"),
+                   lumps: Literal["all", "open", "matched", "mismatch", "no_detail", "reversed", "none"] = Query(
+                       "all", description="open: unmatched, ambiguous or mismatch (a payout whose detail adds up "
+                                          "to another amount); none: leave lumps out"),
                    items: Literal["open", "resolved", "all", "none"] = Query("open"),
                    limit: int = Query(1000, ge=1, le=100_000)) -> Any:
     async with _read(request) as uow:

@@ -2,12 +2,14 @@
 
 Called by the payments handler, in its transaction:
 - `record_detail`: every new receipt of a channel whose money reaches the bank as a lump (Direct
-  Debit, cash, card, Universal Credit) is kept as detail, with the file that carried it;
+  Debit, cash, card, Universal Credit) is kept as detail, with the file that carried it and the
+  payout it was paid out in when the detail names one;
 - `take_lumps`: each new statement credit marked `lump` is matched to the unsettled detail
-  (per file, then per day). Matched: the lump is reconciled — nothing is posted, to an account or
+  (its own payout by id when it names one; else per payout, file, then day, by amount). Matched: the lump is reconciled — nothing is posted, to an account or
   to suspense, so the money is counted once (by its detail); a cash settlement's journal moves the
-  cash file's receipts from cash control to the bank (Dr bank Cr cash, kind `settlement`). Unmatched, ambiguous, or interest:
-  an UnreconciledItem (a finance task), never rent in suspense;
+  cash file's receipts from cash control to the bank (Dr bank Cr cash, kind `settlement`). Unmatched, ambiguous,
+  a payout whose detail adds up to another amount (mismatch, both figures named), or interest: an
+  UnreconciledItem (a finance task), never rent in suspense;
 - `rematch`: lumps still open are tried again when new detail of their channel arrives (the file
   came after the statement); matched, their finance item is resolved.
 
@@ -24,7 +26,8 @@ from typing import Any, Iterable, Sequence
 from rentflow_common.events import Cause
 from rentflow_common.logging import get_logger
 from rentflow_ledger.domain.journal import settlement_lines
-from rentflow_ledger.domain.lumps import DETAIL_CHANNEL, Lump, Match, describe, match_lump, window
+from rentflow_ledger.domain.lumps import (DETAIL_CHANNEL, PAYOUT_KINDS, Lump, Match, describe, match_lump,
+                                          payout_key, window)
 from rentflow_ledger.domain.posting import Journal, business_date
 from rentflow_ledger.service_layer import events
 from rentflow_schemas import derive_event_id
@@ -58,7 +61,8 @@ async def handle_cash_book(uow: Any, commands: Sequence[Any]) -> None:
 
 async def record_detail(uow: Any, payments: Iterable[PaymentReceived], at: dt.datetime) -> set[str]:
     """Keeps the receipts a lump may settle; returns the channels of those new here."""
-    rows = [(p.payment_id, str(p.channel), p.import_id, business_date(p.paid_at), p.amount_pence)
+    rows = [(p.payment_id, str(p.channel), p.import_id, business_date(p.paid_at), p.amount_pence,
+             payout_key(p.payout_id) if p.payout_id and str(p.channel) == "card" else None)  # card money only
             for p in payments if p.lump is None and str(p.channel) in DETAIL_CHANNELS]
     return await uow.lumps.add_detail(rows, at)
 
@@ -66,8 +70,12 @@ async def record_detail(uow: Any, payments: Iterable[PaymentReceived], at: dt.da
 async def _match(uow: Any, lump: Lump, cause: Cause | None, now: dt.datetime) -> Match:
     if lump.kind not in DETAIL_CHANNEL:
         return match_lump(lump, ())
+    channel = DETAIL_CHANNEL[lump.kind]
     earliest, latest = window(lump)
-    match = match_lump(lump, await uow.lumps.groups(DETAIL_CHANNEL[lump.kind], earliest, latest))
+    groups = await uow.lumps.groups(channel, earliest, latest)
+    if lump.payout_id and lump.kind in PAYOUT_KINDS and not any(g.key == payout_key(lump.payout_id) for g in groups):
+        groups += await uow.lumps.payout_groups(channel, [payout_key(lump.payout_id)])  # paid out on any day
+    match = match_lump(lump, groups)
     if match.status == "matched":
         assert match.group is not None
         await uow.lumps.settle(lump.payment_id, match.group.channel, match.group.key)
@@ -102,12 +110,12 @@ async def take_lumps(uow: Any, commands: Sequence[Any], now: dt.datetime) -> Non
         if pid in seen:
             continue
         p = c.payment
-        lump = Lump(pid, str(p.lump), p.amount_pence, business_date(p.paid_at))
+        lump = Lump(pid, str(p.lump), p.amount_pence, business_date(p.paid_at), p.payout_id)
         match = await _match(uow, lump, c.cause, now)
         matched = match.status == "matched"
         rows.append((pid, p.provider_id, p.provider_ref, lump.kind, p.amount_pence, lump.value_date, p.reference,
                      p.payer_name, match.status, match.group.key if match.group else None, now if matched else None,
-                     now, str(p.channel)))
+                     now, str(p.channel), p.payout_id))
         if matched:
             log.info("lump sum reconciled", payment_id=str(pid), kind=lump.kind, amount_pence=p.amount_pence,
                      matched=match.group.key if match.group else None)
@@ -134,9 +142,14 @@ async def rematch(uow: Any, channels: set[str], cause: Cause | None, now: dt.dat
     await uow.lumps.lock()
     for row in await uow.lumps.open(kinds):
         pid = uuid.UUID(str(row["payment_id"]))
-        lump = Lump(pid, row["kind"], row["amount_pence"], row["value_date"])
+        lump = Lump(pid, row["kind"], row["amount_pence"], row["value_date"], row["payout_id"])
         match = await _match(uow, lump, cause, now)
         if match.status != "matched" or match.group is None:
+            if match.status != row["status"] and match.status in ("unmatched", "ambiguous", "mismatch"):
+                key = match.group.key if match.group else None
+                await uow.lumps.set_status(pid, match.status, key)  # e.g. part of its payout is here now
+                uow.audit("lump.status", subject=pid, before={"status": row["status"]},
+                          after={"status": match.status, "matched": key, "why": describe(lump, match)})
             continue
         await uow.lumps.set_matched(pid, match.group.key, now)
         _audit_reconciled(uow, lump, match, "when its detail arrived")

@@ -31,12 +31,12 @@ def at(day: dt.date) -> dt.datetime:
 
 
 def paid(ref: str, amount: int, channel: str, *, day: dt.date = DAY, import_id: uuid.UUID | None = None,
-         lump: str | None = None, provider_ref: str | None = None):
+         lump: str | None = None, provider_ref: str | None = None, payout_id: str | None = None):
     provider_ref = provider_ref or uuid.uuid4().hex[:12]
     data = PaymentReceived(payment_id=derive_event_id("payment", "prov", provider_ref), provider_id="prov",
                            provider_ref=provider_ref, channel=channel, amount_pence=amount, paid_at=at(day),
                            received_at=at(day), reference=ref, payer_name="Payer", source="file",
-                           import_id=import_id, lump=lump)
+                           import_id=import_id, lump=lump, payout_id=payout_id)
     return new_envelope(data, event_type="payments.received", producer="payments", correlation_id="test",
                         event_id=derive_event_id("payments.received", data.payment_id))
 
@@ -245,6 +245,39 @@ async def test_an_overpaid_housing_benefit_rebate_is_recovered_by_debiting_the_r
 
 def _hb(e: dict) -> bool:
     return any(x["gl_code"] == "HB_CLEARING" for x in e["data"]["lines"])
+
+
+async def test_a_payout_lump_settles_its_payouts_card_detail_whatever_its_dates(infra, service_env, topic_prefix):
+    """On PostgreSQL: card detail naming a payout is that payout's alone (never a day group), found by id
+    even when it was taken long before the lump; a lump naming no payout keeps the amount-per-day rule."""
+    async with running_ledger(infra, topic_prefix) as ledger:
+        assert (await ledger.http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
+        old = DAY - dt.timedelta(days=30)  # far outside any date window
+        detail = [paid("50000005", 6000, "card", day=old, payout_id="po_1SqlPayout0000000A"),
+                  paid("60000006", 4000, "card", day=old, payout_id="po_1SqlPayout0000000A"),
+                  paid("80000008", 10000, "card", day=DAY)]  # no payout: the day's detail
+        await ledger.publish("payments.received.v1", *detail)
+        await poll(lambda: _balance(ledger, "60000006", -4000))
+        by_id = paid("STRIPE PAYMENTS UK PO_1SQLPAYOUT0000000A", 10000, "bank_transfer", day=DAY,
+                     lump="card_settlement", payout_id="PO_1SQLPAYOUT0000000A")
+        by_day = paid("WORLDPAY SETTLEMENT", 10000, "bank_transfer", day=DAY + dt.timedelta(days=2),
+                      lump="card_settlement")
+        await ledger.publish("payments.received.v1", by_id, by_day)
+
+        async def settled():
+            async with UnitOfWork(ledger.engine) as uow:
+                rows = {r["payment_id"]: dict(r) for r in await uow.raw.fetch("select * from lumps")}
+            return len(rows) == 2 and rows
+        lumps = await poll(settled)
+        assert (lumps[by_id.data.payment_id]["status"], lumps[by_id.data.payment_id]["matched_key"]) == (
+            "matched", "payout:PO_1SQLPAYOUT0000000A")
+        assert (lumps[by_day.data.payment_id]["status"], lumps[by_day.data.payment_id]["matched_key"]) == (
+            "matched", f"day:{DAY}")
+        async with UnitOfWork(ledger.engine) as uow:
+            settled_by = {r["payment_id"]: r["lump_id"] for r in await uow.raw.fetch("select * from lump_detail")}
+        assert settled_by == {detail[0].data.payment_id: by_id.data.payment_id,
+                              detail[1].data.payment_id: by_id.data.payment_id,
+                              detail[2].data.payment_id: by_day.data.payment_id}
 
 
 async def _balance(ledger, ref: str, want: int) -> bool:

@@ -19,12 +19,13 @@ from rentflow_schemas.payments import PaymentReceived
 UTC = dt.timezone.utc
 
 
-def take(amount: int, channel: str, day: dt.date, *, lump: str | None = None, imp: uuid.UUID | None = None):
+def take(amount: int, channel: str, day: dt.date, *, lump: str | None = None, imp: uuid.UUID | None = None,
+         payout_id: str | None = None):
     ref = uuid.uuid4().hex
     at = dt.datetime.combine(day, dt.time(10), UTC)
     p = PaymentReceived(payment_id=derive_event_id("payment", "p", ref), provider_id="p", provider_ref=ref,
                         channel=channel, amount_pence=amount, paid_at=at, received_at=at, reference="R",
-                        source="file", import_id=imp, lump=lump)
+                        source="file", import_id=imp, lump=lump, payout_id=payout_id)
     return TakePayment(p, Cause(uuid.uuid4(), "test"))
 
 
@@ -56,6 +57,46 @@ async def test_a_lump_before_its_detail_waits_as_a_finance_item_and_is_matched_w
     assert {r["lump_id"] for r in t.lump_detail.values()} == {uc_lump.payment.payment_id}
     assert t.lumps[interest.payment.payment_id]["status"] == "no_detail"
     assert not t.transactions and not t.suspense  # no lump is rent
+
+
+async def test_a_payout_lump_waits_for_its_payouts_detail_through_a_mismatch_and_is_matched_when_it_adds_up():
+    ledger = MemoryLedger()
+    day = dt.date(2026, 5, 4)
+    payout = take(30_000, "bank_transfer", day + dt.timedelta(days=2), lump="govuk_pay_payout",
+                  payout_id="PO_1NXYZA2EZVKYLO2C")  # as the bank's narrative upper-cased it
+    [opened] = await run(ledger, payout)
+    assert (opened.kind, opened.action, opened.amount_pence) == ("lump_unmatched", "opened", 30_000)
+    other_day = take(30_000, "card", day)  # equal to the lump but of no payout: not this payout's money
+    assert await run(ledger, take(10_000, "card", day, payout_id="po_1NxYzA2eZvKYlo2C"), other_day) == []
+    lump_row = ledger.tables.lumps[payout.payment.payment_id]
+    assert (lump_row["status"], lump_row["matched_key"]) == ("mismatch", "payout:PO_1NXYZA2EZVKYLO2C")
+    [changed] = [a for a in ledger.audit if a["action"] == "lump.status"]  # a state change: audited
+    assert (changed["before"], changed["after"]["status"]) == ({"status": "unmatched"}, "mismatch")
+    assert "is £300.00 on the statement, but the 1 card payments paid out in it add up to £100.00" in (
+        changed["after"]["why"])
+    [resolved] = await run(ledger, take(20_000, "card", day - dt.timedelta(days=1), payout_id="po_1NxYzA2eZvKYlo2C"))
+    assert (resolved.action, resolved.source_id) == ("resolved", payout.payment.payment_id)
+    t = ledger.tables
+    assert t.lumps[payout.payment.payment_id]["status"] == "matched"
+    settled = {r["payment_id"] for r in t.lump_detail.values() if r["lump_id"] == payout.payment.payment_id}
+    assert len(settled) == 2 and other_day.payment.payment_id not in settled
+    assert t.lump_detail[other_day.payment.payment_id]["lump_id"] is None
+    assert not t.transactions and not t.suspense  # the lump is never rent
+
+
+async def test_a_payout_lump_naming_a_payout_with_other_detail_is_a_finance_item_with_both_figures():
+    ledger = MemoryLedger()
+    day = dt.date(2026, 5, 4)
+    detail = [take(12_500, "card", day, payout_id="po_1Payout000000000A"),
+              take(12_500, "card", day, payout_id="po_1Payout000000000A")]
+    assert await run(ledger, *detail) == []
+    lump = take(24_650, "bank_transfer", day + dt.timedelta(days=2), lump="card_settlement",
+                payout_id="po_1Payout000000000A")
+    [item] = await run(ledger, lump)
+    assert item.action == "opened" and "is £246.50 on the statement" in item.reason
+    assert "add up to £250.00 (difference -£3.50)" in item.reason
+    assert ledger.tables.lumps[lump.payment.payment_id]["status"] == "mismatch"
+    assert {r["lump_id"] for r in ledger.tables.lump_detail.values()} == {None}  # nothing settled
 
 
 async def test_audacc_confirms_a_lodgement_and_audrej_makes_each_of_its_mandates_pending_with_a_task():

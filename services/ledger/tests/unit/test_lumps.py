@@ -8,7 +8,7 @@ import uuid
 
 from hypothesis import given, strategies as st
 
-from rentflow_ledger.domain.lumps import DetailGroup, Lump, describe, match_lump
+from rentflow_ledger.domain.lumps import DetailGroup, Lump, describe, match_lump, payout_key
 
 DAY = dt.date(2026, 5, 1)
 
@@ -92,3 +92,79 @@ def test_a_match_is_always_the_lump_amount_of_its_channel_and_unique(groups, kin
         assert same == [m.group]  # never one of several equal candidates
     if not any(g.total_pence == amount for g in groups):
         assert m.status in ("unmatched", "no_detail")  # a lump equal to no total settles nothing
+
+
+# Payouts. The statement narrative is the one camt test_camt reads ("GOV.UK PAY PO_1NxYzA2eZvKYlo2C");
+# the detail's payout id is what GOV.UK Pay's own ledger keeps per payment (alphagov/pay-ledger
+# PaymentIncludedInPayoutEventQueueConsumerIT: event PAYMENT_INCLUDED_IN_PAYOUT, gateway_payout_id
+# "po_..."), and what Stripe's itemized payout reconciliation report calls automatic_payout_id
+# (docs.stripe.com/reports/payout-reconciliation).
+PAYOUT = "po_1NxYzA2eZvKYlo2C"
+
+
+def payout_lump(amount: int, payout_id: str | None, day: dt.date = DAY, kind: str = "govuk_pay_payout") -> Lump:
+    return Lump(uuid.uuid4(), kind, amount, day, payout_id)
+
+
+def test_a_payout_lump_settles_exactly_its_payouts_detail_even_when_another_total_is_equal():
+    own = group(payout_key(PAYOUT), "card", 25_000, last=DAY - dt.timedelta(days=20))  # outside any date window
+    day = group("day:2026-05-01", "card", 25_000)
+    other = group(payout_key("po_1OtherPayout00000"), "card", 25_000)
+    m = match_lump(payout_lump(25_000, PAYOUT.upper()), [day, other, own])  # the bank upper-cased the id
+    assert (m.status, m.group) == ("matched", own)
+    assert describe(payout_lump(25_000, PAYOUT), m).startswith(
+        f"govuk pay payout matched to payout {PAYOUT.upper()} of 2026-04-11 (3 payments)")
+
+
+def test_a_payout_whose_detail_adds_up_to_another_amount_is_a_mismatch_naming_both_figures():
+    own = group(payout_key(PAYOUT), "card", 24_650, count=4)
+    m = match_lump(payout_lump(25_000, PAYOUT), [own, group("day:2026-05-01", "card", 25_000)])
+    assert (m.status, m.group) == ("mismatch", own)  # never the equal day total instead
+    assert describe(payout_lump(25_000, PAYOUT), m) == (
+        f"govuk pay payout {PAYOUT} is £250.00 on the statement, but the 4 card payments paid out in it add up "
+        "to £246.50 (difference £3.50): find the missing detail, fees or refunds")
+
+
+def test_a_payout_lump_whose_payout_has_no_detail_falls_back_to_the_amount_per_day_rule():
+    other = group(payout_key("po_1OtherPayout00000"), "card", 9_900)
+    day = group("day:2026-04-30", "card", 9_900, last=DAY - dt.timedelta(days=1))
+    m = match_lump(payout_lump(9_900, PAYOUT), [other, day])
+    assert (m.status, m.group) == ("matched", day)  # another payout's detail is never this one's
+    nothing = match_lump(payout_lump(9_900, PAYOUT), [other])
+    assert nothing.status == "unmatched"
+    assert describe(payout_lump(9_900, PAYOUT), nothing) == (
+        f"govuk pay payout {PAYOUT} is £99.00: no card payment of that payout is here yet, and no detail total "
+        "of the days before 2026-05-01 equals it: load the payout's report, or find where the money belongs")
+
+
+def test_a_lump_naming_no_payout_may_match_a_payout_by_amount_before_a_file_or_a_day():
+    payout = group(payout_key(PAYOUT), "card", 12_345)
+    file = group("import:f", "card", 12_345)
+    m = match_lump(payout_lump(12_345, None, kind="card_settlement"), [file, payout])
+    assert (m.status, m.group) == ("matched", payout)
+
+
+def test_a_payout_id_on_a_lump_of_another_kind_is_not_read_as_one():
+    own = group(payout_key(PAYOUT), "direct_debit", 100)
+    assert match_lump(payout_lump(200, PAYOUT, kind="dd_collection"), [own]).status == "unmatched"
+
+
+payout_ids = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=14, max_size=24)
+payout_groups = st.lists(st.builds(lambda pid, total, lag: group(payout_key("po_" + pid), "card", total,
+                                                                 last=DAY - dt.timedelta(days=lag)),
+                                   payout_ids, st.integers(1, 10_000), st.integers(0, 40)),
+                         max_size=8, unique_by=lambda g: g.key)
+
+
+@given(payout_groups, groups_strategy, st.data())
+def test_a_lump_naming_a_payout_with_detail_is_decided_by_that_payout_alone(payouts, others, data):
+    if not payouts:
+        return
+    own = data.draw(st.sampled_from(payouts))
+    pid = own.key.removeprefix("payout:")
+    amount = data.draw(st.sampled_from([own.total_pence, own.total_pence + 1, max(1, own.total_pence - 1)]))
+    cased = data.draw(st.sampled_from([pid, pid.lower(), "po_" + pid[3:]]))
+    m = match_lump(payout_lump(amount, cased, kind=data.draw(st.sampled_from(["govuk_pay_payout", "card_settlement"]))),
+                   [*payouts, *others])
+    assert m.group == own
+    assert m.status == ("matched" if amount == own.total_pence else "mismatch")

@@ -198,3 +198,26 @@ def merge_pdfs(paths: Sequence[str], out_path: str) -> int:
         writer.write(f)
     os.replace(tmp, out_path)
     return len(writer.pages)
+
+
+PARENT_POLL_S = 0.2
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """A render worker's initializer: the worker ends when the service that started it is gone, even
+    when the service was SIGKILLed and could not shut its pool down (a worker waits on the pool's
+    queue, whose write end it holds itself, so it would wait for ever). Polls the parent pid from a
+    daemon thread (also while a letter is being rendered), rather than prctl(PR_SET_PDEATHSIG), which
+    fires when the *thread* that spawned the worker ends, not the process."""
+    import threading
+    import time
+
+    if os.getppid() != parent_pid:  # gone already, between the spawn and this
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -1,11 +1,13 @@
 """Background work of the service process, beside the consumer: the renderer (pending notices to
 letters, a chunk per transaction) and the mailer (due email deliveries). PDF rendering and print
 merges run in a worker process (RENTFLOW_RENDER_WORKERS, default 1), so the event loop that serves
-the consumer and HTTP only waits on a future; 0 runs them in a thread instead."""
+the consumer and HTTP only waits on a future; 0 runs them in a thread instead. A worker process ends
+with the service, even a SIGKILLed one (render.die_with_parent)."""
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Awaitable, Callable
@@ -13,11 +15,21 @@ from typing import Any, Awaitable, Callable
 from rentflow_common.db import UnitOfWork
 from rentflow_common.logging import get_logger
 
+from rentflow_notifications.adapters.render import die_with_parent
 from rentflow_notifications.config import NotificationsConfig
 from rentflow_notifications.service_layer.delivery import send_due_emails
 from rentflow_notifications.service_layer.notices import render_pending
 
 log = get_logger(__name__)
+
+
+def render_pool(workers: int) -> Executor:
+    """`workers` spawned processes that end with this one, however it ends (render.die_with_parent);
+    0: one thread."""
+    if workers <= 0:
+        return ThreadPoolExecutor(1, thread_name_prefix="notices-render")
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
 
 
 class Workers:
@@ -39,9 +51,7 @@ class Workers:
             log.info("notices.email_off", note="RENTFLOW_SMTP_HOST not set: letters only")
 
     def _new_pool(self) -> Executor:
-        n = self.config.render_workers
-        return (ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) if n > 0
-                else ThreadPoolExecutor(1, thread_name_prefix="notices-render"))
+        return render_pool(self.config.render_workers)
 
     async def run_cpu(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr,
-                      TypeAdapter, ValidationError)
+                      TypeAdapter, ValidationError, model_validator)
 from pydantic_core import PydanticCustomError
 
 from rentflow_common.inputs import in_years, no_nul
@@ -52,6 +52,18 @@ class PaymentIn(BaseModel):
     reference: Annotated[StrictStr, Field(max_length=140, description="what the payer quoted, free text"),
                          BeforeValidator(lambda v: "" if v is None else v), AfterValidator(no_nul)] = ""
     payer_name: Annotated[StrictStr, Field(max_length=140), AfterValidator(no_nul)] | None = None
+    payout_id: Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$",
+                                          description="card payments: the provider's payout (settlement) id "
+                                                      "this payment was paid out to the bank in, e.g. a Stripe "
+                                                      "po_...; the ledger matches the statement's payout by it")
+                         ] | None = None
+
+    @model_validator(mode="after")
+    def _payout_of_card_money(self) -> "PaymentIn":
+        # a statement lump (a file item's `lump`) names the payout it is; otherwise only card payments have one
+        if self.payout_id is not None and self.channel != "card" and self.__dict__.get("lump") is None:
+            raise PydanticCustomError("payout_card_only", "payout_id: only card payments are paid out in payouts")
+        return self
 
 
 ONE = TypeAdapter(PaymentIn)

@@ -211,3 +211,13 @@ def test_skip_pattern_leaves_out_channel_settlements():
 def test_unreadable(data, reason):
     with pytest.raises(Unreadable, match=reason):
         parse(data)
+
+
+def test_a_payout_lump_carries_the_stripe_payout_id_its_narrative_names():
+    """The GOV.UK Pay payout in camt052_intraday.xml reads "GOV.UK PAY PO_1NxYzA2eZvKYlo2C"."""
+    from rentflow_payments.domain.formats.camt import payout_of
+    out = parse(fixture("camt052_intraday.xml"), "camt052")
+    assert [(p.value["lump"], p.value["payout_id"]) for p in out if p.type == "payment"] == [
+        (None, None), ("govuk_pay_payout", "PO_1NxYzA2eZvKYlo2C")]
+    assert payout_of(None, "STRIPE PAYMENTS UK po_1QRentPayout0001AbCd REF") == "po_1QRentPayout0001AbCd"
+    assert payout_of("GOV.UK PAY PO_1NX", "PO BOX 12", "shipPO_1NxYzA2eZvKYlo2C") is None  # too short, not a word

@@ -76,3 +76,28 @@ def test_govuk_pay_replay_items_are_card_events():
     assert out[0].type == "card_event" and out[0].value["resource_id"] == "p1"
     assert out[1].error == "expected a JSON object, got list"
     assert formats.resolve("auto", data).name == "govuk-pay"
+
+
+def test_a_stripe_itemized_payout_reconciliation_report_gives_each_charge_with_its_payout():
+    """stripe_payout_reconciliation.csv follows the columns of Stripe's itemized payout reconciliation
+    report (docs.stripe.com/reports/payout-reconciliation, column list in docs.stripe.com/reports/
+    report-types, categories in docs.stripe.com/reports/reporting-categories); the values are ours.
+    The payout (118.69 + 985.00 - 20.00 - 1.20 = 1,082.49) is net of fees and the refund."""
+    from pathlib import Path
+    data = (Path(__file__).parent.parent / "fixtures" / "stripe_payout_reconciliation.csv").read_bytes()
+    assert formats.resolve("auto", data[:formats.SNIFF_BYTES]).name == "stripe-payouts"
+    out = parse("stripe-payouts", data)
+    assert [(p.position, p.type, p.value and (p.value["provider_ref"], p.value["amount_pence"], p.value["reference"],
+                                               p.value["paid_at"], p.value["payout_id"])) for p in out if not p.error] == [
+        (2, "payment", ("ch_3QA0001", 12050, "10000010", "2026-10-06T08:12:45+00:00", "po_1QRentPayout0001AbCd")),
+        (3, "payment", ("ch_3QA0002", 100000, "10000028", "2026-10-06T13:40:02+00:00", "po_1QRentPayout0001AbCd")),
+        (4, "skipped", None), (5, "skipped", None), (6, "skipped", None),
+        (7, "payment", ("ch_3QA0006", 4500, "10000036", "2026-10-09T15:00:00+00:00", None))]  # not paid out yet
+    assert [(p.position, p.error) for p in out if p.error] == [(8, "currency: 'eur': only GBP is taken in")]
+    assert {p.value["channel"] for p in out if p.type == "payment" and not p.error} == {"card"}
+    assert [p.note for p in out if p.type == "skipped"][0].startswith("refund row: not a payment")
+    # a metadata column named by the option is the reference; a missing one refuses the file
+    named = parse("stripe-payouts", data, reference="description")
+    assert named[0].value["reference"] == "Rent 10000010"
+    with pytest.raises(Unreadable, match="no column 'payment_metadata\\[rent\\]'"):
+        parse("stripe-payouts", data, reference="payment_metadata[rent]")

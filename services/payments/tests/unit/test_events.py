@@ -62,6 +62,25 @@ def test_a_file_payment_carries_its_lump_kind_and_a_push_none():
         assert Envelope[PaymentReceived].model_validate_json(row.payload).data.lump == lump
 
 
+def test_a_card_payment_carries_the_payout_it_was_paid_out_in_and_an_old_event_without_one_still_reads():
+    import orjson
+    import pytest
+    from pydantic import ValidationError
+    body = {"provider_ref": "ch_3QA0001", "channel": "card", "amount_pence": 12050,
+            "paid_at": "2026-10-06T08:12:45+00:00", "reference": "10000010", "payout_id": "po_1QRentPayout0001AbCd"}
+    row = encode(events.received(ONE.validate_python(body), pid=events.payment_id("stripe", "ch_3QA0001"),
+                                 provider_id="stripe", received_at=NOW, source="push", imp=None),
+                 producer="payments", correlation_id="c")
+    assert Envelope[PaymentReceived].model_validate_json(row.payload).data.payout_id == "po_1QRentPayout0001AbCd"
+    old = orjson.loads(row.payload)
+    del old["data"]["payout_id"]  # as written before the field existed
+    assert Envelope[PaymentReceived].model_validate(old).data.payout_id is None
+    with pytest.raises(ValidationError, match="payout_id"):
+        ONE.validate_python({**body, "payout_id": "po 1; drop"})
+    with pytest.raises(ValidationError, match="payout_id: only card payments are paid out in payouts"):
+        ONE.validate_python({**body, "channel": "direct_debit"})
+
+
 def test_mandate_row_carries_a_lodgement_report():
     from rentflow_schemas.directdebit import MandateInstruction
     from rentflow_payments.domain.items import MANDATE

@@ -150,6 +150,7 @@ VALID = {
     "json": b'[{"provider_ref": "a", "amount_pence": 1}]',
     "hb-schedule": (Path(__file__).parent.parent / "fixtures" / "hb_schedule.csv").read_bytes(),
     "uc-schedule": (Path(__file__).parent.parent / "fixtures" / "uc_schedule.csv").read_bytes(),
+    "stripe-payouts": (Path(__file__).parent.parent / "fixtures" / "stripe_payout_reconciliation.csv").read_bytes(),
 }
 # the real layouts too (tests/fixtures/), mutated as sources for every parser
 SOURCES = {**VALID, **{f.name: f.read_bytes() for f in sorted((Path(__file__).parent.parent / "fixtures").glob("*.xml"))}}

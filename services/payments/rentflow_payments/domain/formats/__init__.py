@@ -85,4 +85,4 @@ def resolve(name: str, head: bytes) -> FileFormat:
 
 from rentflow_payments.domain.formats import arudd, bacs18, camt, govuk_pay, messaging  # noqa: E402,F401
 from rentflow_payments.domain.formats import bank_csv, cash_csv, json_format  # noqa: E402,F401
-from rentflow_payments.domain.formats import benefit_schedules  # noqa: E402,F401
+from rentflow_payments.domain.formats import benefit_schedules, stripe_payouts  # noqa: E402,F401

@@ -41,7 +41,10 @@ dd_collection (family IDDT; "DIRECT DEBIT COLL…", "DD COLL…", "BACS DD"), in
 INTR, proprietary INT/INTR; "INTEREST", "GROSS INT"), govuk_pay_payout ("GOV.UK PAY"),
 card_settlement (family MCRD; Worldpay, Barclaycard, Elavon, Global Payments, Cardnet, Stripe,
 Adyen, Paymentsense, "CARD SETTLEMENT"), cash_settlement (PayPoint, allpay, Post Office),
-uc_managed_payment (DWP with UC/Universal Credit/APA/managed payment)."""
+uc_managed_payment (DWP with UC/Universal Credit/APA/managed payment). A GOV.UK Pay payout or card
+settlement whose narrative carries a Stripe payout id (`po_` + at least 14 letters and digits, e.g.
+"GOV.UK PAY PO_1NxYzA2eZvKYlo2C") carries it as `payout_id`: the ledger matches the lump to exactly
+the card payments of that payout."""
 from __future__ import annotations
 
 import datetime as dt
@@ -55,6 +58,7 @@ from rentflow_payments.domain.formats._head import element, require
 from rentflow_payments.domain.formats._xml import Element, check_well_formed, child, children, iter_items, text
 from rentflow_payments.domain.formats.bank_csv import skip_pattern
 from rentflow_payments.domain.patterns import Pattern, linear
+from rentflow_schemas.payments import PAYOUT_LUMPS
 
 NOT_PROVIDED = {"NOTPROVIDED", "NONREF", ""}
 PREFIX = "camt053:"  # the identity namespace of ISO 20022 bank entries, whichever message carries them
@@ -122,6 +126,19 @@ def lump_of(codes: Codes | None, *narratives: str | None) -> str | None:
     for lump, pattern in _NARRATIVES:
         if pattern.search(said):
             return lump
+    return None
+
+
+# a Stripe payout id (GOV.UK Pay's Stripe payouts, a landlord's own Stripe account): `po_` and 14 or more
+# letters and digits (Stripe's are 24-30 characters in all: po_1NxYzA2eZvKYlo2C...); a bank may upper-case it
+_PAYOUT_ID = linear(r"(?i)\b(po_[a-z0-9]{14,})")
+
+
+def payout_of(*narratives: str | None) -> str | None:
+    """The payout id a card settlement's statement narrative carries, as written there, or None."""
+    for n in narratives:
+        if n and (found := _PAYOUT_ID.search(n)):
+            return found.group(1)
     return None
 
 
@@ -310,10 +327,12 @@ def _entry(entry: Element, n: int, before: int, ctx: _Context, skip: Pattern | N
                 yield Parsed("item", position, type="skipped",
                              note=f"{where}: a settlement the skip pattern names: taken in from its own file")
                 continue
+            said = (reference, payer, narrative, text(tx, "AddtlTxInf"))
+            lump = lump_of(codes, *said)
             yield Parsed("item", position, value={
                 "provider_ref": key[:100], "channel": channel_of(codes), "amount_pence": pence, "currency": "GBP",
-                "paid_at": when, "reference": reference, "payer_name": payer, "match_ref": e2e,
-                "lump": lump_of(codes, reference, payer, narrative, text(tx, "AddtlTxInf"))})
+                "paid_at": when, "reference": reference, "payer_name": payer, "match_ref": e2e, "lump": lump,
+                "payout_id": payout_of(*said) if lump in PAYOUT_LUMPS else None})
 
 
 def _sniffer(root: str):

@@ -1,0 +1,60 @@
+"""Issue 10's leftover: a `rentflow up` whose parent is SIGKILLed does not run on for ever. Real
+processes: a shell starts `rentflow up` (on the session's broker and a fresh database), the shell is
+SIGKILLed and the pipes it read are closed, and `rentflow up` stops its four services and exits."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from stack_support import RENTFLOW
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped (what a container's init may leave behind)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.timeout(600)
+def test_rentflow_up_stops_everything_when_its_parent_is_sigkilled(stack_env):
+    home = Path(stack_env["RENTFLOW_HOME"])
+    shell = subprocess.Popen(["bash", "-c", f'"{RENTFLOW}" up & echo $!; wait'], env=stack_env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    up_pid, services = 0, {}
+    try:
+        up_pid = int(shell.stdout.readline())  # type: ignore[union-attr]
+        deadline = time.monotonic() + 240
+        while not (home / "runtime.json").exists():
+            assert alive(up_pid) and time.monotonic() < deadline, shell.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+            time.sleep(0.3)
+        runtime = json.loads((home / "runtime.json").read_text())
+        services = {name: s["pid"] for name, s in runtime["services"].items()}
+        assert runtime["pid"] == up_pid and all(alive(p) for p in services.values())
+
+        os.kill(shell.pid, signal.SIGKILL)
+        shell.wait(10)
+        shell.stdout.close()  # type: ignore[union-attr]  # no one reads what `up` writes any more
+        shell.stderr.close()  # type: ignore[union-attr]
+        deadline = time.monotonic() + 60  # the services' own clean stop (SIGTERM) within this
+        while (alive(up_pid) or any(alive(p) for p in services.values())) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive(up_pid), "rentflow up runs on with its parent gone"
+        assert {n: p for n, p in services.items() if alive(p)} == {}
+        assert not (home / "runtime.json").exists()  # a clean stop, not a crash
+        log = (home / "logs" / "supervisor.log").read_text()
+        assert f"its parent (pid {shell.pid}) is gone; stopping everything" in log
+    finally:
+        for pid in [up_pid, *services.values()]:  # never leave one behind, whatever failed above
+            if pid and alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if shell.poll() is None:
+            shell.kill()
