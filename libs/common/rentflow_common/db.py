@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import text
+from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from rentflow_common.events import Emitter
@@ -35,14 +35,28 @@ def plain_url(url: str) -> str:
 
 
 def make_engine(url: str, schema: str, *, pool_size: int = 5, application_name: str | None = None) -> AsyncEngine:
-    return create_async_engine(
+    """A pooled engine whose connections are checked on checkout without a round trip
+    (`_drop_closed`), instead of `pool_pre_ping` (BEGIN, a statement and ROLLBACK: three round trips
+    before every unit of work, about 5% of intake's time)."""
+    engine = create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         connect_args={"server_settings": {"search_path": f"{schema},public",
                                           "application_name": application_name or f"rentflow-{schema}"}},
     )
+    event.listen(engine.sync_engine, "checkout", _drop_closed)
+    return engine
+
+
+def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server has closed (PostgreSQL restarted or killed: its backends exit
+    and their sockets close, which asyncpg sees at once) is not handed out: the pool drops it and
+    every connection older than it, and connects anew. A connection lost without the socket closing
+    fails its first statement instead, which invalidates the pool the same way (SQLAlchemy's
+    disconnect handling); the unit of work retries its BEGIN once for that case."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise exc.InvalidatePoolError("the server closed this pooled connection")
 
 
 class UnitOfWork(Emitter):
@@ -68,17 +82,24 @@ class UnitOfWork(Emitter):
         self._committed = False
 
     async def __aenter__(self) -> "UnitOfWork":
-        self.conn = await self._engine.connect()
-        try:
-            await self.conn.begin()
-            # The asyncpg adapter sends BEGIN lazily, with its first statement: without this, statements on
-            # `raw` would each commit on their own (and an inbox claim would survive a failed batch).
-            await self.conn.exec_driver_sql("select 1")
-            self.raw = (await self.conn.get_raw_connection()).driver_connection
-        except BaseException:
-            await self.conn.close()
-            raise
-        return self
+        for attempt in (1, 2):
+            self.conn = await self._engine.connect()
+            try:
+                await self.conn.begin()
+                # The asyncpg adapter sends BEGIN lazily, with its first statement: without this, statements on
+                # `raw` would each commit on their own (and an inbox claim would survive a failed batch).
+                await self.conn.exec_driver_sql("select 1")
+                self.raw = (await self.conn.get_raw_connection()).driver_connection
+                return self
+            except exc.DBAPIError as error:
+                await self.conn.close()
+                # the pooled connection was dead (nothing was done on it): once more, on a new one
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
+            except BaseException:
+                await self.conn.close()
+                raise
+        raise AssertionError("unreachable")
 
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
