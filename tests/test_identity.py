@@ -60,7 +60,7 @@ async def test_users_reach_every_service_and_a_disabled_one_stops_working(infra,
             started = time.monotonic()
             await poll(lambda: known(led, fin), timeout=30, what="the ledger learns Fin")
             await poll(lambda: known(pay, fin), timeout=30, what="payments learns Fin")
-            await poll(lambda: known(rep, fin), timeout=30, what="reporting learns Fin")  # in its own group
+            await poll(lambda: known(rep, fin), timeout=30, what="reporting learns Fin")
             learnt_ms = (time.monotonic() - started) * 1000
             me = (await led.get("/v1/whoami", headers=fin)).json()
             assert me == {"user": "Fin", "roles": ["finance", "officer"], "patches": [],

@@ -17,11 +17,11 @@ CONSUMER_GROUPS: dict[str, list[str]] = {
                "identity.users.v1"],
     "notifications": ["ledger.suspense.v1", "ledger.accounts.v1", "ledger.dd-failures.v1", "ledger.mandates.v1",
                       "ledger.rent-changes.v1", "ledger.ended-tenancy-payments.v1", "ledger.unreconciled.v1"],
-    "reporting": ["ledger.transactions.v1", "ledger.suspense.v1", "ledger.accounts.v1", "identity.users.v1"],
+    "reporting": ["ledger.transactions.v1", "ledger.suspense.v1", "ledger.accounts.v1"],
     # users, replicated into each service's principals (rentflow_common.auth); notifications owns them. The
-    # ledger and reporting take them in their own group (identity.users.v1 above), payments (which consumes
-    # nothing else) in a group of its own
+    # ledger takes them in its own group (identity.users.v1 above), the others in a group of their own
     "payments.principals": ["identity.users.v1"],
+    "reporting.principals": ["identity.users.v1"],
 }
 
 

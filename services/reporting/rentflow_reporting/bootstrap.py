@@ -41,10 +41,8 @@ class ReportingRuntime(ServiceRuntime):
 
 def build_app(settings: Settings | None = None) -> FastAPI:
     runtime = ReportingRuntime(settings)
-    # KPIs are off the payment's path; users are taken in the same group (one group to fetch for, heartbeat and
-    # join instead of two: an idle reporting used a third more CPU than the other services with its second group)
     runtime.consume(consumers.GROUP_ID, consumers.handlers(runtime.snapshots),
-                    busy_wait_ms=runtime.settings.background_fetch_wait_ms, with_users=True)
+                    busy_wait_ms=runtime.settings.background_fetch_wait_ms)  # KPIs are off the payment's path
     app = create_app(runtime, title="rentflow reporting",
                      description="KPI aggregates from ledger events, KPI snapshots (docs/domain.md §5)")
     app.include_router(http.router)
