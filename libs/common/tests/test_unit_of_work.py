@@ -1,4 +1,5 @@
-"""Pooled connections the server has dropped are not handed out (without a ping per checkout)."""
+"""A unit of work: one transaction on the driver's connection, rolled back unless committed; pooled
+connections the server has dropped are not handed out (without a ping per checkout)."""
 from __future__ import annotations
 
 import asyncio
@@ -52,5 +53,24 @@ async def test_a_connection_lost_unnoticed_costs_a_retried_begin_not_an_error(da
         async with UnitOfWork(engine) as uow:  # BEGIN fails on the dead connection; again on a new one
             assert await uow.raw.fetchval("select 2") == 2
             await uow.commit()
+    finally:
+        await engine.dispose()
+
+
+async def test_statements_on_the_driver_connection_are_in_the_unit_of_works_transaction(database_url):
+    engine = make_engine(database_url, schema="public")
+    table = f"uow_{uuid.uuid4().hex[:8]}"
+    try:
+        async with UnitOfWork(engine) as uow:
+            assert uow.raw.is_in_transaction()
+            await uow.raw.execute(f"create table {table} (a int)")
+            await uow.raw.execute(f"insert into {table} values (1)")
+        async with UnitOfWork(engine) as uow:  # not committed: nothing of it is left
+            assert await uow.raw.fetchval("select to_regclass($1)", table) is None
+            await uow.raw.execute(f"create table {table} (a int)")
+            await uow.raw.execute(f"insert into {table} values (2)")
+            await uow.commit()
+        async with UnitOfWork(engine) as uow:
+            assert await uow.raw.fetchval(f"select array_agg(a) from {table}") == [2]
     finally:
         await engine.dispose()
