@@ -182,8 +182,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def raw_baseline(bootstrap: str, n: int, size: int, partitions: int) -> float:
-    """Produce n messages of `size` bytes (same producer settings as the outbox relay) while a
-    consumer reads them; messages/s from first send to last read."""
+    """Produce n messages of `size` bytes while a consumer reads them; messages/s from first send to
+    last read. A plain producer's settings (acks=all like the relays, keys spread like account refs,
+    2 ms linger and 256 KiB batches): what a client gets from this broker, whatever the relays'
+    own settings are, so a change of theirs moves the e2e figure and not the yardstick."""
     topic = f"bench.baseline.{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
