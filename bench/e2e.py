@@ -9,9 +9,11 @@ DATABASE_URL are set), loads the accounts, then:
      posting event's broker timestamp minus the moment its batch was sent;
   2. steady: pushes at a fixed rate and reports p50/p99 push-to-posted, and per stage (push answered,
      intake's relay sent, the ledger handled, the posting sent);
-  3. baseline: once every consumer group and outbox has finished (the stack idle, as it is before (1)),
-     raw produce+consume of N messages of the same size on a fresh topic of the same broker, no
-     processing. The ratio of (1) to (3) is the figure: the machine is shared and noisy.
+  3. baseline: raw produce+consume of N messages of the same size on a fresh topic of the same broker,
+     no processing, on the idle stack just before (1) and again once every consumer group and outbox
+     has finished after (2); their mean is the yardstick. The ratio of (1) to (3) is the figure: the
+     machine is shared and noisy, and two baselines on either side of the run follow it better than one
+     (both are printed: their spread says how noisy the run was).
 """
 from __future__ import annotations
 
@@ -250,7 +252,11 @@ async def main(args: argparse.Namespace) -> None:
         run = uuid.uuid4().hex[:6]
 
         bodies = payment_bodies(max(args.payments, 1), accs, run + "t")
+        size = len(json.dumps({"event_id": str(uuid.uuid4()), "data": bodies[0]}).encode()) + 350
+        baselines: list[float] = []
         if not args.steady_only:
+            print(f"baseline before: raw produce+consume of {args.payments:,} messages of {size} bytes", file=sys.stderr)
+            baselines.append(await raw_baseline(kafka, args.payments, size, stack.partitions))
             print(f"throughput: pushing {len(bodies):,} payments for {len(accs):,} accounts", file=sys.stderr)
             infra_procs = infra_processes(home, kafka)
             meter = CpuMeter.of_pids({name: s.proc.pid for name, s in stack.services.items() if s.proc}, infra_procs)
@@ -283,15 +289,15 @@ async def main(args: argparse.Namespace) -> None:
         stages = stage_latencies(steady_sent, answered, watcher)
         await watcher.stop()
 
-        size = len(json.dumps({"event_id": str(uuid.uuid4()), "data": bodies[0]}).encode()) + 350
         if not args.steady_only:
             # on a quiet stack: reporting and notifications may still be working through the throughput run's
             # events, and the broker time they take would lower the baseline (and flatter the ratio)
             waited = time.monotonic()
             await asyncio.to_thread(c.wait_until_processed, 600)
             settled_s = time.monotonic() - waited
-            print(f"baseline: raw produce+consume of {args.payments:,} messages of {size} bytes", file=sys.stderr)
-            baseline = await raw_baseline(kafka, args.payments, size, stack.partitions)
+            print(f"baseline after: raw produce+consume of {args.payments:,} messages of {size} bytes", file=sys.stderr)
+            baselines.append(await raw_baseline(kafka, args.payments, size, stack.partitions))
+            baseline = statistics.mean(baselines)
 
     finally:
         await asyncio.to_thread(stack.stop)
@@ -318,8 +324,9 @@ async def main(args: argparse.Namespace) -> None:
           f"{percentile(steady_lat, 0.99):.3f} s")
     for line in stages:
         print(line)
-    print(f"raw produce+consume baseline {baseline:,.0f} messages/s (same broker, same run, on the stack idle "
-          f"again: {settled_s:.1f} s of waiting for every group and outbox to finish)")
+    print(f"raw produce+consume baseline {baseline:,.0f} messages/s (same broker, same run: the mean of "
+          f"{baselines[0]:,.0f} before the throughput run and {baselines[1]:,.0f} after it, on the stack idle "
+          f"again after {settled_s:.1f} s of waiting for every group and outbox to finish)")
     print(f"ratio                        {throughput / baseline:.2f}")
 
 
