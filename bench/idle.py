@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import tempfile
 import time
@@ -47,6 +48,8 @@ async def main(args: argparse.Namespace) -> None:
             print(f"  {name:14s} {100 * seconds / wall:5.2f}%{flag}")
     finally:
         await asyncio.to_thread(stack.stop)
+        if not args.home:  # the temporary home holds the run's database and logs
+            shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -34,15 +34,17 @@ async def test_users_reach_every_service_and_a_disabled_one_stops_working(infra,
     from rentflow_ledger.bootstrap import build_app as ledger_app
     from rentflow_notifications.bootstrap import build_app as notifications_app
     from rentflow_payments.bootstrap import build_app as payments_app
+    from rentflow_reporting.bootstrap import build_app as reporting_app
 
     await ensure_topics(infra.kafka_bootstrap_servers, 3, prefix=topic_prefix)
     apps = []
     try:
-        for build in (notifications_app, ledger_app, payments_app):
+        for build in (notifications_app, ledger_app, payments_app, reporting_app):
             apps.append(await _started(build))
-        notes, ledger, payments = apps
+        notes, ledger, payments, reporting = apps
         admin = await grant(notes, "root", ("admin",))
-        async with _client(notes, admin) as n, _client(ledger) as led, _client(payments) as pay:
+        async with (_client(notes, admin) as n, _client(ledger) as led, _client(payments) as pay,
+                    _client(reporting) as rep):
             r = await n.post("/v1/users", json={"name": "Fin", "roles": ["finance", "officer"],
                                                 "approval_limits": {"refund": 5000}})
             assert r.status_code == 201, r.text
@@ -58,6 +60,7 @@ async def test_users_reach_every_service_and_a_disabled_one_stops_working(infra,
             started = time.monotonic()
             await poll(lambda: known(led, fin), timeout=30, what="the ledger learns Fin")
             await poll(lambda: known(pay, fin), timeout=30, what="payments learns Fin")
+            await poll(lambda: known(rep, fin), timeout=30, what="reporting learns Fin")
             learnt_ms = (time.monotonic() - started) * 1000
             me = (await led.get("/v1/whoami", headers=fin)).json()
             assert me == {"user": "Fin", "roles": ["finance", "officer"], "patches": [],
@@ -83,6 +86,7 @@ async def test_users_reach_every_service_and_a_disabled_one_stops_working(infra,
             await poll(refused, timeout=30, what="the ledger refuses the disabled user")
             disabled_ms = (time.monotonic() - started) * 1000
             await poll(lambda: _is(pay, fin2, 401), timeout=30, what="payments refuses the disabled user")
+            await poll(lambda: _is(rep, fin2, 401), timeout=30, what="reporting refuses the disabled user")
             print(f"\nreplication: user known everywhere after {learnt_ms:.0f} ms; disabled refused by the ledger "
                   f"after {disabled_ms:.0f} ms")
             assert disabled_ms < 10_000

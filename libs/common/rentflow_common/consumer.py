@@ -159,10 +159,21 @@ class BatchConsumer:
             heartbeat_interval_ms=1000,
             fetch_max_wait_ms=fetch_max_wait_ms,
             decoder=_no_decode,
+            parser=self._parse_batch,
         )
         self.subscriber(self._on_batch)
 
     # ------------------------------------------------------------------ fetch side
+
+    async def _parse_batch(self, records: tuple[Any, ...]) -> KafkaMessage:
+        """A fetch (never empty) as FastStream's message, without its default parser's work per record
+        (a headers dict and a body list, about 6% of reporting's time): `decode` reads each record
+        itself. The consumer that fetched them comes from FastStream's own parser, as it does there."""
+        parser = self.subscriber.parser
+        first = records[0]
+        return parser.msg_class(body=(), raw_message=records, consumer=parser._consumer,
+                                message_id=f"{first.offset}-{records[-1].offset}-{first.timestamp}",
+                                correlation_id=self.group_id)
 
     async def _on_batch(self, body: Any, msg: KafkaMessage) -> None:
         records = msg.raw_message

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import text
+from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from rentflow_common.events import Emitter
@@ -35,14 +35,29 @@ def plain_url(url: str) -> str:
 
 
 def make_engine(url: str, schema: str, *, pool_size: int = 5, application_name: str | None = None) -> AsyncEngine:
-    return create_async_engine(
+    """A pooled engine whose connections are checked on checkout without a round trip
+    (`_drop_closed`), instead of `pool_pre_ping` (BEGIN, a statement and ROLLBACK: three round trips
+    before every unit of work, about 5% of intake's time)."""
+    engine = create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         connect_args={"server_settings": {"search_path": f"{schema},public",
                                           "application_name": application_name or f"rentflow-{schema}"}},
     )
+    event.listen(engine.sync_engine, "checkout", _drop_closed)
+    return engine
+
+
+def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server has closed (PostgreSQL restarted or killed: its backends exit
+    and their sockets close, which asyncpg sees at once) is not handed out: the pool drops it and
+    every connection older than it, and connects anew. A connection whose loss is not seen yet fails
+    the unit of work's BEGIN instead (asyncpg then marks it closed), and the unit of work starts
+    again once on a new connection; a route's plain read fails once (503) and the next checkout
+    drops the connection."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise exc.InvalidatePoolError("the server closed this pooled connection")
 
 
 class UnitOfWork(Emitter):
@@ -68,17 +83,31 @@ class UnitOfWork(Emitter):
         self._committed = False
 
     async def __aenter__(self) -> "UnitOfWork":
-        self.conn = await self._engine.connect()
-        try:
-            await self.conn.begin()
-            # The asyncpg adapter sends BEGIN lazily, with its first statement: without this, statements on
-            # `raw` would each commit on their own (and an inbox claim would survive a failed batch).
-            await self.conn.exec_driver_sql("select 1")
-            self.raw = (await self.conn.get_raw_connection()).driver_connection
-        except BaseException:
-            await self.conn.close()
-            raise
-        return self
+        for attempt in (1, 2):
+            self.conn = await self._engine.connect()
+            raw = None
+            try:
+                await self.conn.begin()
+                fairy = await self.conn.get_raw_connection()
+                raw = fairy.driver_connection
+                # The asyncpg adapter sends BEGIN lazily, with its first statement through SQLAlchemy: without this,
+                # statements on `raw` would each commit on their own (and an inbox claim would survive a failed
+                # batch). Its own start, not a `select 1` through SQLAlchemy: that cost a round trip and about
+                # 0.2 ms of this process's CPU per unit of work (same run, units of one statement: 531 -> 319 µs).
+                await fairy.dbapi_connection._start_transaction()
+                self.raw = raw
+                return self
+            except BaseException as error:
+                # the pooled connection was dead (nothing was done on it): once more, on a new one
+                dead = attempt == 1 and isinstance(error, Exception) and (
+                    (isinstance(error, exc.DBAPIError) and error.connection_invalidated)
+                    or (raw is not None and raw.is_closed()))
+                if dead:
+                    await self.conn.invalidate()
+                await self.conn.close()
+                if not dead:
+                    raise
+        raise AssertionError("unreachable")
 
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:

@@ -91,6 +91,7 @@ async def test_each_event_takes_effect_once_and_garbage_is_dead_lettered(infra, 
             return n >= 500 and consumer.stats.dead_letters == 1
 
         assert await _wait_for(done), consumer.stats
+        assert consumer.stats.last_commit_ok is not None and consumer.stats.commit_failures == 0  # offsets too
         await asyncio.sleep(0.5)  # give a wrong second delivery the chance to show
         async with engine.connect() as c:
             rows = (await c.execute(text("select count(*), count(distinct event_id), sum(amount) from svc.seen"))).one()

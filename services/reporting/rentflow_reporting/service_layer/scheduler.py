@@ -3,6 +3,9 @@
 - After consumer batches, throttled: a batch marks the figures dirty; at most once per
   `interval` seconds the current month to date is snapshotted (stored, and emitted when its
   content changed). Trailing edge: the last batch of a burst is always followed by a snapshot.
+  A snapshot reads every account, so it takes longer as accounts grow (and on a busy machine):
+  the next waits at least `1 / max_share` times as long as the last took, so snapshots keep to
+  about that share of the time however many accounts there are.
 - At each period end: once the Europe/London date has passed the last day of a week, month,
   quarter or year that has data, that period's complete snapshot is taken once (recorded in
   period_end_snapshots, so a restart does not take it again). Checked at start, after
@@ -26,9 +29,11 @@ log = get_logger(__name__)
 
 class SnapshotScheduler:
     def __init__(self, uow: Callable[[], UnitOfWork], *, interval: float = 5.0, period: str = "month",
-                 today: Callable = today_london, period_check_s: float = 60.0) -> None:
+                 today: Callable = today_london, period_check_s: float = 60.0, max_share: float = 0.05) -> None:
         self._uow = uow
         self.interval = interval
+        self.max_share = max_share
+        self.last_took = 0.0  # seconds the last throttled snapshot took
         self.period = period
         self._today = today
         self._dirty = asyncio.Event()
@@ -107,7 +112,7 @@ class SnapshotScheduler:
                 continue
             if self._stopping.is_set():
                 return
-            wait = self._last + self.interval - time.monotonic()
+            wait = self._last + max(self.interval, self.last_took / self.max_share) - time.monotonic()
             if wait > 0:
                 try:
                     await asyncio.wait_for(self._stopping.wait(), timeout=wait)
@@ -119,6 +124,7 @@ class SnapshotScheduler:
             self._last = time.monotonic()
             try:
                 await self.snapshot_now()
+                self.last_took = time.monotonic() - self._last
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database away: try again on the next tick

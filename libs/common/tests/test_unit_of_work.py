@@ -1,0 +1,76 @@
+"""A unit of work: one transaction on the driver's connection, rolled back unless committed; pooled
+connections the server has dropped are not handed out (without a ping per checkout)."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+
+from rentflow_common.db import UnitOfWork, make_engine, plain_url
+
+
+async def _terminate(database_url: str, application_name: str) -> int:
+    admin = await asyncpg.connect(plain_url(database_url))
+    try:
+        return len(await admin.fetch("select pg_terminate_backend(pid) from pg_stat_activity "
+                                     "where application_name = $1", application_name))
+    finally:
+        await admin.close()
+
+
+async def test_connections_the_server_dropped_are_replaced_on_checkout(database_url):
+    name = f"rentflow-pool-{uuid.uuid4().hex[:8]}"
+    engine = make_engine(database_url, schema="public", pool_size=3, application_name=name)
+    try:
+        async def work() -> None:
+            async with UnitOfWork(engine) as uow:
+                assert await uow.raw.fetchval("select 1") == 1
+                await uow.commit()
+
+        await asyncio.gather(*(work() for _ in range(3)))  # three connections in the pool
+        assert await _terminate(database_url, name) == 3
+        await asyncio.sleep(0.2)  # the sockets' close reaches the event loop
+        for _ in range(3):  # as the routes read: straight on the driver's connection, no retry
+            async with engine.connect() as conn:  # each dropped connection was replaced on checkout
+                raw = (await conn.get_raw_connection()).driver_connection
+                assert await raw.fetchval("select 1") == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_lost_unnoticed_costs_a_retried_begin_not_an_error(database_url, monkeypatch):
+    import rentflow_common.db as db
+
+    monkeypatch.setattr(db, "_drop_closed", lambda *a: None)  # as if the sockets' close had not been seen
+    name = f"rentflow-pool-{uuid.uuid4().hex[:8]}"
+    engine = make_engine(database_url, schema="public", pool_size=1, application_name=name)
+    try:
+        async with UnitOfWork(engine) as uow:
+            await uow.commit()
+        assert await _terminate(database_url, name) == 1
+        await asyncio.sleep(0.2)
+        async with UnitOfWork(engine) as uow:  # BEGIN fails on the dead connection; again on a new one
+            assert await uow.raw.fetchval("select 2") == 2
+            await uow.commit()
+    finally:
+        await engine.dispose()
+
+
+async def test_statements_on_the_driver_connection_are_in_the_unit_of_works_transaction(database_url):
+    engine = make_engine(database_url, schema="public")
+    table = f"uow_{uuid.uuid4().hex[:8]}"
+    try:
+        async with UnitOfWork(engine) as uow:
+            assert uow.raw.is_in_transaction()
+            await uow.raw.execute(f"create table {table} (a int)")
+            await uow.raw.execute(f"insert into {table} values (1)")
+        async with UnitOfWork(engine) as uow:  # not committed: nothing of it is left
+            assert await uow.raw.fetchval("select to_regclass($1)", table) is None
+            await uow.raw.execute(f"create table {table} (a int)")
+            await uow.raw.execute(f"insert into {table} values (2)")
+            await uow.commit()
+        async with UnitOfWork(engine) as uow:
+            assert await uow.raw.fetchval(f"select array_agg(a) from {table}") == [2]
+    finally:
+        await engine.dispose()
