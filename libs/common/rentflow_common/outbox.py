@@ -120,7 +120,7 @@ TABLES_DDL = [
     "create index if not exists outbox_log_sequenced_at on outbox_log (sequenced_at)",
     "create unique index if not exists outbox_log_event_id on outbox_log (event_id) where event_id is not null",
     # the producers' side: the next number of each stream, its row locked by the transaction that
-    # takes numbers until it commits (rentflow_outbox_append)
+    # takes numbers until it commits (rentflow_outbox_number)
     """create table if not exists outbox_counters (
         topic text not null,
         stream int not null,
@@ -169,46 +169,42 @@ TABLES_DDL = [
         resolved_at timestamptz,
         resolved_by text)""",
     "create index if not exists dead_letters_key on dead_letters (group_id, key) where status in ('open', 'parked')",
-    # Adds rows to the log in the caller's transaction, numbered per stream: the counter rows of the
-    # streams it writes are locked (in one order) until the caller commits, so a later number never
-    # commits before an earlier one; an event id already in the log (or twice in the call) is left
-    # out before numbers are taken, so numbers stay gapless. Each statement of a plpgsql function
+    # Numbers rows for the log in the caller's transaction (the caller then COPYs them in): the
+    # counter rows of the streams it writes are locked (in one order) until the caller commits, so a
+    # later number never commits before an earlier one; an event id already in the log (or twice in
+    # the call) gets no number (null), so numbers stay gapless. Each statement of a plpgsql function
     # sees what committed before it began (read committed): once the locks are held, an event
-    # committed by another transaction on the same stream is visible to the check.
-    """create or replace function rentflow_outbox_append(p_topics text[], p_hashes int[], p_keys bytea[],
-            p_payloads bytea[], p_headers text[], p_ids uuid[]) returns int language plpgsql as $$
+    # committed by another transaction on the same stream is visible to the check. Returns each
+    # row's stream and number, in the order given.
+    "drop function if exists rentflow_outbox_append(text[], int[], bytea[], bytea[], text[], uuid[])",
+    """create or replace function rentflow_outbox_number(p_topics text[], p_hashes int[], p_ids uuid[],
+            out streams int[], out seqs bigint[]) language plpgsql as $$
         declare
             n_streams int;
-            n int;
         begin
             -- shared: the relay changes the number of streams only while no writer holds it (fit_streams)
             perform pg_advisory_xact_lock_shared(hashtext('rentflow-outbox-streams:' || current_schema()));
-            select streams into n_streams from outbox_meta where id = 1;
+            select m.streams into n_streams from outbox_meta m where m.id = 1;
             insert into outbox_counters (topic, stream, next_seq)
                 select distinct t, h % n_streams, 1 from unnest(p_topics, p_hashes) as u(t, h)
                 order by 1, 2 on conflict do nothing;
             perform 1 from outbox_counters c
-                where (c.topic, c.stream) in (select t, h % n_streams from unnest(p_topics, p_hashes) as u(t, h))
+                where (c.topic, c.stream) in (select distinct t, h % n_streams from unnest(p_topics, p_hashes) as u(t, h))
                 order by c.topic, c.stream for update;
             with u as (
-                select t, h % n_streams as s, k, p, hd, e, o,
-                       row_number() over (partition by e order by o) as nth
-                from unnest(p_topics, p_hashes, p_keys, p_payloads, p_headers, p_ids) with ordinality
-                    as u(t, h, k, p, hd, e, o)),
-            fresh as (
-                select u.*, row_number() over (partition by t, s order by o) as rn from u
-                where e is null or (nth = 1 and not exists (select 1 from outbox_log l where l.event_id = u.e))),
-            ins as (
-                insert into outbox_log (topic, stream, seq, key, payload, headers, created_at, event_id)
-                select f.t, f.s, c.next_seq + f.rn - 1, f.k, f.p, f.hd, now(), f.e
-                from fresh f join outbox_counters c on c.topic = f.t and c.stream = f.s
-                returning topic, stream, seq),
+                select t, h % n_streams as s, e, o,
+                       e is null or (row_number() over (partition by e order by o) = 1
+                                     and not exists (select 1 from outbox_log l where l.event_id = u.e)) as fresh
+                from unnest(p_topics, p_hashes, p_ids) with ordinality as u(t, h, e, o)),
+            numbered as (
+                select u.o, u.s, case when u.fresh then c.next_seq - 1
+                    + row_number() over (partition by u.t, u.s, u.fresh order by u.o) end as seq, u.t
+                from u join outbox_counters c on c.topic = u.t and c.stream = u.s),
             bumped as (
                 update outbox_counters c set next_seq = m.top + 1
-                from (select topic, stream, max(seq) as top from ins group by 1, 2) m
-                where c.topic = m.topic and c.stream = m.stream)
-            select count(*) into n from ins;
-            return n;
+                from (select t, s, max(seq) as top from numbered where seq is not null group by 1, 2) m
+                where c.topic = m.t and c.stream = m.s)
+            select array_agg(n.s order by n.o), array_agg(n.seq order by n.o) into streams, seqs from numbered n;
         end $$""",
     # Rows committed to the log wake the relay, in whichever process leads it: one notification per
     # statement, delivered when the transaction commits.
@@ -246,27 +242,32 @@ def key_hash(key: bytes | None, event_id: uuid.UUID | None) -> int:
     return h
 
 
-APPEND_SQL = "select rentflow_outbox_append($1::text[], $2::int[], $3::bytea[], $4::bytea[], $5::text[], $6::uuid[])"
+NUMBER_SQL = "select streams, seqs from rentflow_outbox_number($1::text[], $2::int[], $3::uuid[])"
+LOG_COLUMNS = ["topic", "stream", "seq", "key", "payload", "headers", "created_at", "event_id"]
+
+
+async def _append(raw_conn: Any, topics: list[str], keys: list[bytes | None], payloads: list[bytes],
+                  headers: list[str], ids: list[uuid.UUID | None]) -> int:
+    """Numbers the rows (rentflow_outbox_number: locks their streams until the caller commits) and
+    COPYs those that got a number into the log: two round trips, the rows' bytes sent once."""
+    numbered = await raw_conn.fetchrow(NUMBER_SQL, topics, [key_hash(k, e) for k, e in zip(keys, ids)], ids)
+    now = dt.datetime.now(dt.timezone.utc)
+    records = [(t, s, q, k, p, h, now, e) for t, s, q, k, p, h, e
+               in zip(topics, numbered["streams"], numbered["seqs"], keys, payloads, headers, ids) if q is not None]
+    if records:
+        await raw_conn.copy_records_to_table("outbox_log", records=records, columns=LOG_COLUMNS)
+    return len(records)
 
 
 async def enqueue(raw_conn: Any, rows: Sequence[OutboxRow]) -> None:
     """Adds rows to the log inside the caller's transaction (asyncpg connection), numbered per
-    stream, in one statement; an event id already in the log is left out. The streams' counters
-    stay locked until the caller's transaction ends: call it last, just before commit (as
-    UnitOfWork.commit does)."""
+    stream; an event id already in the log is left out. The streams' counters stay locked until
+    the caller's transaction ends: call it last, just before commit (as UnitOfWork.commit does)."""
     if not rows:
         return
-    topics, hashes, keys, payloads, headers, ids = [], [], [], [], [], []
     dumps = orjson.dumps
-    for r in rows:
-        key = r.key.encode() if r.key is not None else None
-        topics.append(r.topic)
-        hashes.append(key_hash(key, r.event_id))
-        keys.append(key)
-        payloads.append(r.payload)
-        headers.append(dumps(r.headers).decode())
-        ids.append(r.event_id)
-    await raw_conn.execute(APPEND_SQL, topics, hashes, keys, payloads, headers, ids)
+    await _append(raw_conn, [r.topic for r in rows], [r.key.encode() if r.key is not None else None for r in rows],
+                  [r.payload for r in rows], [dumps(r.headers).decode() for r in rows], [r.event_id for r in rows])
 
 
 LEGACY_CLAIM_SQL = """
@@ -285,10 +286,8 @@ async def drain_legacy(raw_conn: Any, limit: int = 5000) -> int:
         if not got:
             return 0
         got = sorted(got, key=lambda r: r["id"])
-        await raw_conn.execute(APPEND_SQL, [r["topic"] for r in got],
-                               [key_hash(r["key"], r["event_id"]) for r in got], [r["key"] for r in got],
-                               [r["payload"] for r in got], [r["headers"] for r in got],
-                               [r["event_id"] for r in got])
+        await _append(raw_conn, [r["topic"] for r in got], [r["key"] for r in got], [r["payload"] for r in got],
+                      [r["headers"] for r in got], [r["event_id"] for r in got])
     return len(got)
 
 
@@ -296,19 +295,22 @@ def migrate_legacy_outbox(connection: Any) -> int:
     """For a migration (a synchronous SQLAlchemy connection on asyncpg): numbers what waits in the
     old outbox table into the log, before any process of this version writes to it — so an
     account's events keep their order. Returns the rows moved."""
-    from sqlalchemy import text
+    from sqlalchemy.util import await_only
 
-    moved = 0
-    while True:
-        got = connection.execute(text(LEGACY_CLAIM_SQL.replace("$1", ":n")), {"n": 5000}).all()
-        if not got:
-            return moved
-        got = sorted(got, key=lambda r: r.id)
-        connection.execute(text("select rentflow_outbox_append(:t, :h, :k, :p, :hd, :e)"),
-                           {"t": [r.topic for r in got], "h": [key_hash(r.key, r.event_id) for r in got],
-                            "k": [r.key for r in got], "p": [r.payload for r in got],
-                            "hd": [r.headers for r in got], "e": [r.event_id for r in got]})
-        moved += len(got)
+    raw = connection.connection.driver_connection  # the asyncpg connection, in the migration's transaction
+
+    async def drain() -> int:
+        moved = 0
+        while True:
+            got = await raw.fetch(LEGACY_CLAIM_SQL, 5000)
+            if not got:
+                return moved
+            got = sorted(got, key=lambda r: r["id"])
+            await _append(raw, [r["topic"] for r in got], [r["key"] for r in got], [r["payload"] for r in got],
+                          [r["headers"] for r in got], [r["event_id"] for r in got])
+            moved += len(got)
+
+    return await_only(drain())
 
 
 async def backlog(engine: AsyncEngine) -> dict[str, Any]:
