@@ -153,8 +153,7 @@ class InProcess:
     """One ledger runtime in this process (its CPU is this process's)."""
 
     def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
-        self.runtime = build_runtime(settings, max_records=args.max_records, consumers_per_topic=args.consumers,
-                                     relay_process=args.relay_process)
+        self.runtime = build_runtime(settings, max_records=args.max_records, consumers_per_topic=args.consumers)
         self._cpu0 = 0.0
 
     async def start(self) -> None:
@@ -162,12 +161,7 @@ class InProcess:
         await self.runtime.start()
 
     def cpu(self) -> float:
-        """This process's CPU, and the relay process's when it has one."""
-        relay = getattr(self.runtime.relay, "pid", None)
-        if relay is not None and psutil.pid_exists(relay):
-            t = psutil.Process(relay).cpu_times()
-            self._relay_cpu = t.user + t.system
-        return time.process_time() - self._cpu0 + getattr(self, "_relay_cpu", 0.0)
+        return time.process_time() - self._cpu0
 
     async def done(self, conn: asyncpg.Connection) -> int:
         """Messages written and committed, from the consumers' own counts (no query competing
@@ -183,12 +177,10 @@ class InProcess:
         await self.runtime.stop()
 
 
-def _ledger_process(settings: Settings, max_records: int, consumers: int, relay_process: bool, ready: Any,
-                    stop: Any) -> None:
+def _ledger_process(settings: Settings, max_records: int, consumers: int, ready: Any, stop: Any) -> None:
     async def run() -> None:
         configure_logging("bench-ledger", "console", level=logging.WARNING)
-        runtime = build_runtime(settings, max_records=max_records, consumers_per_topic=consumers,
-                                relay_process=relay_process)
+        runtime = build_runtime(settings, max_records=max_records, consumers_per_topic=consumers)
         await runtime.start()
         ready.set()
         while not stop.is_set():
@@ -205,8 +197,8 @@ class Processes:
         ctx = multiprocessing.get_context("spawn")
         self._stop = ctx.Event()
         self._ready = [ctx.Event() for _ in range(args.processes)]
-        self._procs = [ctx.Process(target=_ledger_process, args=(settings, args.max_records, args.consumers,
-                                                                 args.relay_process, r, self._stop), daemon=True) for r in self._ready]
+        self._procs = [ctx.Process(target=_ledger_process, args=(settings, args.max_records, args.consumers, r,
+                                                                 self._stop), daemon=True) for r in self._ready]
         self._cpu = 0.0
 
     async def start(self) -> None:
@@ -218,10 +210,8 @@ class Processes:
     def cpu(self) -> float:
         total = 0.0
         for p in self._procs:
-            proc = psutil.Process(p.pid)
-            for each in [proc] + proc.children(recursive=True):  # with their relay processes
-                t = each.cpu_times()
-                total += t.user + t.system
+            t = psutil.Process(p.pid).cpu_times()
+            total += t.user + t.system
         return total
 
     def detail(self) -> str:
@@ -239,7 +229,8 @@ class Processes:
 
 async def unpublished(conn: asyncpg.Connection) -> int:
     """Events the ledger emitted that its relay has not yet published."""
-    return await conn.fetchval("select count(*) from ledger.outbox")  # a view: the log beyond what is published
+    return await conn.fetchval("select (select count(*) from ledger.outbox) + (select coalesce(sum(next_seq - 1 - "
+                               "published_seq), 0) from ledger.outbox_streams)")
 
 
 async def posted(conn: asyncpg.Connection) -> int:
@@ -402,8 +393,6 @@ async def main() -> None:
     ap.add_argument("--consumers", type=int, default=1, help="ledger group members in the process")
     ap.add_argument("--processes", type=int, default=1, help="ledger processes (1: in this process)")
     ap.add_argument("--timeout", type=float, default=900)
-    ap.add_argument("--relay-process", action=argparse.BooleanOptionalAction, default=False,
-                    help="the ledger's outbox relay in a child process of its own")
     ap.add_argument("--unsequenced", action="store_true",
                     help="publish without outbox sequence headers (the consumer then keeps event ids in its inbox)")
     args = ap.parse_args()

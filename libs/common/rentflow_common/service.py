@@ -17,7 +17,6 @@ from types import MethodType
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 import asyncpg
-import orjson
 import sqlalchemy.exc
 import structlog
 import uvicorn
@@ -60,12 +59,8 @@ class ServiceRuntime:
 
     def __init__(self, name: str, migrations_dir: Path, settings: Settings | None = None, *,
                  pool_size: int = 8, migration_attributes: Mapping[str, Any] | None = None,
-                 identity_table: str = "principals", relay_process: bool = False) -> None:
-        """`relay_process`: the outbox relay runs in a child process of its own (RelayProcess), so a
-        busy consumer and the relay use two cores and neither waits behind the other's work on one
-        event loop; else it is a task on this process's loop."""
+                 identity_table: str = "principals") -> None:
         self.name = name
-        self.relay_process = relay_process
         self.migration_attributes = dict(migration_attributes or {})
         self.on_start: list[Callable[[], Awaitable[None]]] = []  # checks run after migrations; raising stops the start
         self.settings = settings or Settings.from_env()
@@ -76,7 +71,7 @@ class ServiceRuntime:
                                   acks="all", enable_idempotence=False, log_level=logging.DEBUG,
                                   graceful_timeout=30.0)
         self.producer: AIOKafkaProducer | None = None  # made in start(): aiokafka needs the running loop
-        self.relay: OutboxRelay | RelayProcess | None = None
+        self.relay: OutboxRelay | None = None
         self.consumers: list[BatchConsumer] = []
         self._relay_task: asyncio.Task[None] | None = None
         self.ready = False
@@ -133,16 +128,11 @@ class ServiceRuntime:
         for check in self.on_start:
             await check()
         self.producer = make_producer(self.settings.kafka_bootstrap_servers, f"rentflow-{self.name}-relay")
-        if self.relay_process:
-            self.relay = RelayProcess(self.name, self.settings)
-            self.relay.start()
-        else:
-            self.relay = OutboxRelay(self.engine, self.producer,
-                                     bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                                     topic_prefix=self.settings.topic_prefix, partitions=self.settings.partitions,
-                                     retention=self.settings.outbox_retention)
-            self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
+        self.relay = OutboxRelay(self.engine, self.producer, bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                                 topic_prefix=self.settings.topic_prefix, partitions=self.settings.partitions,
+                                 retention=self.settings.outbox_retention)
         await self.producer.start()
+        self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
         if self.consumers:
             await self.broker.start()
         tune_garbage_collector()
@@ -171,8 +161,6 @@ class ServiceRuntime:
                 await c.close()
         if self.relay:
             self.relay.stop()
-        if isinstance(self.relay, RelayProcess):
-            await asyncio.to_thread(self.relay.join, 10)
         if self._relay_task:
             try:
                 await asyncio.wait_for(self._relay_task, timeout=10)
@@ -344,133 +332,6 @@ GC_YOUNG_THRESHOLD = 50_000
 
 
 _gc_tuned = False
-
-
-class _RelayRate:
-    def __init__(self, shared: Any) -> None:
-        self._shared = shared
-
-    def per_second(self) -> float:
-        return self._shared[_R_RATE]
-
-
-_R_PUBLISHED, _R_REPUBLISHED, _R_LEADER, _R_PUBLISHED_AT, _R_OK_AT, _R_RATE = range(6)
-
-
-class RelayProcess:
-    """The service's outbox relay in a child process (spawned; it dies with its parent), seen from
-    the parent as the relay's counters: what health, status and /metrics read. Commits wake it by
-    NOTIFY (the log's trigger), so `wake()` has nothing to do."""
-
-    def __init__(self, name: str, settings: Settings) -> None:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        self._shared = ctx.Array("d", 6, lock=False)
-        self._text = ctx.Array("c", 4096, lock=False)  # JSON: last_error, topics_lost
-        self._stop = ctx.Event()
-        self._process = ctx.Process(target=_relay_child, args=(name, settings, self._shared, self._text, self._stop),
-                                    name=f"rentflow-{name}-relay", daemon=True)
-        self.rate = _RelayRate(self._shared)
-
-    def start(self) -> None:
-        self._process.start()
-
-    def wake(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float) -> None:
-        self._process.join(timeout)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join(5)
-
-    def _texts(self) -> dict[str, Any]:
-        try:
-            return orjson.loads(self._text.value or b"{}")
-        except ValueError:
-            return {}
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
-
-    @property
-    def published(self) -> int:
-        return int(self._shared[_R_PUBLISHED])
-
-    @property
-    def republished(self) -> int:
-        return int(self._shared[_R_REPUBLISHED])
-
-    @property
-    def leader(self) -> bool:
-        return bool(self._shared[_R_LEADER]) and self._process.is_alive()
-
-    @property
-    def last_published_at(self) -> float | None:
-        return self._shared[_R_PUBLISHED_AT] or None
-
-    @property
-    def last_ok_at(self) -> float | None:
-        return self._shared[_R_OK_AT] or None
-
-    @property
-    def last_error(self) -> str | None:
-        if not self._process.is_alive() and self._process.exitcode is not None and not self._stop.is_set():
-            return f"relay process exited with {self._process.exitcode}"
-        return self._texts().get("last_error")
-
-    @property
-    def topics_lost(self) -> dict[str, int]:
-        return self._texts().get("topics_lost", {})
-
-
-def _relay_child(name: str, settings: Settings, shared: Any, text: Any, stop: Any) -> None:
-    """The relay process: its own engine and producer, the relay, and its counters copied to the
-    parent's shared memory four times a second."""
-    try:  # die with the parent, however it ends (Linux)
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-    configure_logging(f"{name}-relay", settings.log_format, level=logging.INFO)
-
-    async def run() -> None:
-        engine = make_engine(settings.database_url, schema=name, pool_size=2, application_name=f"rentflow-{name}-relay")
-        producer = make_producer(settings.kafka_bootstrap_servers, f"rentflow-{name}-relay")
-        relay = OutboxRelay(engine, producer, bootstrap_servers=settings.kafka_bootstrap_servers,
-                            topic_prefix=settings.topic_prefix, partitions=settings.partitions,
-                            retention=settings.outbox_retention)
-        await producer.start()
-        task = asyncio.create_task(relay.run(), name=f"{name}-outbox-relay")
-        tune_garbage_collector()
-        try:
-            while not stop.is_set() and not task.done():
-                shared[_R_PUBLISHED] = relay.published
-                shared[_R_REPUBLISHED] = relay.republished
-                shared[_R_LEADER] = 1.0 if relay.leader else 0.0
-                shared[_R_PUBLISHED_AT] = relay.last_published_at or 0.0
-                shared[_R_OK_AT] = relay.last_ok_at or 0.0
-                shared[_R_RATE] = relay.rate.per_second()
-                text.value = orjson.dumps({"last_error": relay.last_error, "topics_lost": relay.topics_lost})[:4095]
-                await asyncio.sleep(0.25)
-        finally:
-            relay.stop()
-            try:
-                await asyncio.wait_for(task, timeout=10)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                task.cancel()
-            shared[_R_LEADER] = 0.0
-            await producer.stop()
-            await engine.dispose()
-
-    asyncio.run(run())
 
 
 def tune_garbage_collector() -> None:

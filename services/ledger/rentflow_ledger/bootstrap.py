@@ -18,16 +18,15 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def build_runtime(settings: Settings | None = None, *, max_records: int = 2000,
-                  consumers_per_topic: int | None = None, relay_process: bool = False) -> ServiceRuntime:
+                  consumers_per_topic: int | None = None) -> ServiceRuntime:
     """`consumers_per_topic` (RENTFLOW_LEDGER_CONSUMERS, default 1) members of the "ledger"
     group in this process, each with its own partitions, so one computes while another waits on
     PostgreSQL. On two shared cores a second member gained ~5% and slowed start-up by a group
-    rebalance; more instances (processes) are the way to scale. `relay_process`: the outbox relay
-    in a child process (ServiceRuntime), off the consumer's event loop and core."""
+    rebalance; more instances (processes) are the way to scale."""
     settings = LedgerSettings.extend(settings)
     use_gl_codes(settings.gl_codes)
     n = consumers_per_topic or settings.consumers
-    runtime = ServiceRuntime("ledger", MIGRATIONS, settings, pool_size=max(8, 2 * n + 4), relay_process=relay_process)
+    runtime = ServiceRuntime("ledger", MIGRATIONS, settings, pool_size=max(8, 2 * n + 4))
     for _ in range(n):
         # users (identity.users.v1) in the same group: one group to join at start, not two
         runtime.consume(consumers.GROUP_ID, consumers.handlers(settings.check_scheme), max_records=max_records,
