@@ -475,6 +475,16 @@ class OutboxRelay:
                     lost.add(topic)
                 self._ends[(topic, partition)] = (meta.offset, meta.offset + len(items))
                 deliveries.append((topic, stream, items[0][2], items[-1][2], partition, meta.offset))
+        await self._record(raw, deliveries)
+        self.published += len(rows)
+        self.last_published_at = time.monotonic()
+        self.rate.add(len(rows))
+        for topic in lost:
+            await self._republish_topic(raw, topic, "a batch landed below an offset the topic already had")
+
+    async def _record(self, raw: Any, deliveries: list[tuple[Any, ...]]) -> None:
+        """Where each batch landed, and each stream's published position: a relay that dies before
+        this publishes the same numbers again."""
         async with raw.transaction():
             # Not waited for on disk: a record lost in a crash only moves published_seq back, so
             # the log is published again from there and consumers absorb the repeats by rf-seq.
@@ -490,11 +500,6 @@ class OutboxRelay:
                 state[1] = max(state[1], last)
             await raw.executemany("update outbox_streams set published_seq = $3 where topic = $1 and stream = $2",
                                   [(t, s, self._streams[(t, s)][1]) for (t, s) in tops])
-        self.published += len(rows)
-        self.last_published_at = time.monotonic()
-        self.rate.add(len(rows))
-        for topic in lost:
-            await self._republish_topic(raw, topic, "a batch landed below an offset the topic already had")
 
     # ------------------------------------------------------------------ partitions
 
