@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+import uuid
 from typing import Any, Iterable, Sequence
 
 import orjson
@@ -206,13 +207,27 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
 
 HASH_CACHE_SIZE = 50_000
 
-CLAIM_SQL = """
-delete from outbox where id in (
-    select id from outbox order by id limit $1 for update skip locked
-) returning id, topic, key, payload, headers, created_at, event_id
+# Claims the oldest rows (not their payloads).
+CLAIM_SQL = "select id, topic, key, event_id from outbox order by id limit $1 for update skip locked"
+
+# Moves the claimed rows into the log under the numbers the relay gave them, deletes every claimed
+# row (those left out too: duplicates), records the streams' next numbers, and returns the log rows
+# to publish: one statement, the payloads copied inside the database and sent to the relay once.
+MOVE_SQL = """
+with moved as (
+    insert into outbox_log (topic, stream, seq, key, payload, headers, created_at, event_id)
+    select o.topic, u.s, u.q, o.key, o.payload, o.headers, o.created_at, o.event_id
+    from unnest($1::bigint[], $2::int[], $3::bigint[]) as u(id, s, q) join outbox o on o.id = u.id
+    where o.id = any($1::bigint[])
+    returning topic, stream, seq, key, payload, headers, created_at, event_id),
+gone as (delete from outbox where id = any($4::bigint[])),
+counted as (
+    insert into outbox_streams (topic, stream, next_seq)
+    select * from unnest($5::text[], $6::int[], $7::bigint[])
+    on conflict (topic, stream) do update set next_seq = excluded.next_seq)
+select topic, stream, seq, key, payload, headers, created_at, event_id from moved
 """
 
-LOG_COLUMNS = ["topic", "stream", "seq", "key", "payload", "headers", "created_at", "event_id"]
 
 
 class TopicLost(Exception):
@@ -385,34 +400,33 @@ class OutboxRelay:
             claimed = await raw.fetch(CLAIM_SQL, self._batch_size)
             if not claimed:
                 return 0
-            ids = [r["event_id"] for r in claimed if r["event_id"] is not None]
+            emitted = [r["event_id"] for r in claimed if r["event_id"] is not None]
             seen = {r[0] for r in await raw.fetch(
-                "select event_id from outbox_log where event_id = any($1::uuid[])", ids)} if ids else set()
-            rows = []
+                "select event_id from outbox_log where event_id = any($1::uuid[])", emitted)} if emitted else set()
+            ids, streams, seqs = [], [], []
             changed: dict[tuple[str, int], list[int]] = {}
             partitions = {t: await self._partitions_of(self._prefix + t) for t in {r["topic"] for r in claimed}}
             for r in sorted(claimed, key=lambda r: r["id"]):
-                if r["event_id"] is not None:
-                    if r["event_id"] in seen:  # emitted again: published once, whoever emitted it how often
+                event_id = r["event_id"]
+                if event_id is not None:
+                    if event_id in seen:  # emitted again: published once, whoever emitted it how often
                         self.duplicates_dropped += 1
                         continue
-                    seen.add(r["event_id"])
+                    seen.add(event_id)
                 stream = self._key_partition(partitions[r["topic"]], r["key"])
                 state = self._streams.get((r["topic"], stream))
                 if state is None:
                     state = self._streams[(r["topic"], stream)] = [1, 0]
-                seq = state[0]
+                ids.append(r["id"])
+                streams.append(stream)
+                seqs.append(state[0])
                 state[0] += 1
                 changed[(r["topic"], stream)] = state
-                rows.append((r["topic"], stream, seq, r["key"], r["payload"], r["headers"], r["created_at"],
-                             r["event_id"]))
+            rows = [tuple(r) for r in await raw.fetch(
+                MOVE_SQL, ids, streams, seqs, [r["id"] for r in claimed], [t for t, _s in changed],
+                [s for _t, s in changed], [st[0] for st in changed.values()])]
             if not rows:
                 return len(claimed)
-            await raw.copy_records_to_table("outbox_log", records=rows, columns=LOG_COLUMNS)
-            await raw.executemany(
-                "insert into outbox_streams (topic, stream, next_seq) values ($1, $2, $3) "
-                "on conflict (topic, stream) do update set next_seq = excluded.next_seq",
-                [(t, s, st[0]) for (t, s), st in changed.items()])
         await self._publish(raw, rows)
         return len(rows)
 
@@ -475,6 +489,16 @@ class OutboxRelay:
                     lost.add(topic)
                 self._ends[(topic, partition)] = (meta.offset, meta.offset + len(items))
                 deliveries.append((topic, stream, items[0][2], items[-1][2], partition, meta.offset))
+        await self._record(raw, deliveries)
+        self.published += len(rows)
+        self.last_published_at = time.monotonic()
+        self.rate.add(len(rows))
+        for topic in lost:
+            await self._republish_topic(raw, topic, "a batch landed below an offset the topic already had")
+
+    async def _record(self, raw: Any, deliveries: list[tuple[Any, ...]]) -> None:
+        """Where each batch landed, and each stream's published position: a relay that dies before
+        this publishes the same numbers again."""
         async with raw.transaction():
             # Not waited for on disk: a record lost in a crash only moves published_seq back, so
             # the log is published again from there and consumers absorb the repeats by rf-seq.
@@ -490,11 +514,6 @@ class OutboxRelay:
                 state[1] = max(state[1], last)
             await raw.executemany("update outbox_streams set published_seq = $3 where topic = $1 and stream = $2",
                                   [(t, s, self._streams[(t, s)][1]) for (t, s) in tops])
-        self.published += len(rows)
-        self.last_published_at = time.monotonic()
-        self.rate.add(len(rows))
-        for topic in lost:
-            await self._republish_topic(raw, topic, "a batch landed below an offset the topic already had")
 
     # ------------------------------------------------------------------ partitions
 

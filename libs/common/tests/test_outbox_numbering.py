@@ -1,0 +1,134 @@
+"""The relay's numbering and its crash window, on real PostgreSQL and the broker: each stream of
+the log is numbered gapless in the order rows were written, an event id written twice is numbered
+once, and a relay that dies after the broker took a batch but before recording it publishes the
+same numbers again, which the consumer absorbs."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+
+from aiokafka.partitioner import murmur2
+from faststream.kafka import KafkaBroker
+from sqlalchemy import text
+
+from rentflow_common.consumer import BatchConsumer
+from rentflow_common.db import UnitOfWork, make_engine
+from rentflow_common.kafka import ensure_topics
+from rentflow_common.outbox import OutboxRelay, enqueue, make_producer
+from rentflow_common.testing import create_core_tables, envelope_row
+from rentflow_schemas import new_envelope
+from rentflow_schemas.payments import PaymentReceived
+
+TOPIC = "payments.received.v1"
+NOW = dt.datetime(2026, 4, 6, 9, tzinfo=dt.timezone.utc)
+
+
+def _envelope(i: int, event_id: uuid.UUID | None = None):
+    data = PaymentReceived(payment_id=uuid.uuid4(), provider_id="p", provider_ref=f"r{i}", channel="card",
+                           amount_pence=100 + i, paid_at=NOW, received_at=NOW, reference=f"REF{i}")
+    return new_envelope(data, event_type="payments.received", event_id=event_id or uuid.uuid4(),
+                        producer="test", correlation_id="c")
+
+
+async def _engine(database_url: str):
+    engine = make_engine(database_url, schema="svc")
+    async with engine.begin() as conn:
+        await create_core_tables(conn, "svc")
+    return engine
+
+
+async def test_each_stream_is_numbered_gapless_in_write_order_and_an_event_id_once(infra, database_url, topic_prefix):
+    engine = await _engine(database_url)
+    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC], prefix=topic_prefix)
+    keys = [f"acct-{i % 7}" for i in range(300)]
+    envelopes = [_envelope(i) for i in range(300)]
+    for part in range(3):  # three transactions, one after the other; the third repeats ten events of the first
+        rows = [envelope_row(TOPIC, keys[i], envelopes[i]) for i in range(part * 100, part * 100 + 100)]
+        if part == 2:
+            rows += [envelope_row(TOPIC, keys[i], envelopes[i]) for i in range(10)]
+        async with UnitOfWork(engine) as uow:
+            await enqueue(uow.raw, rows)
+            await uow.commit()
+    producer = make_producer(infra.kafka_bootstrap_servers, "test")
+    await producer.start()
+    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
+                        batch_size=70)  # several claims, each cutting across the writes
+    while await relay.relay_once():
+        pass
+    await relay.close()
+    await producer.stop()
+    async with engine.connect() as c:
+        log = (await c.execute(text(
+            "select stream, seq, convert_from(key, 'utf8'), "
+            "(convert_from(payload, 'utf8')::jsonb -> 'data' ->> 'amount_pence')::int "
+            "from svc.outbox_log where topic = :t order by stream, seq"), {"t": TOPIC})).all()
+        unpublished = (await c.execute(text("select count(*) from svc.outbox"))).scalar_one()
+    await engine.dispose()
+
+    assert (len(log), relay.duplicates_dropped, relay.published, unpublished) == (300, 10, 300, 0)
+    streams: dict[int, list[int]] = {}
+    per_key: dict[str, list[int]] = {}
+    for stream, seq, key, amount in log:
+        assert stream == (murmur2(key.encode()) & 0x7FFFFFFF) % 3, key  # the key's partition
+        streams.setdefault(stream, []).append(seq)
+        per_key.setdefault(key, []).append(amount)
+    for stream, seqs in streams.items():
+        assert seqs == list(range(1, len(seqs) + 1)), f"stream {stream} not gapless"
+    for key, amounts in per_key.items():
+        assert amounts == sorted(amounts), f"{key} numbered out of the order written"
+
+
+class _DiesAfterSending(OutboxRelay):
+    """A relay whose process dies after the broker took its batches but before it recorded them."""
+
+    async def _record(self, raw, deliveries):
+        raise ConnectionError("the relay died here")
+
+
+async def test_a_relay_that_dies_between_sending_and_recording_publishes_the_same_numbers_again(
+        infra, database_url, topic_prefix):
+    engine = await _engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("create table svc.seen (event_id uuid not null)"))
+    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC, "dlq.g"], prefix=topic_prefix)
+    async with UnitOfWork(engine) as uow:
+        await enqueue(uow.raw, [envelope_row(TOPIC, f"acct-{i % 9}", _envelope(i)) for i in range(120)])
+        await uow.commit()
+
+    producer = make_producer(infra.kafka_bootstrap_servers, "test")
+    await producer.start()
+    dying = _DiesAfterSending(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers,
+                              topic_prefix=topic_prefix)
+    try:
+        await dying.relay_once()
+        raise AssertionError("the relay was meant to die")
+    except ConnectionError:
+        pass
+    await dying.close()
+    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix)
+    while await relay.relay_once():
+        pass
+    await relay.close()
+    await producer.stop()
+
+    async def handle(uow, msgs):
+        await uow.raw.executemany("insert into seen values ($1)", [(m.cause.event_id,) for m in msgs])
+
+    broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.DEBUG)
+    consumer = BatchConsumer(broker, engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix)
+    await broker.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while consumer.stats.messages < 240 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+    finally:
+        await broker.stop()
+    async with engine.connect() as c:
+        seen = tuple((await c.execute(text("select count(*), count(distinct event_id) from svc.seen"))).one())
+        log_rows = (await c.execute(text("select count(*) from svc.outbox_log"))).scalar_one()
+    await engine.dispose()
+    assert (relay.published, log_rows) == (120, 120)  # the second relay sent the same 120 numbered rows
+    assert seen == (120, 120), consumer.stats  # each event once, though the broker holds each twice
+    assert (consumer.stats.messages, consumer.stats.duplicates) == (240, 120)
