@@ -28,7 +28,10 @@ def alive(pid: int) -> bool:
 def test_rentflow_up_stops_everything_when_its_parent_is_sigkilled(stack_env):
     home = Path(stack_env["RENTFLOW_HOME"])
     shell = subprocess.Popen(["bash", "-c", f'"{RENTFLOW}" up & echo $!; wait'], env=stack_env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                             # a terminal's shell: SIGHUP not ignored, even when the tests run under nohup
+                             # (`up` under nohup outlives its parent on purpose)
+                             preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     up_pid, services = 0, {}
     try:
         up_pid = int(shell.stdout.readline())  # type: ignore[union-attr]
