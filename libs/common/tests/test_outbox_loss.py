@@ -232,3 +232,47 @@ async def test_a_recreated_topic_holding_someone_elses_record_at_our_offset_is_p
 
 async def _true(value):
     return value
+
+
+async def test_a_relay_started_after_a_republish_checks_the_batches_published_again_not_the_lost_ones(
+        infra, database_url, topic_prefix):
+    """Two rounds put a second batch above offset 0 in each partition; the topic is recreated and
+    its log published again, from offset 0. outbox_deliveries keeps both the lost batches and the new
+    ones: a relay that leads afterwards (a restart, or the next leader) must check the latest
+    delivered, else it takes the lost higher offsets for the topic's present and republishes again."""
+    engine, producer = await _published_once_at_offset_0(infra, database_url, topic_prefix)
+    batch = Emitter("test")
+    for i in range(N, 2 * N):
+        batch.emit(_payment(i), cause=None)
+    async with UnitOfWork(engine, producer="test") as uow:
+        uow.emitted = batch.emitted
+        await uow.commit()
+    first = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
+                        partitions=PARTITIONS)
+    try:
+        assert await first.relay_once() == N
+        async with engine.connect() as c:
+            assert (await c.execute(text("select min(base_offset) from svc.outbox_deliveries where first_seq > 1"))
+                    ).scalar_one() > 0
+        await _recreate(infra, topic_prefix)
+        await first._check_topics()
+        assert first.topics_lost == {TOPIC: 1}
+        while await first.relay_once():
+            pass
+        assert first.republished == 2 * N
+    finally:
+        await first.close()
+
+    after = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
+                        partitions=PARTITIONS)
+    _probes, reasons = _spy(after)
+    try:
+        assert await after._lead()
+        assert {base for (base, *_rest) in after._ends.values()} == {0}, after._ends
+        await after._check_topics()
+        assert after.topics_lost == {} and reasons == [], reasons
+        assert await after.relay_once() == 0 and after.republished == 0
+    finally:
+        await after.close()
+        await producer.stop()
+        await engine.dispose()
