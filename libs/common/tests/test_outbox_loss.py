@@ -276,3 +276,40 @@ async def test_a_relay_started_after_a_republish_checks_the_batches_published_ag
         await after.close()
         await producer.stop()
         await engine.dispose()
+
+
+async def test_a_batch_below_the_log_start_aged_out_unless_the_log_was_cut(infra, database_url, topic_prefix):
+    """Retention removed our batch (the log starts past it): if the partition still ends at or past
+    our batch's end, that is ageing out, not loss, and nothing is fetched; if it ends short of it, the
+    log was cut under us: lost. The embedded broker cannot delete records (DeleteRecords closes the
+    connection), so the offsets a real broker would report are stood in for here; the partitions,
+    database and the rest of the check are real."""
+    engine, producer = await _published_once_at_offset_0(infra, database_url, topic_prefix)
+    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
+                        partitions=PARTITIONS)
+    probes, reasons = _spy(relay)
+    try:
+        assert await relay._lead()
+        ours = {TopicPartition(topic_prefix + t, p): end for (t, p), (_b, end, _s, _f) in relay._ends.items()}
+        probe = await relay._probe_consumer()
+
+        async def offsets(start: int, past: int):
+            async def starts(tps):
+                return {tp: start for tp in tps}
+
+            async def ends(tps):
+                return {tp: ours[tp] + past for tp in tps}
+            probe.beginning_offsets, probe.end_offsets = starts, ends
+
+        await offsets(start=max(ours.values()) + 5, past=10)  # aged out: the log goes on past our batch
+        await relay._check_topics()
+        assert relay.topics_lost == {} and reasons == [] and probes == []
+
+        await offsets(start=1, past=-1)  # starts past our batch, ends short of its end: cut
+        await relay._check_topics()
+        assert relay.topics_lost == {TOPIC: 1} and probes == []
+        assert len(reasons) == 1 and "not our batch at 0.." in reasons[0], reasons
+    finally:
+        await relay.close()
+        await producer.stop()
+        await engine.dispose()
