@@ -267,7 +267,8 @@ class OutboxRelay:
         self._schema = ""
         self.epoch = b""
         self._streams: dict[tuple[str, int], list[int]] = {}  # (topic, stream) → [next_seq, published_seq]
-        self._ends: dict[tuple[str, int], tuple[int, int]] = {}  # (topic, partition) → our last batch's (base, end)
+        # (topic, partition) → our last batch there: (base offset, end offset, stream, first seq)
+        self._ends: dict[tuple[str, int], tuple[int, int, int, int]] = {}
         self._last_check = 0.0
         self._last_prune = 0.0
         self._probe: AIOKafkaConsumer | None = None
@@ -347,9 +348,12 @@ class OutboxRelay:
         self.epoch = str(await raw.fetchval("select epoch from outbox_meta where id = 1")).encode()
         self._streams = {(r["topic"], r["stream"]): [r["next_seq"], r["published_seq"]]
                          for r in await raw.fetch("select topic, stream, next_seq, published_seq from outbox_streams")}
-        self._ends = {(r["topic"], r["partition"]): (r["base_offset"], r["base_offset"] + r["n"]) for r in await raw.fetch(
-            "select distinct on (topic, partition) topic, partition, base_offset, last_seq - first_seq + 1 as n "
-            "from outbox_deliveries order by topic, partition, base_offset desc")}
+        # Each partition's latest delivery: the latest recorded, not the highest offset (after a topic
+        # was recreated, the batches published again land below the ones it lost).
+        self._ends = {(r["topic"], r["partition"]): (r["base_offset"], r["base_offset"] + r["n"], r["stream"],
+                                                     r["first_seq"]) for r in await raw.fetch(
+            "select distinct on (topic, partition) topic, partition, base_offset, last_seq - first_seq + 1 as n, "
+            "stream, first_seq from outbox_deliveries order by topic, partition, delivered_at desc, base_offset desc")}
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload == "replay":
@@ -487,7 +491,7 @@ class OutboxRelay:
                 before = self._ends.get((topic, partition))
                 if before is not None and meta.offset < before[1]:
                     lost.add(topic)
-                self._ends[(topic, partition)] = (meta.offset, meta.offset + len(items))
+                self._ends[(topic, partition)] = (meta.offset, meta.offset + len(items), stream, items[0][2])
                 deliveries.append((topic, stream, items[0][2], items[-1][2], partition, meta.offset))
         await self._record(raw, deliveries)
         self.published += len(rows)
@@ -563,7 +567,20 @@ class OutboxRelay:
             await self.prune()
 
     async def _check_topics(self) -> None:
-        """A topic missing, or ending before what we delivered to it, was lost: publish its log again."""
+        """Whether each partition we published to still holds our last batch there; a topic that
+        does not was lost or recreated: publish its log again. Runs every `check_every_s` (10 s by
+        default) while the relay leads: one metadata request, one ListOffsets for the log starts and
+        one for the ends, and for partitions whose end does not settle it one fetch of the record
+        at our batch's base offset (at most one per partition per check).
+
+        - topic gone, or the partition ends before our batch's base offset: lost.
+        - the log starts past our batch: retention removed it. If the partition still ends at or
+          past our batch's end, that is ageing out, not loss; if not, the log was cut: lost.
+        - it ends short of our batch's end (an empty recreated partition ends at 0, which a batch
+          at base 0 cannot tell by offsets alone; the embedded broker reports the end as the base
+          offset of its last batch + 1, short of a batch of several records even when intact):
+          the record at our base offset settles it. Ours (the same rf-epoch, rf-stream and the
+          batch's first rf-seq) is intact; nothing there, or a record not ours, is lost."""
         if not self._ends:
             return
         probe = await self._probe_consumer()
@@ -571,18 +588,77 @@ class OutboxRelay:
         existing = await probe.topics()
         tps = [TopicPartition(self._prefix + t, p) for (t, p) in self._ends if self._prefix + t in existing]
         ends = await probe.end_offsets(tps) if tps else {}
-        raw = await self._raw()
-        for topic in sorted({t for (t, _p) in self._ends}):
-            if self._prefix + topic not in existing:
-                await self._republish_topic(raw, topic, "the topic is gone")
+        starts = await probe.beginning_offsets(tps) if tps else {}
+        lost: dict[str, str] = {}
+        unsure: dict[TopicPartition, tuple[str, int, int, int]] = {}
+        for (topic, p), (base, end, stream, first) in sorted(self._ends.items()):
+            tp = TopicPartition(self._prefix + topic, p)
+            reported, start = ends.get(tp), starts.get(tp)
+            if topic in lost:
                 continue
-            for (t, p), (base, _end) in list(self._ends.items()):
-                reported = ends.get(TopicPartition(self._prefix + t, p))
-                # the embedded broker reports the first offset of its last batch, a real one the end:
-                # either way, never less than the base offset of our last batch while the log survives
-                if t == topic and reported is not None and reported < base:
-                    await self._republish_topic(raw, topic, f"partition {p} ends at {reported}, before {base}")
-                    break
+            if self._prefix + topic not in existing:
+                lost[topic] = "the topic is gone"
+            elif reported is None or start is None:
+                continue
+            elif reported < base:
+                lost[topic] = f"partition {p} ends at {reported}, before {base}"
+            elif start > base:  # our batch is below the log start: aged out if the log goes on past it
+                if reported < end:
+                    lost[topic] = f"partition {p} holds {start}..{reported}, not our batch at {base}..{end}"
+            elif reported < end:
+                unsure[tp] = (topic, base, stream, first)
+        if unsure:
+            found = await self._records_at(probe, {tp: u[1] for tp, u in unsure.items() if u[0] not in lost})
+            for tp, (topic, base, stream, first) in unsure.items():
+                if topic in lost or tp not in found:  # not settled this time (see _records_at)
+                    continue
+                record = found[tp]
+                if record is None:
+                    lost[topic] = f"partition {tp.partition} holds nothing at offset {base}, where our batch began"
+                elif not self._is_ours(record, base, stream, first):
+                    lost[topic] = (f"partition {tp.partition} holds at offset {base} a record that is not our batch's "
+                                   f"first (stream {stream}, seq {first})")
+        if lost:
+            raw = await self._raw()
+            for topic, why in lost.items():
+                await self._republish_topic(raw, topic, why)
+
+    async def _records_at(self, probe: AIOKafkaConsumer, offsets: dict[TopicPartition, int],
+                          timeout_s: float = 2.0) -> dict[TopicPartition, Any]:
+        """The first record at or after each offset, one fetch per partition; None where the
+        partition holds nothing there. A partition whose fetch brought nothing within the timeout
+        counts as empty only if the broker also says it ends at or before that offset (else it is
+        left out: a slow broker, asked again at the next check)."""
+        if not offsets:
+            return {}
+        found: dict[TopicPartition, Any] = {}
+        probe.assign(list(offsets))
+        try:
+            for tp, offset in offsets.items():
+                probe.seek(tp, offset)
+            deadline = time.monotonic() + timeout_s
+            while len(found) < len(offsets) and (left := deadline - time.monotonic()) > 0:
+                waiting = [tp for tp in offsets if tp not in found]
+                for tp, records in (await probe.getmany(*waiting, timeout_ms=int(left * 1000), max_records=1)).items():
+                    if records and tp not in found:
+                        found[tp] = records[0]
+        finally:
+            probe.unsubscribe()  # stop the consumer fetching ahead
+        missing = [tp for tp in offsets if tp not in found]
+        if missing:
+            ends = await probe.end_offsets(missing)
+            for tp in missing:
+                if ends.get(tp, offsets[tp] + 1) <= offsets[tp]:
+                    found[tp] = None
+                else:
+                    log.warning("outbox.check_unsettled", topic=tp.topic, partition=tp.partition, offset=offsets[tp],
+                                end=ends.get(tp))
+        return found
+
+    def _is_ours(self, record: Any, base: int, stream: int, first: int) -> bool:
+        headers = dict(record.headers or ())
+        return (record.offset == base and headers.get("rf-epoch") == self.epoch
+                and headers.get("rf-stream") == str(stream).encode() and headers.get("rf-seq") == str(first).encode())
 
     async def _republish_topic(self, raw: Any, topic: str, why: str) -> None:
         self.topics_lost[topic] = self.topics_lost.get(topic, 0) + 1
@@ -603,8 +679,9 @@ class OutboxRelay:
 
     async def _probe_consumer(self) -> AIOKafkaConsumer:
         if self._probe is None:
+            # Fetches at most one record batch per partition (the broker always returns the first).
             self._probe = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                           client_id="rentflow-relay-probe")
+                                           client_id="rentflow-relay-probe", max_partition_fetch_bytes=1)
             await self._probe.start()
         return self._probe
 
