@@ -123,9 +123,10 @@ class JournalPosted(BaseModel):
     period: str = Field(pattern=r"^\d{4}-\d{2}$")
     posted_at: AwareDatetime
     kind: Literal["debit", "receipt", "unidentified_receipt", "suspense_allocated", "reversal", "adjustment",
-                  "opening_balance", "settlement"] = Field(
+                  "opening_balance", "settlement", "card_fees"] = Field(
         description="settlement: a cash settlement lump sum matched to its cash file moves the money from cash "
-                    "control to the bank")
+                    "control to the bank; card_fees: a card payout matched to its charges less the provider's "
+                    "fees posts those fees (Dr card fees, Cr bank)")
     source_ref: str
     lines: list[JournalLine] = Field(min_length=2)
 

@@ -41,6 +41,12 @@ class PaymentReceived(BaseModel):
         "landlord's bank in, when the detail names it (e.g. a Stripe payout reconciliation report's "
         "automatic_payout_id, po_...); on a statement lump, the payout id the bank's narrative carries. "
         "None when unknown (events before this field have none); the ledger then matches by amount per day"))
+    fee_pence: int | None = Field(default=None, ge=0, description=(
+        "card receipts: the provider's fee taken out of this payment before it was paid out (integer pence; "
+        "a Stripe report's `fee`, GOV.UK Pay's `fee`), when the detail states it. The tenant is credited "
+        "amount_pence (the gross); the ledger matches a payout lump to its charges less their fees and posts "
+        "the fees as a journal (Dr card fees, Cr bank). None when not stated (events before this field have "
+        "none): nothing is taken off"))
 
 
 class ItemError(BaseModel):

@@ -428,14 +428,14 @@ class MemoryLumps:
     async def lock(self) -> None:
         pass
 
-    async def add_detail(self, rows: Sequence[tuple[uuid.UUID, str, uuid.UUID | None, dt.date, int, str | None]],
+    async def add_detail(self, rows: Sequence[tuple[uuid.UUID, str, uuid.UUID | None, dt.date, int, str | None, int]],
                          at: dt.datetime) -> set[str]:
         channels = set()
-        for pid, channel, imp, day, amount, payout in rows:
+        for pid, channel, imp, day, amount, payout, fee in rows:
             if pid not in self.t.lump_detail:
                 self.t.lump_detail[pid] = {"payment_id": pid, "channel": channel, "import_id": imp,
                                            "business_date": day, "amount_pence": amount, "lump_id": None,
-                                           "payout_key": payout}
+                                           "payout_key": payout, "fee_pence": fee}
                 channels.add(channel)
         return channels
 
@@ -463,7 +463,8 @@ class MemoryLumps:
         for key, rs in by.items():
             days = [r["business_date"] for r in rs]
             if earliest <= max(days) <= latest:
-                out.append(DetailGroup(key, channel, min(days), max(days), sum(r["amount_pence"] for r in rs), len(rs)))
+                out.append(DetailGroup(key, channel, min(days), max(days), sum(r["amount_pence"] for r in rs), len(rs),
+                                       sum(r["fee_pence"] for r in rs)))
         return out
 
     async def payout_groups(self, channel: str, keys: Sequence[str]) -> list[Any]:
@@ -473,7 +474,8 @@ class MemoryLumps:
             if r["lump_id"] is None and r["channel"] == channel and r["payout_key"] in keys:
                 by.setdefault(r["payout_key"], []).append(r)
         return [DetailGroup(k, channel, min(r["business_date"] for r in rs), max(r["business_date"] for r in rs),
-                            sum(r["amount_pence"] for r in rs), len(rs)) for k, rs in by.items()]
+                            sum(r["amount_pence"] for r in rs), len(rs), sum(r["fee_pence"] for r in rs))
+                for k, rs in by.items()]
 
     async def settle(self, lump_id: uuid.UUID, channel: str, key: str) -> int:
         n = 0

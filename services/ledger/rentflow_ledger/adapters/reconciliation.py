@@ -24,18 +24,19 @@ class SqlLumps:
     async def lock(self) -> None:
         await self.raw.execute("select pg_advisory_xact_lock($1)", LUMPS_LOCK)
 
-    async def add_detail(self, rows: Sequence[tuple[uuid.UUID, str, uuid.UUID | None, dt.date, int, str | None]],
+    async def add_detail(self, rows: Sequence[tuple[uuid.UUID, str, uuid.UUID | None, dt.date, int, str | None, int]],
                          at: dt.datetime) -> set[str]:
-        """(payment_id, channel, import_id, business_date, amount_pence, payout key or None) of receipts a
-        lump may settle; the channels of those not kept before."""
+        """(payment_id, channel, import_id, business_date, amount_pence, payout key or None, fee_pence) of
+        receipts a lump may settle; the channels of those not kept before."""
         if not rows:
             return set()
         cols = list(zip(*rows))
         found = await self.raw.fetch(
             """insert into lump_detail (payment_id, channel, import_id, business_date, amount_pence, payout_key,
-                                        created_at)
-               select u.*, $7 from unnest($1::uuid[], $2::text[], $3::uuid[], $4::date[], $5::bigint[], $6::text[])
-                    as u(payment_id, channel, import_id, business_date, amount_pence, payout_key)
+                                        fee_pence, created_at)
+               select u.*, $8 from unnest($1::uuid[], $2::text[], $3::uuid[], $4::date[], $5::bigint[], $6::text[],
+                                          $7::bigint[])
+                    as u(payment_id, channel, import_id, business_date, amount_pence, payout_key, fee_pence)
                on conflict (payment_id) do nothing returning channel""", *[list(c) for c in cols], at)
         return {r[0] for r in found}
 
@@ -61,7 +62,8 @@ class SqlLumps:
         that names its payout belongs to it alone), and per file and per day (the rest)."""
         rows = await self.raw.fetch(
             """select 'import:' || import_id::text as key, min(business_date) as first_day,
-                      max(business_date) as last_day, sum(amount_pence)::bigint as total, count(*) as n
+                      max(business_date) as last_day, sum(amount_pence)::bigint as total, count(*) as n,
+                      sum(fee_pence)::bigint as fees
                from lump_detail where lump_id is null and channel = $1 and payout_key is null
                  and import_id in (select import_id from lump_detail where lump_id is null and channel = $1
                                    and business_date between $2 and $3 and import_id is not null
@@ -69,26 +71,29 @@ class SqlLumps:
                group by import_id having max(business_date) between $2 and $3
                union all
                select 'day:' || business_date::text, business_date, business_date, sum(amount_pence)::bigint,
-                      count(*)
+                      count(*), sum(fee_pence)::bigint
                from lump_detail where lump_id is null and channel = $1 and business_date between $2 and $3
                  and payout_key is null
                group by business_date
                union all
-               select payout_key, min(business_date), max(business_date), sum(amount_pence)::bigint, count(*)
+               select payout_key, min(business_date), max(business_date), sum(amount_pence)::bigint, count(*),
+                      sum(fee_pence)::bigint
                from lump_detail where lump_id is null and channel = $1
                  and payout_key in (select payout_key from lump_detail where lump_id is null and channel = $1
                                     and business_date between $2 and $3 and payout_key is not null)
                group by payout_key having max(business_date) between $2 and $3""", channel, earliest, latest)
-        return [DetailGroup(r["key"], channel, r["first_day"], r["last_day"], r["total"], r["n"]) for r in rows]
+        return [DetailGroup(r["key"], channel, r["first_day"], r["last_day"], r["total"], r["n"], r["fees"])
+                for r in rows]
 
     async def payout_groups(self, channel: str, keys: Sequence[str]) -> list[DetailGroup]:
         """The unsettled detail of these payouts ("payout:<ID>"), whatever their dates."""
         rows = await self.raw.fetch(
             """select payout_key as key, min(business_date) as first_day, max(business_date) as last_day,
-                      sum(amount_pence)::bigint as total, count(*) as n
+                      sum(amount_pence)::bigint as total, count(*) as n, sum(fee_pence)::bigint as fees
                from lump_detail where lump_id is null and channel = $1 and payout_key = any($2::text[])
                group by payout_key""", channel, list(keys))
-        return [DetailGroup(r["key"], channel, r["first_day"], r["last_day"], r["total"], r["n"]) for r in rows]
+        return [DetailGroup(r["key"], channel, r["first_day"], r["last_day"], r["total"], r["n"], r["fees"])
+                for r in rows]
 
     async def settle(self, lump_id: uuid.UUID, channel: str, key: str) -> int:
         """Marks the group's detail settled by the lump; the number of receipts."""

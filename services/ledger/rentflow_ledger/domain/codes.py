@@ -36,6 +36,7 @@ GL_CODES: Final[dict[str, str]] = {
     "opening_balances": "OPENING_BALANCES",  # balances brought forward at import
     "bad_debt_provision": "BAD_DEBT_PROVISION",
     "adjustments": "INCOME_ADJUSTMENTS",  # other side of write-ons and credit adjustments
+    "card_fees": "CARD_FEES",  # expense: the card provider's fees taken out of its payouts
     "income.DBR": "INCOME_DBR",
     "income.DSC": "INCOME_DSC",
     "income.DHE": "INCOME_DHE",

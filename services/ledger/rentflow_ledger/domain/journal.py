@@ -135,3 +135,10 @@ def settlement_lines(channel: str, amount: int) -> list[Line]:
     detail went to the bank already (Direct Debit, card, Universal Credit)."""
     source = money_in_gl(channel)
     return [] if source == GL_CODES["bank"] else _dr_cr(GL_CODES["bank"], source, amount)
+
+
+def card_fee_lines(channel: str, fees: int) -> list[Line]:
+    """The fees a card provider took out of a payout matched to its detail: Dr card fees (an expense),
+    Cr the money account the detail's receipts were posted to (the bank for card money) — which was
+    debited the gross, while the payout brought in the gross less these fees."""
+    return _dr_cr(GL_CODES["card_fees"], money_in_gl(channel), fees)

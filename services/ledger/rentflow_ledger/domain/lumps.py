@@ -25,7 +25,12 @@ is never part of a file or day group. A lump whose narrative carries a payout id
 the detail of that payout: equal totals → matched; different → `mismatch`, a finance task naming both
 figures (tried again as more of the payout's detail arrives). A lump whose payout has no detail here
 falls back to the amount rule over the detail that names no payout; a lump that names no payout may
-match a payout group by amount (payout groups first, then files, then days)."""
+match a payout group by amount (payout groups first, then files, then days).
+
+Fees: a card provider pays out the net — each charge less the fee it took (`fee_pence` on the detail,
+when the detail states it). A group's `net_pence` is its receipts' total less their fees, and that is what
+a lump must equal (for the channels without fees it is the total). The tenant's account keeps the gross;
+the matched group's fees are posted once, as a journal (domain/journal.py card_fee_lines)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -81,6 +86,12 @@ class DetailGroup:
     last_day: dt.date
     total_pence: int
     count: int
+    fees_pence: int = 0  # the provider's fees the detail states (card receipts), taken out before payout
+
+    @property
+    def net_pence(self) -> int:
+        """What the provider paid out for this detail: the receipts less their fees."""
+        return self.total_pence - self.fees_pence
 
     @property
     def by_file(self) -> bool:
@@ -118,9 +129,9 @@ def match_lump(lump: Lump, groups: Iterable[DetailGroup]) -> Match:
         assert lump.payout_id is not None
         own = next((g for g in groups if g.key == payout_key(lump.payout_id)), None)
         if own is not None:
-            return Match("matched" if own.total_pence == lump.amount_pence else "mismatch", own, (own,))
+            return Match("matched" if own.net_pence == lump.amount_pence else "mismatch", own, (own,))
     earliest, latest = window(lump)
-    candidates = tuple(sorted((g for g in groups if g.total_pence == lump.amount_pence
+    candidates = tuple(sorted((g for g in groups if g.net_pence == lump.amount_pence
                                and earliest <= g.last_day <= latest and not (named and g.by_payout)),
                               key=lambda g: g.key))
     for tier in ([g for g in candidates if g.by_payout], [g for g in candidates if g.by_file],
@@ -144,10 +155,11 @@ def describe(lump: Lump, match: Match) -> str:
     if match.status == "mismatch":
         assert match.group is not None
         g = match.group
+        fees = f" less {pounds(g.fees_pence)} of fees stated, {pounds(g.net_pence)}" if g.fees_pence else ""
         return (f"{words} {lump.payout_id} is {pounds(lump.amount_pence)} on the statement, but the "
-                f"{g.count} {channel.replace('_', ' ')} payments paid out in it add up to {pounds(g.total_pence)} "
-                f"(difference {pounds(lump.amount_pence - g.total_pence)}): find the missing detail, fees or "
-                f"refunds")
+                f"{g.count} {channel.replace('_', ' ')} payments paid out in it add up to {pounds(g.total_pence)}"
+                f"{fees} (difference {pounds(lump.amount_pence - g.net_pence)}): find the missing "
+                f"detail, {'refunds or disputes' if g.fees_pence else 'fees or refunds'}")
     if match.status == "unmatched" and lump.payout_id and lump.kind in PAYOUT_KINDS:
         return (f"{words} {lump.payout_id} is {pounds(lump.amount_pence)}: no {channel.replace('_', ' ')} payment "
                 f"of that payout is here yet, and no detail total of the days before {lump.value_date} equals it: "

@@ -7,7 +7,8 @@ Called by the payments handler, in its transaction:
 - `take_lumps`: each new statement credit marked `lump` is matched to the unsettled detail
   (its own payout by id when it names one; else per payout, file, then day, by amount). Matched: the lump is reconciled — nothing is posted, to an account or
   to suspense, so the money is counted once (by its detail); a cash settlement's journal moves the
-  cash file's receipts from cash control to the bank (Dr bank Cr cash, kind `settlement`). Unmatched, ambiguous,
+  cash file's receipts from cash control to the bank (Dr bank Cr cash, kind `settlement`), and a card
+  payout matched to its charges less their fees posts the fees (Dr card fees Cr bank, kind `card_fees`). Unmatched, ambiguous,
   a payout whose detail adds up to another amount (mismatch, both figures named), or interest: an
   UnreconciledItem (a finance task), never rent in suspense;
 - `rematch`: lumps still open are tried again when new detail of their channel arrives (the file
@@ -25,7 +26,7 @@ from typing import Any, Iterable, Sequence
 
 from rentflow_common.events import Cause
 from rentflow_common.logging import get_logger
-from rentflow_ledger.domain.journal import settlement_lines
+from rentflow_ledger.domain.journal import card_fee_lines, settlement_lines
 from rentflow_ledger.domain.lumps import (DETAIL_CHANNEL, PAYOUT_KINDS, Lump, Match, describe, match_lump,
                                           payout_key, window)
 from rentflow_ledger.domain.posting import Journal, business_date
@@ -62,7 +63,8 @@ async def handle_cash_book(uow: Any, commands: Sequence[Any]) -> None:
 async def record_detail(uow: Any, payments: Iterable[PaymentReceived], at: dt.datetime) -> set[str]:
     """Keeps the receipts a lump may settle; returns the channels of those new here."""
     rows = [(p.payment_id, str(p.channel), p.import_id, business_date(p.paid_at), p.amount_pence,
-             payout_key(p.payout_id) if p.payout_id and str(p.channel) == "card" else None)  # card money only
+             payout_key(p.payout_id) if p.payout_id and str(p.channel) == "card" else None,  # card money only
+             (p.fee_pence or 0) if str(p.channel) == "card" else 0)
             for p in payments if p.lump is None and str(p.channel) in DETAIL_CHANNELS]
     return await uow.lumps.add_detail(rows, at)
 
@@ -79,14 +81,20 @@ async def _match(uow: Any, lump: Lump, cause: Cause | None, now: dt.datetime) ->
     if match.status == "matched":
         assert match.group is not None
         await uow.lumps.settle(lump.payment_id, match.group.channel, match.group.key)
+        journals = []
         lines = settlement_lines(match.group.channel, lump.amount_pence)
         if lines:  # cash receipts sat in cash control: the settlement moves them to the bank
+            journals.append(("settlement", lines))
+        if match.group.fees_pence:  # the bank took the gross in (the receipts); the payout brought the net
+            journals.append(("card_fees", card_fee_lines(match.group.channel, match.group.fees_pence)))
+        if journals:
             calendar = (await uow.periods.state()).calendar
-            j = Journal(derive_event_id("journal", "settlement", lump.payment_id), "settlement", lump.value_date,
-                        f"settlement:{lump.payment_id}:{match.group.key}", tuple(lines),
-                        calendar.override(lump.value_date))
-            await uow.postings.add_journals([j], now)
-            events.journal_posted(uow, j, now, cause)
+            js = [Journal(derive_event_id("journal", kind, lump.payment_id), kind, lump.value_date,
+                          f"{kind.replace('_', '-')}:{lump.payment_id}:{match.group.key}", tuple(lines),
+                          calendar.override(lump.value_date)) for kind, lines in journals]
+            await uow.postings.add_journals(js, now)
+            for j in js:
+                events.journal_posted(uow, j, now, cause)
     return match
 
 
@@ -96,7 +104,7 @@ def _audit_reconciled(uow: Any, lump: Lump, match: Match, when: str) -> None:
               before={"status": "open"} if when != "on arrival" else None,
               after={"status": "matched", "kind": lump.kind, "amount_pence": lump.amount_pence,
                      "matched": match.group.key if match.group else None, "when": when,
-                     "value_date": lump.value_date})
+                     "value_date": lump.value_date, "fees_pence": match.group.fees_pence if match.group else 0})
 
 
 async def take_lumps(uow: Any, commands: Sequence[Any], now: dt.datetime) -> None:

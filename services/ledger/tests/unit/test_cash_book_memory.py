@@ -20,12 +20,12 @@ UTC = dt.timezone.utc
 
 
 def take(amount: int, channel: str, day: dt.date, *, lump: str | None = None, imp: uuid.UUID | None = None,
-         payout_id: str | None = None):
+         payout_id: str | None = None, fee_pence: int | None = None):
     ref = uuid.uuid4().hex
     at = dt.datetime.combine(day, dt.time(10), UTC)
     p = PaymentReceived(payment_id=derive_event_id("payment", "p", ref), provider_id="p", provider_ref=ref,
                         channel=channel, amount_pence=amount, paid_at=at, received_at=at, reference="R",
-                        source="file", import_id=imp, lump=lump, payout_id=payout_id)
+                        source="file", import_id=imp, lump=lump, payout_id=payout_id, fee_pence=fee_pence)
     return TakePayment(p, Cause(uuid.uuid4(), "test"))
 
 
@@ -131,3 +131,45 @@ async def test_audacc_confirms_a_lodgement_and_audrej_makes_each_of_its_mandates
     assert len({m.instruction_id for m in rejected}) == 2  # one task input per mandate
     assert {ledger.tables.mandates[r]["state"] for r in ("DDA", "DDB")} == {"pending"}
     assert await apply(instruction("LODGEMENT 000001", "lodgement_rejected", "000001", "auddis")) == []  # once
+
+
+async def test_a_payout_paid_out_net_of_its_fees_is_matched_and_its_fees_are_one_balanced_journal():
+    ledger = MemoryLedger()
+    day = dt.date(2026, 5, 4)
+    pid = "po_1Payout00000FeesA"
+    lump = take(21_835, "bank_transfer", day + dt.timedelta(days=2), lump="card_settlement", payout_id=pid.upper())
+    [opened] = await run(ledger, lump)  # the statement first: nothing of the payout is here yet
+    assert opened.action == "opened"
+    charges = [take(12_000, "card", day, payout_id=pid, fee_pence=180),
+               take(9_700, "card", day, payout_id=pid, fee_pence=185),
+               take(500, "card", day, payout_id=pid)]  # no fee stated: nothing taken off
+    [resolved] = await run(ledger, *charges)
+    assert (resolved.action, resolved.source_id) == ("resolved", lump.payment.payment_id)
+    t = ledger.tables
+    assert t.lumps[lump.payment.payment_id]["status"] == "matched"
+    fees = [x for x in t.journal_lines if x["kind"] == "card_fees"]
+    assert sorted((x["gl_code"], x["debit_pence"], x["credit_pence"]) for x in fees) == [
+        ("BANK", 0, 365), ("CARD_FEES", 365, 0)]
+    assert {x["business_date"] for x in fees} == {lump.payment.paid_at.date()}
+    assert len({x["journal_id"] for x in fees}) == 1
+    [posted] = [orjson.loads(r.payload)["data"] for r in ledger.outbox if r.topic == "gl.journals.v1"]
+    assert posted["kind"] == "card_fees" and posted["source_ref"].startswith(f"card-fees:{lump.payment.payment_id}")
+    audit = [a for a in ledger.audit if a["action"] == "lump.reconciled"]
+    assert [a["after"]["fees_pence"] for a in audit] == [365]
+    # redelivered, the charges and the lump post nothing more
+    assert await run(ledger, lump, *charges) == []
+    assert len([x for x in ledger.tables.journal_lines if x["kind"] == "card_fees"]) == 2
+    assert not t.transactions and not t.suspense  # the cash book posts nothing to an account
+
+
+async def test_a_fee_is_never_taken_off_money_of_another_channel():
+    ledger = MemoryLedger()
+    day = dt.date(2026, 5, 4)
+    schedule = uuid.uuid4()
+    await run(ledger, take(10_000, "universal_credit", day, imp=schedule, fee_pence=300))  # a fee stated in error
+    assert {r["fee_pence"] for r in ledger.tables.lump_detail.values()} == {0}
+    lump = take(10_000, "bank_transfer", day + dt.timedelta(days=1), lump="uc_managed_payment")
+    assert await run(ledger, lump) == []
+    assert ledger.tables.lumps[lump.payment.payment_id]["status"] == "matched"
+    assert not [x for x in ledger.tables.journal_lines if x["kind"] == "card_fees"]
+

@@ -30,6 +30,8 @@ class CardResource(BaseModel):
     reference: Annotated[Str, Field(max_length=140)] = ""
     created_date: Moment | None = None
     refund_summary: RefundSummary | None = None
+    # Stripe-backed services only: the PSP's fee, in pence, once the payment succeeded (None: not stated)
+    fee: Annotated[StrictInt, Field(ge=0, le=MAX_PENCE)] | None = None
 
 
 class CardEvent(BaseModel):

@@ -60,7 +60,7 @@ def received(p: PaymentIn, *, pid: uuid.UUID, provider_id: str, received_at: dat
                    channel=p.channel, amount_pence=p.amount_pence, currency=p.currency, paid_at=p.paid_at,
                    received_at=received_at, reference=p.reference, payer_name=p.payer_name, source=source,
                    import_id=imp, lump=optional_field(p, "lump"),  # lump: a statement lump sum's kind
-                   payout_id=p.payout_id)
+                   payout_id=p.payout_id, fee_pence=p.fee_pence)
 
 
 def optional_field(p: PaymentIn, name: str) -> Any:

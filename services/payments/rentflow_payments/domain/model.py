@@ -57,12 +57,20 @@ class PaymentIn(BaseModel):
                                                       "this payment was paid out to the bank in, e.g. a Stripe "
                                                       "po_...; the ledger matches the statement's payout by it")
                          ] | None = None
+    fee_pence: Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT_PENCE,
+                                          description="card payments: the provider's fee taken out of this "
+                                                      "payment before it was paid out (integer pence); the "
+                                                      "tenant is still credited amount_pence")] | None = None
 
     @model_validator(mode="after")
     def _payout_of_card_money(self) -> "PaymentIn":
         # a statement lump (a file item's `lump`) names the payout it is; otherwise only card payments have one
         if self.payout_id is not None and self.channel != "card" and self.__dict__.get("lump") is None:
             raise PydanticCustomError("payout_card_only", "payout_id: only card payments are paid out in payouts")
+        if self.fee_pence is not None and (self.channel != "card" or self.__dict__.get("lump") is not None):
+            raise PydanticCustomError("fee_card_only", "fee_pence: only a card payment has a provider's fee")
+        if self.fee_pence is not None and self.fee_pence > self.amount_pence:
+            raise PydanticCustomError("fee_too_large", "fee_pence: more than the payment's amount")
         return self
 
 

@@ -43,7 +43,9 @@ async def apply(uow: UnitOfWork, provider_id: str, ev: CardEvent, *, source: eve
     kind = ev.event_type
     if kind in SUCCEEDED or kind == REFUNDED:
         payment = PaymentIn(provider_ref=ev.resource_id, channel="card", amount_pence=ev.resource.amount,
-                            paid_at=ev.resource.created_date or ev.created_date, reference=ev.resource.reference)
+                            paid_at=ev.resource.created_date or ev.created_date, reference=ev.resource.reference,
+                            fee_pence=ev.resource.fee if ev.resource.fee is not None
+                            and ev.resource.fee <= ev.resource.amount else None)
         [outcome] = await take_in(uow, provider_id, [payment], source=source, import_id=import_id,
                                   correlation_id=correlation_id, received_at=received_at)
         refunded = card["refunded_pence"]

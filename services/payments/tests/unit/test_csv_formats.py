@@ -101,3 +101,18 @@ def test_a_stripe_itemized_payout_reconciliation_report_gives_each_charge_with_i
     assert named[0].value["reference"] == "Rent 10000010"
     with pytest.raises(Unreadable, match="no column 'payment_metadata\\[rent\\]'"):
         parse("stripe-payouts", data, reference="payment_metadata[rent]")
+
+
+def test_a_stripe_report_gives_each_charges_fee_in_pence_and_a_fee_beyond_the_gross_is_an_error():
+    """The report's `fee` column (gross − fee = net per charge) is the payment's fee_pence; the ledger
+    matches the payout to the charges less their fees."""
+    from pathlib import Path
+    data = (Path(__file__).parent.parent / "fixtures" / "stripe_payout_reconciliation.csv").read_bytes()
+    out = [p for p in parse("stripe-payouts", data) if p.type == "payment" and not p.error]
+    assert [(p.value["provider_ref"], p.value["amount_pence"], p.value["fee_pence"]) for p in out] == [
+        ("ch_3QA0001", 12050, 181), ("ch_3QA0002", 100000, 1500), ("ch_3QA0006", 4500, 68)]
+    head = b"automatic_payout_id,balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category\n"
+    rows = parse("stripe-payouts", head + b"po_1,txn_1,2026-10-06 08:00:00,gbp,10.00,,10.00,charge\n"
+                                         b"po_1,txn_2,2026-10-06 08:00:00,gbp,10.00,10.01,-0.01,charge\n")
+    assert rows[0].value["fee_pence"] is None  # blank: not stated
+    assert rows[1].error == "fee: 10.01 is not between 0 and the charge's gross"

@@ -59,3 +59,14 @@ def test_single_payment_errors_carry_no_item():
     with pytest.raises(ValidationError) as info:
         ONE.validate_python({**GOOD, "amount_pence": -1})
     assert field_errors(info.value) == [{"field": "amount_pence", "reason": "Input should be greater than 0"}]
+
+
+def test_a_card_payments_fee_is_integer_pence_no_more_than_the_payment_and_of_card_money_only():
+    assert ONE.validate_python({**GOOD, "fee_pence": 190}).fee_pence == 190
+    assert ONE.validate_python(GOOD).fee_pence is None  # not stated: nothing taken off
+    assert errors_of([{**GOOD, "fee_pence": 1.9}, {**GOOD, "fee_pence": -1}, {**GOOD, "fee_pence": 12501},
+                      {**GOOD, "channel": "bank_transfer", "fee_pence": 10}]) == [
+        {"item": 0, "field": "fee_pence", "reason": "expected a whole number of pence (a JSON integer)"},
+        {"item": 1, "field": "fee_pence", "reason": "Input should be greater than or equal to 0"},
+        {"item": 2, "field": None, "reason": "fee_pence: more than the payment's amount"},
+        {"item": 3, "field": None, "reason": "fee_pence: only a card payment has a provider's fee"}]

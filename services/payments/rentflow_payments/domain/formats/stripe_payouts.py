@@ -14,15 +14,18 @@ Columns read (any order, extra columns ignored, names as Stripe writes them, cas
 | `gross` | required | the amount the payer paid, in pounds (`45.99`); the currency must be `gbp` |
 | `created_utc` or `created` | one required | when the charge was made: `created_utc` is UTC; `created` is in the report's time zone, read as Europe/London |
 | `automatic_payout_id` | optional | the payout (`po_...`) the row was paid out in; blank before it is paid out |
+| `fee` | optional | Stripe's fee on the charge, in pounds (`0.89`): kept as the payment's `fee_pence`; blank or absent: not stated |
 | `currency`, `charge_id`, `source_id`, `description`, `customer_name` | optional | |
 
 Each `charge` row → a card payment: amount = `gross` (the rent paid; Stripe's fee is not the tenant's),
+fee_pence = `fee`,
 reference = option `reference` (a column name, e.g. `payment_metadata[rent_ref]`), else the column
 `payment_metadata[reference]` when present, else `description`; payer `customer_name`; `payout_id` =
 `automatic_payout_id`. The ledger matches the statement's payout lump to exactly the charges of that
-payout. Stripe pays out the net (gross − fees − refunds − disputes): a payout with fees, refunds or
-disputes in it does not add up to its charges, and the ledger raises it as a finance task naming both
-figures (rentflow does not post card fees). Rows of any other category (`refund`, `fee`, `dispute`,
+payout. Stripe pays out the net (gross − fees − refunds − disputes): the ledger matches the payout to its
+charges less their fees, and posts the fees (Dr card fees, Cr bank) when it does; a payout with refunds
+or disputes in it still differs, and the ledger raises it as a finance task naming the figures. Rows of
+any other category (`refund`, `fee`, `dispute`,
 `payout`, ...) are skipped with a note; a refund of a rent payment is taken from the provider's own
 refund event, not from this report."""
 from __future__ import annotations
@@ -88,6 +91,9 @@ def _payment(cells: list[str], cell, reference: str) -> dict:
     pence = pounds_to_pence(cell(cells, "gross"), "gross")
     if pence <= 0:
         raise BadValue("gross: a charge must be more than 0")
+    fee = pounds_to_pence(cell(cells, "fee"), "fee") if cell(cells, "fee") else None
+    if fee is not None and not 0 <= fee <= pence:
+        raise BadValue(f"fee: {cell(cells, 'fee')} is not between 0 and the charge's gross")
     ident = cell(cells, "charge_id") or cell(cells, "source_id") or cell(cells, "balance_transaction_id")
     if not ident:
         raise BadValue("balance_transaction_id: blank")
@@ -98,7 +104,7 @@ def _payment(cells: list[str], cell, reference: str) -> dict:
     return {"provider_ref": ident[:100], "channel": "card", "amount_pence": pence, "currency": "GBP",
             "paid_at": paid_at, "reference": clip(cell(cells, reference), 140) or "",
             "payer_name": clip(cell(cells, "customer_name"), 140),
-            "payout_id": cell(cells, "automatic_payout_id") or None}
+            "payout_id": cell(cells, "automatic_payout_id") or None, "fee_pence": fee}
 
 
 def _utc(text: str) -> str:
