@@ -3,7 +3,8 @@ card detail names the payout each charge was paid out in (Stripe's itemized payo
 report, format stripe-payouts; a JSON import's `payout_id`), the bank statement carries the payout as
 one lump whose narrative names it ("STRIPE PAYMENTS UK po_..."), and `GET /v1/cashbook` shows each
 payout lump matched to exactly its payout's charges — counted once, by its detail — or, when the
-payout's charges add up to another amount (fees taken out), a finance item naming both figures.
+payout's charges add up to another amount that no fee stated explains, a finance item naming both
+figures. (A payout net of the fees its report states is matched: test_payout_fees.py.)
 
 The report's columns are Stripe's (docs.stripe.com/reports/payout-reconciliation); the statement
 narrative with a payout id is the form of services/payments/tests/fixtures/camt052_intraday.xml."""
@@ -25,7 +26,7 @@ ACCOUNTS = ("account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pe
             "10000028,Bob,2 A St,N,2026-04-06,12000,0,,\n"
             "10000036,Cat,3 A St,N,2026-04-06,12000,0,,\n")
 PAID = "po_1QRentPayoutPaidAbCd"  # adds up: the platform took no fee from it
-FEES = "po_1QRentPayoutFeesAbCd"  # £90.00 of charges, £1.35 of fees: £88.65 paid out
+FEES = "po_1QRentPayoutFeesAbCd"  # £90.00 of charges, no fee stated, yet £88.65 paid out: unexplained
 HEAD = ("automatic_payout_id,automatic_payout_effective_at,balance_transaction_id,created_utc,currency,gross,fee,"
         "net,reporting_category,source_id,description,customer_name,charge_id,payment_intent_id,"
         "payment_metadata[reference]\n")
@@ -33,7 +34,7 @@ REPORT = HEAD + (
     f"{PAID},2026-10-09 01:00:00,txn_1,2026-10-06 08:12:45,gbp,120.50,0.00,120.50,charge,ch_1,Rent,Ann,ch_1,pi_1,10000010\n"
     f"{PAID},2026-10-09 01:00:00,txn_2,2026-10-06 13:40:02,gbp,100.00,0.00,100.00,charge,ch_2,Rent,Bob,ch_2,pi_2,10000028\n"
     f"{PAID},2026-10-09 01:00:00,txn_3,2026-10-09 01:00:00,gbp,-250.00,0.00,-250.00,payout,{PAID},STRIPE PAYOUT,,,,\n"
-    f"{FEES},2026-10-10 01:00:00,txn_4,2026-10-07 09:00:00,gbp,90.00,1.35,88.65,charge,ch_4,Rent,Cat,ch_4,pi_4,10000036\n"
+    f"{FEES},2026-10-10 01:00:00,txn_4,2026-10-07 09:00:00,gbp,90.00,,,charge,ch_4,Rent,Cat,ch_4,pi_4,10000036\n"
     f"{FEES},2026-10-10 01:00:00,txn_5,2026-10-10 01:00:00,gbp,-88.65,0.00,-88.65,payout,{FEES},STRIPE PAYOUT,,,,\n")
 # the third charge of PAID came by another route (a JSON import naming its payout) after the report
 LATE = [{"provider_ref": "ch_6", "channel": "card", "amount_pence": 2950, "paid_at": "2026-10-06T18:00:00Z",
@@ -47,7 +48,7 @@ async def test_a_payout_lump_is_matched_to_exactly_its_payouts_charges_and_count
         report = await st.upload(REPORT.encode(), provider="stripe")
         assert (report["format"], report["accepted"], report["skipped"], report["rejected"]) == (
             "stripe-payouts", 3, 2, 0)
-        # the charges are posted before the statement comes (so the fee-net payout is a mismatch on arrival)
+        # the charges are posted before the statement comes (so the short payout is a mismatch on arrival)
         await st.balances_become({"10000010": -12050, "10000028": -10000, "10000036": -9000})
         statement = s.camt053([
             s.Entry("PO-PAID", value_date=dt.date(2026, 10, 9),

@@ -1,0 +1,90 @@
+"""Card fees in the cash book, through the payments and ledger services on the real broker and
+PostgreSQL. Stripe (and GOV.UK Pay on Stripe) pays out each charge less its fee: the itemized payout
+reconciliation report states gross, fee and net per charge (docs.stripe.com/reports/payout-reconciliation).
+The tenant's account is credited the gross; the payout lump on the statement is matched to its charges
+less their fees, counted once; and the fees are one balanced journal (Dr CARD_FEES, Cr BANK) in
+`GET /v1/gl/daily`. A payout that also lost a refund is a finance task naming the fees stated and the
+difference they leave unexplained."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from intake_support import poll, running_stack  # noqa: E402
+from rentflow_payments import samples as s  # noqa: E402
+
+ACCOUNTS = ("account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,opening_balance_pence,"
+            "payment_method,dd_reference\n"
+            "10000010,Ann,1 A St,N,2026-04-06,12000,0,,\n"
+            "10000028,Bob,2 A St,N,2026-04-06,12000,0,,\n"
+            "10000036,Cat,3 A St,N,2026-04-06,12000,0,,\n")
+NET = "po_1QRentPayoutNetAbCdE"  # £220.50 of charges, £3.31 of fees: £217.19 paid out
+REFUND = "po_1QRentPayoutRefAbCdE"  # £90.00 of charges, £1.35 of fees, a £20.00 refund: £68.65 paid out
+HEAD = ("automatic_payout_id,automatic_payout_effective_at,balance_transaction_id,created_utc,currency,gross,fee,"
+        "net,reporting_category,source_id,description,customer_name,charge_id,payment_intent_id,"
+        "payment_metadata[reference]\n")
+REPORT = HEAD + (
+    f"{NET},2026-10-09 01:00:00,txn_1,2026-10-06 08:12:45,gbp,120.50,1.81,118.69,charge,ch_1,Rent,Ann,ch_1,pi_1,10000010\n"
+    f"{NET},2026-10-09 01:00:00,txn_2,2026-10-06 13:40:02,gbp,100.00,1.50,98.50,charge,ch_2,Rent,Bob,ch_2,pi_2,10000028\n"
+    f"{NET},2026-10-09 01:00:00,txn_3,2026-10-09 01:00:00,gbp,-217.19,0.00,-217.19,payout,{NET},STRIPE PAYOUT,,,,\n"
+    f"{REFUND},2026-10-10 01:00:00,txn_4,2026-10-07 09:00:00,gbp,90.00,1.35,88.65,charge,ch_4,Rent,Cat,ch_4,pi_4,10000036\n"
+    f"{REFUND},2026-10-10 01:00:00,txn_5,2026-10-08 09:00:00,gbp,-20.00,0.00,-20.00,refund,re_5,Refund,Cat,ch_4,pi_4,10000036\n"
+    f"{REFUND},2026-10-10 01:00:00,txn_6,2026-10-10 01:00:00,gbp,-68.65,0.00,-68.65,payout,{REFUND},STRIPE PAYOUT,,,,\n")
+
+
+async def test_a_payout_net_of_its_fees_is_matched_counted_once_and_its_fees_are_a_balanced_journal(
+        infra, service_env, topic_prefix):
+    async with running_stack(infra, topic_prefix) as st:
+        await st.accounts(ACCOUNTS)
+        report = await st.upload(REPORT.encode(), provider="stripe")
+        assert (report["format"], report["accepted"], report["skipped"], report["rejected"]) == (
+            "stripe-payouts", 3, 3, 0)
+        # each tenant is credited what they paid, the gross: the fee is not theirs
+        await st.balances_become({"10000010": -12050, "10000028": -10000, "10000036": -9000})
+        statement = s.camt053([
+            s.Entry("PO-NET", value_date=dt.date(2026, 10, 9),
+                    txs=[s.Tx(21719, f"STRIPE PAYMENTS UK {NET.upper()}", "STRIPE PAYMENTS UK LTD")]),
+            s.Entry("PO-REF", value_date=dt.date(2026, 10, 10),
+                    txs=[s.Tx(6865, f"STRIPE PAYMENTS UK {REFUND}", "STRIPE PAYMENTS UK LTD")]),
+        ], stmt_id="S-2026-10-10-FEES")
+        stmt = await st.upload(statement)
+        assert (stmt["format"], stmt["accepted"], stmt["rejected"]) == ("camt053", 2, 0)
+
+        async def settled():
+            r = await st.ledger.get("/v1/cashbook", params={"items": "all"})
+            assert r.status_code == 200, r.text
+            book = r.json()
+            return {x["payout_id"]: x["status"] for x in book["lumps"]} == {
+                NET.upper(): "matched", REFUND: "mismatch"} and book
+        book = await poll(settled)
+        assert [(x["kind"], x["status"], x["amount_pence"]) for x in book["items"]] == [
+            ("lump_unmatched", "open", 6865)]  # the matched payout never became a task
+        assert (f"{REFUND} is £68.65 on the statement, but the 1 card payments paid out in it add up to £90.00 "
+                "less £1.35 of fees stated, £88.65 (difference -£20.00)") in book["items"][0]["reason"]
+
+        today = dt.datetime.now(ZoneInfo("Europe/London")).date()
+
+        async def fees_posted():
+            r = await st.ledger.get("/v1/gl/daily", params={"date": today.isoformat()})
+            assert r.status_code == 200, r.text
+            day = r.json()
+            return day["journals_by_kind"].get("card_fees") and day
+        day = await poll(fees_posted)
+        assert day["journals_by_kind"]["card_fees"] == 1 and day["balanced"]
+        [fees] = [x for x in day["lines"] if x["gl_code"] == "CARD_FEES"]
+        assert (fees["debit_pence"], fees["credit_pence"]) == (331, 0)
+
+        # sent again, the statement is all duplicates: no second match, no second fee journal
+        again = await st.upload(statement)
+        assert again["accepted"] == 0
+        # counted once: each charge on its account at its gross, nothing of either lump on an account or in
+        # suspense, and the accounts still equal the debtors control
+        await st.balances_become({"10000010": -12050, "10000028": -10000, "10000036": -9000})
+        assert (await st.ledger.get("/v1/suspense")).json()["items"] == []
+        day = (await st.ledger.get("/v1/gl/daily", params={"date": today.isoformat()})).json()
+        assert day["journals_by_kind"]["card_fees"] == 1 and day["balanced"]
+        await st.balanced()
