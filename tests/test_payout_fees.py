@@ -88,3 +88,33 @@ async def test_a_payout_net_of_its_fees_is_matched_counted_once_and_its_fees_are
         day = (await st.ledger.get("/v1/gl/daily", params={"date": today.isoformat()})).json()
         assert day["journals_by_kind"]["card_fees"] == 1 and day["balanced"]
         await st.balanced()
+
+
+async def test_a_govuk_pay_payout_net_of_the_fees_its_payments_state_is_matched_by_amount(
+        infra, service_env, topic_prefix):
+    """GOV.UK Pay's payment resource carries `fee` (Stripe-backed services; docs/domain.md §3): the
+    payments it reports are credited their `amount`, and the bank's payout line ("GOV.UK PAY", no
+    payout id) is their total less the fees."""
+    async with running_stack(infra, topic_prefix) as st:
+        await st.accounts(ACCOUNTS)
+        replay = s.govuk_replay([s.govuk_event("pay-e", "card_payment_succeeded", 12000, "10000010"),
+                                 s.govuk_event("pay-f", "card_payment_succeeded", 10000, "10000028")])  # fee 5 each
+        got = await st.upload(replay)
+        assert (got["format"], got["accepted"]) == ("govuk-pay", 2)
+        await st.balances_become({"10000010": -12000, "10000028": -10000})
+        stmt = await st.upload(s.camt053([s.Entry("GOVUKPAY-1", value_date=dt.date(2026, 10, 8),
+                                                  txs=[s.Tx(21990, "GOV.UK PAY 0001", "GOV.UK PAY")])],
+                                         stmt_id="S-2026-10-08-GOVUK"))
+        assert (stmt["format"], stmt["accepted"]) == ("camt053", 1)
+
+        async def matched():
+            book = (await st.ledger.get("/v1/cashbook", params={"items": "all"})).json()
+            return [(x["kind"], x["status"]) for x in book["lumps"]] == [("govuk_pay_payout", "matched")] and book
+        book = await poll(matched)
+        assert book["lumps"][0]["matched_key"] == f"import:{got['import_id']}" and book["items"] == []  # the replay
+        today = dt.datetime.now(ZoneInfo("Europe/London")).date()
+        day = (await st.ledger.get("/v1/gl/daily", params={"date": today.isoformat()})).json()
+        assert day["journals_by_kind"].get("card_fees") == 1 and day["balanced"]
+        assert [(x["debit_pence"], x["credit_pence"]) for x in day["lines"] if x["gl_code"] == "CARD_FEES"] == [(10, 0)]
+        assert (await st.ledger.get("/v1/suspense")).json()["items"] == []
+        await st.balanced()
