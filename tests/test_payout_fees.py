@@ -88,6 +88,10 @@ async def test_a_payout_net_of_its_fees_is_matched_counted_once_and_its_fees_are
         day = (await st.ledger.get("/v1/gl/daily", params={"date": today.isoformat()})).json()
         assert day["journals_by_kind"]["card_fees"] == 1 and day["balanced"]
         await st.balanced()
+        periods = sorted({x["period"] for x in day["lines"] if x["gl_code"] == "CARD_FEES"})
+        for p in periods:  # the month the fees are booked in reconciles, accounts against the control account
+            rec = (await st.ledger.get("/v1/gl/reconcile", params={"period": p})).json()
+            assert rec["balanced"] and rec["differences"] == [], rec
 
 
 async def test_a_govuk_pay_payout_net_of_the_fees_its_payments_state_is_matched_by_amount(
