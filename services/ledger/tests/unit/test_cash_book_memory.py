@@ -3,10 +3,12 @@ consumer runs, no database. A lump before its detail is a finance item, matched 
 the detail comes; a redelivered lump changes nothing; interest is never matched."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
 import orjson
+from hypothesis import given, settings, strategies as st
 
 from rentflow_common.events import Cause
 from rentflow_ledger.adapters.memory import MemoryLedger
@@ -173,3 +175,34 @@ async def test_a_fee_is_never_taken_off_money_of_another_channel():
     assert ledger.tables.lumps[lump.payment.payment_id]["status"] == "matched"
     assert not [x for x in ledger.tables.journal_lines if x["kind"] == "card_fees"]
 
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 50_000), st.integers(0, 100)), min_size=1, max_size=6),
+       st.booleans(), st.sampled_from([0, 1, -1]))
+def test_a_payouts_fees_journal_is_what_the_payout_is_short_of_its_charges_and_balances(charges, lump_first, off):
+    """Whatever the charges, their fees and the order: the payout equal to the charges less the fees is
+    matched with one card_fees journal of exactly the fees (Dr CARD_FEES, Cr BANK); off by a penny, nothing
+    is posted and it is a mismatch."""
+    async def scenario() -> None:
+        ledger = MemoryLedger()
+        day = dt.date(2026, 5, 4)
+        detail = [take(gross, "card", day, payout_id="po_1PropertyPayout00A", fee_pence=gross * share // 100)
+                  for gross, share in charges]
+        fees = sum(c.payment.fee_pence for c in detail)
+        net = sum(c.payment.amount_pence for c in detail) - fees
+        if net + off < 1:
+            return
+        lump = take(net + off, "bank_transfer", day + dt.timedelta(days=2), lump="card_settlement",
+                    payout_id="PO_1PROPERTYPAYOUT00A")
+        for batch in ([lump], detail) if lump_first else (detail, [lump]):
+            await run(ledger, *batch)
+        status = ledger.tables.lumps[lump.payment.payment_id]["status"]
+        lines = [x for x in ledger.tables.journal_lines if x["kind"] == "card_fees"]
+        if off:
+            assert status == "mismatch" and lines == []
+            return
+        assert status == "matched"
+        expected = [("BANK", 0, fees), ("CARD_FEES", fees, 0)] if fees else []
+        assert sorted((x["gl_code"], x["debit_pence"], x["credit_pence"]) for x in lines) == expected
+    asyncio.run(scenario())
