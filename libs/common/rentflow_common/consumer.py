@@ -156,7 +156,9 @@ class BatchConsumer:
             # default 10 s, once per group at every start); 6 s is Kafka's smallest allowed, and a
             # member that died is noticed sooner.
             session_timeout_ms=SESSION_TIMEOUT_MS,
-            heartbeat_interval_ms=1000,
+            # a third of the session, as Kafka advises: half the idle heartbeats of 1 s, and a
+            # rebalance is noticed at the next one, within 2 s
+            heartbeat_interval_ms=SESSION_TIMEOUT_MS // 3,
             fetch_max_wait_ms=fetch_max_wait_ms,
             decoder=_no_decode,
             parser=self._parse_batch,
