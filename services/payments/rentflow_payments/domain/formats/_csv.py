@@ -62,6 +62,19 @@ def header_index(cells: list[str]) -> dict[str, int]:
     return {c.strip().lower(): i for i, c in enumerate(cells) if c.strip()}
 
 
+def headed_rows(fp: BinaryIO) -> tuple[list[str], Iterator[tuple[int, list[str] | None, str | None]]]:
+    """The header row's cells and the rows after it; Unreadable when the file is empty or its
+    header row is not CSV."""
+    it = rows(fp)
+    first = next(it, None)
+    if first is None:
+        raise Unreadable("the file is empty")
+    line, cells, error = first
+    if cells is None:
+        raise Unreadable(f"line {line}: {error}")
+    return cells, it
+
+
 def instant(value: str, field: str) -> str:
     """A date or date-time as an ISO instant; without an offset it is Europe/London time."""
     d, t = uk_date(value, field)

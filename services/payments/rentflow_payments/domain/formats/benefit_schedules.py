@@ -44,7 +44,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from rentflow_payments.domain.formats import Options, Parsed, Unreadable, register
 from rentflow_payments.domain.formats._common import BadValue, Occurrences, clip, london_midnight, pounds_to_pence
-from rentflow_payments.domain.formats._csv import header_index, rows
+from rentflow_payments.domain.formats._csv import headed_rows, header_index
 from rentflow_common.parsing import uk_date
 
 _NON_WORD = re.compile(r"[\s_\-./()]+")
@@ -118,13 +118,7 @@ Cell = Callable[[list[str], str], str]
 
 def _read(fp: BinaryIO, cols: dict[str, tuple[str, ...]], required: list[tuple[str, ...]], what: str,
           row_of: Callable[[list[str], Cell, Occurrences], dict]) -> Iterator[Parsed]:
-    it = rows(fp)
-    first = next(it, None)
-    if first is None:
-        raise Unreadable("the file is empty")
-    line, cells, error = first
-    if cells is None:
-        raise Unreadable(f"line {line}: {error}")
+    cells, it = headed_rows(fp)
     index = {_norm(h): i for h, i in header_index(cells).items()}
     where = {name: next((index[a] for a in aliases if a in index), None) for name, aliases in cols.items()}
     missing = [" or ".join(alt) for alt in required if all(where[n] is None for n in alt)]

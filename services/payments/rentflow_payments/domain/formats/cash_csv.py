@@ -23,7 +23,7 @@ from typing import BinaryIO, Iterator
 
 from rentflow_payments.domain.formats import Options, Parsed, Unreadable, register
 from rentflow_payments.domain.formats._common import BadValue, clip, pounds_to_pence
-from rentflow_payments.domain.formats._csv import header_index, instant, rows
+from rentflow_payments.domain.formats._csv import headed_rows, header_index, instant
 
 NAMES = ("transaction_id", "paid_at", "amount", "amount_pence", "reference", "card_number", "payer_name", "outlet")
 DEFAULT_CARD_REF = "9:10"
@@ -87,13 +87,7 @@ def sniff(head: bytes) -> bool:
 def parse(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed]:
     cols = mapping(options)
     cut = card_slice(options)
-    it = rows(fp)
-    first = next(it, None)
-    if first is None:
-        raise Unreadable("the file is empty")
-    line, cells, error = first
-    if cells is None:
-        raise Unreadable(f"line {line}: {error}")
+    cells, it = headed_rows(fp)
     index = header_index(cells)
     where = {name: index.get(header) for name, header in cols.items()}
     missing = [f"{n} ({cols[n]!r})" for n in ("transaction_id", "paid_at") if where[n] is None]

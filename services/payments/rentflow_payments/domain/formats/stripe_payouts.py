@@ -35,7 +35,7 @@ from typing import BinaryIO, Iterator
 
 from rentflow_payments.domain.formats import Options, Parsed, Unreadable, register
 from rentflow_payments.domain.formats._common import BadValue, clip, pounds_to_pence
-from rentflow_payments.domain.formats._csv import header_index, instant, rows
+from rentflow_payments.domain.formats._csv import headed_rows, header_index, instant
 
 REQUIRED = ("balance_transaction_id", "reporting_category", "gross")
 
@@ -47,13 +47,7 @@ def sniff(head: bytes) -> bool:
 
 
 def parse(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed]:
-    it = rows(fp)
-    first = next(it, None)
-    if first is None:
-        raise Unreadable("the file is empty")
-    line, cells, error = first
-    if cells is None:
-        raise Unreadable(f"line {line}: {error}")
+    cells, it = headed_rows(fp)
     index = header_index(cells)
     missing = [n for n in REQUIRED if n not in index]
     if "created_utc" not in index and "created" not in index:
