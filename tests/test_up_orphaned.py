@@ -13,15 +13,10 @@ from pathlib import Path
 import pytest
 
 from stack_support import RENTFLOW
+from rentflow_common.testing import process_alive
 
 
-def alive(pid: int) -> bool:
-    """Running, not a zombie waiting to be reaped (what a container's init may leave behind)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state not in ("Z", "X")
+alive = process_alive
 
 
 @pytest.mark.timeout(600)

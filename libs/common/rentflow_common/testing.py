@@ -133,3 +133,12 @@ async def grant(app: Any, name: str = "tester", roles: tuple[str, ...] | list[st
             f"token_sha256 = excluded.token_sha256, disabled = false, version = {table}.version + 1",
             name, list(roles), list(patches), orjson.dumps(limits or {}).decode(), token_hash(token))
     return {"Authorization": f"Bearer {token}"}
+
+
+def process_alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped (what a container's init may leave behind)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")

@@ -8,7 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from rentflow_common.testing import process_alive
 
 PARENT = """
 import os, sys, time
@@ -31,13 +32,7 @@ def _pid(pause):
 """
 
 
-def alive(pid: int) -> bool:
-    """Running, not a zombie waiting to be reaped (what a container's init may leave behind)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state not in ("Z", "X")
+alive = process_alive
 
 
 def test_render_workers_end_when_the_service_is_sigkilled(tmp_path):
