@@ -18,7 +18,7 @@ from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.events import Emitter
 from rentflow_common.kafka import ensure_topics
 from rentflow_common.outbox import OutboxRelay, make_producer
-from rentflow_common.testing import create_core_tables
+from rentflow_common.testing import create_core_tables, poll
 from rentflow_schemas.payments import PaymentReceived
 
 UTC = dt.timezone.utc
@@ -31,15 +31,6 @@ def _payment(i: int) -> PaymentReceived:
     now = dt.datetime(2026, 4, 6, 9, tzinfo=UTC)
     return PaymentReceived(payment_id=uuid.uuid4(), provider_id="p", provider_ref=f"r{i}", channel="card",
                            amount_pence=100 + i, paid_at=now, received_at=now, reference=f"REF{i}")
-
-
-async def _wait_for(predicate, timeout=60.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.1)
-    return False
 
 
 async def _published_once_at_offset_0(infra, database_url, topic_prefix):
@@ -150,11 +141,11 @@ async def test_a_topic_recreated_empty_under_batches_at_offset_0_is_published_ag
     probes, reasons = _spy(relay)
     relay_task = None
     try:
-        assert await _wait_for(seen_all), await seen()
+        await poll(seen_all, timeout=60, what=f"each of the {N} events handled once")
         await _recreate(infra, topic_prefix)
 
         relay_task = asyncio.create_task(relay.run())
-        assert await _wait_for(lambda: _true(relay.republished >= N)), (relay.republished, reasons)
+        await poll(lambda: _true(relay.republished >= N), timeout=60, what=f"the lost topic's {N} events published again")
         assert relay.topics_lost == {TOPIC: 1}, reasons
         assert reasons[0].endswith("holds nothing at offset 0, where our batch began"), reasons
         assert probes[0] and all(record is None for record in probes[0].values()), probes[0]
