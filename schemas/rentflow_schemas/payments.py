@@ -100,6 +100,13 @@ class PaymentReversed(BaseModel):
     source: Literal["push", "file", "webhook"] = "file"
     import_id: uuid.UUID | None = None
     received_at: AwareDatetime
+    payout_id: str | None = Field(default=None, max_length=100, description=(
+        "card refunds and disputes: the payout the provider took this money out of (a Stripe payout "
+        "reconciliation report's automatic_payout_id, po_...). The ledger counts it against that payout: "
+        "its lump is matched to the charges less their fees less these. None when not stated"))
+    fee_pence: int | None = Field(default=None, ge=0, description=(
+        "card refunds and disputes: the provider's fee on this item, taken out of the payout too (a Stripe "
+        "dispute fee); posted with the payout's card fees. None when not stated"))
     original_end_to_end_id: str | None = Field(default=None, description="outgoing_returned: the bounced payment's "
                                                                          "EndToEndId")
     original_reference: str | None = Field(default=None, description="outgoing_returned: its payee reference; "

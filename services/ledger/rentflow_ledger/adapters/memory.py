@@ -448,7 +448,6 @@ class MemoryLumps:
             self.t.lumps.setdefault(row["payment_id"], row)
 
     async def groups(self, channel: str, earliest: dt.date, latest: dt.date) -> list[Any]:
-        from rentflow_ledger.domain.lumps import DetailGroup
         open_rows = [r for r in self.t.lump_detail.values() if r["lump_id"] is None and r["channel"] == channel]
         out = []
         by: dict[str, list[Row]] = {}
@@ -461,21 +460,16 @@ class MemoryLumps:
             if earliest <= r["business_date"] <= latest:
                 by.setdefault(f"day:{r['business_date'].isoformat()}", []).append(r)
         for key, rs in by.items():
-            days = [r["business_date"] for r in rs]
-            if earliest <= max(days) <= latest:
-                out.append(DetailGroup(key, channel, min(days), max(days), sum(r["amount_pence"] for r in rs), len(rs),
-                                       sum(r["fee_pence"] for r in rs)))
+            if earliest <= max(r["business_date"] for r in rs) <= latest:
+                out.append(_detail_group(key, channel, rs))
         return out
 
     async def payout_groups(self, channel: str, keys: Sequence[str]) -> list[Any]:
-        from rentflow_ledger.domain.lumps import DetailGroup
         by: dict[str, list[Row]] = {}
         for r in self.t.lump_detail.values():
             if r["lump_id"] is None and r["channel"] == channel and r["payout_key"] in keys:
                 by.setdefault(r["payout_key"], []).append(r)
-        return [DetailGroup(k, channel, min(r["business_date"] for r in rs), max(r["business_date"] for r in rs),
-                            sum(r["amount_pence"] for r in rs), len(rs), sum(r["fee_pence"] for r in rs))
-                for k, rs in by.items()]
+        return [_detail_group(k, channel, rs) for k, rs in by.items()]
 
     async def settle(self, lump_id: uuid.UUID, channel: str, key: str) -> int:
         n = 0
@@ -660,3 +654,13 @@ class MemoryLedger:
 
     def uow(self, *, correlation_id: str | None = None) -> MemoryLedgerUnitOfWork:
         return MemoryLedgerUnitOfWork(self, correlation_id=correlation_id)
+
+
+def _detail_group(key: str, channel: str, rows: list[Row]) -> Any:
+    """As the SQL adapter totals a group: charges, their fees, and what was taken back (negative detail)."""
+    from rentflow_ledger.domain.lumps import DetailGroup
+
+    days = [r["business_date"] for r in rows]
+    charges = [r["amount_pence"] for r in rows if r["amount_pence"] > 0]
+    return DetailGroup(key, channel, min(days), max(days), sum(charges), len(charges),
+                       sum(r["fee_pence"] for r in rows), -sum(r["amount_pence"] for r in rows if r["amount_pence"] < 0))

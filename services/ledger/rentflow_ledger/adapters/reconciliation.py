@@ -17,6 +17,18 @@ OPEN = ["unmatched", "ambiguous", "mismatch"]  # lumps still waiting for (the re
 OPEN_SQL = "('unmatched', 'ambiguous', 'mismatch')"  # as a literal: the partial index lumps_open serves it
 
 
+
+# A payout's detail: its charges (count and gross), their fees, and what was taken back out of it
+# (refunds and disputes: negative detail).
+PAYOUT_TOTALS = ("coalesce(sum(amount_pence) filter (where amount_pence > 0), 0)::bigint as total, "
+                 "count(*) filter (where amount_pence > 0) as n, sum(fee_pence)::bigint as fees, "
+                 "coalesce(-sum(amount_pence) filter (where amount_pence < 0), 0)::bigint as taken_back")
+
+
+def _group(r: Any, channel: str) -> DetailGroup:
+    return DetailGroup(r["key"], channel, r["first_day"], r["last_day"], r["total"], r["n"], r["fees"],
+                       r["taken_back"])
+
 class SqlLumps:
     def __init__(self, raw: Any) -> None:
         self.raw = raw
@@ -61,9 +73,9 @@ class SqlLumps:
         """Unsettled detail of a channel whose last value date is in [earliest, latest], per payout (detail
         that names its payout belongs to it alone), and per file and per day (the rest)."""
         rows = await self.raw.fetch(
-            """select 'import:' || import_id::text as key, min(business_date) as first_day,
+            f"""select 'import:' || import_id::text as key, min(business_date) as first_day,
                       max(business_date) as last_day, sum(amount_pence)::bigint as total, count(*) as n,
-                      sum(fee_pence)::bigint as fees
+                      sum(fee_pence)::bigint as fees, 0::bigint as taken_back
                from lump_detail where lump_id is null and channel = $1 and payout_key is null
                  and import_id in (select import_id from lump_detail where lump_id is null and channel = $1
                                    and business_date between $2 and $3 and import_id is not null
@@ -71,29 +83,26 @@ class SqlLumps:
                group by import_id having max(business_date) between $2 and $3
                union all
                select 'day:' || business_date::text, business_date, business_date, sum(amount_pence)::bigint,
-                      count(*), sum(fee_pence)::bigint
+                      count(*), sum(fee_pence)::bigint, 0
                from lump_detail where lump_id is null and channel = $1 and business_date between $2 and $3
                  and payout_key is null
                group by business_date
                union all
-               select payout_key, min(business_date), max(business_date), sum(amount_pence)::bigint, count(*),
-                      sum(fee_pence)::bigint
+               select payout_key, min(business_date), max(business_date), {PAYOUT_TOTALS}
                from lump_detail where lump_id is null and channel = $1
                  and payout_key in (select payout_key from lump_detail where lump_id is null and channel = $1
                                     and business_date between $2 and $3 and payout_key is not null)
                group by payout_key having max(business_date) between $2 and $3""", channel, earliest, latest)
-        return [DetailGroup(r["key"], channel, r["first_day"], r["last_day"], r["total"], r["n"], r["fees"])
-                for r in rows]
+        return [_group(r, channel) for r in rows]
 
     async def payout_groups(self, channel: str, keys: Sequence[str]) -> list[DetailGroup]:
         """The unsettled detail of these payouts ("payout:<ID>"), whatever their dates."""
         rows = await self.raw.fetch(
-            """select payout_key as key, min(business_date) as first_day, max(business_date) as last_day,
-                      sum(amount_pence)::bigint as total, count(*) as n, sum(fee_pence)::bigint as fees
+            f"""select payout_key as key, min(business_date) as first_day, max(business_date) as last_day,
+                       {PAYOUT_TOTALS}
                from lump_detail where lump_id is null and channel = $1 and payout_key = any($2::text[])
                group by payout_key""", channel, list(keys))
-        return [DetailGroup(r["key"], channel, r["first_day"], r["last_day"], r["total"], r["n"], r["fees"])
-                for r in rows]
+        return [_group(r, channel) for r in rows]
 
     async def settle(self, lump_id: uuid.UUID, channel: str, key: str) -> int:
         """Marks the group's detail settled by the lump; the number of receipts."""

@@ -28,8 +28,10 @@ falls back to the amount rule over the detail that names no payout; a lump that 
 match a payout group by amount (payout groups first, then files, then days).
 
 Fees: a card provider pays out the net — each charge less the fee it took (`fee_pence` on the detail,
-when the detail states it). A group's `net_pence` is its receipts' total less their fees, and that is what
-a lump must equal (for the channels without fees it is the total). The tenant's account keeps the gross;
+when the detail states it), less the refunds and disputes it took back out of the payout (reversals
+naming the payout: negative detail of it, with a dispute's fee). A group's `net_pence` is its receipts'
+total less their fees and what was taken back, and that is what a lump must equal (for the channels
+without fees it is the total). The tenant's account keeps the gross;
 the matched group's fees are posted once, as a journal (domain/journal.py card_fee_lines)."""
 from __future__ import annotations
 
@@ -87,11 +89,12 @@ class DetailGroup:
     total_pence: int
     count: int
     fees_pence: int = 0  # the provider's fees the detail states (card receipts), taken out before payout
+    taken_back_pence: int = 0  # refunds and disputes the provider took out of the payout
 
     @property
     def net_pence(self) -> int:
-        """What the provider paid out for this detail: the receipts less their fees."""
-        return self.total_pence - self.fees_pence
+        """What the provider paid out for this detail: the receipts less their fees, refunds and disputes."""
+        return self.total_pence - self.fees_pence - self.taken_back_pence
 
     @property
     def by_file(self) -> bool:
@@ -155,10 +158,12 @@ def describe(lump: Lump, match: Match) -> str:
     if match.status == "mismatch":
         assert match.group is not None
         g = match.group
-        fees = f" less {pounds(g.fees_pence)} of fees stated, {pounds(g.net_pence)}" if g.fees_pence else ""
+        back = f" less {pounds(g.taken_back_pence)} of refunds and disputes" if g.taken_back_pence else ""
+        fees = f" less {pounds(g.fees_pence)} of fees stated" if g.fees_pence else ""
+        net = f", {pounds(g.net_pence)}" if back or fees else ""
         return (f"{words} {lump.payout_id} is {pounds(lump.amount_pence)} on the statement, but the "
                 f"{g.count} {channel.replace('_', ' ')} payments paid out in it add up to {pounds(g.total_pence)}"
-                f"{fees} (difference {pounds(lump.amount_pence - g.net_pence)}): find the missing "
+                f"{back}{fees}{net} (difference {pounds(lump.amount_pence - g.net_pence)}): find the missing "
                 f"detail, {'refunds or disputes' if g.fees_pence else 'fees or refunds'}")
     if match.status == "unmatched" and lump.payout_id and lump.kind in PAYOUT_KINDS:
         return (f"{words} {lump.payout_id} is {pounds(lump.amount_pence)}: no {channel.replace('_', ' ')} payment "

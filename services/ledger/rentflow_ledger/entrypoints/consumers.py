@@ -15,7 +15,7 @@ from rentflow_common.events import Msg
 from rentflow_ledger.domain.references import CheckScheme
 from rentflow_ledger.service_layer.commands import ChangeMandate, ReturnDirectDebit, ReversePayment, TakePayment
 from rentflow_ledger.service_layer.directdebit import handle_dd_returned, handle_mandate_instructions
-from rentflow_ledger.service_layer.lumps import handle_cash_book
+from rentflow_ledger.service_layer.lumps import handle_cash_book, handle_payout_deductions
 from rentflow_ledger.service_layer.benefits import handle_benefit_recovered
 from rentflow_ledger.service_layer.outgoing import handle_outgoing_returned
 from rentflow_ledger.service_layer.receipts import handle_payments_received
@@ -48,6 +48,7 @@ def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
     async def reversed_(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReversed]]) -> None:
         ledger = SqlLedgerUnitOfWork(uow)
         commands = [ReversePayment.of(m) for m in msgs]
+        await handle_payout_deductions(ledger, commands)  # a refund or dispute taken out of a card payout
         await handle_payments_reversed(ledger, [c for c in commands
                                                 if c.reversal.kind not in ("outgoing_returned", "benefit_recovered")])
         await handle_benefit_recovered(ledger, [c for c in commands if c.reversal.kind == "benefit_recovered"])

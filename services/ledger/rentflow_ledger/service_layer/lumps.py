@@ -60,6 +60,21 @@ async def handle_cash_book(uow: Any, commands: Sequence[Any]) -> None:
         await rematch(uow, channels, detail[0].cause, now)
 
 
+async def handle_payout_deductions(uow: Any, commands: Sequence[Any]) -> None:
+    """Refunds and disputes a card provider took out of a payout (reversals naming their `payout_id`) are
+    detail of that payout with a negative amount (and a dispute's fee), so its lump is matched to the
+    charges less their fees less these. The reversal itself is posted by the reversals handler.
+    `commands` are ReversePayment (`.reversal`, `.cause`)."""
+    named = [c for c in commands if c.reversal.payout_id and c.reversal.kind in ("refund", "returned")]
+    if not named:
+        return
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = [(r.reversal_id, "card", r.import_id, business_date(r.reversed_at), -r.amount_pence,
+             payout_key(r.payout_id), r.fee_pence or 0) for r in (c.reversal for c in named)]
+    if await uow.lumps.add_detail(rows, now):
+        await rematch(uow, {"card"}, named[0].cause, now)
+
+
 async def record_detail(uow: Any, payments: Iterable[PaymentReceived], at: dt.datetime) -> set[str]:
     """Keeps the receipts a lump may settle; returns the channels of those new here."""
     rows = [(p.payment_id, str(p.channel), p.import_id, business_date(p.paid_at), p.amount_pence,

@@ -191,6 +191,18 @@ def test_a_payout_paid_out_net_of_its_fees_settles_its_detail():
         "disputes")
 
 
+def test_a_payout_is_matched_net_of_the_refunds_and_disputes_taken_out_of_it():
+    """Stripe's payout = charges − their fees − refunds − disputes − dispute fees (the report's `net` summed)."""
+    own = DetailGroup(payout_key(PAYOUT), "card", DAY, DAY, 30_000, 2, 450 + 1_500, taken_back_pence=10_000)
+    assert own.net_pence == 18_050
+    assert match_lump(payout_lump(18_050, PAYOUT), [own]).status == "matched"
+    short = match_lump(payout_lump(17_930, PAYOUT), [own])
+    assert describe(payout_lump(17_930, PAYOUT), short) == (
+        f"govuk pay payout {PAYOUT} is £179.30 on the statement, but the 2 card payments paid out in it add up "
+        "to £300.00 less £100.00 of refunds and disputes less £19.50 of fees stated, £180.50 (difference -£1.20): "
+        "find the missing detail, refunds or disputes")
+
+
 def test_the_amount_rule_compares_a_lump_with_the_net_of_a_days_card_payments():
     day = fee_group("day:2026-05-01", 10_000, 140)
     assert match_lump(lump("card_settlement", 9_860), [day]).group == day

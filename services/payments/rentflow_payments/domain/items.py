@@ -99,6 +99,8 @@ class ReversalIn(BaseModel):
     reversed_at: Annotated[AwareDatetime, AfterValidator(in_years)]
     reason: Text140 = ""
     original: OriginalHint
+    payout_id: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None  # card: the payout it came out of
+    fee_pence: Annotated[StrictInt, Field(ge=0)] | None = None  # card: the provider's fee on it (a dispute fee)
 
 
 RETURN = TypeAdapter(ReturnIn)

@@ -373,6 +373,7 @@ async def _reversals(uow: UnitOfWork, ctx: _Context, reversals: list[tuple[Parse
             reversal_id=rid, payment_id=pid, provider_id=ctx.provider_id, provider_ref=provider_ref, kind=r.kind,
             amount_pence=r.amount_pence, reversed_at=r.reversed_at, reason=r.reason, source="file",
             import_id=ctx.summary.import_id, received_at=ctx.received_at,
+            payout_id=r.payout_id, fee_pence=r.fee_pence,
             original_end_to_end_id=r.original.match_ref if outgoing else None,
             original_reference=(r.original.reference or None) if outgoing else None))
     new = await repo.insert_reversals(raw, rows)

@@ -88,19 +88,44 @@ def test_a_stripe_itemized_payout_reconciliation_report_gives_each_charge_with_i
     assert formats.resolve("auto", data[:formats.SNIFF_BYTES]).name == "stripe-payouts"
     out = parse("stripe-payouts", data)
     assert [(p.position, p.type, p.value and (p.value["provider_ref"], p.value["amount_pence"], p.value["reference"],
-                                               p.value["paid_at"], p.value["payout_id"])) for p in out if not p.error] == [
+                                               p.value["paid_at"], p.value["payout_id"]))
+            for p in out if not p.error and p.type != "reversal"] == [
         (2, "payment", ("ch_3QA0001", 12050, "10000010", "2026-10-06T08:12:45+00:00", "po_1QRentPayout0001AbCd")),
         (3, "payment", ("ch_3QA0002", 100000, "10000028", "2026-10-06T13:40:02+00:00", "po_1QRentPayout0001AbCd")),
-        (4, "skipped", None), (5, "skipped", None), (6, "skipped", None),
+        (5, "skipped", None), (6, "skipped", None),
         (7, "payment", ("ch_3QA0006", 4500, "10000036", "2026-10-09T15:00:00+00:00", None))]  # not paid out yet
     assert [(p.position, p.error) for p in out if p.error] == [(8, "currency: 'eur': only GBP is taken in")]
     assert {p.value["channel"] for p in out if p.type == "payment" and not p.error} == {"card"}
-    assert [p.note for p in out if p.type == "skipped"][0].startswith("refund row: not a payment")
+    assert [p.note for p in out if p.type == "skipped"][0].startswith("fee row: not a payment")
+    # the refund comes out of the payout: a reversal of the charge it names, with the payout id
+    assert [(p.position, p.value) for p in out if p.type == "reversal"] == [(4, {
+        "identity": "refund:txn_3QA0003", "kind": "refund", "amount_pence": 2000,
+        "reversed_at": "2026-10-07T09:00:00+00:00", "reason": "Stripe refund re_3QA0003",
+        "original": {"provider_ref": "ch_3QA0001"}, "payout_id": "po_1QRentPayout0001AbCd", "fee_pence": 0})]
     # a metadata column named by the option is the reference; a missing one refuses the file
     named = parse("stripe-payouts", data, reference="description")
     assert named[0].value["reference"] == "Rent 10000010"
     with pytest.raises(Unreadable, match="no column 'payment_metadata\\[rent\\]'"):
         parse("stripe-payouts", data, reference="payment_metadata[rent]")
+
+
+def test_stripe_disputes_are_chargebacks_of_their_charge_and_a_refund_must_take_money_back():
+    head = (b"automatic_payout_id,balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,"
+            b"charge_id,dispute_id\n")
+    rows = parse("stripe-payouts", head + b"po_2,txn_1,2026-10-06 08:00:00,gbp,-50.00,15.00,-65.00,dispute,ch_1,dp_1\n"
+                                         b"po_2,txn_2,2026-10-06 08:00:00,gbp,5.00,0,5.00,refund,ch_1,\n"
+                                         b"po_2,txn_3,2026-10-06 08:00:00,gbp,-5.00,0,-5.00,refund,,\n"
+                                         b"po_2,txn_4,2026-10-06 08:00:00,gbp,-5.00,-0.10,-4.90,refund,ch_1,\n"
+                                         b"po_2,txn_5,2026-10-06 08:00:00,gbp,50.00,0,50.00,dispute_reversal,ch_1,dp_1\n")
+    assert rows[0].type == "reversal" and rows[0].value == {
+        "identity": "dispute:txn_1", "kind": "returned", "amount_pence": 5000, "reversed_at": "2026-10-06T08:00:00+00:00",
+        "reason": "Stripe dispute (chargeback) dp_1", "original": {"provider_ref": "ch_1"}, "payout_id": "po_2",
+        "fee_pence": 1500}
+    assert [(r.position, r.error) for r in rows[1:4]] == [
+        (3, "gross: a refund takes money back, so it must be below 0, not 5.00"),
+        (4, "charge_id: blank: a refund must name the charge it takes back"),
+        (5, "fee: -0.10 is below 0: a fee Stripe gave back is not taken in")]
+    assert rows[4].type == "skipped" and rows[4].note.startswith("dispute_reversal row")
 
 
 def test_a_stripe_report_gives_each_charges_fee_in_pence_and_a_fee_beyond_the_gross_is_an_error():

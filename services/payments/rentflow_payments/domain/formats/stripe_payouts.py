@@ -23,11 +23,18 @@ reference = option `reference` (a column name, e.g. `payment_metadata[rent_ref]`
 `payment_metadata[reference]` when present, else `description`; payer `customer_name`; `payout_id` =
 `automatic_payout_id`. The ledger matches the statement's payout lump to exactly the charges of that
 payout. Stripe pays out the net (gross − fees − refunds − disputes): the ledger matches the payout to its
-charges less their fees, and posts the fees (Dr card fees, Cr bank) when it does; a payout with refunds
-or disputes in it still differs, and the ledger raises it as a finance task naming the figures. Rows of
-any other category (`refund`, `fee`, `dispute`,
-`payout`, ...) are skipped with a note; a refund of a rent payment is taken from the provider's own
-refund event, not from this report."""
+charges less their fees less its refunds and disputes, and posts the fees (Dr card fees, Cr bank) when
+it does.
+
+Money taken back out of a payout (`gross` negative) → a reversal of the charge it names (`charge_id`,
+which intake must have: in this report or an earlier one), carrying the payout id and the row's fee:
+- `refund`: the payer was refunded (kind refund: the ledger posts `REF` on the account);
+- `dispute`: the payer's bank took the money back, a chargeback (kind returned: `RRC`); the dispute fee
+  (`fee`) is one of the payout's card fees.
+A refund or dispute row with `gross` not below 0 is an error naming the line. Rows of any other category
+(`fee`, `payout`, `dispute_reversal`, `refund_failure`, ...) are skipped with a note: a won dispute or a
+failed refund is not taken in yet (the payout then differs, and the ledger's finance task names the
+difference)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -68,37 +75,84 @@ def parse(fp: BinaryIO, options: Options | None = None) -> Iterator[Parsed]:
             yield Parsed("line", line, error=error)
             continue
         category = cell(cells, "reporting_category").lower()
-        if category != "charge":
+        if category not in ("charge", *TAKEN_BACK):
             yield Parsed("line", line, type="skipped",
                          note=f"{category or 'blank'} row: not a payment (the payout on the statement is net of it)")
             continue
         try:
-            yield Parsed("line", line, value=_payment(cells, cell, reference))
+            if category == "charge":
+                yield Parsed("line", line, value=_payment(cells, cell, reference))
+            else:
+                yield Parsed("line", line, type="reversal", value=_taken_back(category, cells, cell))
         except BadValue as exc:
             yield Parsed("line", line, error=str(exc))
 
 
 def _payment(cells: list[str], cell, reference: str) -> dict:
-    currency = cell(cells, "currency").lower() or "gbp"
-    if currency != "gbp":
-        raise BadValue(f"currency: {currency!r}: only GBP is taken in")
+    _gbp(cell(cells, "currency"))
     pence = pounds_to_pence(cell(cells, "gross"), "gross")
     if pence <= 0:
         raise BadValue("gross: a charge must be more than 0")
-    fee = pounds_to_pence(cell(cells, "fee"), "fee") if cell(cells, "fee") else None
-    if fee is not None and not 0 <= fee <= pence:
-        raise BadValue(f"fee: {cell(cells, 'fee')} is not between 0 and the charge's gross")
+    fee = _fee(cell(cells, "fee"), pence)
     ident = cell(cells, "charge_id") or cell(cells, "source_id") or cell(cells, "balance_transaction_id")
     if not ident:
         raise BadValue("balance_transaction_id: blank")
-    if cell(cells, "created_utc"):
-        paid_at = _utc(cell(cells, "created_utc"))
-    else:
-        paid_at = instant(cell(cells, "created"), "created")
+    paid_at = _created(cells, cell)
     return {"provider_ref": ident[:100], "channel": "card", "amount_pence": pence, "currency": "GBP",
             "paid_at": paid_at, "reference": clip(cell(cells, reference), 140) or "",
             "payer_name": clip(cell(cells, "customer_name"), 140),
             "payout_id": cell(cells, "automatic_payout_id") or None, "fee_pence": fee}
+
+
+# reporting category → (reversal kind, what the reason says)
+TAKEN_BACK = {"refund": ("refund", "Stripe refund"), "dispute": ("returned", "Stripe dispute (chargeback)")}
+
+
+def _taken_back(category: str, cells: list[str], cell) -> dict:
+    """A refund or dispute row: money of an earlier charge taken back out of the payout."""
+    kind, words = TAKEN_BACK[category]
+    _gbp(cell(cells, "currency"))
+    gross = _signed_pence(cell(cells, "gross"), "gross")
+    if gross >= 0:
+        raise BadValue(f"gross: a {category} takes money back, so it must be below 0, not {cell(cells, 'gross')}")
+    fee = _fee(cell(cells, "fee"), None)
+    charge = cell(cells, "charge_id")
+    if not charge:
+        raise BadValue(f"charge_id: blank: a {category} must name the charge it takes back")
+    ident = cell(cells, "balance_transaction_id")
+    if not ident:
+        raise BadValue("balance_transaction_id: blank")
+    own = cell(cells, f"{category}_id") or cell(cells, "source_id")
+    return {"identity": f"{category}:{ident}"[:400], "kind": kind, "amount_pence": -gross,
+            "reversed_at": _created(cells, cell), "reason": clip(f"{words} {own}".strip(), 140) or "",
+            "original": {"provider_ref": charge[:100]},
+            "payout_id": cell(cells, "automatic_payout_id") or None, "fee_pence": fee}
+
+
+def _signed_pence(text: str, field: str) -> int:
+    """Stripe writes money taken back with a minus sign: `-20.00`."""
+    raw = text.strip()
+    return -pounds_to_pence(raw[1:], field) if raw.startswith("-") else pounds_to_pence(raw, field)
+
+
+def _gbp(currency: str) -> None:
+    if (currency.lower() or "gbp") != "gbp":
+        raise BadValue(f"currency: {currency.lower()!r}: only GBP is taken in")
+
+
+def _fee(text: str, gross: int | None) -> int | None:
+    if not text:
+        return None
+    fee = _signed_pence(text, "fee")
+    if gross is not None and not 0 <= fee <= gross:
+        raise BadValue(f"fee: {text} is not between 0 and the charge's gross")
+    if fee < 0:
+        raise BadValue(f"fee: {text} is below 0: a fee Stripe gave back is not taken in")
+    return fee
+
+
+def _created(cells: list[str], cell) -> str:
+    return _utc(cell(cells, "created_utc")) if cell(cells, "created_utc") else instant(cell(cells, "created"), "created")
 
 
 def _utc(text: str) -> str:
