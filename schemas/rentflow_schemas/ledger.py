@@ -159,12 +159,13 @@ UNRECONCILED_KINDS: dict[str, str] = {
 class UnreconciledItem(BaseModel):
     """ledger.unreconciled.v1: bank money (or a Bacs report about it) the ledger could not place on its
     own — never rent in suspense, never only a log line. Notifications opens a finance task for each
-    `opened` and completes it on `resolved` (the detail arrived later, or a person settled it)."""
+    `opened`, rewords it on `updated` (what is wrong changed: e.g. part of a payout's detail arrived and
+    its total differs) and completes it on `resolved` (the detail arrived later, or a person settled it)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     item_id: uuid.UUID = Field(description="derived from the input: the return, payment or reversal id")
-    action: Literal["opened", "resolved"]
+    action: Literal["opened", "resolved", "updated"]
     kind: str = Field(description="one of UNRECONCILED_KINDS; a str so a newer kind does not break older readers")
     amount_pence: Pence | None = None
     reference: str = Field(default="", description="the reference the bank or report gave")

@@ -537,6 +537,13 @@ class MemoryUnreconciled:
                 done.add(iid)
         return done
 
+    async def reword(self, item_id: uuid.UUID, reason: str) -> bool:
+        row = self.t.unreconciled.get(item_id)
+        if row is None or row["status"] != "open" or row["reason"] == reason:
+            return False
+        self.t.unreconciled[item_id] = {**row, "reason": reason}
+        return True
+
     async def list(self, status: str | None = None) -> list[Row]:
         return [dict(r) for r in self.t.unreconciled.values() if status is None or r["status"] == status]
 

@@ -186,6 +186,12 @@ class SqlUnreconciled:
             "and status = 'open' returning item_id", list(item_ids), at)
         return {r[0] for r in found}
 
+    async def reword(self, item_id: uuid.UUID, reason: str) -> bool:
+        """The open item's reason, if it says something else now."""
+        return await self.raw.fetchval(
+            "update unreconciled set reason = $2 where item_id = $1 and status = 'open' and reason <> $2 "
+            "returning true", item_id, reason) is not None
+
     async def list(self, status: str | None = None) -> list[Any]:
         return list(await self.raw.fetch(
             "select * from unreconciled where ($1::text is null or status = $1) order by created_at, item_id", status))

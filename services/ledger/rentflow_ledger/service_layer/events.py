@@ -80,6 +80,9 @@ def ended_tenancy_payment(uow: Emitter, t: Transaction, payment: Any, tenancy_en
 
 
 def unreconciled(uow: Emitter, data: dict[str, Any], cause: Cause | None) -> None:
-    """Something the ledger could not place on its own, opened or resolved: a finance task."""
+    """Something the ledger could not place on its own, opened, reworded or resolved: a finance task."""
     from rentflow_schemas.ledger import UnreconciledItem
-    uow.emit(UnreconciledItem(**data), cause=cause, occurred_at=data["occurred_at"])
+    item = UnreconciledItem(**data)
+    # an item may be reworded more than once: each wording is its own event
+    identity = (item.item_id, item.action, item.reason) if item.action == "updated" else None
+    uow.emit(item, cause=cause, occurred_at=data["occurred_at"], identity=identity)

@@ -150,11 +150,7 @@ async def take_lumps(uow: Any, commands: Sequence[Any], now: dt.datetime) -> Non
                                         c.payment.reference, lump.value_date, why, now) for c, lump, why in opened])
     for c, lump, why in opened:
         if item_id(c.payment.payment_id) in new:
-            events.unreconciled(uow, {
-                "item_id": item_id(c.payment.payment_id), "action": "opened", "kind": _kind_of(lump.kind),
-                "amount_pence": lump.amount_pence, "reference": c.payment.reference, "account_ref": None,
-                "business_date": lump.value_date, "reason": why, "source_id": c.payment.payment_id,
-                "occurred_at": now}, c.cause)
+            _announce(uow, "opened", lump, c.payment.reference, why, c.cause, now)
 
 
 async def rematch(uow: Any, channels: set[str], cause: Cause | None, now: dt.datetime) -> None:
@@ -168,17 +164,26 @@ async def rematch(uow: Any, channels: set[str], cause: Cause | None, now: dt.dat
         lump = Lump(pid, row["kind"], row["amount_pence"], row["value_date"], row["payout_id"])
         match = await _match(uow, lump, cause, now)
         if match.status != "matched" or match.group is None:
-            if match.status != row["status"] and match.status in ("unmatched", "ambiguous", "mismatch"):
-                key = match.group.key if match.group else None
-                await uow.lumps.set_status(pid, match.status, key)  # e.g. part of its payout is here now
-                uow.audit("lump.status", subject=pid, before={"status": row["status"]},
-                          after={"status": match.status, "matched": key, "why": describe(lump, match)})
+            if match.status in ("unmatched", "ambiguous", "mismatch"):
+                why = describe(lump, match)
+                if match.status != row["status"]:
+                    key = match.group.key if match.group else None
+                    await uow.lumps.set_status(pid, match.status, key)  # e.g. part of its payout is here now
+                    uow.audit("lump.status", subject=pid, before={"status": row["status"]},
+                              after={"status": match.status, "matched": key, "why": why})
+                if await uow.unreconciled.reword(item_id(pid), why):  # the finance task says what is wrong now
+                    _announce(uow, "updated", lump, row["reference"], why, cause, now)
             continue
         await uow.lumps.set_matched(pid, match.group.key, now)
         _audit_reconciled(uow, lump, match, "when its detail arrived")
         if await uow.unreconciled.resolve([item_id(pid)], now):
-            events.unreconciled(uow, {
-                "item_id": item_id(pid), "action": "resolved", "kind": _kind_of(lump.kind),
-                "amount_pence": lump.amount_pence, "reference": row["reference"], "account_ref": None,
-                "business_date": lump.value_date, "reason": describe(lump, match) + " when it arrived",
-                "source_id": pid, "occurred_at": now}, cause)
+            _announce(uow, "resolved", lump, row["reference"], describe(lump, match) + " when it arrived", cause, now)
+
+
+def _announce(uow: Any, action: str, lump: Lump, reference: str, reason: str, cause: Cause | None,
+              now: dt.datetime) -> None:
+    """The lump's finance item opened, reworded or resolved (ledger.unreconciled.v1)."""
+    events.unreconciled(uow, {
+        "item_id": item_id(lump.payment_id), "action": action, "kind": _kind_of(lump.kind),
+        "amount_pence": lump.amount_pence, "reference": reference, "account_ref": None,
+        "business_date": lump.value_date, "reason": reason, "source_id": lump.payment_id, "occurred_at": now}, cause)

@@ -361,3 +361,28 @@ async def test_dd_follow_ups_lodgements_and_bounced_refunds(infra, service_env, 
             ("outgoing_return_unmatched", 4321)]
         # nothing of it is rent in suspense
         assert [i["payment_id"] for i in (await http.get("/v1/suspense")).json()["items"]] == []
+
+
+async def test_a_payout_lump_waiting_for_its_detail_has_its_finance_item_reworded_as_the_detail_arrives(
+        infra, service_env, topic_prefix):
+    """The lump comes first (no detail of its payout: unmatched), then part of its payout (now a mismatch:
+    the item says so, `updated`), then the rest (matched: `resolved`)."""
+    async with running_ledger(infra, topic_prefix) as ledger:
+        assert (await ledger.http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
+        lump = paid("STRIPE PAYMENTS UK PO_1REWORD000000000A", 10000, "bank_transfer", day=DAY,
+                    lump="card_settlement", payout_id="PO_1REWORD000000000A")
+        await ledger.publish("payments.received.v1", lump)
+        [opened] = await _items(ledger, 1)
+        assert opened["action"] == "opened" and "no card payment of that payout is here yet" in opened["reason"]
+
+        await ledger.publish("payments.received.v1", paid("50000005", 6000, "card", payout_id="po_1Reword000000000A"))
+        updated = (await _items(ledger, 2))[1]
+        assert (updated["action"], updated["item_id"]) == ("updated", opened["item_id"])
+        assert ("is £100.00 on the statement, but the 1 card payments paid out in it add up to £60.00 "
+                "(difference £40.00)") in updated["reason"]
+        async with UnitOfWork(ledger.engine) as uow:
+            assert await uow.raw.fetchval("select reason from unreconciled") == updated["reason"]
+
+        await ledger.publish("payments.received.v1", paid("60000006", 4000, "card", payout_id="po_1Reword000000000A"))
+        resolved = (await _items(ledger, 3))[2]
+        assert (resolved["action"], resolved["item_id"]) == ("resolved", opened["item_id"])

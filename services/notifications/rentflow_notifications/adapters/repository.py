@@ -113,6 +113,19 @@ async def insert_tasks(raw: Any, kind: str, tasks: Sequence[dict[str, Any]], now
     return [dict(r) for r in rows]
 
 
+async def reword_tasks(raw: Any, rewordings: Sequence[tuple[uuid.UUID, str]], now: dt.datetime) -> list[dict[str, Any]]:
+    """(task_id, reason) → the not-yet-done tasks whose reason this changes; returns those changed."""
+    if not rewordings:
+        return []
+    rows = await raw.fetch(
+        f"""update tasks t set reason = u.reason, updated_at = $3
+            from unnest($1::uuid[], $2::text[]) as u(task_id, reason)
+            where t.task_id = u.task_id and t.status <> 'done' and t.reason <> u.reason
+            returning {T_TASK_COLUMNS}""",
+        [r[0] for r in rewordings], [r[1] for r in rewordings], now)
+    return [dict(r) for r in rows]
+
+
 async def complete_tasks(raw: Any, completions: Sequence[tuple[uuid.UUID, str | None, str | None]],
                          now: dt.datetime) -> list[dict[str, Any]]:
     """(task_id, by, outcome) → marks the not-yet-done ones done; returns those changed."""

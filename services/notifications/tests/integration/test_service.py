@@ -411,6 +411,16 @@ async def test_an_unreconciled_item_opens_one_finance_task_and_its_resolution_co
             fay = await grant(app, "Fay", ("finance",))
             mine = await http.get("/v1/tasks", params={"assigned_to": "finance"}, headers=fay)
             assert mine.status_code == 200 and [t["task_id"] for t in mine.json()["tasks"]] == [task["task_id"]]
+            # what is wrong changed (part of the detail came): the open task says so now
+            await _publish(bootstrap, topic_prefix, [(UNRECONCILED, "x", _unreconciled(
+                item, "updated", reason="the cash file of 2026-12-19 adds up to £12,000.00 (difference £345.67)"))])
+
+            async def reworded():
+                body = await tasks("open")
+                return body and "difference £345.67" in body["tasks"][0]["reason"] and body
+            body = await _until(reworded, "the task to be reworded")
+            assert body["tasks"][0]["reason"] == ("£12,345.67 on 2026-12-21 (reference 'PAYPOINT SETTLEMENT'): the cash "
+                                                  "file of 2026-12-19 adds up to £12,000.00 (difference £345.67)")
             await _publish(bootstrap, topic_prefix, [(UNRECONCILED, "x", _unreconciled(
                 item, "resolved", reason="matched to the cash file of 2026-12-19 when it arrived"))])
             body = await _until(lambda: tasks("done"), "the task to be completed")
