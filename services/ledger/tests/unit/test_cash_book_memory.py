@@ -69,7 +69,10 @@ async def test_a_payout_lump_waits_for_its_payouts_detail_through_a_mismatch_and
     [opened] = await run(ledger, payout)
     assert (opened.kind, opened.action, opened.amount_pence) == ("lump_unmatched", "opened", 30_000)
     other_day = take(30_000, "card", day)  # equal to the lump but of no payout: not this payout's money
-    assert await run(ledger, take(10_000, "card", day, payout_id="po_1NxYzA2eZvKYlo2C"), other_day) == []
+    # part of the payout is here: a mismatch now, and the finance item says so (it said "no detail yet")
+    [updated] = await run(ledger, take(10_000, "card", day, payout_id="po_1NxYzA2eZvKYlo2C"), other_day)
+    assert (updated.action, updated.item_id) == ("updated", opened.item_id)
+    assert "is £300.00 on the statement, but the 1 card payments paid out in it add up to £100.00" in updated.reason
     lump_row = ledger.tables.lumps[payout.payment.payment_id]
     assert (lump_row["status"], lump_row["matched_key"]) == ("mismatch", "payout:PO_1NXYZA2EZVKYLO2C")
     [changed] = [a for a in ledger.audit if a["action"] == "lump.status"]  # a state change: audited
