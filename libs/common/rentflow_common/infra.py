@@ -23,7 +23,7 @@ from typing import Any, Callable, Protocol
 import asyncpg
 
 from rentflow_common.db import plain_url
-from rentflow_common.reaper import Reaper
+from rentflow_common.reaper import Reaper, terminate
 
 
 class Supervised(Protocol):
@@ -156,15 +156,8 @@ class TansuBroker:
         self.start()
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc)
 
 
 class EmbeddedDatabase:

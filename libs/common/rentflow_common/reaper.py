@@ -78,14 +78,21 @@ class Reaper:
 
     def stop(self) -> None:
         """The owner is stopping everything itself: the watchdog goes first."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc)
         self.proc = None
+
+
+def terminate(proc: "subprocess.Popen[bytes]", wait_s: float = 5.0) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within `wait_s`."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 # ---------------------------------------------------------------------- the watchdog
