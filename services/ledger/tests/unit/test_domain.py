@@ -168,3 +168,10 @@ def test_a_posted_transaction_is_the_dataclass_its_constructor_builds():
     assert t.period == "2026-05" and repr(t) == repr(built)
     with pytest.raises(dataclasses.FrozenInstanceError):
         t.amount_pence = 0  # type: ignore[misc]
+
+
+def test_a_reference_with_nothing_to_strip_normalises_as_one_with_spaces_does():
+    from rentflow_ledger.domain.references import _STRIP
+
+    for ref in ["10001234", "ab12", "Ünï1", "١٢٣", "ab 12", "ab-12", "a\u00a0b", "a\u2003b", "x\t-\n1", "-"]:
+        assert normalise_reference(ref) == _STRIP.sub("", ref).upper()
