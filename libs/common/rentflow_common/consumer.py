@@ -499,7 +499,10 @@ _STREAMS: dict[tuple[str, bytes, bytes], StreamKey] = {}  # (topic, epoch, strea
 def _stream_key(topic: str, epoch: bytes, stream: bytes) -> StreamKey:
     """The StreamKey of a record's headers, made once per stream rather than per record (a few
     streams carry every record; the map is emptied if an unusual run of epochs fills it)."""
-    k = _STREAMS.get((topic, epoch, stream))
+    try:
+        k = _STREAMS.get((topic, epoch, stream))
+    except TypeError:  # header values that are not bytes (a bytearray is unhashable): made afresh
+        return StreamKey(topic, epoch.decode(), int(stream))
     if k is None:
         if len(_STREAMS) > 10_000:
             _STREAMS.clear()

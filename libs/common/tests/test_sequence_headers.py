@@ -29,3 +29,5 @@ def test_a_stream_seen_again_or_on_another_topic_keeps_its_own_key():
     assert other[0] != first[0] and other[0].topic == "b.v1" and other[0].stream == 2
     assert _sequence("a.v1", [("rf-epoch", b"\xff"), ("rf-stream", b"2"), ("rf-seq", b"1")]) == (None, 0)
     assert _sequence("a.v1", [("rf-epoch", b"\xff"), ("rf-stream", b"2"), ("rf-seq", b"1")]) == (None, 0)
+    mutable = [("rf-epoch", bytearray(EPOCH)), ("rf-stream", bytearray(b"2")), ("rf-seq", b"9")]
+    assert _sequence("a.v1", mutable) == (first[0], 9)
