@@ -198,27 +198,41 @@ class BatchConsumer:
         await self._queue.put((decoded, msg.consumer))  # waits while the worker has one in hand
 
     def decode(self, records: Sequence[Any]) -> Decoded:
+        """Each record validated by its topic's envelope model (pydantic's validator called
+        straight, without TypeAdapter's per-call Python); a record a member already saw committed
+        (its stream and number) is skipped undecoded. What is the same for a whole partition (the
+        topic without its prefix, the validator) is looked up once per batch."""
         good: list[Item] = []
         bad: list[tuple[Any, str]] = []
         last: dict[tuple[str, int], int] = {}
         cut = len(self._prefix)
         skipped = 0
+        seen_of = self._seen.get
+        topics: dict[str, tuple[str, Any]] = {}
+        append = good.append
         for r in records:
-            last[(r.topic, r.partition)] = r.offset
-            topic = r.topic[cut:]
+            raw_topic = r.topic
+            last[(raw_topic, r.partition)] = r.offset
+            known = topics.get(raw_topic)
+            if known is None:
+                topic = raw_topic[cut:]
+                known = topics[raw_topic] = (topic, self._adapters[topic].validator.validate_json)
+            topic, validate = known
             stream, seq = _sequence(topic, r.headers)
             if stream is not None:
-                seen = self._seen.get(stream)
+                seen = seen_of(stream)
                 if seen is not None and seq in seen:
                     skipped += 1
                     continue
             try:
-                env = self._adapters[topic].validate_json(r.value)
+                env = validate(r.value)
             except (ValidationError, ValueError) as exc:
                 bad.append((r, f"undecodable {topic} message: {_short(exc)}"))
                 continue
-            good.append(Item(topic, r.partition, r.offset, r.key.decode() if r.key else None, stream, seq,
-                             env.event_id, Msg(env.data, Cause(env.event_id, env.correlation_id), env.occurred_at), r))
+            key = r.key
+            event_id = env.event_id
+            append(Item(topic, r.partition, r.offset, key.decode() if key else None, stream, seq, event_id,
+                        Msg(env.data, Cause(event_id, env.correlation_id), env.occurred_at), r))
         next_offsets = {TopicPartition(t, p): offset + 1 for (t, p), offset in last.items()}
         return Decoded(records, good, bad, next_offsets, skipped)
 
@@ -479,12 +493,29 @@ async def dispatch(handlers: Mapping[str, Handler], uow: Any, messages: Sequence
             await handler(uow, msgs)
 
 
+_STREAMS: dict[tuple[str, bytes, bytes], StreamKey] = {}  # (topic, epoch, stream) as on the wire → its key
+
+
+def _stream_key(topic: str, epoch: bytes, stream: bytes) -> StreamKey:
+    """The StreamKey of a record's headers, made once per stream rather than per record (a few
+    streams carry every record; the map is emptied if an unusual run of epochs fills it)."""
+    try:
+        k = _STREAMS.get((topic, epoch, stream))
+    except TypeError:  # header values that are not bytes (a bytearray is unhashable): made afresh
+        return StreamKey(topic, epoch.decode(), int(stream))
+    if k is None:
+        if len(_STREAMS) > 10_000:
+            _STREAMS.clear()
+        k = _STREAMS[(topic, epoch, stream)] = StreamKey(topic, epoch.decode(), int(stream))
+    return k
+
+
 def _sequence(topic: str, headers: Sequence[tuple[str, bytes]] | None) -> tuple[StreamKey | None, int]:
     if headers and len(headers) >= 3:  # the relay puts them last, in this order
         (k1, epoch), (k2, stream), (k3, seq) = headers[-3:]
         if k1 == "rf-epoch" and k2 == "rf-stream" and k3 == "rf-seq":
             try:
-                return StreamKey(topic, epoch.decode(), int(stream)), int(seq)
+                return _stream_key(topic, epoch, stream), int(seq)
             except ValueError:
                 return None, 0
     epoch = stream = seq = None
@@ -498,7 +529,7 @@ def _sequence(topic: str, headers: Sequence[tuple[str, bytes]] | None) -> tuple[
     if seq is None or stream is None or epoch is None:
         return None, 0
     try:
-        return StreamKey(topic, epoch.decode(), int(stream)), int(seq)
+        return _stream_key(topic, epoch, stream), int(seq)
     except ValueError:
         return None, 0
 

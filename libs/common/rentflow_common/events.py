@@ -109,6 +109,24 @@ def encode(event: BaseModel, *, producer: str, correlation_id: str, causation_id
                      event_id)
 
 
+def encode_data(model: type[BaseModel], data: dict[str, Any], identity: tuple[object, ...], key: str, *,
+                producer: str, correlation_id: str, causation_id: uuid.UUID | None,
+                occurred_at: dt.datetime) -> OutboxRow:
+    """`encode` for the hot path: the event's data as a plain dict (every field of `model`, in its
+    order, each value already of its field's type: a posting the handler has just computed), and
+    its identity and key given by the caller, so no model is built. The row is byte for byte the
+    one `encode(trusted(model, **data))` writes (unit-tested, with the payload validated by the
+    schema)."""
+    spec = BY_MODEL[model]
+    event_id = event_id_of(spec, *identity)
+    event_type = spec.event_type
+    return OutboxRow(spec.name, key, orjson.dumps({
+        "event_id": event_id, "event_type": event_type, "schema_version": 1, "occurred_at": occurred_at,
+        "correlation_id": correlation_id, "causation_id": causation_id, "producer": producer, "data": data,
+    }, default=_default), {"event_id": str(event_id), "event_type": event_type, "correlation_id": correlation_id},
+        event_id)
+
+
 class Emitter:
     """What every unit of work shares, in memory or on PostgreSQL: `emit()` and the rows emitted
     so far in this unit of work (written to the outbox at commit)."""
@@ -128,5 +146,15 @@ class Emitter:
                      correlation_id=cause.correlation_id if cause else self.correlation_id,
                      causation_id=cause.event_id if cause else None, identity=identity, key=key,
                      occurred_at=occurred_at)
+        self.emitted.append(row)
+        return row.event_id  # type: ignore[return-value]
+
+    def emit_data(self, model: type[BaseModel], data: dict[str, Any], *, identity: tuple[object, ...], key: str,
+                  cause: Cause | None, occurred_at: dt.datetime) -> uuid.UUID:
+        """`emit` of trusted values without a model (`encode_data`): what a handler emits per
+        posting, where building and reading back a model was a third of the cost."""
+        row = encode_data(model, data, identity, key, producer=self.producer,
+                          correlation_id=cause.correlation_id if cause else self.correlation_id,
+                          causation_id=cause.event_id if cause else None, occurred_at=occurred_at)
         self.emitted.append(row)
         return row.event_id  # type: ignore[return-value]

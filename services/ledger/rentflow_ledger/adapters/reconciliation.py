@@ -43,13 +43,15 @@ class SqlLumps:
         if not rows:
             return set()
         cols = list(zip(*rows))
-        found = await self.raw.fetch(
-            """insert into lump_detail (payment_id, channel, import_id, business_date, amount_pence, payout_key,
-                                        fee_pence, created_at)
-               select u.*, $8 from unnest($1::uuid[], $2::text[], $3::uuid[], $4::date[], $5::bigint[], $6::text[],
-                                          $7::bigint[])
-                    as u(payment_id, channel, import_id, business_date, amount_pence, payout_key, fee_pence)
-               on conflict (payment_id) do nothing returning channel""", *[list(c) for c in cols], at)
+        found = await self.raw.fetch(  # the distinct channels: a row back per channel, not per receipt
+            """with added as (
+                 insert into lump_detail (payment_id, channel, import_id, business_date, amount_pence, payout_key,
+                                          fee_pence, created_at)
+                 select u.*, $8 from unnest($1::uuid[], $2::text[], $3::uuid[], $4::date[], $5::bigint[], $6::text[],
+                                            $7::bigint[])
+                      as u(payment_id, channel, import_id, business_date, amount_pence, payout_key, fee_pence)
+                 on conflict (payment_id) do nothing returning channel)
+               select distinct channel from added""", *[list(c) for c in cols], at)
         return {r[0] for r in found}
 
     async def seen(self, payment_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

@@ -14,6 +14,8 @@ def normalise_reference(reference: str | None) -> str:
     """Upper-case, without spaces (of any kind) or hyphens: ' ab-12 34 ' → 'AB1234'."""
     if not reference:
         return ""
+    if reference.isalnum():  # most references: nothing to strip (spaces and hyphens are not alphanumeric)
+        return reference.upper()
     return _STRIP.sub("", reference).upper()
 
 

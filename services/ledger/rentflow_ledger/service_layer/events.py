@@ -8,11 +8,10 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from rentflow_common.events import Cause, trusted
-from rentflow_ledger.domain.posting import Journal, Transaction
+from rentflow_common.events import Cause
+from rentflow_ledger.domain.posting import Journal, Transaction, period_of
 from rentflow_schemas.directdebit import DdFailure, MandateChanged
-from rentflow_schemas.ledger import (AccountUpserted, EndedTenancyPayment, JournalLine, JournalPosted, SuspenseEvent,
-                                     TransactionPosted)
+from rentflow_schemas.ledger import AccountUpserted, EndedTenancyPayment, JournalPosted, SuspenseEvent, TransactionPosted
 from rentflow_schemas.rents import RentChanged
 
 
@@ -23,26 +22,32 @@ class Emitter(Protocol):
     def emit(self, event: BaseModel, *, cause: Cause | None = None, identity: tuple[object, ...] | None = None,
              key: str | None = None, occurred_at: dt.datetime | None = None) -> uuid.UUID: ...
 
+    def emit_data(self, model: type[BaseModel], data: dict[str, Any], *, identity: tuple[object, ...], key: str,
+                  cause: Cause | None, occurred_at: dt.datetime) -> uuid.UUID: ...
+
 
 def transaction_posted(uow: Emitter, t: Transaction, posted_at: dt.datetime, cause: Cause | None) -> None:
-    """One per posting (the hot path): a Transaction's fields are already the event's types."""
-    uow.emit(trusted(
-        TransactionPosted, transaction_id=t.transaction_id, account_ref=t.account_ref, type_code=t.type_code,
-        amount_pence=t.amount_pence, balance_after_pence=t.balance_after_pence, posted_at=posted_at,
-        business_date=t.business_date, period=t.period, source_ref=t.source_ref, channel=t.channel,
-        payment_id=t.payment_id, allocation_rule=t.allocation_rule, week_start=t.week_start),
-        cause=cause, occurred_at=posted_at)
+    """One per posting (the hot path): a Transaction's fields are already the event's types, so its
+    data goes out as a plain dict (`emit_data`), keyed and identified as the registry says
+    (tests/unit/test_events.py validates it and compares it with the model's encoding)."""
+    uow.emit_data(TransactionPosted, {
+        "transaction_id": t.transaction_id, "account_ref": t.account_ref, "type_code": t.type_code,
+        "amount_pence": t.amount_pence, "balance_after_pence": t.balance_after_pence, "posted_at": posted_at,
+        "business_date": t.business_date, "period": t.posting_period or period_of(t.business_date),
+        "source_ref": t.source_ref, "channel": t.channel, "payment_id": t.payment_id,
+        "allocation_rule": t.allocation_rule, "week_start": t.week_start},
+        identity=(t.transaction_id,), key=t.account_ref, cause=cause, occurred_at=posted_at)
 
 
 def journal_posted(uow: Emitter, j: Journal, posted_at: dt.datetime, cause: Cause | None) -> None:
     """A debit run's journals carry a line per debit: built from the Journal's typed values, which
     balances (and has two lines or more) by construction, without validating them again."""
-    uow.emit(trusted(
-        JournalPosted, journal_id=j.journal_id, business_date=j.business_date, period=j.period, posted_at=posted_at,
-        kind=j.kind, source_ref=j.source_ref,
-        lines=[trusted(JournalLine, gl_code=x.gl_code, debit_pence=x.debit_pence, credit_pence=x.credit_pence,
-                       account_ref=x.account_ref) for x in j.lines]),
-        cause=cause, occurred_at=posted_at)
+    uow.emit_data(JournalPosted, {
+        "journal_id": j.journal_id, "business_date": j.business_date, "period": j.period, "posted_at": posted_at,
+        "kind": j.kind, "source_ref": j.source_ref,
+        "lines": [{"gl_code": x.gl_code, "debit_pence": x.debit_pence, "credit_pence": x.credit_pence,
+                   "account_ref": x.account_ref} for x in j.lines]},
+        identity=(j.journal_id,), key=j.source_ref, cause=cause, occurred_at=posted_at)
 
 
 def suspense(uow: Emitter, data: dict[str, Any], at: dt.datetime, cause: Cause | None) -> None:

@@ -39,6 +39,9 @@ class LedgerUnitOfWork(Protocol):
     def emit(self, event: BaseModel, *, cause: Cause | None = None, identity: tuple[object, ...] | None = None,
              key: str | None = None, occurred_at: dt.datetime | None = None) -> uuid.UUID: ...
 
+    def emit_data(self, model: type[BaseModel], data: dict[str, Any], *, identity: tuple[object, ...], key: str,
+                  cause: Cause | None, occurred_at: dt.datetime) -> uuid.UUID: ...
+
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None: ...
 
@@ -51,6 +54,7 @@ class SqlLedgerUnitOfWork:
     def __init__(self, uow: UnitOfWork) -> None:
         self.base = uow
         self.emit = uow.emit  # type: ignore[method-assign]  # the same, one call less per event
+        self.emit_data = uow.emit_data  # type: ignore[method-assign]
         raw = uow.raw
         self.accounts = sql.SqlAccounts(raw)
         self.postings = sql.SqlPostings(raw)
@@ -71,6 +75,10 @@ class SqlLedgerUnitOfWork:
     def emit(self, event: BaseModel, *, cause: Cause | None = None, identity: tuple[object, ...] | None = None,
              key: str | None = None, occurred_at: dt.datetime | None = None) -> uuid.UUID:
         return self.base.emit(event, cause=cause, identity=identity, key=key, occurred_at=occurred_at)
+
+    def emit_data(self, model: type[BaseModel], data: dict[str, Any], *, identity: tuple[object, ...], key: str,
+                  cause: Cause | None, occurred_at: dt.datetime) -> uuid.UUID:
+        return self.base.emit_data(model, data, identity=identity, key=key, cause=cause, occurred_at=occurred_at)
 
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:

@@ -149,3 +149,29 @@ def test_rentflow_gl_codes_is_applied_when_the_ledger_starts():
     bad = subprocess.run([sys.executable, "-c", code], env={**env, "RENTFLOW_GL_CODES": "bnak=1"},
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "RENTFLOW_GL_CODES item 1 ('bnak=1')" in bad.stderr
+
+
+def test_a_posted_transaction_is_the_dataclass_its_constructor_builds():
+    """Book.post builds its Transaction without the dataclass's __init__ (the hot path): it is the
+    same value, hashes alike and stays frozen."""
+    import dataclasses
+
+    from rentflow_ledger.domain.posting import Transaction
+
+    tid, pid = uuid.uuid4(), uuid.uuid4()
+    t = Book({"R1": 100}).post("R1", "RCP", -60, transaction_id=tid, business_date=dt.date(2026, 4, 6),
+                               source_ref="p:1", channel="card", payment_id=pid, allocation_rule="exact_reference",
+                               posting_period="2026-05")
+    built = Transaction(tid, "R1", "RCP", -60, 40, dt.date(2026, 4, 6), "p:1", "card", pid, "exact_reference", None,
+                        "2026-05")
+    assert t == built and hash(t) == hash(built) and dataclasses.asdict(t) == dataclasses.asdict(built)
+    assert t.period == "2026-05" and repr(t) == repr(built)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.amount_pence = 0  # type: ignore[misc]
+
+
+def test_a_reference_with_nothing_to_strip_normalises_as_one_with_spaces_does():
+    from rentflow_ledger.domain.references import _STRIP
+
+    for ref in ["10001234", "ab12", "Ünï1", "١٢٣", "ab 12", "ab-12", "a\u00a0b", "a\u2003b", "x\t-\n1", "-"]:
+        assert normalise_reference(ref) == _STRIP.sub("", ref).upper()

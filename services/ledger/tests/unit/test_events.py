@@ -90,3 +90,36 @@ def test_a_posting_built_without_validation_is_the_event_validation_would_build(
     env = _valid(row)
     assert env.data == TransactionPosted.model_validate(env.data.model_dump())
     assert (env.data.transaction_id, env.data.amount_pence, env.data.balance_after_pence) == (t.transaction_id, -60, -60)
+
+
+def test_a_posting_and_a_journal_emitted_as_data_are_the_rows_their_models_encode_to():
+    """`emit_data` (the hot path: a plain dict, no model) writes byte for byte the row `emit` of the
+    model writes: topic, key, payload, headers and event id."""
+    from rentflow_common.events import trusted
+    from rentflow_schemas.ledger import JournalLine, JournalPosted, TransactionPosted
+
+    cause = Cause(uuid.uuid4(), "corr")
+    for posting_period, week_start in ((None, None), ("2026-05", dt.date(2026, 4, 6))):
+        t = Book({"R1": 10}).post("R1", "RCP", -60, transaction_id=uuid.uuid4(), business_date=dt.date(2026, 4, 30),
+                                  source_ref="p:1", channel="card", payment_id=uuid.uuid4(),
+                                  allocation_rule="exact_reference", week_start=week_start,
+                                  posting_period=posting_period)
+        fast = _emitted(events.transaction_posted, t, NOW, cause)
+        uow = Emitter("ledger", "corr")
+        uow.emit(trusted(TransactionPosted, transaction_id=t.transaction_id, account_ref=t.account_ref,
+                         type_code=t.type_code, amount_pence=t.amount_pence, balance_after_pence=t.balance_after_pence,
+                         posted_at=NOW, business_date=t.business_date, period=t.period, source_ref=t.source_ref,
+                         channel=t.channel, payment_id=t.payment_id, allocation_rule=t.allocation_rule,
+                         week_start=t.week_start), cause=cause, occurred_at=NOW)
+        assert fast == uow.emitted[-1]
+        assert _valid(fast).data.period == (posting_period or "2026-04")
+    j = Journal(uuid.uuid4(), "receipt", dt.date(2026, 4, 6), "p:1", tuple(receipt_lines("R1", "card", 60)))
+    fast = _emitted(events.journal_posted, j, NOW, None)
+    uow = Emitter("ledger", fast.headers["correlation_id"])
+    uow.emit(trusted(JournalPosted, journal_id=j.journal_id, business_date=j.business_date, period=j.period,
+                     posted_at=NOW, kind=j.kind, source_ref=j.source_ref,
+                     lines=[trusted(JournalLine, gl_code=x.gl_code, debit_pence=x.debit_pence,
+                                    credit_pence=x.credit_pence, account_ref=x.account_ref) for x in j.lines]),
+             occurred_at=NOW)
+    assert fast == uow.emitted[-1]
+    assert len(_valid(fast).data.lines) == 2
