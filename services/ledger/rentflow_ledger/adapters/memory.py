@@ -152,6 +152,13 @@ class MemoryPostings:
                 "channel": t.channel, "payment_id": t.payment_id, "allocation_rule": t.allocation_rule,
                 "week_start": t.week_start}
 
+    async def add_debit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        for (transaction_id, ref, code, amount, balance, posted_at, business_date, period, source_ref, channel,
+             payment_id, rule, week) in rows:
+            await self.add_transactions([Transaction(
+                transaction_id, ref, code, amount, balance, business_date, source_ref, channel, payment_id, rule, week,
+                period)], posted_at)
+
     async def add_journals(self, journals: Iterable[Journal], posted_at: dt.datetime) -> None:
         for j in journals:
             for n, line in enumerate(j.lines, 1):
