@@ -37,6 +37,9 @@ class Postings(Protocol):
 
     async def add_debit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """The debit run's transactions as records (adapters/sql.py's TRANSACTION_COLUMNS order)."""
+
+    async def add_debit_journal_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """The debit run's journal lines as records (adapters/sql.py's JOURNAL_COLUMNS order)."""
     async def add_journals(self, journals: Iterable[Journal], posted_at: dt.datetime) -> None: ...
     async def get(self, transaction_id: uuid.UUID) -> Row | None: ...
     async def receipts_of(self, payment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Row]: ...

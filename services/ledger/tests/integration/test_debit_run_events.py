@@ -14,6 +14,8 @@ from rentflow_ledger.bootstrap import MIGRATIONS
 from rentflow_ledger.domain.accounts import AccountRecord
 from rentflow_ledger.service_layer.accounts import upsert_accounts
 from rentflow_ledger.service_layer.debits import debit_transaction_id, run_debits
+from rentflow_ledger.service_layer.periods import close_period
+from rentflow_ledger.service_layer.unit_of_work import ledger_uow
 from rentflow_schemas.ledger import JournalPosted, TransactionPosted
 
 D = dt.date
@@ -38,6 +40,9 @@ async def test_debit_run_outbox_rows_are_what_emit_writes(database_url):
             await upsert_accounts(uow, accounts(), "test")
             await uow.commit()
         async with UnitOfWork(engine) as uow:
+            await close_period(ledger_uow(uow), "2026-04", "test")  # April's weeks are booked in May
+            await uow.commit()
+        async with UnitOfWork(engine) as uow:
             await uow.raw.execute("delete from outbox")
             await uow.commit()
         result = await run_debits(lambda: UnitOfWork(engine, producer="ledger"), D(2026, 6, 7), chunk=2,
@@ -52,6 +57,7 @@ async def test_debit_run_outbox_rows_are_what_emit_writes(database_url):
     posted = [r for r in rows if r["topic"] == "ledger.transactions.v1"]
     assert result.debits_raised == len(posted) == len(txns) > 20
     assert len(rows) - len(posted) >= 2  # and the journals
+    assert {t["period"] for t in txns.values() if t["business_date"].month == 4} == {"2026-05"}
     for r in rows:
         envelope = orjson.loads(r["payload"])
         model = TransactionPosted if r["topic"] == "ledger.transactions.v1" else JournalPosted
