@@ -114,18 +114,20 @@ _JOURNAL = BY_MODEL[JournalPosted]
 _NS = RENTFLOW_NAMESPACE.bytes
 _TXN_ID_HEAD = _NS + b"txn\x1fdebit\x1f"  # derive_event_id("txn", "debit", ref, code, week)'s bytes before ref
 _EVENT_ID_HEAD = _NS + _TXN.id_prefix + (16).to_bytes(4, "big")  # event_id_of(_TXN, transaction_id)'s, before its bytes
-_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_SET = (0x5000 << 64) | (0x8000 << 48)  # uuid5's version and variant bits, as derive_event_id sets them
 _new = object.__new__
 _set = object.__setattr__
 _UNKNOWN = uuid.SafeUUID.unknown
+_row = tuple.__new__  # OutboxRow's own __new__, without its keyword handling
 
 
-def _uuid(digest: bytes) -> tuple[int, str]:
-    """The uuid5-shaped id of a sha1 digest (as derive_event_id makes it): its int and its text."""
-    n = (int.from_bytes(digest[:16], "big") & _CLEAR) | _SET
-    h = "%032x" % n
-    return n, f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+def _uuid(digest: bytes) -> tuple[bytes, str]:
+    """The uuid5-shaped id of a sha1 digest (version and variant set, as derive_event_id makes it):
+    its 16 bytes and its text."""
+    b = bytearray(digest[:16])
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return bytes(b), f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _uuid_of(n: int) -> uuid.UUID:
@@ -168,7 +170,7 @@ async def _post_chunk(uow: LedgerUnitOfWork, accounts: Sequence[Any], through: d
     groups: dict[tuple[dt.date, str], list[tuple[str, str, int]]] = defaultdict(list)
     balances: dict[str, int] = {}
     total = 0
-    headers_tail = {"event_type": _TXN.event_type, "correlation_id": cause.correlation_id}
+    event_type, cid = _TXN.event_type, cause.correlation_id
     topic = _TXN.name
     for a in accounts:
         ref = a["account_ref"]
@@ -193,15 +195,16 @@ async def _post_chunk(uow: LedgerUnitOfWork, accounts: Sequence[Any], through: d
                                            f'"source_ref":{_json(source_ref)},"channel":null,"payment_id":null,'
                                            f'"allocation_rule":null,"week_start":{day}}}}}')
             period, _, source_ref, tail, text = w
-            tid_int, tid = _uuid(sha1(_TXN_ID_HEAD + ref_bytes + tail).digest())
-            eid_int, eid = _uuid(sha1(_EVENT_ID_HEAD + tid_int.to_bytes(16, "big")).digest())
+            tid_bytes, tid = _uuid(sha1(_TXN_ID_HEAD + ref_bytes + tail).digest())
+            eid_bytes, eid = _uuid(sha1(_EVENT_ID_HEAD + tid_bytes).digest())
             balance += amount
             total += amount
             txn_rows.append((tid, ref, code, amount, balance, now, week, period, source_ref, None, None, None, week))
-            emitted.append(OutboxRow(topic, ref, (
+            emitted.append(_row(OutboxRow, (topic, ref, (
                 f'{{"event_id":"{eid}{head}{tid}{ref_text}{code}","amount_pence":{amount},'
                 f'"balance_after_pence":{balance}{text}').encode(),
-                {"event_id": eid, **headers_tail}, _uuid_of(eid_int)))
+                {"event_id": eid, "event_type": event_type, "correlation_id": cid},
+                _uuid_of(int.from_bytes(eid_bytes, "big")))))
             groups[(week, code)].append((tid, ref, amount))
             balances[ref] = balance
     if not txn_rows:
