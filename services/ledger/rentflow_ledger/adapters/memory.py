@@ -152,6 +152,22 @@ class MemoryPostings:
                 "channel": t.channel, "payment_id": t.payment_id, "allocation_rule": t.allocation_rule,
                 "week_start": t.week_start}
 
+    async def add_debit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        for (transaction_id, ref, code, amount, balance, posted_at, business_date, period, source_ref, channel,
+             payment_id, rule, week) in rows:
+            await self.add_transactions([Transaction(
+                uuid.UUID(str(transaction_id)), ref, code, amount, balance, business_date, source_ref, channel, payment_id, rule, week,
+                period)], posted_at)
+
+    async def add_debit_journal_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        for (journal_id, n, kind, source_ref, gl_code, debit, credit, ref, business_date, period, posted_at) in rows:
+            _unique(self.t.journal_keys, (journal_id, n), "journal line")
+            self.t.journal_keys.add((journal_id, n))
+            self.t.journal_lines.append({
+                "journal_id": journal_id, "line_no": n, "kind": kind, "source_ref": source_ref, "gl_code": gl_code,
+                "debit_pence": debit, "credit_pence": credit, "account_ref": ref, "business_date": business_date,
+                "period": period, "posted_at": posted_at})
+
     async def add_journals(self, journals: Iterable[Journal], posted_at: dt.datetime) -> None:
         for j in journals:
             for n, line in enumerate(j.lines, 1):

@@ -176,6 +176,17 @@ class SqlPostings:
              t.business_date, t.period, t.source_ref, t.channel, t.payment_id, t.allocation_rule, t.week_start)
             for t in transactions])
 
+    async def add_debit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """The debit run's transactions, as records in TRANSACTION_COLUMNS order (built as it posts; ids may be
+        given as text)."""
+        if rows:
+            await self.raw.copy_records_to_table("transactions", columns=TRANSACTION_COLUMNS, records=rows)
+
+    async def add_debit_journal_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """The debit run's journal lines, as records in JOURNAL_COLUMNS order."""
+        if rows:
+            await self.raw.copy_records_to_table("journal_lines", columns=JOURNAL_COLUMNS, records=rows)
+
     async def add_journals(self, journals: Iterable[Journal], posted_at: dt.datetime) -> None:
         records = [(j.journal_id, n, j.kind, j.source_ref, line.gl_code, line.debit_pence, line.credit_pence,
                     line.account_ref, j.business_date, j.period, posted_at)

@@ -109,24 +109,40 @@ class Due(NamedTuple):
     amount: int
 
 
+def charged_weeks(tenancy_start: dt.date, tenancy_end: dt.date | None, balance_date: dt.date, through: dt.date,
+                  rent_free: Mapping[int, Iterable[int]] | None = None) -> list[tuple[dt.date, int]]:
+    """(Monday, charged days) of every rent week due up to `through`, rent-free weeks left out:
+    the same for every account with the same tenancy dates (the debit run computes it once for them)."""
+    free = {year: set(weeks) for year, weeks in (rent_free or {}).items()}
+    out = []
+    for monday in rent_weeks(tenancy_start, tenancy_end, balance_date, through):
+        year, number = rent_week(monday)
+        if number in free.get(year, ()):
+            continue
+        out.append((monday, charged_days(monday, tenancy_start, tenancy_end, balance_date)))
+    return out
+
+
+def debits_of(weeks: Sequence[tuple[dt.date, int]], rent: int, charges: int, *, history: Sequence[Rates] = (),
+              rent_code: str = "DBR", charges_code: str = "DSC") -> list[Due]:
+    """The debits of these charged weeks (`charged_weeks`) for one account's rent and charges."""
+    out: list[Due] = []
+    for monday, days in weeks:
+        weekly_rent, weekly_charges = rates_for(monday, history, rent, charges) if history else (rent, charges)
+        for code, weekly in ((rent_code, weekly_rent), (charges_code, weekly_charges)):
+            amount = weekly if days == 7 else pro_rata(weekly, days)
+            if amount > 0:
+                out.append(Due(monday, code, amount))
+    return out
+
+
 def due_debits(tenancy_start: dt.date, tenancy_end: dt.date | None, balance_date: dt.date, through: dt.date,
                rent: int, charges: int, *, history: Sequence[Rates] = (),
                rent_free: Mapping[int, Iterable[int]] | None = None, rent_code: str = "DBR",
                charges_code: str = "DSC") -> list[Due]:
     """Every debit due up to `through` for one account (before removing those already raised)."""
-    free = {year: set(weeks) for year, weeks in (rent_free or {}).items()}
-    out: list[Due] = []
-    for monday in rent_weeks(tenancy_start, tenancy_end, balance_date, through):
-        year, number = rent_week(monday)
-        if number in free.get(year, ()):
-            continue
-        days = charged_days(monday, tenancy_start, tenancy_end, balance_date)
-        weekly_rent, weekly_charges = rates_for(monday, history, rent, charges)
-        for code, weekly in ((rent_code, weekly_rent), (charges_code, weekly_charges)):
-            amount = pro_rata(weekly, days)
-            if amount > 0:
-                out.append(Due(monday, code, amount))
-    return out
+    return debits_of(charged_weeks(tenancy_start, tenancy_end, balance_date, through, rent_free), rent, charges,
+                     history=history, rent_code=rent_code, charges_code=charges_code)
 
 
 def parse_rent_free(text: str | None) -> dict[int, set[int]]:
