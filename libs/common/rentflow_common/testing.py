@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -19,8 +21,17 @@ if TYPE_CHECKING:
 
 
 def session_infrastructure() -> Infrastructure:
-    home = Path(os.environ.get("RENTFLOW_TEST_HOME") or tempfile.mkdtemp(prefix="rentflow-test-"))
-    return start_infrastructure(home, database="rentflow_test")
+    """A temporary home (unless RENTFLOW_TEST_HOME names one) is removed when the infrastructure
+    stops: its database files reach a gigabyte or more over a full run."""
+    if os.environ.get("RENTFLOW_TEST_HOME"):
+        return start_infrastructure(Path(os.environ["RENTFLOW_TEST_HOME"]), database="rentflow_test")
+    home = Path(tempfile.mkdtemp(prefix="rentflow-test-"))
+    infra = start_infrastructure(home, database="rentflow_test")
+    outer = ExitStack()
+    outer.callback(shutil.rmtree, home, ignore_errors=True)  # last: after the database has stopped
+    outer.enter_context(infra._stack)
+    infra._stack = outer
+    return infra
 
 
 def fresh_database(infra: Infrastructure, prefix: str = "t") -> str:
