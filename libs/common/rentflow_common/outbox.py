@@ -1,27 +1,31 @@
 """Transactional outbox and its relay. The outbox is the source of truth; the broker a
 transport that can be refilled.
 
-A service's units of work add rows to `outbox` in the transaction of the change that caused
-them. The relay (one per service at a time: the holder of an advisory lock) moves them into
-`outbox_log`, numbering each row within its stream — (topic, partition) — and then publishes
-the log in that order with three headers: the outbox's `rf-epoch` (made once per service
+A service's units of work add events to the outbox in the transaction of the change that caused
+them: each written once, into `outbox_events`, as one batch per commit with a marker in
+`outbox_pending`. The relay (one per service at a time: the holder of an advisory lock) claims
+pending batches, numbers their events within their stream — (topic, partition) — recording one
+`outbox_numbers` row per stream and claim (the numbers and the events they name), and then
+publishes them in that order with three headers: the outbox's `rf-epoch` (made once per service
 database), `rf-stream` and `rf-seq`. Consumers record which sequence numbers of each stream
 they have processed (rentflow_common.progress), in the transaction of their effects: a message
 published twice — a retry, a replay, a republish after the broker lost a topic — is recognised
-by its number, wherever and whenever it lands.
+by its number, wherever and whenever it lands. The views `outbox` (events waiting to be
+numbered) and `outbox_log` (numbered events) show both as the tables of the first layout did.
 
-An event emitted twice (two rows with one event id) is numbered and published once: the log's
-unique index on event_id, within the retention window, is the one place that recognises it,
-for every consumer group at once.
+An event emitted twice (two rows with one event id) is numbered and published once: the first
+copy the relay claims is numbered, and a copy whose event id an already numbered batch holds
+(outbox_events' event_id index, within the retention window) is dropped, for every consumer
+group at once.
 
-The log keeps published rows for a retention window (default 7 days) with where they landed
+The outbox keeps numbered events for a retention window (default 7 days) with where they landed
 (`outbox_deliveries`: partition and base offset of each record batch). Republishing is moving a
-stream's `published_seq` back: the relay then publishes the log again from there. It does so
-by itself when a topic it publishes to was lost or recreated (a batch lands at an offset lower
-than one it already had, or the topic is gone or shorter than what was delivered), and for
-`rentflow replay --since`.
+stream's `published_seq` back: the relay then publishes its numbered events again from there.
+It does so by itself when a topic it publishes to was lost or recreated (a batch lands at an
+offset lower than one it already had, or the topic is gone or shorter than what was delivered),
+and for `rentflow replay --since`.
 
-A row is numbered before it is published and keeps its number: a relay that dies after the
+An event is numbered before it is published and keeps its number: a relay that dies after the
 broker took a batch but before recording it publishes the same numbers again. Within a stream
 the relay sends one record batch at a time, so the broker holds each stream in order."""
 from __future__ import annotations
@@ -30,7 +34,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -44,8 +48,10 @@ from rentflow_common.metrics import Rate
 
 log = get_logger(__name__)
 
-__all__ = ["OutboxRow", "OutboxRelay", "enqueue", "backlog", "make_producer", "request_replay", "TABLES_DDL"]
+__all__ = ["OutboxRow", "OutboxRelay", "enqueue", "backlog", "make_producer", "request_replay", "TABLES_DDL", "upgrade_outbox"]
 
+# The outbox of the first migrations (one row per event, moved into `outbox_log` when numbered);
+# TABLES_DDL converts it to the layout below.
 OUTBOX_DDL = """
 create table if not exists outbox (
     id bigserial primary key,
@@ -64,29 +70,97 @@ create table if not exists inbox (
 )
 """
 
-# The retained log, streams, deliveries, consumer progress and dead letters (every service has them).
+# An event's place in the outbox: (batch, n) as one bigint, batch << REF_BITS | n.
+REF_BITS = 24
+REF_MASK = (1 << REF_BITS) - 1
+
+# Turns the first layout (`outbox` and `outbox_log` tables) into the one below, keeping every row:
+# pending rows become one pending batch, the retained log becomes numbered events (one numbering
+# row per run of a stream numbered together) under the numbers they had. Does nothing once done.
+CONVERT_LEGACY_SQL = """
+do $$
+declare
+    pending_batch bigint;
+    total bigint;
+    chunks bigint[];
+begin
+    if exists (select 1 from pg_class c join pg_namespace ns on ns.oid = c.relnamespace
+               where ns.nspname = current_schema() and c.relname = 'outbox' and c.relkind = 'r') then
+        alter table outbox add column if not exists event_id uuid;
+        if exists (select 1 from outbox) then
+            insert into outbox_pending (events, created_at) select count(*), min(created_at) from outbox
+                returning batch into pending_batch;
+            insert into outbox_events (batch, n, topic, key, payload, headers, created_at, event_id)
+            select pending_batch, (row_number() over (order by id) - 1)::int, topic, key, payload, headers,
+                   created_at, event_id from outbox;
+        end if;
+        drop table outbox;
+    end if;
+    if exists (select 1 from pg_class c join pg_namespace ns on ns.oid = c.relnamespace
+               where ns.nspname = current_schema() and c.relname = 'outbox_log' and c.relkind = 'r') then
+        select count(*) into total from outbox_log;
+        if total > 0 then
+            select array_agg(nextval('outbox_batch')) into chunks from generate_series(0, (total - 1) / 16777216);
+            with ranked as (
+                select l.*, row_number() over (order by topic, stream, seq) - 1 as k,
+                       seq - row_number() over (partition by topic, stream, sequenced_at order by seq) as run
+                from outbox_log l),
+            placed as (
+                select r.*, chunks[1 + k / 16777216] as batch, (k - (k / 16777216) * 16777216)::int as n
+                from ranked r),
+            moved as (
+                insert into outbox_events (batch, n, topic, key, payload, headers, created_at, event_id)
+                select batch, n, topic, key, payload, headers, created_at, event_id from placed)
+            insert into outbox_numbers (topic, stream, first_seq, last_seq, refs, sequenced_at, min_batch)
+            select topic, stream, min(seq), max(seq), array_agg(batch * 16777216 + n order by seq), sequenced_at,
+                   min(batch)
+            from placed group by topic, stream, sequenced_at, run;
+        end if;
+        drop table outbox_log;
+    end if;
+end $$
+"""
+
+# The streams, deliveries, consumer progress and dead letters, and the outbox (every service has
+# them). Every statement is safe to run again: old migrations run this list too.
+#
+# Each event is written once, into outbox_events, keyed (batch, n): one `batch` per enqueue call
+# (a unit of work's commit) and its position in the call. The call's marker in outbox_pending says
+# the batch waits to be numbered. The relay numbers claimed batches and records one outbox_numbers
+# row per stream it numbered into: its range of numbers and the events' refs in number order.
 TABLES_DDL = [
-    OUTBOX_DDL,
     INBOX_DDL,
-    "alter table outbox add column if not exists event_id uuid",
     "create index if not exists inbox_processed_at on inbox (processed_at)",
     """create table if not exists outbox_meta (
         id int primary key default 1 check (id = 1),
         epoch uuid not null default gen_random_uuid())""",
     "insert into outbox_meta (id) values (1) on conflict do nothing",
-    """create table if not exists outbox_log (
+    "create sequence if not exists outbox_batch",
+    """create table if not exists outbox_events (
+        batch bigint not null,
+        n int not null,
         topic text not null,
-        stream int not null,
-        seq bigint not null,
         key bytea,
         payload bytea not null,
-        headers text not null,
-        created_at timestamptz not null,
-        sequenced_at timestamptz not null default now(),
+        headers text not null default '{}',
+        created_at timestamptz not null default now(),
         event_id uuid,
-        primary key (topic, stream, seq))""",
-    "create index if not exists outbox_log_sequenced_at on outbox_log (sequenced_at)",
-    "create unique index if not exists outbox_log_event_id on outbox_log (event_id) where event_id is not null",
+        primary key (batch, n))""",
+    "create index if not exists outbox_events_event_id on outbox_events (event_id) where event_id is not null",
+    """create table if not exists outbox_pending (
+        batch bigint primary key default nextval('outbox_batch'),
+        events int not null,
+        created_at timestamptz not null default now())""",
+    """create table if not exists outbox_numbers (
+        topic text not null,
+        stream int not null,
+        first_seq bigint not null,
+        last_seq bigint not null,
+        refs bigint[] not null,
+        sequenced_at timestamptz not null default now(),
+        min_batch bigint not null,
+        primary key (topic, stream, last_seq))""",
+    "create index if not exists outbox_numbers_sequenced_at on outbox_numbers (sequenced_at)",
     """create table if not exists outbox_streams (
         topic text not null,
         stream int not null,
@@ -126,39 +200,70 @@ TABLES_DDL = [
         resolved_at timestamptz,
         resolved_by text)""",
     "create index if not exists dead_letters_key on dead_letters (group_id, key) where status in ('open', 'parked')",
-    # Rows committed to the outbox wake the relay, in whichever process leads it: one notification
-    # per statement (a COPY of thousands of rows is one), delivered when the transaction commits.
+    CONVERT_LEGACY_SQL,
+    # What the first layout's tables held, as views: events waiting to be numbered (`delete from
+    # outbox` deletes them; their marker is then skipped) and the numbered events.
+    """create or replace view outbox as
+        select batch * 16777216 + n as id, topic, key, payload, headers, created_at, event_id, batch, n
+        from outbox_events where batch in (select batch from outbox_pending)""",
+    """create or replace view outbox_log as
+        select x.topic, x.stream, x.first_seq + r.i - 1 as seq, e.key, e.payload, e.headers, e.created_at,
+               x.sequenced_at, e.event_id
+        from outbox_numbers x cross join lateral unnest(x.refs) with ordinality as r(ref, i)
+        join outbox_events e on e.batch = r.ref >> 24 and e.n = (r.ref & 16777215)::int""",
+    # Batches committed to the outbox wake the relay, in whichever process leads it: one notification
+    # per enqueue, delivered when the transaction commits.
     """create or replace function rentflow_outbox_notify() returns trigger language plpgsql as $$
         begin perform pg_notify('rentflow_outbox_' || current_schema(), ''); return null; end $$""",
-    "create or replace trigger outbox_notify after insert on outbox for each statement "
+    "create or replace trigger outbox_notify after insert on outbox_pending for each statement "
     "execute function rentflow_outbox_notify()",
 ]
 
 
+def upgrade_outbox(execute: Callable[[str], Any]) -> None:
+    """Creates the outbox's tables, converting the first layout's with their rows (a migration's
+    `op.execute`, or any function that runs one statement)."""
+    for ddl in TABLES_DDL:
+        execute(ddl)
+
+
 async def enqueue(raw_conn: Any, rows: Sequence[OutboxRow]) -> None:
-    """Adds rows to the outbox inside the caller's transaction (asyncpg connection), set-based."""
+    """Adds rows to the outbox inside the caller's transaction (asyncpg connection), set-based:
+    one batch, its events written once."""
     if not rows:
         return
+    if len(rows) > REF_MASK + 1:
+        raise ValueError(f"{len(rows)} outbox rows in one call: at most {REF_MASK + 1}")
+    batch = await raw_conn.fetchval("insert into outbox_pending (events) values ($1) returning batch", len(rows))
     await raw_conn.copy_records_to_table(
-        "outbox",
-        records=[(r.topic, r.key.encode() if r.key is not None else None, r.payload, orjson.dumps(r.headers).decode(),
-                  r.event_id) for r in rows],
-        columns=["topic", "key", "payload", "headers", "event_id"],
+        "outbox_events",
+        records=[(batch, n, r.topic, r.key.encode() if r.key is not None else None, r.payload,
+                  orjson.dumps(r.headers).decode(), r.event_id) for n, r in enumerate(rows)],
+        columns=["batch", "n", "topic", "key", "payload", "headers", "event_id"],
     )
 
 
+# The next event to publish of each stream behind is the one at published_seq + 1 of its numbering row.
+BACKLOG_SQL = f"""
+select (select coalesce(sum(events), 0) from outbox_pending) as pending,
+       (select min(created_at) from outbox_pending) as oldest,
+       (select coalesce(sum(next_seq - 1 - published_seq), 0) from outbox_streams) as unpublished,
+       (select min(e.created_at) from outbox_streams s
+        join outbox_numbers x on x.topic = s.topic and x.stream = s.stream and x.last_seq > s.published_seq
+             and x.first_seq <= s.published_seq + 1
+        join outbox_events e on e.batch = x.refs[s.published_seq + 2 - x.first_seq] >> {REF_BITS}
+             and e.n = (x.refs[s.published_seq + 2 - x.first_seq] & {REF_MASK})::int) as oldest_unpublished,
+       (select greatest(reltuples, 0)::bigint from pg_class where oid = 'outbox_events'::regclass) as retained
+"""
+
+
 async def backlog(engine: AsyncEngine) -> dict[str, Any]:
-    """Rows not yet published: waiting to be numbered, and numbered but not yet published; the
-    age of the oldest; and about how many published rows the log keeps (the planner's estimate:
-    counting them would read the whole log)."""
+    """Events not yet published: waiting to be numbered (as their batches' markers count them),
+    and numbered but not yet published; the age of the oldest; and about how many events the
+    outbox keeps (the planner's estimate: counting them would read them all)."""
     async with engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
-        row = await raw.fetchrow(
-            "select (select count(*) from outbox) as pending, (select min(created_at) from outbox) as oldest, "
-            "(select coalesce(sum(next_seq - 1 - published_seq), 0) from outbox_streams) as unpublished, "
-            "(select min(l.created_at) from outbox_log l join outbox_streams s using (topic, stream) "
-            " where l.seq = s.published_seq + 1) as oldest_unpublished, "
-            "(select greatest(reltuples, 0)::bigint from pg_class where oid = 'outbox_log'::regclass) as retained")
+        row = await raw.fetchrow(BACKLOG_SQL)
     oldest = min([t for t in (row["oldest"], row["oldest_unpublished"]) if t is not None], default=None)
     age = (dt.datetime.now(dt.timezone.utc) - oldest).total_seconds() if oldest else 0.0
     return {"backlog": int(row["pending"]) + int(row["unpublished"]), "oldest_age_s": round(max(age, 0.0), 3),
@@ -167,16 +272,17 @@ async def backlog(engine: AsyncEngine) -> dict[str, Any]:
 
 async def request_replay(engine: AsyncEngine, since: dt.datetime, topics: Iterable[str] | None = None
                          ) -> dict[str, int]:
-    """Moves the published position of every stream back to its first row numbered at or after
-    `since` (of `topics`, or all), so the relay publishes them again. Returns rows per topic."""
+    """Moves the published position of every stream back to its first event numbered at or after
+    `since` (of `topics`, or all), so the relay publishes them again. Returns events per topic."""
     wanted = list(topics) if topics is not None else None
     async with engine.begin() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
         rows = await raw.fetch(
-            "select topic, stream, min(seq) as first, count(*) filter (where seq <= s.published_seq) as n "
-            "from outbox_log l join outbox_streams s using (topic, stream) "
-            "where l.sequenced_at >= $1 and ($2::text[] is null or topic = any($2::text[])) "
-            "group by topic, stream", since, wanted)
+            "select x.topic, x.stream, min(x.first_seq) as first, "
+            "sum(greatest(0, least(x.last_seq, s.published_seq) - x.first_seq + 1)) as n "
+            "from outbox_numbers x join outbox_streams s on s.topic = x.topic and s.stream = x.stream "
+            "where x.sequenced_at >= $1 and ($2::text[] is null or x.topic = any($2::text[])) "
+            "group by x.topic, x.stream", since, wanted)
         await raw.executemany("update outbox_streams set published_seq = least(published_seq, $3) "
                               "where topic = $1 and stream = $2", [(r["topic"], r["stream"], r["first"] - 1)
                                                                    for r in rows])
@@ -206,29 +312,52 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
 
 
 HASH_CACHE_SIZE = 50_000
-VACUUM_EVERY_ROWS = 10_000  # the relay vacuums the outbox after moving this many rows (OutboxRelay.vacuum_outbox)
+VACUUM_EVERY_ROWS = 10_000  # the relay vacuums outbox_pending after numbering this many events (vacuum_outbox)
 
-# Claims the oldest rows (not their payloads).
-CLAIM_SQL = "select id, topic, key, event_id from outbox order by id limit $1 for update skip locked"
-
-# Moves the claimed rows into the log under the numbers the relay gave them, deletes every claimed
-# row (those left out too: duplicates), records the streams' next numbers, and returns the log rows
-# to publish: one statement, the payloads copied inside the database and sent to the relay once.
-MOVE_SQL = """
-with moved as (
-    insert into outbox_log (topic, stream, seq, key, payload, headers, created_at, event_id)
-    select o.topic, u.s, u.q, o.key, o.payload, o.headers, o.created_at, o.event_id
-    from unnest($1::bigint[], $2::int[], $3::bigint[]) as u(id, s, q) join outbox o on o.id = u.id
-    where o.id = any($1::bigint[])
-    returning topic, stream, seq, key, payload, headers, created_at, event_id),
-gone as (delete from outbox where id = any($4::bigint[])),
-counted as (
-    insert into outbox_streams (topic, stream, next_seq)
-    select * from unnest($5::text[], $6::int[], $7::bigint[])
-    on conflict (topic, stream) do update set next_seq = excluded.next_seq)
-select topic, stream, seq, key, payload, headers, created_at, event_id from moved
+# Claims the oldest pending batches, about `$2` events of them (at least one batch).
+CLAIM_SQL = """
+with oldest as (
+    select batch, sum(events) over (order by batch) - events as before
+    from outbox_pending order by batch limit $1)
+select p.batch from outbox_pending p join oldest o on o.batch = p.batch where o.before < $2
+order by p.batch for update of p skip locked
 """
 
+# The claimed batches' events, in the order they were emitted.
+EVENTS_SQL = ("select batch, n, topic, key, payload, headers, created_at, event_id from outbox_events "
+              "where batch = any($1::bigint[]) order by batch, n")
+
+# Which of these event ids a batch numbered earlier holds (a batch no longer pending, not one claimed).
+NUMBERED_SQL = """
+select distinct e.event_id from outbox_events e
+where e.event_id = any($1::uuid[]) and e.batch <> all($2::bigint[])
+  and not exists (select 1 from outbox_pending p where p.batch = e.batch)
+"""
+
+# Records one numbering row per stream (its numbers and its events' refs, a slice of the refs of
+# the claim), deletes the claimed batches' markers and records the streams' next numbers.
+NUMBER_SQL = """
+with numbered as (
+    insert into outbox_numbers (topic, stream, first_seq, last_seq, refs, min_batch)
+    select u.topic, u.stream, u.first_seq, u.last_seq, ($5::bigint[])[u.lo:u.hi], u.min_batch
+    from unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $6::int[], $7::int[], $8::bigint[])
+         as u(topic, stream, first_seq, last_seq, lo, hi, min_batch)),
+gone as (delete from outbox_pending where batch = any($9::bigint[])),
+counted as (
+    insert into outbox_streams (topic, stream, next_seq)
+    select u.topic, u.stream, u.last_seq + 1 from unnest($1::text[], $2::int[], $4::bigint[]) as u(topic, stream, last_seq)
+    on conflict (topic, stream) do update set next_seq = excluded.next_seq)
+select 1
+"""
+
+# A stream's numbered events after a position, in order.
+CATCH_UP_SQL = f"""
+select x.topic, x.stream, x.first_seq + r.i - 1 as seq, e.key, e.payload, e.headers, e.created_at, e.event_id
+from outbox_numbers x cross join lateral unnest(x.refs) with ordinality as r(ref, i)
+join outbox_events e on e.batch = r.ref >> {REF_BITS} and e.n = (r.ref & {REF_MASK})::int
+where x.topic = $1 and x.stream = $2 and x.last_seq > $3 and x.first_seq + r.i - 1 > $3
+order by seq limit $4
+"""
 
 
 class TopicLost(Exception):
@@ -252,7 +381,7 @@ class OutboxRelay:
         self._check_every = check_every_s
         self._idle_wait = idle_wait_s
         self._vacuum_every = vacuum_every_rows
-        self._moved_since_vacuum = 0  # outbox rows deleted since the relay last vacuumed the outbox
+        self._moved_since_vacuum = 0  # events claimed since the relay last vacuumed outbox_pending
         self._last_vacuum = 0.0
         self.vacuums = 0
         self.vacuum_interval_s = 1.0  # at most one vacuum of the outbox this often
@@ -395,8 +524,9 @@ class OutboxRelay:
     # ------------------------------------------------------------------ one round
 
     async def relay_once(self) -> int:
-        """Publishes what is behind in the log, else numbers and publishes a batch of new rows
-        (0 when there was nothing, or another instance's relay leads)."""
+        """Publishes the numbered events of streams that are behind, else numbers and publishes
+        the oldest pending batches, about `batch_size` events (0 when there was nothing, or
+        another instance's relay leads)."""
         if not await self._lead():
             return 0
         raw = await self._raw()
@@ -407,51 +537,58 @@ class OutboxRelay:
         if behind:
             return await self._catch_up(raw, behind)
         async with raw.transaction():
-            claimed = await raw.fetch(CLAIM_SQL, self._batch_size)
-            if not claimed:
+            batches = [r[0] for r in await raw.fetch(CLAIM_SQL, self._batch_size, self._batch_size)]
+            if not batches:
                 return 0
-            emitted = [r["event_id"] for r in claimed if r["event_id"] is not None]
-            seen = {r[0] for r in await raw.fetch(
-                "select event_id from outbox_log where event_id = any($1::uuid[])", emitted)} if emitted else set()
-            ids, streams, seqs = [], [], []
-            changed: dict[tuple[str, int], list[int]] = {}
-            partitions = {t: await self._partitions_of(self._prefix + t) for t in {r["topic"] for r in claimed}}
-            for r in sorted(claimed, key=lambda r: r["id"]):
+            events = await raw.fetch(EVENTS_SQL, batches)
+            emitted = [r["event_id"] for r in events if r["event_id"] is not None]
+            seen = {r[0] for r in await raw.fetch(NUMBERED_SQL, emitted, batches)} if emitted else set()
+            partitions = {t: await self._partitions_of(self._prefix + t) for t in {r["topic"] for r in events}}
+            numbered: dict[tuple[str, int], list[Any]] = {}  # (topic, stream) → [refs, min batch]
+            rows = []
+            for r in events:  # in (batch, n) order
                 event_id = r["event_id"]
                 if event_id is not None:
                     if event_id in seen:  # emitted again: published once, whoever emitted it how often
                         self.duplicates_dropped += 1
                         continue
                     seen.add(event_id)
-                stream = self._key_partition(partitions[r["topic"]], r["key"])
-                state = self._streams.get((r["topic"], stream))
+                topic = r["topic"]
+                stream = self._key_partition(partitions[topic], r["key"])
+                state = self._streams.get((topic, stream))
                 if state is None:
-                    state = self._streams[(r["topic"], stream)] = [1, 0]
-                ids.append(r["id"])
-                streams.append(stream)
-                seqs.append(state[0])
+                    state = self._streams[(topic, stream)] = [1, 0]
+                got = numbered.get((topic, stream))
+                if got is None:
+                    got = numbered[(topic, stream)] = [[], r["batch"], state[0]]
+                got[0].append(r["batch"] << REF_BITS | r["n"])
+                rows.append((topic, stream, state[0], r["key"], r["payload"], r["headers"], r["created_at"], event_id))
                 state[0] += 1
-                changed[(r["topic"], stream)] = state
-            rows = [tuple(r) for r in await raw.fetch(
-                MOVE_SQL, ids, streams, seqs, [r["id"] for r in claimed], [t for t, _s in changed],
-                [s for _t, s in changed], [st[0] for st in changed.values()])]
-            self._moved_since_vacuum += len(claimed)
+            refs: list[int] = []
+            los, his = [], []
+            for got in numbered.values():
+                los.append(len(refs) + 1)
+                refs += got[0]
+                his.append(len(refs))
+            keys = list(numbered)
+            await raw.execute(
+                NUMBER_SQL, [t for t, _s in keys], [s for _t, s in keys], [g[2] for g in numbered.values()],
+                [g[2] + len(g[0]) - 1 for g in numbered.values()], refs, los, his,
+                [g[1] for g in numbered.values()], batches)
+            self._moved_since_vacuum += len(events)
             if not rows:
-                return len(claimed)
+                return max(len(events), 1)
         await self._publish(raw, rows)
         return len(rows)
 
     async def _catch_up(self, raw: Any, behind: list[tuple[str, int]]) -> int:
-        """Publishes the log of streams whose published position is behind (after a failure, a
-        replay or a lost topic), from that position, in order."""
+        """Publishes the numbered events of streams whose published position is behind (after a
+        failure, a replay or a lost topic), from that position, in order."""
         per_stream = max(100, self._batch_size // len(behind))
         rows: list[tuple[Any, ...]] = []
         for topic, stream in behind:
             state = self._streams[(topic, stream)]
-            got = await raw.fetch(
-                "select topic, stream, seq, key, payload, headers, created_at, event_id from outbox_log "
-                "where topic = $1 and stream = $2 and seq > $3 order by seq limit $4",
-                topic, stream, state[1], per_stream)
+            got = await raw.fetch(CATCH_UP_SQL, topic, stream, state[1], per_stream)
             if got:
                 rows += [tuple(r) for r in got]
             else:  # nothing retained after the position (pruned): nothing to publish again
@@ -674,8 +811,8 @@ class OutboxRelay:
         self.topics_lost[topic] = self.topics_lost.get(topic, 0) + 1
         await self._ensure_topics_quietly([topic])
         self._partitions.pop(self._prefix + topic, None)
-        rows = await raw.fetch("select stream, min(seq) as first from outbox_log where topic = $1 group by stream",
-                               topic)
+        rows = await raw.fetch("select stream, min(first_seq) as first from outbox_numbers where topic = $1 "
+                               "group by stream", topic)
         firsts = {r["stream"]: r["first"] for r in rows}
         for (t, stream), state in self._streams.items():
             if t == topic:
@@ -707,28 +844,35 @@ class OutboxRelay:
             log.warning("outbox.ensure_topics_failed", error=str(exc))
 
     async def vacuum_outbox(self) -> None:
-        """Makes the space of the rows moved out of the outbox reusable. Every row lives there for
-        milliseconds, but a deleted row's space is only reused after a VACUUM, and autovacuum looks
-        at most once a minute (autovacuum_naptime): until then each new row lands on a new page,
-        and the outbox grows by a page per ~7 rows, each page extended, dirtied and written out.
-        Vacuumed every `vacuum_every_rows` moved rows (at most once a second) it stays a few
-        pages that are reused in shared buffers. No table lock is waited for (skip_locked) or
-        taken (no truncation): writers are never held up."""
+        """Makes the space of the deleted markers of numbered batches (outbox_pending) reusable.
+        Every marker lives there for milliseconds, but a deleted row's space is only reused after
+        a VACUUM, and autovacuum looks at most once a minute (autovacuum_naptime): until then each
+        new marker lands on a new page, each page extended, dirtied and written out. Vacuumed every
+        `vacuum_every_rows` numbered events (at most once a second) it stays a few pages that are
+        reused in shared buffers. No table lock is waited for (skip_locked) or taken (no
+        truncation): writers are never held up."""
         self._moved_since_vacuum = 0
         self._last_vacuum = time.monotonic()
-        await (await self._raw()).execute("vacuum (skip_locked, truncate false) outbox")
+        await (await self._raw()).execute("vacuum (skip_locked, truncate false) outbox_pending")
         self.vacuums += 1
 
     async def prune(self) -> int:
-        """Deletes published log rows, deliveries and inbox ids older than the retention window."""
+        """Deletes published numbering rows, deliveries and inbox ids older than the retention
+        window, and the events older than it that no numbering row kept and no pending batch holds
+        (those below the lowest batch either refers to). Returns the events deleted."""
         raw = await self._raw()
         cutoff = dt.datetime.now(dt.timezone.utc) - self._retention
+        await raw.execute(
+            "delete from outbox_numbers x using outbox_streams s where s.topic = x.topic and s.stream = x.stream "
+            "and x.sequenced_at < $1 and x.last_seq <= s.published_seq", cutoff)
+        lowest = await raw.fetchval("select least((select min(min_batch) from outbox_numbers), "
+                                    "(select min(batch) from outbox_pending))")
         deleted = 0
         while True:
             n = int((await raw.execute(
-                "delete from outbox_log where ctid = any(array(select l.ctid from outbox_log l "
-                "join outbox_streams s using (topic, stream) where l.sequenced_at < $1 and l.seq <= s.published_seq "
-                "limit 10000))", cutoff)).split()[-1])
+                "delete from outbox_events where ctid = any(array(select ctid from outbox_events "
+                "where ($1::bigint is null or batch < $1) and created_at < $2 limit 10000))",
+                lowest, cutoff)).split()[-1])
             deleted += n
             if n < 10000:
                 break

@@ -1,0 +1,235 @@
+"""Each outbox event is written once (outbox_events); the relay records a numbering row per stream
+and claim (outbox_numbers). On real PostgreSQL and the broker: an event id emitted in two commits
+is published once, a batch whose events were deleted is skipped, the retention prune keeps what
+is not yet published, and the first layout (`outbox` and `outbox_log` tables with rows) converts
+with its numbers kept."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+
+import orjson
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import text
+
+from rentflow_common.db import UnitOfWork, make_engine
+from rentflow_common.kafka import ensure_topics
+from rentflow_common.outbox import OutboxRelay, enqueue, make_producer, request_replay
+from rentflow_common.testing import create_core_tables, envelope_row
+from rentflow_schemas import new_envelope
+from rentflow_schemas.payments import PaymentReceived
+
+TOPIC = "payments.received.v1"
+NOW = dt.datetime(2026, 4, 6, 9, tzinfo=dt.timezone.utc)
+
+
+def _envelope(i: int, event_id: uuid.UUID | None = None):
+    data = PaymentReceived(payment_id=uuid.uuid4(), provider_id="p", provider_ref=f"r{i}", channel="card",
+                           amount_pence=100 + i, paid_at=NOW, received_at=NOW, reference=f"REF{i}")
+    return new_envelope(data, event_type="payments.received", event_id=event_id or uuid.uuid4(),
+                        producer="test", correlation_id="c")
+
+
+async def _write(engine, envelopes) -> None:
+    async with UnitOfWork(engine) as uow:
+        await enqueue(uow.raw, [envelope_row(TOPIC, f"acct-{i % 5}", e) for i, e in enumerate(envelopes)])
+        await uow.commit()
+
+
+async def _setup(infra, database_url, topic_prefix):
+    engine = make_engine(database_url, schema="svc")
+    async with engine.begin() as conn:
+        await create_core_tables(conn, "svc")
+    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC], prefix=topic_prefix)
+    producer = make_producer(infra.kafka_bootstrap_servers, "test")
+    await producer.start()
+    return engine, producer
+
+
+def _relay(engine, producer, infra, topic_prefix, **kw) -> OutboxRelay:
+    return OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
+                       partitions=3, **kw)
+
+
+async def _drain(relay: OutboxRelay) -> None:
+    while await relay.relay_once():
+        pass
+
+
+async def _published(infra, topic_prefix, expected: int) -> list[tuple[int, int, int]]:
+    """(rf-stream, rf-seq, amount - 100) of every message on the topic, once `expected` are there."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    got: list[tuple[int, int, int]] = []
+    try:
+        consumer.assign([TopicPartition(topic_prefix + TOPIC, p) for p in range(3)])
+        await consumer.seek_to_beginning()
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(got) < expected and asyncio.get_running_loop().time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    h = dict(r.headers)
+                    amount = int(orjson.loads(r.value)["data"]["amount_pence"]) - 100
+                    got.append((int(h["rf-stream"]), int(h["rf-seq"]), amount))
+    finally:
+        await consumer.stop()
+    return sorted(got)
+
+
+async def test_an_event_id_emitted_in_two_commits_is_published_once(infra, database_url, topic_prefix):
+    engine, producer = await _setup(infra, database_url, topic_prefix)
+    first = [_envelope(i) for i in range(10)]
+    again = [_envelope(i, first[i].event_id) for i in range(3)]
+    try:
+        relay = _relay(engine, producer, infra, topic_prefix)
+        await _write(engine, first)
+        await _drain(relay)  # numbered and published
+        await _write(engine, again + [_envelope(10)])  # a later commit: three again, one new
+        await _write(engine, [_envelope(11), _envelope(3, first[3].event_id)])  # and one more
+        await _drain(relay)
+        await relay.close()
+        async with engine.connect() as c:
+            logged = (await c.execute(text("select count(*), count(distinct event_id) from svc.outbox_log"))).one()
+            left = (await c.execute(text(
+                "select (select count(*) from svc.outbox), (select count(*) from svc.outbox_pending)"))).one()
+    finally:
+        await producer.stop()
+        await engine.dispose()
+    assert (relay.published, relay.duplicates_dropped) == (12, 4)
+    assert tuple(logged) == (12, 12) and tuple(left) == (0, 0)
+    assert len(await _published(infra, topic_prefix, 12)) == 12
+
+
+async def test_a_batch_whose_events_were_deleted_is_skipped(infra, database_url, topic_prefix):
+    engine, producer = await _setup(infra, database_url, topic_prefix)
+    try:
+        await _write(engine, [_envelope(i) for i in range(4)])
+        async with engine.begin() as c:
+            assert (await c.execute(text("delete from svc.outbox"))).rowcount == 4  # the view is updatable
+        await _write(engine, [_envelope(i) for i in range(4, 7)])
+        relay = _relay(engine, producer, infra, topic_prefix)
+        await _drain(relay)
+        await relay.close()
+        async with engine.connect() as c:
+            amounts = sorted((await c.execute(text(
+                "select (convert_from(payload, 'utf8')::jsonb -> 'data' ->> 'amount_pence')::int "
+                "from svc.outbox_log"))).scalars())
+            pending = (await c.execute(text("select count(*) from svc.outbox_pending"))).scalar_one()
+    finally:
+        await producer.stop()
+        await engine.dispose()
+    assert (relay.published, amounts, pending) == (3, [104, 105, 106], 0)
+
+
+class _DiesBeforeRecording(OutboxRelay):
+    async def _record(self, raw, deliveries):
+        raise ConnectionError("the relay died here")
+
+
+async def test_the_retention_prune_keeps_what_is_not_yet_published(infra, database_url, topic_prefix):
+    engine, producer = await _setup(infra, database_url, topic_prefix)
+    try:
+        await _write(engine, [_envelope(i) for i in range(5)])
+        relay = _relay(engine, producer, infra, topic_prefix)
+        await _drain(relay)  # published
+        await relay.close()
+        await _write(engine, [_envelope(i) for i in range(5, 9)])
+        dying = _DiesBeforeRecording(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers,
+                                     topic_prefix=topic_prefix, partitions=3)
+        try:
+            await dying.relay_once()  # numbered, sent, not recorded as published
+            raise AssertionError("the relay was meant to die")
+        except ConnectionError:
+            pass
+        await dying.close()
+        await _write(engine, [_envelope(i) for i in range(9, 12)])  # waiting to be numbered
+        fresh = _relay(engine, producer, infra, topic_prefix, retention=dt.timedelta(0))
+        assert await fresh._lead()
+        deleted = await fresh.prune()  # everything is older than a window of 0
+        async with engine.connect() as c:
+            kept = sorted((await c.execute(text(
+                "select (convert_from(payload, 'utf8')::jsonb -> 'data' ->> 'amount_pence')::int - 100 "
+                "from svc.outbox_log union all select (convert_from(payload, 'utf8')::jsonb -> 'data' "
+                "->> 'amount_pence')::int - 100 from svc.outbox"))).scalars())
+            numbers = (await c.execute(text("select count(*) from svc.outbox_numbers"))).scalar_one()
+        await _drain(fresh)
+        await fresh.close()
+    finally:
+        await producer.stop()
+        await engine.dispose()
+    assert deleted == 5  # the published events
+    assert kept == list(range(5, 12)) and numbers >= 1
+    assert (fresh.republished, fresh.published) == (4, 7)  # the unrecorded ones again, then the pending ones
+
+
+# The first layout, as its migrations left it (rentflow_common.outbox before outbox_events).
+LEGACY_DDL = [
+    "create table outbox (id bigserial primary key, topic text not null, key bytea, payload bytea not null, "
+    "headers text not null default '{}', created_at timestamptz not null default now(), event_id uuid)",
+    """create table outbox_log (topic text not null, stream int not null, seq bigint not null, key bytea,
+        payload bytea not null, headers text not null, created_at timestamptz not null,
+        sequenced_at timestamptz not null default now(), event_id uuid, primary key (topic, stream, seq))""",
+    "create unique index outbox_log_event_id on outbox_log (event_id) where event_id is not null",
+    """create table outbox_streams (topic text not null, stream int not null, next_seq bigint not null,
+        published_seq bigint not null default 0, primary key (topic, stream))""",
+    """create or replace function rentflow_outbox_notify() returns trigger language plpgsql as $$
+        begin perform pg_notify('rentflow_outbox_' || current_schema(), ''); return null; end $$""",
+    "create trigger outbox_notify after insert on outbox for each statement execute function rentflow_outbox_notify()",
+]
+
+
+async def test_the_first_layout_converts_with_its_rows_and_numbers(infra, database_url, topic_prefix):
+    """Pending rows become a pending batch the relay numbers after what the streams had; the
+    retained log keeps its numbers, and `request_replay` publishes it again under them."""
+    t1 = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
+    t2 = t1 + dt.timedelta(minutes=5)
+    retained = [(0, 1, t1), (0, 2, t1), (0, 3, t1), (0, 4, t2), (0, 5, t2), (1, 1, t1), (1, 2, t1)]
+    engine = make_engine(database_url, schema="svc")
+    async with engine.begin() as conn:
+        await conn.execute(text('create schema if not exists "svc"'))
+        await conn.execute(text('set search_path to "svc"'))
+        for ddl in LEGACY_DDL:
+            await conn.execute(text(ddl))
+        raw = (await conn.get_raw_connection()).driver_connection
+        for i, (stream, seq, at) in enumerate(retained):
+            row = envelope_row(TOPIC, f"acct-{stream}", _envelope(i))
+            await raw.execute("insert into outbox_log (topic, stream, seq, key, payload, headers, created_at, "
+                              "sequenced_at, event_id) values ($1, $2, $3, $4, $5, '{}', $6, $6, $7)",
+                              TOPIC, stream, seq, row.key.encode(), row.payload, at, row.event_id)
+        await raw.execute("insert into outbox_streams values ($1, 0, 6, 5), ($1, 1, 3, 2)", TOPIC)
+        for i in range(20, 23):
+            row = envelope_row(TOPIC, "acct-0", _envelope(i))
+            await raw.execute("insert into outbox (topic, key, payload, event_id) values ($1, $2, $3, $4)",
+                              TOPIC, row.key.encode(), row.payload, row.event_id)
+    for _ in range(2):  # converts, then finds nothing to convert
+        async with engine.begin() as conn:
+            await create_core_tables(conn, "svc")
+    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC], prefix=topic_prefix)
+    producer = make_producer(infra.kafka_bootstrap_servers, "test")
+    await producer.start()
+    try:
+        async with engine.connect() as c:
+            log = (await c.execute(text(
+                "select stream, seq, sequenced_at, (convert_from(payload, 'utf8')::jsonb -> 'data' ->> "
+                "'amount_pence')::int - 100 from svc.outbox_log order by stream, seq"))).all()
+            pending = (await c.execute(text("select count(*) from svc.outbox"))).scalar_one()
+            numbers = (await c.execute(text("select count(*) from svc.outbox_numbers"))).scalar_one()
+        relay = _relay(engine, producer, infra, topic_prefix)
+        await _drain(relay)
+        replayed = await request_replay(engine, t1 - dt.timedelta(seconds=1))
+        relay._reload = True
+        await _drain(relay)
+        await relay.close()
+    finally:
+        await producer.stop()
+        await engine.dispose()
+    assert [tuple(r) for r in log] == [(s, q, at, i) for i, (s, q, at) in enumerate(retained)]
+    assert (pending, numbers) == (3, 3)  # stream 0 numbered twice, stream 1 once
+    assert replayed == {TOPIC: 10} and (relay.published, relay.republished) == (13, 10)  # all since t1
+    got = await _published(infra, topic_prefix, 13)
+    new_stream = got[[a for _s, _q, a in got].index(20)][0]
+    first_new = {0: 6, 1: 3}.get(new_stream, 1)
+    assert got == sorted([(s, q, i) for i, (s, q, _at) in enumerate(retained)]
+                         + 2 * [(new_stream, first_new + k, 20 + k) for k in range(3)])  # the new ones twice
