@@ -233,3 +233,39 @@ async def test_the_first_layout_converts_with_its_rows_and_numbers(infra, databa
     first_new = {0: 6, 1: 3}.get(new_stream, 1)
     assert got == sorted([(s, q, i) for i, (s, q, _at) in enumerate(retained)]
                          + 2 * [(new_stream, first_new + k, 20 + k) for k in range(3)])  # the new ones twice
+
+
+async def _markers_pass_through(infra, database_url, topic_prefix, vacuum_every_rows: int) -> tuple[int, int, int]:
+    """Eight rounds of 200 commits of one event each, then relayed: (outbox_pending pages after
+    the first round, after the eighth, vacuums)."""
+    engine, producer = await _setup(infra, database_url, topic_prefix)
+    relay = _relay(engine, producer, infra, topic_prefix, batch_size=200, vacuum_every_rows=vacuum_every_rows)
+    relay.vacuum_interval_s = 0.0
+    pages = []
+    try:
+        for round_ in range(8):
+            for i in range(200):
+                await _write(engine, [_envelope(round_ * 200 + i)])
+            while await relay.relay_once():
+                await relay._housekeeping()
+            async with engine.connect() as c:
+                pages.append((await c.execute(text(
+                    "select pg_relation_size('svc.outbox_pending') / current_setting('block_size')::int"))).scalar_one())
+        await relay.close()
+    finally:
+        await producer.stop()
+        await engine.dispose()
+    assert relay.published == 1600
+    return pages[0], pages[-1], relay.vacuums
+
+
+async def test_the_relays_vacuum_keeps_the_marker_table_the_size_of_one_claim(infra, database_url, topic_prefix):
+    """A marker per commit lives for milliseconds; vacuumed as the relay goes, their pages are used
+    again."""
+    first, last, vacuums = await _markers_pass_through(infra, database_url, topic_prefix, vacuum_every_rows=200)
+    assert vacuums == 8 and last <= 2 * first, (first, last, vacuums)
+
+
+async def test_without_the_relays_vacuum_the_marker_table_grows_with_every_commit(infra, database_url, topic_prefix):
+    first, last, vacuums = await _markers_pass_through(infra, database_url, topic_prefix, vacuum_every_rows=0)
+    assert vacuums == 0 and last >= 4 * first, (first, last)  # what the test above guards against
