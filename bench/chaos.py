@@ -717,7 +717,10 @@ async def _retention(url: str, payments: int) -> dict[str, Any]:
             if await conn.fetchval("select to_regclass($1)", f"{schema}.outbox_log") is None:
                 continue
             rows += await conn.fetchval(f'select count(*) from "{schema}".outbox_log')
-            size += await conn.fetchval("select pg_total_relation_size($1::regclass)", f"{schema}.outbox_log")
+            # outbox_log is a view over the retained events and their numbering rows (an old layout: a table)
+            for table in ("outbox_log", "outbox_events", "outbox_numbers"):
+                if await conn.fetchval("select to_regclass($1)", f"{schema}.{table}") is not None:
+                    size += await conn.fetchval("select pg_total_relation_size($1::regclass)", f"{schema}.{table}")
     finally:
         await conn.close()
     per = 100_000 / max(1, payments)
