@@ -541,28 +541,26 @@ class OutboxRelay:
             if not batches:
                 return 0
             events = await raw.fetch(EVENTS_SQL, batches)
-            emitted = [r["event_id"] for r in events if r["event_id"] is not None]
+            emitted = [r[7] for r in events if r[7] is not None]
             seen = {r[0] for r in await raw.fetch(NUMBERED_SQL, emitted, batches)} if emitted else set()
-            partitions = {t: await self._partitions_of(self._prefix + t) for t in {r["topic"] for r in events}}
-            numbered: dict[tuple[str, int], list[Any]] = {}  # (topic, stream) → [refs, min batch]
+            partitions = {t: await self._partitions_of(self._prefix + t) for t in {r[2] for r in events}}
+            numbered: dict[tuple[str, int], list[Any]] = {}  # (topic, stream) → [refs, min batch, first seq]
             rows = []
-            for r in events:  # in (batch, n) order
-                event_id = r["event_id"]
+            for batch, n, topic, key, payload, headers, created_at, event_id in events:  # in (batch, n) order
                 if event_id is not None:
                     if event_id in seen:  # emitted again: published once, whoever emitted it how often
                         self.duplicates_dropped += 1
                         continue
                     seen.add(event_id)
-                topic = r["topic"]
-                stream = self._key_partition(partitions[topic], r["key"])
+                stream = self._key_partition(partitions[topic], key)
                 state = self._streams.get((topic, stream))
                 if state is None:
                     state = self._streams[(topic, stream)] = [1, 0]
                 got = numbered.get((topic, stream))
                 if got is None:
-                    got = numbered[(topic, stream)] = [[], r["batch"], state[0]]
-                got[0].append(r["batch"] << REF_BITS | r["n"])
-                rows.append((topic, stream, state[0], r["key"], r["payload"], r["headers"], r["created_at"], event_id))
+                    got = numbered[(topic, stream)] = [[], batch, state[0]]
+                got[0].append(batch << REF_BITS | n)
+                rows.append((topic, stream, state[0], key, payload, headers, created_at, event_id))
                 state[0] += 1
             refs: list[int] = []
             los, his = [], []
