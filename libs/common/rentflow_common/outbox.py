@@ -48,7 +48,8 @@ from rentflow_common.metrics import Rate
 
 log = get_logger(__name__)
 
-__all__ = ["OutboxRow", "OutboxRelay", "enqueue", "backlog", "make_producer", "request_replay", "TABLES_DDL", "upgrade_outbox"]
+__all__ = ["OutboxRow", "OutboxRelay", "enqueue", "backlog", "make_producer", "request_replay", "TABLES_DDL",
+           "upgrade_outbox"]
 
 # The outbox of the first migrations (one row per event, moved into `outbox_log` when numbered);
 # TABLES_DDL converts it to the layout below.
@@ -345,7 +346,8 @@ with numbered as (
 gone as (delete from outbox_pending where batch = any($9::bigint[])),
 counted as (
     insert into outbox_streams (topic, stream, next_seq)
-    select u.topic, u.stream, u.last_seq + 1 from unnest($1::text[], $2::int[], $4::bigint[]) as u(topic, stream, last_seq)
+    select u.topic, u.stream, u.last_seq + 1
+    from unnest($1::text[], $2::int[], $4::bigint[]) as u(topic, stream, last_seq)
     on conflict (topic, stream) do update set next_seq = excluded.next_seq)
 select 1
 """

@@ -249,8 +249,8 @@ async def _markers_pass_through(infra, database_url, topic_prefix, vacuum_every_
             while await relay.relay_once():
                 await relay._housekeeping()
             async with engine.connect() as c:
-                pages.append((await c.execute(text(
-                    "select pg_relation_size('svc.outbox_pending') / current_setting('block_size')::int"))).scalar_one())
+                pages.append((await c.execute(text("select pg_relation_size('svc.outbox_pending') / "
+                                                   "current_setting('block_size')::int"))).scalar_one())
         await relay.close()
     finally:
         await producer.stop()
