@@ -228,6 +228,17 @@ def upgrade_outbox(execute: Callable[[str], Any]) -> None:
         execute(ddl)
 
 
+# A few events (a request's commit) go in one round trip: the marker and the events in one statement.
+ENQUEUE_SQL = """
+with marked as (insert into outbox_pending (events) values ($1) returning batch)
+insert into outbox_events (batch, n, topic, key, payload, headers, event_id)
+select m.batch, (u.n - 1)::int, u.topic, u.key, u.payload, u.headers, u.event_id
+from marked m, unnest($2::text[], $3::bytea[], $4::bytea[], $5::text[], $6::uuid[])
+     with ordinality as u(topic, key, payload, headers, event_id, n)
+"""
+COPY_FROM_ROWS = 64  # more events than this: the marker, then one COPY
+
+
 async def enqueue(raw_conn: Any, rows: Sequence[OutboxRow]) -> None:
     """Adds rows to the outbox inside the caller's transaction (asyncpg connection), set-based:
     one batch, its events written once."""
@@ -235,6 +246,12 @@ async def enqueue(raw_conn: Any, rows: Sequence[OutboxRow]) -> None:
         return
     if len(rows) > REF_MASK + 1:
         raise ValueError(f"{len(rows)} outbox rows in one call: at most {REF_MASK + 1}")
+    if len(rows) <= COPY_FROM_ROWS:
+        await raw_conn.execute(
+            ENQUEUE_SQL, len(rows), [r.topic for r in rows],
+            [r.key.encode() if r.key is not None else None for r in rows], [r.payload for r in rows],
+            [orjson.dumps(r.headers).decode() for r in rows], [r.event_id for r in rows])
+        return
     batch = await raw_conn.fetchval("insert into outbox_pending (events) values ($1) returning batch", len(rows))
     await raw_conn.copy_records_to_table(
         "outbox_events",
