@@ -94,6 +94,47 @@ async def create_core_tables(conn: Any, schema: str) -> None:
         await conn.execute(text(ddl))
 
 
+class OutboxRig(NamedTuple):
+    """An outbox on real infrastructure, for tests of the outbox, relay and consumer: the core
+    tables in schema `svc`, the test's topics, and a started producer (`outbox_rig`)."""
+    engine: Any
+    producer: Any
+    bootstrap_servers: str
+    topic_prefix: str
+
+    def relay(self, **options: Any) -> Any:
+        """An OutboxRelay publishing this rig's outbox with `options` (batch_size, partitions, ...)."""
+        from rentflow_common.outbox import OutboxRelay
+
+        return OutboxRelay(self.engine, self.producer, bootstrap_servers=self.bootstrap_servers,
+                           topic_prefix=self.topic_prefix, **options)
+
+    async def close(self) -> None:
+        await self.producer.stop()
+        await self.engine.dispose()
+
+
+async def outbox_rig(infra: Infrastructure, database_url: str, topic_prefix: str, topics: list[str], *,
+                     partitions: int = 3, tables: tuple[str, ...] = (), client_id: str = "test") -> OutboxRig:
+    """The core tables (and the test's own `tables`, DDL) in schema `svc` of `database_url`,
+    `topics` with `partitions` each, and a started producer. The caller closes it."""
+    from sqlalchemy import text
+
+    from rentflow_common.db import make_engine
+    from rentflow_common.kafka import ensure_topics
+    from rentflow_common.outbox import make_producer
+
+    engine = make_engine(database_url, schema="svc")
+    async with engine.begin() as conn:
+        await create_core_tables(conn, "svc")
+        for ddl in tables:
+            await conn.execute(text(ddl))
+    await ensure_topics(infra.kafka_bootstrap_servers, partitions, topics, prefix=topic_prefix)
+    producer = make_producer(infra.kafka_bootstrap_servers, client_id)
+    await producer.start()
+    return OutboxRig(engine, producer, infra.kafka_bootstrap_servers, topic_prefix)
+
+
 class Incoming(NamedTuple):
     """A message as a test builds it: where it is published, and what a handler receives of it
     (`data`, `cause`, `occurred_at`, as on rentflow_common.events.Msg)."""

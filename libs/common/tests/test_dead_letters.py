@@ -14,10 +14,9 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 
 from rentflow_common.consumer import BatchConsumer
-from rentflow_common.db import UnitOfWork, make_engine
-from rentflow_common.kafka import ensure_topics
-from rentflow_common.outbox import OutboxRelay, enqueue, make_producer
-from rentflow_common.testing import create_core_tables, envelope_row, poll
+from rentflow_common.db import UnitOfWork
+from rentflow_common.outbox import enqueue
+from rentflow_common.testing import envelope_row, poll
 from rentflow_schemas import new_envelope
 from rentflow_schemas.payments import PaymentReceived
 
@@ -33,12 +32,9 @@ def envelope(ref: str, key: str, amount: int):
 
 
 async def test_a_handler_that_raises_dead_letters_parks_its_key_and_retry_puts_them_back(infra, database_url,
-                                                                                       topic_prefix):
-    engine = make_engine(database_url, schema="svc")
-    async with engine.begin() as conn:
-        await create_core_tables(conn, "svc")
-        await conn.execute(text("create table seen (ref text not null, amount int not null, at serial)"))
-    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC, "dlq.g"], prefix=topic_prefix)
+                                                                                       topic_prefix, rig):
+    r = await rig([TOPIC, "dlq.g"], tables=("create table seen (ref text not null, amount int not null, at serial)",))
+    engine = r.engine
     broken = {"on": True}
 
     async def handle(uow, msgs):
@@ -52,9 +48,7 @@ async def test_a_handler_that_raises_dead_letters_parks_its_key_and_retry_puts_t
     after = [envelope("b-after", "B", 200), envelope("a-after", "A", 300)]
     broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.DEBUG)
     consumer = BatchConsumer(broker, engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix)
-    producer = make_producer(infra.kafka_bootstrap_servers, "test")
-    await producer.start()
-    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix)
+    relay = r.relay()
     relay_task = asyncio.create_task(relay.run())
     await broker.start()
 
@@ -93,7 +87,6 @@ async def test_a_handler_that_raises_dead_letters_parks_its_key_and_retry_puts_t
         await broker.stop()
         relay.stop()
         await relay_task
-        await producer.stop()
 
     dlq = AIOKafkaConsumer(topic_prefix + "dlq.g", bootstrap_servers=infra.kafka_bootstrap_servers,
                            auto_offset_reset="earliest")
@@ -105,14 +98,13 @@ async def test_a_handler_that_raises_dead_letters_parks_its_key_and_retry_puts_t
         await dlq.stop()
     assert [p["topic"] for p in published] == [TOPIC]
     assert "cannot post 666 pence today" in published[0]["reason"]
-    await engine.dispose()
 
 
 async def _true(value: bool) -> bool:
     return value
 
 
-async def test_a_database_restarting_is_waited_for_and_never_dead_letters(infra, database_url, topic_prefix):
+async def test_a_database_restarting_is_waited_for_and_never_dead_letters(infra, database_url, topic_prefix, rig):
     """The chaos run's finding: a batch that failed because PostgreSQL was restarting ("not yet
     accepting connections") was taken message by message, each failed the same way, and they were
     dead-lettered the moment the database was back. The database being away is no message's fault:
@@ -120,11 +112,8 @@ async def test_a_database_restarting_is_waited_for_and_never_dead_letters(infra,
     import asyncpg
     from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 
-    engine = make_engine(database_url, schema="svc")
-    async with engine.begin() as conn:
-        await create_core_tables(conn, "svc")
-        await conn.execute(text("create table seen (ref text not null, amount int not null, at serial)"))
-    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC, "dlq.g"], prefix=topic_prefix)
+    r = await rig([TOPIC, "dlq.g"], tables=("create table seen (ref text not null, amount int not null, at serial)",))
+    engine = r.engine
     # "restarting" for 3 s from the first batch: longer than the batch and per-message attempts take
     # (about 1.5 s), which is when the messages used to be dead-lettered
     failures = {"until": None, "count": 0}
@@ -144,9 +133,7 @@ async def test_a_database_restarting_is_waited_for_and_never_dead_letters(infra,
     sent = [envelope(f"r{i}", f"K{i % 3}", 100 + i) for i in range(6)]
     broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.DEBUG)
     consumer = BatchConsumer(broker, engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix)
-    producer = make_producer(infra.kafka_bootstrap_servers, "test")
-    await producer.start()
-    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix)
+    relay = r.relay()
     relay_task = asyncio.create_task(relay.run())
     await broker.start()
 
@@ -171,5 +158,3 @@ async def test_a_database_restarting_is_waited_for_and_never_dead_letters(infra,
         await broker.stop()
         relay.stop()
         await relay_task
-        await producer.stop()
-        await engine.dispose()

@@ -13,9 +13,8 @@ from sqlalchemy import text
 
 from rentflow_common.consumer import BatchConsumer
 from rentflow_common.db import UnitOfWork, make_engine
-from rentflow_common.kafka import ensure_topics
-from rentflow_common.outbox import OutboxRelay, enqueue, make_producer
-from rentflow_common.testing import create_core_tables, envelope_row as outbox_row
+from rentflow_common.outbox import enqueue
+from rentflow_common.testing import envelope_row as outbox_row
 from rentflow_schemas import new_envelope
 from rentflow_schemas.payments import PaymentReceived
 
@@ -55,12 +54,9 @@ async def _wait_while_moving(predicate, progress, stall=60.0):
     return True
 
 
-async def test_each_event_takes_effect_once_and_garbage_is_dead_lettered(infra, database_url, topic_prefix):
-    engine = make_engine(database_url, schema="svc")
-    async with engine.begin() as conn:
-        await create_core_tables(conn, "svc")
-        await conn.execute(text("create table seen (event_id uuid not null, amount int not null)"))
-    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC, "dlq.g"], prefix=topic_prefix)
+async def test_each_event_takes_effect_once_and_garbage_is_dead_lettered(infra, database_url, topic_prefix, rig):
+    r = await rig([TOPIC, "dlq.g"], tables=("create table seen (event_id uuid not null, amount int not null)",))
+    engine = r.engine
 
     envelopes = [_envelope(i) for i in range(500)]
     duplicates = envelopes[:50]  # the same events again: must change nothing
@@ -79,9 +75,7 @@ async def test_each_event_takes_effect_once_and_garbage_is_dead_lettered(infra, 
 
     broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.DEBUG)
     consumer = BatchConsumer(broker, engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix)
-    producer = make_producer(infra.kafka_bootstrap_servers, "test")
-    await producer.start()
-    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix)
+    relay = r.relay()
     relay_task = asyncio.create_task(relay.run())
     await broker.start()
     try:
@@ -101,7 +95,6 @@ async def test_each_event_takes_effect_once_and_garbage_is_dead_lettered(infra, 
         await broker.stop()
         relay.stop()
         await relay_task
-        await producer.stop()
 
     dlq = AIOKafkaConsumer(topic_prefix + "dlq.g", bootstrap_servers=infra.kafka_bootstrap_servers,
                            auto_offset_reset="earliest")
@@ -113,31 +106,24 @@ async def test_each_event_takes_effect_once_and_garbage_is_dead_lettered(infra, 
         await dlq.stop()
     assert len(letters) == 1
     assert letters[0]["topic"] == TOPIC and "undecodable" in letters[0]["reason"]
-    await engine.dispose()
 
 
-async def test_relay_keeps_per_key_order_on_the_default_partitioner(infra, database_url, topic_prefix):
+async def test_relay_keeps_per_key_order_on_the_default_partitioner(infra, database_url, topic_prefix, rig):
     """Record batches per partition must land each key where any Kafka client would put it
     (murmur2), in the order the rows were written."""
     from aiokafka.partitioner import DefaultPartitioner
     from aiokafka import TopicPartition
 
-    engine = make_engine(database_url, schema="svc")
-    async with engine.begin() as conn:
-        await create_core_tables(conn, "svc")
-    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC], prefix=topic_prefix)
+    r = await rig([TOPIC])
+    engine = r.engine
     keys = [f"acct-{i % 7}" for i in range(700)]
     async with UnitOfWork(engine) as uow:
         await enqueue(uow.raw, [outbox_row(TOPIC, k, _envelope(i)) for i, k in enumerate(keys)])
         await uow.commit()
-    producer = make_producer(infra.kafka_bootstrap_servers, "relay-test")
-    await producer.start()
-    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
-                        batch_size=300)
+    relay = r.relay(batch_size=300)
     while await relay.relay_once():
         pass
     await relay.close()
-    await producer.stop()
 
     consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers, auto_offset_reset="earliest",
                                 enable_auto_commit=False)
@@ -152,7 +138,6 @@ async def test_relay_keeps_per_key_order_on_the_default_partitioner(infra, datab
                 amount = orjson.loads(r.value)["data"]["amount_pence"]
                 seen.setdefault(r.key.decode(), []).append((tp.partition, amount))
     await consumer.stop()
-    await engine.dispose()
 
     partitioner = DefaultPartitioner()
     assert sum(len(v) for v in seen.values()) == len(keys)
@@ -163,7 +148,7 @@ async def test_relay_keeps_per_key_order_on_the_default_partitioner(infra, datab
 
 
 async def test_a_lost_topic_is_published_again_from_the_outbox_and_the_repeats_are_absorbed(
-        infra, database_url, topic_prefix):
+        infra, database_url, topic_prefix, rig):
     """The topic is deleted and recreated under a running relay and consumer (a memory broker
     restarted, a cluster rebuilt): the relay finds it lost, publishes its log again, and the consumer
     takes each event once — those it had, recognised by their stream numbers, and those it had not."""
@@ -171,11 +156,8 @@ async def test_a_lost_topic_is_published_again_from_the_outbox_and_the_repeats_a
 
     from rentflow_common.events import Emitter
 
-    engine = make_engine(database_url, schema="svc")
-    async with engine.begin() as conn:
-        await create_core_tables(conn, "svc")
-        await conn.execute(text("create table seen (event_id uuid not null, amount int not null)"))
-    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC, "dlq.g"], prefix=topic_prefix)
+    r = await rig([TOPIC, "dlq.g"], tables=("create table seen (event_id uuid not null, amount int not null)",))
+    engine = r.engine
 
     async def emit(first: int, n: int) -> None:
         batch = Emitter("test")
@@ -201,10 +183,7 @@ async def test_a_lost_topic_is_published_again_from_the_outbox_and_the_repeats_a
     async def progress() -> tuple[object, ...]:
         return (await seen(), consumer.stats.messages, consumer.stats.duplicates, relay.published, relay.republished,
                 sum(relay.topics_lost.values()))
-    producer = make_producer(infra.kafka_bootstrap_servers, "test")
-    await producer.start()
-    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
-                        partitions=3, check_every_s=0.5)
+    relay = r.relay(partitions=3, check_every_s=0.5)
     relay_task = asyncio.create_task(relay.run())
     await broker.start()
     try:
@@ -236,8 +215,6 @@ async def test_a_lost_topic_is_published_again_from_the_outbox_and_the_repeats_a
         await broker.stop()
         relay.stop()
         await relay_task
-        await producer.stop()
-        await engine.dispose()
 
 
 async def _eq(awaitable, want):
@@ -248,18 +225,12 @@ async def _true(value):
     return value
 
 
-async def test_an_idle_relay_is_woken_by_a_commit_on_any_connection(infra, database_url, topic_prefix):
+async def test_an_idle_relay_is_woken_by_a_commit_on_any_connection(infra, database_url, topic_prefix, rig):
     """The relay does not poll: with a 30 s idle wait and no topic checks due, a row committed by
     another connection (another process of the service) is published within a second, because
     the outbox's statement trigger NOTIFYs the relay's connection."""
-    engine = make_engine(database_url, schema="svc")
-    async with engine.begin() as conn:
-        await create_core_tables(conn, "svc")
-    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC], prefix=topic_prefix)
-    producer = make_producer(infra.kafka_bootstrap_servers, "test")
-    await producer.start()
-    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
-                        idle_wait_s=30.0, check_every_s=3600.0)
+    r = await rig([TOPIC])
+    relay = r.relay(idle_wait_s=30.0, check_every_s=3600.0)
     relay_task = asyncio.create_task(relay.run())
     try:
         assert await _wait_for(lambda: _true(relay.leader), timeout=10)
@@ -276,5 +247,3 @@ async def test_an_idle_relay_is_woken_by_a_commit_on_any_connection(infra, datab
     finally:
         relay.stop()
         await relay_task
-        await producer.stop()
-        await engine.dispose()

@@ -14,11 +14,11 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 
 from rentflow_common.consumer import BatchConsumer
-from rentflow_common.db import UnitOfWork, make_engine
+from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Emitter
 from rentflow_common.kafka import ensure_topics
-from rentflow_common.outbox import OutboxRelay, make_producer
-from rentflow_common.testing import create_core_tables, poll
+from rentflow_common.outbox import OutboxRelay
+from rentflow_common.testing import poll
 from rentflow_schemas.payments import PaymentReceived
 
 UTC = dt.timezone.utc
@@ -33,24 +33,19 @@ def _payment(i: int) -> PaymentReceived:
                            amount_pence=100 + i, paid_at=now, received_at=now, reference=f"REF{i}")
 
 
-async def _published_once_at_offset_0(infra, database_url, topic_prefix):
+async def _published_once_at_offset_0(rig):
     """N events written in one transaction and published by one relay round: one batch per
     partition, each at base offset 0 (asserted), so each partition's last batch began at 0."""
-    engine = make_engine(database_url, schema="svc")
-    async with engine.begin() as conn:
-        await create_core_tables(conn, "svc")
-        await conn.execute(text("create table seen (event_id uuid not null, amount int not null)"))
-    await ensure_topics(infra.kafka_bootstrap_servers, PARTITIONS, [TOPIC, "dlq.g"], prefix=topic_prefix)
+    r = await rig([TOPIC, "dlq.g"], partitions=PARTITIONS,
+                  tables=("create table seen (event_id uuid not null, amount int not null)",))
+    engine = r.engine
     batch = Emitter("test")
     for i in range(N):
         batch.emit(_payment(i), cause=None)
     async with UnitOfWork(engine, producer="test") as uow:
         uow.emitted = batch.emitted
         await uow.commit()
-    producer = make_producer(infra.kafka_bootstrap_servers, "test")
-    await producer.start()
-    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
-                        partitions=PARTITIONS)
+    relay = r.relay(partitions=PARTITIONS)
     assert await relay.relay_once() == N
     await relay.close()
     async with engine.connect() as c:
@@ -59,7 +54,7 @@ async def _published_once_at_offset_0(infra, database_url, topic_prefix):
             "from svc.outbox_deliveries"))).one()
     assert deliveries[0] == deliveries[1] == PARTITIONS and deliveries[2] == 0, deliveries
     assert deliveries[3] > 1  # batches of several records: the embedded broker's end (base + 1) is short of ours
-    return engine, producer
+    return r
 
 
 async def _recreate(infra, topic_prefix) -> None:
@@ -114,12 +109,13 @@ async def _log_on_broker(infra, topic_prefix, want: int) -> list[tuple[bytes, by
 
 
 async def test_a_topic_recreated_empty_under_batches_at_offset_0_is_published_again_and_taken_once(
-        infra, database_url, topic_prefix):
+        infra, database_url, topic_prefix, rig):
     """Every partition's last batch began at offset 0; the topic is deleted and recreated empty, so
     it ends at 0, not before our batches: only the empty record at offset 0 shows the loss. A relay
     that starts afterwards (loading what it delivered from outbox_deliveries) finds it on its first
     check, publishes the whole log again, and a consumer that had every event takes none twice."""
-    engine, producer = await _published_once_at_offset_0(infra, database_url, topic_prefix)
+    r = await _published_once_at_offset_0(rig)
+    engine = r.engine
 
     async def handle(uow, msgs):
         await uow.raw.executemany("insert into seen values ($1, $2)",
@@ -136,8 +132,7 @@ async def test_a_topic_recreated_empty_under_batches_at_offset_0_is_published_ag
     consumer = BatchConsumer(broker, engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix,
                              fetch_max_wait_ms=25)
     await broker.start()
-    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
-                        partitions=PARTITIONS, check_every_s=0.3)
+    relay = r.relay(partitions=PARTITIONS, check_every_s=0.3)
     probes, reasons = _spy(relay)
     relay_task = None
     try:
@@ -163,17 +158,15 @@ async def test_a_topic_recreated_empty_under_batches_at_offset_0_is_published_ag
         relay.stop()
         if relay_task is not None:
             await relay_task
-        await producer.stop()
-        await engine.dispose()
 
 
-async def test_nothing_lost_means_nothing_published_again(infra, database_url, topic_prefix):
+async def test_nothing_lost_means_nothing_published_again(infra, database_url, topic_prefix, rig):
     """The control: the same batches at offset 0, the topic untouched. The embedded broker reports
     each partition's end as its last batch's base offset + 1, short of our batch, so every check
     reads the record at offset 0, finds ours, and publishes nothing again."""
-    engine, producer = await _published_once_at_offset_0(infra, database_url, topic_prefix)
-    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
-                        partitions=PARTITIONS)
+    r = await _published_once_at_offset_0(rig)
+    engine = r.engine
+    relay = r.relay(partitions=PARTITIONS)
     probes, reasons = _spy(relay)
     try:
         assert await relay._lead()
@@ -188,15 +181,13 @@ async def test_nothing_lost_means_nothing_published_again(infra, database_url, t
             assert (await c.execute(text("select sum(published_seq) from svc.outbox_streams"))).scalar_one() == N
     finally:
         await relay.close()
-        await producer.stop()
-        await engine.dispose()
 
 
 async def test_a_recreated_topic_holding_someone_elses_record_at_our_offset_is_published_again(
-        infra, database_url, topic_prefix):
+        infra, database_url, topic_prefix, rig):
     """Recreated, and another producer wrote first: the record at offset 0 is not our batch's first
     (no rf-epoch, rf-stream, rf-seq of ours), so the topic was lost all the same."""
-    engine, producer = await _published_once_at_offset_0(infra, database_url, topic_prefix)
+    r = await _published_once_at_offset_0(rig)
     await _recreate(infra, topic_prefix)
     other = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, enable_idempotence=False)
     await other.start()
@@ -204,8 +195,7 @@ async def test_a_recreated_topic_holding_someone_elses_record_at_our_offset_is_p
         await other.send_and_wait(topic_prefix + TOPIC, b"{}", key=b"x", partition=p,
                                   headers=[("rf-stream", str(p).encode()), ("rf-seq", b"1")])
     await other.stop()
-    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
-                        partitions=PARTITIONS)
+    relay = r.relay(partitions=PARTITIONS)
     _probes, reasons = _spy(relay)
     try:
         assert await relay._lead()
@@ -217,8 +207,6 @@ async def test_a_recreated_topic_holding_someone_elses_record_at_our_offset_is_p
         assert relay.republished == N
     finally:
         await relay.close()
-        await producer.stop()
-        await engine.dispose()
 
 
 async def _true(value):
@@ -226,20 +214,20 @@ async def _true(value):
 
 
 async def test_a_relay_started_after_a_republish_checks_the_batches_published_again_not_the_lost_ones(
-        infra, database_url, topic_prefix):
+        infra, database_url, topic_prefix, rig):
     """Two rounds put a second batch above offset 0 in each partition; the topic is recreated and
     its log published again, from offset 0. outbox_deliveries keeps both the lost batches and the new
     ones: a relay that leads afterwards (a restart, or the next leader) must check the latest
     delivered, else it takes the lost higher offsets for the topic's present and republishes again."""
-    engine, producer = await _published_once_at_offset_0(infra, database_url, topic_prefix)
+    r = await _published_once_at_offset_0(rig)
+    engine = r.engine
     batch = Emitter("test")
     for i in range(N, 2 * N):
         batch.emit(_payment(i), cause=None)
     async with UnitOfWork(engine, producer="test") as uow:
         uow.emitted = batch.emitted
         await uow.commit()
-    first = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
-                        partitions=PARTITIONS)
+    first = r.relay(partitions=PARTITIONS)
     try:
         assert await first.relay_once() == N
         async with engine.connect() as c:
@@ -254,8 +242,7 @@ async def test_a_relay_started_after_a_republish_checks_the_batches_published_ag
     finally:
         await first.close()
 
-    after = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
-                        partitions=PARTITIONS)
+    after = r.relay(partitions=PARTITIONS)
     _probes, reasons = _spy(after)
     try:
         assert await after._lead()
@@ -265,19 +252,16 @@ async def test_a_relay_started_after_a_republish_checks_the_batches_published_ag
         assert await after.relay_once() == 0 and after.republished == 0
     finally:
         await after.close()
-        await producer.stop()
-        await engine.dispose()
 
 
-async def test_a_batch_below_the_log_start_aged_out_unless_the_log_was_cut(infra, database_url, topic_prefix):
+async def test_a_batch_below_the_log_start_aged_out_unless_the_log_was_cut(infra, database_url, topic_prefix, rig):
     """Retention removed our batch (the log starts past it): if the partition still ends at or past
     our batch's end, that is ageing out, not loss, and nothing is fetched; if it ends short of it, the
     log was cut under us: lost. The embedded broker cannot delete records (DeleteRecords closes the
     connection), so the offsets a real broker would report are stood in for here; the partitions,
     database and the rest of the check are real."""
-    engine, producer = await _published_once_at_offset_0(infra, database_url, topic_prefix)
-    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
-                        partitions=PARTITIONS)
+    r = await _published_once_at_offset_0(rig)
+    relay = r.relay(partitions=PARTITIONS)
     probes, reasons = _spy(relay)
     try:
         assert await relay._lead()
@@ -302,5 +286,3 @@ async def test_a_batch_below_the_log_start_aged_out_unless_the_log_was_cut(infra
         assert len(reasons) == 1 and "not our batch at 0.." in reasons[0], reasons
     finally:
         await relay.close()
-        await producer.stop()
-        await engine.dispose()

@@ -14,10 +14,9 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 
 from rentflow_common.consumer import BatchConsumer
-from rentflow_common.db import UnitOfWork, make_engine
-from rentflow_common.kafka import ensure_topics
-from rentflow_common.outbox import OutboxRelay, enqueue, make_producer
-from rentflow_common.testing import create_core_tables, envelope_row
+from rentflow_common.db import UnitOfWork
+from rentflow_common.outbox import OutboxRelay, enqueue
+from rentflow_common.testing import envelope_row
 from rentflow_schemas import new_envelope
 from rentflow_schemas.payments import PaymentReceived
 
@@ -32,16 +31,10 @@ def _envelope(i: int, event_id: uuid.UUID | None = None):
                         producer="test", correlation_id="c")
 
 
-async def _engine(database_url: str):
-    engine = make_engine(database_url, schema="svc")
-    async with engine.begin() as conn:
-        await create_core_tables(conn, "svc")
-    return engine
-
-
-async def test_each_stream_is_numbered_gapless_in_write_order_and_an_event_id_once(infra, database_url, topic_prefix):
-    engine = await _engine(database_url)
-    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC], prefix=topic_prefix)
+async def test_each_stream_is_numbered_gapless_in_write_order_and_an_event_id_once(
+        infra, database_url, topic_prefix, rig):
+    r = await rig([TOPIC])
+    engine = r.engine
     keys = [f"acct-{i % 7}" for i in range(300)]
     envelopes = [_envelope(i) for i in range(300)]
     for part in range(3):  # three transactions, one after the other; the third repeats ten events of the first
@@ -51,21 +44,16 @@ async def test_each_stream_is_numbered_gapless_in_write_order_and_an_event_id_on
         async with UnitOfWork(engine) as uow:
             await enqueue(uow.raw, rows)
             await uow.commit()
-    producer = make_producer(infra.kafka_bootstrap_servers, "test")
-    await producer.start()
-    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
-                        batch_size=70)  # several claims, each cutting across the writes
+    relay = r.relay(batch_size=70)  # several claims, each cutting across the writes
     while await relay.relay_once():
         pass
     await relay.close()
-    await producer.stop()
     async with engine.connect() as c:
         log = (await c.execute(text(
             "select stream, seq, convert_from(key, 'utf8'), "
             "(convert_from(payload, 'utf8')::jsonb -> 'data' ->> 'amount_pence')::int "
             "from svc.outbox_log where topic = :t order by stream, seq"), {"t": TOPIC})).all()
         unpublished = (await c.execute(text("select count(*) from svc.outbox"))).scalar_one()
-    await engine.dispose()
 
     assert (len(log), relay.duplicates_dropped, relay.published, unpublished) == (300, 10, 300, 0)
     streams: dict[int, list[int]] = {}
@@ -88,17 +76,14 @@ class _DiesAfterSending(OutboxRelay):
 
 
 async def test_a_relay_that_dies_between_sending_and_recording_publishes_the_same_numbers_again(
-        infra, database_url, topic_prefix):
-    engine = await _engine(database_url)
-    async with engine.begin() as conn:
-        await conn.execute(text("create table svc.seen (event_id uuid not null)"))
-    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC, "dlq.g"], prefix=topic_prefix)
+        infra, database_url, topic_prefix, rig):
+    r = await rig([TOPIC, "dlq.g"], tables=("create table svc.seen (event_id uuid not null)",))
+    engine = r.engine
     async with UnitOfWork(engine) as uow:
         await enqueue(uow.raw, [envelope_row(TOPIC, f"acct-{i % 9}", _envelope(i)) for i in range(120)])
         await uow.commit()
 
-    producer = make_producer(infra.kafka_bootstrap_servers, "test")
-    await producer.start()
+    producer = r.producer
     dying = _DiesAfterSending(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers,
                               topic_prefix=topic_prefix)
     try:
@@ -107,11 +92,10 @@ async def test_a_relay_that_dies_between_sending_and_recording_publishes_the_sam
     except ConnectionError:
         pass
     await dying.close()
-    relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix)
+    relay = r.relay()
     while await relay.relay_once():
         pass
     await relay.close()
-    await producer.stop()
 
     async def handle(uow, msgs):
         await uow.raw.executemany("insert into seen values ($1)", [(m.cause.event_id,) for m in msgs])
@@ -128,7 +112,6 @@ async def test_a_relay_that_dies_between_sending_and_recording_publishes_the_sam
     async with engine.connect() as c:
         seen = tuple((await c.execute(text("select count(*), count(distinct event_id) from svc.seen"))).one())
         log_rows = (await c.execute(text("select count(*) from svc.outbox_log"))).scalar_one()
-    await engine.dispose()
     assert (relay.published, log_rows) == (120, 120)  # the second relay sent the same 120 numbered rows
     assert seen == (120, 120), consumer.stats  # each event once, though the broker holds each twice
     assert (consumer.stats.messages, consumer.stats.duplicates) == (240, 120)

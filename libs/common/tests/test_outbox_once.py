@@ -38,21 +38,6 @@ async def _write(engine, envelopes) -> None:
         await uow.commit()
 
 
-async def _setup(infra, database_url, topic_prefix):
-    engine = make_engine(database_url, schema="svc")
-    async with engine.begin() as conn:
-        await create_core_tables(conn, "svc")
-    await ensure_topics(infra.kafka_bootstrap_servers, 3, [TOPIC], prefix=topic_prefix)
-    producer = make_producer(infra.kafka_bootstrap_servers, "test")
-    await producer.start()
-    return engine, producer
-
-
-def _relay(engine, producer, infra, topic_prefix, **kw) -> OutboxRelay:
-    return OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers, topic_prefix=topic_prefix,
-                       partitions=3, **kw)
-
-
 async def _drain(relay: OutboxRelay) -> None:
     while await relay.relay_once():
         pass
@@ -78,48 +63,42 @@ async def _published(infra, topic_prefix, expected: int) -> list[tuple[int, int,
     return sorted(got)
 
 
-async def test_an_event_id_emitted_in_two_commits_is_published_once(infra, database_url, topic_prefix):
-    engine, producer = await _setup(infra, database_url, topic_prefix)
+async def test_an_event_id_emitted_in_two_commits_is_published_once(infra, database_url, topic_prefix, rig):
+    r = await rig([TOPIC])
+    engine = r.engine
     first = [_envelope(i) for i in range(10)]
     again = [_envelope(i, first[i].event_id) for i in range(3)]
-    try:
-        relay = _relay(engine, producer, infra, topic_prefix)
-        await _write(engine, first)
-        await _drain(relay)  # numbered and published
-        await _write(engine, again + [_envelope(10)])  # a later commit: three again, one new
-        await _write(engine, [_envelope(11), _envelope(3, first[3].event_id)])  # and one more
-        await _drain(relay)
-        await relay.close()
-        async with engine.connect() as c:
-            logged = (await c.execute(text("select count(*), count(distinct event_id) from svc.outbox_log"))).one()
-            left = (await c.execute(text(
-                "select (select count(*) from svc.outbox), (select count(*) from svc.outbox_pending)"))).one()
-    finally:
-        await producer.stop()
-        await engine.dispose()
+    relay = r.relay(partitions=3)
+    await _write(engine, first)
+    await _drain(relay)  # numbered and published
+    await _write(engine, again + [_envelope(10)])  # a later commit: three again, one new
+    await _write(engine, [_envelope(11), _envelope(3, first[3].event_id)])  # and one more
+    await _drain(relay)
+    await relay.close()
+    async with engine.connect() as c:
+        logged = (await c.execute(text("select count(*), count(distinct event_id) from svc.outbox_log"))).one()
+        left = (await c.execute(text(
+            "select (select count(*) from svc.outbox), (select count(*) from svc.outbox_pending)"))).one()
     assert (relay.published, relay.duplicates_dropped) == (12, 4)
     assert tuple(logged) == (12, 12) and tuple(left) == (0, 0)
     assert len(await _published(infra, topic_prefix, 12)) == 12
 
 
-async def test_a_batch_whose_events_were_deleted_is_skipped(infra, database_url, topic_prefix):
-    engine, producer = await _setup(infra, database_url, topic_prefix)
-    try:
-        await _write(engine, [_envelope(i) for i in range(4)])
-        async with engine.begin() as c:
-            assert (await c.execute(text("delete from svc.outbox"))).rowcount == 4  # the view is updatable
-        await _write(engine, [_envelope(i) for i in range(4, 7)])
-        relay = _relay(engine, producer, infra, topic_prefix)
-        await _drain(relay)
-        await relay.close()
-        async with engine.connect() as c:
-            amounts = sorted((await c.execute(text(
-                "select (convert_from(payload, 'utf8')::jsonb -> 'data' ->> 'amount_pence')::int "
-                "from svc.outbox_log"))).scalars())
-            pending = (await c.execute(text("select count(*) from svc.outbox_pending"))).scalar_one()
-    finally:
-        await producer.stop()
-        await engine.dispose()
+async def test_a_batch_whose_events_were_deleted_is_skipped(infra, database_url, topic_prefix, rig):
+    r = await rig([TOPIC])
+    engine = r.engine
+    await _write(engine, [_envelope(i) for i in range(4)])
+    async with engine.begin() as c:
+        assert (await c.execute(text("delete from svc.outbox"))).rowcount == 4  # the view is updatable
+    await _write(engine, [_envelope(i) for i in range(4, 7)])
+    relay = r.relay(partitions=3)
+    await _drain(relay)
+    await relay.close()
+    async with engine.connect() as c:
+        amounts = sorted((await c.execute(text(
+            "select (convert_from(payload, 'utf8')::jsonb -> 'data' ->> 'amount_pence')::int "
+            "from svc.outbox_log"))).scalars())
+        pending = (await c.execute(text("select count(*) from svc.outbox_pending"))).scalar_one()
     assert (relay.published, amounts, pending) == (3, [104, 105, 106], 0)
 
 
@@ -128,37 +107,34 @@ class _DiesBeforeRecording(OutboxRelay):
         raise ConnectionError("the relay died here")
 
 
-async def test_the_retention_prune_keeps_what_is_not_yet_published(infra, database_url, topic_prefix):
-    engine, producer = await _setup(infra, database_url, topic_prefix)
+async def test_the_retention_prune_keeps_what_is_not_yet_published(infra, database_url, topic_prefix, rig):
+    r = await rig([TOPIC])
+    engine, producer = r.engine, r.producer
+    await _write(engine, [_envelope(i) for i in range(5)])
+    relay = r.relay(partitions=3)
+    await _drain(relay)  # published
+    await relay.close()
+    await _write(engine, [_envelope(i) for i in range(5, 9)])
+    dying = _DiesBeforeRecording(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers,
+                                 topic_prefix=topic_prefix, partitions=3)
     try:
-        await _write(engine, [_envelope(i) for i in range(5)])
-        relay = _relay(engine, producer, infra, topic_prefix)
-        await _drain(relay)  # published
-        await relay.close()
-        await _write(engine, [_envelope(i) for i in range(5, 9)])
-        dying = _DiesBeforeRecording(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers,
-                                     topic_prefix=topic_prefix, partitions=3)
-        try:
-            await dying.relay_once()  # numbered, sent, not recorded as published
-            raise AssertionError("the relay was meant to die")
-        except ConnectionError:
-            pass
-        await dying.close()
-        await _write(engine, [_envelope(i) for i in range(9, 12)])  # waiting to be numbered
-        fresh = _relay(engine, producer, infra, topic_prefix, retention=dt.timedelta(0))
-        assert await fresh._lead()
-        deleted = await fresh.prune()  # everything is older than a window of 0
-        async with engine.connect() as c:
-            kept = sorted((await c.execute(text(
-                "select (convert_from(payload, 'utf8')::jsonb -> 'data' ->> 'amount_pence')::int - 100 "
-                "from svc.outbox_log union all select (convert_from(payload, 'utf8')::jsonb -> 'data' "
-                "->> 'amount_pence')::int - 100 from svc.outbox"))).scalars())
-            numbers = (await c.execute(text("select count(*) from svc.outbox_numbers"))).scalar_one()
-        await _drain(fresh)
-        await fresh.close()
-    finally:
-        await producer.stop()
-        await engine.dispose()
+        await dying.relay_once()  # numbered, sent, not recorded as published
+        raise AssertionError("the relay was meant to die")
+    except ConnectionError:
+        pass
+    await dying.close()
+    await _write(engine, [_envelope(i) for i in range(9, 12)])  # waiting to be numbered
+    fresh = r.relay(partitions=3, retention=dt.timedelta(0))
+    assert await fresh._lead()
+    deleted = await fresh.prune()  # everything is older than a window of 0
+    async with engine.connect() as c:
+        kept = sorted((await c.execute(text(
+            "select (convert_from(payload, 'utf8')::jsonb -> 'data' ->> 'amount_pence')::int - 100 "
+            "from svc.outbox_log union all select (convert_from(payload, 'utf8')::jsonb -> 'data' "
+            "->> 'amount_pence')::int - 100 from svc.outbox"))).scalars())
+        numbers = (await c.execute(text("select count(*) from svc.outbox_numbers"))).scalar_one()
+    await _drain(fresh)
+    await fresh.close()
     assert deleted == 5  # the published events
     assert kept == list(range(5, 12)) and numbers >= 1
     assert (fresh.republished, fresh.published) == (4, 7)  # the unrecorded ones again, then the pending ones
@@ -216,7 +192,8 @@ async def test_the_first_layout_converts_with_its_rows_and_numbers(infra, databa
                 "'amount_pence')::int - 100 from svc.outbox_log order by stream, seq"))).all()
             pending = (await c.execute(text("select count(*) from svc.outbox"))).scalar_one()
             numbers = (await c.execute(text("select count(*) from svc.outbox_numbers"))).scalar_one()
-        relay = _relay(engine, producer, infra, topic_prefix)
+        relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers,
+                            topic_prefix=topic_prefix, partitions=3)
         await _drain(relay)
         replayed = await request_replay(engine, t1 - dt.timedelta(seconds=1))
         relay._reload = True
@@ -235,37 +212,35 @@ async def test_the_first_layout_converts_with_its_rows_and_numbers(infra, databa
                          + 2 * [(new_stream, first_new + k, 20 + k) for k in range(3)])  # the new ones twice
 
 
-async def _markers_pass_through(infra, database_url, topic_prefix, vacuum_every_rows: int) -> tuple[int, int, int]:
+async def _markers_pass_through(rig, vacuum_every_rows: int) -> tuple[int, int, int]:
     """Eight rounds of 200 commits of one event each, then relayed: (outbox_pending pages after
     the first round, after the eighth, vacuums)."""
-    engine, producer = await _setup(infra, database_url, topic_prefix)
-    relay = _relay(engine, producer, infra, topic_prefix, batch_size=200, vacuum_every_rows=vacuum_every_rows)
+    r = await rig([TOPIC])
+    engine = r.engine
+    relay = r.relay(partitions=3, batch_size=200, vacuum_every_rows=vacuum_every_rows)
     relay.vacuum_interval_s = 0.0
     pages = []
-    try:
-        for round_ in range(8):
-            for i in range(200):
-                await _write(engine, [_envelope(round_ * 200 + i)])
-            while await relay.relay_once():
-                await relay._housekeeping()
-            async with engine.connect() as c:
-                pages.append((await c.execute(text("select pg_relation_size('svc.outbox_pending') / "
-                                                   "current_setting('block_size')::int"))).scalar_one())
-        await relay.close()
-    finally:
-        await producer.stop()
-        await engine.dispose()
+    for round_ in range(8):
+        for i in range(200):
+            await _write(engine, [_envelope(round_ * 200 + i)])
+        while await relay.relay_once():
+            await relay._housekeeping()
+        async with engine.connect() as c:
+            pages.append((await c.execute(text("select pg_relation_size('svc.outbox_pending') / "
+                                               "current_setting('block_size')::int"))).scalar_one())
+    await relay.close()
     assert relay.published == 1600
     return pages[0], pages[-1], relay.vacuums
 
 
-async def test_the_relays_vacuum_keeps_the_marker_table_the_size_of_one_claim(infra, database_url, topic_prefix):
+async def test_the_relays_vacuum_keeps_the_marker_table_the_size_of_one_claim(infra, database_url, topic_prefix, rig):
     """A marker per commit lives for milliseconds; vacuumed as the relay goes, their pages are used
     again."""
-    first, last, vacuums = await _markers_pass_through(infra, database_url, topic_prefix, vacuum_every_rows=200)
+    first, last, vacuums = await _markers_pass_through(rig, vacuum_every_rows=200)
     assert vacuums == 8 and last <= 2 * first, (first, last, vacuums)
 
 
-async def test_without_the_relays_vacuum_the_marker_table_grows_with_every_commit(infra, database_url, topic_prefix):
-    first, last, vacuums = await _markers_pass_through(infra, database_url, topic_prefix, vacuum_every_rows=0)
+async def test_without_the_relays_vacuum_the_marker_table_grows_with_every_commit(
+        infra, database_url, topic_prefix, rig):
+    first, last, vacuums = await _markers_pass_through(rig, vacuum_every_rows=0)
     assert vacuums == 0 and last >= 4 * first, (first, last)  # what the test above guards against
