@@ -8,7 +8,6 @@ import asyncio
 import datetime as dt
 import gc
 import logging
-import os
 import re
 import time
 import uuid
@@ -585,12 +584,9 @@ def _dead_letter(r: Any) -> dict[str, Any]:
             "resolved_at": r["resolved_at"].isoformat() if r["resolved_at"] else None, "resolved_by": r["resolved_by"]}
 
 
-def serve(app: FastAPI, service: str, *, background: bool = False) -> None:
-    """Runs the service on RENTFLOW_HOST:RENTFLOW_PORT (set by `rentflow up`); a `background` service
-    (off a payment's path) first lowers its CPU priority by RENTFLOW_BACKGROUND_NICE."""
+def serve(app: FastAPI, service: str) -> None:
+    """Runs the service on RENTFLOW_HOST:RENTFLOW_PORT (set by `rentflow up`)."""
     settings: Settings = app.state.runtime.settings
     configure_logging(service, settings.log_format)
-    if background and settings.background_nice and hasattr(os, "nice"):
-        os.nice(settings.background_nice)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="on",
                 timeout_graceful_shutdown=30)

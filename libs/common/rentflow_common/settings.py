@@ -58,11 +58,6 @@ class Settings(BaseSettings):
         description="the fetch wait of a consumer that has had nothing for 2 seconds (back to "
                     "RENTFLOW_FETCH_MAX_WAIT_MS with its first message): an idle service does not poll the "
                     "broker; the first message after a quiet spell takes up to this long per hop")
-    background_nice: int = Field(
-        10, ge=0, le=19, validation_alias="RENTFLOW_BACKGROUND_NICE",
-        description="how much lower a CPU priority (Unix niceness, added at start) the services off a payment's "
-                    "path take (reporting, notifications): where services share cores, the ledger and intake go "
-                    "first while payments pour in, and KPIs and officer tasks catch up once they stop; 0 for none")
     path_fetch_idle_wait_ms: int = Field(
         200, ge=1, le=10_000, validation_alias="RENTFLOW_PATH_FETCH_IDLE_WAIT_MS",
         description="the idle fetch wait of the one group on a payment's path, the ledger's (the others: "
