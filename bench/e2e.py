@@ -1,6 +1,7 @@
 """HTTP push → posted on the rent account, against the raw broker rate measured in the same run.
 
     ./dev bench e2e [--payments 100000] [--accounts 5000] [--steady-rate 1000] [--steady-seconds 20] [--steady-only]
+                    [--slow FILE]
 
 Starts the stack as `rentflow up` does (embedded broker and database unless KAFKA_BOOTSTRAP_SERVERS /
 DATABASE_URL are set), loads the accounts, then:
@@ -178,6 +179,17 @@ def stage_latencies(sent: dict[str, float], answered: dict[str, float], watcher:
     return out
 
 
+def dump_slow(path: str, sent: dict[str, float], answered: dict[str, float], watcher: PostedWatcher) -> None:
+    """The steady run's slowest 2% as JSON lines (wall-clock times of each stage), to line up with
+    the services' logs when looking for the source of a stall."""
+    slow = sorted(sent, key=lambda p: watcher.posted[p] - sent[p])[-max(1, len(sent) // 50):]
+    with open(path, "wb") as f:
+        for p in sorted(slow, key=sent.get):  # type: ignore[arg-type]
+            f.write(orjson.dumps({"payment_id": p, "sent": sent[p], "answered": answered.get(p),
+                                  "relayed": watcher.relayed.get(p), "handled": watcher.handled.get(p),
+                                  "posted": watcher.posted[p]}) + b"\n")
+
+
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -287,6 +299,8 @@ async def main(args: argparse.Namespace) -> None:
         await watcher.wait_for(set(steady_sent), timeout=600)
         steady_lat = [watcher.posted[p] - steady_sent[p] for p in steady_sent]
         stages = stage_latencies(steady_sent, answered, watcher)
+        if args.slow:
+            dump_slow(args.slow, steady_sent, answered, watcher)
         await watcher.stop()
 
         if not args.steady_only:
@@ -339,5 +353,6 @@ if __name__ == "__main__":
     parser.add_argument("--steady-rate", type=float, default=1000)
     parser.add_argument("--steady-seconds", type=float, default=20)
     parser.add_argument("--steady-only", action="store_true", help="only the steady run: latency per stage")
+    parser.add_argument("--slow", default=None, help="write the steady run's slowest 2%% here (JSON lines)")
     parser.add_argument("--home", default=None)
     asyncio.run(main(parser.parse_args()))

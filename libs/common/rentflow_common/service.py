@@ -105,7 +105,8 @@ class ServiceRuntime:
         """Subscribes the group to the handlers' topics (topic → handler, in the order batches are
         handed to them); `busy_wait_ms` its fetch wait while messages come (default
         RENTFLOW_FETCH_MAX_WAIT_MS; groups off a payment's path pass RENTFLOW_BACKGROUND_FETCH_WAIT_MS)
-        and `idle_wait_ms` once idle (default RENTFLOW_FETCH_IDLE_WAIT_MS); `with_users` takes
+        and `idle_wait_ms` once idle (default RENTFLOW_FETCH_IDLE_WAIT_MS; the ledger, on the path, passes
+        RENTFLOW_PATH_FETCH_IDLE_WAIT_MS); `with_users` takes
         identity.users.v1 in this group too."""
         if with_users and self._users_pending:
             handlers = {**handlers, USERS_TOPIC: take_users}

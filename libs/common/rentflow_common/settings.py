@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         description="the fetch wait of a consumer that has had nothing for 2 seconds (back to "
                     "RENTFLOW_FETCH_MAX_WAIT_MS with its first message): an idle service does not poll the "
                     "broker; the first message after a quiet spell takes up to this long per hop")
+    path_fetch_idle_wait_ms: int = Field(
+        200, ge=1, le=10_000, validation_alias="RENTFLOW_PATH_FETCH_IDLE_WAIT_MS",
+        description="the idle fetch wait of the one group on a payment's path, the ledger's (the others: "
+                    "RENTFLOW_FETCH_IDLE_WAIT_MS): the embedded broker holds an idle fetch this long, so the "
+                    "first payments after a quiet spell wait up to this long there; an idle ledger then fetches "
+                    "5 times a second: 0.0-0.2% of a core more than at 1000 ms, and 0.2-0.5% more in the embedded broker")
     outbox_retention_days: float = Field(
         7.0, gt=0, le=3650, validation_alias="RENTFLOW_OUTBOX_RETENTION_DAYS",
         description="how long published events stay in the outbox log (and processed ids in the inbox) to be "
