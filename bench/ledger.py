@@ -9,7 +9,8 @@ PaymentReceived envelopes, then
   2. the ledger: its batch consumer (progress per stream, allocation, postings, journals, suspense, outbox)
      and outbox relay run as in the service; payments/s is counted from the database
      (transactions with a payment id + suspense rows) until every payment is posted.
-Prints payments/s, baseline msgs/s and the ratio.
+Prints payments/s, baseline msgs/s and the ratio, and the ledger's CPU per payment (with the part
+the cyclic garbage collector took, timed with gc.callbacks).
 
     ./dev bench ledger --year [--accounts 130000] [--payments-per-year 13]
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import logging
 import time
 import uuid
@@ -149,15 +151,43 @@ async def baseline(bootstrap: str, topic: str, m: int) -> float:
         await consumer.stop()
 
 
+class GcTimer:
+    """Time spent in the cyclic garbage collector (gc.callbacks), per generation, while on."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.seconds = [0.0, 0.0, 0.0]
+        self.collections = [0, 0, 0]
+        self._t0: float | None = None
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        elif self._t0 is not None:
+            if self.on:
+                self.seconds[info["generation"]] += time.perf_counter() - self._t0
+                self.collections[info["generation"]] += 1
+            self._t0 = None
+
+    def stop(self) -> str:
+        self.on = False
+        gc.callbacks.remove(self._callback)
+        return (f"{sum(self.seconds):.2f}s; collections gen0/1/2 {self.collections}, "
+                f"ms {[round(1e3 * s) for s in self.seconds]}")
+
+
 class InProcess:
     """One ledger runtime in this process (its CPU is this process's)."""
 
     def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
         self.runtime = build_runtime(settings, max_records=args.max_records, consumers_per_topic=args.consumers)
         self._cpu0 = 0.0
+        self.gc = GcTimer()
 
     async def start(self) -> None:
         self._cpu0 = time.process_time()
+        self.gc.on = True
         await self.runtime.start()
 
     def cpu(self) -> float:
@@ -525,6 +555,7 @@ async def main() -> None:
                     t_first, n_first = time.perf_counter(), done
             t_done = time.perf_counter()
             cpu = ledger.cpu()
+            gc_spent = ledger.gc.stop() if isinstance(ledger, InProcess) else None
             others = infra_cpu.since_start()
             drained_at = None
             while await unpublished(conn) and time.perf_counter() - t_done < 300:
@@ -567,6 +598,9 @@ async def main() -> None:
         print(f"  ledger process CPU while posting:    {cpu:.1f}s of {t_done - t_start:.1f}s wall "
               f"({100 * cpu / (t_done - t_start):.0f}% of one core; {1e6 * cpu / args.payments:.0f} µs per payment "
               f"incl. decoding, relay and start-up)")
+        if gc_spent is not None:
+            print(f"  of which garbage collection:         {gc_spent} "
+                  f"({1e6 * sum(ledger.gc.seconds) / args.payments:.1f} µs per payment)")
         print("  other CPU while posting:             " + ", ".join(
             f"{name} {sec:.1f}s ({1e6 * sec / args.payments:.0f} µs per payment)" for name, sec in others.items()))
         print(f"  outbox relay drained {(drained_at - t_start):.1f}s after start")

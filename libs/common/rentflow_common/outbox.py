@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, Sequence
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
+from rentflow_common.partitioning import murmur2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rentflow_common.events import OutboxRow
