@@ -702,7 +702,7 @@ class OutboxRelay:
         if key is None:
             return partitions[int(time.monotonic() * 1000) % len(partitions)]
         h = self._hashes.get(key)
-        if h is None:  # murmur2 is pure Python in aiokafka; account keys repeat, so keep their hashes
+        if h is None:  # account keys repeat: their hashes are kept (pure-Python murmur2 where murmurhash2 is missing)
             if len(self._hashes) >= HASH_CACHE_SIZE:
                 self._hashes.clear()
             h = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
