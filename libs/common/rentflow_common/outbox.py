@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import struct
 import time
 import uuid
 from typing import Any, Callable, Iterable, Sequence
@@ -39,7 +40,6 @@ from typing import Any, Callable, Iterable, Sequence
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rentflow_common.events import OutboxRow
@@ -330,6 +330,33 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
 
 
 HASH_CACHE_SIZE = 50_000
+_WORDS = [struct.Struct(f"<{n}I").unpack_from for n in range(64)]  # little-endian 32-bit words of a key
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (the default partitioner's hash), equal to aiokafka.partitioner.murmur2
+    (test_murmur2) at about half its cost: the key read four bytes at a time, no redundant masks.
+    Payment and journal keys do not repeat, so the relay hashes about one key per event."""
+    length = len(data)
+    m = 0x5BD1E995
+    h = 0x9747B28C ^ length
+    n4 = length >> 2
+    for k in (_WORDS[n4] if n4 < 64 else struct.Struct(f"<{n4}I").unpack_from)(data):
+        k = (k * m) & 0xFFFFFFFF
+        k = ((k ^ (k >> 24)) * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    extra = length & 3
+    if extra:
+        tail = length & ~3
+        if extra >= 3:
+            h ^= data[tail + 2] << 16
+        if extra >= 2:
+            h ^= data[tail + 1] << 8
+        h = ((h ^ data[tail]) * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
 VACUUM_EVERY_ROWS = 10_000  # the relay vacuums outbox_pending after numbering this many events (vacuum_outbox)
 
 # Claims the oldest pending batches, about `$2` events of them (at least one batch).
@@ -704,7 +731,7 @@ class OutboxRelay:
         if key is None:
             return partitions[int(time.monotonic() * 1000) % len(partitions)]
         h = self._hashes.get(key)
-        if h is None:  # murmur2 is pure Python in aiokafka; account keys repeat, so keep their hashes
+        if h is None:  # murmur2 is pure Python; account keys repeat, so keep their hashes
             if len(self._hashes) >= HASH_CACHE_SIZE:
                 self._hashes.clear()
             h = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
