@@ -368,18 +368,15 @@ select p.batch from outbox_pending p join oldest o on o.batch = p.batch where o.
 order by p.batch for update of p skip locked
 """
 
-# The claimed batches' events, in the order they were emitted, each with whether a batch numbered
-# earlier (no longer pending, not one claimed) holds its event id: a subquery per event, so one
-# index probe each whatever the planner knows of the table. As a separate `event_id = any($1)`
-# query it cost a round trip, and on an outbox not yet analysed (a bench's is not) PostgreSQL
-# planned it as a parallel scan of the whole retained outbox.
-EVENTS_SQL = """
-select e.batch, e.n, e.topic, e.key, e.payload, e.headers, e.created_at, e.event_id,
-       e.event_id is not null and exists (
-           select 1 from outbox_events d
-           where d.event_id = e.event_id and d.batch <> all($1::bigint[])
-             and not exists (select 1 from outbox_pending p where p.batch = d.batch)) as numbered
-from outbox_events e where e.batch = any($1::bigint[]) order by e.batch, e.n
+# The claimed batches' events, in the order they were emitted.
+EVENTS_SQL = ("select batch, n, topic, key, payload, headers, created_at, event_id from outbox_events "
+              "where batch = any($1::bigint[]) order by batch, n")
+
+# Which of these event ids a batch numbered earlier holds (a batch no longer pending, not one claimed).
+NUMBERED_SQL = """
+select distinct e.event_id from outbox_events e
+where e.event_id = any($1::uuid[]) and e.batch <> all($2::bigint[])
+  and not exists (select 1 from outbox_pending p where p.batch = e.batch)
 """
 
 # Records one numbering row per stream (its numbers and its events' refs, a slice of the refs of
@@ -590,13 +587,14 @@ class OutboxRelay:
             if not batches:
                 return 0
             events = await raw.fetch(EVENTS_SQL, batches)
-            seen: set[Any] = set()
+            emitted = [r[7] for r in events if r[7] is not None]
+            seen = {r[0] for r in await raw.fetch(NUMBERED_SQL, emitted, batches)} if emitted else set()
             partitions = {t: await self._partitions_of(self._prefix + t) for t in {r[2] for r in events}}
             numbered: dict[tuple[str, int], list[Any]] = {}  # (topic, stream) → [refs, min batch, first seq]
             rows = []
-            for batch, n, topic, key, payload, headers, created_at, event_id, earlier in events:  # (batch, n) order
+            for batch, n, topic, key, payload, headers, created_at, event_id in events:  # in (batch, n) order
                 if event_id is not None:
-                    if earlier or event_id in seen:  # emitted again: published once, whoever emitted it how often
+                    if event_id in seen:  # emitted again: published once, whoever emitted it how often
                         self.duplicates_dropped += 1
                         continue
                     seen.add(event_id)
