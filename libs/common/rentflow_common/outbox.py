@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-import uuid
 from typing import Any, Callable, Iterable, Sequence
 
 import orjson
@@ -622,6 +621,7 @@ class OutboxRelay:
         for r in rows:
             by_stream.setdefault((r[0], r[1]), []).append(r)
         pending = {s: sorted(items, key=lambda r: r[2]) for s, items in by_stream.items()}
+        loads = orjson.loads
         deliveries = []
         lost: set[str] = set()
         while pending:
@@ -632,10 +632,11 @@ class OutboxRelay:
                 batch = self._producer.create_batch()
                 n = 0
                 ours = (("rf-epoch", self.epoch), ("rf-stream", str(stream).encode()))
-                for r in items:
-                    headers = [(k, str(v).encode()) for k, v in orjson.loads(r[5]).items()]
+                for r in items:  # the stored headers' values are strings (encode() writes them)
+                    headers = [(k, v.encode() if v.__class__ is str else str(v).encode())
+                               for k, v in loads(r[5]).items()]
                     headers += ours
-                    headers.append(("rf-seq", str(r[2]).encode()))
+                    headers.append(("rf-seq", b"%d" % r[2]))
                     if batch.append(timestamp=None, key=r[3], value=r[4], headers=headers) is None:
                         if n == 0:
                             raise ValueError(f"outbox row {topic}/{stream}/{r[2]} is larger than a record batch")

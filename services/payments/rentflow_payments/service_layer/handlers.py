@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause
 from rentflow_common.logging import get_logger
+from rentflow_schemas.payments import PaymentReceived
 
 from rentflow_payments.adapters import repository as repo
 from rentflow_payments.domain import events
@@ -54,8 +55,11 @@ async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentI
     cause = Cause(None, correlation_id)
     for p in ordered:
         if p.provider_ref in new:
-            uow.emit(events.received(p, pid=ids[p.provider_ref], provider_id=provider_id, received_at=received_at,
-                                     source=source, imp=import_id), cause=cause, occurred_at=received_at)
+            pid = ids[p.provider_ref]
+            uow.emit_data(PaymentReceived, events.received_data(p, pid=pid, provider_id=provider_id,
+                                                                received_at=received_at, source=source, imp=import_id),
+                          identity=(pid,), key=events.received_key(provider_id, p.provider_ref), cause=cause,
+                          occurred_at=received_at)
     outcomes = []
     for p in payments:
         fresh = p.provider_ref in new

@@ -94,3 +94,25 @@ def test_mandate_row_carries_a_lodgement_report():
     data = Envelope[MandateInstruction].model_validate_json(row.payload).data
     assert (data.action, data.lodgement_serial, data.rejected_count, data.file_error_code, row.key) == (
         "lodgement_rejected", "000028", 3, "30264", "LODGEMENT 000028")
+
+
+def test_received_emitted_as_data_is_the_row_its_model_encodes_to():
+    """take_in's hot path (`emit_data` of `received_data`) writes byte for byte the row `emit` of
+    `received` writes: topic, key, payload, headers and event id."""
+    from rentflow_common.events import Cause, Emitter
+
+    cause = Cause(None, "c-1")
+    for body, source, imp in (
+            ({"provider_ref": "r-1", "channel": "card", "amount_pence": 9000, "paid_at": "2026-04-05T23:30:00+01:00",
+              "reference": "REF 123", "payer_name": "A Payer"}, "push", None),
+            ({"provider_ref": "r-2", "channel": "standing_order", "amount_pence": 1, "paid_at": "2026-04-05T10:00:00Z",
+              "reference": "", "payer_name": None}, "file", uuid.uuid4())):
+        p = ONE.validate_python(body)
+        pid = events.payment_id("bank", p.provider_ref)
+        slow, fast = Emitter("payments", "c-1"), Emitter("payments", "c-1")
+        slow.emit(events.received(p, pid=pid, provider_id="bank", received_at=NOW, source=source, imp=imp),
+                  cause=cause, occurred_at=NOW)
+        fast.emit_data(PaymentReceived, events.received_data(p, pid=pid, provider_id="bank", received_at=NOW,
+                                                             source=source, imp=imp),
+                       identity=(pid,), key=events.received_key("bank", p.provider_ref), cause=cause, occurred_at=NOW)
+        assert fast.emitted == slow.emitted
