@@ -350,6 +350,10 @@ select distinct e.event_id from outbox_events e
 where e.event_id = any($1::uuid[]) and e.batch <> all($2::bigint[])
   and not exists (select 1 from outbox_pending p where p.batch = e.batch)
 """
+# ...probing the event_id index whatever the statistics say: outbox_events grows by a debit run's
+# or an import's events at once, and until it is analysed the planner reads all of it per claim
+# (measured on 500,000 unanalysed events: 165-300 ms a claim scanning, 3-10 ms probing).
+NUMBERED_PLAN = "set local enable_seqscan = off; set local max_parallel_workers_per_gather = 0"
 
 # Records one numbering row per stream (its numbers and its events' refs, a slice of the refs of
 # the claim), deletes the claimed batches' markers and records the streams' next numbers.
@@ -560,7 +564,10 @@ class OutboxRelay:
                 return 0
             events = await raw.fetch(EVENTS_SQL, batches)
             emitted = [r[7] for r in events if r[7] is not None]
-            seen = {r[0] for r in await raw.fetch(NUMBERED_SQL, emitted, batches)} if emitted else set()
+            seen: set[Any] = set()
+            if emitted:
+                await raw.execute(NUMBERED_PLAN)
+                seen = {r[0] for r in await raw.fetch(NUMBERED_SQL, emitted, batches)}
             partitions = {t: await self._partitions_of(self._prefix + t) for t in {r[2] for r in events}}
             numbered: dict[tuple[str, int], list[Any]] = {}  # (topic, stream) → [refs, min batch, first seq]
             rows = []

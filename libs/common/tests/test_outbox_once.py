@@ -244,3 +244,28 @@ async def test_without_the_relays_vacuum_the_marker_table_grows_with_every_commi
         infra, database_url, topic_prefix, rig):
     first, last, vacuums = await _markers_pass_through(rig, vacuum_every_rows=0)
     assert vacuums == 0 and last >= 4 * first, (first, last)  # what the test above guards against
+
+
+async def test_the_duplicate_check_probes_the_event_id_index_on_an_unanalysed_outbox(rig):
+    """A debit run or an import adds events faster than autovacuum analyses them; the relay's check
+    for event ids numbered before must not read the whole outbox per claim meanwhile."""
+    from rentflow_common.outbox import NUMBERED_PLAN, NUMBERED_SQL
+
+    r = await rig([TOPIC])
+    async with r.engine.begin() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        await raw.execute("alter table outbox_events set (autovacuum_enabled = false)")
+        await raw.execute("insert into outbox_events (batch, n, topic, payload, event_id) "
+                          "select g / 1000, g % 1000, 'ledger.transactions.v1', repeat('x', 600)::bytea, "
+                          "gen_random_uuid() from generate_series(0, 199999) g")
+        claimed = [r[0] for r in await raw.fetch("select event_id from outbox_events where batch = 199")]
+
+        async def plan() -> str:
+            return "\n".join(r[0] for r in await raw.fetch("explain " + NUMBERED_SQL, claimed, [199]))
+
+        unguided = await plan()
+        async with raw.transaction():  # as the relay's claim is
+            await raw.execute(NUMBERED_PLAN)
+            guided = await plan()
+    assert "Seq Scan on outbox_events" in unguided  # what the planner does without statistics
+    assert "Seq Scan on outbox_events" not in guided and "outbox_events_event_id" in guided, guided
