@@ -98,9 +98,12 @@ select u.payment_id, $1, u.provider_ref, u.channel, u.amount_pence, u.currency, 
 from unnest($6::uuid[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::timestamptz[], $12::text[],
             $13::text[], $14::text[])
      as u(payment_id, provider_ref, channel, amount_pence, currency, paid_at, reference, payer_name, match_ref)
-on conflict (provider_id, provider_ref) do nothing
+on conflict do nothing
 returning provider_ref
 """
+# No conflict target: both unique indexes (provider_id, provider_ref) and payment_id, which is derived
+# from them, say "this payment is known". With one target, two requests inserting the same payment
+# at once could meet on the other index, which ON CONFLICT does not cover: a unique violation (500).
 
 
 async def insert_payments(raw: Any, rows: Sequence[PaymentRow], *, provider_id: str, received_at: datetime,

@@ -293,3 +293,29 @@ async def test_a_signed_request_seen_before_is_refused_as_a_replay_and_a_resend_
                                "order by t, seen_at")
     assert [(r["provider_id"], r["t"]) for r in rows] == [("acme", t)] * 2 + [("acme", t + 1), ("acme", t + 2)]
     assert {r["keep"].total_seconds() for r in rows} == {signature.MAX_SKEW_SECONDS + 60}
+
+
+
+async def test_a_payment_met_on_either_unique_index_is_a_duplicate_not_an_error(svc):
+    """Two requests inserting the same payment at the same moment can meet on either of its unique
+    indexes: (provider_id, provider_ref), or payment_id, derived from them. The full suite once
+    answered 500 on the second (a unique violation ON CONFLICT did not cover). Shown here without the
+    race: a row holding only the payment_id is met, and the insert does nothing."""
+    import datetime as dt
+
+    from rentflow_payments.adapters.repository import PaymentRow, insert_payments
+
+    await svc.provider()
+    now = dt.datetime.now(dt.timezone.utc)
+    pid = payment_id("acme", "U-1")
+    async with svc.runtime.engine.begin() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        async with raw.transaction():
+            await raw.execute(
+                "insert into payments (payment_id, provider_id, provider_ref, channel, amount_pence, currency, "
+                "paid_at, received_at, source, correlation_id) values ($1, 'acme', 'U-1 (as first stored)', "
+                "'card', 100, 'GBP', $2, $2, 'push', 'c')", pid, now)
+            new = await insert_payments(raw, [PaymentRow(pid, "U-1", "card", 100, "GBP", now, "", None, None)],
+                                        provider_id="acme", received_at=now, source="push", import_id=None,
+                                        correlation_id="c")
+    assert new == set()
