@@ -94,6 +94,21 @@ async def create_core_tables(conn: Any, schema: str) -> None:
         await conn.execute(text(ddl))
 
 
+def payment_envelope(i: int, event_id: uuid.UUID | None = None) -> Any:
+    """A PaymentReceived envelope numbered `i` (provider_ref r{i}, 100 + i pence), for outbox and
+    consumer tests."""
+    import datetime as dt
+
+    from rentflow_schemas import new_envelope
+    from rentflow_schemas.payments import PaymentReceived
+
+    now = dt.datetime(2026, 4, 6, 9, tzinfo=dt.timezone.utc)
+    data = PaymentReceived(payment_id=uuid.uuid4(), provider_id="p", provider_ref=f"r{i}", channel="card",
+                           amount_pence=100 + i, paid_at=now, received_at=now, reference=f"REF{i}")
+    return new_envelope(data, event_type="payments.received", event_id=event_id or uuid.uuid4(),
+                        producer="test", correlation_id="c")
+
+
 class OutboxRig(NamedTuple):
     """An outbox on real infrastructure, for tests of the outbox, relay and consumer: the core
     tables in schema `svc`, the test's topics, and a started producer (`outbox_rig`)."""

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import datetime as dt
-import uuid
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -14,20 +12,9 @@ from sqlalchemy import text
 from rentflow_common.consumer import BatchConsumer
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.outbox import enqueue
-from rentflow_common.testing import envelope_row as outbox_row
-from rentflow_schemas import new_envelope
-from rentflow_schemas.payments import PaymentReceived
+from rentflow_common.testing import payment_envelope as _envelope, envelope_row as outbox_row
 
-UTC = dt.timezone.utc
 TOPIC = "payments.received.v1"
-
-
-def _envelope(i: int, event_id: uuid.UUID | None = None):
-    now = dt.datetime(2026, 4, 6, 9, tzinfo=UTC)
-    data = PaymentReceived(payment_id=uuid.uuid4(), provider_id="p", provider_ref=f"r{i}", channel="card",
-                           amount_pence=100 + i, paid_at=now, received_at=now, reference=f"REF{i}")
-    return new_envelope(data, event_type="payments.received", event_id=event_id or uuid.uuid4(),
-                        producer="test", correlation_id="c")
 
 
 async def _wait_for(predicate, timeout=30.0):

@@ -5,9 +5,7 @@ same numbers again, which the consumer absorbs."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-import uuid
 
 from aiokafka.partitioner import murmur2
 from faststream.kafka import KafkaBroker
@@ -16,19 +14,9 @@ from sqlalchemy import text
 from rentflow_common.consumer import BatchConsumer
 from rentflow_common.db import UnitOfWork
 from rentflow_common.outbox import OutboxRelay, enqueue
-from rentflow_common.testing import envelope_row
-from rentflow_schemas import new_envelope
-from rentflow_schemas.payments import PaymentReceived
+from rentflow_common.testing import payment_envelope as _envelope, envelope_row
 
 TOPIC = "payments.received.v1"
-NOW = dt.datetime(2026, 4, 6, 9, tzinfo=dt.timezone.utc)
-
-
-def _envelope(i: int, event_id: uuid.UUID | None = None):
-    data = PaymentReceived(payment_id=uuid.uuid4(), provider_id="p", provider_ref=f"r{i}", channel="card",
-                           amount_pence=100 + i, paid_at=NOW, received_at=NOW, reference=f"REF{i}")
-    return new_envelope(data, event_type="payments.received", event_id=event_id or uuid.uuid4(),
-                        producer="test", correlation_id="c")
 
 
 async def test_each_stream_is_numbered_gapless_in_write_order_and_an_event_id_once(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import uuid
 
 import orjson
 
@@ -17,19 +16,9 @@ from sqlalchemy import text
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.kafka import ensure_topics
 from rentflow_common.outbox import OutboxRelay, enqueue, make_producer, request_replay
-from rentflow_common.testing import create_core_tables, envelope_row
-from rentflow_schemas import new_envelope
-from rentflow_schemas.payments import PaymentReceived
+from rentflow_common.testing import payment_envelope as _envelope, create_core_tables, envelope_row
 
 TOPIC = "payments.received.v1"
-NOW = dt.datetime(2026, 4, 6, 9, tzinfo=dt.timezone.utc)
-
-
-def _envelope(i: int, event_id: uuid.UUID | None = None):
-    data = PaymentReceived(payment_id=uuid.uuid4(), provider_id="p", provider_ref=f"r{i}", channel="card",
-                           amount_pence=100 + i, paid_at=NOW, received_at=NOW, reference=f"REF{i}")
-    return new_envelope(data, event_type="payments.received", event_id=event_id or uuid.uuid4(),
-                        producer="test", correlation_id="c")
 
 
 async def _write(engine, envelopes) -> None:
