@@ -54,3 +54,26 @@ async def start_run(partitions: int = 6, log: Callable[[str], Any] = say, topics
         await run.close()
         raise
     return run
+
+
+async def small_stack(home: str | None, *, local_admin: bool | None = None) -> tuple[Any, Any, list[Any]]:
+    """The four services started as `rentflow up` starts them (`local_admin` as Stack takes it: None is
+    `up`'s default), on `home` (else a new temporary one),
+    with 50 sample accounts imported: (stack, client, accounts). The caller stops the stack."""
+    from rentflow_cli import sample
+    from rentflow_cli.client import Client
+    from rentflow_cli.stack import Stack
+
+    path = Path(home or tempfile.mkdtemp(prefix="rentflow-bench-"))
+    stack = Stack(path, database="rentflow_bench", fresh_database=True, local_admin=local_admin,
+                  say=lambda m: print(f"  {m}", file=sys.stderr))
+    await asyncio.to_thread(stack.start)
+    client = Client(path)
+    accounts = sample.accounts(50, seed=11)
+    try:
+        await asyncio.to_thread(client.post, "ledger", "/v1/accounts/import",
+                                content=sample.accounts_csv(accounts).encode(), headers={"Content-Type": "text/csv"})
+    except BaseException:
+        await asyncio.to_thread(stack.stop)
+        raise
+    return stack, client, accounts

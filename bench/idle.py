@@ -12,26 +12,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 from cpu import CpuMeter, infra_processes
-from rentflow_cli import sample
-from rentflow_cli.client import Client
-from rentflow_cli.stack import Stack
+from harness import small_stack
 
 
 async def main(args: argparse.Namespace) -> None:
-    home = Path(args.home or tempfile.mkdtemp(prefix="rentflow-bench-"))
-    stack = Stack(home, database="rentflow_bench", fresh_database=True, say=lambda m: print(f"  {m}", file=sys.stderr))
-    await asyncio.to_thread(stack.start)
+    stack, c, _accounts = await small_stack(args.home)
+    home = stack.home
     try:
-        c = Client(home)
-        accs = sample.accounts(50, seed=11)
-        await asyncio.to_thread(c.post, "ledger", "/v1/accounts/import", content=sample.accounts_csv(accs).encode(),
-                                headers={"Content-Type": "text/csv"})
         await asyncio.to_thread(c.wait_until_processed, 120)
         await asyncio.sleep(args.settle)
         kafka = stack.infra.kafka_bootstrap_servers  # type: ignore[union-attr]

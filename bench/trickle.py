@@ -13,28 +13,16 @@ import argparse
 import asyncio
 import shutil
 import statistics
-import sys
-import tempfile
-import time
 import uuid
-from pathlib import Path
 
 from e2e import PostedWatcher, payment_bodies, push
-from rentflow_cli import sample
-from rentflow_cli.client import Client
-from rentflow_cli.stack import Stack
+from harness import small_stack
 
 
 async def main(args: argparse.Namespace) -> None:
-    home = Path(args.home or tempfile.mkdtemp(prefix="rentflow-bench-"))
-    stack = Stack(home, database="rentflow_bench", fresh_database=True, local_admin=True,
-                  say=lambda m: print(f"  {m}", file=sys.stderr))
-    await asyncio.to_thread(stack.start)
+    stack, c, accs = await small_stack(args.home, local_admin=True)
+    home = stack.home
     try:
-        c = Client(home)
-        accs = sample.accounts(50, seed=11)
-        await asyncio.to_thread(c.post, "ledger", "/v1/accounts/import", content=sample.accounts_csv(accs).encode(),
-                                headers={"Content-Type": "text/csv"})
         secret = (await asyncio.to_thread(c.post, "payments", "/v1/providers",
                                           json={"name": "bench", "secret": None}))["secret"]
         await asyncio.to_thread(c.wait_until_processed, 300)
