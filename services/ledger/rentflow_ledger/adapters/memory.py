@@ -455,6 +455,8 @@ class MemoryLumps:
                 channels.add(channel)
         return channels
 
+    add_receipt_detail = add_detail
+
     async def seen(self, payment_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         return {p for p in payment_ids if p in self.t.lumps}
 

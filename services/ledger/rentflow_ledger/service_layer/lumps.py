@@ -81,7 +81,7 @@ async def record_detail(uow: Any, payments: Iterable[PaymentReceived], at: dt.da
              payout_key(p.payout_id) if p.payout_id and str(p.channel) == "card" else None,  # card money only
              (p.fee_pence or 0) if str(p.channel) == "card" else 0)
             for p in payments if p.lump is None and str(p.channel) in DETAIL_CHANNELS]
-    return await uow.lumps.add_detail(rows, at)
+    return await uow.lumps.add_receipt_detail(rows, at)
 
 
 async def _match(uow: Any, lump: Lump, cause: Cause | None, now: dt.datetime) -> Match:
