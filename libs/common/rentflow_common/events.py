@@ -66,6 +66,12 @@ def trusted(model: type[M], **values: Any) -> M:
     return m
 
 
+def uuid_text(value: uuid.UUID) -> str:
+    """str(value), written by orjson in C: a third of uuid.UUID.__str__'s cost, and an id's text is
+    made per event emitted (its header) and per payment posted."""
+    return orjson.dumps(value)[1:-1].decode() if value.__class__ is uuid.UUID else str(value)
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, BaseModel):  # nested models (journal lines)
         return _fields(value)
@@ -105,7 +111,7 @@ def encode(event: BaseModel, *, producer: str, correlation_id: str, causation_id
     }
     return OutboxRow(spec.name, key if key is not None else spec.key_of(event),
                      orjson.dumps(envelope, default=_default),
-                     {"event_id": str(event_id), "event_type": spec.event_type, "correlation_id": correlation_id},
+                     {"event_id": uuid_text(event_id), "event_type": spec.event_type, "correlation_id": correlation_id},
                      event_id)
 
 
@@ -123,7 +129,7 @@ def encode_data(model: type[BaseModel], data: dict[str, Any], identity: tuple[ob
     return OutboxRow(spec.name, key, orjson.dumps({
         "event_id": event_id, "event_type": event_type, "schema_version": 1, "occurred_at": occurred_at,
         "correlation_id": correlation_id, "causation_id": causation_id, "producer": producer, "data": data,
-    }, default=_default), {"event_id": str(event_id), "event_type": event_type, "correlation_id": correlation_id},
+    }, default=_default), {"event_id": uuid_text(event_id), "event_type": event_type, "correlation_id": correlation_id},
         event_id)
 
 

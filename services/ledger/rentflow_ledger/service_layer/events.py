@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from rentflow_common.events import Cause
+from rentflow_common.events import Cause, uuid_text
 from rentflow_ledger.domain.posting import Journal, Transaction, period_of
 from rentflow_schemas.directdebit import DdFailure, MandateChanged
 from rentflow_schemas.ledger import AccountUpserted, EndedTenancyPayment, JournalPosted, SuspenseEvent, TransactionPosted
@@ -53,6 +53,20 @@ def journal_posted(uow: Emitter, j: Journal, posted_at: dt.datetime, cause: Caus
 def suspense(uow: Emitter, data: dict[str, Any], at: dt.datetime, cause: Cause | None) -> None:
     """SuspenseEvent: an item opened, allocated or reversed (`data["action"]`)."""
     uow.emit(SuspenseEvent(**data), cause=cause, occurred_at=at)
+
+
+def suspense_opened(uow: Emitter, payment: Any, business_date: dt.date, period: str, reason: str | None,
+                    at: dt.datetime, cause: Cause | None) -> None:
+    """`suspense` of an item opened for a payment received, on the hot path: the payment's values
+    were validated with it, so they go out as a plain dict (`emit_data`), byte for byte the row
+    `suspense` writes (tests/unit/test_events.py), without a model validated per item. `reason` is
+    the allocation's (never None for a payment it did not place; the suspense row requires one)."""
+    uow.emit_data(SuspenseEvent, {
+        "action": "opened", "payment_id": payment.payment_id, "amount_pence": payment.amount_pence,
+        "channel": payment.channel, "reference": payment.reference, "payer_name": payment.payer_name,
+        "received_at": payment.received_at, "reason": reason, "account_ref": None, "allocated_by": None,
+        "note": None, "paid_at": payment.paid_at, "business_date": business_date, "period": period},
+        identity=("opened", payment.payment_id), key=uuid_text(payment.payment_id), cause=cause, occurred_at=at)
 
 
 def account_upserted(uow: Emitter, data: dict[str, Any], version: int, content_hash: str,

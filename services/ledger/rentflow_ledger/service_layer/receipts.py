@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, NamedTuple, Sequence
 
-from rentflow_common.events import Cause
+from rentflow_common.events import Cause, uuid_text
 from rentflow_ledger.domain.allocation import Allocation, allocate, allocate_fuzzy
 from rentflow_ledger.domain.codes import money_in_gl, receipt_code
 from rentflow_ledger.domain.journal import batched_receipt_lines, unidentified_lines
@@ -103,7 +103,7 @@ async def handle_payments_received(uow: LedgerUnitOfWork, commands: Sequence[Tak
         day = business_date(p.paid_at)
         booked = calendar.override(day)
         src = source_ref(p)
-        pid = str(p.payment_id)
+        pid = uuid_text(p.payment_id)
         if allocation.account_ref is not None:
             key = (day, booked, money_in_gl(channel))
             by_account = received.setdefault(key, {})
@@ -113,14 +113,10 @@ async def handle_payments_received(uow: LedgerUnitOfWork, commands: Sequence[Tak
         else:
             j = Journal(derive_event_id("journal", "unidentified_receipt", pid), "unidentified_receipt", day, src,
                         tuple(unidentified_lines(channel, p.amount_pence)), booked)
+            period = booked or period_of(day)
             suspense.append((p.payment_id, p.provider_id, p.provider_ref, p.amount_pence, channel, p.reference,
-                             p.payer_name, p.paid_at, p.received_at, day, booked or period_of(day),
-                             allocation.reason, now))
-            events.suspense(uow, {
-                "action": "opened", "payment_id": p.payment_id, "amount_pence": p.amount_pence, "channel": channel,
-                "reference": p.reference, "payer_name": p.payer_name, "received_at": p.received_at,
-                "reason": allocation.reason, "account_ref": None, "allocated_by": None, "note": None,
-                "paid_at": p.paid_at, "business_date": day, "period": booked or period_of(day)}, now, item.cause)
+                             p.payer_name, p.paid_at, p.received_at, day, period, allocation.reason, now))
+            events.suspense_opened(uow, p, day, period, allocation.reason, now, item.cause)
             journals.append(j)
             events.journal_posted(uow, j, now, item.cause)
     for (day, booked, money_gl), by_account in received.items():

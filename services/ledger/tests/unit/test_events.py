@@ -123,3 +123,28 @@ def test_a_posting_and_a_journal_emitted_as_data_are_the_rows_their_models_encod
              occurred_at=NOW)
     assert fast == uow.emitted[-1]
     assert len(_valid(fast).data.lines) == 2
+
+
+def test_a_suspense_item_opened_as_data_is_the_row_its_model_encodes_to():
+    """`suspense_opened` (a payment put in suspense, without a model) writes byte for byte the row
+    `suspense` writes, and the event validates."""
+    from rentflow_schemas.payments import PaymentReceived
+
+    p = PaymentReceived(payment_id=uuid.uuid4(), provider_id="bank", provider_ref="r1", channel="bank_transfer",
+                        amount_pence=1250, paid_at=NOW, received_at=NOW, reference="FLAT 9", payer_name=None)
+    cause = Cause(uuid.uuid4(), "corr")
+    fast = _emitted(events.suspense_opened, p, dt.date(2026, 4, 6), "2026-05", "no account matches", NOW, cause)
+    slow = _emitted(events.suspense, {
+        "action": "opened", "payment_id": p.payment_id, "amount_pence": 1250, "channel": "bank_transfer",
+        "reference": "FLAT 9", "payer_name": None, "received_at": NOW, "reason": "no account matches",
+        "account_ref": None, "allocated_by": None, "note": None, "paid_at": NOW,
+        "business_date": dt.date(2026, 4, 6), "period": "2026-05"}, NOW, cause)
+    assert fast == slow
+    assert _valid(fast).data.period == "2026-05" and fast.key == str(p.payment_id)
+
+
+def test_uuid_text_is_str():
+    from rentflow_common.events import uuid_text
+
+    for u in [uuid.uuid4() for _ in range(100)] + [uuid.UUID(int=0), uuid.UUID(int=(1 << 128) - 1)]:
+        assert uuid_text(u) == str(u)
