@@ -94,9 +94,11 @@ class MemoryAccounts:
     async def balances(self, refs: Iterable[str]) -> dict[str, int]:
         return {r: self.t.accounts[r]["balance_pence"] for r in refs if r in self.t.accounts}
 
-    async def ended_tenancies(self, refs: Iterable[str]) -> dict[str, dt.date]:
-        return {r: self.t.accounts[r]["tenancy_end"] for r in set(refs)
-                if r in self.t.accounts and self.t.accounts[r]["tenancy_end"] is not None}
+    async def lock_for_receipts(self, refs: Iterable[str]) -> tuple[dict[str, int], dict[str, dt.date]]:
+        refs = set(refs)
+        accounts = self.t.accounts
+        return await self.lock_balances(refs), {r: accounts[r]["tenancy_end"] for r in refs
+                                                if r in accounts and accounts[r]["tenancy_end"] is not None}
 
     async def update_balances(self, balances: Mapping[str, int], refs: Iterable[str], at: dt.datetime) -> None:
         for r in refs:

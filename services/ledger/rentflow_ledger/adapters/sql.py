@@ -80,14 +80,15 @@ class SqlAccounts:
             "select account_ref, balance_pence from accounts where account_ref = any($1::text[])", list(refs))
         return {r["account_ref"]: r["balance_pence"] for r in rows}
 
-    async def ended_tenancies(self, refs: Iterable[str]) -> dict[str, dt.date]:
-        """The tenancy end of those of these accounts whose tenancy has an end date."""
-        refs = list(set(refs))
+    async def lock_for_receipts(self, refs: Iterable[str]) -> tuple[dict[str, int], dict[str, dt.date]]:
+        """`lock_balances`, and the tenancy end of those of these accounts whose tenancy has one, read
+        with the lock (one statement, not a second lookup of the same accounts)."""
+        refs = sorted(set(refs))
         if not refs:
-            return {}
-        rows = await self.raw.fetch("select account_ref, tenancy_end from accounts where account_ref = any($1::text[]) "
-                                    "and tenancy_end is not null", refs)
-        return {r["account_ref"]: r["tenancy_end"] for r in rows}
+            return {}, {}
+        rows = await self.raw.fetch("select account_ref, balance_pence, tenancy_end from accounts "
+                                    "where account_ref = any($1::text[]) order by account_ref for update", refs)
+        return ({r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows if r[2] is not None})
 
     async def update_balances(self, balances: Mapping[str, int], refs: Iterable[str], at: dt.datetime) -> None:
         refs = sorted(refs)

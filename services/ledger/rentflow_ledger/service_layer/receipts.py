@@ -12,10 +12,10 @@ a handful of set-based statements, and the accounts locked only for the last few
    on balances. Identified receipts go to the GL as one journal per value
    date, booked period and bank/cash account (Dr the money account, Cr debtors control per
    account), as the debit run's journals do; each unidentified receipt has its own;
-4. lock the allocated accounts' balances (reference order), post in Python with running
-   balances (several payments to one account get consecutive balance_after), then COPY
-   transactions, UPDATE accounts FROM unnest, emit TransactionPosted. The consumer commits (the
-   unit of work writes what was emitted to the outbox in one COPY).
+4. lock the allocated accounts' balances (reference order; their tenancy ends read with them),
+   post in Python with running balances (several payments to one account get consecutive
+   balance_after), then COPY transactions, UPDATE accounts FROM unnest, emit TransactionPosted.
+   The consumer commits (the unit of work writes what was emitted to the outbox in one COPY).
 
 Locking late keeps the lock window to step 4, so consumers working other partitions of the
 group (in this process or others) overlap their work instead of queueing on account rows."""
@@ -134,8 +134,8 @@ async def handle_payments_received(uow: LedgerUnitOfWork, commands: Sequence[Tak
     if not receipts:
         check_control([], journals)
         return
-    book = Book(await uow.accounts.lock_balances([r.account_ref for r in receipts]))
-    ended = await uow.accounts.ended_tenancies([r.account_ref for r in receipts])
+    balances, ended = await uow.accounts.lock_for_receipts([r.account_ref for r in receipts])
+    book = Book(balances)
     transactions: list[Transaction] = []
     for r in receipts:
         p = r.command.payment
