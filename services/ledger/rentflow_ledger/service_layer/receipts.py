@@ -81,15 +81,17 @@ async def handle_payments_received(uow: LedgerUnitOfWork, commands: Sequence[Tak
         if r["so_reference"]:
             so_index.setdefault(r["so_reference"], []).append(r["account_ref"])
     allocations: list[Allocation] = []
+    missed: list[int] = []  # unplaced, with a reference and not ambiguous: for the free-text and correction rungs
     for item, ref in zip(fresh, refs):
         p = item.payment
-        allocations.append(allocate(p.reference, str(p.channel), known, dd_index, normalised=ref, so_index=so_index))
-    if any(a.account_ref is None and a.reason and not a.reason.startswith("ambiguous") and ref
-           for a, ref in zip(allocations, refs)):
+        a = allocate(p.reference, str(p.channel), known, dd_index, normalised=ref, so_index=so_index)
+        if a.account_ref is None and ref and not (a.reason or "").startswith("ambiguous"):
+            missed.append(len(allocations))
+        allocations.append(a)
+    if missed:
         index = await uow.periods.reference_index(state)
-        for n, (a, item, ref) in enumerate(zip(allocations, fresh, refs)):
-            if a.account_ref is None and ref and not (a.reason or "").startswith("ambiguous"):
-                allocations[n] = allocate_fuzzy(item.payment.reference, ref, index, scheme) or a
+        for n in missed:
+            allocations[n] = allocate_fuzzy(fresh[n].payment.reference, refs[n], index, scheme) or allocations[n]
 
     journals: list[Journal] = []
     receipts: list[_Receipt] = []
