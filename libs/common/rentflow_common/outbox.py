@@ -341,7 +341,7 @@ order by p.batch for update of p skip locked
 """
 
 # The claimed batches' events, in the order they were emitted.
-EVENTS_SQL = ("select batch, n, topic, key, payload, headers, created_at, event_id from outbox_events "
+EVENTS_SQL = ("select batch, n, topic, key, payload, headers, event_id from outbox_events "
               "where batch = any($1::bigint[]) order by batch, n")
 
 # Which of these event ids a batch numbered earlier holds (a batch no longer pending, not one claimed).
@@ -374,7 +374,7 @@ select 1
 
 # A stream's numbered events after a position, in order.
 CATCH_UP_SQL = f"""
-select x.topic, x.stream, x.first_seq + r.i - 1 as seq, e.key, e.payload, e.headers, e.created_at, e.event_id
+select x.topic, x.stream, x.first_seq + r.i - 1 as seq, e.key, e.payload, e.headers
 from outbox_numbers x cross join lateral unnest(x.refs) with ordinality as r(ref, i)
 join outbox_events e on e.batch = r.ref >> {REF_BITS} and e.n = (r.ref & {REF_MASK})::int
 where x.topic = $1 and x.stream = $2 and x.last_seq > $3 and x.first_seq + r.i - 1 > $3
@@ -563,7 +563,7 @@ class OutboxRelay:
             if not batches:
                 return 0
             events = await raw.fetch(EVENTS_SQL, batches)
-            emitted = [r[7] for r in events if r[7] is not None]
+            emitted = [r[6] for r in events if r[6] is not None]
             seen: set[Any] = set()
             if emitted:
                 await raw.execute(NUMBERED_PLAN)
@@ -571,7 +571,7 @@ class OutboxRelay:
             partitions = {t: await self._partitions_of(self._prefix + t) for t in {r[2] for r in events}}
             numbered: dict[tuple[str, int], list[Any]] = {}  # (topic, stream) → [refs, min batch, first seq]
             rows = []
-            for batch, n, topic, key, payload, headers, created_at, event_id in events:  # in (batch, n) order
+            for batch, n, topic, key, payload, headers, event_id in events:  # in (batch, n) order
                 if event_id is not None:
                     if event_id in seen:  # emitted again: published once, whoever emitted it how often
                         self.duplicates_dropped += 1
@@ -585,7 +585,7 @@ class OutboxRelay:
                 if got is None:
                     got = numbered[(topic, stream)] = [[], batch, state[0]]
                 got[0].append(batch << REF_BITS | n)
-                rows.append((topic, stream, state[0], key, payload, headers, created_at, event_id))
+                rows.append((topic, stream, state[0], key, payload, headers))
                 state[0] += 1
             refs: list[int] = []
             los, his = [], []
@@ -622,7 +622,7 @@ class OutboxRelay:
         return max(len(rows), 1)
 
     async def _publish(self, raw: Any, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Sends rows (topic, stream, seq, key, payload, headers, created_at) in stream order, one
+        """Sends rows (topic, stream, seq, key, payload, headers) in stream order, one
         record batch per stream at a time, and records where each batch landed."""
         by_stream: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
         for r in rows:
