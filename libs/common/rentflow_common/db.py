@@ -12,7 +12,7 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from rentflow_common.events import Emitter
-from rentflow_common.outbox import enqueue
+from rentflow_common.outbox import committed, enqueue
 
 
 def asyncpg_url(url: str) -> str:
@@ -124,11 +124,14 @@ class UnitOfWork(Emitter):
             await write(self, self.audited)
             self.audited = []
         emitted = bool(self.emitted)
+        written = None
         if emitted:
-            await enqueue(self.raw, self.emitted)
+            written = await enqueue(self.raw, self.emitted)
             self.emitted = []
         await self.conn.commit()
         self._committed = True
+        if written:
+            committed(self._engine, written)
         if self._on_commit is not None:
             self._on_commit(emitted)
 

@@ -238,11 +238,12 @@ from marked m, unnest($2::text[], $3::bytea[], $4::bytea[], $5::text[], $6::uuid
 COPY_FROM_ROWS = 64  # more events than this: the marker, then one COPY
 
 
-async def enqueue(raw_conn: Any, rows: Sequence[OutboxRow]) -> None:
+async def enqueue(raw_conn: Any, rows: Sequence[OutboxRow]) -> list[tuple[Any, ...]] | None:
     """Adds rows to the outbox inside the caller's transaction (asyncpg connection), set-based:
-    one batch, its events written once."""
+    one batch, its events written once. Returns the events of a batch written by COPY as written
+    (EVENTS_SQL's columns), for `committed`; None for a few."""
     if not rows:
-        return
+        return None
     if len(rows) > REF_MASK + 1:
         raise ValueError(f"{len(rows)} outbox rows in one call: at most {REF_MASK + 1}")
     if len(rows) <= COPY_FROM_ROWS:
@@ -250,14 +251,26 @@ async def enqueue(raw_conn: Any, rows: Sequence[OutboxRow]) -> None:
             ENQUEUE_SQL, len(rows), [r.topic for r in rows],
             [r.key.encode() if r.key is not None else None for r in rows], [r.payload for r in rows],
             [orjson.dumps(r.headers).decode() for r in rows], [r.event_id for r in rows])
-        return
+        return None
     batch = await raw_conn.fetchval("insert into outbox_pending (events) values ($1) returning batch", len(rows))
+    records = [(batch, n, r.topic, r.key.encode() if r.key is not None else None, r.payload,
+                orjson.dumps(r.headers).decode(), r.event_id) for n, r in enumerate(rows)]
     await raw_conn.copy_records_to_table(
-        "outbox_events",
-        records=[(batch, n, r.topic, r.key.encode() if r.key is not None else None, r.payload,
-                  orjson.dumps(r.headers).decode(), r.event_id) for n, r in enumerate(rows)],
-        columns=["batch", "n", "topic", "key", "payload", "headers", "event_id"],
-    )
+        "outbox_events", records=records, columns=["batch", "n", "topic", "key", "payload", "headers", "event_id"])
+    return records
+
+
+# The relay leading in this process, by its engine: the batches this process commits on that engine
+# are handed to it (`committed`), so it numbers and publishes them without reading their events back.
+_LEADING: dict[Any, "OutboxRelay"] = {}
+LOCAL_EVENTS = 20_000  # at most this many committed events held for the relay (the oldest are read back)
+
+
+def committed(engine: Any, events: list[tuple[Any, ...]]) -> None:
+    """A batch `enqueue` wrote (its events as written) was committed on `engine`."""
+    relay = _LEADING.get(engine)
+    if relay is not None:
+        relay.keep(events)
 
 
 # The next event to publish of each stream behind is the one at published_seq + 1 of its numbering row.
@@ -344,6 +357,10 @@ order by p.batch for update of p skip locked
 EVENTS_SQL = ("select batch, n, topic, key, payload, headers, event_id from outbox_events "
               "where batch = any($1::bigint[]) order by batch, n")
 
+# How many events each of these batches still has (a batch held in memory is published from there only
+# when none of its events were deleted meanwhile: `delete from outbox` keeps them from being published).
+COUNT_SQL = "select batch, count(*) from outbox_events where batch = any($1::bigint[]) group by batch"
+
 # Which of these event ids a batch numbered earlier holds (a batch no longer pending, not one claimed).
 NUMBERED_SQL = """
 select distinct e.event_id from outbox_events e
@@ -429,12 +446,24 @@ class OutboxRelay:
         self._last_check = 0.0
         self._last_prune = 0.0
         self._probe: AIOKafkaConsumer | None = None
+        # batch → its events as written, committed in this process while leading (`committed`)
+        self._local: dict[int, list[tuple[Any, ...]]] = {}
+        self._local_events = 0
+        self.read_back = 0  # events the relay read from the outbox to number (not held in memory)
 
     # ------------------------------------------------------------------ running
 
     def wake(self) -> None:
         """Something was committed to the outbox in this process."""
         self._wake.set()
+
+    def keep(self, events: list[tuple[Any, ...]]) -> None:
+        """Holds a batch committed in this process until a claim takes it (the oldest go past
+        LOCAL_EVENTS: their claim reads them back)."""
+        self._local[events[0][0]] = events
+        self._local_events += len(events)
+        while self._local_events > LOCAL_EVENTS:
+            self._local_events -= len(self._local.pop(next(iter(self._local))))
 
     def stop(self) -> None:
         self._stopping.set()
@@ -496,6 +525,7 @@ class OutboxRelay:
             await conn.close()
             raise
         self._conn = conn
+        _LEADING[self._engine] = self
         if not self.leader:
             log.info("outbox.relay_leading", schema=self._schema)
         self.leader = True
@@ -523,6 +553,10 @@ class OutboxRelay:
         return (await self._conn.get_raw_connection()).driver_connection
 
     async def _release(self, invalidate: bool = False) -> None:
+        if _LEADING.get(self._engine) is self:
+            del _LEADING[self._engine]
+        self._local.clear()
+        self._local_events = 0
         conn, self._conn = self._conn, None
         if conn is None:
             return
@@ -562,7 +596,7 @@ class OutboxRelay:
             batches = [r[0] for r in await raw.fetch(CLAIM_SQL, self._batch_size, self._batch_size)]
             if not batches:
                 return 0
-            events = await raw.fetch(EVENTS_SQL, batches)
+            events = await self._events(raw, batches)
             emitted = [r[6] for r in events if r[6] is not None]
             seen: set[Any] = set()
             if emitted:
@@ -603,6 +637,23 @@ class OutboxRelay:
                 return max(len(events), 1)
         await self._publish(raw, rows)
         return len(rows)
+
+    async def _events(self, raw: Any, batches: list[int]) -> Sequence[Any]:
+        """The claimed batches' events in (batch, n) order: those committed in this process from
+        memory, when none were deleted since; the others read back."""
+        held = {b: self._local.pop(b) for b in batches if b in self._local}
+        self._local_events -= sum(len(e) for e in held.values())
+        if held:
+            counts = dict(await raw.fetch(COUNT_SQL, list(held)))
+            held = {b: e for b, e in held.items() if counts.get(b) == len(e)}
+        rest = [b for b in batches if b not in held]
+        events: list[Any] = list(await raw.fetch(EVENTS_SQL, rest)) if rest else []
+        self.read_back += len(events)
+        if held:
+            events += [e for b in held for e in held[b]]
+            if rest:
+                events.sort(key=lambda e: (e[0], e[1]))
+        return events
 
     async def _catch_up(self, raw: Any, behind: list[tuple[str, int]]) -> int:
         """Publishes the numbered events of streams whose published position is behind (after a

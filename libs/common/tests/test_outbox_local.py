@@ -1,0 +1,83 @@
+"""Batches a process commits while its relay leads are numbered and published from memory, not
+read back from the outbox (outbox.committed); what is published is the same. A batch an event of
+which was deleted meanwhile (`delete from outbox`) is read back, so the deleted event stays
+unpublished; a relay that does not lead holds nothing."""
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import text
+
+from rentflow_common.db import UnitOfWork
+from rentflow_common.testing import envelope_row, payment_envelope
+
+TOPIC = "payments.received.v1"
+
+
+async def _commit(engine, numbers) -> dict[int, str]:
+    """Commits payments `numbers` (more than enqueue writes in one statement); i → event id."""
+    envelopes = {i: payment_envelope(i) for i in numbers}
+    async with UnitOfWork(engine, producer="payments") as uow:
+        uow.emitted += [envelope_row(TOPIC, f"acct-{i % 5}", e) for i, e in envelopes.items()]
+        await uow.commit()
+    return {i: str(e.event_id) for i, e in envelopes.items()}
+
+
+async def _drain(relay) -> None:
+    while await relay.relay_once():
+        pass
+
+
+async def _published(infra, topic_prefix, expected: int) -> list[tuple[int, int, int, str]]:
+    """(rf-stream, rf-seq, i, event_id header) of every message on the topic, once `expected` are there."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    got: list[tuple[int, int, int, str]] = []
+    try:
+        consumer.assign([TopicPartition(topic_prefix + TOPIC, p) for p in range(3)])
+        await consumer.seek_to_beginning()
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(got) < expected and asyncio.get_running_loop().time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    h = {k: v.decode() for k, v in r.headers}
+                    body = orjson.loads(r.value)
+                    assert h["event_id"] == body["event_id"] and h["correlation_id"] == body["correlation_id"]
+                    got.append((int(h["rf-stream"]), int(h["rf-seq"]), body["data"]["amount_pence"] - 100,
+                                h["event_id"]))
+    finally:
+        await consumer.stop()
+    return sorted(got)
+
+
+async def test_batches_committed_while_leading_are_published_from_memory(infra, database_url, topic_prefix, rig):
+    r = await rig([TOPIC])
+    relay = r.relay(partitions=3)
+    assert await relay._lead()
+    ids = await _commit(r.engine, range(100))
+    await _drain(relay)
+    assert (relay.published, relay.read_back) == (100, 0)
+
+    ids |= await _commit(r.engine, range(100, 200))
+    async with r.engine.begin() as c:  # before the relay claims it: this one must not be published
+        deleted = await c.execute(text(
+            "delete from svc.outbox where (convert_from(payload, 'utf8')::jsonb -> 'data' ->> 'amount_pence')::int "
+            "= 250"))
+        assert deleted.rowcount == 1
+    await _drain(relay)
+    assert (relay.published, relay.read_back) == (199, 99)
+    await relay.close()
+
+    other = r.relay(partitions=3)  # not leading while this commits: nothing held, all read back
+    ids |= await _commit(r.engine, range(200, 300))
+    await _drain(other)
+    await other.close()
+    assert (other.published, other.read_back) == (100, 100)
+
+    got = await _published(infra, topic_prefix, 299)
+    assert sorted((i, e) for _, _, i, e in got) == [(i, ids[i]) for i in range(300) if i != 150]
+    for stream in {s for s, _, _, _ in got}:  # each stream numbered 1, 2, 3, ... in order
+        seqs = [q for s, q, _, _ in got if s == stream]
+        assert seqs == list(range(1, len(seqs) + 1))
