@@ -4,8 +4,9 @@ transport that can be refilled.
 A service's units of work add events to the outbox in the transaction of the change that caused
 them: each written once, into `outbox_events`, as one batch per commit with a marker in
 `outbox_pending`. The relay (one per service at a time: the holder of an advisory lock) claims
-pending batches, numbers their events within their stream — (topic, partition) — recording one
-`outbox_numbers` row per stream and claim (the numbers and the events they name), and then
+pending batches (a batch committed in its own process while it leads is handed to it at commit,
+`committed`, and not read back), numbers their events within their stream — (topic, partition) —
+recording one `outbox_numbers` row per stream and claim (the numbers and the events they name), and then
 publishes them in that order with three headers: the outbox's `rf-epoch` (made once per service
 database), `rf-stream` and `rf-seq`. Consumers record which sequence numbers of each stream
 they have processed (rentflow_common.progress), in the transaction of their effects: a message
