@@ -301,23 +301,21 @@ async def backlog(engine: AsyncEngine) -> dict[str, Any]:
             "retained": int(row["retained"])}
 
 
-async def request_replay(engine: AsyncEngine, since: dt.datetime, topics: Iterable[str] | None = None
-                         ) -> dict[str, int]:
+async def request_replay(raw: Any, since: dt.datetime, topics: Iterable[str] | None = None) -> dict[str, int]:
     """Moves the published position of every stream back to its first event numbered at or after
-    `since` (of `topics`, or all), so the relay publishes them again. Returns events per topic."""
+    `since` (of `topics`, or all), so the relay publishes them again, in the caller's transaction
+    (`raw`: a unit of work's connection; the relay hears of it when that commits). Returns events per topic."""
     wanted = list(topics) if topics is not None else None
-    async with engine.begin() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        rows = await raw.fetch(
-            "select x.topic, x.stream, min(x.first_seq) as first, "
-            "sum(greatest(0, least(x.last_seq, s.published_seq) - x.first_seq + 1)) as n "
-            "from outbox_numbers x join outbox_streams s on s.topic = x.topic and s.stream = x.stream "
-            "where x.sequenced_at >= $1 and ($2::text[] is null or x.topic = any($2::text[])) "
-            "group by x.topic, x.stream", since, wanted)
-        await raw.executemany("update outbox_streams set published_seq = least(published_seq, $3) "
-                              "where topic = $1 and stream = $2", [(r["topic"], r["stream"], r["first"] - 1)
-                                                                   for r in rows])
-        await raw.execute("select pg_notify($1, 'replay')", notify_channel(await raw.fetchval("select current_schema()")))
+    rows = await raw.fetch(
+        "select x.topic, x.stream, min(x.first_seq) as first, "
+        "sum(greatest(0, least(x.last_seq, s.published_seq) - x.first_seq + 1)) as n "
+        "from outbox_numbers x join outbox_streams s on s.topic = x.topic and s.stream = x.stream "
+        "where x.sequenced_at >= $1 and ($2::text[] is null or x.topic = any($2::text[])) "
+        "group by x.topic, x.stream", since, wanted)
+    await raw.executemany("update outbox_streams set published_seq = least(published_seq, $3) "
+                          "where topic = $1 and stream = $2", [(r["topic"], r["stream"], r["first"] - 1)
+                                                               for r in rows])
+    await raw.execute("select pg_notify($1, 'replay')", notify_channel(await raw.fetchval("select current_schema()")))
     out: dict[str, int] = {}
     for r in rows:
         out[r["topic"]] = out.get(r["topic"], 0) + int(r["n"])

@@ -146,11 +146,11 @@ class ServiceRuntime:
         idempotently under the service's migration lock."""
         from rentflow_common.audit import AUDIT_DDL
 
-        async with self.engine.begin() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            await raw.execute("select pg_advisory_xact_lock(hashtext($1))", f"rentflow-migrate-{self.name}")
+        async with UnitOfWork(self.engine) as uow:  # one transaction: the lock holds until the tables are made
+            await uow.raw.execute("select pg_advisory_xact_lock(hashtext($1))", f"rentflow-migrate-{self.name}")
             for ddl in PRINCIPALS_DDL + AUDIT_DDL:
-                await raw.execute(ddl)
+                await uow.raw.execute(ddl)
+            await uow.commit()
 
     async def stop(self) -> None:
         self.ready = False
@@ -487,8 +487,8 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
     @app.post("/v1/ops/replay", tags=["ops"], summary="publish retained outbox events again from a time")
     async def replay(body: ReplayRequest, request: Request, caller: Caller = Depends(require("ops"))) -> dict[str, Any]:
         since = body.since.astimezone(dt.timezone.utc)
-        topics = await request_replay(runtime.engine, since, body.topics)
-        async with runtime.uow_for(request, caller) as uow:
+        async with runtime.uow_for(request, caller) as uow:  # the replay and who asked for it, together
+            topics = await request_replay(uow.raw, since, body.topics)
             uow.audit("outbox.replay", after={"since": since.isoformat(), "topics": topics})
             await uow.commit()
         if runtime.relay is not None:

@@ -184,7 +184,9 @@ async def test_the_first_layout_converts_with_its_rows_and_numbers(infra, databa
         relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers,
                             topic_prefix=topic_prefix, partitions=3)
         await _drain(relay)
-        replayed = await request_replay(engine, t1 - dt.timedelta(seconds=1))
+        async with UnitOfWork(engine) as uow:
+            replayed = await request_replay(uow.raw, t1 - dt.timedelta(seconds=1))
+            await uow.commit()
         relay._reload = True
         await _drain(relay)
         await relay.close()

@@ -161,14 +161,14 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
     max_file_bytes = settings.max_file_mb << 20
 
     async def check_key() -> None:
-        await providers.check_key(engine, box)
+        await providers.check_key(runtime.uow, box)
     runtime.on_start.append(check_key)
 
     async def signatures_table() -> None:
-        async with engine.begin() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
+        async with runtime.uow() as uow:
             for ddl in repo.SIGNATURES_DDL:
-                await raw.execute(ddl)
+                await uow.raw.execute(ddl)
+            await uow.commit()
     runtime.on_start.append(signatures_table)
     # a signed request is remembered until its t is out of the window (and a minute's grace)
     keep_seconds = signature.MAX_SKEW_SECONDS + 60
@@ -410,9 +410,9 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
             if verifier is not None:
                 verified(verifier, allowed)
                 assert provider_id is not None
-                async with engine.begin() as conn:  # a signed file is taken once, like a push
-                    await note_signature((await conn.get_raw_connection()).driver_connection, provider_id,
-                                         verifier.header, bytes.fromhex(sha256))
+                async with runtime.uow() as uow:  # a signed file is taken once, like a push
+                    await note_signature(uow.raw, provider_id, verifier.header, bytes.fromhex(sha256))
+                    await uow.commit()
             try:
                 fp.seek(0)
                 fmt = formats.resolve(fmt_name, fp.read(formats.SNIFF_BYTES))

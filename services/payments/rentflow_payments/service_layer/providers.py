@@ -12,7 +12,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from rentflow_common.db import UnitOfWork
 from rentflow_common.logging import get_logger
@@ -135,15 +135,15 @@ class ProviderKeys:
         self._known.pop(provider_id, None)
 
 
-async def check_key(engine: Any, box: SecretBox) -> None:
+async def check_key(uow: Callable[[], UnitOfWork], box: SecretBox) -> None:
     """At start: every stored secret opens with the configured key (SecretKeyMismatch otherwise), and is
-    re-encrypted under the first key when RENTFLOW_SECRETS_KEY lists a new one first."""
-    async with engine.begin() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        rows = await repo.list_providers(raw)
+    re-encrypted under the first key when RENTFLOW_SECRETS_KEY lists a new one first (all in one transaction)."""
+    async with uow() as u:
+        rows = await repo.list_providers(u.raw)
         for row in rows:
             box.open(row.secret_enc)
             if row.previous_secret_enc:
                 box.open(row.previous_secret_enc)
         if rows and box.several_keys:
-            await repo.reseal_provider_secrets(raw, box.rotate)
+            await repo.reseal_provider_secrets(u.raw, box.rotate)
+        await u.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import orjson
 
@@ -319,3 +320,21 @@ async def test_a_payment_met_on_either_unique_index_is_a_duplicate_not_an_error(
                                         provider_id="acme", received_at=now, source="push", import_id=None,
                                         correlation_id="c")
     assert new == set()
+
+
+async def test_ops_replay_publishes_retained_events_again_and_records_who_asked(svc):
+    """POST /v1/ops/replay moves the streams back and records it in the audit trail, in one transaction."""
+    await svc.provider()
+    before = datetime.now(timezone.utc)
+    for ref in ("RP-1", "RP-2"):
+        assert (await svc.push("/v1/payments", pay(ref))).status_code == 202
+    assert len(await svc.events("payments.received.v1", expected=2)) == 2
+
+    r = await svc.client.post("/v1/ops/replay", json={"since": (before - timedelta(minutes=1)).isoformat()})
+    assert r.status_code == 200, r.text
+    assert r.json()["republishing"]["payments.received.v1"] == 2
+    got = await svc.events("payments.received.v1", expected=4)
+    assert sorted(e["data"]["provider_ref"] for e in got) == ["RP-1", "RP-1", "RP-2", "RP-2"]
+    audit = (await svc.client.get("/v1/audit", params={"user": "tester"})).json()["entries"]
+    replays = [e for e in audit if e["action"] == "outbox.replay"]
+    assert len(replays) == 1 and replays[0]["after"]["topics"]["payments.received.v1"] == 2
