@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 import time
 import uuid
 from hashlib import sha1
@@ -103,6 +104,7 @@ class ConsumerStats:
     duplicates: int = 0
     dead_letters: int = 0
     parked: int = 0
+    contended: int = 0  # transactions tried again after PostgreSQL broke a deadlock with another writer
     last_batch_at: dt.datetime | None = None
     last_commit_ok: float | None = None  # monotonic
     commit_failures: int = 0  # since the last commit that worked
@@ -117,6 +119,22 @@ def _database_away(exc: BaseException) -> bool:
     from rentflow_common.service import database_unavailable  # service imports this module
 
     return database_unavailable(exc)
+
+
+CONTENTION_RETRIES = 20
+_CONTENTION_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+
+
+def _contention(exc: BaseException | None) -> bool:
+    """PostgreSQL broke this transaction because of another's (a deadlock, a serialization conflict):
+    the same work done again succeeds."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if getattr(exc, "sqlstate", None) in _CONTENTION_SQLSTATES:
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return False
 
 
 def dlq_topic(group_id: str) -> str:
@@ -308,16 +326,8 @@ class BatchConsumer:
         good = decoded.good
         if not good:
             return
-        for attempt in range(1, self._attempts + 1):
-            try:
-                await self._process_batch(good)
-                return
-            except Exception as exc:
-                if _database_away(exc):  # not the messages' fault: wait for the database, then the same again
-                    raise
-                log.warning("consumer.batch_failed", group=self.group_id, size=len(good), attempt=attempt,
-                            error=_short(exc))
-                await asyncio.sleep(0.05 * 2**attempt)
+        if await self._write(good) is None:
+            return
         for n, item in enumerate(good):  # isolate the message that fails
             await self._process_one(item)
             decoded.good = good[n + 1:]  # a retry after the database went away resumes here
@@ -365,18 +375,36 @@ class BatchConsumer:
     async def _process_one(self, item: Item) -> None:
         cause = item.msg.cause
         with structlog.contextvars.bound_contextvars(correlation_id=cause.correlation_id, event_id=str(item.event_id)):
-            last_error = ""
-            for attempt in range(1, self._attempts + 1):
-                try:
-                    await self._process_batch([item])
-                    return
-                except Exception as exc:
-                    if _database_away(exc):  # a database restarting is no reason to dead-letter the message
-                        raise
-                    last_error = _short(exc)
-                    log.warning("consumer.message_failed", group=self.group_id, attempt=attempt, error=last_error)
-                    await asyncio.sleep(0.05 * 2**attempt)
-            await self._dead_letter_item(item, f"handler failed: {last_error}")
+            error = await self._write([item])
+            if error is not None:
+                await self._dead_letter_item(item, f"handler failed: {error}")
+
+    async def _write(self, items: Sequence[Item]) -> str | None:
+        """Writes `items` in one transaction, tried up to `attempts` times: None once written, else the
+        last error. The database away is raised (not the messages' fault: the caller waits for it); a
+        transaction PostgreSQL chose to break a deadlock or a serialization conflict with another
+        writer (another member's batch locking the same accounts) is tried again at once, up to
+        CONTENTION_RETRIES times, without counting as a failed attempt."""
+        attempt = contended = 0
+        while True:
+            try:
+                await self._process_batch(items)
+                return None
+            except Exception as exc:
+                if _database_away(exc):
+                    raise
+                if _contention(exc) and contended < CONTENTION_RETRIES:
+                    contended += 1
+                    self.stats.contended += 1
+                    log.info("consumer.contended", group=self.group_id, size=len(items), error=_short(exc))
+                    await asyncio.sleep(random.uniform(0, 0.01 * contended))  # apart, not in step again
+                    continue
+                attempt += 1
+                log.warning("consumer.write_failed", group=self.group_id, size=len(items), attempt=attempt,
+                            error=_short(exc))
+                await asyncio.sleep(0.05 * 2**attempt)
+                if attempt >= self._attempts:
+                    return _short(exc)
 
     # ------------------------------------------------------------------ dead letters
 

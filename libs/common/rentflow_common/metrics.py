@@ -101,6 +101,9 @@ class RuntimeCollector:
                                          labels=["service", "group"])
         dead = CounterMetricFamily("rentflow_consumer_dead_letters", "messages sent to the group's dead-letter topic",
                                    labels=["service", "group"])
+        contended = CounterMetricFamily("rentflow_consumer_contended", "transactions tried again after PostgreSQL "
+                                        "broke a deadlock or serialization conflict with another writer",
+                                        labels=["service", "group"])
         last = GaugeMetricFamily("rentflow_consumer_last_batch_timestamp_seconds", "when the last batch committed",
                                  labels=["service", "group"])
         for c in rt.consumers:
@@ -110,9 +113,10 @@ class RuntimeCollector:
             batches.add_metric([svc, c.group_id], float(s.batches))
             duplicates.add_metric([svc, c.group_id], float(s.duplicates))
             dead.add_metric([svc, c.group_id], float(s.dead_letters))
+            contended.add_metric([svc, c.group_id], float(s.contended))
             if s.last_batch_at is not None:
                 last.add_metric([svc, c.group_id], s.last_batch_at.timestamp())
-        yield from (messages, batches, duplicates, dead, last)
+        yield from (messages, batches, duplicates, dead, contended, last)
         if self._lag is not None:
             lag = GaugeMetricFamily("rentflow_consumer_lag", "log end offset minus committed offset",
                                     labels=["service", "group", "topic", "partition"])
