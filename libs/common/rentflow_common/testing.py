@@ -129,6 +129,34 @@ class OutboxRig(NamedTuple):
         await self.engine.dispose()
 
 
+async def drain(relay: Any) -> None:
+    """Runs `relay` (an OutboxRelay) until it has nothing more to publish."""
+    while await relay.relay_once():
+        pass
+
+
+async def read_topic(bootstrap_servers: str, topic: str, expected: int, *, partitions: int = 3,
+                     timeout: float = 30.0) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """(headers, decoded body) of every message on `topic` (its full name), read from the beginning
+    until `expected` are there or `timeout` passes."""
+    import orjson
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    got: list[tuple[dict[str, str], dict[str, Any]]] = []
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+        await consumer.seek_to_beginning()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(got) < expected and asyncio.get_running_loop().time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                got += [({k: v.decode() for k, v in r.headers}, orjson.loads(r.value)) for r in records]
+    finally:
+        await consumer.stop()
+    return got
+
+
 async def outbox_rig(infra: Infrastructure, database_url: str, topic_prefix: str, topics: list[str], *,
                      partitions: int = 3, tables: tuple[str, ...] = (), client_id: str = "test") -> OutboxRig:
     """The core tables (and the test's own `tables`, DDL) in schema `svc` of `database_url`,

@@ -4,14 +4,10 @@ which was deleted meanwhile (`delete from outbox`) is read back, so the deleted 
 unpublished; a relay that does not lead holds nothing."""
 from __future__ import annotations
 
-import asyncio
-
-import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
 
 from rentflow_common.db import UnitOfWork
-from rentflow_common.testing import envelope_row, payment_envelope
+from rentflow_common.testing import drain, envelope_row, payment_envelope, read_topic
 
 TOPIC = "payments.received.v1"
 
@@ -25,30 +21,12 @@ async def _commit(engine, numbers) -> dict[int, str]:
     return {i: str(e.event_id) for i, e in envelopes.items()}
 
 
-async def _drain(relay) -> None:
-    while await relay.relay_once():
-        pass
-
-
 async def _published(infra, topic_prefix, expected: int) -> list[tuple[int, int, int, str]]:
     """(rf-stream, rf-seq, i, event_id header) of every message on the topic, once `expected` are there."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    got: list[tuple[int, int, int, str]] = []
-    try:
-        consumer.assign([TopicPartition(topic_prefix + TOPIC, p) for p in range(3)])
-        await consumer.seek_to_beginning()
-        deadline = asyncio.get_running_loop().time() + 30
-        while len(got) < expected and asyncio.get_running_loop().time() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for r in records:
-                    h = {k: v.decode() for k, v in r.headers}
-                    body = orjson.loads(r.value)
-                    assert h["event_id"] == body["event_id"] and h["correlation_id"] == body["correlation_id"]
-                    got.append((int(h["rf-stream"]), int(h["rf-seq"]), body["data"]["amount_pence"] - 100,
-                                h["event_id"]))
-    finally:
-        await consumer.stop()
+    got = []
+    for h, body in await read_topic(infra.kafka_bootstrap_servers, topic_prefix + TOPIC, expected):
+        assert h["event_id"] == body["event_id"] and h["correlation_id"] == body["correlation_id"]
+        got.append((int(h["rf-stream"]), int(h["rf-seq"]), body["data"]["amount_pence"] - 100, h["event_id"]))
     return sorted(got)
 
 
@@ -57,7 +35,7 @@ async def test_batches_committed_while_leading_are_published_from_memory(infra, 
     relay = r.relay(partitions=3)
     assert await relay._lead()
     ids = await _commit(r.engine, range(100))
-    await _drain(relay)
+    await drain(relay)
     assert (relay.published, relay.read_back) == (100, 0)
 
     ids |= await _commit(r.engine, range(100, 200))
@@ -66,13 +44,13 @@ async def test_batches_committed_while_leading_are_published_from_memory(infra, 
             "delete from svc.outbox where (convert_from(payload, 'utf8')::jsonb -> 'data' ->> 'amount_pence')::int "
             "= 250"))
         assert deleted.rowcount == 1
-    await _drain(relay)
+    await drain(relay)
     assert (relay.published, relay.read_back) == (199, 99)
     await relay.close()
 
     other = r.relay(partitions=3)  # not leading while this commits: nothing held, all read back
     ids |= await _commit(r.engine, range(200, 300))
-    await _drain(other)
+    await drain(other)
     await other.close()
     assert (other.published, other.read_back) == (100, 100)
 

@@ -5,18 +5,14 @@ is not yet published, and the first layout (`outbox` and `outbox_log` tables wit
 with its numbers kept."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
-import orjson
-
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
 
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.kafka import ensure_topics
 from rentflow_common.outbox import OutboxRelay, enqueue, make_producer, request_replay
-from rentflow_common.testing import payment_envelope as _envelope, create_core_tables, envelope_row
+from rentflow_common.testing import payment_envelope as _envelope, create_core_tables, drain, envelope_row, read_topic
 
 TOPIC = "payments.received.v1"
 
@@ -27,29 +23,10 @@ async def _write(engine, envelopes) -> None:
         await uow.commit()
 
 
-async def _drain(relay: OutboxRelay) -> None:
-    while await relay.relay_once():
-        pass
-
-
 async def _published(infra, topic_prefix, expected: int) -> list[tuple[int, int, int]]:
     """(rf-stream, rf-seq, amount - 100) of every message on the topic, once `expected` are there."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    got: list[tuple[int, int, int]] = []
-    try:
-        consumer.assign([TopicPartition(topic_prefix + TOPIC, p) for p in range(3)])
-        await consumer.seek_to_beginning()
-        deadline = asyncio.get_running_loop().time() + 30
-        while len(got) < expected and asyncio.get_running_loop().time() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for r in records:
-                    h = dict(r.headers)
-                    amount = int(orjson.loads(r.value)["data"]["amount_pence"]) - 100
-                    got.append((int(h["rf-stream"]), int(h["rf-seq"]), amount))
-    finally:
-        await consumer.stop()
-    return sorted(got)
+    return sorted((int(h["rf-stream"]), int(h["rf-seq"]), int(body["data"]["amount_pence"]) - 100)
+                  for h, body in await read_topic(infra.kafka_bootstrap_servers, topic_prefix + TOPIC, expected))
 
 
 async def test_an_event_id_emitted_in_two_commits_is_published_once(infra, database_url, topic_prefix, rig):
@@ -59,10 +36,10 @@ async def test_an_event_id_emitted_in_two_commits_is_published_once(infra, datab
     again = [_envelope(i, first[i].event_id) for i in range(3)]
     relay = r.relay(partitions=3)
     await _write(engine, first)
-    await _drain(relay)  # numbered and published
+    await drain(relay)  # numbered and published
     await _write(engine, again + [_envelope(10)])  # a later commit: three again, one new
     await _write(engine, [_envelope(11), _envelope(3, first[3].event_id)])  # and one more
-    await _drain(relay)
+    await drain(relay)
     await relay.close()
     async with engine.connect() as c:
         logged = (await c.execute(text("select count(*), count(distinct event_id) from svc.outbox_log"))).one()
@@ -81,7 +58,7 @@ async def test_a_batch_whose_events_were_deleted_is_skipped(infra, database_url,
         assert (await c.execute(text("delete from svc.outbox"))).rowcount == 4  # the view is updatable
     await _write(engine, [_envelope(i) for i in range(4, 7)])
     relay = r.relay(partitions=3)
-    await _drain(relay)
+    await drain(relay)
     await relay.close()
     async with engine.connect() as c:
         amounts = sorted((await c.execute(text(
@@ -101,7 +78,7 @@ async def test_the_retention_prune_keeps_what_is_not_yet_published(infra, databa
     engine, producer = r.engine, r.producer
     await _write(engine, [_envelope(i) for i in range(5)])
     relay = r.relay(partitions=3)
-    await _drain(relay)  # published
+    await drain(relay)  # published
     await relay.close()
     await _write(engine, [_envelope(i) for i in range(5, 9)])
     dying = _DiesBeforeRecording(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers,
@@ -122,7 +99,7 @@ async def test_the_retention_prune_keeps_what_is_not_yet_published(infra, databa
             "from svc.outbox_log union all select (convert_from(payload, 'utf8')::jsonb -> 'data' "
             "->> 'amount_pence')::int - 100 from svc.outbox"))).scalars())
         numbers = (await c.execute(text("select count(*) from svc.outbox_numbers"))).scalar_one()
-    await _drain(fresh)
+    await drain(fresh)
     await fresh.close()
     assert deleted == 5  # the published events
     assert kept == list(range(5, 12)) and numbers >= 1
@@ -183,12 +160,12 @@ async def test_the_first_layout_converts_with_its_rows_and_numbers(infra, databa
             numbers = (await c.execute(text("select count(*) from svc.outbox_numbers"))).scalar_one()
         relay = OutboxRelay(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers,
                             topic_prefix=topic_prefix, partitions=3)
-        await _drain(relay)
+        await drain(relay)
         async with UnitOfWork(engine) as uow:
             replayed = await request_replay(uow.raw, t1 - dt.timedelta(seconds=1))
             await uow.commit()
         relay._reload = True
-        await _drain(relay)
+        await drain(relay)
         await relay.close()
     finally:
         await producer.stop()
