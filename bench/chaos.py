@@ -259,7 +259,6 @@ def _load_and_kill(up: Up, result: Result, rng: random.Random, mailbox: Mailbox,
     adjusted = accs[0].ref
     expected[adjusted] -= 1234
 
-    stop_killing = threading.Event()
     pushed = threading.Event()
     errors: list[BaseException] = []
     t0 = time.monotonic()

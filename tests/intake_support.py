@@ -2,7 +2,6 @@
 (each in its own schema): files and webhooks in, postings out."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Any, AsyncIterator
 

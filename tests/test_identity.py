@@ -4,7 +4,6 @@ there too (measured); OIDC access tokens from a configured issuer are verified a
 served here over HTTP from a real RSA key."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 import time

@@ -26,7 +26,7 @@ AS_OF = typer.Option(None, "--as-of", metavar="DATE", help="DATE: figures as kno
 
 
 def register(app: typer.Typer, ctx: dict[str, Any]) -> None:
-    client, out, err, pounds = ctx["client"], ctx["out"], ctx["err"], ctx["pounds"]
+    client, err, pounds = ctx["client"], ctx["err"], ctx["pounds"]
     CommandError = ctx["CommandError"]
     returns_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="annual returns: LAHS rent arrears, benchmarking")
     statements_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="quarterly rent statements (PDF and CSV)")

@@ -156,7 +156,7 @@ async def claim_emails(raw: Any, now: dt.datetime, lease: dt.timedelta, limit: i
     """Email deliveries due (pending, or `sending` whose lease ran out: the process that held it
     died, maybe after the SMTP server took the message), marked `sending` until now + lease."""
     rows = await raw.fetch(
-        f"""update deliveries d set status = 'sending', attempts = d.attempts + 1, next_attempt_at = $2,
+        """update deliveries d set status = 'sending', attempts = d.attempts + 1, next_attempt_at = $2,
                    updated_at = $1
             from (select delivery_id from deliveries
                   where status in ('pending', 'sending') and channel = 'email' and next_attempt_at <= $1

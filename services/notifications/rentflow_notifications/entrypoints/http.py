@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rentflow_common.auth import Caller, outside_patch, require
 from rentflow_common.db import UnitOfWork
-from rentflow_common.service import correlation_id, refuse_other
+from rentflow_common.service import refuse_other
 from rentflow_common.inputs import Text
 from rentflow_schemas.notifications import TASK_KINDS
 from rentflow_notifications.domain.tasks import TaskConflict

@@ -1,6 +1,5 @@
 """camt.053 statements, camt.052 intraday reports and camt.054 notifications: one entry reader.
 The fixtures in tests/fixtures/ reproduce real files' structure (each names what it follows)."""
-import datetime as dt
 import io
 from pathlib import Path
 

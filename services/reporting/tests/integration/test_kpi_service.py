@@ -2,7 +2,6 @@
 events in, KPIs out, every figure checked against the arithmetic in the comments."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from decimal import Decimal

@@ -17,7 +17,7 @@ A new format (camt, bacs18, arudd, ...) is a module that calls `register(...)`, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Iterator, Literal, Mapping
+from typing import Any, Callable, Iterator, Literal, Mapping
 
 
 class Unreadable(Exception):
