@@ -50,7 +50,9 @@ def derive_id_binary(prefix: bytes, parts: tuple[object, ...]) -> uuid.UUID:
 
 
 class Envelope(BaseModel, Generic[T]):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # cache_strings="keys": JSON string values (ids, refs, times) are nearly all unique, and caching
+    # them cost each consumer ~0.6 µs per message (a fifth of validate_json); keys still are cached
+    model_config = ConfigDict(frozen=True, extra="forbid", cache_strings="keys")
 
     event_id: uuid.UUID
     event_type: str = Field(description="topic family and name, e.g. payments.received")

@@ -12,7 +12,7 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from rentflow_common.events import Emitter
-from rentflow_common.outbox import committed, enqueue
+from rentflow_common.outbox import committed, enqueue, uncommitted
 
 
 def asyncpg_url(url: str) -> str:
@@ -128,10 +128,15 @@ class UnitOfWork(Emitter):
         if emitted:
             written = await enqueue(self.raw, self.emitted)
             self.emitted = []
-        await self.conn.commit()
-        self._committed = True
         if written:
             committed(self._engine, written)
+        try:
+            await self.conn.commit()
+        except BaseException:
+            if written:
+                uncommitted(self._engine, written)
+            raise
+        self._committed = True
         if self._on_commit is not None:
             self._on_commit(emitted)
 

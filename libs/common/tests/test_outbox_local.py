@@ -5,6 +5,7 @@ unpublished; a relay that does not lead holds nothing."""
 from __future__ import annotations
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rentflow_common.db import UnitOfWork
 from rentflow_common.testing import drain, envelope_row, payment_envelope, read_topic
@@ -59,3 +60,24 @@ async def test_batches_committed_while_leading_are_published_from_memory(infra, 
     for stream in {s for s, _, _, _ in got}:  # each stream numbered 1, 2, 3, ... in order
         seqs = [q for s, q, _, _ in got if s == stream]
         assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_a_batch_claimed_as_its_commit_returns_is_held(infra, database_url, topic_prefix, rig, monkeypatch):
+    """Handed over before the COMMIT: a relay that claims the batch the moment the COMMIT returns,
+    before the unit of work resumes, finds it held (handed over after the COMMIT, it was read back)."""
+    r = await rig([TOPIC])
+    relay = r.relay(partitions=3)
+    assert await relay._lead()
+    commit = AsyncConnection.commit
+
+    async def commit_then_claim(conn: AsyncConnection) -> None:
+        await commit(conn)
+        await _drain(relay)
+
+    monkeypatch.setattr(AsyncConnection, "commit", commit_then_claim)
+    ids = await _commit(r.engine, range(100))
+    monkeypatch.undo()
+    assert (relay.published, relay.read_back) == (100, 0)
+    await relay.close()
+    got = await _published(infra, topic_prefix, 100)
+    assert sorted((i, e) for _, _, i, e in got) == [(i, ids[i]) for i in range(100)]
