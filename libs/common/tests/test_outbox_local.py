@@ -72,7 +72,7 @@ async def test_a_batch_claimed_as_its_commit_returns_is_held(infra, database_url
 
     async def commit_then_claim(conn: AsyncConnection) -> None:
         await commit(conn)
-        await _drain(relay)
+        await drain(relay)
 
     monkeypatch.setattr(AsyncConnection, "commit", commit_then_claim)
     ids = await _commit(r.engine, range(100))
