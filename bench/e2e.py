@@ -333,7 +333,7 @@ async def main(args: argparse.Namespace) -> None:
             meter = CpuMeter.of_pids({name: s.proc.pid for name, s in stack.services.items() if s.proc}, infra_procs)
             pg_base = backend_cpu(infra_procs["postgres"])
             if args.pg_stats:
-                await pg_stats(stack.infra.database_url, "select pg_stat_statements_reset(); select pg_stat_reset()")
+                await pg_stats(stack.infra.database_url, "select pg_stat_statements_reset()", "select pg_stat_reset()")
             t0 = time.time()
             sent = await push(url, "bench", secret, bodies, args.batch, args.concurrency)
             push_done = time.time()
