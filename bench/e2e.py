@@ -392,7 +392,7 @@ async def main(args: argparse.Namespace) -> None:
     print(f"  latency p50 / p99          {statistics.median(lat):.3f} s / {percentile(lat, 0.99):.3f} s (saturated)")
     print(f"  CPU per payment            {per_item(cpu, len(sent))}")
     print("  postgres CPU per payment   " + ", ".join(
-        f"for {name} {1e6 * sec / len(sent):.0f}" for name, sec in sorted(pg_split.items(), key=lambda kv: -kv[1])
+        f"for {name} {1e6 * sec / len(sent):.1f}" for name, sec in sorted(pg_split.items(), key=lambda kv: -kv[1])
         if sec > 0.05) + " µs")
     print("  consumer transactions      " + ", ".join(
         f"{g} {m:,} messages in {b:,} ({m / max(b, 1):,.0f} each)" for g, (m, b) in groups.items()))
