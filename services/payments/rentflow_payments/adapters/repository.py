@@ -9,6 +9,8 @@ from typing import Any, NamedTuple, Sequence
 
 import orjson
 
+from rentflow_payments.domain import events
+
 
 class PaymentRow(NamedTuple):  # a tuple: one per payment taken in, cheaper to make than a frozen dataclass
     payment_id: uuid.UUID
@@ -98,12 +100,11 @@ select u.payment_id, $1, u.provider_ref, u.channel, u.amount_pence, u.currency, 
 from unnest($6::uuid[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::timestamptz[], $12::text[],
             $13::text[], $14::text[])
      as u(payment_id, provider_ref, channel, amount_pence, currency, paid_at, reference, payer_name, match_ref)
-on conflict do nothing
+on conflict (payment_id) do nothing
 returning provider_ref
 """
-# No conflict target: both unique indexes (provider_id, provider_ref) and payment_id, which is derived
-# from them, say "this payment is known". With one target, two requests inserting the same payment
-# at once could meet on the other index, which ON CONFLICT does not cover: a unique violation (500).
+# The conflict is on the primary key, payment_id: derived from (provider_id, provider_ref), it says
+# "this provider sent this payment before".
 
 
 async def insert_payments(raw: Any, rows: Sequence[PaymentRow], *, provider_id: str, received_at: datetime,
@@ -256,7 +257,7 @@ async def known_reversals(raw: Any, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
 
 
 # One branch per kind of hint, each with its own conditions, so that each can use an index: the
-# primary key for a provider_ref, payments_match_ref (partial: only payments with a match_ref) for
+# primary key for a provider_ref (by the payment_id derived from it), payments_match_ref (partial: only payments with a match_ref) for
 # an EndToEndId; amount, reference and payer only by the provider's payments (no index for those).
 _ORIGINAL = """
 select h.n, c.payment_id, c.provider_ref, c.left_pence
@@ -273,8 +274,9 @@ where {branch}
 """
 FIND_ORIGINALS = (
     "with h as (select * from unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], "
-    "$8::timestamptz[]) as h(n, provider_ref, match_ref, reference, payer_name, amount, reversed_at))"
-    + _ORIGINAL.format(branch="h.provider_ref is not null", match="p.provider_ref = h.provider_ref")
+    "$8::timestamptz[], $9::uuid[]) as h(n, provider_ref, match_ref, reference, payer_name, amount, reversed_at, "
+    "payment_id))"
+    + _ORIGINAL.format(branch="h.provider_ref is not null", match="p.payment_id = h.payment_id")
     + "union all" + _ORIGINAL.format(
         branch="h.provider_ref is null and h.match_ref is not null",
         match="p.match_ref is not null and p.match_ref = h.match_ref and p.amount_pence >= h.amount "
@@ -292,7 +294,8 @@ async def find_originals(raw: Any, provider_id: str, hints: Sequence[tuple[Any, 
     if not hints:
         return {}
     cols = [list(c) for c in zip(*hints)]
-    rows = await raw.fetch(FIND_ORIGINALS, provider_id, *cols)
+    pids = [None if ref is None else events.payment_id(provider_id, ref) for ref in cols[1]]
+    rows = await raw.fetch(FIND_ORIGINALS, provider_id, *cols, pids)
     return {r["n"]: (r["payment_id"], r["provider_ref"], r["left_pence"]) for r in rows}
 
 
