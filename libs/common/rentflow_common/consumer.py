@@ -357,8 +357,9 @@ class BatchConsumer:
                                                   i.event_id, status="parked")
                     self.stats.parked += 1
                 fresh = [i for i in fresh if i.key not in parked]
-            await self._dispatch(uow, fresh)
+            # before the handlers: the last of them hold account rows locked until the commit
             await save_progress(raw, self.group_id, sets)
+            await self._dispatch(uow, fresh)
             await uow.commit()
         for key, s in sets.items():
             self._seen[key] = s

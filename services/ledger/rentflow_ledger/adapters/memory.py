@@ -94,11 +94,12 @@ class MemoryAccounts:
     async def balances(self, refs: Iterable[str]) -> dict[str, int]:
         return {r: self.t.accounts[r]["balance_pence"] for r in refs if r in self.t.accounts}
 
-    async def lock_for_receipts(self, refs: Iterable[str]) -> tuple[dict[str, int], dict[str, dt.date]]:
-        refs = set(refs)
+    async def move_for_receipts(self, deltas: Mapping[str, int], at: dt.datetime) -> tuple[dict[str, int],
+                                                                                    dict[str, dt.date]]:
         accounts = self.t.accounts
-        return await self.lock_balances(refs), {r: accounts[r]["tenancy_end"] for r in refs
-                                                if r in accounts and accounts[r]["tenancy_end"] is not None}
+        before = await self.lock_balances(deltas)
+        await self.update_balances({r: b + deltas[r] for r, b in before.items()}, before, at)
+        return before, {r: accounts[r]["tenancy_end"] for r in before if accounts[r]["tenancy_end"] is not None}
 
     async def update_balances(self, balances: Mapping[str, int], refs: Iterable[str], at: dt.datetime) -> None:
         for r in refs:

@@ -80,14 +80,22 @@ class SqlAccounts:
             "select account_ref, balance_pence from accounts where account_ref = any($1::text[])", list(refs))
         return {r["account_ref"]: r["balance_pence"] for r in rows}
 
-    async def lock_for_receipts(self, refs: Iterable[str]) -> tuple[dict[str, int], dict[str, dt.date]]:
-        """`lock_balances`, and the tenancy end of those of these accounts whose tenancy has one, read
-        with the lock (one statement, not a second lookup of the same accounts)."""
-        refs = sorted(set(refs))
+    async def move_for_receipts(self, deltas: Mapping[str, int], at: dt.datetime) -> tuple[dict[str, int],
+                                                                                    dict[str, dt.date]]:
+        """Locks these accounts (reference order, as `lock_balances`), adds each its delta to the balance,
+        and returns the balances before and the tenancy ends of those that have one: one statement, so
+        the rows are locked for that statement and what follows it, not for a second round trip."""
+        refs = sorted(deltas)
         if not refs:
             return {}, {}
-        rows = await self.raw.fetch("select account_ref, balance_pence, tenancy_end from accounts "
-                                    "where account_ref = any($1::text[]) order by account_ref for update", refs)
+        # every row the update changes is one `locked` has already locked, in order: no deadlock
+        rows = await self.raw.fetch(
+            "with locked as materialized (select account_ref from accounts where account_ref = any($1::text[]) "
+            "order by account_ref for update) "
+            "update accounts a set balance_pence = a.balance_pence + u.delta, updated_at = $3 "
+            "from locked l join unnest($1::text[], $2::bigint[]) as u(ref, delta) on u.ref = l.account_ref "
+            "where a.account_ref = l.account_ref returning a.account_ref, a.balance_pence - u.delta, a.tenancy_end",
+            refs, [deltas[r] for r in refs], at)
         return ({r[0]: r[1] for r in rows}, {r[0]: r[2] for r in rows if r[2] is not None})
 
     async def update_balances(self, balances: Mapping[str, int], refs: Iterable[str], at: dt.datetime) -> None:

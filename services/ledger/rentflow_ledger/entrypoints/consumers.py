@@ -7,6 +7,7 @@ This is the edge: each event becomes the ledger's command (service_layer/command
 consumer's unit of work the ledger's (repositories + emit); the consumer commits."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Sequence
 
 from rentflow_common.consumer import Handler
@@ -15,7 +16,7 @@ from rentflow_common.events import Msg
 from rentflow_ledger.domain.references import CheckScheme
 from rentflow_ledger.service_layer.commands import ChangeMandate, ReturnDirectDebit, ReversePayment, TakePayment
 from rentflow_ledger.service_layer.directdebit import handle_dd_returned, handle_mandate_instructions
-from rentflow_ledger.service_layer.lumps import handle_cash_book, handle_payout_deductions
+from rentflow_ledger.service_layer.lumps import handle_payout_deductions, record_cash_detail, settle_cash_book
 from rentflow_ledger.service_layer.benefits import handle_benefit_recovered
 from rentflow_ledger.service_layer.outgoing import handle_outgoing_returned
 from rentflow_ledger.service_layer.receipts import handle_payments_received
@@ -31,10 +32,13 @@ def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
     async def payments(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReceived]]) -> None:
         ledger = SqlLedgerUnitOfWork(uow)
         commands = [TakePayment.of(m) for m in msgs]
+        now = dt.datetime.now(dt.timezone.utc)
+        # the cash book's detail first: it needs no account locked, and the receipts lock theirs until commit
+        channels = await record_cash_detail(ledger, commands, now)
         # a statement lump sum is not rent: the cash book matches it to its detail (service_layer/lumps.py)
         await handle_payments_received(ledger, [c for c in commands if c.payment.lump is None], scheme=scheme)
         await apply_pending(ledger, [m.data.payment_id for m in msgs if m.data.lump is None])
-        await handle_cash_book(ledger, commands)
+        await settle_cash_book(ledger, commands, channels, now)
         lumps = [m.data.payment_id for m in msgs if m.data.lump is not None]
         if lumps:  # a bank reversal of a lump that came before the lump itself
             await apply_pending(ledger, lumps)

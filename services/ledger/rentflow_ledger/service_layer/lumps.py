@@ -51,13 +51,25 @@ async def handle_cash_book(uow: Any, commands: Sequence[Any]) -> None:
     matched, the detail kept, and open lumps of the detail's channels tried again. `commands` are
     TakePayment (`.payment`, `.cause`)."""
     now = dt.datetime.now(dt.timezone.utc)
+    await settle_cash_book(uow, commands, await record_cash_detail(uow, commands, now), now)
+
+
+async def record_cash_detail(uow: Any, commands: Sequence[Any], now: dt.datetime) -> set[str]:
+    """`handle_cash_book`'s first part, the detail kept: it needs neither the postings nor an account
+    locked, so the consumer does it before the receipts. Returns the channels of the detail new here."""
+    detail = [c.payment for c in commands if c.payment.lump is None and str(c.payment.channel) in DETAIL_CHANNELS]
+    return await record_detail(uow, detail, now) if detail else set()
+
+
+async def settle_cash_book(uow: Any, commands: Sequence[Any], channels: set[str], now: dt.datetime) -> None:
+    """`handle_cash_book`'s second part: the lumps taken and matched, and open lumps of `channels`
+    (those `record_cash_detail` returned) tried again."""
     lumps = [c for c in commands if c.payment.lump is not None]
-    detail = [c for c in commands if c.payment.lump is None and str(c.payment.channel) in DETAIL_CHANNELS]
-    channels = await record_detail(uow, [c.payment for c in detail], now) if detail else set()
     if lumps:  # after the batch's own detail, so a lump and its file in one batch meet at once
         await take_lumps(uow, lumps, now)
     if channels:
-        await rematch(uow, channels, detail[0].cause, now)
+        detail = next(c for c in commands if c.payment.lump is None and str(c.payment.channel) in DETAIL_CHANNELS)
+        await rematch(uow, channels, detail.cause, now)
 
 
 async def handle_payout_deductions(uow: Any, commands: Sequence[Any]) -> None:

@@ -12,13 +12,15 @@ a handful of set-based statements, and the accounts locked only for the last few
    on balances. Identified receipts go to the GL as one journal per value
    date, booked period and bank/cash account (Dr the money account, Cr debtors control per
    account), as the debit run's journals do; each unidentified receipt has its own;
-4. lock the allocated accounts' balances (reference order; their tenancy ends read with them),
-   post in Python with running balances (several payments to one account get consecutive
-   balance_after), then COPY transactions, UPDATE accounts FROM unnest, emit TransactionPosted.
-   The consumer commits (the unit of work writes what was emitted to the outbox in one COPY).
+4. lock the allocated accounts and add each the batch's sum in one statement (reference order;
+   the balances before and the tenancy ends come back), post in Python with running balances
+   (several payments to one account get consecutive balance_after), then COPY transactions,
+   emit TransactionPosted. The consumer commits (the unit of work writes what was emitted to
+   the outbox in one COPY).
 
-Locking late keeps the lock window to step 4, so consumers working other partitions of the
-group (in this process or others) overlap their work instead of queueing on account rows."""
+Locking late keeps the lock window to step 4 and the commit, so consumers working other
+partitions of the group (in this process or others) overlap their work instead of queueing on
+account rows."""
 from __future__ import annotations
 
 import datetime as dt
@@ -136,13 +138,18 @@ async def handle_payments_received(uow: LedgerUnitOfWork, commands: Sequence[Tak
     if not receipts:
         check_control([], journals)
         return
-    balances, ended = await uow.accounts.lock_for_receipts([r.account_ref for r in receipts])
-    book = Book(balances)
-    transactions: list[Transaction] = []
+    # all that does not need the balances is done before the accounts are locked
+    deltas: dict[str, int] = {}
     for r in receipts:
+        deltas[r.account_ref] = deltas.get(r.account_ref, 0) - r.command.payment.amount_pence
+    txn_ids = [derive_event_id("txn", r.pid) for r in receipts]
+    before, ended = await uow.accounts.move_for_receipts(deltas, now)  # locked from here to the commit
+    book = Book(before)
+    transactions: list[Transaction] = []
+    for r, txn_id in zip(receipts, txn_ids):
         p = r.command.payment
         channel = str(p.channel)
-        t = book.post(r.account_ref, receipt_code(channel), -p.amount_pence, transaction_id=derive_event_id("txn", r.pid),
+        t = book.post(r.account_ref, receipt_code(channel), -p.amount_pence, transaction_id=txn_id,
                       business_date=r.day, source_ref=r.source_ref, channel=channel, payment_id=p.payment_id,
                       allocation_rule=r.rule, posting_period=r.period)
         transactions.append(t)
@@ -151,4 +158,3 @@ async def handle_payments_received(uow: LedgerUnitOfWork, commands: Sequence[Tak
             events.ended_tenancy_payment(uow, t, p, ended[r.account_ref], now, r.command.cause)
     check_control(transactions, journals)
     await uow.postings.add_transactions(transactions, now)
-    await uow.accounts.update_balances(book.balances, book.changed, now)

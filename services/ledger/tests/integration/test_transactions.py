@@ -72,6 +72,39 @@ async def test_concurrent_batches_on_the_same_accounts_lose_no_balance(engine):
         last[c["account_ref"]] = c["balance_after_pence"]
 
 
+async def test_batches_on_overlapping_accounts_in_any_order_never_deadlock(engine):
+    """The receipts lock and move their accounts in one statement, in reference order whatever the
+    order of the payments: batches naming overlapping accounts wait for each other, never deadlock
+    (the handler is called directly here: no consumer would write a broken batch again)."""
+    at = dt.datetime(2026, 4, 7, 9, tzinfo=UTC)
+
+    def payments(refs: list[str], tag: str) -> list[TakePayment]:
+        return [TakePayment.of(Incoming("payments.received.v1", 0, i, None, new_envelope(
+            PaymentReceived(payment_id=uuid.uuid4(), provider_id="p", provider_ref=f"{tag}{i}", channel="card",
+                            amount_pence=100 + i, paid_at=at, received_at=at, reference=ref),
+            event_type="payments.received", event_id=uuid.uuid4(), producer="t", correlation_id="c")))
+            for i, ref in enumerate(refs)]
+
+    batches = [payments(REFS[k:] + REFS[:k][::-1], f"o{k}-") for k in range(len(REFS))]
+
+    async def run(commands):
+        async with UnitOfWork(engine) as uow:
+            await handle_payments_received(SqlLedgerUnitOfWork(uow), commands)
+            await asyncio.sleep(0.05)
+            await uow.commit()
+
+    await asyncio.gather(*(run(b) for b in batches))
+    async with UnitOfWork(engine) as uow:
+        chains = await uow.raw.fetch("select account_ref, amount_pence, balance_after_pence from transactions "
+                                     "order by account_ref, seq")
+        balances = dict(await uow.raw.fetch("select account_ref, balance_pence from accounts"))
+    last: dict[str, int] = {}
+    for c in chains:
+        assert last.get(c["account_ref"], 0) + c["amount_pence"] == c["balance_after_pence"]
+        last[c["account_ref"]] = c["balance_after_pence"]
+    assert last == balances and len(chains) == len(REFS) ** 2
+
+
 async def test_a_failed_unit_of_work_leaves_nothing(engine):
     items = batch(10, "f-")
     with pytest.raises(RuntimeError):
