@@ -46,6 +46,11 @@ def _kind_of(lump_kind: str) -> str:
     return "interest" if lump_kind == "interest" else "lump_unmatched"
 
 
+def is_detail(p: PaymentReceived) -> bool:
+    """A receipt a lump may settle: not itself a lump, and of a channel that arrives as lumps."""
+    return p.lump is None and str(p.channel) in DETAIL_CHANNELS
+
+
 async def handle_cash_book(uow: Any, commands: Sequence[Any]) -> None:
     """The payments batch's part in the cash book (after the receipts are posted): the lumps taken and
     matched, the detail kept, and open lumps of the detail's channels tried again. `commands` are
@@ -57,7 +62,7 @@ async def handle_cash_book(uow: Any, commands: Sequence[Any]) -> None:
 async def record_cash_detail(uow: Any, commands: Sequence[Any], now: dt.datetime) -> set[str]:
     """`handle_cash_book`'s first part, the detail kept: it needs neither the postings nor an account
     locked, so the consumer does it before the receipts. Returns the channels of the detail new here."""
-    detail = [c.payment for c in commands if c.payment.lump is None and str(c.payment.channel) in DETAIL_CHANNELS]
+    detail = [c.payment for c in commands if is_detail(c.payment)]
     return await record_detail(uow, detail, now) if detail else set()
 
 
@@ -68,8 +73,8 @@ async def settle_cash_book(uow: Any, commands: Sequence[Any], channels: set[str]
     if lumps:  # after the batch's own detail, so a lump and its file in one batch meet at once
         await take_lumps(uow, lumps, now)
     if channels:
-        detail = next(c for c in commands if c.payment.lump is None and str(c.payment.channel) in DETAIL_CHANNELS)
-        await rematch(uow, channels, detail.cause, now)
+        first = next(c for c in commands if is_detail(c.payment))
+        await rematch(uow, channels, first.cause, now)
 
 
 async def handle_payout_deductions(uow: Any, commands: Sequence[Any]) -> None:
@@ -88,11 +93,11 @@ async def handle_payout_deductions(uow: Any, commands: Sequence[Any]) -> None:
 
 
 async def record_detail(uow: Any, payments: Iterable[PaymentReceived], at: dt.datetime) -> set[str]:
-    """Keeps the receipts a lump may settle; returns the channels of those new here."""
+    """Keeps these receipts, ones a lump may settle (`is_detail`); returns the channels of those new here."""
     rows = [(p.payment_id, str(p.channel), p.import_id, business_date(p.paid_at), p.amount_pence,
              payout_key(p.payout_id) if p.payout_id and str(p.channel) == "card" else None,  # card money only
              (p.fee_pence or 0) if str(p.channel) == "card" else 0)
-            for p in payments if p.lump is None and str(p.channel) in DETAIL_CHANNELS]
+            for p in payments]
     return await uow.lumps.add_receipt_detail(rows, at)
 
 
