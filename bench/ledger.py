@@ -48,8 +48,7 @@ from aiokafka.partitioner import murmur2
 from rentflow_common.db import UnitOfWork, make_engine, plain_url
 from rentflow_common.logging import configure_logging
 from rentflow_common.migrations import upgrade_async
-from rentflow_common.outbox import OutboxRelay, make_producer
-from rentflow_common.service import tune_garbage_collector
+from rentflow_common.service import make_relay, tune_garbage_collector
 from rentflow_common.settings import Settings
 from rentflow_ledger.bootstrap import MIGRATIONS, build_runtime
 from rentflow_ledger.domain.accounts import AccountRecord
@@ -389,10 +388,7 @@ def year_payments(n_accounts: int, per_year: int, run: str):
 async def relay_backlog(settings: Settings, db_url: str) -> int:
     """Runs the ledger's outbox relay alone until nothing is left to publish; the events it published."""
     engine = make_engine(db_url, "ledger", pool_size=2)
-    producer = make_producer(settings.kafka_bootstrap_servers, "rentflow-ledger-relay")
-    relay = OutboxRelay(engine, producer, bootstrap_servers=settings.kafka_bootstrap_servers,
-                        topic_prefix=settings.topic_prefix, partitions=settings.partitions,
-                        retention=settings.outbox_retention)
+    producer, relay = make_relay(settings, engine, "ledger")
     await producer.start()
     task = asyncio.create_task(relay.run())
     conn = await asyncpg.connect(plain_url(db_url))

@@ -128,10 +128,7 @@ class ServiceRuntime:
         await self.identity_tables()
         for check in self.on_start:
             await check()
-        self.producer = make_producer(self.settings.kafka_bootstrap_servers, f"rentflow-{self.name}-relay")
-        self.relay = OutboxRelay(self.engine, self.producer, bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                                 topic_prefix=self.settings.topic_prefix, partitions=self.settings.partitions,
-                                 retention=self.settings.outbox_retention)
+        self.producer, self.relay = make_relay(self.settings, self.engine, self.name)
         await self.producer.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
         if self.consumers:
@@ -327,6 +324,14 @@ def _watch_fetches(consumer: BatchConsumer, busy_wait_ms: int, idle_wait_ms: int
         return tuple(r for records in messages.values() for r in records)
 
     sub.get_msg = MethodType(get_msg, sub)
+
+
+def make_relay(settings: Settings, engine: AsyncEngine, name: str) -> tuple[AIOKafkaProducer, OutboxRelay]:
+    """A service's outbox relay and its producer (not started), as the service runs them."""
+    producer = make_producer(settings.kafka_bootstrap_servers, f"rentflow-{name}-relay")
+    return producer, OutboxRelay(engine, producer, bootstrap_servers=settings.kafka_bootstrap_servers,
+                                 topic_prefix=settings.topic_prefix, partitions=settings.partitions,
+                                 retention=settings.outbox_retention)
 
 
 GC_YOUNG_THRESHOLD = 1_000_000
