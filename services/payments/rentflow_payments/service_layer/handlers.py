@@ -37,7 +37,9 @@ async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentI
                   import_id: uuid.UUID | None, correlation_id: str, received_at: datetime) -> list[Outcome]:
     """Stores the payments this provider has not sent before and emits one PaymentReceived for
     each, in the caller's transaction. A provider_ref seen before (earlier, or earlier in the same
-    request) is a duplicate: it answers with the first payment's id and emits nothing.
+    request) is a duplicate: it answers with the first payment's id and emits nothing. So each
+    PaymentReceived is emitted once, by the commit of its payments row: the outbox need not check
+    it for a duplicate (`once`).
     Two statements whatever the number of payments: INSERT ... unnest, COPY into the outbox."""
     firsts: dict[str, PaymentIn] = {}
     for p in payments:
@@ -59,7 +61,7 @@ async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentI
             uow.emit_data(PaymentReceived, events.received_data(p, pid=pid, provider_id=provider_id,
                                                                 received_at=received_at, source=source, imp=import_id),
                           identity=(pid,), key=events.received_key(provider_id, p.provider_ref), cause=cause,
-                          occurred_at=received_at)
+                          occurred_at=received_at, once=True)  # only with its new payments row: never twice
     outcomes = []
     for p in payments:
         fresh = p.provider_ref in new
