@@ -121,6 +121,28 @@ async def test_push_single_and_repeat_gives_same_id_and_exactly_one_event(svc):
     assert event["data"]["channel"] == "card" and event["data"]["source"] == "push"
 
 
+async def test_a_batch_and_its_resend_publish_each_payment_once_without_the_outbox_duplicate_check(svc):
+    """PaymentReceived is emitted only by the commit that inserts its payments row, so its outbox row
+    leaves event_id null (the relay's duplicate check skips it); a resend, in the same request or
+    later, emits nothing and every payment is published once, with its event id."""
+    await svc.provider()
+    batch = [pay(f"B-{i}", amount=1000 + i) for i in range(100)] + [pay("B-7", amount=5)]
+    r = await svc.push("/v1/payments/batch", batch)
+    assert r.status_code == 202 and (r.json()["accepted"], r.json()["duplicates"]) == (100, 1)
+    async with svc.runtime.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        rows = await raw.fetch("select event_id from outbox_events where topic = 'payments.received.v1'")
+    assert len(rows) == 100 and all(row["event_id"] is None for row in rows)
+    again = await svc.push("/v1/payments/batch", batch[:50] + [pay("B-100", amount=1100)])
+    assert (again.json()["accepted"], again.json()["duplicates"]) == (1, 50)
+    got = await svc.events("payments.received.v1", expected=101)
+    ids = {payment_id("acme", f"B-{i}"): 1000 + i for i in range(101)}
+    assert sorted(e["data"]["payment_id"] for e in got) == sorted(str(p) for p in ids)
+    assert all(e["event_id"] == str(received_event_id(uuid.UUID(e["data"]["payment_id"])))
+               and e["data"]["amount_pence"] == ids[uuid.UUID(e["data"]["payment_id"])] for e in got)
+    assert svc.runtime.relay.duplicates_dropped == 0
+
+
 async def test_signature_is_checked_over_the_time_and_raw_body(svc):
     await svc.provider()
     body = orjson.dumps(pay("R-2"))
