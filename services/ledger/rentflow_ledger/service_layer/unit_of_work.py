@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause
+from rentflow_schemas.ledger import TransactionPosted
 from rentflow_ledger.adapters import reconciliation, sql
 from rentflow_ledger.adapters.repositories import (Accounts, Adjustments, CashBook, Lumps, Mandates, Periods,
                                                    Postings, Rents, Reversals, Suspense, Unreconciled)
@@ -54,7 +55,6 @@ class SqlLedgerUnitOfWork:
     def __init__(self, uow: UnitOfWork) -> None:
         self.base = uow
         self.emit = uow.emit  # type: ignore[method-assign]  # the same, one call less per event
-        self.emit_data = uow.emit_data  # type: ignore[method-assign]
         raw = uow.raw
         self.accounts = sql.SqlAccounts(raw)
         self.postings = sql.SqlPostings(raw)
@@ -78,7 +78,10 @@ class SqlLedgerUnitOfWork:
 
     def emit_data(self, model: type[BaseModel], data: dict[str, Any], *, identity: tuple[object, ...], key: str,
                   cause: Cause | None, occurred_at: dt.datetime) -> uuid.UUID:
-        return self.base.emit_data(model, data, identity=identity, key=key, cause=cause, occurred_at=occurred_at)
+        # A posting is emitted only by the commit that inserts its transactions row, whose primary key is
+        # the posting's identity: the outbox need not index its id to find it emitted twice (`once`)
+        return self.base.emit_data(model, data, identity=identity, key=key, cause=cause, occurred_at=occurred_at,
+                                   once=model is TransactionPosted)
 
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:

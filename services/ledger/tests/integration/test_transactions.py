@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import uuid
 
+import orjson
 import pytest
 
 from rentflow_common.testing import Incoming
@@ -127,3 +128,24 @@ async def test_library_inbox_claim_rolls_back_with_its_unit_of_work(engine):
             raise RuntimeError("handler failed")
     async with UnitOfWork(engine) as uow:
         assert await uow.raw.fetchval("select count(*) from inbox where event_id = $1", event_id) == 0
+
+
+async def test_a_posting_commits_once_so_its_outbox_row_needs_no_duplicate_check(engine):
+    """A TransactionPosted goes out only with the insert of its transactions row, whose primary key
+    is the posting's identity: its outbox row leaves event_id null (the relay's duplicate probe skips
+    it), and the same payments taken again in another unit of work post and emit nothing twice."""
+    items = batch(10, "o-")
+    for _ in range(2):
+        try:
+            async with UnitOfWork(engine) as uow:
+                await handle_payments_received(SqlLedgerUnitOfWork(uow), [TakePayment.of(i) for i in items])
+                await uow.commit()
+        except Exception as exc:  # the second time: the transactions' primary key refuses the repeat
+            assert "duplicate key" in str(exc) or "unique" in str(exc).lower(), exc
+    async with UnitOfWork(engine) as uow:
+        rows = await uow.raw.fetch("select topic, event_id, headers from outbox order by id")
+    postings = [r for r in rows if r["topic"] == "ledger.transactions.v1"]
+    assert len(postings) == 10 and all(r["event_id"] is None for r in postings)
+    assert len({orjson.loads(r["headers"])["event_id"] for r in postings}) == 10
+    journals = [r for r in rows if r["topic"] == "gl.journals.v1"]
+    assert journals and all(r["event_id"] is not None for r in journals)  # other events keep the check
