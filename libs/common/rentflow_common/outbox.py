@@ -456,6 +456,7 @@ class OutboxRelay:
         self._last_check = 0.0
         self._last_prune = 0.0
         self._probe: AIOKafkaConsumer | None = None
+        self._checking: asyncio.Task[tuple[dict[str, str], dict[str, int]]] | None = None  # the topic check under way
         # batch → its events as written, committed in this process while leading (`committed`)
         self._local: dict[int, list[tuple[Any, ...]]] = {}
         self._local_events = 0
@@ -514,6 +515,7 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 5.0)
         finally:
             await self._release()
+            await self._stop_check()
             if self._probe is not None:
                 await self._probe.stop()
                 self._probe = None
@@ -568,6 +570,7 @@ class OutboxRelay:
         return (await self._conn.get_raw_connection()).driver_connection
 
     async def _release(self, invalidate: bool = False) -> None:
+        await self._stop_check()
         if _LEADING.get(self._engine) is self:
             del _LEADING[self._engine]
         self._local.clear()
@@ -797,9 +800,18 @@ class OutboxRelay:
         if self._vacuum_every and self._moved_since_vacuum >= self._vacuum_every \
                 and now - self._last_vacuum >= self.vacuum_interval_s:
             await self.vacuum_outbox()
-        if now - self._last_check >= self._check_every:
+        checking = self._checking
+        if checking is not None and checking.done():
+            self._checking = None
+            await self._act_on_check(*checking.result())  # what the check raised is raised here, as it was
+        elif checking is None and now - self._last_check >= self._check_every:
             self._last_check = now
-            await self._check_topics()
+            # Asked of the broker beside the relay's rounds, not between them: a check takes a few
+            # round trips and, on the embedded broker, a fetch held for the probe's fetch wait (0.1-0.8 s
+            # measured), and every event committed meanwhile waited for it (the steady bench's
+            # slowest 2% were all posted just after one). Done, it wakes the relay to act on it.
+            self._checking = asyncio.create_task(self._find_lost(), name="outbox-topic-check")
+            self._checking.add_done_callback(lambda _task: self._wake.set())
         if now - self._last_prune >= 60:
             self._last_prune = now
             await self.prune()
@@ -818,18 +830,29 @@ class OutboxRelay:
           at base 0 cannot tell by offsets alone; the embedded broker reports the end as the base
           offset of its last batch + 1, short of a batch of several records even when intact):
           the record at our base offset settles it. Ours (the same rf-epoch, rf-stream and the
-          batch's first rf-seq) is intact; nothing there, or a record not ours, is lost."""
-        if not self._ends:
-            return
+          batch's first rf-seq) is intact; nothing there, or a record not ours, is lost.
+
+        The relay's loop runs the broker's part (`_find_lost`) in a task of its own while it goes on
+        publishing, and acts on what it found at its next round."""
+        await self._act_on_check(*await self._find_lost())
+
+    async def _find_lost(self) -> tuple[dict[str, str], dict[str, int]]:
+        """The broker's part of `_check_topics`: the topics lost (topic → why), and `topics_lost` as it
+        was when the check began. Compares the broker with our last batches as they were when it
+        began (the relay may publish more meanwhile, above them)."""
+        ours = dict(self._ends)
+        lost_before = dict(self.topics_lost)
+        lost: dict[str, str] = {}
+        if not ours:
+            return lost, lost_before
         probe = await self._probe_consumer()
         await probe._client.force_metadata_update()
         existing = await probe.topics()
-        tps = [TopicPartition(self._prefix + t, p) for (t, p) in self._ends if self._prefix + t in existing]
+        tps = [TopicPartition(self._prefix + t, p) for (t, p) in ours if self._prefix + t in existing]
         ends = await probe.end_offsets(tps) if tps else {}
         starts = await probe.beginning_offsets(tps) if tps else {}
-        lost: dict[str, str] = {}
         unsure: dict[TopicPartition, tuple[str, int, int, int]] = {}
-        for (topic, p), (base, end, stream, first) in sorted(self._ends.items()):
+        for (topic, p), (base, end, stream, first) in sorted(ours.items()):
             tp = TopicPartition(self._prefix + topic, p)
             reported, start = ends.get(tp), starts.get(tp)
             if topic in lost:
@@ -856,10 +879,25 @@ class OutboxRelay:
                 elif not self._is_ours(record, base, stream, first):
                     lost[topic] = (f"partition {tp.partition} holds at offset {base} a record that is not our batch's "
                                    f"first (stream {stream}, seq {first})")
-        if lost:
-            raw = await self._raw()
-            for topic, why in lost.items():
+        return lost, lost_before
+
+    async def _act_on_check(self, lost: dict[str, str], lost_before: dict[str, int]) -> None:
+        """Publishes again each topic the check found lost, unless the relay did so since the check began."""
+        if not lost:
+            return
+        raw = await self._raw()
+        for topic, why in lost.items():
+            if self.topics_lost.get(topic, 0) == lost_before.get(topic, 0):
                 await self._republish_topic(raw, topic, why)
+
+    async def _stop_check(self) -> None:
+        """Cancels the topic check under way, if any (leadership lost, or the relay stopping)."""
+        task, self._checking = self._checking, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()  # retrieved: a failure of a check no longer wanted is not logged as unhandled
 
     async def _records_at(self, probe: AIOKafkaConsumer, offsets: dict[TopicPartition, int],
                           timeout_s: float = 2.0) -> dict[TopicPartition, Any]:

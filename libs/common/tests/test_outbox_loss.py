@@ -286,3 +286,40 @@ async def test_a_batch_below_the_log_start_aged_out_unless_the_log_was_cut(infra
         assert len(reasons) == 1 and "not our batch at 0.." in reasons[0], reasons
     finally:
         await relay.close()
+
+
+async def test_events_committed_during_a_slow_topic_check_are_published_without_waiting_for_it(
+        infra, database_url, topic_prefix, rig):
+    """The check runs beside the relay's rounds: while one is held at its fetch (the embedded broker
+    holds a fetch for the probe's whole fetch wait), events committed meanwhile are published at once;
+    the check then finishes, finds nothing lost, and the next one starts."""
+    r = await _published_once_at_offset_0(rig)
+    relay = r.relay(partitions=PARTITIONS, check_every_s=0.2)
+    probes, reasons = _spy(relay)
+    held, release = asyncio.Event(), asyncio.Event()
+    records_at = relay._records_at
+
+    async def slow_records_at(probe, offsets, *args, **kwargs):
+        held.set()
+        await release.wait()
+        return await records_at(probe, offsets, *args, **kwargs)
+
+    relay._records_at = slow_records_at
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(held.wait(), 30)  # a check is under way, and held
+        batch = Emitter("test")
+        for i in range(N, N + 10):
+            batch.emit(_payment(i), cause=None)
+        async with UnitOfWork(r.engine, producer="test") as uow:
+            uow.emitted = batch.emitted
+            await uow.commit()
+        await poll(lambda: _true(relay.published == 10), timeout=10, what="the 10 events published during the check")
+        assert probes == [] and relay._checking is not None and not relay._checking.done()
+        release.set()
+        await poll(lambda: _true(len(probes) >= 2), timeout=30, what="the held check finished, and another after it")
+        assert relay.topics_lost == {} and reasons == [] and relay.republished == 0
+    finally:
+        release.set()
+        relay.stop()
+        await task
