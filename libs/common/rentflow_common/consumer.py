@@ -62,6 +62,7 @@ UowFactory = Callable[..., UnitOfWork]
 _tuple = tuple.__new__  # Item, Msg and Cause made per message without their __new__'s Python call
 
 SESSION_TIMEOUT_MS = 6000
+FETCHER_TIMEOUT_MS = 2000
 DECODE_SLICE = 250
 
 
@@ -180,6 +181,9 @@ class BatchConsumer:
             # rebalance is noticed at the next one, within 2 s
             heartbeat_interval_ms=SESSION_TIMEOUT_MS // 3,
             fetch_max_wait_ms=fetch_max_wait_ms,
+            # aiokafka's fetch task wakes on each answer, each consumed batch and each assignment change;
+            # this only bounds its sleep between them (default 200 ms: 5 idle wake-ups a second)
+            consumer_timeout_ms=FETCHER_TIMEOUT_MS,
             decoder=_no_decode,
             parser=self._parse_batch,
         )

@@ -9,6 +9,7 @@ import datetime as dt
 import gc
 import logging
 import re
+import sys
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ import asyncpg
 import sqlalchemy.exc
 import structlog
 import uvicorn
+from uvicorn.main import STARTUP_FAILURE
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
@@ -275,6 +277,7 @@ class ServiceRuntime:
 
 
 IDLE_AFTER_S = 2.0
+IDLE_GETMANY_TIMEOUT_MS = 5000  # an idle consumer's empty wait for records (busy: its batch timeout, 500 ms)
 USERS_TOPIC = "identity.users.v1"
 PRINCIPALS_IDLE_WAIT_MS = 3000  # a user added, disabled or given a new token reaches an idle service within this
 
@@ -303,8 +306,11 @@ def _watch_fetches(consumer: BatchConsumer, busy_wait_ms: int, idle_wait_ms: int
     state = consumer.fetch_state = _FetchState()  # type: ignore[attr-defined]
 
     async def get_msg(self: Any, kafka_consumer: Any) -> tuple[Any, ...]:
+        # getmany returns as soon as records arrive: its timeout only bounds an empty wait, so an idle
+        # consumer waits longer and its task wakes less often
+        timeout_ms = IDLE_GETMANY_TIMEOUT_MS if state.idle else self.batch_timeout_ms
         try:
-            messages = await kafka_consumer.getmany(timeout_ms=self.batch_timeout_ms, max_records=self.max_records)
+            messages = await kafka_consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_records)
         except KafkaError as exc:
             if state.failing_since is None:
                 state.failing_since = time.monotonic()
@@ -592,9 +598,49 @@ def _dead_letter(r: Any) -> dict[str, Any]:
             "resolved_at": r["resolved_at"].isoformat() if r["resolved_at"] else None, "resolved_by": r["resolved_by"]}
 
 
+SERVER_TICK_S = 1.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, its main loop ticking once a second instead of ten times: the tick refreshes the
+    Date header (once a second either way) and looks for a stop request, which now wakes it at once."""
+
+    _tick: asyncio.Future[None] | None = None
+
+    async def main_loop(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 10) % 864000  # on_tick refreshes the Date header when counter % 10 == 0
+            self._tick = tick = loop.create_future()
+            timer = loop.call_later(SERVER_TICK_S, _settle, tick)
+            await tick
+            timer.cancel()
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        tick = self._tick
+        if tick is not None and not tick.done():
+            try:  # a signal handler: the loop is woken through its self-pipe
+                self._loop.call_soon_threadsafe(_settle, tick)
+            except RuntimeError:
+                pass  # the loop has closed
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def serve(app: FastAPI, service: str) -> None:
-    """Runs the service on RENTFLOW_HOST:RENTFLOW_PORT (set by `rentflow up`)."""
+    """Runs the service on RENTFLOW_HOST:RENTFLOW_PORT (set by `rentflow up`), as uvicorn.run does."""
     settings: Settings = app.state.runtime.settings
     configure_logging(service, settings.log_format)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="on",
-                timeout_graceful_shutdown=30)
+    server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                                    lifespan="on", timeout_graceful_shutdown=30))
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

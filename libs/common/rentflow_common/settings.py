@@ -45,8 +45,9 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(
         25, ge=1, le=10_000, validation_alias="RENTFLOW_FETCH_MAX_WAIT_MS",
         description="how long a consumer's fetch waits at the broker for new messages: the embedded broker "
-                    "answers a fetch only when this runs out, so it is each hop's latency there; a Kafka "
-                    "cluster answers as soon as messages arrive, so 500 saves idle polling there")
+                    "does not answer when messages arrive but when it next looks (at 0, 1/2, 3/4, 7/8... of "
+                    "this wait) or it runs out, so it is each hop's latency there; a Kafka cluster answers as "
+                    "soon as messages arrive, so 500 saves idle polling there")
     background_fetch_wait_ms: int = Field(
         100, ge=1, le=10_000, validation_alias="RENTFLOW_BACKGROUND_FETCH_WAIT_MS",
         description="the fetch wait of the consumer groups off a payment's path to its account (reporting, "
@@ -57,12 +58,14 @@ class Settings(BaseSettings):
         1000, ge=1, le=10_000, validation_alias="RENTFLOW_FETCH_IDLE_WAIT_MS",
         description="the fetch wait of a consumer that has had nothing for 2 seconds (back to "
                     "RENTFLOW_FETCH_MAX_WAIT_MS with its first message): an idle service does not poll the "
-                    "broker; the first message after a quiet spell takes up to this long per hop")
+                    "broker; the first message after a quiet spell takes up to half this long per hop on the "
+                    "embedded broker (it looks at 0, 1/2, 3/4... of a fetch's wait); a Kafka cluster answers at once")
     path_fetch_idle_wait_ms: int = Field(
         200, ge=1, le=10_000, validation_alias="RENTFLOW_PATH_FETCH_IDLE_WAIT_MS",
         description="the idle fetch wait of the one group on a payment's path, the ledger's (the others: "
-                    "RENTFLOW_FETCH_IDLE_WAIT_MS): the embedded broker holds an idle fetch this long, so the "
-                    "first payments after a quiet spell wait up to this long there; an idle ledger then fetches "
+                    "RENTFLOW_FETCH_IDLE_WAIT_MS): the embedded broker looks for messages at 0, 1/2, 3/4... of an "
+                    "idle fetch's wait, so the first payments after a quiet spell wait up to half this long there "
+                    "(measured at 200: 46 ms on average, 94 at most; at 400: 63 and 204); an idle ledger then fetches "
                     "5 times a second: 0.0-0.2% of a core more than at 1000 ms, and 0.2-0.5% more in the embedded broker")
     outbox_retention_days: float = Field(
         7.0, gt=0, le=3650, validation_alias="RENTFLOW_OUTBOX_RETENTION_DAYS",
