@@ -146,7 +146,8 @@ class Emitter:
         the payload validated by the schema).
 
         `once`: the caller's own state makes this event unique — it is emitted only in the transaction
-        that first records what it is about (intake's PaymentReceived, with its payments row) — so
+        that first records what it is about (intake's PaymentReceived with its payments row, the ledger's
+        TransactionPosted with its transactions row) — so
         the row leaves outbox_events.event_id null: the relay's duplicate check neither indexes nor
         probes it (an index entry and a probe per event). The id is still in the envelope and headers."""
         spec = BY_MODEL[model]

@@ -514,8 +514,7 @@ class OutboxRelay:
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
         finally:
-            await self._release()
-            await self._stop_check()
+            await self._release()  # and stops a topic check under way
             if self._probe is not None:
                 await self._probe.stop()
                 self._probe = None
