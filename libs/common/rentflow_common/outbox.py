@@ -457,6 +457,8 @@ class OutboxRelay:
         self._last_prune = 0.0
         self._probe: AIOKafkaConsumer | None = None
         self._checking: asyncio.Task[tuple[dict[str, str], dict[str, int]]] | None = None  # the topic check under way
+        self._pruning: asyncio.Task[None] | None = None  # the retention prune under way
+        self.pruned = 0  # events deleted by the retention prune
         # batch → its events as written, committed in this process while leading (`committed`)
         self._local: dict[int, list[tuple[Any, ...]]] = {}
         self._local_events = 0
@@ -570,6 +572,7 @@ class OutboxRelay:
 
     async def _release(self, invalidate: bool = False) -> None:
         await self._stop_check()
+        await self._stop_prune()
         if _LEADING.get(self._engine) is self:
             del _LEADING[self._engine]
         self._local.clear()
@@ -811,9 +814,28 @@ class OutboxRelay:
             # slowest 2% were all posted just after one). Done, it wakes the relay to act on it.
             self._checking = asyncio.create_task(self._find_lost(), name="outbox-topic-check")
             self._checking.add_done_callback(lambda _task: self._wake.set())
-        if now - self._last_prune >= 60:
+        if self._pruning is not None and self._pruning.done():
+            self._pruning = None
+        if self._pruning is None and now - self._last_prune >= 60:
             self._last_prune = now
-            await self.prune()
+            self._pruning = asyncio.create_task(self._prune_beside(), name="outbox-prune")
+
+    async def _prune_beside(self) -> None:
+        """The retention prune, on a connection of its own beside the relay's rounds: deleting what a
+        busy day left a week ago takes seconds, and events committed meanwhile do not wait for it.
+        It deletes only rows the relay no longer reads or writes (published, past the window)."""
+        try:
+            async with self._engine.connect() as conn:
+                self.pruned += await self.prune((await conn.get_raw_connection()).driver_connection)
+        except Exception as exc:  # tried again in a minute
+            log.warning("outbox.prune_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+
+    async def _stop_prune(self) -> None:
+        """Cancels the retention prune under way, if any (leadership lost, or the relay stopping)."""
+        task, self._pruning = self._pruning, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
 
     async def _check_topics(self) -> None:
         """Whether each partition we published to still holds our last batch there; a topic that
@@ -984,11 +1006,12 @@ class OutboxRelay:
         await (await self._raw()).execute("vacuum (skip_locked, truncate false) outbox_pending")
         self.vacuums += 1
 
-    async def prune(self) -> int:
+    async def prune(self, raw: Any = None) -> int:
         """Deletes published numbering rows, deliveries and inbox ids older than the retention
         window, and the events older than it that no numbering row kept and no pending batch holds
-        (those below the lowest batch either refers to). Returns the events deleted."""
-        raw = await self._raw()
+        (those below the lowest batch either refers to), on `raw` (else the leader's connection).
+        Returns the events deleted."""
+        raw = raw if raw is not None else await self._raw()
         cutoff = dt.datetime.now(dt.timezone.utc) - self._retention
         await raw.execute(
             "delete from outbox_numbers x using outbox_streams s where s.topic = x.topic and s.stream = x.stream "

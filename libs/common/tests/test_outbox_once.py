@@ -5,6 +5,7 @@ is not yet published, and the first layout (`outbox` and `outbox_log` tables wit
 with its numbers kept."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from sqlalchemy import text
@@ -12,7 +13,7 @@ from sqlalchemy import text
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.kafka import ensure_topics
 from rentflow_common.outbox import OutboxRelay, enqueue, make_producer, request_replay
-from rentflow_common.testing import payment_envelope as _envelope, create_core_tables, drain, envelope_row, read_topic
+from rentflow_common.testing import payment_envelope as _envelope, create_core_tables, drain, envelope_row, poll, read_topic
 
 TOPIC = "payments.received.v1"
 
@@ -104,6 +105,39 @@ async def test_the_retention_prune_keeps_what_is_not_yet_published(infra, databa
     assert deleted == 5  # the published events
     assert kept == list(range(5, 12)) and numbers >= 1
     assert (fresh.republished, fresh.published) == (4, 7)  # the unrecorded ones again, then the pending ones
+
+
+
+async def test_events_committed_while_the_retention_prune_is_held_are_published_without_waiting_for_it(
+        infra, database_url, topic_prefix, rig):
+    """The prune runs beside the relay's rounds, on a connection of its own: while it waits (here for
+    a lock on the inbox table; in a service, for a week-old burst to delete), events committed
+    meanwhile are published at once. Stopping the relay stops the prune."""
+    r = await rig([TOPIC])
+    engine = r.engine
+
+    async def prune_waiting() -> int:
+        async with engine.connect() as c:
+            return (await c.execute(text(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+                "and query like 'delete from inbox%'"))).scalar_one()
+
+    async with engine.connect() as blocker:
+        await blocker.execute(text("lock table svc.inbox in access exclusive mode"))  # held until rollback
+        relay = r.relay(partitions=3)
+        task = asyncio.create_task(relay.run())
+        try:
+            await poll(prune_waiting, timeout=30, what="the relay's first prune, held at the inbox")
+            await _write(engine, [_envelope(i) for i in range(5)])
+            await poll(lambda: asyncio.sleep(0, relay.published == 5), timeout=10,
+                       what="the 5 events published while the prune waits")
+            assert await prune_waiting() == 1
+        finally:
+            relay.stop()
+            await asyncio.wait_for(task, 10)  # the held prune is cancelled, not waited for
+        await blocker.rollback()
+    assert relay._pruning is None
+    assert len(await _published(infra, topic_prefix, 5)) == 5
 
 
 # The first layout, as its migrations left it (rentflow_common.outbox before outbox_events).
