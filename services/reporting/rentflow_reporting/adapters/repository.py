@@ -12,9 +12,10 @@ from rentflow_reporting.domain.aggregation import Posting, TotalKey
 # --- writes -------------------------------------------------------------------------------
 
 
-async def claim_postings(conn: Any, postings: Sequence[Posting]) -> set[uuid.UUID]:
-    """Keeps the postings (for statements) and returns the transaction ids not seen before:
-    neither in postings nor among the ids counted before postings existed (seen_transactions)."""
+async def claim_postings(conn: Any, postings: Sequence[Posting]) -> set[int]:
+    """Keeps the postings (for statements) and returns the transaction ids not seen before
+    (as their `.int`): neither in postings nor among the ids counted before postings existed
+    (seen_transactions)."""
     if not postings:
         return set()
     rows = await conn.fetch(
@@ -32,7 +33,7 @@ async def claim_postings(conn: Any, postings: Sequence[Posting]) -> set[uuid.UUI
         [p.posted_at for p in postings], [p.type_code for p in postings], [p.amount_pence for p in postings],
         [p.source_ref for p in postings], [p.channel for p in postings],
     )
-    return {r["transaction_id"] for r in rows}
+    return {r[0].int for r in rows}
 
 
 async def add_daily_totals(conn: Any, totals: dict[TotalKey, tuple[int, int]]) -> None:

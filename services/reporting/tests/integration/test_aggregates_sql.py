@@ -75,6 +75,14 @@ async def test_balances_and_totals_survive_out_of_order_and_repeated_events(data
         assert await rows("select business_date, key, amount_pence, count from daily_totals "
                           "where metric = 'collected' order by 1") == [
             (D(2026, 10, 8), "bank_transfer", 1500, 1), (D(2026, 10, 12), "card", 4000, 1)]
+        # a posting twice in one batch (re-emitted under a new event id), after a new one: counted once
+        twice = uuid.uuid4()
+        await batch(txn("B", "RCP", -500, D(2026, 10, 14), -500, rule="exact"),
+                    txn("B", "RCP", -700, D(2026, 10, 14), -1200, rule="exact", txid=twice),
+                    txn("B", "RCP", -700, D(2026, 10, 14), -1200, rule="exact", txid=twice))
+        assert await rows("select balance_pence from account_balance_daily where account_ref = 'B'") == [(-1200,)]
+        assert await rows("select amount_pence, count from daily_totals where business_date = '2026-10-14' "
+                          "and metric = 'receipt'") == [(1200, 2)]
 
         # a suspense receipt opened twice (re-emitted) is collected once, on its London date:
         # 23:30 UTC on 31 Oct 2026 is 23:30 GMT, still 31 Oct; 23:30 UTC on 10 Oct is 00:30 BST on 11 Oct
