@@ -42,7 +42,7 @@ def _posting(e: TransactionPosted) -> agg.Posting:
     f = e.__dict__
     channel = f["channel"]
     return _tuple(agg.Posting, (f["transaction_id"], f["account_ref"], f["type_code"], f["amount_pence"],
-                                f["balance_after_pence"], f["posted_at"], f["business_date"], f["source_ref"],
+                                f["posted_at"], f["business_date"], f["source_ref"],
                                 channel._value_ if channel is not None else None, f["allocation_rule"]))
 
 
@@ -105,7 +105,7 @@ async def apply_ledger_events(uow: UnitOfWork, msgs: Sequence[Msg[Any]]) -> None
         totals += agg.suspense_reversed_totals(r["allocated_date"], channels[r["payment_id"]], r["amount_pence"])
 
     await repo.upsert_profiles(conn, list(profiles.values()))
-    await repo.set_latest_balances(conn, agg.latest_postings(fresh).values())
+    await repo.add_accounts(conn, {p.account_ref for p in fresh})
     await repo.add_balance_movements(conn, agg.balance_deltas(fresh))
     await repo.add_daily_totals(conn, agg.merge_totals(totals))
 
