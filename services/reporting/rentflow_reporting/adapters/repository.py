@@ -12,9 +12,10 @@ from rentflow_reporting.domain.aggregation import Posting, TotalKey
 # --- writes -------------------------------------------------------------------------------
 
 
-async def claim_postings(conn: Any, postings: Sequence[Posting]) -> set[uuid.UUID]:
-    """Keeps the postings (for statements) and returns the transaction ids not seen before:
-    neither in postings nor among the ids counted before postings existed (seen_transactions)."""
+async def claim_postings(conn: Any, postings: Sequence[Posting]) -> set[int]:
+    """Keeps the postings (for statements) and returns the transaction ids not seen before
+    (as their `.int`): neither in postings nor among the ids counted before postings existed
+    (seen_transactions)."""
     if not postings:
         return set()
     rows = await conn.fetch(
@@ -32,7 +33,7 @@ async def claim_postings(conn: Any, postings: Sequence[Posting]) -> set[uuid.UUI
         [p.posted_at for p in postings], [p.type_code for p in postings], [p.amount_pence for p in postings],
         [p.source_ref for p in postings], [p.channel for p in postings],
     )
-    return {r["transaction_id"] for r in rows}
+    return {r[0].int for r in rows}
 
 
 async def add_daily_totals(conn: Any, totals: dict[TotalKey, tuple[int, int]]) -> None:
@@ -95,39 +96,37 @@ async def add_balance_movements(conn: Any, deltas: dict[tuple[str, dt.date], int
     )
 
 
-async def set_latest_balances(conn: Any, latest: Iterable[Posting]) -> None:
-    """account_state.balance_pence = balance_after of the account's latest posting."""
-    latest = list(latest)
-    if not latest:
+async def add_accounts(conn: Any, refs: Iterable[str]) -> None:
+    """An account_state row for each account posted to that has none yet (its profile not seen yet:
+    the KPIs count the accounts in account_state). One index probe per account; nothing written
+    for the accounts known already."""
+    refs = sorted(refs)  # a fixed lock order
+    if not refs:
         return
     await conn.execute(
         """
-        insert into account_state as s (account_ref, balance_pence, last_posted_at, last_transaction_id)
-        select * from unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::uuid[])
-        on conflict (account_ref) do update
-            set balance_pence = excluded.balance_pence,
-                last_posted_at = excluded.last_posted_at,
-                last_transaction_id = excluded.last_transaction_id
-            where s.last_posted_at is null or excluded.last_posted_at >= s.last_posted_at
+        insert into account_state (account_ref)
+        select r from unnest($1::text[]) as r
+        where not exists (select from account_state s where s.account_ref = r)
+        on conflict (account_ref) do nothing
         """,
-        [p.account_ref for p in latest], [p.balance_after_pence for p in latest],
-        [p.posted_at for p in latest], [p.transaction_id for p in latest],
+        refs,
     )
 
 
 async def upsert_profiles(conn: Any, profiles: Sequence[Any]) -> None:
-    """AccountUpserted (the last per account in the batch). Its balance is used only until
-    the first posting for the account has been seen."""
+    """AccountUpserted (the last per account in the batch). Its balance is not kept: balances
+    come from the postings (account_balance_daily)."""
     if not profiles:
         return
     await conn.execute(
         """
-        insert into account_state as s (account_ref, balance_pence, tenancy_start, tenancy_end, weekly_rent_pence,
+        insert into account_state as s (account_ref, tenancy_start, tenancy_end, weekly_rent_pence,
                                         weekly_charges_pence, payment_method, patch, tenant_name, property,
                                         profile_seen)
         select r.*, true
-        from unnest($1::text[], $2::bigint[], $3::date[], $4::date[], $5::bigint[], $6::bigint[], $7::text[],
-                    $8::text[], $9::text[], $10::text[]) as r
+        from unnest($1::text[], $2::date[], $3::date[], $4::bigint[], $5::bigint[], $6::text[],
+                    $7::text[], $8::text[], $9::text[]) as r
         on conflict (account_ref) do update
             set tenancy_start = excluded.tenancy_start,
                 tenancy_end = excluded.tenancy_end,
@@ -137,12 +136,9 @@ async def upsert_profiles(conn: Any, profiles: Sequence[Any]) -> None:
                 patch = excluded.patch,
                 tenant_name = coalesce(excluded.tenant_name, s.tenant_name),
                 property = excluded.property,
-                profile_seen = true,
-                balance_pence = case when s.last_posted_at is null then excluded.balance_pence
-                                     else s.balance_pence end
+                profile_seen = true
         """,
-        [a.account_ref for a in profiles], [a.balance_pence for a in profiles],
-        [a.tenancy_start for a in profiles], [a.tenancy_end for a in profiles],
+        [a.account_ref for a in profiles], [a.tenancy_start for a in profiles], [a.tenancy_end for a in profiles],
         [a.weekly_rent_pence for a in profiles], [a.weekly_charges_pence for a in profiles],
         [a.payment_method.value if a.payment_method else None for a in profiles], [a.patch for a in profiles],
         [a.tenant_name for a in profiles], [a.property for a in profiles],

@@ -51,7 +51,6 @@ class Posting(NamedTuple):  # a tuple: one per posting consumed, cheaper to make
     account_ref: str
     type_code: str
     amount_pence: int  # signed: + raises the balance (debit), − lowers it (credit)
-    balance_after_pence: int
     posted_at: dt.datetime
     business_date: dt.date
     source_ref: str
@@ -148,14 +147,3 @@ def balance_deltas(postings: Iterable[Posting]) -> dict[tuple[str, dt.date], int
     for p in postings:
         out[(p.account_ref, p.business_date)] += p.amount_pence
     return dict(out)
-
-
-def latest_postings(postings: Iterable[Posting]) -> dict[str, Posting]:
-    """Per account, the posting that is latest in the account's sequence: greatest posted_at,
-    and on a tie the one that came later on the (account-keyed, ordered) topic."""
-    latest: dict[str, Posting] = {}
-    for p in postings:
-        cur = latest.get(p.account_ref)
-        if cur is None or p.posted_at >= cur.posted_at:
-            latest[p.account_ref] = p
-    return latest

@@ -69,12 +69,20 @@ async def test_balances_and_totals_survive_out_of_order_and_repeated_events(data
         # 1 Oct 300; 5 Oct 300 + 10000 = 10300; 8 Oct 10300 − 1500 = 8800; 12 Oct 8800 + 10000 − 4000 = 14800
         assert await rows("select business_date, balance_pence from account_balance_daily order by 1") == [
             (D(2026, 10, 1), 300), (D(2026, 10, 5), 10300), (D(2026, 10, 8), 8800), (D(2026, 10, 12), 14800)]
-        # latest balance: the posting with the greatest posted_at (the second of the two on 13 Oct, by topic order)
-        assert await rows("select account_ref, balance_pence from account_state") == [("A", 14800)]
+        # the account posted to has its account_state row (no profile yet), which the KPIs count
+        assert await rows("select account_ref, profile_seen from account_state") == [("A", False)]
         # collected: 4000 (12 Oct, once) + 1500 (8 Oct)
         assert await rows("select business_date, key, amount_pence, count from daily_totals "
                           "where metric = 'collected' order by 1") == [
             (D(2026, 10, 8), "bank_transfer", 1500, 1), (D(2026, 10, 12), "card", 4000, 1)]
+        # a posting twice in one batch (re-emitted under a new event id), after a new one: counted once
+        twice = uuid.uuid4()
+        await batch(txn("B", "RCP", -500, D(2026, 10, 14), -500, rule="exact"),
+                    txn("B", "RCP", -700, D(2026, 10, 14), -1200, rule="exact", txid=twice),
+                    txn("B", "RCP", -700, D(2026, 10, 14), -1200, rule="exact", txid=twice))
+        assert await rows("select balance_pence from account_balance_daily where account_ref = 'B'") == [(-1200,)]
+        assert await rows("select amount_pence, count from daily_totals where business_date = '2026-10-14' "
+                          "and metric = 'receipt'") == [(1200, 2)]
 
         # a suspense receipt opened twice (re-emitted) is collected once, on its London date:
         # 23:30 UTC on 31 Oct 2026 is 23:30 GMT, still 31 Oct; 23:30 UTC on 10 Oct is 00:30 BST on 11 Oct

@@ -226,7 +226,9 @@ async def test_kpis_from_ledger_events(infra, service_env, monkeypatch):
 
             async with runtime.engine.connect() as c:
                 raw = (await c.get_raw_connection()).driver_connection
-                balances = dict(await raw.fetch("select account_ref, balance_pence from account_state"))
+                balances = dict(await raw.fetch(  # each account's latest day-end balance (what the KPIs read)
+                    "select distinct on (account_ref) account_ref, balance_pence from account_balance_daily "
+                    "order by account_ref, business_date desc"))
                 october = await raw.fetchval("select count(*) from kpi_snapshots where period = 'month' "
                                              "and period_start = '2026-10-01' and complete")
             assert balances == L.balances == {"A1": 24000, "A2": -2000, "A3": 26500, "A4": 81000}

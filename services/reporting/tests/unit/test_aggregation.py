@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 
-from rentflow_reporting.domain.aggregation import (Posting, balance_deltas, latest_postings, merge_totals,
+from rentflow_reporting.domain.aggregation import (Posting, balance_deltas, merge_totals,
                                                    posting_totals, suspense_opened_totals, booked_date,
                                                    suspense_reversed_totals)
 
@@ -9,8 +9,8 @@ D = dt.date(2026, 10, 5)
 UTC = dt.timezone.utc
 
 
-def p(code, amount, *, rule=None, ref="x", channel=None, account="A1", day=D, at=None, after=0):
-    return Posting(uuid.uuid4(), account, code, amount, after, at or dt.datetime(2026, 10, 5, 12, tzinfo=UTC),
+def p(code, amount, *, rule=None, ref="x", channel=None, account="A1", day=D, at=None):
+    return Posting(uuid.uuid4(), account, code, amount, at or dt.datetime(2026, 10, 5, 12, tzinfo=UTC),
                    day, ref, channel, rule)
 
 
@@ -81,13 +81,6 @@ def test_merge_and_balance_deltas_add_up():
                 p("RCP", -300, day=D + dt.timedelta(days=1))]
     # A1 on the 5th: +10000 − 4000 = 6000; A2 +500; A1 on the 6th −300
     assert balance_deltas(postings) == {("A1", D): 6000, ("A2", D): 500, ("A1", D + dt.timedelta(days=1)): -300}
-
-
-def test_latest_posting_is_the_greatest_posted_at_and_later_in_sequence_on_a_tie():
-    t = dt.datetime(2026, 10, 5, 12, tzinfo=UTC)
-    first, second = p("DBR", 1, at=t, after=1), p("DBR", 1, at=t, after=2)
-    older = p("DBR", 1, at=t - dt.timedelta(hours=1), after=3)
-    assert latest_postings([first, second, older])["A1"].balance_after_pence == 2
 
 
 def test_a_reversed_suspense_receipt_leaves_the_queue_and_is_no_longer_collected():
