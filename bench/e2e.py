@@ -155,6 +155,10 @@ async def push(url: str, provider: str, secret: str, bodies: list[dict], batch: 
                     answered[p["payment_id"]] = done
 
     async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+        # the clock starts on a warm client: its first request in a process took ~40 ms of its own (3 ms
+        # on a second client), counted as the intake's time in the first batch's push → 202
+        await asyncio.gather(*(http.get("/health") for _ in range(concurrency)))
+        start = time.time()
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
     return sent
 
