@@ -653,8 +653,8 @@ async def main() -> None:
                   f"({1e6 * sum(ledger.gc.seconds) / args.payments:.1f} µs per payment)")
         print("  other CPU while posting:             " + ", ".join(
             f"{name} {sec:.1f}s ({1e6 * sec / args.payments:.0f} µs per payment)" for name, sec in others.items()))
-        # the steady figure's window: without start-up (imports, here compiled from source when
-        # PYTHONDONTWRITEBYTECODE is set: ~1.5 s per process), group join and the first batch
+        # the steady figure's window: without start-up (imports: ~0.9 s of CPU per process, ~2.4 s where
+        # the venv holds no bytecode), group join and the first batch
         steady_n = max(args.payments - n_first, 1)
         steady_cpu = {"ledger": cpu - cpu_first, **{k: others[k] - others_first.get(k, 0.0) for k in others}}
         print("  CPU per payment, steady window:      " + ", ".join(
