@@ -80,6 +80,9 @@ class Scenario:
     def __init__(self, new_uow: Callable[[], Any]) -> None:
         self.new_uow = new_uow
         self.requests: dict[str, uuid.UUID | None] = {}  # adjustment event → its request (None: refused)
+        # an officer's move or allocation refused because the receipt or item was not there yet: asked
+        # again later, it is a new request that may act (not a redelivery that must change nothing)
+        self.refused_not_there: set[str] = set()
 
     async def _run(self, work: Callable[[LedgerUnitOfWork], Awaitable[Any]]) -> Any:
         async with self.new_uow() as opened:
@@ -137,7 +140,9 @@ class Scenario:
         receipt = derive_event_id("txn", str(payment_id(payment_event)))
         try:
             await self._run(lambda uow: suspense.move_receipt(uow, receipt, to_ref, "An Officer", f"scenario {eid}"))
-        except (suspense.NotFound, suspense.NotAReceipt, suspense.AlreadyAllocated):
+        except suspense.NotFound:
+            self.refused_not_there.add(eid)
+        except (suspense.NotAReceipt, suspense.AlreadyAllocated):
             pass
 
     async def uprate(self, eid: str, percent: str) -> None:
@@ -156,8 +161,10 @@ class Scenario:
         try:
             await self._run(lambda uow: suspense.allocate_suspense(uow, payment_id(payment_event), ref, "An Officer",
                                                                    f"scenario {eid}"))
-        except (suspense.NotFound, suspense.AlreadyAllocated):
-            pass  # nothing changed: the unit of work was not committed
+        except suspense.NotFound:  # nothing changed: the unit of work was not committed
+            self.refused_not_there.add(eid)
+        except suspense.AlreadyAllocated:
+            pass  # nothing changed
 
     async def adjustment(self, eid: str, type_: str, amount: int, ref: str, to_ref: str | None) -> None:
         if eid in self.requests:

@@ -159,9 +159,12 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def redeliver(self, data):
-        if not self.events:
+        # not an officer's request refused because what it named was not there yet: asked again, it
+        # may act (a receipt moved once it is posted), as the service would
+        events = [e for e in self.events if e[0] not in self.ledger.scenario.refused_not_there]
+        if not events:
             return
-        event = data.draw(st.sampled_from(self.events))
+        event = data.draw(st.sampled_from(events))
         before = (dict(self.ledger.balances), len(self.ledger.journals), dict(self.ledger.suspense))
         self.ledger.apply(event)
         assert (dict(self.ledger.balances), len(self.ledger.journals), dict(self.ledger.suspense)) == before
