@@ -81,6 +81,8 @@ class UnitOfWork(Emitter):
         self.conn: AsyncConnection
         self.raw: Any
         self._committed = False
+        self._written: list[list[tuple[Any, ...]]] = []  # batches `write_emitted` wrote by COPY
+        self._wrote = False  # `write_emitted` wrote rows
 
     async def __aenter__(self) -> "UnitOfWork":
         for attempt in (1, 2):
@@ -117,23 +119,31 @@ class UnitOfWork(Emitter):
 
         self.audited.append(Audited(action, None if subject is None else str(subject), account_ref, before, after))
 
+    async def write_emitted(self) -> None:
+        """Writes what was emitted so far to the outbox now, in this transaction (what is emitted later
+        goes at the commit): a handler writes the rows it has before it locks rows held until the commit,
+        so the COPY of those is not done under the locks."""
+        if self.emitted:
+            written = await enqueue(self.raw, self.emitted)
+            self.emitted = []
+            self._wrote = True
+            if written:
+                self._written.append(written)
+
     async def commit(self) -> None:
         if self.audited:
             from rentflow_common.audit import write
 
             await write(self, self.audited)
             self.audited = []
-        emitted = bool(self.emitted)
-        written = None
-        if emitted:
-            written = await enqueue(self.raw, self.emitted)
-            self.emitted = []
-        if written:
+        await self.write_emitted()
+        emitted, batches = self._wrote, self._written
+        for written in batches:
             committed(self._engine, written)
         try:
             await self.conn.commit()
         except BaseException:
-            if written:
+            for written in batches:
                 uncommitted(self._engine, written)
             raise
         self._committed = True

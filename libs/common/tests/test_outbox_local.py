@@ -81,3 +81,34 @@ async def test_a_batch_claimed_as_its_commit_returns_is_held(infra, database_url
     await relay.close()
     got = await _published(infra, topic_prefix, 100)
     assert sorted((i, e) for _, _, i, e in got) == [(i, ids[i]) for i in range(100)]
+
+
+async def test_rows_written_before_the_commit_are_held_and_published_in_order(infra, database_url, topic_prefix,
+                                                                               rig):
+    """`write_emitted` writes what was emitted so far (a handler's rows before it locks accounts), the
+    commit the rest: both batches are handed to the leading relay, published once each, each stream in
+    the order emitted; a unit of work that wrote rows early and rolled back publishes none of them."""
+    r = await rig([TOPIC])
+    relay = r.relay(partitions=3)
+    assert await relay._lead()
+    envelopes = {i: payment_envelope(i) for i in range(200)}
+    async with UnitOfWork(r.engine, producer="payments") as uow:
+        uow.emitted += [envelope_row(TOPIC, f"acct-{i % 5}", envelopes[i]) for i in range(100)]
+        await uow.write_emitted()
+        assert uow.emitted == []
+        assert await uow.raw.fetchval("select count(*) from outbox_events") == 100  # in this transaction
+        uow.emitted += [envelope_row(TOPIC, f"acct-{i % 5}", envelopes[i]) for i in range(100, 200)]
+        await uow.commit()
+    async with UnitOfWork(r.engine, producer="payments") as uow:  # rolled back: nothing of it is published
+        uow.emitted += [envelope_row(TOPIC, "acct-0", payment_envelope(i)) for i in range(200, 300)]
+        await uow.write_emitted()
+    await drain(relay)
+    assert (relay.published, relay.read_back) == (200, 0)
+    await relay.close()
+
+    got = await _published(infra, topic_prefix, 200)
+    assert sorted((i, e) for _, _, i, e in got) == [(i, str(envelopes[i].event_id)) for i in range(200)]
+    for stream in {s for s, _, _, _ in got}:  # numbered in the order emitted, across the two batches
+        items = sorted((q, i) for s, q, i, _ in got if s == stream)
+        assert [q for q, _ in items] == list(range(1, len(items) + 1))
+        assert [i for _, i in items] == sorted(i for _, i in items)

@@ -664,6 +664,9 @@ class MemoryLedgerUnitOfWork(Emitter):
         self.audited.append({"action": action, "subject": None if subject is None else str(subject),
                              "account_ref": account_ref, "before": before, "after": after})
 
+    async def write_emitted(self) -> None:
+        """Nothing to do here: what was emitted is kept, in order, until the commit appends it."""
+
     async def commit(self) -> None:
         self._ledger.tables = self.tables
         self._ledger.outbox += self.emitted

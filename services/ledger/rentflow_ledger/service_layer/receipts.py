@@ -8,8 +8,8 @@ a handful of set-based statements, and the accounts locked only for the last few
    allocate in Python; payments that miss those rungs go through the free-text and
    one-correctable-error rungs against the in-memory set of known references (loaded once per
    generation, not SQL per payment);
-3. COPY journal lines, COPY suspense, emit JournalPosted and SuspenseEvent: none of it depends
-   on balances. Identified receipts go to the GL as one journal per value
+3. COPY journal lines, COPY suspense, emit JournalPosted and SuspenseEvent and write them (and
+   what the batch emitted before) to the outbox: none of it depends on balances. Identified receipts go to the GL as one journal per value
    date, booked period and bank/cash account (Dr the money account, Cr debtors control per
    account), as the debit run's journals do; each unidentified receipt has its own;
 4. lock the allocated accounts and add each the batch's sum in one statement (reference order;
@@ -134,6 +134,7 @@ async def handle_payments_received(uow: LedgerUnitOfWork, commands: Sequence[Tak
             events.journal_posted(uow, j, now, cause)
     await uow.postings.add_journals(journals, now)
     await uow.suspense.add(suspense)
+    await uow.write_emitted()  # the journals and suspense items to the outbox now, not under the account locks
 
     if not receipts:
         check_control([], journals)

@@ -46,6 +46,8 @@ class LedgerUnitOfWork(Protocol):
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None: ...
 
+    async def write_emitted(self) -> None: ...
+
     async def commit(self) -> None: ...
 
 
@@ -86,6 +88,9 @@ class SqlLedgerUnitOfWork:
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
         self.base.audit(action, subject=subject, account_ref=account_ref, before=before, after=after)
+
+    async def write_emitted(self) -> None:
+        await self.base.write_emitted()
 
     async def commit(self) -> None:
         await self.base.commit()

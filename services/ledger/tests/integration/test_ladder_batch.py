@@ -51,3 +51,34 @@ async def test_ladder_rules_and_refresh(infra, service_env, topic_prefix):
         assert d["transactions"][0]["allocation_rule"] == "reference_in_text"
         inv = (await ledger.http.get("/v1/invariants")).json()
         assert inv["balanced"], inv
+
+
+async def test_journals_are_in_the_outbox_before_the_accounts_are_locked(
+        infra, service_env, topic_prefix, monkeypatch):
+    """The receipts write their journals' (and suspense items') events to the outbox before they lock the
+    accounts (held until the commit), so that COPY is not done under the locks; the postings' events,
+    which need the balances, come after."""
+    from rentflow_ledger.adapters import sql
+
+    seen: list[list[str]] = []
+    move = sql.SqlAccounts.move_for_receipts
+
+    async def move_and_look(self, deltas, at):
+        # the outbox rows this transaction has written so far
+        seen.append([r[0] for r in await self.raw.fetch(
+            "select topic from outbox_events where xmin = pg_current_xact_id()::xid order by batch, n")])
+        return await move(self, deltas, at)
+
+    monkeypatch.setattr(sql.SqlAccounts, "move_for_receipts", move_and_look)
+    async with running_ledger(infra, topic_prefix) as ledger:
+        r = await ledger.http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)
+        assert r.status_code == 200, r.text
+        await ledger.publish("payments.received.v1", payment("20000002", 100), payment("nobody", 200))
+
+        async def done():
+            d = await ledger.account("20000002")
+            s = (await ledger.http.get("/v1/suspense")).json()
+            return d["transactions"] and s["count"] == 1
+        await poll(done)
+    # the two payments may come in one batch or two (keyed by provider ref): each batch that locks has its journal
+    assert seen and all("gl.journals.v1" in topics and "ledger.transactions.v1" not in topics for topics in seen), seen
