@@ -8,15 +8,16 @@ a handful of set-based statements, and the accounts locked only for the last few
    allocate in Python; payments that miss those rungs go through the free-text and
    one-correctable-error rungs against the in-memory set of known references (loaded once per
    generation, not SQL per payment);
-3. COPY journal lines, COPY suspense, emit JournalPosted and SuspenseEvent and write them (and
-   what the batch emitted before) to the outbox: none of it depends on balances. Identified receipts go to the GL as one journal per value
-   date, booked period and bank/cash account (Dr the money account, Cr debtors control per
-   account), as the debit run's journals do; each unidentified receipt has its own;
+3. COPY journal lines, COPY suspense, emit JournalPosted and SuspenseEvent, and write what was
+   emitted so far to the outbox (`uow.write_emitted`): none of it depends on balances. Identified
+   receipts go to the GL as one journal per value date, booked period and bank/cash account (Dr the
+   money account, Cr debtors control per account), as the debit run's journals do; each
+   unidentified receipt has its own;
 4. lock the allocated accounts and add each the batch's sum in one statement (reference order;
    the balances before and the tenancy ends come back), post in Python with running balances
    (several payments to one account get consecutive balance_after), then COPY transactions,
-   emit TransactionPosted. The consumer commits (the unit of work writes what was emitted to
-   the outbox in one COPY).
+   emit TransactionPosted. The consumer commits (the unit of work writes the TransactionPosted
+   rows to the outbox in one COPY).
 
 Locking late keeps the lock window to step 4 and the commit, so consumers working other
 partitions of the group (in this process or others) overlap their work instead of queueing on
