@@ -413,6 +413,17 @@ class TopicLost(Exception):
     """A topic the relay publishes to was lost or recreated."""
 
 
+async def _cancelled(task: "asyncio.Task[Any] | None") -> None:
+    """Cancels a task of the relay's (a topic check, a prune) and waits for it to end; what it raised
+    is retrieved, so a failure of work no longer wanted is not logged as unhandled."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
+
+
 class OutboxRelay:
     """The only publisher of a service's events. See the module docstring."""
 
@@ -833,9 +844,7 @@ class OutboxRelay:
     async def _stop_prune(self) -> None:
         """Cancels the retention prune under way, if any (leadership lost, or the relay stopping)."""
         task, self._pruning = self._pruning, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
+        await _cancelled(task)
 
     async def _check_topics(self) -> None:
         """Whether each partition we published to still holds our last batch there; a topic that
@@ -914,11 +923,7 @@ class OutboxRelay:
     async def _stop_check(self) -> None:
         """Cancels the topic check under way, if any (leadership lost, or the relay stopping)."""
         task, self._checking = self._checking, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
-            if not task.cancelled():
-                task.exception()  # retrieved: a failure of a check no longer wanted is not logged as unhandled
+        await _cancelled(task)
 
     async def _records_at(self, probe: AIOKafkaConsumer, offsets: dict[TopicPartition, int],
                           timeout_s: float = 2.0) -> dict[TopicPartition, Any]:
