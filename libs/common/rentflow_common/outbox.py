@@ -339,7 +339,8 @@ def notify_channel(schema: str) -> str:
 
 def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
     # acks=all; no idempotence: the embedded broker refuses it, and the relay's own numbering
-    # makes a message sent twice harmless.
+    # makes a message sent twice harmless. zstd: a record batch of events is a seventh of its size
+    # compressed, and the broker's work (and every reader's) goes with the bytes, not the records.
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
@@ -347,6 +348,7 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
         enable_idempotence=False,
         linger_ms=0,
         max_batch_size=1024 * 1024,
+        compression_type="zstd",
         request_timeout_ms=30000,
     )
 
