@@ -477,7 +477,8 @@ class OutboxRelay:
         self._checking: asyncio.Task[tuple[dict[str, str], dict[str, int]]] | None = None  # the topic check under way
         self._pruning: asyncio.Task[None] | None = None  # the retention prune under way
         self.pruned = 0  # events deleted by the retention prune
-        # batch → its events as written, committed in this process while leading (`committed`)
+        # batch → (its events as written, the OutboxRows they were written from), committed in this
+        # process while leading (`committed`)
         self._local: dict[int, tuple[list[tuple[Any, ...]], Sequence[OutboxRow] | None]] = {}
         self._local_events = 0
         self.read_back = 0  # events the relay read from the outbox to number (not held in memory)
