@@ -366,7 +366,8 @@ class _Statements:
 async def test_new_payments_go_in_by_a_plain_insert_and_a_known_one_undoes_only_that_statement(svc):
     """All new: one plain INSERT (no ON CONFLICT, cheaper for PostgreSQL). One known already among
     them: the plain INSERT fails on it and only its savepoint is rolled back; the payments then go in
-    by INSERT ... ON CONFLICT DO NOTHING, and the rest of the transaction goes on and commits."""
+    by INSERT ... ON CONFLICT DO NOTHING, and the rest of the transaction goes on and commits. A few
+    payments go straight in by ON CONFLICT (no savepoint: none per card event of a file)."""
     import datetime as dt
 
     from rentflow_payments.adapters import repository as repo
@@ -374,23 +375,29 @@ async def test_new_payments_go_in_by_a_plain_insert_and_a_known_one_undoes_only_
     await svc.provider()
     now = dt.datetime.now(dt.timezone.utc)
 
-    def rows(*refs):
-        return [repo.PaymentRow(payment_id("acme", r), r, "card", 100, "GBP", now, "", None, None) for r in refs]
+    def rows(refs):
+        return [repo.PaymentRow(payment_id("acme", r), r, "card", 100, "GBP", now, "", None, None)
+                for r in sorted(refs)]
 
+    n = repo.PLAIN_INSERT_ROWS
+    first = {f"SP-{i:03d}" for i in range(n)}
+    second = {f"SP-{i:03d}" for i in range(n, 2 * n)} | {"SP-005"}
     kw = dict(provider_id="acme", received_at=now, source="push", import_id=None, correlation_id="c")
     async with svc.runtime.uow() as uow:
         raw = _Statements(uow.raw)
-        assert await repo.insert_payments(raw, rows("SP-1", "SP-2"), **kw) == {"SP-1", "SP-2"}
+        assert await repo.insert_payments(raw, rows(first), **kw) == first
         assert raw.sql == [repo.INSERT_NEW_PAYMENTS]
         raw.sql.clear()
-        assert await repo.insert_payments(raw, rows("SP-0", "SP-2", "SP-3"), **kw) == {"SP-0", "SP-3"}
+        assert await repo.insert_payments(raw, rows(second), **kw) == second - {"SP-005"}
         assert raw.sql == [repo.INSERT_NEW_PAYMENTS, repo.INSERT_PAYMENTS]
-        assert await uow.raw.fetchval("select count(*) from payments where provider_ref like 'SP-%'") == 4
+        raw.sql.clear()
+        assert await repo.insert_payments(raw, rows({"SP-999", "SP-001"}), **kw) == {"SP-999"}
+        assert raw.sql == [repo.INSERT_PAYMENTS]
         await uow.commit()
     async with svc.runtime.engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
         got = await raw.fetch("select provider_ref from payments where provider_ref like 'SP-%' order by 1")
-    assert [r[0] for r in got] == ["SP-0", "SP-1", "SP-2", "SP-3"]
+    assert [r[0] for r in got] == sorted(first | second | {"SP-999"})
 
 
 async def test_ops_replay_publishes_retained_events_again_and_records_who_asked(svc):
