@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from rentflow_common.events import Emitter
+from rentflow_common.events import Emitter, OutboxRow
 from rentflow_common.outbox import committed, enqueue, uncommitted
 
 
@@ -81,7 +81,8 @@ class UnitOfWork(Emitter):
         self.conn: AsyncConnection
         self.raw: Any
         self._committed = False
-        self._written: list[list[tuple[Any, ...]]] = []  # batches `write_emitted` wrote by COPY
+        # batches `write_emitted` wrote by COPY, with the rows they were written from
+        self._written: list[tuple[list[tuple[Any, ...]], list[OutboxRow]]] = []
         self._wrote = False  # `write_emitted` wrote rows
 
     async def __aenter__(self) -> "UnitOfWork":
@@ -124,11 +125,12 @@ class UnitOfWork(Emitter):
         goes at the commit): a handler writes the rows it has before it locks rows held until the commit,
         so the COPY of those is not done under the locks."""
         if self.emitted:
-            written = await enqueue(self.raw, self.emitted)
+            rows = self.emitted
+            written = await enqueue(self.raw, rows)
             self.emitted = []
             self._wrote = True
             if written:
-                self._written.append(written)
+                self._written.append((written, rows))
 
     async def commit(self) -> None:
         if self.audited:
@@ -138,12 +140,12 @@ class UnitOfWork(Emitter):
             self.audited = []
         await self.write_emitted()
         emitted, batches = self._wrote, self._written
-        for written in batches:
-            committed(self._engine, written)
+        for written, rows in batches:
+            committed(self._engine, written, rows)
         try:
             await self.conn.commit()
         except BaseException:
-            for written in batches:
+            for written, _rows in batches:
                 uncommitted(self._engine, written)
             raise
         self._committed = True

@@ -267,14 +267,15 @@ _LEADING: dict[Any, "OutboxRelay"] = {}
 LOCAL_EVENTS = 20_000  # at most this many committed events held for the relay (the oldest are read back)
 
 
-def committed(engine: Any, events: list[tuple[Any, ...]]) -> None:
+def committed(engine: Any, events: list[tuple[Any, ...]], rows: Sequence[OutboxRow] | None = None) -> None:
     """A batch `enqueue` wrote (its events as written) is about to be committed on `engine`: handed
     over before the COMMIT, as a claim sees the batch only once it is committed. Handed over after,
     a relay that claimed as the COMMIT returned read the batch back (4 of 14 in the ledger bench).
-    `uncommitted` if the COMMIT fails."""
+    `rows`, the OutboxRows given to `enqueue`: the relay takes their headers as dicts rather than
+    parsing the JSON text written. `uncommitted` if the COMMIT fails."""
     relay = _LEADING.get(engine)
     if relay is not None:
-        relay.keep(events)
+        relay.keep(events, rows)
 
 
 def uncommitted(engine: Any, events: list[tuple[Any, ...]]) -> None:
@@ -411,6 +412,12 @@ order by seq limit $4
 """
 
 
+def _header_value(value: Any) -> bytes:
+    """A header value that is not a string, as it is published once written to the outbox as JSON
+    and read back: the same bytes whether the relay has the dict given to enqueue or the text."""
+    return str(orjson.loads(orjson.dumps(value))).encode()
+
+
 class TopicLost(Exception):
     """A topic the relay publishes to was lost or recreated."""
 
@@ -472,8 +479,9 @@ class OutboxRelay:
         self._checking: asyncio.Task[tuple[dict[str, str], dict[str, int]]] | None = None  # the topic check under way
         self._pruning: asyncio.Task[None] | None = None  # the retention prune under way
         self.pruned = 0  # events deleted by the retention prune
-        # batch → its events as written, committed in this process while leading (`committed`)
-        self._local: dict[int, list[tuple[Any, ...]]] = {}
+        # batch → (its events as written, the OutboxRows they were written from), committed in this
+        # process while leading (`committed`)
+        self._local: dict[int, tuple[list[tuple[Any, ...]], Sequence[OutboxRow] | None]] = {}
         self._local_events = 0
         self.read_back = 0  # events the relay read from the outbox to number (not held in memory)
 
@@ -483,18 +491,18 @@ class OutboxRelay:
         """Something was committed to the outbox in this process."""
         self._wake.set()
 
-    def keep(self, events: list[tuple[Any, ...]]) -> None:
-        """Holds a batch committed in this process until a claim takes it (the oldest go past
-        LOCAL_EVENTS: their claim reads them back)."""
-        self._local[events[0][0]] = events
+    def keep(self, events: list[tuple[Any, ...]], rows: Sequence[OutboxRow] | None = None) -> None:
+        """Holds a batch committed in this process (and the OutboxRows it was written from, when
+        given) until a claim takes it (the oldest go past LOCAL_EVENTS: their claim reads them back)."""
+        self._local[events[0][0]] = (events, rows)
         self._local_events += len(events)
         while self._local_events > LOCAL_EVENTS:
-            self._local_events -= len(self._local.pop(next(iter(self._local))))
+            self._local_events -= len(self._local.pop(next(iter(self._local)))[0])
 
     def forget(self, batch: int) -> None:
-        events = self._local.pop(batch, None)
-        if events is not None:
-            self._local_events -= len(events)
+        held = self._local.pop(batch, None)
+        if held is not None:
+            self._local_events -= len(held[0])
 
     def stop(self) -> None:
         self._stopping.set()
@@ -629,7 +637,7 @@ class OutboxRelay:
             batches = [r[0] for r in await raw.fetch(CLAIM_SQL, self._batch_size, self._batch_size)]
             if not batches:
                 return 0
-            events = await self._events(raw, batches)
+            events, local_rows = await self._events(raw, batches)
             emitted = [r[6] for r in events if r[6] is not None]
             seen: set[Any] = set()
             if emitted:
@@ -652,7 +660,8 @@ class OutboxRelay:
                 if got is None:
                     got = numbered[(topic, stream)] = [[], batch, state[0]]
                 got[0].append(batch << REF_BITS | n)
-                rows.append((topic, stream, state[0], key, payload, headers))
+                given = local_rows.get(batch)  # its headers as a dict, not the JSON text written
+                rows.append((topic, stream, state[0], key, payload, headers if given is None else given[n].headers))
                 state[0] += 1
             refs: list[int] = []
             los, his = [], []
@@ -671,22 +680,23 @@ class OutboxRelay:
         await self._publish(raw, rows)
         return len(rows)
 
-    async def _events(self, raw: Any, batches: list[int]) -> Sequence[Any]:
+    async def _events(self, raw: Any, batches: list[int]) -> tuple[Sequence[Any], dict[int, Sequence[OutboxRow]]]:
         """The claimed batches' events in (batch, n) order: those committed in this process from
-        memory, when none were deleted since; the others read back."""
+        memory, when none were deleted since; the others read back. With them, by batch, the
+        OutboxRows of the batches held that were handed over with theirs."""
         held = {b: self._local.pop(b) for b in batches if b in self._local}
-        self._local_events -= sum(len(e) for e in held.values())
+        self._local_events -= sum(len(e) for e, _r in held.values())
         if held:
             counts = dict(await raw.fetch(COUNT_SQL, list(held)))
-            held = {b: e for b, e in held.items() if counts.get(b) == len(e)}
+            held = {b: e for b, e in held.items() if counts.get(b) == len(e[0])}
         rest = [b for b in batches if b not in held]
         events: list[Any] = list(await raw.fetch(EVENTS_SQL, rest)) if rest else []
         self.read_back += len(events)
         if held:
-            events += [e for b in held for e in held[b]]
+            events += [e for b in held for e in held[b][0]]
             if rest:
                 events.sort(key=lambda e: (e[0], e[1]))
-        return events
+        return events, {b: r for b, (_e, r) in held.items() if r is not None}
 
     async def _catch_up(self, raw: Any, behind: list[tuple[str, int]]) -> int:
         """Publishes the numbered events of streams whose published position is behind (after a
@@ -723,9 +733,10 @@ class OutboxRelay:
                 batch = self._producer.create_batch()
                 n = 0
                 ours = (("rf-epoch", self.epoch), ("rf-stream", str(stream).encode()))
-                for r in items:  # the stored headers' values are strings (encode() writes them)
-                    headers = [(k, v.encode() if v.__class__ is str else str(v).encode())
-                               for k, v in loads(r[5]).items()]
+                for r in items:  # headers as written (JSON text), or as given to enqueue (a dict)
+                    given = r[5]
+                    headers = [(k, v.encode() if v.__class__ is str else _header_value(v))
+                               for k, v in (given if given.__class__ is dict else loads(given)).items()]
                     headers += ours
                     headers.append(("rf-seq", b"%d" % r[2]))
                     if batch.append(timestamp=None, key=r[3], value=r[4], headers=headers) is None:

@@ -112,3 +112,39 @@ async def test_rows_written_before_the_commit_are_held_and_published_in_order(in
         items = sorted((q, i) for s, q, i, _ in got if s == stream)
         assert [q for q, _ in items] == list(range(1, len(items) + 1))
         assert [i for _, i in items] == sorted(i for _, i in items)
+
+
+async def test_a_held_batch_is_published_with_the_same_headers_as_one_read_back(infra, database_url, topic_prefix,
+                                                                                rig):
+    """A held batch's headers are taken from the dicts given to enqueue, a read-back one's from the JSON
+    text written: the same header bytes either way, values that are not strings included."""
+    r = await rig([TOPIC])
+    import datetime as dt
+
+    extra = {"attempt": 3, "urgent": True, "note": None, "ratio": 0.5, "who": "ops",
+             "at": dt.datetime(2026, 12, 5, tzinfo=dt.timezone.utc)}  # its JSON text, not str(): T, not a space
+
+    async def commit(numbers) -> None:
+        async with UnitOfWork(r.engine, producer="payments") as uow:
+            uow.emitted += [envelope_row(TOPIC, f"acct-{i % 5}", payment_envelope(i))._replace(
+                headers={**extra, "i": i}) for i in numbers]
+            await uow.commit()
+
+    relay = r.relay(partitions=3)
+    assert await relay._lead()
+    await commit(range(100))
+    await drain(relay)
+    await relay.close()
+    other = r.relay(partitions=3)  # not leading while this commits: read back
+    await commit(range(100, 200))
+    await drain(other)
+    await other.close()
+    assert (relay.read_back, other.read_back) == (0, 100)
+
+    got = await read_topic(infra.kafka_bootstrap_servers, topic_prefix + TOPIC, 200)
+    assert len(got) == 200
+    for h, body in got:
+        i = body["data"]["amount_pence"] - 100
+        assert {k: h[k] for k in (*extra, "i")} == {"attempt": "3", "urgent": "True", "note": "None",
+                                                    "ratio": "0.5", "who": "ops", "at": "2026-12-05T00:00:00+00:00",
+                                                    "i": str(i)}, i

@@ -344,6 +344,62 @@ async def test_a_payment_met_on_either_unique_index_is_a_duplicate_not_an_error(
     assert new == set()
 
 
+class _Statements:
+    """An asyncpg connection that records the SQL it is given (and passes everything through)."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+        self.sql: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+    async def execute(self, sql, *args):
+        self.sql.append(sql)
+        return await self.raw.execute(sql, *args)
+
+    async def fetch(self, sql, *args):
+        self.sql.append(sql)
+        return await self.raw.fetch(sql, *args)
+
+
+async def test_new_payments_go_in_by_a_plain_insert_and_a_known_one_undoes_only_that_statement(svc):
+    """All new: one plain INSERT (no ON CONFLICT, cheaper for PostgreSQL). One known already among
+    them: the plain INSERT fails on it and only its savepoint is rolled back; the payments then go in
+    by INSERT ... ON CONFLICT DO NOTHING, and the rest of the transaction goes on and commits. A few
+    payments go straight in by ON CONFLICT (no savepoint: none per card event of a file)."""
+    import datetime as dt
+
+    from rentflow_payments.adapters import repository as repo
+
+    await svc.provider()
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def rows(refs):
+        return [repo.PaymentRow(payment_id("acme", r), r, "card", 100, "GBP", now, "", None, None)
+                for r in sorted(refs)]
+
+    n = repo.PLAIN_INSERT_ROWS
+    first = {f"SP-{i:03d}" for i in range(n)}
+    second = {f"SP-{i:03d}" for i in range(n, 2 * n)} | {"SP-005"}
+    kw = dict(provider_id="acme", received_at=now, source="push", import_id=None, correlation_id="c")
+    async with svc.runtime.uow() as uow:
+        raw = _Statements(uow.raw)
+        assert await repo.insert_payments(raw, rows(first), **kw) == first
+        assert raw.sql == [repo.INSERT_NEW_PAYMENTS]
+        raw.sql.clear()
+        assert await repo.insert_payments(raw, rows(second), **kw) == second - {"SP-005"}
+        assert raw.sql == [repo.INSERT_NEW_PAYMENTS, repo.INSERT_PAYMENTS]
+        raw.sql.clear()
+        assert await repo.insert_payments(raw, rows({"SP-999", "SP-001"}), **kw) == {"SP-999"}
+        assert raw.sql == [repo.INSERT_PAYMENTS]
+        await uow.commit()
+    async with svc.runtime.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        got = await raw.fetch("select provider_ref from payments where provider_ref like 'SP-%' order by 1")
+    assert [r[0] for r in got] == sorted(first | second | {"SP-999"})
+
+
 async def test_ops_replay_publishes_retained_events_again_and_records_who_asked(svc):
     """POST /v1/ops/replay moves the streams back and records it in the audit trail, in one transaction."""
     await svc.provider()
