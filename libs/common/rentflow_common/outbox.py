@@ -267,7 +267,7 @@ _LEADING: dict[Any, "OutboxRelay"] = {}
 LOCAL_EVENTS = 20_000  # at most this many committed events held for the relay (the oldest are read back)
 
 
-def committed(engine: Any, events: list[tuple[Any, ...]], rows: Sequence[OutboxRow] | None = None) -> None:
+def committed(engine: Any, events: list[tuple[Any, ...]], rows: Sequence[OutboxRow]) -> None:
     """A batch `enqueue` wrote (its events as written) is about to be committed on `engine`: handed
     over before the COMMIT, as a claim sees the batch only once it is committed. Handed over after,
     a relay that claimed as the COMMIT returned read the batch back (4 of 14 in the ledger bench).
@@ -481,7 +481,7 @@ class OutboxRelay:
         self.pruned = 0  # events deleted by the retention prune
         # batch → (its events as written, the OutboxRows they were written from), committed in this
         # process while leading (`committed`)
-        self._local: dict[int, tuple[list[tuple[Any, ...]], Sequence[OutboxRow] | None]] = {}
+        self._local: dict[int, tuple[list[tuple[Any, ...]], Sequence[OutboxRow]]] = {}
         self._local_events = 0
         self.read_back = 0  # events the relay read from the outbox to number (not held in memory)
 
@@ -491,9 +491,9 @@ class OutboxRelay:
         """Something was committed to the outbox in this process."""
         self._wake.set()
 
-    def keep(self, events: list[tuple[Any, ...]], rows: Sequence[OutboxRow] | None = None) -> None:
-        """Holds a batch committed in this process (and the OutboxRows it was written from, when
-        given) until a claim takes it (the oldest go past LOCAL_EVENTS: their claim reads them back)."""
+    def keep(self, events: list[tuple[Any, ...]], rows: Sequence[OutboxRow]) -> None:
+        """Holds a batch committed in this process, and the OutboxRows it was written from, until a
+        claim takes it (the oldest go past LOCAL_EVENTS: their claim reads them back)."""
         self._local[events[0][0]] = (events, rows)
         self._local_events += len(events)
         while self._local_events > LOCAL_EVENTS:
@@ -683,7 +683,7 @@ class OutboxRelay:
     async def _events(self, raw: Any, batches: list[int]) -> tuple[Sequence[Any], dict[int, Sequence[OutboxRow]]]:
         """The claimed batches' events in (batch, n) order: those committed in this process from
         memory, when none were deleted since; the others read back. With them, by batch, the
-        OutboxRows of the batches held that were handed over with theirs."""
+        OutboxRows the batches taken from memory were written from."""
         held = {b: self._local.pop(b) for b in batches if b in self._local}
         self._local_events -= sum(len(e) for e, _r in held.values())
         if held:
@@ -696,7 +696,7 @@ class OutboxRelay:
             events += [e for b in held for e in held[b][0]]
             if rest:
                 events.sort(key=lambda e: (e[0], e[1]))
-        return events, {b: r for b, (_e, r) in held.items() if r is not None}
+        return events, {b: r for b, (_e, r) in held.items()}
 
     async def _catch_up(self, raw: Any, behind: list[tuple[str, int]]) -> int:
         """Publishes the numbered events of streams whose published position is behind (after a
