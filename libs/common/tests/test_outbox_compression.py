@@ -7,8 +7,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.default_records import DefaultRecordBatch
 from aiokafka.record.memory_records import MemoryRecords
+import cramjam
+import pytest
 
 from rentflow_common.db import UnitOfWork
+from rentflow_common.outbox import ZSTD_LEVEL
 from rentflow_common.testing import drain, envelope_row, payment_envelope, read_topic
 
 TOPIC = "payments.received.v1"
@@ -51,3 +54,28 @@ async def test_the_relay_publishes_zstd_record_batches(infra, topic_prefix, rig)
 
     got = await read_topic(infra.kafka_bootstrap_servers, topic_prefix + TOPIC, 60)
     assert sorted(body["event_id"] for _, body in got) == sorted(str(e.event_id) for e in envelopes)
+
+
+@pytest.mark.parametrize("builder", ["c", "python"])
+def test_record_batches_are_compressed_at_the_relays_zstd_level(builder):
+    """aiokafka has no setting for the level: outbox.py sets its builders' encoder (level 3 by default)."""
+    import aiokafka.record.default_records as records
+
+    make = (records.DefaultRecordBatchBuilder if builder == "c"
+            else records._DefaultRecordBatchBuilderPy)  # the one aiokafka uses without its C extensions
+    envelopes = [payment_envelope(i) for i in range(200)]
+
+    def built(compression: int) -> bytes:
+        b = make(magic=2, compression_type=compression, is_transactional=0, producer_id=-1, producer_epoch=-1,
+                 base_sequence=-1, batch_size=1 << 24)
+        for i, e in enumerate(envelopes):
+            row = envelope_row(TOPIC, f"acct-{i % 7}", e)
+            b.append(i, timestamp=1_700_000_000_000 + i, key=row.key.encode(), value=row.payload,
+                     headers=[(k, v.encode()) for k, v in row.headers.items()])
+        return bytes(b.build())[61:]  # the records, after the batch's header
+
+    records_bytes = built(0)
+    compressed = built(DefaultRecordBatch.CODEC_ZSTD)
+    assert compressed == bytes(cramjam.zstd.compress(records_bytes, level=ZSTD_LEVEL))
+    assert compressed != bytes(cramjam.zstd.compress(records_bytes, level=3))
+    assert bytes(cramjam.zstd.decompress(compressed)) == records_bytes
