@@ -6,10 +6,13 @@ Starts the broker and database the way `rentflow up` does (environment first, el
 embedded default) in a temporary home, imports the accounts directly, produces the
 PaymentReceived envelopes, then
   1. baseline: a plain aiokafka consumer reads the same messages and does nothing;
-  2. the ledger: its batch consumer (progress per stream, allocation, postings, journals, suspense, outbox)
+  2. a PostgreSQL yardstick (pg_yardstick): the bare database doing the ledger's writes on two
+     connections, on the idle stack;
+  3. the ledger: its batch consumer (progress per stream, allocation, postings, journals, suspense, outbox)
      and outbox relay run as in the service; payments/s is counted from the database
      (transactions with a payment id + suspense rows) until every payment is posted.
-Prints payments/s, baseline msgs/s and the ratio, and the ledger's CPU per payment (with the part
+Prints payments/s, baseline msgs/s and the ratio, the yardstick and the ratio to it (the figure that
+compares across machines), and the ledger's CPU per payment (with the part
 the cyclic garbage collector took, timed with gc.callbacks).
 
     ./dev bench ledger --year [--accounts 130000] [--payments-per-year 13]
@@ -150,6 +153,66 @@ async def baseline(bootstrap: str, topic: str, m: int) -> float:
         return seen / (time.perf_counter() - t0)
     finally:
         await consumer.stop()
+
+
+YARD_ROWS = 1000  # postings per yardstick transaction
+
+
+async def pg_yardstick(db_url: str, accounts: int, seconds: float = 6.0, connections: int = 2) -> float:
+    """PostgreSQL's own rate on this machine, for scale (the figure issue 12 quotes: ~35,000/s): on
+    `connections` connections at once, transactions of YARD_ROWS postings (COPY), as many outbox rows
+    of ~700 bytes (COPY) and the accounts' balance updates (one statement), into scratch tables.
+    Returns postings/s. The ledger's steady rate over this one says how much of PostgreSQL's bare
+    speed the service keeps, whatever the machine."""
+    setup = await asyncpg.connect(plain_url(db_url))
+    try:
+        await setup.execute("""
+            drop schema if exists yardstick cascade; create schema yardstick;
+            create table yardstick.postings (transaction_id uuid primary key, account_ref text not null,
+                amount_pence bigint not null, balance_after_pence bigint not null, posted_at timestamptz not null,
+                business_date date not null, source_ref text not null, payment_id uuid);
+            create index on yardstick.postings (account_ref, business_date);
+            create table yardstick.outbox (batch bigint not null, n int not null, topic text not null, key bytea,
+                payload bytea not null, headers text not null, primary key (batch, n));
+            create table yardstick.accounts (account_ref text primary key, balance_pence bigint not null);""")
+        await setup.copy_records_to_table("accounts", schema_name="yardstick",
+                                          records=[(f"YARD-{i:06d}", 0) for i in range(accounts)])
+    finally:
+        await setup.close()
+    now = dt.datetime.now(dt.timezone.utc)
+    payload = b'{"event_id":"' + b"x" * 680 + b'"}'
+    done = [0] * connections
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(k: int) -> None:
+        conn = await asyncpg.connect(plain_url(db_url))
+        try:
+            batch = k << 40
+            while time.perf_counter() < stop_at:
+                refs = sorted({f"YARD-{(batch + i * 7919) % accounts:06d}" for i in range(YARD_ROWS)})
+                async with conn.transaction():
+                    await conn.copy_records_to_table("postings", schema_name="yardstick", records=[
+                        (uuid.uuid4(), refs[i % len(refs)], -1000 - i, i, now, now.date(), f"yard:{batch}:{i}",
+                         uuid.uuid4()) for i in range(YARD_ROWS)])
+                    await conn.copy_records_to_table("outbox", schema_name="yardstick", records=[
+                        (batch, i, "ledger.transactions.v1", refs[i % len(refs)].encode(), payload, "{}")
+                        for i in range(YARD_ROWS)])
+                    await conn.execute("update yardstick.accounts a set balance_pence = a.balance_pence - 1000 "
+                                       "from unnest($1::text[]) as u(ref) where a.account_ref = u.ref", refs)
+                done[k] += YARD_ROWS
+                batch += 1
+        finally:
+            await conn.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(connections)))
+    rate = sum(done) / (time.perf_counter() - t0)
+    drop = await asyncpg.connect(plain_url(db_url))
+    try:
+        await drop.execute("drop schema yardstick cascade")
+    finally:
+        await drop.close()
+    return rate
 
 
 class GcTimer:
@@ -584,6 +647,8 @@ async def main() -> None:
 
         base = await baseline(infra.kafka_bootstrap_servers, prefix + TOPIC, args.payments)
         say(f"baseline (plain aiokafka consumer, no processing): {base:,.0f} msgs/s")
+        yard = await pg_yardstick(db_url, args.accounts)
+        say(f"PostgreSQL yardstick: {yard:,.0f} postings/s (each with its outbox row and balance update)")
 
         conn = await asyncpg.connect(plain_url(db_url))
         try:
@@ -663,6 +728,9 @@ async def main() -> None:
         print(f"  outbox relay drained {(drained_at - t_start):.1f}s after start")
         print(f"  baseline msgs/s (plain aiokafka):    {base:,.0f}")
         print(f"  ratio ledger steady/baseline:        {steady / base:.2f}")
+        print(f"  PostgreSQL yardstick (postings/s):   {yard:,.0f}  (transactions of {YARD_ROWS:,} postings + "
+              f"{YARD_ROWS:,} outbox rows + balance updates, 2 connections)")
+        print(f"  ratio ledger steady/yardstick:       {steady / yard:.2f}")
         print(f"  invariant: sum of balances {summary['balances']} == debtors control {summary['control']}: "
               f"{summary['balances'] == summary['control']}")
     finally:
