@@ -345,7 +345,8 @@ async def test_a_payment_met_on_either_unique_index_is_a_duplicate_not_an_error(
 
 
 class _Statements:
-    """An asyncpg connection that records the SQL it is given (and passes everything through)."""
+    """An asyncpg connection that records the SQL it is given (and passes everything through); a COPY
+    is recorded as `COPY <table>`."""
 
     def __init__(self, raw) -> None:
         self.raw = raw
@@ -362,42 +363,59 @@ class _Statements:
         self.sql.append(sql)
         return await self.raw.fetch(sql, *args)
 
+    async def copy_records_to_table(self, table, **kw):
+        self.sql.append(f"COPY {table}")
+        return await self.raw.copy_records_to_table(table, **kw)
 
-async def test_new_payments_go_in_by_a_plain_insert_and_a_known_one_undoes_only_that_statement(svc):
-    """All new: one plain INSERT (no ON CONFLICT, cheaper for PostgreSQL). One known already among
-    them: the plain INSERT fails on it and only its savepoint is rolled back; the payments then go in
-    by INSERT ... ON CONFLICT DO NOTHING, and the rest of the transaction goes on and commits. A few
-    payments go straight in by ON CONFLICT (no savepoint: none per card event of a file)."""
+
+async def test_new_payments_go_in_by_copy_and_a_known_one_undoes_only_that_statement(svc):
+    """All new: one binary COPY (no ON CONFLICT, cheaper for PostgreSQL and for the encoding). One
+    known already among them: the COPY fails on it and only its savepoint is rolled back; the payments
+    then go in by INSERT ... ON CONFLICT DO NOTHING, and the rest of the transaction goes on and
+    commits. A few payments go straight in by ON CONFLICT (no savepoint: none per card event of a
+    file). Every column is stored as the INSERT stores it."""
     import datetime as dt
 
     from rentflow_payments.adapters import repository as repo
 
     await svc.provider()
     now = dt.datetime.now(dt.timezone.utc)
+    paid = dt.datetime(2026, 4, 6, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    imp = uuid.uuid4()
 
     def rows(refs):
-        return [repo.PaymentRow(payment_id("acme", r), r, "card", 100, "GBP", now, "", None, None)
+        return [repo.PaymentRow(payment_id("acme", r), r, "card", 100, "GBP", paid, f"REF {r}",
+                                "A PAYER" if r.endswith("1") else None, "E2E" + r if r.endswith("2") else None)
                 for r in sorted(refs)]
 
-    n = repo.PLAIN_INSERT_ROWS
+    n = repo.COPY_ROWS
     first = {f"SP-{i:03d}" for i in range(n)}
     second = {f"SP-{i:03d}" for i in range(n, 2 * n)} | {"SP-005"}
-    kw = dict(provider_id="acme", received_at=now, source="push", import_id=None, correlation_id="c")
+    kw = dict(provider_id="acme", received_at=now, source="file", import_id=imp, correlation_id="c")
     async with svc.runtime.uow() as uow:
         raw = _Statements(uow.raw)
         assert await repo.insert_payments(raw, rows(first), **kw) == first
-        assert raw.sql == [repo.INSERT_NEW_PAYMENTS]
+        assert raw.sql == ["COPY payments"]
         raw.sql.clear()
         assert await repo.insert_payments(raw, rows(second), **kw) == second - {"SP-005"}
-        assert raw.sql == [repo.INSERT_NEW_PAYMENTS, repo.INSERT_PAYMENTS]
+        assert raw.sql == ["COPY payments", repo.INSERT_PAYMENTS]
         raw.sql.clear()
         assert await repo.insert_payments(raw, rows({"SP-999", "SP-001"}), **kw) == {"SP-999"}
         assert raw.sql == [repo.INSERT_PAYMENTS]
         await uow.commit()
     async with svc.runtime.engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
-        got = await raw.fetch("select provider_ref from payments where provider_ref like 'SP-%' order by 1")
-    assert [r[0] for r in got] == sorted(first | second | {"SP-999"})
+        got = await raw.fetch("select payment_id, provider_id, provider_ref, channel, amount_pence, currency, "
+                              "paid_at, received_at, reference, payer_name, source, import_id, correlation_id, "
+                              "match_ref from payments where provider_ref like 'SP-%' order by provider_ref")
+    assert [r["provider_ref"] for r in got] == sorted(first | second | {"SP-999"})
+    expected = {r.provider_ref: r for r in rows(first | second | {"SP-999"})}
+    for r in got:  # the COPY's rows (first), the ON CONFLICT's (second and SP-999): the same columns
+        e = expected[r["provider_ref"]]
+        assert dict(r) == {"payment_id": e.payment_id, "provider_id": "acme", "provider_ref": e.provider_ref,
+                           "channel": "card", "amount_pence": 100, "currency": "GBP", "paid_at": paid,
+                           "received_at": now, "reference": e.reference, "payer_name": e.payer_name,
+                           "source": "file", "import_id": imp, "correlation_id": "c", "match_ref": e.match_ref}
 
 
 async def test_ops_replay_publishes_retained_events_again_and_records_who_asked(svc):
