@@ -42,8 +42,8 @@ async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentI
     request) is a duplicate: it answers with the first payment's id and emits nothing. So each
     PaymentReceived is emitted once, by the commit of its payments row: the outbox need not check
     it for a duplicate (`once`).
-    A few statements whatever the number of payments: INSERT ... unnest (in a savepoint; again with
-    ON CONFLICT when a payment is known already), COPY into the outbox."""
+    A few statements whatever the number of payments: a COPY into payments (in a savepoint; again by
+    INSERT ... ON CONFLICT when a payment is known already, or for a few payments), COPY into the outbox."""
     firsts: dict[str, PaymentIn] = {}
     for p in payments:
         firsts.setdefault(p.provider_ref, p)
