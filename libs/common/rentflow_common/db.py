@@ -5,7 +5,7 @@ for set-based SQL (unnest, COPY).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import event, exc, text
@@ -158,6 +158,32 @@ class UnitOfWork(Emitter):
                 await self.conn.rollback()
         finally:
             await self.conn.close()
+
+
+UNIQUE_VIOLATION = "23505"
+
+
+async def copy_new_rows(raw: Any, table: str, records: Sequence[tuple[Any, ...]], columns: Sequence[str], *,
+                        primary_key: str) -> bool:
+    """Writes the rows by a binary COPY in a savepoint, inside the caller's transaction (asyncpg
+    connection): True when they went in; False, and none of them written, when one was there already
+    (a unique violation on `primary_key`, after waiting for a concurrent transaction writing it to end,
+    as ON CONFLICT would), for the caller to write them by INSERT ... ON CONFLICT instead. Any other
+    error is raised.
+
+    For a batch that is nearly always all new (a request's payments, a batch's postings): asyncpg
+    encodes a COPY's rows for about half what the same values cost as unnest arrays, and PostgreSQL
+    does no speculative insertion. A batch with a known row leaves the rows written before it as dead
+    tuples (vacuum's work). Worth it from a few dozen rows: the savepoint costs two round trips, and
+    past 64 subtransactions in one transaction PostgreSQL's snapshots slow down for every session."""
+    try:
+        async with raw.transaction():  # a savepoint: a known row undoes only this COPY
+            await raw.copy_records_to_table(table, records=records, columns=columns)
+    except Exception as exc:  # asyncpg's UniqueViolationError, told by its SQLSTATE (as consumer.py does)
+        if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION or getattr(exc, "constraint_name", None) != primary_key:
+            raise
+        return False
+    return True
 
 
 async def ping(engine: AsyncEngine) -> bool:

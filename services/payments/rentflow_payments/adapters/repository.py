@@ -9,6 +9,7 @@ from typing import Any, NamedTuple, Sequence
 
 import orjson
 
+from rentflow_common.db import copy_new_rows
 from rentflow_payments.domain import events
 
 
@@ -106,7 +107,6 @@ returning provider_ref
 # The conflict is on the primary key, payment_id: derived from (provider_id, provider_ref), it says
 # "this provider sent this payment before".
 OPTIONAL_COLUMNS = (PaymentRow._fields.index("payer_name"), PaymentRow._fields.index("match_ref"))
-UNIQUE_VIOLATION = "23505"
 PKEY = "payments_pkey"
 # Fewer payments than this go straight in by ON CONFLICT: the savepoint's two round trips cost more than
 # the COPY saves, and a transaction that inserts payments one at a time (a file's card events) would
@@ -121,14 +121,10 @@ async def insert_payments(raw: Any, rows: Sequence[PaymentRow], *, provider_id: 
                           source: str, import_id: uuid.UUID | None, correlation_id: str) -> set[str]:
     """Inserts the payments not yet known (by provider_ref); returns the provider_refs that are new.
 
-    Most requests carry only new payments: a request's (COPY_ROWS or more) go in by a binary
-    COPY, in a savepoint. It costs PostgreSQL less than INSERT ... ON CONFLICT DO NOTHING RETURNING
-    (its speculative insertion), and less than a plain INSERT ... unnest, and asyncpg encodes its rows
-    for about half what it takes to encode the same values as unnest's arrays. The first payment known
-    already fails it (a unique violation, after waiting for a concurrent request inserting it to end,
-    as ON CONFLICT would); the request's payments then go in by ON CONFLICT DO NOTHING. A duplicate
-    found that way leaves the rows the COPY had written before it as dead tuples (vacuum's work):
-    resends are the exception.
+    Most requests carry only new payments: a request's (COPY_ROWS or more) go in by a COPY in a
+    savepoint (`copy_new_rows`: cheaper here and in PostgreSQL than INSERT ... ON CONFLICT DO NOTHING
+    RETURNING over unnest arrays); when one is known already, the request's payments go in by that
+    statement instead.
 
     Callers pass rows sorted by provider_ref with no repeats: concurrent requests then take row
     locks in the same order and cannot deadlock."""
@@ -136,14 +132,7 @@ async def insert_payments(raw: Any, rows: Sequence[PaymentRow], *, provider_id: 
         return set()
     if len(rows) >= COPY_ROWS:
         constants = (provider_id, received_at, source, import_id, correlation_id)
-        try:
-            async with raw.transaction():  # a savepoint: a duplicate undoes only this statement
-                await raw.copy_records_to_table("payments", records=[r + constants for r in rows],
-                                                columns=COPY_COLUMNS)
-        except Exception as exc:  # asyncpg's UniqueViolationError, told by its SQLSTATE (as consumer.py does)
-            if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION or getattr(exc, "constraint_name", None) != PKEY:
-                raise
-        else:
+        if await copy_new_rows(raw, "payments", [r + constants for r in rows], COPY_COLUMNS, primary_key=PKEY):
             return {r.provider_ref for r in rows}
     columns = [list(c) for c in zip(*rows)]  # a column per PaymentRow field, in order
     for i in OPTIONAL_COLUMNS:
