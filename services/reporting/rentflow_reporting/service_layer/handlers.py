@@ -90,9 +90,7 @@ async def apply_ledger_events(uow: UnitOfWork, msgs: Sequence[Msg[Any]]) -> None
     for p in postings:
         unique.setdefault(p.transaction_id.int, p)
     firsts = postings if len(unique) == len(postings) else list(unique.values())
-    new_ids = await repo.claim_postings(conn, firsts)
-    # nearly always every posting is new and none repeats: then no look-up per posting
-    fresh = firsts if len(new_ids) == len(firsts) else [p for p in firsts if p.transaction_id.int in new_ids]
+    fresh = await repo.claim_postings(conn, firsts)
 
     totals: list[agg.TotalRow] = [row for p in fresh for row in agg.posting_totals(p)]
     for r in await repo.open_suspense(conn, list(opened.values())):
