@@ -8,7 +8,7 @@ import uuid
 import weakref
 from typing import Any, Iterable, Sequence
 
-from rentflow_reporting.domain.aggregation import Posting, TotalKey
+from rentflow_reporting.domain.aggregation import BalanceMove, Posting, TotalKey
 
 # --- writes -------------------------------------------------------------------------------
 
@@ -91,22 +91,23 @@ async def add_daily_totals(conn: Any, totals: dict[TotalKey, tuple[int, int]]) -
     )
 
 
-async def add_balance_movements(conn: Any, deltas: dict[tuple[str, dt.date], int]) -> None:
-    """Applies net movements to account_balance_daily (day-end balances).
+async def add_balance_movements(conn: Any, moves: Sequence[BalanceMove]) -> None:
+    """Applies net movements to account_balance_daily (day-end balances), as balance_moves has them.
 
-    1. Each (account, date) without a row gets one holding the balance of the account's
+    1. Each (account, date) moved without a row gets one holding the balance of the account's
        previous row (or 0). The statement does not see its own inserts, so every new row
        starts from the balance before this batch.
-    2. Every row on or after a movement's date gets that movement added — including the
-       rows just created — so the result is the same whatever order postings arrive in.
+    2. Every row on or after a movement's date gets the movements up to its date added —
+       including the rows just created — so the result is the same whatever order postings
+       arrive in: a row falls in one move's dates at most, one index range scan per move.
     Usually only the newest row of an account is touched; a back-dated posting also moves
     the later days, as it must."""
-    if not deltas:
+    if not moves:
         return
-    keys = sorted(deltas)  # a fixed lock order
-    accounts = [a for a, _ in keys]
-    dates = [d for _, d in keys]
-    amounts = [deltas[k] for k in keys]
+    accounts = [m[0] for m in moves]
+    dates = [m[1] for m in moves]
+    # the rows there already (nearly every one, once an account has had a posting that day) are
+    # filtered out by one index probe, before the previous balance is looked up or an insert tried
     await conn.execute(
         """
         insert into account_balance_daily (account_ref, business_date, balance_pence)
@@ -115,22 +116,19 @@ async def add_balance_movements(conn: Any, deltas: dict[tuple[str, dt.date], int
                          where b.account_ref = m.account_ref and b.business_date < m.business_date
                          order by b.business_date desc limit 1), 0)
         from unnest($1::text[], $2::date[]) as m(account_ref, business_date)
+        where not exists (select from account_balance_daily e
+                          where e.account_ref = m.account_ref and e.business_date = m.business_date)
         on conflict (account_ref, business_date) do nothing
         """,
         accounts, dates,
     )
     await conn.execute(
         """
-        update account_balance_daily t set balance_pence = t.balance_pence + x.movement
-        from (
-            select b.account_ref, b.business_date, sum(m.amount) as movement
-            from unnest($1::text[], $2::date[], $3::bigint[]) as m(account_ref, business_date, amount)
-            join account_balance_daily b on b.account_ref = m.account_ref and b.business_date >= m.business_date
-            group by b.account_ref, b.business_date
-        ) x
-        where t.account_ref = x.account_ref and t.business_date = x.business_date
+        update account_balance_daily t set balance_pence = t.balance_pence + m.amount
+        from unnest($1::text[], $2::date[], $3::date[], $4::bigint[]) as m(account_ref, from_date, until_date, amount)
+        where t.account_ref = m.account_ref and t.business_date >= m.from_date and t.business_date < m.until_date
         """,
-        accounts, dates, amounts,
+        accounts, dates, [m[2] for m in moves], [m[3] for m in moves],
     )
 
 

@@ -104,7 +104,7 @@ async def apply_ledger_events(uow: UnitOfWork, msgs: Sequence[Msg[Any]]) -> None
 
     await repo.upsert_profiles(conn, list(profiles.values()))
     await repo.add_accounts(conn, {p.account_ref for p in fresh})
-    await repo.add_balance_movements(conn, agg.balance_deltas(fresh))
+    await repo.add_balance_movements(conn, agg.balance_moves(agg.balance_deltas(fresh)))
     await repo.add_daily_totals(conn, agg.merge_totals(totals))
 
 
