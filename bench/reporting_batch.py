@@ -58,16 +58,21 @@ class Timed:
 
     def __init__(self, names: list[str]) -> None:
         self.cpu: dict[str, float] = {n: 0.0 for n in names}
+        self.server: dict[str, float] = {n: 0.0 for n in names}
+        self.backend: psutil.Process | None = None  # with it, the backend's CPU per call too
         for name in names:
             setattr(repo, name, self._wrap(name, getattr(repo, name)))
 
     def _wrap(self, name, fn):
         async def timed(*a, **k):
+            b = sum(self.backend.cpu_times()[:2]) if self.backend else 0.0
             t = time.process_time()
             try:
                 return await fn(*a, **k)
             finally:
                 self.cpu[name] += time.process_time() - t
+                if self.backend:
+                    self.server[name] += sum(self.backend.cpu_times()[:2]) - b
         return timed
 
 
@@ -79,6 +84,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
         raw = (await c.get_raw_connection()).driver_connection
         backend = psutil.Process(await raw.fetchval("select pg_backend_pid()"))
     tune_garbage_collector()  # as a service does
+    if args.by_statement:
+        timed.backend = backend
     n = 0
     for _ in range(args.warmup):
         msgs = batch(n, args.size, args.accounts)
@@ -88,7 +95,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
             await uow.commit()
     for r in range(args.rounds):
         for k in timed.cpu:
-            timed.cpu[k] = 0.0
+            timed.cpu[k] = timed.server[k] = 0.0
         client = server = 0.0
         for _ in range(args.batches):
             msgs = batch(n, args.size, args.accounts)
@@ -102,8 +109,10 @@ async def run(args: argparse.Namespace, url: str) -> None:
             server += sum(backend.cpu_times()[:2]) - b0
         per = 1e6 / (args.batches * args.size)
         calls = ", ".join(f"{k} {v * per:.2f}" for k, v in timed.cpu.items())
-        print(f"round {r}: client {client * per:.2f} µs/posting ({calls}); server {server * per:.2f} µs/posting",
-              flush=True)
+        line = f"round {r}: client {client * per:.2f} µs/posting ({calls}); server {server * per:.2f} µs/posting"
+        if timed.backend:
+            line += " (" + ", ".join(f"{k} {v * per:.2f}" for k, v in timed.server.items()) + ")"
+        print(line, flush=True)
     await engine.dispose()
 
 
@@ -127,5 +136,6 @@ if __name__ == "__main__":
     p.add_argument("--accounts", type=int, default=5000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--by-statement", action="store_true", help="the backend's CPU per call too (adds client CPU)")
     p.add_argument("--copy-from", type=int, help="repo.COPY_POSTINGS for this run")
     main(p.parse_args())
