@@ -91,7 +91,7 @@ async def add_daily_totals(conn: Any, totals: dict[TotalKey, tuple[int, int]]) -
     )
 
 
-async def add_balance_movements(conn: Any, moves: Sequence[BalanceMove]) -> None:
+async def add_balance_movements(conn: Any, moves: Sequence[BalanceMove]) -> list[str]:
     """Applies net movements to account_balance_daily (day-end balances), as balance_moves has them.
 
     1. Each (account, date) moved without a row gets one holding the balance of the account's
@@ -101,14 +101,14 @@ async def add_balance_movements(conn: Any, moves: Sequence[BalanceMove]) -> None
        including the rows just created — so the result is the same whatever order postings
        arrive in: a row falls in one move's dates at most, one index range scan per move.
     Usually only the newest row of an account is touched; a back-dated posting also moves
-    the later days, as it must."""
+    the later days, as it must. Returns the accounts given a new row (once per row)."""
     if not moves:
-        return
+        return []
     accounts = [m[0] for m in moves]
     dates = [m[1] for m in moves]
     # the rows there already (nearly every one, once an account has had a posting that day) are
     # filtered out by one index probe, before the previous balance is looked up or an insert tried
-    await conn.execute(
+    added = await conn.fetch(
         """
         insert into account_balance_daily (account_ref, business_date, balance_pence)
         select m.account_ref, m.business_date,
@@ -119,6 +119,7 @@ async def add_balance_movements(conn: Any, moves: Sequence[BalanceMove]) -> None
         where not exists (select from account_balance_daily e
                           where e.account_ref = m.account_ref and e.business_date = m.business_date)
         on conflict (account_ref, business_date) do nothing
+        returning account_ref
         """,
         accounts, dates,
     )
@@ -130,6 +131,7 @@ async def add_balance_movements(conn: Any, moves: Sequence[BalanceMove]) -> None
         """,
         accounts, dates, [m[2] for m in moves], [m[3] for m in moves],
     )
+    return [r[0] for r in added]
 
 
 async def add_accounts(conn: Any, refs: Iterable[str]) -> None:

@@ -103,8 +103,10 @@ async def apply_ledger_events(uow: UnitOfWork, msgs: Sequence[Msg[Any]]) -> None
         totals += agg.suspense_reversed_totals(r["allocated_date"], channels[r["payment_id"]], r["amount_pence"])
 
     await repo.upsert_profiles(conn, list(profiles.values()))
-    await repo.add_accounts(conn, {p.account_ref for p in fresh})
-    await repo.add_balance_movements(conn, agg.balance_moves(agg.balance_deltas(fresh)))
+    # an account with a day-end balance has its account_state row (both are written with its first
+    # posting): only the accounts given a new day-end row can be without one
+    given_a_day = await repo.add_balance_movements(conn, agg.balance_moves(agg.balance_deltas(fresh)))
+    await repo.add_accounts(conn, set(given_a_day))
     await repo.add_daily_totals(conn, agg.merge_totals(totals))
 
 
