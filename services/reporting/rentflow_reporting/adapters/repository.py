@@ -135,9 +135,9 @@ async def add_balance_movements(conn: Any, moves: Sequence[BalanceMove]) -> list
 
 
 async def add_accounts(conn: Any, refs: Iterable[str]) -> None:
-    """An account_state row for each account posted to that has none yet (its profile not seen yet:
-    the KPIs count the accounts in account_state). One index probe per account; nothing written
-    for the accounts known already."""
+    """An account_state row for each of these accounts posted to that has none yet (its profile not
+    seen yet: the KPIs count the accounts in account_state). One index probe per account; nothing
+    written for the accounts known already."""
     refs = sorted(refs)  # a fixed lock order
     if not refs:
         return
