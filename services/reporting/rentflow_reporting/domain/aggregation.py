@@ -147,3 +147,22 @@ def balance_deltas(postings: Iterable[Posting]) -> dict[tuple[str, dt.date], int
     for p in postings:
         out[(p.account_ref, p.business_date)] += p.amount_pence
     return dict(out)
+
+
+BalanceMove = tuple[str, dt.date, dt.date, int]  # account_ref, from, until (excluded), amount_pence
+LAST_DAY = dt.date.max  # `until` of an account's last move: every later day-end
+
+
+def balance_moves(deltas: dict[tuple[str, dt.date], int]) -> list[BalanceMove]:
+    """The net movements as what each day-end balance of an account gains: every day-end from `from` up
+    to (not including) `until` gains the sum of the account's movements dated on or before `from`. Each
+    day-end falls in one move at most, so the SQL adds it without summing. Sorted by account and date
+    (a fixed lock order)."""
+    moves: list[BalanceMove] = []
+    for (account, day), amount in sorted(deltas.items()):
+        if moves and moves[-1][0] == account:  # the account's previous move ends where this one starts
+            _, start, _, before = moves[-1]
+            moves[-1] = (account, start, day, before)
+            amount += before
+        moves.append((account, day, LAST_DAY, amount))
+    return moves

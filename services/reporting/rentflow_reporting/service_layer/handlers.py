@@ -90,9 +90,7 @@ async def apply_ledger_events(uow: UnitOfWork, msgs: Sequence[Msg[Any]]) -> None
     for p in postings:
         unique.setdefault(p.transaction_id.int, p)
     firsts = postings if len(unique) == len(postings) else list(unique.values())
-    new_ids = await repo.claim_postings(conn, firsts)
-    # nearly always every posting is new and none repeats: then no look-up per posting
-    fresh = firsts if len(new_ids) == len(firsts) else [p for p in firsts if p.transaction_id.int in new_ids]
+    fresh = await repo.claim_postings(conn, firsts)
 
     totals: list[agg.TotalRow] = [row for p in fresh for row in agg.posting_totals(p)]
     for r in await repo.open_suspense(conn, list(opened.values())):
@@ -105,8 +103,10 @@ async def apply_ledger_events(uow: UnitOfWork, msgs: Sequence[Msg[Any]]) -> None
         totals += agg.suspense_reversed_totals(r["allocated_date"], channels[r["payment_id"]], r["amount_pence"])
 
     await repo.upsert_profiles(conn, list(profiles.values()))
-    await repo.add_accounts(conn, {p.account_ref for p in fresh})
-    await repo.add_balance_movements(conn, agg.balance_deltas(fresh))
+    # an account with a day-end balance has its account_state row (both are written with its first
+    # posting): only the accounts given a new day-end row can be without one
+    given_a_day = await repo.add_balance_movements(conn, agg.balance_moves(agg.balance_deltas(fresh)))
+    await repo.add_accounts(conn, set(given_a_day))
     await repo.add_daily_totals(conn, agg.merge_totals(totals))
 
 

@@ -11,6 +11,7 @@ from rentflow_common.migrations import upgrade_async
 from rentflow_schemas import new_envelope
 from rentflow_schemas.ledger import SuspenseEvent, TransactionPosted
 
+from rentflow_reporting.adapters import repository as repo
 from rentflow_reporting.bootstrap import MIGRATIONS
 from rentflow_reporting.service_layer.handlers import apply_ledger_events
 
@@ -118,5 +119,66 @@ async def test_balances_and_totals_survive_out_of_order_and_repeated_events(data
             (D(2026, 12, 4), "collected", -900, 0), (D(2026, 12, 4), "suspense_reversed", 900, 1)]
         assert await rows(f"select allocated_date from suspense_items where payment_id = '{early}'") == [
             (D(2026, 12, 4),)]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_posting_kept_already_counts_once_in_a_batch_that_goes_in_by_copy(database_url):
+    """A batch big enough for the COPY (repo.COPY_POSTINGS) that repeats a posting kept by an earlier
+    batch (re-emitted under another event id): the COPY fails on it, the batch goes in by ON CONFLICT,
+    and only the new postings count."""
+    await upgrade_async(MIGRATIONS, database_url, "reporting")
+    engine = make_engine(database_url, schema="reporting")
+
+    async def batch(items):
+        async with UnitOfWork(engine) as uow:
+            await apply_ledger_events(uow, items)
+            await uow.commit()
+
+    async def rows(sql):
+        async with engine.connect() as c:
+            raw = (await c.get_raw_connection()).driver_connection
+            return [tuple(r) for r in await raw.fetch(sql)]
+
+    try:
+        day, n = D(2026, 10, 14), repo.COPY_POSTINGS
+        kept = uuid.uuid4()
+        first = [txn("A", "RCP", -100, day, rule="exact", txid=kept)] + \
+            [txn("A", "RCP", -1, day, rule="exact") for _ in range(n - 1)]
+        await batch(first)  # by COPY
+        assert await rows("select amount_pence, count from daily_totals where metric = 'receipt'") == [(100 + n - 1, n)]
+        again = first[0]._replace(envelope=first[0].envelope.model_copy(update={"event_id": uuid.uuid4()}))
+        await batch([txn("B", "RCP", -10, day, rule="exact") for _ in range(n)] + [again])
+        assert await rows("select count(*) from postings") == [(2 * n,)]
+        assert await rows("select account_ref, balance_pence from account_balance_daily order by 1") == [
+            ("A", -(100 + n - 1)), ("B", -10 * n)]
+        assert await rows("select amount_pence, count from daily_totals where metric = 'receipt'") == [
+            (100 + n - 1 + 10 * n, 2 * n)]
+    finally:
+        await engine.dispose()
+
+
+async def test_ids_counted_before_the_postings_table_are_not_counted_again(database_url):
+    """A database from before revision 0002 has the ids it had counted in seen_transactions, not in
+    postings: a posting with one of them, in a batch of any size, is not counted again."""
+    await upgrade_async(MIGRATIONS, database_url, "reporting")
+    engine = make_engine(database_url, schema="reporting")
+    day, counted = D(2026, 10, 14), uuid.uuid4()
+
+    async def execute(sql, *args):
+        async with engine.connect() as c:
+            raw = (await c.get_raw_connection()).driver_connection
+            return [tuple(r) for r in await raw.fetch(sql, *args)]
+
+    try:
+        await execute("insert into seen_transactions values ($1, 'A', $2)", counted, day)
+        for size in (1, repo.COPY_POSTINGS):
+            async with UnitOfWork(engine) as uow:
+                await apply_ledger_events(uow, [txn("A", "RCP", -100, day, rule="exact", txid=counted)] +
+                                          [txn("A", "RCP", -1, day, rule="exact") for _ in range(size - 1)])
+                await uow.commit()
+        assert await execute("select count(*) from postings where transaction_id = $1", counted) == [(0,)]
+        assert await execute("select amount_pence, count from daily_totals where metric = 'receipt'") == [
+            (repo.COPY_POSTINGS - 1, repo.COPY_POSTINGS - 1)]
     finally:
         await engine.dispose()

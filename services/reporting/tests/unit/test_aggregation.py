@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 
-from rentflow_reporting.domain.aggregation import (Posting, balance_deltas, merge_totals,
+from rentflow_reporting.domain.aggregation import (LAST_DAY, Posting, balance_deltas, balance_moves, merge_totals,
                                                    posting_totals, suspense_opened_totals, booked_date,
                                                    suspense_reversed_totals)
 
@@ -81,6 +81,14 @@ def test_merge_and_balance_deltas_add_up():
                 p("RCP", -300, day=D + dt.timedelta(days=1))]
     # A1 on the 5th: +10000 − 4000 = 6000; A2 +500; A1 on the 6th −300
     assert balance_deltas(postings) == {("A1", D): 6000, ("A2", D): 500, ("A1", D + dt.timedelta(days=1)): -300}
+
+
+def test_balance_moves_give_each_day_end_the_movements_up_to_its_date():
+    d1, d2, d3 = D, D + dt.timedelta(days=1), D + dt.timedelta(days=7)
+    # A1's day-ends from the 5th to the 5th gain 6000; from the 6th to the 11th 6000 − 300; from the 12th on
+    # 6000 − 300 + 50; A2's from the 5th on 500. By account and date, whatever order the movements came in.
+    assert balance_moves({("A1", d3): 50, ("A2", d1): 500, ("A1", d2): -300, ("A1", d1): 6000}) == [
+        ("A1", d1, d2, 6000), ("A1", d2, d3, 5700), ("A1", d3, LAST_DAY, 5750), ("A2", d1, LAST_DAY, 500)]
 
 
 def test_a_reversed_suspense_receipt_leaves_the_queue_and_is_no_longer_collected():

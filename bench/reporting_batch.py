@@ -1,0 +1,141 @@
+"""Reporting's batch handler alone on a scratch embedded database: CPU per posting of this process and
+of its PostgreSQL backend, by repository call, on batches shaped like the e2e bench's (one receipt
+posting per payment, 5,000 accounts, one business date).
+
+    ./dev bench reporting_batch [--batches 40] [--size 3000] [--accounts 5000] [--rounds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+import psutil
+
+from rentflow_common.db import UnitOfWork, make_engine
+from rentflow_common.infra import _database
+from rentflow_common.migrations import upgrade_async
+from rentflow_common.service import tune_garbage_collector
+from rentflow_common.testing import Incoming
+from rentflow_schemas import new_envelope
+from rentflow_schemas.ledger import TransactionPosted
+
+from rentflow_reporting.adapters import repository as repo
+from rentflow_reporting.bootstrap import MIGRATIONS
+from rentflow_reporting.service_layer import handlers
+
+UTC = dt.timezone.utc
+CODES = [("RCP", "card"), ("RBP", "bank_transfer"), ("RSO", "standing_order"), ("RPY", "cash"),
+         ("RDD", "direct_debit")]
+
+
+def batch(start: int, size: int, accounts: int) -> list[Incoming]:
+    day = dt.date(2026, 10, 7)
+    at = dt.datetime(2026, 10, 7, 10, tzinfo=UTC)
+    out = []
+    for i in range(start, start + size):
+        code, channel = CODES[i % len(CODES)]
+        account = f"ACC{i % accounts:06d}"
+        data = TransactionPosted(transaction_id=uuid.uuid4(), account_ref=account, type_code=code,
+                                 amount_pence=-(1000 + i % 9000), balance_after_pence=0, posted_at=at,
+                                 business_date=day, period="2026-10", source_ref=f"p-{i}", channel=channel,
+                                 allocation_rule="exact")
+        out.append(Incoming("ledger.transactions.v1", 0, i, account,
+                            new_envelope(data, event_type="ledger.transaction_posted", event_id=uuid.uuid4(),
+                                         producer="ledger", correlation_id="c")))
+    return out
+
+
+class Timed:
+    """Wraps the repository's writes: client CPU and wall time per call, by name."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.cpu: dict[str, float] = {n: 0.0 for n in names}
+        self.server: dict[str, float] = {n: 0.0 for n in names}
+        self.backend: psutil.Process | None = None  # with it, the backend's CPU per call too
+        for name in names:
+            setattr(repo, name, self._wrap(name, getattr(repo, name)))
+
+    def _wrap(self, name, fn):
+        async def timed(*a, **k):
+            b = sum(self.backend.cpu_times()[:2]) if self.backend else 0.0
+            t = time.process_time()
+            try:
+                return await fn(*a, **k)
+            finally:
+                self.cpu[name] += time.process_time() - t
+                if self.backend:
+                    self.server[name] += sum(self.backend.cpu_times()[:2]) - b
+        return timed
+
+
+async def run(args: argparse.Namespace, url: str) -> None:
+    await upgrade_async(MIGRATIONS, url, "reporting")
+    engine = make_engine(url, schema="reporting", pool_size=1)
+    timed = Timed(["claim_postings", "add_accounts", "add_balance_movements", "add_daily_totals"])
+    async with engine.connect() as c:
+        raw = (await c.get_raw_connection()).driver_connection
+        backend = psutil.Process(await raw.fetchval("select pg_backend_pid()"))
+    tune_garbage_collector()  # as a service does
+    if args.by_statement:
+        timed.backend = backend
+    n = 0
+    for _ in range(args.warmup):
+        msgs = batch(n, args.size, args.accounts)
+        n += args.size
+        async with UnitOfWork(engine) as uow:
+            await handlers.apply_ledger_events(uow, msgs)
+            await uow.commit()
+    for r in range(args.rounds):
+        for k in timed.cpu:
+            timed.cpu[k] = timed.server[k] = 0.0
+        client = server = 0.0
+        for _ in range(args.batches):
+            msgs = batch(n, args.size, args.accounts)
+            n += args.size
+            b0 = sum(backend.cpu_times()[:2])
+            c0 = time.process_time()
+            async with UnitOfWork(engine) as uow:
+                await handlers.apply_ledger_events(uow, msgs)
+                await uow.commit()
+            client += time.process_time() - c0
+            server += sum(backend.cpu_times()[:2]) - b0
+        per = 1e6 / (args.batches * args.size)
+        calls = ", ".join(f"{k} {v * per:.2f}" for k, v in timed.cpu.items())
+        line = f"round {r}: client {client * per:.2f} µs/posting ({calls}); server {server * per:.2f} µs/posting"
+        if timed.backend:
+            line += " (" + ", ".join(f"{k} {v * per:.2f}" for k, v in timed.server.items()) + ")"
+        print(line, flush=True)
+    await engine.dispose()
+
+
+def main(args: argparse.Namespace) -> None:
+    if args.copy_from is not None:
+        repo.COPY_POSTINGS = args.copy_from
+    home = Path(tempfile.mkdtemp(prefix="rentflow-repbench-"))
+    stack = ExitStack()
+    try:
+        url, _ = _database(home, "bench", stack, lambda m: print(m, file=sys.stderr))
+        asyncio.run(run(args, url))
+    finally:
+        stack.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--batches", type=int, default=20)
+    p.add_argument("--size", type=int, default=3000)
+    p.add_argument("--accounts", type=int, default=5000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--by-statement", action="store_true", help="the backend's CPU per call too (adds client CPU)")
+    p.add_argument("--copy-from", type=int, help="repo.COPY_POSTINGS for this run")
+    main(p.parse_args())
