@@ -8,6 +8,7 @@ import uuid
 import weakref
 from typing import Any, Iterable, Sequence
 
+from rentflow_common.db import copy_new_rows
 from rentflow_reporting.domain.aggregation import BalanceMove, Posting, TotalKey
 
 # --- writes -------------------------------------------------------------------------------
@@ -26,7 +27,6 @@ where not exists (select 1 from seen_transactions s where s.transaction_id = m.t
 on conflict (transaction_id) do nothing
 returning transaction_id
 """
-UNIQUE_VIOLATION = "23505"
 POSTINGS_PKEY = "postings_pkey"
 # Fewer postings than this go straight in by ON CONFLICT: the savepoint's two round trips cost more than
 # the COPY saves (batches of 8: ~10 µs more of this process's CPU per posting by COPY; of 32: about even).
@@ -41,23 +41,15 @@ async def claim_postings(conn: Any, postings: Sequence[Posting]) -> Sequence[Pos
     neither in postings nor among the ids counted before postings existed (seen_transactions). Callers
     pass each transaction id once.
 
-    Nearly always every posting is new: then they go in by a binary COPY in a savepoint, which costs
-    less than INSERT ... ON CONFLICT DO NOTHING RETURNING over unnest arrays (no arrays to encode, no
-    ids to decode, no speculative insertion on the server). A posting kept already (re-emitted under
-    another event id) fails it with a unique violation, after which the batch goes in by ON CONFLICT,
-    as does every batch of a database whose seen_transactions has rows."""
+    Nearly always every posting is new: then they go in by a COPY in a savepoint (`copy_new_rows`:
+    no arrays to encode, no ids to decode, no speculative insertion on the server). A posting kept
+    already (re-emitted under another event id) undoes it, and the batch goes in by ON CONFLICT, as
+    does every batch of a database whose seen_transactions has rows."""
     if not postings:
         return []
     if len(postings) >= COPY_POSTINGS and await _no_ids_seen_before_postings(conn):
-        try:
-            async with conn.transaction():  # a savepoint: a posting kept already undoes only the COPY
-                await conn.copy_records_to_table("postings", columns=POSTING_COLUMNS,
-                                                 records=[p[:8] for p in postings])
-        except Exception as exc:  # asyncpg's UniqueViolationError, told by its SQLSTATE (as consumer.py does)
-            if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION or \
-                    getattr(exc, "constraint_name", None) != POSTINGS_PKEY:
-                raise
-        else:
+        if await copy_new_rows(conn, "postings", [p[:8] for p in postings], POSTING_COLUMNS,
+                               primary_key=POSTINGS_PKEY):
             return postings
     rows = await conn.fetch(INSERT_NEW_POSTINGS, *([p[i] for p in postings] for i in range(8)))
     new = {r[0].int for r in rows}
