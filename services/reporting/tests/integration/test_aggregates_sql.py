@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import pytest
+
 from rentflow_common.testing import Incoming
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.migrations import upgrade_async
@@ -37,148 +39,128 @@ def opened(payment_id, amount, received, value_date=None, period=None, action="o
                                  correlation_id="c", occurred_at=at))
 
 
-async def test_balances_and_totals_survive_out_of_order_and_repeated_events(database_url):
-    await upgrade_async(MIGRATIONS, database_url, "reporting")
-    engine = make_engine(database_url, schema="reporting")
+class Reporting:
+    """The reporting schema on a fresh database: batches through the real handler, rows read back."""
 
-    async def batch(*items):
-        async with UnitOfWork(engine) as uow:
+    def __init__(self, engine):
+        self.engine = engine
+
+    async def apply(self, *items):
+        async with UnitOfWork(self.engine) as uow:
             await apply_ledger_events(uow, items)
             await uow.commit()
 
-    async def rows(sql):
-        async with engine.connect() as c:
-            raw = (await c.get_raw_connection()).driver_connection
-            return [tuple(r) for r in await raw.fetch(sql)]
-
-    try:
-        same = uuid.uuid4()
-        # batch 1: 5 Oct +10000, 12 Oct +10000 and −4000 (several dates and two postings on one day)
-        await batch(txn("A", "DBR", 10000, D(2026, 10, 5), 10000),
-                    txn("A", "DBR", 10000, D(2026, 10, 12), 20000),
-                    txn("A", "RCP", -4000, D(2026, 10, 12), 16000, rule="exact", txid=same))
-        # day ends: 5 Oct 10000; 12 Oct 10000 + 10000 − 4000 = 16000
-        assert await rows("select business_date, balance_pence from account_balance_daily order by 1") == [
-            (D(2026, 10, 5), 10000), (D(2026, 10, 12), 16000)]
-        # batch 2: a correction back-dated to 8 Oct (−1500), a posting on 1 Oct before everything (+300),
-        # and the 12 Oct receipt again under a new event id (same transaction id: ignored)
-        # (posted on 13 Oct, after the others, as corrections are)
-        later = dt.datetime(2026, 10, 13, 9, tzinfo=UTC)
-        await batch(txn("A", "RBP", -1500, D(2026, 10, 8), 14500, rule="exact", at=later),
-                    txn("A", "DSC", 300, D(2026, 10, 1), 14800, at=later),
-                    txn("A", "RCP", -4000, D(2026, 10, 12), 16000, rule="exact", txid=same))
-        # 1 Oct 300; 5 Oct 300 + 10000 = 10300; 8 Oct 10300 − 1500 = 8800; 12 Oct 8800 + 10000 − 4000 = 14800
-        assert await rows("select business_date, balance_pence from account_balance_daily order by 1") == [
-            (D(2026, 10, 1), 300), (D(2026, 10, 5), 10300), (D(2026, 10, 8), 8800), (D(2026, 10, 12), 14800)]
-        # the account posted to has its account_state row (no profile yet), which the KPIs count
-        assert await rows("select account_ref, profile_seen from account_state") == [("A", False)]
-        # collected: 4000 (12 Oct, once) + 1500 (8 Oct)
-        assert await rows("select business_date, key, amount_pence, count from daily_totals "
-                          "where metric = 'collected' order by 1") == [
-            (D(2026, 10, 8), "bank_transfer", 1500, 1), (D(2026, 10, 12), "card", 4000, 1)]
-        # a posting twice in one batch (re-emitted under a new event id), after a new one: counted once
-        twice = uuid.uuid4()
-        await batch(txn("B", "RCP", -500, D(2026, 10, 14), -500, rule="exact"),
-                    txn("B", "RCP", -700, D(2026, 10, 14), -1200, rule="exact", txid=twice),
-                    txn("B", "RCP", -700, D(2026, 10, 14), -1200, rule="exact", txid=twice))
-        assert await rows("select balance_pence from account_balance_daily where account_ref = 'B'") == [(-1200,)]
-        assert await rows("select amount_pence, count from daily_totals where business_date = '2026-10-14' "
-                          "and metric = 'receipt'") == [(1200, 2)]
-
-        # a suspense receipt opened twice (re-emitted) is collected once, on its London date:
-        # 23:30 UTC on 31 Oct 2026 is 23:30 GMT, still 31 Oct; 23:30 UTC on 10 Oct is 00:30 BST on 11 Oct
-        p, q = uuid.uuid4(), uuid.uuid4()
-        await batch(opened(p, 700, dt.datetime(2026, 10, 31, 23, 30, tzinfo=UTC)))
-        await batch(opened(p, 700, dt.datetime(2026, 10, 31, 23, 30, tzinfo=UTC)),
-                    opened(q, 50, dt.datetime(2026, 10, 10, 23, 30, tzinfo=UTC)))
-        assert await rows("select business_date, amount_pence, count from daily_totals "
-                          "where metric = 'suspense_opened' order by 1") == [
-            (D(2026, 10, 11), 50, 1), (D(2026, 10, 31), 700, 1)]
-
-        # paid on 6 Oct and on 20 Oct, both reaching the ledger on 2 Dec; October was closed when the
-        # second arrived, so its journal was booked in November: both are collected on their value
-        # dates; in the queue from the value date, or from 1 Nov for the one booked in November
-        early, late = uuid.uuid4(), uuid.uuid4()
-        await batch(opened(early, 900, dt.datetime(2026, 12, 2, 10, tzinfo=UTC), value_date=D(2026, 10, 6),
-                           period="2026-10"),
-                    opened(late, 901, dt.datetime(2026, 12, 2, 10, tzinfo=UTC), value_date=D(2026, 10, 20),
-                           period="2026-11"))
-        assert await rows("select business_date, metric, amount_pence from daily_totals where metric in "
-                          "('collected', 'suspense_opened') and amount_pence in (900, 901) order by 1, 2") == [
-            (D(2026, 10, 6), "collected", 900), (D(2026, 10, 6), "suspense_opened", 900),
-            (D(2026, 10, 20), "collected", 901), (D(2026, 11, 1), "suspense_opened", 901)]
-
-        # the bank takes the 6 October one back on 4 December: out of the queue, and out of what was
-        # collected, on that day (twice delivered, once counted)
-        back = opened(early, 900, dt.datetime(2026, 12, 2, 10, tzinfo=UTC), value_date=D(2026, 10, 6),
-                      action="reversed", at=dt.datetime(2026, 12, 4, 9, tzinfo=UTC))
-        await batch(back)
-        await batch(back._replace(envelope=back.envelope.model_copy(update={"event_id": uuid.uuid4()})))
-        assert await rows("select business_date, metric, amount_pence, count from daily_totals where business_date "
-                          "= '2026-12-04' order by 2") == [
-            (D(2026, 12, 4), "collected", -900, 0), (D(2026, 12, 4), "suspense_reversed", 900, 1)]
-        assert await rows(f"select allocated_date from suspense_items where payment_id = '{early}'") == [
-            (D(2026, 12, 4),)]
-    finally:
-        await engine.dispose()
-
-
-async def test_a_posting_kept_already_counts_once_in_a_batch_that_goes_in_by_copy(database_url):
-    """A batch big enough for the COPY (repo.COPY_POSTINGS) that repeats a posting kept by an earlier
-    batch (re-emitted under another event id): the COPY fails on it, the batch goes in by ON CONFLICT,
-    and only the new postings count."""
-    await upgrade_async(MIGRATIONS, database_url, "reporting")
-    engine = make_engine(database_url, schema="reporting")
-
-    async def batch(items):
-        async with UnitOfWork(engine) as uow:
-            await apply_ledger_events(uow, items)
-            await uow.commit()
-
-    async def rows(sql):
-        async with engine.connect() as c:
-            raw = (await c.get_raw_connection()).driver_connection
-            return [tuple(r) for r in await raw.fetch(sql)]
-
-    try:
-        day, n = D(2026, 10, 14), repo.COPY_POSTINGS
-        kept = uuid.uuid4()
-        first = [txn("A", "RCP", -100, day, rule="exact", txid=kept)] + \
-            [txn("A", "RCP", -1, day, rule="exact") for _ in range(n - 1)]
-        await batch(first)  # by COPY
-        assert await rows("select amount_pence, count from daily_totals where metric = 'receipt'") == [(100 + n - 1, n)]
-        again = first[0]._replace(envelope=first[0].envelope.model_copy(update={"event_id": uuid.uuid4()}))
-        await batch([txn("B", "RCP", -10, day, rule="exact") for _ in range(n)] + [again])
-        assert await rows("select count(*) from postings") == [(2 * n,)]
-        assert await rows("select account_ref, balance_pence from account_balance_daily order by 1") == [
-            ("A", -(100 + n - 1)), ("B", -10 * n)]
-        assert await rows("select amount_pence, count from daily_totals where metric = 'receipt'") == [
-            (100 + n - 1 + 10 * n, 2 * n)]
-    finally:
-        await engine.dispose()
-
-
-async def test_ids_counted_before_the_postings_table_are_not_counted_again(database_url):
-    """A database from before revision 0002 has the ids it had counted in seen_transactions, not in
-    postings: a posting with one of them, in a batch of any size, is not counted again."""
-    await upgrade_async(MIGRATIONS, database_url, "reporting")
-    engine = make_engine(database_url, schema="reporting")
-    day, counted = D(2026, 10, 14), uuid.uuid4()
-
-    async def execute(sql, *args):
-        async with engine.connect() as c:
+    async def rows(self, sql, *args):
+        async with self.engine.connect() as c:
             raw = (await c.get_raw_connection()).driver_connection
             return [tuple(r) for r in await raw.fetch(sql, *args)]
 
-    try:
-        await execute("insert into seen_transactions values ($1, 'A', $2)", counted, day)
-        for size in (1, repo.COPY_POSTINGS):
-            async with UnitOfWork(engine) as uow:
-                await apply_ledger_events(uow, [txn("A", "RCP", -100, day, rule="exact", txid=counted)] +
-                                          [txn("A", "RCP", -1, day, rule="exact") for _ in range(size - 1)])
-                await uow.commit()
-        assert await execute("select count(*) from postings where transaction_id = $1", counted) == [(0,)]
-        assert await execute("select amount_pence, count from daily_totals where metric = 'receipt'") == [
-            (repo.COPY_POSTINGS - 1, repo.COPY_POSTINGS - 1)]
-    finally:
-        await engine.dispose()
+
+@pytest.fixture
+async def reporting(database_url):
+    await upgrade_async(MIGRATIONS, database_url, "reporting")
+    engine = make_engine(database_url, schema="reporting")
+    yield Reporting(engine)
+    await engine.dispose()
+
+
+async def test_balances_and_totals_survive_out_of_order_and_repeated_events(reporting):
+    same = uuid.uuid4()
+    # batch 1: 5 Oct +10000, 12 Oct +10000 and −4000 (several dates and two postings on one day)
+    await reporting.apply(txn("A", "DBR", 10000, D(2026, 10, 5), 10000),
+                txn("A", "DBR", 10000, D(2026, 10, 12), 20000),
+                txn("A", "RCP", -4000, D(2026, 10, 12), 16000, rule="exact", txid=same))
+    # day ends: 5 Oct 10000; 12 Oct 10000 + 10000 − 4000 = 16000
+    assert await reporting.rows("select business_date, balance_pence from account_balance_daily order by 1") == [
+        (D(2026, 10, 5), 10000), (D(2026, 10, 12), 16000)]
+    # batch 2: a correction back-dated to 8 Oct (−1500), a posting on 1 Oct before everything (+300),
+    # and the 12 Oct receipt again under a new event id (same transaction id: ignored)
+    # (posted on 13 Oct, after the others, as corrections are)
+    later = dt.datetime(2026, 10, 13, 9, tzinfo=UTC)
+    await reporting.apply(txn("A", "RBP", -1500, D(2026, 10, 8), 14500, rule="exact", at=later),
+                txn("A", "DSC", 300, D(2026, 10, 1), 14800, at=later),
+                txn("A", "RCP", -4000, D(2026, 10, 12), 16000, rule="exact", txid=same))
+    # 1 Oct 300; 5 Oct 300 + 10000 = 10300; 8 Oct 10300 − 1500 = 8800; 12 Oct 8800 + 10000 − 4000 = 14800
+    assert await reporting.rows("select business_date, balance_pence from account_balance_daily order by 1") == [
+        (D(2026, 10, 1), 300), (D(2026, 10, 5), 10300), (D(2026, 10, 8), 8800), (D(2026, 10, 12), 14800)]
+    # the account posted to has its account_state row (no profile yet), which the KPIs count
+    assert await reporting.rows("select account_ref, profile_seen from account_state") == [("A", False)]
+    # collected: 4000 (12 Oct, once) + 1500 (8 Oct)
+    assert await reporting.rows("select business_date, key, amount_pence, count from daily_totals "
+                      "where metric = 'collected' order by 1") == [
+        (D(2026, 10, 8), "bank_transfer", 1500, 1), (D(2026, 10, 12), "card", 4000, 1)]
+    # a posting twice in one batch (re-emitted under a new event id), after a new one: counted once
+    twice = uuid.uuid4()
+    await reporting.apply(txn("B", "RCP", -500, D(2026, 10, 14), -500, rule="exact"),
+                txn("B", "RCP", -700, D(2026, 10, 14), -1200, rule="exact", txid=twice),
+                txn("B", "RCP", -700, D(2026, 10, 14), -1200, rule="exact", txid=twice))
+    assert await reporting.rows("select balance_pence from account_balance_daily where account_ref = 'B'") == [(-1200,)]
+    assert await reporting.rows("select amount_pence, count from daily_totals where business_date = '2026-10-14' "
+                      "and metric = 'receipt'") == [(1200, 2)]
+
+    # a suspense receipt opened twice (re-emitted) is collected once, on its London date:
+    # 23:30 UTC on 31 Oct 2026 is 23:30 GMT, still 31 Oct; 23:30 UTC on 10 Oct is 00:30 BST on 11 Oct
+    p, q = uuid.uuid4(), uuid.uuid4()
+    await reporting.apply(opened(p, 700, dt.datetime(2026, 10, 31, 23, 30, tzinfo=UTC)))
+    await reporting.apply(opened(p, 700, dt.datetime(2026, 10, 31, 23, 30, tzinfo=UTC)),
+                opened(q, 50, dt.datetime(2026, 10, 10, 23, 30, tzinfo=UTC)))
+    assert await reporting.rows("select business_date, amount_pence, count from daily_totals "
+                      "where metric = 'suspense_opened' order by 1") == [
+        (D(2026, 10, 11), 50, 1), (D(2026, 10, 31), 700, 1)]
+
+    # paid on 6 Oct and on 20 Oct, both reaching the ledger on 2 Dec; October was closed when the
+    # second arrived, so its journal was booked in November: both are collected on their value
+    # dates; in the queue from the value date, or from 1 Nov for the one booked in November
+    early, late = uuid.uuid4(), uuid.uuid4()
+    await reporting.apply(opened(early, 900, dt.datetime(2026, 12, 2, 10, tzinfo=UTC), value_date=D(2026, 10, 6),
+                       period="2026-10"),
+                opened(late, 901, dt.datetime(2026, 12, 2, 10, tzinfo=UTC), value_date=D(2026, 10, 20),
+                       period="2026-11"))
+    assert await reporting.rows("select business_date, metric, amount_pence from daily_totals where metric in "
+                      "('collected', 'suspense_opened') and amount_pence in (900, 901) order by 1, 2") == [
+        (D(2026, 10, 6), "collected", 900), (D(2026, 10, 6), "suspense_opened", 900),
+        (D(2026, 10, 20), "collected", 901), (D(2026, 11, 1), "suspense_opened", 901)]
+
+    # the bank takes the 6 October one back on 4 December: out of the queue, and out of what was
+    # collected, on that day (twice delivered, once counted)
+    back = opened(early, 900, dt.datetime(2026, 12, 2, 10, tzinfo=UTC), value_date=D(2026, 10, 6),
+                  action="reversed", at=dt.datetime(2026, 12, 4, 9, tzinfo=UTC))
+    await reporting.apply(back)
+    await reporting.apply(back._replace(envelope=back.envelope.model_copy(update={"event_id": uuid.uuid4()})))
+    assert await reporting.rows("select business_date, metric, amount_pence, count from daily_totals where business_date "
+                      "= '2026-12-04' order by 2") == [
+        (D(2026, 12, 4), "collected", -900, 0), (D(2026, 12, 4), "suspense_reversed", 900, 1)]
+    assert await reporting.rows(f"select allocated_date from suspense_items where payment_id = '{early}'") == [
+        (D(2026, 12, 4),)]
+
+
+async def test_a_posting_kept_already_counts_once_in_a_batch_that_goes_in_by_copy(reporting):
+    """A batch big enough for the COPY (repo.COPY_POSTINGS) that repeats a posting kept by an earlier
+    batch (re-emitted under another event id): the COPY fails on it, the batch goes in by ON CONFLICT,
+    and only the new postings count."""
+    day, n = D(2026, 10, 14), repo.COPY_POSTINGS
+    kept = uuid.uuid4()
+    first = [txn("A", "RCP", -100, day, rule="exact", txid=kept)] + \
+        [txn("A", "RCP", -1, day, rule="exact") for _ in range(n - 1)]
+    await reporting.apply(*first)  # by COPY
+    assert await reporting.rows("select amount_pence, count from daily_totals where metric = 'receipt'") == [(100 + n - 1, n)]
+    again = first[0]._replace(envelope=first[0].envelope.model_copy(update={"event_id": uuid.uuid4()}))
+    await reporting.apply(*[txn("B", "RCP", -10, day, rule="exact") for _ in range(n)], again)
+    assert await reporting.rows("select count(*) from postings") == [(2 * n,)]
+    assert await reporting.rows("select account_ref, balance_pence from account_balance_daily order by 1") == [
+        ("A", -(100 + n - 1)), ("B", -10 * n)]
+    assert await reporting.rows("select amount_pence, count from daily_totals where metric = 'receipt'") == [
+        (100 + n - 1 + 10 * n, 2 * n)]
+
+
+async def test_ids_counted_before_the_postings_table_are_not_counted_again(reporting):
+    """A database from before revision 0002 has the ids it had counted in seen_transactions, not in
+    postings: a posting with one of them, in a batch of any size, is not counted again."""
+    day, counted = D(2026, 10, 14), uuid.uuid4()
+    await reporting.rows("insert into seen_transactions values ($1, 'A', $2)", counted, day)
+    for size in (1, repo.COPY_POSTINGS):
+        await reporting.apply(txn("A", "RCP", -100, day, rule="exact", txid=counted),
+                              *[txn("A", "RCP", -1, day, rule="exact") for _ in range(size - 1)])
+    assert await reporting.rows("select count(*) from postings where transaction_id = $1", counted) == [(0,)]
+    assert await reporting.rows("select amount_pence, count from daily_totals where metric = 'receipt'") == [
+        (repo.COPY_POSTINGS - 1, repo.COPY_POSTINGS - 1)]
