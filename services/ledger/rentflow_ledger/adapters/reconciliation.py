@@ -101,7 +101,7 @@ class SqlLumps:
                       max(business_date) as last_day, sum(amount_pence)::bigint as total, count(*) as n,
                       sum(fee_pence)::bigint as fees, 0::bigint as taken_back
                from lump_detail where lump_id is null and channel = $1 and payout_key is null
-                 and import_id in (select import_id from lump_detail where lump_id is null and channel = $1
+                 and import_id is not null and import_id in (select import_id from lump_detail where lump_id is null and channel = $1
                                    and business_date between $2 and $3 and import_id is not null
                                    and payout_key is null)
                group by import_id having max(business_date) between $2 and $3
@@ -133,7 +133,7 @@ class SqlLumps:
         if key.startswith("import:"):
             status = await self.raw.execute(
                 "update lump_detail set lump_id = $1 where lump_id is null and channel = $2 and import_id = $3 "
-                "and payout_key is null", lump_id, channel, uuid.UUID(key.removeprefix("import:")))
+                "and import_id is not null and payout_key is null", lump_id, channel, uuid.UUID(key.removeprefix("import:")))
         elif key.startswith("payout:"):
             status = await self.raw.execute(
                 "update lump_detail set lump_id = $1 where lump_id is null and channel = $2 and payout_key = $3",
