@@ -57,20 +57,24 @@ class SqlLumps:
         return {r[0] for r in found}
 
     async def add_receipt_detail(self, rows: Sequence[tuple[uuid.UUID, str, uuid.UUID | None, dt.date, int,
-                                                            str | None, int]], at: dt.datetime) -> set[str]:
+                                                            str | None, int]], at: dt.datetime, *,
+                                 untaken: bool = False) -> set[str]:
         """`add_detail` for a payments batch's receipts, by COPY: INSERT ... ON CONFLICT inserts row by
         row (a speculative insertion each), about twice the database time. A payment's detail is kept in
         the transaction that takes the payment, under the unique index of its posting or suspense item,
         so two transactions adding the same payment's detail at once cannot both commit; the detail
-        kept before (a redelivered payment) is left out here, the rest is new."""
+        kept before (a redelivered payment) is left out here, the rest is new. `untaken`: the rows are
+        of payments this transaction found not taken before (one row each), so none has detail kept:
+        they are not looked up first."""
         new: dict[uuid.UUID, tuple[Any, ...]] = {}
         for r in rows:
             new.setdefault(r[0], r)
         if not new:
             return set()
-        for r in await self.raw.fetch("select payment_id from lump_detail where payment_id = any($1::uuid[])",
-                                      list(new)):
-            del new[r[0]]
+        if not untaken:
+            for r in await self.raw.fetch("select payment_id from lump_detail where payment_id = any($1::uuid[])",
+                                          list(new)):
+                del new[r[0]]
         if new:
             await self.raw.copy_records_to_table("lump_detail", columns=DETAIL_COLUMNS,
                                                  records=[r + (at,) for r in new.values()])
