@@ -20,6 +20,7 @@ _SET = (0x5000 << 64) | (0x8000 << 48)  # version 5, RFC 4122 variant
 _new = object.__new__
 _set = object.__setattr__
 _UNKNOWN = uuid.SafeUUID.unknown
+_UUID_LENGTH = (16).to_bytes(4, "big")  # a UUID part's length prefix in derive_id_binary
 
 
 def derive_event_id(*parts: object) -> uuid.UUID:
@@ -27,7 +28,11 @@ def derive_event_id(*parts: object) -> uuid.UUID:
     uuid5 in the rentflow namespace over the parts (as str) joined by \\x1f. Built straight from
     the hash: it runs several times per payment, and uuid.uuid5 with UUID's argument checks cost
     about four times as much. Unit-tested equal to uuid5."""
-    digest = sha1(_NAMESPACE + "\x1f".join([p if isinstance(p, str) else str(p) for p in parts]).encode()).digest()
+    try:  # text parts (the hot paths' ids) joined as they are, without a pass over them first
+        text = "\x1f".join(parts)  # type: ignore[arg-type]
+    except TypeError:
+        text = "\x1f".join([p if isinstance(p, str) else str(p) for p in parts])
+    digest = sha1(_NAMESPACE + text.encode()).digest()
     u = _new(uuid.UUID)
     _set(u, "int", (int.from_bytes(digest[:16], "big") & _CLEAR) | _SET)
     _set(u, "is_safe", _UNKNOWN)
@@ -38,13 +43,17 @@ def derive_id_binary(prefix: bytes, parts: tuple[object, ...]) -> uuid.UUID:
     """A deterministic, uuid5-shaped id over `prefix` and the parts, each length-prefixed, UUIDs as
     their 16 bytes: the event ids of every event emitted (several per payment), about three times
     cheaper than uuid5 over the parts' text."""
-    chunks = [_NAMESPACE, prefix]
-    for p in parts:
-        b = p.bytes if isinstance(p, uuid.UUID) else (p if isinstance(p, str) else str(p)).encode()
-        chunks.append(len(b).to_bytes(4, "big"))
-        chunks.append(b)
+    if len(parts) == 1 and parts[0].__class__ is uuid.UUID:  # one id (a posting's event): no loop
+        data = b"".join((_NAMESPACE, prefix, _UUID_LENGTH, parts[0].int.to_bytes(16, "big")))
+    else:
+        chunks = [_NAMESPACE, prefix]
+        for p in parts:
+            b = p.bytes if isinstance(p, uuid.UUID) else (p if isinstance(p, str) else str(p)).encode()
+            chunks.append(len(b).to_bytes(4, "big"))
+            chunks.append(b)
+        data = b"".join(chunks)
     u = _new(uuid.UUID)
-    _set(u, "int", (int.from_bytes(sha1(b"".join(chunks)).digest()[:16], "big") & _CLEAR) | _SET)
+    _set(u, "int", (int.from_bytes(sha1(data).digest()[:16], "big") & _CLEAR) | _SET)
     _set(u, "is_safe", _UNKNOWN)
     return u
 

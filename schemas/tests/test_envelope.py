@@ -56,3 +56,20 @@ def test_fast_ids_equal_uuid5(parts):
     from rentflow_schemas.envelope import RENTFLOW_NAMESPACE
 
     assert derive_event_id(*parts) == uuid.uuid5(RENTFLOW_NAMESPACE, "\x1f".join(str(p) for p in parts))
+
+
+@given(st.lists(st.one_of(st.text(), st.integers(), st.uuids()), min_size=1, max_size=3), st.binary(max_size=20))
+def test_binary_ids_are_uuid5_shaped_over_length_prefixed_parts(parts, prefix):
+    """derive_id_binary, whichever way it goes (one UUID part has its own path), is the sha1 of the
+    namespace, the prefix and each part length-prefixed (UUIDs as their 16 bytes), shaped as uuid5."""
+    from hashlib import sha1
+
+    from rentflow_schemas.envelope import RENTFLOW_NAMESPACE, derive_id_binary
+
+    data = RENTFLOW_NAMESPACE.bytes + prefix
+    for p in parts:
+        b = p.bytes if isinstance(p, uuid.UUID) else str(p).encode()
+        data += len(b).to_bytes(4, "big") + b
+    expected = uuid.UUID(bytes=sha1(data).digest()[:16], version=5)
+    assert derive_id_binary(prefix, tuple(parts)) == expected
+    assert derive_id_binary(prefix, tuple(parts)).variant == uuid.RFC_4122

@@ -458,7 +458,9 @@ class MemoryLumps:
                 channels.add(channel)
         return channels
 
-    add_receipt_detail = add_detail
+    async def add_receipt_detail(self, rows: Sequence[tuple[uuid.UUID, str, uuid.UUID | None, dt.date, int, str | None,
+                                                            int]], at: dt.datetime, *, untaken: bool = False) -> set[str]:
+        return await self.add_detail(rows, at)
 
     async def seen(self, payment_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         return {p for p in payment_ids if p in self.t.lumps}

@@ -57,20 +57,24 @@ class SqlLumps:
         return {r[0] for r in found}
 
     async def add_receipt_detail(self, rows: Sequence[tuple[uuid.UUID, str, uuid.UUID | None, dt.date, int,
-                                                            str | None, int]], at: dt.datetime) -> set[str]:
+                                                            str | None, int]], at: dt.datetime, *,
+                                 untaken: bool = False) -> set[str]:
         """`add_detail` for a payments batch's receipts, by COPY: INSERT ... ON CONFLICT inserts row by
         row (a speculative insertion each), about twice the database time. A payment's detail is kept in
         the transaction that takes the payment, under the unique index of its posting or suspense item,
         so two transactions adding the same payment's detail at once cannot both commit; the detail
-        kept before (a redelivered payment) is left out here, the rest is new."""
+        kept before (a redelivered payment) is left out here, the rest is new. `untaken`: the rows are
+        of payments this transaction found not taken before (one row each), so none has detail kept:
+        they are not looked up first."""
         new: dict[uuid.UUID, tuple[Any, ...]] = {}
         for r in rows:
             new.setdefault(r[0], r)
         if not new:
             return set()
-        for r in await self.raw.fetch("select payment_id from lump_detail where payment_id = any($1::uuid[])",
-                                      list(new)):
-            del new[r[0]]
+        if not untaken:
+            for r in await self.raw.fetch("select payment_id from lump_detail where payment_id = any($1::uuid[])",
+                                          list(new)):
+                del new[r[0]]
         if new:
             await self.raw.copy_records_to_table("lump_detail", columns=DETAIL_COLUMNS,
                                                  records=[r + (at,) for r in new.values()])
@@ -101,7 +105,7 @@ class SqlLumps:
                       max(business_date) as last_day, sum(amount_pence)::bigint as total, count(*) as n,
                       sum(fee_pence)::bigint as fees, 0::bigint as taken_back
                from lump_detail where lump_id is null and channel = $1 and payout_key is null
-                 and import_id in (select import_id from lump_detail where lump_id is null and channel = $1
+                 and import_id is not null and import_id in (select import_id from lump_detail where lump_id is null and channel = $1
                                    and business_date between $2 and $3 and import_id is not null
                                    and payout_key is null)
                group by import_id having max(business_date) between $2 and $3
@@ -133,7 +137,7 @@ class SqlLumps:
         if key.startswith("import:"):
             status = await self.raw.execute(
                 "update lump_detail set lump_id = $1 where lump_id is null and channel = $2 and import_id = $3 "
-                "and payout_key is null", lump_id, channel, uuid.UUID(key.removeprefix("import:")))
+                "and import_id is not null and payout_key is null", lump_id, channel, uuid.UUID(key.removeprefix("import:")))
         elif key.startswith("payout:"):
             status = await self.raw.execute(
                 "update lump_detail set lump_id = $1 where lump_id is null and channel = $2 and payout_key = $3",

@@ -19,7 +19,7 @@ from rentflow_ledger.service_layer.directdebit import handle_dd_returned, handle
 from rentflow_ledger.service_layer.lumps import handle_payout_deductions, record_cash_detail, settle_cash_book
 from rentflow_ledger.service_layer.benefits import handle_benefit_recovered
 from rentflow_ledger.service_layer.outgoing import handle_outgoing_returned
-from rentflow_ledger.service_layer.receipts import handle_payments_received
+from rentflow_ledger.service_layer.receipts import post_receipts, untaken
 from rentflow_ledger.service_layer.reversals import apply_pending, handle_payments_reversed
 from rentflow_ledger.service_layer.unit_of_work import SqlLedgerUnitOfWork
 from rentflow_schemas.directdebit import DirectDebitReturned, MandateInstruction
@@ -33,10 +33,11 @@ def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
         ledger = SqlLedgerUnitOfWork(uow)
         commands = [TakePayment.of(m) for m in msgs]
         now = dt.datetime.now(dt.timezone.utc)
-        # the cash book's detail first: it needs no account locked, and the receipts lock theirs until commit
-        channels = await record_cash_detail(ledger, commands, now)
         # a statement lump sum is not rent: the cash book matches it to its detail (service_layer/lumps.py)
-        await handle_payments_received(ledger, [c for c in commands if c.payment.lump is None], scheme=scheme)
+        receipts = await untaken(ledger, [c for c in commands if c.payment.lump is None])
+        # the cash book's detail first: it needs no account locked, and the receipts lock theirs until commit
+        channels = await record_cash_detail(ledger, receipts, now, untaken=True)
+        await post_receipts(ledger, receipts, scheme=scheme)
         await apply_pending(ledger, [m.data.payment_id for m in msgs if m.data.lump is None])
         await settle_cash_book(ledger, commands, channels, now)
         lumps = [m.data.payment_id for m in msgs if m.data.lump is not None]

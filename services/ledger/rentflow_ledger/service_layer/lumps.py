@@ -59,11 +59,14 @@ async def handle_cash_book(uow: Any, commands: Sequence[Any]) -> None:
     await settle_cash_book(uow, commands, await record_cash_detail(uow, commands, now), now)
 
 
-async def record_cash_detail(uow: Any, commands: Sequence[Any], now: dt.datetime) -> set[str]:
+async def record_cash_detail(uow: Any, commands: Sequence[Any], now: dt.datetime, *, untaken: bool = False
+                             ) -> set[str]:
     """`handle_cash_book`'s first part, the detail kept: it needs neither the postings nor an account
-    locked, so the consumer does it before the receipts. Returns the channels of the detail new here."""
+    locked, so the consumer does it before the receipts. Returns the channels of the detail new here.
+    `untaken`: the commands are those receipts.untaken returned in this transaction (one per payment
+    not taken before), so no detail of theirs is kept yet."""
     detail = [c.payment for c in commands if is_detail(c.payment)]
-    return await record_detail(uow, detail, now) if detail else set()
+    return await record_detail(uow, detail, now, untaken=untaken) if detail else set()
 
 
 async def settle_cash_book(uow: Any, commands: Sequence[Any], channels: set[str], now: dt.datetime) -> None:
@@ -92,13 +95,14 @@ async def handle_payout_deductions(uow: Any, commands: Sequence[Any]) -> None:
         await rematch(uow, {"card"}, named[0].cause, now)
 
 
-async def record_detail(uow: Any, payments: Iterable[PaymentReceived], at: dt.datetime) -> set[str]:
+async def record_detail(uow: Any, payments: Iterable[PaymentReceived], at: dt.datetime, *,
+                        untaken: bool = False) -> set[str]:
     """Keeps these receipts, ones a lump may settle (`is_detail`); returns the channels of those new here."""
     rows = [(p.payment_id, str(p.channel), p.import_id, business_date(p.paid_at), p.amount_pence,
              payout_key(p.payout_id) if p.payout_id and str(p.channel) == "card" else None,  # card money only
              (p.fee_pence or 0) if str(p.channel) == "card" else 0)
             for p in payments]
-    return await uow.lumps.add_receipt_detail(rows, at)
+    return await uow.lumps.add_receipt_detail(rows, at, untaken=untaken)
 
 
 async def _match(uow: Any, lump: Lump, cause: Cause | None, now: dt.datetime) -> Match:

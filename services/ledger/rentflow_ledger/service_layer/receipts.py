@@ -1,9 +1,10 @@
 """Payments received → postings on rent accounts, or suspense. One batch, one transaction,
 a handful of set-based statements, and the accounts locked only for the last few:
 
-0. the ledger state row FOR SHARE: closed periods, and the generation of the cached set of
+0. which payments are already taken (posted or in suspense), whatever event carried them
+   (`untaken`: the consumer asks it first, and keeps the cash book's detail of the rest);
+1. the ledger state row FOR SHARE: closed periods, and the generation of the cached set of
    known references (`uow.periods`, adapters/state.py);
-1. which payments are already taken (posted or in suspense), whatever event carried them;
 2. which accounts the batch's references name exactly or by DD/SO reference (read, not locked);
    allocate in Python; payments that miss those rungs go through the free-text and
    one-correctable-error rungs against the in-memory set of known references (loaded once per
@@ -59,17 +60,27 @@ def source_ref(payment: Any) -> str:
 async def handle_payments_received(uow: LedgerUnitOfWork, commands: Sequence[TakePayment], *,
                                    scheme: CheckScheme | None = None) -> None:
     """`scheme`: the landlord's check-digit scheme for references (the correction rung)."""
+    await post_receipts(uow, await untaken(uow, commands), scheme=scheme)
+
+
+async def untaken(uow: LedgerUnitOfWork, commands: Sequence[TakePayment]) -> list[TakePayment]:
+    """One command per payment (the first event carrying it) of those not taken before: neither
+    posted to an account nor held in suspense, whatever event carried them."""
+    batch: dict[Any, TakePayment] = {}
+    for c in commands:
+        batch.setdefault(c.payment.payment_id, c)
+    taken = await uow.postings.taken(list(batch))
+    return [i for pid, i in batch.items() if pid not in taken]
+
+
+async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
+                        scheme: CheckScheme | None = None) -> None:
+    """`handle_payments_received` for the commands `untaken` returned in this transaction."""
+    if not fresh:
+        return
     now = dt.datetime.now(UTC)
     state = await uow.periods.state()
     calendar = state.calendar
-
-    batch: dict[Any, TakePayment] = {}
-    for c in commands:  # one posting per payment, whatever the number of events carrying it
-        batch.setdefault(c.payment.payment_id, c)
-    taken = await uow.postings.taken(list(batch))
-    fresh = [i for pid, i in batch.items() if pid not in taken]
-    if not fresh:
-        return
 
     refs = [normalise_reference(i.payment.reference) for i in fresh]
     dd_refs = [r for r, i in zip(refs, fresh) if r and i.payment.channel == "direct_debit"]
