@@ -2,7 +2,7 @@
 of its PostgreSQL backend, by repository call, on batches shaped like the e2e bench's (one receipt
 posting per payment, 5,000 accounts, one business date).
 
-    ./dev bench reporting_batch [--batches 40] [--size 3000] [--accounts 5000] [--rounds 3]
+    ./dev bench reporting_batch [--batches 20] [--size 3000] [--accounts 5000] [--rounds 3]
 """
 from __future__ import annotations
 
