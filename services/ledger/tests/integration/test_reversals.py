@@ -3,9 +3,14 @@ off the account it is on, with a balanced journal; a reversal that arrives befor
 for it; an unallocated suspense item is closed; redelivery and over-reversal change nothing."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from typing import Any
 
 from ledger_support import CSV, UTC, payment, poll, running_ledger
+from rentflow_common.db import UnitOfWork
+from rentflow_common.events import Cause, Msg
+from rentflow_ledger.entrypoints.consumers import handlers
 from rentflow_schemas import derive_event_id, new_envelope
 from rentflow_schemas.payments import PaymentReversed
 
@@ -79,3 +84,53 @@ async def test_reversals_and_refunds(infra, service_env, topic_prefix):
         recon = (await ledger.http.get("/v1/gl/reconcile", params={"period": "2026-05"})).json()
         assert recon["balanced"] and recon["suspense_pence"] == 0, recon
         assert await statuses() == ["posted", "posted", "posted", "refused", "suspense"]
+
+
+async def _reversal_and_payment_at_once(infra, topic_prefix, reversal_first: bool) -> list[str]:
+    """The reversal of a payment and the payment itself in two transactions at once (two ledger
+    members): the first runs its handler and holds its transaction open while the second runs; the
+    first commits once the second has finished or is seen waiting for a lock."""
+    async with running_ledger(infra, topic_prefix, consumers=False) as ledger:
+        assert (await ledger.http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
+        ann = payment("50000005", 10000, "bank_transfer")
+        by_topic = handlers(None)
+        steps = [("payments.reversed.v1", reversal(ann, 10000)), ("payments.received.v1", ann)]
+        if not reversal_first:
+            steps.reverse()
+
+        async def run(topic: str, env: Any, ran: asyncio.Event, release: asyncio.Event) -> None:
+            async with UnitOfWork(ledger.engine, producer="ledger") as uow:
+                msg = Msg(env.data, Cause(env.event_id, env.correlation_id), env.occurred_at)
+                await by_topic[topic](uow, [msg])
+                ran.set()
+                await release.wait()
+                await uow.commit()
+
+        async def second_done_or_waiting() -> bool:
+            if second.done():
+                return True
+            async with ledger.engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                return await raw.fetchval("select exists (select from pg_locks where not granted)")
+
+        first_ran, first_release, second_ran, go = (asyncio.Event() for _ in range(4))
+        go.set()
+        first = asyncio.create_task(run(*steps[0], first_ran, first_release))
+        await first_ran.wait()
+        second = asyncio.create_task(run(*steps[1], second_ran, go))
+        await poll(second_done_or_waiting, timeout=10)
+        first_release.set()
+        await asyncio.gather(first, second)
+        async with ledger.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            return [r[0] for r in await raw.fetch("select status from ledger.payment_reversals")]
+
+
+async def test_a_reversal_and_its_payment_taken_at_once_by_two_members(infra, service_env, topic_prefix):
+    """Whichever comes first, the reversal is posted: neither transaction misses the other's
+    uncommitted work (the payments batch and new reversals lock payment_reversals against each other)."""
+    assert await _reversal_and_payment_at_once(infra, topic_prefix, reversal_first=True) == ["posted"]
+
+
+async def test_a_payment_and_its_reversal_taken_at_once_by_two_members(infra, service_env, topic_prefix):
+    assert await _reversal_and_payment_at_once(infra, topic_prefix, reversal_first=False) == ["posted"]
