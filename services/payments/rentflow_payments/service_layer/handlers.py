@@ -60,11 +60,12 @@ async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentI
                                      source=source, import_id=import_id, correlation_id=correlation_id)
     cause = Cause(None, correlation_id)
     emit_data = uow.emit_data
+    received_data = events.received_data_of(provider_id=provider_id, received_at=received_at, source=source,
+                                            imp=import_id)
     for ref in refs:
         if ref in new:
             pid = ids[ref]
-            emit_data(PaymentReceived, events.received_data(firsts[ref], pid=pid, provider_id=provider_id,
-                                                            received_at=received_at, source=source, imp=import_id),
+            emit_data(PaymentReceived, received_data(firsts[ref], pid),
                       identity=(pid,), key=events.received_key(provider_id, ref), cause=cause,
                       occurred_at=received_at, once=True)  # only with its new payments row: never twice
     outcomes = []
