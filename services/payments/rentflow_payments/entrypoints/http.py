@@ -515,8 +515,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
 
 def _batch_answer(outcomes: list[handlers.Outcome]) -> bytes:
     """A batch push's 202 body: the counts, and each item's outcome by its index."""
-    statuses = [o[2] for o in outcomes]
-    accepted = statuses.count(handlers.ACCEPTED)
+    accepted = [o.status for o in outcomes].count(handlers.ACCEPTED)
     return orjson.dumps({
         "accepted": accepted, "duplicates": len(outcomes) - accepted,
         "payments": [{"item": i, "provider_ref": ref, "payment_id": pid, "status": status}
