@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from rentflow_common.events import trusted
 from rentflow_schemas import TOPICS, derive_event_id, event_id_of
@@ -68,10 +68,33 @@ def received_data(p: PaymentIn, *, pid: uuid.UUID, provider_id: str, received_at
     """`received`'s fields as a plain dict in the model's field order, for `emit_data` (the push path:
     no model built, nor read back by the encoder); the row is byte for byte the one `received` encodes
     to (test_events)."""
-    return {"payment_id": pid, "provider_id": provider_id, "provider_ref": p.provider_ref, "channel": p.channel,
-            "amount_pence": p.amount_pence, "currency": p.currency, "paid_at": p.paid_at, "received_at": received_at,
-            "reference": p.reference, "payer_name": p.payer_name, "source": source, "import_id": imp,
-            "lump": p.__dict__.get("lump"), "payout_id": p.payout_id, "fee_pence": p.fee_pence}
+    return received_data_of(provider_id=provider_id, received_at=received_at, source=source, imp=imp)(p, pid)
+
+
+def received_data_of(*, provider_id: str, received_at: datetime, source: Source,
+                     imp: uuid.UUID | None) -> Callable[[PaymentIn, uuid.UUID], dict[str, Any]]:
+    """`received_data` for the payments of one request: each dict a copy of one holding the request's
+    values (a copy keeps the keys' order), with the payment's own set in it."""
+    request = {"payment_id": None, "provider_id": provider_id, "provider_ref": None, "channel": None,
+               "amount_pence": None, "currency": None, "paid_at": None, "received_at": received_at,
+               "reference": None, "payer_name": None, "source": source, "import_id": imp, "lump": None,
+               "payout_id": None, "fee_pence": None}
+
+    def data(p: PaymentIn, pid: uuid.UUID) -> dict[str, Any]:
+        d, f = request.copy(), p.__dict__
+        d["payment_id"] = pid
+        d["provider_ref"] = f["provider_ref"]
+        d["channel"] = f["channel"]
+        d["amount_pence"] = f["amount_pence"]
+        d["currency"] = f["currency"]
+        d["paid_at"] = f["paid_at"]
+        d["reference"] = f["reference"]
+        d["payer_name"] = f["payer_name"]
+        d["lump"] = f.get("lump")  # a file's statement lump sum only
+        d["payout_id"] = f["payout_id"]
+        d["fee_pence"] = f["fee_pence"]
+        return d
+    return data
 
 
 def received_key(provider_id: str, provider_ref: str) -> str:

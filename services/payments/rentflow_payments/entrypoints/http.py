@@ -13,7 +13,7 @@ import re
 import tempfile
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any, BinaryIO, Callable
+from typing import Annotated, Any, BinaryIO
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
@@ -246,21 +246,11 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
             if (answer := await replay(provider_id, key, claim.request_sha256, path)) is not None:
                 return answer
         payments = _validate(body, many)
-        render: Callable[[list[handlers.Outcome]], bytes]
-        if many:
-            def render(outcomes: list[handlers.Outcome]) -> bytes:
-                accepted = sum(1 for o in outcomes if o.status == handlers.ACCEPTED)
-                return orjson.dumps({
-                    "accepted": accepted, "duplicates": len(outcomes) - accepted,
-                    "payments": [{"item": i, "provider_ref": o.provider_ref, "payment_id": o.payment_id,
-                                  "status": o.status} for i, o in enumerate(outcomes)]})
-        else:
-            def render(outcomes: list[handlers.Outcome]) -> bytes:
-                return orjson.dumps({"payment_id": outcomes[0].payment_id, "status": outcomes[0].status})
         try:
             async with runtime.uow(correlation_id=correlation_id(request), actor=provider_id) as uow:
                 await note_signature(uow.raw, provider_id, verifier.header, body_sha256)
-                answer = await handlers.push(uow, provider_id, payments, received_at=_now(), render=render,
+                answer = await handlers.push(uow, provider_id, payments, received_at=_now(),
+                                             render=_batch_answer if many else _one_answer,
                                              status_code=202, idempotency=claim)
                 await uow.commit()
         except handlers.IdempotencyKeyTaken:
@@ -521,6 +511,19 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
         return Response(orjson.dumps(row, default=str), media_type=JSON)
 
     return router
+
+
+def _batch_answer(outcomes: list[handlers.Outcome]) -> bytes:
+    """A batch push's 202 body: the counts, and each item's outcome by its index."""
+    accepted = [o.status for o in outcomes].count(handlers.ACCEPTED)
+    return orjson.dumps({
+        "accepted": accepted, "duplicates": len(outcomes) - accepted,
+        "payments": [{"item": i, "provider_ref": ref, "payment_id": pid, "status": status}
+                     for i, (ref, pid, status) in enumerate(outcomes)]})
+
+
+def _one_answer(outcomes: list[handlers.Outcome]) -> bytes:
+    return orjson.dumps({"payment_id": outcomes[0].payment_id, "status": outcomes[0].status})
 
 
 def _validate(body: bytes, many: bool) -> list[PaymentIn]:

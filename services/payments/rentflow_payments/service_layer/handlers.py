@@ -47,30 +47,35 @@ async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentI
     firsts: dict[str, PaymentIn] = {}
     for p in payments:
         firsts.setdefault(p.provider_ref, p)
-    ordered = sorted(firsts.values(), key=lambda p: p.provider_ref)
+    refs = sorted(firsts)  # the refs sort as they are, with no key function called per payment
     ids: dict[str, uuid.UUID] = {}
     rows: list[repo.PaymentRow] = []
-    for p in ordered:
-        ref = p.provider_ref
+    for ref in refs:
+        p = firsts[ref]
         ids[ref] = pid = events.payment_id(provider_id, ref)
-        rows.append(_tuple(repo.PaymentRow, (pid, ref, p.channel.value, p.amount_pence, p.currency, p.paid_at,
-                                             p.reference, p.payer_name,
-                                             p.__dict__.get("match_ref"))))  # events.optional_field, inlined
+        # channel: a StrEnum, written as its text; match_ref: events.optional_field, inlined
+        rows.append(_tuple(repo.PaymentRow, (pid, ref, p.channel, p.amount_pence, p.currency, p.paid_at,
+                                             p.reference, p.payer_name, p.__dict__.get("match_ref"))))
     new = await repo.insert_payments(uow.raw, rows, provider_id=provider_id, received_at=received_at,
                                      source=source, import_id=import_id, correlation_id=correlation_id)
     cause = Cause(None, correlation_id)
-    for p in ordered:
-        if p.provider_ref in new:
-            pid = ids[p.provider_ref]
-            uow.emit_data(PaymentReceived, events.received_data(p, pid=pid, provider_id=provider_id,
-                                                                received_at=received_at, source=source, imp=import_id),
-                          identity=(pid,), key=events.received_key(provider_id, p.provider_ref), cause=cause,
-                          occurred_at=received_at, once=True)  # only with its new payments row: never twice
+    emit_data = uow.emit_data
+    received_data = events.received_data_of(provider_id=provider_id, received_at=received_at, source=source,
+                                            imp=import_id)
+    for ref in refs:
+        if ref in new:
+            pid = ids[ref]
+            emit_data(PaymentReceived, received_data(firsts[ref], pid),
+                      identity=(pid,), key=events.received_key(provider_id, ref), cause=cause,
+                      occurred_at=received_at, once=True)  # only with its new payments row: never twice
     outcomes = []
     for p in payments:
-        fresh = p.provider_ref in new
-        new.discard(p.provider_ref)  # a repeat within the request is a duplicate of the first
-        outcomes.append(_tuple(Outcome, (p.provider_ref, ids[p.provider_ref], ACCEPTED if fresh else DUPLICATE)))
+        ref = p.provider_ref
+        if ref in new:
+            new.discard(ref)  # a repeat within the request is a duplicate of the first
+            outcomes.append(_tuple(Outcome, (ref, ids[ref], ACCEPTED)))
+        else:
+            outcomes.append(_tuple(Outcome, (ref, ids[ref], DUPLICATE)))
     return outcomes
 
 

@@ -116,3 +116,24 @@ def test_received_emitted_as_data_is_the_row_its_model_encodes_to():
                                                              source=source, imp=imp),
                        identity=(pid,), key=events.received_key("bank", p.provider_ref), cause=cause, occurred_at=NOW)
         assert fast.emitted == slow.emitted
+
+
+def test_one_requests_received_data_is_each_payments_own_in_the_models_order():
+    """`received_data_of` (take_in's, once per request) gives each payment what `received` holds, in the
+    model's field order, also for a file's lump with its payout and a card payment with a fee."""
+    from rentflow_payments.domain.items import FILE_PAYMENT
+
+    imp = uuid.uuid4()
+    payments = [FILE_PAYMENT.validate_python({"provider_ref": "l-1", "channel": "bank_transfer", "amount_pence": 50000,
+                                              "paid_at": "2026-04-06T00:00:00Z", "lump": "card_settlement",
+                                              "payout_id": "po_1", "match_ref": "E2E-1"}),
+                ONE.validate_python({"provider_ref": "c-1", "channel": "card", "amount_pence": 9000, "fee_pence": 190,
+                                     "payout_id": "po_2", "paid_at": "2026-04-05T23:30:00+01:00",
+                                     "payer_name": "A Payer"})]
+    data = events.received_data_of(provider_id="bank", received_at=NOW, source="file", imp=imp)
+    for p in payments:
+        pid = events.payment_id("bank", p.provider_ref)
+        got = data(p, pid)
+        want = events.received(p, pid=pid, provider_id="bank", received_at=NOW, source="file", imp=imp)
+        assert list(got) == list(PaymentReceived.model_fields)
+        assert got == dict(want)

@@ -70,3 +70,16 @@ def test_a_card_payments_fee_is_integer_pence_no_more_than_the_payment_and_of_ca
         {"item": 1, "field": "fee_pence", "reason": "Input should be greater than or equal to 0"},
         {"item": 2, "field": None, "reason": "fee_pence: more than the payment's amount"},
         {"item": 3, "field": None, "reason": "fee_pence: only a card payment has a provider's fee"}]
+
+
+def test_paid_at_is_a_datetime_or_a_string_that_starts_like_one():
+    """A Python caller's datetime is taken as it is; a number, a number of seconds as text or a bare date
+    is refused by its form, before any parse, and a parse error or a missing offset says what it is."""
+    at = dt.datetime(2026, 4, 6, 9, 30, tzinfo=dt.timezone.utc)
+    assert ONE.validate_python({**GOOD, "paid_at": at}).paid_at is at
+    form = "expected an ISO 8601 date-time with a timezone, e.g. 2026-04-06T09:30:00Z"
+    assert errors_of([{**GOOD, "paid_at": v} for v in (1775467800, "1775467800", "2026-04-06", None, at.date())]) == [
+        {"item": i, "field": "paid_at", "reason": form} for i in range(5)]
+    errs = errors_of([{**GOOD, "paid_at": "2026-13-06T09:30:00Z"}, {**GOOD, "paid_at": "2026-04-06 09:30:00"}])
+    assert [e["field"] for e in errs] == ["paid_at", "paid_at"] and form not in {e["reason"] for e in errs}
+    assert "timezone" in errs[1]["reason"]
