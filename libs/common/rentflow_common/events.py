@@ -67,8 +67,11 @@ def trusted(model: type[M], **values: Any) -> M:
 
 def uuid_text(value: uuid.UUID) -> str:
     """str(value), written by orjson in C: a third of uuid.UUID.__str__'s cost, and an id's text is
-    made per event emitted (its header) and per payment posted."""
+    made per payment posted. (An emitted event's id header is cut from its payload: cheaper still.)"""
     return orjson.dumps(value)[1:-1].decode() if value.__class__ is uuid.UUID else str(value)
+
+
+_EVENT_ID = slice(13, 49)  # an encoded envelope's event id text: its first field, b'{"event_id":"<36>"'
 
 
 def _default(value: Any) -> Any:
@@ -108,10 +111,10 @@ def encode(event: BaseModel, *, producer: str, correlation_id: str, causation_id
         "occurred_at": occurred_at or dt.datetime.now(UTC), "correlation_id": correlation_id,
         "causation_id": causation_id, "producer": producer, "data": _fields(event),
     }
-    return OutboxRow(spec.name, key if key is not None else spec.key_of(event),
-                     orjson.dumps(envelope, default=_default),
-                     {"event_id": uuid_text(event_id), "event_type": spec.event_type, "correlation_id": correlation_id},
-                     event_id)
+    payload = orjson.dumps(envelope, default=_default)
+    return OutboxRow(spec.name, key if key is not None else spec.key_of(event), payload,
+                     {"event_id": payload[_EVENT_ID].decode(), "event_type": spec.event_type,
+                      "correlation_id": correlation_id}, event_id)
 
 
 class Emitter:
@@ -154,10 +157,12 @@ class Emitter:
         event_id = event_id_of(spec, *identity)
         event_type = spec.event_type
         correlation_id = cause.correlation_id if cause else self.correlation_id
-        self.emitted.append(_row(OutboxRow, (spec.name, key, orjson.dumps({
+        payload = orjson.dumps({
             "event_id": event_id, "event_type": event_type, "schema_version": 1, "occurred_at": occurred_at,
             "correlation_id": correlation_id, "causation_id": cause.event_id if cause else None,
             "producer": self.producer, "data": data,
-        }, default=_default), {"event_id": uuid_text(event_id), "event_type": event_type,
-                               "correlation_id": correlation_id}, None if once else event_id)))
+        }, default=_default)
+        self.emitted.append(_row(OutboxRow, (spec.name, key, payload, {
+            "event_id": payload[_EVENT_ID].decode(), "event_type": event_type, "correlation_id": correlation_id,
+        }, None if once else event_id)))
         return event_id
