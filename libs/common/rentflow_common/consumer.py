@@ -41,7 +41,7 @@ from aiokafka.structs import TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rentflow_common.db import UnitOfWork
@@ -140,6 +140,23 @@ def _contention(exc: BaseException | None) -> bool:
     return False
 
 
+# What a consumer hands on of an envelope (Item, Msg): no handler sees the others.
+ENVELOPE_READ = ("event_id", "occurred_at", "correlation_id", "data")
+
+
+def envelope_reader(model: type[BaseModel]) -> TypeAdapter[Any]:
+    """A topic's envelope as its consumers read it, derived from Envelope[model]: the fields in
+    ENVELOPE_READ with their own types and constraints (`data` the topic's model, validated whole,
+    extra keys forbidden), the others (event_type, schema_version, producer, causation_id) skipped
+    unread, not checked: each is a Python object made per message and dropped, ~1.2 µs of the 9 µs
+    a validation costs here. A message without an id, a time, a correlation id or valid data is still
+    undecodable, with the field named."""
+    envelope = Envelope[model]  # type: ignore[valid-type]
+    fields: dict[str, Any] = {n: (f.annotation, f) for n, f in envelope.model_fields.items() if n in ENVELOPE_READ}
+    return TypeAdapter(create_model(envelope.__name__, __config__=ConfigDict(**{**envelope.model_config,
+                                                                               "extra": "ignore"}), **fields))
+
+
 def dlq_topic(group_id: str) -> str:
     return f"dlq.{group_id}"
 
@@ -156,7 +173,7 @@ class BatchConsumer:
         self.topics = list(handlers)
         self._handlers = dict(handlers)
         self._attempts = attempts
-        self._adapters = {t: TypeAdapter(Envelope[topic_spec(t).model]) for t in self.topics}  # type: ignore[misc]
+        self._adapters = {t: envelope_reader(topic_spec(t).model) for t in self.topics}
         self.stats = ConsumerStats()
         self._seen: dict[StreamKey, SeqSet] = {}  # what this member saw committed: skips repeats undecoded
         self._max_merged = max_merged  # messages in one transaction when fetched batches queue up
@@ -251,7 +268,7 @@ class BatchConsumer:
             try:
                 env = validate(r.value)
             except (ValidationError, ValueError) as exc:
-                bad.append((r, f"undecodable {topic} message: {_short(exc)}"))
+                bad.append((r, f"undecodable {topic} message: {_undecodable(exc)}"))
                 continue
             key = r.key
             event_id = env.event_id
@@ -495,7 +512,7 @@ class BatchConsumer:
             try:
                 env = self._adapters[row["topic"]].validate_json(row["value"])
             except (KeyError, ValidationError, ValueError) as exc:
-                return {"retried": done, "failed": row["id"], "reason": f"still undecodable: {_short(exc)}"}
+                return {"retried": done, "failed": row["id"], "reason": f"still undecodable: {_undecodable(exc)}"}
             msg = Msg(env.data, Cause(env.event_id, env.correlation_id), env.occurred_at)
             try:
                 async with self._uow(producer=self.group_id, actor=by) as uow:
@@ -590,6 +607,16 @@ def _event_id_of(record: Any) -> uuid.UUID:
 
 async def _no_decode(msg: Any) -> None:
     return None
+
+
+def _undecodable(exc: BaseException) -> str:
+    """Why a message did not validate, naming the fields (pydantic's own text names them only on
+    its second line)."""
+    if isinstance(exc, ValidationError):
+        errors = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"]
+                  for e in exc.errors(include_url=False, include_input=False)]
+        return f"ValidationError: {'; '.join(errors)}"[:500]
+    return _short(exc)
 
 
 def _short(exc: BaseException) -> str:
