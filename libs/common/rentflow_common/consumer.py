@@ -239,32 +239,57 @@ class BatchConsumer:
         await self._queue.put((decoded, msg.consumer))  # waits while the worker has one in hand
 
     def decode(self, records: Sequence[Any]) -> Decoded:
-        """Each record validated by its topic's envelope model (pydantic's validator called
+        """Each record validated by its topic's envelope reader (pydantic's validator called
         straight, without TypeAdapter's per-call Python); a record a member already saw committed
-        (its stream and number) is skipped undecoded. What is the same for a whole partition (the
-        topic without its prefix, the validator) is looked up once per batch."""
+        (its stream and number) is skipped undecoded.
+
+        A fetch comes partition by partition, each mostly one stream of one producer: what is the
+        same along such a run (the topic without its prefix, the validator, the stream's key and what
+        was seen of it) is worked out when the run starts, and a record whose relay headers repeat the
+        last stream's (compared as they are on the wire) takes its key without parsing them."""
         good: list[Item] = []
         bad: list[tuple[Any, str]] = []
-        last: dict[tuple[str, int], int] = {}
+        next_offsets: dict[TopicPartition, int] = {}
         cut = len(self._prefix)
         skipped = 0
         seen_of = self._seen.get
-        topics: dict[str, tuple[str, Any]] = {}
         append = good.append
+        raw_topic: str | None = None
+        partition = offset = -1
+        topic = ""
+        validate: Any = None
+        last_epoch = last_stream = None  # the relay headers of the run's stream, as fetched
+        stream: StreamKey | None = None
+        seen: SeqSet | None = None
+        below = 0  # the seen set's end: every number from here on is new (no look-up in the set)
         for r in records:
-            raw_topic = r.topic
-            last[(raw_topic, r.partition)] = r.offset
-            known = topics.get(raw_topic)
-            if known is None:
+            if r.partition != partition or r.topic != raw_topic:
+                if raw_topic is not None:
+                    next_offsets[TopicPartition(raw_topic, partition)] = offset + 1
+                raw_topic, partition = r.topic, r.partition
                 topic = raw_topic[cut:]
-                known = topics[raw_topic] = (topic, self._adapters[topic].validator.validate_json)
-            topic, validate = known
-            stream, seq = _sequence(topic, r.headers)
-            if stream is not None:
-                seen = seen_of(stream)
-                if seen is not None and seq in seen:
-                    skipped += 1
-                    continue
+                validate = self._adapters[topic].validator.validate_json
+                last_epoch = last_stream = None
+            offset = r.offset
+            headers = r.headers or ()
+            if (len(headers) >= 3 and headers[-2] == last_stream and headers[-3] == last_epoch
+                    and headers[-1][0] == "rf-seq"):  # the run's stream again
+                try:
+                    seq = int(headers[-1][1])
+                except ValueError:  # a garbled number: no stream, as _sequence says
+                    stream, seq, seen, below, last_epoch, last_stream = None, 0, None, 0, None, None
+            else:
+                stream, seq = _sequence(topic, headers)
+                seen = None if stream is None else seen_of(stream)
+                below = seen.highs[-1] if seen is not None and seen.highs else 0
+                if stream is not None and headers[-1][0] == "rf-seq" and headers[-2][0] == "rf-stream" \
+                        and headers[-3][0] == "rf-epoch":  # in the relay's order: the next record may match
+                    last_epoch, last_stream = headers[-3], headers[-2]
+                else:
+                    last_epoch = last_stream = None
+            if seq < below and seen is not None and seq in seen:
+                skipped += 1
+                continue
             try:
                 env = validate(r.value)
             except (ValidationError, ValueError) as exc:
@@ -272,10 +297,11 @@ class BatchConsumer:
                 continue
             key = r.key
             event_id = env.event_id
-            append(_tuple(Item, (topic, r.partition, r.offset, key.decode() if key else None, stream, seq, event_id,
+            append(_tuple(Item, (topic, partition, offset, key.decode() if key else None, stream, seq, event_id,
                                  _tuple(Msg, (env.data, _tuple(Cause, (event_id, env.correlation_id)),
                                               env.occurred_at)), r)))
-        next_offsets = {TopicPartition(t, p): offset + 1 for (t, p), offset in last.items()}
+        if raw_topic is not None:
+            next_offsets[TopicPartition(raw_topic, partition)] = offset + 1
         return Decoded(records, good, bad, next_offsets, skipped)
 
     # ------------------------------------------------------------------ write side

@@ -10,7 +10,7 @@ import orjson
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 
-from rentflow_common.consumer import BatchConsumer, envelope_reader
+from rentflow_common.consumer import BatchConsumer, _sequence, envelope_reader
 from rentflow_common.events import Cause, Emitter
 from rentflow_common.progress import SeqSet, StreamKey
 from rentflow_schemas import Envelope
@@ -113,3 +113,20 @@ def test_the_reader_is_the_envelope_with_only_the_fields_a_consumer_hands_on():
     for name, field in model.model_fields.items():
         assert field.annotation == envelope.model_fields[name].annotation
     assert model.model_config["frozen"] and model.model_config["extra"] == "ignore"
+
+
+def test_each_record_gets_its_own_stream_whatever_came_before_it_in_the_run():
+    """Records matching the last stream's headers take its key unparsed: a record between them of
+    another stream, in another header order, or with a garbled number must not lend them its own."""
+    values = postings(7)
+    relay = lambda stream, seq: (("rf-epoch", EPOCH), ("rf-stream", stream), ("rf-seq", seq))  # noqa: E731
+    headers = [relay(b"3", b"1"), relay(b"3", b"2"), tuple(reversed(relay(b"4", b"1"))), relay(b"3", b"3"),
+               relay(b"3", b"x"), relay(b"3", b"-4"), relay(b"3", b"5")]
+    c = consumer()
+    c._seen[StreamKey(TOPIC, EPOCH.decode(), 3)] = SeqSet([1, 2])
+    d = c.decode([record(v, i, headers=h) for i, (v, h) in enumerate(zip(values, headers))])
+    assert [(i.offset, i.stream.stream if i.stream else None, i.seq) for i in d.good] == [
+        (1, 3, 2), (2, 4, 1), (3, 3, 3), (4, None, 0), (5, 3, -4), (6, 3, 5)]
+    assert d.skipped == 1
+    for i in d.good:  # as the headers alone say
+        assert (i.stream, i.seq) == _sequence(TOPIC, i.record.headers)
