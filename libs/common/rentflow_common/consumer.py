@@ -31,8 +31,10 @@ import datetime as dt
 import random
 import time
 import uuid
-from hashlib import sha1
+from collections import Counter
 from dataclasses import dataclass, field
+from hashlib import sha1
+from operator import attrgetter
 from typing import Any, Awaitable, Callable, Mapping, NamedTuple, Sequence
 
 import orjson
@@ -77,6 +79,10 @@ class Item(NamedTuple):
     event_id: uuid.UUID
     msg: Msg[Any]
     record: Any
+
+
+_stream_of = attrgetter("stream")
+_topic_of = attrgetter("topic")
 
 
 @dataclass
@@ -385,18 +391,26 @@ class BatchConsumer:
     async def _process_batch(self, items: Sequence[Item], *, park: bool = True) -> None:
         async with self._uow(producer=self.group_id) as uow:
             raw = uow.raw
-            sets = await lock_progress(raw, self.group_id, (i.stream for i in items if i.stream is not None))
-            unsequenced = [i.event_id for i in items if i.stream is None]
+            streams = set(map(_stream_of, items))
+            unsequenced = [i.event_id for i in items if i.stream is None] if None in streams else []
+            streams.discard(None)
+            sets = await lock_progress(raw, self.group_id, streams)
             new_ids = await claim_new(raw, unsequenced) if unsequenced else set()
             fresh: list[Item] = []
-            for i in items:
-                if i.stream is None:
+            append = fresh.append
+            last: StreamKey | None = None
+            seqs = SeqSet()
+            for i in items:  # a batch is runs of one stream: its set is looked up when the run starts
+                stream = i.stream
+                if stream is None:
                     if i.event_id in new_ids:
                         new_ids.discard(i.event_id)  # a repeat within the batch is a duplicate
-                        fresh.append(i)
-                elif i.seq not in sets[i.stream]:
-                    sets[i.stream].add(i.seq)
-                    fresh.append(i)
+                        append(i)
+                    continue
+                if stream is not last:
+                    last, seqs = stream, sets[stream]
+                if seqs.take(i.seq):
+                    append(i)
             parked = await self._parked_keys(raw, fresh) if park else set()
             if parked:
                 for i in [i for i in fresh if i.key in parked]:
@@ -563,20 +577,24 @@ class BatchConsumer:
         s.rate.add(len(items))
         s.duplicates += duplicates
         s.last_batch_at = dt.datetime.now(dt.timezone.utc)
-        for i in items:
-            s.per_topic[i.topic] = s.per_topic.get(i.topic, 0) + 1
+        for topic, n in Counter(map(_topic_of, items)).items():
+            s.per_topic[topic] = s.per_topic.get(topic, 0) + n
 
 
 async def dispatch(handlers: Mapping[str, Handler], uow: Any, messages: Sequence[tuple[str, Any]]) -> None:
     """Hands each handler its messages (topic, msg), in fetch order, handlers in the order they were
     registered; a handler registered for several topics gets theirs together."""
     by_handler: dict[Handler, list[Any]] = {}
+    last: str | None = None
+    msgs: list[Any] = []
     for topic, msg in messages:
-        by_handler.setdefault(handlers[topic], []).append(msg)
+        if topic != last:  # a batch is runs of one topic: its handler's list is looked up once a run
+            last, msgs = topic, by_handler.setdefault(handlers[topic], [])
+        msgs.append(msg)
     for handler in dict.fromkeys(handlers.values()):
-        msgs = by_handler.get(handler)
-        if msgs:
-            await handler(uow, msgs)
+        given = by_handler.get(handler)
+        if given:
+            await handler(uow, given)
 
 
 _STREAMS: dict[tuple[str, bytes, bytes], StreamKey] = {}  # (topic, epoch, stream) as on the wire → its key
