@@ -303,7 +303,10 @@ class BatchConsumer:
                 continue
             key = r.key
             event_id = env.event_id
-            append(_tuple(Item, (topic, partition, offset, key.decode() if key else None, stream, seq, event_id,
+            # replace: a key that is not UTF-8 (another producer's) must not raise out of decode, where
+            # the whole fetch would go unwritten
+            text = key.decode("utf-8", "replace") if key else None
+            append(_tuple(Item, (topic, partition, offset, text, stream, seq, event_id,
                                  _tuple(Msg, (env.data, _tuple(Cause, (event_id, env.correlation_id)),
                                               env.occurred_at)), r)))
         if raw_topic is not None:

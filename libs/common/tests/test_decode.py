@@ -130,3 +130,11 @@ def test_each_record_gets_its_own_stream_whatever_came_before_it_in_the_run():
     assert d.skipped == 1
     for i in d.good:  # as the headers alone say
         assert (i.stream, i.seq) == _sequence(TOPIC, i.record.headers)
+
+
+def test_a_key_that_is_not_utf8_decodes_with_replacement_characters_instead_of_failing_the_fetch():
+    value = postings(1)[0]
+    good = record(value, 0)
+    bad_key = ConsumerRecord(TOPIC, 0, 1, 0, 0, b"\xffACC", value, None, 4, len(value), record(value, 1).headers)
+    d = consumer().decode([good, bad_key])
+    assert [i.key for i in d.good] == ["ACC", "\ufffdACC"] and not d.bad
