@@ -100,7 +100,8 @@ def test_envelope_fields_no_handler_reads_are_not_checked_but_those_read_and_the
     reasons = {r.offset: reason for r, reason in d.bad}
     assert sorted(reasons) == sorted(bad)
     for offset, (_, named) in bad.items():  # the dead letter's reason names the field
-        assert reasons[offset].startswith(f"undecodable {TOPIC} message: ValidationError: ") and named in reasons[offset]
+        assert reasons[offset].startswith(f"undecodable {TOPIC} message: ValidationError: ")
+        assert named in reasons[offset]
     not_json = consumer().decode([record(b"{not json", 0)])
     assert not not_json.good and "undecodable" in not_json.bad[0][1] and "Invalid JSON" in not_json.bad[0][1]
 
