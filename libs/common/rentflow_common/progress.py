@@ -32,6 +32,18 @@ class SeqSet:
         i = bisect_right(self.lows, seq) - 1
         return i >= 0 and seq < self.highs[i]
 
+    def take(self, seq: int) -> bool:
+        """Adds `seq`: False if it was in the set already (a repeat). The next number in order (the
+        usual case) costs one comparison."""
+        highs = self.highs
+        if highs and seq == highs[-1]:
+            highs[-1] = seq + 1
+            return True
+        if seq in self:
+            return False
+        self.add(seq)
+        return True
+
     def add(self, seq: int) -> None:
         if not self.lows or seq >= self.highs[-1]:  # the usual case: next in order
             if self.highs and seq == self.highs[-1]:

@@ -37,3 +37,13 @@ def test_a_set_holds_exactly_what_was_added_in_any_order(numbers):
     assert flat == sorted(flat) and all(flat[i] < flat[i + 1] for i in range(len(flat) - 1))  # disjoint, not adjacent
     again = SeqSet(flat)
     assert again.flat() == flat
+
+
+@given(st.lists(st.integers(min_value=1, max_value=60), max_size=120))
+def test_take_adds_and_says_whether_the_number_was_new(numbers):
+    taken, added = SeqSet(), SeqSet()
+    for n in numbers:
+        was_new = n not in added
+        added.add(n)
+        assert taken.take(n) is was_new
+        assert taken.flat() == added.flat()
