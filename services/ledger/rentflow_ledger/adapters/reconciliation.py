@@ -65,16 +65,20 @@ class SqlLumps:
         so two transactions adding the same payment's detail at once cannot both commit; the detail
         kept before (a redelivered payment) is left out here, the rest is new. `untaken`: the rows are
         of payments this transaction found not taken before (one row each), so none has detail kept:
-        they are not looked up first."""
+        they are neither looked up first nor told apart by payment."""
+        if untaken:
+            if rows:
+                await self.raw.copy_records_to_table("lump_detail", columns=DETAIL_COLUMNS,
+                                                     records=[r + (at,) for r in rows])
+            return {r[1] for r in rows}
         new: dict[uuid.UUID, tuple[Any, ...]] = {}
         for r in rows:
             new.setdefault(r[0], r)
         if not new:
             return set()
-        if not untaken:
-            for r in await self.raw.fetch("select payment_id from lump_detail where payment_id = any($1::uuid[])",
-                                          list(new)):
-                del new[r[0]]
+        for r in await self.raw.fetch("select payment_id from lump_detail where payment_id = any($1::uuid[])",
+                                      list(new)):
+            del new[r[0]]
         if new:
             await self.raw.copy_records_to_table("lump_detail", columns=DETAIL_COLUMNS,
                                                  records=[r + (at,) for r in new.values()])

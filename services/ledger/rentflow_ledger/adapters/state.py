@@ -1,5 +1,5 @@
-"""The ledger state row and what is cached from it: the set of known references (for the
-free-text and correction rungs of the allocation ladder) and the closed periods.
+"""The ledger state row and what is cached from it: the set of known references (every rung of
+a receipts batch's allocation ladder) and the closed periods.
 
 A batch reads the row FOR SHARE (consumers never block each other; closing a period, which
 updates the row, waits for batches in flight and they for it), so no posting lands in a period

@@ -71,8 +71,8 @@ def _ambiguous(candidates: Iterable[str], what: str) -> Allocation:
 def allocate(reference: str, channel: str, accounts: Container[str], dd_index: Mapping[str, Sequence[str]], *,
              normalised: str | None = None, so_index: Mapping[str, Sequence[str]] | None = None,
              index: ReferenceIndex | None = None, check: CheckScheme | None = None) -> Allocation:
-    """Rungs 1–2 on `accounts`/`dd_index`/`so_index` (the batch path passes what SQL found for the
-    batch); rungs 3–4 on the full `index` when given (else straight to suspense)."""
+    """Rungs 1–2 on `accounts`/`dd_index`/`so_index` (the receipts batch passes the full `index`'s);
+    rungs 3–4 on the full `index` when given (else straight to suspense)."""
     ref = normalise_reference(reference) if normalised is None else normalised
     if not ref:
         return Allocation(None, None, "no reference")

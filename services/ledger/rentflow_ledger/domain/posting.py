@@ -18,9 +18,23 @@ _new = object.__new__
 _set = object.__setattr__
 
 
+_DAY_OF_MINUTE: dict[tuple[object, ...], dt.date] = {}
+
+
 def business_date(at: dt.datetime) -> dt.date:
-    """The Europe/London calendar date of an aware instant."""
-    return at.astimezone(LONDON).date()
+    """The Europe/London calendar date of an aware instant. Kept per wall-clock minute of `at`'s
+    own zone when the whole minute has one London date: the instant's fields are read as they are
+    (1.3 -> 0.45 µs a call, timeit; a payment's zone is pydantic's, whose offset is a Python call)."""
+    key = (at.toordinal(), at.hour, at.minute, at.fold, at.tzinfo)
+    day = _DAY_OF_MINUTE.get(key)
+    if day is None:
+        day = at.astimezone(LONDON).date()
+        first = at.replace(second=0, microsecond=0).astimezone(LONDON).date()
+        if first == day == at.replace(second=59, microsecond=999_999).astimezone(LONDON).date():
+            if len(_DAY_OF_MINUTE) >= 100_000:
+                _DAY_OF_MINUTE.clear()
+            _DAY_OF_MINUTE[key] = day
+    return day
 
 
 @lru_cache(maxsize=4096)

@@ -5,10 +5,8 @@ a handful of set-based statements, and the accounts locked only for the last few
    (`untaken`: the consumer asks it first, and keeps the cash book's detail of the rest);
 1. the ledger state row FOR SHARE: closed periods, and the generation of the cached set of
    known references (`uow.periods`, adapters/state.py);
-2. which accounts the batch's references name exactly or by DD/SO reference (read, not locked);
-   allocate in Python; payments that miss those rungs go through the free-text and
-   one-correctable-error rungs against the in-memory set of known references (loaded once per
-   generation, not SQL per payment);
+2. allocate in Python, every rung (exact, DD/SO reference, free text, one correctable error)
+   against the in-memory set of known references (loaded once per generation, not SQL per batch);
 3. COPY journal lines, COPY suspense, emit JournalPosted and SuspenseEvent, and write what was
    emitted so far to the outbox (`uow.write_emitted`): none of it depends on balances. Identified
    receipts go to the GL as one journal per value date, booked period and bank/cash account (Dr the
@@ -29,11 +27,11 @@ import datetime as dt
 from typing import Any, NamedTuple, Sequence
 
 from rentflow_common.events import Cause, uuid_text
-from rentflow_ledger.domain.allocation import Allocation, allocate, allocate_fuzzy
+from rentflow_ledger.domain.allocation import allocate
 from rentflow_ledger.domain.codes import money_in_gl, receipt_code
 from rentflow_ledger.domain.journal import batched_receipt_lines, unidentified_lines
 from rentflow_ledger.domain.posting import Book, Journal, Transaction, business_date, check_control, period_of
-from rentflow_ledger.domain.references import CheckScheme, normalise_reference
+from rentflow_ledger.domain.references import CheckScheme
 from rentflow_ledger.domain.tenancy import paid_after_tenancy_end
 from rentflow_ledger.service_layer import events
 from rentflow_ledger.service_layer.commands import TakePayment
@@ -82,30 +80,13 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
     state = await uow.periods.state()
     calendar = state.calendar
 
-    refs = [normalise_reference(i.payment.reference) for i in fresh]
-    dd_refs = [r for r, i in zip(refs, fresh) if r and i.payment.channel == "direct_debit"]
-    so_refs = [r for r, i in zip(refs, fresh) if r and i.payment.channel == "standing_order"]
-    known: set[str] = set()
-    dd_index: dict[str, list[str]] = {}
-    so_index: dict[str, list[str]] = {}
-    for r in await uow.accounts.find([r for r in refs if r], dd_refs, so_refs):
-        known.add(r["account_ref"])
-        if r["dd_reference"]:
-            dd_index.setdefault(r["dd_reference"], []).append(r["account_ref"])
-        if r["so_reference"]:
-            so_index.setdefault(r["so_reference"], []).append(r["account_ref"])
-    allocations: list[Allocation] = []
-    missed: list[int] = []  # unplaced, with a reference and not ambiguous: for the free-text and correction rungs
-    for item, ref in zip(fresh, refs):
-        p = item.payment
-        a = allocate(p.reference, str(p.channel), known, dd_index, normalised=ref, so_index=so_index)
-        if a.account_ref is None and ref and not (a.reason or "").startswith("ambiguous"):
-            missed.append(len(allocations))
-        allocations.append(a)
-    if missed:
-        index = await uow.periods.reference_index(state)
-        for n in missed:
-            allocations[n] = allocate_fuzzy(fresh[n].payment.reference, refs[n], index, scheme) or allocations[n]
+    # every rung on the known references cached for this generation (one load per account import): what
+    # the batch's references name needs no statement, and the generation, read FOR SHARE, holds still until
+    # the commit (an import bumps it before it changes any account)
+    index = await uow.periods.reference_index(state)
+    accounts, dd_index, so_index = index.accounts, index.dd, index.so
+    allocations = [allocate(p.reference, str(p.channel), accounts, dd_index, so_index=so_index, index=index, check=scheme)
+                   for p in (i.payment for i in fresh)]
 
     journals: list[Journal] = []
     receipts: list[_Receipt] = []

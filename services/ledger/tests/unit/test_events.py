@@ -125,6 +125,27 @@ def test_a_posting_and_a_journal_emitted_as_data_are_the_rows_their_models_encod
     assert len(_valid(fast).data.lines) == 2
 
 
+def test_a_payment_after_the_tenancy_ended_emitted_as_data_is_the_row_its_model_encodes_to():
+    from types import SimpleNamespace
+
+    from rentflow_common.events import trusted
+    from rentflow_schemas.ledger import EndedTenancyPayment
+
+    t = Book({"R1": 5000}).post("R1", "RCP", -1200, transaction_id=uuid.uuid4(), business_date=dt.date(2026, 10, 6),
+                                source_ref="p:1", channel="card", payment_id=uuid.uuid4(), allocation_rule="exact")
+    cause = Cause(uuid.uuid4(), "corr")
+    for payer in ("A Former", None):
+        payment = SimpleNamespace(reference="R1 rent", payer_name=payer)
+        fast = _emitted(events.ended_tenancy_payment, t, payment, dt.date(2026, 5, 31), NOW, cause)
+        uow = Emitter("ledger", "corr")
+        uow.emit(trusted(EndedTenancyPayment, transaction_id=t.transaction_id, payment_id=t.payment_id,
+                         account_ref="R1", amount_pence=1200, channel="card", reference="R1 rent", payer_name=payer,
+                         business_date=t.business_date, tenancy_end=dt.date(2026, 5, 31), balance_after_pence=3800,
+                         posted_at=NOW), cause=cause, occurred_at=NOW)
+        assert fast == uow.emitted[-1]
+        assert _valid(fast).data.payer_name == payer
+
+
 def test_a_suspense_item_opened_as_data_is_the_row_its_model_encodes_to():
     """`suspense_opened` (a payment put in suspense, without a model) writes byte for byte the row
     `suspense` writes, and the event validates."""
