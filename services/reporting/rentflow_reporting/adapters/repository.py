@@ -94,8 +94,8 @@ async def add_balance_movements(conn: Any, moves: Sequence[BalanceMove]) -> list
        row plus the move's amount. Usually every row is there already (an account's first posting
        of a day excepted): then nothing more is looked up.
     A row another transaction inserts meanwhile makes an insert do nothing: that move's amount is
-    then added to it by a second statement (which sees it). Returns the accounts given a new row
-    (once per row)."""
+    then added by a second statement (which sees that transaction's rows) to the rows in its dates
+    the first did not move. Returns the accounts given a new row (once per row)."""
     if not moves:
         return []
     rows = await conn.fetch(
@@ -108,7 +108,7 @@ async def add_balance_movements(conn: Any, moves: Sequence[BalanceMove]) -> list
             from m
             where t.account_ref = m.account_ref and t.business_date >= m.from_date
               and t.business_date < m.until_date
-            returning m.i, t.business_date = m.from_date as at_from
+            returning m.i, t.business_date, t.business_date = m.from_date as at_from
         ), missing as (
             select m.* from m where not exists (select from moved u where u.i = m.i and u.at_from)
         ), added as (
@@ -121,24 +121,25 @@ async def add_balance_movements(conn: Any, moves: Sequence[BalanceMove]) -> list
             on conflict (account_ref, business_date) do nothing
             returning account_ref, business_date
         )
-        select n.account_ref, n.from_date, n.amount,
+        select n.account_ref, n.from_date, n.until_date, n.amount,
                exists (select from added a
-                       where a.account_ref = n.account_ref and a.business_date = n.from_date) as added
+                       where a.account_ref = n.account_ref and a.business_date = n.from_date) as added,
+               array(select u.business_date from moved u where u.i = n.i) as moved
         from missing n
         """,
         [m[0] for m in moves], [m[1] for m in moves], [m[2] for m in moves], [m[3] for m in moves],
     )
-    raced = [r for r in rows if not r[3]]
-    if raced:  # rows inserted by a concurrent transaction, committed since: visible to a new statement
-        await conn.execute(
-            """
-            update account_balance_daily t set balance_pence = t.balance_pence + m.amount
-            from unnest($1::text[], $2::date[], $3::bigint[]) as m(account_ref, business_date, amount)
-            where t.account_ref = m.account_ref and t.business_date = m.business_date
-            """,
-            [r[0] for r in raced], [r[1] for r in raced], [r[2] for r in raced],
-        )
-    return [r[0] for r in rows if r[3]]
+    for account, start, until, amount, added, moved in rows:
+        if not added:  # rows another transaction inserted, committed since: visible to a new statement
+            await conn.execute(
+                """
+                update account_balance_daily set balance_pence = balance_pence + $4
+                where account_ref = $1 and business_date >= $2 and business_date < $3
+                  and business_date <> all($5::date[])
+                """,
+                account, start, until, amount, moved,
+            )
+    return [r[0] for r in rows if r[4]]
 
 
 async def add_accounts(conn: Any, refs: Iterable[str]) -> None:

@@ -168,12 +168,14 @@ async def test_ids_counted_before_the_postings_table_are_not_counted_again(repor
 
 
 async def test_two_transactions_giving_an_account_the_same_new_day_both_count(reporting):
-    """Two instances' batches both give account A its first row of 14 Oct: the second waits on the
-    first's insert, finds the row there when it commits, and adds its own movement to it."""
+    """Two instances' batches both give account A its first row of 14 Oct (the first one of 15 Oct
+    too): the second waits on the first's insert, finds the rows there when it commits, and adds its
+    own movement to both."""
     from rentflow_reporting.domain.aggregation import LAST_DAY
     await reporting.apply(txn("A", "DBR", 1000, D(2026, 10, 13)))
     async with UnitOfWork(reporting.engine) as first, UnitOfWork(reporting.engine) as second:
-        assert await repo.add_balance_movements(first.raw, [("A", D(2026, 10, 14), LAST_DAY, -100)]) == ["A"]
+        assert await repo.add_balance_movements(first.raw, [("A", D(2026, 10, 14), D(2026, 10, 15), -100),
+                                                            ("A", D(2026, 10, 15), LAST_DAY, -130)]) == ["A", "A"]
         waiting = asyncio.ensure_future(repo.add_balance_movements(second.raw, [("A", D(2026, 10, 14), LAST_DAY, -50)]))
         await asyncio.sleep(0.5)
         assert not waiting.done()  # on the first's uncommitted row
@@ -181,4 +183,4 @@ async def test_two_transactions_giving_an_account_the_same_new_day_both_count(re
         assert await waiting == []  # not given a row: the first gave it
         await second.commit()
     assert await reporting.rows("select business_date, balance_pence from account_balance_daily order by 1") == [
-        (D(2026, 10, 13), 1000), (D(2026, 10, 14), 850)]
+        (D(2026, 10, 13), 1000), (D(2026, 10, 14), 850), (D(2026, 10, 15), 820)]
