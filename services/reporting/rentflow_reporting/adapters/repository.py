@@ -121,11 +121,11 @@ async def add_balance_movements(conn: Any, moves: Sequence[BalanceMove]) -> list
             on conflict (account_ref, business_date) do nothing
             returning account_ref, business_date
         )
-        select n.account_ref, n.from_date, n.until_date, n.amount,
-               exists (select from added a
-                       where a.account_ref = n.account_ref and a.business_date = n.from_date) as added,
-               array(select u.business_date from moved u where u.i = n.i) as moved
+        select n.account_ref, n.from_date, n.until_date, n.amount, a.account_ref is not null as added,
+               case when a.account_ref is null then array(select u.business_date from moved u where u.i = n.i)
+               end as moved
         from missing n
+        left join added a on a.account_ref = n.account_ref and a.business_date = n.from_date
         """,
         [m[0] for m in moves], [m[1] for m in moves], [m[2] for m in moves], [m[3] for m in moves],
     )
