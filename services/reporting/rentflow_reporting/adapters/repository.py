@@ -86,44 +86,60 @@ async def add_daily_totals(conn: Any, totals: dict[TotalKey, tuple[int, int]]) -
 async def add_balance_movements(conn: Any, moves: Sequence[BalanceMove]) -> list[str]:
     """Applies net movements to account_balance_daily (day-end balances), as balance_moves has them.
 
-    1. Each (account, date) moved without a row gets one holding the balance of the account's
-       previous row (or 0). The statement does not see its own inserts, so every new row
-       starts from the balance before this batch.
-    2. Every row on or after a movement's date gets the movements up to its date added —
-       including the rows just created — so the result is the same whatever order postings
-       arrive in: a row falls in one move's dates at most, one index range scan per move.
-    Usually only the newest row of an account is touched; a back-dated posting also moves
-    the later days, as it must. Returns the accounts given a new row (once per row)."""
+    One statement, whose parts all read the balances from before it:
+    1. every row on or after a move's date and before its `until` gains the move's amount (one index
+       range scan per move; a row falls in one move's dates at most, so the result is the same
+       whatever order postings arrive in);
+    2. each (account, date) moved that had no row gets one: the balance of the account's previous
+       row plus the move's amount. Usually every row is there already (an account's first posting
+       of a day excepted): then nothing more is looked up.
+    A row another transaction inserts meanwhile makes an insert do nothing: that move's amount is
+    then added by a second statement (which sees that transaction's rows) to the rows in its dates
+    the first did not move. Returns the accounts given a new row (once per row)."""
     if not moves:
         return []
-    accounts = [m[0] for m in moves]
-    dates = [m[1] for m in moves]
-    # the rows there already (nearly every one, once an account has had a posting that day) are
-    # filtered out by one index probe, before the previous balance is looked up or an insert tried
-    added = await conn.fetch(
+    rows = await conn.fetch(
         """
-        insert into account_balance_daily (account_ref, business_date, balance_pence)
-        select m.account_ref, m.business_date,
-               coalesce((select b.balance_pence from account_balance_daily b
-                         where b.account_ref = m.account_ref and b.business_date < m.business_date
-                         order by b.business_date desc limit 1), 0)
-        from unnest($1::text[], $2::date[]) as m(account_ref, business_date)
-        where not exists (select from account_balance_daily e
-                          where e.account_ref = m.account_ref and e.business_date = m.business_date)
-        on conflict (account_ref, business_date) do nothing
-        returning account_ref
+        with m as (
+            select * from unnest($1::text[], $2::date[], $3::date[], $4::bigint[]) with ordinality
+                as m(account_ref, from_date, until_date, amount, i)
+        ), moved as (
+            update account_balance_daily t set balance_pence = t.balance_pence + m.amount
+            from m
+            where t.account_ref = m.account_ref and t.business_date >= m.from_date
+              and t.business_date < m.until_date
+            returning m.i, t.business_date, t.business_date = m.from_date as at_from
+        ), missing as (
+            select m.* from m where not exists (select from moved u where u.i = m.i and u.at_from)
+        ), added as (
+            insert into account_balance_daily (account_ref, business_date, balance_pence)
+            select n.account_ref, n.from_date,
+                   coalesce((select b.balance_pence from account_balance_daily b
+                             where b.account_ref = n.account_ref and b.business_date < n.from_date
+                             order by b.business_date desc limit 1), 0) + n.amount
+            from missing n
+            on conflict (account_ref, business_date) do nothing
+            returning account_ref, business_date
+        )
+        select n.account_ref, n.from_date, n.until_date, n.amount, a.account_ref is not null as added,
+               case when a.account_ref is null then array(select u.business_date from moved u where u.i = n.i)
+               end as moved
+        from missing n
+        left join added a on a.account_ref = n.account_ref and a.business_date = n.from_date
         """,
-        accounts, dates,
+        [m[0] for m in moves], [m[1] for m in moves], [m[2] for m in moves], [m[3] for m in moves],
     )
-    await conn.execute(
-        """
-        update account_balance_daily t set balance_pence = t.balance_pence + m.amount
-        from unnest($1::text[], $2::date[], $3::date[], $4::bigint[]) as m(account_ref, from_date, until_date, amount)
-        where t.account_ref = m.account_ref and t.business_date >= m.from_date and t.business_date < m.until_date
-        """,
-        accounts, dates, [m[2] for m in moves], [m[3] for m in moves],
-    )
-    return [r[0] for r in added]
+    for account, start, until, amount, added, moved in rows:
+        if not added:  # rows another transaction inserted, committed since: visible to a new statement
+            await conn.execute(
+                """
+                update account_balance_daily set balance_pence = balance_pence + $4
+                where account_ref = $1 and business_date >= $2 and business_date < $3
+                  and business_date <> all($5::date[])
+                """,
+                account, start, until, amount, moved,
+            )
+    return [r[0] for r in rows if r[4]]
 
 
 async def add_accounts(conn: Any, refs: Iterable[str]) -> None:

@@ -92,7 +92,7 @@ async def apply_ledger_events(uow: UnitOfWork, msgs: Sequence[Msg[Any]]) -> None
     firsts = postings if len(unique) == len(postings) else list(unique.values())
     fresh = await repo.claim_postings(conn, firsts)
 
-    totals: list[agg.TotalRow] = [row for p in fresh for row in agg.posting_totals(p)]
+    totals = agg.batch_totals(fresh)
     for r in await repo.open_suspense(conn, list(opened.values())):
         totals += agg.suspense_opened_totals(value_dates[r["payment_id"]], r["opened_date"], r["channel"],
                                              r["amount_pence"])

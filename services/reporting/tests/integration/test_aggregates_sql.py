@@ -2,6 +2,7 @@
 when postings arrive out of date order, and a receipt is collected once."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
@@ -164,3 +165,22 @@ async def test_ids_counted_before_the_postings_table_are_not_counted_again(repor
     assert await reporting.rows("select count(*) from postings where transaction_id = $1", counted) == [(0,)]
     assert await reporting.rows("select amount_pence, count from daily_totals where metric = 'receipt'") == [
         (repo.COPY_POSTINGS - 1, repo.COPY_POSTINGS - 1)]
+
+
+async def test_two_transactions_giving_an_account_the_same_new_day_both_count(reporting):
+    """Two instances' batches both give account A its first row of 14 Oct (the first one of 15 Oct
+    too): the second waits on the first's insert, finds the rows there when it commits, and adds its
+    own movement to both."""
+    from rentflow_reporting.domain.aggregation import LAST_DAY
+    await reporting.apply(txn("A", "DBR", 1000, D(2026, 10, 13)))
+    async with UnitOfWork(reporting.engine) as first, UnitOfWork(reporting.engine) as second:
+        assert await repo.add_balance_movements(first.raw, [("A", D(2026, 10, 14), D(2026, 10, 15), -100),
+                                                            ("A", D(2026, 10, 15), LAST_DAY, -130)]) == ["A", "A"]
+        waiting = asyncio.ensure_future(repo.add_balance_movements(second.raw, [("A", D(2026, 10, 14), LAST_DAY, -50)]))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()  # on the first's uncommitted row
+        await first.commit()
+        assert await waiting == []  # not given a row: the first gave it
+        await second.commit()
+    assert await reporting.rows("select business_date, balance_pence from account_balance_daily order by 1") == [
+        (D(2026, 10, 13), 1000), (D(2026, 10, 14), 850), (D(2026, 10, 15), 820)]

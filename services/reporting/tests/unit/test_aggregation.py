@@ -1,7 +1,10 @@
 import datetime as dt
 import uuid
 
-from rentflow_reporting.domain.aggregation import (LAST_DAY, Posting, balance_deltas, balance_moves, merge_totals,
+from rentflow_schemas.codes import CODES, MANUAL_ALLOCATION
+
+from rentflow_reporting.domain.aggregation import (LAST_DAY, Posting, balance_deltas, balance_moves, batch_totals,
+                                                   merge_totals,
                                                    posting_totals, suspense_opened_totals, booked_date,
                                                    suspense_reversed_totals)
 
@@ -94,3 +97,15 @@ def test_balance_moves_give_each_day_end_the_movements_up_to_its_date():
 def test_a_reversed_suspense_receipt_leaves_the_queue_and_is_no_longer_collected():
     assert suspense_reversed_totals(D, "card", 700) == [(D, "suspense_reversed", "", 700, 1),
                                                          (D, "collected", "card", -700, 0)]
+
+
+def test_a_batch_totals_the_same_as_its_postings_one_by_one():
+    """batch_totals takes postings alike but for their amount together: for every code, either sign,
+    with and without a channel, matched by hand or not, over two days, it sums to what each posting
+    gives alone."""
+    postings = [p(code, sign * amount, rule=rule, channel=channel, day=day)
+                for code in CODES for sign in (1, -1) for amount in (1, 250, 9999)
+                for rule in (None, "exact", MANUAL_ALLOCATION) for channel in (None, "card")
+                for day in (D, D + dt.timedelta(days=1))]
+    postings.append(p("RCP", 0, rule="exact"))
+    assert merge_totals(batch_totals(postings)) == merge_totals(row for q in postings for row in posting_totals(q))
