@@ -75,11 +75,8 @@ class MemoryAccounts:
     def __init__(self, t: Tables) -> None:
         self.t = t
 
-    async def find(self, refs: Sequence[str], dd_refs: Sequence[str] = (), so_refs: Sequence[str] = ()) -> list[Row]:
-        refs_, dd, so = set(refs), set(dd_refs), set(so_refs)
-        return [{"account_ref": a["account_ref"], "dd_reference": a["dd_reference"], "so_reference": a["so_reference"]}
-                for a in self.t.accounts.values()
-                if a["account_ref"] in refs_ or a["dd_reference"] in dd or a["so_reference"] in so]
+    async def find(self, refs: Sequence[str]) -> list[Row]:
+        return [{"account_ref": ref} for ref in refs if ref in self.t.accounts]
 
     async def by_dd_reference(self, refs: Sequence[str]) -> dict[str, list[str]]:
         by_dd: dict[str, list[str]] = {}

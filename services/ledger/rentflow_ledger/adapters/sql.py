@@ -41,17 +41,12 @@ class SqlAccounts:
     def __init__(self, raw: Any) -> None:
         self.raw = raw
 
-    async def find(self, refs: Sequence[str], dd_refs: Sequence[str] = (),
-                   so_refs: Sequence[str] = ()) -> list[Row]:
-        """The accounts with these references, DD or SO references (account_ref, dd_reference,
-        so_reference), read without locking (accounts are never deleted; what allocation needs is
-        which exist)."""
-        if not refs and not dd_refs and not so_refs:
+    async def find(self, refs: Sequence[str]) -> list[Row]:
+        """The accounts with these references (account_ref), read without locking (accounts are never
+        deleted). Receipts allocate on the cached reference index instead (adapters/state.py)."""
+        if not refs:
             return []
-        return await self.raw.fetch(
-            "select account_ref, dd_reference, so_reference from accounts "
-            "where account_ref = any($1::text[]) or dd_reference = any($2::text[]) or so_reference = any($3::text[])",
-            list(refs), list(dd_refs), list(so_refs))
+        return await self.raw.fetch("select account_ref from accounts where account_ref = any($1::text[])", list(refs))
 
     async def by_dd_reference(self, refs: Sequence[str]) -> dict[str, list[str]]:
         """Normalised DD reference → the accounts it names (by DD reference, else by account reference)."""
