@@ -261,6 +261,9 @@ class MemoryReversals:
     async def lock_against_payments(self) -> None:
         """One unit of work at a time in memory: nothing to wait for."""
 
+    async def lock_against_new_reversals(self) -> None:
+        """As lock_against_payments."""
+
     async def lock_pending(self, payment_ids: Sequence[uuid.UUID]) -> list[Row]:
         wanted = set(payment_ids)
         return sorted((dict(r) for r in self.t.reversals.values()

@@ -279,20 +279,26 @@ class SqlReversals:
             "select reversal_id from payment_reversals where reversal_id = any($1::uuid[])", list(reversal_ids))}
 
     async def lock_against_payments(self) -> None:
-        """Taken before new reversals look for their payments, held until commit. A payments batch
-        (`lock_pending`) waits for it, and it for such a batch in progress, so each sees what the other
-        committed: without it, a reversal and its payment taken at the same moment by two ledger members
-        each miss the other, and the reversal waits pending for ever. Reversals also wait for each other
-        (share row exclusive conflicts with itself), so two of one payment cannot both take its money."""
+        """Taken by new reversals before they look for their payments, held until commit. A payments
+        batch (`lock_against_new_reversals`) waits for it, and it for such a batch in progress, so each
+        sees what the other committed: without it, a reversal and its payment taken at the same moment
+        by two ledger members each miss the other, and the reversal waits pending for ever. Reversals
+        also wait for each other (share row exclusive conflicts with itself), so two of one payment
+        cannot both take its money. Both locks come before any account row is locked: a batch holding
+        an account a reversal needs, and waiting for the reversal's lock, would be a deadlock."""
         await self.raw.execute("lock table payment_reversals in share row exclusive mode")
 
-    async def lock_pending(self, payment_ids: Sequence[uuid.UUID]) -> list[Row]:
-        """Reversals kept pending for these payments, oldest first, locked. Whether any reversal waits at
-        all is asked first (the partial index payment_reversals_pending answers at once): every payments
-        batch asks, and its payment ids (2,000 of them) are sent and looked up only when one does.
-        First the table is locked against new reversals looking for their payments (`lock_against_payments`)
-        until commit: this batch waits for one in progress, and sees its pending rows once it commits."""
+    async def lock_against_new_reversals(self) -> None:
+        """Taken by whatever may apply pending reversals (`lock_pending`: a payments batch, a suspense
+        allocation) before it locks any account; see `lock_against_payments`. Such transactions do not
+        wait for each other (row exclusive does not conflict with itself)."""
         await self.raw.execute("lock table payment_reversals in row exclusive mode")
+
+    async def lock_pending(self, payment_ids: Sequence[uuid.UUID]) -> list[Row]:
+        """Reversals kept pending for these payments, oldest first, locked; the caller holds
+        `lock_against_new_reversals`. Whether any reversal waits at all is asked first (the partial
+        index payment_reversals_pending answers at once): every payments batch asks, and its payment
+        ids (2,000 of them) are sent and looked up only when one does."""
         if not await self.raw.fetchval("select exists (select 1 from payment_reversals where status = 'pending')"):
             return []
         return await self.raw.fetch(

@@ -33,6 +33,7 @@ def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
         ledger = SqlLedgerUnitOfWork(uow)
         commands = [TakePayment.of(m) for m in msgs]
         now = dt.datetime.now(dt.timezone.utc)
+        await ledger.reversals.lock_against_new_reversals()  # before any account: see the adapter
         # a statement lump sum is not rent: the cash book matches it to its detail (service_layer/lumps.py)
         receipts = await untaken(ledger, [c for c in commands if c.payment.lump is None])
         # the cash book's detail first: it needs no account locked, and the receipts lock theirs until commit
@@ -53,17 +54,20 @@ def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
     async def reversed_(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReversed]]) -> None:
         ledger = SqlLedgerUnitOfWork(uow)
         commands = [ReversePayment.of(m) for m in msgs]
-        await handle_payout_deductions(ledger, commands)  # a refund or dispute taken out of a card payout
+        # first: new reversals lock payment_reversals before anything else is locked (see the adapter)
         await handle_payments_reversed(ledger, [c for c in commands
                                                 if c.reversal.kind not in ("outgoing_returned", "benefit_recovered")])
+        await handle_payout_deductions(ledger, commands)  # a refund or dispute taken out of a card payout
         await handle_benefit_recovered(ledger, [c for c in commands if c.reversal.kind == "benefit_recovered"])
         # money we paid out came back: the refund it was is credited back (service_layer/outgoing.py)
         await handle_outgoing_returned(ledger, [c for c in commands if c.reversal.kind == "outgoing_returned"])
 
-    return {"payments.received.v1": payments,
+    # reversals first in a transaction that holds both (consumer.dispatch keeps this order): their
+    # table lock is then taken before the payments' (a weaker one), never after it
+    return {"payments.reversed.v1": reversed_,
+            "payments.received.v1": payments,
             "directdebit.returned.v1": dd_returned,
-            "directdebit.mandates.v1": mandates,
-            "payments.reversed.v1": reversed_}
+            "directdebit.mandates.v1": mandates}
 
 
 TOPICS = list(handlers(None))

@@ -13,8 +13,9 @@ For each reversal not seen before (by reversal_id), find where its payment went:
   matched, a new finance item opened (nothing is posted either way);
 - not here yet (its event is on another partition or topic) → kept pending, and applied when the
   payment arrives (`apply_pending`, called by the payments handler — lumps too — and by suspense
-  allocation). New reversals and payments batches lock each other out until commit
-  (`lock_against_payments`), so one taken by another ledger member at the same moment is not missed.
+  allocation). New reversals and payments batches lock each other out until commit, before either
+  locks an account (`lock_against_payments`), so one taken by another ledger member at the same
+  moment is not missed.
 A reversal beyond what is left of the payment is refused (logged), never posted.
 One batch, one transaction, a handful of set-based statements."""
 from __future__ import annotations

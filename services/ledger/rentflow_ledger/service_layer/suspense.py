@@ -43,6 +43,7 @@ async def allocate_suspense(uow: LedgerUnitOfWork, payment_id: uuid.UUID, accoun
     AlreadyAllocated; the caller commits."""
     now = dt.datetime.now(UTC)
     calendar = (await uow.periods.state()).calendar
+    await uow.reversals.lock_against_new_reversals()  # before the item and the account: see the adapter
     item = await uow.suspense.lock(payment_id)
     if item is None:
         raise NotFound(f"no suspense item for payment {payment_id}")

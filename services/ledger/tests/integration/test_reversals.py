@@ -134,3 +134,51 @@ async def test_a_reversal_and_its_payment_taken_at_once_by_two_members(infra, se
 
 async def test_a_payment_and_its_reversal_taken_at_once_by_two_members(infra, service_env, topic_prefix):
     assert await _reversal_and_payment_at_once(infra, topic_prefix, reversal_first=False) == ["posted"]
+
+
+async def test_a_payments_batch_and_a_reversal_on_the_same_account_do_not_deadlock(infra, service_env, topic_prefix,
+                                                                                  monkeypatch):
+    """A payments batch locks its accounts; a new reversal of an earlier payment on one of them comes
+    at that moment (another member). Both lock payment_reversals before any account row, so the
+    reversal waits for the batch, and neither is broken by PostgreSQL's deadlock detector."""
+    from rentflow_ledger.adapters.sql import SqlReversals
+
+    async with running_ledger(infra, topic_prefix, consumers=False) as ledger:
+        assert (await ledger.http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
+        by_topic = handlers(None)
+        earlier, later = payment("50000005", 10000, "bank_transfer"), payment("50000005", 2500, "bank_transfer")
+
+        async def run(topic: str, env: Any) -> None:
+            async with UnitOfWork(ledger.engine, producer="ledger") as uow:
+                await by_topic[topic](uow, [Msg(env.data, Cause(env.event_id, env.correlation_id), env.occurred_at)])
+                await uow.commit()
+
+        await run("payments.received.v1", earlier)
+        accounts_locked, release = asyncio.Event(), asyncio.Event()
+        lock_pending = SqlReversals.lock_pending
+
+        async def after_the_accounts(self: Any, payment_ids: Any) -> Any:  # the batch has its accounts locked
+            accounts_locked.set()
+            await release.wait()
+            return await lock_pending(self, payment_ids)
+
+        monkeypatch.setattr(SqlReversals, "lock_pending", after_the_accounts)
+        batch = asyncio.create_task(run("payments.received.v1", later))
+        await accounts_locked.wait()
+        reversal_task = asyncio.create_task(run("payments.reversed.v1", reversal(earlier, 10000)))
+
+        async def reversal_done_or_waiting() -> bool:
+            if reversal_task.done():
+                return True
+            async with ledger.engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                return await raw.fetchval("select exists (select from pg_locks where not granted)")
+
+        await poll(reversal_done_or_waiting, timeout=10)
+        release.set()
+        await asyncio.gather(batch, reversal_task)  # a broken transaction raises here (deadlock detected)
+        async with ledger.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert [r[0] for r in await raw.fetch("select status from ledger.payment_reversals")] == ["posted"]
+            assert await raw.fetchval("select balance_pence from ledger.accounts where account_ref = '50000005'") \
+                == -2500
