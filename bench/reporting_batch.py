@@ -18,6 +18,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import psutil
+from pydantic import AwareDatetime, TypeAdapter
 
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.infra import _database
@@ -31,14 +32,16 @@ from rentflow_reporting.adapters import repository as repo
 from rentflow_reporting.bootstrap import MIGRATIONS
 from rentflow_reporting.service_layer import handlers
 
-UTC = dt.timezone.utc
+# as the consumer hands it on: parsed from JSON, its tzinfo pydantic's TzInfo (which asyncpg encodes
+# slower than datetime.timezone.utc)
+POSTED_AT = TypeAdapter(AwareDatetime).validate_json(b'"2026-10-07T10:00:00Z"')
 CODES = [("RCP", "card"), ("RBP", "bank_transfer"), ("RSO", "standing_order"), ("RPY", "cash"),
          ("RDD", "direct_debit")]
 
 
 def batch(start: int, size: int, accounts: int) -> list[Incoming]:
     day = dt.date(2026, 10, 7)
-    at = dt.datetime(2026, 10, 7, 10, tzinfo=UTC)
+    at = POSTED_AT
     out = []
     for i in range(start, start + size):
         code, channel = CODES[i % len(CODES)]

@@ -207,7 +207,7 @@ class BatchConsumer:
             # aiokafka's fetch task wakes on each answer, each consumed batch and each assignment change;
             # this only bounds its sleep between them (default 200 ms: 5 idle wake-ups a second)
             consumer_timeout_ms=FETCHER_TIMEOUT_MS,
-            decoder=_no_decode,
+            decoder=_fetch_of,
             parser=self._parse_batch,
         )
         self.subscriber(self._on_batch)
@@ -224,8 +224,8 @@ class BatchConsumer:
                                 message_id=f"{first.offset}-{records[-1].offset}-{first.timestamp}",
                                 correlation_id=self.group_id)
 
-    async def _on_batch(self, body: Any, msg: KafkaMessage) -> None:
-        records = msg.raw_message
+    async def _on_batch(self, fetch: Any) -> None:  # a Fetch, passed on as it is (Any: not validated again)
+        records, kafka_consumer = fetch
         if not isinstance(records, tuple):
             records = (records,)
         if not records or self._draining:
@@ -242,7 +242,7 @@ class BatchConsumer:
             return  # stopping meanwhile: not committed, as above
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name=f"consumer-{self.group_id}")
-        await self._queue.put((decoded, msg.consumer))  # waits while the worker has one in hand
+        await self._queue.put((decoded, kafka_consumer))  # waits while the worker has one in hand
 
     def decode(self, records: Sequence[Any]) -> Decoded:
         """Each record validated by its topic's envelope reader (pydantic's validator called
@@ -652,8 +652,18 @@ def _event_id_of(record: Any) -> uuid.UUID:
     return derive_event_id("undecodable", record.topic, sha1(record.value or b"").hexdigest())
 
 
-async def _no_decode(msg: Any) -> None:
-    return None
+class Fetch(NamedTuple):
+    """What `_on_batch` is handed: the fetched records and the consumer to commit their offsets on."""
+    records: Any
+    consumer: Any
+
+
+async def _fetch_of(msg: KafkaMessage) -> Fetch:
+    """The batch handler's one argument, as the message's decoded body. Not a `KafkaMessage` parameter
+    beside the body: FastStream resolves that from its Context, whose resolver is a plain function, and
+    fast_depends runs a plain function in a worker thread, once per fetch (about 65 µs of CPU and a
+    thread hop's wait each; a tenth of reporting's busy time in the e2e bench)."""
+    return Fetch(msg.raw_message, msg.consumer)
 
 
 def _undecodable(exc: BaseException) -> str:
