@@ -7,8 +7,8 @@ Starts the stack as `rentflow up` does, loads the accounts, then pushes one paym
 seconds and prints each one's push → posted time (the posting's broker timestamp minus the push),
 their median and maximum. Every payment here is the first after a quiet spell: what the steady
 run's first second and any quiet period between bursts pay. A gap over 2 s finds the ledger
-fetching with its idle wait (RENTFLOW_PATH_FETCH_IDLE_WAIT_MS), one over 15 s with its quiet wait
-(RENTFLOW_FETCH_IDLE_WAIT_MS; the switch comes 10-15 s into a quiet spell).
+fetching with its idle wait (RENTFLOW_PATH_FETCH_IDLE_WAIT_MS), one over 35 s with its quiet wait
+(RENTFLOW_FETCH_IDLE_WAIT_MS; the switch comes 30-35 s into a quiet spell).
 
 --raw measures the broker alone, the figures the fetch wait settings quote: for each fetch wait,
 a consumer of a fresh topic of `--partitions` fetches with that wait, and `--trials` times one

@@ -278,7 +278,7 @@ class ServiceRuntime:
 
 
 IDLE_AFTER_S = 2.0
-QUIET_AFTER_S = 10.0  # a consumer with nothing for this long fetches with its quiet wait (_watch_fetches)
+QUIET_AFTER_S = 30.0  # a consumer with nothing for this long fetches with its quiet wait (_watch_fetches)
 IDLE_GETMANY_TIMEOUT_MS = 5000  # an idle consumer's empty wait for records (busy: its batch timeout, 500 ms)
 USERS_TOPIC = "identity.users.v1"
 PRINCIPALS_IDLE_WAIT_MS = 3000  # a user added, disabled or given a new token reaches an idle service within this
@@ -307,8 +307,8 @@ def _watch_fetches(consumer: BatchConsumer, busy_wait_ms: int, idle_wait_ms: int
     `idle_wait_ms` once none came for IDLE_AFTER_S, and `quiet_wait_ms` (default: the idle wait)
     once none came for QUIET_AFTER_S, so an idle service does not poll the broker dozens of times
     a second; the first message sets the busy wait again (aiokafka reads the wait from its fetcher
-    for every request). The ledger's short idle wait serves payments after a pause of seconds; a
-    quiet ledger fetches as seldom as the other groups."""
+    for every request). The ledger's short idle wait serves payments after a pause of up to half a
+    minute; a quiet ledger fetches as seldom as the other groups."""
     sub = consumer.subscriber
     quiet_wait_ms = quiet_wait_ms or idle_wait_ms
     state = consumer.fetch_state = _FetchState(busy_wait_ms)  # type: ignore[attr-defined]
