@@ -1,11 +1,13 @@
 """CPU of an idle stack: each service's share of one core while nothing happens.
 
-    ./dev bench idle [--seconds 30] [--settle 10]
+    ./dev bench idle [--seconds 30] [--settle 40]
 
 Starts the stack as `rentflow up` does (embedded broker and database unless the environment names
 real ones), loads a few accounts so every consumer has joined its group and every topic exists,
 waits `--settle` seconds, then measures each process's CPU over `--seconds`. The target is under
-1% of a core per service. PostgreSQL and the broker are printed too: a service that polls them
+1% of a core per service. The default settle is past the ledger's step to its quiet fetch wait
+(30-35 s after its last message; service.QUIET_AFTER_S): a shorter one measures the ledger partly
+in its first idle seconds, when it fetches five times a second. PostgreSQL and the broker are printed too: a service that polls them
 makes them busy. For comparison, the same window's CPU of this (sleeping) bench process."""
 from __future__ import annotations
 
@@ -45,6 +47,6 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30)
-    ap.add_argument("--settle", type=float, default=10)
+    ap.add_argument("--settle", type=float, default=40)
     ap.add_argument("--home", default=None)
     asyncio.run(main(ap.parse_args()))

@@ -108,15 +108,16 @@ class ServiceRuntime:
         handed to them); `busy_wait_ms` its fetch wait while messages come (default
         RENTFLOW_FETCH_MAX_WAIT_MS; groups off a payment's path pass RENTFLOW_BACKGROUND_FETCH_WAIT_MS)
         and `idle_wait_ms` once idle (default RENTFLOW_FETCH_IDLE_WAIT_MS; the ledger, on the path, passes
-        RENTFLOW_PATH_FETCH_IDLE_WAIT_MS); `with_users` takes
-        identity.users.v1 in this group too."""
+        RENTFLOW_PATH_FETCH_IDLE_WAIT_MS), at least RENTFLOW_FETCH_IDLE_WAIT_MS once quiet (QUIET_AFTER_S);
+        `with_users` takes identity.users.v1 in this group too."""
         if with_users and self._users_pending:
             handlers = {**handlers, USERS_TOPIC: take_users}
         busy = busy_wait_ms or self.settings.fetch_max_wait_ms
         consumer = BatchConsumer(self.broker, self.engine, group_id=group_id, handlers=handlers,
                                  uow=lambda **k: self.uow(**{**k, "producer": self.name}),
                                  topic_prefix=self.settings.topic_prefix, fetch_max_wait_ms=busy, **kw)
-        _watch_fetches(consumer, busy, max(busy, idle_wait_ms or self.settings.fetch_idle_wait_ms))
+        idle = max(busy, idle_wait_ms or self.settings.fetch_idle_wait_ms)
+        _watch_fetches(consumer, busy, idle, max(idle, self.settings.fetch_idle_wait_ms))
         self.consumers.append(consumer)
         self.lag.groups[group_id] = list(handlers)
         return consumer
@@ -277,33 +278,40 @@ class ServiceRuntime:
 
 
 IDLE_AFTER_S = 2.0
+QUIET_AFTER_S = 30.0  # a consumer with nothing for this long fetches with its quiet wait (_watch_fetches)
 IDLE_GETMANY_TIMEOUT_MS = 5000  # an idle consumer's empty wait for records (busy: its batch timeout, 500 ms)
 USERS_TOPIC = "identity.users.v1"
 PRINCIPALS_IDLE_WAIT_MS = 3000  # a user added, disabled or given a new token reaches an idle service within this
 
 
 class _FetchState:
-    __slots__ = ("last_ok", "failing_since", "last_error", "last_records", "idle")
+    __slots__ = ("last_ok", "failing_since", "last_error", "last_records", "idle", "wait_ms")
 
-    def __init__(self) -> None:
+    def __init__(self, wait_ms: int) -> None:
         self.last_ok: float | None = None
         self.failing_since: float | None = None
         self.last_error: str | None = None
         self.last_records = time.monotonic()
-        self.idle = False  # fetching with the idle wait
+        self.idle = False  # nothing for IDLE_AFTER_S: fetching with the idle (then the quiet) wait
+        self.wait_ms = wait_ms  # the fetch wait set in aiokafka's fetcher
 
 
-def _watch_fetches(consumer: BatchConsumer, busy_wait_ms: int, idle_wait_ms: int) -> None:
+def _watch_fetches(consumer: BatchConsumer, busy_wait_ms: int, idle_wait_ms: int,
+                   quiet_wait_ms: int | None = None) -> None:
     """FastStream's batch subscriber logs a failed fetch and sleeps; it also sleeps a whole batch
     timeout after an empty fetch, which delays the next message by up to that long. This replaces
     its fetch with one that records success and failure (for /health) and does not sleep after an
     empty fetch (getmany itself waits, and returns as soon as records arrive).
 
-    It also sets how long the broker holds each fetch: `busy_wait_ms` while messages come, and
-    `idle_wait_ms` once none came for IDLE_AFTER_S, so an idle service does not poll the broker
-    dozens of times a second (aiokafka reads the wait from its fetcher for every request)."""
+    It also sets how long the broker holds each fetch: `busy_wait_ms` while messages come,
+    `idle_wait_ms` once none came for IDLE_AFTER_S, and `quiet_wait_ms` (default: the idle wait)
+    once none came for QUIET_AFTER_S, so an idle service does not poll the broker dozens of times
+    a second; the first message sets the busy wait again (aiokafka reads the wait from its fetcher
+    for every request). The ledger's short idle wait serves payments after a pause of up to half a
+    minute; a quiet ledger fetches as seldom as the other groups."""
     sub = consumer.subscriber
-    state = consumer.fetch_state = _FetchState()  # type: ignore[attr-defined]
+    quiet_wait_ms = quiet_wait_ms or idle_wait_ms
+    state = consumer.fetch_state = _FetchState(busy_wait_ms)  # type: ignore[attr-defined]
 
     async def get_msg(self: Any, kafka_consumer: Any) -> tuple[Any, ...]:
         # getmany returns as soon as records arrive: its timeout only bounds an empty wait, so an idle
@@ -318,15 +326,14 @@ def _watch_fetches(consumer: BatchConsumer, busy_wait_ms: int, idle_wait_ms: int
             raise
         now = state.last_ok = time.monotonic()
         state.failing_since = None
-        fetcher = getattr(kafka_consumer, "_fetcher", None)
         if messages:
             state.last_records = now
-            if state.idle and fetcher is not None:
-                fetcher._fetch_max_wait_ms = busy_wait_ms
-            state.idle = False
-        elif not state.idle and now - state.last_records > IDLE_AFTER_S and fetcher is not None:
-            fetcher._fetch_max_wait_ms = idle_wait_ms
-            state.idle = True
+        quiet_s = now - state.last_records
+        state.idle = quiet_s > IDLE_AFTER_S
+        wait_ms = quiet_wait_ms if quiet_s > QUIET_AFTER_S else idle_wait_ms if state.idle else busy_wait_ms
+        fetcher = getattr(kafka_consumer, "_fetcher", None)
+        if wait_ms != state.wait_ms and fetcher is not None:
+            fetcher._fetch_max_wait_ms = state.wait_ms = wait_ms
         return tuple(r for records in messages.values() for r in records)
 
     sub.get_msg = MethodType(get_msg, sub)

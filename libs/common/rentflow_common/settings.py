@@ -56,17 +56,19 @@ class Settings(BaseSettings):
                     "the ledger; KPIs and officer tasks follow within this")
     fetch_idle_wait_ms: int = Field(
         1000, ge=1, le=10_000, validation_alias="RENTFLOW_FETCH_IDLE_WAIT_MS",
-        description="the fetch wait of a consumer that has had nothing for 2 seconds (back to "
-                    "RENTFLOW_FETCH_MAX_WAIT_MS with its first message): an idle service does not poll the "
-                    "broker; the first message after a quiet spell takes up to half this long per hop on the "
-                    "embedded broker (it looks at 0, 1/2, 3/4... of a fetch's wait); a Kafka cluster answers at once")
+        description="the fetch wait of a consumer that has had nothing for 2 seconds (the ledger's: for 30 "
+                    "seconds; back to RENTFLOW_FETCH_MAX_WAIT_MS with its first message): an idle service does not "
+                    "poll the broker; the first message after a quiet spell takes up to half this long per hop on "
+                    "the embedded broker (it looks at 0, 1/2, 3/4... of a fetch's wait); a Kafka cluster answers at "
+                    "once")
     path_fetch_idle_wait_ms: int = Field(
         200, ge=1, le=10_000, validation_alias="RENTFLOW_PATH_FETCH_IDLE_WAIT_MS",
-        description="the idle fetch wait of the one group on a payment's path, the ledger's (the others: "
-                    "RENTFLOW_FETCH_IDLE_WAIT_MS): the embedded broker looks for messages at 0, 1/2, 3/4... of an "
-                    "idle fetch's wait, so the first payments after a quiet spell wait up to half this long there "
-                    "(measured at 200: 46 ms on average, 94 at most; at 400: 63 and 204); an idle ledger then fetches "
-                    "5 times a second: 0.0-0.2% of a core more than at 1000 ms, and 0.2-0.5% more in the embedded broker")
+        description="the idle fetch wait of the one group on a payment's path, the ledger's, from 2 to 30 "
+                    "seconds without messages (after that, and in the other groups: RENTFLOW_FETCH_IDLE_WAIT_MS): "
+                    "the embedded broker looks for messages at 0, 1/2, 3/4... of an idle fetch's wait, so the first "
+                    "payments after a pause of up to half a minute wait up to half this long there (measured at "
+                    "200: 46 ms on average, 94 at most; at 400: 63 and 204; `./dev bench trickle --raw`); meanwhile "
+                    "the ledger fetches 5 times a second")
     outbox_retention_days: float = Field(
         7.0, gt=0, le=3650, validation_alias="RENTFLOW_OUTBOX_RETENTION_DAYS",
         description="how long published events stay in the outbox log (and processed ids in the inbox) to be "

@@ -68,6 +68,55 @@ async def test_an_idle_consumer_takes_a_message_when_it_comes_not_at_its_idle_ti
         await consumer.close()
 
 
+async def test_a_quiet_consumer_fetches_with_its_quiet_wait_and_is_busy_again_with_the_first_message(
+        infra, database_url, topic_prefix, rig, monkeypatch):
+    monkeypatch.setattr(service, "IDLE_AFTER_S", 0.3)
+    monkeypatch.setattr(service, "QUIET_AFTER_S", 1.5)
+    monkeypatch.setattr(service, "IDLE_GETMANY_TIMEOUT_MS", 200)  # an idle consumer looks at its state this often
+    r = await rig([TOPIC, "dlq.g"], tables=("create table seen (event_id uuid not null)",))
+
+    async def handle(uow, msgs):
+        await uow.raw.executemany("insert into seen values ($1)", [(m.cause.event_id,) for m in msgs])
+
+    async def seen() -> int:
+        async with r.engine.connect() as c:
+            return (await c.execute(text("select count(*) from svc.seen"))).scalar_one()
+
+    broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.DEBUG)
+    consumer = BatchConsumer(broker, r.engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix,
+                             fetch_max_wait_ms=25)
+    service._watch_fetches(consumer, 25, 50, 100)
+    state = consumer.fetch_state  # type: ignore[attr-defined]
+    relay = r.relay()
+
+    async def send(n: int) -> None:
+        envelope = payment_envelope(n)
+        async with UnitOfWork(r.engine) as uow:
+            await enqueue(uow.raw, [envelope_row(TOPIC, envelope.data.provider_ref, envelope)])
+            await uow.commit()
+        await drain(relay)
+
+    await broker.start()
+    try:
+        await send(1)
+        assert await _until(lambda: _equal(seen(), 1), 120)
+        waits = [state.wait_ms]
+
+        async def quiet() -> bool:
+            if state.wait_ms != waits[-1]:
+                waits.append(state.wait_ms)
+            return state.wait_ms == 100
+
+        assert await _until(quiet, 30), f"the consumer never went quiet: {waits}"
+        assert waits == [25, 50, 100]  # after its last message: busy, idle, then quiet
+        await send(2)
+        assert await _until(lambda: _equal(seen(), 2), 30)
+        assert state.wait_ms == 25 and not state.idle  # the busy wait again with the first message
+    finally:
+        await broker.stop()
+        await consumer.close()
+
+
 async def test_the_server_stops_at_once_though_its_tick_is_long(monkeypatch):
     monkeypatch.setattr(service, "SERVER_TICK_S", 60.0)
     app = FastAPI()
