@@ -185,6 +185,7 @@ class BatchConsumer:
         self._max_merged = max_merged  # messages in one transaction when fetched batches queue up
         self._queue: asyncio.Queue[tuple[Decoded, Any]] = asyncio.Queue(maxsize=4)
         self._worker: asyncio.Task[None] | None = None
+        self._committing: asyncio.Task[None] | None = None  # the offset commit in flight (at most one)
         self._draining = False  # no new batches are taken
         self._closing = False  # the batch in hand is given up (not committed) if it cannot be written
         self.subscriber = broker.subscriber(
@@ -325,7 +326,7 @@ class BatchConsumer:
             try:
                 await self._process_until_written(decoded)
                 if decoded.written:
-                    await self._commit(taken[-1][1], decoded.next_offsets)
+                    await self._commit_in_background(taken[-1][1], decoded.next_offsets)
             finally:
                 for _ in taken:
                     self._queue.task_done()
@@ -347,6 +348,14 @@ class BatchConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
+    async def _commit_in_background(self, kafka_consumer: Any, offsets: dict[TopicPartition, int]) -> None:
+        """The offsets committed while the next batch is written: a broker round trip off the path.
+        Commits go in order, one at a time: this waits for the one before. (The database holds what
+        was written; a commit lost to a crash or a rebalance only means a redelivery it absorbs.)"""
+        if self._committing is not None:
+            await self._committing
+        self._committing = asyncio.create_task(self._commit(kafka_consumer, offsets))
+
     async def _commit(self, kafka_consumer: Any, offsets: dict[TopicPartition, int]) -> None:
         try:
             await kafka_consumer.commit(offsets)
@@ -362,18 +371,21 @@ class BatchConsumer:
         self._draining = True
         try:
             await asyncio.wait_for(self._queue.join(), timeout)
+            if self._committing is not None:
+                await asyncio.wait_for(asyncio.shield(self._committing), timeout)
         except asyncio.TimeoutError:
             log.warning("consumer.drain_timeout", group=self.group_id, timeout_s=timeout)
         self._closing = True
 
     async def close(self) -> None:
         self._draining = self._closing = True
-        if self._worker is not None:
-            self._worker.cancel()
-            try:
-                await self._worker
-            except (asyncio.CancelledError, Exception):
-                pass
+        for task in (self._worker, self._committing):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
 
     async def process(self, decoded: Decoded) -> None:
         """Dead-letters what cannot be decoded, then writes the batch (retried, then message by message)."""

@@ -52,3 +52,55 @@ async def test_a_fetch_reaches_the_consumer_without_a_worker_thread(infra, topic
         relay.stop()
         await relay_task
     assert in_threads == []
+
+
+async def test_the_next_batch_is_written_while_the_offsets_of_the_last_are_committed(infra, topic_prefix, rig):
+    """The offset commit (a broker round trip) is not on the path: a batch is written while the commit
+    before it is still in flight; commits still go in order, and drain waits for the last one."""
+    r = await rig([TOPIC], tables=("create table seen (event_id uuid not null)",))
+    broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.WARNING)
+    written: list[int] = []
+
+    async def handle(uow, msgs):
+        await uow.raw.executemany("insert into seen values ($1)", [(m.cause.event_id,) for m in msgs])
+        written.append(len(msgs))
+
+    consumer = BatchConsumer(broker, r.engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix)
+    first_commit_held, release = asyncio.Event(), asyncio.Event()
+    commits: list[dict] = []
+    commit = consumer._commit
+
+    async def held_commit(kafka_consumer, offsets):
+        commits.append(dict(offsets))
+        if len(commits) == 1:
+            first_commit_held.set()
+            await release.wait()
+        await commit(kafka_consumer, offsets)
+
+    consumer._commit = held_commit
+    relay = r.relay()
+    relay_task = asyncio.create_task(relay.run())
+    await broker.start()
+    try:
+        async with UnitOfWork(r.engine) as uow:
+            await enqueue(uow.raw, [envelope_row(TOPIC, "k", payment_envelope(0))])
+            await uow.commit()
+        await asyncio.wait_for(first_commit_held.wait(), 30)
+        async with UnitOfWork(r.engine) as uow:
+            await enqueue(uow.raw, [envelope_row(TOPIC, "k", payment_envelope(1))])
+            await uow.commit()
+        for _ in range(300):  # the second batch is written with the first commit still held
+            if sum(written) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert sum(written) == 2 and len(commits) == 1
+        release.set()
+        await consumer.drain()
+        assert len(commits) == 2 and consumer.stats.last_commit_ok is not None
+        [(tp, first)], [(tp2, second)] = commits[0].items(), commits[1].items()
+        assert tp == tp2 and second > first
+    finally:
+        release.set()
+        await broker.stop()
+        relay.stop()
+        await relay_task
