@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 import time
 from typing import Any, Callable, Iterable, Sequence
 
@@ -380,6 +381,7 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
 
 
 HASH_CACHE_SIZE = 50_000
+CHECK_JITTER = 0.2  # each topic check comes this fraction of check_every_s early or late, at random
 VACUUM_EVERY_ROWS = 10_000  # the relay vacuums outbox_pending after numbering this many events (vacuum_outbox)
 
 # Claims the oldest pending batches, about `$2` events of them (at least one batch).
@@ -856,7 +858,9 @@ class OutboxRelay:
             self._checking = None
             await self._act_on_check(*checking.result())  # what the check raised is raised here, as it was
         elif checking is None and now - self._last_check >= self._check_every:
-            self._last_check = now
+            # every 8-12 s (by default): the services of a stack start together, and their checks at one
+            # moment made the steady bench's slow clusters (22-76 ms of each event loop at once)
+            self._last_check = now + self._check_every * random.uniform(-CHECK_JITTER, CHECK_JITTER)
             # Asked of the broker beside the relay's rounds, not between them: a check takes a few
             # round trips and, on the embedded broker, a fetch held for the probe's fetch wait (0.1-0.8 s
             # measured), and every event committed meanwhile waited for it (the steady bench's
@@ -886,8 +890,8 @@ class OutboxRelay:
 
     async def _check_topics(self) -> None:
         """Whether each partition we published to still holds our last batch there; a topic that
-        does not was lost or recreated: publish its log again. Runs every `check_every_s` (10 s by
-        default) while the relay leads: one metadata request, one ListOffsets for the log starts and
+        does not was lost or recreated: publish its log again. Runs about every `check_every_s` (10 s
+        by default, CHECK_JITTER either way) while the relay leads: one metadata request, one ListOffsets for the log starts and
         one for the ends, and for partitions whose end does not settle it one fetch of the record
         at our batch's base offset (at most one per partition per check).
 
