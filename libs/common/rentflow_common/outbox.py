@@ -429,6 +429,23 @@ counted as (
 select 1
 """
 
+# Where each record batch landed (a row per batch) and each stream's published position: one
+# statement, its own transaction (a relay round publishes to every partition of a topic; a COPY and
+# an UPDATE per stream took five more round trips). Its commit is not waited for on disk
+# (set_config's `true`: for this transaction only): a record lost in a crash only moves
+# published_seq back, so the log is published again from there and consumers absorb the repeats
+# by rf-seq.
+RECORD_SQL = """
+with delivered as (
+    insert into outbox_deliveries (topic, stream, first_seq, last_seq, partition, base_offset)
+    select * from unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::int[], $6::bigint[])),
+moved as (
+    update outbox_streams s set published_seq = u.published_seq
+    from unnest($7::text[], $8::int[], $9::bigint[]) as u(topic, stream, published_seq)
+    where s.topic = u.topic and s.stream = u.stream)
+select set_config('synchronous_commit', 'off', true)
+"""
+
 # A stream's numbered events after a position, in order.
 CATCH_UP_SQL = f"""
 select x.topic, x.stream, x.first_seq + r.i - 1 as seq, e.key, e.payload, e.headers
@@ -794,21 +811,14 @@ class OutboxRelay:
     async def _record(self, raw: Any, deliveries: list[tuple[Any, ...]]) -> None:
         """Where each batch landed, and each stream's published position: a relay that dies before
         this publishes the same numbers again."""
-        async with raw.transaction():
-            # Not waited for on disk: a record lost in a crash only moves published_seq back, so
-            # the log is published again from there and consumers absorb the repeats by rf-seq.
-            await raw.execute("set local synchronous_commit = off")
-            await raw.copy_records_to_table(
-                "outbox_deliveries", records=deliveries,
-                columns=["topic", "stream", "first_seq", "last_seq", "partition", "base_offset"])
-            tops: dict[tuple[str, int], int] = {}
-            for topic, stream, _first, last, _p, _o in deliveries:
-                tops[(topic, stream)] = max(tops.get((topic, stream), 0), last)
-            for key, last in tops.items():
-                state = self._streams[key]
-                state[1] = max(state[1], last)
-            await raw.executemany("update outbox_streams set published_seq = $3 where topic = $1 and stream = $2",
-                                  [(t, s, self._streams[(t, s)][1]) for (t, s) in tops])
+        tops: dict[tuple[str, int], int] = {}
+        for topic, stream, _first, last, _p, _o in deliveries:
+            tops[(topic, stream)] = max(tops.get((topic, stream), 0), last)
+        for key, last in tops.items():
+            state = self._streams[key]
+            state[1] = max(state[1], last)
+        await raw.execute(RECORD_SQL, *[list(c) for c in zip(*deliveries)], [t for t, _s in tops],
+                          [s for _t, s in tops], [self._streams[key][1] for key in tops])
 
     # ------------------------------------------------------------------ partitions
 
