@@ -31,9 +31,9 @@ async def _until(predicate, timeout: float) -> bool:
     return False
 
 
-async def test_an_idle_consumer_takes_a_message_when_it_comes_not_at_its_idle_timeout(
-        infra, database_url, topic_prefix, rig, monkeypatch):
-    monkeypatch.setattr(service, "IDLE_AFTER_S", 0.5)
+async def _counting_consumer(infra, topic_prefix, rig):
+    """A rig, a broker and a BatchConsumer (group g, busy fetch wait 25 ms) that records each event
+    it takes in svc.seen, and `seen()`: how many it took."""
     r = await rig([TOPIC, "dlq.g"], tables=("create table seen (event_id uuid not null)",))
 
     async def handle(uow, msgs):
@@ -46,6 +46,13 @@ async def test_an_idle_consumer_takes_a_message_when_it_comes_not_at_its_idle_ti
     broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.DEBUG)
     consumer = BatchConsumer(broker, r.engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix,
                              fetch_max_wait_ms=25)
+    return r, broker, consumer, seen
+
+
+async def test_an_idle_consumer_takes_a_message_when_it_comes_not_at_its_idle_timeout(
+        infra, database_url, topic_prefix, rig, monkeypatch):
+    monkeypatch.setattr(service, "IDLE_AFTER_S", 0.5)
+    r, broker, consumer, seen = await _counting_consumer(infra, topic_prefix, rig)
     service._watch_fetches(consumer, 25, 25)
     state = consumer.fetch_state  # type: ignore[attr-defined]
     await broker.start()
@@ -73,18 +80,7 @@ async def test_a_quiet_consumer_fetches_with_its_quiet_wait_and_is_busy_again_wi
     monkeypatch.setattr(service, "IDLE_AFTER_S", 0.3)
     monkeypatch.setattr(service, "QUIET_AFTER_S", 1.5)
     monkeypatch.setattr(service, "IDLE_GETMANY_TIMEOUT_MS", 200)  # an idle consumer looks at its state this often
-    r = await rig([TOPIC, "dlq.g"], tables=("create table seen (event_id uuid not null)",))
-
-    async def handle(uow, msgs):
-        await uow.raw.executemany("insert into seen values ($1)", [(m.cause.event_id,) for m in msgs])
-
-    async def seen() -> int:
-        async with r.engine.connect() as c:
-            return (await c.execute(text("select count(*) from svc.seen"))).scalar_one()
-
-    broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.DEBUG)
-    consumer = BatchConsumer(broker, r.engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix,
-                             fetch_max_wait_ms=25)
+    r, broker, consumer, seen = await _counting_consumer(infra, topic_prefix, rig)
     service._watch_fetches(consumer, 25, 50, 100)
     state = consumer.fetch_state  # type: ignore[attr-defined]
     relay = r.relay()

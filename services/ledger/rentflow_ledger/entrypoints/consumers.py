@@ -62,12 +62,10 @@ def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
         # money we paid out came back: the refund it was is credited back (service_layer/outgoing.py)
         await handle_outgoing_returned(ledger, [c for c in commands if c.reversal.kind == "outgoing_returned"])
 
-    # reversals first in a transaction that holds both (consumer.dispatch keeps this order): their
-    # table lock is then taken before the payments' (a weaker one), never after it
-    return {"payments.reversed.v1": reversed_,
-            "payments.received.v1": payments,
+    return {"payments.received.v1": payments,
             "directdebit.returned.v1": dd_returned,
-            "directdebit.mandates.v1": mandates}
+            "directdebit.mandates.v1": mandates,
+            "payments.reversed.v1": reversed_}
 
 
 TOPICS = list(handlers(None))

@@ -106,24 +106,26 @@ async def _reversal_and_payment_at_once(infra, topic_prefix, reversal_first: boo
                 await release.wait()
                 await uow.commit()
 
-        async def second_done_or_waiting() -> bool:
-            if second.done():
-                return True
-            async with ledger.engine.connect() as conn:
-                raw = (await conn.get_raw_connection()).driver_connection
-                return await raw.fetchval("select exists (select from pg_locks where not granted)")
-
         first_ran, first_release, second_ran, go = (asyncio.Event() for _ in range(4))
         go.set()
         first = asyncio.create_task(run(*steps[0], first_ran, first_release))
         await first_ran.wait()
         second = asyncio.create_task(run(*steps[1], second_ran, go))
-        await poll(second_done_or_waiting, timeout=10)
+        await poll(lambda: _done_or_waiting(second, ledger.engine), timeout=10)
         first_release.set()
         await asyncio.gather(first, second)
         async with ledger.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             return [r[0] for r in await raw.fetch("select status from ledger.payment_reversals")]
+
+
+async def _done_or_waiting(task: asyncio.Task, engine: Any) -> bool:
+    """The task has finished, or some transaction waits for a lock."""
+    if task.done():
+        return True
+    async with engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        return await raw.fetchval("select exists (select from pg_locks where not granted)")
 
 
 async def test_a_reversal_and_its_payment_taken_at_once_by_two_members(infra, service_env, topic_prefix):
@@ -167,14 +169,7 @@ async def test_a_payments_batch_and_a_reversal_on_the_same_account_do_not_deadlo
         await accounts_locked.wait()
         reversal_task = asyncio.create_task(run("payments.reversed.v1", reversal(earlier, 10000)))
 
-        async def reversal_done_or_waiting() -> bool:
-            if reversal_task.done():
-                return True
-            async with ledger.engine.connect() as conn:
-                raw = (await conn.get_raw_connection()).driver_connection
-                return await raw.fetchval("select exists (select from pg_locks where not granted)")
-
-        await poll(reversal_done_or_waiting, timeout=10)
+        await poll(lambda: _done_or_waiting(reversal_task, ledger.engine), timeout=10)
         release.set()
         await asyncio.gather(batch, reversal_task)  # a broken transaction raises here (deadlock detected)
         async with ledger.engine.connect() as conn:

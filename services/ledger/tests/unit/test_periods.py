@@ -36,16 +36,3 @@ async def test_mixed_batch_goes_to_each_handler_payments_first():
     await dispatch(handlers, None, [(i.topic, i) for i in items[1:2]])
     assert calls == [("payments.received.v1", [1])]
 
-
-async def test_reversals_go_before_payments_in_a_transaction_holding_both():
-    """Their table lock (share row exclusive) is then taken before the payments' (row exclusive), never
-    after it: two members each upgrading the weaker lock would deadlock."""
-    calls = []
-
-    def fake(name):
-        async def handler(uow, items):
-            calls.append(name)
-        return handler
-    handlers = {t: fake(t) for t in consumers.handlers(None)}
-    await dispatch(handlers, None, [("payments.received.v1", None), ("payments.reversed.v1", None)])
-    assert calls == ["payments.reversed.v1", "payments.received.v1"]
