@@ -268,7 +268,7 @@ class MemoryReversals:
         wanted = set(payment_ids)
         return sorted((dict(r) for r in self.t.reversals.values()
                        if r["status"] == "pending" and r["payment_id"] in wanted),
-                      key=lambda r: (r["created_at"], str(r["reversal_id"])))
+                      key=lambda r: r["created_at"])  # a stable sort: then in the order they came
 
     async def applied(self, payment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         out: dict[uuid.UUID, int] = {}

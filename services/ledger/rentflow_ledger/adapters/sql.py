@@ -306,7 +306,7 @@ class SqlReversals:
             return []
         return await self.raw.fetch(
             "select * from payment_reversals where status = 'pending' and payment_id = any($1::uuid[]) "
-            "order by created_at, reversal_id for update", list(payment_ids))
+            "order by created_at, arrival for update", list(payment_ids))
 
     async def applied(self, payment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         """payment_id → the amount already reversed (posted or out of suspense)."""
@@ -317,16 +317,24 @@ class SqlReversals:
     async def record(self, records: Sequence[tuple[Any, ...]]) -> None:
         """Reversals as they stand: (reversal_id, payment_id, provider_id, provider_ref, kind, amount,
         business_date, reason, status, account_ref, transaction_id, correlation_id, event_id,
-        created_at, applied_at); a pending one seen again gets its new status."""
+        created_at, applied_at), in the order they came (`arrival`); a pending one seen again gets
+        its new status."""
         if not records:
             return
         await self.raw.execute(
             """insert into payment_reversals (reversal_id, payment_id, provider_id, provider_ref, kind, amount_pence,
                                               business_date, reason, status, account_ref, transaction_id,
                                               correlation_id, event_id, created_at, applied_at)
-               select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-                                    $7::date[], $8::text[], $9::text[], $10::text[], $11::uuid[], $12::text[],
-                                    $13::uuid[], $14::timestamptz[], $15::timestamptz[])
+               select r.reversal_id, r.payment_id, r.provider_id, r.provider_ref, r.kind, r.amount_pence,
+                      r.business_date, r.reason, r.status, r.account_ref, r.transaction_id, r.correlation_id,
+                      r.event_id, r.created_at, r.applied_at
+               from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                           $7::date[], $8::text[], $9::text[], $10::text[], $11::uuid[], $12::text[],
+                           $13::uuid[], $14::timestamptz[], $15::timestamptz[]) with ordinality
+                    as r(reversal_id, payment_id, provider_id, provider_ref, kind, amount_pence, business_date,
+                         reason, status, account_ref, transaction_id, correlation_id, event_id, created_at,
+                         applied_at, n)
+               order by r.n
                on conflict (reversal_id) do update set status = excluded.status, account_ref = excluded.account_ref,
                    transaction_id = excluded.transaction_id, applied_at = excluded.applied_at""",
             *_columns(records))

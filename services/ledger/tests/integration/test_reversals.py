@@ -177,3 +177,29 @@ async def test_a_payments_batch_and_a_reversal_on_the_same_account_do_not_deadlo
             assert [r[0] for r in await raw.fetch("select status from ledger.payment_reversals")] == ["posted"]
             assert await raw.fetchval("select balance_pence from ledger.accounts where account_ref = '50000005'") \
                 == -2500
+
+
+async def test_reversals_waiting_for_one_payment_are_applied_in_the_order_they_came(infra, service_env, topic_prefix):
+    """Three refunds of Bob's payment come, in one transaction, before the payment: they wait pending
+    with one created_at, and are applied in the order they came, so the one beyond what is left (the
+    last) is refused, whatever their ids."""
+    async with running_ledger(infra, topic_prefix, consumers=False) as ledger:
+        assert (await ledger.http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
+        bob = payment("60000006", 8000, "card", "bob-refunds-6")  # a reference whose third refund's id sorts first
+        refunds = [reversal(bob, 3000, "refund", n=1), reversal(bob, 3000, "refund", n=2),
+                   reversal(bob, 5000, "refund", n=3)]
+        by_topic = handlers(None)
+
+        async def run(topic: str, envs: list[Any]) -> None:
+            async with UnitOfWork(ledger.engine, producer="ledger") as uow:
+                await by_topic[topic](uow, [Msg(e.data, Cause(e.event_id, e.correlation_id), e.occurred_at)
+                                            for e in envs])
+                await uow.commit()
+
+        await run("payments.reversed.v1", refunds)
+        await run("payments.received.v1", [bob])
+        async with ledger.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            got = {r[0]: (r[1], r[2]) for r in await raw.fetch(
+                "select reversal_id, amount_pence, status from ledger.payment_reversals")}
+        assert [got[r.data.reversal_id] for r in refunds] == [(3000, "posted"), (3000, "posted"), (5000, "refused")]
