@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 from typing import Any
 
 from ledger_support import CSV, UTC, payment, poll, running_ledger
@@ -185,8 +184,8 @@ async def test_two_members_taking_payments_then_new_reversals_at_once_do_not_dea
                                                                                      monkeypatch):
     """Two ledger members each handle a merged batch at once: a payment, then a new reversal of an
     earlier payment, on accounts of their own. Each reaches its reversal while the other is in its
-    transaction: neither is broken by PostgreSQL's deadlock detector nor held for its deadlock_timeout
-    (as when both held the payments' lock on payment_reversals and waited for the reversals' one)."""
+    transaction: neither is broken by PostgreSQL's deadlock detector (as when both held the payments'
+    lock on payment_reversals and waited for the reversals' one)."""
     from rentflow_ledger.adapters.sql import SqlReversals
 
     async with running_ledger(infra, topic_prefix, consumers=False) as ledger:
@@ -219,15 +218,10 @@ async def test_two_members_taking_payments_then_new_reversals_at_once_do_not_dea
         async def both_there_or_one_waiting() -> bool:
             return len(at_reversals) == 2 or await _done_or_waiting(members[1], ledger.engine)
         await poll(both_there_or_one_waiting, timeout=10)
-        started = time.monotonic()
         release.set()
         await asyncio.gather(*members)  # a broken transaction raises here (deadlock detected)
-        took = time.monotonic() - started
         async with ledger.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
-            deadlock_timeout_ms = await raw.fetchval("select setting::int from pg_settings "
-                                                     "where name = 'deadlock_timeout'")
-            assert took < deadlock_timeout_ms / 1000
             assert [r[0] for r in await raw.fetch("select status from ledger.payment_reversals")] == ["posted"] * 2
             assert [r[0] for r in await raw.fetch("select balance_pence from ledger.accounts order by account_ref")] \
                 == [-2500, -2500]
