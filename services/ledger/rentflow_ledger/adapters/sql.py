@@ -285,10 +285,10 @@ class SqlReversals:
         by two ledger members each miss the other, and the reversal waits pending for ever. Reversals
         also wait for each other (share row exclusive conflicts with itself), so two of one payment
         cannot both take its money. Both locks come before any account row is locked: a batch holding
-        an account a reversal needs, and waiting for the reversal's lock, would be a deadlock. (A
-        transaction holding payments and then new reversals still goes from the weaker lock to this
-        one: two members doing so at once deadlock, PostgreSQL breaks one, and its consumer tries it
-        again. Reversals first would lose their fetch order when several wait for one payment.)"""
+        an account a reversal needs, and waiting for the reversal's lock, would be a deadlock. A
+        transaction holding payments and then new reversals takes this one at the start, in place of
+        the weaker (entrypoints/consumers.py): two members each going from the weaker to this one
+        would deadlock. (Reversals first would lose their fetch order when several wait for one payment.)"""
         await self.raw.execute("lock table payment_reversals in share row exclusive mode")
 
     async def lock_against_new_reversals(self) -> None:

@@ -1,14 +1,15 @@
 """What the ledger consumes: group "ledger", topic → batch handler, in the order a batch's
 messages are handed to them: payments first, so a return or reversal in the same batch finds the
-payment it reverses. A reversal that arrived before its payment (another partition or topic) is
-kept pending and applied once the payment is taken.
+payment it reverses, then reversals (one handler takes both topics: it knows before it locks
+anything whether reversals follow), DD returns, mandate instructions. A reversal that arrived
+before its payment (another partition or topic) is kept pending and applied once the payment is taken.
 
 This is the edge: each event becomes the ledger's command (service_layer/commands.py) and the
 consumer's unit of work the ledger's (repositories + emit); the consumer commits."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence
+from typing import Any, Sequence
 
 from rentflow_common.consumer import Handler
 from rentflow_common.db import UnitOfWork
@@ -29,11 +30,26 @@ GROUP_ID = "ledger"
 
 
 def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
-    async def payments(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReceived]]) -> None:
+    async def payments_and_reversals(uow: UnitOfWork, msgs: Sequence[Msg[Any]]) -> None:
+        """Both topics' messages of a batch (in fetch order): the payments first, then the reversals.
+        payment_reversals is locked before any account (see the adapter), and at once as strongly as
+        the reversals will need: going from the payments' lock to theirs, two members would deadlock."""
         ledger = SqlLedgerUnitOfWork(uow)
+        # `type() is`: pydantic's isinstance costs 0.1 µs a message
+        reversals = [m for m in msgs if type(m.data) is PaymentReversed]
+        received = [m for m in msgs if type(m.data) is not PaymentReversed] if reversals else msgs
+        if received:
+            if reversals:
+                await ledger.reversals.lock_against_payments()
+            else:
+                await ledger.reversals.lock_against_new_reversals()  # payments batches do not wait for each other
+            await payments(ledger, received)
+        if reversals:
+            await reversed_(ledger, reversals)
+
+    async def payments(ledger: SqlLedgerUnitOfWork, msgs: Sequence[Msg[PaymentReceived]]) -> None:
         commands = [TakePayment.of(m) for m in msgs]
         now = dt.datetime.now(dt.timezone.utc)
-        await ledger.reversals.lock_against_new_reversals()  # before any account: see the adapter
         # a statement lump sum is not rent: the cash book matches it to its detail (service_layer/lumps.py)
         receipts = await untaken(ledger, [c for c in commands if c.payment.lump is None])
         # the cash book's detail first: it needs no account locked, and the receipts lock theirs until commit
@@ -51,8 +67,7 @@ def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
     async def mandates(uow: UnitOfWork, msgs: Sequence[Msg[MandateInstruction]]) -> None:
         await handle_mandate_instructions(SqlLedgerUnitOfWork(uow), [ChangeMandate.of(m) for m in msgs])
 
-    async def reversed_(uow: UnitOfWork, msgs: Sequence[Msg[PaymentReversed]]) -> None:
-        ledger = SqlLedgerUnitOfWork(uow)
+    async def reversed_(ledger: SqlLedgerUnitOfWork, msgs: Sequence[Msg[PaymentReversed]]) -> None:
         commands = [ReversePayment.of(m) for m in msgs]
         # first: new reversals lock payment_reversals before anything else is locked (see the adapter)
         await handle_payments_reversed(ledger, [c for c in commands
@@ -62,10 +77,10 @@ def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
         # money we paid out came back: the refund it was is credited back (service_layer/outgoing.py)
         await handle_outgoing_returned(ledger, [c for c in commands if c.reversal.kind == "outgoing_returned"])
 
-    return {"payments.received.v1": payments,
+    return {"payments.received.v1": payments_and_reversals,
             "directdebit.returned.v1": dd_returned,
             "directdebit.mandates.v1": mandates,
-            "payments.reversed.v1": reversed_}
+            "payments.reversed.v1": payments_and_reversals}
 
 
 TOPICS = list(handlers(None))

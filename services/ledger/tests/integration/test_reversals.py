@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 from ledger_support import CSV, UTC, payment, poll, running_ledger
+from rentflow_common.consumer import dispatch
 from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause, Msg
 from rentflow_ledger.entrypoints.consumers import handlers
@@ -177,6 +178,53 @@ async def test_a_payments_batch_and_a_reversal_on_the_same_account_do_not_deadlo
             assert [r[0] for r in await raw.fetch("select status from ledger.payment_reversals")] == ["posted"]
             assert await raw.fetchval("select balance_pence from ledger.accounts where account_ref = '50000005'") \
                 == -2500
+
+
+async def test_two_members_taking_payments_then_new_reversals_at_once_do_not_deadlock(infra, service_env, topic_prefix,
+                                                                                     monkeypatch):
+    """Two ledger members each handle a merged batch at once: a payment, then a new reversal of an
+    earlier payment, on accounts of their own. Each reaches its reversal while the other is in its
+    transaction: neither is broken by PostgreSQL's deadlock detector (as when both held the payments'
+    lock on payment_reversals and waited for the reversals' one)."""
+    from rentflow_ledger.adapters.sql import SqlReversals
+
+    async with running_ledger(infra, topic_prefix, consumers=False) as ledger:
+        assert (await ledger.http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
+        by_topic = handlers(None)
+
+        def msg(env: Any) -> Msg[Any]:
+            return Msg(env.data, Cause(env.event_id, env.correlation_id), env.occurred_at)
+
+        async def member(batch: list[tuple[str, Any]]) -> None:
+            async with UnitOfWork(ledger.engine, producer="ledger") as uow:
+                await dispatch(by_topic, uow, [(topic, msg(env)) for topic, env in batch])
+                await uow.commit()
+
+        earlier = {ref: payment(ref, 10000, "bank_transfer") for ref in ("50000005", "60000006")}
+        await member([("payments.received.v1", p) for p in earlier.values()])
+        at_reversals, release = [], asyncio.Event()
+        seen = SqlReversals.seen
+
+        async def at_the_reversals(self: Any, reversal_ids: Any) -> Any:  # the member's payments are taken
+            at_reversals.append(reversal_ids)
+            await release.wait()
+            return await seen(self, reversal_ids)
+
+        monkeypatch.setattr(SqlReversals, "seen", at_the_reversals)
+        members = [asyncio.create_task(member([("payments.received.v1", payment(ref, 2500, "bank_transfer")),
+                                               ("payments.reversed.v1", reversal(p, 10000))]))
+                   for ref, p in earlier.items()]
+
+        async def both_there_or_one_waiting() -> bool:
+            return len(at_reversals) == 2 or await _done_or_waiting(members[1], ledger.engine)
+        await poll(both_there_or_one_waiting, timeout=10)
+        release.set()
+        await asyncio.gather(*members)  # a broken transaction raises here (deadlock detected)
+        async with ledger.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert [r[0] for r in await raw.fetch("select status from ledger.payment_reversals")] == ["posted"] * 2
+            assert [r[0] for r in await raw.fetch("select balance_pence from ledger.accounts order by account_ref")] \
+                == [-2500, -2500]
 
 
 async def test_reversals_waiting_for_one_payment_are_applied_in_the_order_they_came(infra, service_env, topic_prefix):
