@@ -172,7 +172,7 @@ async def ledger_done(c: Client, handled: int, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"the ledger handled {done} of {handled} payments within {timeout} s ({backlog} "
                              f"events not yet published)")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.25)  # each look costs the ledger a few queries; the rate comes from the postings
 
 
 async def push(url: str, provider: str, secret: str, bodies: list[dict], batch: int, concurrency: int,
