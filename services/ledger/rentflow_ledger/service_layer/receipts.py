@@ -153,10 +153,11 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
     # accounts stay locked for the longer of the two, not for both
     copying = asyncio.ensure_future(uow.postings.add_transactions(transactions, now))
     try:
+        posted = events.postings_posted(uow, now)
         for n, (r, t) in enumerate(zip(receipts, transactions)):
             if n % EMIT_SLICE == 0:
                 await asyncio.sleep(0)  # the COPY's next step (sent, then its rows) goes on meanwhile
-            events.transaction_posted(uow, t, now, r.command.cause)
+            posted(t, r.command.cause)
             if paid_after_tenancy_end(r.day, ended.get(r.account_ref)):  # posted, and flagged for an officer
                 events.ended_tenancy_payment(uow, t, r.command.payment, ended[r.account_ref], now, r.command.cause)
     finally:
