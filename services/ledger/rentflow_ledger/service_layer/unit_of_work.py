@@ -88,7 +88,8 @@ class SqlLedgerUnitOfWork:
                                    once=model is TransactionPosted)
 
     def emitter(self, model: type[BaseModel]) -> Callable[..., uuid.UUID]:
-        """`emit_data` for many events of `model` (rentflow_common.events.Emitter.emitter), `once` as there."""
+        """`emit_data` for many events of `model` (rentflow_common.events.Emitter.emitter): postings `once`,
+        as `emit_data` writes them."""
         return self.base.emitter(model, once=model is TransactionPosted)
 
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
