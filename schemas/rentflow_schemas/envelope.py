@@ -12,10 +12,14 @@ RENTFLOW_NAMESPACE = uuid.UUID("6d1c3f0e-5b7a-4c2e-9a51-2f0e8c1d7b44")
 
 T = TypeVar("T", bound=BaseModel)
 
-try:  # CPython's own sha1: for an id's few dozen bytes, a fifth cheaper than OpenSSL's (hashlib's)
-    from _sha1 import sha1
+from hashlib import sha1 as _openssl_sha1
+
+try:  # CPython's own sha1: for one block (up to 55 bytes) a fifth cheaper than OpenSSL's (hashlib's), but
+    # each further block costs it as much again, where OpenSSL's hardly grows: ids of more bytes use OpenSSL's
+    from _sha1 import sha1 as _block_sha1
 except ImportError:  # a build without it
-    from hashlib import sha1
+    _block_sha1 = _openssl_sha1
+_ONE_BLOCK = 55  # the most bytes SHA-1 pads into one 64-byte block
 
 
 _NAMESPACE = RENTFLOW_NAMESPACE.bytes
@@ -36,7 +40,8 @@ def derive_event_id(*parts: object) -> uuid.UUID:
         text = "\x1f".join(parts)  # type: ignore[arg-type]
     except TypeError:
         text = "\x1f".join([p if isinstance(p, str) else str(p) for p in parts])
-    digest = sha1(_NAMESPACE + text.encode()).digest()
+    data = _NAMESPACE + text.encode()
+    digest = (_block_sha1 if len(data) <= _ONE_BLOCK else _openssl_sha1)(data).digest()
     u = _new(uuid.UUID)
     _set(u, "int", (int.from_bytes(digest[:16], "big") & _CLEAR) | _SET)
     _set(u, "is_safe", _UNKNOWN)
@@ -57,7 +62,8 @@ def derive_id_binary(prefix: bytes, parts: tuple[object, ...]) -> uuid.UUID:
             chunks.append(b)
         data = b"".join(chunks)
     u = _new(uuid.UUID)
-    _set(u, "int", (int.from_bytes(sha1(data).digest()[:16], "big") & _CLEAR) | _SET)
+    digest = (_block_sha1 if len(data) <= _ONE_BLOCK else _openssl_sha1)(data).digest()
+    _set(u, "int", (int.from_bytes(digest[:16], "big") & _CLEAR) | _SET)
     _set(u, "is_safe", _UNKNOWN)
     return u
 

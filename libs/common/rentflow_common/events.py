@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Any, Generic, NamedTuple, TypeVar
+from functools import partial
+from typing import Any, Callable, Generic, NamedTuple, TypeVar
 
 import orjson
 from pydantic import BaseModel
 
 from rentflow_schemas import event_id_of, spec_of
+from rentflow_schemas.envelope import derive_id_binary
 from rentflow_schemas.registry import BY_MODEL
 
 T = TypeVar("T")
@@ -63,6 +65,12 @@ def trusted(model: type[M], **values: Any) -> M:
     _set(m, "__pydantic_extra__", None)
     _set(m, "__pydantic_private__", None)
     return m
+
+
+def instant(at: dt.datetime) -> orjson.Fragment:
+    """`at` as an event writes it, serialised once for the many events of a batch that carry it (a posting
+    carries its time twice): orjson formats a datetime anew each time it meets one. The same bytes."""
+    return orjson.Fragment(orjson.dumps(at))
 
 
 def uuid_text(value: uuid.UUID) -> str:
@@ -154,15 +162,29 @@ class Emitter:
         the row leaves outbox_events.event_id null: the relay's duplicate check neither indexes nor
         probes it (an index entry and a probe per event). The id is still in the envelope and headers."""
         spec = BY_MODEL[model]
-        event_id = event_id_of(spec, *identity)
-        event_type = spec.event_type
-        correlation_id = cause.correlation_id if cause else self.correlation_id
-        payload = orjson.dumps({
-            "event_id": event_id, "event_type": event_type, "schema_version": 1, "occurred_at": occurred_at,
-            "correlation_id": correlation_id, "causation_id": cause.event_id if cause else None,
-            "producer": self.producer, "data": data,
-        }, default=_default)
-        self.emitted.append(_row(OutboxRow, (spec.name, key, payload, {
-            "event_id": payload[_EVENT_ID].decode(), "event_type": event_type, "correlation_id": correlation_id,
-        }, None if once else event_id)))
-        return event_id
+        return _emit(self, spec.name, spec.event_type, spec.id_prefix, once, data, identity, key, cause, occurred_at)
+
+    def emitter(self, model: type[BaseModel], *, once: bool = False) -> Callable[
+            [dict[str, Any], tuple[object, ...], str, Cause | None, Any], uuid.UUID]:
+        """`emit_data` for `model` as a function of (data, identity, key, cause, occurred_at), for a handler
+        emitting many events of one topic (a batch's postings): the topic's spec, id prefix and event type
+        looked up once, and the arguments positional. A time many events share can be given as its
+        `instant`, serialised once."""
+        spec = BY_MODEL[model]
+        return partial(_emit, self, spec.name, spec.event_type, spec.id_prefix, once)
+
+
+def _emit(emitter: Emitter, topic: str, event_type: str, id_prefix: bytes, once: bool, data: dict[str, Any],
+          identity: tuple[object, ...], key: str, cause: Cause | None, occurred_at: Any) -> uuid.UUID:
+    """`Emitter.emit_data`'s row (its id `event_id_of`'s), added to what `emitter` emitted; returns the id."""
+    event_id = derive_id_binary(id_prefix, identity)
+    correlation_id = cause.correlation_id if cause else emitter.correlation_id
+    payload = orjson.dumps({
+        "event_id": event_id, "event_type": event_type, "schema_version": 1, "occurred_at": occurred_at,
+        "correlation_id": correlation_id, "causation_id": cause.event_id if cause else None,
+        "producer": emitter.producer, "data": data,
+    }, default=_default)
+    emitter.emitted.append(_row(OutboxRow, (topic, key, payload, {
+        "event_id": payload[_EVENT_ID].decode(), "event_type": event_type, "correlation_id": correlation_id,
+    }, None if once else event_id)))
+    return event_id

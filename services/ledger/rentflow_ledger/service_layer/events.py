@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from pydantic import BaseModel
 
-from rentflow_common.events import Cause, uuid_text
+from rentflow_common.events import Cause, instant, uuid_text
 from rentflow_ledger.domain.posting import Journal, Transaction, period_of
 from rentflow_schemas.directdebit import DdFailure, MandateChanged
 from rentflow_schemas.ledger import AccountUpserted, EndedTenancyPayment, JournalPosted, SuspenseEvent, TransactionPosted
@@ -25,18 +25,36 @@ class Emitter(Protocol):
     def emit_data(self, model: type[BaseModel], data: dict[str, Any], *, identity: tuple[object, ...], key: str,
                   cause: Cause | None, occurred_at: dt.datetime) -> uuid.UUID: ...
 
+    def emitter(self, model: type[BaseModel]) -> Callable[..., uuid.UUID]: ...
+
 
 def transaction_posted(uow: Emitter, t: Transaction, posted_at: dt.datetime, cause: Cause | None) -> None:
-    """One per posting (the hot path): a Transaction's fields are already the event's types, so its
-    data goes out as a plain dict (`emit_data`), keyed and identified as the registry says
-    (tests/unit/test_events.py validates it and compares it with the model's encoding)."""
-    uow.emit_data(TransactionPosted, {
+    """One per posting: a Transaction's fields are already the event's types, so its data goes out as a
+    plain dict (`emit_data`), keyed and identified as the registry says (tests/unit/test_events.py
+    validates it and compares it with the model's encoding)."""
+    uow.emit_data(TransactionPosted, _posted(t, posted_at), identity=(t.transaction_id,), key=t.account_ref,
+                  cause=cause, occurred_at=posted_at)
+
+
+def postings_posted(uow: Emitter, posted_at: dt.datetime) -> Callable[[Transaction, Cause | None], None]:
+    """`transaction_posted` for the many postings of one batch posted at one time (the receipts' hot path):
+    the topic's emitter looked up and the time serialised once (`instant`), not per posting. The same rows."""
+    emit = uow.emitter(TransactionPosted)
+    at = instant(posted_at)
+
+    def posted(t: Transaction, cause: Cause | None) -> None:
+        emit(_posted(t, at), (t.transaction_id,), t.account_ref, cause, at)
+    return posted
+
+
+def _posted(t: Transaction, posted_at: Any) -> dict[str, Any]:
+    """TransactionPosted's data, in the model's field order (`posted_at` a datetime or its `instant`)."""
+    return {
         "transaction_id": t.transaction_id, "account_ref": t.account_ref, "type_code": t.type_code,
         "amount_pence": t.amount_pence, "balance_after_pence": t.balance_after_pence, "posted_at": posted_at,
         "business_date": t.business_date, "period": t.posting_period or period_of(t.business_date),
         "source_ref": t.source_ref, "channel": t.channel, "payment_id": t.payment_id,
-        "allocation_rule": t.allocation_rule, "week_start": t.week_start},
-        identity=(t.transaction_id,), key=t.account_ref, cause=cause, occurred_at=posted_at)
+        "allocation_rule": t.allocation_rule, "week_start": t.week_start}
 
 
 def journal_posted(uow: Emitter, j: Journal, posted_at: dt.datetime, cause: Cause | None) -> None:

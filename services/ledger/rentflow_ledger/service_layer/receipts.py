@@ -43,7 +43,7 @@ UTC = dt.timezone.utc
 EMIT_SLICE = 50  # postings emitted between looks at the event loop, where the postings' COPY moves on
 
 
-class _Receipt(NamedTuple):
+class _Receipt(NamedTuple):  # made as the tuple it is (_tuple): its __new__ is a Python call, per payment
     command: TakePayment
     account_ref: str
     rule: str
@@ -51,6 +51,10 @@ class _Receipt(NamedTuple):
     source_ref: str
     pid: str
     period: str | None
+    channel: str
+
+
+_tuple = tuple.__new__
 
 
 def source_ref(payment: Any) -> str:
@@ -95,6 +99,7 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
     suspense: list[tuple[Any, ...]] = []
     # identified receipts: one journal per value date, booked period and bank/cash account
     received: dict[tuple[dt.date, str | None, str], dict[str, int]] = {}
+    deltas: dict[str, int] = {}  # what the batch takes off each allocated account's balance
     first_of: dict[tuple[dt.date, str | None, str], TakePayment] = {}
     for item, allocation in zip(fresh, allocations):
         p = item.payment
@@ -105,10 +110,12 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
         pid = uuid_text(p.payment_id)
         if allocation.account_ref is not None:
             key = (day, booked, money_in_gl(channel))
+            ref = allocation.account_ref
             by_account = received.setdefault(key, {})
-            by_account[allocation.account_ref] = by_account.get(allocation.account_ref, 0) + p.amount_pence
+            by_account[ref] = by_account.get(ref, 0) + p.amount_pence
+            deltas[ref] = deltas.get(ref, 0) - p.amount_pence
             first_of.setdefault(key, item)
-            receipts.append(_Receipt(item, allocation.account_ref, allocation.rule or "", day, src, pid, booked))
+            receipts.append(_tuple(_Receipt, (item, ref, allocation.rule or "", day, src, pid, booked, channel)))
         else:
             j = Journal(derive_event_id("journal", "unidentified_receipt", pid), "unidentified_receipt", day, src,
                         tuple(unidentified_lines(channel, p.amount_pence)), booked)
@@ -135,28 +142,25 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
         check_control([], journals)
         return
     # all that does not need the balances is done before the accounts are locked
-    deltas: dict[str, int] = {}
-    for r in receipts:
-        deltas[r.account_ref] = deltas.get(r.account_ref, 0) - r.command.payment.amount_pence
     txn_ids = [derive_event_id("txn", r.pid) for r in receipts]
     before, ended = await uow.accounts.move_for_receipts(deltas, now)  # locked from here to the commit
     book = Book(before)
     transactions: list[Transaction] = []
     for r, txn_id in zip(receipts, txn_ids):
         p = r.command.payment
-        channel = str(p.channel)
-        transactions.append(book.post(r.account_ref, receipt_code(channel), -p.amount_pence, transaction_id=txn_id,
-                                      business_date=r.day, source_ref=r.source_ref, channel=channel,
+        transactions.append(book.post(r.account_ref, receipt_code(r.channel), -p.amount_pence, transaction_id=txn_id,
+                                      business_date=r.day, source_ref=r.source_ref, channel=r.channel,
                                       payment_id=p.payment_id, allocation_rule=r.rule, posting_period=r.period))
     check_control(transactions, journals)
     # the events are made while PostgreSQL writes the postings (~6 µs a row, mostly its indexes): the
     # accounts stay locked for the longer of the two, not for both
     copying = asyncio.ensure_future(uow.postings.add_transactions(transactions, now))
     try:
+        posted = events.postings_posted(uow, now)
         for n, (r, t) in enumerate(zip(receipts, transactions)):
             if n % EMIT_SLICE == 0:
                 await asyncio.sleep(0)  # the COPY's next step (sent, then its rows) goes on meanwhile
-            events.transaction_posted(uow, t, now, r.command.cause)
+            posted(t, r.command.cause)
             if paid_after_tenancy_end(r.day, ended.get(r.account_ref)):  # posted, and flagged for an officer
                 events.ended_tenancy_payment(uow, t, r.command.payment, ended[r.account_ref], now, r.command.cause)
     finally:

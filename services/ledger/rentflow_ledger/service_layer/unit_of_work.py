@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from pydantic import BaseModel
 
@@ -42,6 +42,8 @@ class LedgerUnitOfWork(Protocol):
 
     def emit_data(self, model: type[BaseModel], data: dict[str, Any], *, identity: tuple[object, ...], key: str,
                   cause: Cause | None, occurred_at: dt.datetime) -> uuid.UUID: ...
+
+    def emitter(self, model: type[BaseModel]) -> Callable[..., uuid.UUID]: ...
 
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None: ...
@@ -84,6 +86,11 @@ class SqlLedgerUnitOfWork:
         # the posting's identity: the outbox need not index its id to find it emitted twice (`once`)
         return self.base.emit_data(model, data, identity=identity, key=key, cause=cause, occurred_at=occurred_at,
                                    once=model is TransactionPosted)
+
+    def emitter(self, model: type[BaseModel]) -> Callable[..., uuid.UUID]:
+        """`emit_data` for many events of `model` (rentflow_common.events.Emitter.emitter): postings `once`,
+        as `emit_data` writes them."""
+        return self.base.emitter(model, once=model is TransactionPosted)
 
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
