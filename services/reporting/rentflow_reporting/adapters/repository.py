@@ -24,9 +24,11 @@ select m.* from unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::tim
                        $8::text[])
     as m(transaction_id, account_ref, type_code, amount_pence, posted_at, business_date, source_ref, channel)
 where not exists (select 1 from seen_transactions s where s.transaction_id = m.transaction_id)
-on conflict (transaction_id) do nothing
+on conflict (account_ref, business_date, transaction_id) do nothing
 returning transaction_id
 """
+# (account_ref, business_date, transaction_id): unique as the transaction id is (a transaction's account
+# and business date never change), and the key statements read by (revision 0008)
 POSTINGS_PKEY = "postings_pkey"
 # Fewer postings than this go straight in by ON CONFLICT: the savepoint's two round trips cost more than
 # the COPY saves (batches of 8: ~10 µs more of this process's CPU per posting by COPY; of 32: about even).
