@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 from rentflow_common.events import trusted
 from rentflow_schemas import TOPICS, derive_event_id, event_id_of
+from rentflow_schemas.envelope import derive_event_ids
 from rentflow_schemas.directdebit import DirectDebitReturned, MandateInstruction
 from rentflow_schemas.payments import ItemError, PaymentReceived, PaymentRejected
 
@@ -22,6 +23,11 @@ Source = Literal["push", "file", "webhook"]
 
 def payment_id(provider_id: str, provider_ref: str) -> uuid.UUID:
     return derive_event_id("payment", provider_id, provider_ref)
+
+
+def payment_ids(provider_id: str, provider_refs: Iterable[str]) -> list[uuid.UUID]:
+    """`payment_id` of each of a request's payments, in one pass."""
+    return derive_event_ids("payment", provider_id, last=provider_refs)
 
 
 def received_event_id(pid: uuid.UUID) -> uuid.UUID:

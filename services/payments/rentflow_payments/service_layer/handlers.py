@@ -48,11 +48,10 @@ async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentI
     for p in payments:
         firsts.setdefault(p.provider_ref, p)
     refs = sorted(firsts)  # the refs sort as they are, with no key function called per payment
-    ids: dict[str, uuid.UUID] = {}
+    ids = dict(zip(refs, events.payment_ids(provider_id, refs)))
     rows: list[repo.PaymentRow] = []
-    for ref in refs:
+    for ref, pid in ids.items():
         p = firsts[ref]
-        ids[ref] = pid = events.payment_id(provider_id, ref)
         # channel: a StrEnum, written as its text; match_ref: events.optional_field, inlined
         rows.append(_tuple(repo.PaymentRow, (pid, ref, p.channel, p.amount_pence, p.currency, p.paid_at,
                                              p.reference, p.payer_name, p.__dict__.get("match_ref"))))
