@@ -85,8 +85,8 @@ def send(url: str, path: Path, token: str) -> dict:
     return r.json()
 
 
-def start(stack: Stack, with_ledger: bool) -> str:
-    """Starts what the bench needs; returns a token that may import files."""
+def start(stack: Stack, with_ledger: bool, roles: str = "finance") -> str:
+    """Starts what the bench needs; returns a token of these roles (by default one that may import files)."""
     if with_ledger:
         stack.start()
         return (stack.home / "admin.token").read_text().strip()
@@ -108,7 +108,7 @@ def start(stack: Stack, with_ledger: bool) -> str:
         conn = await asyncpg.connect(plain_url(stack.infra.database_url))
         try:
             await conn.execute("insert into payments.principals (name, roles, token_sha256, version) values "
-                               "('bench', '{finance}', $1, 1)", token_hash(token))
+                               "('bench', $2, $1, 1)", token_hash(token), roles.split(","))
         finally:
             await conn.close()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Generic, TypeVar
+from typing import Generic, Iterable, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -46,6 +46,21 @@ def derive_event_id(*parts: object) -> uuid.UUID:
     _set(u, "int", (int.from_bytes(digest[:16], "big") & _CLEAR) | _SET)
     _set(u, "is_safe", _UNKNOWN)
     return u
+
+
+def derive_event_ids(*parts: str, last: Iterable[str]) -> list[uuid.UUID]:
+    """`[derive_event_id(*parts, x) for x in last]` with the namespace and the parts joined and
+    encoded once, and no call per id: a request's payment ids. Unit-tested equal to derive_event_id."""
+    head = _NAMESPACE + "".join([p + "\x1f" for p in parts]).encode()
+    ids = []
+    for x in last:
+        data = head + x.encode()
+        digest = (_block_sha1 if len(data) <= _ONE_BLOCK else _openssl_sha1)(data).digest()
+        u = _new(uuid.UUID)
+        _set(u, "int", (int.from_bytes(digest[:16], "big") & _CLEAR) | _SET)
+        _set(u, "is_safe", _UNKNOWN)
+        ids.append(u)
+    return ids
 
 
 def derive_id_binary(prefix: bytes, parts: tuple[object, ...]) -> uuid.UUID:

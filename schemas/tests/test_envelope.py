@@ -73,3 +73,12 @@ def test_binary_ids_are_uuid5_shaped_over_length_prefixed_parts(parts, prefix):
     expected = uuid.UUID(bytes=sha1(data).digest()[:16], version=5)
     assert derive_id_binary(prefix, tuple(parts)) == expected
     assert derive_id_binary(prefix, tuple(parts)).variant == uuid.RFC_4122
+
+
+@given(st.lists(st.text(), max_size=3), st.lists(st.text(), max_size=5))
+def test_ids_derived_together_equal_each_derived_alone(parts, last):
+    from rentflow_schemas.envelope import derive_event_ids
+
+    assert derive_event_ids(*parts, last=last) == [derive_event_id(*parts, x) for x in last]
+    long = ["r" * 60, "r"]  # past one SHA-1 block, and within it
+    assert derive_event_ids("payment", *parts, last=long) == [derive_event_id("payment", *parts, x) for x in long]

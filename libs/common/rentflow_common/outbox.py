@@ -760,12 +760,12 @@ class OutboxRelay:
         return max(len(rows), 1)
 
     async def _publish(self, raw: Any, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Sends rows (topic, stream, seq, key, payload, headers) in stream order, one
-        record batch per stream at a time, and records where each batch landed."""
-        by_stream: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
+        """Sends rows (topic, stream, seq, key, payload, headers), each stream's in seq order as both
+        callers give them (numbered in that order, or read back ordered by seq), one record batch per
+        stream at a time, and records where each batch landed."""
+        pending: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
         for r in rows:
-            by_stream.setdefault((r[0], r[1]), []).append(r)
-        pending = {s: sorted(items, key=lambda r: r[2]) for s, items in by_stream.items()}
+            pending.setdefault((r[0], r[1]), []).append(r)
         loads = orjson.loads
         deliveries = []
         lost: set[str] = set()

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterable, Literal
 
+import orjson
 from rentflow_common.events import trusted
 from rentflow_schemas import TOPICS, derive_event_id, event_id_of
+from rentflow_schemas.envelope import derive_event_ids
 from rentflow_schemas.directdebit import DirectDebitReturned, MandateInstruction
 from rentflow_schemas.payments import ItemError, PaymentReceived, PaymentRejected
 
@@ -22,6 +24,11 @@ Source = Literal["push", "file", "webhook"]
 
 def payment_id(provider_id: str, provider_ref: str) -> uuid.UUID:
     return derive_event_id("payment", provider_id, provider_ref)
+
+
+def payment_ids(provider_id: str, provider_refs: Iterable[str]) -> list[uuid.UUID]:
+    """`payment_id` of each of a request's payments, in one pass."""
+    return derive_event_ids("payment", provider_id, last=provider_refs)
 
 
 def received_event_id(pid: uuid.UUID) -> uuid.UUID:
@@ -71,10 +78,11 @@ def received_data(p: PaymentIn, *, pid: uuid.UUID, provider_id: str, received_at
     return received_data_of(provider_id=provider_id, received_at=received_at, source=source, imp=imp)(p, pid)
 
 
-def received_data_of(*, provider_id: str, received_at: datetime, source: Source,
+def received_data_of(*, provider_id: str, received_at: datetime | orjson.Fragment, source: Source,
                      imp: uuid.UUID | None) -> Callable[[PaymentIn, uuid.UUID], dict[str, Any]]:
     """`received_data` for the payments of one request: each dict a copy of one holding the request's
-    values (a copy keeps the keys' order), with the payment's own set in it."""
+    values (a copy keeps the keys' order), with the payment's own set in it. `received_at` a datetime,
+    or its `instant` (serialised once for the request)."""
     request = {"payment_id": None, "provider_id": provider_id, "provider_ref": None, "channel": None,
                "amount_pence": None, "currency": None, "paid_at": None, "received_at": received_at,
                "reference": None, "payer_name": None, "source": source, "import_id": imp, "lump": None,

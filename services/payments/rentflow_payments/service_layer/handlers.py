@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Callable, NamedTuple, Sequence
 
 from rentflow_common.db import UnitOfWork
-from rentflow_common.events import Cause
+from rentflow_common.events import Cause, instant
 from rentflow_common.logging import get_logger
 from rentflow_schemas.payments import PaymentReceived
 
@@ -48,26 +48,23 @@ async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentI
     for p in payments:
         firsts.setdefault(p.provider_ref, p)
     refs = sorted(firsts)  # the refs sort as they are, with no key function called per payment
-    ids: dict[str, uuid.UUID] = {}
+    ids = dict(zip(refs, events.payment_ids(provider_id, refs)))
     rows: list[repo.PaymentRow] = []
-    for ref in refs:
+    for ref, pid in ids.items():
         p = firsts[ref]
-        ids[ref] = pid = events.payment_id(provider_id, ref)
         # channel: a StrEnum, written as its text; match_ref: events.optional_field, inlined
         rows.append(_tuple(repo.PaymentRow, (pid, ref, p.channel, p.amount_pence, p.currency, p.paid_at,
                                              p.reference, p.payer_name, p.__dict__.get("match_ref"))))
     new = await repo.insert_payments(uow.raw, rows, provider_id=provider_id, received_at=received_at,
                                      source=source, import_id=import_id, correlation_id=correlation_id)
     cause = Cause(None, correlation_id)
-    emit_data = uow.emit_data
-    received_data = events.received_data_of(provider_id=provider_id, received_at=received_at, source=source,
-                                            imp=import_id)
+    emit = uow.emitter(PaymentReceived, once=True)  # only with its new payments row: never twice
+    at = instant(received_at)  # each event carries it twice (occurred_at, received_at): serialised once
+    received_data = events.received_data_of(provider_id=provider_id, received_at=at, source=source, imp=import_id)
     for ref in refs:
         if ref in new:
             pid = ids[ref]
-            emit_data(PaymentReceived, received_data(firsts[ref], pid),
-                      identity=(pid,), key=events.received_key(provider_id, ref), cause=cause,
-                      occurred_at=received_at, once=True)  # only with its new payments row: never twice
+            emit(received_data(firsts[ref], pid), (pid,), events.received_key(provider_id, ref), cause, at)
     outcomes = []
     for p in payments:
         ref = p.provider_ref
