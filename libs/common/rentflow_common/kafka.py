@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -58,19 +59,26 @@ class PartitionLag:
         return max(0, self.end_offset - (self.committed or 0))
 
 
+class TopicsMisshapen(RuntimeError):
+    """Topics the broker lists with fewer partitions than the stack publishes to: what lands in the
+    others is read by no consumer, and no lag counts it."""
+
+
 async def group_lag(bootstrap_servers: str, groups: dict[str, list[str]] | None = None,
-                    prefix: str = "") -> dict[str, int]:
+                    prefix: str = "", partitions: int | None = None) -> dict[str, int]:
     """Messages published but not yet committed by each group."""
     lag = {g: 0 for g in (groups or CONSUMER_GROUPS)}
-    for row in await partition_lag(bootstrap_servers, groups, prefix=prefix):
+    for row in await partition_lag(bootstrap_servers, groups, prefix=prefix, partitions=partitions):
         lag[row.group] += row.lag
     return lag
 
 
 async def partition_lag(bootstrap_servers: str, groups: dict[str, list[str]] | None = None,
-                        prefix: str = "") -> list[PartitionLag]:
+                        prefix: str = "", partitions: int | None = None) -> list[PartitionLag]:
     """Per group, topic and partition: the log end offset and the group's committed offset
-    (names without the prefix).
+    (names without the prefix). With `partitions` (the stack's count), a topic listed with fewer
+    raises TopicsMisshapen: the embedded broker, restarted empty, can list a topic a client asked
+    for before it was made again with fewer partitions than the outboxes publish to.
 
     The end of a partition is found by reading past the reported end offset: the embedded
     broker reports the first offset of its last record batch, not the high watermark. The
@@ -92,6 +100,14 @@ async def partition_lag(bootstrap_servers: str, groups: dict[str, list[str]] | N
         ends = await _true_end_offsets(probe, tps)
     finally:
         await probe.stop()
+    if partitions is not None:
+        listed = Counter(tp.topic for tp in tps)
+        short = sorted({t for ts in groups.values() for t in ts if listed[t] < partitions})
+        if short:
+            raise TopicsMisshapen(f"the broker lists fewer partitions than the stack's {partitions} for "
+                                  + ", ".join(f"{t[len(prefix):]} ({listed[t]})" for t in short)
+                                  + ": events published to the others are read by no one (restart the stack: "
+                                    "the outboxes publish them again)")
     cut = len(prefix)
     for group, topics in groups.items():
         member = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False,
