@@ -901,9 +901,10 @@ class OutboxRelay:
     async def _check_topics(self) -> None:
         """Whether each partition we published to still holds our last batch there; a topic that
         does not was lost or recreated: publish its log again. Runs about every `check_every_s` (10 s
-        by default, CHECK_JITTER either way) while the relay leads: one metadata request, one ListOffsets for the log starts and
-        one for the ends, and for partitions whose end does not settle it one fetch of the record
-        at our batch's base offset (at most one per partition per check).
+        by default, CHECK_JITTER either way) while the relay leads: one metadata request, one
+        ListOffsets for the log starts and one for the ends, and for partitions whose end does not
+        settle it one fetch of the record at our batch's base offset (at most one per partition per
+        check).
 
         - topic gone, or the partition ends before our batch's base offset: lost.
         - the log starts past our batch: retention removed it. If the partition still ends at or
