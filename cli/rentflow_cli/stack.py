@@ -37,6 +37,9 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0  # up this long, a death starts the backoff afresh
 REPLAY_EVERYTHING = "2000-01-01T00:00:00+00:00"  # before anything an outbox retains
+# after the embedded broker's restart, the topics' partition counts are looked at again (seconds after it):
+# at once, then while the services' clients come back to it
+RESHAPE_AFTER_S = (0.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
 SECRETS_KEY_FILE = "secrets.key"
 
 
@@ -89,6 +92,7 @@ class Stack:
     restarts: dict[str, Restarts] = field(default_factory=dict)
     events: list[dict[str, object]] = field(default_factory=list)  # the last restarts, newest last
     republish: set[str] = field(default_factory=set)  # services still to be told the broker came back empty
+    reshape_at: list[float] = field(default_factory=list)  # when to look again at the topics' partition counts
     _lock: object = None
     # the local operator `admin` (every role), its token in $RENTFLOW_HOME/admin.token: None makes it on the
     # embedded default (or with RENTFLOW_LOCAL_ADMIN=1), never silently on infrastructure from the environment
@@ -257,6 +261,7 @@ class Stack:
                         asyncio.run(ensure_topics(self.infra.kafka_bootstrap_servers, self.partitions,
                                                   prefix=self.topic_prefix))
                         self.republish = set(self.services)
+                        self.reshape_at = [time.monotonic() + s for s in RESHAPE_AFTER_S]
                 except Exception as exc:
                     self._log(name, f"restart failed: {type(exc).__name__}: {str(exc)[:200]}")
                     r.started_at = time.monotonic()
@@ -276,10 +281,32 @@ class Stack:
                 self.start_service(name, wait=False)
                 self._restarted(name, r, service.proc.pid if service.proc else None)
                 changed = True
+        if self.reshape_at and time.monotonic() >= self.reshape_at[0]:
+            self.reshape_at.pop(0)
+            self._reshape_topics()
         for name in sorted(self.republish):
             self._ask_republish(name)
         if changed:
             self.write_runtime()
+
+    def _reshape_topics(self) -> None:
+        """After the embedded broker's restart, clients asking for topics before they were made again
+        can leave one with another partition count than the stack's: the relays publish by stream to
+        partitions 0..N-1, and consumers see only what the broker lists. One listed with fewer is
+        made again with the stack's count, and everything published again."""
+        from rentflow_common.kafka import reshape_topics
+
+        assert self.infra is not None
+        try:
+            remade = asyncio.run(reshape_topics(self.infra.kafka_bootstrap_servers, self.partitions,
+                                                prefix=self.topic_prefix))
+        except Exception as exc:
+            self._log("broker", f"could not check the topics' partitions: {type(exc).__name__}: {str(exc)[:200]}")
+            return
+        if remade:
+            self._log("broker", f"made again with {self.partitions} partitions: "
+                                + ", ".join(f"{t} (had {n})" for t, n in sorted(remade.items())))
+            self.republish = set(self.services)
 
     def _ask_republish(self, name: str) -> None:
         """The embedded broker came back empty (memory storage): every service publishes again all

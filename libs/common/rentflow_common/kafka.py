@@ -26,6 +26,11 @@ CONSUMER_GROUPS: dict[str, list[str]] = {
 }
 
 
+# How often clients ask the broker for its topics (Kafka's default: 5 minutes). A group rebalances when a
+# topic's partition count changes, which it can on the embedded broker's restart (reshape_topics).
+METADATA_MAX_AGE_MS = 15_000
+
+
 def all_topics() -> list[str]:
     return sorted(set(TOPICS) | {f"dlq.{g}" for g in CONSUMER_GROUPS})
 
@@ -44,6 +49,33 @@ async def ensure_topics(bootstrap_servers: str, partitions: int, names: Iterable
                 pass
     finally:
         await admin.close()
+
+
+async def reshape_topics(bootstrap_servers: str, partitions: int, names: Iterable[str] | None = None,
+                         prefix: str = "") -> dict[str, int]:
+    """Deletes and makes again, with `partitions`, each topic (names without the prefix) the broker
+    lists with fewer. For the embedded broker only, restarted empty, where a topic can come back
+    with another count than the stack's (a real cluster's topics are the operator's, and Kafka
+    cannot take partitions away). The caller has the outboxes publish again what the topics held;
+    their committed offsets go with them, so consumers read them from the start. Returns the topics
+    remade, with the count each had."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="rentflow-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        asked = [prefix + n for n in (names or all_topics()) if prefix + n in existing]
+        # only those that exist are described: the embedded broker makes a topic it is asked about
+        listed = {d["topic"]: len(d["partitions"]) for d in await admin.describe_topics(asked)} if asked else {}
+        short = {t: n for t, n in listed.items() if n < partitions}
+        if short:
+            await admin.delete_topics(list(short))
+            try:
+                await admin.create_topics([NewTopic(t, partitions, 1) for t in short])
+            except TopicAlreadyExistsError:  # a client's metadata request made it first, with more: kept
+                pass
+    finally:
+        await admin.close()
+    return {t[len(prefix):]: n for t, n in short.items()}
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from rentflow_common.partitioning import murmur2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rentflow_common.events import OutboxRow
+from rentflow_common.kafka import METADATA_MAX_AGE_MS
 from rentflow_common.logging import get_logger
 from rentflow_common.metrics import Rate
 
@@ -377,6 +378,7 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
         max_batch_size=1024 * 1024,
         compression_type="zstd",
         request_timeout_ms=30000,
+        metadata_max_age_ms=METADATA_MAX_AGE_MS,
     )
 
 
@@ -574,6 +576,7 @@ class OutboxRelay:
                     self.last_error = f"{type(exc).__name__}: {exc}"[:300]
                     log.warning("outbox.relay_failed", error=self.last_error, retry_in_s=backoff)
                     await self._release(invalidate=True)
+                    self._partitions.clear()  # learnt again: a topic made again can have another count
                     if isinstance(exc, TopicLost):
                         await self._ensure_topics_quietly([exc.args[0][len(self._prefix):]])
                     elif isinstance(exc, KafkaError):
@@ -931,7 +934,8 @@ class OutboxRelay:
         probe = await self._probe_consumer()
         await probe._client.force_metadata_update()
         existing = await probe.topics()
-        tps = [TopicPartition(self._prefix + t, p) for (t, p) in ours if self._prefix + t in existing]
+        listed = {t: probe.partitions_for_topic(self._prefix + t) or set() for (t, _p) in ours}
+        tps = [TopicPartition(self._prefix + t, p) for (t, p) in ours if p in listed[t]]
         ends = await probe.end_offsets(tps) if tps else {}
         starts = await probe.beginning_offsets(tps) if tps else {}
         unsure: dict[TopicPartition, tuple[str, int, int, int]] = {}
@@ -942,6 +946,8 @@ class OutboxRelay:
                 continue
             if self._prefix + topic not in existing:
                 lost[topic] = "the topic is gone"
+            elif p not in listed[topic]:  # the embedded broker takes records there all the same; no one reads them
+                lost[topic] = f"partition {p} is not listed (the topic has {len(listed[topic])})"
             elif reported is None or start is None:
                 continue
             elif reported < base:
@@ -1019,6 +1025,10 @@ class OutboxRelay:
         self.topics_lost[topic] = self.topics_lost.get(topic, 0) + 1
         await self._ensure_topics_quietly([topic])
         self._partitions.pop(self._prefix + topic, None)
+        try:  # the producer's own view of the partitions, else it sends to those it knew before
+            await self._producer.client.force_metadata_update()
+        except Exception as exc:
+            log.warning("outbox.metadata_failed", error=f"{type(exc).__name__}: {exc}"[:300])
         rows = await raw.fetch("select stream, min(first_seq) as first from outbox_numbers where topic = $1 "
                                "group by stream", topic)
         firsts = {r["stream"]: r["first"] for r in rows}

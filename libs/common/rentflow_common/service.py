@@ -38,6 +38,7 @@ from rentflow_common.auth import (PRINCIPALS_DDL, Authenticator, Caller, OidcVer
 from rentflow_common.consumer import BatchConsumer, Handler
 from rentflow_common.db import UnitOfWork, make_engine, ping
 from rentflow_common.inputs import Text, in_years
+from rentflow_common.kafka import METADATA_MAX_AGE_MS
 from rentflow_common.logging import configure_logging, get_logger
 from rentflow_common.metrics import CONTENT_TYPE, LagCache, RuntimeCollector
 from rentflow_common.migrations import upgrade_async
@@ -71,7 +72,7 @@ class ServiceRuntime:
                                                application_name=f"rentflow-{name}")
         self.broker = KafkaBroker(self.settings.kafka_bootstrap_servers, client_id=f"rentflow-{name}",
                                   acks="all", enable_idempotence=False, log_level=logging.DEBUG,
-                                  graceful_timeout=30.0)
+                                  graceful_timeout=30.0, metadata_max_age_ms=METADATA_MAX_AGE_MS)
         self.producer: AIOKafkaProducer | None = None  # made in start(): aiokafka needs the running loop
         self.relay: OutboxRelay | None = None
         self.consumers: list[BatchConsumer] = []

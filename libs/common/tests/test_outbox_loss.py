@@ -323,3 +323,50 @@ async def test_events_committed_during_a_slow_topic_check_are_published_without_
         release.set()
         relay.stop()
         await task
+
+
+async def test_a_topic_made_again_with_fewer_partitions_is_published_again_to_those_listed(
+        infra, database_url, topic_prefix, rig):
+    """The embedded broker, restarted empty, can list a topic with fewer partitions than the relay
+    wrote to (and it takes records sent to the others all the same, where no consumer reads them).
+    The check finds a partition we wrote to that is not listed (asking a partition's offsets where
+    none is listed waits for ever), and the log is published again to the partitions listed, though
+    the producer had last seen three."""
+    r = await _published_once_at_offset_0(rig)
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic_prefix + TOPIC])
+    finally:
+        await admin.close()
+    await ensure_topics(infra.kafka_bootstrap_servers, 1, [TOPIC], prefix=topic_prefix)
+    assert await r.producer.partitions_for(topic_prefix + TOPIC) == {0, 1, 2}  # what it knew
+    relay = r.relay(partitions=PARTITIONS)
+    _probes, reasons = _spy(relay)
+    try:
+        assert await relay._lead()
+        await asyncio.wait_for(relay._check_topics(), 20)
+        assert relay.topics_lost == {TOPIC: 1}
+        assert reasons == ["partition 1 is not listed (the topic has 1)"], reasons
+        while await relay.relay_once():
+            pass
+        assert relay.republished == N
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tp = TopicPartition(topic_prefix + TOPIC, 0)  # the one listed
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            seen: set[tuple[bytes, bytes]] = set()
+            deadline = asyncio.get_running_loop().time() + 30
+            while len(seen) < N and asyncio.get_running_loop().time() < deadline:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    seen |= {(dict(x.headers)["rf-stream"], dict(x.headers)["rf-seq"]) for x in records}
+        finally:
+            await consumer.stop()
+        assert len(seen) == N  # every event of every stream, where consumers are given to read
+        await asyncio.wait_for(relay._check_topics(), 20)  # and now found intact
+        assert relay.topics_lost == {TOPIC: 1}, reasons
+    finally:
+        await relay.close()
