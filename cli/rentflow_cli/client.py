@@ -99,6 +99,9 @@ class Client:
             backlog = {f"outbox:{s}": int(st.get("outbox_backlog", 0)) for s, st in statuses.items()}
             # work a service does after consuming (notifications: letters to render, emails to send)
             backlog |= {f"work:{s}": int(st.get("pending_work", 0)) for s, st in statuses.items()}
+            # numbers of a stream passed over: a consumer moved past messages it never took
+            backlog |= {f"missing:{g}": int(c.get("missing", 0)) for st in statuses.values()
+                        for g, c in st.get("consumers", {}).items()}
             consumed = tuple(int(c.get("messages", 0)) + int(c.get("dead_letters", 0))
                              for st in statuses.values() for c in st.get("consumers", {}).values())
             pending = {**lag, **backlog}

@@ -66,6 +66,7 @@ _tuple = tuple.__new__  # Item, Msg and Cause made per message without their __n
 SESSION_TIMEOUT_MS = 6000
 FETCHER_TIMEOUT_MS = 2000
 DECODE_SLICE = 250
+REWIND_EVERY_S = 60.0  # a partition is read again from its start at most this often (gaps, below)
 
 
 class Item(NamedTuple):
@@ -114,6 +115,7 @@ class ConsumerStats:
     dead_letters: int = 0
     parked: int = 0
     contended: int = 0  # transactions tried again after PostgreSQL broke a deadlock with another writer
+    rewinds: int = 0  # partitions read again from their start after a gap opened in a stream
     last_batch_at: dt.datetime | None = None
     last_commit_ok: float | None = None  # monotonic
     commit_failures: int = 0  # since the last commit that worked
@@ -182,6 +184,8 @@ class BatchConsumer:
         self._adapters = {t: envelope_reader(topic_spec(t).model) for t in self.topics}
         self.stats = ConsumerStats()
         self._seen: dict[StreamKey, SeqSet] = {}  # what this member saw committed: skips repeats undecoded
+        self._gapped: set[TopicPartition] = set()  # to read again from their start (_rewind)
+        self._rewound_at: dict[TopicPartition, float] = {}
         self._max_merged = max_merged  # messages in one transaction when fetched batches queue up
         self._queue: asyncio.Queue[tuple[Decoded, Any]] = asyncio.Queue(maxsize=4)
         self._worker: asyncio.Task[None] | None = None
@@ -327,6 +331,8 @@ class BatchConsumer:
                 await self._process_until_written(decoded)
                 if decoded.written:
                     await self._commit_in_background(taken[-1][1], decoded.next_offsets)
+                if self._gapped:
+                    await self._rewind(taken[-1][1])
             finally:
                 for _ in taken:
                     self._queue.task_done()
@@ -347,6 +353,23 @@ class BatchConsumer:
                           error=self.stats.last_error, retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+    async def _rewind(self, kafka_consumer: Any) -> None:
+        """Reads again from its start each partition where a stream's numbers jumped past some not
+        seen. A relay publishes each stream in order to one partition, so a jump means the consumer
+        was moved past them: the embedded broker, restarted empty, serves a fetch from a position of
+        the old log as soon as the new one reaches it, and takes an offset commit from a member of
+        the group it no longer knows. Read again, numbers already taken are skipped undecoded."""
+        gapped, self._gapped = self._gapped, set()
+        now = time.monotonic()
+        assigned = kafka_consumer.assignment()
+        for tp in sorted(gapped):
+            if tp not in assigned or now - self._rewound_at.get(tp, -REWIND_EVERY_S) < REWIND_EVERY_S:
+                continue  # another member's now (it starts from the group's offset), or rewound just now
+            self._rewound_at[tp] = now
+            self.stats.rewinds += 1
+            log.warning("consumer.rewound", group=self.group_id, topic=tp.topic, partition=tp.partition)
+            await kafka_consumer.seek_to_beginning(tp)
 
     async def _commit_in_background(self, kafka_consumer: Any, offsets: dict[TopicPartition, int]) -> None:
         """The offsets committed while the next batch is written: a broker round trip off the path.
@@ -410,6 +433,7 @@ class BatchConsumer:
             unsequenced = [i.event_id for i in items if i.stream is None] if None in streams else []
             streams.discard(None)
             sets = await lock_progress(raw, self.group_id, streams)
+            missing = {key: s.missing() for key, s in sets.items()}
             new_ids = await claim_new(raw, unsequenced) if unsequenced else set()
             fresh: list[Item] = []
             append = fresh.append
@@ -439,6 +463,11 @@ class BatchConsumer:
             await uow.commit()
         for key, s in sets.items():
             self._seen[key] = s
+        gaps = {key for key, s in sets.items() if s.missing() > missing[key]}
+        if gaps:
+            log.warning("consumer.gap", group=self.group_id, streams=[f"{k.topic}/{k.stream}" for k in sorted(gaps)],
+                        missing={f"{k.topic}/{k.stream}": sets[k].missing() for k in sorted(gaps)})
+            self._gapped |= {TopicPartition(self._prefix + i.topic, i.partition) for i in items if i.stream in gaps}
         self._count(items, len(items) - len(fresh))
 
     async def _dispatch(self, uow: UnitOfWork, items: Sequence[Item]) -> None:

@@ -378,7 +378,7 @@ def _stats(c: BatchConsumer) -> dict[str, Any]:
     s = c.stats
     return {"batches": s.batches, "messages": s.messages, "messages_per_s": s.rate.per_second(),
             "duplicates": s.duplicates, "dead_letters": s.dead_letters, "parked": s.parked,
-            "contended": s.contended,
+            "contended": s.contended, "rewinds": s.rewinds,
             "per_topic": s.per_topic, "last_batch_at": s.last_batch_at.isoformat() if s.last_batch_at else None}
 
 

@@ -1,0 +1,79 @@
+"""A consumer moved past messages it never took reads its partition again from the start. Seen on
+the embedded broker after its restart (empty): it serves a fetch from a position of the old log as
+soon as the new log reaches it, and takes an offset commit from a member its new coordinator does
+not know, so a member can resume past the start of the new log. A relay publishes each stream in
+order to one partition: the jump shows as a gap in the stream's numbers."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+from faststream.kafka import KafkaBroker
+from sqlalchemy import text
+
+from rentflow_common.consumer import BatchConsumer
+from rentflow_common.kafka import ensure_topics
+from rentflow_common.testing import payment_envelope, poll
+
+TOPIC = "payments.received.v1"
+EPOCH = str(uuid.uuid4()).encode()
+
+
+async def _publish(bootstrap: str, topic: str, seqs: range) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for seq in seqs:
+            e = payment_envelope(seq)
+            await producer.send(topic, e.model_dump_json().encode(), key=b"k", partition=0, headers=[
+                ("event_type", b"payments.received"), ("rf-epoch", EPOCH), ("rf-stream", b"0"),
+                ("rf-seq", b"%d" % seq)])
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def test_a_member_resuming_past_messages_it_never_took_reads_the_partition_again(
+        infra, database_url, topic_prefix, rig):
+    bootstrap = infra.kafka_bootstrap_servers
+    r = await rig([TOPIC, "dlq.g"], partitions=1, tables=("create table seen (seq int not null)",))
+    engine = r.engine
+    full = topic_prefix + TOPIC
+    await ensure_topics(bootstrap, 1, [TOPIC], prefix=topic_prefix)
+
+    async def handle(uow, msgs):
+        await uow.raw.executemany("insert into seen values ($1)", [(m.data.amount_pence - 100,) for m in msgs])
+
+    async def seen() -> tuple[int, int]:
+        async with engine.connect() as c:
+            return tuple((await c.execute(text("select count(*), count(distinct seq) from svc.seen"))).one())
+
+    def member() -> tuple[KafkaBroker, BatchConsumer]:
+        broker = KafkaBroker(bootstrap, enable_idempotence=False, log_level=logging.WARNING)
+        return broker, BatchConsumer(broker, engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix,
+                                     fetch_max_wait_ms=25)
+
+    await _publish(bootstrap, full, range(1, 11))  # offsets 0-9
+    broker, consumer = member()
+    await broker.start()
+    try:
+        await poll(lambda: _is(seen(), (10, 10)), timeout=60, what="the first 10 taken")
+        # moved past the end, to where the log will hold 26: as a member resuming from a position (or a
+        # commit) of the broker's old log
+        consumer.subscriber.consumer.seek(TopicPartition(full, 0), 25)
+        await _publish(bootstrap, full, range(11, 41))  # offsets 10-39
+        await poll(lambda: _is(seen(), (40, 40)), timeout=60, what="all 40 taken, 11-25 after a rewind")
+        assert consumer.stats.rewinds == 1
+        async with engine.connect() as c:
+            ranges = (await c.execute(text("select ranges from svc.consumer_progress where group_id = 'g'"))).scalar_one()
+        assert list(ranges) == [1, 41]  # no gap left
+        await asyncio.sleep(1)
+        assert await seen() == (40, 40) and consumer.stats.rewinds == 1  # read again once, nothing taken twice
+    finally:
+        await broker.stop()
+
+
+async def _is(value, expected) -> bool:
+    return await value == expected
