@@ -39,6 +39,7 @@ from typing import Any, Awaitable, Callable, Mapping, NamedTuple, Sequence
 
 import orjson
 import structlog
+from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -165,6 +166,17 @@ def envelope_reader(model: type[BaseModel]) -> TypeAdapter[Any]:
                                                                                "extra": "ignore"}), **fields))
 
 
+class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, consumer: "BatchConsumer") -> None:
+        self.consumer = consumer
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.consumer._assigned(assigned)
+
+
 def dlq_topic(group_id: str) -> str:
     return f"dlq.{group_id}"
 
@@ -186,6 +198,7 @@ class BatchConsumer:
         self._seen: dict[StreamKey, SeqSet] = {}  # what this member saw committed: skips repeats undecoded
         self._gapped: set[TopicPartition] = set()  # to read again from their start (_rewind)
         self._rewound_at: dict[TopicPartition, float] = {}
+        self._generation = -1  # the group's, as of this member's last join
         self._max_merged = max_merged  # messages in one transaction when fetched batches queue up
         self._queue: asyncio.Queue[tuple[Decoded, Any]] = asyncio.Queue(maxsize=4)
         self._worker: asyncio.Task[None] | None = None
@@ -214,6 +227,7 @@ class BatchConsumer:
             consumer_timeout_ms=FETCHER_TIMEOUT_MS,
             decoder=_fetch_of,
             parser=self._parse_batch,
+            listener=_Assignments(self),
         )
         self.subscriber(self._on_batch)
 
@@ -370,6 +384,20 @@ class BatchConsumer:
             self.stats.rewinds += 1
             log.warning("consumer.rewound", group=self.group_id, topic=tp.topic, partition=tp.partition)
             await kafka_consumer.seek_to_beginning(tp)
+
+    def _assigned(self, assigned: set[TopicPartition]) -> None:
+        """A join whose generation is not above this member's last one: the coordinator forgot the
+        group, as the embedded broker does restarted (empty). Its logs are new too, while the group's
+        offsets can be of the old ones (a commit in flight across the restart is taken), so what is
+        assigned is read from the start; numbers already taken are skipped undecoded."""
+        generation = self.subscriber.consumer._coordinator.generation
+        if generation <= self._generation and assigned:
+            log.warning("consumer.group_forgotten", group=self.group_id, generation=generation,
+                        before=self._generation, partitions=len(assigned))
+            self.stats.rewinds += len(assigned)
+            for tp in assigned:
+                self.subscriber.consumer.seek(tp, 0)
+        self._generation = generation
 
     async def _commit_in_background(self, kafka_consumer: Any, offsets: dict[TopicPartition, int]) -> None:
         """The offsets committed while the next batch is written: a broker round trip off the path.
