@@ -88,7 +88,10 @@ class PartitionLag:
 
     @property
     def lag(self) -> int:
-        return max(0, self.end_offset - (self.committed or 0))
+        """Messages not yet committed; a group offset past the log's end (a commit of the embedded
+        broker's log before its restart, taken by the new one) counts by how far it is past: what is
+        below it in the new log has not been read either."""
+        return abs(self.end_offset - (self.committed or 0))
 
 
 class TopicsMisshapen(RuntimeError):

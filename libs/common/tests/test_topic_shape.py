@@ -60,3 +60,20 @@ async def test_topics_listed_with_fewer_partitions_are_made_again_with_the_stack
         assert topic_prefix + "ledger.mandates.v1" not in await admin.list_topics()  # not made by looking
     finally:
         await admin.close()
+
+
+async def test_a_group_offset_past_the_logs_end_counts_as_lag(infra, topic_prefix):
+    """The embedded broker takes an offset commit from before its restart: the group's offset is then
+    past the end of the new log, and what the log holds below it has not been read."""
+    bootstrap = infra.kafka_bootstrap_servers
+    await ensure_topics(bootstrap, 1, ["ledger.accounts.v1"], prefix=topic_prefix)
+    tp = TopicPartition(topic_prefix + "ledger.accounts.v1", 0)
+    member = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=topic_prefix + "reporting", enable_auto_commit=False)
+    await member.start()
+    try:
+        member.assign([tp])
+        await member.commit({tp: OffsetAndMetadata(7, "")})
+    finally:
+        await member.stop()
+    rows = await partition_lag(bootstrap, {"reporting": ["ledger.accounts.v1"]}, prefix=topic_prefix)
+    assert [(r.end_offset, r.committed, r.lag) for r in rows] == [(0, 7, 7)]
