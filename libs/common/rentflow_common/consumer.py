@@ -167,13 +167,15 @@ def envelope_reader(model: type[BaseModel]) -> TypeAdapter[Any]:
 
 
 class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Coroutines: FastStream runs a plain function listener in a worker thread."""
+
     def __init__(self, consumer: "BatchConsumer") -> None:
         self.consumer = consumer
 
-    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         pass
 
-    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.consumer._assigned(assigned)
 
 
