@@ -35,6 +35,7 @@ class _Producer:
     def __init__(self, real: AIOKafkaProducer) -> None:
         self._real = real
         self._compression_type = real._compression_type
+        self._message_accumulator = real._message_accumulator
         self.offsets: dict[tuple[str, int], int] = {}
         self.bytes = 0
 
@@ -64,7 +65,8 @@ def rows(n: int, seq0: int, read_back: bool) -> list[tuple]:
                 "payment_id": str(uuid.uuid4()), "provider_id": str(uuid.uuid4()), "provider_ref": f"bench-{i}",
                 "channel": "card", "amount_pence": 1000 + i, "currency": "GBP", "paid_at": "2026-10-07T10:00:00Z",
                 "received_at": "2026-10-07T10:00:00.123456Z", "reference": f"{10000000 + i}"}})
-        headers = {"event_id": payload[13:49].decode(), "event_type": "payments.received", "correlation_id": correlation}
+        headers = {"event_id": payload[13:49].decode(), "event_type": "payments.received",
+                   "correlation_id": correlation}
         out.append(("payments.received.v1", i % 6, seq0 + i // 6, f"{10000000 + i}".encode(), payload,
                     orjson.dumps(headers).decode() if read_back else headers))
     return out
