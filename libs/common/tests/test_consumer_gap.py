@@ -119,7 +119,7 @@ async def test_after_the_broker_restarts_empty_a_member_reads_its_partitions_fro
             await poll(lambda: _is(seen(), (10, 10)), timeout=60, what="the first 10 taken")
             member = consumer.subscriber.consumer
             tp = TopicPartition(full, 0)
-            for _attempt in range(5):
+            for _attempt in range(10):
                 own.stop()
                 before = member._coordinator.member_id
                 # sent while the broker is away: aiokafka sends it again to the new one, under the old generation
@@ -134,7 +134,7 @@ async def test_after_the_broker_restarts_empty_a_member_reads_its_partitions_fro
                 if member._coordinator.member_id == before:
                     break
             else:
-                pytest.skip("the member joined the new coordinator before its commit could land, five times")
+                pytest.skip("the member joined the new coordinator before its commit could land, ten times")
             await _publish(bootstrap, full, range(8, 13))  # offsets 0-4
             await poll(lambda: _is(seen(), (12, 12)), timeout=60, what="11 and 12 taken from the new log")
             assert consumer.stats.rewinds >= 1
