@@ -116,7 +116,9 @@ class Client:
                 if misshapen is not None:
                     raise CommandError(str(misshapen))
                 busy = ", ".join(f"{k} {v}" for k, v in pending.items() if v)
-                raise CommandError(f"not everything processed within {timeout:.0f} s: {busy or 'still moving'}")
+                hint = ("; messages a consumer passed over (missing) are published again by `rentflow replay "
+                        "--since TIME`" if any(v for k, v in pending.items() if k.startswith("missing:")) else "")
+                raise CommandError(f"not everything processed within {timeout:.0f} s: {busy or 'still moving'}{hint}")
             time.sleep(0.3)
 
 
