@@ -39,6 +39,23 @@ async def _publish(bootstrap: str, topic: str, seqs: range) -> None:
         await producer.stop()
 
 
+async def _take(uow, msgs):  # each message's number (its amount - 100: payment_envelope's)
+    await uow.raw.executemany("insert into seen values ($1)", [(m.data.amount_pence - 100,) for m in msgs])
+
+
+def _seen(engine):
+    async def seen() -> tuple[int, int]:
+        async with engine.connect() as c:
+            return tuple((await c.execute(text("select count(*), count(distinct seq) from svc.seen"))).one())
+    return seen
+
+
+def _member(bootstrap: str, engine, topic_prefix: str) -> tuple[KafkaBroker, BatchConsumer]:
+    broker = KafkaBroker(bootstrap, enable_idempotence=False, log_level=logging.WARNING)
+    return broker, BatchConsumer(broker, engine, group_id="g", handlers={TOPIC: _take}, topic_prefix=topic_prefix,
+                                 fetch_max_wait_ms=25)
+
+
 async def test_a_member_resuming_past_messages_it_never_took_reads_the_partition_again(
         infra, database_url, topic_prefix, rig):
     bootstrap = infra.kafka_bootstrap_servers
@@ -47,17 +64,10 @@ async def test_a_member_resuming_past_messages_it_never_took_reads_the_partition
     full = topic_prefix + TOPIC
     await ensure_topics(bootstrap, 1, [TOPIC], prefix=topic_prefix)
 
-    async def handle(uow, msgs):
-        await uow.raw.executemany("insert into seen values ($1)", [(m.data.amount_pence - 100,) for m in msgs])
-
-    async def seen() -> tuple[int, int]:
-        async with engine.connect() as c:
-            return tuple((await c.execute(text("select count(*), count(distinct seq) from svc.seen"))).one())
+    seen = _seen(engine)
 
     def member() -> tuple[KafkaBroker, BatchConsumer]:
-        broker = KafkaBroker(bootstrap, enable_idempotence=False, log_level=logging.WARNING)
-        return broker, BatchConsumer(broker, engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix,
-                                     fetch_max_wait_ms=25)
+        return _member(bootstrap, engine, topic_prefix)
 
     await _publish(bootstrap, full, range(1, 11))  # offsets 0-9
     broker, consumer = member()
@@ -103,16 +113,8 @@ async def test_after_the_broker_restarts_empty_a_member_reads_its_partitions_fro
         full = topic_prefix + TOPIC
         await ensure_topics(bootstrap, 1, [TOPIC], prefix=topic_prefix)
 
-        async def handle(uow, msgs):
-            await uow.raw.executemany("insert into seen values ($1)", [(m.data.amount_pence - 100,) for m in msgs])
-
-        async def seen() -> tuple[int, int]:
-            async with engine.connect() as c:
-                return tuple((await c.execute(text("select count(*), count(distinct seq) from svc.seen"))).one())
-
-        broker = KafkaBroker(bootstrap, enable_idempotence=False, log_level=logging.WARNING)
-        consumer = BatchConsumer(broker, engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix,
-                                 fetch_max_wait_ms=25)
+        seen = _seen(engine)
+        broker, consumer = _member(bootstrap, engine, topic_prefix)
         await _publish(bootstrap, full, range(1, 11))  # offsets 0-9
         await broker.start()
         try:

@@ -57,14 +57,14 @@ async def _published_once_at_offset_0(rig):
     return r
 
 
-async def _recreate(infra, topic_prefix) -> None:
+async def _recreate(infra, topic_prefix, partitions: int = PARTITIONS) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
     await admin.start()
     try:
         await admin.delete_topics([topic_prefix + TOPIC])
     finally:
         await admin.close()
-    await ensure_topics(infra.kafka_bootstrap_servers, PARTITIONS, [TOPIC], prefix=topic_prefix)
+    await ensure_topics(infra.kafka_bootstrap_servers, partitions, [TOPIC], prefix=topic_prefix)
 
 
 def _spy(relay: OutboxRelay) -> tuple[list[dict], list[str]]:
@@ -333,13 +333,7 @@ async def test_a_topic_made_again_with_fewer_partitions_is_published_again_to_th
     none is listed waits for ever), and the log is published again to the partitions listed, though
     the producer had last seen three."""
     r = await _published_once_at_offset_0(rig)
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.delete_topics([topic_prefix + TOPIC])
-    finally:
-        await admin.close()
-    await ensure_topics(infra.kafka_bootstrap_servers, 1, [TOPIC], prefix=topic_prefix)
+    await _recreate(infra, topic_prefix, partitions=1)
     assert await r.producer.partitions_for(topic_prefix + TOPIC) == {0, 1, 2}  # what it knew
     relay = r.relay(partitions=PARTITIONS)
     _probes, reasons = _spy(relay)

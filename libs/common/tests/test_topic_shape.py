@@ -35,13 +35,7 @@ async def test_topics_listed_with_fewer_partitions_are_made_again_with_the_stack
     await ensure_topics(bootstrap, 3, ["ledger.suspense.v1"], prefix=topic_prefix)
     await ensure_topics(bootstrap, 4, ["ledger.accounts.v1"], prefix=topic_prefix)
     short = TopicPartition(topic_prefix + "ledger.transactions.v1", 0)
-    member = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=topic_prefix + "reporting", enable_auto_commit=False)
-    await member.start()
-    try:
-        member.assign([short])
-        await member.commit({short: OffsetAndMetadata(7, "")})
-    finally:
-        await member.stop()
+    await _commit(bootstrap, topic_prefix + "reporting", short, 7)
     names = ["ledger.transactions.v1", "ledger.suspense.v1", "ledger.accounts.v1", "ledger.mandates.v1"]
 
     assert await reshape_topics(bootstrap, 3, names, prefix=topic_prefix) == {"ledger.transactions.v1": 1}
@@ -68,12 +62,17 @@ async def test_a_group_offset_past_the_logs_end_counts_as_lag(infra, topic_prefi
     bootstrap = infra.kafka_bootstrap_servers
     await ensure_topics(bootstrap, 1, ["ledger.accounts.v1"], prefix=topic_prefix)
     tp = TopicPartition(topic_prefix + "ledger.accounts.v1", 0)
-    member = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=topic_prefix + "reporting", enable_auto_commit=False)
+    await _commit(bootstrap, topic_prefix + "reporting", tp, 7)
+    rows = await partition_lag(bootstrap, {"reporting": ["ledger.accounts.v1"]}, prefix=topic_prefix)
+    assert [(r.end_offset, r.committed, r.lag) for r in rows] == [(0, 7, 7)]
+
+
+async def _commit(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:
+    """`group`'s offset on `tp`, committed by a client that never joins the group."""
+    member = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await member.start()
     try:
         member.assign([tp])
-        await member.commit({tp: OffsetAndMetadata(7, "")})
+        await member.commit({tp: OffsetAndMetadata(offset, "")})
     finally:
         await member.stop()
-    rows = await partition_lag(bootstrap, {"reporting": ["ledger.accounts.v1"]}, prefix=topic_prefix)
-    assert [(r.end_offset, r.committed, r.lag) for r in rows] == [(0, 7, 7)]
