@@ -1,7 +1,8 @@
 """The ledger consumer's write side alone on a scratch embedded database: a payments batch decoded,
 its progress locked and saved, the handler run and the unit of work committed, as the consumer
 does (BatchConsumer._process_batch), on payments shaped like `bench ledger`'s. Prints CPU per payment
-of this process and of its PostgreSQL backend, then (--by-statement) the backend's CPU per statement,
+of this process and of its PostgreSQL backend, the wall time a batch holds its accounts locked (from
+the receipts' balance update to the end of the commit) and a batch's whole, then (--by-statement) the backend's CPU per statement,
 and the rows and index entries each table took per payment.
 
     ./dev bench ledger_batch [--batches 10] [--size 3000] [--accounts 5000] [--rounds 3] [--by-statement]
@@ -29,6 +30,7 @@ from rentflow_common.db import UnitOfWork, make_engine  # noqa: E402
 from rentflow_common.infra import _database  # noqa: E402
 from rentflow_common.migrations import upgrade_async  # noqa: E402
 from rentflow_common.service import tune_garbage_collector  # noqa: E402
+from rentflow_ledger.adapters.sql import SqlAccounts  # noqa: E402
 from rentflow_ledger.bootstrap import MIGRATIONS  # noqa: E402
 from rentflow_ledger.entrypoints import consumers  # noqa: E402
 from rentflow_ledger.service_layer.accounts import upsert_accounts  # noqa: E402
@@ -118,6 +120,14 @@ async def run(args: argparse.Namespace, url: str) -> None:
         backend = Backend(await raw.fetchval("select pg_backend_pid()"))
     spent: dict[str, list[float]] = {}
 
+    locked_at: list[float] = []  # when the batch's accounts were locked (the receipts' balance update began)
+    move = SqlAccounts.move_for_receipts
+
+    async def timed_move(self: SqlAccounts, *a: Any, **k: Any) -> Any:
+        locked_at.append(time.perf_counter())
+        return await move(self, *a, **k)
+    SqlAccounts.move_for_receipts = timed_move  # type: ignore[method-assign]
+
     class Uow(UnitOfWork):
         async def __aenter__(self) -> "Uow":
             await super().__aenter__()
@@ -132,16 +142,19 @@ async def run(args: argparse.Namespace, url: str) -> None:
     tune_garbage_collector()  # as a service does
     n = 0
 
-    async def one() -> tuple[float, float, float]:
+    async def one() -> tuple[float, float, float, float]:
         nonlocal n
         fetch = work[n]
         n += 1
         b0 = backend.cpu()
         c0 = time.process_time()
         w0 = time.perf_counter()
+        locked_at.clear()
         decoded = consumer.decode(fetch)
         await consumer._process_batch(decoded.good)
-        return time.process_time() - c0, backend.cpu() - b0, time.perf_counter() - w0
+        w1 = time.perf_counter()
+        # the accounts stay locked from the update to the commit (_process_batch returns just after it)
+        return time.process_time() - c0, backend.cpu() - b0, w1 - w0, w1 - locked_at[0] if locked_at else 0.0
 
     for _ in range(args.warmup):
         await one()
@@ -149,13 +162,14 @@ async def run(args: argparse.Namespace, url: str) -> None:
         entries0 = await index_entries((await c.get_raw_connection()).driver_connection)
     spent.clear()
     for r in range(args.rounds):
-        client = server = wall = 0.0
+        client = server = wall = locked = 0.0
         for _ in range(args.batches):
-            c, s, w = await one()
-            client, server, wall = client + c, server + s, wall + w
+            c, s, w, k = await one()
+            client, server, wall, locked = client + c, server + s, wall + w, locked + k
         per = 1e6 / (args.batches * args.size)
         print(f"round {r}: client {client * per:.2f} µs/payment, server {server * per:.2f} µs/payment, "
-              f"wall {wall * per:.2f} µs/payment", flush=True)
+              f"wall {wall * per:.2f} µs/payment; accounts locked {1e3 * locked / args.batches:.1f} of "
+              f"{1e3 * wall / args.batches:.1f} ms a batch", flush=True)
     payments = args.rounds * args.batches * args.size
     if args.by_statement:
         print("backend CPU by statement (µs per payment, calls):")

@@ -12,11 +12,12 @@ a handful of set-based statements, and the accounts locked only for the last few
    receipts go to the GL as one journal per value date, booked period and bank/cash account (Dr the
    money account, Cr debtors control per account), as the debit run's journals do; each
    unidentified receipt has its own;
-4. lock the allocated accounts and add each the batch's sum in one statement (reference order;
+4. make each posting's TransactionPosted but for its balance (`events.postings_deferred`: id, envelope,
+   headers), then lock the allocated accounts and add each the batch's sum in one statement (reference order;
    the balances before and the tenancy ends come back), post in Python with running balances
    (several payments to one account get consecutive balance_after), then COPY transactions and,
-   while PostgreSQL writes them, emit TransactionPosted. The consumer commits (the unit of work
-   writes the TransactionPosted rows to the outbox in one COPY).
+   while PostgreSQL writes them, write each balance into its TransactionPosted (`uow.complete`). The
+   consumer commits (the unit of work writes the TransactionPosted rows to the outbox in one COPY).
 
 Locking late keeps the lock window to step 4 and the commit, so consumers working other
 partitions of the group (in this process or others) overlap their work instead of queueing on
@@ -162,7 +163,12 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
     if not receipts:
         check_control([], journals)
         return
-    # all that does not need the balances is done before the accounts are locked
+    # all that does not need the balances is done before the accounts are locked: each posting's
+    # TransactionPosted is made but for its balance (id, envelope, headers), which the loop below writes in
+    defer = events.postings_deferred(uow, now)
+    deferred = [defer(r.txn_id, r.account_ref, receipt_code(r.channel), -r.command.payment.amount_pence, r.day,
+                      r.period or period_of(r.day), r.source_ref, r.channel, r.command.payment.payment_id, r.rule,
+                      r.command.cause) for r in receipts]
     before, ended = await uow.accounts.move_for_receipts(deltas, now)  # locked from here to the commit
     book = Book(before)
     transactions: list[Transaction] = []
@@ -172,15 +178,15 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
                                       business_date=r.day, source_ref=r.source_ref, channel=r.channel,
                                       payment_id=p.payment_id, allocation_rule=r.rule, posting_period=r.period))
     check_control(transactions, journals)
-    # the events are made while PostgreSQL writes the postings (~6 µs a row, mostly its indexes): the
+    # the events are completed while PostgreSQL writes the postings (~6 µs a row, mostly its indexes): the
     # accounts stay locked for the longer of the two, not for both
     copying = asyncio.ensure_future(uow.postings.add_transactions(transactions, now))
     try:
-        posted = events.postings_posted(uow, now)
-        for n, (r, t) in enumerate(zip(receipts, transactions)):
+        complete = uow.complete
+        for n, (r, t, d) in enumerate(zip(receipts, transactions, deferred)):
             if n % EMIT_SLICE == 0:
                 await asyncio.sleep(0)  # the COPY's next step (sent, then its rows) goes on meanwhile
-            posted(t, r.command.cause)
+            complete(d, t.balance_after_pence)
             if paid_after_tenancy_end(r.day, ended.get(r.account_ref)):  # posted, and flagged for an officer
                 events.ended_tenancy_payment(uow, t, r.command.payment, ended[r.account_ref], now, r.command.cause)
     finally:
