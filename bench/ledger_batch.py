@@ -2,8 +2,8 @@
 its progress locked and saved, the handler run and the unit of work committed, as the consumer
 does (BatchConsumer._process_batch), on payments shaped like `bench ledger`'s. Prints CPU per payment
 of this process and of its PostgreSQL backend, the wall time a batch holds its accounts locked (from
-the receipts' balance update to the end of the commit) and a batch's whole, then (--by-statement) the backend's CPU per statement,
-and the rows and index entries each table took per payment.
+the receipts' balance update to the end of the commit) and a batch's whole, then (--by-statement)
+the backend's CPU per statement, and the rows and index entries each table took per payment.
 
     ./dev bench ledger_batch [--batches 10] [--size 3000] [--accounts 5000] [--rounds 3] [--by-statement]
 """
