@@ -174,6 +174,55 @@ class Emitter:
         return partial(_emit, self, spec.name, spec.event_type, spec.id_prefix, once)
 
 
+    def deferred(self, model: type[BaseModel], field: str, *, once: bool = False) -> Callable[
+            [dict[str, Any], tuple[object, ...], str, Cause | None, Any], "Deferred"]:
+        """`emitter` for events whose one integer `field` is known only later (a posting's balance, known
+        once its account is locked): everything else of the row — id, envelope, headers — is made now,
+        and `complete` adds the row with the value (`data[field]` is overwritten meanwhile). The same
+        row `emitter` makes, byte for byte (unit-tested)."""
+        spec = BY_MODEL[model]
+        return partial(_defer, self, spec.name, spec.event_type, spec.id_prefix, once, field)
+
+    def complete(self, deferred: "Deferred", value: int) -> None:
+        """Adds the row of a `deferred` event, its field's value now given, to what was emitted."""
+        topic, key, head, tail, headers, event_id = deferred
+        self.emitted.append(_row(OutboxRow, (topic, key, b"%b%d%b" % (head, value, tail), headers, event_id)))
+
+
+class Deferred(NamedTuple):
+    """A `deferred` event's row but for one integer: its payload on either side of the value."""
+    topic: str
+    key: str
+    head: bytes
+    tail: bytes
+    headers: dict[str, str]
+    event_id: uuid.UUID | None
+
+
+_HOLE = -7_777_777_777_777_777_777  # in place of a deferred value while the payload is serialised
+
+
+def _defer(emitter: Emitter, topic: str, event_type: str, id_prefix: bytes, once: bool, field: str,
+           data: dict[str, Any], identity: tuple[object, ...], key: str, cause: Cause | None,
+           occurred_at: Any) -> Deferred:
+    event_id = derive_id_binary(id_prefix, identity)
+    correlation_id = cause.correlation_id if cause else emitter.correlation_id
+    data[field] = _HOLE
+    payload = orjson.dumps({
+        "event_id": event_id, "event_type": event_type, "schema_version": 1, "occurred_at": occurred_at,
+        "correlation_id": correlation_id, "causation_id": cause.event_id if cause else None,
+        "producer": emitter.producer, "data": data,
+    }, default=_default)
+    # the key quoted and followed by a colon is the field itself: a string value has its quotes escaped
+    head, hole, tail = payload.partition(b'"%b":%d' % (field.encode(), _HOLE))
+    if not hole:
+        raise ValueError(f"{field} is not a field of the event's data")
+    return _row(Deferred, (topic, key, head + hole[:-len(str(_HOLE))], tail, {
+        "event_id": payload[_EVENT_ID].decode(), "event_type": event_type, "correlation_id": correlation_id,
+    }, None if once else event_id))
+
+
+
 def _emit(emitter: Emitter, topic: str, event_type: str, id_prefix: bytes, once: bool, data: dict[str, Any],
           identity: tuple[object, ...], key: str, cause: Cause | None, occurred_at: Any) -> uuid.UUID:
     """`Emitter.emit_data`'s row (its id `event_id_of`'s), added to what `emitter` emitted; returns the id."""

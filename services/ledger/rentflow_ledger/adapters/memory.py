@@ -132,7 +132,7 @@ class MemoryPostings:
     def __init__(self, t: Tables) -> None:
         self.t = t
 
-    async def taken(self, payment_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    async def taken(self, payment_ids: Sequence[uuid.UUID], transaction_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         return {p for p in payment_ids if p in self.t.payments or p in self.t.suspense}
 
     async def add_transactions(self, transactions: Sequence[Transaction], posted_at: dt.datetime) -> None:
@@ -142,6 +142,7 @@ class MemoryPostings:
                 _unique(self.t.weeks, (t.account_ref, t.type_code, t.week_start), "debit for the week")
                 self.t.weeks.add((t.account_ref, t.type_code, t.week_start))
             if t.payment_id is not None:
+                # PostgreSQL: the primary key, the posting's id being the payment's (receipt_transaction_id)
                 _unique(self.t.payments, t.payment_id, "posting of the payment")
                 self.t.payments.add(t.payment_id)
             self.t.transactions[t.transaction_id] = {

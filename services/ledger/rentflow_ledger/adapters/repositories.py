@@ -32,7 +32,8 @@ class Accounts(Protocol):
 
 
 class Postings(Protocol):
-    async def taken(self, payment_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]: ...
+    async def taken(self, payment_ids: Sequence[uuid.UUID], transaction_ids: Sequence[uuid.UUID]
+                    ) -> set[uuid.UUID]: ...
     async def add_transactions(self, transactions: Sequence[Transaction], posted_at: dt.datetime) -> None: ...
 
     async def add_debit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:

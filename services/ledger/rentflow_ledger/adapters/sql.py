@@ -15,7 +15,7 @@ from rentflow_ledger.adapters import state as ledger_state
 from rentflow_ledger.adapters.state import State
 from rentflow_ledger.domain.accounts import AccountRecord
 from rentflow_ledger.domain.allocation import ReferenceIndex
-from rentflow_ledger.domain.posting import Journal, Transaction
+from rentflow_ledger.domain.posting import Journal, Transaction, receipt_transaction_id
 
 Row = Mapping[str, Any]
 
@@ -163,14 +163,17 @@ class SqlPostings:
     def __init__(self, raw: Any) -> None:
         self.raw = raw
 
-    async def taken(self, payment_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-        """Payments already posted to an account or held in suspense (whatever event carried them)."""
+    async def taken(self, payment_ids: Sequence[uuid.UUID], transaction_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Payments already posted to an account or held in suspense (whatever event carried them);
+        `transaction_ids`: their postings' ids (receipt_transaction_id, in the same order), which the
+        primary key finds."""
         if not payment_ids:
             return set()
         rows = await self.raw.fetch(
-            "select payment_id from transactions where payment_id = any($1::uuid[]) "
-            "union all select payment_id from suspense where payment_id = any($1::uuid[])", list(payment_ids))
-        return {r["payment_id"] for r in rows}
+            "select payment_id from transactions where transaction_id = any($2::uuid[]) "
+            "union all select payment_id from suspense where payment_id = any($1::uuid[])", list(payment_ids),
+            list(transaction_ids))
+        return {r[0] for r in rows}
 
     async def add_transactions(self, transactions: Sequence[Transaction], posted_at: dt.datetime) -> None:
         if not transactions:
@@ -207,7 +210,8 @@ class SqlPostings:
         return {r["payment_id"]: r for r in await self.raw.fetch(
             "select t.payment_id, coalesce(m.to_account_ref, t.account_ref) as account_ref, -t.amount_pence as amount,"
             " t.channel from transactions t left join receipt_moves m on m.transaction_id = t.transaction_id "
-            "where t.payment_id = any($1::uuid[]) and t.amount_pence < 0", list(payment_ids))}
+            "where t.transaction_id = any($1::uuid[]) and t.amount_pence < 0",
+            [receipt_transaction_id(p) for p in payment_ids])}
 
     async def dd_collections(self, keys: Sequence[tuple[str, dt.date, int]]) -> dict[tuple[str, dt.date, int], uuid.UUID]:
         """(account, processing date, amount) → the first Direct Debit collection (RDD) posted so."""

@@ -12,10 +12,23 @@ from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from rentflow_ledger.domain.journal import Line, control_movement, is_balanced
+from rentflow_schemas import derive_event_id
+from rentflow_schemas.envelope import derive_event_ids
 
 LONDON = ZoneInfo("Europe/London")
 _new = object.__new__
 _set = object.__setattr__
+
+
+def receipt_transaction_id(payment_id: uuid.UUID) -> uuid.UUID:
+    """The id of a payment's posting on a rent account (from a batch or allocated from suspense): derived
+    from the payment, so the transactions' primary key keeps a payment posted at most once, and finds it."""
+    return derive_event_id("txn", str(payment_id))
+
+
+def receipt_transaction_ids(payment_ids: Iterable[str]) -> list[uuid.UUID]:
+    """`receipt_transaction_id` of each payment id given as text, in one call."""
+    return derive_event_ids("txn", last=payment_ids)
 
 
 _DAY_OF_MINUTE: dict[tuple[object, ...], dt.date] = {}

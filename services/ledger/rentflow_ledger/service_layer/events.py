@@ -8,7 +8,7 @@ from typing import Any, Callable, Protocol
 
 from pydantic import BaseModel
 
-from rentflow_common.events import Cause, instant, uuid_text
+from rentflow_common.events import Cause, Deferred, instant, uuid_text
 from rentflow_ledger.domain.posting import Journal, Transaction, period_of
 from rentflow_schemas.directdebit import DdFailure, MandateChanged
 from rentflow_schemas.ledger import AccountUpserted, EndedTenancyPayment, JournalPosted, SuspenseEvent, TransactionPosted
@@ -45,6 +45,24 @@ def postings_posted(uow: Emitter, posted_at: dt.datetime) -> Callable[[Transacti
     def posted(t: Transaction, cause: Cause | None) -> None:
         emit(_posted(t, at), (t.transaction_id,), t.account_ref, cause, at)
     return posted
+
+
+def postings_deferred(uow: Any, posted_at: dt.datetime) -> Callable[..., Deferred]:
+    """`postings_posted` made before the postings' balances are known (their accounts not locked yet): each
+    posting's row but its balance_after_pence, which `uow.complete(deferred, balance)` adds once posted,
+    so under the locks only the balance is written into it. The same rows (tests/unit/test_events.py)."""
+    defer = uow.deferred(TransactionPosted, "balance_after_pence")
+    at = instant(posted_at)
+
+    def deferred(transaction_id: uuid.UUID, account_ref: str, type_code: str, amount: int, business_date: dt.date,
+                 period: str, source_ref: str, channel: str | None, payment_id: uuid.UUID | None,
+                 allocation_rule: str | None, cause: Cause | None) -> Deferred:
+        return defer({"transaction_id": transaction_id, "account_ref": account_ref, "type_code": type_code,
+                      "amount_pence": amount, "balance_after_pence": 0, "posted_at": at,
+                      "business_date": business_date, "period": period, "source_ref": source_ref, "channel": channel,
+                      "payment_id": payment_id, "allocation_rule": allocation_rule, "week_start": None},
+                     (transaction_id,), account_ref, cause, at)
+    return deferred
 
 
 def _posted(t: Transaction, posted_at: Any) -> dict[str, Any]:

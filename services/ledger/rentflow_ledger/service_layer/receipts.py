@@ -12,11 +12,12 @@ a handful of set-based statements, and the accounts locked only for the last few
    receipts go to the GL as one journal per value date, booked period and bank/cash account (Dr the
    money account, Cr debtors control per account), as the debit run's journals do; each
    unidentified receipt has its own;
-4. lock the allocated accounts and add each the batch's sum in one statement (reference order;
+4. make each posting's TransactionPosted but for its balance (`events.postings_deferred`: id, envelope,
+   headers), then lock the allocated accounts and add each the batch's sum in one statement (reference order;
    the balances before and the tenancy ends come back), post in Python with running balances
    (several payments to one account get consecutive balance_after), then COPY transactions and,
-   while PostgreSQL writes them, emit TransactionPosted. The consumer commits (the unit of work
-   writes the TransactionPosted rows to the outbox in one COPY).
+   while PostgreSQL writes them, write each balance into its TransactionPosted (`uow.complete`). The
+   consumer commits (the unit of work writes the TransactionPosted rows to the outbox in one COPY).
 
 Locking late keeps the lock window to step 4 and the commit, so consumers working other
 partitions of the group (in this process or others) overlap their work instead of queueing on
@@ -31,7 +32,8 @@ from rentflow_common.events import Cause, uuid_text
 from rentflow_ledger.domain.allocation import allocate
 from rentflow_ledger.domain.codes import money_in_gl, receipt_code
 from rentflow_ledger.domain.journal import batched_receipt_lines, unidentified_lines
-from rentflow_ledger.domain.posting import Book, Journal, Transaction, business_date, check_control, period_of
+from rentflow_ledger.domain.posting import (Book, Journal, Transaction, business_date, check_control, period_of,
+                                            receipt_transaction_ids)
 from rentflow_ledger.domain.references import CheckScheme
 from rentflow_ledger.domain.tenancy import paid_after_tenancy_end
 from rentflow_ledger.service_layer import events
@@ -49,7 +51,7 @@ class _Receipt(NamedTuple):  # made as the tuple it is (_tuple): its __new__ is 
     rule: str
     day: dt.date
     source_ref: str
-    pid: str
+    txn_id: Any  # receipt_transaction_id of the payment
     period: str | None
     channel: str
 
@@ -67,14 +69,30 @@ async def handle_payments_received(uow: LedgerUnitOfWork, commands: Sequence[Tak
     await post_receipts(uow, await untaken(uow, commands), scheme=scheme)
 
 
-async def untaken(uow: LedgerUnitOfWork, commands: Sequence[TakePayment]) -> list[TakePayment]:
+class Untaken(list):  # type: ignore[type-arg]
+    """`untaken`'s commands, with each one's payment id as text and the id its posting takes
+    (`receipt_transaction_id`), in the same order: derived once, to look the postings up, and used
+    again by `post_receipts`."""
+
+    def __init__(self, commands: list[TakePayment], pids: list[str], txn_ids: list[Any]) -> None:
+        super().__init__(commands)
+        self.pids, self.txn_ids = pids, txn_ids
+
+
+async def untaken(uow: LedgerUnitOfWork, commands: Sequence[TakePayment]) -> Untaken:
     """One command per payment (the first event carrying it) of those not taken before: neither
     posted to an account nor held in suspense, whatever event carried them."""
     batch: dict[Any, TakePayment] = {}
     for c in commands:
         batch.setdefault(c.payment.payment_id, c)
-    taken = await uow.postings.taken(list(batch))
-    return [i for pid, i in batch.items() if pid not in taken]
+    pids = [uuid_text(p) for p in batch]
+    txn_ids = receipt_transaction_ids(pids)
+    taken = await uow.postings.taken(list(batch), txn_ids)
+    if not taken:
+        return Untaken(list(batch.values()), pids, txn_ids)
+    keep = [n for n, pid in enumerate(batch) if pid not in taken]
+    items = list(batch.values())
+    return Untaken([items[n] for n in keep], [pids[n] for n in keep], [txn_ids[n] for n in keep])
 
 
 async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
@@ -82,6 +100,11 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
     """`handle_payments_received` for the commands `untaken` returned in this transaction."""
     if not fresh:
         return
+    if isinstance(fresh, Untaken):
+        pids, txn_ids = fresh.pids, fresh.txn_ids
+    else:
+        pids = [uuid_text(i.payment.payment_id) for i in fresh]
+        txn_ids = receipt_transaction_ids(pids)
     now = dt.datetime.now(UTC)
     state = await uow.periods.state()
     calendar = state.calendar
@@ -101,13 +124,12 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
     received: dict[tuple[dt.date, str | None, str], dict[str, int]] = {}
     deltas: dict[str, int] = {}  # what the batch takes off each allocated account's balance
     first_of: dict[tuple[dt.date, str | None, str], TakePayment] = {}
-    for item, allocation in zip(fresh, allocations):
+    for item, allocation, pid, txn_id in zip(fresh, allocations, pids, txn_ids):
         p = item.payment
         channel = str(p.channel)
         day = business_date(p.paid_at)
         booked = calendar.override(day)
         src = source_ref(p)
-        pid = uuid_text(p.payment_id)
         if allocation.account_ref is not None:
             key = (day, booked, money_in_gl(channel))
             ref = allocation.account_ref
@@ -115,7 +137,7 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
             by_account[ref] = by_account.get(ref, 0) + p.amount_pence
             deltas[ref] = deltas.get(ref, 0) - p.amount_pence
             first_of.setdefault(key, item)
-            receipts.append(_tuple(_Receipt, (item, ref, allocation.rule or "", day, src, pid, booked, channel)))
+            receipts.append(_tuple(_Receipt, (item, ref, allocation.rule or "", day, src, txn_id, booked, channel)))
         else:
             j = Journal(derive_event_id("journal", "unidentified_receipt", pid), "unidentified_receipt", day, src,
                         tuple(unidentified_lines(channel, p.amount_pence)), booked)
@@ -141,26 +163,30 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
     if not receipts:
         check_control([], journals)
         return
-    # all that does not need the balances is done before the accounts are locked
-    txn_ids = [derive_event_id("txn", r.pid) for r in receipts]
+    # all that does not need the balances is done before the accounts are locked: each posting's
+    # TransactionPosted is made but for its balance (id, envelope, headers), which the loop below writes in
+    defer = events.postings_deferred(uow, now)
+    deferred = [defer(r.txn_id, r.account_ref, receipt_code(r.channel), -r.command.payment.amount_pence, r.day,
+                      r.period or period_of(r.day), r.source_ref, r.channel, r.command.payment.payment_id, r.rule,
+                      r.command.cause) for r in receipts]
     before, ended = await uow.accounts.move_for_receipts(deltas, now)  # locked from here to the commit
     book = Book(before)
     transactions: list[Transaction] = []
-    for r, txn_id in zip(receipts, txn_ids):
+    for r in receipts:
         p = r.command.payment
-        transactions.append(book.post(r.account_ref, receipt_code(r.channel), -p.amount_pence, transaction_id=txn_id,
+        transactions.append(book.post(r.account_ref, receipt_code(r.channel), -p.amount_pence, transaction_id=r.txn_id,
                                       business_date=r.day, source_ref=r.source_ref, channel=r.channel,
                                       payment_id=p.payment_id, allocation_rule=r.rule, posting_period=r.period))
     check_control(transactions, journals)
-    # the events are made while PostgreSQL writes the postings (~6 µs a row, mostly its indexes): the
+    # the events are completed while PostgreSQL writes the postings (~6 µs a row, mostly its indexes): the
     # accounts stay locked for the longer of the two, not for both
     copying = asyncio.ensure_future(uow.postings.add_transactions(transactions, now))
     try:
-        posted = events.postings_posted(uow, now)
-        for n, (r, t) in enumerate(zip(receipts, transactions)):
+        complete = uow.complete
+        for n, (r, t, d) in enumerate(zip(receipts, transactions, deferred)):
             if n % EMIT_SLICE == 0:
                 await asyncio.sleep(0)  # the COPY's next step (sent, then its rows) goes on meanwhile
-            posted(t, r.command.cause)
+            complete(d, t.balance_after_pence)
             if paid_after_tenancy_end(r.day, ended.get(r.account_ref)):  # posted, and flagged for an officer
                 events.ended_tenancy_payment(uow, t, r.command.payment, ended[r.account_ref], now, r.command.cause)
     finally:

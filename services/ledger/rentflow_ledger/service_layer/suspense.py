@@ -9,7 +9,7 @@ from rentflow_common.events import Cause
 from rentflow_ledger.domain.allocation import MANUAL
 from rentflow_ledger.domain.codes import receipt_code
 from rentflow_ledger.domain.journal import suspense_allocated_lines, transfer_lines
-from rentflow_ledger.domain.posting import Book, Journal, check_control
+from rentflow_ledger.domain.posting import Book, Journal, check_control, receipt_transaction_id
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.service_layer import events, reversals
 from rentflow_ledger.service_layer.unit_of_work import LedgerUnitOfWork
@@ -59,7 +59,7 @@ async def allocate_suspense(uow: LedgerUnitOfWork, payment_id: uuid.UUID, accoun
     src = f"{item['provider_id']}:{item['provider_ref']}"
     channel, amount = item["channel"], item["amount_pence"]
     booked = calendar.override(day)
-    t = book.post(ref, receipt_code(channel), -amount, transaction_id=derive_event_id("txn", payment_id),
+    t = book.post(ref, receipt_code(channel), -amount, transaction_id=receipt_transaction_id(payment_id),
                   business_date=day, source_ref=src, channel=channel, payment_id=payment_id, allocation_rule=MANUAL,
                   posting_period=booked)
     j = Journal(derive_event_id("journal", "suspense_allocated", payment_id), "suspense_allocated", day, src,

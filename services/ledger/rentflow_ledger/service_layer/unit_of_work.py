@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol
 from pydantic import BaseModel
 
 from rentflow_common.db import UnitOfWork
-from rentflow_common.events import Cause
+from rentflow_common.events import Cause, Deferred
 from rentflow_schemas.ledger import TransactionPosted
 from rentflow_ledger.adapters import reconciliation, sql
 from rentflow_ledger.adapters.repositories import (Accounts, Adjustments, CashBook, Lumps, Mandates, Periods,
@@ -44,6 +44,10 @@ class LedgerUnitOfWork(Protocol):
                   cause: Cause | None, occurred_at: dt.datetime) -> uuid.UUID: ...
 
     def emitter(self, model: type[BaseModel]) -> Callable[..., uuid.UUID]: ...
+
+    def deferred(self, model: type[BaseModel], field: str) -> Callable[..., Deferred]: ...
+
+    def complete(self, deferred: Deferred, value: int) -> None: ...
 
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None: ...
@@ -91,6 +95,14 @@ class SqlLedgerUnitOfWork:
         """`emit_data` for many events of `model` (rentflow_common.events.Emitter.emitter): postings `once`,
         as `emit_data` writes them."""
         return self.base.emitter(model, once=model is TransactionPosted)
+
+    def deferred(self, model: type[BaseModel], field: str) -> Callable[..., Deferred]:
+        """`emitter` for events whose `field` is known later (rentflow_common.events.Emitter.deferred),
+        postings `once` as `emitter` writes them; `complete` adds each row."""
+        return self.base.deferred(model, field, once=model is TransactionPosted)
+
+    def complete(self, deferred: Deferred, value: int) -> None:
+        self.base.complete(deferred, value)
 
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:

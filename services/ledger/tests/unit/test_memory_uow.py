@@ -11,10 +11,11 @@ import pytest
 from rentflow_common.events import Cause
 from rentflow_ledger.adapters.memory import Conflict, MemoryLedger
 from rentflow_ledger.domain.accounts import AccountRecord
-from rentflow_ledger.domain.posting import Book
+from rentflow_ledger.domain.posting import Book, receipt_transaction_id
 from rentflow_ledger.service_layer.accounts import upsert_accounts
 from rentflow_ledger.service_layer.commands import TakePayment
 from rentflow_ledger.service_layer.receipts import handle_payments_received
+from rentflow_ledger.service_layer.suspense import allocate_suspense
 from rentflow_schemas.payments import PaymentReceived
 
 UTC = dt.timezone.utc
@@ -69,3 +70,17 @@ async def test_a_second_posting_of_a_payment_is_refused_as_the_unique_index_does
         await uow.postings.add_transactions([first], AT)
         with pytest.raises(Conflict):
             await uow.postings.add_transactions([second], AT)
+
+
+async def test_a_payments_posting_takes_the_id_derived_from_the_payment():
+    """What lets PostgreSQL's primary key refuse a second posting of a payment (no index on
+    payment_id): a receipt posted from a batch, and one allocated by hand from suspense, both take
+    receipt_transaction_id(payment_id)."""
+    ledger = await ledger_with_account()
+    posted, held = take(100), take(200, "nobody")
+    async with ledger.uow() as uow:
+        await handle_payments_received(uow, [posted, held])
+        await allocate_suspense(uow, held.payment.payment_id, "R1", "officer", "found it")
+        await uow.commit()
+    ids = {t["payment_id"]: t["transaction_id"] for t in ledger.tables.transactions.values()}
+    assert ids == {p: receipt_transaction_id(p) for p in (posted.payment.payment_id, held.payment.payment_id)}
