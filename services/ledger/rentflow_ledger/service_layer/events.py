@@ -25,7 +25,9 @@ class Emitter(Protocol):
     def emit_data(self, model: type[BaseModel], data: dict[str, Any], *, identity: tuple[object, ...], key: str,
                   cause: Cause | None, occurred_at: dt.datetime) -> uuid.UUID: ...
 
-    def emitter(self, model: type[BaseModel]) -> Callable[..., uuid.UUID]: ...
+    def deferred(self, model: type[BaseModel], field: str) -> Callable[..., Deferred]: ...
+
+    def complete(self, deferred: Deferred, value: int) -> None: ...
 
 
 def transaction_posted(uow: Emitter, t: Transaction, posted_at: dt.datetime, cause: Cause | None) -> None:
@@ -36,21 +38,12 @@ def transaction_posted(uow: Emitter, t: Transaction, posted_at: dt.datetime, cau
                   cause=cause, occurred_at=posted_at)
 
 
-def postings_posted(uow: Emitter, posted_at: dt.datetime) -> Callable[[Transaction, Cause | None], None]:
-    """`transaction_posted` for the many postings of one batch posted at one time (the receipts' hot path):
-    the topic's emitter looked up and the time serialised once (`instant`), not per posting. The same rows."""
-    emit = uow.emitter(TransactionPosted)
-    at = instant(posted_at)
-
-    def posted(t: Transaction, cause: Cause | None) -> None:
-        emit(_posted(t, at), (t.transaction_id,), t.account_ref, cause, at)
-    return posted
-
-
-def postings_deferred(uow: Any, posted_at: dt.datetime) -> Callable[..., Deferred]:
-    """`postings_posted` made before the postings' balances are known (their accounts not locked yet): each
-    posting's row but its balance_after_pence, which `uow.complete(deferred, balance)` adds once posted,
-    so under the locks only the balance is written into it. The same rows (tests/unit/test_events.py)."""
+def postings_deferred(uow: Emitter, posted_at: dt.datetime) -> Callable[..., Deferred]:
+    """`transaction_posted` for the many postings of one batch (the receipts' hot path), made before their
+    balances are known (their accounts not locked yet): the emitter looked up and the time serialised
+    once (`instant`), each posting's row made but for its balance_after_pence, which
+    `uow.complete(deferred, balance)` adds once posted, so under the locks only the balance is written
+    in. The same rows (tests/unit/test_events.py)."""
     defer = uow.deferred(TransactionPosted, "balance_after_pence")
     at = instant(posted_at)
 

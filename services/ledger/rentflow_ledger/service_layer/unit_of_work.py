@@ -43,8 +43,6 @@ class LedgerUnitOfWork(Protocol):
     def emit_data(self, model: type[BaseModel], data: dict[str, Any], *, identity: tuple[object, ...], key: str,
                   cause: Cause | None, occurred_at: dt.datetime) -> uuid.UUID: ...
 
-    def emitter(self, model: type[BaseModel]) -> Callable[..., uuid.UUID]: ...
-
     def deferred(self, model: type[BaseModel], field: str) -> Callable[..., Deferred]: ...
 
     def complete(self, deferred: Deferred, value: int) -> None: ...
@@ -90,11 +88,6 @@ class SqlLedgerUnitOfWork:
         # the posting's identity: the outbox need not index its id to find it emitted twice (`once`)
         return self.base.emit_data(model, data, identity=identity, key=key, cause=cause, occurred_at=occurred_at,
                                    once=model is TransactionPosted)
-
-    def emitter(self, model: type[BaseModel]) -> Callable[..., uuid.UUID]:
-        """`emit_data` for many events of `model` (rentflow_common.events.Emitter.emitter): postings `once`,
-        as `emit_data` writes them."""
-        return self.base.emitter(model, once=model is TransactionPosted)
 
     def deferred(self, model: type[BaseModel], field: str) -> Callable[..., Deferred]:
         """`emitter` for events whose `field` is known later (rentflow_common.events.Emitter.deferred),

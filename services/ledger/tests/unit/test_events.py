@@ -125,38 +125,6 @@ def test_a_posting_and_a_journal_emitted_as_data_are_the_rows_their_models_encod
     assert len(_valid(fast).data.lines) == 2
 
 
-def test_a_batch_of_postings_emitted_together_are_the_rows_each_emitted_alone_writes():
-    """`postings_posted` (the receipts' loop: the emitter looked up and the time serialised once) writes
-    byte for byte the rows `transaction_posted` writes per posting, on the PostgreSQL unit of work's
-    emitting (ids not indexed: `once`) and in memory."""
-    from rentflow_ledger.service_layer.unit_of_work import SqlLedgerUnitOfWork
-
-    book = Book({"R1": 10, "R2": 0})
-    posted = [(book.post(ref, "RCP", -60, transaction_id=uuid.uuid4(), business_date=dt.date(2026, 4, 30),
-                         source_ref=f"p:{n}", channel="card", payment_id=uuid.uuid4(), allocation_rule="exact_reference",
-                         posting_period=period), cause)
-              for n, (ref, period, cause) in enumerate([("R1", None, Cause(uuid.uuid4(), "corr")),
-                                                         ("R2", "2026-05", None), ("R1", None, Cause(None, "c2"))])]
-    for sql in (True, False):
-        rows = []
-        for batch in (True, False):
-            uow = base = Emitter("ledger", "own")
-            if sql:  # its repositories are not used here: only its emitting, on `base`
-                uow = SqlLedgerUnitOfWork.__new__(SqlLedgerUnitOfWork)
-                uow.base = base
-            if batch:
-                emit = events.postings_posted(uow, NOW)
-                for t, cause in posted:
-                    emit(t, cause)
-            else:
-                for t, cause in posted:
-                    events.transaction_posted(uow, t, NOW, cause)
-            rows.append(base.emitted)
-        assert rows[0] == rows[1] and len(rows[0]) == 3
-        assert all(r.event_id is None for r in rows[0]) == sql
-        assert [_valid(r).data.period for r in rows[0]] == ["2026-04", "2026-05", "2026-04"]
-
-
 def test_postings_made_before_their_balances_are_the_rows_transaction_posted_writes():
     """`postings_deferred` then `complete` (the receipts: all but the balance made before the accounts are
     locked) writes byte for byte the rows `transaction_posted` writes, on the PostgreSQL unit of work's
@@ -190,6 +158,7 @@ def test_postings_made_before_their_balances_are_the_rows_transaction_posted_wri
                     events.transaction_posted(uow, t, NOW, cause)
             rows.append(base.emitted)
         assert rows[0] == rows[1] and len(rows[0]) == 4
+        assert all(r.event_id is None for r in rows[0]) == sql  # postings' ids not indexed on PostgreSQL (`once`)
         assert [_valid(r).data.balance_after_pence for r in rows[0]] == [-50, -777, 0, 2**40 - 1]
 
 
