@@ -50,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause, Msg, OutboxRow
 from rentflow_common.inbox import claim_new
+from rentflow_common.kafka import true_end_offsets
 from rentflow_common.logging import get_logger
 from rentflow_common.metrics import Rate
 from rentflow_common.outbox import enqueue
@@ -176,7 +177,7 @@ class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
         pass
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.consumer._assigned(assigned)
+        await self.consumer._assigned(assigned)
 
 
 def dlq_topic(group_id: str) -> str:
@@ -387,19 +388,44 @@ class BatchConsumer:
             log.warning("consumer.rewound", group=self.group_id, topic=tp.topic, partition=tp.partition)
             await kafka_consumer.seek_to_beginning(tp)
 
-    def _assigned(self, assigned: set[TopicPartition]) -> None:
-        """A join whose generation is not above this member's last one: the coordinator forgot the
-        group, as the embedded broker does restarted (empty). Its logs are new too, while the group's
-        offsets can be of the old ones (a commit in flight across the restart is taken), so what is
-        assigned is read from the start; numbers already taken are skipped undecoded."""
-        generation = self.subscriber.consumer._coordinator.generation
-        if generation <= self._generation and assigned:
-            log.warning("consumer.group_forgotten", group=self.group_id, generation=generation,
-                        before=self._generation, partitions=len(assigned))
-            self.stats.rewinds += len(assigned)
-            for tp in assigned:
-                self.subscriber.consumer.seek(tp, 0)
+    async def _assigned(self, assigned: set[TopicPartition]) -> None:
+        """Reads from the start what is assigned after the embedded broker lost its logs (restarted
+        empty), where the group's offsets can be of the old logs (it takes a commit in flight across the
+        restart), past anything the new ones hold; numbers already taken are skipped undecoded.
+        - A join whose generation is not above this member's last one: the coordinator forgot the group.
+        - A member joining afresh cannot tell that: a partition whose group offset is past its end."""
+        consumer = self.subscriber.consumer
+        generation = consumer._coordinator.generation
+        forgotten = generation <= self._generation
         self._generation = generation
+        if not assigned:
+            return
+        if forgotten:
+            log.warning("consumer.group_forgotten", group=self.group_id, generation=generation, partitions=len(assigned))
+            again = sorted(assigned)
+        else:
+            again = await self._past_the_end(consumer, sorted(assigned))
+        self.stats.rewinds += len(again)
+        for tp in again:
+            consumer.seek(tp, 0)
+
+    async def _past_the_end(self, consumer: Any, tps: list[TopicPartition]) -> list[TopicPartition]:
+        """Partitions whose group offset is past their end. The embedded broker reports a partition's
+        end short of it (its last batch's base + 1), so one only past that is read to its true end."""
+        try:
+            ends = await consumer.end_offsets(tps)
+            committed = {tp: await consumer.committed(tp) for tp in tps}
+            suspect = [tp for tp in tps if (committed[tp] or 0) > ends[tp]]
+            if suspect:
+                ends = await true_end_offsets(consumer._client._bootstrap_servers, suspect)
+        except Exception as exc:  # the broker away: the fetches wait for it, and the gap check stays
+            log.warning("consumer.ends_unknown", group=self.group_id, error=_short(exc))
+            return []
+        past = [tp for tp in suspect if committed[tp] > ends[tp]]
+        for tp in past:
+            log.warning("consumer.offset_past_end", group=self.group_id, topic=tp.topic, partition=tp.partition,
+                        committed=committed[tp], end=ends[tp])
+        return past
 
     async def _commit_in_background(self, kafka_consumer: Any, offsets: dict[TopicPartition, int]) -> None:
         """The offsets committed while the next batch is written: a broker round trip off the path.

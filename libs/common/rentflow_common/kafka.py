@@ -158,6 +158,16 @@ async def partition_lag(bootstrap_servers: str, groups: dict[str, list[str]] | N
     return rows
 
 
+async def true_end_offsets(bootstrap_servers: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """Where each partition ends, read past the end the broker reports (see partition_lag)."""
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, client_id="rentflow-ends")
+    await probe.start()
+    try:
+        return await _true_end_offsets(probe, tps)
+    finally:
+        await probe.stop()
+
+
 async def _true_end_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
     if not tps:
         return {}

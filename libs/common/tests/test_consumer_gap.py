@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import OffsetAndMetadata
 from faststream.kafka import KafkaBroker
@@ -140,6 +140,53 @@ async def test_after_the_broker_restarts_empty_a_member_reads_its_partitions_fro
             await _publish(bootstrap, full, range(8, 13))  # offsets 0-4
             await poll(lambda: _is(seen(), (12, 12)), timeout=60, what="11 and 12 taken from the new log")
             assert consumer.stats.rewinds >= 1
+        finally:
+            await broker.stop()
+    finally:
+        own.stop()
+
+
+async def test_a_member_joining_afresh_at_a_group_offset_past_the_logs_end_reads_from_the_start(
+        database_url, topic_prefix, rig, tmp_path):
+    """The service was down across the broker's restart, and the group's offset is one of the old log
+    (a commit from before the restart, taken by the new broker): past the new log's end. A member that
+    joins afresh has no generation to compare; the offset past the end tells it."""
+    from rentflow_common.infra import TansuBroker
+
+    (tmp_path / "logs").mkdir()
+    own = TansuBroker(tmp_path)
+    own.start()
+    try:
+        bootstrap = own.address
+        r = await rig([], partitions=1, tables=("create table seen (seq int not null)",))
+        full = topic_prefix + TOPIC
+        tp = TopicPartition(full, 0)
+        seen = _seen(r.engine)
+        await ensure_topics(bootstrap, 1, [TOPIC], prefix=topic_prefix)
+        await _publish(bootstrap, full, range(1, 11))  # offsets 0-9
+        broker, _consumer = _member(bootstrap, r.engine, topic_prefix)
+        await broker.start()
+        try:
+            await poll(lambda: _is(seen(), (10, 10)), timeout=60, what="the first 10 taken")
+        finally:
+            await broker.stop()
+
+        own.restart()  # empty, and the group's offset 10 comes back with a commit from before
+        await ensure_topics(bootstrap, 1, [TOPIC], prefix=topic_prefix)
+        stale = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=topic_prefix + "g", enable_auto_commit=False)
+        await stale.start()
+        try:
+            stale.assign([tp])
+            await stale.commit({tp: OffsetAndMetadata(10, "")})
+        finally:
+            await stale.stop()
+        await _publish(bootstrap, full, range(8, 13))  # offsets 0-4: the republish from retention
+
+        broker, consumer = _member(bootstrap, r.engine, topic_prefix)
+        await broker.start()
+        try:
+            await poll(lambda: _is(seen(), (12, 12)), timeout=60, what="11 and 12 taken from the new log")
+            assert consumer.stats.rewinds == 1
         finally:
             await broker.stop()
     finally:
