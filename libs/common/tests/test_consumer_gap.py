@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from contextlib import contextmanager
 
 import pytest
 
@@ -89,6 +90,20 @@ async def test_a_member_resuming_past_messages_it_never_took_reads_the_partition
         await broker.stop()
 
 
+@contextmanager
+def _own_broker(tmp_path):
+    """An embedded broker of the test's own, to restart."""
+    from rentflow_common.infra import TansuBroker
+
+    (tmp_path / "logs").mkdir()
+    own = TansuBroker(tmp_path)
+    own.start()
+    try:
+        yield own
+    finally:
+        own.stop()
+
+
 async def _is(value, expected) -> bool:
     return await value == expected
 
@@ -101,12 +116,7 @@ async def test_after_the_broker_restarts_empty_a_member_reads_its_partitions_fro
     made before the member joins again). The new log is the relay's republish, from its retention:
     numbers 8-12 at offsets 0-4, below that stale offset 10. The member reads from the start and takes
     11 and 12."""
-    from rentflow_common.infra import TansuBroker
-
-    (tmp_path / "logs").mkdir()
-    own = TansuBroker(tmp_path)
-    own.start()
-    try:
+    with _own_broker(tmp_path) as own:
         bootstrap = own.address
         r = await rig([], partitions=1, tables=("create table seen (seq int not null)",))
         engine = r.engine
@@ -142,8 +152,6 @@ async def test_after_the_broker_restarts_empty_a_member_reads_its_partitions_fro
             assert consumer.stats.rewinds >= 1
         finally:
             await broker.stop()
-    finally:
-        own.stop()
 
 
 async def test_a_member_joining_afresh_at_a_group_offset_past_the_logs_end_reads_from_the_start(
@@ -151,12 +159,7 @@ async def test_a_member_joining_afresh_at_a_group_offset_past_the_logs_end_reads
     """The service was down across the broker's restart, and the group's offset is one of the old log
     (a commit from before the restart, taken by the new broker): past the new log's end. A member that
     joins afresh has no generation to compare; the offset past the end tells it."""
-    from rentflow_common.infra import TansuBroker
-
-    (tmp_path / "logs").mkdir()
-    own = TansuBroker(tmp_path)
-    own.start()
-    try:
+    with _own_broker(tmp_path) as own:
         bootstrap = own.address
         r = await rig([], partitions=1, tables=("create table seen (seq int not null)",))
         full = topic_prefix + TOPIC
@@ -189,5 +192,3 @@ async def test_a_member_joining_afresh_at_a_group_offset_past_the_logs_end_reads
             assert consumer.stats.rewinds == 1
         finally:
             await broker.stop()
-    finally:
-        own.stop()
