@@ -77,3 +77,20 @@ async def small_stack(home: str | None, *, local_admin: bool | None = None) -> t
         await asyncio.to_thread(stack.stop)
         raise
     return stack, client, accounts
+
+
+def on_scratch_database(prefix: str, run: Callable[[str], Any]) -> None:
+    """`run(url)` (a coroutine function) against an embedded PostgreSQL of its own, in a temporary
+    folder removed afterwards."""
+    from contextlib import ExitStack
+
+    from rentflow_common.infra import _database
+
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    stack = ExitStack()
+    try:
+        url, _ = _database(home, "bench", stack, lambda m: print(m, file=sys.stderr))
+        asyncio.run(run(url))
+    finally:
+        stack.close()
+        shutil.rmtree(home, ignore_errors=True)

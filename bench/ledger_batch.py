@@ -10,24 +10,20 @@ the backend's CPU per statement, and the rows and index entries each table took 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
-import shutil
 import sys
-import tempfile
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).parent))
+from harness import on_scratch_database  # noqa: E402
 from ledger import Sequencer, accounts, envelopes  # noqa: E402  (bench ledger's data)
 
 from faststream.kafka import KafkaBroker  # noqa: E402
 
 from rentflow_common.consumer import BatchConsumer  # noqa: E402
 from rentflow_common.db import UnitOfWork, make_engine  # noqa: E402
-from rentflow_common.infra import _database  # noqa: E402
 from rentflow_common.migrations import upgrade_async  # noqa: E402
 from rentflow_common.service import tune_garbage_collector  # noqa: E402
 from rentflow_ledger.adapters.sql import SqlAccounts  # noqa: E402
@@ -200,14 +196,7 @@ async def index_entries(raw: Any) -> dict[tuple[str, str], int]:
 
 
 def main(args: argparse.Namespace) -> None:
-    home = Path(tempfile.mkdtemp(prefix="rentflow-ledgerbatch-"))
-    stack = ExitStack()
-    try:
-        url, _ = _database(home, "bench", stack, lambda m: print(m, file=sys.stderr))
-        asyncio.run(run(args, url))
-    finally:
-        stack.close()
-        shutil.rmtree(home, ignore_errors=True)
+    on_scratch_database("rentflow-ledgerbatch-", lambda url: run(args, url))
 
 
 if __name__ == "__main__":

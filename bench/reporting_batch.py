@@ -7,21 +7,15 @@ posting per payment, 5,000 accounts, one business date).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
-import shutil
-import sys
-import tempfile
 import time
 import uuid
-from contextlib import ExitStack
-from pathlib import Path
 
 import psutil
 from pydantic import AwareDatetime, TypeAdapter
 
+from harness import on_scratch_database
 from rentflow_common.db import UnitOfWork, make_engine
-from rentflow_common.infra import _database
 from rentflow_common.migrations import upgrade_async
 from rentflow_common.service import tune_garbage_collector
 from rentflow_common.testing import Incoming
@@ -122,14 +116,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
 def main(args: argparse.Namespace) -> None:
     if args.copy_from is not None:
         repo.COPY_POSTINGS = args.copy_from
-    home = Path(tempfile.mkdtemp(prefix="rentflow-repbench-"))
-    stack = ExitStack()
-    try:
-        url, _ = _database(home, "bench", stack, lambda m: print(m, file=sys.stderr))
-        asyncio.run(run(args, url))
-    finally:
-        stack.close()
-        shutil.rmtree(home, ignore_errors=True)
+    on_scratch_database("rentflow-repbench-", lambda url: run(args, url))
 
 
 if __name__ == "__main__":
