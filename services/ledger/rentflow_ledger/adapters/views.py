@@ -23,6 +23,10 @@ def _account(row: Any) -> dict[str, Any]:
 
 
 async def get_account(raw: Any, account_ref: str) -> dict[str, Any] | None:
+    """The account, its mandate and its transactions as of one moment: three reads in one snapshot, so
+    the balance is always the last transaction's (read committed, a batch committed between them showed
+    a balance without the postings listed). The first statement of the caller's unit of work."""
+    await raw.execute("set transaction isolation level repeatable read, read only")
     row = await raw.fetchrow(f"select {ACCOUNT_COLUMNS} from accounts where account_ref = $1",
                              normalise_reference(account_ref))
     if row is None:

@@ -149,3 +149,24 @@ async def test_a_posting_commits_once_so_its_outbox_row_needs_no_duplicate_check
     assert len({orjson.loads(r["headers"])["event_id"] for r in postings}) == 10
     journals = [r for r in rows if r["topic"] == "gl.journals.v1"]
     assert journals and all(r["event_id"] is not None for r in journals)  # other events keep the check
+
+
+async def test_an_account_is_read_as_of_one_moment_whatever_commits_meanwhile(engine):
+    """GET /v1/accounts/{ref} reads the balance, the mandate and the transactions in three statements:
+    one snapshot, so a batch committed between them cannot show a balance without its postings (the
+    service test saw exactly that once under load)."""
+    from rentflow_ledger.adapters import views
+
+    async with UnitOfWork(engine) as reader:
+        before = await views.get_account(reader.raw, "R0")
+        async with UnitOfWork(engine) as writer:
+            await handle_payments_received(SqlLedgerUnitOfWork(writer), [TakePayment.of(i) for i in batch(5, "s")])
+            await writer.commit()
+        # the rest of the reader's transaction still sees the moment of its first read
+        assert await reader.raw.fetchval("select balance_pence from accounts where account_ref = 'R0'") \
+            == before["balance_pence"]
+        assert await reader.raw.fetchval("select count(*) from transactions where account_ref = 'R0'") \
+            == len(before["transactions"])
+    async with UnitOfWork(engine) as reader:
+        after = await views.get_account(reader.raw, "R0")
+    assert after["balance_pence"] == before["balance_pence"] - 100 == after["transactions"][-1]["balance_after_pence"]
