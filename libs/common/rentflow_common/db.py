@@ -5,7 +5,6 @@ for set-based SQL (unnest, COPY).
 """
 from __future__ import annotations
 
-import socket
 from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -47,29 +46,7 @@ def make_engine(url: str, schema: str, *, pool_size: int = 5, application_name: 
                                           "application_name": application_name or f"rentflow-{schema}"}},
     )
     event.listen(engine.sync_engine, "checkout", _drop_closed)
-    event.listen(engine.sync_engine, "connect", _widen_send_buffer)
     return engine
-
-
-# A unit of work's COPY goes out as one write of up to 512 KB (asyncpg's COPY buffer; a request's 500
-# outbox events are about 450 KB). With the socket's default send buffer (208 KB) most of it stays in
-# asyncio's transport buffer, which is sent on as PostgreSQL reads (8 KB at a time), each send moving
-# the rest of the buffer to its front: several copies of every byte, a loop turn and a syscall per
-# piece. With room for the whole write, the kernel takes it in one send.
-SEND_BUFFER_BYTES = 1 << 20
-
-
-def _widen_send_buffer(dbapi_connection: Any, _record: Any) -> None:
-    """Sets SO_SNDBUF on a new connection's socket (the kernel caps it at net.core.wmem_max)."""
-    transport = getattr(dbapi_connection.driver_connection, "_transport", None)
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is None:
-        return
-    try:
-        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < SEND_BUFFER_BYTES:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-    except OSError:  # a socket that refuses it keeps its default
-        pass
 
 
 def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

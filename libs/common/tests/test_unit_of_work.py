@@ -74,37 +74,3 @@ async def test_statements_on_the_driver_connection_are_in_the_unit_of_works_tran
             assert await uow.raw.fetchval(f"select array_agg(a) from {table}") == [2]
     finally:
         await engine.dispose()
-
-
-async def test_a_unit_of_works_copy_goes_to_the_socket_in_one_send(database_url):
-    """A request's outbox COPY (~450 KB) fits the connection's send buffer: nothing of it waits in
-    asyncio's transport buffer to be sent on piece by piece."""
-    from pathlib import Path
-
-    import rentflow_common.db as db
-
-    if int(Path("/proc/sys/net/core/wmem_max").read_text()) < db.SEND_BUFFER_BYTES:
-        import pytest
-
-        pytest.skip("net.core.wmem_max is below the send buffer asked for")
-    engine = make_engine(database_url, schema="public", pool_size=1)
-    try:
-        async with UnitOfWork(engine) as uow:
-            await uow.raw.execute("create temporary table copied (n int, payload bytea)")
-            transport = uow.raw._transport
-            left: list[int] = []
-            write = transport.write
-
-            def counted(data: bytes) -> None:
-                write(data)
-                left.append(transport.get_write_buffer_size())
-
-            transport.write = counted
-            try:
-                await uow.raw.copy_records_to_table("copied", records=[(n, b"x" * 900) for n in range(500)])
-            finally:
-                del transport.write
-            assert await uow.raw.fetchval("select count(*) from copied") == 500
-            assert max(left) == 0
-    finally:
-        await engine.dispose()
