@@ -1,7 +1,7 @@
 """The push path alone: CPU per payment of the payments service and of the PostgreSQL backends serving
 it, from POST /v1/payments/batch to payments.received.v1 published by its relay.
 
-    ./dev bench push [--payments 100000] [--batch 500] [--concurrency 4] [--rounds 1]
+    ./dev bench push [--payments 100000] [--batch 500] [--concurrency 4] [--rounds 1] [--pg-stats]
 
 Starts the embedded broker and PostgreSQL and the payments service alone (no consumer reads what it
 publishes), registers a provider, pushes a warm-up, then pushes N payments in signed batches as
@@ -10,6 +10,9 @@ services' CPU is not on the machine), but on a shared machine still a few µs ap
 round: compare several rounds. To compare two trees in one sitting, run the same file with the
 other tree's interpreter (its packages are what it imports):
 `flock /tmp/rentflow-bench.lock sh -c '/work/wt-base/.venv/bin/python bench/push.py; .venv/bin/python bench/push.py'`.
+--pg-stats prints each round's statements per payment (pg_stat_statements, as `bench e2e --pg-stats`:
+wall time, which for a COPY includes waiting on the service; WAL bytes): a diagnostic run, its CPU
+figures are not comparable with a plain run's.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ import orjson
 import psutil
 
 from cpu import backend_cpu, infra_processes, postgres_by_client
-from e2e import CHANNELS
+from e2e import CHANNELS, enable_pg_stats, pg_stats, print_pg_stats
 from intake import start
 from rentflow_cli.client import signed_headers
 from rentflow_cli.stack import Stack
@@ -81,12 +84,16 @@ async def run(stack: Stack, token: str, args: argparse.Namespace) -> list[dict[s
             own = backend_cpu([psutil.Process(service.proc.pid)], children=False)
             pg_base = backend_cpu(infra["postgres"])
             broker = backend_cpu(infra["broker"])
+            if args.pg_stats:
+                await pg_stats(stack.infra.database_url, "select pg_stat_statements_reset()", "select pg_stat_reset()")
             t0 = time.monotonic()
             await push(http, secret, items, args.batch, args.concurrency)
             await published(http, token)
             elapsed = time.monotonic() - t0
             pg = await postgres_by_client(stack.infra.database_url, infra["postgres"], pg_base)
             n = len(items)
+            if args.pg_stats:
+                await print_pg_stats(stack.infra.database_url, n, args.pg_stats_top)
             out.append({
                 "payments": 1e6 * (sum(backend_cpu([psutil.Process(service.proc.pid)], children=False).values())
                                    - sum(own.values())) / n,
@@ -103,6 +110,8 @@ def main(args: argparse.Namespace) -> None:
                   say=lambda m: print(f"  {m}", file=sys.stderr))
     try:
         token = start(stack, with_ledger=False, roles="admin,ops")
+        if args.pg_stats:
+            asyncio.run(enable_pg_stats(stack))
         rounds = asyncio.run(run(stack, token, args))
     finally:
         stack.stop()
@@ -122,4 +131,6 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--pg-stats", action="store_true", help="print each round's statements per payment")
+    parser.add_argument("--pg-stats-top", type=int, default=20)
     main(parser.parse_args())
