@@ -237,3 +237,32 @@ def process_alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+class CommitAfterFirstRead:
+    """A reader's asyncpg connection on which `commit` (another transaction, committing) runs right
+    after the first read (fetch, fetchrow, fetchval), once: a view reading in several statements
+    then meets that commit between its first read and the rest, deterministically."""
+
+    def __init__(self, raw: Any, commit: Any) -> None:
+        self._raw = raw
+        self._commit = commit
+        self.committed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    async def _after(self, result: Any) -> Any:
+        if not self.committed:
+            self.committed = True
+            await self._commit()
+        return result
+
+    async def fetch(self, *args: Any, **kw: Any) -> Any:
+        return await self._after(await self._raw.fetch(*args, **kw))
+
+    async def fetchrow(self, *args: Any, **kw: Any) -> Any:
+        return await self._after(await self._raw.fetchrow(*args, **kw))
+
+    async def fetchval(self, *args: Any, **kw: Any) -> Any:
+        return await self._after(await self._raw.fetchval(*args, **kw))
