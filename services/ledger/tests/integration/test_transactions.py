@@ -175,12 +175,12 @@ async def test_an_account_is_read_as_of_one_moment_whatever_commits_meanwhile(en
 async def _views_meeting_a_commit(engine, view, commit):
     """`view(raw)` read once alone, then again with `commit` committed by another transaction right after
     the view's first read: (alone, met)."""
-    from rentflow_common.testing import CommitAfterFirstRead
+    from rentflow_common.testing import CommitAfterRead
 
     async with UnitOfWork(engine) as reader:
         alone = await view(reader.raw)
     async with UnitOfWork(engine) as reader:
-        raw = CommitAfterFirstRead(reader.raw, commit)
+        raw = CommitAfterRead(reader.raw, commit)
         met = await view(raw)
     assert raw.committed
     return alone, met
