@@ -6,6 +6,7 @@ from typing import Any, Iterable, Sequence
 
 from rentflow_common.db import as_of_one_moment
 from rentflow_common.money import pounds
+from rentflow_ledger.adapters.reconciliation import SqlLumps, SqlUnreconciled
 from rentflow_ledger.domain.codes import GL_CODES
 from rentflow_ledger.domain.posting import LONDON
 from rentflow_ledger.domain.references import normalise_reference
@@ -81,6 +82,16 @@ async def list_suspense(raw: Any) -> dict[str, Any]:
               "reason": r["reason"], "age_days": (today - r["received_at"].astimezone(LONDON).date()).days,
               "provider_id": r["provider_id"], "provider_ref": r["provider_ref"]} for r in rows]
     return {"items": items, "count": len(items), "total_pence": sum(i["amount_pence"] for i in items)}
+
+
+async def cash_book(raw: Any, lumps: str, items: str, limit: int) -> tuple[list[Any], list[Any]]:
+    """The cash book's lump sums and finance items (a status, "all" or "none" each) as of one moment: a lump
+    matched or opened in a batch committed between the two reads showed without the item it resolved or
+    opened, or the item without its lump."""
+    await as_of_one_moment(raw)
+    found = [] if lumps == "none" else await SqlLumps(raw).listing(None if lumps == "all" else lumps, limit)
+    open_items = [] if items == "none" else await SqlUnreconciled(raw).list(None if items == "all" else items)
+    return found, open_items
 
 
 async def invariants(raw: Any) -> dict[str, Any]:

@@ -233,3 +233,21 @@ async def test_a_page_of_accounts_and_its_total_are_of_one_moment(engine):
 
     alone, met = await _views_meeting_a_commit(engine, lambda raw: views.list_accounts(raw, 100, 0), imports)
     assert met == alone and met["total"] == len(met["accounts"]) == len(REFS)
+
+
+async def test_the_cash_books_lumps_and_finance_items_are_of_one_moment(engine):
+    """A finance item opened (or resolved with its lump) by a batch committed between the cash book's two
+    reads must not show without its lump."""
+    from rentflow_ledger.adapters import views
+    from rentflow_ledger.adapters.reconciliation import SqlUnreconciled
+
+    async def opens_an_item():
+        async with UnitOfWork(engine) as writer:
+            await SqlUnreconciled(writer.raw).open([(uuid.uuid4(), "cash_settlement", 1200, "PAYPOINT 0412",
+                                                     dt.date(2026, 4, 7), "no detail", dt.datetime.now(UTC))])
+            await writer.commit()
+
+    await opens_an_item()
+    alone, met = await _views_meeting_a_commit(engine, lambda raw: views.cash_book(raw, "all", "open", 1000),
+                                               opens_an_item)
+    assert met == alone and len(met[1]) == 1
