@@ -50,13 +50,17 @@ async def get_account(raw: Any, account_ref: str) -> dict[str, Any] | None:
     return account
 
 
-async def list_accounts(raw: Any, limit: int, offset: int, patches: Sequence[str] | None = None) -> dict[str, Any]:
-    """Accounts by reference; only those in `patches` when given (an officer's). The page and its total
-    in one snapshot, so an import committed between them cannot give a total that is not the page's."""
+async def list_accounts(raw: Any, limit: int, offset: int, patches: Sequence[str] | None = None,
+                        after: str | None = None) -> dict[str, Any]:
+    """Accounts by reference; only those in `patches` when given (an officer's); only those after the
+    reference `after` when given (a page after the last one seen: an account imported meanwhile cannot
+    shift the next page onto one already seen, as it can with `offset`). The page and its total in one
+    snapshot, so an import committed between them cannot give a total that is not the page's."""
     await as_of_one_moment(raw)
     scope = None if patches is None else list(patches)
     rows = await raw.fetch(f"select {ACCOUNT_COLUMNS} from accounts where ($3::text[] is null or patch = any($3)) "
-                           "order by account_ref limit $1 offset $2", limit, offset, scope)
+                           "and ($4::text is null or account_ref > $4) order by account_ref limit $1 offset $2",
+                           limit, offset, scope, None if after is None else normalise_reference(after))
     total = await raw.fetchval("select count(*) from accounts where ($1::text[] is null or patch = any($1))", scope)
     return {"accounts": [_account(r) for r in rows], "total": total}
 

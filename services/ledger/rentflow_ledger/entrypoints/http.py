@@ -118,9 +118,13 @@ async def get_account(account_ref: Ref, request: Request, caller: Caller = Depen
 @router.get("/accounts", tags=["accounts"],
             summary="accounts with balances, by reference (an officer: those in their own patches)")
 async def list_accounts(request: Request, limit: int = Query(100, ge=1, le=10000),
-                        offset: Annotated[Offset, Query()] = 0, caller: Caller = Depends(READERS)) -> Any:
+                        offset: Annotated[Offset, Query()] = 0,
+                        after: Annotated[Text | None, Query(max_length=100, description=(
+                            "only accounts after this reference: page by the last one seen (an account "
+                            "imported meanwhile does not shift the pages, as with offset)"))] = None,
+                        caller: Caller = Depends(READERS)) -> Any:
     async with _read(request) as uow:
-        return await views.list_accounts(uow.raw, limit, offset, caller.patch_scope)
+        return await views.list_accounts(uow.raw, limit, offset, caller.patch_scope, after or None)
 
 
 @router.post("/debits/run", tags=["debits"], summary="raise every weekly rent and charge debit due, once")

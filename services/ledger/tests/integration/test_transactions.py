@@ -251,3 +251,23 @@ async def test_the_cash_books_lumps_and_finance_items_are_of_one_moment(engine):
     alone, met = await _views_meeting_a_commit(engine, lambda raw: views.cash_book(raw, "all", "open", 1000),
                                                opens_an_item)
     assert met == alone and len(met[1]) == 1
+
+
+async def test_a_page_of_accounts_after_a_reference_is_not_shifted_by_an_import(engine):
+    """`after` pages by the last reference seen (`rentflow accounts list`): an account imported before it
+    meanwhile does not bring back one already listed, as an offset does."""
+    from rentflow_ledger.adapters import views
+
+    async with UnitOfWork(engine) as reader:
+        first = await views.list_accounts(reader.raw, 2, 0)
+    async with UnitOfWork(engine) as writer:
+        await upsert_accounts(writer, [AccountRecord("A0", "T", "P", "N", dt.date(2026, 4, 6), None, 10000, 0, None,
+                                                     None, None, dt.date(2026, 4, 5), 0)], "test")
+        await writer.commit()
+    async with UnitOfWork(engine) as reader:
+        by_offset = await views.list_accounts(reader.raw, 2, 2)
+    async with UnitOfWork(engine) as reader:
+        after = await views.list_accounts(reader.raw, 2, 0, after=first["accounts"][-1]["account_ref"])
+    assert [a["account_ref"] for a in first["accounts"]] == ["R0", "R1"]
+    assert [a["account_ref"] for a in by_offset["accounts"]] == ["R1", "R2"]  # R1 again
+    assert [a["account_ref"] for a in after["accounts"]] == ["R2", "R3"] and after["total"] == len(REFS) + 1
