@@ -17,6 +17,7 @@ import time
 import uuid
 
 from harness import start_run
+from rentflow_common.audit import AUDIT_DDL
 from rentflow_common.testing import Incoming
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.migrations import upgrade_async
@@ -70,6 +71,10 @@ async def main() -> None:
     try:
         await upgrade_async(MIGRATIONS, url, "reporting")
         engine = make_engine(url, schema="reporting")
+        async with UnitOfWork(engine) as uow:  # the audit trail a run writes to (as the service makes it)
+            for ddl in AUDIT_DDL:
+                await uow.raw.execute(ddl)
+            await uow.commit()
         t0 = time.perf_counter()
         batch: list[Incoming] = []
         events = 0
@@ -88,10 +93,10 @@ async def main() -> None:
             events += len(batch)
         load_s = time.perf_counter() - t0
 
-        runs = StatementRuns(engine, chunk_size=args.chunk, landlord="Bench District Council")
-        out = home / "statements"
+        runs = StatementRuns(engine, home / "statements", chunk_size=args.chunk, landlord="Bench District Council")
         t1 = time.perf_counter()
-        run = await runs.start(QUARTER, str(out))
+        run = await runs.start(QUARTER)
+        out = run.output_dir
         while run.status == "running":
             await asyncio.sleep(0.2)
         run_s = time.perf_counter() - t1

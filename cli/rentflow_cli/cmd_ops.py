@@ -15,12 +15,18 @@ JSON = typer.Option(False, "--json", help="print one JSON document")
 
 
 def control_total(client: Any, day: dt.date | None = None) -> dict[str, Any]:
-    """Intake accepted against ledger posted + in suspense, per business day and channel."""
+    """Intake accepted against ledger posted + in suspense, per business day and channel.
+
+    Three databases, read one after the other while payments flow: downstream first (reporting, the
+    ledger, then intake), as `reconcile` lists each group's payments (the ledger's, then intake's). A
+    payment moving on during the reads is then only not there yet downstream (missing, not counted yet),
+    never in the ledger unaccepted (unknown) nor counted by reporting beyond the ledger."""
     from rentflow_common.control import reconcile, reconcile_reporting
 
     params = {"date": day.isoformat()} if day else {}
-    accepted = client.get("payments", "/v1/control-totals", params=params)["groups"]
+    reporting = client.get("reporting", "/v1/control-totals", params=params)["groups"]
     ledger = client.get("ledger", "/v1/control-totals", params=params)["groups"]
+    accepted = client.get("payments", "/v1/control-totals", params=params)["groups"]
 
     def items(side: str, on: str, channel: str) -> list[tuple[str, int]]:
         service = "payments" if side == "accepted" else "ledger"
@@ -28,7 +34,6 @@ def control_total(client: Any, day: dt.date | None = None) -> dict[str, Any]:
         return [(pid, int(pence)) for pid, pence in got]
 
     result = reconcile(accepted, ledger, items)
-    reporting = client.get("reporting", "/v1/control-totals", params=params)["groups"]
     return {"date": day.isoformat() if day else None, **reconcile_reporting(result, reporting)}
 
 

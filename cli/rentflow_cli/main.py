@@ -247,6 +247,9 @@ def accounts_show(ref: str = typer.Argument(..., metavar="REF", help="the rent a
             when(t["posted_at"]), t["source_ref"]] for t in acc["transactions"]])
 
 
+ACCOUNTS_PAGE = 5000
+
+
 @accounts_app.command("list")
 def accounts_list(arrears: bool = typer.Option(False, "--arrears", help="only accounts that owe money"),
                   credit: bool = typer.Option(False, "--credit", help="only accounts in credit"),
@@ -259,17 +262,17 @@ def accounts_list(arrears: bool = typer.Option(False, "--arrears", help="only ac
     c = client()
     today = dt.datetime.now(LONDON).date().isoformat()
     found: list[dict[str, Any]] = []
-    offset = 0
+    after: dict[str, str] = {}  # pages by the last reference seen: an import meanwhile shifts no page
     while len(found) < limit:
-        page = c.get("ledger", "/v1/accounts", params={"limit": 5000, "offset": offset})
+        page = c.get("ledger", "/v1/accounts", params={"limit": ACCOUNTS_PAGE, **after})
         for a in page["accounts"]:
             if ((arrears and a["balance_pence"] <= 0) or (credit and a["balance_pence"] >= 0)
                     or (current and a.get("tenancy_end") and a["tenancy_end"] <= today)):
                 continue
             found.append(a)
-        offset += len(page["accounts"])
-        if not page["accounts"] or offset >= page["total"]:
+        if len(page["accounts"]) < ACCOUNTS_PAGE:
             break
+        after = {"after": page["accounts"][-1]["account_ref"]}
     found = found[:limit]
     if ids:
         return emit_ids([a["account_ref"] for a in found])

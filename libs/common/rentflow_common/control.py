@@ -72,8 +72,9 @@ def reconcile(accepted: Iterable[dict[str, Any]], ledger: Iterable[dict[str, Any
     """Intake's totals against the ledger's, per day and channel. Where a group differs,
     `items(side, day, channel)` lists its payments, to name those `missing` (accepted, not in the
     ledger), `doubled` (in the ledger more than once) and `unknown` (in the ledger, never accepted)
-    and those whose amount differs. Balanced when every group's counts and pence agree and
-    nothing is missing, doubled or unknown."""
+    and those whose amount differs (the ledger's listed first: a payment is accepted before it is
+    posted, so one posted meanwhile is never unknown). Balanced when every group's counts and pence
+    agree and nothing is missing, doubled or unknown."""
     a = {(g["day"], g["channel"]): g for g in accepted}
     b = {(g["day"], g["channel"]): g for g in ledger}
     groups = []
@@ -84,8 +85,8 @@ def reconcile(accepted: Iterable[dict[str, Any]], ledger: Iterable[dict[str, Any
                              "ledger_count": int(gb.get("count", 0)), "ledger_pence": int(gb.get("pence", 0)),
                              "ledger_lumps": int(gb.get("lumps", 0)), "missing": [], "doubled": list(gb.get("doubled", [])), "unknown": [], "amounts_differ": []}
         if (g["accepted_count"], g["accepted_pence"]) != (g["ledger_count"], g["ledger_pence"]) or g["doubled"]:
+            theirs_list = items("ledger", day, channel) if gb else []  # first: what it has, intake accepted
             ours = dict(items("accepted", day, channel)) if ga else {}
-            theirs_list = items("ledger", day, channel) if gb else []
             seen = Counter(pid for pid, _ in theirs_list)
             theirs = dict(theirs_list)
             g["missing"] = sorted(set(ours) - set(theirs))

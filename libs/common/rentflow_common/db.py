@@ -160,6 +160,13 @@ class UnitOfWork(Emitter):
             await self.conn.close()
 
 
+async def as_of_one_moment(raw: Any) -> None:
+    """Makes the transaction on `raw` read as of one moment (repeatable read, read only): a view that reads
+    in several statements then never shows a commit made between them (a total without the lines it sums,
+    a count that is not the page's). Must be the transaction's first statement."""
+    await raw.execute("set transaction isolation level repeatable read, read only")
+
+
 UNIQUE_VIOLATION = "23505"
 
 

@@ -237,3 +237,34 @@ def process_alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+class CommitAfterRead:
+    """A reader's asyncpg connection on which `commit` (another transaction, committing) runs once, right
+    after the reader's `after`-th read (fetch, fetchrow, fetchval): a view reading in several statements
+    then meets that commit between two of them, deterministically."""
+
+    def __init__(self, raw: Any, commit: Any, after: int = 1) -> None:
+        self._raw = raw
+        self._commit = commit
+        self._reads_left = after
+        self.committed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    async def _after(self, result: Any) -> Any:
+        self._reads_left -= 1
+        if self._reads_left == 0:
+            await self._commit()
+            self.committed = True
+        return result
+
+    async def fetch(self, *args: Any, **kw: Any) -> Any:
+        return await self._after(await self._raw.fetch(*args, **kw))
+
+    async def fetchrow(self, *args: Any, **kw: Any) -> Any:
+        return await self._after(await self._raw.fetchrow(*args, **kw))
+
+    async def fetchval(self, *args: Any, **kw: Any) -> Any:
+        return await self._after(await self._raw.fetchval(*args, **kw))

@@ -4,7 +4,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable, Sequence
 
+from rentflow_common.db import as_of_one_moment
 from rentflow_common.money import pounds
+from rentflow_ledger.adapters.reconciliation import SqlLumps, SqlUnreconciled
 from rentflow_ledger.domain.codes import GL_CODES
 from rentflow_ledger.domain.posting import LONDON
 from rentflow_ledger.domain.references import normalise_reference
@@ -26,7 +28,7 @@ async def get_account(raw: Any, account_ref: str) -> dict[str, Any] | None:
     """The account, its mandate and its transactions as of one moment: three reads in one snapshot, so
     the balance is always the last transaction's (read committed, a batch committed between them showed
     a balance without the postings listed). The first statement of the caller's unit of work."""
-    await raw.execute("set transaction isolation level repeatable read, read only")
+    await as_of_one_moment(raw)
     row = await raw.fetchrow(f"select {ACCOUNT_COLUMNS} from accounts where account_ref = $1",
                              normalise_reference(account_ref))
     if row is None:
@@ -48,11 +50,17 @@ async def get_account(raw: Any, account_ref: str) -> dict[str, Any] | None:
     return account
 
 
-async def list_accounts(raw: Any, limit: int, offset: int, patches: Sequence[str] | None = None) -> dict[str, Any]:
-    """Accounts by reference; only those in `patches` when given (an officer's)."""
+async def list_accounts(raw: Any, limit: int, offset: int, patches: Sequence[str] | None = None,
+                        after: str | None = None) -> dict[str, Any]:
+    """Accounts by reference; only those in `patches` when given (an officer's); only those after the
+    reference `after` when given (a page after the last one seen: an account imported meanwhile cannot
+    shift the next page onto one already seen, as it can with `offset`). The page and its total in one
+    snapshot, so an import committed between them cannot give a total that is not the page's."""
+    await as_of_one_moment(raw)
     scope = None if patches is None else list(patches)
     rows = await raw.fetch(f"select {ACCOUNT_COLUMNS} from accounts where ($3::text[] is null or patch = any($3)) "
-                           "order by account_ref limit $1 offset $2", limit, offset, scope)
+                           "and ($4::text is null or account_ref > $4) order by account_ref limit $1 offset $2",
+                           limit, offset, scope, None if after is None else normalise_reference(after))
     total = await raw.fetchval("select count(*) from accounts where ($1::text[] is null or patch = any($1))", scope)
     return {"accounts": [_account(r) for r in rows], "total": total}
 
@@ -80,7 +88,20 @@ async def list_suspense(raw: Any) -> dict[str, Any]:
     return {"items": items, "count": len(items), "total_pence": sum(i["amount_pence"] for i in items)}
 
 
+async def cash_book(raw: Any, lumps: str, items: str, limit: int) -> tuple[list[Any], list[Any]]:
+    """The cash book's lump sums and finance items (a status, "all" or "none" each) as of one moment: a lump
+    matched or opened in a batch committed between the two reads showed without the item it resolved or
+    opened, or the item without its lump."""
+    await as_of_one_moment(raw)
+    found = [] if lumps == "none" else await SqlLumps(raw).listing(None if lumps == "all" else lumps, limit)
+    open_items = [] if items == "none" else await SqlUnreconciled(raw).list(None if items == "all" else items)
+    return found, open_items
+
+
 async def invariants(raw: Any) -> dict[str, Any]:
+    """The sum of balances, the control account and the journals in one snapshot: read committed, a batch
+    committed between the first two reads showed the books unbalanced."""
+    await as_of_one_moment(raw)
     accounts_total = await raw.fetchval("select coalesce(sum(balance_pence), 0)::bigint from accounts")
     control = await raw.fetchval(
         "select coalesce(sum(debit_pence - credit_pence), 0)::bigint from journal_lines where gl_code = $1",
@@ -96,7 +117,9 @@ async def reconcile(raw: Any, period: str) -> dict[str, Any]:
     """Rent accounts against the GL as at the end of `period`: the sum of account balances
     (every posting dated in or before it) equals the debtors control account; per account, the
     postings equal the control lines naming it; every journal of the period balances; the
-    suspense GL balance equals the queue of receipts unallocated at period end."""
+    suspense GL balance equals the queue of receipts unallocated at period end. Every read in one snapshot:
+    a batch committed between them would show differences that are not there."""
+    await as_of_one_moment(raw)
     control_code, suspense_code = GL_CODES["debtors_control"], GL_CODES["suspense"]
     accounts_total = await raw.fetchval(
         "select coalesce(sum(amount_pence), 0)::bigint from transactions where period <= $1", period)
@@ -152,7 +175,9 @@ async def reconcile(raw: Any, period: str) -> dict[str, Any]:
 
 async def gl_daily(raw: Any, day: dt.date) -> dict[str, Any]:
     """The day's batch for finance: every journal posted on `day` (Europe/London), totalled per GL
-    code and period (the period a line is booked in: late items carry the next open month)."""
+    code and period (the period a line is booked in: late items carry the next open month). The lines and
+    the journal counts in one snapshot, so the counts are those of the journals totalled."""
+    await as_of_one_moment(raw)
     start = dt.datetime.combine(day, dt.time(0), LONDON)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), LONDON)
     rows = await raw.fetch(

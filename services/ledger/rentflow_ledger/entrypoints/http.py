@@ -17,7 +17,6 @@ from rentflow_common.inputs import Day, Offset, Pence, Text
 from rentflow_ledger.domain.accounts import HeaderError
 from rentflow_ledger.domain.adjustments import Refused
 from rentflow_ledger.adapters import views
-from rentflow_ledger.adapters.reconciliation import SqlLumps, SqlUnreconciled
 from rentflow_ledger.service_layer import adjustments, periods, rents
 from rentflow_ledger.service_layer.accounts import NothingImported, import_accounts_csv
 from rentflow_ledger.service_layer.debits import rent_free_weeks as load_rent_free_weeks, run_debits
@@ -119,9 +118,13 @@ async def get_account(account_ref: Ref, request: Request, caller: Caller = Depen
 @router.get("/accounts", tags=["accounts"],
             summary="accounts with balances, by reference (an officer: those in their own patches)")
 async def list_accounts(request: Request, limit: int = Query(100, ge=1, le=10000),
-                        offset: Annotated[Offset, Query()] = 0, caller: Caller = Depends(READERS)) -> Any:
+                        offset: Annotated[Offset, Query()] = 0,
+                        after: Annotated[Text | None, Query(max_length=100, description=(
+                            "only accounts after this reference: page by the last one seen (an account "
+                            "imported meanwhile does not shift the pages, as with offset)"))] = None,
+                        caller: Caller = Depends(READERS)) -> Any:
     async with _read(request) as uow:
-        return await views.list_accounts(uow.raw, limit, offset, caller.patch_scope)
+        return await views.list_accounts(uow.raw, limit, offset, caller.patch_scope, after or None)
 
 
 @router.post("/debits/run", tags=["debits"], summary="raise every weekly rent and charge debit due, once")
@@ -190,8 +193,7 @@ async def cashbook(request: Request,
                    items: Literal["open", "resolved", "all", "none"] = Query("open"),
                    limit: int = Query(1000, ge=1, le=100_000)) -> Any:
     async with _read(request) as uow:
-        found = [] if lumps == "none" else await SqlLumps(uow.raw).listing(None if lumps == "all" else lumps, limit)
-        open_items = [] if items == "none" else await SqlUnreconciled(uow.raw).list(None if items == "all" else items)
+        found, open_items = await views.cash_book(uow.raw, lumps, items, limit)
     out_lumps = [{k: (str(v) if isinstance(v, uuid.UUID) else v.isoformat() if hasattr(v, "isoformat") else v)
                   for k, v in dict(r).items()} for r in found]
     out_items = [{k: (str(v) if isinstance(v, uuid.UUID) else v.isoformat() if hasattr(v, "isoformat") else v)

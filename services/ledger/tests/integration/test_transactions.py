@@ -170,3 +170,104 @@ async def test_an_account_is_read_as_of_one_moment_whatever_commits_meanwhile(en
     async with UnitOfWork(engine) as reader:
         after = await views.get_account(reader.raw, "R0")
     assert after["balance_pence"] == before["balance_pence"] - 100 == after["transactions"][-1]["balance_after_pence"]
+
+
+async def _views_meeting_a_commit(engine, view, commit):
+    """`view(raw)` read once alone, then again with `commit` committed by another transaction right after
+    the view's first read: (alone, met)."""
+    from rentflow_common.testing import CommitAfterRead
+
+    async with UnitOfWork(engine) as reader:
+        alone = await view(reader.raw)
+    async with UnitOfWork(engine) as reader:
+        raw = CommitAfterRead(reader.raw, commit)
+        met = await view(raw)
+    assert raw.committed
+    return alone, met
+
+
+def _commits_a_batch(engine, tag):
+    async def commit():
+        async with UnitOfWork(engine) as writer:
+            await handle_payments_received(SqlLedgerUnitOfWork(writer), [TakePayment.of(i) for i in batch(5, tag)])
+            await writer.commit()
+    return commit
+
+
+async def test_the_invariants_and_the_month_end_reconciliation_are_read_as_of_one_moment(engine):
+    """The books checked in several statements: a batch committed between them must not show them
+    unbalanced (read committed, the balances were read before it and the control account after)."""
+    from rentflow_ledger.adapters import views
+
+    await _commits_a_batch(engine, "first")()
+    alone, met = await _views_meeting_a_commit(engine, views.invariants, _commits_a_batch(engine, "inv"))
+    assert met == alone and met["balanced"]
+    alone, met = await _views_meeting_a_commit(engine, lambda raw: views.reconcile(raw, "2026-04"),
+                                               _commits_a_batch(engine, "rec"))
+    assert met == alone and met["balanced"] and met["differences"] == []
+    assert met["accounts_total_pence"] == met["control_account_pence"] == -(5 * 100 + 10) * 2
+
+
+async def test_the_days_gl_batch_counts_the_journals_it_totals(engine):
+    from rentflow_ledger.adapters import views
+    from rentflow_ledger.domain.posting import LONDON
+
+    await _commits_a_batch(engine, "first")()
+    async with UnitOfWork(engine) as uow:
+        day = (await uow.raw.fetchval("select max(posted_at) from journal_lines")).astimezone(LONDON).date()
+    alone, met = await _views_meeting_a_commit(engine, lambda raw: views.gl_daily(raw, day),
+                                               _commits_a_batch(engine, "gl"))
+    assert met == alone and met["balanced"] and met["journals"] > 0
+
+
+async def test_a_page_of_accounts_and_its_total_are_of_one_moment(engine):
+    """An import committed between the page and its count must not give a total that is not the page's."""
+    from rentflow_ledger.adapters import views
+
+    async def imports():
+        async with UnitOfWork(engine) as writer:
+            await upsert_accounts(writer, [AccountRecord(f"N{i}", "T", "P", "N", dt.date(2026, 4, 6), None, 10000, 0,
+                                                         None, None, None, dt.date(2026, 4, 5), 0) for i in range(3)],
+                                  "test")
+            await writer.commit()
+
+    alone, met = await _views_meeting_a_commit(engine, lambda raw: views.list_accounts(raw, 100, 0), imports)
+    assert met == alone and met["total"] == len(met["accounts"]) == len(REFS)
+
+
+async def test_the_cash_books_lumps_and_finance_items_are_of_one_moment(engine):
+    """A finance item opened (or resolved with its lump) by a batch committed between the cash book's two
+    reads must not show without its lump."""
+    from rentflow_ledger.adapters import views
+    from rentflow_ledger.adapters.reconciliation import SqlUnreconciled
+
+    async def opens_an_item():
+        async with UnitOfWork(engine) as writer:
+            await SqlUnreconciled(writer.raw).open([(uuid.uuid4(), "cash_settlement", 1200, "PAYPOINT 0412",
+                                                     dt.date(2026, 4, 7), "no detail", dt.datetime.now(UTC))])
+            await writer.commit()
+
+    await opens_an_item()
+    alone, met = await _views_meeting_a_commit(engine, lambda raw: views.cash_book(raw, "all", "open", 1000),
+                                               opens_an_item)
+    assert met == alone and len(met[1]) == 1
+
+
+async def test_a_page_of_accounts_after_a_reference_is_not_shifted_by_an_import(engine):
+    """`after` pages by the last reference seen (`rentflow accounts list`): an account imported before it
+    meanwhile does not bring back one already listed, as an offset does."""
+    from rentflow_ledger.adapters import views
+
+    async with UnitOfWork(engine) as reader:
+        first = await views.list_accounts(reader.raw, 2, 0)
+    async with UnitOfWork(engine) as writer:
+        await upsert_accounts(writer, [AccountRecord("A0", "T", "P", "N", dt.date(2026, 4, 6), None, 10000, 0, None,
+                                                     None, None, dt.date(2026, 4, 5), 0)], "test")
+        await writer.commit()
+    async with UnitOfWork(engine) as reader:
+        by_offset = await views.list_accounts(reader.raw, 2, 2)
+    async with UnitOfWork(engine) as reader:
+        after = await views.list_accounts(reader.raw, 2, 0, after=first["accounts"][-1]["account_ref"])
+    assert [a["account_ref"] for a in first["accounts"]] == ["R0", "R1"]
+    assert [a["account_ref"] for a in by_offset["accounts"]] == ["R1", "R2"]  # R1 again
+    assert [a["account_ref"] for a in after["accounts"]] == ["R2", "R3"] and after["total"] == len(REFS) + 1

@@ -18,7 +18,7 @@ from rentflow_reporting.domain.snapshot import dumps
 from rentflow_reporting.domain.statements import QUARTER_HELP, BadQuarter, parse_quarter, quarter_name
 from rentflow_reporting.adapters import statement_files
 from rentflow_reporting.service_layer.statements import BadOutput, NotReady, account_statement
-from rentflow_reporting.service_layer.handlers import annual_return, kpi_snapshot, today_london
+from rentflow_reporting.service_layer.handlers import annual_return, read_kpis, record_snapshot, today_london
 
 router = APIRouter(prefix="/v1", tags=["kpi"])
 FINANCE = [Depends(require("finance"))]
@@ -39,8 +39,11 @@ async def get_kpi(request: Request,
                   period: Literal["week", "month", "quarter", "year"] = Query("month"),
                   as_of: Annotated[Day | None, Query(description="YYYY-MM-DD; default today (Europe/London)")] = None
                   ) -> Response:
-    async with request.app.state.runtime.uow(correlation_id=correlation_id(request)) as uow:
-        snapshot = await kpi_snapshot(uow, period, as_of or today_london())
+    runtime = request.app.state.runtime
+    async with runtime.uow(correlation_id=correlation_id(request)) as reader:
+        computed = await read_kpis(reader, period, as_of or today_london())
+    async with runtime.uow(correlation_id=correlation_id(request)) as uow:
+        snapshot = await record_snapshot(uow, computed)
         await uow.commit()
     return Response(content=dumps(snapshot), media_type="application/json")
 

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
-from rentflow_common.db import UnitOfWork
+from rentflow_common.db import UnitOfWork, as_of_one_moment
 from rentflow_common.events import Cause, Msg
 from rentflow_schemas.ledger import AccountUpserted, SuspenseEvent, TransactionPosted
 from rentflow_schemas.reporting import KpiSnapshot
@@ -148,15 +148,21 @@ async def record_snapshot(uow: UnitOfWork, snapshot: dict[str, Any], *, now: dt.
     return snapshot
 
 
-async def kpi_snapshot(uow: UnitOfWork, kind: str, as_of: dt.date) -> dict[str, Any]:
-    """GET /v1/kpi: the latest period ended on or before as_of (or the current one to date)."""
+async def read_kpis(uow: UnitOfWork, kind: str, as_of: dt.date) -> dict[str, Any]:
+    """GET /v1/kpi's snapshot, computed and not yet stored (`record_snapshot`, in another unit of work): the
+    latest period ended on or before as_of (or the current one to date). Its figures are read as of one
+    moment (the first statement of `uow`, which only reads): read committed, a batch committed between the
+    period's totals and the arrears position counted its postings in one and not the other."""
+    await as_of_one_moment(uow.raw)
     selection = select_period(kind, as_of, await repo.first_activity(uow.raw))
-    return await record_snapshot(uow, await compute_snapshot(uow, selection, as_of))
+    return await compute_snapshot(uow, selection, as_of)
 
 
 async def annual_return(uow: UnitOfWork, kind: str, year: int, today: dt.date) -> dict[str, Any]:
     """The LAHS rent arrears extract (`lahs`) or the benchmarking set (`benchmark`) for the
-    financial year starting in April `year`; to date (complete false) while the year runs."""
+    financial year starting in April `year`; to date (complete false) while the year runs. Read as of one
+    moment, as `read_kpis`."""
+    await as_of_one_moment(uow.raw)
     period = returns.financial_year(year)
     selection = Selection(period, period.end, True) if today > period.end else Selection(period, today, False)
     snapshot = await compute_snapshot(uow, selection, today)

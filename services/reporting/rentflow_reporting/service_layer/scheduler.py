@@ -17,7 +17,7 @@ import datetime as dt
 import time
 from typing import Callable
 
-from rentflow_common.db import UnitOfWork
+from rentflow_common.db import UnitOfWork, as_of_one_moment
 from rentflow_common.logging import get_logger
 
 from rentflow_reporting.adapters import repository as repo
@@ -62,8 +62,11 @@ class SnapshotScheduler:
 
     async def snapshot_now(self) -> dict:
         as_of = self._today()
+        async with self._uow() as reader:  # its figures as of one moment (handlers.read_kpis)
+            await as_of_one_moment(reader.raw)
+            computed = await compute_snapshot(reader, to_date(self.period, as_of), as_of)
         async with self._uow() as uow:
-            snapshot = await record_snapshot(uow, await compute_snapshot(uow, to_date(self.period, as_of), as_of))
+            snapshot = await record_snapshot(uow, computed)
             await uow.commit()
         self.taken += 1
         return snapshot
@@ -73,14 +76,19 @@ class SnapshotScheduler:
         Europe/London) and has data, unless already taken. Returns those taken now."""
         today = today or self._today()
         taken = []
-        async with self._uow() as uow:
-            first = await repo.first_activity(uow.raw)
+        due = []
+        async with self._uow() as reader:  # the periods due and their figures, as of one moment
+            await as_of_one_moment(reader.raw)
+            first = await repo.first_activity(reader.raw)
             for kind in PERIOD_KINDS:
                 period = latest_ended(kind, today - ONE_DAY)
-                if first is None or first > period.end or await repo.period_end_taken(uow.raw, kind, period.start):
+                if first is None or first > period.end or await repo.period_end_taken(reader.raw, kind, period.start):
                     continue
-                snapshot = await record_snapshot(uow, await compute_snapshot(uow, Selection(period, period.end, True),
-                                                                             period.end))
+                due.append((kind, period, await compute_snapshot(reader, Selection(period, period.end, True),
+                                                                 period.end)))
+        async with self._uow() as uow:
+            for kind, period, computed in due:
+                snapshot = await record_snapshot(uow, computed)
                 if await repo.mark_period_end(uow.raw, kind, period.start, snapshot["snapshot_id"],
                                               snapshot["taken_at"]):
                     taken.append(snapshot)

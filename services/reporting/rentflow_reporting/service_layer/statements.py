@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rentflow_common.db import UnitOfWork
+from rentflow_common.db import UnitOfWork, as_of_one_moment
 from rentflow_common.logging import get_logger
 
 from rentflow_reporting.adapters import repository as repo
@@ -75,8 +75,11 @@ class Chunk:
 
 async def load_chunk(engine: AsyncEngine, period: Period, after: str, limit: int, only: str | None = None) -> Chunk:
     """The statements of the next `limit` accounts; mismatches name accounts whose statement
-    closes on a different balance than the aggregates hold (postings missing from `postings`)."""
+    closes on a different balance than the aggregates hold (postings missing from `postings`). The
+    balances and the postings are read as of one moment: read committed, a batch committed between them
+    gave a statement whose lines do not add up to its closing balance, named a mismatch."""
     async with UnitOfWork(engine) as uow:
+        await as_of_one_moment(uow.raw)
         accounts = await repo.statement_accounts(uow.raw, period.start, period.end, after, limit, only)
         rows = await repo.statement_postings(uow.raw, [a["account_ref"] for a in accounts], period.start,
                                              period.end) if accounts else []

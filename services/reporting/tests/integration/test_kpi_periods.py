@@ -14,7 +14,8 @@ from rentflow_schemas import new_envelope
 from rentflow_schemas.ledger import AccountUpserted, SuspenseEvent, TransactionPosted
 
 from rentflow_reporting.bootstrap import MIGRATIONS
-from rentflow_reporting.service_layer.handlers import annual_return, apply_ledger_events, kpi_snapshot
+from rentflow_reporting.service_layer.handlers import (annual_return, apply_ledger_events, read_kpis,
+                                                       record_snapshot)
 from rentflow_reporting.service_layer.scheduler import SnapshotScheduler
 
 UTC = dt.timezone.utc
@@ -77,8 +78,10 @@ async def test_quarter_and_year_and_the_period_end_snapshots(database_url):
             await uow.commit()
 
         async def snapshot(kind, as_of):
+            async with UnitOfWork(engine) as reader:  # as GET /v1/kpi does
+                computed = await read_kpis(reader, kind, as_of)
             async with UnitOfWork(engine) as uow:
-                s = await kpi_snapshot(uow, kind, as_of)
+                s = await record_snapshot(uow, computed)
                 await uow.commit()
             return s
 
