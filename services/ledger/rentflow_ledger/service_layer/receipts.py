@@ -12,7 +12,7 @@ a handful of set-based statements, and the accounts locked only for the last few
    receipts go to the GL as one journal per value date, booked period and bank/cash account (Dr the
    money account, Cr debtors control per account), as the debit run's journals do; each
    unidentified receipt has its own;
-4. make each posting's TransactionPosted but for its balance (`events.postings_deferred`: id, envelope,
+4. make each posting's TransactionPosted but for its balance (`events.postings_deferred_many`: id, envelope,
    headers), then lock the allocated accounts and add each the batch's sum in one statement (reference order;
    the balances before and the tenancy ends come back), post in Python with running balances
    (several payments to one account get consecutive balance_after), then COPY transactions and,
@@ -165,10 +165,10 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
         return
     # all that does not need the balances is done before the accounts are locked: each posting's
     # TransactionPosted is made but for its balance (id, envelope, headers), which the loop below writes in
-    defer = events.postings_deferred(uow, now)
-    deferred = [defer(r.txn_id, r.account_ref, receipt_code(r.channel), -r.command.payment.amount_pence, r.day,
-                      r.period or period_of(r.day), r.source_ref, r.channel, r.command.payment.payment_id, r.rule,
-                      r.command.cause) for r in receipts]
+    deferred = events.postings_deferred_many(uow, now, [
+        (r.txn_id, r.account_ref, receipt_code(r.channel), -r.command.payment.amount_pence, r.day,
+         r.period or period_of(r.day), r.source_ref, r.channel, r.command.payment.payment_id, r.rule, r.command.cause)
+        for r in receipts])
     before, ended = await uow.accounts.move_for_receipts(deltas, now)  # locked from here to the commit
     book = Book(before)
     transactions: list[Transaction] = []
