@@ -15,7 +15,7 @@ a handful of set-based statements, and the accounts locked only for the last few
 4. make each posting's TransactionPosted but for its balance (`events.postings_deferred_many`: id, envelope,
    headers), then lock the allocated accounts and add each the batch's sum in one statement (reference order;
    the balances before and the tenancy ends come back), post in Python with running balances
-   (several payments to one account get consecutive balance_after), then COPY transactions and,
+   (several payments to one account get consecutive balance_after), then COPY their rows and,
    while PostgreSQL writes them, write each balance into its TransactionPosted (`uow.complete`). The
    consumer commits (the unit of work writes the TransactionPosted rows to the outbox in one COPY).
 
@@ -32,8 +32,8 @@ from rentflow_common.events import Cause, uuid_text
 from rentflow_ledger.domain.allocation import allocate
 from rentflow_ledger.domain.codes import money_in_gl, receipt_code
 from rentflow_ledger.domain.journal import batched_receipt_lines, unidentified_lines
-from rentflow_ledger.domain.posting import (Book, Journal, Transaction, business_date, check_control, period_of,
-                                            receipt_transaction_ids)
+from rentflow_ledger.domain.posting import (Book, Journal, Transaction, business_date, check_control, check_movement,
+                                            period_of, receipt_transaction_ids)
 from rentflow_ledger.domain.references import CheckScheme
 from rentflow_ledger.domain.tenancy import paid_after_tenancy_end
 from rentflow_ledger.service_layer import events
@@ -165,29 +165,34 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
         return
     # all that does not need the balances is done before the accounts are locked: each posting's
     # TransactionPosted is made but for its balance (id, envelope, headers), which the loop below writes in
-    deferred = events.postings_deferred_many(uow, now, [
-        (r.txn_id, r.account_ref, receipt_code(r.channel), -r.command.payment.amount_pence, r.day,
-         r.period or period_of(r.day), r.source_ref, r.channel, r.command.payment.payment_id, r.rule, r.command.cause)
-        for r in receipts])
+    postings = [(r.txn_id, r.account_ref, receipt_code(r.channel), -r.command.payment.amount_pence, r.day,
+                 r.period or period_of(r.day), r.source_ref, r.channel, r.command.payment.payment_id, r.rule,
+                 r.command.cause) for r in receipts]
+    deferred = events.postings_deferred_many(uow, now, postings)
+    amounts = [p[3] for p in postings]
     before, ended = await uow.accounts.move_for_receipts(deltas, now)  # locked from here to the commit
-    book = Book(before)
-    transactions: list[Transaction] = []
-    for r in receipts:
-        p = r.command.payment
-        transactions.append(book.post(r.account_ref, receipt_code(r.channel), -p.amount_pence, transaction_id=r.txn_id,
-                                      business_date=r.day, source_ref=r.source_ref, channel=r.channel,
-                                      payment_id=p.payment_id, allocation_rule=r.rule, posting_period=r.period))
-    check_control(transactions, journals)
+    balances = Book(before).balances_after([r.account_ref for r in receipts], amounts)
+    check_movement(sum(amounts), journals)
+    # each posting as the row the transactions table takes (adapters/sql.py's TRANSACTION_COLUMNS), its balance
+    # now known: no Transaction per posting (one is made for a payment flagged below)
+    rows = [(txn_id, ref, code, amount, balance, now, day, period, src, channel, pid, rule, None)
+            for (txn_id, ref, code, amount, day, period, src, channel, pid, rule, _), balance
+            in zip(postings, balances)]
     # the events are completed while PostgreSQL writes the postings (~6 µs a row, mostly its indexes): the
     # accounts stay locked for the longer of the two, not for both
-    copying = asyncio.ensure_future(uow.postings.add_transactions(transactions, now))
+    copying = asyncio.ensure_future(uow.postings.add_transaction_rows(rows))
     try:
         complete = uow.complete
-        for n, (r, t, d) in enumerate(zip(receipts, transactions, deferred)):
+        for n, (d, balance) in enumerate(zip(deferred, balances)):
             if n % EMIT_SLICE == 0:
                 await asyncio.sleep(0)  # the COPY's next step (sent, then its rows) goes on meanwhile
-            complete(d, t.balance_after_pence)
-            if paid_after_tenancy_end(r.day, ended.get(r.account_ref)):  # posted, and flagged for an officer
-                events.ended_tenancy_payment(uow, t, r.command.payment, ended[r.account_ref], now, r.command.cause)
+            complete(d, balance)
+            if ended:
+                r = receipts[n]
+                if paid_after_tenancy_end(r.day, ended.get(r.account_ref)):  # posted, and flagged for an officer
+                    p = r.command.payment
+                    t = Transaction(r.txn_id, r.account_ref, postings[n][2], -p.amount_pence, balance, r.day,
+                                    r.source_ref, r.channel, p.payment_id, r.rule, None, r.period)
+                    events.ended_tenancy_payment(uow, t, p, ended[r.account_ref], now, r.command.cause)
     finally:
         await copying
