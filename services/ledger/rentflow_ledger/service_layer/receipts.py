@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Sequence
 
 from rentflow_common.events import Cause, uuid_text
 from rentflow_ledger.domain.allocation import allocate
@@ -43,20 +43,6 @@ from rentflow_schemas import derive_event_id
 
 UTC = dt.timezone.utc
 EMIT_SLICE = 50  # postings emitted between looks at the event loop, where the postings' COPY moves on
-
-
-class _Receipt(NamedTuple):  # made as the tuple it is (_tuple): its __new__ is a Python call, per payment
-    command: TakePayment
-    account_ref: str
-    rule: str
-    day: dt.date
-    source_ref: str
-    txn_id: Any  # receipt_transaction_id of the payment
-    period: str | None
-    channel: str
-
-
-_tuple = tuple.__new__
 
 
 def source_ref(payment: Any) -> str:
@@ -118,7 +104,10 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
                    for p in (i.payment for i in fresh)]
 
     journals: list[Journal] = []
-    receipts: list[_Receipt] = []
+    # each identified receipt's posting but for its balance: (transaction_id, account_ref, type_code, amount,
+    # business_date, period, source_ref, channel, payment_id, allocation_rule, cause), and its payment's command
+    postings: list[tuple[Any, ...]] = []
+    taken: list[TakePayment] = []
     suspense: list[tuple[Any, ...]] = []
     # identified receipts: one journal per value date, booked period and bank/cash account
     received: dict[tuple[dt.date, str | None, str], dict[str, int]] = {}
@@ -137,7 +126,9 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
             by_account[ref] = by_account.get(ref, 0) + p.amount_pence
             deltas[ref] = deltas.get(ref, 0) - p.amount_pence
             first_of.setdefault(key, item)
-            receipts.append(_tuple(_Receipt, (item, ref, allocation.rule or "", day, src, txn_id, booked, channel)))
+            postings.append((txn_id, ref, receipt_code(channel), -p.amount_pence, day, booked or period_of(day), src,
+                             channel, p.payment_id, allocation.rule or "", item.cause))
+            taken.append(item)
         else:
             j = Journal(derive_event_id("journal", "unidentified_receipt", pid), "unidentified_receipt", day, src,
                         tuple(unidentified_lines(channel, p.amount_pence)), booked)
@@ -160,18 +151,15 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
     await uow.suspense.add(suspense)
     await uow.write_emitted()  # the journals and suspense items to the outbox now, not under the account locks
 
-    if not receipts:
+    if not postings:
         check_control([], journals)
         return
     # all that does not need the balances is done before the accounts are locked: each posting's
     # TransactionPosted is made but for its balance (id, envelope, headers), which the loop below writes in
-    postings = [(r.txn_id, r.account_ref, receipt_code(r.channel), -r.command.payment.amount_pence, r.day,
-                 r.period or period_of(r.day), r.source_ref, r.channel, r.command.payment.payment_id, r.rule,
-                 r.command.cause) for r in receipts]
     deferred = events.postings_deferred_many(uow, now, postings)
     amounts = [p[3] for p in postings]
     before, ended = await uow.accounts.move_for_receipts(deltas, now)  # locked from here to the commit
-    balances = Book(before).balances_after([r.account_ref for r in receipts], amounts)
+    balances = Book(before).balances_after([p[1] for p in postings], amounts)
     check_movement(sum(amounts), journals)
     # each posting as the row the transactions table takes (adapters/sql.py's TRANSACTION_COLUMNS), its balance
     # now known: no Transaction per posting (one is made for a payment flagged below)
@@ -188,11 +176,9 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
                 await asyncio.sleep(0)  # the COPY's next step (sent, then its rows) goes on meanwhile
             complete(d, balance)
             if ended:
-                r = receipts[n]
-                if paid_after_tenancy_end(r.day, ended.get(r.account_ref)):  # posted, and flagged for an officer
-                    p = r.command.payment
-                    t = Transaction(r.txn_id, r.account_ref, postings[n][2], -p.amount_pence, balance, r.day,
-                                    r.source_ref, r.channel, p.payment_id, r.rule, None, r.period)
-                    events.ended_tenancy_payment(uow, t, p, ended[r.account_ref], now, r.command.cause)
+                txn_id, ref, code, amount, day, period, src, channel, pid, rule, cause = postings[n]
+                if paid_after_tenancy_end(day, ended.get(ref)):  # posted, and flagged for an officer
+                    t = Transaction(txn_id, ref, code, amount, balance, day, src, channel, pid, rule, None, period)
+                    events.ended_tenancy_payment(uow, t, taken[n].payment, ended[ref], now, cause)
     finally:
         await copying
