@@ -215,27 +215,14 @@ _HOLE_DIGITS = len(_HOLE_TEXT)
 def _defer(emitter: Emitter, topic: str, event_type: str, id_prefix: bytes, once: bool, field: str,
            data: dict[str, Any], identity: tuple[object, ...], key: str, cause: Cause | None,
            occurred_at: Any) -> Deferred:
-    event_id = derive_id_binary(id_prefix, identity)
-    correlation_id = cause.correlation_id if cause else emitter.correlation_id
-    data[field] = _HOLE
-    payload = orjson.dumps({
-        "event_id": event_id, "event_type": event_type, "schema_version": 1, "occurred_at": occurred_at,
-        "correlation_id": correlation_id, "causation_id": cause.event_id if cause else None,
-        "producer": emitter.producer, "data": data,
-    }, default=_default)
-    # the key quoted and followed by a colon is the field itself: a string value has its quotes escaped
-    head, hole, tail = payload.partition(b'"%b":%b' % (field.encode(), _HOLE_TEXT))
-    if not hole:
-        raise ValueError(f"{field} is not a field of the event's data")
-    return _row(Deferred, (topic, key, head + hole[:-_HOLE_DIGITS], tail, {
-        "event_id": payload[_EVENT_ID].decode(), "event_type": event_type, "correlation_id": correlation_id,
-    }, None if once else event_id))
+    return _defer_many(emitter, topic, event_type, id_prefix, once, field, ((data, identity, key, cause),),
+                       occurred_at)[0]
 
 
 def _defer_many(emitter: Emitter, topic: str, event_type: str, id_prefix: bytes, once: bool, field: str,
                 items: Iterable[tuple[dict[str, Any], tuple[object, ...], str, Cause | None]],
                 occurred_at: Any) -> list[Deferred]:
-    """`_defer` of each item, in one loop: what the events share (producer, event type, the field's
+    """Each item's Deferred, in one loop: what the events share (producer, event type, the field's
     place holder) looked up once."""
     hole_at = b'"%b":%b' % (field.encode(), _HOLE_TEXT)
     label = hole_at[:-_HOLE_DIGITS]
