@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 from functools import partial
-from typing import Any, Callable, Generic, NamedTuple, TypeVar
+from typing import Any, Callable, Generic, Iterable, NamedTuple, TypeVar
 
 import orjson
 from pydantic import BaseModel
@@ -183,6 +183,14 @@ class Emitter:
         spec = BY_MODEL[model]
         return partial(_defer, self, spec.name, spec.event_type, spec.id_prefix, once, field)
 
+    def deferred_many(self, model: type[BaseModel], field: str, *, once: bool = False) -> Callable[
+            [Iterable[tuple[dict[str, Any], tuple[object, ...], str, Cause | None]], Any], "list[Deferred]"]:
+        """`deferred` for a batch: a function of (items, occurred_at), each item (data, identity, key, cause),
+        returning their Deferred in order, made in one loop (no call per event but the id's). The same
+        rows `deferred` makes, byte for byte (unit-tested)."""
+        spec = BY_MODEL[model]
+        return partial(_defer_many, self, spec.name, spec.event_type, spec.id_prefix, once, field)
+
     def complete(self, deferred: "Deferred", value: int) -> None:
         """Adds the row of a `deferred` event, its field's value now given, to what was emitted."""
         topic, key, head, tail, headers, event_id = deferred
@@ -200,26 +208,42 @@ class Deferred(NamedTuple):
 
 
 _HOLE = -7_777_777_777_777_777_777  # in place of a deferred value while the payload is serialised
+_HOLE_TEXT = b"%d" % _HOLE
+_HOLE_DIGITS = len(_HOLE_TEXT)
 
 
 def _defer(emitter: Emitter, topic: str, event_type: str, id_prefix: bytes, once: bool, field: str,
            data: dict[str, Any], identity: tuple[object, ...], key: str, cause: Cause | None,
            occurred_at: Any) -> Deferred:
-    event_id = derive_id_binary(id_prefix, identity)
-    correlation_id = cause.correlation_id if cause else emitter.correlation_id
-    data[field] = _HOLE
-    payload = orjson.dumps({
-        "event_id": event_id, "event_type": event_type, "schema_version": 1, "occurred_at": occurred_at,
-        "correlation_id": correlation_id, "causation_id": cause.event_id if cause else None,
-        "producer": emitter.producer, "data": data,
-    }, default=_default)
-    # the key quoted and followed by a colon is the field itself: a string value has its quotes escaped
-    head, hole, tail = payload.partition(b'"%b":%d' % (field.encode(), _HOLE))
-    if not hole:
-        raise ValueError(f"{field} is not a field of the event's data")
-    return _row(Deferred, (topic, key, head + hole[:-len(str(_HOLE))], tail, {
-        "event_id": payload[_EVENT_ID].decode(), "event_type": event_type, "correlation_id": correlation_id,
-    }, None if once else event_id))
+    return _defer_many(emitter, topic, event_type, id_prefix, once, field, ((data, identity, key, cause),),
+                       occurred_at)[0]
+
+
+def _defer_many(emitter: Emitter, topic: str, event_type: str, id_prefix: bytes, once: bool, field: str,
+                items: Iterable[tuple[dict[str, Any], tuple[object, ...], str, Cause | None]],
+                occurred_at: Any) -> list[Deferred]:
+    """Each item's Deferred, in one loop: what the events share (producer, event type, the field's
+    place holder) looked up once."""
+    hole_at = b'"%b":%b' % (field.encode(), _HOLE_TEXT)
+    label = hole_at[:-_HOLE_DIGITS]
+    own_correlation, producer, dumps, derive = emitter.correlation_id, emitter.producer, orjson.dumps, derive_id_binary
+    made = []
+    for data, identity, key, cause in items:
+        event_id = derive(id_prefix, identity)
+        correlation_id = cause.correlation_id if cause else own_correlation
+        data[field] = _HOLE
+        payload = dumps({
+            "event_id": event_id, "event_type": event_type, "schema_version": 1, "occurred_at": occurred_at,
+            "correlation_id": correlation_id, "causation_id": cause.event_id if cause else None,
+            "producer": producer, "data": data,
+        }, default=_default)
+        head, hole, tail = payload.partition(hole_at)
+        if not hole:
+            raise ValueError(f"{field} is not a field of the event's data")
+        made.append(_row(Deferred, (topic, key, head + label, tail, {
+            "event_id": payload[_EVENT_ID].decode(), "event_type": event_type, "correlation_id": correlation_id,
+        }, None if once else event_id)))
+    return made
 
 
 

@@ -154,6 +154,9 @@ class MemoryPostings:
                 "week_start": t.week_start}
 
     async def add_debit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        await self.add_transaction_rows(rows)
+
+    async def add_transaction_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
         for (transaction_id, ref, code, amount, balance, posted_at, business_date, period, source_ref, channel,
              payment_id, rule, week) in rows:
             await self.add_transactions([Transaction(

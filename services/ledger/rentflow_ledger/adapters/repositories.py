@@ -36,6 +36,9 @@ class Postings(Protocol):
                     ) -> set[uuid.UUID]: ...
     async def add_transactions(self, transactions: Sequence[Transaction], posted_at: dt.datetime) -> None: ...
 
+    async def add_transaction_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Transactions as records (adapters/sql.py's TRANSACTION_COLUMNS order): a receipts batch's."""
+
     async def add_debit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """The debit run's transactions as records (adapters/sql.py's TRANSACTION_COLUMNS order)."""
 

@@ -183,11 +183,15 @@ class SqlPostings:
              t.business_date, t.period, t.source_ref, t.channel, t.payment_id, t.allocation_rule, t.week_start)
             for t in transactions])
 
-    async def add_debit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """The debit run's transactions, as records in TRANSACTION_COLUMNS order (built as it posts; ids may be
-        given as text)."""
+    async def add_transaction_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Transactions as records in TRANSACTION_COLUMNS order (built as they are posted: the debit run's,
+        a receipts batch's; ids may be given as text)."""
         if rows:
             await self.raw.copy_records_to_table("transactions", columns=TRANSACTION_COLUMNS, records=rows)
+
+    async def add_debit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """The debit run's transactions, as records in TRANSACTION_COLUMNS order (`add_transaction_rows`)."""
+        await self.add_transaction_rows(rows)
 
     async def add_debit_journal_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """The debit run's journal lines, as records in JOURNAL_COLUMNS order."""

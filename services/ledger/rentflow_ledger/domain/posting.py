@@ -119,11 +119,27 @@ class Book:
             "week_start": week_start, "posting_period": posting_period})
         return t
 
+    def balances_after(self, account_refs: Iterable[str], amounts: Iterable[int]) -> list[int]:
+        """`post`'s balance_after_pence of each posting (account, signed amount) in turn, without its
+        Transaction: a receipts batch writes its postings as rows."""
+        balances, changed = self.balances, self.changed
+        after = []
+        for ref, amount in zip(account_refs, amounts):
+            balance = balances[ref] + amount
+            balances[ref] = balance
+            changed.add(ref)
+            after.append(balance)
+        return after
+
 
 def check_control(transactions: Iterable[Transaction], journals: Iterable[Journal]) -> None:
     """The invariant at every commit: what the postings do to rent accounts equals what the
     journals do to the debtors control account."""
-    accounts = sum(t.amount_pence for t in transactions)
+    check_movement(sum(t.amount_pence for t in transactions), journals)
+
+
+def check_movement(accounts: int, journals: Iterable[Journal]) -> None:
+    """`check_control` of postings that move the rent accounts by `accounts` in all."""
     control = sum(control_movement(j.lines) for j in journals)
     if accounts != control:
         raise AssertionError(f"postings move accounts by {accounts} but the debtors control by {control}")

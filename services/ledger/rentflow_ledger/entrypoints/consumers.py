@@ -48,7 +48,7 @@ def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
             await reversed_(ledger, reversals)
 
     async def payments(ledger: SqlLedgerUnitOfWork, msgs: Sequence[Msg[PaymentReceived]]) -> None:
-        commands = [TakePayment.of(m) for m in msgs]
+        commands = TakePayment.many(msgs)
         now = dt.datetime.now(dt.timezone.utc)
         # a statement lump sum is not rent: the cash book matches it to its detail (service_layer/lumps.py)
         receipts = await untaken(ledger, [c for c in commands if c.payment.lump is None])

@@ -5,11 +5,13 @@ Tuples, like the Msg they are made from: one is made per message consumed, and a
 dataclass's __init__ (a setattr per field) cost twice as much (0.84 -> 0.40 µs, timeit)."""
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from rentflow_common.events import Cause
 from rentflow_schemas.directdebit import DirectDebitReturned, MandateInstruction
 from rentflow_schemas.payments import PaymentReceived, PaymentReversed
+
+_tuple = tuple.__new__
 
 
 class TakePayment(NamedTuple):
@@ -20,6 +22,11 @@ class TakePayment(NamedTuple):
     @classmethod
     def of(cls, msg: Any) -> "TakePayment":
         return cls(msg.data, msg.cause)
+
+    @classmethod
+    def many(cls, msgs: Iterable[Any]) -> "list[TakePayment]":
+        """`of` each message, made as the tuples they are: no __new__ call per payment (half the cost)."""
+        return [_tuple(cls, (m.data, m.cause)) for m in msgs]
 
 
 class ReversePayment(NamedTuple):

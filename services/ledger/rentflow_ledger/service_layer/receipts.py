@@ -12,10 +12,10 @@ a handful of set-based statements, and the accounts locked only for the last few
    receipts go to the GL as one journal per value date, booked period and bank/cash account (Dr the
    money account, Cr debtors control per account), as the debit run's journals do; each
    unidentified receipt has its own;
-4. make each posting's TransactionPosted but for its balance (`events.postings_deferred`: id, envelope,
+4. make each posting's TransactionPosted but for its balance (`events.postings_deferred_many`: id, envelope,
    headers), then lock the allocated accounts and add each the batch's sum in one statement (reference order;
    the balances before and the tenancy ends come back), post in Python with running balances
-   (several payments to one account get consecutive balance_after), then COPY transactions and,
+   (several payments to one account get consecutive balance_after), then COPY their rows and,
    while PostgreSQL writes them, write each balance into its TransactionPosted (`uow.complete`). The
    consumer commits (the unit of work writes the TransactionPosted rows to the outbox in one COPY).
 
@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Sequence
 
 from rentflow_common.events import Cause, uuid_text
 from rentflow_ledger.domain.allocation import allocate
 from rentflow_ledger.domain.codes import money_in_gl, receipt_code
 from rentflow_ledger.domain.journal import batched_receipt_lines, unidentified_lines
-from rentflow_ledger.domain.posting import (Book, Journal, Transaction, business_date, check_control, period_of,
-                                            receipt_transaction_ids)
+from rentflow_ledger.domain.posting import (Book, Journal, Transaction, business_date, check_control, check_movement,
+                                            period_of, receipt_transaction_ids)
 from rentflow_ledger.domain.references import CheckScheme
 from rentflow_ledger.domain.tenancy import paid_after_tenancy_end
 from rentflow_ledger.service_layer import events
@@ -43,20 +43,6 @@ from rentflow_schemas import derive_event_id
 
 UTC = dt.timezone.utc
 EMIT_SLICE = 50  # postings emitted between looks at the event loop, where the postings' COPY moves on
-
-
-class _Receipt(NamedTuple):  # made as the tuple it is (_tuple): its __new__ is a Python call, per payment
-    command: TakePayment
-    account_ref: str
-    rule: str
-    day: dt.date
-    source_ref: str
-    txn_id: Any  # receipt_transaction_id of the payment
-    period: str | None
-    channel: str
-
-
-_tuple = tuple.__new__
 
 
 def source_ref(payment: Any) -> str:
@@ -118,7 +104,10 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
                    for p in (i.payment for i in fresh)]
 
     journals: list[Journal] = []
-    receipts: list[_Receipt] = []
+    # each identified receipt's posting but for its balance: (transaction_id, account_ref, type_code, amount,
+    # business_date, period, source_ref, channel, payment_id, allocation_rule, cause), and its payment's command
+    postings: list[tuple[Any, ...]] = []
+    taken: list[TakePayment] = []
     suspense: list[tuple[Any, ...]] = []
     # identified receipts: one journal per value date, booked period and bank/cash account
     received: dict[tuple[dt.date, str | None, str], dict[str, int]] = {}
@@ -137,7 +126,9 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
             by_account[ref] = by_account.get(ref, 0) + p.amount_pence
             deltas[ref] = deltas.get(ref, 0) - p.amount_pence
             first_of.setdefault(key, item)
-            receipts.append(_tuple(_Receipt, (item, ref, allocation.rule or "", day, src, txn_id, booked, channel)))
+            postings.append((txn_id, ref, receipt_code(channel), -p.amount_pence, day, booked or period_of(day), src,
+                             channel, p.payment_id, allocation.rule or "", item.cause))
+            taken.append(item)
         else:
             j = Journal(derive_event_id("journal", "unidentified_receipt", pid), "unidentified_receipt", day, src,
                         tuple(unidentified_lines(channel, p.amount_pence)), booked)
@@ -160,34 +151,34 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
     await uow.suspense.add(suspense)
     await uow.write_emitted()  # the journals and suspense items to the outbox now, not under the account locks
 
-    if not receipts:
+    if not postings:
         check_control([], journals)
         return
     # all that does not need the balances is done before the accounts are locked: each posting's
     # TransactionPosted is made but for its balance (id, envelope, headers), which the loop below writes in
-    defer = events.postings_deferred(uow, now)
-    deferred = [defer(r.txn_id, r.account_ref, receipt_code(r.channel), -r.command.payment.amount_pence, r.day,
-                      r.period or period_of(r.day), r.source_ref, r.channel, r.command.payment.payment_id, r.rule,
-                      r.command.cause) for r in receipts]
+    deferred = events.postings_deferred_many(uow, now, postings)
+    amounts = [p[3] for p in postings]
     before, ended = await uow.accounts.move_for_receipts(deltas, now)  # locked from here to the commit
-    book = Book(before)
-    transactions: list[Transaction] = []
-    for r in receipts:
-        p = r.command.payment
-        transactions.append(book.post(r.account_ref, receipt_code(r.channel), -p.amount_pence, transaction_id=r.txn_id,
-                                      business_date=r.day, source_ref=r.source_ref, channel=r.channel,
-                                      payment_id=p.payment_id, allocation_rule=r.rule, posting_period=r.period))
-    check_control(transactions, journals)
+    balances = Book(before).balances_after([p[1] for p in postings], amounts)
+    check_movement(sum(amounts), journals)
+    # each posting as the row the transactions table takes (adapters/sql.py's TRANSACTION_COLUMNS), its balance
+    # now known: no Transaction per posting (one is made for a payment flagged below)
+    rows = [(txn_id, ref, code, amount, balance, now, day, period, src, channel, pid, rule, None)
+            for (txn_id, ref, code, amount, day, period, src, channel, pid, rule, _), balance
+            in zip(postings, balances)]
     # the events are completed while PostgreSQL writes the postings (~6 µs a row, mostly its indexes): the
     # accounts stay locked for the longer of the two, not for both
-    copying = asyncio.ensure_future(uow.postings.add_transactions(transactions, now))
+    copying = asyncio.ensure_future(uow.postings.add_transaction_rows(rows))
     try:
         complete = uow.complete
-        for n, (r, t, d) in enumerate(zip(receipts, transactions, deferred)):
+        for n, (d, balance) in enumerate(zip(deferred, balances)):
             if n % EMIT_SLICE == 0:
                 await asyncio.sleep(0)  # the COPY's next step (sent, then its rows) goes on meanwhile
-            complete(d, t.balance_after_pence)
-            if paid_after_tenancy_end(r.day, ended.get(r.account_ref)):  # posted, and flagged for an officer
-                events.ended_tenancy_payment(uow, t, r.command.payment, ended[r.account_ref], now, r.command.cause)
+            complete(d, balance)
+            if ended:
+                txn_id, ref, code, amount, day, period, src, channel, pid, rule, cause = postings[n]
+                if paid_after_tenancy_end(day, ended.get(ref)):  # posted, and flagged for an officer
+                    t = Transaction(txn_id, ref, code, amount, balance, day, src, channel, pid, rule, None, period)
+                    events.ended_tenancy_payment(uow, t, taken[n].payment, ended[ref], now, cause)
     finally:
         await copying

@@ -45,6 +45,8 @@ class LedgerUnitOfWork(Protocol):
 
     def deferred(self, model: type[BaseModel], field: str) -> Callable[..., Deferred]: ...
 
+    def deferred_many(self, model: type[BaseModel], field: str) -> Callable[..., list[Deferred]]: ...
+
     def complete(self, deferred: Deferred, value: int) -> None: ...
 
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
@@ -61,6 +63,7 @@ class SqlLedgerUnitOfWork:
     def __init__(self, uow: UnitOfWork) -> None:
         self.base = uow
         self.emit = uow.emit  # type: ignore[method-assign]  # the same, one call less per event
+        self.complete = uow.complete  # type: ignore[method-assign]  # likewise, per posting
         raw = uow.raw
         self.accounts = sql.SqlAccounts(raw)
         self.postings = sql.SqlPostings(raw)
@@ -93,6 +96,10 @@ class SqlLedgerUnitOfWork:
         """`emitter` for events whose `field` is known later (rentflow_common.events.Emitter.deferred),
         postings `once` as `emitter` writes them; `complete` adds each row."""
         return self.base.deferred(model, field, once=model is TransactionPosted)
+
+    def deferred_many(self, model: type[BaseModel], field: str) -> Callable[..., list[Deferred]]:
+        """`deferred` of a batch (rentflow_common.events.Emitter.deferred_many), postings `once` likewise."""
+        return self.base.deferred_many(model, field, once=model is TransactionPosted)
 
     def complete(self, deferred: Deferred, value: int) -> None:
         self.base.complete(deferred, value)

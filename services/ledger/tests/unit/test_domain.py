@@ -10,7 +10,7 @@ from rentflow_ledger.domain.allocation import allocate
 from rentflow_ledger.domain.codes import CHANNEL_CODES, GL_CODES, receipt_code
 from rentflow_ledger.domain.journal import (control_movement, debit_lines, is_balanced, opening_balance_lines,
                                             receipt_lines, suspense_allocated_lines, unidentified_lines)
-from rentflow_ledger.domain.posting import Book, Journal, business_date, check_control
+from rentflow_ledger.domain.posting import Book, Journal, business_date, check_control, check_movement
 from rentflow_ledger.domain.references import normalise_reference
 from rentflow_ledger.domain.rent_weeks import first_rent_week, monday_on_or_after, rent_weeks
 
@@ -83,6 +83,26 @@ def test_running_balances_are_consecutive_per_account():
              for ref, amt in [("A", -300), ("B", -50), ("A", -300), ("A", 25)]]
     assert [p.balance_after_pence for p in posts] == [700, -50, 400, 425]
     assert book.balances == {"A": 425, "B": -50} and book.changed == {"A", "B"}
+
+
+def test_balances_after_are_the_running_balances_post_gives():
+    posts = [("A", -300), ("B", -50), ("A", -300), ("A", 25), ("C", 0)]
+    book, rows = Book({"A": 1000, "B": 0, "C": 7}), Book({"A": 1000, "B": 0, "C": 7})
+    posted = [book.post(ref, "RCP", amt, transaction_id=uuid.uuid4(), business_date=D(2026, 4, 6), source_ref="s")
+              for ref, amt in posts]
+    assert rows.balances_after([r for r, _ in posts], [a for _, a in posts]) == [p.balance_after_pence for p in posted]
+    assert rows.balances == book.balances == {"A": 425, "B": -50, "C": 7} and rows.changed == book.changed
+    with pytest.raises(KeyError):  # an account not locked: as post
+        rows.balances_after(["D"], [1])
+
+
+def test_check_movement_is_check_control_of_a_total():
+    j = Journal(uuid.uuid4(), "debit", D(2026, 4, 6), "s", tuple(debit_lines("R1", "DBR", 100)))
+    check_movement(100, [j])
+    check_movement(0, [])
+    for accounts, journals in ((99, [j]), (100, [])):
+        with pytest.raises(AssertionError):
+            check_movement(accounts, journals)
 
 
 def test_business_date_is_london():

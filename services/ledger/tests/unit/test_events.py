@@ -162,6 +162,53 @@ def test_postings_made_before_their_balances_are_the_rows_transaction_posted_wri
         assert [_valid(r).data.balance_after_pence for r in rows[0]] == [-50, -777, 0, 2**40 - 1]
 
 
+def test_a_batch_of_postings_made_before_their_balances_is_the_rows_transaction_posted_writes():
+    """`postings_deferred_many` (the receipts' batch, in one loop) then `complete` writes byte for byte
+    the rows `transaction_posted` writes, on the PostgreSQL unit of work (postings `once`, by its
+    own `complete`) and in memory: each posting's own id, key, cause (or the unit of work's
+    correlation id) and balance, in order."""
+    from rentflow_ledger.service_layer.unit_of_work import SqlLedgerUnitOfWork
+
+    book = Book({"R1": 10, "R2": 0, "R3": 2**40})
+    posted = [(book.post(ref, "RCP", amount, transaction_id=uuid.uuid4(), business_date=dt.date(2026, 4, 30),
+                         source_ref=f"p:{n}", channel=channel, payment_id=uuid.uuid4(), allocation_rule=rule,
+                         posting_period=period), cause)
+              for n, (ref, amount, period, channel, rule, cause) in enumerate([
+                  ("R1", -60, None, "card", "exact_reference", Cause(uuid.uuid4(), "corr")),
+                  ("R2", -777, "2026-05", None, None, None),
+                  ("R1", 50, None, "direct_debit", "dd_reference", Cause(None, 'c"2')),
+                  ("R3", -1, None, "cash", "exact_reference", Cause(uuid.uuid4(), "c3"))])]
+    for sql in (True, False):
+        rows = []
+        for many in (True, False):
+            base = Emitter("ledger", "own")
+            uow = SqlLedgerUnitOfWork(_FakeUnitOfWork(base)) if sql else base
+            if many:
+                made = events.postings_deferred_many(uow, NOW, [
+                    (t.transaction_id, t.account_ref, t.type_code, t.amount_pence, t.business_date, t.period,
+                     t.source_ref, t.channel, t.payment_id, t.allocation_rule, cause) for t, cause in posted])
+                assert base.emitted == []  # nothing emitted until completed
+                for d, (t, _) in zip(made, posted):
+                    uow.complete(d, t.balance_after_pence)
+            else:
+                for t, cause in posted:
+                    events.transaction_posted(uow, t, NOW, cause)
+            rows.append(base.emitted)
+        assert rows[0] == rows[1] and len(rows[0]) == 4
+        assert all(r.event_id is None for r in rows[0]) == sql
+        assert [_valid(r).data.balance_after_pence for r in rows[0]] == [-50, -777, 0, 2**40 - 1]
+        assert [_valid(r).correlation_id for r in rows[0]] == ["corr", "own", 'c"2', "c3"]
+
+
+class _FakeUnitOfWork:
+    """What SqlLedgerUnitOfWork takes from rentflow_common.db.UnitOfWork, emitting into `emitter`."""
+
+    def __init__(self, emitter: Emitter) -> None:
+        self.emit, self.emit_data, self.complete = emitter.emit, emitter.emit_data, emitter.complete
+        self.deferred, self.deferred_many = emitter.deferred, emitter.deferred_many
+        self.raw = None
+
+
 def test_a_payment_after_the_tenancy_ended_emitted_as_data_is_the_row_its_model_encodes_to():
     from types import SimpleNamespace
 
