@@ -174,20 +174,13 @@ class Emitter:
         return partial(_emit, self, spec.name, spec.event_type, spec.id_prefix, once)
 
 
-    def deferred(self, model: type[BaseModel], field: str, *, once: bool = False) -> Callable[
-            [dict[str, Any], tuple[object, ...], str, Cause | None, Any], "Deferred"]:
-        """`emitter` for events whose one integer `field` is known only later (a posting's balance, known
-        once its account is locked): everything else of the row — id, envelope, headers — is made now,
-        and `complete` adds the row with the value (`data[field]` is overwritten meanwhile). The same
-        row `emitter` makes, byte for byte (unit-tested)."""
-        spec = BY_MODEL[model]
-        return partial(_defer, self, spec.name, spec.event_type, spec.id_prefix, once, field)
-
     def deferred_many(self, model: type[BaseModel], field: str, *, once: bool = False) -> Callable[
             [Iterable[tuple[dict[str, Any], tuple[object, ...], str, Cause | None]], Any], "list[Deferred]"]:
-        """`deferred` for a batch: a function of (items, occurred_at), each item (data, identity, key, cause),
-        returning their Deferred in order, made in one loop (no call per event but the id's). The same
-        rows `deferred` makes, byte for byte (unit-tested)."""
+        """`emitter` for a batch of events whose one integer `field` is known only later (postings' balances,
+        known once their accounts are locked): a function of (items, occurred_at), each item (data,
+        identity, key, cause), returning each event's Deferred in order, made in one loop — id, envelope,
+        headers, all but the value — for `complete` to add its row with the value (`data[field]` is
+        overwritten meanwhile). The same rows `emitter` makes, byte for byte (unit-tested)."""
         spec = BY_MODEL[model]
         return partial(_defer_many, self, spec.name, spec.event_type, spec.id_prefix, once, field)
 
@@ -210,13 +203,6 @@ class Deferred(NamedTuple):
 _HOLE = -7_777_777_777_777_777_777  # in place of a deferred value while the payload is serialised
 _HOLE_TEXT = b"%d" % _HOLE
 _HOLE_DIGITS = len(_HOLE_TEXT)
-
-
-def _defer(emitter: Emitter, topic: str, event_type: str, id_prefix: bytes, once: bool, field: str,
-           data: dict[str, Any], identity: tuple[object, ...], key: str, cause: Cause | None,
-           occurred_at: Any) -> Deferred:
-    return _defer_many(emitter, topic, event_type, id_prefix, once, field, ((data, identity, key, cause),),
-                       occurred_at)[0]
 
 
 def _defer_many(emitter: Emitter, topic: str, event_type: str, id_prefix: bytes, once: bool, field: str,

@@ -25,8 +25,6 @@ class Emitter(Protocol):
     def emit_data(self, model: type[BaseModel], data: dict[str, Any], *, identity: tuple[object, ...], key: str,
                   cause: Cause | None, occurred_at: dt.datetime) -> uuid.UUID: ...
 
-    def deferred(self, model: type[BaseModel], field: str) -> Callable[..., Deferred]: ...
-
     def deferred_many(self, model: type[BaseModel], field: str) -> Callable[..., list[Deferred]]: ...
 
     def complete(self, deferred: Deferred, value: int) -> None: ...
@@ -40,35 +38,17 @@ def transaction_posted(uow: Emitter, t: Transaction, posted_at: dt.datetime, cau
                   cause=cause, occurred_at=posted_at)
 
 
-def postings_deferred(uow: Emitter, posted_at: dt.datetime) -> Callable[..., Deferred]:
-    """`transaction_posted` for the many postings of one batch (the receipts' hot path), made before their
-    balances are known (their accounts not locked yet): the emitter looked up and the time serialised
-    once (`instant`), each posting's row made but for its balance_after_pence, which
-    `uow.complete(deferred, balance)` adds once posted, so under the locks only the balance is written
-    in. The same rows (tests/unit/test_events.py)."""
-    defer = uow.deferred(TransactionPosted, "balance_after_pence")
-    at = instant(posted_at)
-
-    def deferred(transaction_id: uuid.UUID, account_ref: str, type_code: str, amount: int, business_date: dt.date,
-                 period: str, source_ref: str, channel: str | None, payment_id: uuid.UUID | None,
-                 allocation_rule: str | None, cause: Cause | None) -> Deferred:
-        return defer({"transaction_id": transaction_id, "account_ref": account_ref, "type_code": type_code,
-                      "amount_pence": amount, "balance_after_pence": 0, "posted_at": at,
-                      "business_date": business_date, "period": period, "source_ref": source_ref, "channel": channel,
-                      "payment_id": payment_id, "allocation_rule": allocation_rule, "week_start": None},
-                     (transaction_id,), account_ref, cause, at)
-    return deferred
-
-
 Posting = tuple[uuid.UUID, str, str, int, dt.date, str, str, "str | None", "uuid.UUID | None", "str | None",
                 "Cause | None"]
 
 
 def postings_deferred_many(uow: Emitter, posted_at: dt.datetime, postings: Iterable[Posting]) -> list[Deferred]:
-    """`postings_deferred` of a batch's postings at once, each given as the tuple of that function's arguments
-    (transaction_id, account_ref, type_code, amount, business_date, period, source_ref, channel, payment_id,
-    allocation_rule, cause): one loop (`deferred_many`), not two calls per posting. The same rows
-    (tests/unit/test_events.py)."""
+    """`transaction_posted` for the many postings of one batch (the receipts' hot path), made before their
+    balances are known (their accounts not locked yet), each given as (transaction_id, account_ref, type_code,
+    amount, business_date, period, source_ref, channel, payment_id, allocation_rule, cause): the time
+    serialised once (`instant`), each posting's row made but for its balance_after_pence in one loop
+    (`deferred_many`), which `uow.complete(deferred, balance)` adds once posted, so under the locks only the
+    balance is written in. The same rows (tests/unit/test_events.py)."""
     at = instant(posted_at)
     return uow.deferred_many(TransactionPosted, "balance_after_pence")((
         ({"transaction_id": transaction_id, "account_ref": account_ref, "type_code": type_code, "amount_pence": amount,

@@ -43,8 +43,6 @@ class LedgerUnitOfWork(Protocol):
     def emit_data(self, model: type[BaseModel], data: dict[str, Any], *, identity: tuple[object, ...], key: str,
                   cause: Cause | None, occurred_at: dt.datetime) -> uuid.UUID: ...
 
-    def deferred(self, model: type[BaseModel], field: str) -> Callable[..., Deferred]: ...
-
     def deferred_many(self, model: type[BaseModel], field: str) -> Callable[..., list[Deferred]]: ...
 
     def complete(self, deferred: Deferred, value: int) -> None: ...
@@ -92,13 +90,9 @@ class SqlLedgerUnitOfWork:
         return self.base.emit_data(model, data, identity=identity, key=key, cause=cause, occurred_at=occurred_at,
                                    once=model is TransactionPosted)
 
-    def deferred(self, model: type[BaseModel], field: str) -> Callable[..., Deferred]:
-        """`emitter` for events whose `field` is known later (rentflow_common.events.Emitter.deferred),
-        postings `once` as `emitter` writes them; `complete` adds each row."""
-        return self.base.deferred(model, field, once=model is TransactionPosted)
-
     def deferred_many(self, model: type[BaseModel], field: str) -> Callable[..., list[Deferred]]:
-        """`deferred` of a batch (rentflow_common.events.Emitter.deferred_many), postings `once` likewise."""
+        """Events whose `field` is known later, made a batch at a time (rentflow_common.events.Emitter.
+        deferred_many), postings `once` as `emit_data` writes them; `complete` adds each row."""
         return self.base.deferred_many(model, field, once=model is TransactionPosted)
 
     def complete(self, deferred: Deferred, value: int) -> None:

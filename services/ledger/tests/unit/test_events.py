@@ -125,43 +125,6 @@ def test_a_posting_and_a_journal_emitted_as_data_are_the_rows_their_models_encod
     assert len(_valid(fast).data.lines) == 2
 
 
-def test_postings_made_before_their_balances_are_the_rows_transaction_posted_writes():
-    """`postings_deferred` then `complete` (the receipts: all but the balance made before the accounts are
-    locked) writes byte for byte the rows `transaction_posted` writes, on the PostgreSQL unit of work's
-    emitting (`once`) and in memory, whatever the balance (negative, zero, large)."""
-    from rentflow_ledger.service_layer.unit_of_work import SqlLedgerUnitOfWork
-
-    book = Book({"R1": 10, "R2": 0, "R3": 2**40})
-    posted = [(book.post(ref, "RCP", amount, transaction_id=uuid.uuid4(), business_date=dt.date(2026, 4, 30),
-                         source_ref=f"p:{n}", channel="card", payment_id=uuid.uuid4(), allocation_rule="exact_reference",
-                         posting_period=period), cause)
-              for n, (ref, amount, period, cause) in enumerate([
-                  ("R1", -60, None, Cause(uuid.uuid4(), "corr")), ("R2", -777, "2026-05", None),
-                  ("R1", 50, None, Cause(None, "c2")), ("R3", -1, None, Cause(uuid.uuid4(), "c3"))])]
-    assert [t.balance_after_pence for t, _ in posted] == [-50, -777, 0, 2**40 - 1]
-    for sql in (True, False):
-        rows = []
-        for deferred in (True, False):
-            uow = base = Emitter("ledger", "own")
-            if sql:
-                uow = SqlLedgerUnitOfWork.__new__(SqlLedgerUnitOfWork)
-                uow.base = base
-            if deferred:
-                defer = events.postings_deferred(uow, NOW)
-                made = [defer(t.transaction_id, t.account_ref, t.type_code, t.amount_pence, t.business_date, t.period,
-                              t.source_ref, t.channel, t.payment_id, t.allocation_rule, cause) for t, cause in posted]
-                assert base.emitted == []  # nothing emitted until completed
-                for d, (t, _) in zip(made, posted):
-                    uow.complete(d, t.balance_after_pence)
-            else:
-                for t, cause in posted:
-                    events.transaction_posted(uow, t, NOW, cause)
-            rows.append(base.emitted)
-        assert rows[0] == rows[1] and len(rows[0]) == 4
-        assert all(r.event_id is None for r in rows[0]) == sql  # postings' ids not indexed on PostgreSQL (`once`)
-        assert [_valid(r).data.balance_after_pence for r in rows[0]] == [-50, -777, 0, 2**40 - 1]
-
-
 def test_a_batch_of_postings_made_before_their_balances_is_the_rows_transaction_posted_writes():
     """`postings_deferred_many` (the receipts' batch, in one loop) then `complete` writes byte for byte
     the rows `transaction_posted` writes, on the PostgreSQL unit of work (postings `once`, by its
@@ -205,7 +168,7 @@ class _FakeUnitOfWork:
 
     def __init__(self, emitter: Emitter) -> None:
         self.emit, self.emit_data, self.complete = emitter.emit, emitter.emit_data, emitter.complete
-        self.deferred, self.deferred_many = emitter.deferred, emitter.deferred_many
+        self.deferred_many = emitter.deferred_many
         self.raw = None
 
 
