@@ -11,8 +11,8 @@ it cannot mirror) gets no Struct: its topic keeps pydantic alone.
 The Struct is only ever tried first: on any msgspec error the message goes to pydantic, which
 accepts it (with its coercions) or rejects it with its own reason. The Struct is made no more
 lenient than pydantic (a pattern's `$` is the end of the text, as in pydantic's regex, not before a
-final newline as in Python's; `\\d` is 0-9), so what it accepts pydantic accepts, with the same
-values (tests/test_fastdecode.py checks it over every topic). Decoded, an event is a frozen Struct
+final newline as in Python's; `\\d` is 0-9; a time's seventh digit of a second is left to pydantic,
+which truncates where msgspec rounds), so what it accepts pydantic accepts, with the same values (tests/test_fastdecode.py checks it over every topic). Decoded, an event is a frozen Struct
 with the model's field names: handlers that read attributes work on either; `model_of` names the
 model a Struct stands for (for `type(data) is Model` dispatch)."""
 from __future__ import annotations
@@ -73,11 +73,25 @@ def model_of(kind: type) -> type:
     return _MODELS.get(kind, kind)
 
 
+class LongFraction(ValueError):
+    """A time with more than six digits of a second: msgspec rounds them, pydantic truncates."""
+
+
 @cache
 def fast_decoder(reader_model: type[BaseModel]) -> Callable[[bytes], Any] | None:
-    """msgspec's JSON decode of `reader_model` (e.g. a topic's envelope reader), or None."""
+    """msgspec's JSON decode of `reader_model` (e.g. a topic's envelope reader), or None. It raises on
+    a message it cannot read exactly as pydantic would: then pydantic decides."""
     struct = struct_of(reader_model)
-    return None if struct is None else msgspec.json.Decoder(struct).decode
+    if struct is None:
+        return None
+    decode = msgspec.json.Decoder(struct).decode
+    long_fraction = re.compile(rb"\.[0-9]{7}").search  # anywhere: in a text field it only costs the fast path
+
+    def decode_exactly(value: bytes) -> Any:
+        if long_fraction(value) is not None:
+            raise LongFraction
+        return decode(value)
+    return decode_exactly
 
 
 def _convert(model: type[BaseModel]) -> Any:
