@@ -12,6 +12,8 @@ headers (published by hand, or by another producer) is recognised by its `event_
 Handlers are registered per topic and receive `Msg(data, cause)` values, never the transport's
 records; a batch's messages go to their handlers in the order the handlers were registered
 (a handler registered for several topics gets their messages together, in fetch order).
+A message's data is its topic's pydantic model, or for the topics a group names `fast` a msgspec
+Struct of the same fields (rentflow_common.fastdecode), pydantic deciding whatever msgspec refuses.
 
 A batch that keeps failing is retried message by message; a message that keeps failing is
 dead-lettered: kept in `dead_letters` with its reason, published on `dlq.<group>`, and the
