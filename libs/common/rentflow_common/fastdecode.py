@@ -12,9 +12,11 @@ The Struct is only ever tried first: on any msgspec error the message goes to py
 accepts it (with its coercions) or rejects it with its own reason. The Struct is made no more
 lenient than pydantic (a pattern's `$` is the end of the text, as in pydantic's regex, not before a
 final newline as in Python's; `\\d` is 0-9; a time's seventh digit of a second is left to pydantic,
-which truncates where msgspec rounds), so what it accepts pydantic accepts, with the same values (tests/test_fastdecode.py checks it over every topic). Decoded, an event is a frozen Struct
-with the model's field names: handlers that read attributes work on either; `model_of` names the
-model a Struct stands for (for `type(data) is Model` dispatch)."""
+which truncates where msgspec rounds), so what it accepts pydantic accepts, with the same values
+(libs/common/tests/test_fastdecode.py checks it over every topic). Decoded, an event is a frozen
+Struct with the model's field names: handlers that read attributes work on either; `model_of` names
+the model a Struct stands for (for `type(data) is Model` dispatch). Times come with
+datetime.timezone's tzinfo where pydantic gives its own TzInfo: equal offsets, equal datetimes."""
 from __future__ import annotations
 
 import datetime as dt
@@ -26,7 +28,6 @@ import uuid
 from functools import cache
 from typing import Any, Callable, Literal, Union
 
-import annotated_types as at
 import msgspec
 from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
@@ -42,10 +43,13 @@ _HARMLESS_CONFIG = {"frozen", "title", "json_schema_extra", "cache_strings", "de
                     "use_attribute_docstrings", "ser_json_timedelta", "ser_json_bytes", "ser_json_inf_nan",
                     "json_encoders", "hide_input_in_errors", "arbitrary_types_allowed", "from_attributes",
                     "validate_assignment", "revalidate_instances", "extra"}
+# pydantic's constraints (annotated_types' classes) msgspec's Meta has, by class name
+_ANNOTATED_TYPES = {"Gt": "gt", "Ge": "ge", "Lt": "lt", "Le": "le", "MinLen": "min_length", "MaxLen": "max_length"}
 _SCALARS: dict[Any, Any] = {str: str, int: int, bool: bool, uuid.UUID: uuid.UUID, dt.date: dt.date}
 _SAFE_PATTERN = re.compile(r"\^?(?:\\d|\{\d+(?:,\d*)?\}|[A-Za-z0-9_:/ -]|[+*?])*\$?")
 
 _STRUCTS: dict[type[BaseModel], Any] = {}  # model -> its Struct (None: unsupported)
+_WHY_NOT: dict[type[BaseModel], str] = {}
 _MODELS: dict[type, type[BaseModel]] = {}  # Struct -> the model it mirrors
 
 
@@ -54,18 +58,16 @@ def struct_of(model: type[BaseModel]) -> Any:
     if model not in _STRUCTS:
         try:
             _STRUCTS[model] = _convert(model)
-        except Unsupported:
+        except Unsupported as exc:
             _STRUCTS[model] = None
+            _WHY_NOT[model] = str(exc)
     return _STRUCTS[model]
 
 
 def why_not(model: type[BaseModel]) -> str | None:
     """Why `model` has no Struct (None: it has one)."""
-    try:
-        _convert(model)
-    except Unsupported as exc:
-        return str(exc)
-    return None
+    struct_of(model)
+    return _WHY_NOT.get(model)
 
 
 def model_of(kind: type) -> type:
@@ -146,22 +148,15 @@ def _meta(constraints: list[Any], base: Any) -> dict[str, Any]:
                 raise Unsupported("Field() with more than constraints")
             meta.update(_meta(c.metadata, base))
             continue
-        for key in ("gt", "ge", "lt", "le"):
-            if isinstance(c, getattr(at, key.capitalize())):
-                if base is not int:
-                    raise Unsupported(f"{key} on {base}")
-                meta[key] = getattr(c, key)
-                break
+        key = _ANNOTATED_TYPES.get(type(c).__name__) if type(c).__module__ == "annotated_types" else None
+        if key in ("gt", "ge", "lt", "le") and base is int:
+            meta[key] = getattr(c, key)
+        elif key in ("min_length", "max_length") and (base is str or typing.get_origin(base) is list):
+            meta[key] = getattr(c, key)
+        elif type(c).__name__ == "_PydanticGeneralMetadata" and set(vars(c)) == {"pattern"} and base is str:
+            meta["pattern"] = _pattern(c.pattern)
         else:
-            if isinstance(c, (at.MinLen, at.MaxLen)):
-                if base is not str and typing.get_origin(base) is not list:
-                    raise Unsupported(f"length on {base}")
-                key = "min_length" if isinstance(c, at.MinLen) else "max_length"
-                meta[key] = getattr(c, key)
-            elif type(c).__name__ == "_PydanticGeneralMetadata" and set(vars(c)) == {"pattern"} and base is str:
-                meta["pattern"] = _pattern(c.pattern)
-            else:
-                raise Unsupported(f"constraint {c!r}")
+            raise Unsupported(f"constraint {c!r} on {base}")
     return meta
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 import logging
 import types
 import typing
@@ -13,8 +14,6 @@ import uuid
 from functools import cache
 from typing import Any, Literal, Union
 
-import annotated_types as at
-import json
 import pytest
 from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -69,7 +68,8 @@ def values(annotation: Any, metadata: list[Any] = (), valid: bool = False) -> st
         base, *extra = typing.get_args(annotation)
         return values(base, [*extra, *metadata], valid)
     if origin in (Union, types.UnionType):
-        return st.one_of(*[st.none() if a is type(None) else values(a, metadata, valid) for a in typing.get_args(annotation)])
+        return st.one_of(*[st.none() if a is type(None) else values(a, metadata, valid)
+                            for a in typing.get_args(annotation)])
     c = _constraints(list(metadata))
     if annotation is str:
         if "pattern" in c:
@@ -105,7 +105,8 @@ def values(annotation: Any, metadata: list[Any] = (), valid: bool = False) -> st
         return st.sampled_from([m.value for m in annotation])
     if origin is list:
         (item,) = typing.get_args(annotation)
-        return st.lists(values(item, valid=valid), min_size=c.get("min_length", 0), max_size=max(c.get("min_length", 0), 3))
+        least = c.get("min_length", 0)
+        return st.lists(values(item, valid=valid), min_size=least, max_size=max(least, 3))
     if origin is dict:
         _, value = typing.get_args(annotation)
         return st.dictionaries(st.text(max_size=5), values(value, valid=valid), max_size=3)
