@@ -132,7 +132,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
             return self
 
     consumer = BatchConsumer(KafkaBroker("localhost:1"), engine, group_id="ledger",
-                             handlers=consumers.handlers(None), uow=lambda **kw: Uow(engine, **kw))
+                             handlers=consumers.handlers(None), uow=lambda **kw: Uow(engine, **kw),
+                             fast=consumers.FAST)
     total = (args.warmup + args.rounds * args.batches) * args.size
     work = fetches(records(total, args.accounts, args.partitions), args.size)
     tune_garbage_collector()  # as a service does

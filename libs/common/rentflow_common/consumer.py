@@ -12,6 +12,8 @@ headers (published by hand, or by another producer) is recognised by its `event_
 Handlers are registered per topic and receive `Msg(data, cause)` values, never the transport's
 records; a batch's messages go to their handlers in the order the handlers were registered
 (a handler registered for several topics gets their messages together, in fetch order).
+A message's data is its topic's pydantic model, or for the topics a group names `fast` a msgspec
+Struct of the same fields (rentflow_common.fastdecode), pydantic deciding whatever msgspec refuses.
 
 A batch that keeps failing is retried message by message; a message that keeps failing is
 dead-lettered: kept in `dead_letters` with its reason, published on `dlq.<group>`, and the
@@ -33,9 +35,10 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 from hashlib import sha1
 from operator import attrgetter
-from typing import Any, Awaitable, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Awaitable, Callable, Collection, Mapping, NamedTuple, Sequence
 
 import orjson
 import structlog
@@ -49,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause, Msg, OutboxRow
+from rentflow_common.fastdecode import fast_decoder
 from rentflow_common.inbox import claim_new
 from rentflow_common.kafka import true_end_offsets
 from rentflow_common.logging import get_logger
@@ -155,6 +159,11 @@ ENVELOPE_READ = ("event_id", "occurred_at", "correlation_id", "data")
 
 
 def envelope_reader(model: type[BaseModel]) -> TypeAdapter[Any]:
+    return TypeAdapter(envelope_model(model))
+
+
+@cache
+def envelope_model(model: type[BaseModel]) -> type[BaseModel]:
     """A topic's envelope as its consumers read it, derived from Envelope[model]: the fields in
     ENVELOPE_READ with their own types and constraints (`data` the topic's model, validated whole,
     extra keys forbidden), the others (event_type, schema_version, producer, causation_id) skipped
@@ -163,8 +172,8 @@ def envelope_reader(model: type[BaseModel]) -> TypeAdapter[Any]:
     undecodable, with the field named."""
     envelope = Envelope[model]  # type: ignore[valid-type]
     fields: dict[str, Any] = {n: (f.annotation, f) for n, f in envelope.model_fields.items() if n in ENVELOPE_READ}
-    return TypeAdapter(create_model(envelope.__name__, __config__=ConfigDict(**{**envelope.model_config,
-                                                                               "extra": "ignore"}), **fields))
+    return create_model(envelope.__name__, __config__=ConfigDict(**{**envelope.model_config, "extra": "ignore"}),
+                        **fields)
 
 
 class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -188,7 +197,10 @@ class BatchConsumer:
     def __init__(self, broker: KafkaBroker, engine: AsyncEngine, *, group_id: str,
                  handlers: Mapping[str, Handler], uow: UowFactory | None = None, max_records: int = 2000,
                  batch_timeout_ms: int = 500, attempts: int = 3, topic_prefix: str = "",
-                 max_merged: int = 10_000, fetch_max_wait_ms: int = 500) -> None:
+                 max_merged: int = 10_000, fetch_max_wait_ms: int = 500, fast: Collection[str] = ()) -> None:
+        """`fast`: topics whose handlers only read their events' attributes (and dispatch on
+        `fastdecode.model_of(type(data))`): decoded by msgspec first when their model converts
+        (`fast_topics`), their events then msgspec Structs; pydantic decides whatever msgspec refuses."""
         self._prefix = topic_prefix
         self._engine = engine
         self._uow = uow or (lambda **kw: UnitOfWork(engine, **kw))
@@ -197,6 +209,8 @@ class BatchConsumer:
         self._handlers = dict(handlers)
         self._attempts = attempts
         self._adapters = {t: envelope_reader(topic_spec(t).model) for t in self.topics}
+        self._fast = {t: fast_decoder(envelope_model(topic_spec(t).model)) for t in self.topics if t in fast}
+        self.fast_topics = frozenset(t for t, decoder in self._fast.items() if decoder is not None)
         self.stats = ConsumerStats()
         self._seen: dict[StreamKey, SeqSet] = {}  # what this member saw committed: skips repeats undecoded
         self._gapped: set[TopicPartition] = set()  # to read again from their start (_rewind)
@@ -268,8 +282,8 @@ class BatchConsumer:
 
     def decode(self, records: Sequence[Any]) -> Decoded:
         """Each record validated by its topic's envelope reader (pydantic's validator called
-        straight, without TypeAdapter's per-call Python); a record a member already saw committed
-        (its stream and number) is skipped undecoded.
+        straight, without TypeAdapter's per-call Python; msgspec tried first for `fast_topics`); a
+        record a member already saw committed (its stream and number) is skipped undecoded.
 
         A fetch comes partition by partition, each mostly one stream of one producer: what is the
         same along such a run (the topic without its prefix, the validator, the stream's key and what
@@ -286,6 +300,8 @@ class BatchConsumer:
         partition = offset = -1
         topic = ""
         validate: Any = None
+        fast: Any = None
+        fast_of = self._fast.get
         last_epoch = last_stream = None  # the relay headers of the run's stream, as fetched
         stream: StreamKey | None = None
         seen: SeqSet | None = None
@@ -297,6 +313,7 @@ class BatchConsumer:
                 raw_topic, partition = r.topic, r.partition
                 topic = raw_topic[cut:]
                 validate = self._adapters[topic].validator.validate_json
+                fast = fast_of(topic)
                 last_epoch = last_stream = None
             offset = r.offset
             headers = r.headers or ()
@@ -319,7 +336,13 @@ class BatchConsumer:
                 skipped += 1
                 continue
             try:
-                env = validate(r.value)
+                if fast is None:
+                    env = validate(r.value)
+                else:
+                    try:
+                        env = fast(r.value)
+                    except Exception:  # noqa: BLE001 - any msgspec refusal: pydantic decides, with its reason
+                        env = validate(r.value)
             except (ValidationError, ValueError) as exc:
                 bad.append((r, f"undecodable {topic} message: {_undecodable(exc)}"))
                 continue

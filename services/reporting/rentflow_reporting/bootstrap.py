@@ -41,7 +41,7 @@ class ReportingRuntime(ServiceRuntime):
 
 def build_app(settings: Settings | None = None) -> FastAPI:
     runtime = ReportingRuntime(settings)
-    runtime.consume(consumers.GROUP_ID, consumers.handlers(runtime.snapshots),
+    runtime.consume(consumers.GROUP_ID, consumers.handlers(runtime.snapshots), fast=consumers.FAST,
                     busy_wait_ms=runtime.settings.background_fetch_wait_ms)  # KPIs are off the payment's path
     app = create_app(runtime, title="rentflow reporting",
                      description="KPI aggregates from ledger events, KPI snapshots (docs/domain.md §5)")

@@ -84,3 +84,6 @@ def handlers(scheme: CheckScheme | None) -> dict[str, Handler]:
 
 
 TOPICS = list(handlers(None))
+# payments are read by attribute only: they may come as msgspec Structs (BatchConsumer `fast`); reversals
+# stay pydantic models (`type(m.data) is PaymentReversed` above tells the two topics apart)
+FAST = ("payments.received.v1",)
