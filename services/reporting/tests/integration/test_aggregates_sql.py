@@ -184,3 +184,20 @@ async def test_two_transactions_giving_an_account_the_same_new_day_both_count(re
         await second.commit()
     assert await reporting.rows("select business_date, balance_pence from account_balance_daily order by 1") == [
         (D(2026, 10, 13), 1000), (D(2026, 10, 14), 850), (D(2026, 10, 15), 820)]
+
+
+async def test_the_tables_keyed_by_account_compare_it_byte_by_byte(reporting):
+    """postings, account_balance_daily and account_state hold account_ref in collation "C" (revision
+    0009): index searches on it compare bytes, not strcoll, and the three still join on it."""
+    assert await reporting.rows(
+        "select table_name, collation_name from information_schema.columns"
+        " where table_schema = 'reporting' and column_name = 'account_ref'"
+        " and table_name in ('postings', 'account_balance_daily', 'account_state') order by 1") == [
+        ("account_balance_daily", "C"), ("account_state", "C"), ("postings", "C")]
+    day = D(2026, 10, 14)
+    await reporting.apply(txn("b", "DBR", 500, day), txn("B", "DBR", 300, day), txn("a", "DBR", 100, day))
+    async with UnitOfWork(reporting.engine) as uow:
+        listed = await repo.statement_accounts(uow.raw, day, day, "", 10)
+        posted = await repo.statement_postings(uow.raw, ["B", "a"], day, day)
+    assert [(r["account_ref"], r["closing"]) for r in listed] == [("B", 300), ("a", 100), ("b", 500)]
+    assert [(r["account_ref"], r["amount_pence"]) for r in posted] == [("B", 300), ("a", 100)]
