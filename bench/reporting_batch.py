@@ -2,7 +2,10 @@
 of its PostgreSQL backend, by repository call, on batches shaped like the e2e bench's (one receipt
 posting per payment, 5,000 accounts, one business date).
 
-    ./dev bench reporting_batch [--batches 20] [--size 3000] [--accounts 5000] [--rounds 3]
+    ./dev bench reporting_batch [--batches 20] [--size 3000] [--accounts 5000] [--rounds 3] [--pydantic]
+
+The postings reach the handler as the reporting consumer hands them on: decoded from their JSON by the
+msgspec fast path (Structs, rentflow_common.fastdecode); --pydantic gives it pydantic models instead.
 """
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ import psutil
 from pydantic import AwareDatetime, TypeAdapter
 
 from harness import on_scratch_database
+from rentflow_common.consumer import envelope_model
 from rentflow_common.db import UnitOfWork, make_engine
+from rentflow_common.fastdecode import fast_decoder
 from rentflow_common.migrations import upgrade_async
 from rentflow_common.service import tune_garbage_collector
 from rentflow_common.testing import Incoming
@@ -26,14 +31,17 @@ from rentflow_reporting.adapters import repository as repo
 from rentflow_reporting.bootstrap import MIGRATIONS
 from rentflow_reporting.service_layer import handlers
 
-# as the consumer hands it on: parsed from JSON, its tzinfo pydantic's TzInfo (which asyncpg encodes
-# slower than datetime.timezone.utc)
+# as pydantic parses it from JSON, its tzinfo pydantic's TzInfo (which asyncpg encodes slower than
+# datetime.timezone.utc, what the Structs carry)
 POSTED_AT = TypeAdapter(AwareDatetime).validate_json(b'"2026-10-07T10:00:00Z"')
 CODES = [("RCP", "card"), ("RBP", "bank_transfer"), ("RSO", "standing_order"), ("RPY", "cash"),
          ("RDD", "direct_debit")]
 
 
-def batch(start: int, size: int, accounts: int) -> list[Incoming]:
+FAST = fast_decoder(envelope_model(TransactionPosted))
+
+
+def batch(start: int, size: int, accounts: int, as_structs: bool = True) -> list[Incoming]:
     day = dt.date(2026, 10, 7)
     at = POSTED_AT
     out = []
@@ -44,9 +52,11 @@ def batch(start: int, size: int, accounts: int) -> list[Incoming]:
                                  amount_pence=-(1000 + i % 9000), balance_after_pence=0, posted_at=at,
                                  business_date=day, period="2026-10", source_ref=f"p-{i}", channel=channel,
                                  allocation_rule="exact")
-        out.append(Incoming("ledger.transactions.v1", 0, i, account,
-                            new_envelope(data, event_type="ledger.transaction_posted", event_id=uuid.uuid4(),
-                                         producer="ledger", correlation_id="c")))
+        envelope = new_envelope(data, event_type="ledger.transaction_posted", event_id=uuid.uuid4(),
+                                producer="ledger", correlation_id="c")
+        if as_structs:
+            envelope = FAST(envelope.model_dump_json().encode())
+        out.append(Incoming("ledger.transactions.v1", 0, i, account, envelope))
     return out
 
 
@@ -85,7 +95,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
         timed.backend = backend
     n = 0
     for _ in range(args.warmup):
-        msgs = batch(n, args.size, args.accounts)
+        msgs = batch(n, args.size, args.accounts, not args.pydantic)
         n += args.size
         async with UnitOfWork(engine) as uow:
             await handlers.apply_ledger_events(uow, msgs)
@@ -95,7 +105,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
             timed.cpu[k] = timed.server[k] = 0.0
         client = server = 0.0
         for _ in range(args.batches):
-            msgs = batch(n, args.size, args.accounts)
+            msgs = batch(n, args.size, args.accounts, not args.pydantic)
             n += args.size
             b0 = sum(backend.cpu_times()[:2])
             c0 = time.process_time()
@@ -127,5 +137,6 @@ if __name__ == "__main__":
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--by-statement", action="store_true", help="the backend's CPU per call too (adds client CPU)")
+    p.add_argument("--pydantic", action="store_true", help="postings as pydantic models, not the consumer's Structs")
     p.add_argument("--copy-from", type=int, help="repo.COPY_POSTINGS for this run")
     main(p.parse_args())
