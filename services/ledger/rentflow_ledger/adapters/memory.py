@@ -153,9 +153,6 @@ class MemoryPostings:
                 "channel": t.channel, "payment_id": t.payment_id, "allocation_rule": t.allocation_rule,
                 "week_start": t.week_start}
 
-    async def add_debit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        await self.add_transaction_rows(rows)
-
     async def add_transaction_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
         for (transaction_id, ref, code, amount, balance, posted_at, business_date, period, source_ref, channel,
              payment_id, rule, week) in rows:

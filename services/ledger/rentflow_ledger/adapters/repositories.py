@@ -37,10 +37,8 @@ class Postings(Protocol):
     async def add_transactions(self, transactions: Sequence[Transaction], posted_at: dt.datetime) -> None: ...
 
     async def add_transaction_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Transactions as records (adapters/sql.py's TRANSACTION_COLUMNS order): a receipts batch's."""
-
-    async def add_debit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """The debit run's transactions as records (adapters/sql.py's TRANSACTION_COLUMNS order)."""
+        """Transactions as records (adapters/sql.py's TRANSACTION_COLUMNS order): a receipts batch's, the
+        debit run's."""
 
     async def add_debit_journal_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """The debit run's journal lines as records (adapters/sql.py's JOURNAL_COLUMNS order)."""

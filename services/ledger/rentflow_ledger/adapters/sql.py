@@ -189,10 +189,6 @@ class SqlPostings:
         if rows:
             await self.raw.copy_records_to_table("transactions", columns=TRANSACTION_COLUMNS, records=rows)
 
-    async def add_debit_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """The debit run's transactions, as records in TRANSACTION_COLUMNS order (`add_transaction_rows`)."""
-        await self.add_transaction_rows(rows)
-
     async def add_debit_journal_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """The debit run's journal lines, as records in JOURNAL_COLUMNS order."""
         if rows:

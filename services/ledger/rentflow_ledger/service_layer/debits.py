@@ -236,7 +236,7 @@ async def _post_chunk(uow: LedgerUnitOfWork, accounts: Sequence[Any], through: d
     if total:
         raise AssertionError(f"postings and the debtors control differ by {total}")
 
-    await uow.postings.add_debit_rows(txn_rows)
+    await uow.postings.add_transaction_rows(txn_rows)
     await uow.postings.add_debit_journal_rows(journal_rows)
     await uow.accounts.update_balances(balances, balances, now)
     emitter.emitted += emitted
