@@ -32,8 +32,18 @@ def payment(ref: str, channel: str, amount: int, reference: str, paid_at: str = 
             "paid_at": paid_at, "reference": reference, "payer_name": "A Payer"}
 
 
+def thread_priorities(pid: int) -> set[int]:
+    """The nice value of each thread of a process (Linux keeps one per thread)."""
+    return {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+
+
 @pytest.mark.timeout(600)
 def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
+    # the services off a payment's path to its account yield the cores to intake and the ledger
+    pids = {name: s["pid"] for name, s in up.runtime["services"].items()}
+    ours = os.getpriority(os.PRIO_PROCESS, 0)  # what `rentflow up` and the services inherit
+    assert {name: thread_priorities(pid) for name, pid in pids.items()} == {
+        "payments": {ours}, "ledger": {ours}, "notifications": {max(ours, 10)}, "reporting": {max(ours, 10)}}
     csv_path = tmp_path / "accounts.csv"
     csv_path.write_text(ACCOUNTS_CSV)
     assert rentflow("accounts", "import", str(csv_path), "--json")["created"] == 3

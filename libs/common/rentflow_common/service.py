@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import gc
 import logging
+import os
 import re
 import sys
 import time
@@ -635,15 +636,31 @@ class _Server(uvicorn.Server):
                 pass  # the loop has closed
 
 
+def lower_cpu_priority(niceness: int) -> None:
+    """Every thread of this process at least `niceness` (Linux keeps a priority per thread; a thread
+    started later takes its starter's)."""
+    tasks = Path("/proc/self/task")
+    for tid in (int(t) for t in os.listdir(tasks)) if tasks.is_dir() else (0,):
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+                os.setpriority(os.PRIO_PROCESS, tid, niceness)
+        except ProcessLookupError:  # the thread has ended
+            pass
+
+
 def _settle(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
 
 
-def serve(app: FastAPI, service: str) -> None:
-    """Runs the service on RENTFLOW_HOST:RENTFLOW_PORT (set by `rentflow up`), as uvicorn.run does."""
+def serve(app: FastAPI, service: str, *, background: bool = False) -> None:
+    """Runs the service on RENTFLOW_HOST:RENTFLOW_PORT (set by `rentflow up`), as uvicorn.run does.
+    `background`: the service is off a payment's path to its account; it runs at the CPU priority
+    RENTFLOW_BACKGROUND_NICE."""
     settings: Settings = app.state.runtime.settings
     configure_logging(service, settings.log_format)
+    if background:
+        lower_cpu_priority(settings.background_nice)
     server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
                                     lifespan="on", timeout_graceful_shutdown=30))
     try:

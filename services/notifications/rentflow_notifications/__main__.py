@@ -2,4 +2,4 @@
 from rentflow_common.service import serve
 from rentflow_notifications.bootstrap import build_app
 
-serve(build_app(), "notifications")
+serve(build_app(), "notifications", background=True)  # off a payment's path to its account

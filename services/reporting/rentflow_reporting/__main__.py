@@ -2,4 +2,4 @@ from rentflow_common.service import serve
 
 from rentflow_reporting.bootstrap import build_app
 
-serve(build_app(), "reporting")
+serve(build_app(), "reporting", background=True)  # off a payment's path to its account
