@@ -164,6 +164,10 @@ TABLES_DDL = [
         min_batch bigint not null,
         primary key (topic, stream, last_seq))""",
     "create index if not exists outbox_numbers_sequenced_at on outbox_numbers (sequenced_at)",
+    # refs is stored out of line uncompressed: with a claim's refs (8 bytes an event, thousands a row)
+    # through pglz, its numbering rows cost 0.3 µs of PostgreSQL's CPU an event, 0.1 without, for about
+    # 4 bytes an event saved.
+    "alter table outbox_numbers alter column refs set storage external",
     """create table if not exists outbox_streams (
         topic text not null,
         stream int not null,
