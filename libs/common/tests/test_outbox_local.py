@@ -148,3 +148,49 @@ async def test_a_held_batch_is_published_with_the_same_headers_as_one_read_back(
         assert {k: h[k] for k in (*extra, "i")} == {"attempt": "3", "urgent": "True", "note": "None",
                                                     "ratio": "0.5", "who": "ops", "at": "2026-12-05T00:00:00+00:00",
                                                     "i": str(i)}, i
+
+
+async def test_held_batches_are_not_counted_in_the_outbox_while_nothing_is_deleted(infra, database_url,
+                                                                                    topic_prefix, rig):
+    """Counting a held batch's events in the outbox reads every one of them: it is done only when a
+    statement deleted from the outbox since the batch was handed over."""
+    r = await rig([TOPIC])
+    relay = r.relay(partitions=3)
+    assert await relay._lead()
+    await _commit(r.engine, range(100))
+    await drain(relay)
+    await _commit(r.engine, range(100, 200))
+    await _commit(r.engine, range(200, 300))
+    await drain(relay)
+    assert (relay.published, relay.read_back, relay.counted) == (300, 0, 0)
+    async with r.engine.begin() as c:  # deletes nothing, and is seen all the same
+        await c.execute(text("delete from svc.outbox_events where batch < 0"))
+    await _commit(r.engine, range(300, 400))
+    await drain(relay)
+    await relay.close()
+    assert (relay.published, relay.read_back, relay.counted) == (400, 0, 100)
+
+
+async def test_held_events_deleted_from_the_table_or_truncated_are_not_published(infra, database_url,
+                                                                                  topic_prefix, rig):
+    """Not only `delete from outbox`: a statement deleting from outbox_events itself (here on a
+    connection whose search_path is not the service's schema), or truncating it, is seen too."""
+    r = await rig([TOPIC])
+    relay = r.relay(partitions=3)
+    assert await relay._lead()
+    ids = await _commit(r.engine, range(100))
+    async with r.engine.begin() as c:
+        await c.execute(text("set local search_path to public"))
+        deleted = await c.execute(text(
+            "delete from svc.outbox_events where (convert_from(payload, 'utf8')::jsonb -> 'data' ->> 'amount_pence')"
+            "::int = 107"))
+        assert deleted.rowcount == 1
+    await drain(relay)
+    await _commit(r.engine, range(100, 200))
+    async with r.engine.begin() as c:
+        await c.execute(text("truncate svc.outbox_events"))
+    await drain(relay)
+    await relay.close()
+    assert (relay.published, relay.read_back, relay.counted) == (99, 99, 200)
+    got = await _published(infra, topic_prefix, 99)
+    assert sorted((i, e) for _, _, i, e in got) == [(i, ids[i]) for i in range(100) if i != 7]
