@@ -110,8 +110,9 @@ Payment = Union[PaymentIn, PushedPayment]
 
 # paid_at as the fast path takes it: what _IsoDatetimeForm admits, narrowed to ASCII digits, seconds
 # always, at most six digits of a second (pydantic truncates more, msgspec would round) and an offset
-# (Z or ±hh:mm); `datetime.fromisoformat` then parses it as pydantic does.
-_FAST_PAID_AT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})\Z"
+# (Z or ±hh:mm, mm below 60: fromisoformat reads +00:60 as an hour, pydantic refuses it);
+# `datetime.fromisoformat` then parses it as pydantic does.
+_FAST_PAID_AT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-5][0-9])\Z"
 
 
 class _PushItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):

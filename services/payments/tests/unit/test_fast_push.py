@@ -26,7 +26,8 @@ ALPHABET = st.sampled_from(["a", "Z", "0", " ", "\t", "\n", "\r", "\x00", "\x01"
 TEXT = st.text(ALPHABET, max_size=6) | st.text(ALPHABET, min_size=98, max_size=102) \
     | st.text(ALPHABET, min_size=138, max_size=142)
 ODD: list[Any] = [None, True, False, 0, 1, -1, 1.0, 12.5, "1", "", " ", [], {}, 2**63, 2**64, 10**30]
-ZONES = ["Z", "z", "+00:00", "-00:00", "+01:00", "-05:30", "+23:59", "+24:00", "+0100", "+01", "+01:00:30", ""]
+ZONES = ["Z", "z", "+00:00", "-00:00", "+01:00", "-05:30", "+23:59", "+24:00", "+00:60", "-01:99", "+0100", "+01",
+         "+01:00:30", ""]
 
 
 @st.composite
@@ -113,6 +114,27 @@ def test_a_plain_push_takes_the_fast_path(items):
     assert check(orjson.dumps(items[0]), many=False) is not None
 
 
+@pytest.mark.parametrize("part", ["month", "day", "hour", "minute", "second", "fraction", "offset hours",
+                                  "offset minutes"])
+def test_every_value_of_each_part_of_paid_at(part):
+    """Each two-digit part of paid_at through 00 to 99 (the offset's with either sign), and fractions of a
+    second of one to eight digits, the other parts plain: the fast path takes some, never one pydantic
+    refuses or reads otherwise."""
+    forms = {"month": "2024-{}-29T10:20:30+01:00", "day": "2023-02-{}T10:20:30+01:00", "hour": "2026-10-07T{}:20:30Z",
+             "minute": "2026-10-07T10:{}:30Z", "second": "2026-10-07T10:20:{}.5Z",
+             "fraction": "2026-10-07T10:20:30.{}+01:00",
+             "offset hours": "2026-10-07T10:20:30{}:00", "offset minutes": "2026-10-07T10:20:30{}"}
+    values = [f"{n:02d}" for n in range(100)]
+    if part == "fraction":  # one to eight digits
+        values = [f"{n:0{k}d}"[:k] for k in range(1, 9) for n in (0, 1, 5, 10**k - 1, 10**(k - 1) * 5, 123456789)]
+    if part.startswith("offset"):
+        values = [sign + (v if part == "offset hours" else "01:" + v) for sign in "+-" for v in values]
+    body = orjson.dumps([{**GOOD, "paid_at": forms[part].format(v)} for v in values])
+    taken = [check(orjson.dumps({**GOOD, "paid_at": forms[part].format(v)}), many=False) for v in values]
+    assert any(taken) and not all(taken)
+    assert (check(body, many=True) is None) == (not all(taken))
+
+
 # Each of PaymentIn's checks broken alone: the fast path leaves the body to pydantic, which refuses it
 # (or, last group, takes it in a way the fast path does not mirror).
 REFUSED = {
@@ -140,6 +162,7 @@ REFUSED = {
     "no such day": {"paid_at": "2026-02-30T09:30:00Z"},
     "no such hour": {"paid_at": "2026-04-06T25:30:00Z"},
     "lowercase t": {"paid_at": "2026-04-06t09:30:00Z"},
+    "offset minutes past 59": {"paid_at": "2026-04-06T09:30:00+00:60"},
     "payout of a bank transfer": {"channel": "bank_transfer", "payout_id": "po_1"},
     "bad payout_id": {"payout_id": "po 1"},
     "payout_id with a final newline": {"payout_id": "po_1\n"},
