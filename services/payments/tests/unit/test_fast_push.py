@@ -141,6 +141,7 @@ REFUSED = {
     "blank provider_ref": {"provider_ref": " \t "},
     "empty provider_ref": {"provider_ref": ""},
     "long provider_ref": {"provider_ref": "x" * 101},
+    "long provider_ref of characters outside the BMP": {"provider_ref": "🏠" * 101},
     "NUL in provider_ref": {"provider_ref": "r\x001"},
     "control in reference": {"reference": "ref\x1b[31m"},
     "C1 control in payer_name": {"payer_name": "A\x85Tenant"},
@@ -199,7 +200,8 @@ def test_the_fast_path_takes_a_card_payments_payout_and_fee_and_every_edge_value
     edges = [{**GOOD, "payout_id": "po_1-A", "fee_pence": 12500}, {**GOOD, "amount_pence": 10**12, "fee_pence": 0},
              {**GOOD, "provider_ref": " x ", "reference": "", "payer_name": None},
              {**GOOD, "paid_at": "1900-01-01 00:00:00.5+01:00"}, {**GOOD, "paid_at": "2100-12-31T23:59:59-05:30"},
-             {**GOOD, "reference": "\ttabbed\r\n", "payer_name": "Zoë  🏠"}]
+             {**GOOD, "reference": "\ttabbed\r\n", "payer_name": "Zoë  🏠"},
+             {**GOOD, "provider_ref": "🏠" * 100, "reference": "é" * 140, "payer_name": "\U000e0001" * 140}]
     fast = check(orjson.dumps(edges), many=True)
     assert fast is not None and fast[0].payout_id == "po_1-A" and fast[0].fee_pence == 12500
 
