@@ -4,7 +4,9 @@ one of PaymentIn's checks it leaves to pydantic. Bodies are generated near every
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import typing
 import uuid
 from typing import Any
 
@@ -214,3 +216,38 @@ def test_a_fast_payment_makes_the_same_event_data_and_row_as_its_paymentin():
             for p in (fast, slow)]
     assert orjson.dumps(data[0]) == orjson.dumps(data[1]) and list(data[0]) == list(data[1])
     assert events.optional_field(fast, "lump") is None and events.optional_field(fast, "match_ref") is None
+
+
+def _validators(node: Any) -> list[str]:
+    """The validator functions and own schema classes in an annotation or field, however deep, by name."""
+    found = []
+    for part in [*getattr(node, "metadata", ()), *typing.get_args(getattr(node, "annotation", node))]:
+        func = getattr(part, "func", None)
+        if func is not None:
+            found.append(f"{type(part).__name__}:{func.__name__}")
+        elif hasattr(part, "__get_pydantic_core_schema__") and not isinstance(part, type):
+            found.append(type(part).__name__)
+        else:
+            found += _validators(part)
+    return found
+
+
+def test_paymentin_is_what_fast_push_mirrors():
+    """PaymentIn changed (a field, a constraint, a validator): mirror it in fast_push, then update this."""
+    assert {name: _validators(f) for name, f in PaymentIn.model_fields.items()} == {
+        "provider_ref": ["AfterValidator:_not_blank", "AfterValidator:no_nul"], "channel": [], "amount_pence": [],
+        "currency": [], "paid_at": ["_IsoDatetimeForm", "AfterValidator:in_years"],
+        "reference": ["BeforeValidator:<lambda>", "AfterValidator:no_nul"], "payer_name": ["AfterValidator:no_nul"],
+        "payout_id": [], "fee_pence": []}
+    decorators = PaymentIn.__pydantic_decorators__
+    assert list(decorators.model_validators) == ["_payout_of_card_money"]
+    assert not (decorators.validators or decorators.field_validators or decorators.root_validators)
+    # types, constraints, patterns and defaults (descriptions and titles aside), by their digest
+    assert hashlib.sha256(orjson.dumps(_bare(PaymentIn.model_json_schema()), option=orjson.OPT_SORT_KEYS)).hexdigest(
+    ) == "98d7edf5ae74ab123732b84dedc4e81516ea0b059c749dcaf0e47fc58260e1b6"
+
+
+def _bare(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _bare(v) for k, v in schema.items() if k not in ("description", "title")}
+    return [_bare(v) for v in schema] if isinstance(schema, list) else schema
