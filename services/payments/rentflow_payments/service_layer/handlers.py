@@ -14,7 +14,7 @@ from rentflow_schemas.payments import PaymentReceived
 
 from rentflow_payments.adapters import repository as repo
 from rentflow_payments.domain import events
-from rentflow_payments.domain.model import PaymentIn
+from rentflow_payments.domain.model import Payment
 
 log = get_logger(__name__)
 
@@ -35,7 +35,7 @@ class IdempotencyKeyTaken(Exception):
     """Another request stored a response under the same Idempotency-Key first."""
 
 
-async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentIn], *, source: events.Source,
+async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[Payment], *, source: events.Source,
                   import_id: uuid.UUID | None, correlation_id: str, received_at: datetime) -> list[Outcome]:
     """Stores the payments this provider has not sent before and emits one PaymentReceived for
     each, in the caller's transaction. A provider_ref seen before (earlier, or earlier in the same
@@ -44,7 +44,7 @@ async def take_in(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentI
     it for a duplicate (`once`).
     A few statements whatever the number of payments: a COPY into payments (in a savepoint; again by
     INSERT ... ON CONFLICT when a payment is known already, or for a few payments), COPY into the outbox."""
-    firsts: dict[str, PaymentIn] = {}
+    firsts: dict[str, Payment] = {}
     for p in payments:
         firsts.setdefault(p.provider_ref, p)
     refs = sorted(firsts)  # the refs sort as they are, with no key function called per payment
@@ -83,7 +83,7 @@ class IdempotencyClaim:
     path: str
 
 
-async def push(uow: UnitOfWork, provider_id: str, payments: Sequence[PaymentIn], *, received_at: datetime,
+async def push(uow: UnitOfWork, provider_id: str, payments: Sequence[Payment], *, received_at: datetime,
                render: Callable[[list[Outcome]], bytes], status_code: int,
                idempotency: IdempotencyClaim | None = None) -> bytes:
     """A provider's push (one payment or a batch); returns the rendered answer, stored under the
