@@ -169,16 +169,18 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
     copying = asyncio.ensure_future(uow.postings.add_transaction_rows(rows))
     try:
         complete = uow.complete
-        for n, balance in enumerate(balances):
-            if n % EMIT_SLICE == 0:
-                await asyncio.sleep(0)  # the COPY's next step (sent, then its rows) goes on meanwhile
-                # each posting's TransactionPosted but for its balance (id, envelope, headers), a slice in one loop
-                deferred = iter(events.postings_deferred_many(uow, now, postings[n:n + EMIT_SLICE]))
-            complete(next(deferred), balance)
-            if ended:
-                txn_id, ref, code, amount, day, period, src, channel, pid, rule, cause = postings[n]
-                if paid_after_tenancy_end(day, ended.get(ref)):  # posted, and flagged for an officer
-                    t = Transaction(txn_id, ref, code, amount, balance, day, src, channel, pid, rule, None, period)
-                    events.ended_tenancy_payment(uow, t, taken[n].payment, ended[ref], now, cause)
+        for first in range(0, len(postings), EMIT_SLICE):
+            await asyncio.sleep(0)  # the COPY's next step (sent, then its rows) goes on meanwhile
+            # the slice's TransactionPosted events but for their balances (id, envelope, headers), in one loop
+            made = events.postings_deferred_many(uow, now, postings[first:first + EMIT_SLICE])
+            for n, d in enumerate(made, first):
+                balance = balances[n]
+                complete(d, balance)
+                if ended:
+                    txn_id, ref, code, amount, day, period, src, channel, pid, rule, cause = postings[n]
+                    if paid_after_tenancy_end(day, ended.get(ref)):  # posted, and flagged for an officer
+                        t = Transaction(txn_id, ref, code, amount, balance, day, src, channel, pid, rule, None,
+                                        period)
+                        events.ended_tenancy_payment(uow, t, taken[n].payment, ended[ref], now, cause)
     finally:
         await copying
