@@ -12,12 +12,12 @@ a handful of set-based statements, and the accounts locked only for the last few
    receipts go to the GL as one journal per value date, booked period and bank/cash account (Dr the
    money account, Cr debtors control per account), as the debit run's journals do; each
    unidentified receipt has its own;
-4. make each posting's TransactionPosted but for its balance (`events.postings_deferred_many`: id, envelope,
-   headers), then lock the allocated accounts and add each the batch's sum in one statement (reference order;
-   the balances before and the tenancy ends come back), post in Python with running balances
-   (several payments to one account get consecutive balance_after), then COPY their rows and,
-   while PostgreSQL writes them, write each balance into its TransactionPosted (`uow.complete`). The
-   consumer commits (the unit of work writes the TransactionPosted rows to the outbox in one COPY).
+4. lock the allocated accounts and add each the batch's sum in one statement (reference order; the
+   balances before and the tenancy ends come back), post in Python with running balances (several
+   payments to one account get consecutive balance_after), then COPY their rows and, while PostgreSQL
+   writes them, make each posting's TransactionPosted (`events.postings_deferred_many`, a slice at a
+   time, then `uow.complete` with its balance). The consumer commits (the unit of work writes the
+   TransactionPosted rows to the outbox in one COPY).
 
 Locking late keeps the lock window to step 4 and the commit, so consumers working other
 partitions of the group (in this process or others) overlap their work instead of queueing on
@@ -154,9 +154,6 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
     if not postings:
         check_control([], journals)
         return
-    # all that does not need the balances is done before the accounts are locked: each posting's
-    # TransactionPosted is made but for its balance (id, envelope, headers), which the loop below writes in
-    deferred = events.postings_deferred_many(uow, now, postings)
     amounts = [p[3] for p in postings]
     before, ended = await uow.accounts.move_for_receipts(deltas, now)  # locked from here to the commit
     balances = Book(before).balances_after([p[1] for p in postings], amounts)
@@ -166,19 +163,24 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
     rows = [(txn_id, ref, code, amount, balance, now, day, period, src, channel, pid, rule, None)
             for (txn_id, ref, code, amount, day, period, src, channel, pid, rule, _), balance
             in zip(postings, balances)]
-    # the events are completed while PostgreSQL writes the postings (~6 µs a row, mostly its indexes): the
-    # accounts stay locked for the longer of the two, not for both
+    # the events are made while PostgreSQL writes the postings (~6 µs a row, mostly its indexes), which
+    # takes as long: made before the accounts were locked, they lengthened the batch by their own time (the
+    # database idle meanwhile), and locked them no longer
     copying = asyncio.ensure_future(uow.postings.add_transaction_rows(rows))
     try:
         complete = uow.complete
-        for n, (d, balance) in enumerate(zip(deferred, balances)):
-            if n % EMIT_SLICE == 0:
-                await asyncio.sleep(0)  # the COPY's next step (sent, then its rows) goes on meanwhile
-            complete(d, balance)
-            if ended:
-                txn_id, ref, code, amount, day, period, src, channel, pid, rule, cause = postings[n]
-                if paid_after_tenancy_end(day, ended.get(ref)):  # posted, and flagged for an officer
-                    t = Transaction(txn_id, ref, code, amount, balance, day, src, channel, pid, rule, None, period)
-                    events.ended_tenancy_payment(uow, t, taken[n].payment, ended[ref], now, cause)
+        for first in range(0, len(postings), EMIT_SLICE):
+            await asyncio.sleep(0)  # the COPY's next step (sent, then its rows) goes on meanwhile
+            # the slice's TransactionPosted events but for their balances (id, envelope, headers), in one loop
+            made = events.postings_deferred_many(uow, now, postings[first:first + EMIT_SLICE])
+            for n, d in enumerate(made, first):
+                balance = balances[n]
+                complete(d, balance)
+                if ended:
+                    txn_id, ref, code, amount, day, period, src, channel, pid, rule, cause = postings[n]
+                    if paid_after_tenancy_end(day, ended.get(ref)):  # posted, and flagged for an officer
+                        t = Transaction(txn_id, ref, code, amount, balance, day, src, channel, pid, rule, None,
+                                        period)
+                        events.ended_tenancy_payment(uow, t, taken[n].payment, ended[ref], now, cause)
     finally:
         await copying

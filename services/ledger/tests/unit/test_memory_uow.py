@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import orjson
 import pytest
 
 from rentflow_common.events import Cause
@@ -14,7 +15,7 @@ from rentflow_ledger.domain.accounts import AccountRecord
 from rentflow_ledger.domain.posting import Book, receipt_transaction_id
 from rentflow_ledger.service_layer.accounts import upsert_accounts
 from rentflow_ledger.service_layer.commands import TakePayment
-from rentflow_ledger.service_layer.receipts import handle_payments_received
+from rentflow_ledger.service_layer.receipts import EMIT_SLICE, handle_payments_received
 from rentflow_ledger.service_layer.suspense import allocate_suspense
 from rentflow_schemas.payments import PaymentReceived
 
@@ -84,3 +85,28 @@ async def test_a_payments_posting_takes_the_id_derived_from_the_payment():
         await uow.commit()
     ids = {t["payment_id"]: t["transaction_id"] for t in ledger.tables.transactions.values()}
     assert ids == {p: receipt_transaction_id(p) for p in (posted.payment.payment_id, held.payment.payment_id)}
+
+
+async def test_a_batch_longer_than_a_slice_emits_each_posting_with_its_own_balance_in_order():
+    """A batch's TransactionPosted events are made a slice at a time while the postings are written
+    (service_layer/receipts.py): across slices each event is its posting's, in posting order, and the
+    flag of a payment after the tenancy ended follows its posting, with the same balance."""
+    ledger = MemoryLedger()
+    async with ledger.uow() as uow:
+        await upsert_accounts(uow, [AccountRecord(ref, "T", "P", "N", dt.date(2025, 4, 6), end, 10000, 0, None, None,
+                                                  None, dt.date(2026, 4, 5), 0)
+                                    for ref, end in (("R1", None), ("R2", dt.date(2026, 4, 6)))], "test")
+        await uow.commit()
+    batch = [take(100 + n, "R2" if n % 7 == 3 else "R1") for n in range(2 * EMIT_SLICE + 9)]
+    async with ledger.uow() as uow:
+        await handle_payments_received(uow, batch)
+        await uow.commit()
+    posted = [orjson.loads(row.payload)["data"] for row in ledger.outbox if row.topic == "ledger.transactions.v1"]
+    assert [(p["payment_id"], p["account_ref"], p["balance_after_pence"]) for p in posted] == [
+        (str(t["payment_id"]), t["account_ref"], t["balance_after_pence"]) for t in ledger.tables.transactions.values()]
+    assert [str(c.payment.payment_id) for c in batch] == [p["payment_id"] for p in posted]
+    flagged = [orjson.loads(row.payload)["data"] for row in ledger.outbox
+               if row.topic == "ledger.ended-tenancy-payments.v1"]
+    assert len(flagged) == sum(n % 7 == 3 for n in range(len(batch)))
+    balances = {p["transaction_id"]: p["balance_after_pence"] for p in posted}
+    assert all(f["balance_after_pence"] == balances[f["transaction_id"]] for f in flagged)
