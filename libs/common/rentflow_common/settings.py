@@ -72,9 +72,9 @@ class Settings(BaseSettings):
     background_nice: int = Field(
         10, ge=0, le=19, validation_alias="RENTFLOW_BACKGROUND_NICE",
         description="the CPU priority (nice) of the services off a payment's path to its account (reporting, "
-                    "notifications): where they share cores with intake and the ledger, a burst of payments "
-                    "reaches the accounts first and KPIs and officer tasks follow in the cores' spare time "
-                    "(`./dev bench e2e`: 14.6-14.8k payments/s posted at 0, 17.0-18.0k at 10); 0 runs them as the rest")
+                    "notifications): where the cores are short (a burst, other work on the machine), a payment's "
+                    "path to its account gets them first and KPIs and officer tasks follow in their spare time; "
+                    "0 runs them as the rest")
     outbox_retention_days: float = Field(
         7.0, gt=0, le=3650, validation_alias="RENTFLOW_OUTBOX_RETENTION_DAYS",
         description="how long published events stay in the outbox log (and processed ids in the inbox) to be "
