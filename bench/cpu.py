@@ -2,7 +2,9 @@
 the bench itself): on a shared machine, CPU per payment is steadier than wall-clock rates."""
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
 
 import psutil
@@ -46,6 +48,37 @@ class CpuMeter:
     def since_start(self) -> dict[str, float]:
         now = self.read()
         return {k: now[k] - self._base.get(k, 0.0) for k in now}
+
+
+class IdleTrace:
+    """The whole machine's idle share over a run (psutil.cpu_times every `every` s), to tell its
+    phases apart: every core busy while the intake takes pushes, idle left while the last stage drains."""
+
+    def __init__(self, every: float = 0.1) -> None:
+        self.every = every
+        self.samples: list[tuple[float, float, float]] = []  # (time, idle seconds, all seconds) of every core
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            t = psutil.cpu_times()  # guest time is counted in user time already
+            busy_or_not = sum(t) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+            self.samples.append((time.time(), t.idle + getattr(t, "iowait", 0.0), busy_or_not))
+            await asyncio.sleep(self.every)
+
+    def idle_between(self, start: float, end: float) -> float | None:
+        """Idle share of all cores from `start` to `end` (between the first and last samples in it)."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2 or inside[-1][2] <= inside[0][2]:
+            return None
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][2] - inside[0][2])
 
 
 def per_item(seconds: dict[str, float], items: int) -> str:

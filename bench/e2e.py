@@ -10,7 +10,9 @@ DATABASE_URL are set), loads the accounts, then:
      per payment is that timestamp minus the moment its batch was sent. The postings are read once the
      ledger says it is done (it has handled N more payments and its outbox is empty), not while the
      stack works: a live reader of every posting on the same two cores took ~6 µs a payment of CPU
-     from the stack (and the broker's work to serve it), which the stack has no part in;
+     from the stack (and the broker's work to serve it), which the stack has no part in. The
+     machine's idle share is printed for the time the intake takes pushes and for the tail after
+     the last push, when only the stages still behind have work;
   2. steady: pushes at a fixed rate and reports p50/p99 push-to-posted, and per stage (push answered,
      intake's relay sent, the ledger handled, the posting sent);
   3. baseline: raw produce+consume of N messages of the same size on a fresh topic of the same broker,
@@ -39,7 +41,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from cpu import CpuMeter, backend_cpu, infra_processes, per_item, postgres_by_client
+from cpu import CpuMeter, IdleTrace, backend_cpu, infra_processes, per_item, postgres_by_client
 from rentflow_cli import sample
 from rentflow_cli.client import Client, signed_headers
 from rentflow_cli.stack import Stack
@@ -388,6 +390,8 @@ async def main(args: argparse.Namespace) -> None:
             pg_base = backend_cpu(infra_procs["postgres"])
             if args.pg_stats:
                 await pg_stats(stack.infra.database_url, "select pg_stat_statements_reset()", "select pg_stat_reset()")
+            idle = IdleTrace()
+            idle.start()
             t0 = time.time()
             sent = await push(url, "bench", secret, bodies, args.batch, args.concurrency)
             push_done = time.time()
@@ -396,6 +400,7 @@ async def main(args: argparse.Namespace) -> None:
             pg_split = await postgres_by_client(stack.infra.database_url, infra_procs["postgres"], pg_base)
             watcher.read()
             await watcher.wait_for(set(sent), timeout=600)
+            idle.stop()
             if args.pg_stats:  # printed at once: the steady run would add to the figures
                 await print_pg_stats(stack.infra.database_url, len(bodies), args.pg_stats_top)
             groups = {}
@@ -407,6 +412,9 @@ async def main(args: argparse.Namespace) -> None:
             throughput = len(sent) / (last_posted - t0)
             push_rate = len(sent) / (push_done - t0)
             lat = [watcher.posted[p] - sent[p] for p in sent]
+            phases = [(idle.idle_between(t0, push_done), push_done - t0, "while pushing"),
+                      (idle.idle_between(push_done, last_posted), last_posted - push_done,
+                       "from the last push to the last posting")]
 
         steady_n = int(args.steady_rate * args.steady_seconds)
         print(f"steady: {args.steady_rate:.0f} payments/s for {args.steady_seconds} s", file=sys.stderr)
@@ -445,6 +453,8 @@ async def main(args: argparse.Namespace) -> None:
     print(f"payments                     {len(sent):,} for {len(accs):,} accounts")
     print(f"intake (HTTP accepted)       {push_rate:,.0f} payments/s")
     print(f"push → posted throughput     {throughput:,.0f} payments/s")
+    print("  machine idle               " + ", ".join(
+        f"{'-' if share is None else f'{share:.0%}'} {what} ({seconds:.1f} s)" for share, seconds, what in phases))
     print(f"  latency p50 / p99          {statistics.median(lat):.3f} s / {percentile(lat, 0.99):.3f} s (saturated)")
     print(f"  CPU per payment            {per_item(cpu, len(sent))}")
     print("  postgres CPU per payment   " + ", ".join(
