@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 import cramjam
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -230,18 +230,19 @@ def zstd_decode(payload: bytes) -> bytes | bytearray:
     return out if written == size else _aiokafka_zstd_decode(payload)
 
 
-def _decompress_zstd_presized() -> None:
-    """aiokafka's record batches (its C extension's and its Python ones) call their module's
-    `zstd_decode`, and read what it returns as a buffer: replaced by the one above
-    (tests/test_zstd_decode.py checks they use it)."""
+def use_in_record_batches(name: str, codec: Any) -> None:
+    """aiokafka's record batch modules (its C extension's and its Python ones) call their module's
+    codec functions (`zstd_encode`, `zstd_decode`) by name: `codec` replaces the one named (aiokafka
+    has no setting for either)."""
     import aiokafka.record.default_records as python_records
 
-    python_records.zstd_decode = zstd_decode  # type: ignore[attr-defined]
+    setattr(python_records, name, codec)
     try:
         import aiokafka.record._crecords.default_records as c_records
     except ImportError:  # aiokafka without its C extensions
         return
-    c_records.zstd_decode = zstd_decode  # type: ignore[attr-defined]
+    setattr(c_records, name, codec)
 
 
-_decompress_zstd_presized()
+# they read what it returns as a buffer (tests/test_zstd_decode.py checks they use it)
+use_in_record_batches("zstd_decode", zstd_decode)

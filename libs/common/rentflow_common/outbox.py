@@ -33,18 +33,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import random
 import time
 from typing import Any, Callable, Iterable, Sequence
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition, codec
 from aiokafka.errors import KafkaError
 from rentflow_common.partitioning import murmur2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rentflow_common.events import OutboxRow
-from rentflow_common.kafka import METADATA_MAX_AGE_MS
+from rentflow_common.kafka import METADATA_MAX_AGE_MS, use_in_record_batches
 from rentflow_common.logging import get_logger
 from rentflow_common.metrics import Rate
 
@@ -356,26 +357,10 @@ def notify_channel(schema: str) -> str:
 ZSTD_LEVEL = 1
 
 
-def _compress_zstd_at(level: int) -> None:
-    """aiokafka compresses zstd at level 3, with no setting for it (Kafka's compression.level, KIP-390):
-    its record batch builders call their module's `zstd_encode`, replaced here by one at `level`. On a
-    relay's batches of events, level 1 compresses in about half level 3's time, to a batch no larger
-    (tests/test_outbox_compression.py checks the builders use it)."""
-    import functools
-
-    import aiokafka.record.default_records as python_records
-    from aiokafka import codec
-
-    encode = functools.partial(codec.zstd_encode, level=level)
-    python_records.zstd_encode = encode  # type: ignore[attr-defined]
-    try:
-        import aiokafka.record._crecords.default_records as c_records
-    except ImportError:  # aiokafka without its C extensions
-        return
-    c_records.zstd_encode = encode  # type: ignore[attr-defined]
-
-
-_compress_zstd_at(ZSTD_LEVEL)
+# aiokafka compresses zstd at level 3, with no setting for it (Kafka's compression.level, KIP-390). On
+# a relay's batches of events, level 1 compresses in about half level 3's time, to a batch no larger
+# (tests/test_outbox_compression.py checks the builders use it).
+use_in_record_batches("zstd_encode", functools.partial(codec.zstd_encode, level=ZSTD_LEVEL))
 
 
 def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
