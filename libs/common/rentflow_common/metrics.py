@@ -106,16 +106,22 @@ class RuntimeCollector:
                                         labels=["service", "group"])
         last = GaugeMetricFamily("rentflow_consumer_last_batch_timestamp_seconds", "when the last batch committed",
                                  labels=["service", "group"])
+        # one sample per group: the members of a group in this process (RENTFLOW_LEDGER_CONSUMERS) summed,
+        # as a scrape with the same labels twice is rejected
+        groups: dict[str, list[Any]] = {}
         for c in rt.consumers:
-            s = c.stats
-            for topic in c.topics:
-                messages.add_metric([svc, c.group_id, topic], float(s.per_topic.get(topic, 0)))
-            batches.add_metric([svc, c.group_id], float(s.batches))
-            duplicates.add_metric([svc, c.group_id], float(s.duplicates))
-            dead.add_metric([svc, c.group_id], float(s.dead_letters))
-            contended.add_metric([svc, c.group_id], float(s.contended))
-            if s.last_batch_at is not None:
-                last.add_metric([svc, c.group_id], s.last_batch_at.timestamp())
+            groups.setdefault(c.group_id, []).append(c)
+        for group, members in groups.items():
+            stats = [c.stats for c in members]
+            for topic in members[0].topics:
+                messages.add_metric([svc, group, topic], float(sum(s.per_topic.get(topic, 0) for s in stats)))
+            batches.add_metric([svc, group], float(sum(s.batches for s in stats)))
+            duplicates.add_metric([svc, group], float(sum(s.duplicates for s in stats)))
+            dead.add_metric([svc, group], float(sum(s.dead_letters for s in stats)))
+            contended.add_metric([svc, group], float(sum(s.contended for s in stats)))
+            at = [s.last_batch_at for s in stats if s.last_batch_at is not None]
+            if at:
+                last.add_metric([svc, group], max(at).timestamp())
         yield from (messages, batches, duplicates, dead, contended, last)
         if self._lag is not None:
             lag = GaugeMetricFamily("rentflow_consumer_lag", "log end offset minus committed offset",

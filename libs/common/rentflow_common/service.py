@@ -223,11 +223,11 @@ class ServiceRuntime:
         if isinstance(self.relay, RelayProcess) and not self.relay.alive and self.ready:
             problems.append(f"outbox relay process not running ({self.relay.last_error}; started again soon)")
         consumers = {}
-        for c in self.consumers:
-            state = self._consumer_health(c)
-            consumers[c.group_id] = state
+        for group, members in consumer_groups(self.consumers).items():
+            state = _group_health([self._consumer_health(c) for c in members])
+            consumers[group] = state
             if not state["ok"]:
-                problems.append(f"consumer {c.group_id}: {state['problem']}")
+                problems.append(f"consumer {group}: {state['problem']}")
         return {"status": "ok" if not problems else "unavailable", "ready": self.ready, "database": db_ok,
                 "broker": broker_ok, "outbox": outbox, "consumers": consumers, "problems": problems,
                 "relay": {"leader": self.relay.leader if self.relay else False,
@@ -260,18 +260,18 @@ class ServiceRuntime:
             "topics_lost": self.relay.topics_lost if self.relay else {},
             "relay_process": ({"pid": self.relay.pid, "alive": self.relay.alive, "restarts": self.relay.restarts}
                               if isinstance(self.relay, RelayProcess) else None),
-            "consumers": {c.group_id: {"topics": c.topics, **_stats(c)} for c in self.consumers},
+            # one entry per group, its members in this process (RENTFLOW_LEDGER_CONSUMERS) summed
+            "consumers": {group: {"topics": members[0].topics, **_stats(members)}
+                          for group, members in consumer_groups(self.consumers).items()},
         }
         doc["outbox_backlog"] = doc["outbox"]["backlog"]
         async with self.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
-            for c in self.consumers:
-                doc["consumers"][c.group_id]["streams"] = await progress_report(raw, c.group_id)
-                doc["consumers"][c.group_id]["missing"] = sum(s["missing"] for s in
-                                                              doc["consumers"][c.group_id]["streams"])
-                doc["consumers"][c.group_id]["open_dead_letters"] = await raw.fetchval(
-                    "select count(*) from dead_letters where group_id = $1 and status in ('open', 'parked')",
-                    c.group_id)
+            for group, entry in doc["consumers"].items():  # the group's, once, whatever its members
+                entry["streams"] = await progress_report(raw, group)
+                entry["missing"] = sum(s["missing"] for s in entry["streams"])
+                entry["open_dead_letters"] = await raw.fetchval(
+                    "select count(*) from dead_letters where group_id = $1 and status in ('open', 'parked')", group)
         if with_lag:
             rows = await self.lag.get()
             for group, entry in doc["consumers"].items():
@@ -386,12 +386,46 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
-def _stats(c: BatchConsumer) -> dict[str, Any]:
-    s = c.stats
-    return {"batches": s.batches, "messages": s.messages, "messages_per_s": s.rate.per_second(),
-            "duplicates": s.duplicates, "dead_letters": s.dead_letters, "parked": s.parked,
-            "contended": s.contended, "rewinds": s.rewinds,
-            "per_topic": s.per_topic, "last_batch_at": s.last_batch_at.isoformat() if s.last_batch_at else None}
+def consumer_groups(consumers: list[BatchConsumer]) -> dict[str, list[BatchConsumer]]:
+    """The consumers by group, in the order registered: a group can have several members in one
+    process (the ledger's RENTFLOW_LEDGER_CONSUMERS), each with its own partitions and counters."""
+    groups: dict[str, list[BatchConsumer]] = {}
+    for c in consumers:
+        groups.setdefault(c.group_id, []).append(c)
+    return groups
+
+
+_SUMMED = ("batches", "messages", "duplicates", "dead_letters", "parked", "contended", "rewinds")
+
+
+def _stats(members: list[BatchConsumer]) -> dict[str, Any]:
+    """A group's counters: its members' summed, the latest batch of any, and how many members."""
+    stats = [c.stats for c in members]
+    per_topic: dict[str, int] = {}
+    for s in stats:
+        for topic, n in s.per_topic.items():
+            per_topic[topic] = per_topic.get(topic, 0) + n
+    last = max((s.last_batch_at for s in stats if s.last_batch_at is not None), default=None)
+    doc: dict[str, Any] = {k: sum(getattr(s, k) for s in stats) for k in _SUMMED}
+    doc["messages_per_s"] = round(sum(s.rate.per_second() for s in stats), 2)
+    return {**doc, "per_topic": per_topic, "last_batch_at": last.isoformat() if last else None,
+            "members": len(members)}
+
+
+def _group_health(states: list[dict[str, Any]]) -> dict[str, Any]:
+    """A group's health from its members' (ServiceRuntime._consumer_health): ok only if every member
+    is; the problem names the member when there are several; counters summed; the last error a
+    failing member's (else any member's); the fetch that worked longest ago (None: one never did)."""
+    if len(states) == 1:
+        return {**states[0], "members": 1}
+    failing = [(n, st) for n, st in enumerate(states, 1) if not st["ok"]]
+    ages = [st["last_fetch_ok_s_ago"] for st in states]
+    errors = [st["last_error"] for _, st in failing] + [st["last_error"] for st in states]
+    return {"ok": not failing,
+            "problem": "; ".join(f"member {n} of {len(states)}: {st['problem']}" for n, st in failing) or None,
+            "messages": sum(st["messages"] for st in states), "dead_letters": sum(st["dead_letters"] for st in states),
+            "last_error": next((e for e in errors if e), None),
+            "last_fetch_ok_s_ago": None if None in ages else max(ages), "members": len(states)}
 
 
 class CorrelationIdMiddleware:
@@ -507,7 +541,9 @@ def create_app(runtime: ServiceRuntime, *, title: str, description: str = "") ->
     @app.get("/v1/ops/status", tags=["ops"], summary="outbox backlog and consumer progress", dependencies=ops,
              description="Throughput (`messages_per_s`, `outbox_published_per_s`) is over the last minute. With "
                          "`lag=true` each consumer group also gets `lag`, `lag_by_topic` and `partitions` (log end "
-                         "offset − committed offset, from the broker; null when the broker cannot be asked).")
+                         "offset − committed offset, from the broker; null when the broker cannot be asked). A group "
+                         "with several members in this process (RENTFLOW_LEDGER_CONSUMERS) is one entry, their "
+                         "counters summed, `members` how many.")
     async def status(lag: bool = Query(False, description="also ask the broker for consumer lag")) -> dict[str, Any]:
         return await runtime.status(with_lag=lag)
 

@@ -1,0 +1,61 @@
+"""Several members of one consumer group in a process (the ledger's RENTFLOW_LEDGER_CONSUMERS): status,
+health and metrics sum them into one entry per group (services/ledger/tests/integration/
+test_status_members.py runs it with two real members)."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from types import SimpleNamespace
+
+from prometheus_client import generate_latest
+
+from rentflow_common.consumer import ConsumerStats
+from rentflow_common.metrics import RuntimeCollector
+from rentflow_common.service import ServiceRuntime, _group_health, _stats, consumer_groups
+
+UTC = dt.timezone.utc
+
+
+def member(group: str, **counts) -> SimpleNamespace:
+    stats = ConsumerStats(**counts)
+    stats.rate.add(stats.messages)
+    fetch = SimpleNamespace(last_ok=time.monotonic(), failing_since=None, last_error=None)
+    return SimpleNamespace(group_id=group, topics=["a.v1", "b.v1"], stats=stats, fetch_state=fetch)
+
+
+def test_members_of_a_group_are_summed_and_other_groups_left_alone():
+    one = member("g", batches=2, messages=5, duplicates=1, dead_letters=1, parked=0, contended=1, rewinds=0,
+                 per_topic={"a.v1": 5}, last_batch_at=dt.datetime(2026, 5, 1, 9, tzinfo=UTC))
+    two = member("g", batches=3, messages=7, duplicates=0, dead_letters=2, parked=1, contended=0, rewinds=1,
+                 per_topic={"a.v1": 4, "b.v1": 3}, last_batch_at=dt.datetime(2026, 5, 1, 10, tzinfo=UTC))
+    other = member("h", batches=1, messages=1, per_topic={"a.v1": 1})
+    groups = consumer_groups([one, other, two])
+    assert {g: len(m) for g, m in groups.items()} == {"g": 2, "h": 1}
+    doc = _stats(groups["g"])
+    assert doc == {"batches": 5, "messages": 12, "duplicates": 1, "dead_letters": 3, "parked": 1, "contended": 1,
+                   "rewinds": 1, "messages_per_s": 0.2, "per_topic": {"a.v1": 9, "b.v1": 3},
+                   "last_batch_at": "2026-05-01T10:00:00+00:00", "members": 2}
+    assert one.stats.per_topic == {"a.v1": 5}  # the members' own counters untouched
+    assert _stats(groups["h"])["messages"] == 1 and _stats(groups["h"])["members"] == 1
+
+
+def test_a_group_is_healthy_only_if_every_member_is():
+    well, failing = member("g", messages=4), member("g", messages=6, commit_failures=3, last_error="boom")
+    states = [ServiceRuntime._consumer_health(None, c) for c in (well, failing)]  # type: ignore[arg-type]
+    health = _group_health(states)
+    assert health["ok"] is False and health["members"] == 2
+    assert health["problem"] == "member 2 of 2: cannot commit offsets (boom)"
+    assert health["messages"] == 10 and health["last_error"] == "boom"
+    assert _group_health(states[:1]) == {**states[0], "members": 1}
+    assert _group_health([states[0], states[0]])["ok"] is True
+
+
+def test_metrics_give_each_group_one_series():
+    members = [member("g", batches=2, messages=5, per_topic={"a.v1": 5}),
+               member("g", batches=3, messages=7, per_topic={"a.v1": 4, "b.v1": 3})]
+    runtime = SimpleNamespace(name="svc", ready=True, consumers=members, relay=None)
+    text = generate_latest(RuntimeCollector(runtime).registry).decode()
+    lines = [line for line in text.splitlines() if line.startswith("rentflow_consumer_")]
+    assert len(lines) == len(set(line.rsplit(" ", 1)[0] for line in lines))
+    assert 'rentflow_consumer_messages_total{group="g",service="svc",topic="a.v1"} 9.0' in lines
+    assert 'rentflow_consumer_batches_total{group="g",service="svc"} 5.0' in lines
