@@ -25,7 +25,7 @@ from rentflow_common.settings import Settings
 
 log = get_logger(__name__)
 
-STATE_EVERY_S = 0.25  # how often the child sends its figures
+STATE_EVERY_S = 0.25  # how often the child looks at its figures (and sends them if they changed)
 FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 30.0
 STABLE_AFTER_S = 60.0  # up this long, a death starts the backoff afresh
@@ -177,11 +177,18 @@ async def _relay(settings: Settings, schema: str, conn: Connection) -> None:
             loop.remove_reader(conn.fileno())
             relay.stop()
 
+    sent: dict[str, Any] = {}
+
     def report() -> None:
+        nonlocal sent
+        state = {**{name: getattr(relay, name) for name in MIRRORED}, "rate": relay.rate.per_second()}
+        if state == sent:  # idle, nothing to wake the service for
+            return
         try:
-            conn.send({**{name: getattr(relay, name) for name in MIRRORED}, "rate": relay.rate.per_second()})
+            conn.send(state)
         except (OSError, ValueError):
             relay.stop()
+        sent = {**state, "topics_lost": dict(relay.topics_lost)}
 
     loop.add_reader(conn.fileno(), heard)
     try:
