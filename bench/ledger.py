@@ -33,7 +33,6 @@ import asyncio
 import datetime as dt
 import gc
 import logging
-import os
 import time
 import uuid
 
@@ -242,21 +241,8 @@ class GcTimer:
                 f"ms {[round(1e3 * s) for s in self.seconds]}")
 
 
-def process_tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and its children alive now (the ledger's relay process)."""
-    root = psutil.Process(pid)
-    total = 0.0
-    for p in [root, *root.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += t.user + t.system
-    return total
-
-
 class InProcess:
-    """One ledger runtime in this process (its CPU is this process's and its relay process's)."""
+    """One ledger runtime in this process (its CPU is this process's)."""
 
     def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
         self.runtime = build_runtime(settings, max_records=args.max_records, consumers_per_topic=args.consumers)
@@ -264,12 +250,12 @@ class InProcess:
         self.gc = GcTimer()
 
     async def start(self) -> None:
-        self._cpu0 = process_tree_cpu(os.getpid())
+        self._cpu0 = time.process_time()
         self.gc.on = True
         await self.runtime.start()
 
     def cpu(self) -> float:
-        return process_tree_cpu(os.getpid()) - self._cpu0
+        return time.process_time() - self._cpu0
 
     async def done(self, conn: asyncpg.Connection) -> int:
         """Messages written and committed, from the consumers' own counts (no query competing
@@ -321,7 +307,11 @@ class Processes:
             await asyncio.to_thread(r.wait, 120)
 
     def cpu(self) -> float:
-        return sum(process_tree_cpu(p.pid) for p in self._procs)
+        total = 0.0
+        for p in self._procs:
+            t = psutil.Process(p.pid).cpu_times()
+            total += t.user + t.system
+        return total
 
     def detail(self) -> str:
         return f"{len(self._procs)} processes"

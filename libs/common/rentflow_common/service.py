@@ -45,7 +45,6 @@ from rentflow_common.metrics import CONTENT_TYPE, LagCache, RuntimeCollector
 from rentflow_common.migrations import upgrade_async
 from rentflow_common.outbox import OutboxRelay, backlog, make_producer, request_replay
 from rentflow_common.progress import progress_report
-from rentflow_common.relay_process import RelayProcess
 from rentflow_common.settings import Settings
 from rentflow_schemas import TOPICS
 
@@ -64,10 +63,8 @@ class ServiceRuntime:
 
     def __init__(self, name: str, migrations_dir: Path, settings: Settings | None = None, *,
                  pool_size: int = 8, migration_attributes: Mapping[str, Any] | None = None,
-                 identity_table: str = "principals", relay_process: bool = False) -> None:
-        """`relay_process`: the outbox relay runs in a child process (rentflow_common.relay_process)."""
+                 identity_table: str = "principals") -> None:
         self.name = name
-        self.relay_process = relay_process
         self.migration_attributes = dict(migration_attributes or {})
         self.on_start: list[Callable[[], Awaitable[None]]] = []  # checks run after migrations; raising stops the start
         self.settings = settings or Settings.from_env()
@@ -78,7 +75,7 @@ class ServiceRuntime:
                                   acks="all", enable_idempotence=False, log_level=logging.DEBUG,
                                   graceful_timeout=30.0, metadata_max_age_ms=METADATA_MAX_AGE_MS)
         self.producer: AIOKafkaProducer | None = None  # made in start(): aiokafka needs the running loop
-        self.relay: OutboxRelay | RelayProcess | None = None
+        self.relay: OutboxRelay | None = None
         self.consumers: list[BatchConsumer] = []
         self._relay_task: asyncio.Task[None] | None = None
         self.ready = False
@@ -136,11 +133,7 @@ class ServiceRuntime:
         await self.identity_tables()
         for check in self.on_start:
             await check()
-        if self.relay_process:  # the service's producer only asks the broker's health
-            self.producer = make_producer(self.settings.kafka_bootstrap_servers, f"rentflow-{self.name}")
-            self.relay = RelayProcess(self.settings, self.name)
-        else:
-            self.producer, self.relay = make_relay(self.settings, self.engine, self.name)
+        self.producer, self.relay = make_relay(self.settings, self.engine, self.name)
         await self.producer.start()
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
         if self.consumers:
@@ -220,8 +213,6 @@ class ServiceRuntime:
                             "and nothing published for a while")
         if self.relay is not None and self.relay.last_error and self.relay.leader is False and outbox.get("backlog"):
             problems.append(f"outbox relay failing: {self.relay.last_error}")
-        if isinstance(self.relay, RelayProcess) and not self.relay.alive and self.ready:
-            problems.append(f"outbox relay process not running ({self.relay.last_error}; started again soon)")
         consumers = {}
         for group, members in consumer_groups(self.consumers).items():
             state = _group_health([self._consumer_health(c) for c in members])
@@ -258,8 +249,6 @@ class ServiceRuntime:
             "outbox_republished": self.relay.republished if self.relay else 0,
             "outbox_published_per_s": self.relay.rate.per_second() if self.relay else 0.0,
             "topics_lost": self.relay.topics_lost if self.relay else {},
-            "relay_process": ({"pid": self.relay.pid, "alive": self.relay.alive, "restarts": self.relay.restarts}
-                              if isinstance(self.relay, RelayProcess) else None),
             # one entry per group, its members in this process (RENTFLOW_LEDGER_CONSUMERS) summed
             "consumers": {group: {"topics": members[0].topics, **_stats(members)}
                           for group, members in consumer_groups(self.consumers).items()},

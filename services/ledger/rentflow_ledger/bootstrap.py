@@ -26,8 +26,7 @@ def build_runtime(settings: Settings | None = None, *, max_records: int = 2000,
     settings = LedgerSettings.extend(settings)
     use_gl_codes(settings.gl_codes)
     n = consumers_per_topic or settings.consumers
-    runtime = ServiceRuntime("ledger", MIGRATIONS, settings, pool_size=max(8, 2 * n + 4),
-                             relay_process=settings.relay_process)
+    runtime = ServiceRuntime("ledger", MIGRATIONS, settings, pool_size=max(8, 2 * n + 4))
     for _ in range(n):
         # users (identity.users.v1) in the same group: one group to join at start, not two
         runtime.consume(consumers.GROUP_ID, consumers.handlers(settings.check_scheme), max_records=max_records,

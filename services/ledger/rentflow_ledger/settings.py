@@ -25,9 +25,6 @@ class LedgerSettings(Settings):
                                      description="days allowed to serve the notices before the notice period starts")
     consumers: int = Field(1, ge=1, le=32, validation_alias="RENTFLOW_LEDGER_CONSUMERS",
                            description="members of the ledger consumer group in one process")
-    relay_process: bool = Field(True, validation_alias="RENTFLOW_LEDGER_RELAY_PROCESS",
-                                description="run the ledger's outbox relay in a process of its own, beside the "
-                                            "consumers (false: in the ledger's process)")
 
     @field_validator("ref_check")
     @classmethod
