@@ -65,8 +65,8 @@ class SqlAccounts:
         refs = sorted(set(refs))
         if not refs:
             return {}
-        rows = await self.raw.fetch("select account_ref, balance_pence from accounts where account_ref = any($1::text[]) "
-                                    "order by account_ref for update", refs)
+        rows = await self.raw.fetch("select a.account_ref, a.balance_pence from accounts a join unnest($1::text[]) as r(ref) "
+                                    "on a.account_ref = r.ref order by a.account_ref for update of a", refs)
         return {r["account_ref"]: r["balance_pence"] for r in rows}
 
     async def balances(self, refs: Iterable[str]) -> dict[str, int]:
@@ -85,8 +85,8 @@ class SqlAccounts:
             return {}, {}
         # every row the update changes is one `locked` has already locked, in order: no deadlock
         rows = await self.raw.fetch(
-            "with locked as materialized (select account_ref from accounts where account_ref = any($1::text[]) "
-            "order by account_ref for update) "
+            "with locked as materialized (select a.account_ref from accounts a join unnest($1::text[]) as r(ref) "
+            "on a.account_ref = r.ref order by a.account_ref for update of a) "
             "update accounts a set balance_pence = a.balance_pence + u.delta, updated_at = $3 "
             "from locked l join unnest($1::text[], $2::bigint[]) as u(ref, delta) on u.ref = l.account_ref "
             "where a.account_ref = l.account_ref returning a.account_ref, a.balance_pence - u.delta, a.tenancy_end",
