@@ -21,8 +21,9 @@ def build_runtime(settings: Settings | None = None, *, max_records: int = 2000,
                   consumers_per_topic: int | None = None) -> ServiceRuntime:
     """`consumers_per_topic` (RENTFLOW_LEDGER_CONSUMERS, default 1) members of the "ledger"
     group in this process, each with its own partitions, so one computes while another waits on
-    PostgreSQL. On two shared cores a second member gained ~5% and slowed start-up by a group
-    rebalance; more instances (processes) are the way to scale."""
+    PostgreSQL. On two shared cores a second member gained ~5% in bench ledger, nothing end to end
+    (bench e2e: the intake needs the cores), and slows start-up by a group rebalance; more instances
+    (processes) are the way to scale."""
     settings = LedgerSettings.extend(settings)
     use_gl_codes(settings.gl_codes)
     n = consumers_per_topic or settings.consumers
