@@ -18,13 +18,16 @@ import pytest
 from stack_support import RENTFLOW, runner
 
 
-def read_until(proc: subprocess.Popen, marker: str, timeout: float) -> str:
-    """stdout of a running process up to `marker` (read from the pipe as it comes, unbuffered)."""
+def read_until(proc: subprocess.Popen, marker: str, timeout: float, stderr: Path | None = None) -> str:
+    """stdout of a running process up to `marker` (read from the pipe as it comes, unbuffered); a
+    failure shows the end of `stderr` (the file the process writes its stderr to)."""
     fd = proc.stdout.fileno()
     seen = b""
     deadline = time.monotonic() + timeout
     while marker.encode() not in seen:
-        assert proc.poll() is None, f"the demo exited {proc.returncode}:\n{seen.decode()}"
+        if proc.poll() is not None:
+            said = stderr.read_text(errors="replace")[-3000:] if stderr and stderr.exists() else ""
+            raise AssertionError(f"the demo exited {proc.returncode}:\n{seen.decode()}\nstderr:\n{said}")
         assert time.monotonic() < deadline, f"no {marker!r} within {timeout} s:\n{seen.decode()}"
         if select.select([fd], [], [], 1.0)[0]:
             seen += os.read(fd, 65536)
@@ -35,10 +38,11 @@ def read_until(proc: subprocess.Popen, marker: str, timeout: float) -> str:
 def test_demo_keep_leaves_the_stack_up_and_its_figures_add_up(stack_env, tmp_path):
     env = {**stack_env, "COLUMNS": "100"}
     demo_home = Path(env["RENTFLOW_HOME"]) / "demo"
-    proc = subprocess.Popen([RENTFLOW, "demo", "--keep"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
+    stderr = tmp_path / "demo.stderr"
+    with open(stderr, "wb") as err:
+        proc = subprocess.Popen([RENTFLOW, "demo", "--keep"], env=env, stdout=subprocess.PIPE, stderr=err)
     try:
-        out = read_until(proc, "Ctrl-C here stops it.", timeout=600)
+        out = read_until(proc, "Ctrl-C here stops it.", timeout=600, stderr=stderr)
         hinted = re.findall(rf"^  RENTFLOW_HOME={re.escape(str(demo_home))} rentflow (.+)$", out, re.M)
         assert "tasks list --kind dd_failure" in hinted and len(hinted) >= 3, out
         rf = runner({**env, "RENTFLOW_HOME": str(demo_home)})
