@@ -54,7 +54,7 @@ from rentflow_common.db import UnitOfWork
 from rentflow_common.events import Cause, Msg, OutboxRow
 from rentflow_common.fastdecode import fast_decoder
 from rentflow_common.inbox import claim_new
-from rentflow_common.kafka import true_end_offsets
+from rentflow_common.kafka import StaleAssignmentCheck, true_end_offsets
 from rentflow_common.logging import get_logger
 from rentflow_common.metrics import Rate
 from rentflow_common.outbox import enqueue
@@ -216,6 +216,7 @@ class BatchConsumer:
         self._gapped: set[TopicPartition] = set()  # to read again from their start (_rewind)
         self._rewound_at: dict[TopicPartition, float] = {}
         self._generation = -1  # the group's, as of this member's last join
+        self._stale_check = StaleAssignmentCheck()
         self._max_merged = max_merged  # messages in one transaction when fetched batches queue up
         self._queue: asyncio.Queue[tuple[Decoded, Any]] = asyncio.Queue(maxsize=4)
         self._worker: asyncio.Task[None] | None = None
@@ -416,9 +417,16 @@ class BatchConsumer:
         empty), where the group's offsets can be of the old logs (it takes a commit in flight across the
         restart), past anything the new ones hold; numbers already taken are skipped undecoded.
         - A join whose generation is not above this member's last one: the coordinator forgot the group.
-        - A member joining afresh cannot tell that: a partition whose group offset is past its end."""
+        - A member joining afresh cannot tell that: a partition whose group offset is past its end.
+        An assignment other than the one this member computed as leader joins afresh (StaleAssignmentCheck)."""
         consumer = self.subscriber.consumer
-        generation = consumer._coordinator.generation
+        coordinator = consumer._coordinator
+        generation = coordinator.generation
+        self._stale_check.watch(coordinator)
+        if await self._stale_check.rejoined(coordinator, assigned):
+            log.warning("consumer.stale_assignment", group=self.group_id, generation=generation,
+                        partitions=len(assigned))
+            return
         forgotten = generation <= self._generation
         self._generation = generation
         if not assigned:

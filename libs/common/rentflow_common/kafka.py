@@ -10,7 +10,8 @@ import cramjam
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.codec import zstd_decode as _aiokafka_zstd_decode
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.group import LeaveGroupRequest
 
 from rentflow_schemas import TOPICS
 
@@ -78,6 +79,46 @@ async def reshape_topics(bootstrap_servers: str, partitions: int, names: Iterabl
     finally:
         await admin.close()
     return {t[len(prefix):]: n for t, n in short.items()}
+
+
+class StaleAssignmentCheck:
+    """The embedded broker answers a sole member's rejoin with the generation it had and that
+    generation's assignment, not the one its leader has just sent: a member rejoining because a topic
+    came back with more partitions (reshape_topics) keeps the old ones alone, and the others are read
+    by no one. The leader's own share, as it computed it, is compared with what the coordinator gives
+    it; on a difference it leaves the group and joins as a new member, which gets a new generation and
+    the leader's assignment. (Kafka always gives the leader's assignment: the check never fires there.)"""
+
+    def __init__(self) -> None:
+        self._computed: dict[str, Any] | None = None
+        self._watched: Any = None
+
+    def watch(self, coordinator: Any) -> None:
+        """Keeps the assignment the member computes when it leads (aiokafka's coordinator keeps none)."""
+        if self._watched is coordinator:
+            return
+        self._watched = coordinator
+        perform = coordinator._perform_assignment
+
+        async def performed(response: Any) -> Any:
+            self._computed = await perform(response)
+            return self._computed
+
+        coordinator._perform_assignment = performed
+
+    async def rejoined(self, coordinator: Any, assigned: set[TopicPartition]) -> bool:
+        """True when the coordinator gave this member other than its own computed share: it has left
+        the group and will join afresh (aiokafka rejoins on its next poll)."""
+        computed, self._computed = self._computed, None
+        mine = computed.get(coordinator.member_id) if computed else None
+        if mine is None or set(mine.partitions()) == assigned:
+            return False
+        try:
+            await coordinator._send_req(LeaveGroupRequest(coordinator.group_id, coordinator.member_id))
+        except KafkaError:
+            pass  # joining as a new member is what matters; the old one times out
+        coordinator.reset_generation()
+        return True
 
 
 @dataclass(frozen=True)

@@ -19,21 +19,22 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 
 from rentflow_common.consumer import BatchConsumer
-from rentflow_common.kafka import ensure_topics
+from rentflow_common.kafka import ensure_topics, reshape_topics
 from rentflow_common.testing import payment_envelope, poll
 
 TOPIC = "payments.received.v1"
 EPOCH = str(uuid.uuid4()).encode()
 
 
-async def _publish(bootstrap: str, topic: str, seqs: range) -> None:
+async def _publish(bootstrap: str, topic: str, seqs: range, partition: int = 0) -> None:
+    """Partition p holds stream p; its messages are numbered 100 * p + seq (see _take)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
     await producer.start()
     try:
         for seq in seqs:
-            e = payment_envelope(seq)
-            await producer.send(topic, e.model_dump_json().encode(), key=b"k", partition=0, headers=[
-                ("event_type", b"payments.received"), ("rf-epoch", EPOCH), ("rf-stream", b"0"),
+            e = payment_envelope(100 * partition + seq)
+            await producer.send(topic, e.model_dump_json().encode(), key=b"k", partition=partition, headers=[
+                ("event_type", b"payments.received"), ("rf-epoch", EPOCH), ("rf-stream", b"%d" % partition),
                 ("rf-seq", b"%d" % seq)])
         await producer.flush()
     finally:
@@ -86,6 +87,32 @@ async def test_a_member_resuming_past_messages_it_never_took_reads_the_partition
         assert list(ranges) == [1, 41]  # no gap left
         await asyncio.sleep(1)
         assert await seen() == (40, 40) and consumer.stats.rewinds == 1  # read again once, nothing taken twice
+    finally:
+        await broker.stop()
+
+
+async def test_a_topic_made_again_with_more_partitions_is_read_on_all_of_them(infra, topic_prefix, rig):
+    """After the embedded broker's restart a topic can come back with one partition (a client asked for
+    it first), and `rentflow up` makes it again with the stack's count (reshape_topics). The member
+    rejoins on seeing the new count, but the broker answers a sole member's rejoin with its old
+    generation and that generation's assignment, partition 0 alone: the member has to notice and join
+    afresh, or the other partitions are never read (seen in the chaos test: 267 payments unposted)."""
+    bootstrap = infra.kafka_bootstrap_servers
+    r = await rig([], partitions=1, tables=("create table seen (seq int not null)",))
+    full = topic_prefix + TOPIC
+    await ensure_topics(bootstrap, 1, [TOPIC], prefix=topic_prefix)
+    seen = _seen(r.engine)
+    await _publish(bootstrap, full, range(1, 6))
+    broker, consumer = _member(bootstrap, r.engine, topic_prefix)
+    await broker.start()
+    try:
+        await poll(lambda: _is(seen(), (5, 5)), timeout=60, what="the first 5 taken")
+        assert await reshape_topics(bootstrap, 3, [TOPIC], prefix=topic_prefix) == {TOPIC: 1}
+        await _publish(bootstrap, full, range(1, 6), partition=1)
+        await _publish(bootstrap, full, range(1, 6), partition=2)
+        await consumer.subscriber.consumer._client.force_metadata_update()  # not wait for the next refresh
+        await poll(lambda: _is(seen(), (15, 15)), timeout=60, what="partitions 1 and 2 taken as well")
+        assert consumer.subscriber.consumer.assignment() == {TopicPartition(full, p) for p in range(3)}
     finally:
         await broker.stop()
 
