@@ -75,10 +75,10 @@ DECODE_SLICE = 250
 REWIND_EVERY_S = 60.0  # a partition is read again from its start at most this often (gaps, below)
 # Fetches decoded ahead while the worker writes, and the most messages one transaction takes from them.
 # A backlog is written in fewer, larger transactions: each statement's and commit's cost, and each
-# outbox claim's, is spread over more messages. Against 4 and 10,000 (bench e2e, alternated): ledger
-# transactions of ~9,000 messages instead of ~6,000 and reporting's ~4,700 instead of ~3,400, the
-# stack's CPU 124-132 µs a payment instead of 136-140, push → posted 14,100-15,200/s instead of
-# 12,950-13,400. At 3,000 a transaction the stack took 156-161 µs; 19 and 40,000 gained nothing more.
+# outbox claim's, is spread over more messages. Against 4 and 10,000 (bench e2e, alternated in one
+# sitting): ledger transactions of ~9,000 messages instead of ~6,000, reporting's ~4,700 instead of
+# ~3,400, the stack's CPU 130-131 µs a payment instead of 138-142, push → posted 14,483 and 14,351/s
+# instead of 13,056 and 13,010. At 3,000 a transaction it took 156-161 µs; 19 and 40,000 gained nothing.
 QUEUED_FETCHES = 8
 MAX_MERGED = 20_000
 
