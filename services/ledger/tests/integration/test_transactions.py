@@ -271,3 +271,36 @@ async def test_a_page_of_accounts_after_a_reference_is_not_shifted_by_an_import(
     assert [a["account_ref"] for a in first["accounts"]] == ["R0", "R1"]
     assert [a["account_ref"] for a in by_offset["accounts"]] == ["R1", "R2"]  # R1 again
     assert [a["account_ref"] for a in after["accounts"]] == ["R2", "R3"] and after["total"] == len(REFS) + 1
+
+
+async def test_the_consumers_handler_posts_only_what_was_not_taken_before(engine):
+    """The consumer's own handler on a batch of which some payments were taken before (carried again by
+    other events): only the rest are posted, put in suspense and emitted, and the books balance."""
+    from rentflow_ledger.entrypoints.consumers import handlers
+
+    handle = handlers(None)["payments.received.v1"]
+    unknown = batch(3, "u-")  # references no account has: suspense
+    unknown = [i._replace(envelope=i.envelope.model_copy(update={"data": i.data.model_copy(
+        update={"reference": f"NOPE{n}"})})) for n, i in enumerate(unknown)]
+    first = batch(6, "a-") + unknown[:2]
+    async with UnitOfWork(engine) as uow:
+        await handle(uow, first)
+        await uow.commit()
+    again = [i._replace(envelope=i.envelope.model_copy(update={"event_id": uuid.uuid4()})) for i in first[::2]]
+    fresh = batch(4, "b-") + unknown[2:]
+    async with UnitOfWork(engine) as uow:
+        await handle(uow, again + fresh)
+        await uow.commit()
+    async with UnitOfWork(engine) as uow:
+        raw = uow.raw
+        posted = {r[0] for r in await raw.fetch("select payment_id from transactions where payment_id is not null")}
+        held = {r[0] for r in await raw.fetch("select payment_id from suspense")}
+        events = await raw.fetch("select topic, count(*) from outbox group by topic")
+        balances = await raw.fetchval("select sum(balance_pence) from accounts")
+        control = await raw.fetchval("select sum(debit_pence - credit_pence) from journal_lines "
+                                     "where gl_code = 'DEBTORS_CONTROL'")
+    identified = [i.data for i in first[:6] + fresh[:4]]
+    assert posted == {p.payment_id for p in identified}
+    assert held == {i.data.payment_id for i in unknown}
+    assert dict((r[0], r[1]) for r in events)["ledger.transactions.v1"] == 10
+    assert balances == -sum(p.amount_pence for p in identified) == control
