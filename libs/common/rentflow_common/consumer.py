@@ -15,8 +15,8 @@ records; a batch's messages go to their handlers in the order the handlers were 
 A message's data is its topic's pydantic model, or for the topics a group names `fast` a msgspec
 Struct of the same fields (rentflow_common.fastdecode), pydantic deciding whatever msgspec refuses.
 
-A batch that keeps failing is retried message by message; a message that keeps failing is
-dead-lettered: kept in `dead_letters` with its reason, published on `dlq.<group>`, and the
+A batch that keeps failing is written again in halves, down to the message that fails; a message
+that keeps failing is dead-lettered: kept in `dead_letters` with its reason, published on `dlq.<group>`, and the
 partition keeps moving. Later messages with the same key are parked behind it (per-key order
 is kept); `retry()` handles the dead letter and then what is parked behind it, in order. If
 even that cannot be written (the database is away), the batch is tried again until it can be,
@@ -517,9 +517,21 @@ class BatchConsumer:
             return
         if await self._write(good) is None:
             return
-        for n, item in enumerate(good):  # isolate the message that fails
-            await self._process_one(item)
-            decoded.good = good[n + 1:]  # a retry after the database went away resumes here
+        # isolate the message that fails: the batch written again in halves, in order, a half that fails
+        # halved again (tried once: the whole batch had its attempts) down to the one message, which has its
+        # attempts and is dead-lettered; a poison message in a batch of n costs about 2·log2(n) transactions
+        spans = [(len(good) // 2, len(good)), (0, len(good) // 2)]  # taken from the end: in order
+        while spans:
+            lo, hi = spans.pop()
+            if lo == hi:
+                continue
+            if hi - lo == 1:
+                await self._process_one(good[lo])
+            elif await self._write(good[lo:hi], attempts=1) is not None:
+                mid = (lo + hi) // 2
+                spans += [(mid, hi), (lo, mid)]
+                continue
+            decoded.good = good[hi:]  # a retry after the database went away resumes here
 
     async def _process_batch(self, items: Sequence[Item], *, park: bool = True) -> None:
         async with self._uow(producer=self.group_id) as uow:
@@ -590,10 +602,10 @@ class BatchConsumer:
             if error is not None:
                 await self._dead_letter_item(item, f"handler failed: {error}")
 
-    async def _write(self, items: Sequence[Item]) -> str | None:
-        """Writes `items` in one transaction, tried up to `attempts` times: None once written, else the
-        last error. The database away is raised (not the messages' fault: the caller waits for it); a
-        transaction PostgreSQL chose to break a deadlock or a serialization conflict with another
+    async def _write(self, items: Sequence[Item], attempts: int | None = None) -> str | None:
+        """Writes `items` in one transaction, tried up to `attempts` times (the consumer's by default): None
+        once written, else the last error. The database away is raised (not the messages' fault: the
+        caller waits for it); a transaction PostgreSQL chose to break a deadlock or a serialization conflict with another
         writer (another member's batch locking the same accounts) is tried again at once, up to
         CONTENTION_RETRIES times, without counting as a failed attempt."""
         attempt = contended = 0
@@ -613,9 +625,9 @@ class BatchConsumer:
                 attempt += 1
                 log.warning("consumer.write_failed", group=self.group_id, size=len(items), attempt=attempt,
                             error=_short(exc))
-                await asyncio.sleep(0.05 * 2**attempt)
-                if attempt >= self._attempts:
+                if attempt >= (attempts or self._attempts):
                     return _short(exc)
+                await asyncio.sleep(0.05 * 2**attempt)
 
     # ------------------------------------------------------------------ dead letters
 

@@ -158,3 +158,40 @@ async def test_a_database_restarting_is_waited_for_and_never_dead_letters(infra,
         await broker.stop()
         relay.stop()
         await relay_task
+
+
+async def test_a_poison_message_in_a_large_batch_is_found_in_halves_and_the_rest_written_once_in_order(
+        infra, database_url, topic_prefix, rig):
+    """A batch of 512 with one message its handler refuses: the batch is written again in halves, down
+    to that message (dead-lettered), in about 2·log2(512) transactions, not one per message; every other
+    message is written once, in order, and one behind it of its key is parked."""
+    from aiokafka.structs import ConsumerRecord
+
+    r = await rig([TOPIC, "dlq.g"], tables=("create table seen (ref text not null, at serial)",))
+    calls = 0
+
+    async def handle(uow, msgs):
+        nonlocal calls
+        calls += 1
+        if any(m.data.amount_pence == 666 for m in msgs):
+            raise RuntimeError("cannot post 666 pence")
+        await uow.raw.executemany("insert into seen (ref) values ($1)", [(m.data.provider_ref,) for m in msgs])
+
+    envelopes = [envelope(f"m{i}", "B" if i in (300, 400) else f"K{i % 7}", 666 if i == 300 else 100 + i)
+                 for i in range(512)]
+    epoch = str(uuid.uuid4()).encode()
+    records = [ConsumerRecord(topic_prefix + TOPIC, 0, i, 0, 0, e.data.reference.encode(),
+                              e.model_dump_json().encode(), None, 1, 1,
+                              (("rf-epoch", epoch), ("rf-stream", b"0"), ("rf-seq", b"%d" % (i + 1))))
+               for i, e in enumerate(envelopes)]
+    consumer = BatchConsumer(KafkaBroker(infra.kafka_bootstrap_servers, log_level=logging.WARNING), r.engine,
+                             group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix)
+    await consumer.process(consumer.decode(records))
+
+    async with r.engine.connect() as c:
+        seen = [row.ref for row in (await c.execute(text("select ref from svc.seen order by at"))).all()]
+        letters = (await c.execute(text("select key, status, reason from svc.dead_letters order by id"))).all()
+    assert seen == [f"m{i}" for i in range(512) if i not in (300, 400)]
+    assert [(row.key, row.status) for row in letters] == [("B", "open"), ("B", "parked")]
+    assert "cannot post 666 pence" in letters[0].reason
+    assert calls <= 2 * 9 + 3 + 3, calls  # halving 512 down to one, and the attempts at the whole and the one
