@@ -5,7 +5,9 @@
 
 Starts the stack as `rentflow up` does (embedded broker and database unless KAFKA_BOOTSTRAP_SERVERS /
 DATABASE_URL are set), loads the accounts, then:
-  1. throughput: pushes N payments in signed batches as fast as the intake takes them and times
+  1. throughput: pushes N payments in signed batches as fast as the intake takes them (each request built
+     and signed before the clock starts, sent on keep-alive connections: the load generator shares the
+     cores with the stack, where a provider's client would not) and times
      until the last one is posted (its posting's broker timestamp on ledger.transactions.v1); latency
      per payment is that timestamp minus the moment its batch was sent. The postings are read once the
      ledger says it is done (it has handled N more payments and its outbox is empty), not while the
@@ -34,6 +36,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -177,48 +180,34 @@ async def ledger_done(c: Client, handled: int, timeout: float) -> None:
         await asyncio.sleep(0.25)  # each look costs the ledger a few queries; the rate comes from the postings
 
 
-def signed_requests(provider: str, secret: str, bodies: list[dict], batch: int) -> list[tuple[bytes, dict]]:
-    """Each batch's body and signed headers, made before a throughput run's clock starts: the load
-    generator's own CPU competes with the stack on the same cores, where a provider's client would not.
-    Taken within the signature's tolerance (minutes) of now."""
-    requests = []
-    for i in range(0, len(bodies), batch):
-        body = orjson.dumps(bodies[i:i + batch])
-        requests.append((body, signed_headers(provider, secret, body)))
-    return requests
-
-
-async def push(url: str, provider: str, secret: str, bodies: list[dict] | list[tuple[bytes, dict]], batch: int,
-               concurrency: int, rate: float | None = None, answered: dict[str, float] | None = None
-               ) -> dict[str, float]:
-    """Returns payment_id → time its batch was sent (and fills `answered`: when the 202 came). `bodies`:
-    payment bodies, sent `batch` at a time and signed as they go, or `signed_requests`' requests. The
-    answers are read once the last is in (the load generator's CPU, as above)."""
+async def push(url: str, provider: str, secret: str, bodies: list[dict], batch: int, concurrency: int,
+               rate: float | None = None, answered: dict[str, float] | None = None) -> dict[str, float]:
+    """Returns payment_id → time its batch was sent (and fills `answered`: when the 202 came). Each batch
+    signed as it goes (a steady run may last longer than a signature is taken for)."""
+    sent: dict[str, float] = {}
+    chunks = [bodies[i:i + batch] for i in range(0, len(bodies), batch)]
     queue: asyncio.Queue = asyncio.Queue()
-    if bodies and isinstance(bodies[0], tuple):
-        for k, request in enumerate(bodies):
-            queue.put_nowait((k, *request))
-    else:  # a steady run may last longer than a signature is taken for: each signed as it goes
-        for k, i in enumerate(range(0, len(bodies), batch)):
-            queue.put_nowait((k, bodies[i:i + batch], None))
-    replies: list[tuple[float, float, bytes]] = []
+    for k, chunk in enumerate(chunks):
+        queue.put_nowait((k, chunk))
     start = time.time()
 
     async def worker(http: httpx.AsyncClient) -> None:
         while not queue.empty():
-            k, body, headers = queue.get_nowait()
+            k, chunk = queue.get_nowait()
             if rate:
                 delay = start + k * batch / rate - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            if headers is None:
-                body = orjson.dumps(body)
-                headers = signed_headers(provider, secret, body)
+            body = orjson.dumps(chunk)  # the load generator's own CPU competes with the stack: keep it small
             t = time.time()
-            r = await http.post("/v1/payments/batch", content=body, headers=headers)
+            r = await http.post("/v1/payments/batch", content=body, headers=signed_headers(provider, secret, body))
             if r.status_code != 202:
                 raise SystemExit(f"push refused: {r.status_code} {r.text[:300]}")
-            replies.append((t, time.time(), r.content))
+            done = time.time()
+            for p in orjson.loads(r.content)["payments"]:
+                sent[p["payment_id"]] = t
+                if answered is not None:
+                    answered[p["payment_id"]] = done
 
     async with httpx.AsyncClient(base_url=url, timeout=120) as http:
         # the clock starts on a warm client: its first request in a process took ~40 ms of its own (3 ms
@@ -226,13 +215,77 @@ async def push(url: str, provider: str, secret: str, bodies: list[dict] | list[t
         await asyncio.gather(*(http.get("/health") for _ in range(concurrency)))
         start = time.time()
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
-    sent: dict[str, float] = {}
-    for t, done, content in replies:
-        for p in orjson.loads(content)["payments"]:
-            sent[p["payment_id"]] = t
-            if answered is not None:
-                answered[p["payment_id"]] = done
     return sent
+
+
+class Http11:
+    """One keep-alive HTTP/1.1 connection for the throughput run: a request is its prepared bytes written,
+    its answer read by its Content-Length (uvicorn gives every answer one). httpx's own work per request
+    was about half of the load generator's CPU in that run, on the stack's cores."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, url: str) -> "Http11":
+        parts = urlsplit(url)
+        return cls(*await asyncio.open_connection(parts.hostname, parts.port))
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        self.writer.write(request)
+        status = int((await self.reader.readline()).split(b" ", 2)[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def signed_requests(url: str, provider: str, secret: str, bodies: list[dict], batch: int) -> list[bytes]:
+    """Each batch as the bytes of its signed HTTP request, made before the throughput run's clock starts:
+    the load generator's own CPU competes with the stack on the same cores, where a provider's client
+    would not. Taken within the signature's tolerance (minutes) of now."""
+    host = urlsplit(url).netloc
+    requests = []
+    for i in range(0, len(bodies), batch):
+        body = orjson.dumps(bodies[i:i + batch])
+        head = "".join(f"{k}: {v}\r\n" for k, v in signed_headers(provider, secret, body).items())
+        requests.append(f"POST /v1/payments/batch HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
+                        f"{head}\r\n".encode() + body)
+    return requests
+
+
+async def push_signed(url: str, requests: list[bytes], concurrency: int) -> list[tuple[float, bytes]]:
+    """Sends `signed_requests`' requests on `concurrency` connections as fast as the intake answers; returns
+    each one's (time sent, answer), read by `sent_at` once the run is measured."""
+    queue = list(reversed(requests))
+    replies: list[tuple[float, bytes]] = []
+
+    async def worker(http: Http11) -> None:
+        while queue:
+            request = queue.pop()
+            t = time.time()
+            status, answer = await http.exchange(request)
+            if status != 202:
+                raise SystemExit(f"push refused: {status} {answer[:300]!r}")
+            replies.append((t, answer))
+
+    connections = [await Http11.open(url) for _ in range(concurrency)]
+    try:
+        await asyncio.gather(*(worker(c) for c in connections))
+    finally:
+        for c in connections:
+            c.close()
+    return replies
+
+
+def sent_at(replies: list[tuple[float, bytes]]) -> dict[str, float]:
+    """payment_id → time its batch was sent, from `push_signed`'s answers."""
+    return {p["payment_id"]: t for t, answer in replies for p in orjson.loads(answer)["payments"]}
 
 
 def stage_latencies(sent: dict[str, float], answered: dict[str, float], watcher: PostedWatcher) -> list[str]:
@@ -406,7 +459,7 @@ async def main(args: argparse.Namespace) -> None:
             print(f"baseline before: raw produce+consume of {args.payments:,} messages of {size} bytes", file=sys.stderr)
             baselines.append(await raw_baseline(kafka, args.payments, size, stack.partitions))
             print(f"throughput: pushing {len(bodies):,} payments for {len(accs):,} accounts", file=sys.stderr)
-            requests = signed_requests("bench", secret, bodies, args.batch)
+            requests = signed_requests(url, "bench", secret, bodies, args.batch)
             infra_procs = infra_processes(home, kafka)
             meter = CpuMeter.of_pids({name: s.proc.pid for name, s in stack.services.items() if s.proc}, infra_procs)
             pg_base = backend_cpu(infra_procs["postgres"])
@@ -415,10 +468,11 @@ async def main(args: argparse.Namespace) -> None:
             idle = IdleTrace()
             idle.start()
             t0 = time.time()
-            sent = await push(url, "bench", secret, requests, args.batch, args.concurrency)
+            replies = await push_signed(url, requests, args.concurrency)
             push_done = time.time()
-            await ledger_done(c, handled_before + len(sent), timeout=1800)
+            await ledger_done(c, handled_before + len(bodies), timeout=1800)
             cpu = meter.since_start()
+            sent = sent_at(replies)
             pg_split = await postgres_by_client(stack.infra.database_url, infra_procs["postgres"], pg_base)
             watcher.read()
             await watcher.wait_for(set(sent), timeout=600)
