@@ -16,9 +16,9 @@ A message's data is its topic's pydantic model, or for the topics a group names 
 Struct of the same fields (rentflow_common.fastdecode), pydantic deciding whatever msgspec refuses.
 
 A batch that keeps failing is written again in halves, down to the message that fails; a message
-that keeps failing is dead-lettered: kept in `dead_letters` with its reason, published on `dlq.<group>`, and the
-partition keeps moving. Later messages with the same key are parked behind it (per-key order
-is kept); `retry()` handles the dead letter and then what is parked behind it, in order. If
+that keeps failing is dead-lettered: kept in `dead_letters` with its reason, published on
+`dlq.<group>`, and the partition keeps moving. Later messages with the same key are parked behind
+it (per-key order is kept); `retry()` handles the dead letter and then what is parked behind it, in order. If
 even that cannot be written (the database is away), the batch is tried again until it can be,
 holding everything behind it.
 
@@ -605,9 +605,9 @@ class BatchConsumer:
     async def _write(self, items: Sequence[Item], attempts: int | None = None) -> str | None:
         """Writes `items` in one transaction, tried up to `attempts` times (the consumer's by default): None
         once written, else the last error. The database away is raised (not the messages' fault: the
-        caller waits for it); a transaction PostgreSQL chose to break a deadlock or a serialization conflict with another
-        writer (another member's batch locking the same accounts) is tried again at once, up to
-        CONTENTION_RETRIES times, without counting as a failed attempt."""
+        caller waits for it); a transaction PostgreSQL chose to break a deadlock or a serialization
+        conflict with another writer (another member's batch locking the same accounts) is tried again
+        at once, up to CONTENTION_RETRIES times, without counting as a failed attempt."""
         attempt = contended = 0
         while True:
             try:
