@@ -218,6 +218,9 @@ async def push(url: str, provider: str, secret: str, bodies: list[dict], batch: 
     return sent
 
 
+MAX_PRESIGNED = 2_000_000  # payments a throughput run signs ahead (signed_requests)
+
+
 class Http11:
     """One keep-alive HTTP/1.1 connection for the throughput run: a request is its prepared bytes written,
     its answer read by its Content-Length (uvicorn gives every answer one). httpx's own work per request
@@ -564,4 +567,8 @@ if __name__ == "__main__":
                         help="diagnostic: load pg_stat_statements and print PostgreSQL's top statements per payment "
                              "of the throughput run (costs PostgreSQL CPU: do not compare its rates)")
     parser.add_argument("--pg-stats-top", type=int, default=40)
-    asyncio.run(main(parser.parse_args()))
+    args = parser.parse_args()
+    if not args.steady_only and args.payments > MAX_PRESIGNED:
+        parser.error(f"--payments {args.payments:,}: the throughput run signs its requests before it starts, and the "
+                     f"intake takes a signature for 5 minutes; at most {MAX_PRESIGNED:,} (200 s at 10,000/s)")
+    asyncio.run(main(args))
