@@ -18,8 +18,8 @@ Struct of the same fields (rentflow_common.fastdecode), pydantic deciding whatev
 A batch that keeps failing is written again in halves, down to the message that fails; a message
 that keeps failing is dead-lettered: kept in `dead_letters` with its reason, published on
 `dlq.<group>`, and the partition keeps moving. Later messages with the same key are parked behind
-it (per-key order is kept); `retry()` handles the dead letter and then what is parked behind it, in order. If
-even that cannot be written (the database is away), the batch is tried again until it can be,
+it (per-key order is kept); `retry()` handles the dead letter and then what is parked behind it, in
+order. If even that cannot be written (the database is away), the batch is tried again until it can be,
 holding everything behind it.
 
 Pipelined: the subscriber decodes the next batches while a worker task has the last in the

@@ -160,13 +160,33 @@ async def test_a_database_restarting_is_waited_for_and_never_dead_letters(infra,
         await relay_task
 
 
+def _records(envelopes, topic_prefix):
+    from aiokafka.structs import ConsumerRecord
+
+    epoch = str(uuid.uuid4()).encode()
+    return [ConsumerRecord(topic_prefix + TOPIC, 0, i, 0, 0, e.data.reference.encode(), e.model_dump_json().encode(),
+                           None, 1, 1, (("rf-epoch", epoch), ("rf-stream", b"0"), ("rf-seq", b"%d" % (i + 1))))
+            for i, e in enumerate(envelopes)]
+
+
+def _batch_with_poison():
+    """512 messages; the one at 300 (key B) cannot be posted, the one at 400 has its key."""
+    return [envelope(f"m{i}", "B" if i in (300, 400) else f"K{i % 7}", 666 if i == 300 else 100 + i)
+            for i in range(512)]
+
+
+async def _written(engine):
+    async with engine.connect() as c:
+        seen = [row.ref for row in (await c.execute(text("select ref from svc.seen order by at"))).all()]
+        letters = (await c.execute(text("select key, status, reason from svc.dead_letters order by id"))).all()
+    return seen, letters
+
+
 async def test_a_poison_message_in_a_large_batch_is_found_in_halves_and_the_rest_written_once_in_order(
         infra, database_url, topic_prefix, rig):
     """A batch of 512 with one message its handler refuses: the batch is written again in halves, down
     to that message (dead-lettered), in about 2·log2(512) transactions, not one per message; every other
     message is written once, in order, and one behind it of its key is parked."""
-    from aiokafka.structs import ConsumerRecord
-
     r = await rig([TOPIC, "dlq.g"], tables=("create table seen (ref text not null, at serial)",))
     calls = 0
 
@@ -177,21 +197,46 @@ async def test_a_poison_message_in_a_large_batch_is_found_in_halves_and_the_rest
             raise RuntimeError("cannot post 666 pence")
         await uow.raw.executemany("insert into seen (ref) values ($1)", [(m.data.provider_ref,) for m in msgs])
 
-    envelopes = [envelope(f"m{i}", "B" if i in (300, 400) else f"K{i % 7}", 666 if i == 300 else 100 + i)
-                 for i in range(512)]
-    epoch = str(uuid.uuid4()).encode()
-    records = [ConsumerRecord(topic_prefix + TOPIC, 0, i, 0, 0, e.data.reference.encode(),
-                              e.model_dump_json().encode(), None, 1, 1,
-                              (("rf-epoch", epoch), ("rf-stream", b"0"), ("rf-seq", b"%d" % (i + 1))))
-               for i, e in enumerate(envelopes)]
     consumer = BatchConsumer(KafkaBroker(infra.kafka_bootstrap_servers, log_level=logging.WARNING), r.engine,
                              group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix)
-    await consumer.process(consumer.decode(records))
+    await consumer.process(consumer.decode(_records(_batch_with_poison(), topic_prefix)))
 
-    async with r.engine.connect() as c:
-        seen = [row.ref for row in (await c.execute(text("select ref from svc.seen order by at"))).all()]
-        letters = (await c.execute(text("select key, status, reason from svc.dead_letters order by id"))).all()
+    seen, letters = await _written(r.engine)
     assert seen == [f"m{i}" for i in range(512) if i not in (300, 400)]
     assert [(row.key, row.status) for row in letters] == [("B", "open"), ("B", "parked")]
     assert "cannot post 666 pence" in letters[0].reason
     assert calls <= 2 * 9 + 3 + 3, calls  # halving 512 down to one, and the attempts at the whole and the one
+
+
+async def test_the_database_going_away_while_a_batch_is_halved_resumes_where_it_was(
+        infra, database_url, topic_prefix, rig):
+    """The database lost while a failing batch is being halved (after the poison message was dead-lettered):
+    the batch waits (process raises, as the consumer's worker then retries it), and taken again it writes
+    only what was not written: nothing twice, nothing missing, the poison dead-lettered once."""
+    import asyncpg
+
+    r = await rig([TOPIC, "dlq.g"], tables=("create table seen (ref text not null, at serial)",))
+    away = {"once": True}
+
+    async def handle(uow, msgs):
+        if any(m.data.amount_pence == 666 for m in msgs):
+            raise RuntimeError("cannot post 666 pence")
+        if away["once"] and any(m.data.provider_ref == "m450" for m in msgs):
+            away["once"] = False
+            raise asyncpg.CannotConnectNowError("the database system is shutting down")
+        await uow.raw.executemany("insert into seen (ref) values ($1)", [(m.data.provider_ref,) for m in msgs])
+
+    consumer = BatchConsumer(KafkaBroker(infra.kafka_bootstrap_servers, log_level=logging.WARNING), r.engine,
+                             group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix)
+    decoded = consumer.decode(_records(_batch_with_poison(), topic_prefix))
+    try:
+        await consumer.process(decoded)
+        raise AssertionError("the database going away was not raised to the worker")
+    except asyncpg.CannotConnectNowError:
+        pass
+    assert 0 < len(decoded.good) < 512 - 300  # the rest after the dead letter, where it stopped
+    await consumer.process(decoded)  # the worker's retry once the database is back
+
+    seen, letters = await _written(r.engine)
+    assert seen == [f"m{i}" for i in range(512) if i not in (300, 400)]
+    assert [(row.key, row.status) for row in letters] == [("B", "open"), ("B", "parked")]
