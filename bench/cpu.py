@@ -30,6 +30,7 @@ class CpuMeter:
         self.groups = groups
         self.alone: set[str] = set()  # groups counted without their children
         self._base = self.read()
+        self._waits_base = self.read_waits()
 
     @classmethod
     def of_pids(cls, pids: dict[str, int], extra: dict[str, list[psutil.Process]] | None = None) -> "CpuMeter":
@@ -39,6 +40,7 @@ class CpuMeter:
         meter.alone = {"bench"}  # the stack's processes are the bench's children: count it alone
         meter.groups["bench"] = [psutil.Process(os.getpid())]
         meter._base = meter.read()
+        meter._waits_base = meter.read_waits()
         return meter
 
     def read(self) -> dict[str, float]:
@@ -48,6 +50,17 @@ class CpuMeter:
     def since_start(self) -> dict[str, float]:
         now = self.read()
         return {k: now[k] - self._base.get(k, 0.0) for k in now}
+
+    def waits_since_start(self) -> dict[str, float]:
+        """Seconds each group's threads alive now were runnable but waited for a core since the meter
+        started (a thread that ended meanwhile is not counted); empty where Linux keeps no schedstat."""
+        if not any(self._waits_base.values()):
+            return {}
+        return {name: sum(w - self._waits_base[name].get(key, 0.0) for key, w in now.items())
+                for name, now in self.read_waits().items()}
+
+    def read_waits(self) -> dict[str, dict[tuple[int, int], float]]:
+        return {name: core_waits(roots, children=name not in self.alone) for name, roots in self.groups.items()}
 
 
 class IdleTrace:
@@ -105,6 +118,30 @@ async def postgres_by_client(database_url: str, roots: list[psutil.Process],
     for pid, sec in backend_cpu(roots).items():
         name = names.get(pid, "other (background, closed connections)").removeprefix("rentflow-")
         out[name] = out.get(name, 0.0) + sec - (base or {}).get(pid, 0.0)
+    return out
+
+
+def core_waits(roots: list[psutil.Process], children: bool = True) -> dict[tuple[int, int], float]:
+    """Seconds each thread (pid, tid) of the roots (and by default their children) has spent runnable
+    but waiting for a core: /proc/PID/task/TID/schedstat's second field. Time a process spends there
+    is time the cores were short, which its CPU seconds do not show."""
+    out = {}
+    for root in roots:
+        try:
+            procs = [root, *(root.children(recursive=True) if children else [])]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in procs:
+            try:
+                tids = os.listdir(f"/proc/{proc.pid}/task")
+            except OSError:
+                continue
+            for tid in tids:
+                try:
+                    fields = Path(f"/proc/{proc.pid}/task/{tid}/schedstat").read_text().split()
+                except OSError:
+                    continue
+                out[(proc.pid, int(tid))] = int(fields[1]) / 1e9
     return out
 
 

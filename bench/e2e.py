@@ -475,6 +475,7 @@ async def main(args: argparse.Namespace) -> None:
             push_done = time.time()
             await ledger_done(c, handled_before + len(bodies), timeout=1800)
             cpu = meter.since_start()
+            waits = meter.waits_since_start()
             sent = sent_at(replies)
             pg_split = await postgres_by_client(stack.infra.database_url, infra_procs["postgres"], pg_base)
             watcher.read()
@@ -536,6 +537,8 @@ async def main(args: argparse.Namespace) -> None:
         f"{'-' if share is None else f'{share:.0%}'} {what} ({seconds:.1f} s)" for share, seconds, what in phases))
     print(f"  latency p50 / p99          {statistics.median(lat):.3f} s / {percentile(lat, 0.99):.3f} s (saturated)")
     print(f"  CPU per payment            {per_item(cpu, len(sent))}")
+    if waits:  # time runnable with no core free: how oversubscribed the two cores were, and who waited
+        print(f"  waiting for a core         {per_item(waits, len(sent))}")
     print("  postgres CPU per payment   " + ", ".join(
         f"for {name} {1e6 * sec / len(sent):.1f}" for name, sec in sorted(pg_split.items(), key=lambda kv: -kv[1])
         if sec > 0.05) + " µs")
