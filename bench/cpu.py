@@ -123,8 +123,10 @@ async def postgres_by_client(database_url: str, roots: list[psutil.Process],
 
 def core_waits(roots: list[psutil.Process], children: bool = True) -> dict[tuple[int, int], float]:
     """Seconds each thread (pid, tid) of the roots (and by default their children) has spent runnable
-    but waiting for a core: /proc/PID/task/TID/schedstat's second field. Time a process spends there
-    is time the cores were short, which its CPU seconds do not show."""
+    but waiting for a core: /proc/PID/task/TID/schedstat's second field (the kernel's
+    Documentation/scheduler/sched-stats.rst: time on the cpu, time waiting on a runqueue, timeslices,
+    in nanoseconds). Time a process spends there is time the cores were short, which its CPU seconds
+    do not show."""
     out = {}
     for root in roots:
         try:
