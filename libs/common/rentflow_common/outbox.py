@@ -452,6 +452,13 @@ moved as (
 select set_config('synchronous_commit', 'off', true)
 """
 
+# Streams' published positions moved past numbered events no longer in the outbox.
+SKIP_SQL = """
+update outbox_streams s set published_seq = u.published_seq
+from unnest($1::text[], $2::int[], $3::bigint[]) as u(topic, stream, published_seq)
+where s.topic = u.topic and s.stream = u.stream and s.published_seq < u.published_seq
+"""
+
 # A stream's numbered events after a position, in order.
 CATCH_UP_SQL = f"""
 select x.topic, x.stream, x.first_seq + r.i - 1 as seq, e.key, e.payload, e.headers
@@ -766,13 +773,20 @@ class OutboxRelay:
         failure, a replay or a lost topic), from that position, in order."""
         per_stream = max(100, self._batch_size // len(behind))
         rows: list[tuple[Any, ...]] = []
+        gone: list[tuple[str, int, int]] = []  # (topic, stream, events) numbered, no longer there
         for topic, stream in behind:
             state = self._streams[(topic, stream)]
             got = await raw.fetch(CATCH_UP_SQL, topic, stream, state[1], per_stream)
             if got:
                 rows += [tuple(r) for r in got]
-            else:  # nothing retained after the position (pruned): nothing to publish again
+            else:  # none retained after the position: deleted by hand, or pruned after a replay asked for them
+                gone.append((topic, stream, state[0] - 1 - state[1]))
                 state[1] = state[0] - 1
+        if gone:  # recorded, or `backlog` counts them for ever and every relay's start looks for them again
+            await raw.execute(SKIP_SQL, [t for t, _s, _n in gone], [s for _t, s, _n in gone],
+                              [self._streams[(t, s)][1] for t, s, _n in gone])
+            log.warning("outbox.numbered_events_missing", streams={f"{t}/{s}": n for t, s, n in gone},
+                        hint="numbered, then deleted by hand or pruned after a replay: passed over")
         if rows:
             await self._publish(raw, rows)
             self.republished += len(rows)

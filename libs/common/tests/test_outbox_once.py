@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.kafka import ensure_topics
-from rentflow_common.outbox import OutboxRelay, enqueue, make_producer, request_replay
+from rentflow_common.outbox import OutboxRelay, backlog, enqueue, make_producer, request_replay
 from rentflow_common.testing import payment_envelope as _envelope, create_core_tables, drain, envelope_row, poll, read_topic
 
 TOPIC = "payments.received.v1"
@@ -106,6 +106,40 @@ async def test_the_retention_prune_keeps_what_is_not_yet_published(infra, databa
     assert kept == list(range(5, 12)) and numbers >= 1
     assert (fresh.republished, fresh.published) == (4, 7)  # the unrecorded ones again, then the pending ones
 
+
+
+async def test_numbered_events_deleted_by_hand_before_they_were_published_leave_no_backlog(
+        infra, database_url, topic_prefix, rig):
+    """The prune keeps what is unpublished, but an operator may delete numbered events (a poison
+    event, by hand): the relay then has nothing to publish from its position, and says so once; the
+    position is recorded, so `backlog` (what `rentflow wait` and `status` read) does not count them
+    for ever, nor does the next relay's start look for them again."""
+    r = await rig([TOPIC])
+    engine, producer = r.engine, r.producer
+    dying = _DiesBeforeRecording(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers,
+                                 topic_prefix=topic_prefix, partitions=3)
+    await _write(engine, [_envelope(i) for i in range(4)])
+    try:
+        await dying.relay_once()  # numbered, sent, not recorded as published
+        raise AssertionError("the relay was meant to die")
+    except ConnectionError:
+        pass
+    await dying.close()
+    async with engine.begin() as c:
+        assert (await c.execute(text("delete from svc.outbox_events"))).rowcount == 4
+    assert (await backlog(engine))["backlog"] == 4
+    relay = r.relay(partitions=3)
+    await drain(relay)
+    await relay.close()
+    assert (relay.republished, relay.published) == (0, 0)
+    assert (await backlog(engine))["backlog"] == 0
+    again = r.relay(partitions=3)
+    assert await again._lead()
+    assert not [s for s, (nxt, pub) in again._streams.items() if pub < nxt - 1]  # nothing behind
+    await _write(engine, [_envelope(4)])
+    await drain(again)
+    await again.close()
+    assert again.published == 1 and (await backlog(engine))["backlog"] == 0
 
 
 async def test_events_committed_while_the_retention_prune_is_held_are_published_without_waiting_for_it(
