@@ -74,22 +74,27 @@ class _DiesBeforeRecording(OutboxRelay):
         raise ConnectionError("the relay died here")
 
 
+async def _numbered_sent_not_recorded(r, infra, topic_prefix) -> None:
+    """A relay numbers and sends what is pending, then dies before recording it as published."""
+    dying = _DiesBeforeRecording(r.engine, r.producer, bootstrap_servers=infra.kafka_bootstrap_servers,
+                                 topic_prefix=topic_prefix, partitions=3)
+    try:
+        await dying.relay_once()
+        raise AssertionError("the relay was meant to die")
+    except ConnectionError:
+        pass
+    await dying.close()
+
+
 async def test_the_retention_prune_keeps_what_is_not_yet_published(infra, database_url, topic_prefix, rig):
     r = await rig([TOPIC])
-    engine, producer = r.engine, r.producer
+    engine = r.engine
     await _write(engine, [_envelope(i) for i in range(5)])
     relay = r.relay(partitions=3)
     await drain(relay)  # published
     await relay.close()
     await _write(engine, [_envelope(i) for i in range(5, 9)])
-    dying = _DiesBeforeRecording(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers,
-                                 topic_prefix=topic_prefix, partitions=3)
-    try:
-        await dying.relay_once()  # numbered, sent, not recorded as published
-        raise AssertionError("the relay was meant to die")
-    except ConnectionError:
-        pass
-    await dying.close()
+    await _numbered_sent_not_recorded(r, infra, topic_prefix)
     await _write(engine, [_envelope(i) for i in range(9, 12)])  # waiting to be numbered
     fresh = r.relay(partitions=3, retention=dt.timedelta(0))
     assert await fresh._lead()
@@ -115,16 +120,9 @@ async def test_numbered_events_deleted_by_hand_before_they_were_published_leave_
     position is recorded, so `backlog` (what `rentflow wait` and `status` read) does not count them
     for ever, nor does the next relay's start look for them again."""
     r = await rig([TOPIC])
-    engine, producer = r.engine, r.producer
-    dying = _DiesBeforeRecording(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers,
-                                 topic_prefix=topic_prefix, partitions=3)
+    engine = r.engine
     await _write(engine, [_envelope(i) for i in range(4)])
-    try:
-        await dying.relay_once()  # numbered, sent, not recorded as published
-        raise AssertionError("the relay was meant to die")
-    except ConnectionError:
-        pass
-    await dying.close()
+    await _numbered_sent_not_recorded(r, infra, topic_prefix)
     async with engine.begin() as c:
         assert (await c.execute(text("delete from svc.outbox_events"))).rowcount == 4
     assert (await backlog(engine))["backlog"] == 4
