@@ -135,6 +135,24 @@ async def drain(relay: Any) -> None:
         pass
 
 
+async def relay_dies_before_recording(engine: Any, producer: Any, **relay_args: Any) -> None:
+    """An outbox relay numbers and sends what is pending, then dies before recording where its
+    batches landed (as one whose process is killed between the broker's answer and that write)."""
+    from rentflow_common.outbox import OutboxRelay
+
+    class DiesBeforeRecording(OutboxRelay):
+        async def _record(self, raw: Any, deliveries: Any) -> None:
+            raise ConnectionError("the relay died here")
+
+    dying = DiesBeforeRecording(engine, producer, **relay_args)
+    try:
+        await dying.relay_once()
+        raise AssertionError("the relay was meant to die")
+    except ConnectionError:
+        pass
+    await dying.close()
+
+
 async def read_topic(bootstrap_servers: str, topic: str, expected: int, *, partitions: int = 3,
                      timeout: float = 30.0) -> list[tuple[dict[str, str], dict[str, Any]]]:
     """(headers, decoded body) of every message on `topic` (its full name), read from the beginning

@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from rentflow_common.consumer import BatchConsumer
 from rentflow_common.db import UnitOfWork
-from rentflow_common.outbox import OutboxRelay, enqueue
-from rentflow_common.testing import payment_envelope as _envelope, envelope_row
+from rentflow_common.outbox import enqueue
+from rentflow_common.testing import payment_envelope as _envelope, envelope_row, relay_dies_before_recording
 
 TOPIC = "payments.received.v1"
 
@@ -56,13 +56,6 @@ async def test_each_stream_is_numbered_gapless_in_write_order_and_an_event_id_on
         assert amounts == sorted(amounts), f"{key} numbered out of the order written"
 
 
-class _DiesAfterSending(OutboxRelay):
-    """A relay whose process dies after the broker took its batches but before it recorded them."""
-
-    async def _record(self, raw, deliveries):
-        raise ConnectionError("the relay died here")
-
-
 async def test_a_relay_that_dies_between_sending_and_recording_publishes_the_same_numbers_again(
         infra, database_url, topic_prefix, rig):
     r = await rig([TOPIC, "dlq.g"], tables=("create table svc.seen (event_id uuid not null)",))
@@ -71,15 +64,8 @@ async def test_a_relay_that_dies_between_sending_and_recording_publishes_the_sam
         await enqueue(uow.raw, [envelope_row(TOPIC, f"acct-{i % 9}", _envelope(i)) for i in range(120)])
         await uow.commit()
 
-    producer = r.producer
-    dying = _DiesAfterSending(engine, producer, bootstrap_servers=infra.kafka_bootstrap_servers,
-                              topic_prefix=topic_prefix)
-    try:
-        await dying.relay_once()
-        raise AssertionError("the relay was meant to die")
-    except ConnectionError:
-        pass
-    await dying.close()
+    await relay_dies_before_recording(engine, r.producer, bootstrap_servers=infra.kafka_bootstrap_servers,
+                                      topic_prefix=topic_prefix)
     relay = r.relay()
     while await relay.relay_once():
         pass

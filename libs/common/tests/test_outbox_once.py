@@ -13,7 +13,8 @@ from sqlalchemy import text
 from rentflow_common.db import UnitOfWork, make_engine
 from rentflow_common.kafka import ensure_topics
 from rentflow_common.outbox import OutboxRelay, backlog, enqueue, make_producer, request_replay
-from rentflow_common.testing import payment_envelope as _envelope, create_core_tables, drain, envelope_row, poll, read_topic
+from rentflow_common.testing import (payment_envelope as _envelope, create_core_tables, drain, envelope_row, poll,
+                                     read_topic, relay_dies_before_recording)
 
 TOPIC = "payments.received.v1"
 
@@ -69,21 +70,9 @@ async def test_a_batch_whose_events_were_deleted_is_skipped(infra, database_url,
     assert (relay.published, amounts, pending) == (3, [104, 105, 106], 0)
 
 
-class _DiesBeforeRecording(OutboxRelay):
-    async def _record(self, raw, deliveries):
-        raise ConnectionError("the relay died here")
-
-
 async def _numbered_sent_not_recorded(r, infra, topic_prefix) -> None:
-    """A relay numbers and sends what is pending, then dies before recording it as published."""
-    dying = _DiesBeforeRecording(r.engine, r.producer, bootstrap_servers=infra.kafka_bootstrap_servers,
-                                 topic_prefix=topic_prefix, partitions=3)
-    try:
-        await dying.relay_once()
-        raise AssertionError("the relay was meant to die")
-    except ConnectionError:
-        pass
-    await dying.close()
+    await relay_dies_before_recording(r.engine, r.producer, bootstrap_servers=infra.kafka_bootstrap_servers,
+                                      topic_prefix=topic_prefix, partitions=3)
 
 
 async def test_the_retention_prune_keeps_what_is_not_yet_published(infra, database_url, topic_prefix, rig):
@@ -110,7 +99,6 @@ async def test_the_retention_prune_keeps_what_is_not_yet_published(infra, databa
     assert deleted == 5  # the published events
     assert kept == list(range(5, 12)) and numbers >= 1
     assert (fresh.republished, fresh.published) == (4, 7)  # the unrecorded ones again, then the pending ones
-
 
 
 async def test_numbered_events_deleted_by_hand_before_they_were_published_leave_no_backlog(
