@@ -265,7 +265,9 @@ class InProcess:
     def detail(self) -> str:
         batches = sum(c.stats.batches for c in self.runtime.consumers)
         messages = sum(c.stats.messages for c in self.runtime.consumers)
-        return f"{batches} batches, mean {messages / max(batches, 1):,.0f}; {self.runtime.relay.published:,} events relayed"
+        overlapped = sum(c.stats.overlapped for c in self.runtime.consumers)
+        return (f"{batches} batches, mean {messages / max(batches, 1):,.0f}, {overlapped} written while the one before "
+                f"committed; {self.runtime.relay.published:,} events relayed")
 
     async def stop(self) -> None:
         await self.runtime.stop()

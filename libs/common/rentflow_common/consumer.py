@@ -24,8 +24,10 @@ holding everything behind it.
 
 Pipelined: the subscriber decodes the next batches while a worker task has the last in the
 database; batches that queued meanwhile are written together in one transaction (group commit).
-Batches are written strictly in the order fetched, and each transaction's offsets are committed
-after it commits. `drain()` finishes the batches in hand before the broker stops."""
+For a group's `overlap` topics the next batch's handlers also run while the last commits, in a
+transaction of their own that commits only after it (`_overlapped`). Batches commit strictly in the
+order fetched, and each transaction's offsets are committed after it commits. `drain()` finishes the
+batches in hand before the broker stops."""
 from __future__ import annotations
 
 import asyncio
@@ -58,7 +60,7 @@ from rentflow_common.kafka import StaleAssignmentCheck, true_end_offsets
 from rentflow_common.logging import get_logger
 from rentflow_common.metrics import Rate
 from rentflow_common.outbox import enqueue
-from rentflow_common.progress import SeqSet, StreamKey, lock_progress, save_progress
+from rentflow_common.progress import SeqSet, StreamKey, lock_progress, save_progress, save_progress_if
 from rentflow_schemas import Envelope, derive_event_id, topic_spec
 
 log = get_logger(__name__)
@@ -130,6 +132,8 @@ class ConsumerStats:
     parked: int = 0
     contended: int = 0  # transactions tried again after PostgreSQL broke a deadlock with another writer
     rewinds: int = 0  # partitions read again from their start after a gap opened in a stream
+    overlapped: int = 0  # batches written while the one before them committed
+    overlap_given_up: int = 0  # batches started so, rolled back and written after it instead
     last_batch_at: dt.datetime | None = None
     last_commit_ok: float | None = None  # monotonic
     commit_failures: int = 0  # since the last commit that worked
@@ -205,10 +209,15 @@ class BatchConsumer:
     def __init__(self, broker: KafkaBroker, engine: AsyncEngine, *, group_id: str,
                  handlers: Mapping[str, Handler], uow: UowFactory | None = None, max_records: int = 2000,
                  batch_timeout_ms: int = 500, attempts: int = 3, topic_prefix: str = "",
-                 max_merged: int = MAX_MERGED, fetch_max_wait_ms: int = 500, fast: Collection[str] = ()) -> None:
+                 max_merged: int = MAX_MERGED, fetch_max_wait_ms: int = 500, fast: Collection[str] = (),
+                 overlap: Collection[str] = ()) -> None:
         """`fast`: topics whose handlers only read their events' attributes (and dispatch on
         `fastdecode.model_of(type(data))`): decoded by msgspec first when their model converts
-        (`fast_topics`), their events then msgspec Structs; pydantic decides whatever msgspec refuses."""
+        (`fast_topics`), their events then msgspec Structs; pydantic decides whatever msgspec refuses.
+
+        `overlap`: topics whose handlers are safe beside another transaction of the same handlers that
+        has not committed yet (as two members of the group are): a batch of only these starts while
+        the one before it, also only these, commits (`_overlapped`)."""
         self._prefix = topic_prefix
         self._engine = engine
         self._uow = uow or (lambda **kw: UnitOfWork(engine, **kw))
@@ -220,6 +229,7 @@ class BatchConsumer:
         self._fast = {t: fast_decoder(envelope_model(topic_spec(t).model)) for t in self.topics if t in fast}
         self.fast_topics = frozenset(t for t, decoder in self._fast.items() if decoder is not None)
         self.stats = ConsumerStats()
+        self._overlap = frozenset(overlap)
         self._seen: dict[StreamKey, SeqSet] = {}  # what this member saw committed: skips repeats undecoded
         self._gapped: set[TopicPartition] = set()  # to read again from their start (_rewind)
         self._rewound_at: dict[TopicPartition, float] = {}
@@ -228,6 +238,7 @@ class BatchConsumer:
         self._max_merged = max_merged  # messages in one transaction when fetched batches queue up
         self._queue: asyncio.Queue[tuple[Decoded, Any]] = asyncio.Queue(maxsize=QUEUED_FETCHES)
         self._worker: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()  # each batch in hand, written by its own task
         self._committing: asyncio.Task[None] | None = None  # the offset commit in flight (at most one)
         self._draining = False  # no new batches are taken
         self._closing = False  # the batch in hand is given up (not committed) if it cannot be written
@@ -370,27 +381,61 @@ class BatchConsumer:
     # ------------------------------------------------------------------ write side
 
     async def _work(self) -> None:
+        """Takes the queued batches as one (group commit) and starts its task; the next is taken once
+        this one's handlers are done and its commit is under way (`_Batch.dispatched`), and the one
+        before has finished: at most two batches in hand, one committing while the next is worked."""
+        previous: _Batch | None = None
         while True:
             taken = [await self._queue.get()]
             # group commit: batches that queued while the last was written go in one transaction
             while not self._queue.empty() and sum(len(d.good) for d, _ in taken) < self._max_merged:
                 taken.append(self._queue.get_nowait())
-            decoded = Decoded.merge([d for d, _ in taken])
-            try:
-                await self._process_until_written(decoded)
-                if decoded.written:
-                    await self._commit_in_background(taken[-1][1], decoded.next_offsets)
-                if self._gapped:
-                    await self._rewind(taken[-1][1])
-            finally:
-                for _ in taken:
-                    self._queue.task_done()
+            batch = _Batch(Decoded.merge([d for d, _ in taken]), taken, previous, self._overlap)
+            batch.task = asyncio.create_task(self._run(batch), name=f"batch-{self.group_id}")
+            self._batches.add(batch.task)
+            batch.task.add_done_callback(self._batch_done)
+            await asyncio.wait([batch.dispatched, batch.task], return_when=asyncio.FIRST_COMPLETED)
+            if previous is not None:
+                await asyncio.wait([previous.task])
+            previous = batch
 
-    async def _process_until_written(self, decoded: Decoded) -> None:
+    def _batch_done(self, task: "asyncio.Task[None]") -> None:
+        self._batches.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.stats.last_error = _short(task.exception())  # type: ignore[arg-type]
+            log.error("consumer.batch_failed", group=self.group_id, error=self.stats.last_error)
+
+    async def _run(self, batch: "_Batch") -> None:
+        """Writes a batch (overlapping the one before when it can), then commits its offsets: in order,
+        after the batch before has committed its own."""
+        decoded, previous = batch.decoded, batch.previous
+        try:
+            if previous is not None and not previous.task.done() and batch.may_overlap(previous):
+                await self._overlapped(batch, previous)
+                batch.first_attempt(False)  # given up (settled already if written)
+            if previous is not None:
+                await asyncio.wait([previous.task])
+                if not previous.decoded.written and self._closing:
+                    return  # given up: not written, not committed
+            if not decoded.written:
+                await self._process_until_written(decoded, batch)
+            if decoded.written:
+                await self._commit_in_background(batch.taken[-1][1], decoded.next_offsets)
+            if self._gapped:
+                await self._rewind(batch.taken[-1][1])
+        finally:
+            batch.previous = None  # not a chain of every batch since the start
+            batch.first_attempt(False)
+            if not batch.dispatched.done():
+                batch.dispatched.set_result(None)
+            for _ in batch.taken:
+                self._queue.task_done()
+
+    async def _process_until_written(self, decoded: Decoded, batch: "_Batch | None" = None) -> None:
         delay = 0.5
         while not self._closing:
             try:
-                await self.process(decoded)
+                await self.process(decoded, batch)
                 decoded.written = True
                 self.stats.failing_since = None
                 return
@@ -497,7 +542,7 @@ class BatchConsumer:
 
     async def close(self) -> None:
         self._draining = self._closing = True
-        for task in (self._worker, self._committing):
+        for task in (self._worker, *self._batches, self._committing):
             if task is not None:
                 task.cancel()
                 try:
@@ -505,8 +550,9 @@ class BatchConsumer:
                 except (asyncio.CancelledError, Exception):
                     pass
 
-    async def process(self, decoded: Decoded) -> None:
-        """Dead-letters what cannot be decoded, then writes the batch (retried, then message by message)."""
+    async def process(self, decoded: Decoded, batch: "_Batch | None" = None) -> None:
+        """Dead-letters what cannot be decoded, then writes the batch (retried, then message by message).
+        `batch`: the worker's, told when the first attempt's handlers are done and how it ended."""
         for r, reason in decoded.bad:
             await self._dead_letter_record(r, reason)
         decoded.bad = []  # written: a retry of this batch does not dead-letter them again
@@ -515,7 +561,7 @@ class BatchConsumer:
         good = decoded.good
         if not good:
             return
-        if await self._write(good) is None:
+        if await self._write(good, batch=batch) is None:
             return
         # isolate the message that fails: the batch written again in halves, in order, a half that fails
         # halved again (tried once: the whole batch had its attempts) down to the one message, which has its
@@ -533,7 +579,9 @@ class BatchConsumer:
                 continue
             decoded.good = good[hi:]  # a retry after the database went away resumes here
 
-    async def _process_batch(self, items: Sequence[Item], *, park: bool = True) -> None:
+    async def _process_batch(self, items: Sequence[Item], *, park: bool = True, batch: "_Batch | None" = None) -> None:
+        if batch is not None and batch.first.done():
+            batch = None  # an attempt after the first: nothing overlaps it
         async with self._uow(producer=self.group_id) as uow:
             raw = uow.raw
             streams = set(map(_stream_of, items))
@@ -567,7 +615,15 @@ class BatchConsumer:
             # before the handlers: the last of them hold account rows locked until the commit
             await save_progress(raw, self.group_id, sets)
             await self._dispatch(uow, fresh)
+            if batch is not None:
+                batch.handed_on(sets, parked=bool(parked) or not park)
             await uow.commit()
+        if batch is not None:
+            batch.first_attempt(True)
+        self._committed(items, fresh, sets, missing)
+
+    def _committed(self, items: Sequence[Item], fresh: Sequence[Item], sets: dict[StreamKey, SeqSet],
+                   missing: dict[StreamKey, int]) -> None:
         for key, s in sets.items():
             self._seen[key] = s
         gaps = {key for key, s in sets.items() if s.missing() > missing[key]}
@@ -576,6 +632,61 @@ class BatchConsumer:
                         missing={f"{k.topic}/{k.stream}": sets[k].missing() for k in sorted(gaps)})
             self._gapped |= {TopicPartition(self._prefix + i.topic, i.partition) for i in items if i.stream in gaps}
         self._count(items, len(items) - len(fresh))
+
+    async def _overlapped(self, batch: "_Batch", previous: "_Batch") -> None:
+        """Writes `batch` while `previous` commits (sets `decoded.written` if it did). Its handlers work
+        beside `previous`'s transaction, as two members' would (PostgreSQL's locks order them where
+        they touch the same rows); it commits only once `previous` committed at its first attempt, and
+        records its progress only where the rows still hold what it started from: `previous`'s sets,
+        else what this member last committed (`save_progress_if`). If `previous` did not commit, another
+        member moved a stream, a key waits behind a dead letter or anything fails, it is rolled back and
+        given up: the worker then writes it as any batch, after `previous`."""
+        decoded = batch.decoded
+        items = decoded.good
+        base: dict[StreamKey, SeqSet] = {}
+        for key in set(map(_stream_of, items)):
+            known = None if key is None else previous.sets.get(key) or self._seen.get(key)
+            if known is None:  # by event id (the inbox), or a stream this member has no progress of
+                return
+            base[key] = known
+        expected = {key: s.flat() for key, s in base.items()}
+        sets = {key: SeqSet(flat) for key, flat in expected.items()}
+        missing = {key: s.missing() for key, s in sets.items()}
+        fresh: list[Item] = []
+        last: StreamKey | None = None
+        seqs = SeqSet()
+        for i in items:
+            if i.stream is not last:
+                last, seqs = i.stream, sets[i.stream]
+            if seqs.take(i.seq):
+                fresh.append(i)
+        why = None
+        try:
+            async with self._uow(producer=self.group_id) as uow:
+                if await self._parked_keys(uow.raw, fresh):
+                    why = "a key waits behind a dead letter"
+                else:
+                    await self._dispatch(uow, fresh)
+                    batch.handed_on(sets, parked=False)
+                    if not await asyncio.shield(previous.first):
+                        why = "the batch before did not commit"
+                    elif not await save_progress_if(uow.raw, self.group_id, sets, expected):
+                        why = "another member recorded progress of its streams"
+                    else:
+                        await uow.commit()
+        except Exception as exc:  # the worker writes it again, with the consumer's attempts
+            why = _short(exc)
+        if why is not None:
+            self.stats.overlap_given_up += 1
+            log.info("consumer.overlap_given_up", group=self.group_id, size=len(items), reason=why)
+            return
+        batch.first_attempt(True)
+        decoded.written = True
+        self.stats.overlapped += 1
+        self.stats.duplicates += decoded.skipped
+        decoded.skipped = 0
+        self.stats.failing_since = None
+        self._committed(items, fresh, sets, missing)
 
     async def _dispatch(self, uow: UnitOfWork, items: Sequence[Item]) -> None:
         await dispatch(self._handlers, uow, [(i.topic, i.msg) for i in items])
@@ -602,7 +713,8 @@ class BatchConsumer:
             if error is not None:
                 await self._dead_letter_item(item, f"handler failed: {error}")
 
-    async def _write(self, items: Sequence[Item], attempts: int | None = None) -> str | None:
+    async def _write(self, items: Sequence[Item], attempts: int | None = None, *,
+                     batch: "_Batch | None" = None) -> str | None:
         """Writes `items` in one transaction, tried up to `attempts` times (the consumer's by default): None
         once written, else the last error. The database away is raised (not the messages' fault: the
         caller waits for it); a transaction PostgreSQL chose to break a deadlock or a serialization
@@ -611,9 +723,11 @@ class BatchConsumer:
         attempt = contended = 0
         while True:
             try:
-                await self._process_batch(items)
+                await self._process_batch(items, batch=batch)
                 return None
             except Exception as exc:
+                if batch is not None:
+                    batch.first_attempt(False)
                 if _database_away(exc):
                     raise
                 if _contention(exc) and contended < CONTENTION_RETRIES:
@@ -798,6 +912,40 @@ def _event_id_of(record: Any) -> uuid.UUID:
             except ValueError:
                 break
     return derive_event_id("undecodable", record.topic, sha1(record.value or b"").hexdigest())
+
+
+class _Batch:
+    """A batch the worker took (one transaction's worth), and what the batch after it needs of it to
+    overlap it: when its handlers are done (`dispatched`), whether its first attempt committed
+    (`first`), and the progress that attempt records (`sets`)."""
+
+    __slots__ = ("decoded", "taken", "previous", "task", "dispatched", "first", "sets", "overlappable", "clean")
+
+    def __init__(self, decoded: Decoded, taken: list[tuple[Decoded, Any]], previous: "_Batch | None",
+                 overlap: frozenset[str]) -> None:
+        self.decoded, self.taken, self.previous = decoded, taken, previous
+        loop = asyncio.get_running_loop()
+        self.dispatched: asyncio.Future[None] = loop.create_future()
+        self.first: asyncio.Future[bool] = loop.create_future()
+        self.sets: dict[StreamKey, SeqSet] = {}
+        self.task: asyncio.Task[None]
+        self.overlappable = bool(overlap) and bool(decoded.good) and not decoded.bad and all(
+            i.topic in overlap for i in decoded.good)
+        self.clean = False  # its first attempt parked nothing behind a dead letter
+
+    def may_overlap(self, previous: "_Batch") -> bool:
+        return (self.overlappable and previous.overlappable and previous.clean
+                and not (previous.first.done() and not previous.first.result()))
+
+    def handed_on(self, sets: dict[StreamKey, SeqSet], *, parked: bool) -> None:
+        """Its first attempt's handlers are done: the next batch may start."""
+        self.sets, self.clean = sets, not parked
+        if not self.dispatched.done():
+            self.dispatched.set_result(None)
+
+    def first_attempt(self, committed: bool) -> None:
+        if not self.first.done():
+            self.first.set_result(committed)
 
 
 class Fetch(NamedTuple):

@@ -114,7 +114,29 @@ async def save_progress(raw: Any, group_id: str, sets: dict[StreamKey, SeqSet]) 
         "from unnest($2::text[], $3::uuid[], $4::int[], $5::text[]) as u(t, e, s, r) "
         "where p.group_id = $1 and p.topic = u.t and p.epoch = u.e and p.stream = u.s",
         group_id, [k.topic for k, _ in items], [k.epoch for k, _ in items], [k.stream for k, _ in items],
-        ["{" + ",".join(map(str, v.flat())) + "}" for _, v in items])
+        [_array(v.flat()) for _, v in items])
+
+
+async def save_progress_if(raw: Any, group_id: str, sets: dict[StreamKey, SeqSet],
+                           expected: dict[StreamKey, list[int]]) -> bool:
+    """`save_progress` for rows not locked beforehand, where each still holds `expected` (the ranges the
+    caller started from): False if any does not (another member recorded progress of its stream
+    meanwhile), and the caller rolls back (the rows that matched were written). A row another transaction
+    holds is waited for, then compared as that one left it."""
+    if not sets:
+        return True
+    items = sorted(sets.items())
+    status = await raw.execute(
+        "update consumer_progress p set ranges = u.r::bigint[], updated_at = now() "
+        "from unnest($2::text[], $3::uuid[], $4::int[], $5::text[], $6::text[]) as u(t, e, s, r, was) "
+        "where p.group_id = $1 and p.topic = u.t and p.epoch = u.e and p.stream = u.s and p.ranges = u.was::bigint[]",
+        group_id, [k.topic for k, _ in items], [k.epoch for k, _ in items], [k.stream for k, _ in items],
+        [_array(v.flat()) for _, v in items], [_array(expected[k]) for k, _ in items])
+    return int(status.split()[-1]) == len(items)
+
+
+def _array(flat: list[int]) -> str:
+    return "{" + ",".join(map(str, flat)) + "}"
 
 
 async def progress_report(raw: Any, group_id: str) -> list[dict[str, Any]]:

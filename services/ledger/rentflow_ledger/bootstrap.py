@@ -31,7 +31,8 @@ def build_runtime(settings: Settings | None = None, *, max_records: int = 2000,
     for _ in range(n):
         # users (identity.users.v1) in the same group: one group to join at start, not two
         runtime.consume(consumers.GROUP_ID, consumers.handlers(settings.check_scheme), max_records=max_records,
-                        fast=consumers.FAST, with_users=True, idle_wait_ms=settings.path_fetch_idle_wait_ms)
+                        fast=consumers.FAST, overlap=consumers.OVERLAP, with_users=True,
+                        idle_wait_ms=settings.path_fetch_idle_wait_ms)
     return runtime
 
 

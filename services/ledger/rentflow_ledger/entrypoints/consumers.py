@@ -87,3 +87,7 @@ TOPICS = list(handlers(None))
 # payments are read by attribute only: they may come as msgspec Structs (BatchConsumer `fast`); reversals
 # stay pydantic models (`type(m.data) is PaymentReversed` above tells the two topics apart)
 FAST = ("payments.received.v1",)
+# a batch of payments only starts while the one before it (payments only) commits: its handlers already
+# work beside another member's payments batch (the accounts, the cash book's lock and payment_reversals'
+# locks order them; a payment taken by both fails the later one's unique keys, which then waits its turn)
+OVERLAP = ("payments.received.v1",)
