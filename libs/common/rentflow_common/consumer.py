@@ -561,6 +561,9 @@ class BatchConsumer:
         good = decoded.good
         if not good:
             return
+        if len(good) == 1:  # its attempts once, as that message: dead-lettered if they fail
+            await self._process_one(good[0], batch=batch)
+            return
         if await self._write(good, batch=batch) is None:
             return
         # isolate the message that fails: the batch written again in halves, in order, a half that fails
@@ -706,10 +709,10 @@ class BatchConsumer:
                                "and status in ('open', 'parked')", self.group_id, keys)
         return {r["key"] for r in rows}
 
-    async def _process_one(self, item: Item) -> None:
+    async def _process_one(self, item: Item, *, batch: "_Batch | None" = None) -> None:
         cause = item.msg.cause
         with structlog.contextvars.bound_contextvars(correlation_id=cause.correlation_id, event_id=str(item.event_id)):
-            error = await self._write([item])
+            error = await self._write([item], batch=batch)
             if error is not None:
                 await self._dead_letter_item(item, f"handler failed: {error}")
 

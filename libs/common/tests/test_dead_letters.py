@@ -240,3 +240,25 @@ async def test_the_database_going_away_while_a_batch_is_halved_resumes_where_it_
     seen, letters = await _written(r.engine)
     assert seen == [f"m{i}" for i in range(512) if i not in (300, 400)]
     assert [(row.key, row.status) for row in letters] == [("B", "open"), ("B", "parked")]
+
+
+async def test_a_batch_of_one_failing_message_is_tried_its_attempts_once_then_dead_lettered(
+        infra, database_url, topic_prefix, rig):
+    """A batch of one message that fails has its attempts as a batch: it is dead-lettered then, not tried
+    again as a message of its own (the same transaction, attempted twice as often)."""
+    r = await rig([TOPIC, "dlq.g"], tables=("create table seen (ref text not null, at serial)",))
+    calls = 0
+
+    async def handle(uow, msgs):
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("cannot post 666 pence")
+
+    consumer = BatchConsumer(KafkaBroker(infra.kafka_bootstrap_servers, log_level=logging.WARNING), r.engine,
+                             group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix, attempts=3)
+    await consumer.process(consumer.decode(_records([envelope("m0", "B", 666)], topic_prefix)))
+
+    seen, letters = await _written(r.engine)
+    assert seen == [] and [(row.key, row.status) for row in letters] == [("B", "open")]
+    assert "cannot post 666 pence" in letters[0].reason
+    assert (calls, consumer.stats.dead_letters) == (3, 1)
