@@ -77,7 +77,8 @@ class Client:
 
     def wait_until_processed(self, timeout: float, progress: Callable[[dict[str, int]], None] = lambda _: None) -> None:
         """Returns once every group has committed everything published and every outbox is empty,
-        and stays so across two consecutive checks with no new consumption."""
+        and stays so across two consecutive checks with no new consumption (as the database records
+        it: whichever replica of a service answers, the same figures)."""
         from rentflow_common.kafka import TopicsMisshapen, group_lag  # only here: the broker client is slow to import
 
         deadline = time.monotonic() + timeout
@@ -102,7 +103,7 @@ class Client:
             # numbers of a stream passed over: a consumer moved past messages it never took
             backlog |= {f"missing:{g}": int(c.get("missing", 0)) for st in statuses.values()
                         for g, c in st.get("consumers", {}).items()}
-            consumed = tuple(int(c.get("messages", 0)) + int(c.get("dead_letters", 0))
+            consumed = tuple(sum(int(s.get("processed", 0)) for s in c.get("streams", ())) + int(c.get("open_dead_letters", 0))
                              for st in statuses.values() for c in st.get("consumers", {}).values())
             pending = {**lag, **backlog}
             progress(pending)
