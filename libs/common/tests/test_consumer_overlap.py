@@ -52,10 +52,10 @@ async def published(r, refs: list[str]) -> None:
     await drain(r.relay())
 
 
-async def consume_all(r, infra, topic_prefix, handle, refs: list[str]) -> BatchConsumer:
+async def consume_all(r, infra, topic_prefix, handle, refs: list[str], **options) -> BatchConsumer:
     broker = KafkaBroker(infra.kafka_bootstrap_servers, enable_idempotence=False, log_level=logging.DEBUG)
     consumer = BatchConsumer(broker, r.engine, group_id="g", handlers={TOPIC: handle}, topic_prefix=topic_prefix,
-                             max_records=50, max_merged=100, overlap={TOPIC})
+                             max_records=50, max_merged=100, overlap={TOPIC}, **{"overlap_min": 1, **options})
     await broker.start()
     try:
         async def all_seen() -> bool:
@@ -94,6 +94,24 @@ async def test_batches_written_while_the_one_before_commits_take_each_message_on
         ranges = (await c.execute(text("select ranges from svc.consumer_progress where group_id = 'g'"))).scalars().all()
     assert sum(SeqSet(flat).highs[-1] - SeqSet(flat).lows[0] for flat in ranges) == MESSAGES
     assert all(len(flat) == 2 for flat in ranges)  # one range a stream: nothing missing
+
+
+async def test_batches_smaller_than_a_backlog_are_not_overlapped(infra, topic_prefix, rig):
+    """A trickle's batches gain nothing by overlapping, and their work would hold up the commit before them."""
+    r = await rig([TOPIC, "dlq.g"], tables=("create table seen (ref text primary key)", *SLOW_COMMIT))
+    refs = [f"p{n:04d}" for n in range(300)]
+    await published(r, refs)
+    slowed: list[int] = []
+
+    async def handle(uow, msgs):
+        await uow.raw.executemany("insert into seen (ref) values ($1)", [(m.data.provider_ref,) for m in msgs])
+        if len(slowed) < 3:
+            slowed.append(len(msgs))
+            await uow.raw.execute("insert into slow values (false)")
+
+    consumer = await consume_all(r, infra, topic_prefix, handle, refs, overlap_min=101)  # batches of at most 100
+    assert await seen(r.engine) == refs
+    assert (consumer.stats.overlapped, consumer.stats.overlap_given_up, consumer.stats.messages) == (0, 0, 300)
 
 
 async def test_a_batch_worked_beside_one_whose_commit_fails_is_rolled_back_and_written_after_it(infra, topic_prefix,
