@@ -69,6 +69,19 @@ async def consume_all(r, infra, topic_prefix, handle, refs: list[str], **options
     return consumer
 
 
+def recording(*, slow: int, fails: bool = False):
+    """A handler recording each message's ref (a second time fails its primary key), whose first `slow`
+    transactions' commits wait, and fail if `fails` (their next attempts are not slowed)."""
+    slowed: list[int] = []
+
+    async def handle(uow, msgs):
+        await uow.raw.executemany("insert into seen (ref) values ($1)", [(m.data.provider_ref,) for m in msgs])
+        if len(slowed) < slow:
+            slowed.append(len(msgs))
+            await uow.raw.execute("insert into slow values ($1)", fails)
+    return handle
+
+
 async def seen(engine) -> list[str]:
     async with engine.connect() as c:
         return [row.ref for row in (await c.execute(text("select ref from svc.seen order by ref"))).all()]
@@ -78,15 +91,8 @@ async def test_batches_written_while_the_one_before_commits_take_each_message_on
     r = await rig([TOPIC, "dlq.g"], tables=("create table seen (ref text primary key)", *SLOW_COMMIT))
     refs = [f"p{n:04d}" for n in range(MESSAGES)]
     await published(r, refs)
-    slowed: list[int] = []
-
-    async def handle(uow, msgs):
-        await uow.raw.executemany("insert into seen (ref) values ($1)", [(m.data.provider_ref,) for m in msgs])
-        if len(slowed) < 3:  # a few slow commits, whatever the batches' timing: the next is worked meanwhile
-            slowed.append(len(msgs))
-            await uow.raw.execute("insert into slow values (false)")
-
-    consumer = await consume_all(r, infra, topic_prefix, handle, refs)
+    # a few slow commits, whatever the batches' timing: the next is worked meanwhile
+    consumer = await consume_all(r, infra, topic_prefix, recording(slow=3), refs)
     assert await seen(r.engine) == refs  # each once: a second insert of a ref fails its primary key
     assert consumer.stats.overlapped >= 3, consumer.stats
     assert (consumer.stats.messages, consumer.stats.dead_letters) == (MESSAGES, 0)
@@ -101,15 +107,7 @@ async def test_batches_smaller_than_a_backlog_are_not_overlapped(infra, topic_pr
     r = await rig([TOPIC, "dlq.g"], tables=("create table seen (ref text primary key)", *SLOW_COMMIT))
     refs = [f"p{n:04d}" for n in range(300)]
     await published(r, refs)
-    slowed: list[int] = []
-
-    async def handle(uow, msgs):
-        await uow.raw.executemany("insert into seen (ref) values ($1)", [(m.data.provider_ref,) for m in msgs])
-        if len(slowed) < 3:
-            slowed.append(len(msgs))
-            await uow.raw.execute("insert into slow values (false)")
-
-    consumer = await consume_all(r, infra, topic_prefix, handle, refs, overlap_min=101)  # batches of at most 100
+    consumer = await consume_all(r, infra, topic_prefix, recording(slow=3), refs, overlap_min=101)  # batches: ≤ 100
     assert await seen(r.engine) == refs
     assert (consumer.stats.overlapped, consumer.stats.overlap_given_up, consumer.stats.messages) == (0, 0, 300)
 
@@ -119,15 +117,8 @@ async def test_a_batch_worked_beside_one_whose_commit_fails_is_rolled_back_and_w
     r = await rig([TOPIC, "dlq.g"], tables=("create table seen (ref text primary key)", *SLOW_COMMIT))
     refs = [f"p{n:04d}" for n in range(MESSAGES)]
     await published(r, refs)
-    failed: list[int] = []
-
-    async def handle(uow, msgs):
-        await uow.raw.executemany("insert into seen (ref) values ($1)", [(m.data.provider_ref,) for m in msgs])
-        if not failed:  # the first batch's first commit waits, then fails: the batch after it was started by then
-            failed.append(len(msgs))
-            await uow.raw.execute("insert into slow values (true)")
-
-    consumer = await consume_all(r, infra, topic_prefix, handle, refs)
+    # the first batch's first commit waits, then fails: the batch after it was started by then
+    consumer = await consume_all(r, infra, topic_prefix, recording(slow=1, fails=True), refs)
     assert await seen(r.engine) == refs
     assert consumer.stats.overlap_given_up >= 1, consumer.stats
     assert (consumer.stats.messages, consumer.stats.dead_letters) == (MESSAGES, 0)
