@@ -598,21 +598,7 @@ class BatchConsumer:
             sets = await lock_progress(raw, self.group_id, streams)
             missing = {key: s.missing() for key, s in sets.items()}
             new_ids = await claim_new(raw, unsequenced) if unsequenced else set()
-            fresh: list[Item] = []
-            append = fresh.append
-            last: StreamKey | None = None
-            seqs = SeqSet()
-            for i in items:  # a batch is runs of one stream: its set is looked up when the run starts
-                stream = i.stream
-                if stream is None:
-                    if i.event_id in new_ids:
-                        new_ids.discard(i.event_id)  # a repeat within the batch is a duplicate
-                        append(i)
-                    continue
-                if stream is not last:
-                    last, seqs = stream, sets[stream]
-                if seqs.take(i.seq):
-                    append(i)
+            fresh = _fresh(items, sets, new_ids)
             parked = await self._parked_keys(raw, fresh) if park else set()
             if parked:
                 for i in [i for i in fresh if i.key in parked]:
@@ -660,14 +646,7 @@ class BatchConsumer:
         expected = {key: s.flat() for key, s in base.items()}
         sets = {key: SeqSet(flat) for key, flat in expected.items()}
         missing = {key: s.missing() for key, s in sets.items()}
-        fresh: list[Item] = []
-        last: StreamKey | None = None
-        seqs = SeqSet()
-        for i in items:
-            if i.stream is not last:
-                last, seqs = i.stream, sets[i.stream]
-            if seqs.take(i.seq):
-                fresh.append(i)
+        fresh = _fresh(items, sets, set())
         why = None
         try:
             async with self._uow(producer=self.group_id) as uow:
@@ -920,6 +899,27 @@ def _event_id_of(record: Any) -> uuid.UUID:
             except ValueError:
                 break
     return derive_event_id("undecodable", record.topic, sha1(record.value or b"").hexdigest())
+
+
+def _fresh(items: Sequence[Item], sets: dict[StreamKey, SeqSet], new_ids: set[uuid.UUID]) -> list[Item]:
+    """The items not processed before, their numbers taken into their streams' `sets`; an item without a
+    stream is new if its event id is in `new_ids` (the inbox's claim), once."""
+    fresh: list[Item] = []
+    append = fresh.append
+    last: StreamKey | None = None
+    seqs = SeqSet()
+    for i in items:  # a batch is runs of one stream: its set is looked up when the run starts
+        stream = i.stream
+        if stream is None:
+            if i.event_id in new_ids:
+                new_ids.discard(i.event_id)  # a repeat within the batch is a duplicate
+                append(i)
+            continue
+        if stream is not last:
+            last, seqs = stream, sets[stream]
+        if seqs.take(i.seq):
+            append(i)
+    return fresh
 
 
 class _Batch:
