@@ -15,6 +15,8 @@ from rentflow_cli.stack import Stack
 
 ACCOUNTS = 200
 PAYMENTS = 6000
+BACKLOG = 60_000  # taken in batches of thousands, which overlap (BatchConsumer OVERLAP_MIN); the first, with
+# the users topic's message, does not
 BATCH = 200
 
 
@@ -25,17 +27,7 @@ def test_ledger_killed_mid_stream_loses_and_duplicates_nothing(stack_env, monkey
     home = Path(stack_env["RENTFLOW_HOME"])
     with Stack(home) as stack:
         c = Client(home)
-        accs = [a for a in sample.accounts(ACCOUNTS, seed=5)]
-        assert not c.post("ledger", "/v1/accounts/import", content=sample.accounts_csv(accs).encode(),
-                          headers={"Content-Type": "text/csv"})["errors"]
-        secret = c.post("payments", "/v1/providers", json={"name": "crash", "secret": None})["secret"]
-
-        # Payment i goes to account i % ACCOUNTS; every tenth quotes no known reference (suspense).
-        bodies = []
-        for i in range(PAYMENTS):
-            ref = accs[i % ACCOUNTS].ref if i % 10 else f"UNKNOWN {i}"
-            bodies.append({"provider_ref": f"crash-{i}", "channel": "card", "amount_pence": 100 + i % 50,
-                           "currency": "GBP", "paid_at": "2026-10-07T10:00:00+00:00", "reference": ref})
+        accs, secret, bodies = _landlord(c, PAYMENTS)
         pushed = threading.Event()
 
         def push_all() -> None:
@@ -61,25 +53,72 @@ def test_ledger_killed_mid_stream_loses_and_duplicates_nothing(stack_env, monkey
         pusher.join(300)
         assert pushed.is_set()
         c.wait_until_processed(timeout=300)
-
-        expected: dict[str, int] = {a.ref: 0 for a in accs}
-        expected_count: dict[str, int] = {a.ref: 0 for a in accs}
-        for i, b in enumerate(bodies):
-            if i % 10:
-                expected[b["reference"]] += b["amount_pence"]
-                expected_count[b["reference"]] += 1
-        for a in accs:
-            shown = c.get("ledger", f"/v1/accounts/{a.ref}")
-            receipts = [t for t in shown["transactions"] if t["type"] == "RCP"]
-            assert len(receipts) == expected_count[a.ref], a.ref  # nothing lost, nothing twice
-            assert -sum(t["amount_pence"] for t in receipts) == expected[a.ref]
-            assert shown["balance_pence"] == a.opening_balance - expected[a.ref]
-        suspense = c.get("ledger", "/v1/suspense")
-        assert suspense["count"] == PAYMENTS // 10
-        assert sorted(i["reference"] for i in suspense["items"]) == sorted(f"UNKNOWN {i}" for i in range(0, PAYMENTS, 10))
-        invariants = c.get("ledger", "/v1/invariants")
-        assert invariants["balanced"] is True and invariants["unbalanced_journals"] == 0
+        _each_payment_taken_once(c, accs, bodies)
         assert still_pushing and consumed_before_kill < PAYMENTS  # the kill really was mid-stream
+
+
+@pytest.mark.timeout(900)
+def test_ledger_killed_while_overlapping_a_backlog_loses_and_duplicates_nothing(stack_env, monkeypatch):
+    """The ledger taking a backlog in overlapping batches (one committing, the next worked beside it) is
+    SIGKILLed as soon as it has written one so: both transactions in hand die with it."""
+    for k, v in stack_env.items():
+        monkeypatch.setenv(k, v)
+    home = Path(stack_env["RENTFLOW_HOME"])
+    with Stack(home) as stack:
+        c = Client(home)
+        accs, secret, bodies = _landlord(c, BACKLOG)
+        stack.kill_service("ledger")
+        with httpx.Client(base_url=c.url("payments"), timeout=60) as http:  # answered 202 while the ledger is down
+            for start in range(0, BACKLOG, BATCH):
+                body = json.dumps(bodies[start:start + BATCH]).encode()
+                r = http.post("/v1/payments/batch", content=body, headers=signed_headers("crash", secret, body))
+                assert r.status_code == 202, r.text
+        stack.start_service("ledger")
+        deadline = time.monotonic() + 120
+        while _ledger_group(c).get("overlapped", 0) < 1:
+            assert time.monotonic() < deadline, f"the ledger never overlapped two batches: {_ledger_group(c)}"
+            time.sleep(0.02)
+        consumed_before_kill = _ledger_consumed(c)
+        stack.kill_service("ledger")
+        stack.start_service("ledger")
+        c.wait_until_processed(timeout=300)
+        _each_payment_taken_once(c, accs, bodies)
+        assert consumed_before_kill < BACKLOG  # killed with the backlog still being taken
+
+
+def _landlord(c: Client, payments: int) -> tuple[list, str, list[dict]]:
+    """The accounts, a provider's secret, and the payments' bodies: payment i goes to account i % ACCOUNTS;
+    every tenth quotes no known reference (suspense)."""
+    accs = [a for a in sample.accounts(ACCOUNTS, seed=5)]
+    assert not c.post("ledger", "/v1/accounts/import", content=sample.accounts_csv(accs).encode(),
+                      headers={"Content-Type": "text/csv"})["errors"]
+    secret = c.post("payments", "/v1/providers", json={"name": "crash", "secret": None})["secret"]
+    bodies = []
+    for i in range(payments):
+        ref = accs[i % ACCOUNTS].ref if i % 10 else f"UNKNOWN {i}"
+        bodies.append({"provider_ref": f"crash-{i}", "channel": "card", "amount_pence": 100 + i % 50,
+                       "currency": "GBP", "paid_at": "2026-10-07T10:00:00+00:00", "reference": ref})
+    return accs, secret, bodies
+
+
+def _each_payment_taken_once(c: Client, accs: list, bodies: list[dict]) -> None:
+    expected: dict[str, int] = {a.ref: 0 for a in accs}
+    expected_count: dict[str, int] = {a.ref: 0 for a in accs}
+    for i, b in enumerate(bodies):
+        if i % 10:
+            expected[b["reference"]] += b["amount_pence"]
+            expected_count[b["reference"]] += 1
+    for a in accs:
+        shown = c.get("ledger", f"/v1/accounts/{a.ref}")
+        receipts = [t for t in shown["transactions"] if t["type"] == "RCP"]
+        assert len(receipts) == expected_count[a.ref], a.ref  # nothing lost, nothing twice
+        assert -sum(t["amount_pence"] for t in receipts) == expected[a.ref]
+        assert shown["balance_pence"] == a.opening_balance - expected[a.ref]
+    suspense = c.get("ledger", "/v1/suspense")
+    assert suspense["count"] == len(bodies) // 10
+    assert sorted(i["reference"] for i in suspense["items"]) == sorted(f"UNKNOWN {i}" for i in range(0, len(bodies), 10))
+    invariants = c.get("ledger", "/v1/invariants")
+    assert invariants["balanced"] is True and invariants["unbalanced_journals"] == 0
 
 
 def _ledger_consumed(c: Client) -> int:
@@ -88,3 +127,10 @@ def _ledger_consumed(c: Client) -> int:
     except Exception:
         return 0
     return sum(int(g.get("messages", 0)) for g in status.get("consumers", {}).values())
+
+
+def _ledger_group(c: Client) -> dict:
+    try:
+        return c.get("ledger", "/v1/ops/status").get("consumers", {}).get("ledger", {})
+    except Exception:
+        return {}

@@ -384,7 +384,8 @@ def consumer_groups(consumers: list[BatchConsumer]) -> dict[str, list[BatchConsu
     return groups
 
 
-_SUMMED = ("batches", "messages", "duplicates", "dead_letters", "parked", "contended", "rewinds")
+_SUMMED = ("batches", "messages", "duplicates", "dead_letters", "parked", "contended", "rewinds", "overlapped",
+           "overlap_given_up")
 
 
 def _stats(members: list[BatchConsumer]) -> dict[str, Any]:

@@ -25,15 +25,18 @@ def member(group: str, **counts) -> SimpleNamespace:
 
 def test_members_of_a_group_are_summed_and_other_groups_left_alone():
     one = member("g", batches=2, messages=5, duplicates=1, dead_letters=1, parked=0, contended=1, rewinds=0,
-                 per_topic={"a.v1": 5}, last_batch_at=dt.datetime(2026, 5, 1, 9, tzinfo=UTC))
+                 overlapped=4, overlap_given_up=1, per_topic={"a.v1": 5},
+                 last_batch_at=dt.datetime(2026, 5, 1, 9, tzinfo=UTC))
     two = member("g", batches=3, messages=7, duplicates=0, dead_letters=2, parked=1, contended=0, rewinds=1,
-                 per_topic={"a.v1": 4, "b.v1": 3}, last_batch_at=dt.datetime(2026, 5, 1, 10, tzinfo=UTC))
+                 overlapped=2, overlap_given_up=0, per_topic={"a.v1": 4, "b.v1": 3},
+                 last_batch_at=dt.datetime(2026, 5, 1, 10, tzinfo=UTC))
     other = member("h", batches=1, messages=1, per_topic={"a.v1": 1})
     groups = consumer_groups([one, other, two])
     assert {g: len(m) for g, m in groups.items()} == {"g": 2, "h": 1}
     doc = _stats(groups["g"])
     assert doc == {"batches": 5, "messages": 12, "duplicates": 1, "dead_letters": 3, "parked": 1, "contended": 1,
-                   "rewinds": 1, "messages_per_s": 0.2, "per_topic": {"a.v1": 9, "b.v1": 3},
+                   "rewinds": 1, "overlapped": 6, "overlap_given_up": 1, "messages_per_s": 0.2,
+                   "per_topic": {"a.v1": 9, "b.v1": 3},
                    "last_batch_at": "2026-05-01T10:00:00+00:00", "members": 2}
     assert one.stats.per_topic == {"a.v1": 5}  # the members' own counters untouched
     assert _stats(groups["h"])["messages"] == 1 and _stats(groups["h"])["members"] == 1
