@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -21,22 +23,12 @@ BATCH = 200
 
 
 @pytest.mark.timeout(900)
-def test_ledger_killed_mid_stream_loses_and_duplicates_nothing(stack_env, monkeypatch, tmp_path: Path):
-    for k, v in stack_env.items():
-        monkeypatch.setenv(k, v)
-    home = Path(stack_env["RENTFLOW_HOME"])
-    with Stack(home) as stack:
-        c = Client(home)
-        accs, secret, bodies = _landlord(c, PAYMENTS)
+def test_ledger_killed_mid_stream_loses_and_duplicates_nothing(stack_env, monkeypatch):
+    with _landlord_stack(stack_env, monkeypatch, PAYMENTS) as (stack, c, accs, secret, bodies):
         pushed = threading.Event()
 
         def push_all() -> None:
-            with httpx.Client(base_url=c.url("payments"), timeout=60) as http:
-                for start in range(0, PAYMENTS, BATCH):
-                    body = json.dumps(bodies[start:start + BATCH]).encode()
-                    r = http.post("/v1/payments/batch", content=body, headers=signed_headers("crash", secret, body))
-                    assert r.status_code == 202, r.text
-                    time.sleep(0.05)  # keep the stream flowing while the ledger dies
+            _push(c, secret, bodies, pause=0.05)  # keep the stream flowing while the ledger dies
             pushed.set()
 
         pusher = threading.Thread(target=push_all)
@@ -61,18 +53,9 @@ def test_ledger_killed_mid_stream_loses_and_duplicates_nothing(stack_env, monkey
 def test_ledger_killed_while_overlapping_a_backlog_loses_and_duplicates_nothing(stack_env, monkeypatch):
     """The ledger taking a backlog in overlapping batches (one committing, the next worked beside it) is
     SIGKILLed as soon as it has written one so: both transactions in hand die with it."""
-    for k, v in stack_env.items():
-        monkeypatch.setenv(k, v)
-    home = Path(stack_env["RENTFLOW_HOME"])
-    with Stack(home) as stack:
-        c = Client(home)
-        accs, secret, bodies = _landlord(c, BACKLOG)
+    with _landlord_stack(stack_env, monkeypatch, BACKLOG) as (stack, c, accs, secret, bodies):
         stack.kill_service("ledger")
-        with httpx.Client(base_url=c.url("payments"), timeout=60) as http:  # answered 202 while the ledger is down
-            for start in range(0, BACKLOG, BATCH):
-                body = json.dumps(bodies[start:start + BATCH]).encode()
-                r = http.post("/v1/payments/batch", content=body, headers=signed_headers("crash", secret, body))
-                assert r.status_code == 202, r.text
+        _push(c, secret, bodies)  # answered 202 while the ledger is down
         stack.start_service("ledger")
         deadline = time.monotonic() + 120
         while _ledger_group(c).get("overlapped", 0) < 1:
@@ -84,6 +67,28 @@ def test_ledger_killed_while_overlapping_a_backlog_loses_and_duplicates_nothing(
         c.wait_until_processed(timeout=300)
         _each_payment_taken_once(c, accs, bodies)
         assert consumed_before_kill < BACKLOG  # killed with the backlog still being taken
+
+
+@contextmanager
+def _landlord_stack(stack_env: dict[str, str], monkeypatch: Any, payments: int) -> Iterator[tuple[Any, ...]]:
+    """A stack (its environment set for the test) with a landlord's accounts and a provider: the stack, a client,
+    then `_landlord`'s accounts, secret and the bodies of `payments` payments."""
+    for k, v in stack_env.items():
+        monkeypatch.setenv(k, v)
+    home = Path(stack_env["RENTFLOW_HOME"])
+    with Stack(home) as stack:
+        c = Client(home)
+        yield (stack, c, *_landlord(c, payments))
+
+
+def _push(c: Client, secret: str, bodies: list[dict], pause: float = 0.0) -> None:
+    """The bodies in signed batches of BATCH, each answered 202, `pause` seconds after each."""
+    with httpx.Client(base_url=c.url("payments"), timeout=60) as http:
+        for start in range(0, len(bodies), BATCH):
+            body = json.dumps(bodies[start:start + BATCH]).encode()
+            r = http.post("/v1/payments/batch", content=body, headers=signed_headers("crash", secret, body))
+            assert r.status_code == 202, r.text
+            time.sleep(pause)
 
 
 def _landlord(c: Client, payments: int) -> tuple[list, str, list[dict]]:
