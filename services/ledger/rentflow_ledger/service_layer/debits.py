@@ -137,8 +137,8 @@ async def _post_chunk(uow: LedgerUnitOfWork, accounts: Sequence[Any], through: d
     the TransactionPosted and JournalPosted outbox rows the ledger's unit of work would write (the same
     bytes: tests/integration/test_debit_run_events.py), their envelopes filled in from text made once per
     chunk, rent week and charge code. A posting's row is `once`, as every posting's is (its transactions
-    row's keys make it unique): no event id for the outbox to index and the relay to probe. It is the run's hot path (one to three million debits a
-    year per landlord): no object per debit but its rows."""
+    row's keys make it unique): no event id for the outbox to index and the relay to probe. It is the
+    run's hot path (one to three million debits a year per landlord): no object per debit but its rows."""
     now = dt.datetime.now(UTC)
     refs = [a["account_ref"] for a in accounts]
     firsts = [first_rent_week(a["tenancy_start"], a["balance_date"]) for a in accounts]
