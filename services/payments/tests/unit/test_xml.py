@@ -16,3 +16,22 @@ def test_every_wanted_element_keeps_its_parent_and_earlier_siblings_are_dropped(
     assert seen[0] == ("Acct", "Stmt", ("Id", 0, None))
     # libxml2 parses ahead of the events: deleting the element itself used to detach all that followed
     assert seen[1:] == [("Ntry", "Stmt", ("Acct", 0, None))] + [("Ntry", "Stmt", ("Ntry", 0, None))] * 49
+
+
+def test_a_namespace_name_that_is_not_a_uri_is_refused_before_any_item():
+    """Expat takes any namespace name, libxml2 (pass 2) refuses one that is not a URI: found by
+    test_formats_properties' fuzzing (an AUDDIS file whose xsi namespace had gained a backslash, read as
+    ADDACS, was refused after five items had been handed out)."""
+    import pytest
+
+    from rentflow_payments.domain.formats import Unreadable
+    from rentflow_payments.domain.formats._xml import check_well_formed
+
+    bad = b'<Document xmlns:xsi="http://www.w3.org/2001/XMLSchema-i\\stance"><Ntry/></Document>'
+    with pytest.raises(Unreadable, match=r"is not a valid URI \(line 1, column 1\)"):
+        check_well_formed(io.BytesIO(bad), "test")
+    for uri in (b"http://www.w3.org/2001/XMLSchema-instance", b"urn:iso:std:iso:20022:tech:xsd:camt.053.001.02",
+                b"relative/but/a/uri"):
+        check_well_formed(io.BytesIO(b'<Document xmlns="%s" xmlns:x="%s"><Ntry/></Document>' % (uri, uri)), "test")
+    with pytest.raises(Unreadable, match="is not a valid URI"):  # the default namespace too
+        check_well_formed(io.BytesIO(b'<Document xmlns="http://x/^"><Ntry/></Document>'), "test")

@@ -4,7 +4,9 @@ Two passes over the uploaded file, memory bounded by one item:
 1. `check_well_formed`: expat over the raw bytes, 1 MB at a time, with no tree at all and
    namespaces processed. A DOCTYPE, an entity declaration or an external entity is refused (no
    entity expansion, no network), as is anything not well-formed: the file is `Unreadable` before
-   any item is yielded, so nothing of a truncated or broken file is posted.
+   any item is yielded, so nothing of a truncated or broken file is posted. Expat does not check
+   that a namespace name is a URI, and libxml2 refuses one that is not (RFC 3986): each namespace
+   declaration is put to libxml2 too (`_namespace_refused`), so pass 2 finds nothing pass 1 let by.
 2. `iter_items`: lxml's iterparse (entities not resolved, no network, no DTD loaded, libxml2's
    size limits kept: huge_tree off), filtering the wanted elements in C and yielding each once it
    is complete, then dropping it from the tree. About 10x faster than ElementTree's iterparse,
@@ -18,6 +20,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, BinaryIO, Iterator, Mapping
 from xml.parsers import expat
+from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
@@ -32,10 +35,33 @@ def _refuse(*_: object) -> None:
     raise Unreadable("XML with a DOCTYPE or entity declarations is not accepted")
 
 
+# a namespace declaration alone, read as pass 2 reads documents
+_DECLARATION_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+@lru_cache(maxsize=256)
+def _namespace_refused(prefix: str, uri: str) -> str | None:
+    """Why libxml2 refuses this namespace declaration (a name that is not a URI), or None."""
+    attribute = f"xmlns:{prefix}" if prefix else "xmlns"
+    try:
+        etree.fromstring(f"<r {attribute}={quoteattr(uri)}/>".encode(), _DECLARATION_PARSER)
+    except etree.XMLSyntaxError as exc:
+        return exc.error_log.last_error.message if exc.error_log.last_error else str(exc)
+    return None
+
+
 def check_well_formed(fp: BinaryIO, what: str) -> None:
     fp.seek(0)
     parser = expat.ParserCreate(namespace_separator="}")  # namespaces checked as pass 2 checks them
     parser.StartDoctypeDeclHandler = _refuse
+
+    def namespace(prefix: str | None, uri: str | None) -> None:
+        refused = _namespace_refused(prefix or "", uri) if uri else None
+        if refused is not None:
+            raise Unreadable(f"not a well-formed {what} XML document: {refused} "
+                             f"(line {parser.CurrentLineNumber}, column {parser.CurrentColumnNumber + 1})")
+
+    parser.StartNamespaceDeclHandler = namespace
     parser.EntityDeclHandler = _refuse
     parser.UnparsedEntityDeclHandler = _refuse
     parser.ExternalEntityRefHandler = _refuse  # type: ignore[assignment]
