@@ -35,3 +35,7 @@ def test_a_namespace_name_that_is_not_a_uri_is_refused_before_any_item():
         check_well_formed(io.BytesIO(b'<Document xmlns="%s" xmlns:x="%s"><Ntry/></Document>' % (uri, uri)), "test")
     with pytest.raises(Unreadable, match="is not a valid URI"):  # the default namespace too
         check_well_formed(io.BytesIO(b'<Document xmlns="http://x/^"><Ntry/></Document>'), "test")
+    long = b"http://x/" + b"a" * 5000  # longer than the answers kept (CACHED_NAMESPACE): asked each time
+    check_well_formed(io.BytesIO(b'<Document xmlns="%s"><Ntry/></Document>' % long), "test")
+    with pytest.raises(Unreadable, match="is not a valid URI"):
+        check_well_formed(io.BytesIO(b'<Document xmlns="%s^"><Ntry/></Document>' % long), "test")

@@ -35,25 +35,33 @@ def _refuse(*_: object) -> None:
     raise Unreadable("XML with a DOCTYPE or entity declarations is not accepted")
 
 
-# a namespace declaration alone, read as pass 2 reads documents
-_DECLARATION_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+CACHED_NAMESPACE = 1000  # namespace names up to this long have libxml2's answer kept (a file declares a few)
 
 
-@lru_cache(maxsize=256)
 def _namespace_refused(prefix: str, uri: str) -> str | None:
-    """Why libxml2 refuses this namespace declaration (a name that is not a URI), or None."""
+    """Why libxml2 refuses this namespace declaration (a name that is not a URI), or None: the declaration
+    alone, read as pass 2 reads documents (a parser per call: the imports parse in threads)."""
+    if len(uri) <= CACHED_NAMESPACE:
+        return _short_namespace_refused(prefix, uri)
+    return _libxml2_refuses(prefix, uri)
+
+
+def _libxml2_refuses(prefix: str, uri: str) -> str | None:
     attribute = f"xmlns:{prefix}" if prefix else "xmlns"
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     try:
-        etree.fromstring(f"<r {attribute}={quoteattr(uri)}/>".encode(), _DECLARATION_PARSER)
+        etree.fromstring(f"<r {attribute}={quoteattr(uri)}/>".encode(), parser)
     except etree.XMLSyntaxError as exc:
         return exc.error_log.last_error.message if exc.error_log.last_error else str(exc)
     return None
 
 
+_short_namespace_refused = lru_cache(maxsize=256)(_libxml2_refuses)
+
+
 def check_well_formed(fp: BinaryIO, what: str) -> None:
     fp.seek(0)
     parser = expat.ParserCreate(namespace_separator="}")  # namespaces checked as pass 2 checks them
-    parser.StartDoctypeDeclHandler = _refuse
 
     def namespace(prefix: str | None, uri: str | None) -> None:
         refused = _namespace_refused(prefix or "", uri) if uri else None
@@ -62,6 +70,7 @@ def check_well_formed(fp: BinaryIO, what: str) -> None:
                              f"(line {parser.CurrentLineNumber}, column {parser.CurrentColumnNumber + 1})")
 
     parser.StartNamespaceDeclHandler = namespace
+    parser.StartDoctypeDeclHandler = _refuse
     parser.EntityDeclHandler = _refuse
     parser.UnparsedEntityDeclHandler = _refuse
     parser.ExternalEntityRefHandler = _refuse  # type: ignore[assignment]
