@@ -3,11 +3,14 @@ connections the server has dropped are not handed out (without a ping per checko
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
+from pathlib import Path
 
 import asyncpg
+import pytest
 
-from rentflow_common.db import UnitOfWork, make_engine, plain_url
+from rentflow_common.db import SEND_BUFFER_BYTES, UnitOfWork, make_engine, plain_url
 
 
 async def _terminate(database_url: str, application_name: str) -> int:
@@ -72,5 +75,25 @@ async def test_statements_on_the_driver_connection_are_in_the_unit_of_works_tran
             await uow.commit()
         async with UnitOfWork(engine) as uow:
             assert await uow.raw.fetchval(f"select array_agg(a) from {table}") == [2]
+    finally:
+        await engine.dispose()
+
+
+async def test_connections_may_hold_megabytes_unsent(database_url):
+    """A COPY's data leaves as fast as PostgreSQL reads it, not a default socket buffer (~200 KB) each
+    time the event loop comes round (rentflow_common.db.SEND_BUFFER_BYTES)."""
+    limits = Path("/proc/sys/net/core/wmem_max"), Path("/proc/sys/net/core/wmem_default")
+    if not all(p.exists() for p in limits):
+        pytest.skip("no Linux socket buffer limits to compare with")
+    most, default = (int(p.read_text()) for p in limits)
+    if most <= default:
+        pytest.skip(f"net.core.wmem_max ({most}) allows no more than the default")
+    engine = make_engine(database_url, schema="public", pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            sock = raw._transport.get_extra_info("socket")
+            # Linux doubles what it is given (for its own bookkeeping) and caps it at wmem_max first
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * min(SEND_BUFFER_BYTES, most)
     finally:
         await engine.dispose()
