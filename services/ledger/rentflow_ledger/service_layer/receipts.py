@@ -14,10 +14,11 @@ a handful of set-based statements, and the accounts locked only for the last few
    unidentified receipt has its own;
 4. lock the allocated accounts and add each the batch's sum in one statement (reference order; the
    balances before and the tenancy ends come back), post in Python with running balances (several
-   payments to one account get consecutive balance_after), then COPY their rows and, while PostgreSQL
-   writes them, make each posting's TransactionPosted (`events.postings_deferred_many`, a slice at a
-   time, then `uow.complete` with its balance). The consumer commits (the unit of work writes the
-   TransactionPosted rows to the outbox in one COPY).
+   payments to one account get consecutive balance_after), then COPY their rows. Each posting's
+   TransactionPosted is made but for its balance (`events.postings_deferred_many`, a slice at a time)
+   while PostgreSQL works: the first while it updates the accounts, the rest while it writes the
+   postings; `uow.complete` adds each with its balance. The consumer commits (the unit of work writes
+   the TransactionPosted rows to the outbox in one COPY).
 
 Locking late keeps the lock window to step 4 and the commit, so consumers working other
 partitions of the group (in this process or others) overlap their work instead of queueing on
@@ -164,7 +165,16 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
         check_control([], journals)
         return
     amounts = [p[3] for p in postings]
-    before, ended = await uow.accounts.move_for_receipts(deltas, now)  # locked from here to the commit
+    # the accounts are locked and moved by one statement; the first postings' events are made meanwhile (the
+    # process otherwise idle while PostgreSQL updates the batch's accounts), the rest while it writes the postings
+    moving = asyncio.ensure_future(uow.accounts.move_for_receipts(deltas, now))  # locked from then to the commit
+    made: list[Any] = []
+    try:
+        while len(made) < len(postings) and not moving.done():
+            await asyncio.sleep(0)
+            made += events.postings_deferred_many(uow, now, postings[len(made):len(made) + EMIT_SLICE])
+    finally:
+        before, ended = await moving
     balances = Book(before).balances_after([p[1] for p in postings], amounts)
     check_movement(sum(amounts), journals)
     # each posting as the row the transactions table takes (adapters/sql.py's TRANSACTION_COLUMNS), its balance
@@ -172,19 +182,16 @@ async def post_receipts(uow: LedgerUnitOfWork, fresh: Sequence[TakePayment], *,
     rows = [(txn_id, ref, code, amount, balance, now, day, period, src, channel, pid, rule, None)
             for (txn_id, ref, code, amount, day, period, src, channel, pid, rule, _), balance
             in zip(postings, balances)]
-    # the events are made while PostgreSQL writes the postings (~6 µs a row, mostly its indexes), which
-    # takes as long: made before the accounts were locked, they lengthened the batch by their own time (the
-    # database idle meanwhile), and locked them no longer
     copying = asyncio.ensure_future(uow.postings.add_transaction_rows(rows))
     try:
         complete = uow.complete
         for first in range(0, len(postings), EMIT_SLICE):
             await asyncio.sleep(0)  # the COPY's next step (sent, then its rows) goes on meanwhile
-            # the slice's TransactionPosted events but for their balances (id, envelope, headers), in one loop
-            made = events.postings_deferred_many(uow, now, postings[first:first + EMIT_SLICE])
-            for n, d in enumerate(made, first):
+            if first >= len(made):  # the slice's TransactionPosted events but for their balances, in one loop
+                made += events.postings_deferred_many(uow, now, postings[first:first + EMIT_SLICE])
+            for n in range(first, min(first + EMIT_SLICE, len(postings))):
                 balance = balances[n]
-                complete(d, balance)
+                complete(made[n], balance)
                 if ended:
                     txn_id, ref, code, amount, day, period, src, channel, pid, rule, cause = postings[n]
                     if paid_after_tenancy_end(day, ended.get(ref)):  # posted, and flagged for an officer
