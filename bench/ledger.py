@@ -1,6 +1,6 @@
 """Ledger consumer throughput: payments/s from payments.received.v1 to posted rent accounts.
 
-    ./dev bench ledger [--accounts 5000] [--payments 200000] [--partitions 6]
+    ./dev bench ledger [--accounts 5000] [--payments 200000] [--partitions 6] [--phases]
 
 Starts the broker and database the way `rentflow up` does (environment first, else the
 embedded default) in a temporary home, imports the accounts directly, produces the
@@ -13,7 +13,8 @@ PaymentReceived envelopes, then
      (transactions with a payment id + suspense rows) until every payment is posted.
 Prints payments/s, baseline msgs/s and the ratio, the yardstick and the ratio to it (the figure that
 compares across machines), and the ledger's CPU per payment (with the part
-the cyclic garbage collector took, timed with gc.callbacks).
+the cyclic garbage collector took, timed with gc.callbacks) and how busy it was. `--phases` adds
+how long the batch steps that wait on PostgreSQL took, and how busy the process was meanwhile.
 
     ./dev bench ledger --year [--accounts 130000] [--payments-per-year 13]
 
@@ -271,6 +272,48 @@ class InProcess:
 
     async def stop(self) -> None:
         await self.runtime.stop()
+
+
+class Phases:
+    """--phases: how long the batch steps that wait on PostgreSQL took (in the in-process ledger), and how
+    busy the process was meanwhile with its other work (the batch beside, the relay, fetching): a step at
+    a low share is the process waiting. Each step is the method that runs it, timed around its await."""
+
+    STEPS = (("lock and move the accounts", "rentflow_ledger.adapters.sql", "SqlAccounts", "move_for_receipts"),
+             ("the postings' COPY", "rentflow_ledger.adapters.sql", "SqlPostings", "add_transaction_rows"),
+             ("outbox writes (write_emitted)", "rentflow_common.db", "UnitOfWork", "write_emitted"),
+             ("commit (its outbox COPY, COMMIT)", "rentflow_common.db", "UnitOfWork", "commit"))
+
+    def __init__(self) -> None:
+        self.spans: dict[str, list[tuple[float, float]]] = {step[0]: [] for step in self.STEPS}
+
+    def install(self) -> None:
+        import importlib
+
+        for name, module, cls, attr in self.STEPS:
+            owner = getattr(importlib.import_module(module), cls)
+            setattr(owner, attr, self._timed(name, getattr(owner, attr)))
+
+    def _timed(self, name: str, method: Any) -> Any:
+        spans = self.spans[name]
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return await method(*args, **kwargs)
+            finally:
+                spans.append((time.perf_counter() - wall, time.process_time() - cpu))
+        return timed
+
+    def report(self, payments: int) -> None:
+        print("  batch steps waiting on PostgreSQL (--phases; wall time, the process's CPU meanwhile):")
+        for name, spans in self.spans.items():
+            if not spans:
+                continue
+            walls = sorted(w for w, _c in spans)
+            wall, cpu = sum(walls), sum(c for _w, c in spans)
+            print(f"    {name:<34} {len(spans):4} calls, median {1e3 * walls[len(walls) // 2]:6.1f} ms, "
+                  f"{1e6 * wall / payments:5.1f} µs wall a payment, process busy {100 * cpu / max(wall, 1e-9):3.0f}%")
 
 
 def _ledger_process(settings: Settings, max_records: int, consumers: int, ready: Any, stop: Any,
@@ -613,6 +656,8 @@ async def main() -> None:
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--unsequenced", action="store_true",
                     help="publish without outbox sequence headers (the consumer then keeps event ids in its inbox)")
+    ap.add_argument("--phases", action="store_true",
+                    help="diagnostic: time the batch steps that wait on PostgreSQL (one ledger process only)")
     ap.add_argument("--pg-stats", action="store_true",
                     help="diagnostic: load pg_stat_statements and print PostgreSQL's top statements, tables and "
                          "indexes while the ledger posted (costs PostgreSQL CPU: do not compare its rates)")
@@ -632,6 +677,9 @@ async def main() -> None:
             await year(args, infra, settings, db_url, prefix)
             return
         ledger: InProcess | Processes = InProcess(settings, args) if args.processes == 1 else Processes(settings, args)
+        phases = Phases() if args.phases and args.processes == 1 else None
+        if phases is not None:
+            phases.install()
 
         t0 = time.perf_counter()
         engine = make_engine(db_url, "ledger")
@@ -727,6 +775,11 @@ async def main() -> None:
         print("  CPU per payment, steady window:      " + ", ".join(
             f"{name} {1e6 * sec / steady_n:.0f}" for name, sec in steady_cpu.items())
             + f"; total {1e6 * sum(steady_cpu.values()) / steady_n:.0f} µs ({steady_n:,} payments)")
+        if t_done > t_first:
+            print(f"  ledger process busy, steady window:  {100 * steady_cpu['ledger'] / (t_done - t_first):.0f}% of "
+                  f"one core (the rest it waited: for PostgreSQL, the broker or a core)")
+        if phases is not None:
+            phases.report(args.payments)
         print(f"  outbox relay drained {(drained_at - t_start):.1f}s after start")
         print(f"  baseline msgs/s (plain aiokafka):    {base:,.0f}")
         print(f"  ratio ledger steady/baseline:        {steady / base:.2f}")
