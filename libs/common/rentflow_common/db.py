@@ -51,17 +51,18 @@ def make_engine(url: str, schema: str, *, pool_size: int = 5, application_name: 
     return engine
 
 
-# What a connection's socket may hold unsent (SO_SNDBUF; the kernel caps it at net.core.wmem_max). A COPY
-# is sent as the event loop comes round to the socket, and at the default (~200 KB on a Unix socket) a
-# batch's outbox COPY (~12 MB for 14,000 events) took a turn per 200 KB, each as long as the next batch's
-# handlers ran before yielding: 260-330 ms a COPY in the ledger bench, 85-90 ms with 4 MB.
+# What a Unix-socket connection may hold unsent (SO_SNDBUF; the kernel caps it at net.core.wmem_max). A
+# COPY is sent as the event loop comes round to the socket, and at the default (~200 KB) a batch's outbox
+# COPY (~12 MB for 14,000 events) took a turn per 200 KB, each as long as the next batch's handlers ran
+# before yielding: 260-330 ms a COPY in the ledger bench, 85-90 ms with 4 MB. TCP is left alone: the
+# kernel grows its buffer as needed (to net.ipv4.tcp_wmem's maximum), and setting one would stop that.
 SEND_BUFFER_BYTES = 4 * 1024 * 1024
 
 
 def _roomy_send_buffer(dbapi_connection: Any, _record: Any) -> None:
     transport = getattr(dbapi_connection.driver_connection, "_transport", None)
     sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is None:
+    if sock is None or sock.family != getattr(socket, "AF_UNIX", None):
         return
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)

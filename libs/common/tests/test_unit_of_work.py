@@ -79,21 +79,56 @@ async def test_statements_on_the_driver_connection_are_in_the_unit_of_works_tran
         await engine.dispose()
 
 
-async def test_connections_may_hold_megabytes_unsent(database_url):
-    """A COPY's data leaves as fast as PostgreSQL reads it, not a default socket buffer (~200 KB) each
-    time the event loop comes round (rentflow_common.db.SEND_BUFFER_BYTES)."""
+def _wmem_limits() -> tuple[int, int]:
     limits = Path("/proc/sys/net/core/wmem_max"), Path("/proc/sys/net/core/wmem_default")
     if not all(p.exists() for p in limits):
         pytest.skip("no Linux socket buffer limits to compare with")
     most, default = (int(p.read_text()) for p in limits)
     if most <= default:
         pytest.skip(f"net.core.wmem_max ({most}) allows no more than the default")
+    return most, default
+
+
+class _Connected:
+    """What the engine's connect event is given, around one socket: its asyncpg connection's transport."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        transport = type("Transport", (), {"get_extra_info": lambda _self, name: sock if name == "socket" else None})
+        self.driver_connection = type("Driver", (), {"_transport": transport()})()
+
+
+def test_unix_sockets_get_megabytes_and_tcp_is_left_to_the_kernel():
+    """A Unix socket's send buffer is fixed (wmem_default) unless asked; a TCP socket's grows by itself,
+    and asking would pin it, so only Unix sockets are given SEND_BUFFER_BYTES."""
+    from rentflow_common.db import _roomy_send_buffer
+
+    most, default = _wmem_limits()
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        tcp_before = tcp.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        _roomy_send_buffer(_Connected(left), None)
+        _roomy_send_buffer(_Connected(tcp), None)
+        # Linux doubles what it is given (for its own bookkeeping) and caps it at wmem_max first
+        assert left.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * min(SEND_BUFFER_BYTES, most)
+        assert tcp.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == tcp_before
+    finally:
+        for s in (left, right, tcp):
+            s.close()
+
+
+async def test_connections_may_hold_megabytes_unsent(database_url):
+    """A COPY's data leaves as fast as PostgreSQL reads it, not a default socket buffer (~200 KB) each
+    time the event loop comes round (rentflow_common.db.SEND_BUFFER_BYTES): on the engine's own
+    connections, where they reach PostgreSQL by a Unix socket (the embedded database's)."""
+    most, _default = _wmem_limits()
     engine = make_engine(database_url, schema="public", pool_size=1)
     try:
         async with engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             sock = raw._transport.get_extra_info("socket")
-            # Linux doubles what it is given (for its own bookkeeping) and caps it at wmem_max first
+            if sock.family != socket.AF_UNIX:
+                pytest.skip("PostgreSQL over TCP here: its buffer is the kernel's to size")
             assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * min(SEND_BUFFER_BYTES, most)
     finally:
         await engine.dispose()
