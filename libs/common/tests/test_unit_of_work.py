@@ -6,11 +6,12 @@ import asyncio
 import socket
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import asyncpg
 import pytest
 
-from rentflow_common.db import SEND_BUFFER_BYTES, UnitOfWork, make_engine, plain_url
+from rentflow_common.db import SEND_BUFFER_BYTES, UnitOfWork, _roomy_send_buffer, make_engine, plain_url
 
 
 async def _terminate(database_url: str, application_name: str) -> int:
@@ -89,26 +90,22 @@ def _wmem_limits() -> tuple[int, int]:
     return most, default
 
 
-class _Connected:
+def _connected(sock: socket.socket) -> SimpleNamespace:
     """What the engine's connect event is given, around one socket: its asyncpg connection's transport."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        transport = type("Transport", (), {"get_extra_info": lambda _self, name: sock if name == "socket" else None})
-        self.driver_connection = type("Driver", (), {"_transport": transport()})()
+    transport = SimpleNamespace(get_extra_info=lambda name: sock if name == "socket" else None)
+    return SimpleNamespace(driver_connection=SimpleNamespace(_transport=transport))
 
 
 def test_unix_sockets_get_megabytes_and_tcp_is_left_to_the_kernel():
     """A Unix socket's send buffer is fixed (wmem_default) unless asked; a TCP socket's grows by itself,
     and asking would pin it, so only Unix sockets are given SEND_BUFFER_BYTES."""
-    from rentflow_common.db import _roomy_send_buffer
-
-    most, default = _wmem_limits()
+    most, _default = _wmem_limits()
     left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         tcp_before = tcp.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
-        _roomy_send_buffer(_Connected(left), None)
-        _roomy_send_buffer(_Connected(tcp), None)
+        _roomy_send_buffer(_connected(left), None)
+        _roomy_send_buffer(_connected(tcp), None)
         # Linux doubles what it is given (for its own bookkeeping) and caps it at wmem_max first
         assert left.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * min(SEND_BUFFER_BYTES, most)
         assert tcp.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == tcp_before
