@@ -53,10 +53,32 @@ class ServiceProcess:
     port: int
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    log_from: int = 0  # where this start's output begins in the log (appended to across starts)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def listening(self) -> bool:
+        """Its own process listens on its port: the answer on the port is this process's, not another's
+        that took the port between `free_port` and this process binding it."""
+        import psutil
+
+        try:
+            return self.proc is not None and any(
+                c.status == psutil.CONN_LISTEN and c.laddr.port == self.port
+                for c in psutil.Process(self.proc.pid).net_connections("tcp"))
+        except psutil.Error:
+            return False
+
+    def lost_its_port(self) -> bool:
+        """This start ended because its port was taken (uvicorn's bind error in its output)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_from)
+                return b"address already in use" in f.read()
+        except OSError:
+            return False
 
 
 @dataclass
@@ -173,6 +195,7 @@ class Stack:
     def start_service(self, name: str, wait: bool = True) -> None:
         service = self.services[name]
         log = open(service.log_path, "ab")
+        service.log_from = log.tell()
         service.proc = subprocess.Popen([sys.executable, "-m", f"rentflow_{name}"], env=self.service_env(service),
                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True)
@@ -183,16 +206,27 @@ class Stack:
             self.wait_healthy(name)
             self.write_runtime()
 
-    def wait_healthy(self, name: str, timeout: float = 90.0) -> None:
+    def wait_healthy(self, name: str, timeout: float = 90.0, port_retries: int = 3) -> None:
+        """Returns once the service's own process answers /health with 200. Its port is picked free
+        (`free_port`) but only bound by the service later: if another process took it meanwhile, the
+        service is started again on another port (up to `port_retries` times)."""
+        from rentflow_common.infra import free_port
+
         service = self.services[name]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if service.proc is None or service.proc.poll() is not None:
                 code = service.proc.returncode if service.proc else None
+                if service.proc is not None and port_retries > 0 and service.lost_its_port():
+                    self.say(f"{name}: port {service.port} was taken by another process; starting it on another")
+                    port_retries -= 1
+                    service.port = free_port()
+                    self.start_service(name, wait=False)
+                    continue
                 raise StackError(f"{name} exited with code {code} while starting: {last_line(service.log_path)} "
                                  f"(log: {service.log_path})")
             try:
-                if httpx.get(service.url + "/health", timeout=2).status_code == 200:
+                if httpx.get(service.url + "/health", timeout=2).status_code == 200 and service.listening():
                     self.say(f"{name} ready at {service.url}")
                     return
             except httpx.HTTPError:
