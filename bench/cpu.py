@@ -31,6 +31,7 @@ class CpuMeter:
         self.alone: set[str] = set()  # groups counted without their children
         self._base = self.read()
         self._waits_base = self.read_waits()
+        self._faults_base = self.read_faults()
 
     @classmethod
     def of_pids(cls, pids: dict[str, int], extra: dict[str, list[psutil.Process]] | None = None) -> "CpuMeter":
@@ -41,6 +42,7 @@ class CpuMeter:
         meter.groups["bench"] = [psutil.Process(os.getpid())]
         meter._base = meter.read()
         meter._waits_base = meter.read_waits()
+        meter._faults_base = meter.read_faults()
         return meter
 
     def read(self) -> dict[str, float]:
@@ -61,6 +63,15 @@ class CpuMeter:
 
     def read_waits(self) -> dict[str, dict[tuple[int, int], float]]:
         return {name: core_waits(roots, children=name not in self.alone) for name, roots in self.groups.items()}
+
+    def read_faults(self) -> dict[str, dict[int, int]]:
+        return {name: page_faults(roots, children=name not in self.alone) for name, roots in self.groups.items()}
+
+    def faults_since_start(self) -> dict[str, int]:
+        """Page faults taken by each group's processes alive now since the meter started (a process
+        started meanwhile counts from zero, one that ended is not counted)."""
+        return {name: sum(n - self._faults_base[name].get(pid, 0) for pid, n in now.items())
+                for name, now in self.read_faults().items()}
 
 
 class IdleTrace:
@@ -118,6 +129,26 @@ async def postgres_by_client(database_url: str, roots: list[psutil.Process],
     for pid, sec in backend_cpu(roots).items():
         name = names.get(pid, "other (background, closed connections)").removeprefix("rentflow-")
         out[name] = out.get(name, 0.0) + sec - (base or {}).get(pid, 0.0)
+    return out
+
+
+def page_faults(roots: list[psutil.Process], children: bool = True) -> dict[int, int]:
+    """Page faults (minor and major: /proc/PID/stat's minflt and majflt) of each process of the roots
+    and (by default) their children: a page touched for the first time since it was mapped (new memory,
+    or memory handed back to the system and taken again), each a trip through the kernel counted in the
+    process's CPU seconds — about 3 µs on this project's virtual machine, far less on bare metal."""
+    out = {}
+    for root in roots:
+        try:
+            procs = [root, *(root.children(recursive=True) if children else [])]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in procs:
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            out[proc.pid] = int(fields[7]) + int(fields[9])  # minflt, majflt (fields 10 and 12 of stat)
     return out
 
 

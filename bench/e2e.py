@@ -476,6 +476,7 @@ async def main(args: argparse.Namespace) -> None:
             await ledger_done(c, handled_before + len(bodies), timeout=1800)
             cpu = meter.since_start()
             waits = meter.waits_since_start()
+            faults = meter.faults_since_start()
             sent = sent_at(replies)
             pg_split = await postgres_by_client(stack.infra.database_url, infra_procs["postgres"], pg_base)
             watcher.read()
@@ -539,6 +540,8 @@ async def main(args: argparse.Namespace) -> None:
     print(f"  CPU per payment            {per_item(cpu, len(sent))}")
     if waits:  # time runnable with no core free: how oversubscribed the two cores were, and who waited
         print(f"  waiting for a core         {per_item(waits, len(sent))}")
+    print("  page faults per payment    " + ", ".join(f"{name} {n / len(sent):.1f}" for name, n in faults.items())
+          + f"; total {sum(faults.values()) / len(sent):.1f}")
     print("  postgres CPU per payment   " + ", ".join(
         f"for {name} {1e6 * sec / len(sent):.1f}" for name, sec in sorted(pg_split.items(), key=lambda kv: -kv[1])
         if sec > 0.05) + " µs")

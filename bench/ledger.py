@@ -722,6 +722,7 @@ async def main() -> None:
             cpu = ledger.cpu()
             gc_spent = ledger.gc.stop() if isinstance(ledger, InProcess) else None
             others = infra_cpu.since_start()
+            faults = infra_cpu.faults_since_start()
             drained_at = None
             while await unpublished(conn) and time.perf_counter() - t_done < 300:
                 await asyncio.sleep(0.2)
@@ -768,6 +769,8 @@ async def main() -> None:
                   f"({1e6 * sum(ledger.gc.seconds) / args.payments:.1f} µs per payment)")
         print("  other CPU while posting:             " + ", ".join(
             f"{name} {sec:.1f}s ({1e6 * sec / args.payments:.0f} µs per payment)" for name, sec in others.items()))
+        print("  page faults per payment:             " + ", ".join(
+            f"{name} {n / args.payments:.1f}" for name, n in faults.items()))
         # the steady figure's window: without start-up (imports: ~0.9 s of CPU per process, ~2.4 s where
         # the venv holds no bytecode), group join and the first batch
         steady_n = max(args.payments - n_first, 1)
