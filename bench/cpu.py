@@ -132,23 +132,29 @@ async def postgres_by_client(database_url: str, roots: list[psutil.Process],
     return out
 
 
+def _processes(roots: list[psutil.Process], children: bool) -> list[psutil.Process]:
+    """The roots still running, each followed (when `children`) by all its children."""
+    out = []
+    for root in roots:
+        try:
+            out += [root, *(root.children(recursive=True) if children else [])]
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
 def page_faults(roots: list[psutil.Process], children: bool = True) -> dict[int, int]:
     """Page faults (minor and major: /proc/PID/stat's minflt and majflt) of each process of the roots
     and (by default) their children: a page touched for the first time since it was mapped (new memory,
     or memory handed back to the system and taken again), each a trip through the kernel counted in the
     process's CPU seconds — about 3 µs on this project's virtual machine, far less on bare metal."""
     out = {}
-    for root in roots:
+    for proc in _processes(roots, children):
         try:
-            procs = [root, *(root.children(recursive=True) if children else [])]
-        except psutil.NoSuchProcess:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
             continue
-        for proc in procs:
-            try:
-                fields = Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            out[proc.pid] = int(fields[7]) + int(fields[9])  # minflt, majflt (fields 10 and 12 of stat)
+        out[proc.pid] = int(fields[7]) + int(fields[9])  # minflt, majflt (fields 10 and 12 of stat)
     return out
 
 
@@ -159,33 +165,27 @@ def core_waits(roots: list[psutil.Process], children: bool = True) -> dict[tuple
     in nanoseconds). Time a process spends there is time the cores were short, which its CPU seconds
     do not show."""
     out = {}
-    for root in roots:
+    for proc in _processes(roots, children):
         try:
-            procs = [root, *(root.children(recursive=True) if children else [])]
-        except psutil.NoSuchProcess:
+            tids = os.listdir(f"/proc/{proc.pid}/task")
+        except OSError:
             continue
-        for proc in procs:
+        for tid in tids:
             try:
-                tids = os.listdir(f"/proc/{proc.pid}/task")
+                fields = Path(f"/proc/{proc.pid}/task/{tid}/schedstat").read_text().split()
             except OSError:
                 continue
-            for tid in tids:
-                try:
-                    fields = Path(f"/proc/{proc.pid}/task/{tid}/schedstat").read_text().split()
-                except OSError:
-                    continue
-                out[(proc.pid, int(tid))] = int(fields[1]) / 1e9
+            out[(proc.pid, int(tid))] = int(fields[1]) / 1e9
     return out
 
 
 def backend_cpu(roots: list[psutil.Process], children: bool = True) -> dict[int, float]:
     """CPU seconds of each process: the roots, and (by default) all their children."""
     out = {}
-    for root in roots:
+    for proc in _processes(roots, children):
         try:
-            for proc in [root, *(root.children(recursive=True) if children else [])]:
-                t = proc.cpu_times()
-                out[proc.pid] = t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:  # ended since it was listed: the others still count
+            continue
+        out[proc.pid] = t.user + t.system
     return out
