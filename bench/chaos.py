@@ -34,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -173,7 +173,8 @@ def retrying(what: str, call: Any, stop: threading.Event | None = None, timeout:
 
 def run(work: Path, *, payments: int, kills: int, seed: int, accounts: int = 300, batch: int = 200,
         file_entries: int = 300, reversals: int = 30, push_pause_s: float = 0.05, kill_gap_s: tuple[float, float] = (2, 6),
-        settle_timeout_s: float = 600) -> Result:
+        settle_timeout_s: float = 600, order: Sequence[str] = ()) -> Result:
+    """`order`: the components to kill, in turn (default: each once per round, shuffled by the seed)."""
     rng = random.Random(seed)
     result = Result(seed, payments)
     home = work / "home"
@@ -196,7 +197,7 @@ def run(work: Path, *, payments: int, kills: int, seed: int, accounts: int = 300
             result.problems.append(f"a second rentflow up was not refused with the first one's pid: {second.stderr}")
         _load_and_kill(up, result, rng, mailbox, payments=payments, kills=kills, accounts=accounts, batch=batch,
                        file_entries=file_entries, reversals=reversals, push_pause_s=push_pause_s,
-                       kill_gap_s=kill_gap_s, settle_timeout_s=settle_timeout_s)
+                       kill_gap_s=kill_gap_s, settle_timeout_s=settle_timeout_s, order=order)
     finally:
         code = up.stop()
         smtp.stop()
@@ -208,7 +209,7 @@ def run(work: Path, *, payments: int, kills: int, seed: int, accounts: int = 300
 def _load_and_kill(up: Up, result: Result, rng: random.Random, mailbox: Mailbox, *, payments: int, kills: int,
                    accounts: int,
                    batch: int, file_entries: int, reversals: int, push_pause_s: float,
-                   kill_gap_s: tuple[float, float], settle_timeout_s: float) -> None:
+                   kill_gap_s: tuple[float, float], settle_timeout_s: float, order: Sequence[str] = ()) -> None:
     accs = sample.accounts(accounts, seed=rng.randrange(1 << 30))
     token = (up.home / "admin.token").read_text().strip()  # the local admin `rentflow up` made (every role)
     http = httpx.Client(timeout=60, headers={"Authorization": f"Bearer {token}"})
@@ -294,12 +295,12 @@ def _load_and_kill(up: Up, result: Result, rng: random.Random, mailbox: Mailbox,
     sampler.start()
     pusher = threading.Thread(target=load, name="chaos-load")
     pusher.start()
-    order: list[str] = []
-    while len(order) < kills:
+    rounds: list[str] = []
+    while len(rounds) < kills:
         round_ = list(COMPONENTS)
         rng.shuffle(round_)
-        order += round_
-    for component in order[:kills]:
+        rounds += round_
+    for component in (order or rounds)[:kills]:
         time.sleep(rng.uniform(*kill_gap_s))
         pid = up.pid(component)
         before = up.restarts(component)
@@ -333,12 +334,60 @@ def _load_and_kill(up: Up, result: Result, rng: random.Random, mailbox: Mailbox,
     sampler.stop()
     if waited.returncode != 0:
         result.problems.append(f"rentflow wait: {waited.stderr.strip()[-500:]}")
+        result.figures["behind"] = _behind(up, http)
     _check(up, http, result, expected, unmatched, payments + file_entries)
     _check_kpis(up, http, result)
     _check_notices(up, http, result, mailbox, effective, emailed)
     _check_tasks(http, up, result, unmatched)
     result.figures["republishing"] = sampler.summary(result.kills)
     http.close()
+
+
+def _behind(up: Up, http: httpx.Client) -> dict[str, Any]:
+    """What a failed settle leaves to look at once the run's folder is gone (CI keeps only the
+    report): each group with lag, its partitions behind, what its service's health says of it,
+    and the service's last consumer and broker warnings."""
+    behind: dict[str, Any] = {}
+    for service in ("payments", "ledger", "notifications", "reporting"):
+        try:
+            status = http.get(up.url(service) + "/v1/ops/status", params={"lag": "true"}, timeout=30).json()
+            health = http.get(up.url(service) + "/health", timeout=30).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            behind[service] = f"unreadable: {exc}"
+            continue
+        for group, c in status.get("consumers", {}).items():
+            if not c.get("lag") and not c.get("missing"):
+                continue
+            lagging = [f"{p['topic']}[{p['partition']}]" for p in c.get("partitions", []) if p.get("lag")]
+            behind[group] = {
+                "lag": c.get("lag"), "missing": c.get("missing"),
+                # committed/end as the broker has them; where this service's member reads next/the end it saw
+                "partitions": [f"{p['topic']}[{p['partition']}] {p['committed']}/{p['end_offset']}"
+                               for p in c.get("partitions", []) if p.get("lag")],
+                "reading": {tp: r for tp, r in c.get("reading", {}).items() if any(tp.endswith(x) for x in lagging)},
+                "assigned": len(c.get("reading", {})),
+                "health": health.get("consumers", {}).get(group),
+                "log": _warnings(up.home / "logs" / f"{service}.log"),
+            }
+    return behind
+
+
+RECONNECTING = ("Unable connect", "Unable to update metadata", "NodeNotReady", "Connect call failed")
+
+
+def _warnings(log: Path, last: int = 12) -> list[str]:
+    """The last consumer and broker-client warnings of a service's log, shortened (the client's
+    lines while the broker is away left out)."""
+    kept: collections.deque[str] = collections.deque(maxlen=last)
+    try:
+        with open(log, errors="replace") as f:
+            for line in f:
+                if '"level": "info"' not in line and any(w in line for w in ("consumer", "kafka", "group")) \
+                        and not any(w in line for w in RECONNECTING):
+                    kept.append(line.strip()[:300])
+    except OSError as exc:
+        kept.append(f"unreadable: {exc}")
+    return list(kept)
 
 
 def _upload(up: Up, http: httpx.Client, data: bytes, secret: str) -> None:
@@ -735,13 +784,20 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, data)")
+    parser.add_argument("--order", default="", help="components to kill in turn, comma-separated (default: every "
+                        "component once a round, shuffled by the seed), e.g. notifications,broker")
+    parser.add_argument("--gap", default="5,20", help="seconds between kills, least,most (default 5,20)")
     parser.add_argument("--push-pause", type=float, default=None,
                         help="seconds between pushed batches (default: the pushes spread over the kills, so most "
                              "kills land while payments are still coming in)")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     work = Path(tempfile.mkdtemp(prefix="rentflow-chaos-"))
-    gap = (5.0, 20.0)
+    order = [c for c in args.order.split(",") if c]
+    if unknown := set(order) - set(COMPONENTS):
+        parser.error(f"--order: {', '.join(sorted(unknown))} not one of {', '.join(COMPONENTS)}")
+    least, _, most = args.gap.partition(",")
+    gap = (float(least), float(most or least))
     batches = max(1, -(-args.payments // args.batch))
     # about 80% of the kill window: the last kills come while the ledger is still catching up
     pause = args.push_pause if args.push_pause is not None else 0.8 * args.kills * sum(gap) / 2 / batches
@@ -749,7 +805,7 @@ def main() -> None:
     try:
         result = run(work, payments=args.payments, kills=args.kills, seed=seed, accounts=args.accounts,
                      batch=args.batch, file_entries=max(300, args.payments // 50), reversals=50,
-                     push_pause_s=pause, kill_gap_s=gap, settle_timeout_s=1800)
+                     push_pause_s=pause, kill_gap_s=gap, settle_timeout_s=1800, order=order)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -545,6 +545,21 @@ class BatchConsumer:
             log.warning("consumer.drain_timeout", group=self.group_id, timeout_s=timeout)
         self._closing = True
 
+    def reading(self) -> dict[str, dict[str, int | None]]:
+        """Each partition assigned to this member: where it reads next and the end its last fetch saw
+        (None: not known yet). A position past that end is a member waiting for a log that was replaced."""
+        consumer = getattr(self.subscriber, "consumer", None)
+        subscription = consumer._subscription.subscription if consumer is not None else None
+        assignment = subscription.assignment if subscription is not None else None
+        if assignment is None:
+            return {}
+        reading = {}
+        for tp in sorted(assignment.tps):
+            state = assignment.state_value(tp)
+            reading[f"{tp.topic}[{tp.partition}]"] = {
+                "position": state.position if state.has_valid_position else None, "end": state.highwater}
+        return reading
+
     async def close(self) -> None:
         self._draining = self._closing = True
         for task in (self._worker, *self._batches, self._committing):

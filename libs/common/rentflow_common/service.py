@@ -250,7 +250,8 @@ class ServiceRuntime:
             "outbox_published_per_s": self.relay.rate.per_second() if self.relay else 0.0,
             "topics_lost": self.relay.topics_lost if self.relay else {},
             # one entry per group, its members in this process (RENTFLOW_LEDGER_CONSUMERS) summed
-            "consumers": {group: {"topics": members[0].topics, **_stats(members)}
+            "consumers": {group: {"topics": members[0].topics, **_stats(members),
+                                  "reading": {tp: r for c in members for tp, r in c.reading().items()}}
                           for group, members in consumer_groups(self.consumers).items()},
         }
         doc["outbox_backlog"] = doc["outbox"]["backlog"]

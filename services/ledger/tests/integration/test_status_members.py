@@ -52,6 +52,10 @@ async def test_two_members_of_the_ledger_group_are_one_entry_with_their_counts_s
         assert group["messages"] == sum(c.stats.messages for c in members) >= PAYMENTS
         assert group["batches"] == sum(c.stats.batches for c in members) >= 2
         assert group["open_dead_letters"] == 0 and group["missing"] == 0  # the group's, counted once
+        # where each partition is read, whichever member holds it: all 3 of the topic, read to their end
+        reading = {tp: r for tp, r in group["reading"].items() if tp.startswith(topic_prefix + TOPIC + "[")}
+        assert sorted(reading) == [f"{topic_prefix}{TOPIC}[{p}]" for p in range(3)], group["reading"]
+        assert sum(r["position"] for r in reading.values()) == PAYMENTS, reading
         # what bench/e2e.py counts
         assert sum(g["per_topic"].get(t, 0) for g in r.json()["consumers"].values() for t in g["topics"]
                    if t.endswith(TOPIC)) == PAYMENTS
