@@ -238,6 +238,7 @@ class BatchConsumer:
         self._seen: dict[StreamKey, SeqSet] = {}  # what this member saw committed: skips repeats undecoded
         self._gapped: set[TopicPartition] = set()  # to read again from their start (_rewind)
         self._rewound_at: dict[TopicPartition, float] = {}
+        self._reread_at: dict[TopicPartition, float] = {}  # read again from the start when past the end
         self._generation = -1  # the group's, as of this member's last join
         self._stale_check = StaleAssignmentCheck()
         self._max_merged = max_merged  # messages in one transaction when fetched batches queue up
@@ -469,6 +470,31 @@ class BatchConsumer:
             self.stats.rewinds += 1
             log.warning("consumer.rewound", group=self.group_id, topic=tp.topic, partition=tp.partition)
             await kafka_consumer.seek_to_beginning(tp)
+
+    def reread_past_the_end(self, kafka_consumer: Any) -> None:
+        """Reads again from its start each partition whose next position is past the end its last fetch
+        saw (called after an empty fetch: a member waiting so gets nothing). Kafka answers a fetch past
+        the end with OffsetOutOfRange, and the reset policy (earliest) applies; the embedded broker, its
+        log replaced by a restart, holds the fetch until the new log reaches that offset, which a
+        republished log shorter than the old never does. A position can get there without this member
+        joining again (a commit of the old log landing after the join, ends unreadable at the join:
+        `_past_the_end`). Numbers already taken are skipped undecoded; at most once a REWIND_EVERY_S."""
+        subscription = kafka_consumer._subscription.subscription
+        assignment = subscription.assignment if subscription is not None else None
+        if assignment is None:
+            return
+        for tp in assignment.tps:
+            state = assignment.state_value(tp)
+            if not (state.has_valid_position and state.highwater is not None and state.position > state.highwater):
+                continue
+            now = time.monotonic()
+            if now - self._reread_at.get(tp, -REWIND_EVERY_S) < REWIND_EVERY_S:
+                continue
+            self._reread_at[tp] = now  # its own: a gap found in what is read again is still read again
+            log.warning("consumer.position_past_end", group=self.group_id, topic=tp.topic, partition=tp.partition,
+                        position=state.position, end=state.highwater)
+            self.stats.rewinds += 1
+            kafka_consumer.seek(tp, 0)
 
     async def _assigned(self, assigned: set[TopicPartition]) -> None:
         """Reads from the start what is assigned after the embedded broker lost its logs (restarted

@@ -311,7 +311,10 @@ def _watch_fetches(consumer: BatchConsumer, busy_wait_ms: int, idle_wait_ms: int
     once none came for QUIET_AFTER_S, so an idle service does not poll the broker dozens of times
     a second; the first message sets the busy wait again (aiokafka reads the wait from its fetcher
     for every request). The ledger's short idle wait serves payments after a pause of up to half a
-    minute; a quiet ledger fetches as seldom as the other groups."""
+    minute; a quiet ledger fetches as seldom as the other groups.
+
+    After an empty fetch, a partition whose position is past the log's end is read from its start
+    (BatchConsumer.reread_past_the_end)."""
     sub = consumer.subscriber
     quiet_wait_ms = quiet_wait_ms or idle_wait_ms
     state = consumer.fetch_state = _FetchState(busy_wait_ms)  # type: ignore[attr-defined]
@@ -331,6 +334,8 @@ def _watch_fetches(consumer: BatchConsumer, busy_wait_ms: int, idle_wait_ms: int
         state.failing_since = None
         if messages:
             state.last_records = now
+        else:
+            consumer.reread_past_the_end(kafka_consumer)
         quiet_s = now - state.last_records
         state.idle = quiet_s > IDLE_AFTER_S
         wait_ms = quiet_wait_ms if quiet_s > QUIET_AFTER_S else idle_wait_ms if state.idle else busy_wait_ms
