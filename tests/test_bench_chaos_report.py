@@ -1,0 +1,42 @@
+"""What a failed chaos settle reports of a service's log (bench/chaos._warnings): its consumer and
+broker-client warnings, the newest last, without its info lines or the client's reconnect noise
+while the broker is away (which, kept, fill the report after every broker kill)."""
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from chaos import _warnings  # noqa: E402
+
+
+def _event(event: str, level: str, **kw) -> str:
+    return json.dumps({"event": event, "level": level, "service": "notifications", **kw})
+
+
+def test_the_last_consumer_and_broker_warnings_without_info_or_reconnects(tmp_path):
+    log = tmp_path / "notifications.log"
+    lines = [
+        _event("consumer.group_forgotten", "warning", group="notifications", generation=0),
+        _event("consumer.batch_done", "info", group="notifications"),
+        "2026-12-06 16:46:45,455 notifications aiokafka ERROR Unable connect to node with id 111: Connect call failed",
+        "2026-12-06 16:46:45,455 notifications aiokafka ERROR Unable to update metadata from [111]",
+        "2026-12-06 16:46:45,555 notifications aiokafka.consumer.group_coordinator ERROR Group Coordinator Request "
+        "failed: NodeNotReadyError: Attempt to send a request to node which is not ready (node id 111).",
+        "2026-12-06 16:46:45,453 notifications aiokafka.consumer.group_coordinator ERROR Error sending "
+        "JoinGroupRequest to node 111 -- marking coordinator dead",
+        _event("outbox.topic_lost", "error", topic="audit.v1"),  # the relay's: not a consumer's
+        *(_event("consumer.position_past_end", "warning", group="notifications", partition=p) for p in range(3)),
+    ]
+    log.write_text("\n".join(lines) + "\n")
+
+    kept = _warnings(log, last=4)
+
+    assert [json.loads(k)["event"] if k.startswith("{") else "join failed" for k in kept] == \
+        ["join failed", "consumer.position_past_end", "consumer.position_past_end", "consumer.position_past_end"]
+    assert json.loads(kept[-1])["partition"] == 2  # the newest last
+    assert all("Unable" not in k and "NodeNotReady" not in k for k in _warnings(log, last=100))
+    assert len(_warnings(log, last=100)) == 5  # group_forgotten, the join, the three positions
+
+
+def test_a_log_that_cannot_be_read_says_so(tmp_path):
+    assert _warnings(tmp_path / "missing.log")[0].startswith("unreadable: ")
