@@ -372,6 +372,16 @@ def _behind(up: Up, http: httpx.Client) -> dict[str, Any]:
     return behind
 
 
+def _deaths(log: Path, components: list[str]) -> list[str]:
+    """The supervisor's lines saying why each of these components died (not its failed restarts)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return [f"unreadable: {exc}"]
+    return [line[:300] for line in lines if any(f" {c} died (" in line for c in components)
+            and "(could not start)" not in line]
+
+
 RECONNECTING = ("Unable connect", "Unable to update metadata", "NodeNotReady", "Connect call failed")
 
 
@@ -481,6 +491,10 @@ def _check(up: Up, http: httpx.Client, result: Result, expected: dict[str, int],
         result.problems.append(f"ledger invariants: {invariants}")
     status = json.loads(up.rentflow("status", "--json").stdout or "{}")
     result.figures["restarts"] = status.get("supervisor", {}).get("restarts")
+    killed = collections.Counter(k["component"] for k in result.kills)
+    if extra := [c for c, n in (result.figures["restarts"] or {}).items() if n > killed[c]]:
+        # restarted more often than killed: why each died, as the supervisor logged it (CI keeps only the report)
+        result.figures["deaths"] = _deaths(up.home / "logs" / "supervisor.log", extra)
     result.figures["dead_letters"] = {s: sum(g.get("open_dead_letters", 0) for g in st.get("consumers", {}).values())
                                       for s, st in status.items() if s != "supervisor" and isinstance(st, dict)}
     result.figures.update(asyncio.run(_retention(up.runtime()["database"]["url"], total)))

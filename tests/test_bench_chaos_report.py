@@ -40,3 +40,18 @@ def test_the_last_consumer_and_broker_warnings_without_info_or_reconnects(tmp_pa
 
 def test_a_log_that_cannot_be_read_says_so(tmp_path):
     assert _warnings(tmp_path / "missing.log")[0].startswith("unreadable: ")
+
+
+def test_why_a_component_restarted_more_often_than_killed_died(tmp_path):
+    from chaos import _deaths
+
+    log = tmp_path / "supervisor.log"
+    log.write_text(
+        "2026-12-06T16:19:14+00:00 database died (pid 4351 is gone); starting it again in 0.5 s\n"
+        "2026-12-06T16:19:14+00:00 database died (could not start); starting it again in 1.0 s\n"
+        "2026-12-06T16:19:15+00:00 ledger died (exited with code 1: RuntimeError: boom); starting it again in 0.5 s\n"
+        "2026-12-06T16:19:23+00:00 ledger died (killed by SIGKILL); starting it again in 1.0 s\n"
+        "2026-12-06T16:19:23+00:00 ledger restarted (pid 4390; restart 2)\n")
+    assert [line.split(" died (")[1].split(")")[0] for line in _deaths(log, ["ledger"])] == \
+        ["exited with code 1: RuntimeError: boom", "killed by SIGKILL"]
+    assert len(_deaths(log, ["database"])) == 1  # a failed restart is not a death
