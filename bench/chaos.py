@@ -387,12 +387,12 @@ RECONNECTING = ("Unable connect", "Unable to update metadata", "NodeNotReady", "
 
 def _warnings(log: Path, last: int = 12) -> list[str]:
     """The last consumer and broker-client warnings of a service's log, shortened (the client's
-    lines while the broker is away left out)."""
+    lines while the broker is away left out), and FastStream's (a consume loop it starts again)."""
     kept: collections.deque[str] = collections.deque(maxlen=last)
     try:
         with open(log, errors="replace") as f:
             for line in f:
-                if '"level": "info"' not in line and any(w in line for w in ("consumer", "kafka", "group")) \
+                if '"level": "info"' not in line and any(w in line for w in ("consumer", "kafka", "group", "faststream")) \
                         and not any(w in line for w in RECONNECTING):
                     kept.append(line.strip()[:300])
     except OSError as exc:

@@ -18,6 +18,7 @@ def test_the_last_consumer_and_broker_warnings_without_info_or_reconnects(tmp_pa
     lines = [
         _event("consumer.group_forgotten", "warning", group="notifications", generation=0),
         _event("consumer.batch_done", "info", group="notifications"),
+        "2026-12-06 16:46:44,001 notifications faststream ERROR _run_consume_loop raised an exception, retrying...",
         "2026-12-06 16:46:45,455 notifications aiokafka ERROR Unable connect to node with id 111: Connect call failed",
         "2026-12-06 16:46:45,455 notifications aiokafka ERROR Unable to update metadata from [111]",
         "2026-12-06 16:46:45,555 notifications aiokafka.consumer.group_coordinator ERROR Group Coordinator Request "
@@ -35,7 +36,7 @@ def test_the_last_consumer_and_broker_warnings_without_info_or_reconnects(tmp_pa
         ["join failed", "consumer.position_past_end", "consumer.position_past_end", "consumer.position_past_end"]
     assert json.loads(kept[-1])["partition"] == 2  # the newest last
     assert all("Unable" not in k and "NodeNotReady" not in k for k in _warnings(log, last=100))
-    assert len(_warnings(log, last=100)) == 5  # group_forgotten, the join, the three positions
+    assert len(_warnings(log, last=100)) == 6  # group_forgotten, the loop started again, the join, the three positions
 
 
 def test_a_log_that_cannot_be_read_says_so(tmp_path):
