@@ -479,11 +479,8 @@ class BatchConsumer:
         republished log shorter than the old never does. A position can get there without this member
         joining again (a commit of the old log landing after the join, ends unreadable at the join:
         `_past_the_end`). Numbers already taken are skipped undecoded; at most once a REWIND_EVERY_S."""
-        subscription = kafka_consumer._subscription.subscription
-        assignment = subscription.assignment if subscription is not None else None
-        if assignment is None:
-            return
-        for tp in assignment.tps:
+        assignment = _assignment(kafka_consumer)
+        for tp in assignment.tps if assignment is not None else ():
             state = assignment.state_value(tp)
             if not (state.has_valid_position and state.highwater is not None and state.position > state.highwater):
                 continue
@@ -574,13 +571,9 @@ class BatchConsumer:
     def reading(self) -> dict[str, dict[str, int | None]]:
         """Each partition assigned to this member: where it reads next and the end its last fetch saw
         (None: not known yet). A position past that end is a member waiting for a log that was replaced."""
-        consumer = getattr(self.subscriber, "consumer", None)
-        subscription = consumer._subscription.subscription if consumer is not None else None
-        assignment = subscription.assignment if subscription is not None else None
-        if assignment is None:
-            return {}
+        assignment = _assignment(getattr(self.subscriber, "consumer", None))
         reading = {}
-        for tp in sorted(assignment.tps):
+        for tp in sorted(assignment.tps) if assignment is not None else ():
             state = assignment.state_value(tp)
             reading[f"{tp.topic}[{tp.partition}]"] = {
                 "position": state.position if state.has_valid_position else None, "end": state.highwater}
@@ -1009,6 +1002,12 @@ async def _fetch_of(msg: KafkaMessage) -> Fetch:
     fast_depends runs a plain function in a worker thread, once per fetch (about 65 µs of CPU and a
     thread hop's wait each; a tenth of reporting's busy time in the e2e bench)."""
     return Fetch(msg.raw_message, msg.consumer)
+
+
+def _assignment(kafka_consumer: Any) -> Any:
+    """aiokafka's state of the partitions a member holds (positions, the ends fetches saw), or None."""
+    subscription = kafka_consumer._subscription.subscription if kafka_consumer is not None else None
+    return subscription.assignment if subscription is not None else None
 
 
 def _undecodable(exc: BaseException) -> str:
