@@ -798,26 +798,32 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, data)")
-    parser.add_argument("--order", default="", help="components to kill in turn, comma-separated (default: every "
-                        "component once a round, shuffled by the seed), e.g. notifications,broker")
+    parser.add_argument("--order", default="", help="components to kill in turn, comma-separated, each kill one of "
+                        "them (default: every component once a round, shuffled by the seed), e.g. notifications,broker")
     parser.add_argument("--gap", default="5,20", help="seconds between kills, least,most (default 5,20)")
     parser.add_argument("--push-pause", type=float, default=None,
                         help="seconds between pushed batches (default: the pushes spread over the kills, so most "
                              "kills land while payments are still coming in)")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
-    work = Path(tempfile.mkdtemp(prefix="rentflow-chaos-"))
     order = [c for c in args.order.split(",") if c]
     if unknown := set(order) - set(COMPONENTS):
         parser.error(f"--order: {', '.join(sorted(unknown))} not one of {', '.join(COMPONENTS)}")
-    least, _, most = args.gap.partition(",")
-    gap = (float(least), float(most or least))
+    kills = len(order) if order else args.kills
+    try:
+        least, _, most = args.gap.partition(",")
+        gap = (float(least), float(most or least))
+    except ValueError:
+        parser.error(f"--gap: {args.gap!r} is not seconds as least,most (e.g. 2,6)")
+    if not 0 <= gap[0] <= gap[1]:
+        parser.error(f"--gap: {args.gap!r}: the least must be 0 or more and not above the most")
+    work = Path(tempfile.mkdtemp(prefix="rentflow-chaos-"))
     batches = max(1, -(-args.payments // args.batch))
     # about 80% of the kill window: the last kills come while the ledger is still catching up
-    pause = args.push_pause if args.push_pause is not None else 0.8 * args.kills * sum(gap) / 2 / batches
+    pause = args.push_pause if args.push_pause is not None else 0.8 * kills * sum(gap) / 2 / batches
     say(f"seed {seed} (repeat with --seed {seed}); work folder {work}; {pause:.2f} s between batches")
     try:
-        result = run(work, payments=args.payments, kills=args.kills, seed=seed, accounts=args.accounts,
+        result = run(work, payments=args.payments, kills=kills, seed=seed, accounts=args.accounts,
                      batch=args.batch, file_entries=max(300, args.payments // 50), reversals=50,
                      push_pause_s=pause, kill_gap_s=gap, settle_timeout_s=1800, order=order)
     finally:

@@ -1,7 +1,10 @@
-"""What a failed chaos settle reports of a service's log (bench/chaos._warnings): its consumer and
-broker-client warnings, the newest last, without its info lines or the client's reconnect noise
-while the broker is away (which, kept, fill the report after every broker kill)."""
+"""The chaos bench's report and options. What a failed settle reports of a service's log
+(bench/chaos._warnings): its consumer and broker-client warnings, the newest last, without its info
+lines or the client's reconnect noise while the broker is away (which, kept, fill the report after
+every broker kill); why a component died more often than it was killed; and a kill order or gap it
+cannot use, refused by name."""
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -56,3 +59,16 @@ def test_why_a_component_restarted_more_often_than_killed_died(tmp_path):
     assert [line.split(" died (")[1].split(")")[0] for line in _deaths(log, ["ledger"])] == \
         ["exited with code 1: RuntimeError: boom", "killed by SIGKILL"]
     assert len(_deaths(log, ["database"])) == 1  # a failed restart is not a death
+
+
+def test_a_kill_order_or_gap_it_cannot_use_is_refused_naming_it(tmp_path):
+    import subprocess
+
+    chaos = Path(__file__).resolve().parents[1] / "bench" / "chaos.py"
+    for args, says in ((["--order", "notifications,kafka"], "--order: kafka not one of payments, ledger"),
+                       (["--gap", "two,six"], "--gap: 'two,six' is not seconds as least,most"),
+                       (["--gap", "6,2"], "--gap: '6,2': the least must be 0 or more and not above the most")):
+        run = subprocess.run([sys.executable, str(chaos), *args], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "TMPDIR": str(tmp_path)})
+        assert run.returncode == 2 and says in run.stderr, (args, run.stderr)
+    assert not list(tmp_path.iterdir())  # refused before any work folder is made
