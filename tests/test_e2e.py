@@ -37,6 +37,12 @@ def thread_priorities(pid: int) -> set[int]:
     return {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
 
 
+def loaded(pid: int, library: str) -> bool:
+    """Whether a process has a shared library of this name mapped (a C extension it imported)."""
+    with open(f"/proc/{pid}/maps") as maps:
+        return any(f"/{library}/" in line for line in maps)
+
+
 @pytest.mark.timeout(600)
 def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
     # the services off a payment's path to its account yield the cores to intake and the ledger
@@ -44,6 +50,9 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
     ours = os.getpriority(os.PRIO_PROCESS, 0)  # what `rentflow up` and the services inherit
     assert {name: thread_priorities(pid) for name, pid in pids.items()} == {
         "payments": {ours}, "ledger": {ours}, "notifications": {max(ours, 10)}, "reporting": {max(ours, 10)}}
+    # each on uvloop's event loop and httptools' HTTP parser (RENTFLOW_EVENT_LOOP's default)
+    assert {name: (loaded(pid, "uvloop"), loaded(pid, "httptools")) for name, pid in pids.items()} == {
+        name: (True, True) for name in pids}
     csv_path = tmp_path / "accounts.csv"
     csv_path.write_text(ACCOUNTS_CSV)
     assert rentflow("accounts", "import", str(csv_path), "--json")["created"] == 3

@@ -34,6 +34,7 @@ def test_the_settings_table_is_current():
 
 @pytest.mark.parametrize("cls, name, value", [
     (Settings, "RENTFLOW_PARTITIONS", "six"),
+    (Settings, "RENTFLOW_EVENT_LOOP", "trio"),
     (PaymentsSettings, "RENTFLOW_MAX_FILE_MB", "0"),
     (PaymentsSettings, "RENTFLOW_SECRETS_KEY", "not-a-fernet-key"),
     (PaymentsSettings, "RENTFLOW_STATEMENT_SKIP", "(a)\\1"),

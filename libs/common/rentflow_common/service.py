@@ -705,7 +705,7 @@ def serve(app: FastAPI, service: str, *, background: bool = False) -> None:
     if background:
         lower_cpu_priority(settings.background_nice)
     server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                                    lifespan="on", timeout_graceful_shutdown=30))
+                                    lifespan="on", timeout_graceful_shutdown=30, loop=settings.event_loop))
     try:
         server.run()
     except KeyboardInterrupt:

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
                     "notifications): where the cores are short (a burst, other work on the machine), a payment's "
                     "path to its account gets them first and KPIs and officer tasks follow in their spare time; "
                     "0 runs them as the rest")
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop", validation_alias="RENTFLOW_EVENT_LOOP",
+        description="the services' event loop: uvloop (libuv), or Python's own asyncio loop")
     outbox_retention_days: float = Field(
         7.0, gt=0, le=3650, validation_alias="RENTFLOW_OUTBOX_RETENTION_DAYS",
         description="how long published events stay in the outbox log (and processed ids in the inbox) to be "
