@@ -34,6 +34,7 @@ import asyncio
 import datetime as dt
 import gc
 import logging
+import os
 import time
 import uuid
 
@@ -52,7 +53,7 @@ from aiokafka.partitioner import murmur2
 from rentflow_common.db import UnitOfWork, make_engine, plain_url
 from rentflow_common.logging import configure_logging
 from rentflow_common.migrations import upgrade_async
-from rentflow_common.service import make_relay, tune_garbage_collector
+from rentflow_common.service import event_loop_factory, make_relay, tune_garbage_collector
 from rentflow_common.settings import Settings
 from rentflow_ledger.bootstrap import MIGRATIONS, build_runtime
 from rentflow_ledger.domain.accounts import AccountRecord
@@ -328,7 +329,8 @@ def _ledger_process(settings: Settings, max_records: int, consumers: int, ready:
             written.value = sum(c.stats.messages for c in runtime.consumers)  # for the bench's `done`
         await runtime.stop()
 
-    asyncio.run(run())
+    with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
+        runner.run(run())
 
 
 class Processes:
@@ -798,4 +800,8 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # on the event loop the ledger service runs on: the consumer in this process, and the baseline beside it
+    LOOP = os.environ.get("RENTFLOW_EVENT_LOOP") or Settings.model_fields["event_loop"].default
+    say(f"event loop: {LOOP} (RENTFLOW_EVENT_LOOP)")
+    with asyncio.Runner(loop_factory=event_loop_factory(LOOP)) as runner:
+        runner.run(main())

@@ -696,6 +696,18 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """A new event loop of the kind RENTFLOW_EVENT_LOOP names (`serve` has uvicorn make the same), for
+    asyncio.Runner: a bench running a service's consumer in its own process runs it as the service does."""
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    if name == "asyncio":
+        return asyncio.new_event_loop
+    raise ValueError(f"RENTFLOW_EVENT_LOOP: {name!r} is not uvloop or asyncio")
+
+
 def serve(app: FastAPI, service: str, *, background: bool = False) -> None:
     """Runs the service on RENTFLOW_HOST:RENTFLOW_PORT (set by `rentflow up`), as uvicorn.run does.
     `background`: the service is off a payment's path to its account; it runs at the CPU priority
