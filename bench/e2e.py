@@ -48,6 +48,7 @@ from cpu import CpuMeter, IdleTrace, backend_cpu, infra_processes, per_item, pos
 from rentflow_cli import sample
 from rentflow_cli.client import Client, signed_headers
 from rentflow_cli.stack import Stack
+from rentflow_common.settings import event_loop_name
 
 CHANNELS = ["card", "bank_transfer", "standing_order", "cash", "direct_debit"]
 
@@ -433,7 +434,7 @@ async def print_pg_stats(url: str, payments: int, top: int) -> None:
 async def main(args: argparse.Namespace) -> None:
     load_before = psutil.getloadavg()
     home = Path(args.home or tempfile.mkdtemp(prefix="rentflow-bench-"))
-    print(f"home {home}", file=sys.stderr)
+    print(f"home {home}; the services' event loop: {event_loop_name()} (RENTFLOW_EVENT_LOOP)", file=sys.stderr)
     stack = Stack(home, database="rentflow_bench", fresh_database=True, local_admin=True,
                   say=lambda m: print(f"  {m}", file=sys.stderr))
     await asyncio.to_thread(stack.start)  # the stack's own calls are synchronous

@@ -34,7 +34,6 @@ import asyncio
 import datetime as dt
 import gc
 import logging
-import os
 import time
 import uuid
 
@@ -54,7 +53,7 @@ from rentflow_common.db import UnitOfWork, make_engine, plain_url
 from rentflow_common.logging import configure_logging
 from rentflow_common.migrations import upgrade_async
 from rentflow_common.service import event_loop_factory, make_relay, tune_garbage_collector
-from rentflow_common.settings import Settings
+from rentflow_common.settings import Settings, event_loop_name
 from rentflow_ledger.bootstrap import MIGRATIONS, build_runtime
 from rentflow_ledger.domain.accounts import AccountRecord
 from rentflow_ledger.service_layer.accounts import upsert_accounts
@@ -801,7 +800,7 @@ async def main() -> None:
 
 if __name__ == "__main__":
     # on the event loop the ledger service runs on: the consumer in this process, and the baseline beside it
-    LOOP = os.environ.get("RENTFLOW_EVENT_LOOP") or Settings.model_fields["event_loop"].default
-    say(f"event loop: {LOOP} (RENTFLOW_EVENT_LOOP)")
-    with asyncio.Runner(loop_factory=event_loop_factory(LOOP)) as runner:
+    loop_name = event_loop_name()
+    say(f"event loop: {loop_name} (RENTFLOW_EVENT_LOOP)")
+    with asyncio.Runner(loop_factory=event_loop_factory(loop_name)) as runner:
         runner.run(main())

@@ -180,6 +180,11 @@ def home_dir() -> Path:
     return Path(os.environ.get("RENTFLOW_HOME", "./.rentflow")).resolve()
 
 
+def event_loop_name() -> str:
+    """RENTFLOW_EVENT_LOOP, or its default, for a bench that runs before any service settings exist."""
+    return os.environ.get("RENTFLOW_EVENT_LOOP") or Settings.model_fields["event_loop"].default
+
+
 def settings_table(classes: list[type[Settings]]) -> str:
     """A markdown table of every variable of these settings classes (docs/settings.md)."""
     rows: dict[str, tuple[str, str, str]] = {}

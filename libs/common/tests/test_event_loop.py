@@ -8,7 +8,7 @@ import pytest
 import uvloop
 
 from rentflow_common.service import event_loop_factory
-from rentflow_common.settings import Settings
+from rentflow_common.settings import Settings, event_loop_name
 
 
 def test_the_default_loop_is_uvloop():
@@ -24,6 +24,13 @@ def test_each_named_loop_runs_a_coroutine_on_that_loop(name, kind):
         loop = runner.run(running_loop())
     assert isinstance(loop, kind)
     assert (name == "uvloop") == isinstance(loop, uvloop.Loop)
+
+
+def test_a_bench_names_the_loop_the_services_take(monkeypatch):
+    monkeypatch.delenv("RENTFLOW_EVENT_LOOP", raising=False)
+    assert event_loop_name() == "uvloop"
+    monkeypatch.setenv("RENTFLOW_EVENT_LOOP", "asyncio")
+    assert event_loop_name() == "asyncio"
 
 
 def test_an_unknown_loop_is_refused_by_name():
