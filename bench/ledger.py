@@ -42,6 +42,7 @@ from typing import Any
 
 import asyncpg
 import psutil
+import rentflow_memory
 
 from cpu import CpuMeter, infra_processes
 from harness import say, start_run
@@ -247,6 +248,7 @@ class InProcess:
 
     def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
         self.runtime = build_runtime(settings, max_records=args.max_records, consumers_per_topic=args.consumers)
+        rentflow_memory.keep(settings.memory_keep_mb)  # as the service does (service.serve)
         self._cpu0 = 0.0
         self.gc = GcTimer()
 
@@ -328,6 +330,7 @@ def _ledger_process(settings: Settings, max_records: int, consumers: int, ready:
             written.value = sum(c.stats.messages for c in runtime.consumers)  # for the bench's `done`
         await runtime.stop()
 
+    rentflow_memory.keep(settings.memory_keep_mb)
     with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
         runner.run(run())
 
@@ -570,6 +573,7 @@ async def year(args: argparse.Namespace, infra: Any, settings: Settings, db_url:
 
     # the service runs its debit run (POST /v1/debits/run) with its collector tuned at start: so does this
     tune_garbage_collector()
+    rentflow_memory.keep(settings.memory_keep_mb)
     t0 = time.perf_counter()
     debits = await run_debits(lambda: UnitOfWork(engine, producer="ledger"), YEAR_THROUGH, chunk=1000, in_flight=2)
     t_debits = time.perf_counter() - t0

@@ -19,6 +19,7 @@ from types import MethodType
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 import asyncpg
+import rentflow_memory
 import sqlalchemy.exc
 import structlog
 import uvicorn
@@ -249,6 +250,7 @@ class ServiceRuntime:
             "outbox_republished": self.relay.republished if self.relay else 0,
             "outbox_published_per_s": self.relay.rate.per_second() if self.relay else 0.0,
             "topics_lost": self.relay.topics_lost if self.relay else {},
+            "memory_kept": rentflow_memory.stats(),  # freed memory held for the next batches (`serve`)
             # one entry per group, its members in this process (RENTFLOW_LEDGER_CONSUMERS) summed
             "consumers": {group: {"topics": members[0].topics, **_stats(members),
                                   "reading": {tp: r for c in members for tp, r in c.reading().items()}}
@@ -709,13 +711,15 @@ def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 def serve(app: FastAPI, service: str, *, background: bool = False) -> None:
-    """Runs the service on RENTFLOW_HOST:RENTFLOW_PORT (set by `rentflow up`), as uvicorn.run does.
+    """Runs the service on RENTFLOW_HOST:RENTFLOW_PORT (set by `rentflow up`), as uvicorn.run does,
+    keeping the memory its batches free for the next ones (RENTFLOW_MEMORY_KEEP_MB, rentflow_memory).
     `background`: the service is off a payment's path to its account; it runs at the CPU priority
     RENTFLOW_BACKGROUND_NICE."""
     settings: Settings = app.state.runtime.settings
     configure_logging(service, settings.log_format)
     if background:
         lower_cpu_priority(settings.background_nice)
+    rentflow_memory.keep(settings.memory_keep_mb)
     server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
                                     lifespan="on", timeout_graceful_shutdown=30, loop=settings.event_loop))
     try:
