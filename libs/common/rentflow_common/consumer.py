@@ -245,6 +245,7 @@ class BatchConsumer:
         self._queue: asyncio.Queue[tuple[Decoded, Any]] = asyncio.Queue(maxsize=QUEUED_FETCHES)
         self._worker: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()  # each batch in hand, written by its own task
+        self._taken_at: dict[asyncio.Task[None], float] = {}  # when each batch in hand was taken (monotonic)
         self._committing: asyncio.Task[None] | None = None  # the offset commit in flight (at most one)
         self._draining = False  # no new batches are taken
         self._closing = False  # the batch in hand is given up (not committed) if it cannot be written
@@ -399,6 +400,7 @@ class BatchConsumer:
             batch = _Batch(Decoded.merge([d for d, _ in taken]), taken, previous, self._overlap)
             batch.task = asyncio.create_task(self._run(batch), name=f"batch-{self.group_id}")
             self._batches.add(batch.task)
+            self._taken_at[batch.task] = time.monotonic()
             batch.task.add_done_callback(self._batch_done)
             await asyncio.wait([batch.dispatched, batch.task], return_when=asyncio.FIRST_COMPLETED)
             if previous is not None:
@@ -407,6 +409,7 @@ class BatchConsumer:
 
     def _batch_done(self, task: "asyncio.Task[None]") -> None:
         self._batches.discard(task)
+        self._taken_at.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             self.stats.last_error = _short(task.exception())  # type: ignore[arg-type]
             log.error("consumer.batch_failed", group=self.group_id, error=self.stats.last_error)
@@ -567,6 +570,10 @@ class BatchConsumer:
         except asyncio.TimeoutError:
             log.warning("consumer.drain_timeout", group=self.group_id, timeout_s=timeout)
         self._closing = True
+
+    def oldest_batch_taken_at(self) -> float | None:
+        """When the oldest batch in hand (taken, not yet written and committed) was taken (monotonic)."""
+        return min(self._taken_at.values(), default=None)
 
     def reading(self) -> dict[str, dict[str, int | None]]:
         """Each partition assigned to this member: where it reads next and the end its last fetch saw

@@ -52,7 +52,8 @@ from rentflow_schemas import TOPICS
 log = get_logger(__name__)
 
 BROKER_CHECK_EVERY_S = 2.0
-STUCK_AFTER_S = 30.0  # a consumer with lag that has written nothing for this long is unhealthy
+STUCK_AFTER_S = 30.0  # a consumer that completed no fetch for this long, with nothing failing, is stuck (`stuck_for`)
+EXIT_STUCK = 70  # the exit code of a process ended by its watchdog (EX_SOFTWARE)
 OUTBOX_STALE_AFTER_S = 60.0  # unpublished events this old, with the relay not publishing, make it unhealthy
 RELAY_PROGRESS_S = 30.0
 DATABASE_RETRY_AFTER_S = 5  # what a caller is told to wait (Retry-After) while the database is away
@@ -79,6 +80,8 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.consumers: list[BatchConsumer] = []
         self._relay_task: asyncio.Task[None] | None = None
+        self._watchdog_task: asyncio.Task[None] | None = None
+        self.exit_process: Callable[[int], None] = _exit_now  # the watchdog's way out (a test's stand-in)
         self.ready = False
         self.started_at: float | None = None
         self.lag = LagCache(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix)
@@ -139,6 +142,7 @@ class ServiceRuntime:
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
         if self.consumers:
             await self.broker.start()
+            self._watchdog_task = asyncio.create_task(self._watch_stuck(), name=f"{self.name}-watchdog")
         tune_garbage_collector()
         self.ready = True
         self.started_at = time.monotonic()
@@ -157,6 +161,8 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         self.ready = False
+        if self._watchdog_task is not None:
+            self._watchdog_task.cancel()
         if self.consumers:
             for c in self.consumers:
                 await c.drain()  # the batches in hand written and committed
@@ -226,12 +232,32 @@ class ServiceRuntime:
                           "last_error": self.relay.last_error if self.relay else None,
                           "topics_lost": self.relay.topics_lost if self.relay else {}}}
 
+    async def _watch_stuck(self) -> None:
+        """Ends the process (EXIT_STUCK) once a consumer has been stuck (`stuck_for`) for
+        RENTFLOW_STUCK_EXIT_S: a stuck consumer cannot be drained, and its process started again reads
+        what it had fetched again from its committed offsets (what was written is recognised by its
+        progress). `rentflow up` starts it again, as a container's restart policy does."""
+        limit = self.settings.stuck_exit_s
+        while limit:
+            await asyncio.sleep(min(10.0, limit / 4))
+            found = stuck_past(self.consumers if self.ready else [], time.monotonic(), limit)
+            if found is not None:
+                c, stuck = found
+                log.error("consumer.stuck_exiting", group=c.group_id, stuck_s=round(stuck), exit_code=EXIT_STUCK,
+                          reading=c.reading(), last_error=c.stats.last_error)
+                self.exit_process(EXIT_STUCK)
+                return
+
     def _consumer_health(self, c: BatchConsumer) -> dict[str, Any]:
         s = c.stats
         now = time.monotonic()
         fetch = getattr(c, "fetch_state", None)
         problem = None
-        if s.commit_failures >= 3:
+        stuck = stuck_for(c, now)
+        if stuck is not None:
+            problem = (f"stuck for {stuck:.0f} s: a batch in hand not written, or no fetch completed, and nothing "
+                       f"failing")
+        elif s.commit_failures >= 3:
             problem = f"cannot commit offsets ({s.last_error})"
         elif fetch is not None and fetch.failing_since is not None and now - fetch.failing_since > 5:
             problem = f"cannot fetch for {now - fetch.failing_since:.0f} s ({fetch.last_error})"
@@ -381,6 +407,37 @@ def tune_garbage_collector() -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
+def stuck_for(consumer: Any, now: float) -> float | None:
+    """How long a consumer has been stuck, or None: for over STUCK_AFTER_S a batch it took has been in
+    hand unwritten, or it completed no fetch, while neither its fetches nor its writes failed (a broker
+    or database away is reported as failing, and retried). A batch is written in a second or two, and a
+    working consumer's fetch returns at least every IDLE_GETMANY_TIMEOUT_MS, or as soon as what it
+    fetched is handed to its writer: one that does neither holds batches that are not being written."""
+    fetch = getattr(consumer, "fetch_state", None)
+    if consumer.stats.failing_since is not None or (fetch is not None and fetch.failing_since is not None):
+        return None
+    since = [t for t in (consumer.oldest_batch_taken_at(), fetch.last_ok if fetch is not None else None)
+             if t is not None]
+    quiet = now - min(since) if since else 0.0
+    return quiet if quiet > STUCK_AFTER_S else None
+
+
+def stuck_past(consumers: list[Any], now: float, limit: float) -> tuple[Any, float] | None:
+    """The first consumer stuck (`stuck_for`) for `limit` seconds or more, and for how long."""
+    for c in consumers:
+        stuck = stuck_for(c, now)
+        if stuck is not None and stuck >= limit:
+            return c, stuck
+    return None
+
+
+def _exit_now(code: int) -> None:
+    """Ends the process at once: nothing waits on the stuck consumer (what is logged is written first)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def consumer_groups(consumers: list[BatchConsumer]) -> dict[str, list[BatchConsumer]]:

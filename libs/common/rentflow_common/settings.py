@@ -81,6 +81,12 @@ class Settings(BaseSettings):
                     "giving it back to the OS (MiB of Python's object arenas, and as much of malloc's heap): "
                     "taken again from the OS, each page costs a page fault, 18% of the ledger's CPU in a burst "
                     "(rentflow_memory); 0 gives it back as Python and glibc do by default")
+    stuck_exit_s: float = Field(
+        120.0, ge=0, le=86_400, validation_alias="RENTFLOW_STUCK_EXIT_S",
+        description="a consumer stuck this long (a batch in hand not written, or no fetch completed, while "
+                    "nothing failed; /health says so after 30 s) ends its process, exit code 70, for `rentflow "
+                    "up` or the container's restart policy to start it again: what it had fetched is read again "
+                    "and what it wrote recognised; 0: /health only")
     event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop", validation_alias="RENTFLOW_EVENT_LOOP",
         description="the services' event loop: uvloop (libuv), or Python's own asyncio loop")

@@ -11,7 +11,8 @@ from prometheus_client import generate_latest
 
 from rentflow_common.consumer import ConsumerStats
 from rentflow_common.metrics import RuntimeCollector
-from rentflow_common.service import ServiceRuntime, _group_health, _stats, consumer_groups
+from rentflow_common.service import (EXIT_STUCK, STUCK_AFTER_S, ServiceRuntime, _group_health, _stats,
+                                     consumer_groups, stuck_for, stuck_past)
 
 UTC = dt.timezone.utc
 
@@ -20,7 +21,8 @@ def member(group: str, **counts) -> SimpleNamespace:
     stats = ConsumerStats(**counts)
     stats.rate.add(stats.messages)
     fetch = SimpleNamespace(last_ok=time.monotonic(), failing_since=None, last_error=None)
-    return SimpleNamespace(group_id=group, topics=["a.v1", "b.v1"], stats=stats, fetch_state=fetch)
+    return SimpleNamespace(group_id=group, topics=["a.v1", "b.v1"], stats=stats, fetch_state=fetch,
+                           oldest_batch_taken_at=lambda: None, reading=lambda: {})
 
 
 def test_members_of_a_group_are_summed_and_other_groups_left_alone():
@@ -62,3 +64,48 @@ def test_metrics_give_each_group_one_series():
     assert len(lines) == len(set(line.rsplit(" ", 1)[0] for line in lines))
     assert 'rentflow_consumer_messages_total{group="g",service="svc",topic="a.v1"} 9.0' in lines
     assert 'rentflow_consumer_batches_total{group="g",service="svc"} 5.0' in lines
+
+
+def test_a_member_that_neither_fetches_nor_writes_while_nothing_fails_is_stuck():
+    """No fetch completed for over STUCK_AFTER_S, or a batch in hand that long, with no failure
+    reported: stuck. A broker or database away is failing instead (reported, and retried)."""
+    now = time.monotonic()
+    quiet = member("g")
+    quiet.fetch_state.last_ok = now - STUCK_AFTER_S - 5
+    holding = member("g")
+    holding.oldest_batch_taken_at = lambda: now - STUCK_AFTER_S - 8
+    broker_away = member("g")
+    broker_away.fetch_state.last_ok, broker_away.fetch_state.failing_since = now - 100, now - 90
+    database_away = member("g", failing_since=now - 90)
+    database_away.oldest_batch_taken_at = lambda: now - 100
+    working = member("g")
+    working.oldest_batch_taken_at = lambda: now - 2
+    assert [round(stuck_for(m, now) or 0) for m in (quiet, holding, broker_away, database_away, working)] == [
+        STUCK_AFTER_S + 5, STUCK_AFTER_S + 8, 0, 0, 0]
+    health = ServiceRuntime._consumer_health(None, holding)  # type: ignore[arg-type]
+    assert health["ok"] is False and health["problem"].startswith(f"stuck for {STUCK_AFTER_S + 8:.0f} s")
+
+
+def test_only_a_consumer_stuck_for_the_limit_is_taken_for_ending_the_process():
+    now = time.monotonic()
+    stuck, working = member("g"), member("h")
+    stuck.fetch_state.last_ok = now - 50
+    assert stuck_past([working, stuck], now, 60) is None
+    assert stuck_past([working, stuck], now, 45) == (stuck, 50)
+
+
+async def test_the_watchdog_ends_the_process_of_a_stuck_consumer():
+    """The watchdog ends the process (EXIT_STUCK) for its supervisor to start again; with
+    RENTFLOW_STUCK_EXIT_S 0 it returns at once, leaving it to /health."""
+    import asyncio
+
+    exits: list[int] = []
+    stuck = member("g")
+    stuck.fetch_state.last_ok = time.monotonic() - STUCK_AFTER_S - 1
+    runtime = SimpleNamespace(settings=SimpleNamespace(stuck_exit_s=0.2), ready=True, consumers=[member("h"), stuck],
+                              exit_process=exits.append)
+    await asyncio.wait_for(ServiceRuntime._watch_stuck(runtime), 5)  # type: ignore[arg-type]
+    assert exits == [EXIT_STUCK] == [70]
+    runtime.settings.stuck_exit_s = 0
+    await asyncio.wait_for(ServiceRuntime._watch_stuck(runtime), 1)
+    assert exits == [70]
