@@ -53,9 +53,11 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
     # each on uvloop's event loop and httptools' HTTP parser (RENTFLOW_EVENT_LOOP's default)
     assert {name: (loaded(pid, "uvloop"), loaded(pid, "httptools")) for name, pid in pids.items()} == {
         name: (True, True) for name in pids}
-    # each keeps the memory its batches free for the next ones (RENTFLOW_MEMORY_KEEP_MB's default)
-    assert {name: doc["memory_kept"]["capacity_bytes"] for name, doc in rentflow("status", "--json").items()
-            if name in pids} == {name: 256 * 2**20 for name in pids}
+    # each keeps the memory its batches free for the next ones (RENTFLOW_MEMORY_KEEP_MB's default), and
+    # its watchdog would end it were a consumer stuck (RENTFLOW_STUCK_EXIT_S's default)
+    status = {name: doc for name, doc in rentflow("status", "--json").items() if name in pids}
+    assert {name: (doc["memory_kept"]["capacity_bytes"], doc["stuck_exit_after_s"]) for name, doc in status.items()} \
+        == {name: (256 * 2**20, 120.0) for name in pids}
     csv_path = tmp_path / "accounts.csv"
     csv_path.write_text(ACCOUNTS_CSV)
     assert rentflow("accounts", "import", str(csv_path), "--json")["created"] == 3

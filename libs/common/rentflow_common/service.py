@@ -52,7 +52,7 @@ from rentflow_schemas import TOPICS
 log = get_logger(__name__)
 
 BROKER_CHECK_EVERY_S = 2.0
-STUCK_AFTER_S = 30.0  # a consumer that completed no fetch for this long, with nothing failing, is stuck (`stuck_for`)
+STUCK_AFTER_S = 30.0  # a consumer neither fetching nor writing this long, with nothing failing, is stuck (`stuck_for`)
 EXIT_STUCK = 70  # the exit code of a process ended by its watchdog (EX_SOFTWARE)
 OUTBOX_STALE_AFTER_S = 60.0  # unpublished events this old, with the relay not publishing, make it unhealthy
 RELAY_PROGRESS_S = 30.0
@@ -81,7 +81,9 @@ class ServiceRuntime:
         self.consumers: list[BatchConsumer] = []
         self._relay_task: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
-        self.exit_process: Callable[[int], None] = _exit_now  # the watchdog's way out (a test's stand-in)
+        # how the watchdog ends a stuck service's process: `serve` sets it; a runtime in a test's or a bench's
+        # process is never ended (its /health still says it is stuck)
+        self.exit_process: Callable[[int], None] | None = None
         self.ready = False
         self.started_at: float | None = None
         self.lag = LagCache(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix)
@@ -142,7 +144,8 @@ class ServiceRuntime:
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox-relay")
         if self.consumers:
             await self.broker.start()
-            self._watchdog_task = asyncio.create_task(self._watch_stuck(), name=f"{self.name}-watchdog")
+            if self.exit_process is not None:
+                self._watchdog_task = asyncio.create_task(self._watch_stuck(), name=f"{self.name}-watchdog")
         tune_garbage_collector()
         self.ready = True
         self.started_at = time.monotonic()
@@ -238,7 +241,7 @@ class ServiceRuntime:
         what it had fetched again from its committed offsets (what was written is recognised by its
         progress). `rentflow up` starts it again, as a container's restart policy does."""
         limit = self.settings.stuck_exit_s
-        while limit:
+        while limit and self.exit_process is not None:
             await asyncio.sleep(min(10.0, limit / 4))
             found = stuck_past(self.consumers if self.ready else [], time.monotonic(), limit)
             if found is not None:
@@ -277,6 +280,8 @@ class ServiceRuntime:
             "outbox_published_per_s": self.relay.rate.per_second() if self.relay else 0.0,
             "topics_lost": self.relay.topics_lost if self.relay else {},
             "memory_kept": rentflow_memory.stats(),  # freed memory held for the next batches (`serve`)
+            # a consumer stuck this long ends the process (None: this runtime's process is not ended)
+            "stuck_exit_after_s": self.settings.stuck_exit_s if self._watchdog_task is not None else None,
             # one entry per group, its members in this process (RENTFLOW_LEDGER_CONSUMERS) summed
             "consumers": {group: {"topics": members[0].topics, **_stats(members),
                                   "reading": {tp: r for c in members for tp, r in c.reading().items()}}
@@ -777,6 +782,7 @@ def serve(app: FastAPI, service: str, *, background: bool = False) -> None:
     if background:
         lower_cpu_priority(settings.background_nice)
     rentflow_memory.keep(settings.memory_keep_mb)
+    app.state.runtime.exit_process = _exit_now  # its own process: a stuck consumer ends it (`_watch_stuck`)
     server = _Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
                                     lifespan="on", timeout_graceful_shutdown=30, loop=settings.event_loop))
     try:
