@@ -485,11 +485,13 @@ async def main(args: argparse.Namespace) -> None:
             idle.stop()
             if args.pg_stats:  # printed at once: the steady run would add to the figures
                 await print_pg_stats(stack.infra.database_url, len(bodies), args.pg_stats_top)
-            groups = {}
-            for name in ("ledger", "reporting", "notifications"):
+            groups, kept = {}, {}
+            for name in ("payments", "ledger", "reporting", "notifications"):
                 status = await asyncio.to_thread(c.get, name, "/v1/ops/status")
+                kept[name] = status["memory_kept"]  # what each keeps of what its batches freed (rentflow_memory)
                 for group, st in status["consumers"].items():
-                    groups[group] = (st["messages"], st["batches"])
+                    if name != "payments":
+                        groups[group] = (st["messages"], st["batches"])
             last_posted = max(watcher.posted[p] for p in sent)
             throughput = len(sent) / (last_posted - t0)
             push_rate = len(sent) / (push_done - t0)
@@ -548,6 +550,9 @@ async def main(args: argparse.Namespace) -> None:
         if sec > 0.05) + " µs")
     print("  consumer transactions      " + ", ".join(
         f"{g} {m:,} messages in {b:,} ({m / max(b, 1):,.0f} each)" for g, (m, b) in groups.items()))
+    print("  memory kept for reuse      " + ", ".join(
+        f"{name} {k['kept_bytes'] / 2**20:.0f} of {k['capacity_bytes'] / 2**20:.0f} MiB" for name, k in kept.items())
+        + " (RENTFLOW_MEMORY_KEEP_MB; freed arenas held for the next batches)")
     print(f"  (machine: {psutil.cpu_count()} cores; load average before the run {load_before[0]:.2f})")
     print(f"steady {args.steady_rate:,.0f}/s p50 / p99      {statistics.median(steady_lat):.3f} s / "
           f"{percentile(steady_lat, 0.99):.3f} s")
