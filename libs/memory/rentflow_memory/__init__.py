@@ -20,22 +20,24 @@ __all__ = ["keep", "stats"]
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
+INT_MAX = 2**31 - 1
 MMAP_THRESHOLD = 32 * 2**20  # glibc's own ceiling for its sliding threshold on 64 bits (HEAP_MAX_SIZE / 2)
 
 _heap_kept = 0
 
 
 def keep(mb: int) -> None:
-    """Keeps up to `mb` MiB of pymalloc's arenas, and under glibc up to `mb` MiB of free heap, with
-    blocks under 32 MiB served from the heap rather than mapped and unmapped each time. 0 leaves
-    CPython's and glibc's behaviour as it is (or restores it for the arenas)."""
+    """Keeps up to `mb` MiB of pymalloc's arenas, and under glibc up to `mb` MiB (2 GiB at most) of
+    free heap, with blocks under 32 MiB served from the heap rather than mapped and unmapped each
+    time. 0 leaves CPython's and glibc's behaviour as it is (or restores it for the arenas)."""
     global _heap_kept
     if mb < 0:
         raise ValueError("keep: mb cannot be negative")
     _arenas.keep(mb * 2**20)
     if mb and platform.libc_ver()[0] == "glibc":
         libc = ctypes.CDLL(None)
-        if libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(M_TRIM_THRESHOLD, mb * 2**20):
+        trim = min(mb * 2**20, INT_MAX)  # mallopt takes a C int
+        if libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(M_TRIM_THRESHOLD, trim):
             _heap_kept = mb
 
 

@@ -17,6 +17,7 @@ static int installed = 0;
 /* What was given back and is kept: blocks and their sizes. pymalloc's arenas are 1 MiB; the same
    allocator also serves the interpreter's frame stack chunks (16 KiB in 3.11). */
 typedef struct { void *ptr; size_t size; } block;
+#define MAX_SLOTS 65536
 static block *kept = NULL;
 static size_t kept_n = 0, kept_bytes = 0, capacity = 0, slots = 0;
 static unsigned long long reused = 0, given_back = 0;
@@ -66,7 +67,11 @@ keep(PyObject *module, PyObject *arg)
         kept_bytes -= kept[kept_n].size;
         base.free(base.ctx, kept[kept_n].ptr, kept[kept_n].size);
     }
-    size_t need = (size_t)wanted / 16384 + 1;  /* as many blocks as the smallest (a stack chunk) fill */
+    /* as many blocks as the smallest (a stack chunk) fill, up to MAX_SLOTS (1 MiB of list) */
+    size_t need = (size_t)wanted / 16384 + 1;
+    if (need > MAX_SLOTS) {
+        need = MAX_SLOTS;
+    }
     if (need > slots) {
         block *list = PyMem_RawRealloc(kept, need * sizeof(block));
         if (list == NULL) {
