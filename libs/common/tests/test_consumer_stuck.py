@@ -1,5 +1,5 @@
-"""A consumer whose batch in hand is not being written, with nothing failing, is stuck (`stuck_for`):
-/health says so, and the watchdog ends the process once it has been for RENTFLOW_STUCK_EXIT_S. On a
+"""A consumer whose batch in hand is not being written, with nothing failing, is stuck (`stuck_for`,
+which /health and the watchdog go by; test_status_groups.py covers both on members' state). Here on a
 real broker and PostgreSQL, with a handler held mid-batch."""
 from __future__ import annotations
 
