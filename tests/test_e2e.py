@@ -2,17 +2,16 @@
 CLI shows balances, suspense, tasks, KPIs and the GL reconciliation; SIGTERM stops it all."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
 import time
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from rentflow_cli.client import sign
+from rentflow_common.testing import london_today
 
 ACCOUNTS_CSV = """\
 account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,weekly_charges_pence,opening_balance_pence,payment_method,dd_reference,balance_date,notes
@@ -32,10 +31,6 @@ def push(url: str, path: str, provider: str, secret: str, payload: object, signa
 def payment(ref: str, channel: str, amount: int, reference: str, paid_at: str = "2026-10-06T08:00:00+01:00") -> dict:
     return {"provider_ref": ref, "channel": channel, "amount_pence": amount, "currency": "GBP",
             "paid_at": paid_at, "reference": reference, "payer_name": "A Payer"}
-
-
-def london_today() -> str:
-    return dt.datetime.now(ZoneInfo("Europe/London")).date().isoformat()
 
 
 def thread_priorities(pid: int) -> set[int]:
@@ -142,7 +137,7 @@ def test_push_to_posted_through_the_cli(up, rentflow, tmp_path):
     assert recon["balanced"] is True
     assert recon["accounts_total_pence"] == recon["control_account_pence"] == 7500 + 13500 + 9000
 
-    days = sorted({started_on, london_today()})
+    days = [day.isoformat() for day in sorted({started_on, london_today()})]
     dailies = [rentflow("gl", "daily", "--date", day, "--json") for day in days]
     assert all(daily["balanced"] for daily in dailies)
     assert sum(daily["journals_by_kind"].get("receipt", 0) for daily in dailies) >= 1

@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from intake_support import poll, running_stack  # noqa: E402
+from rentflow_common.testing import gl_daily_since, london_today  # noqa: E402
 from rentflow_payments import samples as s  # noqa: E402
 
 ACCOUNTS = ("account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,opening_balance_pence,"
@@ -47,6 +47,7 @@ REPORT = HEAD + (
 
 async def test_a_payout_net_of_its_fees_refunds_and_disputes_is_matched_counted_once_and_its_fees_are_a_journal(
         infra, service_env, topic_prefix):
+    started_on = london_today()
     async with running_stack(infra, topic_prefix) as st:
         await st.accounts(ACCOUNTS)
         report = await st.upload(REPORT.encode(), provider="stripe")
@@ -81,12 +82,8 @@ async def test_a_payout_net_of_its_fees_refunds_and_disputes_is_matched_counted_
         assert (f"{BILLING} is £48.05 on the statement, but the 1 card payments paid out in it add up to £50.00 "
                 "less £0.75 of fees stated, £49.25 (difference -£1.20)") in book["items"][0]["reason"]
 
-        today = dt.datetime.now(ZoneInfo("Europe/London")).date()
-
         async def fees_posted():
-            r = await st.ledger.get("/v1/gl/daily", params={"date": today.isoformat()})
-            assert r.status_code == 200, r.text
-            day = r.json()
+            day = await gl_daily_since(st.ledger, started_on)
             return day["journals_by_kind"].get("card_fees") == 3 and day
         day = await poll(fees_posted)
         assert day["balanced"]
@@ -101,7 +98,7 @@ async def test_a_payout_net_of_its_fees_refunds_and_disputes_is_matched_counted_
         # lump on an account or in suspense, and the accounts still equal the debtors control
         await st.balances_become(balances)
         assert (await st.ledger.get("/v1/suspense")).json()["items"] == []
-        day = (await st.ledger.get("/v1/gl/daily", params={"date": today.isoformat()})).json()
+        day = await gl_daily_since(st.ledger, started_on)
         assert day["journals_by_kind"]["card_fees"] == 3 and day["balanced"]
         await st.balanced()
         periods = sorted({x["period"] for x in day["lines"] if x["gl_code"] == "CARD_FEES"})
@@ -115,6 +112,7 @@ async def test_a_govuk_pay_payout_net_of_the_fees_its_payments_state_is_matched_
     """GOV.UK Pay's payment resource carries `fee` (Stripe-backed services; docs/domain.md §3): the
     payments it reports are credited their `amount`, and the bank's payout line ("GOV.UK PAY", no
     payout id) is their total less the fees."""
+    started_on = london_today()
     async with running_stack(infra, topic_prefix) as st:
         await st.accounts(ACCOUNTS)
         replay = s.govuk_replay([s.govuk_event("pay-e", "card_payment_succeeded", 12000, "10000010"),
@@ -132,8 +130,7 @@ async def test_a_govuk_pay_payout_net_of_the_fees_its_payments_state_is_matched_
             return [(x["kind"], x["status"]) for x in book["lumps"]] == [("govuk_pay_payout", "matched")] and book
         book = await poll(matched)
         assert book["lumps"][0]["matched_key"] == f"import:{got['import_id']}" and book["items"] == []  # the replay
-        today = dt.datetime.now(ZoneInfo("Europe/London")).date()
-        day = (await st.ledger.get("/v1/gl/daily", params={"date": today.isoformat()})).json()
+        day = await gl_daily_since(st.ledger, started_on)
         assert day["journals_by_kind"].get("card_fees") == 1 and day["balanced"]
         assert [(x["debit_pence"], x["credit_pence"]) for x in day["lines"] if x["gl_code"] == "CARD_FEES"] == [(10, 0)]
         assert (await st.ledger.get("/v1/suspense")).json()["items"] == []

@@ -3,6 +3,7 @@ the same way `rentflow up` starts them, and a fresh database per test module tha
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import shutil
 import tempfile
@@ -10,6 +11,7 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -56,6 +58,35 @@ async def fresh_database_async(infra: Infrastructure, prefix: str = "t") -> str:
     finally:
         await conn.close()
     return with_database(infra.database_url, name)
+
+
+def london_today() -> dt.date:
+    return dt.datetime.now(ZoneInfo("Europe/London")).date()
+
+
+async def gl_daily_since(http: Any, first_day: dt.date) -> dict[str, Any]:
+    """GET /v1/gl/daily for each day from `first_day` (a test's start) to today, as one: a test that runs
+    over midnight finds what it posted split across the two days' batches."""
+    days = [first_day + dt.timedelta(days=n) for n in range((london_today() - first_day).days + 1)]
+    merged: dict[str, Any] = {"journals": 0, "journals_by_kind": {}, "debit_pence": 0, "credit_pence": 0,
+                              "balanced": True}
+    lines: dict[tuple[str, str], dict[str, Any]] = {}
+    for day in days:
+        r = await http.get("/v1/gl/daily", params={"date": day.isoformat()})
+        assert r.status_code == 200, r.text
+        daily = r.json()
+        merged["balanced"] = merged["balanced"] and daily["balanced"]
+        for field in ("journals", "debit_pence", "credit_pence"):
+            merged[field] += daily[field]
+        for kind, n in daily["journals_by_kind"].items():
+            merged["journals_by_kind"][kind] = merged["journals_by_kind"].get(kind, 0) + n
+        for line in daily["lines"]:
+            into = lines.setdefault((line["period"], line["gl_code"]), {**line, "debit_pence": 0, "credit_pence": 0,
+                                                                         "net_pence": 0})
+            for field in ("debit_pence", "credit_pence", "net_pence"):
+                into[field] += line[field]
+    merged["lines"] = [lines[k] for k in sorted(lines)]
+    return merged
 
 
 async def poll(predicate: Any, timeout: float = 30.0, what: str | None = None) -> Any:

@@ -3,18 +3,17 @@ open month; the reconciliation names an injected difference."""
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from ledger_support import CSV, UTC, payment, poll, running_ledger
+from rentflow_common.testing import gl_daily_since, london_today
 
 ACCOUNTS = ("account_ref,tenant_name,property,patch,tenancy_start,weekly_rent_pence,opening_balance_pence,"
             "balance_date\n"
             "80000001,Ann,1 A St,N,2026-03-30,10000,0,2026-04-05\n")
 
-LONDON = ZoneInfo("Europe/London")
-
 
 async def test_close_period_and_reconcile(infra, service_env, topic_prefix):
+    started_on = london_today()
     async with running_ledger(infra, topic_prefix) as ledger:
         http = ledger.http
         assert (await http.post("/v1/accounts/import", content=ACCOUNTS, headers=CSV)).status_code == 200
@@ -78,14 +77,13 @@ async def test_close_period_and_reconcile(infra, service_env, topic_prefix):
         assert (await http.get("/v1/gl/reconcile", params={"period": "2026-04"})).json()["closed"]
 
         # the day's GL batch for finance: everything above was posted today, in three periods
-        today = dt.datetime.now(LONDON).date()
-        daily = (await http.get("/v1/gl/daily", params={"date": today.isoformat()})).json()
+        daily = await gl_daily_since(http, started_on)
         assert daily["balanced"] and daily["debit_pence"] == daily["credit_pence"] > 0
         assert daily["journals_by_kind"]["debit"] == 4 and daily["journals_by_kind"]["suspense_allocated"] == 1
         assert {x["period"] for x in daily["lines"]} == {"2026-04", "2026-05", "2026-06"}
         balances = sum([(await ledger.account(ref))["balance_pence"] for ref in ("80000001", "80000002")])
         assert sum(x["net_pence"] for x in daily["lines"] if x["gl_code"] == "DEBTORS_CONTROL") == balances
-        before = (await http.get("/v1/gl/daily", params={"date": (today - dt.timedelta(days=1)).isoformat()})).json()
+        before = (await http.get("/v1/gl/daily", params={"date": (started_on - dt.timedelta(days=1)).isoformat()})).json()
         assert before["journals"] == 0 and before["lines"] == [] and before["balanced"]
         assert (await http.get("/v1/gl/daily", params={"date": "2026-02-30"})).status_code == 422
 
