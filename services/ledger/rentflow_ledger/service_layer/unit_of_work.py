@@ -19,9 +19,11 @@ from rentflow_schemas.ledger import TransactionPosted
 from rentflow_ledger.adapters import reconciliation, sql
 from rentflow_ledger.adapters.repositories import (Accounts, Adjustments, CashBook, Lumps, Mandates, Periods,
                                                    Postings, Rents, Reversals, Suspense, Unreconciled)
+from rentflow_ledger.service_layer.events import Emitter
 
 
-class LedgerUnitOfWork(Protocol):
+class LedgerUnitOfWork(Emitter, Protocol):
+    """The repositories, and what `Emitter` emits with."""
     accounts: Accounts
     postings: Postings
     suspense: Suspense
@@ -36,16 +38,6 @@ class LedgerUnitOfWork(Protocol):
 
     @property
     def correlation_id(self) -> str: ...
-
-    def emit(self, event: BaseModel, *, cause: Cause | None = None, identity: tuple[object, ...] | None = None,
-             key: str | None = None, occurred_at: dt.datetime | None = None) -> uuid.UUID: ...
-
-    def emit_data(self, model: type[BaseModel], data: dict[str, Any], *, identity: tuple[object, ...], key: str,
-                  cause: Cause | None, occurred_at: dt.datetime) -> uuid.UUID: ...
-
-    def deferred_many(self, model: type[BaseModel], field: str) -> Callable[..., list[Deferred]]: ...
-
-    def complete(self, deferred: Deferred, value: int) -> None: ...
 
     def audit(self, action: str, *, subject: object = None, account_ref: str | None = None,
               before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None: ...

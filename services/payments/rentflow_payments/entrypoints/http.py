@@ -13,7 +13,7 @@ import re
 import tempfile
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, Awaitable, BinaryIO, Callable
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
@@ -174,6 +174,18 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
     keep_seconds = signature.MAX_SKEW_SECONDS + 60
     purged = [0.0]
 
+    async def stored(what: str, text: str, read: Callable[[Any, uuid.UUID], Awaitable[Any]]) -> Response:
+        """GET of one stored row by its id; 404 naming `what` for a text that is no id, or no row's."""
+        try:
+            key = uuid.UUID(text)
+        except ValueError:
+            raise _detail(404, f"unknown {what} {text}") from None
+        async with engine.connect() as conn:
+            row = await read((await conn.get_raw_connection()).driver_connection, key)
+        if row is None:
+            raise _detail(404, f"unknown {what} {text}")
+        return Response(orjson.dumps(row, default=str), media_type=JSON)
+
     def replayed(seen_at: datetime | None) -> HTTPException:
         at = f" at {seen_at.isoformat(timespec='seconds')}" if seen_at else ""
         return _detail(409, signature.REPLAYED.format(at=at))
@@ -286,16 +298,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
 
     @router.get("/payments/{payment_id}", tags=["push"], summary="a stored payment", dependencies=READERS)
     async def get_payment(payment_id: Annotated[Text, Path()]) -> Response:
-        try:
-            pid = uuid.UUID(payment_id)
-        except ValueError:
-            raise _detail(404, f"unknown payment {payment_id}") from None
-        async with engine.connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            row = await repo.get_payment(raw, pid)
-        if row is None:
-            raise _detail(404, f"unknown payment {payment_id}")
-        return Response(orjson.dumps(row, default=str), media_type=JSON)
+        return await stored("payment", payment_id, repo.get_payment)
 
     @router.post("/providers", status_code=201, response_model=ProviderOut, tags=["providers"],
                  summary="register a payment provider; answers its signing secret (the only time it is shown)",
@@ -499,16 +502,7 @@ def make_router(runtime: ServiceRuntime) -> APIRouter:
 
     @router.get("/imports/{import_id}", tags=["files"], summary="summary of an import", dependencies=READERS)
     async def get_import(import_id: Annotated[Text, Path()]) -> Response:
-        try:
-            iid = uuid.UUID(import_id)
-        except ValueError:
-            raise _detail(404, f"unknown import {import_id}") from None
-        async with engine.connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            row = await repo.get_import(raw, iid)
-        if row is None:
-            raise _detail(404, f"unknown import {import_id}")
-        return Response(orjson.dumps(row, default=str), media_type=JSON)
+        return await stored("import", import_id, repo.get_import)
 
     return router
 
