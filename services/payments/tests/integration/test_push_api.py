@@ -109,7 +109,10 @@ async def test_push_single_and_repeat_gives_same_id_and_exactly_one_event(svc):
     assert stored["amount_pence"] == 12500 and stored["provider_ref"] == "R-1" and stored["source"] == "push"
     assert stored["payer_name"] == "A Tenant" and stored["correlation_id"] == "corr-1"
     assert (await svc.client.get(f"/v1/payments/{uuid.uuid4()}")).status_code == 404
-    assert (await svc.client.get("/v1/payments/not-a-uuid")).status_code == 404
+    missing = await svc.client.get("/v1/payments/not-a-uuid")
+    assert missing.status_code == 404 and missing.json()["detail"] == "unknown payment not-a-uuid"
+    missing = await svc.client.get(f"/v1/imports/{first['payment_id']}")  # an id, not an import's
+    assert missing.status_code == 404 and missing.json()["detail"] == f"unknown import {first['payment_id']}"
 
     got = await svc.events("payments.received.v1", expected=1)
     assert len(got) == 1, got
