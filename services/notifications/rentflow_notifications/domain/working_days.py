@@ -42,6 +42,17 @@ def add_working_days(start: dt.date, days: int, bank_holidays: Container[dt.date
     0 gives `start` itself if it is a working day, else the next working day."""
     if days < 0:
         raise ValueError(f"days must be >= 0, got {days}")
+    if bank_holidays is ENGLAND_WALES:  # every task of a batch asks it of the same day or two
+        return _in_england_wales(start, days)
+    return _add_working_days(start, days, bank_holidays)
+
+
+@lru_cache(maxsize=1024)
+def _in_england_wales(start: dt.date, days: int) -> dt.date:
+    return _add_working_days(start, days, ENGLAND_WALES)
+
+
+def _add_working_days(start: dt.date, days: int, bank_holidays: Container[dt.date]) -> dt.date:
     day = start
     if days == 0:
         while not is_working_day(day, bank_holidays):

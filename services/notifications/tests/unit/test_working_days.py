@@ -49,3 +49,14 @@ def test_negative_days_refused():
 def test_custom_calendar():
     assert not is_working_day(D(2026, 11, 24), bank_holidays={D(2026, 11, 24)})
     assert add_working_days(D(2026, 11, 23), 1, bank_holidays={D(2026, 11, 24)}) == D(2026, 11, 25)
+
+
+def test_the_cached_england_and_wales_answers_are_the_computed_ones():
+    class SameCalendar:  # England & Wales, but not the object whose answers are cached
+        def __contains__(self, day: object) -> bool:
+            return day in ENGLAND_WALES
+
+    days = [D(2026, 1, 1) + dt.timedelta(days=n) for n in range(800)]
+    for _ in range(2):  # computed, then from the cache
+        assert [add_working_days(day, n) for day in days for n in range(0, 11)] == [
+            add_working_days(day, n, bank_holidays=SameCalendar()) for day in days for n in range(0, 11)]
