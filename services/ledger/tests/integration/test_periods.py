@@ -83,7 +83,8 @@ async def test_close_period_and_reconcile(infra, service_env, topic_prefix):
         assert {x["period"] for x in daily["lines"]} == {"2026-04", "2026-05", "2026-06"}
         balances = sum([(await ledger.account(ref))["balance_pence"] for ref in ("80000001", "80000002")])
         assert sum(x["net_pence"] for x in daily["lines"] if x["gl_code"] == "DEBTORS_CONTROL") == balances
-        before = (await http.get("/v1/gl/daily", params={"date": (started_on - dt.timedelta(days=1)).isoformat()})).json()
+        day_before = (started_on - dt.timedelta(days=1)).isoformat()
+        before = (await http.get("/v1/gl/daily", params={"date": day_before})).json()
         assert before["journals"] == 0 and before["lines"] == [] and before["balanced"]
         assert (await http.get("/v1/gl/daily", params={"date": "2026-02-30"})).status_code == 422
 
