@@ -30,6 +30,16 @@ class SmtpSettings:
     timeout: float = 30.0
 
 
+SMTP_STEPS = 10  # the commands of one send, each up to the SMTP timeout: connect, EHLO, STARTTLS, EHLO, AUTH,
+# MAIL, RCPT, DATA, the message, QUIT
+
+
+def email_lease(smtp_timeout: float) -> dt.timedelta:
+    """How long a claimed email is its sender's: 5 minutes, or longer where one send may take longer (every
+    step of it at the SMTP timeout). A send outlasting its lease could be claimed and sent again."""
+    return max(dt.timedelta(minutes=5), dt.timedelta(seconds=SMTP_STEPS * smtp_timeout))
+
+
 @dataclass(frozen=True)
 class NotificationsConfig:
     letters_dir: Path
@@ -70,7 +80,7 @@ class NotificationsConfig:
             raise SettingsError(f"RENTFLOW_LETTER_FONT: no such font file {font}")
         return cls(letters_dir=(settings.letters_dir or settings.home / "letters").resolve(), rules=rules,
                    landlord=landlord, smtp=smtp, font_path=font, render_workers=settings.render_workers,
-                   render_chunk=settings.render_chunk)
+                   render_chunk=settings.render_chunk, email_lease=email_lease(settings.smtp_timeout))
 
     def today(self) -> dt.date:
         return london_date(self.clock())

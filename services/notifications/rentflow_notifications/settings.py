@@ -51,4 +51,5 @@ class NotificationsSettings(Settings):
     smtp_password: str | None = Field(None, validation_alias="RENTFLOW_SMTP_PASSWORD", description="SMTP password")
     smtp_starttls: bool = Field(False, validation_alias="RENTFLOW_SMTP_STARTTLS", description="STARTTLS to the server")
     smtp_timeout: float = Field(30.0, gt=0, le=600, validation_alias="RENTFLOW_SMTP_TIMEOUT",
-                                description="seconds to wait for the SMTP server")
+                                description="seconds to wait for the SMTP server at each step of a send; an email "
+                                            "claimed for sending is its sender's for ten of these (5 minutes at least)")

@@ -2,7 +2,8 @@
 
 A notice's email delivery row is made once, when the notice is rendered (unique per notice and
 channel: redelivered input finds the notice and makes nothing). Sending:
-1. claim due rows in a short transaction: status `sending`, attempts + 1, a lease (next_attempt_at);
+1. claim the next due one in a short transaction: status `sending`, attempts + 1, a lease (next_attempt_at)
+   that outlasts one send (config.email_lease);
 2. send over SMTP (no transaction open);
 3. record the outcome in a second transaction: `sent` (NoticeEvent delivered), `pending` again
    with a backoff after a temporary failure, or `failed` (NoticeEvent failed) after a permanent one
@@ -42,8 +43,12 @@ def _message(d: dict[str, Any], config: NotificationsConfig) -> Any:
                               subject=subject, html_path=d["html_document"], pdf_path=d["document"], plain=plain)
 
 
-async def send_due_emails(new_uow: Callable[[], UnitOfWork], config: NotificationsConfig, limit: int = 20) -> int:
-    """Sends the email deliveries that are due; returns how many it tried."""
+async def send_due_emails(new_uow: Callable[[], UnitOfWork], config: NotificationsConfig, limit: int = 1) -> int:
+    """Sends the email deliveries that are due, `limit` claimed at a time; returns how many it tried.
+    One at a time (the worker calls again while there are more): each is claimed just before it is sent,
+    so its lease covers its own send only. Claimed in twenties, the last of a batch waited under its lease
+    while the others were sent, and a slow server could outlast it: another instance would then claim
+    and send it too."""
     if config.smtp is None:
         return 0
     async with new_uow() as uow:

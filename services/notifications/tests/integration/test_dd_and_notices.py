@@ -381,3 +381,56 @@ async def test_a_bulk_rent_review_renders_in_chunks_refuses_late_notices_and_pri
 def consumer_batches_fewer_than_messages(runtime: Any) -> bool:
     stats = runtime.consumers[0].stats
     return stats.batches < stats.messages
+
+
+async def test_each_email_is_claimed_just_before_it_is_sent(infra, service_env, topic_prefix, tmp_path,
+                                                             smtp_server):
+    """Its lease covers its own send only: claimed in twenties, the last of a batch waited under its lease
+    while the others were sent, and a slow server could outlast it (then another instance sends it too)."""
+    from rentflow_notifications.service_layer.delivery import send_due_emails
+
+    controller, box = smtp_server
+    await ensure_topics(infra.kafka_bootstrap_servers, 1, ALL, prefix=topic_prefix)
+    at = dt.datetime(2026, 12, 23, 10, tzinfo=UTC)
+    quiet = NotificationsConfig(letters_dir=tmp_path / "letters", clock=fixed_clock(at))  # its own worker sends nothing
+    app = build_app(config=quiet)
+    runtime = app.state.runtime
+    await runtime.start()
+    try:
+        html, pdf = tmp_path / "letter.html", tmp_path / "letter.pdf"
+        html.write_text("<p>A letter</p>")
+        pdf.write_bytes(b"%PDF-1.4 a letter")
+        notices = [uuid.uuid4() for _ in range(3)]
+        async with runtime.uow() as uow:
+            for n, notice_id in enumerate(notices):
+                await uow.raw.execute(
+                    "insert into notices (notice_id, kind, source_id, account_ref, status, run, input, document, "
+                    "html_document, correlation_id, received_at, updated_at) values ($1, 'dd_failure', $2, $3, "
+                    "'produced', 'test', '{}', $4, $5, 'test', $6, $6)",
+                    notice_id, uuid.uuid4(), f"100{n}", str(pdf), str(html), at)
+                await uow.raw.execute(
+                    "insert into deliveries (delivery_id, notice_id, channel, address, status, next_attempt_at, "
+                    "updated_at) values ($1, $2, 'email', $3, 'pending', $4, $4)",
+                    uuid.uuid4(), notice_id, f"tenant.100{n}@example.org", at - dt.timedelta(minutes=n))
+            await uow.commit()
+
+        sending = NotificationsConfig(letters_dir=tmp_path / "letters", clock=fixed_clock(at),
+                                      smtp=SmtpSettings("127.0.0.1", controller.port, "rents@anytown.example"))
+
+        async def statuses() -> list[tuple[str, str, int]]:
+            async with runtime.uow() as uow:
+                return [tuple(r) for r in await uow.raw.fetch(
+                    "select address, status, attempts from deliveries order by address")]
+
+        assert await send_due_emails(runtime.uow, sending) == 1
+        assert [m["To"] for m in box.messages] == ["tenant.1002@example.org"]  # the longest due first
+        assert await statuses() == [("tenant.1000@example.org", "pending", 0),
+                                    ("tenant.1001@example.org", "pending", 0),
+                                    ("tenant.1002@example.org", "sent", 1)]  # the others not claimed meanwhile
+        assert await send_due_emails(runtime.uow, sending) == 1
+        assert await send_due_emails(runtime.uow, sending) == 1
+        assert await send_due_emails(runtime.uow, sending) == 0
+        assert sorted(m["To"] for m in box.messages) == [f"tenant.100{n}@example.org" for n in range(3)]
+        assert {s for _a, s, _n in await statuses()} == {"sent"}
+    finally:
+        await runtime.stop()
