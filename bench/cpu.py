@@ -105,6 +105,21 @@ class IdleTrace:
         return (inside[-1][1] - inside[0][1]) / (inside[-1][2] - inside[0][2])
 
 
+def python_speed(steps: int = 200_000, repeats: int = 5) -> float:
+    """ns a step of a fixed pure-Python loop (a dict store of a tuple and a str, as service code does), the
+    fastest of `repeats`: how fast this machine runs Python at the moment. It moves from session to session
+    on this shared machine (1.5-2.6 s for the same 20M-step loop within minutes), and a run's CPU per
+    payment moves with it; printed beside the figures so runs of different sessions can be compared."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        kept: dict[int, tuple[int, str]] = {}
+        for i in range(steps):
+            kept[i & 1023] = (i, str(i))
+        best = min(best, time.perf_counter() - started)
+    return 1e9 * best / steps
+
+
 def per_item(seconds: dict[str, float], items: int) -> str:
     parts = [f"{name} {1e6 * sec / items:.0f}" for name, sec in seconds.items()]
     total = sum(seconds.values())

@@ -44,7 +44,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from cpu import CpuMeter, IdleTrace, backend_cpu, infra_processes, per_item, postgres_by_client
+from cpu import CpuMeter, IdleTrace, backend_cpu, infra_processes, per_item, postgres_by_client, python_speed
 from rentflow_cli import sample
 from rentflow_cli.client import Client, signed_headers
 from rentflow_cli.stack import Stack
@@ -433,6 +433,7 @@ async def print_pg_stats(url: str, payments: int, top: int) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     load_before = psutil.getloadavg()
+    step_ns = python_speed()
     home = Path(args.home or tempfile.mkdtemp(prefix="rentflow-bench-"))
     print(f"home {home}; the services' event loop: {event_loop_name()} (RENTFLOW_EVENT_LOOP)", file=sys.stderr)
     stack = Stack(home, database="rentflow_bench", fresh_database=True, local_admin=True,
@@ -553,7 +554,8 @@ async def main(args: argparse.Namespace) -> None:
     print("  memory kept for reuse      " + ", ".join(
         f"{name} {k['kept_bytes'] / 2**20:.0f} of {k['capacity_bytes'] / 2**20:.0f} MiB" for name, k in kept.items())
         + " (RENTFLOW_MEMORY_KEEP_MB; freed arenas held for the next batches)")
-    print(f"  (machine: {psutil.cpu_count()} cores; load average before the run {load_before[0]:.2f})")
+    print(f"  (machine: {psutil.cpu_count()} cores; load average before the run {load_before[0]:.2f}; "
+          f"pure Python {step_ns:.0f} ns a step of bench/cpu.py's python_speed loop)")
     print(f"steady {args.steady_rate:,.0f}/s p50 / p99      {statistics.median(steady_lat):.3f} s / "
           f"{percentile(steady_lat, 0.99):.3f} s")
     for line in stages:

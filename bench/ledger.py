@@ -44,7 +44,7 @@ import asyncpg
 import psutil
 import rentflow_memory
 
-from cpu import CpuMeter, infra_processes
+from cpu import CpuMeter, infra_processes, python_speed
 from harness import say, start_run
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -703,6 +703,7 @@ async def main() -> None:
         base = await baseline(infra.kafka_bootstrap_servers, prefix + TOPIC, args.payments)
         say(f"baseline (plain aiokafka consumer, no processing): {base:,.0f} msgs/s")
         yard = await pg_yardstick(db_url, args.accounts)
+        step_ns = python_speed()
         say(f"PostgreSQL yardstick: {yard:,.0f} postings/s (each with its outbox row and balance update)")
 
         conn = await asyncpg.connect(plain_url(db_url))
@@ -794,6 +795,8 @@ async def main() -> None:
         print(f"  PostgreSQL yardstick (postings/s):   {yard:,.0f}  (transactions of {YARD_ROWS:,} postings + "
               f"{YARD_ROWS:,} outbox rows + balance updates, 2 connections)")
         print(f"  ratio ledger steady/yardstick:       {steady / yard:.2f}")
+        print(f"  pure Python speed:                   {step_ns:.0f} ns a step (bench/cpu.py python_speed; the ledger's "
+              f"CPU per payment moves with it)")
         print(f"  invariant: sum of balances {summary['balances']} == debtors control {summary['control']}: "
               f"{summary['balances'] == summary['control']}")
     finally:
