@@ -38,11 +38,11 @@ def keep(mb: int) -> None:
         libc = ctypes.CDLL(None)
         trim = min(mb * 2**20, INT_MAX)  # mallopt takes a C int
         if libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(M_TRIM_THRESHOLD, trim):
-            _heap_kept = mb
+            _heap_kept = trim // 2**20
 
 
 def stats() -> dict[str, Any]:
     """Arenas kept now (and the interpreter's stack chunks, which pymalloc's arena allocator serves
     too): how many and their bytes, the capacity, how many were handed out again and given back to
-    the OS; and the free heap glibc keeps (MiB)."""
+    the OS; and the free heap glibc keeps (MiB: the setting, or glibc's ceiling below it)."""
     return {**_arenas.stats(), "heap_kept_mb": _heap_kept}
