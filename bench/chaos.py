@@ -694,7 +694,8 @@ def _check_notices(up: Up, http: httpx.Client, result: Result, mailbox: Mailbox,
     doubled = {mid: n for mid, n in mailbox.message_ids.items() if n > 1}
     resent = _logged_resends(up.home) if doubled else set()
     # notifications' documented at-least-once window: killed after the SMTP server took a message and
-    # before `sent` committed, it sends it again (same Message-ID) once the lease runs out, and logs
+    # before `sent` committed, it sends it again (same Message-ID) once the lease runs out (at once when
+    # the restarted process finds the claimer gone: delivery.release_orphaned_emails), and logs
     # `email.resend`. Counted, not failed; any other repeat is an email sent twice.
     figures["emails_resent_in_smtp_window"] = sum(1 for mid in doubled if mid[8:44] in resent)
     unexplained = {mid: n for mid, n in doubled.items() if mid[8:44] not in resent}

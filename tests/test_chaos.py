@@ -30,9 +30,10 @@ def test_killing_every_part_under_load_loses_and_doubles_nothing():
     work = Path(tempfile.mkdtemp(prefix="rentflow-chaos-test-"))
     try:
         # the pushes paced to last about as long as the six kills (1 to 3 s apart), so they land under load.
-        # Settling can take the email lease (5 minutes): emails notifications had claimed when it was killed
-        # are sent again only once their lease runs out (the SMTP server may have taken them), which with a
-        # settle of 300 s left seconds to spare or none (seed 1293271616 passed in 341 s on that wait)
+        # Emails notifications had claimed when it was killed are sent again by its restarted process at once
+        # (release_orphaned_emails); before that they waited out their lease (5 minutes), which with a settle
+        # of 300 s left seconds to spare or none (seed 1293271616 passed in 341 s on that wait). The settle
+        # keeps room for the lease, which still holds a claim whose process this machine cannot see.
         result = chaos.run(work, payments=1200, kills=len(chaos.COMPONENTS), seed=seed, accounts=120, batch=100,
                            file_entries=120, reversals=12, push_pause_s=0.8, kill_gap_s=(1.0, 3.0),
                            settle_timeout_s=420)

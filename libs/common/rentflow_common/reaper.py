@@ -11,6 +11,7 @@ broker (SIGTERM) and the database (SIGINT: PostgreSQL's fast shutdown), and SIGK
 there after the grace period. A clean stop by the owner stops the watchdog first."""
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -40,6 +41,30 @@ def running(pid: int, started: str | None) -> bool:
         return False
     fields = stat.rsplit(")", 1)[1].split()
     return fields[0] != "Z" and (started is None or fields[19] == started)
+
+
+@functools.cache
+def _pid_space() -> str | None:
+    """What processes that see the same pids share: the kernel's boot and the pid namespace (None off Linux)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot}.{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return None
+
+
+def process_key() -> str | None:
+    """This process, named so that another process can tell whether it has ended (`process_gone`)."""
+    space, pid = _pid_space(), os.getpid()
+    return None if space is None else f"{space}/{pid}/{start_time(pid) or ''}"
+
+
+def process_gone(key: str | None) -> bool:
+    """True when the process `key` names (`process_key`) has ended; False while it runs, and when this
+    process cannot tell (no key, or a process of another machine or pid namespace)."""
+    space, _, rest = (key or "").partition("/")
+    pid, _, started = rest.partition("/")
+    return space == _pid_space() and pid.isdigit() and not running(int(pid), started or None)
 
 
 class Reaper:

@@ -95,3 +95,21 @@ def test_a_pid_given_to_another_process_since_is_left_alone(tmp_path):
     finally:
         if sleeper.poll() is None:
             sleeper.kill()
+
+
+def test_a_process_key_tells_an_ended_process_from_a_running_one():
+    """What notifications uses to release the email claims of a killed process at once."""
+    from rentflow_common.reaper import process_gone, process_key
+
+    mine = process_key()
+    assert mine is not None and mine.endswith(f"/{os.getpid()}/{start_time(os.getpid())}")
+    assert process_gone(mine) is False
+    child = subprocess.run([sys.executable, "-c", "from rentflow_common.reaper import process_key; print(process_key())"],
+                           capture_output=True, text=True, check=True, timeout=60)
+    ended = child.stdout.strip()
+    assert ended.split("/")[0] == mine.split("/")[0] and process_gone(ended) is True
+    space, pid, started = mine.split("/")
+    assert process_gone(f"{space}/{pid}/{int(started) + 1}") is True  # the pid, now another process's
+    # what it cannot tell is never "gone": another machine's or pid namespace's, or no key at all
+    assert process_gone(f"another-boot.1/{pid}/{started}") is False
+    assert process_gone(None) is False and process_gone("") is False and process_gone(f"{space}/x/1") is False

@@ -152,12 +152,14 @@ async def insert_deliveries(raw: Any, rows: Sequence[dict[str, Any]], now: dt.da
            on conflict (notice_id, channel) do nothing""", *([r[k] for r in rows] for k in keys), now)
 
 
-async def claim_emails(raw: Any, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[dict[str, Any]]:
+async def claim_emails(raw: Any, now: dt.datetime, lease: dt.timedelta, limit: int,
+                       claimant: str | None = None) -> list[dict[str, Any]]:
     """Email deliveries due (pending, or `sending` whose lease ran out: the process that held it
-    died, maybe after the SMTP server took the message), marked `sending` until now + lease."""
+    died, maybe after the SMTP server took the message), marked `sending` until now + lease by
+    `claimant` (the claiming process's reaper.process_key)."""
     rows = await raw.fetch(
         """update deliveries d set status = 'sending', attempts = d.attempts + 1, next_attempt_at = $2,
-                   updated_at = $1
+                   updated_at = $1, claimed_by = $4
             from (select delivery_id from deliveries
                   where status in ('pending', 'sending') and channel = 'email' and next_attempt_at <= $1
                   order by next_attempt_at, delivery_id limit $3 for update skip locked) due,
@@ -166,8 +168,28 @@ async def claim_emails(raw: Any, now: dt.datetime, lease: dt.timedelta, limit: i
             returning d.delivery_id, d.channel, d.address, d.attempts, n.notice_id, n.kind, n.account_ref,
                       n.letter_date, n.served_on, n.effective_on, n.old_weekly_pence, n.new_weekly_pence,
                       n.amount_pence, n.document, n.html_document, n.correlation_id, n.causation_id""",
-        now, now + lease, limit)
+        now, now + lease, limit, claimant)
     return [_row(r) for r in rows]
+
+
+async def held_emails(raw: Any, now: dt.datetime) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
+    """(delivery_id, notice_id, claimed_by) of the emails being sent under a lease still running."""
+    rows = await raw.fetch(
+        """select delivery_id, notice_id, claimed_by from deliveries
+           where status = 'sending' and channel = 'email' and next_attempt_at > $1 and claimed_by is not null""", now)
+    return [tuple(r) for r in rows]
+
+
+async def end_leases(raw: Any, held: Sequence[tuple[uuid.UUID, str]], now: dt.datetime) -> int:
+    """Makes each (delivery_id, claimed_by) email due now, if that claim still holds it."""
+    if not held:
+        return 0
+    result = await raw.execute(
+        """update deliveries d set next_attempt_at = $3, updated_at = $3
+           from unnest($1::uuid[], $2::text[]) as h(delivery_id, claimed_by)
+           where d.delivery_id = h.delivery_id and d.claimed_by = h.claimed_by and d.status = 'sending'""",
+        [d for d, _ in held], [c for _, c in held], now)
+    return int(result.split()[-1])
 
 
 async def finish_delivery(raw: Any, delivery_id: uuid.UUID, *, status: str, now: dt.datetime,

@@ -17,7 +17,7 @@ from rentflow_common.logging import get_logger
 
 from rentflow_notifications.adapters.render import die_with_parent
 from rentflow_notifications.config import NotificationsConfig
-from rentflow_notifications.service_layer.delivery import send_due_emails
+from rentflow_notifications.service_layer.delivery import release_orphaned_emails, send_due_emails
 from rentflow_notifications.service_layer.notices import render_pending
 
 log = get_logger(__name__)
@@ -41,6 +41,7 @@ class Workers:
         self._stopping = False
         self.rendered = 0
         self.emails_tried = 0
+        self._mail_idle = True
 
     async def start(self, new_uow: Callable[[], UnitOfWork]) -> None:
         self._pool = self._new_pool()
@@ -67,7 +68,10 @@ class Workers:
         return n
 
     async def _mail(self, new_uow: Callable[[], UnitOfWork]) -> int:
+        if self._mail_idle:  # at the start, and after a pass that found nothing due
+            await release_orphaned_emails(new_uow, self.config)
         n = await send_due_emails(new_uow, self.config)
+        self._mail_idle = n == 0
         self.emails_tried += n
         return n
 

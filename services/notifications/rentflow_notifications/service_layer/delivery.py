@@ -11,7 +11,10 @@ channel: redelivered input finds the notice and makes nothing). Sending:
 The window: a crash after the SMTP server accepted the message and before step 3 commits leaves
 the row `sending`; when its lease runs out it is sent again, with the same Message-ID (derived
 from the notice), so the payer may get it twice. SMTP offers no way to close that window; it is
-the time of one commit, and every resend after a lease is logged (`email.resend`)."""
+the time of one commit, and every resend after a lease is logged (`email.resend`). A claim records the
+process that made it (reaper.process_key): a process of the same machine that finds the claimer gone (killed,
+crashed; `rentflow up` restarts it) makes the email due at once instead of after the lease
+(`release_orphaned_emails`); a claim of another machine's process waits out its lease."""
 from __future__ import annotations
 
 import datetime as dt
@@ -19,6 +22,7 @@ from typing import Any, Callable
 
 from rentflow_common.db import UnitOfWork
 from rentflow_common.logging import get_logger
+from rentflow_common.reaper import process_gone, process_key
 
 from rentflow_notifications.adapters import notices_repo as nrepo
 from rentflow_notifications.adapters import smtp
@@ -52,7 +56,7 @@ async def send_due_emails(new_uow: Callable[[], UnitOfWork], config: Notificatio
     if config.smtp is None:
         return 0
     async with new_uow() as uow:
-        claimed = await nrepo.claim_emails(uow.raw, config.clock(), config.email_lease, limit)
+        claimed = await nrepo.claim_emails(uow.raw, config.clock(), config.email_lease, limit, process_key())
         await uow.commit()
     for d in claimed:
         if d["attempts"] > 1:
@@ -79,3 +83,20 @@ async def send_due_emails(new_uow: Callable[[], UnitOfWork], config: Notificatio
                 log.warning("email.retry", notice_id=str(d["notice_id"]), attempt=d["attempts"], detail=result.detail)
             await uow.commit()
     return len(claimed)
+
+
+async def release_orphaned_emails(new_uow: Callable[[], UnitOfWork], config: NotificationsConfig) -> int:
+    """Makes due now the emails whose claiming process is gone (a process of this machine, by its pid and
+    start time): their lease would have held them for minutes. Returns how many."""
+    if config.smtp is None:
+        return 0
+    async with new_uow() as uow:
+        now = config.clock()
+        held = await nrepo.held_emails(uow.raw, now)
+        orphaned = [(d, n, by) for d, n, by in held if process_gone(by)]
+        released = await nrepo.end_leases(uow.raw, [(d, by) for d, _n, by in orphaned], now)
+        await uow.commit()
+    if orphaned:
+        log.warning("email.claim_released", notices=[str(n) for _d, n, _by in orphaned], released=released,
+                    reason="the process that claimed them is gone: sent again now, not after the lease")
+    return released

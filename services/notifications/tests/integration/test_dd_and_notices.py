@@ -434,3 +434,78 @@ async def test_each_email_is_claimed_just_before_it_is_sent(infra, service_env, 
         assert {s for _a, s, _n in await statuses()} == {"sent"}
     finally:
         await runtime.stop()
+
+
+async def test_an_email_whose_claiming_process_is_gone_is_sent_at_once(infra, service_env, topic_prefix, tmp_path,
+                                                                      smtp_server):
+    """A claim names its process: killed mid-send on this machine, its email is due again at once (the
+    restarted service sends it), not after the lease. A live claimer's email, and one claimed on another
+    machine, wait out their lease."""
+    import subprocess
+    import sys
+
+    from rentflow_common.reaper import process_key
+    from rentflow_notifications.service_layer.delivery import release_orphaned_emails, send_due_emails
+
+    controller, box = smtp_server
+    await ensure_topics(infra.kafka_bootstrap_servers, 1, ALL, prefix=topic_prefix)
+    at = dt.datetime(2026, 12, 23, 10, tzinfo=UTC)
+    quiet = NotificationsConfig(letters_dir=tmp_path / "letters", clock=fixed_clock(at))  # its own worker sends nothing
+    app = build_app(config=quiet)
+    runtime = app.state.runtime
+    await runtime.start()
+    gone = subprocess.Popen([sys.executable, "-c", "from rentflow_common.reaper import process_key; "
+                             "print(process_key())"], stdout=subprocess.PIPE, text=True)
+    gone_key = gone.communicate(timeout=60)[0].strip()  # a process of this machine, ended
+    alive = subprocess.Popen([sys.executable, "-c", "import sys; from rentflow_common.reaper import process_key; "
+                              "print(process_key(), flush=True); sys.stdin.read()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        alive_key = alive.stdout.readline().strip()
+        space = process_key().split("/")[0]
+        assert gone_key.startswith(space + "/") and alive_key.startswith(space + "/")
+        other_machine = "0c6f0b9e-5a51-4d1f-9d0e-3a8e5f1f7a00.4026531836/" + gone_key.split("/", 1)[1]
+        html, pdf = tmp_path / "letter.html", tmp_path / "letter.pdf"
+        html.write_text("<p>A letter</p>")
+        pdf.write_bytes(b"%PDF-1.4 a letter")
+        claimers = {"gone": gone_key, "alive": alive_key, "elsewhere": other_machine, "unnamed": None}
+        async with runtime.uow() as uow:
+            for who, key in claimers.items():
+                notice_id = uuid.uuid4()
+                await uow.raw.execute(
+                    "insert into notices (notice_id, kind, source_id, account_ref, status, run, input, document, "
+                    "html_document, correlation_id, received_at, updated_at) values ($1, 'dd_failure', $2, $3, "
+                    "'produced', 'test', '{}', $4, $5, 'test', $6, $6)",
+                    notice_id, uuid.uuid4(), who, str(pdf), str(html), at)
+                await uow.raw.execute(  # claimed a minute ago under a 5-minute lease, and not sent since
+                    "insert into deliveries (delivery_id, notice_id, channel, address, status, attempts, "
+                    "next_attempt_at, updated_at, claimed_by) values ($1, $2, 'email', $3, 'sending', 1, $4, $5, $6)",
+                    uuid.uuid4(), notice_id, f"{who}@example.org", at + dt.timedelta(minutes=4),
+                    at - dt.timedelta(minutes=1), key)
+            await uow.commit()
+        sending = NotificationsConfig(letters_dir=tmp_path / "letters", clock=fixed_clock(at),
+                                      smtp=SmtpSettings("127.0.0.1", controller.port, "rents@anytown.example"))
+
+        assert await send_due_emails(runtime.uow, sending) == 0  # every lease still runs
+        assert await release_orphaned_emails(runtime.uow, sending) == 1
+        assert await send_due_emails(runtime.uow, sending) == 1
+        assert await send_due_emails(runtime.uow, sending) == 0
+        assert [m["To"] for m in box.messages] == ["gone@example.org"]
+        async with runtime.uow() as uow:
+            rows = {r["address"]: (r["status"], r["attempts"], r["claimed_by"]) for r in await uow.raw.fetch(
+                "select d.address, d.status, d.attempts, d.claimed_by from deliveries d")}
+        assert rows == {"gone@example.org": ("sent", 2, process_key()),
+                        "alive@example.org": ("sending", 1, alive_key),
+                        "elsewhere@example.org": ("sending", 1, other_machine),
+                        "unnamed@example.org": ("sending", 1, None)}
+        assert await release_orphaned_emails(runtime.uow, sending) == 0  # nothing more is orphaned
+
+        alive.stdin.close()  # the live claimer ends: its email is released too
+        alive.wait(timeout=60)
+        assert await release_orphaned_emails(runtime.uow, sending) == 1
+        assert await send_due_emails(runtime.uow, sending) == 1
+        assert sorted(m["To"] for m in box.messages) == ["alive@example.org", "gone@example.org"]
+    finally:
+        if alive.poll() is None:
+            alive.kill()
+        await runtime.stop()
