@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 
 from sqlalchemy import text
 
@@ -291,5 +292,40 @@ async def test_the_duplicate_check_probes_the_event_id_index_on_an_unanalysed_ou
         async with raw.transaction():  # as the relay's claim is
             await raw.execute(NUMBERED_PLAN)
             guided = await plan()
-    assert "Seq Scan on outbox_events" in unguided  # what the planner does without statistics
-    assert "Seq Scan on outbox_events" not in guided and "outbox_events_event_id" in guided, guided
+    # planned per id, the check probes the index even unguided (as `event_id = any(...)` over the table, the
+    # planner scanned all of it here without statistics); the guide stays for whatever else it might try
+    for plan_text in (unguided, guided):
+        assert "Seq Scan on outbox_events" not in plan_text and "outbox_events_event_id" in plan_text, plan_text
+
+
+async def test_the_duplicate_check_probes_the_event_id_index_when_most_events_have_no_id(rig):
+    """The outbox as the ledger fills it in bench e2e, unanalysed: batches of ~500 events, most of them
+    `once` (no event id: postings), one in five with one (journals, accounts), and outbox_pending vacuumed
+    by the relay (known empty). Told only not to scan the table, the planner read all of it through its
+    primary key instead (a merge anti join on batch): 12-46 ms a claim on 44,000 events in bench e2e, where
+    probing the claim's ids takes under 1."""
+    from rentflow_common.outbox import NUMBERED_PLAN, NUMBERED_SQL
+
+    r = await rig([TOPIC])
+    async with r.engine.begin() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        await raw.execute("alter table outbox_events set (autovacuum_enabled = false)")
+        await raw.execute("insert into outbox_events (batch, n, topic, payload, headers, event_id) "
+                          "select 1 + g / 500, g % 500, 'ledger.transactions.v1', repeat('x', 716)::bytea, "
+                          "repeat('h', 151), case when g % 5 = 0 then gen_random_uuid() end "
+                          "from generate_series(0, 43999) g")
+        await raw.execute("insert into outbox_pending (events) values (1)")
+        await raw.execute("delete from outbox_pending")
+    async with r.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        await raw.execute("vacuum (skip_locked, truncate false) outbox_pending")  # as the relay does (vacuum_outbox)
+        numbered_before = await raw.fetchval("select event_id from outbox_events where batch = 3 and n = 0")
+        claimed = [uuid.uuid4() for _ in range(700)]  # a claim's new ids
+        async with raw.transaction():  # as the relay's claim is
+            await raw.execute(NUMBERED_PLAN)
+            plan = "\n".join(r[0] for r in await raw.fetch("explain " + NUMBERED_SQL, claimed, [89]))
+            found = await raw.fetch(NUMBERED_SQL, [*claimed, numbered_before], [89])
+    scans = [line.strip()[:90] for line in plan.splitlines() if "Scan" in line or "Join" in line]
+    assert "outbox_events_pkey" not in plan and "Seq Scan on outbox_events" not in plan, scans
+    assert "outbox_events_event_id" in plan, scans
+    assert [r[0] for r in found] == [numbered_before]  # an id an earlier batch holds is found
