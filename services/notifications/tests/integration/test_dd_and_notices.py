@@ -5,6 +5,7 @@ change nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import email
 import socket
@@ -383,6 +384,23 @@ def consumer_batches_fewer_than_messages(runtime: Any) -> bool:
     return stats.batches < stats.messages
 
 
+@contextlib.asynccontextmanager
+async def quiet_service(infra: Any, topic_prefix: str, tmp_path: Path, at: dt.datetime) -> Any:
+    """The service started with no SMTP server (its own worker sends nothing), and a letter's two files:
+    (runtime, html, pdf). The test sends through a config of its own."""
+    await ensure_topics(infra.kafka_bootstrap_servers, 1, ALL, prefix=topic_prefix)
+    app = build_app(config=NotificationsConfig(letters_dir=tmp_path / "letters", clock=fixed_clock(at)))
+    runtime = app.state.runtime
+    await runtime.start()
+    try:
+        html, pdf = tmp_path / "letter.html", tmp_path / "letter.pdf"
+        html.write_text("<p>A letter</p>")
+        pdf.write_bytes(b"%PDF-1.4 a letter")
+        yield runtime, html, pdf
+    finally:
+        await runtime.stop()
+
+
 async def test_each_email_is_claimed_just_before_it_is_sent(infra, service_env, topic_prefix, tmp_path,
                                                              smtp_server):
     """Its lease covers its own send only: claimed in twenties, the last of a batch waited under its lease
@@ -390,16 +408,8 @@ async def test_each_email_is_claimed_just_before_it_is_sent(infra, service_env, 
     from rentflow_notifications.service_layer.delivery import send_due_emails
 
     controller, box = smtp_server
-    await ensure_topics(infra.kafka_bootstrap_servers, 1, ALL, prefix=topic_prefix)
     at = dt.datetime(2026, 12, 23, 10, tzinfo=UTC)
-    quiet = NotificationsConfig(letters_dir=tmp_path / "letters", clock=fixed_clock(at))  # its own worker sends nothing
-    app = build_app(config=quiet)
-    runtime = app.state.runtime
-    await runtime.start()
-    try:
-        html, pdf = tmp_path / "letter.html", tmp_path / "letter.pdf"
-        html.write_text("<p>A letter</p>")
-        pdf.write_bytes(b"%PDF-1.4 a letter")
+    async with quiet_service(infra, topic_prefix, tmp_path, at) as (runtime, html, pdf):
         notices = [uuid.uuid4() for _ in range(3)]
         async with runtime.uow() as uow:
             for n, notice_id in enumerate(notices):
@@ -432,8 +442,6 @@ async def test_each_email_is_claimed_just_before_it_is_sent(infra, service_env, 
         assert await send_due_emails(runtime.uow, sending) == 0
         assert sorted(m["To"] for m in box.messages) == [f"tenant.100{n}@example.org" for n in range(3)]
         assert {s for _a, s, _n in await statuses()} == {"sent"}
-    finally:
-        await runtime.stop()
 
 
 async def test_an_email_whose_claiming_process_is_gone_is_sent_at_once(infra, service_env, topic_prefix, tmp_path,
@@ -448,64 +456,53 @@ async def test_an_email_whose_claiming_process_is_gone_is_sent_at_once(infra, se
     from rentflow_notifications.service_layer.delivery import release_orphaned_emails, send_due_emails
 
     controller, box = smtp_server
-    await ensure_topics(infra.kafka_bootstrap_servers, 1, ALL, prefix=topic_prefix)
     at = dt.datetime(2026, 12, 23, 10, tzinfo=UTC)
-    quiet = NotificationsConfig(letters_dir=tmp_path / "letters", clock=fixed_clock(at))  # its own worker sends nothing
-    app = build_app(config=quiet)
-    runtime = app.state.runtime
-    await runtime.start()
     gone = subprocess.Popen([sys.executable, "-c", "from rentflow_common.reaper import process_key; "
                              "print(process_key())"], stdout=subprocess.PIPE, text=True)
     gone_key = gone.communicate(timeout=60)[0].strip()  # a process of this machine, ended
-    alive = subprocess.Popen([sys.executable, "-c", "import sys; from rentflow_common.reaper import process_key; "
-                              "print(process_key(), flush=True); sys.stdin.read()"],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        alive_key = alive.stdout.readline().strip()
-        space = process_key().split("/")[0]
-        assert gone_key.startswith(space + "/") and alive_key.startswith(space + "/")
-        other_machine = "0c6f0b9e-5a51-4d1f-9d0e-3a8e5f1f7a00.4026531836/" + gone_key.split("/", 1)[1]
-        html, pdf = tmp_path / "letter.html", tmp_path / "letter.pdf"
-        html.write_text("<p>A letter</p>")
-        pdf.write_bytes(b"%PDF-1.4 a letter")
-        claimers = {"gone": gone_key, "alive": alive_key, "elsewhere": other_machine, "unnamed": None}
-        async with runtime.uow() as uow:
-            for who, key in claimers.items():
-                notice_id = uuid.uuid4()
-                await uow.raw.execute(
-                    "insert into notices (notice_id, kind, source_id, account_ref, status, run, input, document, "
-                    "html_document, correlation_id, received_at, updated_at) values ($1, 'dd_failure', $2, $3, "
-                    "'produced', 'test', '{}', $4, $5, 'test', $6, $6)",
-                    notice_id, uuid.uuid4(), who, str(pdf), str(html), at)
-                await uow.raw.execute(  # claimed a minute ago under a 5-minute lease, and not sent since
-                    "insert into deliveries (delivery_id, notice_id, channel, address, status, attempts, "
-                    "next_attempt_at, updated_at, claimed_by) values ($1, $2, 'email', $3, 'sending', 1, $4, $5, $6)",
-                    uuid.uuid4(), notice_id, f"{who}@example.org", at + dt.timedelta(minutes=4),
-                    at - dt.timedelta(minutes=1), key)
-            await uow.commit()
-        sending = NotificationsConfig(letters_dir=tmp_path / "letters", clock=fixed_clock(at),
-                                      smtp=SmtpSettings("127.0.0.1", controller.port, "rents@anytown.example"))
+    # a live claimer: ends when its stdin closes (as leaving the `with` does)
+    with subprocess.Popen([sys.executable, "-c", "import sys; from rentflow_common.reaper import process_key; "
+                           "print(process_key(), flush=True); sys.stdin.read()"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as alive:
+        async with quiet_service(infra, topic_prefix, tmp_path, at) as (runtime, html, pdf):
+            alive_key = alive.stdout.readline().strip()
+            space = process_key().split("/")[0]
+            assert gone_key.startswith(space + "/") and alive_key.startswith(space + "/")
+            other_machine = "0c6f0b9e-5a51-4d1f-9d0e-3a8e5f1f7a00.4026531836/" + gone_key.split("/", 1)[1]
+            claimers = {"gone": gone_key, "alive": alive_key, "elsewhere": other_machine, "unnamed": None}
+            async with runtime.uow() as uow:
+                for who, key in claimers.items():
+                    notice_id = uuid.uuid4()
+                    await uow.raw.execute(
+                        "insert into notices (notice_id, kind, source_id, account_ref, status, run, input, document, "
+                        "html_document, correlation_id, received_at, updated_at) values ($1, 'dd_failure', $2, $3, "
+                        "'produced', 'test', '{}', $4, $5, 'test', $6, $6)",
+                        notice_id, uuid.uuid4(), who, str(pdf), str(html), at)
+                    await uow.raw.execute(  # claimed a minute ago under a 5-minute lease, and not sent since
+                        "insert into deliveries (delivery_id, notice_id, channel, address, status, attempts, "
+                        "next_attempt_at, updated_at, claimed_by) values ($1, $2, 'email', $3, 'sending', 1, $4, $5, $6)",
+                        uuid.uuid4(), notice_id, f"{who}@example.org", at + dt.timedelta(minutes=4),
+                        at - dt.timedelta(minutes=1), key)
+                await uow.commit()
+            sending = NotificationsConfig(letters_dir=tmp_path / "letters", clock=fixed_clock(at),
+                                          smtp=SmtpSettings("127.0.0.1", controller.port, "rents@anytown.example"))
 
-        assert await send_due_emails(runtime.uow, sending) == 0  # every lease still runs
-        assert await release_orphaned_emails(runtime.uow, sending) == 1
-        assert await send_due_emails(runtime.uow, sending) == 1
-        assert await send_due_emails(runtime.uow, sending) == 0
-        assert [m["To"] for m in box.messages] == ["gone@example.org"]
-        async with runtime.uow() as uow:
-            rows = {r["address"]: (r["status"], r["attempts"], r["claimed_by"]) for r in await uow.raw.fetch(
-                "select d.address, d.status, d.attempts, d.claimed_by from deliveries d")}
-        assert rows == {"gone@example.org": ("sent", 2, process_key()),
-                        "alive@example.org": ("sending", 1, alive_key),
-                        "elsewhere@example.org": ("sending", 1, other_machine),
-                        "unnamed@example.org": ("sending", 1, None)}
-        assert await release_orphaned_emails(runtime.uow, sending) == 0  # nothing more is orphaned
+            assert await send_due_emails(runtime.uow, sending) == 0  # every lease still runs
+            assert await release_orphaned_emails(runtime.uow, sending) == 1
+            assert await send_due_emails(runtime.uow, sending) == 1
+            assert await send_due_emails(runtime.uow, sending) == 0
+            assert [m["To"] for m in box.messages] == ["gone@example.org"]
+            async with runtime.uow() as uow:
+                rows = {r["address"]: (r["status"], r["attempts"], r["claimed_by"]) for r in await uow.raw.fetch(
+                    "select d.address, d.status, d.attempts, d.claimed_by from deliveries d")}
+            assert rows == {"gone@example.org": ("sent", 2, process_key()),
+                            "alive@example.org": ("sending", 1, alive_key),
+                            "elsewhere@example.org": ("sending", 1, other_machine),
+                            "unnamed@example.org": ("sending", 1, None)}
+            assert await release_orphaned_emails(runtime.uow, sending) == 0  # nothing more is orphaned
 
-        alive.stdin.close()  # the live claimer ends: its email is released too
-        alive.wait(timeout=60)
-        assert await release_orphaned_emails(runtime.uow, sending) == 1
-        assert await send_due_emails(runtime.uow, sending) == 1
-        assert sorted(m["To"] for m in box.messages) == ["alive@example.org", "gone@example.org"]
-    finally:
-        if alive.poll() is None:
-            alive.kill()
-        await runtime.stop()
+            alive.stdin.close()  # the live claimer ends: its email is released too
+            alive.wait(timeout=60)
+            assert await release_orphaned_emails(runtime.uow, sending) == 1
+            assert await send_due_emails(runtime.uow, sending) == 1
+            assert sorted(m["To"] for m in box.messages) == ["alive@example.org", "gone@example.org"]
