@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import text
 
@@ -271,18 +272,26 @@ async def test_without_the_relays_vacuum_the_marker_table_grows_with_every_commi
     assert vacuums == 0 and last >= 4 * first, (first, last)  # what the test above guards against
 
 
+async def _unanalysed_outbox(rig, columns: str, rows: str) -> Any:
+    """A rig whose outbox_events holds `rows` (a select giving `columns`), committed and never analysed."""
+    r = await rig([TOPIC])
+    async with r.engine.begin() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        await raw.execute("alter table outbox_events set (autovacuum_enabled = false)")
+        await raw.execute(f"insert into outbox_events ({columns}) {rows}")
+    return r
+
+
 async def test_the_duplicate_check_probes_the_event_id_index_on_an_unanalysed_outbox(rig):
     """A debit run or an import adds events faster than autovacuum analyses them; the relay's check
     for event ids numbered before must not read the whole outbox per claim meanwhile."""
     from rentflow_common.outbox import NUMBERED_PLAN, NUMBERED_SQL
 
-    r = await rig([TOPIC])
-    async with r.engine.begin() as conn:
+    r = await _unanalysed_outbox(rig, "batch, n, topic, payload, event_id",
+                                 "select g / 1000, g % 1000, 'ledger.transactions.v1', repeat('x', 600)::bytea, "
+                                 "gen_random_uuid() from generate_series(0, 199999) g")
+    async with r.engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
-        await raw.execute("alter table outbox_events set (autovacuum_enabled = false)")
-        await raw.execute("insert into outbox_events (batch, n, topic, payload, event_id) "
-                          "select g / 1000, g % 1000, 'ledger.transactions.v1', repeat('x', 600)::bytea, "
-                          "gen_random_uuid() from generate_series(0, 199999) g")
         claimed = [r[0] for r in await raw.fetch("select event_id from outbox_events where batch = 199")]
 
         async def plan() -> str:
@@ -306,18 +315,15 @@ async def test_the_duplicate_check_probes_the_event_id_index_when_most_events_ha
     probing the claim's ids takes under 1."""
     from rentflow_common.outbox import NUMBERED_PLAN, NUMBERED_SQL
 
-    r = await rig([TOPIC])
-    async with r.engine.begin() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        await raw.execute("alter table outbox_events set (autovacuum_enabled = false)")
-        await raw.execute("insert into outbox_events (batch, n, topic, payload, headers, event_id) "
-                          "select 1 + g / 500, g % 500, 'ledger.transactions.v1', repeat('x', 716)::bytea, "
-                          "repeat('h', 151), case when g % 5 = 0 then gen_random_uuid() end "
-                          "from generate_series(0, 43999) g")
-        await raw.execute("insert into outbox_pending (events) values (1)")
-        await raw.execute("delete from outbox_pending")
+    r = await _unanalysed_outbox(rig, "batch, n, topic, payload, headers, event_id",
+                                 "select 1 + g / 500, g % 500, 'ledger.transactions.v1', repeat('x', 716)::bytea, "
+                                 "repeat('h', 151), case when g % 5 = 0 then gen_random_uuid() end "
+                                 "from generate_series(0, 43999) g")
     async with r.engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
+        async with raw.transaction():  # a marker made and taken away, as every commit's is
+            await raw.execute("insert into outbox_pending (events) values (1)")
+            await raw.execute("delete from outbox_pending")
         await raw.execute("vacuum (skip_locked, truncate false) outbox_pending")  # as the relay does (vacuum_outbox)
         numbered_before = await raw.fetchval("select event_id from outbox_events where batch = 3 and n = 0")
         claimed = [uuid.uuid4() for _ in range(700)]  # a claim's new ids
